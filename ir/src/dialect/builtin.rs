@@ -1,0 +1,107 @@
+//! `builtin.module`, `func.func` and `func.return`: the structure every level shares.
+
+use crate::attr::Attr;
+use crate::ir::{Body, OpId};
+use crate::registry::{AttrKind, Registry, Traits};
+use crate::types::Type;
+
+pub fn register(r: &mut Registry) {
+    r.op("builtin.module", "the top-level container of functions")
+        .regions(1)
+        .optional_attr("sym_name", AttrKind::Str)
+        .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL_TABLE)
+        .verify(verify_module);
+    r.op("func.func", "a function: one region whose entry block takes the arguments")
+        .regions(1)
+        .attr("sym_name", AttrKind::Str)
+        .attr("function_type", AttrKind::Type)
+        .optional_attr("sym_visibility", AttrKind::Str)
+        .optional_attr("arg_attrs", AttrKind::Array)
+        .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL)
+        .verify(verify_func);
+    r.op("func.return", "returns the function's results")
+        .operands(crate::registry::Arity::ANY)
+        .traits(Traits::TERMINATOR | Traits::PURE)
+        .verify(verify_return);
+}
+
+fn verify_module(body: &Body, op: OpId) -> Result<(), String> {
+    let region = body.ops[op].regions[0];
+    if body.regions[region].blocks.len() != 1 {
+        return Err("must have exactly one block".into());
+    }
+    let block = body.regions[region].blocks[0];
+    if !body.blocks[block].args.is_empty() {
+        return Err("block cannot have arguments".into());
+    }
+    Ok(())
+}
+
+/// The function's signature, when its `function_type` attribute is a function type.
+pub fn signature(body: &Body, func: OpId) -> Option<(&[Type], &[Type])> {
+    match body.ops[func].attrs.get("function_type") {
+        Some(Attr::Type(Type::Function(i, o))) => Some((i, o)),
+        _ => None,
+    }
+}
+
+fn verify_func(body: &Body, op: OpId) -> Result<(), String> {
+    let Some((ins, _)) = signature(body, op) else {
+        return Err("attribute 'function_type' must be a function type".into());
+    };
+    let Some(entry) = body.entry_block(op, 0) else {
+        return Err("must have a body".into());
+    };
+    let args = &body.blocks[entry].args;
+    if args.len() != ins.len() {
+        return Err(format!(
+            "has {} entry block arguments, but its type lists {} inputs",
+            args.len(),
+            ins.len()
+        ));
+    }
+    for (i, (&a, t)) in args.iter().zip(ins).enumerate() {
+        if body.ty(a) != t {
+            return Err(format!(
+                "entry block argument #{i} has type {}, but the function type says {t}",
+                body.ty(a)
+            ));
+        }
+    }
+    if let Some(Attr::Array(list)) = body.ops[op].attrs.get("arg_attrs") {
+        if list.len() != ins.len() || !list.iter().all(|a| matches!(a, Attr::Dict(_))) {
+            return Err("'arg_attrs' must hold one dictionary per argument".into());
+        }
+    }
+    match body.blocks[entry].ops.last() {
+        Some(&last) if body.ops[last].name == "func.return" => Ok(()),
+        _ => Err("body must end with 'func.return'".into()),
+    }
+}
+
+fn verify_return(body: &Body, op: OpId) -> Result<(), String> {
+    let func = body.parent_op(op).filter(|&f| body.ops[f].name == "func.func");
+    let Some(func) = func else {
+        return Err("must be directly inside a 'func.func'".into());
+    };
+    let Some((_, outs)) = signature(body, func) else {
+        return Ok(()); // reported on the function
+    };
+    let operands = &body.ops[op].operands;
+    if operands.len() != outs.len() {
+        return Err(format!(
+            "returns {} values, but the function returns {}",
+            operands.len(),
+            outs.len()
+        ));
+    }
+    for (i, (&v, t)) in operands.iter().zip(outs).enumerate() {
+        if body.ty(v) != t {
+            return Err(format!(
+                "operand #{i} has type {}, but the function returns {t}",
+                body.ty(v)
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The dialects mkc ships. Each file declares its ops into a [`crate::registry::Registry`].
+
+pub mod builtin;
+pub mod tg;

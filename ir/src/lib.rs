@@ -1,0 +1,42 @@
+//! mkc-ir: the IR machinery every level of mkc shares, in the style of MLIR.
+//!
+//! It owns: the arena-based IR ([`ir`]), types and attributes, the textual form
+//! ([`parser`], [`printer`]: MLIR syntax that `mlir-opt --allow-unregistered-dialect` parses),
+//! diagnostics with source locations ([`diag`]), the dialect registry ([`registry`]), the
+//! verifier ([`verify`]), and the core dialects (`builtin`/`func`, and `tg`, the tensor level).
+//! It does not own passes (see `mkc-passes`), importers (`mkc-frontends`) or code generation.
+
+pub mod attr;
+pub mod diag;
+pub mod dialect;
+pub mod ir;
+pub mod parser;
+pub mod printer;
+pub mod registry;
+pub mod types;
+pub mod verify;
+
+pub use attr::{Attr, Attrs};
+pub use diag::{Diagnostic, Loc, SourceMap};
+pub use ir::{BlockId, Body, OpId, OpSpec, RegionId, ValueId};
+pub use registry::Registry;
+pub use types::{ElemType, TensorType, Type};
+
+/// Parses `text` (named `name` in diagnostics) and verifies it. On failure returns the
+/// diagnostics rendered against `sources`, where the text has been added.
+pub fn parse_and_verify(
+    sources: &mut SourceMap,
+    name: &str,
+    text: &str,
+    registry: &Registry,
+    opts: verify::VerifyOptions,
+) -> Result<Body, Vec<Diagnostic>> {
+    let file = sources.add(name, text);
+    let body = parser::parse(text, file, registry).map_err(|d| vec![d])?;
+    let errors = verify::verify(&body, registry, opts);
+    if errors.is_empty() {
+        Ok(body)
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,249 @@
+//! Types: scalars, static tensors, function types and opaque dialect types (`!task.event`).
+
+use std::fmt;
+
+/// The element type of a tensor, or a scalar type.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum ElemType {
+    F64,
+    F32,
+    F16,
+    BF16,
+    I64,
+    I32,
+    I16,
+    I8,
+    I1,
+    U64,
+    U32,
+    U16,
+    U8,
+    Index,
+}
+
+impl ElemType {
+    pub const ALL: [ElemType; 14] = [
+        ElemType::F64,
+        ElemType::F32,
+        ElemType::F16,
+        ElemType::BF16,
+        ElemType::I64,
+        ElemType::I32,
+        ElemType::I16,
+        ElemType::I8,
+        ElemType::I1,
+        ElemType::U64,
+        ElemType::U32,
+        ElemType::U16,
+        ElemType::U8,
+        ElemType::Index,
+    ];
+
+    /// The MLIR spelling (`bf16`, `i64`, `ui8`, `index`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F64 => "f64",
+            ElemType::F32 => "f32",
+            ElemType::F16 => "f16",
+            ElemType::BF16 => "bf16",
+            ElemType::I64 => "i64",
+            ElemType::I32 => "i32",
+            ElemType::I16 => "i16",
+            ElemType::I8 => "i8",
+            ElemType::I1 => "i1",
+            ElemType::U64 => "ui64",
+            ElemType::U32 => "ui32",
+            ElemType::U16 => "ui16",
+            ElemType::U8 => "ui8",
+            ElemType::Index => "index",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ElemType> {
+        ElemType::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            ElemType::F64 | ElemType::F32 | ElemType::F16 | ElemType::BF16
+        )
+    }
+
+    pub fn is_int(self) -> bool {
+        !self.is_float()
+    }
+
+    pub fn is_unsigned(self) -> bool {
+        matches!(
+            self,
+            ElemType::U64 | ElemType::U32 | ElemType::U16 | ElemType::U8
+        )
+    }
+
+    /// Width in bits (index counts as 64).
+    pub fn bits(self) -> u32 {
+        match self {
+            ElemType::F64 | ElemType::I64 | ElemType::U64 | ElemType::Index => 64,
+            ElemType::F32 | ElemType::I32 | ElemType::U32 => 32,
+            ElemType::F16 | ElemType::BF16 | ElemType::I16 | ElemType::U16 => 16,
+            ElemType::I8 | ElemType::U8 => 8,
+            ElemType::I1 => 1,
+        }
+    }
+
+    /// Bytes one element occupies in memory (i1 takes a byte).
+    pub fn bytes(self) -> usize {
+        (self.bits() as usize).div_ceil(8)
+    }
+}
+
+impl fmt::Display for ElemType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A statically shaped tensor type: `tensor<2x3xbf16>`, `tensor<f32>` (rank 0).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct TensorType {
+    pub shape: Vec<i64>,
+    pub elem: ElemType,
+}
+
+impl TensorType {
+    pub fn new(shape: impl Into<Vec<i64>>, elem: ElemType) -> Self {
+        TensorType {
+            shape: shape.into(),
+            elem,
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements (1 for rank 0).
+    pub fn num_elements(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
+    }
+}
+
+impl fmt::Display for TensorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tensor<")?;
+        for d in &self.shape {
+            write!(f, "{d}x")?;
+        }
+        write!(f, "{}>", self.elem)
+    }
+}
+
+/// Every type the IR knows.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Type {
+    Scalar(ElemType),
+    Tensor(TensorType),
+    /// `(inputs) -> results`; used by `func.func`'s `function_type`.
+    Function(Vec<Type>, Vec<Type>),
+    /// `!dialect.body`, e.g. `!task.event`; `body` is kept verbatim (it may hold `<...>`).
+    Opaque { dialect: String, body: String },
+    /// MLIR's `none`.
+    None,
+}
+
+impl Type {
+    pub fn tensor(shape: impl Into<Vec<i64>>, elem: ElemType) -> Type {
+        Type::Tensor(TensorType::new(shape, elem))
+    }
+
+    pub fn as_tensor(&self) -> Option<&TensorType> {
+        match self {
+            Type::Tensor(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The element type of a tensor or the scalar itself.
+    pub fn elem(&self) -> Option<ElemType> {
+        match self {
+            Type::Tensor(t) => Some(t.elem),
+            Type::Scalar(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Scalar(e) => write!(f, "{e}"),
+            Type::Tensor(t) => write!(f, "{t}"),
+            Type::Function(ins, outs) => {
+                write!(f, "(")?;
+                write_list(f, ins)?;
+                write!(f, ") -> ")?;
+                // A single non-function result needs no parentheses.
+                if outs.len() == 1 && !matches!(outs[0], Type::Function(..)) {
+                    write!(f, "{}", outs[0])
+                } else {
+                    write!(f, "(")?;
+                    write_list(f, outs)?;
+                    write!(f, ")")
+                }
+            }
+            Type::Opaque { dialect, body } => write!(f, "!{dialect}.{body}"),
+            Type::None => write!(f, "none"),
+        }
+    }
+}
+
+/// Writes `a, b, c`.
+pub fn write_list<T: fmt::Display>(f: &mut impl fmt::Write, items: &[T]) -> fmt::Result {
+    for (i, t) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{t}")?;
+    }
+    Ok(())
+}
+
+/// The numpy broadcast of two shapes, or `None` when they are incompatible.
+pub fn broadcast_shapes(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
+        let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_mlir_spellings() {
+        assert_eq!(Type::tensor([2, 3], ElemType::BF16).to_string(), "tensor<2x3xbf16>");
+        assert_eq!(Type::tensor([], ElemType::F32).to_string(), "tensor<f32>");
+        let f = Type::Function(vec![Type::Scalar(ElemType::I64)], vec![Type::None]);
+        assert_eq!(f.to_string(), "(i64) -> none");
+        let g = Type::Function(vec![], vec![]);
+        assert_eq!(g.to_string(), "() -> ()");
+    }
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Some(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
+        assert_eq!(broadcast_shapes(&[2, 3], &[3, 2]), None);
+    }
+}

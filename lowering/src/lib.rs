@@ -1,0 +1,176 @@
+//! mkc-lowering: turns a scheduled mkc program into a real MLIR module (gpu, nvvm, llvm, ...)
+//! and, in process, into PTX. This is the only crate that links MLIR (through melior); nothing
+//! else in the workspace may depend on it except the `mlir` feature of the `mkc` CLI.
+//!
+//! For now it holds the toolchain entry point: [`gpu_module_to_ptx`], which parses MLIR text
+//! holding a `gpu.module`, runs the NVVM lowering pipeline and returns the PTX.
+
+use melior::{
+    dialect::DialectRegistry,
+    ir::{
+        attribute::ArrayAttribute,
+        AttributeLike,
+        block::BlockLike,
+        operation::{OperationLike, OperationRef},
+        Module,
+    },
+    pass::PassManager,
+    utility::{
+        parse_pass_pipeline, register_all_dialects, register_all_llvm_translations,
+        register_all_passes,
+    },
+    Context,
+};
+use std::{cell::RefCell, fmt, rc::Rc};
+
+/// A failure inside MLIR, with the diagnostics MLIR emitted (already `loc: error: msg` lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoweringError {
+    pub stage: &'static str,
+    pub diagnostics: Vec<String>,
+}
+
+impl fmt::Display for LoweringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MLIR {} failed", self.stage)?;
+        for d in &self.diagnostics {
+            write!(f, "\n{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoweringError {}
+
+/// The pass pipeline from a module holding `gpu.module`s to one holding `gpu.binary`s with PTX.
+pub fn nvvm_pipeline(chip: &str) -> String {
+    format!(
+        "builtin.module(nvvm-attach-target{{chip={chip} features=+ptx80 O=3}},\
+         gpu.module(convert-gpu-to-nvvm),gpu-to-llvm,reconcile-unrealized-casts,\
+         gpu-module-to-binary{{format=isa}})"
+    )
+}
+
+/// Parses MLIR text holding one or more `gpu.module`s, lowers them through NVVM and returns the
+/// PTX of each, in module order. Everything runs in process; errors carry MLIR's diagnostics.
+pub fn gpu_module_to_ptx(mlir: &str, chip: &str) -> Result<Vec<String>, LoweringError> {
+    let context = new_context();
+    let diagnostics = Rc::new(RefCell::new(Vec::new()));
+    let sink = diagnostics.clone();
+    let handler = context.attach_diagnostic_handler(move |d| {
+        sink.borrow_mut().push(format!("{}: {}", d.location(), d));
+        true
+    });
+    let fail = |stage| LoweringError {
+        stage,
+        diagnostics: diagnostics.borrow().clone(),
+    };
+    let result = (|| {
+        let mut module = Module::parse(&context, mlir).ok_or_else(|| fail("parse"))?;
+        if !module.as_operation().verify() {
+            return Err(fail("verify"));
+        }
+        let pm = PassManager::new(&context);
+        parse_pass_pipeline(pm.as_operation_pass_manager(), &nvvm_pipeline(chip)).map_err(|e| {
+            LoweringError {
+                stage: "pass pipeline parse",
+                diagnostics: vec![e.to_string()],
+            }
+        })?;
+        pm.run(&mut module).map_err(|_| fail("lowering to PTX"))?;
+        let mut ptx = Vec::new();
+        let mut op = module.body().first_operation();
+        while let Some(o) = op {
+            if o.name().as_string_ref().as_str() == Ok("gpu.binary") {
+                ptx.extend(binary_objects(o)?);
+            }
+            op = o.next_in_block();
+        }
+        Ok(ptx)
+    })();
+    context.detach_diagnostic_handler(handler);
+    result
+}
+
+fn new_context() -> Context {
+    let registry = DialectRegistry::new();
+    register_all_dialects(&registry);
+    let context = Context::new();
+    context.append_dialect_registry(&registry);
+    context.load_all_available_dialects();
+    register_all_llvm_translations(&context);
+    register_all_passes();
+    context
+}
+
+/// The text of each `#gpu.object` of a `gpu.binary` op.
+fn binary_objects(op: OperationRef) -> Result<Vec<String>, LoweringError> {
+    let bad = |why: &str| LoweringError {
+        stage: "reading gpu.binary",
+        diagnostics: vec![why.to_string()],
+    };
+    let objects = op
+        .attribute("objects")
+        .map_err(|_| bad("gpu.binary has no `objects` attribute"))?;
+    let objects = ArrayAttribute::try_from(objects).map_err(|_| bad("`objects` is not an array"))?;
+    let mut out = Vec::new();
+    for i in 0..objects.len() {
+        let object = objects.element(i).map_err(|_| bad("bad object index"))?;
+        // SAFETY: the attribute is live for the context's lifetime; we check its kind first and
+        // copy the string out before the context is dropped.
+        unsafe {
+            let raw = object.to_raw();
+            if !mlir_sys::mlirAttributeIsAGPUObjectAttr(raw) {
+                return Err(bad("`objects` element is not a #gpu.object"));
+            }
+            let s = mlir_sys::mlirGPUObjectAttrGetObject(raw);
+            let bytes = std::slice::from_raw_parts(s.data as *const u8, s.length);
+            out.push(String::from_utf8_lossy(bytes).into_owned());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KERNEL: &str = r#"
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @scale(%buf: !llvm.ptr<1>, %factor: f32) kernel {
+      %tid = gpu.thread_id x
+      %bid = gpu.block_id x
+      %bdim = gpu.block_dim x
+      %base = arith.muli %bid, %bdim : index
+      %idx = arith.addi %base, %tid : index
+      %i = arith.index_cast %idx : index to i64
+      %p = llvm.getelementptr %buf[%i] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+      %v = llvm.load %p : !llvm.ptr<1> -> f32
+      %r = arith.mulf %v, %factor : f32
+      llvm.store %r, %p : f32, !llvm.ptr<1>
+      gpu.return
+    }
+  }
+}
+"#;
+
+    #[test]
+    fn tiny_gpu_module_lowers_to_ptx_in_process() {
+        let ptx = gpu_module_to_ptx(KERNEL, "sm_90a").expect("lowering failed");
+        assert_eq!(ptx.len(), 1);
+        let ptx = &ptx[0];
+        assert!(ptx.contains(".target sm_90a"), "{ptx}");
+        assert!(ptx.contains(".entry scale"), "{ptx}");
+        assert!(ptx.contains("mul.rn.f32") || ptx.contains("mul.f32"), "{ptx}");
+    }
+
+    #[test]
+    fn bad_mlir_is_an_error_with_a_location_not_an_abort() {
+        let err = gpu_module_to_ptx("module { %0 = arith.constant 1 : f32 \"bad", "sm_90a")
+            .unwrap_err();
+        assert_eq!(err.stage, "parse");
+        assert!(!err.diagnostics.is_empty());
+        assert!(err.diagnostics[0].contains("1:"), "{:?}", err.diagnostics);
+    }
+}
