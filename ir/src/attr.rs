@@ -269,7 +269,9 @@ impl fmt::Display for DenseAttr {
             }
         };
         f.write_str("dense<")?;
-        if self.splat || self.ty.rank() == 0 {
+        if self.ty.num_elements() == 0 {
+            // `dense<>`: nested brackets cannot express a zero-sized inner dimension.
+        } else if self.splat || self.ty.rank() == 0 {
             write_one(f, 0)?;
         } else {
             // Nested brackets, one level per dimension.

@@ -753,12 +753,13 @@ impl<'a> Parser<'a> {
             return dense_from_hex(&bytes, ty)
                 .ok_or_else(|| Diagnostic::error(loc, "hex data does not match the tensor type"));
         }
+        let empty_literal = shape.is_none();
         let shape = shape.unwrap_or_default();
         let splat = elems.len() == 1 && shape.is_empty();
-        if !splat && elems.is_empty() && n != 0 {
-            return self.err_at(loc, "empty dense<> for a non-empty tensor");
+        if empty_literal && n != 0 {
+            return self.err_at(loc, format!("empty dense<> for a non-empty {}", Type::Tensor(ty)));
         }
-        if !splat && shape != ty.shape {
+        if !splat && !empty_literal && shape != ty.shape {
             let got = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
             return self.err_at(
                 loc,

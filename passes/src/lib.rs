@@ -1,0 +1,17 @@
+//! mkc-passes: the pass manager and the passes that work on any level of mkc's IR.
+//!
+//! It owns: pipeline strings in MLIR's grammar ([`pipeline`]), typed pass options
+//! ([`options`]), the pass manager with verification after each pass and instrumentation
+//! ([`manager`]: IR printing, timing, statistics), the generic passes (`canonicalize`, `cse`,
+//! `dce`), and the `mkc opt` driver ([`driver`]). It does not own IR data structures
+//! (`mkc-ir`) or level-specific lowering passes (they register into a [`PassRegistry`]).
+
+pub mod canonicalize;
+pub mod cse;
+pub mod dce;
+pub mod driver;
+pub mod manager;
+pub mod options;
+pub mod pipeline;
+
+pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, PassRegistry};

@@ -1,0 +1,45 @@
+//! The `mkc opt` driver: parse, verify, run a pipeline, print. Shared by the CLI and the
+//! file-driven tests so both see exactly the same behaviour.
+
+use crate::manager::{Instrumentation, PassManager, PassRegistry};
+use mkc_ir::diag::render_all;
+use mkc_ir::verify::VerifyOptions;
+use mkc_ir::{parse_and_verify, printer, Registry, SourceMap};
+
+/// Settings of one `opt` run.
+#[derive(Clone, Debug, Default)]
+pub struct OptConfig {
+    pub pipeline: String,
+    pub instrumentation: Instrumentation,
+    pub verify: VerifyOptions,
+}
+
+/// The result of an `opt` run: the printed module or the rendered diagnostics, plus the
+/// instrumentation log (IR dumps, timing and statistics reports).
+pub struct OptOutput {
+    pub result: Result<String, String>,
+    pub log: String,
+}
+
+/// Parses `text` (named `name` in diagnostics), verifies it, runs the pipeline and prints.
+pub fn opt(name: &str, text: &str, config: &OptConfig) -> OptOutput {
+    let registry = Registry::with_all_dialects();
+    let passes = PassRegistry::with_builtin_passes();
+    let mut log = String::new();
+    let result = (|| {
+        let mut pm = PassManager::parse(&config.pipeline, &passes)?;
+        let mut sources = SourceMap::new();
+        let mut body = parse_and_verify(&mut sources, name, text, &registry, config.verify)
+            .map_err(|d| render_all(&d, &sources))?;
+        pm.run(
+            &mut body,
+            &registry,
+            config.verify,
+            &config.instrumentation,
+            &mut log,
+        )
+        .map_err(|d| render_all(&d, &sources))?;
+        Ok(printer::print(&body))
+    })();
+    OptOutput { result, log }
+}

@@ -1,0 +1,7 @@
+// RUN: --pass-pipeline='builtin.module(canonicalize)'
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %c = "tg.constant"() {value = dense<2.0> : tensor<4xf32>} : () -> tensor<4xf32>
+  %a = "tg.mul"(%c, %x) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %b = "tg.sub"(%c, %a) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %b : tensor<4xf32>
+}

@@ -1,0 +1,12 @@
+// RUN: --pass-pipeline='builtin.module(canonicalize)' --pass-statistics
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %zero = "tg.constant"() {value = dense<0.0> : tensor<4xf32>} : () -> tensor<4xf32>
+  %one = "tg.constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %a = "tg.add"(%x, %zero) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %b = "tg.mul"(%one, %a) : (tensor<f32>, tensor<4xf32>) -> tensor<4xf32>
+  %c = "tg.div"(%b, %one) : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
+  %d = "tg.sub"(%c, %zero) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %e = "tg.neg"(%d) : (tensor<4xf32>) -> tensor<4xf32>
+  %g = "tg.neg"(%e) : (tensor<4xf32>) -> tensor<4xf32>
+  return %g : tensor<4xf32>
+}

@@ -1,0 +1,8 @@
+// RUN: --pass-pipeline='builtin.module(canonicalize)'
+func.func @f() -> tensor<4xbf16> {
+  %w = "tg.constant"() {value = #mkc.weight<"model.norm.weight">} : () -> tensor<4xbf16>
+  %one = "tg.constant"() {value = dense<1.0> : tensor<4xbf16>} : () -> tensor<4xbf16>
+  %a = "tg.add"(%w, %one) : (tensor<4xbf16>, tensor<4xbf16>) -> tensor<4xbf16>
+  %b = "tg.mul"(%a, %one) : (tensor<4xbf16>, tensor<4xbf16>) -> tensor<4xbf16>
+  return %b : tensor<4xbf16>
+}

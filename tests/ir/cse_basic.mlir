@@ -1,0 +1,9 @@
+// RUN: --pass-pipeline='builtin.module(func.func(cse))' --pass-statistics
+func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf32> {
+  %a = "tg.add"(%x, %y) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %b = "tg.add"(%x, %y) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %c = "tg.exp"(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  %d = "tg.exp"(%b) : (tensor<4xf32>) -> tensor<4xf32>
+  %e = "tg.mul"(%c, %d) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %e : tensor<4xf32>
+}

@@ -1,0 +1,8 @@
+// RUN: --pass-pipeline='builtin.module(dce)' --pass-statistics
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %a = "tg.exp"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  %b = "tg.mul"(%a, %a) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %c = "tg.neg"(%b) : (tensor<4xf32>) -> tensor<4xf32>
+  %used = "tg.sqrt"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %used : tensor<4xf32>
+}

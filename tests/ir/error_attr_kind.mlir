@@ -1,0 +1,5 @@
+// RUN:
+func.func @f() -> tensor<2xf32> {
+  %0 = "tg.constant"() {value = "not a tensor"} : () -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}

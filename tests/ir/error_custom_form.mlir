@@ -1,0 +1,5 @@
+// RUN:
+func.func @f(%a: tensor<2xf32>) -> tensor<2xf32> {
+  %0 = tg.add %a, %a : tensor<2xf32>
+  return %0 : tensor<2xf32>
+}

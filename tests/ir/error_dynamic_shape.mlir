@@ -1,0 +1,4 @@
+// RUN:
+func.func @f(%a: tensor<?x4xf32>) {
+  return
+}

@@ -1,0 +1,4 @@
+// RUN: --pass-pipeline='builtin.module(canonicalize{max-iterations=lots})'
+func.func @f() {
+  return
+}

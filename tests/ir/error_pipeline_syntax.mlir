@@ -1,0 +1,4 @@
+// RUN: --pass-pipeline='builtin.module(cse'
+func.func @f() {
+  return
+}

@@ -1,0 +1,4 @@
+// RUN: --pass-pipeline='builtin.module(func.func(canonicalise))'
+func.func @f() {
+  return
+}

@@ -1,0 +1,7 @@
+// RUN:
+func.func @f() {
+  return
+}
+func.func @f() {
+  return
+}

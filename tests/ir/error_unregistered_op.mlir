@@ -1,0 +1,5 @@
+// RUN: --allow-unregistered-dialect
+func.func @f(%a: tensor<2xf32>) -> tensor<2xf32> {
+  %0 = "tg.frobnicate"(%a) : (tensor<2xf32>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}

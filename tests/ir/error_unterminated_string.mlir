@@ -1,0 +1,5 @@
+// RUN: --allow-unregistered-dialect
+func.func @f() {
+  "demo.s"() {a = "no end} : () -> ()
+  return
+}
