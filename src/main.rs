@@ -26,6 +26,27 @@ enum Command {
     /// prints the module to stdout (or `-o`). Errors are printed as
     /// `file:line:col: error: message` with the source line, and exit with status 1.
     Opt(OptArgs),
+    /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
+    ///
+    /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
+    /// gpu-module-to-binary{format=isa}) and prints the PTX of each module. Errors are MLIR's
+    /// own diagnostics with their locations.
+    #[cfg(feature = "mlir")]
+    MlirToPtx(MlirToPtxArgs),
+}
+
+#[cfg(feature = "mlir")]
+#[derive(Args)]
+struct MlirToPtxArgs {
+    /// Input file; `-` or nothing reads stdin.
+    #[arg(default_value = "-")]
+    input: String,
+    /// The target GPU architecture.
+    #[arg(long, default_value = "sm_90a")]
+    chip: String,
+    /// Write the PTX here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
 }
 
 #[derive(Args)]
@@ -76,6 +97,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Opt(a) => run_opt(a),
+        #[cfg(feature = "mlir")]
+        Command::MlirToPtx(a) => run_mlir_to_ptx(a),
+    }
+}
+
+#[cfg(feature = "mlir")]
+fn run_mlir_to_ptx(a: MlirToPtxArgs) -> ExitCode {
+    let result = read_input(&a.input).and_then(|(name, text)| {
+        mkc_lowering::gpu_module_to_ptx(&text, &name, &a.chip).map_err(|e| e.to_string())
+    });
+    let result = result.and_then(|ptx| {
+        if ptx.is_empty() {
+            return Err("the input holds no gpu.module".to_string());
+        }
+        write_output(a.output.as_deref(), &ptx.concat())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -230,9 +230,8 @@ impl Printer<'_> {
 
     fn generic(&mut self, op: OpId, ind: usize) {
         let data = &self.body.ops[op];
-        self.out.push('"');
-        self.out.push_str(&data.name);
-        self.out.push_str("\"(");
+        let _ = crate::attr::write_string(&mut self.out, &data.name);
+        self.out.push('(');
         let names: Vec<String> = data.operands.iter().map(|&v| self.name(v)).collect();
         self.out.push_str(&names.join(", "));
         self.out.push(')');

@@ -53,12 +53,17 @@ pub fn nvvm_pipeline(chip: &str) -> String {
 
 /// Parses MLIR text holding one or more `gpu.module`s, lowers them through NVVM and returns the
 /// PTX of each, in module order. Everything runs in process; errors carry MLIR's diagnostics.
-pub fn gpu_module_to_ptx(mlir: &str, chip: &str) -> Result<Vec<String>, LoweringError> {
+pub fn gpu_module_to_ptx(
+    mlir: &str,
+    source_name: &str,
+    chip: &str,
+) -> Result<Vec<String>, LoweringError> {
     let context = new_context();
     let diagnostics = Rc::new(RefCell::new(Vec::new()));
     let sink = diagnostics.clone();
     let handler = context.attach_diagnostic_handler(move |d| {
-        sink.borrow_mut().push(format!("{}: {}", d.location(), d));
+        let loc = render_location(&d.location().to_string(), source_name);
+        sink.borrow_mut().push(format!("{loc}: error: {d}"));
         true
     });
     let fail = |stage| LoweringError {
@@ -90,6 +95,20 @@ pub fn gpu_module_to_ptx(mlir: &str, chip: &str) -> Result<Vec<String>, Lowering
     })();
     context.detach_diagnostic_handler(handler);
     result
+}
+
+/// `loc("-":1:34)` -> `NAME:1:34`; other locations are kept as MLIR prints them.
+fn render_location(loc: &str, source_name: &str) -> String {
+    let inner = loc
+        .strip_prefix("loc(\"")
+        .and_then(|s| s.strip_suffix(')'))
+        .and_then(|s| s.split_once("\":"));
+    match inner {
+        Some((_, line_col)) if line_col.split(':').all(|p| p.parse::<u32>().is_ok()) => {
+            format!("{source_name}:{line_col}")
+        }
+        _ => loc.to_string(),
+    }
 }
 
 fn new_context() -> Context {
@@ -157,7 +176,7 @@ module attributes {gpu.container_module} {
 
     #[test]
     fn tiny_gpu_module_lowers_to_ptx_in_process() {
-        let ptx = gpu_module_to_ptx(KERNEL, "sm_90a").expect("lowering failed");
+        let ptx = gpu_module_to_ptx(KERNEL, "kernel.mlir", "sm_90a").expect("lowering failed");
         assert_eq!(ptx.len(), 1);
         let ptx = &ptx[0];
         assert!(ptx.contains(".target sm_90a"), "{ptx}");
@@ -167,10 +186,14 @@ module attributes {gpu.container_module} {
 
     #[test]
     fn bad_mlir_is_an_error_with_a_location_not_an_abort() {
-        let err = gpu_module_to_ptx("module { %0 = arith.constant 1 : f32 \"bad", "sm_90a")
+        let err = gpu_module_to_ptx("module {\n  %0 = \"bogus\"() : () -> f32\n}", "bad.mlir", "sm_90a")
             .unwrap_err();
         assert_eq!(err.stage, "parse");
-        assert!(!err.diagnostics.is_empty());
-        assert!(err.diagnostics[0].contains("1:"), "{:?}", err.diagnostics);
+        assert!(
+            err.diagnostics[0].starts_with("bad.mlir:2:15: error: operation being parsed with an unregistered dialect"),
+            "{:?}",
+            err.diagnostics
+        );
+        assert_eq!(render_location("loc(unknown)", "x"), "loc(unknown)");
     }
 }
