@@ -45,15 +45,20 @@ fn printed_ir_is_a_fixed_point_of_parsing() {
             continue;
         };
         let mut sm = SourceMap::new();
-        let body = parse_and_verify(&mut sm, "printed", &printed, &registry, opts)
-            .unwrap_or_else(|d| {
+        let body =
+            parse_and_verify(&mut sm, "printed", &printed, &registry, opts).unwrap_or_else(|d| {
                 panic!(
                     "{}: output does not parse back:\n{}\n{printed}",
                     path.display(),
                     mkc_ir::diag::render_all(&d, &sm)
                 )
             });
-        assert_eq!(printer::print(&body), printed, "{}: not a fixed point", path.display());
+        assert_eq!(
+            printer::print(&body),
+            printed,
+            "{}: not a fixed point",
+            path.display()
+        );
     }
 }
 
@@ -68,14 +73,21 @@ fn mlir_opt() -> Option<PathBuf> {
         .into_iter()
         .filter(|c| !c.is_empty())
         .map(PathBuf::from)
-        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 /// Every printed module is valid MLIR to the real thing.
 #[test]
 fn printed_ir_parses_with_mlir_opt() {
     let Some(tool) = mlir_opt() else {
-        eprintln!("SKIPPED printed_ir_parses_with_mlir_opt: mlir-opt (mlir-22-tools) is not installed");
+        eprintln!(
+            "SKIPPED printed_ir_parses_with_mlir_opt: mlir-opt (mlir-22-tools) is not installed"
+        );
         return;
     };
     let dir = tempdir();

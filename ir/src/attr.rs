@@ -141,7 +141,10 @@ pub enum Attr {
     /// Weights are never inlined into IR text.
     Weight(String),
     /// Any other dialect attribute `#dialect.body`, kept verbatim.
-    Opaque { dialect: String, body: String },
+    Opaque {
+        dialect: String,
+        body: String,
+    },
 }
 
 impl Attr {
@@ -454,7 +457,7 @@ mod tests {
         assert_eq!(format_float(1e20, ElemType::F64), "1.0e20");
         assert_eq!(format_float(f64::NAN, ElemType::F32), "0x7FC00000");
         assert_eq!(format_float(f64::INFINITY, ElemType::BF16), "0x7F80");
-        for v in [3.14159f32 as f64, 1.5e-7, 6.02e23, 123456.78] {
+        for v in [2.71f32 as f64, 1.5e-7, 6.02e23, 123456.78] {
             let s = format_float(v, ElemType::F32);
             assert_eq!(s.parse::<f32>().unwrap() as f64, v as f32 as f64, "{s}");
         }

@@ -111,7 +111,10 @@ impl<'a> Parser<'a> {
     fn loc_at(&self, offset: usize) -> Loc {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let col = self.src.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        let col = self
+            .src
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
         Loc {
             file: Some(self.file),
             line: line as u32,
@@ -219,8 +222,8 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 const PUNCTS: [&str; 17] = [
-                    "->", "::", "{-#", "(", ")", "{", "}", "[", "]", "<", ">", ",", ":", "=",
-                    "-", "?", "*",
+                    "->", "::", "{-#", "(", ")", "{", "}", "[", "]", "<", ">", ",", ":", "=", "-",
+                    "?", "*",
                 ];
                 let rest = &self.src[self.pos..];
                 match PUNCTS.iter().find(|p| rest.starts_with(**p)) {
@@ -610,7 +613,12 @@ impl<'a> Parser<'a> {
                             self.bump()?;
                             path.push(n);
                         }
-                        t => return self.err(format!("expected a symbol after '::', found {}", describe(&t))),
+                        t => {
+                            return self.err(format!(
+                                "expected a symbol after '::', found {}",
+                                describe(&t)
+                            ))
+                        }
                     }
                 }
                 Ok(Attr::SymbolRef(path))
@@ -624,7 +632,10 @@ impl<'a> Parser<'a> {
                 let (dialect, rest) = (dialect.to_string(), rest.to_string());
                 if self.peek_byte(0) != Some(b'<') {
                     self.bump()?;
-                    return Ok(Attr::Opaque { dialect, body: rest });
+                    return Ok(Attr::Opaque {
+                        dialect,
+                        body: rest,
+                    });
                 }
                 self.pos += 1;
                 let inner_start = self.pos;
@@ -665,13 +676,15 @@ impl<'a> Parser<'a> {
         let n = match &t {
             Tok::Int(s) => {
                 let v = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                    u64::from_str_radix(h, 16).ok().map(|v| Num::Hex(v))
+                    u64::from_str_radix(h, 16).ok().map(Num::Hex)
                 } else {
                     s.parse::<i128>().ok().map(Num::Int)
                 };
                 match v {
                     Some(Num::Int(v)) if neg => Num::Int(-v),
-                    Some(Num::Hex(_)) if neg => return self.err("a hex literal cannot be negative"),
+                    Some(Num::Hex(_)) if neg => {
+                        return self.err("a hex literal cannot be negative")
+                    }
                     Some(v) => v,
                     None => return self.err(format!("integer literal '{s}' is out of range")),
                 }
@@ -696,7 +709,12 @@ impl<'a> Parser<'a> {
                 let key = match self.tok.clone() {
                     Tok::Bare(k) => k,
                     Tok::Str(k) => k,
-                    t => return self.err(format!("expected an attribute name, found {}", describe(&t))),
+                    t => {
+                        return self.err(format!(
+                            "expected an attribute name, found {}",
+                            describe(&t)
+                        ))
+                    }
                 };
                 self.bump()?;
                 let value = if self.eat("=")? {
@@ -759,13 +777,23 @@ impl<'a> Parser<'a> {
         let shape = shape.unwrap_or_default();
         let splat = elems.len() == 1 && shape.is_empty();
         if empty_literal && n != 0 {
-            return self.err_at(loc, format!("empty dense<> for a non-empty {}", Type::Tensor(ty)));
-        }
-        if !splat && !empty_literal && shape != ty.shape {
-            let got = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
             return self.err_at(
                 loc,
-                format!("dense<> literal has shape [{got}] but the type is {}", Type::Tensor(ty)),
+                format!("empty dense<> for a non-empty {}", Type::Tensor(ty)),
+            );
+        }
+        if !splat && !empty_literal && shape != ty.shape {
+            let got = shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x");
+            return self.err_at(
+                loc,
+                format!(
+                    "dense<> literal has shape [{got}] but the type is {}",
+                    Type::Tensor(ty)
+                ),
             );
         }
         let values = if ty.elem.is_float() {
@@ -792,14 +820,24 @@ impl<'a> Parser<'a> {
     }
 
     /// Nested `[...]` lists of numbers; records the shape of the first path and checks the rest.
-    fn dense_elements(&mut self, out: &mut Vec<Num>, shape: &mut Vec<i64>, dim: usize) -> PResult<()> {
+    fn dense_elements(
+        &mut self,
+        out: &mut Vec<Num>,
+        shape: &mut Vec<i64>,
+        dim: usize,
+    ) -> PResult<()> {
         self.enter()?;
         let r = self.dense_elements_inner(out, shape, dim);
         self.leave();
         r
     }
 
-    fn dense_elements_inner(&mut self, out: &mut Vec<Num>, shape: &mut Vec<i64>, dim: usize) -> PResult<()> {
+    fn dense_elements_inner(
+        &mut self,
+        out: &mut Vec<Num>,
+        shape: &mut Vec<i64>,
+        dim: usize,
+    ) -> PResult<()> {
         if self.is("[") {
             let loc = self.loc();
             self.bump()?;
@@ -876,7 +914,10 @@ impl<'a> Parser<'a> {
                 let Some(&v) = vals.get(idx) else {
                     return self.err_at(
                         loc,
-                        format!("result number {idx} is out of range: '%{name}' has {} results", vals.len()),
+                        format!(
+                            "result number {idx} is out of range: '%{name}' has {} results",
+                            vals.len()
+                        ),
                     );
                 };
                 return self.check_use_type(v, name, ty, loc);
@@ -915,8 +956,10 @@ impl<'a> Parser<'a> {
             return Ok(());
         };
         if let Some((_, prev)) = scope.names.get(name) {
-            return Err(Diagnostic::error(loc, format!("redefinition of SSA value '%{name}'"))
-                .with_note(*prev, "previously defined here"));
+            return Err(
+                Diagnostic::error(loc, format!("redefinition of SSA value '%{name}'"))
+                    .with_note(*prev, "previously defined here"),
+            );
         }
         let mut resolved = Vec::new();
         for (i, &v) in values.iter().enumerate() {
@@ -950,7 +993,10 @@ impl<'a> Parser<'a> {
     fn parse_value_ref(&mut self) -> PResult<(String, usize, Loc)> {
         let loc = self.loc();
         let Tok::Percent(name) = self.tok.clone() else {
-            return self.err(format!("expected an SSA value, found {}", describe(&self.tok)));
+            return self.err(format!(
+                "expected an SSA value, found {}",
+                describe(&self.tok)
+            ));
         };
         // `%0#1`: the `#1` directly follows.
         let mut idx = 0;
@@ -1015,7 +1061,10 @@ impl<'a> Parser<'a> {
             loop {
                 let bloc = self.loc();
                 let Tok::Percent(name) = self.tok.clone() else {
-                    return self.err(format!("expected an SSA value name, found {}", describe(&self.tok)));
+                    return self.err(format!(
+                        "expected an SSA value name, found {}",
+                        describe(&self.tok)
+                    ));
                 };
                 self.bump()?;
                 let mut count = 1;
@@ -1071,9 +1120,10 @@ impl<'a> Parser<'a> {
     }
 
     fn is_isolated(&self, name: &str) -> bool {
-        self.registry
-            .get(name)
-            .is_some_and(|d| d.traits.contains(crate::registry::Traits::ISOLATED_FROM_ABOVE))
+        self.registry.get(name).is_some_and(|d| {
+            d.traits
+                .contains(crate::registry::Traits::ISOLATED_FROM_ABOVE)
+        })
     }
 
     fn parse_generic(&mut self, name: String, loc: Loc) -> PResult<OpId> {
@@ -1083,7 +1133,9 @@ impl<'a> Parser<'a> {
             ));
         }
         if !name.contains('.') || name.ends_with('.') {
-            return self.err(format!("operation name '{name}' needs a dialect prefix, like \"tg.{name}\""));
+            return self.err(format!(
+                "operation name '{name}' needs a dialect prefix, like \"tg.{name}\""
+            ));
         }
         self.bump()?;
         self.expect("(")?;
@@ -1134,28 +1186,35 @@ impl<'a> Parser<'a> {
         let tloc = self.loc();
         let (ins, outs) = match self.parse_type()? {
             Type::Function(i, o) => (i, o),
-            t => return self.err_at(tloc, format!("expected a function type '(...) -> ...', found {t}")),
+            t => {
+                return self.err_at(
+                    tloc,
+                    format!("expected a function type '(...) -> ...', found {t}"),
+                )
+            }
         };
         if ins.len() != operand_refs.len() {
             return self.err_at(
                 tloc,
-                format!("{} operands present, but the type lists {}", operand_refs.len(), ins.len()),
+                format!(
+                    "{} operands present, but the type lists {}",
+                    operand_refs.len(),
+                    ins.len()
+                ),
             );
         }
         let mut operands = Vec::with_capacity(ins.len());
         for ((n, i, l), ty) in operand_refs.iter().zip(&ins) {
             operands.push(self.use_value(n, *i, ty, *l)?);
         }
-        let op = self.body.create_op(
-            OpSpec {
-                name,
-                operands,
-                result_types: outs,
-                attrs,
-                num_regions: 0,
-                loc,
-            },
-        );
+        let op = self.body.create_op(OpSpec {
+            name,
+            operands,
+            result_types: outs,
+            attrs,
+            num_regions: 0,
+            loc,
+        });
         self.attach_regions(op, regions);
         Ok(op)
     }
@@ -1169,7 +1228,11 @@ impl<'a> Parser<'a> {
 
     /// `{ ops... ^bb1(...): ops... }`. `entry_args` are the function's arguments when the
     /// entry block's arguments come from a signature.
-    fn parse_region(&mut self, entry_args: Option<Vec<(String, Type, Loc)>>, isolated: bool) -> PResult<RegionId> {
+    fn parse_region(
+        &mut self,
+        entry_args: Option<Vec<(String, Type, Loc)>>,
+        isolated: bool,
+    ) -> PResult<RegionId> {
         self.enter()?;
         let r = self.parse_region_inner(entry_args, isolated);
         self.leave();
@@ -1189,7 +1252,9 @@ impl<'a> Parser<'a> {
         if let Some(args) = entry_args {
             self.new_block(region, args)?;
             if let Tok::Caret(_) = self.tok {
-                return self.err("the entry block's arguments come from the signature; it cannot have a label");
+                return self.err(
+                    "the entry block's arguments come from the signature; it cannot have a label",
+                );
             }
         } else if !self.is("}") && !matches!(self.tok, Tok::Caret(_)) {
             self.new_block(region, Vec::new())?;
@@ -1201,8 +1266,11 @@ impl<'a> Parser<'a> {
             if let Tok::Caret(label) = self.tok.clone() {
                 let lloc = self.loc();
                 if let Some(prev) = block_names.insert(label.clone(), lloc) {
-                    return Err(Diagnostic::error(lloc, format!("redefinition of block '^{label}'"))
-                        .with_note(prev, "previously defined here"));
+                    return Err(Diagnostic::error(
+                        lloc,
+                        format!("redefinition of block '^{label}'"),
+                    )
+                    .with_note(prev, "previously defined here"));
                 }
                 self.bump()?;
                 let mut args = Vec::new();
@@ -1211,7 +1279,8 @@ impl<'a> Parser<'a> {
                         loop {
                             let (n, i, aloc) = self.parse_value_ref()?;
                             if i != 0 {
-                                return self.err_at(aloc, "a block argument cannot have a result number");
+                                return self
+                                    .err_at(aloc, "a block argument cannot have a result number");
                             }
                             self.expect(":")?;
                             let ty = self.parse_type()?;
@@ -1231,7 +1300,10 @@ impl<'a> Parser<'a> {
                 return self.err("expected '}' to close the region");
             }
             let op = self.parse_op()?;
-            let block = *self.body.regions[region].blocks.last().expect("a block exists");
+            let block = *self.body.regions[region]
+                .blocks
+                .last()
+                .expect("a block exists");
             self.body.append_op(block, op);
         }
         self.expect("}")?;
@@ -1291,7 +1363,10 @@ impl<'a> Parser<'a> {
             }
         }
         let Tok::At(name) = self.tok.clone() else {
-            return self.err(format!("expected a function name '@name', found {}", describe(&self.tok)));
+            return self.err(format!(
+                "expected a function name '@name', found {}",
+                describe(&self.tok)
+            ));
         };
         self.bump()?;
         attrs.set("sym_name", Attr::Str(name));
@@ -1432,7 +1507,7 @@ fn num_to_attr(n: Num, ty: ElemType) -> Option<Attr> {
 
 fn dense_from_hex(bytes: &[u8], ty: TensorType) -> Option<Attr> {
     let w = ty.elem.bytes();
-    if w == 0 || bytes.len() % w != 0 {
+    if w == 0 || !bytes.len().is_multiple_of(w) {
         return None;
     }
     let n = bytes.len() / w;

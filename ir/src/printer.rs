@@ -114,9 +114,7 @@ impl Printer<'_> {
         match data.name.as_str() {
             "builtin.module" if data.regions.len() == 1 => self.module(op, ind),
             "func.func" if self.is_printable_func(op) => self.func(op, ind),
-            "func.return" if data.regions.is_empty() && data.results.is_empty() => {
-                self.ret(op)
-            }
+            "func.return" if data.regions.is_empty() && data.results.is_empty() => self.ret(op),
             _ => self.generic(op, ind),
         }
     }
@@ -249,8 +247,16 @@ impl Printer<'_> {
             self.out.push(' ');
             let _ = write_dict(&mut self.out, data.attrs.entries());
         }
-        let ins: Vec<Type> = data.operands.iter().map(|&v| self.body.ty(v).clone()).collect();
-        let outs: Vec<Type> = data.results.iter().map(|&v| self.body.ty(v).clone()).collect();
+        let ins: Vec<Type> = data
+            .operands
+            .iter()
+            .map(|&v| self.body.ty(v).clone())
+            .collect();
+        let outs: Vec<Type> = data
+            .results
+            .iter()
+            .map(|&v| self.body.ty(v).clone())
+            .collect();
         let _ = write!(self.out, " : {}", Type::Function(ins, outs));
     }
 

@@ -147,7 +147,10 @@ pub enum Type {
     /// `(inputs) -> results`; used by `func.func`'s `function_type`.
     Function(Vec<Type>, Vec<Type>),
     /// `!dialect.body`, e.g. `!task.event`; `body` is kept verbatim (it may hold `<...>`).
-    Opaque { dialect: String, body: String },
+    Opaque {
+        dialect: String,
+        body: String,
+    },
     /// MLIR's `none`.
     None,
 }
@@ -214,8 +217,16 @@ pub fn broadcast_shapes(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
-        let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -232,7 +243,10 @@ mod tests {
 
     #[test]
     fn prints_mlir_spellings() {
-        assert_eq!(Type::tensor([2, 3], ElemType::BF16).to_string(), "tensor<2x3xbf16>");
+        assert_eq!(
+            Type::tensor([2, 3], ElemType::BF16).to_string(),
+            "tensor<2x3xbf16>"
+        );
         assert_eq!(Type::tensor([], ElemType::F32).to_string(), "tensor<f32>");
         let f = Type::Function(vec![Type::Scalar(ElemType::I64)], vec![Type::None]);
         assert_eq!(f.to_string(), "(i64) -> none");

@@ -57,7 +57,11 @@ impl Verifier<'_> {
             }
         }
         if self.body.ops[root].name != "builtin.module" {
-            self.errors.push(op_error(self.body, root, "the top-level op must be 'builtin.module'"));
+            self.errors.push(op_error(
+                self.body,
+                root,
+                "the top-level op must be 'builtin.module'",
+            ));
         }
         for &op in &all {
             self.verify_op(op);
@@ -75,7 +79,10 @@ impl Verifier<'_> {
         for &r in &data.regions {
             let n = body.regions[r].blocks.len();
             if n > 1 {
-                self.err(op, format!("has a region with {n} blocks; mkc regions hold at most one block"));
+                self.err(
+                    op,
+                    format!("has a region with {n} blocks; mkc regions hold at most one block"),
+                );
             }
         }
         for (i, &v) in data.operands.iter().enumerate() {
@@ -86,7 +93,10 @@ impl Verifier<'_> {
         let Some(def) = def else {
             let dialect = data.name.split_once('.').map_or("", |(d, _)| d);
             if self.registry.has_dialect(dialect) {
-                self.err(op, format!("is not a registered operation of dialect '{dialect}'"));
+                self.err(
+                    op,
+                    format!("is not a registered operation of dialect '{dialect}'"),
+                );
             } else if !self.opts.allow_unregistered {
                 self.err(
                     op,
@@ -104,7 +114,10 @@ impl Verifier<'_> {
         let mut shape_ok = true;
         for (what, arity, n) in counts {
             if !arity.allows(n) {
-                self.err(op, format!("expects {} {what}, but has {n}", arity.describe()));
+                self.err(
+                    op,
+                    format!("expects {} {what}, but has {n}", arity.describe()),
+                );
                 shape_ok = false;
             }
         }
@@ -130,9 +143,7 @@ impl Verifier<'_> {
             }
         }
         if def.traits.contains(Traits::TERMINATOR) {
-            let last = data
-                .parent
-                .and_then(|b| body.blocks[b].ops.last().copied());
+            let last = data.parent.and_then(|b| body.blocks[b].ops.last().copied());
             if last != Some(op) {
                 self.err(op, "must be the last operation in its block");
             }
@@ -183,16 +194,16 @@ impl Verifier<'_> {
             ValueDef::Result(d, _) => match body.ops[d].parent {
                 Some(b) if body.is_attached(d) => (b, Some(self.position[d])),
                 _ => {
-                    self.err(user, format!("operand #{index} is defined by an erased operation"));
+                    self.err(
+                        user,
+                        format!("operand #{index} is defined by an erased operation"),
+                    );
                     return;
                 }
             },
         };
         let mut anchor = user;
-        loop {
-            let Some(block) = body.ops[anchor].parent else {
-                break;
-            };
+        while let Some(block) = body.ops[anchor].parent {
             if block == def_block {
                 match def_pos {
                     None => return,
@@ -203,7 +214,10 @@ impl Verifier<'_> {
             let Some(owner) = body.block_owner(block) else {
                 break;
             };
-            if self.registry.has_trait(&body.ops[owner].name, Traits::ISOLATED_FROM_ABOVE) {
+            if self
+                .registry
+                .has_trait(&body.ops[owner].name, Traits::ISOLATED_FROM_ABOVE)
+            {
                 let def_inside = block_is_within(body, def_block, owner);
                 if !def_inside {
                     let e = op_error(
@@ -220,7 +234,11 @@ impl Verifier<'_> {
             }
             anchor = owner;
         }
-        let mut e = op_error(body, user, format!("operand #{index} does not dominate this use"));
+        let mut e = op_error(
+            body,
+            user,
+            format!("operand #{index} does not dominate this use"),
+        );
         if let ValueDef::Result(d, _) = body.values[v].def {
             e = e.with_note(body.ops[d].loc, "operand defined here");
         }

@@ -15,7 +15,13 @@ fn check(text: &str) -> Result<(), TestCaseError> {
         return Ok(());
     };
     // Verification must not panic either, valid or not.
-    let errors = verify(&body, &registry, VerifyOptions { allow_unregistered: true });
+    let errors = verify(
+        &body,
+        &registry,
+        VerifyOptions {
+            allow_unregistered: true,
+        },
+    );
     for e in &errors {
         let _ = e.render(&sm);
     }
@@ -44,12 +50,66 @@ fn seeds() -> Vec<String> {
 }
 
 const TOKENS: &[&str] = &[
-    "module", "func.func", "return", "@f", "(", ")", "{", "}", "[", "]", "<", ">", ",", ":", "=",
-    "->", "%0", "%1", "%x", "%0#1", "%0:2", "^bb0", "^bb1", "\"tg.add\"", "\"tg.constant\"",
-    "\"demo.op\"", "tensor<2xf32>", "tensor<", "2x", "f32", "bf16", "i1", "index", "dense",
-    "dense<", "1.0", "-3", "0x7FC00000", "true", "\"str\"", "\"\\", "#mkc.weight<\"w\">", "#",
-    "!task.event", "!", "loc(", "attributes", "private", "unit", "value", "//", "\n", " ",
-    "{-#", "::", "9999999999999999999999", "1.0e-5", "tensor<?x2xf32>", "\u{e9}", "\t",
+    "module",
+    "func.func",
+    "return",
+    "@f",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[",
+    "]",
+    "<",
+    ">",
+    ",",
+    ":",
+    "=",
+    "->",
+    "%0",
+    "%1",
+    "%x",
+    "%0#1",
+    "%0:2",
+    "^bb0",
+    "^bb1",
+    "\"tg.add\"",
+    "\"tg.constant\"",
+    "\"demo.op\"",
+    "tensor<2xf32>",
+    "tensor<",
+    "2x",
+    "f32",
+    "bf16",
+    "i1",
+    "index",
+    "dense",
+    "dense<",
+    "1.0",
+    "-3",
+    "0x7FC00000",
+    "true",
+    "\"str\"",
+    "\"\\",
+    "#mkc.weight<\"w\">",
+    "#",
+    "!task.event",
+    "!",
+    "loc(",
+    "attributes",
+    "private",
+    "unit",
+    "value",
+    "//",
+    "\n",
+    " ",
+    "{-#",
+    "::",
+    "9999999999999999999999",
+    "1.0e-5",
+    "tensor<?x2xf32>",
+    "\u{e9}",
+    "\t",
 ];
 
 proptest! {

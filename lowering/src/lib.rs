@@ -9,10 +9,9 @@ use melior::{
     dialect::DialectRegistry,
     ir::{
         attribute::ArrayAttribute,
-        AttributeLike,
         block::BlockLike,
         operation::{OperationLike, OperationRef},
-        Module,
+        AttributeLike, Module,
     },
     pass::PassManager,
     utility::{
@@ -131,7 +130,8 @@ fn binary_objects(op: OperationRef) -> Result<Vec<String>, LoweringError> {
     let objects = op
         .attribute("objects")
         .map_err(|_| bad("gpu.binary has no `objects` attribute"))?;
-    let objects = ArrayAttribute::try_from(objects).map_err(|_| bad("`objects` is not an array"))?;
+    let objects =
+        ArrayAttribute::try_from(objects).map_err(|_| bad("`objects` is not an array"))?;
     let mut out = Vec::new();
     for i in 0..objects.len() {
         let object = objects.element(i).map_err(|_| bad("bad object index"))?;
@@ -181,16 +181,25 @@ module attributes {gpu.container_module} {
         let ptx = &ptx[0];
         assert!(ptx.contains(".target sm_90a"), "{ptx}");
         assert!(ptx.contains(".entry scale"), "{ptx}");
-        assert!(ptx.contains("mul.rn.f32") || ptx.contains("mul.f32"), "{ptx}");
+        assert!(
+            ptx.contains("mul.rn.f32") || ptx.contains("mul.f32"),
+            "{ptx}"
+        );
     }
 
     #[test]
     fn bad_mlir_is_an_error_with_a_location_not_an_abort() {
-        let err = gpu_module_to_ptx("module {\n  %0 = \"bogus\"() : () -> f32\n}", "bad.mlir", "sm_90a")
-            .unwrap_err();
+        let err = gpu_module_to_ptx(
+            "module {\n  %0 = \"bogus\"() : () -> f32\n}",
+            "bad.mlir",
+            "sm_90a",
+        )
+        .unwrap_err();
         assert_eq!(err.stage, "parse");
         assert!(
-            err.diagnostics[0].starts_with("bad.mlir:2:15: error: operation being parsed with an unregistered dialect"),
+            err.diagnostics[0].starts_with(
+                "bad.mlir:2:15: error: operation being parsed with an unregistered dialect"
+            ),
             "{:?}",
             err.diagnostics
         );

@@ -30,7 +30,10 @@ pub fn info() -> PassInfo {
         statistics: &[
             ("folded", "operations folded to a constant"),
             ("simplified", "operations replaced by an existing value"),
-            ("reordered", "commutative operations with their constant moved right"),
+            (
+                "reordered",
+                "commutative operations with their constant moved right",
+            ),
             ("erased", "dead operations erased"),
         ],
         create: |o| {
@@ -48,7 +51,9 @@ pub fn constant_value<'a>(body: &'a Body, registry: &Registry, v: ValueId) -> Op
     if !registry.has_trait(&data.name, Traits::CONSTANT_LIKE) {
         return None;
     }
-    data.attrs.get("value").filter(|a| matches!(a, Attr::Dense(_)))
+    data.attrs
+        .get("value")
+        .filter(|a| matches!(a, Attr::Dense(_)))
 }
 
 impl Pass for Canonicalize {
@@ -121,11 +126,14 @@ impl Pass for Canonicalize {
 }
 
 fn types_match(body: &Body, op: OpId, folded: &[Folded]) -> bool {
-    folded.iter().zip(&body.ops[op].results).all(|(f, &r)| match f {
-        Folded::Value(v) => body.ty(*v) == body.ty(r),
-        Folded::Constant(Attr::Dense(d)) => Type::Tensor(d.ty.clone()) == *body.ty(r),
-        Folded::Constant(_) => false,
-    })
+    folded
+        .iter()
+        .zip(&body.ops[op].results)
+        .all(|(f, &r)| match f {
+            Folded::Value(v) => body.ty(*v) == body.ty(r),
+            Folded::Constant(Attr::Dense(d)) => Type::Tensor(d.ty.clone()) == *body.ty(r),
+            Folded::Constant(_) => false,
+        })
 }
 
 /// Creates `tg.constant` with the folded value right before `op`.

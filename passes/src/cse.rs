@@ -21,7 +21,10 @@ pub fn info() -> PassInfo {
         summary: "eliminate common subexpressions (identical pure ops)",
         anchor: None,
         options: CseOptions::describe,
-        statistics: &[("eliminated", "operations replaced by an earlier identical one")],
+        statistics: &[(
+            "eliminated",
+            "operations replaced by an earlier identical one",
+        )],
         create: |o| {
             CseOptions::parse(o)?;
             Ok(Box::new(Cse))

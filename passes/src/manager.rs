@@ -127,8 +127,16 @@ pub struct RunReport {
     pub timings: Vec<(usize, String, Duration)>,
     pub verifier_time: Duration,
     pub total: Duration,
-    /// Per pass name: its statistics (name, description, value), summed over runs.
-    pub statistics: Vec<(String, Vec<(&'static str, &'static str, u64)>)>,
+    /// Per pass name: its statistics, summed over runs.
+    pub statistics: Vec<(String, Vec<Statistic>)>,
+}
+
+/// One counter of a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statistic {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub value: u64,
 }
 
 enum Item {
@@ -217,7 +225,9 @@ fn resolve(spec: &PipelineSpec, passes: &PassRegistry, text: &str) -> Result<Pip
     let mut items = Vec::new();
     for e in &spec.elements {
         match e {
-            PipelineElement::Nested(inner) => items.push(Item::Nested(resolve(inner, passes, text)?)),
+            PipelineElement::Nested(inner) => {
+                items.push(Item::Nested(resolve(inner, passes, text)?))
+            }
             PipelineElement::Pass {
                 name,
                 options,
@@ -272,7 +282,12 @@ struct Env<'a> {
     verifier_time: Duration,
 }
 
-fn run_pipeline(p: &mut Pipeline, body: &mut Body, op: OpId, env: &mut Env) -> Result<(), Vec<Diagnostic>> {
+fn run_pipeline(
+    p: &mut Pipeline,
+    body: &mut Body,
+    op: OpId,
+    env: &mut Env,
+) -> Result<(), Vec<Diagnostic>> {
     let start = Instant::now();
     for item in &mut p.items {
         match item {
@@ -382,12 +397,16 @@ fn collect_report(p: &Pipeline, depth: usize, report: &mut RunReport) {
                 let stats: Vec<_> = info
                     .statistics
                     .iter()
-                    .map(|(n, d)| (*n, *d, counters.get(n).copied().unwrap_or(0)))
+                    .map(|(n, d)| Statistic {
+                        name: n,
+                        description: d,
+                        value: counters.get(n).copied().unwrap_or(0),
+                    })
                     .collect();
                 match report.statistics.iter_mut().find(|(p, _)| p == info.name) {
                     Some((_, existing)) => {
                         for (e, s) in existing.iter_mut().zip(stats) {
-                            e.2 += s.2;
+                            e.value += s.value;
                         }
                     }
                     None => report.statistics.push((info.name.to_string(), stats)),
@@ -397,13 +416,18 @@ fn collect_report(p: &Pipeline, depth: usize, report: &mut RunReport) {
     }
 }
 
-const RULE: &str = "===-------------------------------------------------------------------------===";
+const RULE: &str =
+    "===-------------------------------------------------------------------------===";
 
 /// MLIR's execution time report.
 pub fn format_timing(r: &RunReport) -> String {
     let total = r.total.as_secs_f64().max(1e-12);
     let mut s = format!("{RULE}\n                         ... Execution time report ...\n{RULE}\n");
-    let _ = writeln!(s, "  Total Execution Time: {:.4} seconds\n", r.total.as_secs_f64());
+    let _ = writeln!(
+        s,
+        "  Total Execution Time: {:.4} seconds\n",
+        r.total.as_secs_f64()
+    );
     s.push_str("  ----Wall Time----  ----Name----\n");
     let row = |s: &mut String, d: Duration, depth: usize, name: &str| {
         let secs = d.as_secs_f64();
@@ -424,11 +448,12 @@ pub fn format_timing(r: &RunReport) -> String {
 
 /// MLIR's pass statistics report.
 pub fn format_statistics(r: &RunReport) -> String {
-    let mut s = format!("{RULE}\n                         ... Pass statistics report ...\n{RULE}\n");
+    let mut s =
+        format!("{RULE}\n                         ... Pass statistics report ...\n{RULE}\n");
     for (pass, stats) in &r.statistics {
         let _ = writeln!(s, "'{pass}'");
-        for (n, d, v) in stats {
-            let _ = writeln!(s, "  ({n}) {v} : {d}");
+        for st in stats {
+            let _ = writeln!(s, "  ({}) {} : {}", st.name, st.value, st.description);
         }
     }
     s

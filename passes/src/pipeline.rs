@@ -225,7 +225,9 @@ impl P<'_> {
                     } else if c == b'}' {
                         depth -= 1;
                         if depth == 0 {
-                            return Ok(String::from_utf8_lossy(&self.s[start..self.pos - 1]).into_owned());
+                            return Ok(
+                                String::from_utf8_lossy(&self.s[start..self.pos - 1]).into_owned()
+                            );
                         }
                     }
                 }
@@ -274,9 +276,13 @@ mod tests {
 
     #[test]
     fn parses_nested_pipelines_with_options() {
-        let p = parse_pipeline("builtin.module(func.func(canonicalize{max-iterations=3}, cse),dce)")
-            .unwrap();
-        assert_eq!(p.to_string(), "builtin.module(func.func(canonicalize{max-iterations=3},cse),dce)");
+        let p =
+            parse_pipeline("builtin.module(func.func(canonicalize{max-iterations=3}, cse),dce)")
+                .unwrap();
+        assert_eq!(
+            p.to_string(),
+            "builtin.module(func.func(canonicalize{max-iterations=3},cse),dce)"
+        );
         let q = parse_pipeline("cse,dce").unwrap();
         assert_eq!(q.to_string(), "builtin.module(cse,dce)");
         assert_eq!(parse_pipeline("").unwrap().elements.len(), 0);

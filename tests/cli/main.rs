@@ -40,7 +40,14 @@ const GOOD: &str = r#"func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
 #[test]
 fn opt_runs_a_pipeline_from_a_file_to_stdout() {
     let f = temp("good.mlir", GOOD.as_bytes());
-    let o = mkc(&["opt", f.to_str().unwrap(), "--pass-pipeline=builtin.module(canonicalize)"], None);
+    let o = mkc(
+        &[
+            "opt",
+            f.to_str().unwrap(),
+            "--pass-pipeline=builtin.module(canonicalize)",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(out.contains("return %arg0 : tensor<2xf32>"), "{out}");
@@ -55,12 +62,16 @@ fn opt_reads_stdin_and_writes_the_output_file() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(o.stdout.is_empty());
     let written = std::fs::read_to_string(out).unwrap();
-    assert!(written.starts_with("module {\n  func.func @f("), "{written}");
+    assert!(
+        written.starts_with("module {\n  func.func @f("),
+        "{written}"
+    );
 }
 
 #[test]
 fn bad_ir_exits_1_with_a_located_diagnostic() {
-    let bad = "func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n  return %y : tensor<2xf32>\n}\n";
+    let bad =
+        "func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n  return %y : tensor<2xf32>\n}\n";
     let f = temp("bad.mlir", bad.as_bytes());
     let o = mkc(&["opt", f.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
@@ -80,7 +91,11 @@ fn missing_and_binary_inputs_are_clear_errors() {
     let f = temp("binary.mlir", &[0xff, 0xfe, 0x00, 0x41]);
     let o = mkc(&["opt", f.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("is not UTF-8 text"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("is not UTF-8 text"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -88,7 +103,10 @@ fn unknown_pass_lists_the_valid_ones() {
     let o = mkc(&["opt", "--pass-pipeline=cse,frobnicate"], Some(GOOD));
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("unknown pass 'frobnicate'; valid passes: canonicalize, cse, dce"), "{err}");
+    assert!(
+        err.contains("unknown pass 'frobnicate'; valid passes: canonicalize, cse, dce"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,7 +114,14 @@ fn list_passes_shows_options_and_statistics() {
     let o = mkc(&["opt", "--list-passes"], None);
     assert!(o.status.success());
     let out = text(&o.stdout);
-    for needle in ["canonicalize", "cse", "dce", "{max-iterations=<unsigned>}", "(default: 10)", "statistic folded"] {
+    for needle in [
+        "canonicalize",
+        "cse",
+        "dce",
+        "{max-iterations=<unsigned>}",
+        "(default: 10)",
+        "statistic folded",
+    ] {
         assert!(out.contains(needle), "missing {needle}: {out}");
     }
 }
@@ -104,14 +129,22 @@ fn list_passes_shows_options_and_statistics() {
 #[test]
 fn timing_and_statistics_go_to_stderr() {
     let o = mkc(
-        &["opt", "--pass-pipeline=builtin.module(func.func(canonicalize,cse),dce)", "--timing", "--pass-statistics"],
+        &[
+            "opt",
+            "--pass-pipeline=builtin.module(func.func(canonicalize,cse),dce)",
+            "--timing",
+            "--pass-statistics",
+        ],
         Some(GOOD),
     );
     assert!(o.status.success());
     let err = text(&o.stderr);
     assert!(err.contains("... Execution time report ..."), "{err}");
     assert!(err.contains("'func.func' Pipeline"), "{err}");
-    assert!(err.contains("(simplified) 1 : operations replaced by an existing value"), "{err}");
+    assert!(
+        err.contains("(simplified) 1 : operations replaced by an existing value"),
+        "{err}"
+    );
     assert!(text(&o.stdout).starts_with("module {"));
 }
 
@@ -123,7 +156,14 @@ fn help_explains_every_subcommand() {
     assert!(out.contains("megakernel") && out.contains("opt"), "{out}");
     let o = mkc(&["opt", "--help"], None);
     let out = text(&o.stdout);
-    for flag in ["--pass-pipeline", "--print-ir-after-all", "--print-ir-after-change", "--timing", "--pass-statistics", "--list-passes"] {
+    for flag in [
+        "--pass-pipeline",
+        "--print-ir-after-all",
+        "--print-ir-after-change",
+        "--timing",
+        "--pass-statistics",
+        "--list-passes",
+    ] {
         assert!(out.contains(flag), "missing {flag}");
     }
 }
@@ -135,8 +175,14 @@ fn mlir_to_ptx_lowers_the_example_kernel() {
     let o = mkc(&["mlir-to-ptx", example], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ptx = text(&o.stdout);
-    assert!(ptx.contains(".target sm_90a") && ptx.contains(".entry scale"), "{ptx}");
-    let o = mkc(&["mlir-to-ptx", "-"], Some("module { gpu.module @m { \"bogus\" } }"));
+    assert!(
+        ptx.contains(".target sm_90a") && ptx.contains(".entry scale"),
+        "{ptx}"
+    );
+    let o = mkc(
+        &["mlir-to-ptx", "-"],
+        Some("module { gpu.module @m { \"bogus\" } }"),
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("error"), "{}", text(&o.stderr));
 }

@@ -11,14 +11,17 @@ pub fn register(r: &mut Registry) {
         .optional_attr("sym_name", AttrKind::Str)
         .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL_TABLE)
         .verify(verify_module);
-    r.op("func.func", "a function: one region whose entry block takes the arguments")
-        .regions(1)
-        .attr("sym_name", AttrKind::Str)
-        .attr("function_type", AttrKind::Type)
-        .optional_attr("sym_visibility", AttrKind::Str)
-        .optional_attr("arg_attrs", AttrKind::Array)
-        .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL)
-        .verify(verify_func);
+    r.op(
+        "func.func",
+        "a function: one region whose entry block takes the arguments",
+    )
+    .regions(1)
+    .attr("sym_name", AttrKind::Str)
+    .attr("function_type", AttrKind::Type)
+    .optional_attr("sym_visibility", AttrKind::Str)
+    .optional_attr("arg_attrs", AttrKind::Array)
+    .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL)
+    .verify(verify_func);
     r.op("func.return", "returns the function's results")
         .operands(crate::registry::Arity::ANY)
         .traits(Traits::TERMINATOR | Traits::PURE)
@@ -80,7 +83,9 @@ fn verify_func(body: &Body, op: OpId) -> Result<(), String> {
 }
 
 fn verify_return(body: &Body, op: OpId) -> Result<(), String> {
-    let func = body.parent_op(op).filter(|&f| body.ops[f].name == "func.func");
+    let func = body
+        .parent_op(op)
+        .filter(|&f| body.ops[f].name == "func.func");
     let Some(func) = func else {
         return Err("must be directly inside a 'func.func'".into());
     };

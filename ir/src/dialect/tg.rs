@@ -15,22 +15,60 @@ use crate::types::{broadcast_shapes, TensorType, Type};
 const MAX_FOLD_ELEMENTS: u64 = 1 << 16;
 
 pub fn register(r: &mut Registry) {
-    r.op("tg.constant", "a tensor given by a dense literal or a named weight")
-        .results(1)
-        .attr("value", AttrKind::DenseOrWeight)
-        .traits(Traits::PURE | Traits::CONSTANT_LIKE)
-        .verify(verify_constant);
+    r.op(
+        "tg.constant",
+        "a tensor given by a dense literal or a named weight",
+    )
+    .results(1)
+    .attr("value", AttrKind::DenseOrWeight)
+    .traits(Traits::PURE | Traits::CONSTANT_LIKE)
+    .verify(verify_constant);
 
     let binary = Traits::PURE | Traits::ELEMENTWISE;
     let comm = binary | Traits::COMMUTATIVE;
     let bin = [
-        ("tg.add", "elementwise sum, numpy broadcasting", comm, fold_add as _),
-        ("tg.sub", "elementwise difference, numpy broadcasting", binary, fold_sub as _),
-        ("tg.mul", "elementwise product, numpy broadcasting", comm, fold_mul as _),
-        ("tg.div", "elementwise quotient, numpy broadcasting", binary, fold_div as _),
-        ("tg.max", "elementwise maximum, numpy broadcasting", comm, fold_max as _),
-        ("tg.min", "elementwise minimum, numpy broadcasting", comm, fold_min as _),
-        ("tg.pow", "elementwise power (float), numpy broadcasting", binary, fold_pow as _),
+        (
+            "tg.add",
+            "elementwise sum, numpy broadcasting",
+            comm,
+            fold_add as _,
+        ),
+        (
+            "tg.sub",
+            "elementwise difference, numpy broadcasting",
+            binary,
+            fold_sub as _,
+        ),
+        (
+            "tg.mul",
+            "elementwise product, numpy broadcasting",
+            comm,
+            fold_mul as _,
+        ),
+        (
+            "tg.div",
+            "elementwise quotient, numpy broadcasting",
+            binary,
+            fold_div as _,
+        ),
+        (
+            "tg.max",
+            "elementwise maximum, numpy broadcasting",
+            comm,
+            fold_max as _,
+        ),
+        (
+            "tg.min",
+            "elementwise minimum, numpy broadcasting",
+            comm,
+            fold_min as _,
+        ),
+        (
+            "tg.pow",
+            "elementwise power (float), numpy broadcasting",
+            binary,
+            fold_pow as _,
+        ),
     ];
     for (name, summary, traits, fold) in bin {
         r.op(name, summary)
@@ -85,7 +123,7 @@ fn verify_constant(body: &Body, op: OpId) -> Result<(), String> {
     }
 }
 
-fn tensor_operand<'a>(t: &'a Type, i: usize) -> Result<&'a TensorType, String> {
+fn tensor_operand(t: &Type, i: usize) -> Result<&TensorType, String> {
     t.as_tensor()
         .ok_or_else(|| format!("operand #{i} must be a tensor, but is {t}"))
 }
@@ -139,12 +177,15 @@ fn broadcast_source(mut i: usize, out_shape: &[i64], in_shape: &[i64]) -> usize 
     src
 }
 
+/// Integer semantics of an elementwise op; `None` where it is undefined (division by zero).
+type IntFn<'a> = &'a dyn Fn(&[i64]) -> Option<i64>;
+
 /// Evaluates an elementwise op over constant operands into a constant of `out` type.
 fn eval_elementwise(
     out: &TensorType,
     inputs: &[&DenseAttr],
     f_float: &dyn Fn(&[f64]) -> f64,
-    f_int: Option<&dyn Fn(&[i64]) -> Option<i64>>,
+    f_int: Option<IntFn>,
 ) -> Option<Attr> {
     let splat = inputs.iter().all(|d| d.splat);
     let n = if splat { 1 } else { out.num_elements() };
@@ -188,7 +229,11 @@ fn eval_elementwise(
 }
 
 fn dense<'a>(inp: &FoldInput<'a>, i: usize) -> Option<&'a DenseAttr> {
-    inp.constants.get(i).copied().flatten().and_then(Attr::as_dense)
+    inp.constants
+        .get(i)
+        .copied()
+        .flatten()
+        .and_then(Attr::as_dense)
 }
 
 fn fold_binary(
@@ -200,11 +245,7 @@ fn fold_binary(
     let out = inp.result_type(0).as_tensor()?;
     let ff = |x: &[f64]| f_float(x[0], x[1]);
     let fi = f_int.map(|f| move |x: &[i64]| f(x[0], x[1]));
-    let fi_ref: Option<&dyn Fn(&[i64]) -> Option<i64>> = match &fi {
-        Some(f) => Some(f),
-        None => None,
-    };
-    let c = eval_elementwise(out, &[a, b], &ff, fi_ref)?;
+    let c = eval_elementwise(out, &[a, b], &ff, fi.as_ref().map(|f| f as IntFn))?;
     Some(vec![Folded::Constant(c)])
 }
 
@@ -217,11 +258,8 @@ fn fold_unary(
     let out = inp.result_type(0).as_tensor()?;
     let ff = |x: &[f64]| f_float(x[0]);
     let fi = f_int.map(|f| move |x: &[i64]| f(x[0]));
-    let fi_ref: Option<&dyn Fn(&[i64]) -> Option<i64>> = match &fi {
-        Some(f) => Some(f),
-        None => None,
-    };
-    Some(vec![Folded::Constant(eval_elementwise(out, &[a], &ff, fi_ref)?)])
+    let c = eval_elementwise(out, &[a], &ff, fi.as_ref().map(|f| f as IntFn))?;
+    Some(vec![Folded::Constant(c)])
 }
 
 /// `x op c -> x` when every element of the constant operand `c` (at `const_idx`) equals
@@ -236,20 +274,32 @@ fn identity(inp: &FoldInput, const_idx: usize, identity: f64) -> Option<Vec<Fold
 }
 
 fn fold_add(inp: &FoldInput) -> Option<Vec<Folded>> {
-    fold_binary(inp, &|a, b| a + b, Some(&|a: i64, b: i64| Some(a.wrapping_add(b))))
-        .or_else(|| identity(inp, 1, 0.0))
-        .or_else(|| identity(inp, 0, 0.0))
+    fold_binary(
+        inp,
+        &|a, b| a + b,
+        Some(&|a: i64, b: i64| Some(a.wrapping_add(b))),
+    )
+    .or_else(|| identity(inp, 1, 0.0))
+    .or_else(|| identity(inp, 0, 0.0))
 }
 
 fn fold_sub(inp: &FoldInput) -> Option<Vec<Folded>> {
-    fold_binary(inp, &|a, b| a - b, Some(&|a: i64, b: i64| Some(a.wrapping_sub(b))))
-        .or_else(|| identity(inp, 1, 0.0))
+    fold_binary(
+        inp,
+        &|a, b| a - b,
+        Some(&|a: i64, b: i64| Some(a.wrapping_sub(b))),
+    )
+    .or_else(|| identity(inp, 1, 0.0))
 }
 
 fn fold_mul(inp: &FoldInput) -> Option<Vec<Folded>> {
-    fold_binary(inp, &|a, b| a * b, Some(&|a: i64, b: i64| Some(a.wrapping_mul(b))))
-        .or_else(|| identity(inp, 1, 1.0))
-        .or_else(|| identity(inp, 0, 1.0))
+    fold_binary(
+        inp,
+        &|a, b| a * b,
+        Some(&|a: i64, b: i64| Some(a.wrapping_mul(b))),
+    )
+    .or_else(|| identity(inp, 1, 1.0))
+    .or_else(|| identity(inp, 0, 1.0))
 }
 
 fn fold_div(inp: &FoldInput) -> Option<Vec<Folded>> {
@@ -261,7 +311,13 @@ fn fold_div(inp: &FoldInput) -> Option<Vec<Folded>> {
 fn fold_max(inp: &FoldInput) -> Option<Vec<Folded>> {
     fold_binary(
         inp,
-        &|a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
+        &|a, b| {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.max(b)
+            }
+        },
         Some(&|a: i64, b: i64| Some(a.max(b))),
     )
 }
@@ -269,7 +325,13 @@ fn fold_max(inp: &FoldInput) -> Option<Vec<Folded>> {
 fn fold_min(inp: &FoldInput) -> Option<Vec<Folded>> {
     fold_binary(
         inp,
-        &|a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+        &|a, b| {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.min(b)
+            }
+        },
         Some(&|a: i64, b: i64| Some(a.min(b))),
     )
 }
