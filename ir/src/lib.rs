@@ -40,3 +40,6 @@ pub fn parse_and_verify(
         Err(errors)
     }
 }
+
+#[doc = include_str!("../../docs/ir-reference.md")]
+pub mod reference {}

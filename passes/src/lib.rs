@@ -15,3 +15,6 @@ pub mod options;
 pub mod pipeline;
 
 pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, PassRegistry};
+
+#[doc = include_str!("../../docs/writing-a-pass.md")]
+pub mod walkthrough {}
