@@ -1,6 +1,9 @@
 //! `mkc`: the command-line driver. Each subcommand is a thin layer over a library crate.
 
+mod check;
+
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use mkc_passes::driver::{opt, OptConfig};
 use mkc_passes::{Instrumentation, PassRegistry};
 use std::io::{Read, Write};
@@ -26,6 +29,22 @@ enum Command {
     /// prints the module to stdout (or `-o`). Errors are printed as
     /// `file:line:col: error: message` with the source line, and exit with status 1.
     Opt(OptArgs),
+    /// Import a model into the tensor level (`tg` dialect) and print it.
+    ///
+    /// MODEL is a Hugging Face checkpoint folder (config.json + model.safetensors, or
+    /// sharded with model.safetensors.index.json), a bare config.json (shapes only: enough to
+    /// compile), or an .onnx file. Checkpoints are checked tensor by tensor against the
+    /// config. The result is the decode step: (token, position, KV caches, weights) ->
+    /// (logits, updated caches); weights are arguments named by their checkpoint names.
+    Import(ImportArgs),
+    /// Check a model's logits against a fixture's references (teacher-forced).
+    ///
+    /// Feeds the fixture's `tokens_bf16` one position at a time through the decode step and
+    /// compares each position's logits with row i of `logits_f32` from
+    /// reference.safetensors. The last line is one JSON object:
+    /// {"engine", "frontend", "positions", "max_rel_err", "argmax_agree"}. Exits 0 only
+    /// when max_rel_err <= the engine's tolerance (1e-3 for interp) and every argmax agrees.
+    Check(CheckArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///
     /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
@@ -33,6 +52,36 @@ enum Command {
     /// own diagnostics with their locations.
     #[cfg(feature = "mlir")]
     MlirToPtx(MlirToPtxArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A checkpoint folder, a config.json, or an .onnx file.
+    model: PathBuf,
+    /// Write the IR here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
+    /// Ignore any weights on disk: weights will be synthesized (deterministically) to run.
+    #[arg(long)]
+    random_weights: bool,
+    /// KV-cache length (the longest context the step handles).
+    #[arg(long, default_value_t = 2048)]
+    ctx: i64,
+    /// Element type of activations and the KV cache.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    compute: String,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// A fixture folder: config.json, model.safetensors, reference.safetensors.
+    fixture: PathBuf,
+    /// What computes the logits.
+    #[arg(long, value_enum, default_value = "interp")]
+    engine: check::Engine,
+    /// Print a line per position.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[cfg(feature = "mlir")]
@@ -97,6 +146,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Opt(a) => run_opt(a),
+        Command::Import(a) => run_import(a),
+        Command::Check(a) => run_check(a),
         #[cfg(feature = "mlir")]
         Command::MlirToPtx(a) => run_mlir_to_ptx(a),
     }
@@ -162,6 +213,73 @@ fn run_opt(a: OptArgs) -> ExitCode {
         },
         Err(diags) => {
             eprint!("{diags}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_import(a: ImportArgs) -> ExitCode {
+    let result = (|| -> Result<String, String> {
+        let compute = mkc_ir::ElemType::from_name(&a.compute).expect("clap checked it");
+        let model = mkc_frontends::HfModel::open(&a.model)?;
+        let types = if a.random_weights {
+            model
+                .config
+                .expected_weights()
+                .into_iter()
+                .map(|(n, _)| (n, model.config.dtype))
+                .collect()
+        } else {
+            model.weight_types()
+        };
+        let opts = mkc_frontends::DecodeOptions {
+            max_context: a.ctx,
+            compute,
+        };
+        let body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
+        let registry = mkc_ir::Registry::with_all_dialects();
+        if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
+            return Err(format!("internal error: the imported IR does not verify: {}", e.message));
+        }
+        Ok(mkc_ir::printer::print(&body))
+    })();
+    match result.and_then(|ir| write_output(a.output.as_deref(), &ir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_check(a: CheckArgs) -> ExitCode {
+    let tolerance = match a.engine {
+        check::Engine::Interp => 1e-3,
+    };
+    let verbose = a.verbose;
+    let mut progress = |pos: usize, err: f64, agree: bool| {
+        if verbose {
+            eprintln!("position {pos:>3}: rel_err {err:.3e} argmax {}", if agree { "agrees" } else { "DIFFERS" });
+        }
+    };
+    match check::check_hf(&a.fixture, a.engine, &mut progress) {
+        Ok(report) => {
+            let ok = report.max_rel_err() <= tolerance && report.argmax_agree() == report.per_position.len();
+            println!("{}", report.json());
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "mkc: check failed: max_rel_err {:.3e} (tolerance {tolerance:e}), argmax agrees at {} of {} positions",
+                    report.max_rel_err(),
+                    report.argmax_agree(),
+                    report.per_position.len()
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
             ExitCode::FAILURE
         }
     }

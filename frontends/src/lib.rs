@@ -1,5 +1,18 @@
-//! mkc-frontends: importers that turn user models (ONNX graphs, Hugging Face checkpoints)
-//! into mkc's tensor-level IR (`tg` dialect). It does not run or optimise models.
+//! mkc-frontends: importers that turn user models into mkc's tensor-level IR (`tg`).
 //!
-//! The importers arrive with the frontends issue; the crate exists so the workspace layout
-//! and dependency direction (frontends -> ir) are fixed from the start.
+//! - [`hf`]: Hugging Face checkpoints (config.json + safetensors, sharded too) of the llama,
+//!   mistral, qwen2 and qwen3 families, into the decode-step function.
+//! - [`onnx`]: ONNX graphs (opset >= 13, external data) into a function over the graph's
+//!   inputs.
+//!
+//! Weights stay where they are: importers reference them by name and expose them through
+//! [`mkc_ir::weights::WeightSource`] (memory-mapped). This crate does not run models.
+
+pub mod checkpoint;
+pub mod config;
+pub mod hf;
+pub mod random;
+
+pub use checkpoint::Checkpoint;
+pub use config::ModelConfig;
+pub use hf::{build_decode_step, DecodeOptions, HfModel};

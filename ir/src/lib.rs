@@ -15,6 +15,7 @@ pub mod printer;
 pub mod registry;
 pub mod types;
 pub mod verify;
+pub mod weights;
 
 pub use attr::{Attr, Attrs};
 pub use diag::{Diagnostic, Loc, SourceMap};

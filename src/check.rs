@@ -1,0 +1,133 @@
+//! `mkc check`: teacher-forced comparison of a model's logits with a fixture's references
+//! (`reference.safetensors`, made by transformers). Engines share the same driver: each
+//! position's logits are compared with row i of `logits_f32`.
+
+use mkc_frontends::{build_decode_step, Checkpoint, DecodeOptions, HfModel};
+use mkc_ir::verify::{verify, VerifyOptions};
+use mkc_ir::weights::WeightSource;
+use mkc_ir::{ElemType, Registry, TensorType};
+use mkc_runtime::interp::{argmax, i64_tensor, rel_err};
+use mkc_runtime::{Interpreter, Tensor};
+use std::path::Path;
+
+/// Where the logits come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The reference interpreter of the tensor level.
+    Interp,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+        }
+    }
+}
+
+/// The outcome of a check.
+pub struct CheckReport {
+    pub engine: &'static str,
+    pub frontend: &'static str,
+    pub per_position: Vec<(f64, bool)>,
+}
+
+impl CheckReport {
+    pub fn max_rel_err(&self) -> f64 {
+        self.per_position.iter().map(|p| p.0).fold(0.0, f64::max)
+    }
+    pub fn argmax_agree(&self) -> usize {
+        self.per_position.iter().filter(|p| p.1).count()
+    }
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"engine\":\"{}\",\"frontend\":\"{}\",\"positions\":{},\"max_rel_err\":{:.6e},\"argmax_agree\":{}}}",
+            self.engine,
+            self.frontend,
+            self.per_position.len(),
+            self.max_rel_err(),
+            self.argmax_agree()
+        )
+    }
+}
+
+/// Reference tokens and logits of a fixture.
+pub struct Reference {
+    pub tokens: Vec<i64>,
+    /// [positions][vocab]
+    pub logits: Vec<Vec<f64>>,
+}
+
+pub fn load_reference(dir: &Path) -> Result<Reference, String> {
+    let path = dir.join("reference.safetensors");
+    let ck = Checkpoint::open(&path)?;
+    let tokens_raw = ck.raw("tokens_bf16")?;
+    let n = tokens_raw.shape.first().copied().unwrap_or(0);
+    let tokens = Tensor::from_raw(&tokens_raw, &TensorType::new([n], ElemType::I64))
+        .map_err(|e| format!("{}: tokens_bf16 {e}", path.display()))?;
+    let logits_raw = ck.raw("logits_f32")?;
+    let shape = logits_raw.shape.clone();
+    if shape.len() != 2 || shape[0] != n {
+        return Err(format!("{}: logits_f32 has shape {shape:?}, expected [{n}, vocab]", path.display()));
+    }
+    let logits = Tensor::from_raw(&logits_raw, &TensorType::new(shape.clone(), ElemType::F32))
+        .map_err(|e| format!("{}: logits_f32 {e}", path.display()))?;
+    let v = shape[1] as usize;
+    let all = logits.to_f64();
+    Ok(Reference {
+        tokens: (0..n as usize).map(|i| tokens.get(i).i()).collect(),
+        logits: all.chunks(v).map(<[f64]>::to_vec).collect(),
+    })
+}
+
+fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
+    (rel_err(got, want), argmax(got) == argmax(want))
+}
+
+/// Imports the checkpoint, then feeds the reference tokens one position at a time through
+/// the decode step.
+pub fn check_hf(dir: &Path, engine: Engine, progress: &mut dyn FnMut(usize, f64, bool)) -> Result<CheckReport, String> {
+    let reference = load_reference(dir)?;
+    let model = HfModel::open(dir)?;
+    let ckpt = model
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| format!("{}: the fixture has no safetensors weights", dir.display()))?;
+    let n = reference.tokens.len();
+    let opts = DecodeOptions {
+        max_context: n as i64,
+        ..Default::default()
+    };
+    let body = build_decode_step(&model.config, &model.weight_types(), &opts)?;
+    let registry = Registry::with_all_dialects();
+    let errors = verify(&body, &registry, VerifyOptions::default());
+    if let Some(e) = errors.first() {
+        return Err(format!("internal error: the imported IR does not verify: {}", e.message));
+    }
+    let mut interp = Interpreter::new(&body, ckpt as &dyn WeightSource);
+    let func = interp.func("decode_step")?;
+    let layers = model.config.num_layers as usize;
+    let cache_ty = TensorType::new(
+        [opts.max_context, model.config.num_kv_heads, model.config.head_dim],
+        opts.compute,
+    );
+    let mut caches: Vec<Tensor> = (0..2 * layers)
+        .map(|_| Tensor::from_fn(cache_ty.clone(), |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0)))
+        .collect();
+    let mut per_position = Vec::new();
+    for (pos, &tok) in reference.tokens.iter().enumerate() {
+        let mut inputs = vec![i64_tensor(&[], vec![tok]), i64_tensor(&[], vec![pos as i64])];
+        inputs.append(&mut caches);
+        let mut outs = interp.call(func, inputs).map_err(|e| format!("position {pos}: {e}"))?;
+        let logits = outs.remove(0).to_f64();
+        caches = outs;
+        let r = compare(&logits, &reference.logits[pos]);
+        progress(pos, r.0, r.1);
+        per_position.push(r);
+    }
+    Ok(CheckReport {
+        engine: engine.name(),
+        frontend: "hf",
+        per_position,
+    })
+}
