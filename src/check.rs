@@ -68,7 +68,10 @@ pub fn load_reference(dir: &Path) -> Result<Reference, String> {
     let logits_raw = ck.raw("logits_f32")?;
     let shape = logits_raw.shape.clone();
     if shape.len() != 2 || shape[0] != n {
-        return Err(format!("{}: logits_f32 has shape {shape:?}, expected [{n}, vocab]", path.display()));
+        return Err(format!(
+            "{}: logits_f32 has shape {shape:?}, expected [{n}, vocab]",
+            path.display()
+        ));
     }
     let logits = Tensor::from_raw(&logits_raw, &TensorType::new(shape.clone(), ElemType::F32))
         .map_err(|e| format!("{}: logits_f32 {e}", path.display()))?;
@@ -86,7 +89,11 @@ fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
 
 /// Imports the checkpoint, then feeds the reference tokens one position at a time through
 /// the decode step.
-pub fn check_hf(dir: &Path, engine: Engine, progress: &mut dyn FnMut(usize, f64, bool)) -> Result<CheckReport, String> {
+pub fn check_hf(
+    dir: &Path,
+    engine: Engine,
+    progress: &mut dyn FnMut(usize, f64, bool),
+) -> Result<CheckReport, String> {
     let reference = load_reference(dir)?;
     let model = HfModel::open(dir)?;
     let ckpt = model
@@ -102,23 +109,39 @@ pub fn check_hf(dir: &Path, engine: Engine, progress: &mut dyn FnMut(usize, f64,
     let registry = Registry::with_all_dialects();
     let errors = verify(&body, &registry, VerifyOptions::default());
     if let Some(e) = errors.first() {
-        return Err(format!("internal error: the imported IR does not verify: {}", e.message));
+        return Err(format!(
+            "internal error: the imported IR does not verify: {}",
+            e.message
+        ));
     }
     let mut interp = Interpreter::new(&body, ckpt as &dyn WeightSource);
     let func = interp.func("decode_step")?;
     let layers = model.config.num_layers as usize;
     let cache_ty = TensorType::new(
-        [opts.max_context, model.config.num_kv_heads, model.config.head_dim],
+        [
+            opts.max_context,
+            model.config.num_kv_heads,
+            model.config.head_dim,
+        ],
         opts.compute,
     );
     let mut caches: Vec<Tensor> = (0..2 * layers)
-        .map(|_| Tensor::from_fn(cache_ty.clone(), |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0)))
+        .map(|_| {
+            Tensor::from_fn(cache_ty.clone(), |_| {
+                mkc_ir::dialect::tg::elementwise::Scalar::F(0.0)
+            })
+        })
         .collect();
     let mut per_position = Vec::new();
     for (pos, &tok) in reference.tokens.iter().enumerate() {
-        let mut inputs = vec![i64_tensor(&[], vec![tok]), i64_tensor(&[], vec![pos as i64])];
+        let mut inputs = vec![
+            i64_tensor(&[], vec![tok]),
+            i64_tensor(&[], vec![pos as i64]),
+        ];
         inputs.append(&mut caches);
-        let mut outs = interp.call(func, inputs).map_err(|e| format!("position {pos}: {e}"))?;
+        let mut outs = interp
+            .call(func, inputs)
+            .map_err(|e| format!("position {pos}: {e}"))?;
         let logits = outs.remove(0).to_f64();
         caches = outs;
         let r = compare(&logits, &reference.logits[pos]);

@@ -3,10 +3,10 @@
 mod check;
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
 use mkc_passes::driver::{opt, OptConfig};
 use mkc_passes::{Instrumentation, PassRegistry};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -239,7 +239,10 @@ fn run_import(a: ImportArgs) -> ExitCode {
         let body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
         let registry = mkc_ir::Registry::with_all_dialects();
         if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
-            return Err(format!("internal error: the imported IR does not verify: {}", e.message));
+            return Err(format!(
+                "internal error: the imported IR does not verify: {}",
+                e.message
+            ));
         }
         Ok(mkc_ir::printer::print(&body))
     })();
@@ -259,12 +262,16 @@ fn run_check(a: CheckArgs) -> ExitCode {
     let verbose = a.verbose;
     let mut progress = |pos: usize, err: f64, agree: bool| {
         if verbose {
-            eprintln!("position {pos:>3}: rel_err {err:.3e} argmax {}", if agree { "agrees" } else { "DIFFERS" });
+            eprintln!(
+                "position {pos:>3}: rel_err {err:.3e} argmax {}",
+                if agree { "agrees" } else { "DIFFERS" }
+            );
         }
     };
     match check::check_hf(&a.fixture, a.engine, &mut progress) {
         Ok(report) => {
-            let ok = report.max_rel_err() <= tolerance && report.argmax_agree() == report.per_position.len();
+            let ok = report.max_rel_err() <= tolerance
+                && report.argmax_agree() == report.per_position.len();
             println!("{}", report.json());
             if ok {
                 ExitCode::SUCCESS

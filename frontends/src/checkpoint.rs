@@ -65,7 +65,11 @@ impl Checkpoint {
                 .ok_or_else(|| format!("{}: no \"weight_map\" object", index_path.display()))?;
             let mut shards: Vec<String> = map
                 .values()
-                .map(|v| v.as_str().map(str::to_string).ok_or("weight_map values must be file names"))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or("weight_map values must be file names")
+                })
                 .collect::<Result<_, _>>()?;
             shards.sort();
             shards.dedup();
@@ -82,15 +86,30 @@ impl Checkpoint {
             let file = File::open(&f).map_err(|e| format!("cannot open {}: {e}", f.display()))?;
             // SAFETY: the map is read-only; a checkpoint changing under us while mapped is
             // outside what any loader can defend against (as in the safetensors docs).
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| format!("cannot map {}: {e}", f.display()))?;
+            let map = unsafe { Mmap::map(&file) }
+                .map_err(|e| format!("cannot map {}: {e}", f.display()))?;
             let st = SafeTensors::deserialize(&map)
                 .map_err(|e| format!("{}: not a valid safetensors file ({e})", f.display()))?;
             for (name, view) in st.tensors() {
                 let elem = elem_of(view.dtype()).ok_or_else(|| {
-                    format!("{}: tensor '{name}' has unsupported dtype {:?}", f.display(), view.dtype())
+                    format!(
+                        "{}: tensor '{name}' has unsupported dtype {:?}",
+                        f.display(),
+                        view.dtype()
+                    )
                 })?;
                 let shape = view.shape().iter().map(|&d| d as i64).collect();
-                if tensors.insert(name.clone(), TensorInfo { elem, shape, file: i }).is_some() {
+                if tensors
+                    .insert(
+                        name.clone(),
+                        TensorInfo {
+                            elem,
+                            shape,
+                            file: i,
+                        },
+                    )
+                    .is_some()
+                {
                     return Err(format!("tensor '{name}' appears in more than one shard"));
                 }
             }
@@ -117,7 +136,9 @@ impl WeightSource for Checkpoint {
             .ok_or_else(|| format!("the checkpoint has no tensor '{name}'"))?;
         let (path, map) = &self.maps[info.file];
         let st = SafeTensors::deserialize(map).map_err(|e| format!("{}: {e}", path.display()))?;
-        let view = st.tensor(name).map_err(|e| format!("{}: {e}", path.display()))?;
+        let view = st
+            .tensor(name)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(RawTensor {
             elem: info.elem,
             shape: info.shape.clone(),

@@ -88,8 +88,8 @@ pub const SUPPORTED_TYPES: [&str; 4] = ["llama", "mistral", "qwen2", "qwen3"];
 
 impl ModelConfig {
     pub fn parse(text: &str) -> Result<ModelConfig, String> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| format!("config.json is not valid JSON: {e}"))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| format!("config.json is not valid JSON: {e}"))?;
         let model_type = get(&v, "model_type")
             .and_then(Value::as_str)
             .ok_or("config.json: missing \"model_type\"")?
@@ -102,7 +102,9 @@ impl ModelConfig {
         }
         if let Some(act) = get(&v, "hidden_act").and_then(Value::as_str) {
             if act != "silu" {
-                return Err(format!("unsupported hidden_act \"{act}\" (mkc supports silu)"));
+                return Err(format!(
+                    "unsupported hidden_act \"{act}\" (mkc supports silu)"
+                ));
             }
         }
         let hidden_size = int(&v, "hidden_size")?;
@@ -119,7 +121,9 @@ impl ModelConfig {
             None => return Err("config.json: hidden_size is not a multiple of num_attention_heads and head_dim is not given".into()),
         };
         if head_dim % 2 != 0 {
-            return Err(format!("head_dim {head_dim} must be even for rotary embedding"));
+            return Err(format!(
+                "head_dim {head_dim} must be even for rotary embedding"
+            ));
         }
         // Rope: transformers 5 puts everything in rope_parameters; older configs use
         // rope_theta + rope_scaling at the top level.
@@ -139,7 +143,8 @@ impl ModelConfig {
             "llama3" => {
                 let s = scaling.expect("rope_type came from it");
                 let need = |k: &str| {
-                    num(s, k)?.ok_or_else(|| format!("config.json: llama3 rope scaling needs \"{k}\""))
+                    num(s, k)?
+                        .ok_or_else(|| format!("config.json: llama3 rope scaling needs \"{k}\""))
                 };
                 RopeScaling::Llama3 {
                     factor: need("factor")?,
@@ -164,7 +169,10 @@ impl ModelConfig {
             "qwen2" | "qwen3" if !flag(&v, "use_sliding_window", false)? => None,
             _ => opt_int(&v, "sliding_window")?,
         };
-        let dtype = match get(&v, "dtype").or_else(|| get(&v, "torch_dtype")).and_then(Value::as_str) {
+        let dtype = match get(&v, "dtype")
+            .or_else(|| get(&v, "torch_dtype"))
+            .and_then(Value::as_str)
+        {
             None | Some("bfloat16") => ElemType::BF16,
             Some("float16") => ElemType::F16,
             Some("float32") => ElemType::F32,
@@ -196,7 +204,10 @@ impl ModelConfig {
     /// Every weight the model needs: (checkpoint name, shape), in a stable order.
     pub fn expected_weights(&self) -> Vec<(String, Vec<i64>)> {
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
-        let (q, kv) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
+        let (q, kv) = (
+            self.num_heads * self.head_dim,
+            self.num_kv_heads * self.head_dim,
+        );
         let mut w = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
         for l in 0..self.num_layers {
             let p = format!("model.layers.{l}");
@@ -216,7 +227,11 @@ impl ModelConfig {
                 w.push((format!("{p}.self_attn.o_proj.bias"), vec![h]));
             }
             w.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-            for (name, shape) in [("gate", vec![i, h]), ("up", vec![i, h]), ("down", vec![h, i])] {
+            for (name, shape) in [
+                ("gate", vec![i, h]),
+                ("up", vec![i, h]),
+                ("down", vec![h, i]),
+            ] {
                 let rows = shape[0];
                 w.push((format!("{p}.mlp.{name}_proj.weight"), shape));
                 if self.mlp_bias {
@@ -263,7 +278,10 @@ mod tests {
         assert_eq!(c.rope_theta, 1e6);
         assert_eq!(c.num_kv_heads, 4);
         assert!(c.qkv_bias && !c.o_bias, "qwen2 has q/k/v biases");
-        assert!(c.expected_weights().iter().any(|(n, _)| n == "model.layers.0.self_attn.k_proj.bias"));
+        assert!(c
+            .expected_weights()
+            .iter()
+            .any(|(n, _)| n == "model.layers.0.self_attn.k_proj.bias"));
     }
 
     #[test]

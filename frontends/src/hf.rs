@@ -47,7 +47,8 @@ pub struct HfModel {
 
 /// Tensors transformers itself ignores when loading.
 fn ignorable(name: &str, config: &ModelConfig) -> bool {
-    name.ends_with(".rotary_emb.inv_freq") || (config.tie_word_embeddings && name == "lm_head.weight")
+    name.ends_with(".rotary_emb.inv_freq")
+        || (config.tie_word_embeddings && name == "lm_head.weight")
 }
 
 impl HfModel {
@@ -57,13 +58,18 @@ impl HfModel {
         let (dir, config_path) = if path.is_dir() {
             (path.to_path_buf(), path.join("config.json"))
         } else {
-            (path.parent().unwrap_or(Path::new(".")).to_path_buf(), path.to_path_buf())
+            (
+                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                path.to_path_buf(),
+            )
         };
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| format!("cannot read {}: {e}", config_path.display()))?;
-        let config = ModelConfig::parse(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let config =
+            ModelConfig::parse(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
         let has_weights = path.is_dir()
-            && (dir.join("model.safetensors").is_file() || dir.join("model.safetensors.index.json").is_file());
+            && (dir.join("model.safetensors").is_file()
+                || dir.join("model.safetensors.index.json").is_file());
         let checkpoint = if has_weights {
             let c = Checkpoint::open(&dir)?;
             check_tensors(&config, &c).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -71,7 +77,11 @@ impl HfModel {
         } else {
             None
         };
-        Ok(HfModel { dir, config, checkpoint })
+        Ok(HfModel {
+            dir,
+            config,
+            checkpoint,
+        })
     }
 
     /// The element type each weight has (the checkpoint's, or the config's dtype).
@@ -103,16 +113,20 @@ pub fn check_tensors(config: &ModelConfig, ckpt: &Checkpoint) -> Result<(), Stri
                 "tensor '{name}' has shape {:?}, but the config implies {shape:?}",
                 info.shape
             )),
-            Some(info) if !info.elem.is_float() => {
-                problems.push(format!("tensor '{name}' has dtype {}, expected a float type", info.elem))
-            }
+            Some(info) if !info.elem.is_float() => problems.push(format!(
+                "tensor '{name}' has dtype {}, expected a float type",
+                info.elem
+            )),
             _ => {}
         }
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     for (name, _) in ckpt.tensors() {
         if !known.contains(name) && !ignorable(name, config) {
-            problems.push(format!("unexpected tensor '{name}' for a {} model with this config", config.model_type));
+            problems.push(format!(
+                "unexpected tensor '{name}' for a {} model with this config",
+                config.model_type
+            ));
         }
     }
     if problems.is_empty() {
@@ -129,14 +143,27 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn op(&mut self, name: &str, operands: Vec<ValueId>, ty: Type, attrs: Vec<(&str, Attr)>) -> ValueId {
+    fn op(
+        &mut self,
+        name: &str,
+        operands: Vec<ValueId>,
+        ty: Type,
+        attrs: Vec<(&str, Attr)>,
+    ) -> ValueId {
         let mut a = Attrs::new();
         for (k, v) in attrs {
             a.set(k, v);
         }
         let op = self.body.build(
             self.block,
-            OpSpec { name: name.into(), operands, result_types: vec![ty], attrs: a, num_regions: 0, loc: Default::default() },
+            OpSpec {
+                name: name.into(),
+                operands,
+                result_types: vec![ty],
+                attrs: a,
+                num_regions: 0,
+                loc: Default::default(),
+            },
         );
         self.body.ops[op].results[0]
     }
@@ -146,7 +173,11 @@ impl Builder<'_> {
     }
 
     fn shape_of(&self, v: ValueId) -> Vec<i64> {
-        self.body.ty(v).as_tensor().map(|t| t.shape.clone()).unwrap_or_default()
+        self.body
+            .ty(v)
+            .as_tensor()
+            .map(|t| t.shape.clone())
+            .unwrap_or_default()
     }
 
     fn cast(&mut self, v: ValueId, e: ElemType) -> ValueId {
@@ -171,7 +202,12 @@ impl Builder<'_> {
     fn linear(&mut self, x: ValueId, w: ValueId, bias: Option<ValueId>) -> ValueId {
         let n = self.shape_of(w)[0];
         let e = self.body.ty(x).elem().expect("tensor");
-        let y = self.op("tg.matmul", vec![x, w], Type::tensor(vec![n], e), vec![("transpose_b", Attr::Bool(true))]);
+        let y = self.op(
+            "tg.matmul",
+            vec![x, w],
+            Type::tensor(vec![n], e),
+            vec![("transpose_b", Attr::Bool(true))],
+        );
         match bias {
             Some(b) => {
                 let b = self.cast(b, e);
@@ -187,7 +223,10 @@ impl Builder<'_> {
             "tg.rms_norm",
             vec![x, w],
             ty,
-            vec![("axis", Attr::Int(axis, ElemType::I64)), ("epsilon", Attr::Float(F64(eps), ElemType::F64))],
+            vec![
+                ("axis", Attr::Int(axis, ElemType::I64)),
+                ("epsilon", Attr::Float(F64(eps), ElemType::F64)),
+            ],
         )
     }
 }
@@ -213,7 +252,13 @@ pub fn build_decode_step(
     if !e.is_float() {
         return Err(format!("the compute type must be a float type, not {e}"));
     }
-    let (h, d, hq, hkv, ctx) = (c.hidden_size, c.head_dim, c.num_heads, c.num_kv_heads, opts.max_context);
+    let (h, d, hq, hkv, ctx) = (
+        c.hidden_size,
+        c.head_dim,
+        c.num_heads,
+        c.num_kv_heads,
+        opts.max_context,
+    );
     let scalar_i64 = Type::tensor(vec![], ElemType::I64);
     let cache_ty = Type::tensor(vec![ctx, hkv, d], e);
     let weights = c.expected_weights();
@@ -228,7 +273,10 @@ pub fn build_decode_step(
     for (name, shape) in &weights {
         let et = *weight_types.get(name).unwrap_or(&c.dtype);
         arg_types.push(Type::tensor(shape.clone(), et));
-        arg_attrs.push(Attr::Dict(vec![("mkc.weight".into(), Attr::Str(name.clone()))]));
+        arg_attrs.push(Attr::Dict(vec![(
+            "mkc.weight".into(),
+            Attr::Str(name.clone()),
+        )]));
     }
     let mut result_types = vec![Type::tensor(vec![c.vocab_size], e)];
     for _ in 0..2 * c.num_layers {
@@ -238,7 +286,10 @@ pub fn build_decode_step(
         OpSpec::new("func.func")
             .regions(1)
             .attr("sym_name", Attr::Str("decode_step".into()))
-            .attr("function_type", Attr::Type(Type::Function(arg_types.clone(), result_types)))
+            .attr(
+                "function_type",
+                Attr::Type(Type::Function(arg_types.clone(), result_types)),
+            )
             .attr("arg_attrs", Attr::Array(arg_attrs)),
     );
     let module_block = body.module_block();
@@ -256,23 +307,46 @@ pub fn build_decode_step(
     let wt = |n: &str| -> ValueId { w[n] };
     let wopt = |n: &str| -> Option<ValueId> { w.get(n).copied() };
 
-    let mut b = Builder { body: &mut body, block };
+    let mut b = Builder {
+        body: &mut body,
+        block,
+    };
     let embed = wt("model.embed_tokens.weight");
     let emb_e = b.body.ty(embed).elem().expect("tensor");
-    let row = b.op("tg.gather", vec![embed, token], Type::tensor(vec![h], emb_e), vec![("axis", Attr::Int(0, ElemType::I64))]);
+    let row = b.op(
+        "tg.gather",
+        vec![embed, token],
+        Type::tensor(vec![h], emb_e),
+        vec![("axis", Attr::Int(0, ElemType::I64))],
+    );
     let mut x = b.cast(row, e);
 
     let mut rope_attrs = vec![
         ("theta", Attr::Float(F64(c.rope_theta), ElemType::F64)),
         ("dim", Attr::Int(d, ElemType::I64)),
     ];
-    if let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } = c.rope_scaling {
+    if let RopeScaling::Llama3 {
+        factor,
+        low_freq_factor,
+        high_freq_factor,
+        original_max_position_embeddings,
+    } = c.rope_scaling
+    {
         rope_attrs.extend([
             ("rope_type", Attr::Str("llama3".into())),
             ("factor", Attr::Float(F64(factor), ElemType::F64)),
-            ("low_freq_factor", Attr::Float(F64(low_freq_factor), ElemType::F64)),
-            ("high_freq_factor", Attr::Float(F64(high_freq_factor), ElemType::F64)),
-            ("original_max_position_embeddings", Attr::Int(original_max_position_embeddings, ElemType::I64)),
+            (
+                "low_freq_factor",
+                Attr::Float(F64(low_freq_factor), ElemType::F64),
+            ),
+            (
+                "high_freq_factor",
+                Attr::Float(F64(high_freq_factor), ElemType::F64),
+            ),
+            (
+                "original_max_position_embeddings",
+                Attr::Int(original_max_position_embeddings, ElemType::I64),
+            ),
         ]);
     }
     let half_ty = Type::tensor(vec![d / 2], ElemType::F32);
@@ -294,7 +368,12 @@ pub fn build_decode_step(
     let scale = 1.0 / (d as f64).sqrt();
     for l in 0..c.num_layers {
         let p = format!("model.layers.{l}");
-        let n1 = b.rms_norm(x, wt(&format!("{p}.input_layernorm.weight")), 0, c.rms_norm_eps);
+        let n1 = b.rms_norm(
+            x,
+            wt(&format!("{p}.input_layernorm.weight")),
+            0,
+            c.rms_norm_eps,
+        );
         let proj = |b: &mut Builder, name: &str| {
             let wv = wt(&format!("{p}.self_attn.{name}_proj.weight"));
             let bias = wopt(&format!("{p}.self_attn.{name}_proj.bias"));
@@ -305,8 +384,18 @@ pub fn build_decode_step(
         let mut k = b.reshape(k, vec![hkv, d]);
         let v = b.reshape(v, vec![hkv, d]);
         if c.qk_norm {
-            q = b.rms_norm(q, wt(&format!("{p}.self_attn.q_norm.weight")), 1, c.rms_norm_eps);
-            k = b.rms_norm(k, wt(&format!("{p}.self_attn.k_norm.weight")), 1, c.rms_norm_eps);
+            q = b.rms_norm(
+                q,
+                wt(&format!("{p}.self_attn.q_norm.weight")),
+                1,
+                c.rms_norm_eps,
+            );
+            k = b.rms_norm(
+                k,
+                wt(&format!("{p}.self_attn.k_norm.weight")),
+                1,
+                c.rms_norm_eps,
+            );
         }
         let qty = b.ty(q);
         let q = b.op("tg.rope", vec![q, cos, sin], qty, vec![]);
@@ -323,9 +412,18 @@ pub fn build_decode_step(
             vec![("scale", Attr::Float(F64(scale), ElemType::F64))],
         );
         let att = b.reshape(att, vec![hq * d]);
-        let o = b.linear(att, wt(&format!("{p}.self_attn.o_proj.weight")), wopt(&format!("{p}.self_attn.o_proj.bias")));
+        let o = b.linear(
+            att,
+            wt(&format!("{p}.self_attn.o_proj.weight")),
+            wopt(&format!("{p}.self_attn.o_proj.bias")),
+        );
         x = b.binary("tg.add", x, o);
-        let n2 = b.rms_norm(x, wt(&format!("{p}.post_attention_layernorm.weight")), 0, c.rms_norm_eps);
+        let n2 = b.rms_norm(
+            x,
+            wt(&format!("{p}.post_attention_layernorm.weight")),
+            0,
+            c.rms_norm_eps,
+        );
         let mlp = |b: &mut Builder, name: &str, input: ValueId| {
             let wv = wt(&format!("{p}.mlp.{name}_proj.weight"));
             b.linear(input, wv, wopt(&format!("{p}.mlp.{name}_proj.bias")))
@@ -339,10 +437,15 @@ pub fn build_decode_step(
         x = b.binary("tg.add", x, down);
     }
     let xn = b.rms_norm(x, wt("model.norm.weight"), 0, c.rms_norm_eps);
-    let head = if c.tie_word_embeddings { embed } else { wt("lm_head.weight") };
+    let head = if c.tie_word_embeddings {
+        embed
+    } else {
+        wt("lm_head.weight")
+    };
     let logits = b.linear(xn, head, None);
     let mut ret = vec![logits];
     ret.extend(new_caches);
-    b.body.build(block, OpSpec::new("func.return").operands(ret));
+    b.body
+        .build(block, OpSpec::new("func.return").operands(ret));
     Ok(body)
 }

@@ -42,7 +42,11 @@ impl WeightSource for RandomWeights {
         // Norm scales near 1, everything else uniform in +-1/sqrt(fan_in): activations stay O(1).
         let is_norm = name.ends_with("norm.weight");
         let fan_in = *shape.last().unwrap_or(&1) as f64;
-        let scale = if shape.len() == 1 { 0.02 } else { 1.0 / fan_in.sqrt() };
+        let scale = if shape.len() == 1 {
+            0.02
+        } else {
+            1.0 / fan_in.sqrt()
+        };
         let base = name_hash(name, self.seed);
         let mut bytes = Vec::with_capacity(n * elem.bytes());
         for i in 0..n {

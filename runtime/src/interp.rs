@@ -30,7 +30,8 @@ fn err_at(body: &Body, op: OpId, msg: impl std::fmt::Display) -> String {
 }
 
 fn tensor_type(t: &Type) -> Result<&TensorType, String> {
-    t.as_tensor().ok_or_else(|| format!("the interpreter handles tensors only, not {t}"))
+    t.as_tensor()
+        .ok_or_else(|| format!("the interpreter handles tensors only, not {t}"))
 }
 
 impl<'a> Interpreter<'a> {
@@ -70,20 +71,30 @@ impl<'a> Interpreter<'a> {
     /// source; the others are taken from `inputs`, in order.
     pub fn call(&mut self, func: OpId, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
         let body = self.body;
-        let entry = body.entry_block(func, 0).ok_or("the function has no body")?;
-        let arg_attrs = body.ops[func].attrs.get("arg_attrs").and_then(Attr::as_array);
+        let entry = body
+            .entry_block(func, 0)
+            .ok_or("the function has no body")?;
+        let arg_attrs = body.ops[func]
+            .attrs
+            .get("arg_attrs")
+            .and_then(Attr::as_array);
         let mut values: HashMap<ValueId, Rc<Tensor>> = HashMap::new();
         let mut inputs = inputs.into_iter();
         for (i, &a) in body.blocks[entry].args.iter().enumerate() {
             let ty = tensor_type(body.ty(a))?;
             let weight = arg_attrs.and_then(|l| l.get(i)).and_then(|d| match d {
-                Attr::Dict(e) => e.iter().find(|(k, _)| k == "mkc.weight").and_then(|(_, v)| v.as_str()),
+                Attr::Dict(e) => e
+                    .iter()
+                    .find(|(k, _)| k == "mkc.weight")
+                    .and_then(|(_, v)| v.as_str()),
                 _ => None,
             });
             let t = match weight {
                 Some(name) => self.weight(name, ty)?,
                 None => {
-                    let t = inputs.next().ok_or_else(|| format!("missing input for argument #{i}"))?;
+                    let t = inputs
+                        .next()
+                        .ok_or_else(|| format!("missing input for argument #{i}"))?;
                     if t.ty != *ty {
                         return Err(format!("argument #{i} expects {ty}, got {}", t.ty));
                     }
@@ -101,13 +112,23 @@ impl<'a> Interpreter<'a> {
                 return data
                     .operands
                     .iter()
-                    .map(|v| values.get(v).map(|t| (**t).clone()).ok_or_else(|| "undefined value".to_string()))
+                    .map(|v| {
+                        values
+                            .get(v)
+                            .map(|t| (**t).clone())
+                            .ok_or_else(|| "undefined value".to_string())
+                    })
                     .collect();
             }
             let args: Vec<Rc<Tensor>> = data
                 .operands
                 .iter()
-                .map(|v| values.get(v).cloned().ok_or_else(|| err_at(body, op, "uses an undefined value")))
+                .map(|v| {
+                    values
+                        .get(v)
+                        .cloned()
+                        .ok_or_else(|| err_at(body, op, "uses an undefined value"))
+                })
                 .collect::<Result<_, _>>()?;
             let outs = self.eval(op, &args).map_err(|e| err_at(body, op, e))?;
             for (&r, t) in data.results.iter().zip(outs) {
@@ -122,8 +143,18 @@ impl<'a> Interpreter<'a> {
         let data = &body.ops[op];
         let attrs = &data.attrs;
         let out_ty = |i: usize| tensor_type(body.ty(data.results[i])).cloned();
-        let int = |k: &str| attrs.get(k).and_then(Attr::as_int).ok_or(format!("missing '{k}'"));
-        let float = |k: &str| attrs.get(k).and_then(Attr::as_f64).ok_or(format!("missing '{k}'"));
+        let int = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(Attr::as_int)
+                .ok_or(format!("missing '{k}'"))
+        };
+        let float = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(Attr::as_f64)
+                .ok_or(format!("missing '{k}'"))
+        };
         let flag = |k: &str, d: bool| match attrs.get(k) {
             Some(Attr::Bool(b)) => *b,
             _ => d,
@@ -149,7 +180,9 @@ impl<'a> Interpreter<'a> {
             "tg.expand" => {
                 let ty = out_ty(0)?;
                 let a = &args[0];
-                one(Tensor::from_fn(ty.clone(), |i| a.get(broadcast_source(i, &ty.shape, &a.ty.shape))))
+                one(Tensor::from_fn(ty.clone(), |i| {
+                    a.get(broadcast_source(i, &ty.shape, &a.ty.shape))
+                }))
             }
             "tg.transpose" => {
                 let ty = out_ty(0)?;
@@ -158,7 +191,11 @@ impl<'a> Interpreter<'a> {
                 let in_strides = strides(&a.ty.shape);
                 one(Tensor::from_fn(ty.clone(), |i| {
                     let idx = unflatten(i, &ty.shape);
-                    let src: usize = idx.iter().zip(&perm).map(|(&c, &p)| c * in_strides[p as usize]).sum();
+                    let src: usize = idx
+                        .iter()
+                        .zip(&perm)
+                        .map(|(&c, &p)| c * in_strides[p as usize])
+                        .sum();
                     a.get(src)
                 }))
             }
@@ -215,7 +252,9 @@ impl<'a> Interpreter<'a> {
                 for k in 0..ix.len() {
                     let v = ix.get(k).i();
                     if v < -dim || v >= dim {
-                        return Err(format!("index {v} is out of range for dimension {axis} of size {dim}"));
+                        return Err(format!(
+                            "index {v} is out of range for dimension {axis} of size {dim}"
+                        ));
                     }
                 }
                 let ir = ix.ty.rank();
@@ -246,7 +285,12 @@ impl<'a> Interpreter<'a> {
                     (a, b) => Scalar::F(a.f() + b.f() * i as f64),
                 }))
             }
-            "tg.matmul" => one(matmul(&args[0], &args[1], flag("transpose_b", false), out_ty(0)?)?),
+            "tg.matmul" => one(matmul(
+                &args[0],
+                &args[1],
+                flag("transpose_b", false),
+                out_ty(0)?,
+            )?),
             "tg.reduce_sum" | "tg.reduce_mean" | "tg.reduce_max" | "tg.reduce_min" => {
                 let a = &args[0];
                 let axes = reduce_axes(attrs, a.ty.rank())?;
@@ -263,7 +307,10 @@ impl<'a> Interpreter<'a> {
                     for j in 0..inner {
                         let mut best = 0usize;
                         for k in 1..n {
-                            let (v, b) = (a.f((o * n + k) * inner + j), a.f((o * n + best) * inner + j));
+                            let (v, b) = (
+                                a.f((o * n + k) * inner + j),
+                                a.f((o * n + best) * inner + j),
+                            );
                             if v > b || (last && v == b) {
                                 best = k;
                             }
@@ -271,7 +318,10 @@ impl<'a> Interpreter<'a> {
                         out.push(best as i64);
                     }
                 }
-                one(Tensor { ty, data: Data::I64(out) })
+                one(Tensor {
+                    ty,
+                    data: Data::I64(out),
+                })
             }
             "tg.softmax" => {
                 let a = &args[0];
@@ -295,9 +345,16 @@ impl<'a> Interpreter<'a> {
                 args,
                 int("axis")? as usize,
                 float("epsilon")?,
-                (0..data.results.len()).map(out_ty).collect::<Result<_, _>>()?,
+                (0..data.results.len())
+                    .map(out_ty)
+                    .collect::<Result<_, _>>()?,
             ),
-            "tg.rope" => one(rope(&args[0], &args[1], &args[2], flag("interleaved", false))),
+            "tg.rope" => one(rope(
+                &args[0],
+                &args[1],
+                &args[2],
+                flag("interleaved", false),
+            )),
             "tg.rope_cos_sin" => {
                 let inv = rope_inv_freq(attrs)?;
                 let p = &args[0];
@@ -317,7 +374,9 @@ impl<'a> Interpreter<'a> {
                 let (cache, new, pos) = (&args[0], &args[1], args[2].get(0).i());
                 let ctx = cache.ty.shape[0];
                 if pos < 0 || pos >= ctx {
-                    return Err(format!("position {pos} is outside the cache (context {ctx})"));
+                    return Err(format!(
+                        "position {pos} is outside the cache (context {ctx})"
+                    ));
                 }
                 let row = new.len();
                 let start = pos as usize * row;
@@ -333,12 +392,22 @@ impl<'a> Interpreter<'a> {
                 let (q, k, v, pos) = (&args[0], &args[1], &args[2], args[3].get(0).i());
                 let ctx = k.ty.shape[0];
                 if pos < 0 || pos >= ctx {
-                    return Err(format!("position {pos} is outside the cache (context {ctx})"));
+                    return Err(format!(
+                        "position {pos} is outside the cache (context {ctx})"
+                    ));
                 }
-                one(attention(q, k, v, pos as usize, float("scale")?, out_ty(0)?))
+                one(attention(
+                    q,
+                    k,
+                    v,
+                    pos as usize,
+                    float("scale")?,
+                    out_ty(0)?,
+                ))
             }
             name => {
-                let f = semantics(name, attrs).ok_or_else(|| format!("the interpreter cannot run '{name}'"))?;
+                let f = semantics(name, attrs)
+                    .ok_or_else(|| format!("the interpreter cannot run '{name}'"))?;
                 let ty = out_ty(0)?;
                 let mut scratch = vec![Scalar::I(0); args.len()];
                 let mut failed = false;
@@ -379,24 +448,42 @@ fn unflatten(mut i: usize, shape: &[i64]) -> Vec<usize> {
 }
 
 fn flatten(idx: &[usize], shape: &[i64]) -> usize {
-    idx.iter().zip(shape).fold(0, |acc, (&c, &n)| acc * n as usize + c)
+    idx.iter()
+        .zip(shape)
+        .fold(0, |acc, (&c, &n)| acc * n as usize + c)
 }
 
 /// (product of dims before, dim, product of dims after).
 fn split_at_axis(shape: &[i64], axis: usize) -> (usize, usize, usize) {
     let p = |s: &[i64]| s.iter().product::<i64>() as usize;
-    (p(&shape[..axis]), shape[axis] as usize, p(&shape[axis + 1..]))
+    (
+        p(&shape[..axis]),
+        shape[axis] as usize,
+        p(&shape[axis + 1..]),
+    )
 }
 
 fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<Tensor, String> {
-    let a2: Vec<i64> = if a.ty.rank() == 1 { vec![1, a.ty.shape[0]] } else { a.ty.shape.clone() };
-    let mut b2: Vec<i64> = if b.ty.rank() == 1 { vec![b.ty.shape[0], 1] } else { b.ty.shape.clone() };
+    let a2: Vec<i64> = if a.ty.rank() == 1 {
+        vec![1, a.ty.shape[0]]
+    } else {
+        a.ty.shape.clone()
+    };
+    let mut b2: Vec<i64> = if b.ty.rank() == 1 {
+        vec![b.ty.shape[0], 1]
+    } else {
+        b.ty.shape.clone()
+    };
     let nb = b2.len();
     let b_stored = b2.clone();
     if transpose_b {
         b2.swap(nb - 1, nb - 2);
     }
-    let (m, k, n) = (a2[a2.len() - 2] as usize, a2[a2.len() - 1] as usize, b2[nb - 1] as usize);
+    let (m, k, n) = (
+        a2[a2.len() - 2] as usize,
+        a2[a2.len() - 1] as usize,
+        b2[nb - 1] as usize,
+    );
     let batch_shape = matmul_shape(&a2, &b2)?;
     let batch_shape = &batch_shape[..batch_shape.len() - 2];
     let batches: usize = batch_shape.iter().product::<i64>() as usize;
@@ -413,9 +500,14 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
                 let mut acc = 0f64;
                 let mut iacc = 0i64;
                 for p in 0..k {
-                    let bx = if transpose_b { bb + j * k + p } else { bb + p * n + j };
+                    let bx = if transpose_b {
+                        bb + j * k + p
+                    } else {
+                        bb + p * n + j
+                    };
                     if int {
-                        iacc = iacc.wrapping_add(a.get(ab + i * k + p).i().wrapping_mul(b.get(bx).i()));
+                        iacc = iacc
+                            .wrapping_add(a.get(ab + i * k + p).i().wrapping_mul(b.get(bx).i()));
                     } else {
                         acc += av[ab + i * k + p] * bv[bx];
                     }
@@ -480,7 +572,13 @@ fn pick(a: Scalar, b: Scalar, max: bool, float: bool) -> Scalar {
     }
 }
 
-fn norm(name: &str, args: &[Rc<Tensor>], axis: usize, eps: f64, tys: Vec<TensorType>) -> Result<Vec<Tensor>, String> {
+fn norm(
+    name: &str,
+    args: &[Rc<Tensor>],
+    axis: usize,
+    eps: f64,
+    tys: Vec<TensorType>,
+) -> Result<Vec<Tensor>, String> {
     let x = &args[0];
     let shape = &x.ty.shape;
     let rows: usize = shape[..axis].iter().product::<i64>() as usize;
@@ -532,14 +630,22 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Tensor {
         }
         let base = row * d;
         let cs_row = broadcast_source(row, lead, cs_lead) * r;
-        let (j, first) = if interleaved { (lane / 2, lane % 2 == 0) } else { (lane % r, lane < r) };
+        let (j, first) = if interleaved {
+            (lane / 2, lane % 2 == 0)
+        } else {
+            (lane % r, lane < r)
+        };
         let (c, s) = (cos.f(cs_row + j), sin.f(cs_row + j));
         let (x1, x2) = if interleaved {
             (x.f(base + 2 * j), x.f(base + 2 * j + 1))
         } else {
             (x.f(base + j), x.f(base + j + r))
         };
-        Scalar::F(if first { x1 * c - x2 * s } else { x2 * c + x1 * s })
+        Scalar::F(if first {
+            x1 * c - x2 * s
+        } else {
+            x2 * c + x1 * s
+        })
     })
 }
 
@@ -551,7 +657,12 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: Ten
     for h in 0..heads {
         let kh = h / group;
         let scores: Vec<f64> = (0..=pos)
-            .map(|t| (0..dim).map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e)).sum::<f64>() * scale)
+            .map(|t| {
+                (0..dim)
+                    .map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e))
+                    .sum::<f64>()
+                    * scale
+            })
             .collect();
         let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();

@@ -86,7 +86,10 @@ impl Tensor {
     /// Decodes a checkpoint tensor (little-endian) into `ty`'s element type.
     pub fn from_raw(raw: &RawTensor, ty: &TensorType) -> Result<Tensor, String> {
         if raw.elem != ty.elem {
-            return Err(format!("is {} in the checkpoint, but the IR expects {}", raw.elem, ty.elem));
+            return Err(format!(
+                "is {} in the checkpoint, but the IR expects {}",
+                raw.elem, ty.elem
+            ));
         }
         if raw.shape != ty.shape {
             return Err(format!(

@@ -1,10 +1,12 @@
 //! The `mkc` binary as a user sees it: exit codes, stdout/stderr, files.
 
+mod frontends;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-fn mkc(args: &[&str], stdin: Option<&str>) -> Output {
+pub fn mkc(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mkc"))
         .args(args)
         .stdin(Stdio::piped())
@@ -18,7 +20,7 @@ fn mkc(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(b: &[u8]) -> String {
+pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

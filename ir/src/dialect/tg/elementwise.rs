@@ -92,11 +92,23 @@ pub fn semantics(name: &str, attrs: &Attrs) -> Option<ScalarFn> {
         // Integer division truncates toward zero (as ONNX and C do).
         "tg.div" => num2(|a, b| a / b, |a, b| a.checked_div(b)),
         "tg.max" => num2(
-            |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
+            |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.max(b)
+                }
+            },
             |a, b| Some(a.max(b)),
         ),
         "tg.min" => num2(
-            |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+            |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            },
             |a, b| Some(a.min(b)),
         ),
         "tg.pow" => num2(f64::powf, |a, b| {
@@ -151,11 +163,14 @@ pub fn semantics(name: &str, attrs: &Attrs) -> Option<ScalarFn> {
 }
 
 pub fn register(r: &mut Registry) {
-    r.op("tg.constant", "a tensor given by a dense literal or a named weight")
-        .results(1)
-        .attr("value", AttrKind::DenseOrWeight)
-        .traits(Traits::PURE | Traits::CONSTANT_LIKE)
-        .verify(verify_constant);
+    r.op(
+        "tg.constant",
+        "a tensor given by a dense literal or a named weight",
+    )
+    .results(1)
+    .attr("value", AttrKind::DenseOrWeight)
+    .traits(Traits::PURE | Traits::CONSTANT_LIKE)
+    .verify(verify_constant);
 
     let ew = Traits::PURE | Traits::ELEMENTWISE;
     let comm = ew | Traits::COMMUTATIVE;
@@ -163,9 +178,24 @@ pub fn register(r: &mut Registry) {
         ("tg.add", "elementwise sum", comm, fold_add as _),
         ("tg.sub", "elementwise difference", ew, fold_sub as _),
         ("tg.mul", "elementwise product", comm, fold_mul as _),
-        ("tg.div", "elementwise quotient (integers truncate toward zero)", ew, fold_div as _),
-        ("tg.max", "elementwise maximum (NaN propagates)", comm, fold_const as _),
-        ("tg.min", "elementwise minimum (NaN propagates)", comm, fold_const as _),
+        (
+            "tg.div",
+            "elementwise quotient (integers truncate toward zero)",
+            ew,
+            fold_div as _,
+        ),
+        (
+            "tg.max",
+            "elementwise maximum (NaN propagates)",
+            comm,
+            fold_const as _,
+        ),
+        (
+            "tg.min",
+            "elementwise minimum (NaN propagates)",
+            comm,
+            fold_const as _,
+        ),
         ("tg.pow", "elementwise power", ew, fold_pow as _),
     ];
     for (name, summary, traits, fold) in binary {
@@ -239,13 +269,16 @@ pub fn register(r: &mut Registry) {
             .infer(infer_float_unary)
             .fold(fold_const);
     }
-    r.op("tg.gelu", "elementwise GELU; approximate = \"tanh\" for the tanh form")
-        .operands(1)
-        .results(1)
-        .optional_attr("approximate", AttrKind::Str)
-        .traits(ew)
-        .infer(infer_float_unary)
-        .fold(fold_const);
+    r.op(
+        "tg.gelu",
+        "elementwise GELU; approximate = \"tanh\" for the tanh form",
+    )
+    .operands(1)
+    .results(1)
+    .optional_attr("approximate", AttrKind::Str)
+    .traits(ew)
+    .infer(infer_float_unary)
+    .fold(fold_const);
     r.op("tg.isnan", "elementwise isnan(x), as i1")
         .operands(1)
         .results(1)
@@ -270,18 +303,24 @@ pub fn register(r: &mut Registry) {
             Ok(vec![ins[0].clone()])
         })
         .fold(fold_const);
-    r.op("tg.where", "elementwise cond ? a : b, numpy broadcasting over all three")
-        .operands(3)
-        .results(1)
-        .traits(ew)
-        .infer(infer_where)
-        .fold(fold_const);
-    r.op("tg.cast", "converts each element to the result's element type")
-        .operands(1)
-        .results(1)
-        .traits(ew)
-        .verify(verify_cast)
-        .fold(fold_cast);
+    r.op(
+        "tg.where",
+        "elementwise cond ? a : b, numpy broadcasting over all three",
+    )
+    .operands(3)
+    .results(1)
+    .traits(ew)
+    .infer(infer_where)
+    .fold(fold_const);
+    r.op(
+        "tg.cast",
+        "converts each element to the result's element type",
+    )
+    .operands(1)
+    .results(1)
+    .traits(ew)
+    .verify(verify_cast)
+    .fold(fold_cast);
 }
 
 fn verify_constant(body: &Body, op: OpId) -> Result<(), String> {
@@ -399,7 +438,11 @@ fn dense_scalar(d: &DenseAttr, i: usize) -> Scalar {
 }
 
 /// Evaluates an elementwise function over constant operands into a constant of type `out`.
-pub fn eval_dense(out: &TensorType, inputs: &[&DenseAttr], f: &dyn Fn(&[Scalar]) -> Option<Scalar>) -> Option<Attr> {
+pub fn eval_dense(
+    out: &TensorType,
+    inputs: &[&DenseAttr],
+    f: &dyn Fn(&[Scalar]) -> Option<Scalar>,
+) -> Option<Attr> {
     let splat = inputs.iter().all(|d| d.splat);
     let n = if splat { 1 } else { out.num_elements() };
     if n > MAX_FOLD_ELEMENTS {
@@ -410,7 +453,11 @@ pub fn eval_dense(out: &TensorType, inputs: &[&DenseAttr], f: &dyn Fn(&[Scalar])
     let mut ints = Vec::new();
     for i in 0..n as usize {
         for (a, d) in args.iter_mut().zip(inputs) {
-            let src = if d.splat { 0 } else { broadcast_source(i, &out.shape, &d.ty.shape) };
+            let src = if d.splat {
+                0
+            } else {
+                broadcast_source(i, &out.shape, &d.ty.shape)
+            };
             *a = dense_scalar(d, src);
         }
         match f(&args)?.convert(out.elem) {
@@ -431,7 +478,11 @@ pub fn eval_dense(out: &TensorType, inputs: &[&DenseAttr], f: &dyn Fn(&[Scalar])
 }
 
 fn dense<'a>(inp: &FoldInput<'a>, i: usize) -> Option<&'a DenseAttr> {
-    inp.constants.get(i).copied().flatten().and_then(Attr::as_dense)
+    inp.constants
+        .get(i)
+        .copied()
+        .flatten()
+        .and_then(Attr::as_dense)
 }
 
 /// Constant folding through the op's [`semantics`], when every operand is a dense constant.
@@ -552,7 +603,10 @@ mod tests {
         assert_eq!(Scalar::F(-2.7).convert(ElemType::I32), Scalar::I(-2));
         assert_eq!(Scalar::F(0.5).convert(ElemType::I1), Scalar::I(1));
         assert_eq!(Scalar::I(300).convert(ElemType::U8), Scalar::I(44));
-        assert_eq!(Scalar::F(0.1).convert(ElemType::BF16), Scalar::F(round_to(0.1, ElemType::BF16)));
+        assert_eq!(
+            Scalar::F(0.1).convert(ElemType::BF16),
+            Scalar::F(round_to(0.1, ElemType::BF16))
+        );
         let gelu_exact = semantics("tg.gelu", &Attrs::new()).unwrap();
         let v = gelu_exact(&[Scalar::F(1.0)]).unwrap().f();
         assert!((v - 0.8413447460685429).abs() < 1e-12, "{v}");

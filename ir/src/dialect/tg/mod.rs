@@ -53,7 +53,10 @@ pub(crate) fn ints_attr(attrs: &Attrs, name: &str) -> Result<Vec<i64>, String> {
     match attrs.get(name) {
         Some(Attr::Array(items)) => items
             .iter()
-            .map(|a| a.as_int().ok_or_else(|| format!("'{name}' must hold integers")))
+            .map(|a| {
+                a.as_int()
+                    .ok_or_else(|| format!("'{name}' must hold integers"))
+            })
             .collect(),
         _ => Err(format!("requires integer array attribute '{name}'")),
     }

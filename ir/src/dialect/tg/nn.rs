@@ -35,14 +35,17 @@ pub fn register(r: &mut Registry) {
             .traits(pure)
             .infer(infer_reduce);
     }
-    r.op("tg.argmax", "index of the maximum along `axis` (first, or last if select_last_index), as i64")
-        .operands(1)
-        .results(1)
-        .attr("axis", AttrKind::Int)
-        .optional_attr("keepdims", AttrKind::Bool)
-        .optional_attr("select_last_index", AttrKind::Bool)
-        .traits(pure)
-        .infer(infer_argmax);
+    r.op(
+        "tg.argmax",
+        "index of the maximum along `axis` (first, or last if select_last_index), as i64",
+    )
+    .operands(1)
+    .results(1)
+    .attr("axis", AttrKind::Int)
+    .optional_attr("keepdims", AttrKind::Bool)
+    .optional_attr("select_last_index", AttrKind::Bool)
+    .traits(pure)
+    .infer(infer_argmax);
     r.op("tg.softmax", "softmax along `axis`, computed in f32")
         .operands(1)
         .results(1)
@@ -126,8 +129,16 @@ pub fn matmul_shape(a: &[i64], b: &[i64]) -> Result<Vec<i64>, String> {
     if a.is_empty() || b.is_empty() {
         return Err("matmul operands must have rank >= 1".into());
     }
-    let a2: Vec<i64> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<i64> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<i64> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<i64> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
@@ -148,7 +159,10 @@ pub fn matmul_shape(a: &[i64], b: &[i64]) -> Result<Vec<i64>, String> {
 fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let (a, b) = (tensor_operand(&ins[0], 0)?, tensor_operand(&ins[1], 1)?);
     if a.elem.is_float() != b.elem.is_float() || (!a.elem.is_float() && a.elem != b.elem) {
-        return Err(format!("operand element types {} and {} do not mix", a.elem, b.elem));
+        return Err(format!(
+            "operand element types {} and {} do not mix",
+            a.elem, b.elem
+        ));
     }
     let mut bs = b.shape.clone();
     if bool_attr(attrs, "transpose_b", false) {
@@ -212,7 +226,9 @@ fn check_norm_param(x: &TensorType, axis: usize, p: &TensorType, what: &str) -> 
     }
     let tail = &x.shape[axis..];
     if broadcast_shapes(tail, &p.shape).as_deref() != Some(tail) {
-        return Err(format!("{what} {p} does not broadcast to the normalised dims {tail:?}"));
+        return Err(format!(
+            "{what} {p} does not broadcast to the normalised dims {tail:?}"
+        ));
     }
     Ok(())
 }
@@ -241,7 +257,10 @@ fn verify_layer_norm(body: &crate::ir::Body, op: crate::ir::OpId) -> Result<(), 
         }
     }
     if body.ty(data.results[0]) != body.ty(data.operands[0]) {
-        return Err(format!("result #0 must have the operand's type {}", Type::Tensor(x.clone())));
+        return Err(format!(
+            "result #0 must have the operand's type {}",
+            Type::Tensor(x.clone())
+        ));
     }
     let stat_shape: Vec<i64> = (0..x.rank())
         .map(|d| if d < axis { x.shape[d] } else { 1 })
@@ -264,7 +283,9 @@ fn infer_rope(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
     let x = tensor_operand(&ins[0], 0)?;
     let (c, s) = (tensor_operand(&ins[1], 1)?, tensor_operand(&ins[2], 2)?);
     if !x.elem.is_float() || !c.elem.is_float() || c != s {
-        return Err(format!("needs a float x and float cos/sin of one type; got {x}, {c}, {s}"));
+        return Err(format!(
+            "needs a float x and float cos/sin of one type; got {x}, {c}, {s}"
+        ));
     }
     let (Some(&d), Some(&r)) = (x.shape.last(), c.shape.last()) else {
         return Err("x, cos and sin need rank >= 1".into());
@@ -274,7 +295,9 @@ fn infer_rope(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
     }
     let lead = &x.shape[..x.rank() - 1];
     if broadcast_shapes(lead, &c.shape[..c.rank() - 1]).as_deref() != Some(lead) {
-        return Err(format!("cos/sin {c} do not broadcast over the leading dims of {x}"));
+        return Err(format!(
+            "cos/sin {c} do not broadcast over the leading dims of {x}"
+        ));
     }
     Ok(vec![ins[0].clone()])
 }
@@ -309,7 +332,9 @@ fn infer_rope_cos_sin(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> 
 fn check_pos(t: &Type, i: usize) -> Result<(), String> {
     let p = tensor_operand(t, i)?;
     if p.rank() != 0 || p.elem.is_float() {
-        return Err(format!("the position must be a rank-0 integer tensor, but is {p}"));
+        return Err(format!(
+            "the position must be a rank-0 integer tensor, but is {p}"
+        ));
     }
     Ok(())
 }
@@ -329,11 +354,16 @@ fn infer_attention(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     check_pos(&ins[3], 3)?;
     f64_attr(attrs, "scale")?;
     if q.rank() != 2 || k.rank() != 3 || k.shape != v.shape || !q.elem.is_float() {
-        return Err(format!("needs q [heads, dim] and caches [ctx, kv_heads, dim]; got {q}, {k}, {v}"));
+        return Err(format!(
+            "needs q [heads, dim] and caches [ctx, kv_heads, dim]; got {q}, {k}, {v}"
+        ));
     }
     let (heads, dim, kv_heads) = (q.shape[0], q.shape[1], k.shape[1]);
     if k.shape[2] != dim || kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(format!("{heads} query heads of dim {dim} cannot share {kv_heads} kv heads of dim {}", k.shape[2]));
+        return Err(format!(
+            "{heads} query heads of dim {dim} cannot share {kv_heads} kv heads of dim {}",
+            k.shape[2]
+        ));
     }
     Ok(vec![ins[0].clone()])
 }

@@ -9,30 +9,39 @@ use crate::types::{broadcast_shapes, Type};
 
 pub fn register(r: &mut Registry) {
     let pure = Traits::PURE;
-    r.op("tg.reshape", "the same elements (row-major) with the result's shape")
-        .operands(1)
-        .results(1)
-        .traits(pure)
-        .verify(verify_reshape);
-    r.op("tg.transpose", "permutes dimensions: result dim i is operand dim perm[i]")
-        .operands(1)
-        .results(1)
-        .attr("perm", AttrKind::Array)
-        .traits(pure)
-        .infer(infer_transpose);
+    r.op(
+        "tg.reshape",
+        "the same elements (row-major) with the result's shape",
+    )
+    .operands(1)
+    .results(1)
+    .traits(pure)
+    .verify(verify_reshape);
+    r.op(
+        "tg.transpose",
+        "permutes dimensions: result dim i is operand dim perm[i]",
+    )
+    .operands(1)
+    .results(1)
+    .attr("perm", AttrKind::Array)
+    .traits(pure)
+    .infer(infer_transpose);
     r.op("tg.concat", "joins tensors along `axis`")
         .operands(Arity::at_least(1))
         .results(1)
         .attr("axis", AttrKind::Int)
         .traits(pure)
         .infer(infer_concat);
-    r.op("tg.split", "cuts a tensor along `axis` into pieces of `sizes`")
-        .operands(1)
-        .results(Arity::at_least(1))
-        .attr("axis", AttrKind::Int)
-        .attr("sizes", AttrKind::Array)
-        .traits(pure)
-        .infer(infer_split);
+    r.op(
+        "tg.split",
+        "cuts a tensor along `axis` into pieces of `sizes`",
+    )
+    .operands(1)
+    .results(Arity::at_least(1))
+    .attr("axis", AttrKind::Int)
+    .attr("sizes", AttrKind::Array)
+    .traits(pure)
+    .infer(infer_split);
     r.op(
         "tg.slice",
         "result[i...] = x[offsets + i*strides ...] per dimension (strides may be negative)",
@@ -44,11 +53,14 @@ pub fn register(r: &mut Registry) {
     .attr("strides", AttrKind::Array)
     .traits(pure)
     .infer(infer_slice);
-    r.op("tg.expand", "broadcasts the operand to the result's shape (numpy rules)")
-        .operands(1)
-        .results(1)
-        .traits(pure)
-        .verify(verify_expand);
+    r.op(
+        "tg.expand",
+        "broadcasts the operand to the result's shape (numpy rules)",
+    )
+    .operands(1)
+    .results(1)
+    .traits(pure)
+    .verify(verify_expand);
     r.op(
         "tg.gather",
         "picks slices of `data` along `axis` by integer indices (negative counts from the end)",
@@ -58,18 +70,23 @@ pub fn register(r: &mut Registry) {
     .attr("axis", AttrKind::Int)
     .traits(pure)
     .infer(infer_gather);
-    r.op("tg.iota", "a rank-1 tensor: start, start + step, start + 2*step, ...")
-        .results(1)
-        .attr("start", AttrKind::Any)
-        .attr("step", AttrKind::Any)
-        .traits(pure)
-        .verify(verify_iota);
+    r.op(
+        "tg.iota",
+        "a rank-1 tensor: start, start + step, start + 2*step, ...",
+    )
+    .results(1)
+    .attr("start", AttrKind::Any)
+    .attr("step", AttrKind::Any)
+    .traits(pure)
+    .verify(verify_iota);
 }
 
 fn verify_reshape(body: &Body, op: OpId) -> Result<(), String> {
     let a = tensor_operand(body.ty(body.ops[op].operands[0]), 0)?;
     let r = body.ty(body.ops[op].results[0]);
-    let r = r.as_tensor().ok_or_else(|| format!("result must be a tensor, but is {r}"))?;
+    let r = r
+        .as_tensor()
+        .ok_or_else(|| format!("result must be a tensor, but is {r}"))?;
     if a.elem != r.elem || a.num_elements() != r.num_elements() {
         return Err(format!("cannot reshape {a} into {r}"));
     }
@@ -81,7 +98,11 @@ fn infer_transpose(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let perm = ints_attr(attrs, "perm")?;
     let mut seen = vec![false; a.rank()];
     if perm.len() != a.rank() {
-        return Err(format!("perm has {} entries for rank {}", perm.len(), a.rank()));
+        return Err(format!(
+            "perm has {} entries for rank {}",
+            perm.len(),
+            a.rank()
+        ));
     }
     for &p in &perm {
         let p = check_axis(p, a.rank(), "perm entry")?;
@@ -89,7 +110,10 @@ fn infer_transpose(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
             return Err(format!("perm {perm:?} is not a permutation"));
         }
     }
-    let shape = perm.iter().map(|&p| a.shape[p as usize]).collect::<Vec<_>>();
+    let shape = perm
+        .iter()
+        .map(|&p| a.shape[p as usize])
+        .collect::<Vec<_>>();
     Ok(vec![Type::tensor(shape, a.elem)])
 }
 
@@ -104,7 +128,9 @@ fn infer_concat(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
             && t.rank() == first.rank()
             && (0..t.rank()).all(|d| d == axis || t.shape[d] == first.shape[d]);
         if !same {
-            return Err(format!("operand #{i} ({t}) does not match {first} outside axis {axis}"));
+            return Err(format!(
+                "operand #{i} ({t}) does not match {first} outside axis {axis}"
+            ));
         }
         shape[axis] += t.shape[axis];
     }
@@ -116,7 +142,9 @@ fn infer_split(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let axis = check_axis(int_attr(attrs, "axis")?, a.rank(), "axis")?;
     let sizes = ints_attr(attrs, "sizes")?;
     if sizes.iter().any(|&s| s < 0) || sizes.iter().sum::<i64>() != a.shape[axis] {
-        return Err(format!("sizes {sizes:?} do not add up to dimension {axis} of {a}"));
+        return Err(format!(
+            "sizes {sizes:?} do not add up to dimension {axis} of {a}"
+        ));
     }
     Ok(sizes
         .iter()
@@ -136,12 +164,17 @@ fn infer_slice(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
         ints_attr(attrs, "strides")?,
     );
     if offsets.len() != a.rank() || sizes.len() != a.rank() || strides.len() != a.rank() {
-        return Err(format!("offsets, sizes and strides need {} entries each", a.rank()));
+        return Err(format!(
+            "offsets, sizes and strides need {} entries each",
+            a.rank()
+        ));
     }
     for d in 0..a.rank() {
         let (o, n, s, dim) = (offsets[d], sizes[d], strides[d], a.shape[d]);
         if s == 0 || n < 0 {
-            return Err(format!("dimension {d}: stride must be non-zero and size non-negative"));
+            return Err(format!(
+                "dimension {d}: stride must be non-zero and size non-negative"
+            ));
         }
         let last = o + (n - 1).max(0) * s;
         if n > 0 && (o < 0 || o >= dim || last < 0 || last >= dim) {
@@ -156,7 +189,9 @@ fn infer_slice(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
 fn verify_expand(body: &Body, op: OpId) -> Result<(), String> {
     let a = tensor_operand(body.ty(body.ops[op].operands[0]), 0)?;
     let r = body.ty(body.ops[op].results[0]);
-    let r = r.as_tensor().ok_or_else(|| format!("result must be a tensor, but is {r}"))?;
+    let r = r
+        .as_tensor()
+        .ok_or_else(|| format!("result must be a tensor, but is {r}"))?;
     if a.elem != r.elem || broadcast_shapes(&a.shape, &r.shape).as_deref() != Some(&r.shape[..]) {
         return Err(format!("cannot broadcast {a} to {r}"));
     }
