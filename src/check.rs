@@ -154,3 +154,64 @@ pub fn check_hf(
         per_position,
     })
 }
+
+/// Imports the fixture's model.onnx (the full-sequence causal forward) and runs it once on
+/// all reference tokens; row i of its logits is compared with row i of the reference.
+pub fn check_onnx(
+    dir: &Path,
+    engine: Engine,
+    progress: &mut dyn FnMut(usize, f64, bool),
+) -> Result<CheckReport, String> {
+    use mkc_frontends::onnx::{import, ImportOptions, OnnxModel, OnnxWeights};
+    let reference = load_reference(dir)?;
+    let path = dir.join("model.onnx");
+    let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let body = import(&model, &ImportOptions::default())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let registry = Registry::with_all_dialects();
+    if let Some(e) = verify(&body, &registry, VerifyOptions::default()).first() {
+        return Err(format!(
+            "internal error: the imported IR does not verify: {}",
+            e.message
+        ));
+    }
+    let weights = OnnxWeights::new(&model);
+    let mut interp = Interpreter::new(&body, &weights);
+    let func = interp.func("main")?;
+    let n = reference.tokens.len() as i64;
+    let entry = body.entry_block(func, 0).ok_or("no body")?;
+    let want = TensorType::new([1, n], ElemType::I64);
+    match body.blocks[entry].args.first().map(|&a| body.ty(a)) {
+        Some(t) if t.as_tensor() == Some(&want) => {}
+        other => {
+            return Err(format!(
+                "{}: the first input must be input_ids {}, found {}",
+                path.display(),
+                mkc_ir::Type::Tensor(want),
+                other.map_or("nothing".to_string(), |t| t.to_string())
+            ))
+        }
+    }
+    let ids = i64_tensor(&[1, n], reference.tokens.clone());
+    let outs = interp.call(func, vec![ids])?;
+    let logits = outs.first().ok_or("the model returns nothing")?;
+    let v = reference.logits[0].len();
+    if logits.ty.shape != [1, n, v as i64] {
+        return Err(format!(
+            "logits have type {}, expected [1, {n}, {v}]",
+            logits.ty
+        ));
+    }
+    let all = logits.to_f64();
+    let mut per_position = Vec::new();
+    for (pos, row) in all.chunks(v).enumerate() {
+        let r = compare(row, &reference.logits[pos]);
+        progress(pos, r.0, r.1);
+        per_position.push(r);
+    }
+    Ok(CheckReport {
+        engine: engine.name(),
+        frontend: "onnx",
+        per_position,
+    })
+}

@@ -1,6 +1,7 @@
 //! `mkc`: the command-line driver. Each subcommand is a thin layer over a library crate.
 
 mod check;
+mod onnx_test;
 
 use clap::{Args, Parser, Subcommand};
 use mkc_passes::driver::{opt, OptConfig};
@@ -45,6 +46,13 @@ enum Command {
     /// {"engine", "frontend", "positions", "max_rel_err", "argmax_agree"}. Exits 0 only
     /// when max_rel_err <= the engine's tolerance (1e-3 for interp) and every argmax agrees.
     Check(CheckArgs),
+    /// Run ONNX backend test cases on the reference interpreter.
+    ///
+    /// Each DIR holds model.onnx and test_data_set_N/{input_K.pb, output_K.pb}, as in the
+    /// ONNX project's backend node tests. Prints a line per failure with the reason, and last
+    /// `N passed, M failed, K skipped` (skipped: a cleanly reported unsupported element type,
+    /// such as float8 or string). Exits 1 when any case fails.
+    OnnxTest(OnnxTestArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///
     /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
@@ -79,7 +87,20 @@ struct CheckArgs {
     /// What computes the logits.
     #[arg(long, value_enum, default_value = "interp")]
     engine: check::Engine,
+    /// Use the fixture's model.onnx (full-sequence forward) instead of its checkpoint.
+    #[arg(long)]
+    onnx: bool,
     /// Print a line per position.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct OnnxTestArgs {
+    /// Test case folders.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Also print passing and skipped cases.
     #[arg(long, short)]
     verbose: bool,
 }
@@ -148,6 +169,14 @@ fn main() -> ExitCode {
         Command::Opt(a) => run_opt(a),
         Command::Import(a) => run_import(a),
         Command::Check(a) => run_check(a),
+        Command::OnnxTest(a) => {
+            let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose);
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         #[cfg(feature = "mlir")]
         Command::MlirToPtx(a) => run_mlir_to_ptx(a),
     }
@@ -220,6 +249,20 @@ fn run_opt(a: OptArgs) -> ExitCode {
 
 fn run_import(a: ImportArgs) -> ExitCode {
     let result = (|| -> Result<String, String> {
+        let registry = mkc_ir::Registry::with_all_dialects();
+        if a.model.extension().is_some_and(|e| e == "onnx") {
+            use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
+            let model = OnnxModel::open(&a.model).map_err(|e| e.to_string())?;
+            let body = import(&model, &ImportOptions::default())
+                .map_err(|e| format!("{}: {e}", a.model.display()))?;
+            if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
+                return Err(format!(
+                    "internal error: the imported IR does not verify: {}",
+                    e.message
+                ));
+            }
+            return Ok(mkc_ir::printer::print(&body));
+        }
         let compute = mkc_ir::ElemType::from_name(&a.compute).expect("clap checked it");
         let model = mkc_frontends::HfModel::open(&a.model)?;
         let types = if a.random_weights {
@@ -237,7 +280,6 @@ fn run_import(a: ImportArgs) -> ExitCode {
             compute,
         };
         let body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
-        let registry = mkc_ir::Registry::with_all_dialects();
         if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
             return Err(format!(
                 "internal error: the imported IR does not verify: {}",
@@ -268,7 +310,12 @@ fn run_check(a: CheckArgs) -> ExitCode {
             );
         }
     };
-    match check::check_hf(&a.fixture, a.engine, &mut progress) {
+    let result = if a.onnx {
+        check::check_onnx(&a.fixture, a.engine, &mut progress)
+    } else {
+        check::check_hf(&a.fixture, a.engine, &mut progress)
+    };
+    match result {
         Ok(report) => {
             let ok = report.max_rel_err() <= tolerance
                 && report.argmax_agree() == report.per_position.len();

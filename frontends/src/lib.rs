@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod hf;
+pub mod onnx;
 pub mod random;
 
 pub use checkpoint::Checkpoint;

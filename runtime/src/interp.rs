@@ -130,7 +130,7 @@ impl<'a> Interpreter<'a> {
                         .ok_or_else(|| err_at(body, op, "uses an undefined value"))
                 })
                 .collect::<Result<_, _>>()?;
-            let outs = self.eval(op, &args).map_err(|e| err_at(body, op, e))?;
+            let outs = self.eval_op(op, &args).map_err(|e| err_at(body, op, e))?;
             for (&r, t) in data.results.iter().zip(outs) {
                 values.insert(r, Rc::new(t));
             }
@@ -138,7 +138,8 @@ impl<'a> Interpreter<'a> {
         Err("the function has no return".into())
     }
 
-    fn eval(&mut self, op: OpId, args: &[Rc<Tensor>]) -> Result<Vec<Tensor>, String> {
+    /// Evaluates one op on the given operand values (importers fold constants with it).
+    pub fn eval_op(&mut self, op: OpId, args: &[Rc<Tensor>]) -> Result<Vec<Tensor>, String> {
         let body = self.body;
         let data = &body.ops[op];
         let attrs = &data.attrs;
@@ -270,6 +271,32 @@ impl<'a> Interpreter<'a> {
                     src.extend(&idx[axis + ir..]);
                     d.get(flatten(&src, &d.ty.shape))
                 }))
+            }
+            "tg.gather_elements" => {
+                let ty = out_ty(0)?;
+                let axis = int("axis")? as usize;
+                let (d, ix) = (&args[0], &args[1]);
+                let dim = d.ty.shape[axis];
+                let mut bad = None;
+                let t = Tensor::from_fn(ty.clone(), |i| {
+                    let mut idx = unflatten(i, &ty.shape);
+                    let mut v = ix.get(i).i();
+                    if v < 0 {
+                        v += dim;
+                    }
+                    if v < 0 || v >= dim {
+                        bad = Some(ix.get(i).i());
+                        return Scalar::I(0);
+                    }
+                    idx[axis] = v as usize;
+                    d.get(flatten(&idx, &d.ty.shape))
+                });
+                match bad {
+                    Some(v) => Err(format!(
+                        "index {v} is out of range for dimension {axis} of size {dim}"
+                    )),
+                    None => one(t),
+                }
             }
             "tg.iota" => {
                 let ty = out_ty(0)?;
@@ -541,10 +568,28 @@ fn reduce(name: &str, a: &Tensor, axes: &[usize], ty: TensorType) -> Tensor {
             (Some(s), _) => Scalar::F(s.f() + v.f()),
         });
     }
+    // The identity of an empty reduction: the lowest (max) or highest (min) value of the type.
+    let e = a.ty.elem;
+    let (lowest, highest) = match e {
+        _ if float => (Scalar::F(f64::NEG_INFINITY), Scalar::F(f64::INFINITY)),
+        ElemType::I1 => (Scalar::I(0), Scalar::I(1)),
+        _ if e.is_unsigned() => (
+            Scalar::I(0),
+            Scalar::I(if e.bits() == 64 {
+                -1
+            } else {
+                (1i64 << e.bits()) - 1
+            }),
+        ),
+        _ => (
+            Scalar::I(i64::MIN >> (64 - e.bits())),
+            Scalar::I(i64::MAX >> (64 - e.bits())),
+        ),
+    };
     Tensor::from_fn(ty, |g| {
         let s = acc[g].unwrap_or(match name {
-            "tg.reduce_max" => Scalar::F(f64::NEG_INFINITY),
-            "tg.reduce_min" => Scalar::F(f64::INFINITY),
+            "tg.reduce_max" => lowest,
+            "tg.reduce_min" => highest,
             _ => Scalar::I(0),
         });
         if name == "tg.reduce_mean" {

@@ -1,7 +1,7 @@
 //! Host tensors for the CPU engines. Floats narrower than f64 are held as f32 (bf16 and f16
 //! values rounded to their type), f64 as f64, integers and i1 as i64.
 
-use mkc_ir::attr::{round_to, wrap_int, DenseAttr, DenseValues};
+use mkc_ir::attr::{round_to, wrap_int, DenseAttr, DenseValues, F64};
 use mkc_ir::dialect::tg::elementwise::Scalar;
 use mkc_ir::weights::RawTensor;
 use mkc_ir::{ElemType, TensorType};
@@ -65,6 +65,20 @@ impl Tensor {
         Tensor {
             ty: TensorType::new(shape, self.ty.elem),
             data: self.data.clone(),
+        }
+    }
+
+    /// The tensor as a dense attribute (for materialising folded constants).
+    pub fn to_dense(&self) -> DenseAttr {
+        let values = match &self.data {
+            Data::F32(v) => DenseValues::Float(v.iter().map(|&x| F64(x as f64)).collect()),
+            Data::F64(v) => DenseValues::Float(v.iter().map(|&x| F64(x)).collect()),
+            Data::I64(v) => DenseValues::Int(v.clone()),
+        };
+        DenseAttr {
+            ty: self.ty.clone(),
+            splat: false,
+            values,
         }
     }
 

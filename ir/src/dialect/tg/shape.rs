@@ -71,6 +71,15 @@ pub fn register(r: &mut Registry) {
     .traits(pure)
     .infer(infer_gather);
     r.op(
+        "tg.gather_elements",
+        "result[i] = data[i with coordinate `axis` replaced by indices[i]]; shape of indices",
+    )
+    .operands(2)
+    .results(1)
+    .attr("axis", AttrKind::Int)
+    .traits(pure)
+    .infer(infer_gather_elements);
+    r.op(
         "tg.iota",
         "a rank-1 tensor: start, start + step, start + 2*step, ...",
     )
@@ -209,6 +218,23 @@ fn infer_gather(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     shape.extend(&idx.shape);
     shape.extend(&data.shape[axis + 1..]);
     Ok(vec![Type::tensor(shape, data.elem)])
+}
+
+fn infer_gather_elements(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
+    let data = tensor_operand(&ins[0], 0)?;
+    let idx = tensor_operand(&ins[1], 1)?;
+    let axis = check_axis(int_attr(attrs, "axis")?, data.rank(), "axis")?;
+    if idx.elem.is_float() || idx.rank() != data.rank() {
+        return Err(format!(
+            "indices must be integers of the data's rank, but are {idx}"
+        ));
+    }
+    if (0..data.rank()).any(|d| d != axis && idx.shape[d] > data.shape[d]) {
+        return Err(format!(
+            "indices {idx} exceed the data {data} outside axis {axis}"
+        ));
+    }
+    Ok(vec![Type::tensor(idx.shape.clone(), data.elem)])
 }
 
 fn verify_iota(body: &Body, op: OpId) -> Result<(), String> {

@@ -1,0 +1,1410 @@
+//! ONNX graph -> `tg` IR, one handler per ONNX op.
+
+use super::proto::{AttributeProto, NodeProto, TensorProto};
+use super::{decode_tensor, elem_of, OnnxError, OnnxModel, Result};
+use mkc_ir::attr::{Attr, Attrs, F64};
+use mkc_ir::dialect::tg::ints;
+use mkc_ir::types::broadcast_shapes;
+use mkc_ir::weights::{NoWeights, RawTensor};
+use mkc_ir::{BlockId, Body, ElemType, OpId, OpSpec, Registry, TensorType, Type, ValueId};
+use mkc_runtime::{Interpreter, Tensor};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// How to import.
+#[derive(Default)]
+pub struct ImportOptions<'a> {
+    /// Values of graph inputs, for inputs that ops need at compile time (a Reshape's shape,
+    /// a Slice's bounds) and to fix symbolic dimensions. Other inputs stay arguments.
+    pub known_inputs: HashMap<String, RawTensor<'a>>,
+}
+
+/// Initializers up to this many elements (and all integer ones) are inlined as constants;
+/// larger ones, and all external data, become weight arguments.
+const INLINE_LIMIT: usize = 1024;
+/// Results of constant operands are folded up to this many elements.
+const FOLD_LIMIT: u64 = 1 << 16;
+
+#[derive(Clone)]
+struct Val {
+    v: ValueId,
+    ty: TensorType,
+    /// The value, when known at compile time.
+    c: Option<Rc<Tensor>>,
+}
+
+struct Importer<'a> {
+    opts: &'a ImportOptions<'a>,
+    registry: Registry,
+    body: Body,
+    block: BlockId,
+    env: HashMap<String, Val>,
+    opset: i64,
+    /// The node being translated, for messages.
+    node: String,
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(OnnxError::new(msg))
+}
+
+/// Imports the model's graph as `@main`.
+pub fn import(model: &OnnxModel, opts: &ImportOptions) -> Result<Body> {
+    let opset = model.opset();
+    if opset < 13 {
+        return err(format!(
+            "opset {opset} is not supported: mkc needs opset 13 or later"
+        ));
+    }
+    let graph = model.graph();
+    let inits: HashMap<&str, &TensorProto> = graph
+        .initializer
+        .iter()
+        .filter_map(|t| Some((t.name.as_deref()?, t)))
+        .collect();
+
+    // Signature: graph inputs (that are not initializers), then weight initializers.
+    let mut arg_types = Vec::new();
+    let mut arg_attrs = Vec::new();
+    let mut arg_names = Vec::new();
+    for input in &graph.input {
+        let name = input.name.clone().unwrap_or_default();
+        if inits.contains_key(name.as_str()) {
+            continue;
+        }
+        let tt = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| OnnxError {
+            unsupported_dtype: true,
+            message: format!("input '{name}' is not a tensor (sequence and optional types are not supported)"),
+        })?;
+        let elem = elem_of(tt.elem_type.unwrap_or(0)).map_err(|e| OnnxError {
+            message: format!("input '{name}': {}", e.message),
+            ..e
+        })?;
+        let known = opts.known_inputs.get(&name);
+        let mut shape = Vec::new();
+        let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+        for (i, d) in dims.iter().enumerate() {
+            match (d.dim_value, known) {
+                (Some(v), _) if v >= 0 && d.dim_param.is_none() => shape.push(v),
+                (_, Some(k)) if i < k.shape.len() => shape.push(k.shape[i]),
+                _ => {
+                    return err(format!(
+                        "input '{name}' has a dynamic dimension '{}': mkc needs static shapes (export with fixed sizes)",
+                        d.dim_param.clone().unwrap_or_else(|| "?".into())
+                    ))
+                }
+            }
+        }
+        if tt.shape.is_none() {
+            match known {
+                Some(k) => shape = k.shape.clone(),
+                None => {
+                    return err(format!(
+                        "input '{name}' has no shape: mkc needs static shapes"
+                    ))
+                }
+            }
+        }
+        arg_types.push(Type::tensor(shape, elem));
+        arg_attrs.push(Attr::Dict(vec![]));
+        arg_names.push((name, false));
+    }
+    for t in &graph.initializer {
+        let name = t.name.clone().unwrap_or_default();
+        let raw = model.tensor(t)?;
+        let n: usize = raw.shape.iter().product::<i64>() as usize;
+        let external = t.data_location == Some(1);
+        if !external && (!raw.elem.is_float() || n <= INLINE_LIMIT) {
+            continue;
+        }
+        arg_types.push(Type::tensor(raw.shape.clone(), raw.elem));
+        arg_attrs.push(Attr::Dict(vec![(
+            "mkc.weight".into(),
+            Attr::Str(name.clone()),
+        )]));
+        arg_names.push((name, true));
+    }
+
+    let mut body = Body::new();
+    let func = body.create_op(
+        OpSpec::new("func.func")
+            .regions(1)
+            .attr("sym_name", Attr::Str("main".into()))
+            .attr("arg_attrs", Attr::Array(arg_attrs)),
+    );
+    let mb = body.module_block();
+    body.append_op(mb, func);
+    let region = body.ops[func].regions[0];
+    let block = body.append_block(region, &arg_types);
+    let args = body.blocks[block].args.clone();
+    let mut imp = Importer {
+        opts,
+        registry: Registry::with_all_dialects(),
+        body,
+        block,
+        env: HashMap::new(),
+        opset,
+        node: String::new(),
+    };
+    for ((name, _), (&v, ty)) in arg_names.iter().zip(args.iter().zip(&arg_types)) {
+        let ty = ty.as_tensor().expect("tensor").clone();
+        imp.env.insert(name.clone(), Val { v, ty, c: None });
+    }
+    for t in &graph.initializer {
+        let name = t.name.clone().unwrap_or_default();
+        if imp.env.contains_key(&name) {
+            continue;
+        }
+        let raw = model.tensor(t)?;
+        let ty = TensorType::new(raw.shape.clone(), raw.elem);
+        let tensor = Tensor::from_raw(&raw, &ty)
+            .map_err(|e| OnnxError::new(format!("initializer '{name}' {e}")))?;
+        let val = imp.konst(tensor);
+        imp.env.insert(name, val);
+    }
+    for (i, node) in graph.node.iter().enumerate() {
+        let op_type = node.op_type.clone().unwrap_or_default();
+        let name = node
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("#{i}"));
+        imp.node = format!("{op_type} node '{name}'");
+        let domain = node.domain.as_deref().unwrap_or("");
+        if !domain.is_empty() && domain != "ai.onnx" {
+            return err(format!(
+                "{}: operators of domain '{domain}' are not supported",
+                imp.node
+            ));
+        }
+        let outs = imp.translate(&op_type, node).map_err(|e| OnnxError {
+            message: if e.message.starts_with(&imp.node) {
+                e.message.clone()
+            } else {
+                format!("{}: {}", imp.node, e.message)
+            },
+            ..e
+        })?;
+        for (k, out_name) in node.output.iter().enumerate() {
+            if out_name.is_empty() {
+                continue;
+            }
+            match outs.get(k) {
+                Some(v) => {
+                    imp.env.insert(out_name.clone(), v.clone());
+                }
+                None => {
+                    return err(format!(
+                        "{}: output #{k} ('{out_name}') is not supported",
+                        imp.node
+                    ))
+                }
+            }
+        }
+    }
+    // Results, checked against the declared output types.
+    let mut results = Vec::new();
+    let mut result_types = Vec::new();
+    for out in &graph.output {
+        let name = out.name.clone().unwrap_or_default();
+        let val = imp
+            .env
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| OnnxError::new(format!("output '{name}' is never computed")))?;
+        if let Some(tt) = out.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()) {
+            let elem = elem_of(tt.elem_type.unwrap_or(0))?;
+            if elem != val.ty.elem {
+                return err(format!(
+                    "output '{name}' is declared {elem} but computes {}",
+                    val.ty.elem
+                ));
+            }
+            if let Some(s) = &tt.shape {
+                let declared: Vec<Option<i64>> = s
+                    .dim
+                    .iter()
+                    .map(|d| d.dim_value.filter(|_| d.dim_param.is_none()))
+                    .collect();
+                let fits = declared.len() == val.ty.rank()
+                    && declared
+                        .iter()
+                        .zip(&val.ty.shape)
+                        .all(|(d, &n)| d.is_none_or(|d| d == n));
+                if !fits {
+                    return err(format!(
+                        "output '{name}' is declared with shape {declared:?} but computes {}",
+                        val.ty
+                    ));
+                }
+            }
+        }
+        results.push(val.v);
+        result_types.push(Type::Tensor(val.ty));
+    }
+    let mut body = imp.body;
+    body.build(block, OpSpec::new("func.return").operands(results));
+    // Constants that only fed import-time folding (shapes, axes) are dead now.
+    let uses = body.use_counts(func);
+    for op in body.blocks[block].ops.clone() {
+        let data = &body.ops[op];
+        if data.name == "tg.constant" && uses[data.results[0]] == 0 {
+            body.erase_op(op);
+        }
+    }
+    body.ops[func].attrs.set(
+        "function_type",
+        Attr::Type(Type::Function(arg_types, result_types)),
+    );
+    Ok(body)
+}
+
+fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
+    node.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+}
+
+fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).and_then(|a| a.i).unwrap_or(default)
+}
+
+fn attr_f(node: &NodeProto, name: &str) -> Option<f64> {
+    attr(node, name).and_then(|a| a.f).map(|f| f as f64)
+}
+
+fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name)
+        .and_then(|a| a.s.as_ref())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+}
+
+fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+fn i64_attr(v: i64) -> Attr {
+    Attr::Int(v, ElemType::I64)
+}
+
+fn f64_attr(v: f64) -> Attr {
+    Attr::Float(F64(v), ElemType::F64)
+}
+
+/// Normalises an ONNX axis (negative counts from the end) against `rank`.
+fn axis(a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let n = if a < 0 { a + r } else { a };
+    if n < 0 || n >= r.max(1) {
+        return err(format!("axis {a} is out of range for rank {rank}"));
+    }
+    Ok(n as usize)
+}
+
+impl Importer<'_> {
+    fn input(&self, node: &NodeProto, i: usize) -> Result<Option<Val>> {
+        match node.input.get(i).filter(|n| !n.is_empty()) {
+            None => Ok(None),
+            Some(n) => self
+                .env
+                .get(n)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| OnnxError::new(format!("input '{n}' is not defined before use"))),
+        }
+    }
+
+    fn req(&self, node: &NodeProto, i: usize) -> Result<Val> {
+        self.input(node, i)?
+            .ok_or_else(|| OnnxError::new(format!("missing required input #{i}")))
+    }
+
+    /// The compile-time value of input `i` (a constant, or a known graph input).
+    fn const_input(&self, node: &NodeProto, i: usize, what: &str) -> Result<Option<Rc<Tensor>>> {
+        let Some(v) = self.input(node, i)? else {
+            return Ok(None);
+        };
+        if let Some(c) = v.c {
+            return Ok(Some(c));
+        }
+        let name = &node.input[i];
+        if let Some(raw) = self.opts.known_inputs.get(name) {
+            let t = Tensor::from_raw(raw, &v.ty)
+                .map_err(|e| OnnxError::new(format!("input '{name}' {e}")))?;
+            return Ok(Some(Rc::new(t)));
+        }
+        err(format!(
+            "the {what} (input '{name}') must be known at compile time: mkc needs static shapes"
+        ))
+    }
+
+    fn const_ints(&self, node: &NodeProto, i: usize, what: &str) -> Result<Option<Vec<i64>>> {
+        Ok(self
+            .const_input(node, i, what)?
+            .map(|t| (0..t.len()).map(|k| t.get(k).i()).collect()))
+    }
+
+    fn konst(&mut self, t: Tensor) -> Val {
+        let ty = t.ty.clone();
+        let op = self.body.build(
+            self.block,
+            OpSpec::new("tg.constant")
+                .results(vec![Type::Tensor(ty.clone())])
+                .attr("value", Attr::Dense(t.to_dense())),
+        );
+        Val {
+            v: self.body.ops[op].results[0],
+            ty,
+            c: Some(Rc::new(t)),
+        }
+    }
+
+    /// A rank-0 constant.
+    fn scalar(&mut self, v: f64, elem: ElemType) -> Val {
+        let t = Tensor::from_fn(TensorType::new([], elem), |_| {
+            mkc_ir::dialect::tg::elementwise::Scalar::F(v)
+        });
+        self.konst(t)
+    }
+
+    /// Creates an op; result types come from `results`, or from the op's shape inference
+    /// when `results` is `None`. Folds it when every operand is known.
+    fn emit(
+        &mut self,
+        name: &str,
+        operands: &[Val],
+        results: Option<Vec<TensorType>>,
+        attrs: Vec<(&str, Attr)>,
+    ) -> Result<Vec<Val>> {
+        let mut a = Attrs::new();
+        for (k, v) in attrs {
+            a.set(k, v);
+        }
+        let in_types: Vec<Type> = operands
+            .iter()
+            .map(|o| Type::Tensor(o.ty.clone()))
+            .collect();
+        let def = self
+            .registry
+            .get(name)
+            .ok_or_else(|| OnnxError::new(format!("internal: no op {name}")))?;
+        let result_types: Vec<TensorType> = match results {
+            Some(r) => r,
+            None => {
+                let infer = def.infer.ok_or_else(|| {
+                    OnnxError::new(format!("internal: {name} needs result types"))
+                })?;
+                infer(&in_types, &a)?
+                    .into_iter()
+                    .map(|t| t.as_tensor().cloned().expect("tensor results"))
+                    .collect()
+            }
+        };
+        let op = self.body.build(
+            self.block,
+            OpSpec {
+                name: name.into(),
+                operands: operands.iter().map(|o| o.v).collect(),
+                result_types: result_types
+                    .iter()
+                    .map(|t| Type::Tensor(t.clone()))
+                    .collect(),
+                attrs: a,
+                num_regions: 0,
+                loc: Default::default(),
+            },
+        );
+        // Check the op as the verifier would, so a mismatch names this node.
+        if let Some(verify) = def.verify {
+            verify(&self.body, op)?;
+        }
+        if let Some(infer) = def.infer {
+            let want = infer(&in_types, &self.body.ops[op].attrs)?;
+            for (w, got) in want.iter().zip(&result_types) {
+                if w.as_tensor() != Some(got) {
+                    return err(format!(
+                        "internal: {name} result {got} differs from inferred {w}"
+                    ));
+                }
+            }
+        }
+        let all_known = operands.iter().all(|o| o.c.is_some());
+        let small = result_types.iter().all(|t| t.num_elements() <= FOLD_LIMIT);
+        if all_known && small {
+            return self.fold(op, operands);
+        }
+        Ok(self.body.ops[op]
+            .results
+            .iter()
+            .zip(result_types)
+            .map(|(&v, ty)| Val { v, ty, c: None })
+            .collect())
+    }
+
+    /// Replaces `op` by constants computed with the interpreter's semantics.
+    fn fold(&mut self, op: OpId, operands: &[Val]) -> Result<Vec<Val>> {
+        let args: Vec<Rc<Tensor>> = operands
+            .iter()
+            .map(|o| o.c.clone().expect("known"))
+            .collect();
+        let outs = {
+            let weights = NoWeights;
+            let mut interp = Interpreter::new(&self.body, &weights);
+            interp.eval_op(op, &args)?
+        };
+        self.body.erase_op(op);
+        Ok(outs.into_iter().map(|t| self.konst(t)).collect())
+    }
+
+    fn one(&mut self, name: &str, operands: &[Val], attrs: Vec<(&str, Attr)>) -> Result<Val> {
+        Ok(self.emit(name, operands, None, attrs)?.remove(0))
+    }
+
+    fn typed(
+        &mut self,
+        name: &str,
+        operands: &[Val],
+        ty: TensorType,
+        attrs: Vec<(&str, Attr)>,
+    ) -> Result<Val> {
+        Ok(self.emit(name, operands, Some(vec![ty]), attrs)?.remove(0))
+    }
+
+    fn cast(&mut self, v: Val, elem: ElemType) -> Result<Val> {
+        if v.ty.elem == elem {
+            return Ok(v);
+        }
+        let ty = TensorType::new(v.ty.shape.clone(), elem);
+        self.typed("tg.cast", &[v], ty, vec![])
+    }
+
+    fn reshape(&mut self, v: Val, shape: Vec<i64>) -> Result<Val> {
+        if v.ty.shape == shape {
+            return Ok(v);
+        }
+        let ty = TensorType::new(shape, v.ty.elem);
+        self.typed("tg.reshape", &[v], ty, vec![])
+    }
+
+    fn transpose(&mut self, v: Val, perm: &[i64]) -> Result<Val> {
+        self.one("tg.transpose", &[v], vec![("perm", ints(perm))])
+    }
+
+    fn bin(&mut self, name: &str, a: Val, b: Val) -> Result<Val> {
+        self.one(name, &[a, b], vec![])
+    }
+
+    fn un(&mut self, name: &str, a: Val) -> Result<Val> {
+        self.one(name, &[a], vec![])
+    }
+
+    fn expand(&mut self, v: Val, shape: Vec<i64>) -> Result<Val> {
+        if v.ty.shape == shape {
+            return Ok(v);
+        }
+        let ty = TensorType::new(shape, v.ty.elem);
+        self.typed("tg.expand", &[v], ty, vec![])
+    }
+
+    /// where(mask, 0, -inf) of the given element type: an additive attention bias.
+    fn bias_from_bool(&mut self, mask: Val, elem: ElemType) -> Result<Val> {
+        let zero = self.scalar(0.0, elem);
+        let ninf = self.scalar(f64::NEG_INFINITY, elem);
+        self.one("tg.where", &[mask, zero, ninf], vec![])
+    }
+
+    fn translate(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let single = |v: Val| Ok(vec![v]);
+        let x = || self.req(node, 0);
+        match op {
+            "Identity" => single(x()?),
+            "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Less" | "LessOrEqual" | "Greater"
+            | "GreaterOrEqual" | "And" | "Or" => {
+                let name = match op {
+                    "Add" => "tg.add",
+                    "Sub" => "tg.sub",
+                    "Mul" => "tg.mul",
+                    "Div" => "tg.div",
+                    "Equal" => "tg.eq",
+                    "Less" => "tg.lt",
+                    "LessOrEqual" => "tg.le",
+                    "Greater" => "tg.gt",
+                    "GreaterOrEqual" => "tg.ge",
+                    "And" => "tg.and",
+                    _ => "tg.or",
+                };
+                let (a, b) = (x()?, self.req(node, 1)?);
+                single(self.bin(name, a, b)?)
+            }
+            "Pow" => {
+                let (a, b) = (x()?, self.req(node, 1)?);
+                let b = self.cast(b, a.ty.elem)?;
+                single(self.bin("tg.pow", a, b)?)
+            }
+            "Max" | "Min" | "Sum" => {
+                let name = match op {
+                    "Max" => "tg.max",
+                    "Min" => "tg.min",
+                    _ => "tg.add",
+                };
+                let mut acc = x()?;
+                for i in 1..node.input.len() {
+                    if let Some(v) = self.input(node, i)? {
+                        acc = self.bin(name, acc, v)?;
+                    }
+                }
+                single(acc)
+            }
+            "Neg" | "Abs" | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Tanh" | "Sigmoid" | "Relu"
+            | "Erf" | "Cos" | "Sin" | "IsNaN" | "Not" => {
+                let name = format!(
+                    "tg.{}",
+                    match op {
+                        "IsNaN" => "isnan".to_string(),
+                        o => o.to_lowercase(),
+                    }
+                );
+                single(self.un(&name, x()?)?)
+            }
+            "Gelu" => {
+                let approx = attr_s(node, "approximate").unwrap_or_else(|| "none".into());
+                single(self.one("tg.gelu", &[x()?], vec![("approximate", Attr::Str(approx))])?)
+            }
+            "Swish" => {
+                let a = x()?;
+                let alpha = attr_f(node, "alpha").unwrap_or(1.0);
+                let s = self.scalar(alpha, a.ty.elem);
+                let ax = self.bin("tg.mul", a.clone(), s)?;
+                let sg = self.un("tg.sigmoid", ax)?;
+                single(self.bin("tg.mul", a, sg)?)
+            }
+            "Mish" => {
+                let a = x()?;
+                let e = self.un("tg.exp", a.clone())?;
+                let one = self.scalar(1.0, a.ty.elem);
+                let p = self.bin("tg.add", e, one)?;
+                let sp = self.un("tg.log", p)?;
+                let t = self.un("tg.tanh", sp)?;
+                single(self.bin("tg.mul", a, t)?)
+            }
+            "HardSwish" => {
+                let a = x()?;
+                let e = a.ty.elem;
+                let (k, half, zero, one) = (
+                    self.scalar(1.0 / 6.0, e),
+                    self.scalar(0.5, e),
+                    self.scalar(0.0, e),
+                    self.scalar(1.0, e),
+                );
+                let t = self.bin("tg.mul", a.clone(), k)?;
+                let t = self.bin("tg.add", t, half)?;
+                let t = self.bin("tg.min", t, one)?;
+                let t = self.bin("tg.max", t, zero)?;
+                single(self.bin("tg.mul", a, t)?)
+            }
+            "Clip" => {
+                let mut a = x()?;
+                let e = a.ty.elem;
+                let (lo, hi) = if self.opset >= 11 {
+                    (self.input(node, 1)?, self.input(node, 2)?)
+                } else {
+                    let lo = attr_f(node, "min").map(|v| self.scalar(v, e));
+                    let hi = attr_f(node, "max").map(|v| self.scalar(v, e));
+                    (lo, hi)
+                };
+                if let Some(lo) = lo {
+                    a = self.bin("tg.max", a, lo)?;
+                }
+                if let Some(hi) = hi {
+                    a = self.bin("tg.min", a, hi)?;
+                }
+                single(a)
+            }
+            "Where" => {
+                let (c, a, b) = (x()?, self.req(node, 1)?, self.req(node, 2)?);
+                single(self.one("tg.where", &[c, a, b], vec![])?)
+            }
+            "Cast" => {
+                let to = attr(node, "to")
+                    .and_then(|a| a.i)
+                    .ok_or_else(|| OnnxError::new("Cast needs 'to'"))?;
+                let elem = elem_of(to as i32)?;
+                single(self.cast(x()?, elem)?)
+            }
+            "MatMul" => {
+                let (a, b) = (x()?, self.req(node, 1)?);
+                single(self.one("tg.matmul", &[a, b], vec![])?)
+            }
+            "Gemm" => {
+                let (mut a, b) = (x()?, self.req(node, 1)?);
+                if attr_i(node, "transA", 0) != 0 {
+                    a = self.transpose(a, &[1, 0])?;
+                }
+                let tb = attr_i(node, "transB", 0) != 0;
+                let e = a.ty.elem;
+                let mut y =
+                    self.one("tg.matmul", &[a, b], vec![("transpose_b", Attr::Bool(tb))])?;
+                let alpha = attr_f(node, "alpha").unwrap_or(1.0);
+                if alpha != 1.0 {
+                    let s = self.scalar(alpha, e);
+                    y = self.bin("tg.mul", y, s)?;
+                }
+                if let Some(c) = self.input(node, 2)? {
+                    let beta = attr_f(node, "beta").unwrap_or(1.0);
+                    let c = if beta != 1.0 {
+                        let s = self.scalar(beta, e);
+                        self.bin("tg.mul", c, s)?
+                    } else {
+                        c
+                    };
+                    y = self.bin("tg.add", y, c)?;
+                }
+                single(y)
+            }
+            "Softmax" => {
+                let a = x()?;
+                let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
+                single(self.one("tg.softmax", &[a], vec![("axis", i64_attr(ax as i64))])?)
+            }
+            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
+                let name = format!(
+                    "tg.reduce_{}",
+                    op.trim_start_matches("Reduce").to_lowercase()
+                );
+                self.reduce(node, &name, x()?)
+            }
+            "ReduceSumSquare" => {
+                let a = x()?;
+                let sq = self.bin("tg.mul", a.clone(), a)?;
+                self.reduce(node, "tg.reduce_sum", sq)
+            }
+            "ArgMax" => {
+                let a = x()?;
+                let ax = axis(attr_i(node, "axis", 0), a.ty.rank())?;
+                single(self.one(
+                    "tg.argmax",
+                    &[a],
+                    vec![
+                        ("axis", i64_attr(ax as i64)),
+                        ("keepdims", Attr::Bool(attr_i(node, "keepdims", 1) != 0)),
+                        (
+                            "select_last_index",
+                            Attr::Bool(attr_i(node, "select_last_index", 0) != 0),
+                        ),
+                    ],
+                )?)
+            }
+            "LayerNormalization" | "RMSNormalization" => {
+                let a = x()?;
+                let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
+                let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+                let scale = self.req(node, 1)?;
+                let attrs = vec![("axis", i64_attr(ax as i64)), ("epsilon", f64_attr(eps))];
+                if op == "RMSNormalization" {
+                    return single(self.one("tg.rms_norm", &[a, scale], attrs)?);
+                }
+                let mut operands = vec![a.clone(), scale];
+                if let Some(b) = self.input(node, 2)? {
+                    operands.push(b);
+                }
+                let n_out = node
+                    .output
+                    .iter()
+                    .rposition(|o| !o.is_empty())
+                    .map_or(1, |i| i + 1);
+                let stat_elem = if attr_i(node, "stash_type", 1) == 1 {
+                    ElemType::F32
+                } else {
+                    a.ty.elem
+                };
+                let stat_shape: Vec<i64> = (0..a.ty.rank())
+                    .map(|d| if d < ax { a.ty.shape[d] } else { 1 })
+                    .collect();
+                let mut tys = vec![a.ty.clone()];
+                for _ in 1..n_out {
+                    tys.push(TensorType::new(stat_shape.clone(), stat_elem));
+                }
+                self.emit("tg.layer_norm", &operands, Some(tys), attrs)
+            }
+            "Transpose" => {
+                let a = x()?;
+                let perm = attr_ints(node, "perm")
+                    .unwrap_or_else(|| (0..a.ty.rank() as i64).rev().collect());
+                single(self.transpose(a, &perm)?)
+            }
+            "Reshape" => {
+                let a = x()?;
+                let spec = self
+                    .const_ints(node, 1, "shape")?
+                    .ok_or_else(|| OnnxError::new("Reshape needs a shape"))?;
+                let allow_zero = attr_i(node, "allowzero", 0) != 0;
+                let mut shape = Vec::new();
+                let mut infer_at = None;
+                for (i, &d) in spec.iter().enumerate() {
+                    match d {
+                        0 if !allow_zero => shape.push(*a.ty.shape.get(i).ok_or_else(|| {
+                            OnnxError::new("shape 0 copies a dimension the input lacks")
+                        })?),
+                        -1 if infer_at.is_none() => {
+                            infer_at = Some(i);
+                            shape.push(1);
+                        }
+                        d if d >= 0 => shape.push(d),
+                        _ => return err(format!("bad target shape {spec:?}")),
+                    }
+                }
+                if let Some(i) = infer_at {
+                    let known: i64 = shape.iter().product();
+                    let total = a.ty.num_elements() as i64;
+                    if known == 0 || total % known != 0 {
+                        return err(format!("cannot reshape {} into {spec:?}", a.ty));
+                    }
+                    shape[i] = total / known;
+                }
+                if shape.iter().product::<i64>() as u64 != a.ty.num_elements() {
+                    return err(format!("cannot reshape {} into {spec:?}", a.ty));
+                }
+                single(self.reshape(a, shape)?)
+            }
+            "Flatten" => {
+                let a = x()?;
+                let r = a.ty.rank();
+                let ax = attr_i(node, "axis", 1);
+                let ax = if ax < 0 { ax + r as i64 } else { ax } as usize;
+                if ax > r {
+                    return err(format!("axis {ax} is out of range for rank {r}"));
+                }
+                let outer: i64 = a.ty.shape[..ax].iter().product();
+                let inner: i64 = a.ty.shape[ax..].iter().product();
+                single(self.reshape(a, vec![outer, inner])?)
+            }
+            "Squeeze" | "Unsqueeze" => {
+                let a = x()?;
+                let axes = if node.input.len() > 1 {
+                    self.const_ints(node, 1, "axes")?
+                } else {
+                    attr_ints(node, "axes")
+                };
+                let mut shape = a.ty.shape.clone();
+                if op == "Squeeze" {
+                    let r = shape.len();
+                    let axes: Vec<usize> = match axes {
+                        Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?,
+                        None => (0..r).filter(|&d| shape[d] == 1).collect(),
+                    };
+                    if axes.iter().any(|&d| shape[d] != 1) {
+                        return err(format!(
+                            "cannot squeeze a dimension that is not 1 in {}",
+                            a.ty
+                        ));
+                    }
+                    shape = shape
+                        .iter()
+                        .enumerate()
+                        .filter(|(d, _)| !axes.contains(d))
+                        .map(|(_, &n)| n)
+                        .collect();
+                } else {
+                    let axes = axes.ok_or_else(|| OnnxError::new("Unsqueeze needs axes"))?;
+                    let r = shape.len() + axes.len();
+                    let mut axes: Vec<usize> =
+                        axes.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?;
+                    axes.sort();
+                    for d in axes {
+                        shape.insert(d, 1);
+                    }
+                }
+                single(self.reshape(a, shape)?)
+            }
+            "Concat" => {
+                let vals: Vec<Val> = (0..node.input.len())
+                    .filter_map(|i| self.input(node, i).transpose())
+                    .collect::<Result<_>>()?;
+                let first = vals
+                    .first()
+                    .ok_or_else(|| OnnxError::new("Concat needs inputs"))?;
+                let ax = axis(attr_i(node, "axis", 0), first.ty.rank())?;
+                single(self.one("tg.concat", &vals, vec![("axis", i64_attr(ax as i64))])?)
+            }
+            "Split" => {
+                let a = x()?;
+                let ax = axis(attr_i(node, "axis", 0), a.ty.rank())?;
+                let dim = a.ty.shape[ax];
+                let n = node.output.len() as i64;
+                let sizes = match (self.input(node, 1)?, attr_ints(node, "split")) {
+                    (Some(_), _) => self.const_ints(node, 1, "split sizes")?.unwrap_or_default(),
+                    (None, Some(s)) if !s.is_empty() => s,
+                    _ => {
+                        let parts = attr(node, "num_outputs").and_then(|a| a.i).unwrap_or(n);
+                        let chunk = (dim + parts - 1) / parts.max(1);
+                        (0..parts)
+                            .map(|k| chunk.min(dim - k * chunk).max(0))
+                            .collect()
+                    }
+                };
+                self.emit(
+                    "tg.split",
+                    &[a],
+                    None,
+                    vec![("axis", i64_attr(ax as i64)), ("sizes", ints(&sizes))],
+                )
+            }
+            "Slice" => {
+                let a = x()?;
+                let starts = self.const_ints(node, 1, "starts")?.unwrap_or_default();
+                let ends = self.const_ints(node, 2, "ends")?.unwrap_or_default();
+                let r = a.ty.rank();
+                let axes = match self.const_ints(node, 3, "axes")? {
+                    Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<Vec<_>>>()?,
+                    None => (0..starts.len()).collect(),
+                };
+                let steps = self
+                    .const_ints(node, 4, "steps")?
+                    .unwrap_or_else(|| vec![1; starts.len()]);
+                if ends.len() != starts.len()
+                    || axes.len() != starts.len()
+                    || steps.len() != starts.len()
+                {
+                    return err("starts, ends, axes and steps differ in length");
+                }
+                let mut offsets = vec![0i64; r];
+                let mut sizes = a.ty.shape.clone();
+                let mut strides = vec![1i64; r];
+                for k in 0..starts.len() {
+                    let (d, step) = (axes[k], steps[k]);
+                    let dim = a.ty.shape[d];
+                    if step == 0 {
+                        return err("a slice step cannot be 0");
+                    }
+                    let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+                    let (mut s, mut e) = (norm(starts[k]), norm(ends[k]));
+                    let n = if step > 0 {
+                        s = s.clamp(0, dim);
+                        e = e.clamp(0, dim);
+                        ((e - s) + step - 1).div_euclid(step).max(0)
+                    } else {
+                        s = s.clamp(0, dim - 1);
+                        e = e.clamp(-1, dim - 1);
+                        ((s - e) + (-step) - 1).div_euclid(-step).max(0)
+                    };
+                    offsets[d] = if n > 0 { s } else { 0 };
+                    sizes[d] = n;
+                    strides[d] = step;
+                }
+                single(self.one(
+                    "tg.slice",
+                    &[a],
+                    vec![
+                        ("offsets", ints(&offsets)),
+                        ("sizes", ints(&sizes)),
+                        ("strides", ints(&strides)),
+                    ],
+                )?)
+            }
+            "Expand" => {
+                let a = x()?;
+                let shape = self
+                    .const_ints(node, 1, "shape")?
+                    .ok_or_else(|| OnnxError::new("Expand needs a shape"))?;
+                let out = broadcast_shapes(&a.ty.shape, &shape).ok_or_else(|| {
+                    OnnxError::new(format!("cannot expand {} to {shape:?}", a.ty))
+                })?;
+                single(self.expand(a, out)?)
+            }
+            "Gather" => {
+                let (d, i) = (x()?, self.req(node, 1)?);
+                let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
+                single(self.one("tg.gather", &[d, i], vec![("axis", i64_attr(ax as i64))])?)
+            }
+            "Range" => {
+                let get = |s: &Self, i: usize, w: &str| -> Result<Rc<Tensor>> {
+                    s.const_input(node, i, w)?
+                        .ok_or_else(|| OnnxError::new(format!("Range needs {w}")))
+                };
+                let (start, limit, delta) = (
+                    get(self, 0, "start")?,
+                    get(self, 1, "limit")?,
+                    get(self, 2, "delta")?,
+                );
+                let elem = start.ty.elem;
+                let (s, l, d) = (start.get(0), limit.get(0), delta.get(0));
+                let n = ((l.f() - s.f()) / d.f()).ceil().max(0.0) as i64;
+                let (sa, da) = if elem.is_float() {
+                    (Attr::Float(F64(s.f()), elem), Attr::Float(F64(d.f()), elem))
+                } else {
+                    (Attr::Int(s.i(), elem), Attr::Int(d.i(), elem))
+                };
+                single(self.typed(
+                    "tg.iota",
+                    &[],
+                    TensorType::new([n], elem),
+                    vec![("start", sa), ("step", da)],
+                )?)
+            }
+            "Constant" => {
+                let t = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+                    let raw = decode_tensor(t, None)?;
+                    Tensor::from_raw(&raw, &TensorType::new(raw.shape.clone(), raw.elem))?
+                } else if let Some(f) = attr_f(node, "value_float") {
+                    Tensor::from_fn(TensorType::new([], ElemType::F32), |_| {
+                        mkc_ir::dialect::tg::elementwise::Scalar::F(f)
+                    })
+                } else if let Some(a) = attr(node, "value_floats") {
+                    let v = a.floats.clone();
+                    Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::F32), |i| {
+                        mkc_ir::dialect::tg::elementwise::Scalar::F(v[i] as f64)
+                    })
+                } else if let Some(i) = attr(node, "value_int").and_then(|a| a.i) {
+                    Tensor::from_fn(TensorType::new([], ElemType::I64), |_| {
+                        mkc_ir::dialect::tg::elementwise::Scalar::I(i)
+                    })
+                } else if let Some(a) = attr(node, "value_ints") {
+                    let v = a.ints.clone();
+                    Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::I64), |i| {
+                        mkc_ir::dialect::tg::elementwise::Scalar::I(v[i])
+                    })
+                } else {
+                    return Err(OnnxError {
+                        unsupported_dtype: true,
+                        message: "Constant: only tensor, float(s) and int(s) values are supported"
+                            .into(),
+                    });
+                };
+                single(self.konst(t))
+            }
+            "ConstantOfShape" => {
+                let shape = self
+                    .const_ints(node, 0, "shape")?
+                    .ok_or_else(|| OnnxError::new("ConstantOfShape needs a shape"))?;
+                let (elem, v) = match attr(node, "value").and_then(|a| a.t.as_ref()) {
+                    Some(t) => {
+                        let raw = decode_tensor(t, None)?;
+                        let one =
+                            Tensor::from_raw(&raw, &TensorType::new(raw.shape.clone(), raw.elem))?;
+                        (raw.elem, one.get(0))
+                    }
+                    None => (
+                        ElemType::F32,
+                        mkc_ir::dialect::tg::elementwise::Scalar::F(0.0),
+                    ),
+                };
+                single(self.konst(Tensor::from_fn(TensorType::new(shape, elem), |_| v)))
+            }
+            "Shape" => {
+                let a = x()?;
+                let r = a.ty.rank() as i64;
+                let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+                let (s, e) = (
+                    clampi(attr_i(node, "start", 0)),
+                    clampi(attr_i(node, "end", r)),
+                );
+                let dims: Vec<i64> = a.ty.shape[s..e.max(s)].to_vec();
+                single(self.konst(Tensor::from_fn(
+                    TensorType::new([dims.len() as i64], ElemType::I64),
+                    |i| mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i]),
+                )))
+            }
+            "Trilu" => {
+                let a = x()?;
+                let k = self.const_ints(node, 1, "k")?.map_or(0, |v| v[0]);
+                let upper = attr_i(node, "upper", 1) != 0;
+                let r = a.ty.rank();
+                if r < 2 {
+                    return err("Trilu needs rank >= 2");
+                }
+                let (n, m) = (a.ty.shape[r - 2], a.ty.shape[r - 1]);
+                let mask = Tensor::from_fn(TensorType::new([n, m], ElemType::I1), |i| {
+                    let (row, col) = ((i as i64) / m.max(1), (i as i64) % m.max(1));
+                    let keep = if upper {
+                        col - row >= k
+                    } else {
+                        col - row <= k
+                    };
+                    mkc_ir::dialect::tg::elementwise::Scalar::I(keep as i64)
+                });
+                let mask = self.konst(mask);
+                let zero = self.scalar(0.0, a.ty.elem);
+                single(self.one("tg.where", &[mask, a, zero], vec![])?)
+            }
+            "GatherElements" => {
+                let (d, i) = (x()?, self.req(node, 1)?);
+                let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
+                single(self.one(
+                    "tg.gather_elements",
+                    &[d, i],
+                    vec![("axis", i64_attr(ax as i64))],
+                )?)
+            }
+            "Pad" => self.pad(node),
+            "SplitToSequence" | "SequenceAt" | "SequenceConstruct" | "SequenceEmpty"
+            | "SequenceInsert" | "SequenceLength" | "ConcatFromSequence" | "Optional"
+            | "OptionalGetElement" | "OptionalHasElement" => Err(OnnxError {
+                unsupported_dtype: true,
+                message: format!(
+                    "{op} works on sequence or optional types, which are not supported"
+                ),
+            }),
+            "RotaryEmbedding" => self.rotary(node),
+            "Attention" => self.attention(node),
+            other => err(format!("unsupported operator {other}")),
+        }
+    }
+
+    /// ReduceX over the node's axes (input #1 from opset 18, else the attribute).
+    fn reduce(&mut self, node: &NodeProto, name: &str, a: Val) -> Result<Vec<Val>> {
+        let axes = if node.input.len() > 1 {
+            self.const_ints(node, 1, "axes")?
+        } else {
+            attr_ints(node, "axes")
+        };
+        let axes = axes.unwrap_or_default();
+        if axes.is_empty() && attr_i(node, "noop_with_empty_axes", 0) != 0 {
+            return Ok(vec![a]);
+        }
+        let rank = a.ty.rank();
+        let axes: Vec<i64> = if axes.is_empty() {
+            (0..rank as i64).collect()
+        } else {
+            axes.iter()
+                .map(|&v| axis(v, rank).map(|v| v as i64))
+                .collect::<Result<_>>()?
+        };
+        let keep = attr_i(node, "keepdims", 1) != 0;
+        Ok(vec![self.one(
+            name,
+            &[a],
+            vec![("axes", ints(&axes)), ("keepdims", Attr::Bool(keep))],
+        )?])
+    }
+
+    /// Pad in constant mode: crops (negative pads) by slicing, then concatenates fill blocks.
+    fn pad(&mut self, node: &NodeProto) -> Result<Vec<Val>> {
+        let mut a = self.req(node, 0)?;
+        let mode = attr_s(node, "mode").unwrap_or_else(|| "constant".into());
+        if mode != "constant" {
+            return err(format!("mode '{mode}' is not supported (constant only)"));
+        }
+        let pads = self
+            .const_ints(node, 1, "pads")?
+            .ok_or_else(|| OnnxError::new("Pad needs pads"))?;
+        let r = a.ty.rank();
+        let axes: Vec<usize> = match self.const_ints(node, 3, "axes")? {
+            Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?,
+            None => (0..r).collect(),
+        };
+        if pads.len() != 2 * axes.len() {
+            return err(format!("{} pads for {} axes", pads.len(), axes.len()));
+        }
+        let fill = match self.const_input(node, 2, "constant_value")? {
+            Some(t) => t.get(0),
+            None => mkc_ir::dialect::tg::elementwise::Scalar::F(0.0),
+        };
+        for (k, &d) in axes.iter().enumerate() {
+            let (begin, end) = (pads[k], pads[axes.len() + k]);
+            if begin < 0 || end < 0 {
+                let dim = a.ty.shape[d];
+                let (lo, hi) = ((-begin).max(0), (-end).max(0));
+                if lo + hi > dim {
+                    return err("negative pads crop more than the whole dimension");
+                }
+                let mut offsets = vec![0; r];
+                let mut sizes = a.ty.shape.clone();
+                offsets[d] = lo;
+                sizes[d] = dim - lo - hi;
+                a = self.one(
+                    "tg.slice",
+                    &[a],
+                    vec![
+                        ("offsets", ints(&offsets)),
+                        ("sizes", ints(&sizes)),
+                        ("strides", ints(&vec![1; r])),
+                    ],
+                )?;
+            }
+            let mut parts = Vec::new();
+            for (n, before) in [(begin.max(0), true), (end.max(0), false)] {
+                if n == 0 {
+                    continue;
+                }
+                let mut shape = a.ty.shape.clone();
+                shape[d] = n;
+                let block =
+                    self.konst(Tensor::from_fn(TensorType::new(shape, a.ty.elem), |_| fill));
+                parts.push((before, block));
+            }
+            if !parts.is_empty() {
+                let mut list: Vec<Val> =
+                    parts.iter().filter(|p| p.0).map(|p| p.1.clone()).collect();
+                list.push(a.clone());
+                list.extend(parts.iter().filter(|p| !p.0).map(|p| p.1.clone()));
+                a = self.one("tg.concat", &list, vec![("axis", i64_attr(d as i64))])?;
+            }
+        }
+        Ok(vec![a])
+    }
+
+    fn rotary(&mut self, node: &NodeProto) -> Result<Vec<Val>> {
+        let x = self.req(node, 0)?;
+        let (mut cos, mut sin) = (self.req(node, 1)?, self.req(node, 2)?);
+        if let Some(pos) = self.input(node, 3)? {
+            cos = self.one(
+                "tg.gather",
+                &[cos, pos.clone()],
+                vec![("axis", i64_attr(0))],
+            )?;
+            sin = self.one("tg.gather", &[sin, pos], vec![("axis", i64_attr(0))])?;
+        }
+        let interleaved = attr_i(node, "interleaved", 0) != 0;
+        let r = *cos
+            .ty
+            .shape
+            .last()
+            .ok_or_else(|| OnnxError::new("cos_cache needs rank >= 1"))?;
+        if cos.ty.rank() != 3 {
+            return err(format!(
+                "cos/sin must be [batch, seq, rotary_dim/2] after gathering, got {}",
+                cos.ty
+            ));
+        }
+        let (b, s) = (cos.ty.shape[0], cos.ty.shape[1]);
+        let rot = attr_i(node, "rotary_embedding_dim", 0);
+        if rot != 0 && rot != 2 * r {
+            return err(format!(
+                "rotary_embedding_dim {rot} does not match cos/sin of width {r}"
+            ));
+        }
+        let attrs = vec![("interleaved", Attr::Bool(interleaved))];
+        match x.ty.rank() {
+            4 => {
+                let cos = self.reshape(cos, vec![b, 1, s, r])?;
+                let sin = self.reshape(sin, vec![b, 1, s, r])?;
+                Ok(vec![self.one("tg.rope", &[x, cos, sin], attrs)?])
+            }
+            3 => {
+                let heads = attr_i(node, "num_heads", 0);
+                if heads <= 0 || x.ty.shape[2] % heads != 0 {
+                    return err("3-D input needs num_heads dividing the hidden size");
+                }
+                let shape3 = x.ty.shape.clone();
+                let x4 = self.reshape(x, vec![shape3[0], shape3[1], heads, shape3[2] / heads])?;
+                let cos = self.reshape(cos, vec![b, s, 1, r])?;
+                let sin = self.reshape(sin, vec![b, s, 1, r])?;
+                let y = self.one("tg.rope", &[x4, cos, sin], attrs)?;
+                Ok(vec![self.reshape(y, shape3)?])
+            }
+            n => err(format!("input of rank {n} is not supported (3 or 4)")),
+        }
+    }
+
+    /// ONNX Attention (opsets 23-25), decomposed into tg ops following the reference
+    /// implementation: scaled QK^T (sqrt(scale) on both sides), softcap, additive bias from
+    /// the mask, causal (bottom-right aligned) and sliding-window limits, softmax with
+    /// fully-masked rows set to 0, then PV.
+    fn attention(&mut self, node: &NodeProto) -> Result<Vec<Val>> {
+        let (mut q, mut k, mut v) = (self.req(node, 0)?, self.req(node, 1)?, self.req(node, 2)?);
+        let mask = self.input(node, 3)?;
+        let (past_k, past_v) = (self.input(node, 4)?, self.input(node, 5)?);
+        let nonpad = self.input(node, 6)?;
+        let rank3 = q.ty.rank() == 3;
+        let e = q.ty.elem;
+        if rank3 {
+            let hq = attr_i(node, "q_num_heads", 0);
+            let hkv = attr_i(node, "kv_num_heads", 0);
+            if hq <= 0 || hkv <= 0 {
+                return err("3-D inputs need q_num_heads and kv_num_heads");
+            }
+            let to4 = |s: &mut Self, t: Val, h: i64| -> Result<Val> {
+                let (b, n, hid) = (t.ty.shape[0], t.ty.shape[1], t.ty.shape[2]);
+                let t = s.reshape(t, vec![b, n, h, hid / h])?;
+                s.transpose(t, &[0, 2, 1, 3])
+            };
+            q = to4(self, q, hq)?;
+            k = to4(self, k, hkv)?;
+            v = to4(self, v, hkv)?;
+        } else if q.ty.rank() != 4 {
+            return err(format!(
+                "Q of rank {} is not supported (3 or 4)",
+                q.ty.rank()
+            ));
+        }
+        let (batch, hq, sq, dq) = (q.ty.shape[0], q.ty.shape[1], q.ty.shape[2], q.ty.shape[3]);
+        let scale = attr_f(node, "scale").unwrap_or(1.0 / (dq as f64).sqrt());
+        let sqrt_scale = mkc_ir::attr::round_to(scale.sqrt(), e);
+        let past_len = past_k.as_ref().map_or(0, |p| p.ty.shape[2]);
+        if let Some(p) = past_k {
+            k = self.one("tg.concat", &[p, k], vec![("axis", i64_attr(2))])?;
+        }
+        if let Some(p) = past_v {
+            v = self.one("tg.concat", &[p, v], vec![("axis", i64_attr(2))])?;
+        }
+        let (present_k, present_v) = (k.clone(), v.clone());
+        let skv = k.ty.shape[2];
+        // GQA: repeat each kv head `group` times (head h reads kv head h / group).
+        let hkv = k.ty.shape[1];
+        if hq != hkv {
+            if hkv == 0 || hq % hkv != 0 {
+                return err(format!("{hq} query heads cannot share {hkv} kv heads"));
+            }
+            let g = hq / hkv;
+            let rep = |s: &mut Self, t: Val| -> Result<Val> {
+                let sh = t.ty.shape.clone();
+                let t = s.reshape(t, vec![sh[0], sh[1], 1, sh[2], sh[3]])?;
+                let t = s.expand(t, vec![sh[0], sh[1], g, sh[2], sh[3]])?;
+                s.reshape(t, vec![sh[0], sh[1] * g, sh[2], sh[3]])
+            };
+            k = rep(self, k)?;
+            v = rep(self, v)?;
+        }
+        let s = self.scalar(sqrt_scale, e);
+        let qs = self.bin("tg.mul", q, s.clone())?;
+        let ks = self.bin("tg.mul", k, s)?;
+        let mut qk = self.one(
+            "tg.matmul",
+            &[qs, ks],
+            vec![("transpose_b", Attr::Bool(true))],
+        )?;
+        let softcap = attr_f(node, "softcap").unwrap_or(0.0);
+        if softcap > 0.0 {
+            let c = self.scalar(softcap, e);
+            let t = self.bin("tg.div", qk, c.clone())?;
+            let t = self.un("tg.tanh", t)?;
+            qk = self.bin("tg.mul", t, c)?;
+        }
+        // The additive bias, [.., sq, skv].
+        let mut bias: Option<Val> = None;
+        if let Some(m) = mask {
+            let pad = skv - m.ty.shape.last().copied().unwrap_or(skv);
+            let m = if pad > 0 {
+                let mut shape = m.ty.shape.clone();
+                *shape.last_mut().expect("rank >= 1") = pad;
+                let fill = if m.ty.elem == ElemType::I1 {
+                    0.0
+                } else {
+                    f64::NEG_INFINITY
+                };
+                let filler = self.konst(Tensor::from_fn(TensorType::new(shape, m.ty.elem), |_| {
+                    mkc_ir::dialect::tg::elementwise::Scalar::F(fill)
+                }));
+                let r = m.ty.rank() as i64 - 1;
+                self.one("tg.concat", &[m, filler], vec![("axis", i64_attr(r))])?
+            } else {
+                m
+            };
+            let m = if m.ty.elem == ElemType::I1 {
+                self.bias_from_bool(m, e)?
+            } else {
+                self.cast(m, e)?
+            };
+            bias = Some(m);
+        }
+        let is_causal = attr_i(node, "is_causal", 0) != 0;
+        let left = attr_i(node, "left_window_size", -1);
+        let right = attr_i(node, "right_window_size", -1);
+        // Per-query frontier offset: past length, or nonpad_kv_seqlen - sq per batch.
+        let offset: Option<Val> = match &nonpad {
+            Some(n) if past_len == 0 => {
+                let n = self.cast(n.clone(), ElemType::I64)?;
+                let sqc = self.scalar(sq as f64, ElemType::I64);
+                let o = self.bin("tg.sub", n, sqc)?;
+                Some(self.reshape(o, vec![batch, 1, 1, 1])?)
+            }
+            _ => None,
+        };
+        let static_offset = past_len;
+        if is_causal || left >= 0 || right >= 0 {
+            // diff[i][j] = i + offset - j, as [.., sq, skv]
+            let i_idx = self.konst(Tensor::from_fn(
+                TensorType::new([sq, 1], ElemType::I64),
+                |i| mkc_ir::dialect::tg::elementwise::Scalar::I(i as i64 + static_offset),
+            ));
+            let j_idx = self.konst(Tensor::from_fn(
+                TensorType::new([1, skv], ElemType::I64),
+                |j| mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64),
+            ));
+            let mut p = i_idx;
+            if let Some(o) = &offset {
+                p = self.bin("tg.add", p, o.clone())?;
+            }
+            let diff = self.bin("tg.sub", p, j_idx)?;
+            let zero = self.scalar(0.0, ElemType::I64);
+            let mut allowed: Option<Val> = None;
+            let mut and = |s: &mut Self, c: Val| -> Result<()> {
+                allowed = Some(match allowed.take() {
+                    Some(a) => s.bin("tg.and", a, c)?,
+                    None => c,
+                });
+                Ok(())
+            };
+            if is_causal {
+                let c = self.bin("tg.ge", diff.clone(), zero.clone())?;
+                and(self, c)?;
+            }
+            if left >= 0 {
+                let l = self.scalar(left as f64, ElemType::I64);
+                let c = self.bin("tg.le", diff.clone(), l)?;
+                and(self, c)?;
+            }
+            if right >= 0 {
+                let r = self.scalar(-(right as f64), ElemType::I64);
+                let c = self.bin("tg.ge", diff.clone(), r)?;
+                and(self, c)?;
+            }
+            let allowed = allowed.expect("one limit applies");
+            let lim = self.bias_from_bool(allowed, e)?;
+            bias = Some(match bias {
+                Some(b) => self.bin("tg.add", b, lim)?,
+                None => lim,
+            });
+        }
+        if let Some(n) = &nonpad {
+            let n = self.cast(n.clone(), ElemType::I64)?;
+            let n = self.reshape(n, vec![batch, 1, 1, 1])?;
+            let j_idx = self.konst(Tensor::from_fn(
+                TensorType::new([skv], ElemType::I64),
+                |j| mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64),
+            ));
+            let valid = self.bin("tg.lt", j_idx, n)?;
+            let pb = self.bias_from_bool(valid, e)?;
+            bias = Some(match bias {
+                Some(b) => self.bin("tg.add", b, pb)?,
+                None => pb,
+            });
+        }
+        let mode = attr_i(node, "qk_matmul_output_mode", 0);
+        let mut qk_out = qk.clone();
+        let scores = match &bias {
+            Some(b) => self.bin("tg.add", qk, b.clone())?,
+            None => qk,
+        };
+        if mode == 2 {
+            qk_out = scores.clone();
+        }
+        let last = scores.ty.rank() as i64 - 1;
+        let mut probs = self.one("tg.softmax", &[scores], vec![("axis", i64_attr(last))])?;
+        if let Some(b) = &bias {
+            // Rows the bias masks entirely have no attendable key: their weights are 0.
+            let bmax = self.one(
+                "tg.reduce_max",
+                std::slice::from_ref(b),
+                vec![
+                    ("axes", ints(&[b.ty.rank() as i64 - 1])),
+                    ("keepdims", Attr::Bool(true)),
+                ],
+            )?;
+            let ninf = self.scalar(f64::NEG_INFINITY, e);
+            let masked = self.bin("tg.eq", bmax, ninf)?;
+            let zero = self.scalar(0.0, e);
+            probs = self.one("tg.where", &[masked, zero, probs], vec![])?;
+        }
+        if mode == 3 {
+            qk_out = probs.clone();
+        }
+        let mut y = self.one("tg.matmul", &[probs, v], vec![])?;
+        if rank3 {
+            y = self.transpose(y, &[0, 2, 1, 3])?;
+            let sh = y.ty.shape.clone();
+            y = self.reshape(y, vec![sh[0], sh[1], sh[2] * sh[3]])?;
+        }
+        Ok(vec![y, present_k, present_v, qk_out])
+    }
+}

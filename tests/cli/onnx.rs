@@ -1,0 +1,260 @@
+//! `mkc import`/`check --onnx`/`onnx-test` on ONNX models, good and bad.
+
+use super::{mkc, text};
+use mkc_frontends::onnx::proto::*;
+use prost::Message;
+use std::path::{Path, PathBuf};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn every_fixture_export_passes_the_check() {
+    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+        let dir = repo("tests/fixtures").join(name);
+        let o = mkc(&["check", dir.to_str().unwrap(), "--onnx"], None);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j: serde_json::Value =
+            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        assert_eq!(
+            (j["frontend"].as_str(), j["argmax_agree"].as_i64()),
+            (Some("onnx"), Some(27)),
+            "{name}"
+        );
+        assert!(j["max_rel_err"].as_f64().unwrap() <= 1e-3, "{name}: {j}");
+    }
+}
+
+#[test]
+fn the_onnx_node_suite_passes() {
+    let mut dirs: Vec<String> = std::fs::read_dir(repo("tests/onnx-node"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut args = vec!["onnx-test"];
+    args.extend(dirs.iter().map(String::as_str));
+    let o = mkc(&args, None);
+    let out = text(&o.stdout);
+    let last = out.lines().last().unwrap();
+    let nums: Vec<usize> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (passed, failed, skipped) = (nums[0], nums[1], nums[2]);
+    assert_eq!(passed + failed + skipped, dirs.len(), "{last}");
+    assert_eq!(failed, 0, "{out}");
+    assert!(o.status.success());
+    // Skips are only element types mkc does not have (float8/4, int4/2, string) and
+    // sequence/optional types.
+    assert!(passed * 100 >= 88 * dirs.len(), "{last}");
+    let o = mkc(
+        &[
+            &["onnx-test", "-v"][..],
+            &dirs.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+        None,
+    );
+    for line in text(&o.stdout).lines().filter(|l| l.starts_with("SKIP")) {
+        assert!(
+            line.contains("unsupported element type") || line.contains("sequence"),
+            "unexpected skip: {line}"
+        );
+    }
+}
+
+fn tensor_type(elem: i32, dims: &[i64]) -> TypeProto {
+    TypeProto {
+        tensor_type: Some(TypeProtoTensor {
+            elem_type: Some(elem),
+            shape: Some(TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&d| Dimension {
+                        dim_value: Some(d),
+                        dim_param: None,
+                    })
+                    .collect(),
+            }),
+        }),
+    }
+}
+
+fn value(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(tensor_type(elem, dims)),
+    }
+}
+
+/// A one-node model `y = op(x)` over f32 [2].
+fn model(op: &str, opset: i64, x_elem: i32, initializers: Vec<TensorProto>) -> ModelProto {
+    ModelProto {
+        ir_version: Some(9),
+        producer_name: Some("mkc-test".into()),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(opset),
+        }],
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            node: vec![NodeProto {
+                input: vec!["x".into()],
+                output: vec!["y".into()],
+                name: Some("the_node".into()),
+                op_type: Some(op.into()),
+                ..Default::default()
+            }],
+            initializer: initializers,
+            input: vec![value("x", x_elem, &[2])],
+            output: vec![value("y", x_elem, &[2])],
+            value_info: vec![],
+        }),
+    }
+}
+
+fn import_err(dir: &Path, m: &ModelProto) -> String {
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, m.encode_to_vec()).unwrap();
+    let o = mkc(&["import", path.to_str().unwrap()], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected an error, got {}",
+        text(&o.stdout)
+    );
+    let e = text(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mkc-onnx-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_good_hand_built_model_imports() {
+    let dir = tempdir("good");
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, model("Neg", 20, 1, vec![]).encode_to_vec()).unwrap();
+    let o = mkc(&["import", path.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("\"tg.neg\"(%arg0) : (tensor<2xf32>) -> tensor<2xf32>"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn bad_onnx_models_are_clear_errors() {
+    let dir = tempdir("bad");
+    let e = import_err(&dir, &model("FancyOp", 20, 1, vec![]));
+    assert!(
+        e.contains("FancyOp node 'the_node': unsupported operator FancyOp"),
+        "{e}"
+    );
+
+    let e = import_err(&dir, &model("Neg", 20, 17, vec![]));
+    assert!(
+        e.contains("input 'x': unsupported element type FLOAT8E4M3FN (17)"),
+        "{e}"
+    );
+
+    let e = import_err(&dir, &model("Neg", 11, 1, vec![]));
+    assert!(
+        e.contains("opset 11 is not supported: mkc needs opset 13 or later"),
+        "{e}"
+    );
+
+    let mut dynamic = model("Neg", 20, 1, vec![]);
+    dynamic.graph.as_mut().unwrap().input[0]
+        .r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .shape = Some(TensorShapeProto {
+        dim: vec![Dimension {
+            dim_value: None,
+            dim_param: Some("batch".into()),
+        }],
+    });
+    let e = import_err(&dir, &dynamic);
+    assert!(
+        e.contains("input 'x' has a dynamic dimension 'batch': mkc needs static shapes"),
+        "{e}"
+    );
+
+    // A weight whose external data file is missing, then one that points past the file's end.
+    let external = |len: &str| TensorProto {
+        name: Some("w".into()),
+        dims: vec![2],
+        data_type: Some(1),
+        data_location: Some(1),
+        external_data: vec![
+            StringStringEntryProto {
+                key: Some("location".into()),
+                value: Some("weights.bin".into()),
+            },
+            StringStringEntryProto {
+                key: Some("length".into()),
+                value: Some(len.into()),
+            },
+        ],
+        ..Default::default()
+    };
+    let e = import_err(&dir, &model("Neg", 20, 1, vec![external("8")]));
+    assert!(
+        e.contains("cannot open external data") && e.contains("weights.bin"),
+        "{e}"
+    );
+    std::fs::write(dir.join("weights.bin"), [0u8; 4]).unwrap();
+    let e = import_err(&dir, &model("Neg", 20, 1, vec![external("8")]));
+    assert!(
+        e.contains("tensor 'w': external data 0..8 is outside 'weights.bin' (4 bytes)"),
+        "{e}"
+    );
+
+    // A Reshape whose shape is a runtime input: static shapes are required.
+    let mut reshape = model("Reshape", 20, 1, vec![]);
+    let g = reshape.graph.as_mut().unwrap();
+    g.node[0].input.push("shape".into());
+    g.input.push(value("shape", 7, &[1]));
+    let e = import_err(&dir, &reshape);
+    assert!(
+        e.contains(
+            "Reshape node 'the_node': the shape (input 'shape') must be known at compile time"
+        ),
+        "{e}"
+    );
+
+    // Not a protobuf at all, and a truncated one.
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, b"\xff\xff\xff\xff garbage").unwrap();
+    let o = mkc(&["import", path.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("not a valid ONNX model (protobuf"),
+        "{}",
+        text(&o.stderr)
+    );
+    let good = std::fs::read(repo("tests/fixtures/llama-tiny/model.onnx")).unwrap();
+    std::fs::write(&path, &good[..good.len() / 3]).unwrap();
+    let o = mkc(&["import", path.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("not a valid ONNX model"),
+        "{}",
+        text(&o.stderr)
+    );
+}
