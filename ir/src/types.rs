@@ -123,9 +123,12 @@ impl TensorType {
         self.shape.len()
     }
 
-    /// Number of elements (1 for rank 0).
+    /// Number of elements (1 for rank 0); saturates instead of overflowing, so absurd
+    /// shapes from bad input fail size checks rather than wrap around.
     pub fn num_elements(&self) -> u64 {
-        self.shape.iter().map(|&d| d as u64).product()
+        self.shape
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d.max(0) as u64))
     }
 }
 

@@ -238,6 +238,15 @@ fn bad_onnx_models_are_clear_errors() {
         "{e}"
     );
 
+    // Attention on rank-1 inputs once indexed past the shape (found by fuzz_onnx).
+    let mut attention = model("Attention", 23, 1, vec![]);
+    attention.graph.as_mut().unwrap().node[0].input = vec!["x".into(), "x".into(), "x".into()];
+    let e = import_err(&dir, &attention);
+    assert!(
+        e.contains("Attention node 'the_node': Q, K and V must all be 3-D or all 4-D"),
+        "{e}"
+    );
+
     // Not a protobuf at all, and a truncated one.
     let path = dir.join("model.onnx");
     std::fs::write(&path, b"\xff\xff\xff\xff garbage").unwrap();

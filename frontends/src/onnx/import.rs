@@ -24,6 +24,10 @@ pub struct ImportOptions<'a> {
 const INLINE_LIMIT: usize = 1024;
 /// Results of constant operands are folded up to this many elements.
 const FOLD_LIMIT: u64 = 1 << 16;
+/// No tensor may have more elements (2^40: far beyond any model, small enough to compute with).
+const MAX_ELEMENTS: u64 = 1 << 40;
+/// Constants the importer creates itself (ConstantOfShape, masks) stay below this.
+const MAX_CONSTANT: u64 = 1 << 26;
 
 #[derive(Clone)]
 struct Val {
@@ -104,6 +108,11 @@ pub fn import(model: &OnnxModel, opts: &ImportOptions) -> Result<Body> {
                     ))
                 }
             }
+        }
+        if shape.iter().any(|&d| d < 0)
+            || TensorType::new(shape.clone(), elem).num_elements() > MAX_ELEMENTS
+        {
+            return err(format!("input '{name}' has an unsupported shape {shape:?}"));
         }
         arg_types.push(Type::tensor(shape, elem));
         arg_attrs.push(Attr::Dict(vec![]));
@@ -344,6 +353,20 @@ impl Importer<'_> {
             .map(|t| (0..t.len()).map(|k| t.get(k).i()).collect()))
     }
 
+    /// A constant built here, from a shape that came from the model: size-checked.
+    fn new_const(
+        &mut self,
+        ty: TensorType,
+        f: impl FnMut(usize) -> mkc_ir::dialect::tg::elementwise::Scalar,
+    ) -> Result<Val> {
+        if ty.num_elements() > MAX_CONSTANT {
+            return err(format!(
+                "a constant of type {ty} is too large to create at import"
+            ));
+        }
+        Ok(self.konst(Tensor::from_fn(ty, f)))
+    }
+
     fn konst(&mut self, t: Tensor) -> Val {
         let ty = t.ty.clone();
         let op = self.body.build(
@@ -400,6 +423,14 @@ impl Importer<'_> {
                     .collect()
             }
         };
+        if let Some(t) = result_types
+            .iter()
+            .find(|t| t.num_elements() > MAX_ELEMENTS)
+        {
+            return err(format!(
+                "{name} would produce {t}, which is larger than mkc supports"
+            ));
+        }
         let op = self.body.build(
             self.block,
             OpSpec {
@@ -988,7 +1019,7 @@ impl Importer<'_> {
                         mkc_ir::dialect::tg::elementwise::Scalar::F(0.0),
                     ),
                 };
-                single(self.konst(Tensor::from_fn(TensorType::new(shape, elem), |_| v)))
+                single(self.new_const(TensorType::new(shape, elem), |_| v)?)
             }
             "Shape" => {
                 let a = x()?;
@@ -999,10 +1030,11 @@ impl Importer<'_> {
                     clampi(attr_i(node, "end", r)),
                 );
                 let dims: Vec<i64> = a.ty.shape[s..e.max(s)].to_vec();
-                single(self.konst(Tensor::from_fn(
-                    TensorType::new([dims.len() as i64], ElemType::I64),
-                    |i| mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i]),
-                )))
+                single(
+                    self.new_const(TensorType::new([dims.len() as i64], ElemType::I64), |i| {
+                        mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i])
+                    })?,
+                )
             }
             "Trilu" => {
                 let a = x()?;
@@ -1128,8 +1160,7 @@ impl Importer<'_> {
                 }
                 let mut shape = a.ty.shape.clone();
                 shape[d] = n;
-                let block =
-                    self.konst(Tensor::from_fn(TensorType::new(shape, a.ty.elem), |_| fill));
+                let block = self.new_const(TensorType::new(shape, a.ty.elem), |_| fill)?;
                 parts.push((before, block));
             }
             if !parts.is_empty() {
@@ -1205,6 +1236,30 @@ impl Importer<'_> {
         let mask = self.input(node, 3)?;
         let (past_k, past_v) = (self.input(node, 4)?, self.input(node, 5)?);
         let nonpad = self.input(node, 6)?;
+        let rank = q.ty.rank();
+        if !(rank == 3 || rank == 4) || k.ty.rank() != rank || v.ty.rank() != rank {
+            return err(format!(
+                "Q, K and V must all be 3-D or all 4-D; got {}, {} and {}",
+                q.ty, k.ty, v.ty
+            ));
+        }
+        for p in [&past_k, &past_v].into_iter().flatten() {
+            if p.ty.rank() != 4 {
+                return err(format!("past key/value must be 4-D, got {}", p.ty));
+            }
+        }
+        if past_k.is_some() != past_v.is_some() {
+            return err("past_key and past_value must be given together");
+        }
+        if mask.as_ref().is_some_and(|m| m.ty.rank() == 0) {
+            return err("the attention mask must have rank >= 1");
+        }
+        if nonpad
+            .as_ref()
+            .is_some_and(|n| n.ty.num_elements() != q.ty.shape[0] as u64)
+        {
+            return err("nonpad_kv_seqlen must hold one length per batch");
+        }
         let rank3 = q.ty.rank() == 3;
         let e = q.ty.elem;
         if rank3 {
@@ -1282,9 +1337,9 @@ impl Importer<'_> {
                 } else {
                     f64::NEG_INFINITY
                 };
-                let filler = self.konst(Tensor::from_fn(TensorType::new(shape, m.ty.elem), |_| {
+                let filler = self.new_const(TensorType::new(shape, m.ty.elem), |_| {
                     mkc_ir::dialect::tg::elementwise::Scalar::F(fill)
-                }));
+                })?;
                 let r = m.ty.rank() as i64 - 1;
                 self.one("tg.concat", &[m, filler], vec![("axis", i64_attr(r))])?
             } else {
@@ -1313,14 +1368,12 @@ impl Importer<'_> {
         let static_offset = past_len;
         if is_causal || left >= 0 || right >= 0 {
             // diff[i][j] = i + offset - j, as [.., sq, skv]
-            let i_idx = self.konst(Tensor::from_fn(
-                TensorType::new([sq, 1], ElemType::I64),
-                |i| mkc_ir::dialect::tg::elementwise::Scalar::I(i as i64 + static_offset),
-            ));
-            let j_idx = self.konst(Tensor::from_fn(
-                TensorType::new([1, skv], ElemType::I64),
-                |j| mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64),
-            ));
+            let i_idx = self.new_const(TensorType::new([sq, 1], ElemType::I64), |i| {
+                mkc_ir::dialect::tg::elementwise::Scalar::I(i as i64 + static_offset)
+            })?;
+            let j_idx = self.new_const(TensorType::new([1, skv], ElemType::I64), |j| {
+                mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64)
+            })?;
             let mut p = i_idx;
             if let Some(o) = &offset {
                 p = self.bin("tg.add", p, o.clone())?;
@@ -1359,10 +1412,9 @@ impl Importer<'_> {
         if let Some(n) = &nonpad {
             let n = self.cast(n.clone(), ElemType::I64)?;
             let n = self.reshape(n, vec![batch, 1, 1, 1])?;
-            let j_idx = self.konst(Tensor::from_fn(
-                TensorType::new([skv], ElemType::I64),
-                |j| mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64),
-            ));
+            let j_idx = self.new_const(TensorType::new([skv], ElemType::I64), |j| {
+                mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64)
+            })?;
             let valid = self.bin("tg.lt", j_idx, n)?;
             let pb = self.bias_from_bool(valid, e)?;
             bias = Some(match bias {
