@@ -89,9 +89,33 @@ fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
 
 /// Imports the checkpoint, then feeds the reference tokens one position at a time through
 /// the decode step.
+/// Runs a pass pipeline on imported IR (verifying after each pass).
+fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String> {
+    if pipeline.is_empty() {
+        return Ok(());
+    }
+    let registry = Registry::with_all_dialects();
+    let passes = mkc_passes::PassRegistry::with_builtin_passes();
+    let mut pm = mkc_passes::PassManager::parse(pipeline, &passes)?;
+    let instr = mkc_passes::Instrumentation {
+        verify_each: true,
+        ..Default::default()
+    };
+    let mut log = String::new();
+    pm.run(body, &registry, VerifyOptions::default(), &instr, &mut log)
+        .map_err(|d| {
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+    Ok(())
+}
+
 pub fn check_hf(
     dir: &Path,
     engine: Engine,
+    pipeline: &str,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
     let reference = load_reference(dir)?;
@@ -105,7 +129,8 @@ pub fn check_hf(
         max_context: n as i64,
         ..Default::default()
     };
-    let body = build_decode_step(&model.config, &model.weight_types(), &opts)?;
+    let mut body = build_decode_step(&model.config, &model.weight_types(), &opts)?;
+    apply_pipeline(&mut body, pipeline)?;
     let registry = Registry::with_all_dialects();
     let errors = verify(&body, &registry, VerifyOptions::default());
     if let Some(e) = errors.first() {
@@ -160,14 +185,16 @@ pub fn check_hf(
 pub fn check_onnx(
     dir: &Path,
     engine: Engine,
+    pipeline: &str,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
     use mkc_frontends::onnx::{import, ImportOptions, OnnxModel, OnnxWeights};
     let reference = load_reference(dir)?;
     let path = dir.join("model.onnx");
     let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let body = import(&model, &ImportOptions::default())
+    let mut body = import(&model, &ImportOptions::default())
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    apply_pipeline(&mut body, pipeline)?;
     let registry = Registry::with_all_dialects();
     if let Some(e) = verify(&body, &registry, VerifyOptions::default()).first() {
         return Err(format!(

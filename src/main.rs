@@ -90,6 +90,9 @@ struct CheckArgs {
     /// Use the fixture's model.onnx (full-sequence forward) instead of its checkpoint.
     #[arg(long)]
     onnx: bool,
+    /// Run this pass pipeline on the imported IR before executing it (e.g. `raise`).
+    #[arg(long = "pass-pipeline", default_value = "")]
+    pipeline: String,
     /// Print a line per position.
     #[arg(long, short)]
     verbose: bool,
@@ -311,9 +314,9 @@ fn run_check(a: CheckArgs) -> ExitCode {
         }
     };
     let result = if a.onnx {
-        check::check_onnx(&a.fixture, a.engine, &mut progress)
+        check::check_onnx(&a.fixture, a.engine, &a.pipeline, &mut progress)
     } else {
-        check::check_hf(&a.fixture, a.engine, &mut progress)
+        check::check_hf(&a.fixture, a.engine, &a.pipeline, &mut progress)
     };
     match result {
         Ok(report) => {

@@ -281,6 +281,7 @@ impl Registry {
         let mut r = Registry::new();
         crate::dialect::builtin::register(&mut r);
         crate::dialect::tg::register(&mut r);
+        crate::dialect::fused::register(&mut r);
         r
     }
 

@@ -10,9 +10,12 @@ pub mod canonicalize;
 pub mod cse;
 pub mod dce;
 pub mod driver;
+pub mod egraph;
 pub mod manager;
 pub mod options;
 pub mod pipeline;
+pub mod raise;
+pub mod rules;
 
 pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, PassRegistry};
 

@@ -59,12 +59,13 @@ impl PassRegistry {
         Self::default()
     }
 
-    /// canonicalize, cse and dce.
+    /// Every pass mkc ships.
     pub fn with_builtin_passes() -> Self {
         let mut r = PassRegistry::new();
         r.register(crate::canonicalize::info());
         r.register(crate::cse::info());
         r.register(crate::dce::info());
+        r.register(crate::raise::info());
         r
     }
 

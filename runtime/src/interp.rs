@@ -381,7 +381,43 @@ impl<'a> Interpreter<'a> {
                 &args[1],
                 &args[2],
                 flag("interleaved", false),
+                flag("full_width", false),
             )),
+            "tg.sdpa" => one(sdpa(args, float("scale")?, out_ty(0)?)),
+            "fused.group" => {
+                // A group's region computes its results from its operands.
+                let region = self.body.ops[op].regions[0];
+                let block = *self.body.regions[region]
+                    .blocks
+                    .first()
+                    .ok_or("empty group")?;
+                let mut vals: HashMap<ValueId, Rc<Tensor>> = HashMap::new();
+                for (&a, t) in self.body.blocks[block].args.iter().zip(args) {
+                    vals.insert(a, t.clone());
+                }
+                for &inner in &self.body.blocks[block].ops.clone() {
+                    let d = &self.body.ops[inner];
+                    let ins: Vec<Rc<Tensor>> = d
+                        .operands
+                        .iter()
+                        .map(|v| {
+                            vals.get(v).cloned().ok_or_else(|| {
+                                err_at(self.body, inner, "uses a value from outside its group")
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
+                    if d.name == "fused.yield" {
+                        return Ok(ins.iter().map(|t| (**t).clone()).collect());
+                    }
+                    let outs = self
+                        .eval_op(inner, &ins)
+                        .map_err(|e| err_at(self.body, inner, e))?;
+                    for (&r, t) in self.body.ops[inner].results.iter().zip(outs) {
+                        vals.insert(r, Rc::new(t));
+                    }
+                }
+                Err("the group has no fused.yield".into())
+            }
             "tg.rope_cos_sin" => {
                 let inv = rope_inv_freq(attrs)?;
                 let p = &args[0];
@@ -663,9 +699,10 @@ fn norm(
     Ok(outs)
 }
 
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Tensor {
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool, full_width: bool) -> Tensor {
     let d = *x.ty.shape.last().unwrap() as usize;
-    let r = *cos.ty.shape.last().unwrap() as usize;
+    let w = *cos.ty.shape.last().unwrap() as usize;
+    let r = if full_width { w / 2 } else { w };
     let lead = &x.ty.shape[..x.ty.rank() - 1];
     let cs_lead = &cos.ty.shape[..cos.ty.rank() - 1];
     Tensor::from_fn(x.ty.clone(), |i| {
@@ -674,13 +711,15 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Tensor {
             return x.get(i);
         }
         let base = row * d;
-        let cs_row = broadcast_source(row, lead, cs_lead) * r;
+        let cs_row = broadcast_source(row, lead, cs_lead) * w;
         let (j, first) = if interleaved {
             (lane / 2, lane % 2 == 0)
         } else {
             (lane % r, lane < r)
         };
-        let (c, s) = (cos.f(cs_row + j), sin.f(cs_row + j));
+        // Full-width tables hold a value per lane; half-width ones one per rotated pair.
+        let at = if full_width { lane } else { j };
+        let (c, s) = (cos.f(cs_row + at), sin.f(cs_row + at));
         let (x1, x2) = if interleaved {
             (x.f(base + 2 * j), x.f(base + 2 * j + 1))
         } else {
@@ -721,6 +760,60 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: Ten
     Tensor::from_fn(ty, |i| Scalar::F(out[i]))
 }
 
+fn sdpa(args: &[Rc<Tensor>], scale: f64, ty: TensorType) -> Tensor {
+    let (q, k, v) = (&args[0], &args[1], &args[2]);
+    let r = q.ty.rank();
+    let (hq, s, d) = (
+        q.ty.shape[r - 3] as usize,
+        q.ty.shape[r - 2] as usize,
+        q.ty.shape[r - 1] as usize,
+    );
+    let (hk, t) = (k.ty.shape[r - 3] as usize, k.ty.shape[r - 2] as usize);
+    let dv = v.ty.shape[r - 1] as usize;
+    let batches = q.len() / (hq * s * d).max(1);
+    let group = hq / hk.max(1);
+    let mut scores_shape = q.ty.shape[..r - 1].to_vec();
+    scores_shape.push(t as i64);
+    let mut out = vec![0f64; batches * hq * s * dv];
+    for b in 0..batches {
+        for h in 0..hq {
+            let kh = h / group;
+            for i in 0..s {
+                let mut sc: Vec<f64> = (0..t)
+                    .map(|j| {
+                        let dot: f64 = (0..d)
+                            .map(|e| {
+                                q.f(((b * hq + h) * s + i) * d + e)
+                                    * k.f(((b * hk + kh) * t + j) * d + e)
+                            })
+                            .sum();
+                        dot * scale
+                    })
+                    .collect();
+                if let Some(m) = args.get(3) {
+                    for (j, x) in sc.iter_mut().enumerate() {
+                        let flat = ((b * hq + h) * s + i) * t + j;
+                        *x += m.f(broadcast_source(flat, &scores_shape, &m.ty.shape));
+                    }
+                }
+                let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if mx == f64::NEG_INFINITY {
+                    continue; // fully masked row: weights 0
+                }
+                let z: f64 = sc.iter().map(|x| (x - mx).exp()).sum();
+                for (j, x) in sc.iter().enumerate() {
+                    let p = (x - mx).exp() / z;
+                    for e in 0..dv {
+                        out[((b * hq + h) * s + i) * dv + e] +=
+                            p * v.f(((b * hk + kh) * t + j) * dv + e);
+                    }
+                }
+            }
+        }
+    }
+    Tensor::from_fn(ty, |i| Scalar::F(out[i]))
+}
+
 /// Relative L2 error of `got` against `want`: ||got - want|| / ||want||.
 pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
@@ -744,5 +837,43 @@ pub fn i64_tensor(shape: &[i64], values: Vec<i64>) -> Tensor {
     Tensor {
         ty: TensorType::new(shape.to_vec(), ElemType::I64),
         data: Data::I64(values),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shape: &[i64], v: Vec<f32>) -> Tensor {
+        Tensor {
+            ty: TensorType::new(shape.to_vec(), ElemType::F32),
+            data: Data::F32(v),
+        }
+    }
+
+    /// Full-width rope equals x*cos + rotate_half(x)*sin, lane by lane.
+    #[test]
+    fn full_width_rope_is_rotate_half() {
+        let d = 8;
+        let x = t(&[2, 8], (0..16).map(|i| i as f32 * 0.5 - 3.0).collect());
+        let cos = t(&[1, 8], (0..8).map(|i| (i as f32 * 0.3).cos()).collect());
+        let sin = t(&[1, 8], (0..8).map(|i| (i as f32 * 0.7).sin()).collect());
+        let got = rope(&x, &cos, &sin, false, true);
+        for row in 0..2 {
+            for lane in 0..d {
+                let xv = |l: usize| x.f(row * d + l);
+                let rot = if lane < d / 2 {
+                    -xv(lane + d / 2)
+                } else {
+                    xv(lane - d / 2)
+                };
+                let want = xv(lane) * cos.f(lane) + rot * sin.f(lane);
+                let g = got.f(row * d + lane);
+                assert!(
+                    (g - want).abs() < 1e-5,
+                    "row {row} lane {lane}: {g} vs {want}"
+                );
+            }
+        }
     }
 }

@@ -27,6 +27,27 @@ fn every_fixture_export_passes_the_check() {
 }
 
 #[test]
+fn raised_fixture_exports_still_match_transformers() {
+    // raise rewrites the decomposed export into rms_norm/rope/silu; the logits must not move.
+    for (name, norms) in [("llama-tiny", 5), ("qwen3-tiny", 9), ("mistral-tiny", 5)] {
+        let dir = repo("tests/fixtures").join(name);
+        let pipeline = "--pass-pipeline=builtin.module(canonicalize,raise,cse,dce)";
+        let o = mkc(&["check", dir.to_str().unwrap(), "--onnx", pipeline], None);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let ir = text(&mkc(&["import", dir.join("model.onnx").to_str().unwrap()], None).stdout);
+        let o = mkc(&["opt", "-", pipeline], Some(&ir));
+        let raised = text(&o.stdout);
+        assert_eq!(raised.matches("\"tg.rms_norm\"").count(), norms, "{name}");
+        assert_eq!(raised.matches("\"tg.rope\"").count(), 4, "{name}");
+        assert_eq!(raised.matches("\"tg.silu\"").count(), 2, "{name}");
+        assert!(
+            !raised.contains("\"tg.reciprocal\""),
+            "{name}: an rms_norm chain was left"
+        );
+    }
+}
+
+#[test]
 fn the_onnx_node_suite_passes() {
     let mut dirs: Vec<String> = std::fs::read_dir(repo("tests/onnx-node"))
         .unwrap()

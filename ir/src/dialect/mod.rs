@@ -1,4 +1,5 @@
 //! The dialects mkc ships. Each file declares its ops into a [`crate::registry::Registry`].
 
 pub mod builtin;
+pub mod fused;
 pub mod tg;

@@ -79,6 +79,7 @@ pub fn register(r: &mut Registry) {
     .operands(3)
     .results(1)
     .optional_attr("interleaved", AttrKind::Bool)
+    .optional_attr("full_width", AttrKind::Bool)
     .traits(pure)
     .infer(infer_rope);
     r.op(
@@ -104,6 +105,15 @@ pub fn register(r: &mut Registry) {
     .results(1)
     .traits(pure)
     .infer(infer_kv_append);
+    r.op(
+        "tg.sdpa",
+        "softmax(q k^T * scale + mask) v over [.., heads, seq, dim]; GQA by head groups; fully masked rows give 0",
+    )
+    .operands(3..=4)
+    .results(1)
+    .attr("scale", AttrKind::Float)
+    .traits(pure)
+    .infer(infer_sdpa);
     r.op(
         "tg.attention",
         "decode attention of q [heads, head_dim] over cache rows 0..=pos (causal), GQA by head groups",
@@ -279,7 +289,7 @@ fn verify_layer_norm(body: &crate::ir::Body, op: crate::ir::OpId) -> Result<(), 
     Ok(())
 }
 
-fn infer_rope(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
+fn infer_rope(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let x = tensor_operand(&ins[0], 0)?;
     let (c, s) = (tensor_operand(&ins[1], 1)?, tensor_operand(&ins[2], 2)?);
     if !x.elem.is_float() || !c.elem.is_float() || c != s {
@@ -287,9 +297,15 @@ fn infer_rope(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
             "needs a float x and float cos/sin of one type; got {x}, {c}, {s}"
         ));
     }
-    let (Some(&d), Some(&r)) = (x.shape.last(), c.shape.last()) else {
+    let (Some(&d), Some(&w)) = (x.shape.last(), c.shape.last()) else {
         return Err("x, cos and sin need rank >= 1".into());
     };
+    // full_width: cos/sin have one value per rotated lane (2R), as rotate-half graphs use.
+    let full = bool_attr(attrs, "full_width", false);
+    if full && w % 2 != 0 {
+        return Err(format!("full-width cos/sin need an even width, not {w}"));
+    }
+    let r = if full { w / 2 } else { w };
     if 2 * r > d {
         return Err(format!("cos/sin cover {} lanes but x has only {d}", 2 * r));
     }
@@ -366,6 +382,44 @@ fn infer_attention(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
         ));
     }
     Ok(vec![ins[0].clone()])
+}
+
+fn infer_sdpa(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
+    let q = tensor_operand(&ins[0], 0)?;
+    let (k, v) = (tensor_operand(&ins[1], 1)?, tensor_operand(&ins[2], 2)?);
+    f64_attr(attrs, "scale")?;
+    let r = q.rank();
+    if r < 3
+        || k.rank() != r
+        || v.rank() != r
+        || !q.elem.is_float()
+        || k.elem != q.elem
+        || v.elem != q.elem
+    {
+        return Err(format!("needs q, k, v of one float type and rank >= 3 ([.., heads, seq, dim]); got {q}, {k}, {v}"));
+    }
+    let (hq, s, d) = (q.shape[r - 3], q.shape[r - 2], q.shape[r - 1]);
+    let (hk, t) = (k.shape[r - 3], k.shape[r - 2]);
+    if k.shape[r - 1] != d || v.shape[r - 3] != hk || v.shape[r - 2] != t || hk == 0 || hq % hk != 0
+    {
+        return Err(format!("q {q}, k {k} and v {v} do not fit together"));
+    }
+    if q.shape[..r - 3] != k.shape[..r - 3] || q.shape[..r - 3] != v.shape[..r - 3] {
+        return Err("q, k and v must have the same batch dims".into());
+    }
+    if let Some(m) = ins.get(3) {
+        let m = tensor_operand(m, 3)?;
+        let mut full = q.shape[..r - 1].to_vec();
+        full.push(t);
+        if broadcast_shapes(&full, &m.shape).as_deref() != Some(&full[..]) || !m.elem.is_float() {
+            return Err(format!(
+                "the mask {m} does not broadcast to the scores [.., {s}, {t}]"
+            ));
+        }
+    }
+    let mut out = q.shape.clone();
+    out[r - 1] = v.shape[r - 1];
+    Ok(vec![Type::tensor(out, q.elem)])
 }
 
 /// Inverse frequencies of rotary embedding for `dim` lanes (HF's `_compute_default_rope_parameters`

@@ -1,0 +1,121 @@
+//! `raise`: recognises high-level ops in decomposed graphs by equality saturation. The
+//! function becomes an e-graph, the recognition rules (`rules::recognition`: rms_norm from
+//! the pow/mean/rsqrt chain, silu from x*sigmoid(x), rope from rotate-half, with the
+//! commutativity that exposes them) saturate it, and the smallest equivalent program is
+//! extracted. ONNX exports come out with the ops the Hugging Face importer writes directly.
+
+use crate::egraph::{rebuild, rewrites, to_egraph, TgNode};
+use crate::manager::{Pass, PassContext, PassInfo};
+use crate::options::PassOptions;
+use mkc_ir::diag::Diagnostic;
+use mkc_ir::{Body, OpId};
+use std::sync::Arc;
+use std::time::Duration;
+
+crate::pass_options! {
+    /// Options of `raise`.
+    pub struct RaiseOptions {
+        /// Stop saturating after this many iterations.
+        iter_limit: usize = 12 => "iter-limit",
+        /// Stop when the e-graph has this many nodes.
+        node_limit: usize = 200000 => "node-limit",
+        /// Stop after this many milliseconds.
+        time_limit_ms: u64 = 5000 => "time-limit-ms",
+        /// Only these rules (comma-separated names); empty: all of them.
+        rules: String = String::new() => "rules",
+    }
+}
+
+pub struct Raise {
+    pub options: RaiseOptions,
+}
+
+pub fn info() -> PassInfo {
+    PassInfo {
+        name: "raise",
+        summary: "recognise high-level ops (rms_norm, silu, rope) by equality saturation",
+        anchor: None,
+        options: RaiseOptions::describe,
+        statistics: &[
+            ("e-nodes", "e-graph nodes at the end of saturation"),
+            ("e-classes", "e-graph classes at the end of saturation"),
+            ("iterations", "saturation iterations"),
+            ("rewrites", "rule applications"),
+            ("ops-before", "ops in the function before"),
+            ("ops-after", "ops in the function after"),
+        ],
+        create: |o| {
+            Ok(Box::new(Raise {
+                options: RaiseOptions::parse(o)?,
+            }))
+        },
+    }
+}
+
+/// AST size, the extraction cost: fewer, higher-level ops win.
+struct OpCount;
+
+impl egg::CostFunction<TgNode> for OpCount {
+    type Cost = usize;
+    fn cost<C: FnMut(egg::Id) -> usize>(&mut self, enode: &TgNode, mut costs: C) -> usize {
+        let own = usize::from(enode.op.as_str() != "arg");
+        enode
+            .children
+            .iter()
+            .fold(own, |acc, &c| acc.saturating_add(costs(c)))
+    }
+}
+
+impl Pass for Raise {
+    fn run(&mut self, body: &mut Body, op: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let funcs: Vec<OpId> = if body.ops[op].name == "func.func" {
+            vec![op]
+        } else {
+            body.walk(op)
+                .into_iter()
+                .filter(|&o| body.ops[o].name == "func.func")
+                .collect()
+        };
+        let registry = Arc::new(cx.registry.clone());
+        let mut chosen = crate::rules::recognition();
+        if !self.options.rules.is_empty() {
+            let wanted: Vec<&str> = self.options.rules.split(',').map(str::trim).collect();
+            let known: Vec<&str> = chosen.iter().map(|r| r.name).collect();
+            if let Some(bad) = wanted.iter().find(|w| !known.contains(w)) {
+                return Err(Diagnostic::error(
+                    body.ops[op].loc,
+                    format!("raise: unknown rule '{bad}'; rules: {}", known.join(", ")),
+                ));
+            }
+            chosen.retain(|r| wanted.contains(&r.name));
+        }
+        let rules = rewrites(&chosen, registry);
+        for func in funcs {
+            let loc = body.ops[func].loc;
+            let err = |e: String| Diagnostic::error(loc, format!("raise: {e}"));
+            let before = body.walk(func).len();
+            let conv = to_egraph(body, func).map_err(err)?;
+            let runner = egg::Runner::default()
+                .with_egraph(conv.egraph)
+                .with_iter_limit(self.options.iter_limit)
+                .with_node_limit(self.options.node_limit)
+                .with_time_limit(Duration::from_millis(self.options.time_limit_ms))
+                .run(&rules);
+            let applied: usize = runner
+                .iterations
+                .iter()
+                .map(|i| i.applied.values().sum::<usize>())
+                .sum();
+            cx.count("e-nodes", runner.egraph.total_number_of_nodes() as u64);
+            cx.count("e-classes", runner.egraph.number_of_classes() as u64);
+            cx.count("iterations", runner.iterations.len() as u64);
+            cx.count("rewrites", applied as u64);
+            let root = runner.egraph.find(conv.root);
+            let (_, expr) = egg::Extractor::new(&runner.egraph, OpCount).find_best(root);
+            rebuild(body, func, &expr, &runner.egraph.analysis.infos).map_err(err)?;
+            cx.count("ops-before", before as u64);
+            cx.count("ops-after", body.walk(func).len() as u64);
+        }
+        Ok(())
+    }
+}

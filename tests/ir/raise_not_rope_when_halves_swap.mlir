@@ -1,0 +1,12 @@
+// RUN: --pass-pipeline='builtin.module(raise,canonicalize)'
+// The negated half is the low one: that is not rotate-half, and must stay as written.
+func.func @f(%x: tensor<2x8xf32>, %cos: tensor<2x8xf32>, %sin: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %lo = "tg.slice"(%x) {offsets = [0, 0], sizes = [2, 4], strides = [1, 1]} : (tensor<2x8xf32>) -> tensor<2x4xf32>
+  %hi = "tg.slice"(%x) {offsets = [0, 4], sizes = [2, 4], strides = [1, 1]} : (tensor<2x8xf32>) -> tensor<2x4xf32>
+  %nlo = "tg.neg"(%lo) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %rot = "tg.concat"(%nlo, %hi) {axis = 1 : i64} : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x8xf32>
+  %a = "tg.mul"(%x, %cos) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %b = "tg.mul"(%rot, %sin) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = "tg.add"(%a, %b) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
