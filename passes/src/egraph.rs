@@ -310,6 +310,19 @@ impl Match<'_> {
         })
     }
 
+    /// The nodes of kind `op` in class `id`, with their attributes.
+    pub fn nodes<'b>(
+        &'b self,
+        id: Id,
+        op: &'b str,
+    ) -> impl Iterator<Item = (&'b TgNode, &'b Attrs)> + 'b {
+        self.egraph[id]
+            .nodes
+            .iter()
+            .filter(move |n| n.op.as_str() == op)
+            .map(move |n| (n, &self.egraph.analysis.infos[n.info as usize].attrs))
+    }
+
     /// The attributes of the first node of kind `op` in class `id`.
     pub fn attrs_of(&self, id: Id, op: &str) -> Option<&Attrs> {
         self.egraph[id]
@@ -324,6 +337,8 @@ impl Match<'_> {
 /// op is unioned with the matched class.
 pub enum Rhs {
     Var(&'static str),
+    /// A class the rule's `build` found by inspecting the e-graph.
+    Class(Id),
     Op {
         name: &'static str,
         attrs: Attrs,
@@ -364,6 +379,7 @@ impl egg::Applier<TgNode, TgAnalysis> for RuleApplier {
         for item in rhs {
             let id = match item {
                 Rhs::Var(v) => subst[v.parse::<Var>().expect("valid var")],
+                Rhs::Class(c) => c,
                 Rhs::Op {
                     name,
                     attrs,

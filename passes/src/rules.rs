@@ -94,6 +94,12 @@ pub fn recognition() -> Vec<Rule> {
             lhs: "(tg.mul ?w (tg.mul ?x (tg.rsqrt (tg.add ?ms ?eps))))",
             build: rms_norm,
         },
+        // softmax(q k^T * s + mask) v, with torch's NaN guard, GQA repeat and K^T views -> sdpa
+        Rule {
+            name: "sdpa",
+            lhs: "(tg.matmul ?p ?v)",
+            build: sdpa,
+        },
         // x * cos + concat(-x_hi, x_lo) * sin -> rope(x, cos, sin) with full-width tables
         Rule {
             name: "rope-rotate-half",
@@ -242,4 +248,183 @@ fn rope_rotate_half(m: &Match) -> Option<Vec<Rhs>> {
             children: vec![0, 1, 2],
         },
     ])
+}
+
+fn ints_of(a: &Attrs, k: &str) -> Vec<i64> {
+    a.get(k)
+        .and_then(Attr::as_array)
+        .map(|v| v.iter().filter_map(Attr::as_int).collect())
+        .unwrap_or_default()
+}
+
+/// `x` itself, or `x [B, H, T, D]` with each head repeated `g` times
+/// (reshape to [B, H, 1, T, D], expand to [B, H, g, T, D], reshape to [B, H*g, T, D]):
+/// returns (x, g).
+fn unrepeat(m: &Match, id: Id) -> (Id, i64) {
+    for (r, _) in m.nodes(id, "tg.reshape") {
+        let e = r.children[0];
+        for (ex, _) in m.nodes(e, "tg.expand") {
+            let u = ex.children[0];
+            for (un, _) in m.nodes(u, "tg.reshape") {
+                let x = un.children[0];
+                let (Some(xt), Some(ut), Some(et), Some(rt)) =
+                    (m.ty(x), m.ty(u), m.ty(e), m.ty(id))
+                else {
+                    continue;
+                };
+                if xt.rank() != 4 || ut.rank() != 5 || et.rank() != 5 || rt.rank() != 4 {
+                    continue;
+                }
+                let (b, h, t, d) = (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3]);
+                let g = et.shape[2];
+                if ut.shape == [b, h, 1, t, d]
+                    && et.shape == [b, h, g, t, d]
+                    && rt.shape == [b, h * g, t, d]
+                {
+                    return (x, g);
+                }
+            }
+        }
+    }
+    (id, 1)
+}
+
+/// `k` transposed in its last two dims, as `transpose` or as torch's
+/// reshape(transpose(reshape(k, [B*H, T, D]), [0, 2, 1]), [B, H, D, T]) where the inner
+/// reshape may read the head-repeat's expand directly. Returns (k [B, Hkv, T, D], groups).
+fn untranspose(m: &Match, id: Id) -> Option<(Id, i64)> {
+    let t = m.ty(id)?;
+    let r = t.rank();
+    for (n, a) in m.nodes(id, "tg.transpose") {
+        let perm = ints_of(a, "perm");
+        let mut swap: Vec<i64> = (0..r as i64).collect();
+        swap.swap(r - 1, r - 2);
+        if perm == swap {
+            return Some(unrepeat(m, n.children[0]));
+        }
+    }
+    if r != 4 {
+        return None;
+    }
+    let (b, h, d, tt) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3]);
+    for (outer, _) in m.nodes(id, "tg.reshape") {
+        for (tr, a) in m.nodes(outer.children[0], "tg.transpose") {
+            if ints_of(a, "perm") != [0, 2, 1] {
+                continue;
+            }
+            for (inner, _) in m.nodes(tr.children[0], "tg.reshape") {
+                let src = inner.children[0];
+                let st = m.ty(src)?;
+                if m.ty(tr.children[0])?.shape != [b * h, tt, d] {
+                    continue;
+                }
+                // src is k [B, H, T, D], or the expand [B, Hkv, g, T, D] of a head repeat.
+                if st.shape == [b, h, tt, d] {
+                    return Some(unrepeat(m, src));
+                }
+                if st.rank() == 5
+                    && st.shape[3..] == [tt, d]
+                    && st.shape[0] == b
+                    && st.shape[1] * st.shape[2] == h
+                {
+                    for (ex, _) in m.nodes(src, "tg.expand") {
+                        for (un, _) in m.nodes(ex.children[0], "tg.reshape") {
+                            let k = un.children[0];
+                            if m.ty(k)?.shape == [b, st.shape[1], tt, d] {
+                                return Some((k, st.shape[2]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `x * c` with a scalar constant `c` -> (x, c); otherwise (x, 1).
+fn unscale(m: &Match, id: Id) -> (Id, f64) {
+    for (n, _) in m.nodes(id, "tg.mul") {
+        for (x, c) in [
+            (n.children[0], n.children[1]),
+            (n.children[1], n.children[0]),
+        ] {
+            if let Some(v) = scalar_const(m, c) {
+                if m.ty(x) == m.ty(id) {
+                    return (x, v);
+                }
+            }
+        }
+    }
+    (id, 1.0)
+}
+
+fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
+    let (p, v) = (m.var("?p"), m.var("?v"));
+    let pt = m.ty(p)?;
+    let last = pt.rank() as i64 - 1;
+    if pt.rank() != 4 {
+        return None;
+    }
+    // p = softmax(s) over the last axis, possibly behind torch's where(isnan(p), 0, p).
+    let softmax_input = |c: Id| {
+        m.nodes(c, "tg.softmax")
+            .find(|(_, a)| a.get("axis").and_then(Attr::as_int) == Some(last))
+            .map(|(n, _)| n.children[0])
+    };
+    let s = softmax_input(p).or_else(|| {
+        m.nodes(p, "tg.where").find_map(|(w, _)| {
+            let (c, zero, sm) = (w.children[0], w.children[1], w.children[2]);
+            let guarded = m
+                .nodes(c, "tg.isnan")
+                .any(|(i, _)| m.egraph.find(i.children[0]) == m.egraph.find(sm));
+            (guarded && m.is_const(zero, 0.0))
+                .then(|| softmax_input(sm))
+                .flatten()
+        })
+    })?;
+    // s = qk [+ mask]
+    let mut candidates: Vec<(Id, Option<Id>)> = vec![(s, None)];
+    for (a, _) in m.nodes(s, "tg.add") {
+        candidates.push((a.children[0], Some(a.children[1])));
+        candidates.push((a.children[1], Some(a.children[0])));
+    }
+    for (qk, mask) in candidates {
+        for (mm, a) in m.nodes(qk, "tg.matmul") {
+            if a.get("transpose_b") == Some(&Attr::Bool(true)) {
+                continue;
+            }
+            let (q, c1) = unscale(m, mm.children[0]);
+            let (kt, c2) = unscale(m, mm.children[1]);
+            let Some((k, gk)) = untranspose(m, kt) else {
+                continue;
+            };
+            let (vb, gv) = unrepeat(m, v);
+            let (qt, kty, vty) = (m.ty(q)?, m.ty(k)?, m.ty(vb)?);
+            if qt.rank() != 4
+                || kty.rank() != 4
+                || vty.rank() != 4
+                || gk != gv
+                || kty.shape[1] * gk != qt.shape[1]
+            {
+                continue;
+            }
+            let attrs: Attrs = [("scale", Attr::Float(F64(c1 * c2), ElemType::F64))]
+                .into_iter()
+                .collect();
+            let mut rhs = vec![Rhs::Var("?p"), Rhs::Class(q), Rhs::Class(k), Rhs::Class(vb)];
+            let mut children = vec![1, 2, 3];
+            if let Some(mk) = mask {
+                rhs.push(Rhs::Class(mk));
+                children.push(4);
+            }
+            rhs.push(Rhs::Op {
+                name: "tg.sdpa",
+                attrs,
+                children,
+            });
+            return Some(rhs);
+        }
+    }
+    None
 }
