@@ -168,6 +168,12 @@ pub fn check_hf(
             .call(func, inputs)
             .map_err(|e| format!("position {pos}: {e}"))?;
         let logits = outs.remove(0).to_f64();
+        let next = outs.remove(0).get(0).i();
+        if next != argmax(&logits) as i64 {
+            return Err(format!(
+                "position {pos}: the step's argmax {next} is not the logits' argmax"
+            ));
+        }
         caches = outs;
         let r = compare(&logits, &reference.logits[pos]);
         progress(pos, r.0, r.1);

@@ -5,7 +5,7 @@
 //! func.func @decode_step(%token: tensor<i64>, %pos: tensor<i64>,
 //!                        %k_cache_0: tensor<CxKxDxf32>, %v_cache_0: ..., ...,
 //!                        %w0: tensor<VxHxbf16> {mkc.weight = "model.embed_tokens.weight"}, ...)
-//!     -> (tensor<Vxf32>, k caches..., v caches...)
+//!     -> (tensor<Vxf32> logits, tensor<i64> next token, k caches..., v caches...)
 //! ```
 //!
 //! Weights are arguments named by their checkpoint tensor name; activations and the KV cache
@@ -278,7 +278,10 @@ pub fn build_decode_step(
             Attr::Str(name.clone()),
         )]));
     }
-    let mut result_types = vec![Type::tensor(vec![c.vocab_size], e)];
+    let mut result_types = vec![
+        Type::tensor(vec![c.vocab_size], e),
+        Type::tensor(vec![], ElemType::I64),
+    ];
     for _ in 0..2 * c.num_layers {
         result_types.push(cache_ty.clone());
     }
@@ -443,7 +446,17 @@ pub fn build_decode_step(
         wt("lm_head.weight")
     };
     let logits = b.linear(xn, head, None);
-    let mut ret = vec![logits];
+    // Greedy decoding picks the next token on the device.
+    let next = b.op(
+        "tg.argmax",
+        vec![logits],
+        Type::tensor(vec![], ElemType::I64),
+        vec![
+            ("axis", Attr::Int(0, ElemType::I64)),
+            ("keepdims", Attr::Bool(false)),
+        ],
+    );
+    let mut ret = vec![logits, next];
     ret.extend(new_caches);
     b.body
         .build(block, OpSpec::new("func.return").operands(ret));

@@ -7,10 +7,12 @@
 //! (`mkc-ir`) or level-specific lowering passes (they register into a [`PassRegistry`]).
 
 pub mod canonicalize;
+pub mod cost;
 pub mod cse;
 pub mod dce;
 pub mod driver;
 pub mod egraph;
+pub mod fuse;
 pub mod manager;
 pub mod options;
 pub mod pipeline;

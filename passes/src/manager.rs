@@ -21,13 +21,20 @@ pub trait Pass {
 /// What a running pass may use besides the IR.
 pub struct PassContext<'a> {
     pub registry: &'a Registry,
-    counters: &'a mut BTreeMap<&'static str, u64>,
+    counters: &'a mut BTreeMap<String, u64>,
+    notes: &'a mut BTreeMap<String, String>,
 }
 
 impl PassContext<'_> {
-    /// Adds `n` to one of the statistics the pass declared in its [`PassInfo`].
-    pub fn count(&mut self, statistic: &'static str, n: u64) {
-        *self.counters.entry(statistic).or_default() += n;
+    /// Adds `n` to a statistic (those declared in the [`PassInfo`] are always reported;
+    /// others, such as per-rule counts, appear when counted).
+    pub fn count(&mut self, statistic: &str, n: u64) {
+        *self.counters.entry(statistic.to_string()).or_default() += n;
+    }
+
+    /// Records a textual fact about the run (e.g. why saturation stopped).
+    pub fn note(&mut self, key: &str, value: impl Into<String>) {
+        self.notes.insert(key.to_string(), value.into());
     }
 }
 
@@ -66,6 +73,7 @@ impl PassRegistry {
         r.register(crate::cse::info());
         r.register(crate::dce::info());
         r.register(crate::raise::info());
+        r.register(crate::fuse::info());
         r
     }
 
@@ -130,22 +138,31 @@ pub struct RunReport {
     pub total: Duration,
     /// Per pass name: its statistics, summed over runs.
     pub statistics: Vec<(String, Vec<Statistic>)>,
+    /// Per pass name: its notes (the last run's).
+    pub notes: Vec<(String, BTreeMap<String, String>)>,
 }
 
 /// One counter of a pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Statistic {
-    pub name: &'static str,
+    pub name: String,
     pub description: &'static str,
     pub value: u64,
+}
+
+/// What one pipeline element has measured so far.
+#[derive(Default)]
+struct PassState {
+    time: Duration,
+    counters: BTreeMap<String, u64>,
+    notes: BTreeMap<String, String>,
 }
 
 enum Item {
     Pass {
         info: PassInfo,
         pass: Box<dyn Pass>,
-        time: Duration,
-        counters: BTreeMap<&'static str, u64>,
+        state: PassState,
     },
     Nested(Pipeline),
 }
@@ -262,8 +279,7 @@ fn resolve(spec: &PipelineSpec, passes: &PassRegistry, text: &str) -> Result<Pip
                 items.push(Item::Pass {
                     info: info.clone(),
                     pass,
-                    time: Duration::ZERO,
-                    counters: BTreeMap::new(),
+                    state: PassState::default(),
                 });
             }
         }
@@ -310,12 +326,9 @@ fn run_pipeline(
                     }
                 }
             }
-            Item::Pass {
-                info,
-                pass,
-                time,
-                counters,
-            } => run_pass(info, pass.as_mut(), time, counters, body, op, env)?,
+            Item::Pass { info, pass, state } => {
+                run_pass(info, pass.as_mut(), state, body, op, env)?
+            }
         }
     }
     p.time += start.elapsed();
@@ -335,8 +348,7 @@ fn dump(log: &mut String, when: &str, pass: &str, body: &Body, op: OpId) {
 fn run_pass(
     info: &PassInfo,
     pass: &mut dyn Pass,
-    time: &mut Duration,
-    counters: &mut BTreeMap<&'static str, u64>,
+    state: &mut PassState,
     body: &mut Body,
     op: OpId,
     env: &mut Env,
@@ -350,10 +362,11 @@ fn run_pass(
     let start = Instant::now();
     let mut cx = PassContext {
         registry: env.registry,
-        counters,
+        counters: &mut state.counters,
+        notes: &mut state.notes,
     };
     let result = pass.run(body, op, &mut cx);
-    *time += start.elapsed();
+    state.time += start.elapsed();
     result.map_err(|d| vec![d])?;
     if instr.verify_each {
         let vstart = Instant::now();
@@ -388,26 +401,39 @@ fn collect_report(p: &Pipeline, depth: usize, report: &mut RunReport) {
                     .push((depth, format!("'{}' Pipeline", inner.anchor), inner.time));
                 collect_report(inner, depth + 1, report);
             }
-            Item::Pass {
-                info,
-                time,
-                counters,
-                ..
-            } => {
-                report.timings.push((depth, info.name.to_string(), *time));
-                let stats: Vec<_> = info
+            Item::Pass { info, state, .. } => {
+                let (counters, notes) = (&state.counters, &state.notes);
+                report
+                    .timings
+                    .push((depth, info.name.to_string(), state.time));
+                let mut stats: Vec<_> = info
                     .statistics
                     .iter()
                     .map(|(n, d)| Statistic {
-                        name: n,
+                        name: n.to_string(),
                         description: d,
-                        value: counters.get(n).copied().unwrap_or(0),
+                        value: counters.get(*n).copied().unwrap_or(0),
                     })
                     .collect();
+                for (n, v) in counters.iter() {
+                    if !info.statistics.iter().any(|(k, _)| k == n) {
+                        stats.push(Statistic {
+                            name: n.clone(),
+                            description: "",
+                            value: *v,
+                        });
+                    }
+                }
+                if !notes.is_empty() {
+                    report.notes.push((info.name.to_string(), notes.clone()));
+                }
                 match report.statistics.iter_mut().find(|(p, _)| p == info.name) {
                     Some((_, existing)) => {
-                        for (e, s) in existing.iter_mut().zip(stats) {
-                            e.value += s.value;
+                        for s in stats {
+                            match existing.iter_mut().find(|e| e.name == s.name) {
+                                Some(e) => e.value += s.value,
+                                None => existing.push(s),
+                            }
                         }
                     }
                     None => report.statistics.push((info.name.to_string(), stats)),
@@ -454,7 +480,11 @@ pub fn format_statistics(r: &RunReport) -> String {
     for (pass, stats) in &r.statistics {
         let _ = writeln!(s, "'{pass}'");
         for st in stats {
-            let _ = writeln!(s, "  ({}) {} : {}", st.name, st.value, st.description);
+            if st.description.is_empty() {
+                let _ = writeln!(s, "  ({}) {}", st.name, st.value);
+            } else {
+                let _ = writeln!(s, "  ({}) {} : {}", st.name, st.value, st.description);
+            }
         }
     }
     s

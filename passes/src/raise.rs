@@ -66,56 +66,78 @@ impl egg::CostFunction<TgNode> for OpCount {
     }
 }
 
+/// Saturates every function under `op` with `rules` and extracts the smallest program;
+/// shared by `raise` and `fuse`. Counts e-nodes, e-classes, iterations, rewrites and per-rule
+/// hits (`rule:NAME`), and notes why saturation stopped.
+pub fn saturate(
+    body: &mut Body,
+    op: OpId,
+    rules: Vec<crate::egraph::Rule>,
+    opts: &RaiseOptions,
+    cx: &mut PassContext,
+) -> Result<(), Diagnostic> {
+    let funcs: Vec<OpId> = if body.ops[op].name == "func.func" {
+        vec![op]
+    } else {
+        body.walk(op)
+            .into_iter()
+            .filter(|&o| body.ops[o].name == "func.func")
+            .collect()
+    };
+    let mut chosen = rules;
+    if !opts.rules.is_empty() {
+        let wanted: Vec<&str> = opts.rules.split(',').map(str::trim).collect();
+        let known: Vec<&str> = chosen.iter().map(|r| r.name).collect();
+        if let Some(bad) = wanted.iter().find(|w| !known.contains(w)) {
+            return Err(Diagnostic::error(
+                body.ops[op].loc,
+                format!("unknown rule '{bad}'; rules: {}", known.join(", ")),
+            ));
+        }
+        chosen.retain(|r| wanted.contains(&r.name));
+    }
+    let registry = Arc::new(cx.registry.clone());
+    let rules = rewrites(&chosen, registry);
+    for func in funcs {
+        let loc = body.ops[func].loc;
+        let err = |e: String| Diagnostic::error(loc, e);
+        let before = body.walk(func).len();
+        let conv = to_egraph(body, func).map_err(err)?;
+        let runner = egg::Runner::default()
+            .with_egraph(conv.egraph)
+            .with_iter_limit(opts.iter_limit)
+            .with_node_limit(opts.node_limit)
+            .with_time_limit(Duration::from_millis(opts.time_limit_ms))
+            .run(&rules);
+        for it in &runner.iterations {
+            for (rule, n) in &it.applied {
+                cx.count(&format!("rule:{rule}"), *n as u64);
+                cx.count("rewrites", *n as u64);
+            }
+        }
+        cx.count("e-nodes", runner.egraph.total_number_of_nodes() as u64);
+        cx.count("e-classes", runner.egraph.number_of_classes() as u64);
+        cx.count("iterations", runner.iterations.len() as u64);
+        let reason = match &runner.stop_reason {
+            Some(egg::StopReason::Saturated) => "saturated".to_string(),
+            Some(egg::StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
+            Some(egg::StopReason::NodeLimit(n)) => format!("node limit ({n})"),
+            Some(egg::StopReason::TimeLimit(t)) => format!("time limit ({t:.3} s)"),
+            Some(egg::StopReason::Other(o)) => o.clone(),
+            None => "not run".to_string(),
+        };
+        cx.note("stop-reason", reason);
+        let root = runner.egraph.find(conv.root);
+        let (_, expr) = egg::Extractor::new(&runner.egraph, OpCount).find_best(root);
+        rebuild(body, func, &expr, &runner.egraph.analysis.infos).map_err(err)?;
+        cx.count("ops-before", before as u64);
+        cx.count("ops-after", body.walk(func).len() as u64);
+    }
+    Ok(())
+}
+
 impl Pass for Raise {
     fn run(&mut self, body: &mut Body, op: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
-        let funcs: Vec<OpId> = if body.ops[op].name == "func.func" {
-            vec![op]
-        } else {
-            body.walk(op)
-                .into_iter()
-                .filter(|&o| body.ops[o].name == "func.func")
-                .collect()
-        };
-        let registry = Arc::new(cx.registry.clone());
-        let mut chosen = crate::rules::recognition();
-        if !self.options.rules.is_empty() {
-            let wanted: Vec<&str> = self.options.rules.split(',').map(str::trim).collect();
-            let known: Vec<&str> = chosen.iter().map(|r| r.name).collect();
-            if let Some(bad) = wanted.iter().find(|w| !known.contains(w)) {
-                return Err(Diagnostic::error(
-                    body.ops[op].loc,
-                    format!("raise: unknown rule '{bad}'; rules: {}", known.join(", ")),
-                ));
-            }
-            chosen.retain(|r| wanted.contains(&r.name));
-        }
-        let rules = rewrites(&chosen, registry);
-        for func in funcs {
-            let loc = body.ops[func].loc;
-            let err = |e: String| Diagnostic::error(loc, format!("raise: {e}"));
-            let before = body.walk(func).len();
-            let conv = to_egraph(body, func).map_err(err)?;
-            let runner = egg::Runner::default()
-                .with_egraph(conv.egraph)
-                .with_iter_limit(self.options.iter_limit)
-                .with_node_limit(self.options.node_limit)
-                .with_time_limit(Duration::from_millis(self.options.time_limit_ms))
-                .run(&rules);
-            let applied: usize = runner
-                .iterations
-                .iter()
-                .map(|i| i.applied.values().sum::<usize>())
-                .sum();
-            cx.count("e-nodes", runner.egraph.total_number_of_nodes() as u64);
-            cx.count("e-classes", runner.egraph.number_of_classes() as u64);
-            cx.count("iterations", runner.iterations.len() as u64);
-            cx.count("rewrites", applied as u64);
-            let root = runner.egraph.find(conv.root);
-            let (_, expr) = egg::Extractor::new(&runner.egraph, OpCount).find_best(root);
-            rebuild(body, func, &expr, &runner.egraph.analysis.infos).map_err(err)?;
-            cx.count("ops-before", before as u64);
-            cx.count("ops-after", body.walk(func).len() as u64);
-        }
-        Ok(())
+        saturate(body, op, crate::rules::recognition(), &self.options, cx)
     }
 }

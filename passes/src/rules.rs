@@ -13,6 +13,7 @@ use crate::egraph::{Match, Rhs, Rule};
 use egg::Id;
 use mkc_ir::attr::{Attr, Attrs, F64};
 use mkc_ir::ElemType;
+use mkc_ir::{Body, OpId};
 
 fn int(v: i64) -> Attr {
     Attr::Int(v, ElemType::I64)
@@ -93,6 +94,12 @@ pub fn recognition() -> Vec<Rule> {
             name: "rms-norm",
             lhs: "(tg.mul ?w (tg.mul ?x (tg.rsqrt (tg.add ?ms ?eps))))",
             build: rms_norm,
+        },
+        // x @ transpose(W) -> matmul(x, W){transpose_b}: read the weight in its stored layout.
+        Rule {
+            name: "matmul-transposed-weight",
+            lhs: "(tg.matmul ?x ?t)",
+            build: matmul_transposed_weight,
         },
         // softmax(q k^T * s + mask) v, with torch's NaN guard, GQA repeat and K^T views -> sdpa
         Rule {
@@ -427,4 +434,159 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
         }
     }
     None
+}
+
+// ------------------------------------------------------------------------------- fusion
+
+/// When a fusion rule applies, in the order `fuse` runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// A light producer joins the group of its (heavy) consumer: it runs before it.
+    Prologue,
+    /// Heavy ops of one kind reading the same input merge into one group.
+    Horizontal,
+    /// A light consumer joins its producer's group: it runs on the producer's tiles.
+    Epilogue,
+    /// Light ops computed from the step's inputs alone join the embedding group.
+    StepPrologue,
+}
+
+/// `producer -> consumer` may live inside one group (subject to `fuse`'s legality checks:
+/// the group graph stays acyclic, and no reduction consumes a heavy op's whole output).
+pub struct FusionRule {
+    pub name: &'static str,
+    pub stage: Stage,
+    pub producer: &'static [&'static str],
+    pub consumer: &'static [&'static str],
+    /// Extra condition on the concrete ops.
+    pub when: fn(&Body, OpId, OpId) -> bool,
+}
+
+fn always(_: &Body, _: OpId, _: OpId) -> bool {
+    true
+}
+
+/// Light ops that run on a matmul's output tiles.
+const EPILOGUE_OPS: &[&str] = &[
+    "tg.add",
+    "tg.sub",
+    "tg.mul",
+    "tg.silu",
+    "tg.sigmoid",
+    "tg.gelu",
+    "tg.reshape",
+    "tg.slice",
+    "tg.split",
+    "tg.cast",
+    "tg.transpose",
+    "tg.rope",
+    "tg.rms_norm",
+    "tg.kv_append",
+    "tg.argmax",
+    "tg.neg",
+    "tg.concat",
+];
+
+/// The fusion rules `fuse` applies.
+pub fn fusion() -> Vec<FusionRule> {
+    vec![
+        // rms_norm (and layer_norm) into the following matmul(s): every tile recomputes the
+        // norm of the (small) input vector instead of a separate task writing it.
+        FusionRule {
+            name: "norm-prologue",
+            stage: Stage::Prologue,
+            producer: &["tg.rms_norm", "tg.layer_norm"],
+            consumer: &["tg.matmul"],
+            when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],
+        },
+        // Weight-side preparation (a bias cast) is read by the op that uses it.
+        FusionRule {
+            name: "weight-prologue",
+            stage: Stage::Prologue,
+            producer: &["tg.cast", "tg.reshape"],
+            consumer: EPILOGUE_OPS,
+            when: reads_only_inputs,
+        },
+        // q/k/v and gate/up: matmuls reading one input become one group (one pass over it).
+        FusionRule {
+            name: "horizontal-merge",
+            stage: Stage::Horizontal,
+            producer: &[],
+            consumer: &["tg.matmul"],
+            when: |b, x, y| b.ops[x].attrs.get("transpose_b") == b.ops[y].attrs.get("transpose_b"),
+        },
+        // Bias, residual add, silu(gate) * up, reshapes, q/k norm, rope, KV append, argmax:
+        // epilogues of the matmul that produced their input.
+        FusionRule {
+            name: "matmul-epilogue",
+            stage: Stage::Epilogue,
+            producer: &["tg.matmul"],
+            consumer: EPILOGUE_OPS,
+            when: always,
+        },
+        FusionRule {
+            name: "epilogue-chain",
+            stage: Stage::Epilogue,
+            producer: EPILOGUE_OPS,
+            consumer: EPILOGUE_OPS,
+            when: always,
+        },
+        // The attention output's reshape/transpose to [tokens, hidden].
+        FusionRule {
+            name: "attention-epilogue",
+            stage: Stage::Epilogue,
+            producer: &["tg.attention", "tg.sdpa"],
+            consumer: &["tg.reshape", "tg.transpose"],
+            when: always,
+        },
+        // The embedding row's cast.
+        FusionRule {
+            name: "gather-epilogue",
+            stage: Stage::Epilogue,
+            producer: &["tg.gather"],
+            consumer: &["tg.cast", "tg.reshape"],
+            when: always,
+        },
+        // Rope tables and other per-step constants from the position join the embedding task.
+        FusionRule {
+            name: "step-prologue",
+            stage: Stage::StepPrologue,
+            producer: &["tg.rope_cos_sin", "tg.cast", "tg.reshape", "tg.iota"],
+            consumer: &["tg.gather"],
+            when: always,
+        },
+    ]
+}
+
+/// Whether every operand of `p` is a function argument or a constant.
+fn reads_only_inputs(body: &Body, p: OpId, _c: OpId) -> bool {
+    body.ops[p].operands.iter().all(|&v| match body.def_op(v) {
+        None => true,
+        Some(d) => body.ops[d].name == "tg.constant",
+    })
+}
+
+fn matmul_transposed_weight(m: &Match) -> Option<Vec<Rhs>> {
+    let t = m.var("?t");
+    let tt = m.ty(t)?;
+    if tt.rank() < 2 {
+        return None;
+    }
+    let r = tt.rank();
+    let mut swap: Vec<i64> = (0..r as i64).collect();
+    swap.swap(r - 1, r - 2);
+    let w = m
+        .nodes(t, "tg.transpose")
+        .find(|(_, a)| ints_of(a, "perm") == swap)
+        .map(|(n, _)| n.children[0])?;
+    let attrs: Attrs = [("transpose_b", Attr::Bool(true))].into_iter().collect();
+    Some(vec![
+        Rhs::Var("?x"),
+        Rhs::Class(w),
+        Rhs::Op {
+            name: "tg.matmul",
+            attrs,
+            children: vec![0, 1],
+        },
+    ])
 }
