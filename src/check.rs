@@ -29,6 +29,8 @@ impl Engine {
 pub struct CheckReport {
     pub engine: &'static str,
     pub frontend: &'static str,
+    /// Which IR ran: "tensor", "fused", or "custom" (an explicit pipeline).
+    pub level: String,
     pub per_position: Vec<(f64, bool)>,
 }
 
@@ -41,9 +43,10 @@ impl CheckReport {
     }
     pub fn json(&self) -> String {
         format!(
-            "{{\"engine\":\"{}\",\"frontend\":\"{}\",\"positions\":{},\"max_rel_err\":{:.6e},\"argmax_agree\":{}}}",
+            "{{\"engine\":\"{}\",\"frontend\":\"{}\",\"level\":\"{}\",\"positions\":{},\"max_rel_err\":{:.6e},\"argmax_agree\":{}}}",
             self.engine,
             self.frontend,
+            self.level,
             self.per_position.len(),
             self.max_rel_err(),
             self.argmax_agree()
@@ -89,6 +92,14 @@ fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
 
 /// Imports the checkpoint, then feeds the reference tokens one position at a time through
 /// the decode step.
+fn level_name(pipeline: &str) -> String {
+    match pipeline {
+        "" => "tensor".into(),
+        p if p.contains("fuse") => "fused".into(),
+        _ => "custom".into(),
+    }
+}
+
 /// Runs a pass pipeline on imported IR (verifying after each pass).
 fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String> {
     if pipeline.is_empty() {
@@ -182,6 +193,7 @@ pub fn check_hf(
     Ok(CheckReport {
         engine: engine.name(),
         frontend: "hf",
+        level: level_name(pipeline),
         per_position,
     })
 }
@@ -245,6 +257,7 @@ pub fn check_onnx(
     Ok(CheckReport {
         engine: engine.name(),
         frontend: "onnx",
+        level: level_name(pipeline),
         per_position,
     })
 }

@@ -38,6 +38,14 @@ enum Command {
     /// config. The result is the decode step: (token, position, KV caches, weights) ->
     /// (logits, updated caches); weights are arguments named by their checkpoint names.
     Import(ImportArgs),
+    /// Compile a model: import, then the default pipeline up to the --emit level.
+    ///
+    /// --emit=tensor: canonicalize, cse, dce. --emit=fused: canonicalize, fuse (equality
+    /// saturation, fusion rules, cost model), cse, dce: one fused.group per task kind.
+    /// --stats FILE writes one JSON object with per-pass wall times and counters (for fuse:
+    /// e-nodes, e-classes, iterations, stop reason, rule hits, cost before and after) and
+    /// "fused_groups".
+    Compile(CompileArgs),
     /// Check a model's logits against a fixture's references (teacher-forced).
     ///
     /// Feeds the fixture's `tokens_bf16` one position at a time through the decode step and
@@ -64,20 +72,53 @@ enum Command {
 
 #[derive(Args)]
 struct ImportArgs {
-    /// A checkpoint folder, a config.json, or an .onnx file.
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Write the IR here instead of stdout.
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
-    /// Ignore any weights on disk: weights will be synthesized (deterministically) to run.
-    #[arg(long)]
-    random_weights: bool,
-    /// KV-cache length (the longest context the step handles).
-    #[arg(long, default_value_t = 2048)]
-    ctx: i64,
-    /// Element type of activations and the KV cache.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
-    compute: String,
+}
+
+/// The level `compile` stops at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Emit {
+    /// The tensor level, cleaned up (canonicalize, cse, dce).
+    Tensor,
+    /// After fusion: one fused.group per megakernel task kind.
+    Fused,
+}
+
+impl Emit {
+    fn name(self) -> &'static str {
+        match self {
+            Emit::Tensor => "tensor",
+            Emit::Fused => "fused",
+        }
+    }
+    fn default_pipeline(self) -> &'static str {
+        match self {
+            Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
+            Emit::Fused => "builtin.module(canonicalize,fuse,cse,dce)",
+        }
+    }
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Write the IR here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
+    /// The level to stop at and print.
+    #[arg(long, value_enum, default_value = "fused")]
+    emit: Emit,
+    /// Write one JSON object: per pass its wall time, counters and notes, and fused_groups.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Replace the default pipeline of the --emit level.
+    #[arg(long = "pass-pipeline")]
+    pipeline: Option<String>,
 }
 
 #[derive(Args)]
@@ -90,9 +131,12 @@ struct CheckArgs {
     /// Use the fixture's model.onnx (full-sequence forward) instead of its checkpoint.
     #[arg(long)]
     onnx: bool,
-    /// Run this pass pipeline on the imported IR before executing it (e.g. `raise`).
-    #[arg(long = "pass-pipeline", default_value = "")]
-    pipeline: String,
+    /// The level to run: the imported tensor IR, or the fused IR (after `compile --emit=fused`'s pipeline).
+    #[arg(long, value_enum, default_value = "tensor")]
+    level: Emit,
+    /// Run this pass pipeline on the imported IR before executing it (overrides --level).
+    #[arg(long = "pass-pipeline")]
+    pipeline: Option<String>,
     /// Print a line per position.
     #[arg(long, short)]
     verbose: bool,
@@ -171,6 +215,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Opt(a) => run_opt(a),
         Command::Import(a) => run_import(a),
+        Command::Compile(a) => run_compile(a),
         Command::Check(a) => run_check(a),
         Command::OnnxTest(a) => {
             let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose);
@@ -250,22 +295,31 @@ fn run_opt(a: OptArgs) -> ExitCode {
     }
 }
 
-fn run_import(a: ImportArgs) -> ExitCode {
-    let result = (|| -> Result<String, String> {
-        let registry = mkc_ir::Registry::with_all_dialects();
-        if a.model.extension().is_some_and(|e| e == "onnx") {
-            use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
-            let model = OnnxModel::open(&a.model).map_err(|e| e.to_string())?;
-            let body = import(&model, &ImportOptions::default())
-                .map_err(|e| format!("{}: {e}", a.model.display()))?;
-            if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
-                return Err(format!(
-                    "internal error: the imported IR does not verify: {}",
-                    e.message
-                ));
-            }
-            return Ok(mkc_ir::printer::print(&body));
-        }
+/// How to import a model (shared by `import` and `compile`).
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// A checkpoint folder, a config.json, or an .onnx file.
+    model: PathBuf,
+    /// Ignore any weights on disk: weights will be synthesized (deterministically) to run.
+    #[arg(long)]
+    random_weights: bool,
+    /// KV-cache length (the longest context the step handles).
+    #[arg(long, default_value_t = 2048)]
+    ctx: i64,
+    /// Element type of activations and the KV cache.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    compute: String,
+}
+
+/// Imports a model into verified `tg` IR.
+fn import_model(a: &ModelArgs) -> Result<mkc_ir::Body, String> {
+    let registry = mkc_ir::Registry::with_all_dialects();
+    let body = if a.model.extension().is_some_and(|e| e == "onnx") {
+        use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
+        let model = OnnxModel::open(&a.model).map_err(|e| e.to_string())?;
+        import(&model, &ImportOptions::default())
+            .map_err(|e| format!("{}: {e}", a.model.display()))?
+    } else {
         let compute = mkc_ir::ElemType::from_name(&a.compute).expect("clap checked it");
         let model = mkc_frontends::HfModel::open(&a.model)?;
         let types = if a.random_weights {
@@ -282,15 +336,19 @@ fn run_import(a: ImportArgs) -> ExitCode {
             max_context: a.ctx,
             compute,
         };
-        let body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
-        if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
-            return Err(format!(
-                "internal error: the imported IR does not verify: {}",
-                e.message
-            ));
-        }
-        Ok(mkc_ir::printer::print(&body))
-    })();
+        mkc_frontends::build_decode_step(&model.config, &types, &opts)?
+    };
+    if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {
+        return Err(format!(
+            "internal error: the imported IR does not verify: {}",
+            e.message
+        ));
+    }
+    Ok(body)
+}
+
+fn run_import(a: ImportArgs) -> ExitCode {
+    let result = import_model(&a.model).map(|b| mkc_ir::printer::print(&b));
     match result.and_then(|ir| write_output(a.output.as_deref(), &ir)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -298,6 +356,96 @@ fn run_import(a: ImportArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_compile(a: CompileArgs) -> ExitCode {
+    let result = (|| -> Result<(), String> {
+        let start = std::time::Instant::now();
+        let mut body = import_model(&a.model)?;
+        let import_s = start.elapsed().as_secs_f64();
+        let pipeline = a
+            .pipeline
+            .clone()
+            .unwrap_or_else(|| a.emit.default_pipeline().to_string());
+        let registry = mkc_ir::Registry::with_all_dialects();
+        let passes = PassRegistry::with_builtin_passes();
+        let mut pm = mkc_passes::PassManager::parse(&pipeline, &passes)?;
+        let instr = Instrumentation {
+            verify_each: true,
+            ..Default::default()
+        };
+        let mut log = String::new();
+        let report = pm
+            .run(&mut body, &registry, Default::default(), &instr, &mut log)
+            .map_err(|d| {
+                d.iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        let ir = mkc_ir::printer::print(&body);
+        write_output(a.output.as_deref(), &ir)?;
+        if let Some(path) = &a.stats {
+            let json = stats_json(&a, &pipeline, &report, import_s, &body);
+            std::fs::write(path, json + "\n")
+                .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One JSON object: the pipeline, per pass its wall time, counters and notes, and the number
+/// of fused groups in the result.
+fn stats_json(
+    a: &CompileArgs,
+    pipeline: &str,
+    r: &mkc_passes::manager::RunReport,
+    import_s: f64,
+    body: &mkc_ir::Body,
+) -> String {
+    use serde_json::{json, Map, Value};
+    let mut passes = Vec::new();
+    for (name, stats) in &r.statistics {
+        let wall: f64 = r
+            .timings
+            .iter()
+            .filter(|t| &t.1 == name)
+            .map(|t| t.2.as_secs_f64())
+            .sum();
+        let counters: Map<String, Value> = stats
+            .iter()
+            .map(|s| (s.name.clone(), json!(s.value)))
+            .collect();
+        let notes: Map<String, Value> = r
+            .notes
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, m)| m.iter().map(|(k, v)| (k.clone(), json!(v))))
+            .collect();
+        passes.push(json!({"name": name, "wall_s": wall, "counters": counters, "notes": notes}));
+    }
+    let groups = body
+        .walk(body.root)
+        .iter()
+        .filter(|&&o| body.ops[o].name == "fused.group")
+        .count();
+    json!({
+        "model": a.model.model.display().to_string(),
+        "emit": a.emit.name(),
+        "pipeline": pipeline,
+        "import_s": import_s,
+        "total_s": r.total.as_secs_f64(),
+        "passes": passes,
+        "fused_groups": groups,
+    })
+    .to_string()
 }
 
 fn run_check(a: CheckArgs) -> ExitCode {
@@ -313,10 +461,14 @@ fn run_check(a: CheckArgs) -> ExitCode {
             );
         }
     };
+    let pipeline = a.pipeline.clone().unwrap_or_else(|| match a.level {
+        Emit::Tensor => String::new(),
+        Emit::Fused => Emit::Fused.default_pipeline().to_string(),
+    });
     let result = if a.onnx {
-        check::check_onnx(&a.fixture, a.engine, &a.pipeline, &mut progress)
+        check::check_onnx(&a.fixture, a.engine, &pipeline, &mut progress)
     } else {
-        check::check_hf(&a.fixture, a.engine, &a.pipeline, &mut progress)
+        check::check_hf(&a.fixture, a.engine, &pipeline, &mut progress)
     };
     match result {
         Ok(report) => {

@@ -1,6 +1,7 @@
 //! The `mkc` binary as a user sees it: exit codes, stdout/stderr, files.
 
 mod frontends;
+mod fusion;
 mod onnx;
 
 use std::io::Write;

@@ -1,0 +1,153 @@
+//! `mkc compile --emit=fused` and `check --level fused`: the fusion issue's acceptance.
+
+use super::{mkc, text};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn compile(model: &Path, stats: Option<&Path>) -> String {
+    let mut args = vec![
+        "compile".to_string(),
+        model.to_string_lossy().into_owned(),
+        "--emit=fused".into(),
+    ];
+    if let Some(s) = stats {
+        args.push("--stats".into());
+        args.push(s.to_string_lossy().into_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = mkc(&args, None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+/// kind -> number of fused groups.
+fn kinds(ir: &str) -> BTreeMap<String, usize> {
+    let mut k = BTreeMap::new();
+    for part in ir.split("kind = \"").skip(1) {
+        let name = part.split('"').next().unwrap().to_string();
+        *k.entry(name).or_default() += 1;
+    }
+    k
+}
+
+#[test]
+fn llama_3_2_1b_fuses_into_at_most_six_groups_per_layer() {
+    let stats = std::env::temp_dir().join(format!("mkc-stats-{}.json", std::process::id()));
+    let ir = compile(
+        &repo("tests/fixtures/configs/llama-3.2-1b.json"),
+        Some(&stats),
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let groups = j["fused_groups"].as_u64().unwrap() as usize;
+    let k = kinds(&ir);
+    assert_eq!(k.values().sum::<usize>(), groups);
+    let layers = 16;
+    let outside = k.get("embed").copied().unwrap_or(0) + k.get("lm_head").copied().unwrap_or(0);
+    assert!(outside <= 3, "{k:?}");
+    assert!(groups - outside <= 6 * layers, "{groups} groups: {k:?}");
+    // The expected task kinds, one set per layer.
+    for (kind, n) in [
+        ("qkv_rope", 16),
+        ("attention", 16),
+        ("mlp_gate_up", 16),
+        ("proj_residual", 32),
+        ("embed", 1),
+        ("lm_head", 1),
+    ] {
+        assert_eq!(k.get(kind), Some(&n), "{kind}: {k:?}");
+    }
+    let fuse = j["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fuse")
+        .unwrap();
+    assert!(fuse["wall_s"].as_f64().unwrap() < 2.0, "{fuse}");
+    let c = &fuse["counters"];
+    assert!(
+        c["cost-after"].as_u64().unwrap() < c["cost-before"].as_u64().unwrap(),
+        "{c}"
+    );
+    assert_eq!(fuse["notes"]["stop-reason"], "saturated");
+    // Every group's region reads only its operands; the module verifies and parses back.
+    let o = mkc(&["opt", "-"], Some(&ir));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn both_frontends_give_the_same_fused_structure() {
+    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+        let dir = repo("tests/fixtures").join(name);
+        let from_ckpt = kinds(&compile(&dir, None));
+        let from_onnx = kinds(&compile(&dir.join("model.onnx"), None));
+        assert_eq!(from_ckpt, from_onnx, "{name}");
+        assert_eq!(
+            from_ckpt.values().sum::<usize>(),
+            2 * 5 + 2,
+            "{name}: {from_ckpt:?}"
+        );
+    }
+}
+
+#[test]
+fn fused_ir_passes_the_check_from_both_frontends() {
+    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+        let dir = repo("tests/fixtures").join(name);
+        for onnx in [false, true] {
+            let mut args = vec!["check", dir.to_str().unwrap(), "--level", "fused"];
+            if onnx {
+                args.push("--onnx");
+            }
+            let o = mkc(&args, None);
+            assert!(
+                o.status.success(),
+                "{name} onnx={onnx}: {}",
+                text(&o.stderr)
+            );
+            let j: serde_json::Value =
+                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            assert_eq!(j["level"], "fused");
+            assert_eq!(j["argmax_agree"], 27);
+            assert!(j["max_rel_err"].as_f64().unwrap() <= 1e-3, "{j}");
+        }
+    }
+}
+
+#[test]
+fn fused_ir_snapshots() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    insta::assert_snapshot!("llama_tiny_fused_from_checkpoint", compile(&dir, None));
+    insta::assert_snapshot!(
+        "llama_tiny_fused_from_onnx",
+        compile(&dir.join("model.onnx"), None)
+    );
+}
+
+#[test]
+fn stats_keys_snapshot() {
+    let stats = std::env::temp_dir().join(format!("mkc-stats-keys-{}.json", std::process::id()));
+    compile(&repo("tests/fixtures/llama-tiny"), Some(&stats));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let mut keys = Vec::new();
+    for (k, v) in j.as_object().unwrap() {
+        keys.push(k.clone());
+        if k == "passes" {
+            for p in v.as_array().unwrap() {
+                let name = p["name"].as_str().unwrap();
+                for section in ["counters", "notes"] {
+                    for key in p[section].as_object().unwrap().keys() {
+                        keys.push(format!("passes[{name}].{section}.{key}"));
+                    }
+                }
+                keys.push(format!("passes[{name}].wall_s"));
+            }
+        }
+    }
+    insta::assert_snapshot!("compile_stats_keys", keys.join("\n"));
+}
