@@ -23,3 +23,6 @@ pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, Pas
 
 #[doc = include_str!("../../docs/writing-a-pass.md")]
 pub mod walkthrough {}
+
+#[doc = include_str!("../../docs/writing-a-fusion-rule.md")]
+pub mod fusion_walkthrough {}
