@@ -101,6 +101,7 @@ pub fn round_to(v: f64, elem: ElemType) -> f64 {
         ElemType::F32 => v as f32 as f64,
         ElemType::F16 => half::f16::from_f64(v).to_f64(),
         ElemType::BF16 => half::bf16::from_f64(v).to_f64(),
+        e if e.is_minifloat() => crate::minifloat::round(v, e).unwrap_or(v),
         _ => v,
     }
 }
@@ -115,6 +116,10 @@ pub fn wrap_int(v: i64, elem: ElemType) -> i64 {
         ElemType::U32 => v as u32 as i64,
         ElemType::U16 => v as u16 as i64,
         ElemType::U8 => v as u8 as i64,
+        ElemType::I4 => (v << 60) >> 60,
+        ElemType::U4 => v & 0xF,
+        ElemType::I2 => (v << 62) >> 62,
+        ElemType::U2 => v & 0x3,
         _ => v,
     }
 }
@@ -209,6 +214,10 @@ impl Attr {
 /// shortest round-trip digits, always with a `.`; non-finite values as hex bit patterns.
 pub fn format_float(v: f64, elem: ElemType) -> String {
     if !v.is_finite() {
+        if elem.is_minifloat() {
+            let code = crate::minifloat::encode(v, elem, false).unwrap_or(0);
+            return format!("0x{code:02X}");
+        }
         return match elem {
             ElemType::F64 => format!("0x{:016X}", v.to_bits()),
             ElemType::F16 => format!("0x{:04X}", half::f16::from_f64(v).to_bits()),

@@ -10,6 +10,7 @@ pub mod attr;
 pub mod diag;
 pub mod dialect;
 pub mod ir;
+pub mod minifloat;
 pub mod parser;
 pub mod printer;
 pub mod registry;

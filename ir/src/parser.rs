@@ -1476,6 +1476,10 @@ fn num_to_attr(n: Num, ty: ElemType) -> Option<Attr> {
                 ElemType::F64 => f64::from_bits(bits),
                 ElemType::F32 => f32::from_bits(u32::try_from(bits).ok()?) as f64,
                 ElemType::F16 => half::f16::from_bits(u16::try_from(bits).ok()?).to_f64(),
+                t if t.is_minifloat() => {
+                    crate::minifloat::decode(u32::try_from(bits).ok().filter(|&b| b < 256)?, t)?
+                }
+
                 _ => half::bf16::from_bits(u16::try_from(bits).ok()?).to_f64(),
             },
         };

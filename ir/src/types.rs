@@ -19,10 +19,21 @@ pub enum ElemType {
     U16,
     U8,
     Index,
+    /// Low-precision formats (ONNX/ml_dtypes): float8, float4, 4- and 2-bit integers.
+    F8E4M3FN,
+    F8E4M3FNUZ,
+    F8E5M2,
+    F8E5M2FNUZ,
+    F8E8M0FNU,
+    F4E2M1FN,
+    I4,
+    U4,
+    I2,
+    U2,
 }
 
 impl ElemType {
-    pub const ALL: [ElemType; 14] = [
+    pub const ALL: [ElemType; 24] = [
         ElemType::F64,
         ElemType::F32,
         ElemType::F16,
@@ -37,6 +48,16 @@ impl ElemType {
         ElemType::U16,
         ElemType::U8,
         ElemType::Index,
+        ElemType::F8E4M3FN,
+        ElemType::F8E4M3FNUZ,
+        ElemType::F8E5M2,
+        ElemType::F8E5M2FNUZ,
+        ElemType::F8E8M0FNU,
+        ElemType::F4E2M1FN,
+        ElemType::I4,
+        ElemType::U4,
+        ElemType::I2,
+        ElemType::U2,
     ];
 
     /// The MLIR spelling (`bf16`, `i64`, `ui8`, `index`).
@@ -56,6 +77,16 @@ impl ElemType {
             ElemType::U16 => "ui16",
             ElemType::U8 => "ui8",
             ElemType::Index => "index",
+            ElemType::F8E4M3FN => "f8E4M3FN",
+            ElemType::F8E4M3FNUZ => "f8E4M3FNUZ",
+            ElemType::F8E5M2 => "f8E5M2",
+            ElemType::F8E5M2FNUZ => "f8E5M2FNUZ",
+            ElemType::F8E8M0FNU => "f8E8M0FNU",
+            ElemType::F4E2M1FN => "f4E2M1FN",
+            ElemType::I4 => "i4",
+            ElemType::U4 => "ui4",
+            ElemType::I2 => "i2",
+            ElemType::U2 => "ui2",
         }
     }
 
@@ -66,8 +97,22 @@ impl ElemType {
     pub fn is_float(self) -> bool {
         matches!(
             self,
-            ElemType::F64 | ElemType::F32 | ElemType::F16 | ElemType::BF16
+            ElemType::F64
+                | ElemType::F32
+                | ElemType::F16
+                | ElemType::BF16
+                | ElemType::F8E4M3FN
+                | ElemType::F8E4M3FNUZ
+                | ElemType::F8E5M2
+                | ElemType::F8E5M2FNUZ
+                | ElemType::F8E8M0FNU
+                | ElemType::F4E2M1FN
         )
+    }
+
+    /// float8/float4: stored as codes, computed through f32.
+    pub fn is_minifloat(self) -> bool {
+        self.is_float() && self.bits() <= 8
     }
 
     pub fn is_int(self) -> bool {
@@ -77,7 +122,12 @@ impl ElemType {
     pub fn is_unsigned(self) -> bool {
         matches!(
             self,
-            ElemType::U64 | ElemType::U32 | ElemType::U16 | ElemType::U8
+            ElemType::U64
+                | ElemType::U32
+                | ElemType::U16
+                | ElemType::U8
+                | ElemType::U4
+                | ElemType::U2
         )
     }
 
@@ -89,10 +139,18 @@ impl ElemType {
             ElemType::F16 | ElemType::BF16 | ElemType::I16 | ElemType::U16 => 16,
             ElemType::I8 | ElemType::U8 => 8,
             ElemType::I1 => 1,
+            ElemType::F8E4M3FN
+            | ElemType::F8E4M3FNUZ
+            | ElemType::F8E5M2
+            | ElemType::F8E5M2FNUZ
+            | ElemType::F8E8M0FNU => 8,
+            ElemType::F4E2M1FN | ElemType::I4 | ElemType::U4 => 4,
+            ElemType::I2 | ElemType::U2 => 2,
         }
     }
 
-    /// Bytes one element occupies in memory (i1 takes a byte).
+    /// Bytes one element occupies in memory (i1 and the 4- and 2-bit types take a byte each
+    /// here; files that pack them are unpacked on load).
     pub fn bytes(self) -> usize {
         (self.bits() as usize).div_ceil(8)
     }

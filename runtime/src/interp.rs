@@ -376,6 +376,21 @@ impl<'a> Interpreter<'a> {
                     .map(out_ty)
                     .collect::<Result<_, _>>()?,
             ),
+            "tg.cast" if out_ty(0)?.elem.is_minifloat() => {
+                use mkc_ir::minifloat::RoundMode;
+                let ty = out_ty(0)?;
+                let saturate = flag("saturate", true);
+                let mode = match attrs.get("round_mode").and_then(Attr::as_str) {
+                    Some("down") => RoundMode::Down,
+                    Some("nearest") => RoundMode::Nearest,
+                    _ => RoundMode::Up,
+                };
+                let a = &args[0];
+                let e = ty.elem;
+                one(Tensor::from_fn(ty, |i| {
+                    a.get(i).convert_minifloat(e, saturate, mode)
+                }))
+            }
             "tg.rope" => one(rope(
                 &args[0],
                 &args[1],

@@ -138,6 +138,9 @@ impl Tensor {
                 ElemType::F16 => Scalar::F(half::f16::from_bits(bits as u16).to_f64()),
                 ElemType::BF16 => Scalar::F(half::bf16::from_bits(bits as u16).to_f64()),
                 ElemType::I1 => Scalar::I((bits != 0) as i64),
+                e if e.is_minifloat() => {
+                    Scalar::F(mkc_ir::minifloat::decode(bits as u32, e).unwrap_or(f64::NAN))
+                }
                 e if e.is_unsigned() || w == 8 => Scalar::I(wrap_int(bits as i64, e)),
                 _ => {
                     let shift = 64 - 8 * w as u32;

@@ -70,9 +70,8 @@ fn the_onnx_node_suite_passes() {
     assert_eq!(passed + failed + skipped, dirs.len(), "{last}");
     assert_eq!(failed, 0, "{out}");
     assert!(o.status.success());
-    // Skips are only element types mkc does not have (float8/4, int4/2, string) and
-    // sequence/optional types.
-    assert!(passed * 100 >= 88 * dirs.len(), "{last}");
+    // At least 95% of all cases pass; the only skips are string and sequence/optional types.
+    assert!(passed * 100 >= 95 * dirs.len(), "{last}");
     let o = mkc(
         &[
             &["onnx-test", "-v"][..],
@@ -83,7 +82,7 @@ fn the_onnx_node_suite_passes() {
     );
     for line in text(&o.stdout).lines().filter(|l| l.starts_with("SKIP")) {
         assert!(
-            line.contains("unsupported element type") || line.contains("sequence"),
+            line.contains("STRING") || line.contains("sequence"),
             "unexpected skip: {line}"
         );
     }

@@ -660,7 +660,17 @@ impl Importer<'_> {
                     .and_then(|a| a.i)
                     .ok_or_else(|| OnnxError::new("Cast needs 'to'"))?;
                 let elem = elem_of(to as i32)?;
-                single(self.cast(x()?, elem)?)
+                let a = x()?;
+                if elem.is_minifloat() && a.ty.elem != elem {
+                    let ty = TensorType::new(a.ty.shape.clone(), elem);
+                    let mut attrs =
+                        vec![("saturate", Attr::Bool(attr_i(node, "saturate", 1) != 0))];
+                    if let Some(mode) = attr_s(node, "round_mode") {
+                        attrs.push(("round_mode", Attr::Str(mode)));
+                    }
+                    return single(self.typed("tg.cast", &[a], ty, attrs)?);
+                }
+                single(self.cast(a, elem)?)
             }
             "MatMul" => {
                 let (a, b) = (x()?, self.req(node, 1)?);

@@ -100,6 +100,16 @@ pub fn elem_of(code: i32) -> Result<ElemType> {
         12 => ElemType::U32,
         13 => ElemType::U64,
         16 => ElemType::BF16,
+        17 => ElemType::F8E4M3FN,
+        18 => ElemType::F8E4M3FNUZ,
+        19 => ElemType::F8E5M2,
+        20 => ElemType::F8E5M2FNUZ,
+        21 => ElemType::U4,
+        22 => ElemType::I4,
+        23 => ElemType::F4E2M1FN,
+        24 => ElemType::F8E8M0FNU,
+        25 => ElemType::U2,
+        26 => ElemType::I2,
         c => {
             return Err(OnnxError {
                 unsupported_dtype: true,
@@ -262,6 +272,35 @@ pub fn decode_tensor<'a>(
                 .for_each(|v| out.extend(&v.to_le_bytes()[..width])),
         }
         Cow::Owned(out)
+    };
+    // 4- and 2-bit types are packed (low bits first); unpack to a byte per element,
+    // sign-extending the signed ones.
+    let bytes: Cow<'a, [u8]> = if elem.bits() < 8 && elem != ElemType::I1 {
+        let b = elem.bits();
+        let per_byte = (8 / b) as usize;
+        let packed_len = n.div_ceil(per_byte);
+        if bytes.len() != packed_len {
+            return Err(bad(format!(
+                "holds {} bytes, but {n} packed {elem} elements need {packed_len}",
+                bytes.len()
+            )));
+        }
+        let mask = (1u8 << b) - 1;
+        let signed = matches!(elem, ElemType::I4 | ElemType::I2);
+        Cow::Owned(
+            (0..n)
+                .map(|i| {
+                    let v = (bytes[i / per_byte] >> (b as usize * (i % per_byte))) & mask;
+                    if signed && (v >> (b - 1)) & 1 == 1 {
+                        v | !mask
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        bytes
     };
     if bytes.len() != n * width {
         return Err(bad(format!(

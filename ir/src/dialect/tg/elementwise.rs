@@ -31,6 +31,24 @@ impl Scalar {
             Scalar::F(v) => v as i64,
         }
     }
+    /// `tg.cast` to a float8/float4 type: out-of-range values saturate to the largest finite
+    /// value (`saturate`, ONNX's default) or become infinity/NaN; E8M0 rounds by `mode`.
+    pub fn convert_minifloat(
+        self,
+        to: ElemType,
+        saturate: bool,
+        mode: crate::minifloat::RoundMode,
+    ) -> Scalar {
+        use crate::minifloat::{decode, encode, encode_e8m0};
+        let v = self.f();
+        let code = if to == ElemType::F8E8M0FNU {
+            Some(encode_e8m0(v, saturate, mode))
+        } else {
+            encode(v, to, saturate)
+        };
+        Scalar::F(code.and_then(|c| decode(c, to)).unwrap_or(f64::NAN))
+    }
+
     /// Converts to an element type the way `tg.cast` does: floats round to the target width,
     /// float -> int truncates toward zero, anything -> i1 is `!= 0`, ints wrap.
     pub fn convert(self, to: ElemType) -> Scalar {
@@ -318,6 +336,8 @@ pub fn register(r: &mut Registry) {
     )
     .operands(1)
     .results(1)
+    .optional_attr("saturate", AttrKind::Bool)
+    .optional_attr("round_mode", AttrKind::Str)
     .traits(ew)
     .verify(verify_cast)
     .fold(fold_cast);
