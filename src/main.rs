@@ -61,6 +61,13 @@ enum Command {
     /// `N passed, M failed, K skipped` (skipped: a cleanly reported unsupported element type,
     /// such as float8 or string). Exits 1 when any case fails.
     OnnxTest(OnnxTestArgs),
+    /// Show the CUDA device and, with --bandwidth, measure its copy bandwidth.
+    ///
+    /// Prints one JSON object: name, compute capability, SMs, memory, shared memory per
+    /// block, and (with --bandwidth) the median device-to-device copy bandwidth (read + write
+    /// bytes per second, CUDA events), the denominator of the memory floor. Exits 1 with the
+    /// reason when there is no driver or device.
+    GpuInfo(GpuInfoArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///
     /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
@@ -143,6 +150,22 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
+struct GpuInfoArgs {
+    /// The device ordinal.
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+    /// Also measure device-to-device copy bandwidth.
+    #[arg(long)]
+    bandwidth: bool,
+    /// Bytes per copy for --bandwidth.
+    #[arg(long, default_value_t = 1 << 30)]
+    bytes: usize,
+    /// Timed copies for --bandwidth (the median is reported).
+    #[arg(long, default_value_t = 50)]
+    iters: usize,
+}
+
+#[derive(Args)]
 struct OnnxTestArgs {
     /// Test case folders.
     #[arg(required = true)]
@@ -217,6 +240,7 @@ fn main() -> ExitCode {
         Command::Import(a) => run_import(a),
         Command::Compile(a) => run_compile(a),
         Command::Check(a) => run_check(a),
+        Command::GpuInfo(a) => run_gpu_info(a),
         Command::OnnxTest(a) => {
             let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose);
             if failed == 0 {
@@ -492,6 +516,46 @@ fn run_check(a: CheckArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "cuda")]
+fn run_gpu_info(a: GpuInfoArgs) -> ExitCode {
+    use mkc_runtime::gpu;
+    let result = (|| -> Result<String, String> {
+        let d = gpu::probe(a.device)?;
+        let mut j = serde_json::json!({
+            "device": a.device,
+            "name": d.name,
+            "compute_capability": format!("{}.{}", d.compute_capability.0, d.compute_capability.1),
+            "sms": d.sms,
+            "total_mem_bytes": d.total_mem,
+            "smem_per_block_optin": d.smem_per_block_optin,
+            "clock_khz": d.clock_khz,
+        });
+        if a.bandwidth {
+            let bw = gpu::copy_bandwidth(a.device, a.bytes, a.iters)?;
+            j["copy_bandwidth_gbs"] = serde_json::json!(bw / 1e9);
+            j["copy_bytes"] = serde_json::json!(a.bytes);
+            j["copy_iters"] = serde_json::json!(a.iters);
+        }
+        Ok(j.to_string())
+    })();
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_gpu_info(_: GpuInfoArgs) -> ExitCode {
+    eprintln!("mkc: error: this mkc was built without the `cuda` feature");
+    ExitCode::FAILURE
 }
 
 /// Reads a file, or stdin for `-`; returns (name for diagnostics, text).

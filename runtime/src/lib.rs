@@ -5,6 +5,8 @@
 //! issue). It never links MLIR, so a runtime-only `mkc` stays small enough to ship to a GPU
 //! host. It does not import models (see `mkc-frontends`).
 
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod interp;
 pub mod tensor;
 

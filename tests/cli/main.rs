@@ -190,3 +190,26 @@ fn mlir_to_ptx_lowers_the_example_kernel() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("error"), "{}", text(&o.stderr));
 }
+
+/// With a GPU: real device facts. Without one: a clear error, and the test says it skipped.
+#[test]
+fn gpu_info_reports_the_device_or_why_not() {
+    let o = mkc(&["gpu-info"], None);
+    if o.status.success() {
+        let j: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+        assert!(j["sms"].as_i64().unwrap() > 0, "{j}");
+        assert!(j["name"].as_str().is_some_and(|n| !n.is_empty()), "{j}");
+    } else {
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("no CUDA driver")
+                || err.contains("no device")
+                || err.contains("without the `cuda` feature"),
+            "{err}"
+        );
+        eprintln!(
+            "SKIPPED gpu_info_reports_the_device_or_why_not: {}",
+            err.trim()
+        );
+    }
+}
