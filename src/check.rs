@@ -102,24 +102,9 @@ fn level_name(pipeline: &str) -> String {
 
 /// Runs a pass pipeline on imported IR (verifying after each pass).
 fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String> {
-    if pipeline.is_empty() {
-        return Ok(());
+    if !pipeline.is_empty() {
+        mkc_passes::driver::run_pipeline(body, pipeline)?;
     }
-    let registry = Registry::with_all_dialects();
-    let passes = mkc_passes::PassRegistry::with_builtin_passes();
-    let mut pm = mkc_passes::PassManager::parse(pipeline, &passes)?;
-    let instr = mkc_passes::Instrumentation {
-        verify_each: true,
-        ..Default::default()
-    };
-    let mut log = String::new();
-    pm.run(body, &registry, VerifyOptions::default(), &instr, &mut log)
-        .map_err(|d| {
-            d.iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
     Ok(())
 }
 

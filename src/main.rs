@@ -391,22 +391,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             .pipeline
             .clone()
             .unwrap_or_else(|| a.emit.default_pipeline().to_string());
-        let registry = mkc_ir::Registry::with_all_dialects();
-        let passes = PassRegistry::with_builtin_passes();
-        let mut pm = mkc_passes::PassManager::parse(&pipeline, &passes)?;
-        let instr = Instrumentation {
-            verify_each: true,
-            ..Default::default()
-        };
-        let mut log = String::new();
-        let report = pm
-            .run(&mut body, &registry, Default::default(), &instr, &mut log)
-            .map_err(|d| {
-                d.iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })?;
+        let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
         let ir = mkc_ir::printer::print(&body);
         write_output(a.output.as_deref(), &ir)?;
         if let Some(path) = &a.stats {

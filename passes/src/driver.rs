@@ -43,3 +43,25 @@ pub fn opt(name: &str, text: &str, config: &OptConfig) -> OptOutput {
     })();
     OptOutput { result, log }
 }
+
+/// Runs `pipeline` on `body`, verifying after every pass; diagnostics become one message.
+pub fn run_pipeline(
+    body: &mut mkc_ir::Body,
+    pipeline: &str,
+) -> Result<crate::manager::RunReport, String> {
+    let registry = Registry::with_all_dialects();
+    let passes = PassRegistry::with_builtin_passes();
+    let mut pm = PassManager::parse(pipeline, &passes)?;
+    let instr = Instrumentation {
+        verify_each: true,
+        ..Default::default()
+    };
+    let mut log = String::new();
+    pm.run(body, &registry, VerifyOptions::default(), &instr, &mut log)
+        .map_err(|d| {
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+}

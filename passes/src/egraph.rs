@@ -110,6 +110,18 @@ impl Analysis<TgNode> for TgAnalysis {
     }
 }
 
+/// `op` itself when it is a function, else the functions nested under it.
+pub fn functions(body: &Body, op: OpId) -> Vec<OpId> {
+    if body.ops[op].name == "func.func" {
+        vec![op]
+    } else {
+        body.walk(op)
+            .into_iter()
+            .filter(|&f| body.ops[f].name == "func.func")
+            .collect()
+    }
+}
+
 /// One function of the IR as an e-graph: every value becomes an e-class. Arguments are
 /// `arg` leaves (attribute `index`), a multi-result op is a tuple node read through `get`
 /// nodes (attribute `index`), and the returned values hang under one `func.return` root.

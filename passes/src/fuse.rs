@@ -560,14 +560,7 @@ impl Pass for Fuse {
             sms: o.sms,
             unsplit: o.unsplit_penalty,
         };
-        let funcs: Vec<OpId> = if body.ops[op].name == "func.func" {
-            vec![op]
-        } else {
-            body.walk(op)
-                .into_iter()
-                .filter(|&f| body.ops[f].name == "func.func")
-                .collect()
-        };
+        let funcs = crate::egraph::functions(body, op);
         for func in funcs {
             let loc = body.ops[func].loc;
             let block = body

@@ -76,14 +76,7 @@ pub fn saturate(
     opts: &RaiseOptions,
     cx: &mut PassContext,
 ) -> Result<(), Diagnostic> {
-    let funcs: Vec<OpId> = if body.ops[op].name == "func.func" {
-        vec![op]
-    } else {
-        body.walk(op)
-            .into_iter()
-            .filter(|&o| body.ops[o].name == "func.func")
-            .collect()
-    };
+    let funcs = crate::egraph::functions(body, op);
     let mut chosen = rules;
     if !opts.rules.is_empty() {
         let wanted: Vec<&str> = opts.rules.split(',').map(str::trim).collect();

@@ -40,32 +40,12 @@ pub fn recognition() -> Vec<Rule> {
         Rule {
             name: "rsqrt",
             lhs: "(tg.reciprocal (tg.sqrt ?x))",
-            build: |_| {
-                Some(vec![
-                    Rhs::Var("?x"),
-                    Rhs::Op {
-                        name: "tg.rsqrt",
-                        attrs: no_attrs(),
-                        children: vec![0],
-                    },
-                ])
-            },
+            build: |_| Some(unary("tg.rsqrt")),
         },
         Rule {
             name: "rsqrt-div",
             lhs: "(tg.div ?one (tg.sqrt ?x))",
-            build: |m| {
-                m.is_const(m.var("?one"), 1.0).then(|| {
-                    vec![
-                        Rhs::Var("?x"),
-                        Rhs::Op {
-                            name: "tg.rsqrt",
-                            attrs: no_attrs(),
-                            children: vec![0],
-                        },
-                    ]
-                })
-            },
+            build: |m| m.is_const(m.var("?one"), 1.0).then(|| unary("tg.rsqrt")),
         },
         // x * sigmoid(x) -> silu(x)
         Rule {
@@ -77,16 +57,7 @@ pub fn recognition() -> Vec<Rule> {
                     n.op.as_str() == "tg.sigmoid"
                         && m.egraph.find(n.children[0]) == m.egraph.find(x)
                 });
-                is_sigmoid_of_x.then(|| {
-                    vec![
-                        Rhs::Var("?x"),
-                        Rhs::Op {
-                            name: "tg.silu",
-                            attrs: no_attrs(),
-                            children: vec![0],
-                        },
-                    ]
-                })
+                is_sigmoid_of_x.then(|| unary("tg.silu"))
             },
         },
         // w * (x * rsqrt(mean(x^2, last axis) + eps)) -> rms_norm(x, w)
@@ -112,6 +83,18 @@ pub fn recognition() -> Vec<Rule> {
             name: "rope-rotate-half",
             lhs: "(tg.add (tg.mul ?x ?cos) (tg.mul ?rot ?sin))",
             build: rope_rotate_half,
+        },
+    ]
+}
+
+/// `name(?x)`.
+fn unary(name: &'static str) -> Vec<Rhs> {
+    vec![
+        Rhs::Var("?x"),
+        Rhs::Op {
+            name,
+            attrs: no_attrs(),
+            children: vec![0],
         },
     ]
 }
