@@ -1248,7 +1248,6 @@ impl<'a> Parser<'a> {
         self.push_scope(isolated);
         let region = self.body.regions.push(RegionData::default());
         let mut block_names: HashMap<String, Loc> = HashMap::new();
-        let has_signature = entry_args.is_some();
         if let Some(args) = entry_args {
             self.new_block(region, args)?;
             if let Tok::Caret(_) = self.tok {
@@ -1307,7 +1306,6 @@ impl<'a> Parser<'a> {
             self.body.append_op(block, op);
         }
         self.expect("}")?;
-        let _ = has_signature;
         self.pop_scope()?;
         Ok(region)
     }
