@@ -46,6 +46,14 @@ enum Command {
     /// e-nodes, e-classes, iterations, stop reason, rule hits, cost before and after) and
     /// "fused_groups".
     Compile(CompileArgs),
+    /// Generate tokens greedily with a Hugging Face model (checkpoint, or config with
+    /// --random-weights).
+    ///
+    /// Feeds the prompt one position at a time through the decode step, then appends the
+    /// step's own argmax token until --max-new-tokens; prints the tokens as they come and the
+    /// tokens/s at the end. --engine interp runs the step on the CPU reference interpreter
+    /// (the GPU engine comes with the runtime); --level fused runs the fused IR.
+    Run(RunArgs),
     /// Check a model's logits against a fixture's references (teacher-forced).
     ///
     /// Feeds the fixture's `tokens_bf16` one position at a time through the decode step and
@@ -126,6 +134,24 @@ struct CompileArgs {
     /// Replace the default pipeline of the --emit level.
     #[arg(long = "pass-pipeline")]
     pipeline: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Prompt token ids, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    prompt_ids: Vec<i64>,
+    /// Tokens to generate after the prompt.
+    #[arg(long, default_value_t = 16)]
+    max_new_tokens: usize,
+    /// What runs the step.
+    #[arg(long, value_enum, default_value = "interp")]
+    engine: check::Engine,
+    /// The IR level to run.
+    #[arg(long, value_enum, default_value = "fused")]
+    level: Emit,
 }
 
 #[derive(Args)]
@@ -239,6 +265,7 @@ fn main() -> ExitCode {
         Command::Opt(a) => run_opt(a),
         Command::Import(a) => run_import(a),
         Command::Compile(a) => run_compile(a),
+        Command::Run(a) => run_generate(a),
         Command::Check(a) => run_check(a),
         Command::GpuInfo(a) => run_gpu_info(a),
         Command::OnnxTest(a) => {
@@ -455,6 +482,102 @@ fn stats_json(
         "fused_groups": groups,
     })
     .to_string()
+}
+
+fn run_generate(a: RunArgs) -> ExitCode {
+    let result = (|| -> Result<(), String> {
+        if a.model.model.extension().is_some_and(|e| e == "onnx") {
+            return Err("run takes a Hugging Face model (a checkpoint folder or a config.json); ONNX graphs have no decode step".into());
+        }
+        let model = mkc_frontends::HfModel::open(&a.model.model)?;
+        let needed = a.prompt_ids.len() + a.max_new_tokens;
+        let ctx = a.model.ctx.max(needed as i64);
+        let opts = mkc_frontends::DecodeOptions {
+            max_context: ctx,
+            compute: mkc_ir::ElemType::from_name(&a.model.compute).expect("clap checked it"),
+        };
+        let random;
+        let weights: &dyn mkc_ir::weights::WeightSource =
+            match (&model.checkpoint, a.model.random_weights) {
+                (Some(c), false) => c,
+                _ => {
+                    let cfg = &model.config;
+                    random = mkc_frontends::random::RandomWeights::new(
+                        cfg.expected_weights()
+                            .into_iter()
+                            .map(|(n, s)| (n, cfg.dtype, s)),
+                        0,
+                    );
+                    &random
+                }
+            };
+        let types = if model.checkpoint.is_some() && !a.model.random_weights {
+            model.weight_types()
+        } else {
+            model
+                .config
+                .expected_weights()
+                .into_iter()
+                .map(|(n, _)| (n, model.config.dtype))
+                .collect()
+        };
+        let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
+        if a.level == Emit::Fused {
+            mkc_passes::driver::run_pipeline(&mut body, Emit::Fused.default_pipeline())?;
+        }
+        let vocab = model.config.vocab_size;
+        if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
+            return Err(format!(
+                "prompt token {bad} is outside the vocabulary (0..{vocab})"
+            ));
+        }
+        let mut interp = mkc_runtime::Interpreter::new(&body, weights);
+        let func = interp.func("decode_step")?;
+        let cfg = &model.config;
+        let cache_ty = mkc_ir::TensorType::new([ctx, cfg.num_kv_heads, cfg.head_dim], opts.compute);
+        let zero = |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0);
+        let mut caches: Vec<mkc_runtime::Tensor> = (0..2 * cfg.num_layers)
+            .map(|_| mkc_runtime::Tensor::from_fn(cache_ty.clone(), zero))
+            .collect();
+        let start = std::time::Instant::now();
+        let mut tokens = a.prompt_ids.clone();
+        let mut out = std::io::stdout();
+        for pos in 0..needed - 1 {
+            let tok = mkc_runtime::interp::i64_tensor(&[], vec![tokens[pos]]);
+            let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
+            let mut inputs = vec![tok, p];
+            inputs.append(&mut caches);
+            let mut outs = interp
+                .call(func, inputs)
+                .map_err(|e| format!("position {pos}: {e}"))?;
+            let _logits = outs.remove(0);
+            let next = outs.remove(0).get(0).i();
+            caches = outs;
+            if pos + 1 >= a.prompt_ids.len() {
+                tokens.push(next);
+                let _ = write!(out, "{next} ");
+                let _ = out.flush();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!();
+        println!(
+            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}}}",
+            a.engine.name(),
+            a.level.name(),
+            a.prompt_ids.len(),
+            &tokens[a.prompt_ids.len()..],
+            (needed - 1) as f64 / secs.max(1e-9)
+        );
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_check(a: CheckArgs) -> ExitCode {

@@ -151,3 +151,66 @@ fn stats_keys_snapshot() {
     }
     insta::assert_snapshot!("compile_stats_keys", keys.join("\n"));
 }
+
+/// Greedy generation from the fused IR reproduces transformers' float32 greedy tokens.
+#[test]
+fn run_generates_transformers_greedy_tokens() {
+    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+        let dir = repo("tests/fixtures").join(name);
+        let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let ints = |k: &str| -> Vec<i64> {
+            st.tensor(k)
+                .unwrap()
+                .data()
+                .chunks(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        let (prompt, want) = (ints("prompt"), ints("tokens_f32"));
+        let ids = prompt
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let new = (want.len() - prompt.len()).to_string();
+        let o = mkc(
+            &[
+                "run",
+                dir.to_str().unwrap(),
+                "--prompt-ids",
+                &ids,
+                "--max-new-tokens",
+                &new,
+                "--level",
+                "fused",
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j: serde_json::Value =
+            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        let got: Vec<i64> = j["generated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(got, want[prompt.len()..], "{name}");
+    }
+    let o = mkc(
+        &[
+            "run",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--prompt-ids",
+            "1,9999",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("prompt token 9999 is outside the vocabulary (0..512)"),
+        "{}",
+        text(&o.stderr)
+    );
+}
