@@ -50,7 +50,13 @@ fn check_json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn every_fixture_passes_the_interpreter_check() {
-    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
         let o = mkc(
             &[
                 "check",

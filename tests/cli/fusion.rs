@@ -96,9 +96,16 @@ fn both_frontends_give_the_same_fused_structure() {
 
 #[test]
 fn fused_ir_passes_the_check_from_both_frontends() {
-    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
         let dir = repo("tests/fixtures").join(name);
-        for onnx in [false, true] {
+        let has_onnx = dir.join("model.onnx").is_file();
+        for onnx in [false, true].into_iter().filter(|&o| !o || has_onnx) {
             let mut args = vec!["check", dir.to_str().unwrap(), "--level", "fused"];
             if onnx {
                 args.push("--onnx");
@@ -155,7 +162,13 @@ fn stats_keys_snapshot() {
 /// Greedy generation from the fused IR reproduces transformers' float32 greedy tokens.
 #[test]
 fn run_generates_transformers_greedy_tokens() {
-    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
         let dir = repo("tests/fixtures").join(name);
         let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -212,5 +225,37 @@ fn run_generates_transformers_greedy_tokens() {
         text(&o.stderr).contains("prompt token 9999 is outside the vocabulary (0..512)"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// Features only the made-for-mkc fixtures have: each one matters to the logits.
+#[test]
+fn biases_and_llama3_rope_are_exercised() {
+    // The fixture's own check is tight...
+    for name in ["qwen2-tiny", "llama3-tiny"] {
+        let o = mkc(
+            &["check", repo("tests/fixtures").join(name).to_str().unwrap()],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+    }
+    // ...and ignoring llama3 scaling breaks it.
+    let dir = std::env::temp_dir().join(format!("mkc-l3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors", "reference.safetensors"] {
+        std::fs::copy(repo("tests/fixtures/llama3-tiny").join(f), dir.join(f)).unwrap();
+    }
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace("\"factor\": 8.0", "\"factor\": 1.0"),
+    )
+    .unwrap();
+    let o = mkc(&["check", dir.to_str().unwrap()], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "llama3 scaling made no difference: {}",
+        text(&o.stdout)
     );
 }
