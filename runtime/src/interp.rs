@@ -566,31 +566,42 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
     let batch_shape = &batch_shape[..batch_shape.len() - 2];
     let batches: usize = batch_shape.iter().product::<i64>() as usize;
     let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b_stored[..nb - 2]);
-    let int = !ty.elem.is_float();
     let mut out = Vec::with_capacity(batches * m * n);
-    let av = a.to_f64();
-    let bv = b.to_f64();
+    // Element access without copying whole operands (weights can be gigabytes).
+    let get = |t: &Tensor, i: usize| -> f64 {
+        match &t.data {
+            Data::F32(v) => v[i] as f64,
+            Data::F64(v) => v[i],
+            Data::I64(v) => v[i] as f64,
+        }
+    };
+    let int = !ty.elem.is_float();
     for bi in 0..batches {
         let ab = broadcast_source(bi, batch_shape, a_batch) * m * k;
         let bb = broadcast_source(bi, batch_shape, b_batch) * k * n;
         for i in 0..m {
+            let row = ab + i * k;
             for j in 0..n {
-                let mut acc = 0f64;
-                let mut iacc = 0i64;
-                for p in 0..k {
-                    let bx = if transpose_b {
+                let b_at = |p: usize| {
+                    if transpose_b {
                         bb + j * k + p
                     } else {
                         bb + p * n + j
-                    };
-                    if int {
-                        iacc = iacc
-                            .wrapping_add(a.get(ab + i * k + p).i().wrapping_mul(b.get(bx).i()));
-                    } else {
-                        acc += av[ab + i * k + p] * bv[bx];
                     }
+                };
+                if int {
+                    let mut acc = 0i64;
+                    for p in 0..k {
+                        acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
+                    }
+                    out.push(Scalar::I(acc));
+                } else {
+                    let mut acc = 0f64;
+                    for p in 0..k {
+                        acc += get(a, row + p) * get(b, b_at(p));
+                    }
+                    out.push(Scalar::F(acc));
                 }
-                out.push(if int { Scalar::I(iacc) } else { Scalar::F(acc) });
             }
         }
     }
