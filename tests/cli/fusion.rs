@@ -81,7 +81,13 @@ fn llama_3_2_1b_fuses_into_at_most_six_groups_per_layer() {
 
 #[test]
 fn both_frontends_give_the_same_fused_structure() {
-    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
         let dir = repo("tests/fixtures").join(name);
         let from_ckpt = kinds(&compile(&dir, None));
         let from_onnx = kinds(&compile(&dir.join("model.onnx"), None));

@@ -11,7 +11,13 @@ fn repo(p: &str) -> PathBuf {
 
 #[test]
 fn every_fixture_export_passes_the_check() {
-    for name in ["llama-tiny", "qwen3-tiny", "mistral-tiny"] {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
         let dir = repo("tests/fixtures").join(name);
         let o = mkc(&["check", dir.to_str().unwrap(), "--onnx"], None);
         assert!(o.status.success(), "{name}: {}", text(&o.stderr));
@@ -29,7 +35,13 @@ fn every_fixture_export_passes_the_check() {
 #[test]
 fn raised_fixture_exports_still_match_transformers() {
     // raise rewrites the decomposed export into rms_norm/rope/silu; the logits must not move.
-    for (name, norms) in [("llama-tiny", 5), ("qwen3-tiny", 9), ("mistral-tiny", 5)] {
+    for (name, norms) in [
+        ("llama-tiny", 5),
+        ("qwen3-tiny", 9),
+        ("mistral-tiny", 5),
+        ("qwen2-tiny", 5),
+        ("llama3-tiny", 5),
+    ] {
         let dir = repo("tests/fixtures").join(name);
         let pipeline = "--pass-pipeline=builtin.module(canonicalize,raise,cse,dce)";
         let o = mkc(&["check", dir.to_str().unwrap(), "--onnx", pipeline], None);
