@@ -199,6 +199,10 @@ struct OnnxTestArgs {
     /// Also print passing and skipped cases.
     #[arg(long, short)]
     verbose: bool,
+    /// Run this pass pipeline on each imported model before executing it (e.g. `fuse`): the
+    /// suite then checks that the passes preserve every case's results.
+    #[arg(long = "pass-pipeline", default_value = "")]
+    pipeline: String,
 }
 
 #[cfg(feature = "mlir")]
@@ -269,7 +273,7 @@ fn main() -> ExitCode {
         Command::Check(a) => run_check(a),
         Command::GpuInfo(a) => run_gpu_info(a),
         Command::OnnxTest(a) => {
-            let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose);
+            let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose, &a.pipeline);
             if failed == 0 {
                 ExitCode::SUCCESS
             } else {

@@ -53,8 +53,8 @@ fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
     (got - want).abs() <= atol + rtol * want.abs()
 }
 
-pub fn run_case(dir: &Path) -> Outcome {
-    match run_case_inner(dir) {
+pub fn run_case(dir: &Path, pipeline: &str) -> Outcome {
+    match run_case_inner(dir, pipeline) {
         Ok(()) => Outcome::Passed,
         Err(Failure::Skip(m)) => Outcome::Skipped(m),
         Err(Failure::Fail(m)) => Outcome::Failed(m),
@@ -82,7 +82,7 @@ impl From<mkc_frontends::onnx::OnnxError> for Failure {
     }
 }
 
-fn run_case_inner(dir: &Path) -> Result<(), Failure> {
+fn run_case_inner(dir: &Path, pipeline: &str) -> Result<(), Failure> {
     let model = OnnxModel::open(&dir.join("model.onnx"))?;
     let graph = model.graph();
     let inits: std::collections::HashSet<&str> = graph
@@ -127,7 +127,11 @@ fn run_case_inner(dir: &Path) -> Result<(), Failure> {
         let opts = ImportOptions {
             known_inputs: known,
         };
-        let body = import(&model, &opts)?;
+        let mut body = import(&model, &opts)?;
+        if !pipeline.is_empty() {
+            mkc_passes::driver::run_pipeline(&mut body, pipeline)
+                .map_err(|e| format!("pipeline: {e}"))?;
+        }
         let registry = Registry::with_all_dialects();
         if let Some(e) = verify(&body, &registry, VerifyOptions::default()).first() {
             return Err(Failure::Fail(format!(
@@ -190,14 +194,14 @@ fn run_case_inner(dir: &Path) -> Result<(), Failure> {
 }
 
 /// Runs each case; prints failures and the summary line. Returns (passed, failed, skipped).
-pub fn run_all(dirs: &[PathBuf], verbose: bool) -> (usize, usize, usize) {
+pub fn run_all(dirs: &[PathBuf], verbose: bool, pipeline: &str) -> (usize, usize, usize) {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for dir in dirs {
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let outcome = std::panic::catch_unwind(|| run_case(dir)).unwrap_or_else(|_| {
+        let outcome = std::panic::catch_unwind(|| run_case(dir, pipeline)).unwrap_or_else(|_| {
             Outcome::Failed("internal error: mkc panicked (a bug: please report)".into())
         });
         match outcome {

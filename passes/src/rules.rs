@@ -356,39 +356,73 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
     if pt.rank() != 4 {
         return None;
     }
-    // p = softmax(s) over the last axis, possibly behind torch's where(isnan(p), 0, p).
+    // p = softmax(s) over the last axis, possibly behind a guard that zeroes rows with no
+    // attendable key: torch's where(isnan(p), 0, p), or where(max(mask) == -inf, 0, p) as
+    // the ONNX importer writes it. Both are what sdpa does with a fully masked row.
     let softmax_input = |c: Id| {
         m.nodes(c, "tg.softmax")
             .find(|(_, a)| a.get("axis").and_then(Attr::as_int) == Some(last))
             .map(|(n, _)| n.children[0])
     };
+    let mut guard_mask: Option<Id> = None;
     let s = softmax_input(p).or_else(|| {
         m.nodes(p, "tg.where").find_map(|(w, _)| {
             let (c, zero, sm) = (w.children[0], w.children[1], w.children[2]);
-            let guarded = m
+            if !m.is_const(zero, 0.0) {
+                return None;
+            }
+            let nan_guard = m
                 .nodes(c, "tg.isnan")
                 .any(|(i, _)| m.egraph.find(i.children[0]) == m.egraph.find(sm));
-            (guarded && m.is_const(zero, 0.0))
-                .then(|| softmax_input(sm))
-                .flatten()
+            let row_guard = m.nodes(c, "tg.eq").find_map(|(eq, _)| {
+                let (mx, ninf) = (eq.children[0], eq.children[1]);
+                m.is_const(ninf, f64::NEG_INFINITY)
+                    .then(|| {
+                        m.nodes(mx, "tg.reduce_max")
+                            .find(|(r, a)| {
+                                let rank = m.ty(r.children[0]).map_or(0, |t| t.rank() as i64);
+                                ints_of(a, "axes") == [rank - 1]
+                                    && a.get("keepdims") == Some(&Attr::Bool(true))
+                            })
+                            .map(|(r, _)| r.children[0])
+                    })
+                    .flatten()
+            });
+            if nan_guard {
+                softmax_input(sm)
+            } else if let Some(mask) = row_guard {
+                guard_mask = Some(mask);
+                softmax_input(sm)
+            } else {
+                None
+            }
         })
     })?;
-    // s = qk [+ mask]
+    // s = [c0 *] qk [+ mask]
     let mut candidates: Vec<(Id, Option<Id>)> = vec![(s, None)];
     for (a, _) in m.nodes(s, "tg.add") {
         candidates.push((a.children[0], Some(a.children[1])));
         candidates.push((a.children[1], Some(a.children[0])));
     }
-    for (qk, mask) in candidates {
-        for (mm, a) in m.nodes(qk, "tg.matmul") {
-            if a.get("transpose_b") == Some(&Attr::Bool(true)) {
+    for (scaled, mask) in candidates {
+        // A row guard is only sdpa's semantics when it tests the very mask that is added.
+        if let Some(g) = guard_mask {
+            if mask.map(|k| m.egraph.find(k)) != Some(m.egraph.find(g)) {
                 continue;
             }
+        }
+        let (qk, c0) = unscale(m, scaled);
+        for (mm, a) in m.nodes(qk, "tg.matmul") {
+            let transposed = a.get("transpose_b") == Some(&Attr::Bool(true));
             let (q, c1) = unscale(m, mm.children[0]);
-            let (kt, c2) = unscale(m, mm.children[1]);
-            let Some((k, gk)) = untranspose(m, kt) else {
-                continue;
+            let (kx, c2) = unscale(m, mm.children[1]);
+            // K^T as a view of K, or K read transposed by the matmul itself.
+            let found = if transposed {
+                Some(unrepeat(m, kx))
+            } else {
+                untranspose(m, kx)
             };
+            let Some((k, gk)) = found else { continue };
             let (vb, gv) = unrepeat(m, v);
             let (qt, kty, vty) = (m.ty(q)?, m.ty(k)?, m.ty(vb)?);
             if qt.rank() != 4
@@ -399,7 +433,7 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
             {
                 continue;
             }
-            let attrs: Attrs = [("scale", Attr::Float(F64(c1 * c2), ElemType::F64))]
+            let attrs: Attrs = [("scale", Attr::Float(F64(c0 * c1 * c2), ElemType::F64))]
                 .into_iter()
                 .collect();
             let mut rhs = vec![Rhs::Var("?p"), Rhs::Class(q), Rhs::Class(k), Rhs::Class(vb)];

@@ -299,3 +299,53 @@ fn bad_onnx_models_are_clear_errors() {
         text(&o.stderr)
     );
 }
+
+/// The rewrite rules and fusion are checked on every node case: the suite must still pass
+/// after `fuse`, and every Attention variant but softcap's must be recognised as sdpa.
+#[test]
+fn fusion_preserves_the_node_suite_and_recognises_attention() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo("tests/onnx-node"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut args = vec![
+        "onnx-test".to_string(),
+        "--pass-pipeline=builtin.module(canonicalize,fuse,cse,dce)".into(),
+    ];
+    args.extend(dirs.iter().map(|d| d.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = mkc(&args, None);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.lines().last().unwrap().contains(" 0 failed"), "{out}");
+    for d in dirs.iter().filter(|d| {
+        d.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("test_attention")
+    }) {
+        let name = d.file_name().unwrap().to_string_lossy().into_owned();
+        let ir = text(&mkc(&["import", d.join("model.onnx").to_str().unwrap()], None).stdout);
+        let raised = text(
+            &mkc(
+                &[
+                    "opt",
+                    "-",
+                    "--pass-pipeline=builtin.module(canonicalize,raise,cse,dce)",
+                ],
+                Some(&ir),
+            )
+            .stdout,
+        );
+        // Softcap (tanh between QK^T and softmax) is not sdpa; everything else is.
+        let model = ModelProto::decode(&std::fs::read(d.join("model.onnx")).unwrap()[..]).unwrap();
+        let softcap = model.graph.unwrap().node.iter().any(|n| {
+            n.attribute
+                .iter()
+                .any(|a| a.name.as_deref() == Some("softcap") && a.f.unwrap_or(0.0) > 0.0)
+        });
+        assert_eq!(raised.contains("\"tg.sdpa\""), !softcap, "{name}");
+    }
+}

@@ -329,7 +329,8 @@ pub fn register(r: &mut Registry) {
     .results(1)
     .traits(ew)
     .infer(infer_where)
-    .fold(fold_const);
+    .fold(fold_where);
+
     r.op(
         "tg.cast",
         "converts each element to the result's element type",
@@ -555,6 +556,19 @@ fn fold_neg(inp: &FoldInput) -> Option<Vec<Folded>> {
     if let Some(d) = inp.body.def_op(inp.operand(0)) {
         if inp.body.ops[d].name == "tg.neg" {
             return Some(vec![Folded::Value(inp.body.ops[d].operands[0])]);
+        }
+    }
+    fold_const(inp)
+}
+
+/// where(c, a, b) with a constant condition that is all true (false) is a (b), when that
+/// operand already has the result's type.
+fn fold_where(inp: &FoldInput) -> Option<Vec<Folded>> {
+    if let Some(c) = dense(inp, 0) {
+        for (value, pick) in [(1.0, 1), (0.0, 2)] {
+            if c.is_all(value) && inp.body.ty(inp.operand(pick)) == inp.result_type(0) {
+                return Some(vec![Folded::Value(inp.operand(pick))]);
+            }
         }
     }
     fold_const(inp)
