@@ -539,6 +539,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
         let func = interp.func("decode_step")?;
         let cfg = &model.config;
         let cache_ty = mkc_ir::TensorType::new([ctx, cfg.num_kv_heads, cfg.head_dim], opts.compute);
+        check_cache_fits(2 * cfg.num_layers, &cache_ty)?;
         let zero = |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0);
         let mut caches: Vec<mkc_runtime::Tensor> = (0..2 * cfg.num_layers)
             .map(|_| mkc_runtime::Tensor::from_fn(cache_ty.clone(), zero))
@@ -582,6 +583,40 @@ fn run_generate(a: RunArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The interpreter holds every KV cache in memory (and a step copies one at a time), so a
+/// `--ctx` far beyond what the machine holds is refused up front rather than aborting in the
+/// allocator halfway through.
+fn check_cache_fits(count: i64, ty: &mkc_ir::TensorType) -> Result<(), String> {
+    // f32 storage per element in the interpreter (f64 for an f64 compute type).
+    let per_elem = if ty.elem == mkc_ir::ElemType::F64 {
+        8
+    } else {
+        4
+    };
+    let bytes = (count as u128) * (ty.num_elements() as u128) * per_elem;
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
+            .map(|kb| kb * 1024)
+    });
+    // One extra cache for the copy a step makes; half of memory leaves room for the rest.
+    let need = bytes + bytes / (count.max(1) as u128);
+    // Without /proc/meminfo, assume a modest 32 GiB machine.
+    let total = total.unwrap_or(32 << 30);
+    let limit = total / 2;
+    if need > limit {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        return Err(format!(
+            "the KV caches for a context of {} positions need {:.1} GiB on the interpreter; this machine has {:.1} GiB (lower --ctx)",
+            ty.shape[0],
+            gib(need),
+            gib(total)
+        ));
+    }
+    Ok(())
 }
 
 fn run_check(a: CheckArgs) -> ExitCode {

@@ -49,6 +49,9 @@ impl Checkpoint {
     /// Opens `model.safetensors`, or the shards named by `model.safetensors.index.json`,
     /// in `dir`; or a single `.safetensors` file.
     pub fn open(path: &Path) -> Result<Checkpoint, String> {
+        if !path.exists() {
+            return Err(format!("{}: no such file or folder", path.display()));
+        }
         let files: Vec<PathBuf> = if path.is_file() {
             vec![path.to_path_buf()]
         } else if path.join("model.safetensors").is_file() {

@@ -50,12 +50,30 @@ fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|x| !x.is_null())
 }
 
+/// Largest value accepted for a size in config.json. Far above any real model (vocabularies
+/// are ~2^18, hidden sizes ~2^14, depths ~2^7), low enough that a corrupt value is reported
+/// instead of building a graph that never finishes or whose sizes overflow.
+fn max_of(key: &str) -> i64 {
+    match key {
+        "num_hidden_layers" => 4096,
+        "num_attention_heads" | "num_key_value_heads" => 1 << 14,
+        _ => 1 << 24,
+    }
+}
+
 fn int(v: &Value, key: &str) -> Result<i64, String> {
-    get(v, key)
+    let x = get(v, key)
         .ok_or_else(|| format!("config.json: missing \"{key}\""))?
         .as_i64()
         .filter(|&x| x > 0)
-        .ok_or_else(|| format!("config.json: \"{key}\" must be a positive integer"))
+        .ok_or_else(|| format!("config.json: \"{key}\" must be a positive integer"))?;
+    let max = max_of(key);
+    if x > max {
+        return Err(format!(
+            "config.json: \"{key}\" = {x} is implausibly large (mkc accepts at most {max})"
+        ));
+    }
+    Ok(x)
 }
 
 fn opt_int(v: &Value, key: &str) -> Result<Option<i64>, String> {
@@ -292,6 +310,15 @@ mod tests {
         assert!(e.contains("unsupported rope type \"yarn\""), "{e}");
         let e = ModelConfig::parse(&LLAMA3.replace("\"hidden_size\": 64,", "")).unwrap_err();
         assert!(e.contains("missing \"hidden_size\""), "{e}");
+        let e = ModelConfig::parse(&LLAMA3.replace(
+            "\"num_hidden_layers\": 2",
+            "\"num_hidden_layers\": 1099511627776",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("\"num_hidden_layers\" = 1099511627776 is implausibly large"),
+            "{e}"
+        );
         let e = ModelConfig::parse("{not json").unwrap_err();
         assert!(e.contains("not valid JSON"), "{e}");
     }

@@ -253,6 +253,11 @@ fn bad_configs_are_clear_errors() {
             r#""hidden_size": "big""#,
             "\"hidden_size\" must be a positive integer",
         ),
+        (
+            r#""num_hidden_layers": 2"#,
+            r#""num_hidden_layers": 1099511627776"#,
+            "\"num_hidden_layers\" = 1099511627776 is implausibly large",
+        ),
     ];
     for (i, (from, to, want)) in cases.iter().enumerate() {
         let dir = copy_fixture("llama-tiny", &format!("cfg{i}"));
@@ -267,6 +272,35 @@ fn bad_configs_are_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o.stderr).contains("cannot read /nonexistent/model"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn a_context_beyond_memory_is_refused_before_allocating() {
+    let dir = fixture("llama-tiny");
+    let o = mkc(
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--prompt-ids",
+            "1,2",
+            "--ctx",
+            "1000000000000",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("the KV caches for a context of 1000000000000 positions need"),
+        "{e}"
+    );
+    let o = mkc(&["check", "/nonexistent/fixture"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("no such file or folder"),
         "{}",
         text(&o.stderr)
     );
