@@ -43,8 +43,10 @@ enum Command {
     /// --emit=tensor: canonicalize, cse, dce. --emit=fused: canonicalize, fuse (equality
     /// saturation, fusion rules, cost model), cse, dce: one fused.group per task kind.
     /// --stats FILE writes one JSON object with per-pass wall times and counters (for fuse:
-    /// e-nodes, e-classes, iterations, stop reason, rule hits, cost before and after) and
-    /// "fused_groups".
+    /// e-nodes, e-classes, iterations, stop reason, rule hits, cost before and after),
+    /// "fused_groups", and "step_traffic": the bytes a step must read (weights, the embedding
+    /// row it looks up, full KV caches; cache_bytes_per_position for shorter contexts) and
+    /// writes, and floor_ms = read_bytes / --bandwidth.
     Compile(CompileArgs),
     /// Generate tokens greedily with a Hugging Face model (checkpoint, or config with
     /// --random-weights).
@@ -128,12 +130,17 @@ struct CompileArgs {
     /// The level to stop at and print.
     #[arg(long, value_enum, default_value = "fused")]
     emit: Emit,
-    /// Write one JSON object: per pass its wall time, counters and notes, and fused_groups.
+    /// Write one JSON object: per pass its wall time, counters and notes, fused_groups, and
+    /// step_traffic (bytes a step reads and writes, and the bandwidth floor in ms).
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
     /// Replace the default pipeline of the --emit level.
     #[arg(long = "pass-pipeline")]
     pipeline: Option<String>,
+    /// Global-memory bandwidth (GB/s) for the step-time floor in --stats; the default is the
+    /// H100 copy bandwidth `mkc gpu-info --bandwidth` measured (docs/PERF.md).
+    #[arg(long, value_name = "GB/s", default_value_t = 3013.0)]
+    bandwidth: f64,
 }
 
 #[derive(Args)]
@@ -418,6 +425,19 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let start = std::time::Instant::now();
         let mut body = import_model(&a.model)?;
         let import_s = start.elapsed().as_secs_f64();
+        if !(a.bandwidth > 0.0 && a.bandwidth.is_finite()) {
+            return Err(format!(
+                "--bandwidth must be a positive number of GB/s, not {}",
+                a.bandwidth
+            ));
+        }
+        // Traffic is a property of the model, read at the tensor level before any pass.
+        let func = body
+            .walk(body.root)
+            .into_iter()
+            .find(|&o| body.ops[o].name == "func.func")
+            .ok_or("the model has no function")?;
+        let traffic = mkc_passes::traffic::step_traffic(&body, func)?;
         let pipeline = a
             .pipeline
             .clone()
@@ -426,7 +446,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let ir = mkc_ir::printer::print(&body);
         write_output(a.output.as_deref(), &ir)?;
         if let Some(path) = &a.stats {
-            let json = stats_json(&a, &pipeline, &report, import_s, &body);
+            let json = stats_json(&a, &pipeline, &report, import_s, &body, &traffic);
             std::fs::write(path, json + "\n")
                 .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
         }
@@ -449,6 +469,7 @@ fn stats_json(
     r: &mkc_passes::manager::RunReport,
     import_s: f64,
     body: &mkc_ir::Body,
+    traffic: &mkc_passes::traffic::StepTraffic,
 ) -> String {
     use serde_json::{json, Map, Value};
     let mut passes = Vec::new();
@@ -484,6 +505,17 @@ fn stats_json(
         "total_s": r.total.as_secs_f64(),
         "passes": passes,
         "fused_groups": groups,
+        // The worst-case step (caches full); cache_bytes_per_position gives any other.
+        "step_traffic": {
+            "weight_bytes": traffic.weight_bytes,
+            "cache_bytes": traffic.cache_bytes,
+            "cache_bytes_per_position": traffic.cache_bytes_per_position,
+            "input_bytes": traffic.input_bytes,
+            "read_bytes": traffic.read_bytes(),
+            "write_bytes": traffic.write_bytes,
+            "bandwidth_gbps": a.bandwidth,
+            "floor_ms": traffic.read_bytes() / (a.bandwidth * 1e9) * 1e3,
+        },
     })
     .to_string()
 }

@@ -150,6 +150,11 @@ fn stats_keys_snapshot() {
     let mut keys = Vec::new();
     for (k, v) in j.as_object().unwrap() {
         keys.push(k.clone());
+        if k == "step_traffic" {
+            for key in v.as_object().unwrap().keys() {
+                keys.push(format!("step_traffic.{key}"));
+            }
+        }
         if k == "passes" {
             for p in v.as_array().unwrap() {
                 let name = p["name"].as_str().unwrap();
@@ -163,6 +168,74 @@ fn stats_keys_snapshot() {
         }
     }
     insta::assert_snapshot!("compile_stats_keys", keys.join("\n"));
+}
+
+/// The bytes a step must read, from the config alone, against ../shared/design.md's table
+/// (measured with torch on an H100: GB per step and the floor in ms at 3.01 TB/s, bf16, KV
+/// context 128 unless noted).
+#[test]
+fn step_traffic_matches_the_design_table() {
+    for (config, ctx, gb, floor_ms) in [
+        ("llama-3.2-1b", "128", 2.48, 0.823),
+        ("llama-3.2-1b", "2048", 2.54, 0.844),
+        ("qwen3-0.6b", "128", 1.21, 0.401),
+        ("llama-3.1-8b", "128", 15.0, 4.99),
+    ] {
+        let stats = std::env::temp_dir().join(format!(
+            "mkc-traffic-{config}-{ctx}-{}.json",
+            std::process::id()
+        ));
+        let path = repo("tests/fixtures/configs").join(format!("{config}.json"));
+        let o = mkc(
+            &[
+                "compile",
+                path.to_str().unwrap(),
+                "--ctx",
+                ctx,
+                "--compute",
+                "bf16",
+                "--emit",
+                "tensor",
+                "--bandwidth",
+                "3010",
+                "--stats",
+                stats.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        let t = &j["step_traffic"];
+        let read_gb = t["read_bytes"].as_f64().unwrap() / 1e9;
+        let floor = t["floor_ms"].as_f64().unwrap();
+        // The table rounds to 3 significant digits.
+        assert!(
+            (read_gb - gb).abs() <= 0.006 * gb,
+            "{config} ctx {ctx}: {read_gb} GB"
+        );
+        assert!(
+            (floor - floor_ms).abs() <= 0.001 * floor_ms + 0.0005,
+            "{config} ctx {ctx}: {floor} ms"
+        );
+    }
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/configs/qwen3-0.6b.json")
+                .to_str()
+                .unwrap(),
+            "--bandwidth",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--bandwidth must be a positive"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// Greedy generation from the fused IR reproduces transformers' float32 greedy tokens.
