@@ -3,7 +3,8 @@
 //! It owns: the arena-based IR ([`ir`]), types and attributes, the textual form
 //! ([`parser`], [`printer`]: MLIR syntax that `mlir-opt --allow-unregistered-dialect` parses),
 //! diagnostics with source locations ([`diag`]), the dialect registry ([`registry`]), the
-//! verifier ([`verify`]), and the core dialects (`builtin`/`func`, and `tg`, the tensor level).
+//! verifier ([`verify`]), the core dialects (`builtin`/`func`, and `tg`, the tensor level),
+//! and the task level's graph form ([`tasks`]: tasks over byte ranges, events, schedules).
 //! It does not own passes (see `mkc-passes`), importers (`mkc-frontends`) or code generation.
 
 pub mod attr;
@@ -14,6 +15,7 @@ pub mod minifloat;
 pub mod parser;
 pub mod printer;
 pub mod registry;
+pub mod tasks;
 pub mod types;
 pub mod verify;
 pub mod weights;

@@ -18,6 +18,7 @@ pub mod options;
 pub mod pipeline;
 pub mod raise;
 pub mod rules;
+pub mod schedule;
 pub mod traffic;
 
 pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, PassRegistry};

@@ -1,5 +1,6 @@
 //! mkc-runtime: executes mkc programs. On the CPU: the reference interpreter of the tensor
-//! level ([`interp`]), which every other level is checked against. On the GPU (feature
+//! level ([`interp`]), which every other level is checked against, and the simulator of a
+//! scheduled task graph ([`sim`]: SM queues, event counters, seeded interleavings). On the GPU (feature
 //! `cuda`): loading a compiled artifact and launching its one persistent kernel per decode
 //! step through the CUDA driver (cudarc, libcuda loaded at run time; arrives with the GPU
 //! issue). It never links MLIR, so a runtime-only `mkc` stays small enough to ship to a GPU
@@ -8,6 +9,7 @@
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod interp;
+pub mod sim;
 pub mod tensor;
 
 pub use interp::Interpreter;

@@ -1,0 +1,248 @@
+//! Scheduling a task graph onto SMs: list scheduling in program order under a
+//! bandwidth-share cost model, and the schedule's estimate of the step time.
+//!
+//! Program order (`TaskId` order) is a topological order of the events (a task waits only
+//! on earlier tasks), and every SM's queue keeps it, so the schedule cannot deadlock: the
+//! earliest unfinished task is always at the head of its queue with its producers done.
+//! (The `task` dialect and the pass that reads it come next; this is the algorithm.)
+
+use mkc_ir::tasks::{EventId, Schedule, TaskGraph, TaskId};
+use std::collections::HashMap;
+
+/// The machine the estimate assumes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Machine {
+    pub sms: usize,
+    /// Global-memory bandwidth (bytes/s) shared evenly by busy SMs.
+    pub bandwidth: f64,
+    /// Floating-point throughput of one SM (flop/s).
+    pub flops_per_sm: f64,
+    /// Time from a producer's signal on one SM to a waiter on another seeing it.
+    pub event_latency_s: f64,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        // H100 SXM: 132 SMs, 3.01 TB/s measured copy bandwidth (docs/PERF.md), ~7.5 Tflop/s
+        // of bf16 tensor-core throughput per SM, ~1 us for a flag to cross the L2.
+        Machine {
+            sms: 132,
+            bandwidth: 3.013e12,
+            flops_per_sm: 7.5e12,
+            event_latency_s: 1.0e-6,
+        }
+    }
+}
+
+impl Machine {
+    /// Time one SM takes for a task alone: its share of bandwidth, or its flops.
+    pub fn duration(&self, bytes: f64, flops: f64) -> f64 {
+        let per_sm = self.bandwidth / self.sms as f64;
+        (bytes / per_sm).max(flops / self.flops_per_sm)
+    }
+}
+
+/// What the schedule predicts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// When the last task finishes.
+    pub step_s: f64,
+    /// Longest chain of dependent tasks, with no SM contention.
+    pub critical_path_s: f64,
+    /// All bytes over all bandwidth: no schedule is faster.
+    pub floor_s: f64,
+    /// Per SM, the time it spends running tasks.
+    pub busy_s: Vec<f64>,
+    /// Per task, estimated start and finish.
+    pub start_s: Vec<f64>,
+    pub finish_s: Vec<f64>,
+}
+
+/// The producers of each task: the signallers of the events it waits on.
+pub fn producers(g: &TaskGraph) -> Vec<Vec<TaskId>> {
+    let mut by_event: HashMap<EventId, Vec<TaskId>> = HashMap::new();
+    for (t, task) in &g.tasks {
+        for &e in &task.signals {
+            by_event.entry(e).or_default().push(t);
+        }
+    }
+    g.tasks
+        .values()
+        .map(|task| {
+            let mut p: Vec<TaskId> = task
+                .waits
+                .iter()
+                .flat_map(|e| by_event.get(e).cloned().unwrap_or_default())
+                .collect();
+            p.sort();
+            p.dedup();
+            p
+        })
+        .collect()
+}
+
+/// Assigns every task an SM and a queue position: in program order, each task goes to the
+/// SM where it can start first (ties to the least busy SM).
+pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), String> {
+    if m.sms == 0 {
+        return Err("cannot schedule onto 0 SMs".into());
+    }
+    let prods = producers(g);
+    for (t, p) in g.tasks.keys().zip(&prods) {
+        if let Some(bad) = p.iter().find(|&&u| u >= t) {
+            return Err(format!(
+                "{t} waits on {bad}, which is not earlier in program order"
+            ));
+        }
+    }
+    let n = g.tasks.len();
+    let mut free = vec![0.0f64; m.sms];
+    let mut busy = vec![0.0f64; m.sms];
+    let mut sm_of = vec![0usize; n];
+    let (mut start, mut finish, mut path) = (vec![0.0; n], vec![0.0; n], vec![0.0f64; n]);
+    let mut queues = vec![Vec::new(); m.sms];
+    for (t, task) in &g.tasks {
+        let i = t.as_u32() as usize;
+        let dur = m.duration(task.bytes, task.flops);
+        let ready_on = |sm: usize| {
+            prods[i]
+                .iter()
+                .map(|u| {
+                    let j = u.as_u32() as usize;
+                    finish[j]
+                        + if sm_of[j] == sm {
+                            0.0
+                        } else {
+                            m.event_latency_s
+                        }
+                })
+                .fold(0.0f64, f64::max)
+        };
+        let sm = (0..m.sms)
+            .min_by(|&a, &b| {
+                let sa = free[a].max(ready_on(a));
+                let sb = free[b].max(ready_on(b));
+                sa.total_cmp(&sb).then(busy[a].total_cmp(&busy[b]))
+            })
+            .expect("at least one SM");
+        start[i] = free[sm].max(ready_on(sm));
+        finish[i] = start[i] + dur;
+        free[sm] = finish[i];
+        busy[sm] += dur;
+        sm_of[i] = sm;
+        queues[sm].push(t);
+        path[i] = dur
+            + prods[i]
+                .iter()
+                .map(|u| path[u.as_u32() as usize])
+                .fold(0.0f64, f64::max);
+    }
+    let bytes: f64 = g.tasks.values().map(|t| t.bytes).sum();
+    let estimate = Estimate {
+        step_s: finish.iter().copied().fold(0.0, f64::max),
+        critical_path_s: path.iter().copied().fold(0.0, f64::max),
+        floor_s: bytes / m.bandwidth,
+        busy_s: busy,
+        start_s: start,
+        finish_s: finish,
+    };
+    Ok((Schedule { queues }, estimate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mkc_ir::tasks::{Range, Task};
+
+    /// One MLP-like stage: `up` tiles write slices of h, `down` tiles each read one slice.
+    fn mlp(tiles: u64, bytes: f64) -> TaskGraph {
+        let mut g = TaskGraph::default();
+        let h = g.add_buffer("h", tiles * 8);
+        let y = g.add_buffer("y", tiles * 8);
+        for i in 0..tiles {
+            g.add_task(Task {
+                kind: "up".into(),
+                writes: vec![Range::new(h, i * 8, i * 8 + 8)],
+                bytes,
+                ..Default::default()
+            });
+        }
+        for i in 0..tiles {
+            g.add_task(Task {
+                kind: "down".into(),
+                reads: vec![Range::new(h, i * 8, i * 8 + 8)],
+                writes: vec![Range::new(y, i * 8, i * 8 + 8)],
+                bytes,
+                ..Default::default()
+            });
+        }
+        g.derive_events();
+        g
+    }
+
+    #[test]
+    fn balanced_work_fills_every_sm_and_meets_the_floor() {
+        let m = Machine {
+            sms: 4,
+            bandwidth: 4.0,
+            event_latency_s: 0.0,
+            ..Default::default()
+        };
+        let g = mlp(8, 1.0);
+        let (s, e) = assign_sms(&g, &m).unwrap();
+        // 16 tasks of 1 s each (1 byte at 1 byte/s per SM) over 4 SMs.
+        assert_eq!(
+            s.queues.iter().map(Vec::len).collect::<Vec<_>>(),
+            [4, 4, 4, 4]
+        );
+        assert_eq!(e.floor_s, 4.0);
+        assert_eq!(e.step_s, 4.0);
+        assert_eq!(e.critical_path_s, 2.0);
+        assert!(e.busy_s.iter().all(|&b| b == 4.0));
+        // Queues keep program order.
+        for q in &s.queues {
+            assert!(q.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn event_latency_prefers_the_producers_sm() {
+        let m = Machine {
+            sms: 2,
+            bandwidth: 2.0,
+            event_latency_s: 0.5,
+            ..Default::default()
+        };
+        let g = mlp(1, 1.0);
+        let (s, e) = assign_sms(&g, &m).unwrap();
+        assert_eq!(s.queues[0].len(), 2, "{:?}", s.queues);
+        assert_eq!(e.step_s, 2.0);
+    }
+
+    #[test]
+    fn schedules_run_on_the_simulator_for_every_seed() {
+        // More tiles than SMs, with a cross-SM dependency for most consumers.
+        let g = mlp(300, 4096.0);
+        let (s, e) = assign_sms(&g, &Machine::default()).unwrap();
+        assert!(s.queues.iter().all(|q| !q.is_empty()), "an idle SM");
+        assert!(e.step_s >= e.floor_s && e.step_s >= e.critical_path_s);
+        for seed in 0..20 {
+            mkc_runtime::sim::simulate(&g, &s, 2, seed).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_wait_on_a_later_task_is_rejected() {
+        let mut g = mlp(1, 1.0);
+        let first = g.tasks.keys().next().unwrap();
+        let last = g.tasks.keys().next_back().unwrap();
+        let e = g.tasks[last].signals.first().copied().unwrap_or_else(|| {
+            let e = g.events.push(mkc_ir::tasks::Event { target: 1 });
+            g.tasks[last].signals.push(e);
+            e
+        });
+        g.tasks[first].waits.push(e);
+        let err = assign_sms(&g, &Machine::default()).unwrap_err();
+        assert!(err.contains("not earlier in program order"), "{err}");
+    }
+}
