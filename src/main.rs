@@ -131,7 +131,8 @@ struct CompileArgs {
     #[arg(long, value_enum, default_value = "fused")]
     emit: Emit,
     /// Write one JSON object: per pass its wall time, counters and notes, fused_groups, and
-    /// step_traffic (bytes a step reads and writes, and the bandwidth floor in ms).
+    /// step_traffic (bytes a step reads and writes, and the bandwidth floor in ms), and
+    /// memory_plan (workspace arena with reuse, KV cache and packed weight regions).
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
     /// Replace the default pipeline of the --emit level.
@@ -446,7 +447,16 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let ir = mkc_ir::printer::print(&body);
         write_output(a.output.as_deref(), &ir)?;
         if let Some(path) = &a.stats {
-            let json = stats_json(&a, &pipeline, &report, import_s, &body, &traffic);
+            let func = body
+                .walk(body.root)
+                .into_iter()
+                .find(|&o| body.ops[o].name == "func.func")
+                .ok_or("the pipeline left no function")?;
+            let memory = mkc_passes::memplan::plan_memory(&body, func)?;
+            memory
+                .check()
+                .map_err(|e| format!("internal error: the memory plan is invalid: {e}"))?;
+            let json = stats_json(&a, &pipeline, &report, import_s, &body, &traffic, &memory);
             std::fs::write(path, json + "\n")
                 .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
         }
@@ -470,6 +480,7 @@ fn stats_json(
     import_s: f64,
     body: &mkc_ir::Body,
     traffic: &mkc_passes::traffic::StepTraffic,
+    memory: &mkc_passes::memplan::MemoryPlan,
 ) -> String {
     use serde_json::{json, Map, Value};
     let mut passes = Vec::new();
@@ -515,6 +526,16 @@ fn stats_json(
             "write_bytes": traffic.write_bytes,
             "bandwidth_gbps": a.bandwidth,
             "floor_ms": traffic.read_bytes() / (a.bandwidth * 1e9) * 1e3,
+        },
+        // Where values live: the workspace arena (with reuse), caches, packed weights.
+        "memory_plan": {
+            "arena_bytes": memory.arena_bytes,
+            "arena_bytes_without_reuse": memory.unshared_bytes,
+            "arena_values": memory.arena.len(),
+            "cache_bytes": memory.cache_bytes,
+            "caches": memory.caches.len(),
+            "weight_bytes": memory.weight_bytes,
+            "weights": memory.weights.len(),
         },
     })
     .to_string()

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod egraph;
 pub mod fuse;
 pub mod manager;
+pub mod memplan;
 pub mod options;
 pub mod pipeline;
 pub mod raise;

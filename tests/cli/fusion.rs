@@ -150,9 +150,9 @@ fn stats_keys_snapshot() {
     let mut keys = Vec::new();
     for (k, v) in j.as_object().unwrap() {
         keys.push(k.clone());
-        if k == "step_traffic" {
+        if k == "step_traffic" || k == "memory_plan" {
             for key in v.as_object().unwrap().keys() {
-                keys.push(format!("step_traffic.{key}"));
+                keys.push(format!("{k}.{key}"));
             }
         }
         if k == "passes" {
@@ -213,6 +213,26 @@ fn step_traffic_matches_the_design_table() {
         assert!(
             (read_gb - gb).abs() <= 0.006 * gb,
             "{config} ctx {ctx}: {read_gb} GB"
+        );
+        // The memory plan places exactly the caches the traffic counts, and every weight:
+        // all are read in full except an untied embedding table, of which a step reads one
+        // row (Llama-3.1-8B: 128256 x 4096 bf16).
+        let m = &j["memory_plan"];
+        assert_eq!(
+            m["cache_bytes"].as_f64(),
+            t["cache_bytes"].as_f64(),
+            "{config}"
+        );
+        let unread = m["weight_bytes"].as_f64().unwrap() - t["weight_bytes"].as_f64().unwrap();
+        let want = if config == "llama-3.1-8b" {
+            (128256.0 - 1.0) * 4096.0 * 2.0
+        } else {
+            0.0
+        };
+        assert_eq!(unread, want, "{config}");
+        assert!(
+            m["arena_bytes"].as_u64() < m["arena_bytes_without_reuse"].as_u64(),
+            "{m}"
         );
         assert!(
             (floor - floor_ms).abs() <= 0.001 * floor_ms + 0.0005,
