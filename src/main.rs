@@ -433,11 +433,8 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             ));
         }
         // Traffic is a property of the model, read at the tensor level before any pass.
-        let func = body
-            .walk(body.root)
-            .into_iter()
-            .find(|&o| body.ops[o].name == "func.func")
-            .ok_or("the model has no function")?;
+        let func =
+            mkc_ir::dialect::builtin::first_func(&body).ok_or("the model has no function")?;
         let traffic = mkc_passes::traffic::step_traffic(&body, func)?;
         let pipeline = a
             .pipeline
@@ -447,10 +444,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let ir = mkc_ir::printer::print(&body);
         write_output(a.output.as_deref(), &ir)?;
         if let Some(path) = &a.stats {
-            let func = body
-                .walk(body.root)
-                .into_iter()
-                .find(|&o| body.ops[o].name == "func.func")
+            let func = mkc_ir::dialect::builtin::first_func(&body)
                 .ok_or("the pipeline left no function")?;
             let memory = mkc_passes::memplan::plan_memory(&body, func)?;
             memory

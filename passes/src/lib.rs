@@ -22,6 +22,17 @@ pub mod rules;
 pub mod schedule;
 pub mod traffic;
 
+#[cfg(test)]
+mod testing {
+    /// Parses and verifies IR text; a failure renders its diagnostics.
+    pub fn parse(src: &str) -> mkc_ir::Body {
+        let mut sources = mkc_ir::SourceMap::new();
+        let registry = mkc_ir::Registry::with_all_dialects();
+        mkc_ir::parse_and_verify(&mut sources, "t.mlir", src, &registry, Default::default())
+            .unwrap_or_else(|d| panic!("{}", mkc_ir::diag::render_all(&d, &sources)))
+    }
+}
+
 pub use manager::{Instrumentation, Pass, PassContext, PassInfo, PassManager, PassRegistry};
 
 #[doc = include_str!("../../docs/writing-a-pass.md")]

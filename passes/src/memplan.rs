@@ -14,8 +14,9 @@
 //! a task streams one contiguous span.
 
 use crate::cost::bytes;
-use mkc_ir::{Attr, Body, OpId, ValueId};
-use std::collections::HashMap;
+use mkc_ir::dialect::builtin::weight_arg_name;
+use mkc_ir::{Body, OpId, ValueId};
+use std::collections::{HashMap, HashSet};
 
 /// Offsets are aligned to this many bytes (a full 128-byte line, twice, for TMA).
 pub const ALIGN: u64 = 256;
@@ -85,19 +86,16 @@ fn full_reads(body: &Body, op: OpId) -> Vec<ValueId> {
         return data.operands.clone();
     };
     // Inside a group: a region argument used only as a gather table is not read in full.
-    let args = &body.blocks[block].args;
+    let mut read_in_full = HashSet::new();
+    for o in body.walk(op) {
+        let d = &body.ops[o];
+        let skip = usize::from(d.name == "tg.gather");
+        read_in_full.extend(d.operands.iter().skip(skip).copied());
+    }
     data.operands
         .iter()
-        .zip(args)
-        .filter(|(_, &a)| {
-            body.walk(op).iter().any(|&o| {
-                let d = &body.ops[o];
-                d.operands
-                    .iter()
-                    .enumerate()
-                    .any(|(i, &x)| x == a && !(d.name == "tg.gather" && i == 0))
-            })
-        })
+        .zip(&body.blocks[block].args)
+        .filter(|(_, a)| read_in_full.contains(*a))
         .map(|(&v, _)| v)
         .collect()
 }
@@ -108,20 +106,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         .ok_or("the function has no body")?;
     let steps = &body.blocks[entry].ops;
     let args = &body.blocks[entry].args;
-    let arg_attrs = body.ops[func]
-        .attrs
-        .get("arg_attrs")
-        .and_then(Attr::as_array);
-    let weight_name = |i: usize| -> Option<String> {
-        match arg_attrs?.get(i)? {
-            Attr::Dict(e) => e
-                .iter()
-                .find(|(k, _)| k == "mkc.weight")
-                .and_then(|(_, v)| v.as_str())
-                .map(str::to_string),
-            _ => None,
-        }
-    };
+    let weight_name = |i: usize| weight_arg_name(body, func, i).map(str::to_string);
     let arg_index: HashMap<ValueId, usize> =
         args.iter().enumerate().map(|(i, &a)| (a, i)).collect();
     let mut plan = MemoryPlan::default();
@@ -150,7 +135,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         }
     }
 
-    // KV caches: the arguments whose update a step returns.
+    // KV caches: the arguments `tg.kv_append` updates, directly or through a group.
     let ret = steps
         .last()
         .filter(|&&o| body.ops[o].name == "func.return")
@@ -169,10 +154,10 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
             }
             // Follow the cache operand back to a function argument (through the group).
             let mut v = body.ops[o].operands[0];
-            if let Some(&g) = (data.name == "fused.group").then_some(&op) {
-                let block = body.entry_block(g, 0).expect("a group has a body");
+            if data.name == "fused.group" {
+                let block = body.entry_block(op, 0).expect("a group has a body");
                 if let Some(k) = body.blocks[block].args.iter().position(|&a| a == v) {
-                    v = body.ops[g].operands[k];
+                    v = data.operands[k];
                 }
             }
             if arg_index.contains_key(&v) && !cache_args.contains(&v) {
@@ -272,17 +257,8 @@ mod tests {
     use super::*;
 
     fn plan(src: &str) -> (Body, MemoryPlan) {
-        let mut sources = mkc_ir::SourceMap::new();
-        let registry = mkc_ir::Registry::with_all_dialects();
-        let body =
-            mkc_ir::parse_and_verify(&mut sources, "t.mlir", src, &registry, Default::default())
-                .map_err(|d| mkc_ir::diag::render_all(&d, &sources))
-                .unwrap();
-        let func = body
-            .walk(body.root)
-            .into_iter()
-            .find(|&o| body.ops[o].name == "func.func")
-            .unwrap();
+        let body = crate::testing::parse(src);
+        let func = mkc_ir::dialect::builtin::first_func(&body).unwrap();
         let p = plan_memory(&body, func).unwrap();
         p.check().unwrap();
         (body, p)

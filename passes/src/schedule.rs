@@ -118,14 +118,16 @@ pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), St
                 })
                 .fold(0.0f64, f64::max)
         };
+        // Where the task could start on each SM; take the earliest, ties to the least busy.
+        let starts: Vec<f64> = (0..m.sms).map(|sm| free[sm].max(ready_on(sm))).collect();
         let sm = (0..m.sms)
             .min_by(|&a, &b| {
-                let sa = free[a].max(ready_on(a));
-                let sb = free[b].max(ready_on(b));
-                sa.total_cmp(&sb).then(busy[a].total_cmp(&busy[b]))
+                starts[a]
+                    .total_cmp(&starts[b])
+                    .then(busy[a].total_cmp(&busy[b]))
             })
             .expect("at least one SM");
-        start[i] = free[sm].max(ready_on(sm));
+        start[i] = starts[sm];
         finish[i] = start[i] + dur;
         free[sm] = finish[i];
         busy[sm] += dur;

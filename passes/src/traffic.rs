@@ -10,7 +10,9 @@
 //! which a step writes one row each.
 
 use crate::cost::bytes;
+use mkc_ir::dialect::builtin::weight_arg_name;
 use mkc_ir::{Attr, Body, OpId, Type, ValueId};
+use std::collections::HashMap;
 
 /// What one call reads and writes, in bytes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,22 +48,12 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
         .entry_block(func, 0)
         .ok_or("the function has no body")?;
     let args = &body.blocks[entry].args;
-    let arg_attrs = body.ops[func]
-        .attrs
-        .get("arg_attrs")
-        .and_then(Attr::as_array);
-    let is_weight = |i: usize| {
-        arg_attrs
-            .and_then(|l| l.get(i))
-            .is_some_and(|d| matches!(d, Attr::Dict(e) if e.iter().any(|(k, _)| k == "mkc.weight")))
-    };
+    let index_of: HashMap<ValueId, usize> = args.iter().enumerate().map(|(i, &a)| (a, i)).collect();
     // Every use of every argument, as (op, operand index).
     let mut uses: Vec<Vec<(OpId, usize)>> = vec![Vec::new(); args.len()];
-    let index_of = |v: ValueId| args.iter().position(|&a| a == v);
-    let ops = body.walk(func);
-    for &op in &ops {
-        for (k, &v) in body.ops[op].operands.iter().enumerate() {
-            if let Some(i) = index_of(v) {
+    for op in body.walk(func) {
+        for (k, v) in body.ops[op].operands.iter().enumerate() {
+            if let Some(&i) = index_of.get(v) {
                 uses[i].push((op, k));
             }
         }
@@ -88,7 +80,7 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
             Some(rows) => rows,
             None => full,
         };
-        if is_weight(i) {
+        if weight_arg_name(body, func, i).is_some() {
             t.weight_bytes += read;
         } else {
             t.input_bytes += read;
@@ -149,17 +141,8 @@ mod tests {
     use super::*;
 
     fn traffic(src: &str) -> StepTraffic {
-        let mut sources = mkc_ir::SourceMap::new();
-        let registry = mkc_ir::Registry::with_all_dialects();
-        let body =
-            mkc_ir::parse_and_verify(&mut sources, "t.mlir", src, &registry, Default::default())
-                .map_err(|d| mkc_ir::diag::render_all(&d, &sources))
-                .unwrap();
-        let func = body
-            .walk(body.root)
-            .into_iter()
-            .find(|&o| body.ops[o].name == "func.func")
-            .unwrap();
+        let body = crate::testing::parse(src);
+        let func = mkc_ir::dialect::builtin::first_func(&body).unwrap();
         step_traffic(&body, func).unwrap()
     }
 

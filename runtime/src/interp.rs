@@ -74,21 +74,11 @@ impl<'a> Interpreter<'a> {
         let entry = body
             .entry_block(func, 0)
             .ok_or("the function has no body")?;
-        let arg_attrs = body.ops[func]
-            .attrs
-            .get("arg_attrs")
-            .and_then(Attr::as_array);
         let mut values: HashMap<ValueId, Rc<Tensor>> = HashMap::new();
         let mut inputs = inputs.into_iter();
         for (i, &a) in body.blocks[entry].args.iter().enumerate() {
             let ty = tensor_type(body.ty(a))?;
-            let weight = arg_attrs.and_then(|l| l.get(i)).and_then(|d| match d {
-                Attr::Dict(e) => e
-                    .iter()
-                    .find(|(k, _)| k == "mkc.weight")
-                    .and_then(|(_, v)| v.as_str()),
-                _ => None,
-            });
+            let weight = mkc_ir::dialect::builtin::weight_arg_name(body, func, i);
             let t = match weight {
                 Some(name) => self.weight(name, ty)?,
                 None => {

@@ -48,6 +48,27 @@ pub fn signature(body: &Body, func: OpId) -> Option<(&[Type], &[Type])> {
     }
 }
 
+/// The module's first function (the decode step or the graph an importer made).
+pub fn first_func(body: &Body) -> Option<OpId> {
+    body.blocks[body.module_block()]
+        .ops
+        .iter()
+        .copied()
+        .find(|&o| body.ops[o].name == "func.func")
+}
+
+/// The checkpoint name of argument `i` of `func`, when it is a weight (`{mkc.weight = "..."}`).
+pub fn weight_arg_name(body: &Body, func: OpId, i: usize) -> Option<&str> {
+    let attrs = body.ops[func].attrs.get("arg_attrs")?.as_array()?;
+    match attrs.get(i)? {
+        Attr::Dict(e) => e
+            .iter()
+            .find(|(k, _)| k == "mkc.weight")
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
 fn verify_func(body: &Body, op: OpId) -> Result<(), String> {
     let Some((ins, _)) = signature(body, op) else {
         return Err("attribute 'function_type' must be a function type".into());
