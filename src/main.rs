@@ -75,7 +75,8 @@ enum Command {
     ///
     /// Prints one JSON object: name, compute capability, SMs, memory, shared memory per
     /// block, and (with --bandwidth) the median device-to-device copy bandwidth (read + write
-    /// bytes per second, CUDA events), the denominator of the memory floor. Exits 1 with the
+    /// bytes per second, CUDA events), the denominator of the memory floor; with --ptx, the
+    /// result of running the example kernel lowered by `mlir-to-ptx`. Exits 1 with the
     /// reason when there is no driver or device.
     GpuInfo(GpuInfoArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
@@ -194,9 +195,14 @@ struct GpuInfoArgs {
     /// Bytes per copy for --bandwidth.
     #[arg(long, default_value_t = 1 << 30)]
     bytes: usize,
-    /// Timed copies for --bandwidth (the median is reported).
+    /// Timed runs for --bandwidth and --ptx (the median is reported).
     #[arg(long, default_value_t = 50)]
     iters: usize,
+    /// Also load this PTX (from `mkc mlir-to-ptx examples/scale_kernel.mlir`), run its
+    /// `scale` kernel on 2^24 floats, compare with the host and time it; exits 1 on any
+    /// mismatch.
+    #[arg(long, value_name = "FILE")]
+    ptx: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -731,6 +737,25 @@ fn run_gpu_info(a: GpuInfoArgs) -> ExitCode {
             j["copy_bandwidth_gbs"] = serde_json::json!(bw / 1e9);
             j["copy_bytes"] = serde_json::json!(a.bytes);
             j["copy_iters"] = serde_json::json!(a.iters);
+        }
+        if let Some(path) = &a.ptx {
+            let ptx = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+            let k = gpu::check_scale_kernel(a.device, &ptx, 1 << 24, a.iters)?;
+            j["ptx_kernel"] = serde_json::json!({
+                "file": path.display().to_string(),
+                "elements": k.elements,
+                "mismatches": k.mismatches,
+                "median_us": k.median_us,
+                "gbs": 8.0 * k.elements as f64 / (k.median_us * 1e-6) / 1e9,
+            });
+            if k.mismatches > 0 {
+                println!("{j}");
+                return Err(format!(
+                    "the PTX kernel computed {} of {} elements wrong",
+                    k.mismatches, k.elements
+                ));
+            }
         }
         Ok(j.to_string())
     })();

@@ -82,3 +82,83 @@ pub fn copy_bandwidth(ordinal: usize, bytes: usize, iters: usize) -> Result<f64,
     let median = ms[ms.len() / 2];
     Ok(2.0 * bytes as f64 / (median * 1e-3))
 }
+
+/// What running the example kernel showed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelCheck {
+    pub elements: usize,
+    /// Elements whose result differs from the host's `x * factor`.
+    pub mismatches: usize,
+    /// Median launch time over the timed launches (CUDA events).
+    pub median_us: f64,
+}
+
+/// Loads `ptx` (from `mkc mlir-to-ptx examples/scale_kernel.mlir`), runs its kernel
+/// `scale(buf, factor)` over `elements` floats, compares with the host, then times `iters`
+/// launches. The first check that MLIR's PTX loads and computes on this device.
+pub fn check_scale_kernel(
+    ordinal: usize,
+    ptx: &str,
+    elements: usize,
+    iters: usize,
+) -> Result<KernelCheck, String> {
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+    const BLOCK: usize = 256;
+    if elements == 0 || !elements.is_multiple_of(BLOCK) {
+        return Err(format!("elements must be a positive multiple of {BLOCK}"));
+    }
+    let ctx = ctx(ordinal)?;
+    let e = |e: cudarc::driver::DriverError| e.to_string();
+    let module = ctx
+        .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+        .map_err(|err| format!("the driver rejects the PTX: {err}"))?;
+    let f = module
+        .load_function("scale")
+        .map_err(|err| format!("the PTX has no kernel 'scale': {err}"))?;
+    let stream = ctx.default_stream();
+    let host: Vec<f32> = (0..elements)
+        .map(|i| (i % 1000) as f32 * 0.5 - 7.0)
+        .collect();
+    let mut buf = stream.clone_htod(&host).map_err(e)?;
+    let factor = 3.0f32;
+    let cfg = LaunchConfig {
+        grid_dim: ((elements / BLOCK) as u32, 1, 1),
+        block_dim: (BLOCK as u32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let launch = |buf: &mut cudarc::driver::CudaSlice<f32>| -> Result<(), String> {
+        let mut b = stream.launch_builder(&f);
+        b.arg(buf).arg(&factor);
+        // SAFETY: the kernel takes (f32 global pointer, f32) and touches one element per
+        // thread; the grid covers exactly `elements` threads.
+        unsafe { b.launch(cfg) }.map_err(e)?;
+        Ok(())
+    };
+    launch(&mut buf)?;
+    let got = stream.clone_dtoh(&buf).map_err(e)?;
+    let mismatches = host
+        .iter()
+        .zip(&got)
+        .filter(|(x, y)| (*x * factor).to_bits() != y.to_bits())
+        .count();
+    let mut us = Vec::with_capacity(iters.max(1));
+    for _ in 0..iters.max(1) {
+        let start = ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(e)?;
+        let end = ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(e)?;
+        start.record(&stream).map_err(e)?;
+        launch(&mut buf)?;
+        end.record(&stream).map_err(e)?;
+        end.synchronize().map_err(e)?;
+        us.push(start.elapsed_ms(&end).map_err(e)? as f64 * 1e3);
+    }
+    us.sort_by(f64::total_cmp);
+    Ok(KernelCheck {
+        elements,
+        mismatches,
+        median_us: us[us.len() / 2],
+    })
+}

@@ -213,3 +213,38 @@ fn gpu_info_reports_the_device_or_why_not() {
         );
     }
 }
+
+/// The PTX that MLIR's NVVM pipeline makes in process loads and computes on the device.
+#[test]
+fn gpu_the_lowered_example_kernel_computes_on_the_device() {
+    let ptx = std::env::temp_dir().join(format!("mkc-scale-{}.ptx", std::process::id()));
+    let o = mkc(
+        &[
+            "mlir-to-ptx",
+            "examples/scale_kernel.mlir",
+            "-o",
+            ptx.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = mkc(
+        &["gpu-info", "--ptx", ptx.to_str().unwrap(), "--iters", "5"],
+        None,
+    );
+    if o.status.success() {
+        let j: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+        assert_eq!(j["ptx_kernel"]["mismatches"], 0, "{j}");
+        assert_eq!(j["ptx_kernel"]["elements"], 1 << 24, "{j}");
+    } else {
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("no CUDA driver") || err.contains("no device"),
+            "{err}"
+        );
+        eprintln!(
+            "SKIPPED gpu_the_lowered_example_kernel_computes_on_the_device: {}",
+            err.trim()
+        );
+    }
+}
