@@ -7,7 +7,7 @@ use mkc_ir::verify::{verify, VerifyOptions};
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{ElemType, Registry, TensorType};
 use mkc_runtime::interp::{argmax, i64_tensor, rel_err};
-use mkc_runtime::{Interpreter, Tensor};
+use mkc_runtime::{Interpreter, Simulator, Tensor};
 use std::path::Path;
 
 /// Where the logits come from.
@@ -15,12 +15,15 @@ use std::path::Path;
 pub enum Engine {
     /// The reference interpreter of the tensor level.
     Interp,
+    /// The scheduled task program on the CPU simulator (SM queues, events, bf16 memory).
+    Sim,
 }
 
 impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
+            Engine::Sim => "sim",
         }
     }
 }
@@ -95,6 +98,7 @@ fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
 fn level_name(pipeline: &str) -> String {
     match pipeline {
         "" => "tensor".into(),
+        p if p.contains("schedule") => "schedule".into(),
         p if p.contains("fuse") => "fused".into(),
         _ => "custom".into(),
     }
@@ -111,6 +115,7 @@ fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String>
 pub fn check_hf(
     dir: &Path,
     engine: Engine,
+    seed: u64,
     pipeline: &str,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
@@ -137,6 +142,10 @@ pub fn check_hf(
     }
     let mut interp = Interpreter::new(&body, ckpt as &dyn WeightSource);
     let func = interp.func("decode_step")?;
+    let mut sim = match engine {
+        Engine::Sim => Some(Simulator::new(&body, ckpt as &dyn WeightSource, seed)?),
+        Engine::Interp => None,
+    };
     let layers = model.config.num_layers as usize;
     let cache_ty = TensorType::new(
         [
@@ -160,9 +169,11 @@ pub fn check_hf(
             i64_tensor(&[], vec![pos as i64]),
         ];
         inputs.append(&mut caches);
-        let mut outs = interp
-            .call(func, inputs)
-            .map_err(|e| format!("position {pos}: {e}"))?;
+        let mut outs = match &mut sim {
+            Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
+            None => interp.call(func, inputs),
+        }
+        .map_err(|e| format!("position {pos}: {e}"))?;
         let logits = outs.remove(0).to_f64();
         let next = outs.remove(0).get(0).i();
         if next != argmax(&logits) as i64 {
@@ -188,6 +199,7 @@ pub fn check_hf(
 pub fn check_onnx(
     dir: &Path,
     engine: Engine,
+    seed: u64,
     pipeline: &str,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
@@ -223,7 +235,12 @@ pub fn check_onnx(
         }
     }
     let ids = i64_tensor(&[1, n], reference.tokens.clone());
-    let outs = interp.call(func, vec![ids])?;
+    let outs = match engine {
+        Engine::Sim => Simulator::new(&body, &weights, seed)?
+            .call(&[ids])
+            .map_err(|e| e.to_string())?,
+        Engine::Interp => interp.call(func, vec![ids])?,
+    };
     let logits = outs.first().ok_or("the model returns nothing")?;
     let v = reference.logits[0].len();
     if logits.ty.shape != [1, n, v as i64] {

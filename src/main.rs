@@ -104,6 +104,10 @@ enum Emit {
     Tensor,
     /// After fusion: one fused.group per megakernel task kind.
     Fused,
+    /// After tiling: the fused IR plus a task.graph (tasks, byte ranges, events, placement).
+    Tasks,
+    /// After scheduling: every task with its SM and queue slot.
+    Schedule,
 }
 
 impl Emit {
@@ -111,12 +115,16 @@ impl Emit {
         match self {
             Emit::Tensor => "tensor",
             Emit::Fused => "fused",
+            Emit::Tasks => "tasks",
+            Emit::Schedule => "schedule",
         }
     }
     fn default_pipeline(self) -> &'static str {
         match self {
             Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
             Emit::Fused => "builtin.module(canonicalize,fuse,cse,dce)",
+            Emit::Tasks => "builtin.module(canonicalize,fuse,cse,dce,tile)",
+            Emit::Schedule => "builtin.module(canonicalize,fuse,cse,dce,tile,schedule)",
         }
     }
 }
@@ -179,6 +187,13 @@ struct CheckArgs {
     /// Run this pass pipeline on the imported IR before executing it (overrides --level).
     #[arg(long = "pass-pipeline")]
     pipeline: Option<String>,
+    /// --engine sim: SMs to tile and schedule for.
+    #[arg(long, default_value_t = 132)]
+    sms: usize,
+    /// --engine sim: run the check once per seed 0..N (a seed picks the interleaving of
+    /// the SM queues); the report is the worst run.
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
     /// Print a line per position.
     #[arg(long, short)]
     verbose: bool,
@@ -579,7 +594,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
                 .collect()
         };
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
-        if a.level == Emit::Fused {
+        if a.level != Emit::Tensor {
             mkc_passes::driver::run_pipeline(&mut body, Emit::Fused.default_pipeline())?;
         }
         let vocab = model.config.vocab_size;
@@ -673,8 +688,12 @@ fn check_cache_fits(count: i64, ty: &mkc_ir::TensorType) -> Result<(), String> {
 }
 
 fn run_check(a: CheckArgs) -> ExitCode {
-    let tolerance = match a.engine {
-        check::Engine::Interp => 1e-3,
+    // The simulator stores bf16 and computes each task in f32 or better: the bar is
+    // 2e-2 and at most one argmax in 27 flipping at a near tie; the interpreter computes
+    // like the reference, so it must agree everywhere.
+    let (tolerance, flips) = match a.engine {
+        check::Engine::Interp => (1e-3, 0),
+        check::Engine::Sim => (2e-2, 1),
     };
     let verbose = a.verbose;
     let mut progress = |pos: usize, err: f64, agree: bool| {
@@ -685,37 +704,63 @@ fn run_check(a: CheckArgs) -> ExitCode {
             );
         }
     };
-    let pipeline = a.pipeline.clone().unwrap_or_else(|| match a.level {
-        Emit::Tensor => String::new(),
-        Emit::Fused => Emit::Fused.default_pipeline().to_string(),
-    });
-    let result = if a.onnx {
-        check::check_onnx(&a.fixture, a.engine, &pipeline, &mut progress)
-    } else {
-        check::check_hf(&a.fixture, a.engine, &pipeline, &mut progress)
+    let level = match (a.engine, a.level) {
+        // The simulator runs the scheduled program.
+        (check::Engine::Sim, _) => Emit::Schedule,
+        (_, level) => level,
     };
-    match result {
-        Ok(report) => {
-            let ok = report.max_rel_err() <= tolerance
-                && report.argmax_agree() == report.per_position.len();
-            println!("{}", report.json());
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!(
-                    "mkc: check failed: max_rel_err {:.3e} (tolerance {tolerance:e}), argmax agrees at {} of {} positions",
-                    report.max_rel_err(),
-                    report.argmax_agree(),
-                    report.per_position.len()
-                );
-                ExitCode::FAILURE
+    let pipeline = a.pipeline.clone().unwrap_or_else(|| match level {
+        Emit::Tensor => String::new(),
+        level => with_sms(level.default_pipeline(), a.sms),
+    });
+    let mut worst: Option<check::CheckReport> = None;
+    for seed in 0..a.seeds.max(1) {
+        let result = if a.onnx {
+            check::check_onnx(&a.fixture, a.engine, seed, &pipeline, &mut progress)
+        } else {
+            check::check_hf(&a.fixture, a.engine, seed, &pipeline, &mut progress)
+        };
+        match result {
+            Ok(report) => {
+                if a.seeds > 1 {
+                    eprintln!("seed {seed}: {}", report.json());
+                }
+                let worse = worst.as_ref().is_none_or(|w| {
+                    (report.argmax_agree(), -report.max_rel_err())
+                        < (w.argmax_agree(), -w.max_rel_err())
+                });
+                if worse {
+                    worst = Some(report);
+                }
+            }
+            Err(e) => {
+                eprintln!("mkc: error: seed {seed}: {e}");
+                return ExitCode::FAILURE;
             }
         }
-        Err(e) => {
-            eprintln!("mkc: error: {e}");
-            ExitCode::FAILURE
-        }
     }
+    let report = worst.expect("at least one seed");
+    let ok = report.max_rel_err() <= tolerance
+        && report.argmax_agree() + flips >= report.per_position.len();
+    println!("{}", report.json());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "mkc: check failed: max_rel_err {:.3e} (tolerance {tolerance:e}), argmax agrees at {} of {} positions",
+            report.max_rel_err(),
+            report.argmax_agree(),
+            report.per_position.len()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+/// A default pipeline with `tile` and `schedule` set to `sms` SMs.
+fn with_sms(pipeline: &str, sms: usize) -> String {
+    pipeline
+        .replace("tile", &format!("tile{{sms={sms}}}"))
+        .replace("schedule", &format!("schedule{{sms={sms}}}"))
 }
 
 #[cfg(feature = "cuda")]

@@ -16,11 +16,13 @@ pub mod parser;
 pub mod printer;
 pub mod registry;
 pub mod tasks;
+pub mod tiling;
 pub mod types;
 pub mod verify;
 pub mod weights;
 
 pub use attr::{Attr, Attrs};
+pub use cranelift_entity::EntityRef;
 pub use diag::{Diagnostic, Loc, SourceMap};
 pub use ir::{BlockId, Body, OpId, OpSpec, RegionId, ValueId};
 pub use registry::Registry;

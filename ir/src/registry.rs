@@ -282,6 +282,7 @@ impl Registry {
         crate::dialect::builtin::register(&mut r);
         crate::dialect::tg::register(&mut r);
         crate::dialect::fused::register(&mut r);
+        crate::dialect::task::register(&mut r);
         r
     }
 

@@ -46,6 +46,100 @@ impl std::fmt::Display for Range {
     }
 }
 
+/// Where a tensor lives: `offset` bytes into `buffer`, its axes stored in the order `perm`
+/// (outermost first; the identity is row-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub buffer: BufferId,
+    pub offset: u64,
+    pub shape: Vec<i64>,
+    pub elem_bytes: u64,
+    pub perm: Vec<usize>,
+}
+
+impl Layout {
+    pub fn row_major(buffer: BufferId, offset: u64, shape: Vec<i64>, elem_bytes: u64) -> Layout {
+        let perm = (0..shape.len()).collect();
+        Layout {
+            buffer,
+            offset,
+            shape,
+            elem_bytes,
+            perm,
+        }
+    }
+
+    /// Element strides (in elements) of each logical axis.
+    fn strides(&self) -> Vec<u64> {
+        let mut s = vec![0u64; self.shape.len()];
+        let mut acc = 1u64;
+        for &a in self.perm.iter().rev() {
+            s[a] = acc;
+            acc *= self.shape[a].max(0) as u64;
+        }
+        s
+    }
+
+    /// The byte address of the element at row-major (logical) flat index `i`.
+    pub fn addr(&self, mut i: u64) -> u64 {
+        let strides = self.strides();
+        let mut e = 0;
+        for (a, &d) in self.shape.iter().enumerate().rev() {
+            let d = d.max(1) as u64;
+            e += (i % d) * strides[a];
+            i /= d;
+        }
+        self.offset + e * self.elem_bytes
+    }
+
+    /// The byte ranges a box covers, in storage order, adjacent runs merged.
+    pub fn ranges(&self, b: &[(i64, i64)]) -> Vec<Range> {
+        if b.iter().any(|&(lo, hi)| hi <= lo) {
+            return Vec::new();
+        }
+        let strides = self.strides();
+        // Walk the box in storage order; the innermost stored axis is one run.
+        let inner = *self.perm.last().unwrap_or(&0);
+        let mut out: Vec<Range> = Vec::new();
+        let outer: Vec<usize> = self.perm[..self.perm.len().saturating_sub(1)].to_vec();
+        let mut idx: Vec<i64> = outer.iter().map(|&a| b[a].0).collect();
+        loop {
+            let mut e: u64 = outer
+                .iter()
+                .zip(&idx)
+                .map(|(&a, &i)| i as u64 * strides[a])
+                .sum();
+            let (lo, hi) = if self.shape.is_empty() {
+                (0, 1)
+            } else {
+                b[inner]
+            };
+            if !self.shape.is_empty() {
+                e += lo as u64 * strides[inner];
+            }
+            let start = self.offset + e * self.elem_bytes;
+            let end = start + (hi - lo) as u64 * self.elem_bytes;
+            match out.last_mut() {
+                Some(r) if r.end == start => r.end = end,
+                _ => out.push(Range::new(self.buffer, start, end)),
+            }
+            // Next index of the outer axes, last stored axis fastest.
+            let mut k = outer.len();
+            loop {
+                if k == 0 {
+                    return out;
+                }
+                k -= 1;
+                idx[k] += 1;
+                if idx[k] < b[outer[k]].1 {
+                    break;
+                }
+                idx[k] = b[outer[k]].0;
+            }
+        }
+    }
+}
+
 /// A named region of memory: an activation, a KV cache, a weight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Buffer {
@@ -53,10 +147,18 @@ pub struct Buffer {
     pub bytes: u64,
 }
 
+/// A half-open interval `lo..hi` along each axis of a tensor.
+pub type TileBox = Vec<(i64, i64)>;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Task {
     /// The task kind (one fused group's code), e.g. "qkv_matvec".
     pub kind: String,
+    /// What it computes: the part `tile` (a union of boxes) of result `output` of the
+    /// function's top-level op number `group` (a `fused.group`).
+    pub group: usize,
+    pub output: usize,
+    pub tile: Vec<TileBox>,
     pub reads: Vec<Range>,
     pub writes: Vec<Range>,
     /// Estimated global-memory bytes moved and floating-point operations.
@@ -100,43 +202,110 @@ impl TaskGraph {
         self.tasks.push(task)
     }
 
-    /// Earlier tasks that `t` conflicts with: it reads bytes they write (read after write),
-    /// or writes bytes they read or write (write after read/write). Ascending.
+    /// The earlier tasks `t` must wait for: for every byte it reads, the last earlier task
+    /// that writes it; for every byte it writes, that writer and the tasks that read the byte
+    /// since. Every other earlier task touching the same bytes is ordered before `t` through
+    /// these (a writer waited for the readers and the writer before it), so waiting for them
+    /// too would only cost counters. Ascending.
     pub fn hazards(&self, t: TaskId) -> Vec<TaskId> {
-        let task = &self.tasks[t];
-        let any = |a: &[Range], b: &[Range]| a.iter().any(|x| b.iter().any(|y| x.overlaps(y)));
-        self.tasks
-            .iter()
-            .take_while(|(u, _)| *u < t)
-            .filter(|(_, u)| {
-                any(&task.reads, &u.writes)
-                    || any(&task.writes, &u.reads)
-                    || any(&task.writes, &u.writes)
-            })
-            .map(|(u, _)| u)
-            .collect()
+        self.all_hazards().swap_remove(t.index())
     }
 
-    /// Replaces all events: one per task that another task conflicts with, signalled by that
-    /// task alone (target 1); every task waits on the events of exactly its hazards.
+    /// [`TaskGraph::hazards`] of every task at once. Each buffer is cut into the intervals
+    /// between range endpoints; each interval keeps its last writer and its readers since.
+    pub fn all_hazards(&self) -> Vec<Vec<TaskId>> {
+        let mut cuts: Vec<Vec<u64>> = vec![Vec::new(); self.buffers.len()];
+        for task in self.tasks.values() {
+            for r in task.reads.iter().chain(&task.writes) {
+                cuts[r.buffer.index()].extend([r.start, r.end]);
+            }
+        }
+        for c in &mut cuts {
+            c.sort_unstable();
+            c.dedup();
+        }
+        let pieces = |r: &Range| {
+            let c = &cuts[r.buffer.index()];
+            let lo = c.partition_point(|&x| x < r.start);
+            let hi = c.partition_point(|&x| x < r.end);
+            lo..hi
+        };
+        let mut writer: Vec<Vec<Option<TaskId>>> =
+            cuts.iter().map(|c| vec![None; c.len()]).collect();
+        let mut readers: Vec<Vec<Vec<TaskId>>> =
+            cuts.iter().map(|c| vec![vec![]; c.len()]).collect();
+        let mut out = Vec::with_capacity(self.tasks.len());
+        for (t, task) in &self.tasks {
+            let mut deps = Vec::new();
+            for r in &task.reads {
+                let b = r.buffer.index();
+                deps.extend(pieces(r).filter_map(|p| writer[b][p]));
+            }
+            for r in &task.writes {
+                let b = r.buffer.index();
+                for p in pieces(r) {
+                    deps.extend(writer[b][p]);
+                    deps.extend(&readers[b][p]);
+                }
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            deps.retain(|&d| d != t);
+            for r in &task.reads {
+                let b = r.buffer.index();
+                for p in pieces(r) {
+                    readers[b][p].push(t);
+                }
+            }
+            for r in &task.writes {
+                let b = r.buffer.index();
+                for p in pieces(r) {
+                    writer[b][p] = Some(t);
+                    readers[b][p].clear();
+                }
+            }
+            out.push(deps);
+        }
+        out
+    }
+
+    /// Replaces all events so that every task waits for exactly its hazards. Producers
+    /// whose consumers are the same tasks share one event, with their number as its target
+    /// (the tiles of one output that a whole-vector reader needs are one counter).
     pub fn derive_events(&mut self) {
         self.events.clear();
-        let ids: Vec<TaskId> = self.tasks.keys().collect();
-        let deps: Vec<Vec<TaskId>> = ids.iter().map(|&t| self.hazards(t)).collect();
-        let mut event_of: Vec<Option<EventId>> = vec![None; ids.len()];
+        let deps = self.all_hazards();
+        let mut consumers: Vec<Vec<TaskId>> = vec![Vec::new(); self.tasks.len()];
+        for (c, ds) in self.tasks.keys().zip(&deps) {
+            for d in ds {
+                consumers[d.index()].push(c);
+            }
+        }
         for task in self.tasks.values_mut() {
             task.waits.clear();
             task.signals.clear();
         }
-        for (i, ds) in deps.iter().enumerate() {
-            for &d in ds {
-                let e = *event_of[d.index()].get_or_insert_with(|| {
-                    let e = self.events.push(Event { target: 1 });
-                    self.tasks[d].signals.push(e);
-                    e
-                });
-                self.tasks[ids[i]].waits.push(e);
+        let mut event_of: std::collections::HashMap<&[TaskId], EventId> = Default::default();
+        for (t, cs) in self.tasks.keys().zip(&consumers) {
+            if cs.is_empty() {
+                continue;
             }
+            let e = *event_of
+                .entry(cs.as_slice())
+                .or_insert_with(|| self.events.push(Event { target: 0 }));
+            self.events[e].target += 1;
+            self.tasks[t].signals.push(e);
+        }
+        // Waits in the order the events were made (program order of their first signaller).
+        let mut waits: Vec<Vec<EventId>> = vec![Vec::new(); self.tasks.len()];
+        for (cs, &e) in &event_of {
+            for c in cs.iter() {
+                waits[c.index()].push(e);
+            }
+        }
+        for (task, mut w) in self.tasks.values_mut().zip(waits) {
+            w.sort_unstable();
+            task.waits = w;
         }
     }
 
@@ -221,6 +390,28 @@ mod tests {
             g.hazards(e),
             vec![TaskId::from_u32(0), TaskId::from_u32(1), c, d]
         );
+    }
+
+    #[test]
+    fn a_layout_maps_boxes_to_merged_byte_runs() {
+        let buf = BufferId::from_u32(0);
+        // A [ctx=4, heads=2, dim=3] f32 cache stored heads-first.
+        let mut l = Layout::row_major(buf, 100, vec![4, 2, 3], 4);
+        l.perm = vec![1, 0, 2];
+        // One head, every position: one contiguous run of 4 * 3 elements.
+        assert_eq!(
+            l.ranges(&[(0, 4), (1, 2), (0, 3)]),
+            vec![Range::new(buf, 100 + 48, 100 + 96)]
+        );
+        // Row-major, the same box is four runs.
+        let r = Layout::row_major(buf, 0, vec![4, 2, 3], 4);
+        assert_eq!(r.ranges(&[(0, 4), (1, 2), (0, 3)]).len(), 4);
+        // Element (2, 1, 1) of the heads-first layout: head 1, position 2, lane 1.
+        assert_eq!(l.addr(2 * 6 + 3 + 1), 100 + (12 + 2 * 3 + 1) * 4);
+        assert_eq!(r.addr(2 * 6 + 3 + 1), (2 * 6 + 3 + 1) * 4);
+        // A scalar is one element.
+        let s = Layout::row_major(buf, 8, vec![], 8);
+        assert_eq!(s.ranges(&[]), vec![Range::new(buf, 8, 16)]);
     }
 
     #[test]

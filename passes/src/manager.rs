@@ -74,6 +74,8 @@ impl PassRegistry {
         r.register(crate::dce::info());
         r.register(crate::raise::info());
         r.register(crate::fuse::info());
+        r.register(crate::tile::info());
+        r.register(crate::schedule::info());
         r
     }
 

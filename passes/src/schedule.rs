@@ -4,10 +4,81 @@
 //! Program order (`TaskId` order) is a topological order of the events (a task waits only
 //! on earlier tasks), and every SM's queue keeps it, so the schedule cannot deadlock: the
 //! earliest unfinished task is always at the head of its queue with its producers done.
-//! (The `task` dialect and the pass that reads it come next; this is the algorithm.)
+//!
+//! The estimate follows the GPU design: an SM starts streaming a task's weights as soon as
+//! it is free, before the task's events are ready, up to `prefetch_bytes` of shared memory;
+//! the rest streams after the wait. So a wait costs time only when the producers finish
+//! later than the prefetched bytes take to arrive.
+//!
+//! The `schedule` pass reads the module's `task.graph`, and writes each task's SM and queue
+//! slot back into it.
 
+use crate::manager::{Pass, PassContext, PassInfo};
+use crate::options::PassOptions;
+use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::tasks::{EventId, Schedule, TaskGraph, TaskId};
+use mkc_ir::{Body, OpId};
 use std::collections::HashMap;
+
+crate::pass_options! {
+    /// Options of `schedule`.
+    pub struct ScheduleOptions {
+        /// SMs to schedule onto (the H100 has 132).
+        sms: usize = 132 => "sms",
+    }
+}
+
+pub struct SchedulePass {
+    pub options: ScheduleOptions,
+}
+
+pub fn info() -> PassInfo {
+    PassInfo {
+        name: "schedule",
+        summary: "assign every task of the task.graph an SM and a queue slot (list scheduling under the cost model)",
+        anchor: None,
+        options: ScheduleOptions::describe,
+        statistics: &[
+            ("tasks", "tasks scheduled"),
+            ("busy-sms", "SMs with at least one task"),
+            ("estimate-ns", "estimated step time (ns)"),
+            ("floor-ns", "bytes over bandwidth (ns)"),
+        ],
+        create: |o| {
+            Ok(Box::new(SchedulePass {
+                options: ScheduleOptions::parse(o)?,
+            }))
+        },
+    }
+}
+
+impl Pass for SchedulePass {
+    fn run(&mut self, body: &mut Body, _op: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let at = |m: String| {
+            let loc = TaskProgram::find(body)
+                .map(|o| body.ops[o].loc)
+                .unwrap_or_default();
+            Diagnostic::error(loc, format!("schedule: {m}"))
+        };
+        let mut p = TaskProgram::from_body(body).map_err(at)?;
+        let m = Machine {
+            sms: self.options.sms,
+            ..Machine::default()
+        };
+        let (s, e) = assign_sms(&p.graph, &m).map_err(at)?;
+        cx.count("tasks", p.graph.tasks.len() as u64);
+        cx.count(
+            "busy-sms",
+            s.queues.iter().filter(|q| !q.is_empty()).count() as u64,
+        );
+        cx.count("estimate-ns", (e.step_s * 1e9).round() as u64);
+        cx.count("floor-ns", (e.floor_s * 1e9).round() as u64);
+        p.schedule = Some(s);
+        p.store(body);
+        Ok(())
+    }
+}
 
 /// The machine the estimate assumes.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +90,8 @@ pub struct Machine {
     pub flops_per_sm: f64,
     /// Time from a producer's signal on one SM to a waiter on another seeing it.
     pub event_latency_s: f64,
+    /// Bytes an SM can stream ahead into shared memory while it waits for a task's events.
+    pub prefetch_bytes: f64,
 }
 
 impl Default for Machine {
@@ -30,6 +103,8 @@ impl Default for Machine {
             bandwidth: 3.013e12,
             flops_per_sm: 7.5e12,
             event_latency_s: 1.0e-6,
+            // A ring of shared-memory pages: 128 KiB of the 228 KiB an SM has.
+            prefetch_bytes: 131072.0,
         }
     }
 }
@@ -104,31 +179,49 @@ pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), St
     for (t, task) in &g.tasks {
         let i = t.as_u32() as usize;
         let dur = m.duration(task.bytes, task.flops);
+        // Ready time on each SM: producers elsewhere are seen an event latency later. Keep
+        // the latest producer per SM and the two latest overall on distinct SMs.
+        let mut same: HashMap<usize, f64> = HashMap::new();
+        let (mut best, mut second) = ((f64::NEG_INFINITY, usize::MAX), f64::NEG_INFINITY);
+        for u in &prods[i] {
+            let j = u.as_u32() as usize;
+            let e = same.entry(sm_of[j]).or_insert(0.0);
+            *e = e.max(finish[j]);
+        }
+        for (&sm, &f) in &same {
+            let f = f + m.event_latency_s;
+            if f > best.0 {
+                second = second.max(best.0);
+                best = (f, sm);
+            } else {
+                second = second.max(f);
+            }
+        }
         let ready_on = |sm: usize| {
-            prods[i]
-                .iter()
-                .map(|u| {
-                    let j = u.as_u32() as usize;
-                    finish[j]
-                        + if sm_of[j] == sm {
-                            0.0
-                        } else {
-                            m.event_latency_s
-                        }
-                })
-                .fold(0.0f64, f64::max)
+            let other = if sm == best.1 { second } else { best.0 };
+            other.max(same.get(&sm).copied().unwrap_or(0.0)).max(0.0)
         };
-        // Where the task could start on each SM; take the earliest, ties to the least busy.
-        let starts: Vec<f64> = (0..m.sms).map(|sm| free[sm].max(ready_on(sm))).collect();
+        // When the task would start streaming and finish on each SM; take the earliest
+        // finish, ties to the least busy SM.
+        let per_sm = m.bandwidth / m.sms as f64;
+        let ahead = task.bytes.min(m.prefetch_bytes);
+        let on = |sm: usize| {
+            let ready = ready_on(sm);
+            let start = free[sm].max(ready - ahead / per_sm);
+            let early = ahead.min(((ready - start) * per_sm).max(0.0));
+            let end = (start + dur).max(ready + (task.bytes - early) / per_sm);
+            (start, end)
+        };
+        let times: Vec<(f64, f64)> = (0..m.sms).map(on).collect();
         let sm = (0..m.sms)
             .min_by(|&a, &b| {
-                starts[a]
-                    .total_cmp(&starts[b])
+                times[a]
+                    .1
+                    .total_cmp(&times[b].1)
                     .then(busy[a].total_cmp(&busy[b]))
             })
             .expect("at least one SM");
-        start[i] = starts[sm];
-        finish[i] = start[i] + dur;
+        (start[i], finish[i]) = times[sm];
         free[sm] = finish[i];
         busy[sm] += dur;
         sm_of[i] = sm;
@@ -213,12 +306,23 @@ mod tests {
             sms: 2,
             bandwidth: 2.0,
             event_latency_s: 0.5,
+            prefetch_bytes: 0.0,
             ..Default::default()
         };
         let g = mlp(1, 1.0);
         let (s, e) = assign_sms(&g, &m).unwrap();
         assert_eq!(s.queues[0].len(), 2, "{:?}", s.queues);
         assert_eq!(e.step_s, 2.0);
+        // Streaming the consumer's bytes on the other SM while it waits hides the latency:
+        // it starts at 0.5, has its byte by 1.5, when the event arrives.
+        let m = Machine {
+            prefetch_bytes: 1.0,
+            ..m
+        };
+        let (s, e) = assign_sms(&g, &m).unwrap();
+        assert_eq!(s.queues[1].len(), 1, "{:?}", s.queues);
+        assert_eq!(e.step_s, 1.5);
+        assert_eq!(e.start_s[1], 0.5);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 pub mod gpu;
 pub mod interp;
 pub mod sim;
+pub mod simulator;
 pub mod tensor;
 
 pub use interp::Interpreter;
+pub use simulator::Simulator;
 pub use tensor::{Data, Tensor};
 
 /// Whether this build can talk to a GPU at all (the `cuda` feature).

@@ -6,8 +6,8 @@
 //! that only grow: a wait in step s needs `target * s` signals. Steps do not overlap: each
 //! decode step is one kernel launch, so a step's tasks all finish before the next starts.
 //!
-//! This checks the schedule's synchronisation; executing each task's arithmetic on bf16
-//! buffers comes with the `tile` pass that gives tasks their code.
+//! [`simulate`] checks the synchronisation alone; [`Simulator`] also runs every task's
+//! arithmetic on device-like memory (see `exec.rs`).
 
 use mkc_ir::tasks::{Schedule, TaskGraph, TaskId};
 
@@ -20,6 +20,8 @@ pub enum SimError {
     /// A task touched bytes an earlier task (in program order) writes or reads, before that
     /// task ran.
     MissingDependency(String),
+    /// A task's arithmetic failed, or computed from bytes it does not declare.
+    Task(String),
 }
 
 impl std::fmt::Display for SimError {
@@ -28,6 +30,7 @@ impl std::fmt::Display for SimError {
             SimError::Schedule(m) => write!(f, "invalid schedule: {m}"),
             SimError::Deadlock(m) => write!(f, "deadlock: {m}"),
             SimError::MissingDependency(m) => write!(f, "missing dependency: {m}"),
+            SimError::Task(m) => write!(f, "{m}"),
         }
     }
 }
@@ -53,34 +56,80 @@ pub fn simulate(
     steps: u32,
     seed: u64,
 ) -> Result<Vec<TaskId>, SimError> {
-    let n = g.tasks.len();
-    let mut seen = vec![false; n];
-    for q in &s.queues {
-        for &t in q {
-            let i = t.as_u32() as usize;
-            if i >= n {
-                return Err(SimError::Schedule(format!("{t} does not exist")));
-            }
-            if std::mem::replace(&mut seen[i], true) {
-                return Err(SimError::Schedule(format!("{t} is queued twice")));
-            }
+    let mut q = Queues::new(g, s, seed)?;
+    let mut order = Vec::with_capacity(g.tasks.len() * steps as usize);
+    for _ in 0..steps {
+        q.step(g, s, &mut |t| {
+            order.push(t);
+            Ok(())
+        })?;
+    }
+    Ok(order)
+}
+
+/// The SM queues and event counters across steps.
+pub struct Queues {
+    /// Per task, the earlier tasks that touch the same bytes (one of them writing).
+    hazards: Vec<Vec<TaskId>>,
+    rng: Rng,
+    counters: Vec<u64>,
+    step: u64,
+}
+
+impl Queues {
+    /// Queues for no tasks (a placeholder while a step borrows the real ones).
+    pub fn empty() -> Queues {
+        Queues {
+            hazards: Vec::new(),
+            rng: Rng(0),
+            counters: Vec::new(),
+            step: 0,
         }
     }
-    if let Some(i) = seen.iter().position(|&x| !x) {
-        return Err(SimError::Schedule(format!(
-            "{} is on no queue",
-            g.tasks.keys().nth(i).expect("in range")
-        )));
+
+    /// Checks the schedule holds every task exactly once.
+    pub fn new(g: &TaskGraph, s: &Schedule, seed: u64) -> Result<Queues, SimError> {
+        let n = g.tasks.len();
+        let mut seen = vec![false; n];
+        for q in &s.queues {
+            for &t in q {
+                let i = t.as_u32() as usize;
+                if i >= n {
+                    return Err(SimError::Schedule(format!("{t} does not exist")));
+                }
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(SimError::Schedule(format!("{t} is queued twice")));
+                }
+            }
+        }
+        if let Some(i) = seen.iter().position(|&x| !x) {
+            return Err(SimError::Schedule(format!(
+                "{} is on no queue",
+                g.tasks.keys().nth(i).expect("in range")
+            )));
+        }
+        Ok(Queues {
+            hazards: g.all_hazards(),
+            rng: Rng(seed),
+            counters: vec![0; g.events.len()],
+            step: 0,
+        })
     }
-    // Pairs that conflict (an earlier task writes what a later one touches, or reads what
-    // it writes): the later one must not run before the earlier one in the same step.
-    let hazards: Vec<Vec<TaskId>> = g.tasks.keys().map(|t| g.hazards(t)).collect();
-    let mut rng = Rng(seed);
-    let mut counters = vec![0u64; g.events.len()];
-    let mut order = Vec::with_capacity(n * steps as usize);
-    for step in 1..=steps as u64 {
+
+    /// Runs one step: SMs move in a random order, each task runs (`run`) once its events
+    /// are ready, after checking every conflicting earlier task has run.
+    pub fn step(
+        &mut self,
+        g: &TaskGraph,
+        s: &Schedule,
+        run: &mut dyn FnMut(TaskId) -> Result<(), SimError>,
+    ) -> Result<(), SimError> {
+        self.step += 1;
+        let step = self.step;
+        let n = g.tasks.len();
         let mut head = vec![0usize; s.queues.len()];
         let mut done = vec![false; n];
+        let counters = &mut self.counters;
         let ready = |t: TaskId, counters: &[u64]| {
             g.tasks[t]
                 .waits
@@ -92,7 +141,7 @@ pub fn simulate(
                 .filter(|&sm| {
                     s.queues[sm]
                         .get(head[sm])
-                        .is_some_and(|&t| ready(t, &counters))
+                        .is_some_and(|&t| ready(t, counters))
                 })
                 .collect();
             if movable.is_empty() {
@@ -119,10 +168,10 @@ pub fn simulate(
                     blocked.join("; ")
                 )));
             }
-            let sm = movable[(rng.next() % movable.len() as u64) as usize];
+            let sm = movable[(self.rng.next() % movable.len() as u64) as usize];
             let t = s.queues[sm][head[sm]];
             let i = t.as_u32() as usize;
-            if let Some(&p) = hazards[i].iter().find(|p| !done[p.as_u32() as usize]) {
+            if let Some(&p) = self.hazards[i].iter().find(|p| !done[p.as_u32() as usize]) {
                 let task = &g.tasks[t];
                 let prod = &g.tasks[p];
                 let range = task
@@ -137,15 +186,15 @@ pub fn simulate(
                     task.kind, prod.kind
                 )));
             }
+            run(t)?;
             done[i] = true;
             head[sm] += 1;
             for e in &g.tasks[t].signals {
                 counters[e.as_u32() as usize] += 1;
             }
-            order.push(t);
         }
+        Ok(())
     }
-    Ok(order)
 }
 
 #[cfg(test)]

@@ -2,4 +2,5 @@
 
 pub mod builtin;
 pub mod fused;
+pub mod task;
 pub mod tg;

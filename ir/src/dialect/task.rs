@@ -1,0 +1,606 @@
+//! `task`: the tile level. A `task.graph` op next to the step function holds the whole
+//! program of the megakernel, in program order:
+//!
+//! ```text
+//! "task.graph"() ({
+//!   "task.buffer"() {sym_name = "arena", bytes = 2048 : i64} : () -> ()
+//!   "task.place"() {group = 1 : i64, result = 0 : i64, buffer = "arena", offset = 0 : i64} : () -> ()
+//!   "task.event"() {target = 2 : i64} : () -> ()
+//!   "task.task"() {kind = "mlp_gate_up", group = 1 : i64, output = 0 : i64,
+//!       tile = [#task.box<0:192>], reads = [#task.range<weights, 0, 49152>],
+//!       writes = [#task.range<arena, 0, 768>], bytes = 4.9e4 : f64, flops = 9.8e4 : f64,
+//!       waits = [], signals = [0 : i64]} : () -> ()
+//! }) : () -> ()
+//! ```
+//!
+//! - `task.buffer`: a region of device memory (`weights`, `kv`, `arena`, `inputs`).
+//! - `task.place`: where a function argument (`arg`) or a result of the function's
+//!   top-level op number `group` lives: a buffer, a byte offset, and optionally `perm`, the
+//!   order its axes are stored in (KV caches are stored heads-first).
+//! - `task.event`: a counter, ready in step s once signalled `target * s` times. Events are
+//!   numbered by position.
+//! - `task.task`: computes the boxes `tile` of result `output` of top-level op `group`,
+//!   reading and writing exactly the byte ranges listed; waits on and signals events by
+//!   number. After the `schedule` pass each task also has `sm` and `slot` (its position in
+//!   that SM's queue).
+
+use crate::attr::Attr;
+use crate::ir::{Body, OpId, OpSpec};
+use crate::registry::{AttrKind, Registry};
+use crate::tasks::{Buffer, BufferId, Event, EventId, Range, Schedule, Task, TaskGraph, TileBox};
+use crate::types::ElemType;
+use cranelift_entity::EntityRef;
+
+pub fn register(r: &mut Registry) {
+    r.op(
+        "task.graph",
+        "the megakernel's tasks, events and memory placement",
+    )
+    .regions(1)
+    .verify(verify_graph);
+    r.op("task.buffer", "a region of device memory")
+        .attr("sym_name", AttrKind::Str)
+        .attr("bytes", AttrKind::Int)
+        .verify(in_graph);
+    r.op("task.place", "where an argument or a group result lives")
+        .optional_attr("arg", AttrKind::Int)
+        .optional_attr("group", AttrKind::Int)
+        .optional_attr("result", AttrKind::Int)
+        .attr("buffer", AttrKind::Str)
+        .attr("offset", AttrKind::Int)
+        .optional_attr("perm", AttrKind::Array)
+        .verify(in_graph);
+    r.op("task.event", "a counter with a target count per step")
+        .attr("target", AttrKind::Int)
+        .verify(in_graph);
+    r.op("task.task", "one tile of one fused group's results")
+        .attr("kind", AttrKind::Str)
+        .attr("group", AttrKind::Int)
+        .attr("output", AttrKind::Int)
+        .attr("tile", AttrKind::Array)
+        .attr("reads", AttrKind::Array)
+        .attr("writes", AttrKind::Array)
+        .attr("bytes", AttrKind::Float)
+        .attr("flops", AttrKind::Float)
+        .attr("waits", AttrKind::Array)
+        .attr("signals", AttrKind::Array)
+        .optional_attr("sm", AttrKind::Int)
+        .optional_attr("slot", AttrKind::Int)
+        .verify(in_graph);
+}
+
+fn in_graph(body: &Body, op: OpId) -> Result<(), String> {
+    match body.parent_op(op) {
+        Some(p) if body.ops[p].name == "task.graph" => Ok(()),
+        _ => Err("must be directly inside a task.graph".into()),
+    }
+}
+
+fn verify_graph(body: &Body, op: OpId) -> Result<(), String> {
+    TaskProgram::from_op(body, op).map(|_| ())
+}
+
+/// What a `task.place` gives a place to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PlaceOf {
+    /// Argument `i` of the step function.
+    Arg(usize),
+    /// Result `result` of the function's top-level op number `group`.
+    Result { group: usize, result: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Place {
+    pub of: PlaceOf,
+    pub buffer: BufferId,
+    pub offset: u64,
+    /// Storage order of the axes, outermost first; empty means row-major.
+    pub perm: Vec<usize>,
+}
+
+/// The task level in memory: the graph, where every tensor lives, and (once scheduled)
+/// the SM queues.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskProgram {
+    pub graph: TaskGraph,
+    pub places: Vec<Place>,
+    pub schedule: Option<Schedule>,
+}
+
+fn int(a: i64) -> Attr {
+    Attr::Int(a, ElemType::I64)
+}
+
+fn ints(v: impl IntoIterator<Item = usize>) -> Attr {
+    Attr::Array(v.into_iter().map(|x| int(x as i64)).collect())
+}
+
+fn opaque(body: String) -> Attr {
+    Attr::Opaque {
+        dialect: "task".into(),
+        body,
+    }
+}
+
+/// `0:2, 0:16` for a box.
+pub fn format_box(b: &TileBox) -> String {
+    let dims: Vec<String> = b.iter().map(|(lo, hi)| format!("{lo}:{hi}")).collect();
+    dims.join(", ")
+}
+
+fn parse_box(a: &Attr) -> Result<TileBox, String> {
+    let body = match a {
+        Attr::Opaque { dialect, body } if dialect == "task" => body,
+        _ => return Err(format!("expected #task.box<...>, found {}", a.kind_name())),
+    };
+    let inner = body
+        .strip_prefix("box<")
+        .and_then(|b| b.strip_suffix('>'))
+        .ok_or_else(|| format!("expected #task.box<lo:hi, ...>, found #task.{body}"))?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|d| {
+            let (lo, hi) = d
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| format!("bad interval '{}' in #task.{body}", d.trim()))?;
+            let p = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("bad bound '{s}' in #task.{body}"))
+            };
+            let (lo, hi) = (p(lo)?, p(hi)?);
+            if !(0 <= lo && lo < hi) {
+                return Err(format!(
+                    "empty or negative interval {lo}:{hi} in #task.{body}"
+                ));
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+fn parse_range(a: &Attr, names: &[String]) -> Result<Range, String> {
+    let body = match a {
+        Attr::Opaque { dialect, body } if dialect == "task" => body,
+        _ => {
+            return Err(format!(
+                "expected #task.range<...>, found {}",
+                a.kind_name()
+            ))
+        }
+    };
+    let inner = body
+        .strip_prefix("range<")
+        .and_then(|b| b.strip_suffix('>'))
+        .ok_or_else(|| format!("expected #task.range<buffer, start, end>, found #task.{body}"))?;
+    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let [name, start, end] = parts[..] else {
+        return Err(format!(
+            "expected #task.range<buffer, start, end>, found #task.{body}"
+        ));
+    };
+    let buffer = names
+        .iter()
+        .position(|n| n == name)
+        .ok_or_else(|| format!("#task.{body} names no task.buffer '{name}'"))?;
+    let p = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("bad offset '{s}' in #task.{body}"))
+    };
+    let (start, end) = (p(start)?, p(end)?);
+    if start >= end {
+        return Err(format!("empty range in #task.{body}"));
+    }
+    Ok(Range::new(BufferId::new(buffer), start, end))
+}
+
+impl TaskProgram {
+    /// The module's `task.graph` op, if any.
+    pub fn find(body: &Body) -> Option<OpId> {
+        body.blocks[body.module_block()]
+            .ops
+            .iter()
+            .copied()
+            .find(|&o| body.ops[o].name == "task.graph")
+    }
+
+    /// Reads the program from a `task.graph` op, checking every reference.
+    pub fn from_op(body: &Body, op: OpId) -> Result<TaskProgram, String> {
+        let block = body.entry_block(op, 0).ok_or("needs a body block")?;
+        let mut p = TaskProgram::default();
+        let mut names: Vec<String> = Vec::new();
+        let mut placed: Vec<(usize, usize)> = Vec::new(); // (sm, slot) per task
+        let mut scheduled = None;
+        for &o in &body.blocks[block].ops {
+            let d = &body.ops[o];
+            let at = |m: String| -> String {
+                if d.loc.is_known() {
+                    format!("'{}' at line {}: {m}", d.name, d.loc.line)
+                } else {
+                    format!("'{}': {m}", d.name)
+                }
+            };
+            let get_int = |k: &str| -> Result<Option<i64>, String> {
+                match d.attrs.get(k) {
+                    None => Ok(None),
+                    Some(a) => a
+                        .as_int()
+                        .map(Some)
+                        .ok_or_else(|| at(format!("'{k}' must be an integer"))),
+                }
+            };
+            let need = |k: &str| -> Result<i64, String> {
+                get_int(k)?.ok_or_else(|| at(format!("needs '{k}'")))
+            };
+            let nonneg = |k: &str| -> Result<u64, String> {
+                let v = need(k)?;
+                u64::try_from(v).map_err(|_| at(format!("'{k}' must not be negative")))
+            };
+            let buffer_named = |n: &str| {
+                names
+                    .iter()
+                    .position(|x| x == n)
+                    .map(BufferId::new)
+                    .ok_or_else(|| at(format!("no task.buffer named '{n}' before it")))
+            };
+            match d.name.as_str() {
+                "task.buffer" => {
+                    let name = d.attrs.get("sym_name").and_then(Attr::as_str).unwrap_or("");
+                    if !crate::attr::is_bare_identifier(name) || names.iter().any(|n| n == name) {
+                        return Err(at(format!(
+                            "buffer name '{name}' is not a fresh identifier"
+                        )));
+                    }
+                    names.push(name.to_string());
+                    let bytes = nonneg("bytes")?;
+                    p.graph.buffers.push(Buffer {
+                        name: name.to_string(),
+                        bytes,
+                    });
+                }
+                "task.place" => {
+                    let of = match (get_int("arg")?, get_int("group")?, get_int("result")?) {
+                        (Some(a), None, None) if a >= 0 => PlaceOf::Arg(a as usize),
+                        (None, Some(g), Some(r)) if g >= 0 && r >= 0 => PlaceOf::Result {
+                            group: g as usize,
+                            result: r as usize,
+                        },
+                        _ => return Err(at("needs either 'arg', or 'group' and 'result'".into())),
+                    };
+                    let buffer =
+                        buffer_named(d.attrs.get("buffer").and_then(Attr::as_str).unwrap_or(""))?;
+                    let perm = match d.attrs.get("perm") {
+                        None => Vec::new(),
+                        Some(a) => a
+                            .as_array()
+                            .unwrap_or(&[])
+                            .iter()
+                            .map(|x| x.as_int().filter(|&v| v >= 0).map(|v| v as usize))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| at("'perm' must list axes".into()))?,
+                    };
+                    let mut sorted = perm.clone();
+                    sorted.sort_unstable();
+                    if sorted.iter().enumerate().any(|(i, &a)| a != i) {
+                        return Err(at(format!("'perm' {perm:?} is not a permutation")));
+                    }
+                    if p.places.iter().any(|q| q.of == of) {
+                        return Err(at(format!("{of:?} is placed twice")));
+                    }
+                    p.places.push(Place {
+                        of,
+                        buffer,
+                        offset: nonneg("offset")?,
+                        perm,
+                    });
+                }
+                "task.event" => {
+                    let target = u32::try_from(need("target")?)
+                        .map_err(|_| at("'target' must fit in 32 bits".into()))?;
+                    p.graph.events.push(Event { target });
+                }
+                "task.task" => {
+                    let list = |k: &str| d.attrs.get(k).and_then(Attr::as_array).unwrap_or(&[]);
+                    let events = |k: &str| -> Result<Vec<EventId>, String> {
+                        list(k)
+                            .iter()
+                            .map(|a| match a.as_int() {
+                                Some(e) if (e as usize) < p.graph.events.len() && e >= 0 => {
+                                    Ok(EventId::new(e as usize))
+                                }
+                                _ => Err(at(format!("'{k}' names an event that does not exist"))),
+                            })
+                            .collect()
+                    };
+                    let ranges = |k: &str| -> Result<Vec<Range>, String> {
+                        list(k)
+                            .iter()
+                            .map(|a| parse_range(a, &names).map_err(&at))
+                            .collect()
+                    };
+                    let float = |k: &str| d.attrs.get(k).and_then(Attr::as_f64).unwrap_or(0.0);
+                    let task = Task {
+                        kind: d
+                            .attrs
+                            .get("kind")
+                            .and_then(Attr::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        group: nonneg("group")? as usize,
+                        output: nonneg("output")? as usize,
+                        tile: list("tile")
+                            .iter()
+                            .map(|a| parse_box(a).map_err(&at))
+                            .collect::<Result<_, _>>()?,
+                        reads: ranges("reads")?,
+                        writes: ranges("writes")?,
+                        bytes: float("bytes"),
+                        flops: float("flops"),
+                        waits: events("waits")?,
+                        signals: events("signals")?,
+                    };
+                    for r in task.reads.iter().chain(&task.writes) {
+                        if r.end > p.graph.buffers[r.buffer].bytes {
+                            return Err(at(format!(
+                                "range {}..{} is outside buffer '{}' ({} bytes)",
+                                r.start,
+                                r.end,
+                                names[r.buffer.index()],
+                                p.graph.buffers[r.buffer].bytes
+                            )));
+                        }
+                    }
+                    let sched = (get_int("sm")?, get_int("slot")?);
+                    let has = sched.0.is_some() || sched.1.is_some();
+                    if *scheduled.get_or_insert(has) != has {
+                        return Err(at(
+                            "either every task has 'sm' and 'slot' or none has".into()
+                        ));
+                    }
+                    if has {
+                        let (Some(sm), Some(slot)) = sched else {
+                            return Err(at("needs both 'sm' and 'slot'".into()));
+                        };
+                        if sm < 0 || slot < 0 {
+                            return Err(at("'sm' and 'slot' must not be negative".into()));
+                        }
+                        placed.push((sm as usize, slot as usize));
+                    }
+                    p.graph.tasks.push(task);
+                }
+                other => return Err(format!("'{other}' cannot appear in a task.graph")),
+            }
+        }
+        p.graph.check_events()?;
+        if scheduled == Some(true) {
+            let sms = placed.iter().map(|&(sm, _)| sm + 1).max().unwrap_or(0);
+            let mut queues: Vec<Vec<(usize, crate::tasks::TaskId)>> = vec![Vec::new(); sms];
+            for (t, &(sm, slot)) in p.graph.tasks.keys().zip(&placed) {
+                queues[sm].push((slot, t));
+            }
+            let mut out = Vec::with_capacity(sms);
+            for (sm, mut q) in queues.into_iter().enumerate() {
+                q.sort_unstable();
+                if q.iter().enumerate().any(|(i, &(slot, _))| slot != i) {
+                    return Err(format!("the slots of sm {sm} are not 0, 1, 2, ..."));
+                }
+                out.push(q.into_iter().map(|(_, t)| t).collect());
+            }
+            p.schedule = Some(Schedule { queues: out });
+        }
+        Ok(p)
+    }
+
+    /// Reads the module's program.
+    pub fn from_body(body: &Body) -> Result<TaskProgram, String> {
+        let op =
+            TaskProgram::find(body).ok_or("the module has no task.graph (run the 'tile' pass)")?;
+        TaskProgram::from_op(body, op)
+    }
+
+    /// Writes the program into the module, replacing any `task.graph` there.
+    pub fn store(&self, body: &mut Body) {
+        if let Some(old) = TaskProgram::find(body) {
+            body.erase_op(old);
+        }
+        let module = body.module_block();
+        let graph = body.build(module, OpSpec::new("task.graph").regions(1));
+        let region = body.ops[graph].regions[0];
+        let block = body.append_block(region, &[]);
+        let name = |b: BufferId| self.graph.buffers[b].name.clone();
+        for b in self.graph.buffers.values() {
+            body.build(
+                block,
+                OpSpec::new("task.buffer")
+                    .attr("sym_name", Attr::Str(b.name.clone()))
+                    .attr("bytes", int(b.bytes as i64)),
+            );
+        }
+        for pl in &self.places {
+            let mut spec = OpSpec::new("task.place");
+            spec = match pl.of {
+                PlaceOf::Arg(a) => spec.attr("arg", int(a as i64)),
+                PlaceOf::Result { group, result } => spec
+                    .attr("group", int(group as i64))
+                    .attr("result", int(result as i64)),
+            };
+            spec = spec
+                .attr("buffer", Attr::Str(name(pl.buffer)))
+                .attr("offset", int(pl.offset as i64));
+            if !pl.perm.is_empty() {
+                spec = spec.attr("perm", ints(pl.perm.iter().copied()));
+            }
+            body.build(block, spec);
+        }
+        for e in self.graph.events.values() {
+            body.build(
+                block,
+                OpSpec::new("task.event").attr("target", int(e.target as i64)),
+            );
+        }
+        let mut slot_of = vec![None; self.graph.tasks.len()];
+        if let Some(s) = &self.schedule {
+            for (sm, q) in s.queues.iter().enumerate() {
+                for (slot, t) in q.iter().enumerate() {
+                    slot_of[t.index()] = Some((sm, slot));
+                }
+            }
+        }
+        let range =
+            |r: &Range| opaque(format!("range<{}, {}, {}>", name(r.buffer), r.start, r.end));
+        for (t, task) in &self.graph.tasks {
+            let mut spec = OpSpec::new("task.task")
+                .attr("kind", Attr::Str(task.kind.clone()))
+                .attr("group", int(task.group as i64))
+                .attr("output", int(task.output as i64))
+                .attr(
+                    "tile",
+                    Attr::Array(
+                        task.tile
+                            .iter()
+                            .map(|b| opaque(format!("box<{}>", format_box(b))))
+                            .collect(),
+                    ),
+                )
+                .attr("reads", Attr::Array(task.reads.iter().map(range).collect()))
+                .attr(
+                    "writes",
+                    Attr::Array(task.writes.iter().map(range).collect()),
+                )
+                .attr(
+                    "bytes",
+                    Attr::Float(crate::attr::F64(task.bytes), ElemType::F64),
+                )
+                .attr(
+                    "flops",
+                    Attr::Float(crate::attr::F64(task.flops), ElemType::F64),
+                )
+                .attr("waits", ints(task.waits.iter().map(|e| e.index())))
+                .attr("signals", ints(task.signals.iter().map(|e| e.index())));
+            if let Some((sm, slot)) = slot_of[t.index()] {
+                spec = spec
+                    .attr("sm", int(sm as i64))
+                    .attr("slot", int(slot as i64));
+            }
+            body.build(block, spec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program() -> TaskProgram {
+        let mut g = TaskGraph::default();
+        let h = g.add_buffer("arena", 64);
+        let w = g.add_buffer("weights", 256);
+        for i in 0..2u64 {
+            g.add_task(Task {
+                kind: "up".into(),
+                tile: vec![vec![(i as i64 * 8, i as i64 * 8 + 8)]],
+                reads: vec![Range::new(w, i * 128, i * 128 + 128)],
+                writes: vec![Range::new(h, i * 32, i * 32 + 32)],
+                bytes: 128.0,
+                flops: 64.0,
+                ..Default::default()
+            });
+        }
+        g.add_task(Task {
+            kind: "down".into(),
+            output: 0,
+            group: 1,
+            tile: vec![vec![]],
+            reads: vec![Range::new(h, 0, 64)],
+            ..Default::default()
+        });
+        g.derive_events();
+        TaskProgram {
+            graph: g,
+            places: vec![Place {
+                of: PlaceOf::Result {
+                    group: 0,
+                    result: 0,
+                },
+                buffer: h,
+                offset: 0,
+                perm: vec![],
+            }],
+            schedule: None,
+        }
+    }
+
+    fn roundtrip(p: &TaskProgram) -> (String, TaskProgram) {
+        let mut body = Body::new();
+        p.store(&mut body);
+        let text = crate::printer::print(&body);
+        let reg = Registry::with_all_dialects();
+        let mut sources = crate::SourceMap::default();
+        let parsed =
+            crate::parse_and_verify(&mut sources, "t.mlir", &text, &reg, Default::default())
+                .unwrap_or_else(|e| panic!("{text}\n{}", e[0].message));
+        (text, TaskProgram::from_body(&parsed).unwrap())
+    }
+
+    #[test]
+    fn a_program_prints_and_parses_back() {
+        let mut p = program();
+        // Both producers are needed by the one reader: one event with target 2.
+        assert_eq!(p.graph.events.len(), 1);
+        assert_eq!(p.graph.events.values().next().unwrap().target, 2);
+        let (text, back) = roundtrip(&p);
+        assert!(text.contains("#task.range<weights, 128, 256>"), "{text}");
+        assert_eq!(back, p);
+        p.schedule = Some(Schedule {
+            queues: vec![
+                vec![crate::tasks::TaskId::new(1)],
+                vec![crate::tasks::TaskId::new(0), crate::tasks::TaskId::new(2)],
+            ],
+        });
+        let (text, back) = roundtrip(&p);
+        assert!(text.contains("slot = 1"), "{text}");
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn bad_programs_are_rejected_with_the_reason() {
+        let mut body = Body::new();
+        program().store(&mut body);
+        let text = crate::printer::print(&body);
+        let reg = Registry::with_all_dialects();
+        for (from, to, want) in [
+            (
+                "range<weights, 128, 256>",
+                "range<nowhere, 0, 8>",
+                "names no task.buffer 'nowhere'",
+            ),
+            (
+                "range<weights, 128, 256>",
+                "range<weights, 128, 257>",
+                "outside buffer 'weights'",
+            ),
+            (
+                "target = 2",
+                "target = 3",
+                "has target 3 but 2 task(s) signal it",
+            ),
+            ("box<8:16>", "box<16:8>", "empty or negative interval"),
+        ] {
+            let bad = text.replacen(from, to, 1);
+            assert_ne!(bad, text, "{from}");
+            let mut sources = crate::SourceMap::default();
+            let errs =
+                crate::parse_and_verify(&mut sources, "t.mlir", &bad, &reg, Default::default())
+                    .unwrap_err();
+            assert!(
+                errs[0].message.contains(want),
+                "{want}: {}",
+                errs[0].message
+            );
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! Which parts of its inputs a tile of a fused group's result needs.
+//!
+//! A tile is a union of boxes of one result of a `fused.group`. [`slice`] walks the group's
+//! region backwards from the tile, asking each op which boxes of its operands the boxes of
+//! its results need (a matvec row needs that weight row and the whole input vector, a rope
+//! lane needs its partner lane, a norm needs its whole axis, ...). Ops it has no rule for
+//! need their operands whole, which is always correct, only wasteful. The `tile` pass uses
+//! this to state each task's exact reads; the simulator uses the same slice to run a task,
+//! so a task that reads bytes it did not declare computes poison and is caught.
+
+use crate::attr::Attr;
+use crate::ir::{Body, OpId, ValueId};
+use crate::tasks::TileBox;
+use std::collections::HashMap;
+
+/// A union of boxes of one tensor (may overlap; never empty boxes).
+pub type Region = Vec<TileBox>;
+
+pub fn full_box(shape: &[i64]) -> TileBox {
+    shape.iter().map(|&d| (0, d)).collect()
+}
+
+fn contains(a: &TileBox, b: &TileBox) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.0 <= y.0 && y.1 <= x.1)
+}
+
+/// Adds `b` to `r` unless a box there already covers it (and drops boxes `b` covers).
+pub fn add_box(r: &mut Region, b: TileBox) {
+    if b.iter().any(|&(lo, hi)| hi <= lo) || r.iter().any(|x| contains(x, &b)) {
+        return;
+    }
+    r.retain(|x| !contains(&b, x));
+    r.push(b);
+}
+
+/// Elements a region covers (overlaps counted once only for nested boxes).
+pub fn region_elements(r: &Region) -> u64 {
+    r.iter()
+        .map(|b| b.iter().map(|&(lo, hi)| (hi - lo) as u64).product::<u64>())
+        .sum()
+}
+
+/// Row-major flat intervals a box covers, adjacent ones merged.
+pub fn flat_runs(shape: &[i64], b: &TileBox) -> Vec<(i64, i64)> {
+    if shape.is_empty() {
+        return vec![(0, 1)];
+    }
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    let n = shape.len();
+    let mut strides = vec![1i64; n];
+    for d in (0..n - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let mut idx: Vec<i64> = b[..n - 1].iter().map(|r| r.0).collect();
+    loop {
+        let base: i64 = idx.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        let (lo, hi) = (base + b[n - 1].0, base + b[n - 1].1);
+        match runs.last_mut() {
+            Some(r) if r.1 == lo => r.1 = hi,
+            _ => runs.push((lo, hi)),
+        }
+        let mut k = n - 1;
+        loop {
+            if k == 0 {
+                return runs;
+            }
+            k -= 1;
+            idx[k] += 1;
+            if idx[k] < b[k].1 {
+                break;
+            }
+            idx[k] = b[k].0;
+        }
+    }
+}
+
+/// The boxes that exactly cover the row-major flat interval `lo..hi` of `shape`.
+pub fn flat_to_boxes(shape: &[i64], lo: i64, hi: i64) -> Vec<TileBox> {
+    if shape.is_empty() {
+        return vec![vec![]];
+    }
+    let inner: i64 = shape[1..].iter().product();
+    let (r0, r1) = (lo / inner, (hi - 1) / inner);
+    let prefix = |row: (i64, i64), rest: Vec<TileBox>| -> Vec<TileBox> {
+        rest.into_iter()
+            .map(|mut b| {
+                b.insert(0, row);
+                b
+            })
+            .collect()
+    };
+    if r0 == r1 {
+        return prefix(
+            (r0, r0 + 1),
+            flat_to_boxes(&shape[1..], lo - r0 * inner, hi - r0 * inner),
+        );
+    }
+    let mut out = Vec::new();
+    let mut first_full = r0;
+    if lo % inner != 0 {
+        out.extend(prefix(
+            (r0, r0 + 1),
+            flat_to_boxes(&shape[1..], lo % inner, inner),
+        ));
+        first_full = r0 + 1;
+    }
+    let mut last_full = r1 + 1;
+    if hi % inner != 0 {
+        last_full = r1;
+    }
+    if first_full < last_full {
+        let mut b = vec![(first_full, last_full)];
+        b.extend(full_box(&shape[1..]));
+        out.push(b);
+    }
+    if hi % inner != 0 {
+        out.extend(prefix(
+            (r1, r1 + 1),
+            flat_to_boxes(&shape[1..], 0, hi % inner),
+        ));
+    }
+    out
+}
+
+fn shape_of(body: &Body, v: ValueId) -> Vec<i64> {
+    body.ty(v)
+        .as_tensor()
+        .map(|t| t.shape.clone())
+        .unwrap_or_default()
+}
+
+fn int_attr(body: &Body, op: OpId, k: &str) -> Option<i64> {
+    body.ops[op].attrs.get(k).and_then(Attr::as_int)
+}
+
+fn flag(body: &Body, op: OpId, k: &str) -> bool {
+    matches!(
+        body.ops[op].attrs.get(k),
+        Some(Attr::Bool(true)) | Some(Attr::Unit)
+    )
+}
+
+fn norm_axis(a: i64, rank: usize) -> usize {
+    if a < 0 {
+        (a + rank as i64).max(0) as usize
+    } else {
+        (a as usize).min(rank)
+    }
+}
+
+/// The lanes of a rope's last axis that lane `l` reads.
+fn rope_partner(l: i64, rotated: i64, interleaved: bool) -> i64 {
+    if l >= 2 * rotated {
+        l
+    } else if interleaved {
+        l ^ 1
+    } else if l < rotated {
+        l + rotated
+    } else {
+        l - rotated
+    }
+}
+
+/// For every operand of `op`, the region its results' regions need (`None`: not needed).
+/// `in_place` marks a `tg.kv_append` whose cache is updated where it lies: its old contents
+/// are not read.
+pub fn operand_needs(
+    body: &Body,
+    op: OpId,
+    outs: &[Option<Region>],
+    in_place: bool,
+) -> Vec<Option<Region>> {
+    let data = &body.ops[op];
+    let shapes: Vec<Vec<i64>> = data.operands.iter().map(|&v| shape_of(body, v)).collect();
+    let full = |i: usize| Some(vec![full_box(&shapes[i])]);
+    let all_full = || (0..data.operands.len()).map(full).collect::<Vec<_>>();
+    let Some(out) = outs.first().cloned().flatten() else {
+        // Only secondary results are needed (layer_norm's statistics): whole operands.
+        return if outs.iter().any(Option::is_some) {
+            all_full()
+        } else {
+            vec![None; data.operands.len()]
+        };
+    };
+    if outs.len() > 1 && outs[1..].iter().any(Option::is_some) {
+        return all_full();
+    }
+    let out_shape = shape_of(body, data.results[0]);
+    let map = |f: &dyn Fn(&TileBox) -> Vec<TileBox>| -> Region {
+        let mut r = Region::new();
+        for b in &out {
+            for x in f(b) {
+                add_box(&mut r, x);
+            }
+        }
+        r
+    };
+    let name = data.name.as_str();
+    let elementwise = crate::dialect::tg::elementwise::semantics(name, &data.attrs).is_some();
+    match name {
+        _ if elementwise => (0..data.operands.len())
+            .map(|i| {
+                let s = &shapes[i];
+                let off = out_shape.len() - s.len().min(out_shape.len());
+                Some(map(&|b| {
+                    vec![s
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &d)| {
+                            if d == 1 && out_shape[k + off] != 1 {
+                                (0, 1)
+                            } else {
+                                b[k + off]
+                            }
+                        })
+                        .collect()]
+                }))
+            })
+            .collect(),
+        "tg.reshape" => {
+            let s = &shapes[0];
+            let mut v = vec![Some(map(&|b| {
+                flat_runs(&out_shape, b)
+                    .into_iter()
+                    .flat_map(|(lo, hi)| flat_to_boxes(s, lo, hi))
+                    .collect()
+            }))];
+            v.extend((1..data.operands.len()).map(full));
+            v
+        }
+        "tg.transpose" => {
+            let perm: Vec<usize> = data
+                .attrs
+                .get("perm")
+                .and_then(Attr::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|a| a.as_int().map(|x| x as usize))
+                .collect();
+            if perm.len() != out_shape.len() {
+                return all_full();
+            }
+            vec![Some(map(&|b| {
+                let mut x = full_box(&shapes[0]);
+                for (i, &p) in perm.iter().enumerate() {
+                    x[p] = b[i];
+                }
+                vec![x]
+            }))]
+        }
+        "tg.matmul" if data.operands.len() == 2 => {
+            let (a, bs) = (&shapes[0], &shapes[1]);
+            let tb = flag(body, op, "transpose_b");
+            let (a_vec, b_vec) = (a.len() == 1, bs.len() == 1);
+            let batch = out_shape.len() - usize::from(!a_vec) - usize::from(!b_vec);
+            let batch_of = |s: &[i64], b: &TileBox| -> TileBox {
+                let r = s.len().saturating_sub(2);
+                (0..r)
+                    .map(|k| {
+                        let o = k + batch - r;
+                        if s[k] == 1 && out_shape[o] != 1 {
+                            (0, 1)
+                        } else {
+                            b[o]
+                        }
+                    })
+                    .collect()
+            };
+            let k = *a.last().unwrap_or(&1);
+            let ra = map(&|b| {
+                if a_vec {
+                    return vec![vec![(0, k)]];
+                }
+                let mut x = batch_of(a, b);
+                x.push(b[batch]);
+                x.push((0, k));
+                vec![x]
+            });
+            let rb = map(&|b| {
+                if b_vec {
+                    return vec![vec![(0, k)]];
+                }
+                let n = b[out_shape.len() - 1];
+                let mut x = batch_of(bs, b);
+                if tb {
+                    x.extend([n, (0, k)]);
+                } else {
+                    x.extend([(0, k), n]);
+                }
+                vec![x]
+            });
+            vec![Some(ra), Some(rb)]
+        }
+        "tg.rms_norm" | "tg.layer_norm" | "tg.softmax" | "tg.log_softmax" => {
+            let rank = out_shape.len();
+            let axis = norm_axis(int_attr(body, op, "axis").unwrap_or(-1), rank);
+            // Norms normalise over axis..; softmax over axis alone.
+            let last = if name == "tg.softmax" || name == "tg.log_softmax" {
+                axis + 1
+            } else {
+                rank
+            };
+            let mut v = vec![Some(map(&|b| {
+                let mut x = b.clone();
+                for (k, r) in x.iter_mut().enumerate().take(last).skip(axis) {
+                    *r = (0, out_shape[k]);
+                }
+                vec![x]
+            }))];
+            v.extend((1..data.operands.len()).map(full));
+            v
+        }
+        "tg.argmax" => {
+            let rank = shapes[0].len();
+            let axis = norm_axis(int_attr(body, op, "axis").unwrap_or(0), rank);
+            let keep = flag(body, op, "keepdims");
+            vec![Some(map(&|b| {
+                let mut x = b.clone();
+                if keep {
+                    x[axis] = (0, shapes[0][axis]);
+                } else {
+                    x.insert(axis, (0, shapes[0][axis]));
+                }
+                vec![x]
+            }))]
+        }
+        "tg.rope" => {
+            let w = shapes[1].last().copied().unwrap_or(0);
+            let rotated = if flag(body, op, "full_width") {
+                w / 2
+            } else {
+                w
+            };
+            let inter = flag(body, op, "interleaved");
+            let x = map(&|b| {
+                let (lo, hi) = *b.last().expect("rope input has rank >= 1");
+                let mut lanes: Vec<i64> = (lo..hi)
+                    .flat_map(|l| [l, rope_partner(l, rotated, inter)])
+                    .collect();
+                lanes.sort_unstable();
+                lanes.dedup();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < lanes.len() {
+                    let mut j = i;
+                    while j + 1 < lanes.len() && lanes[j + 1] == lanes[j] + 1 {
+                        j += 1;
+                    }
+                    let mut x = b.clone();
+                    *x.last_mut().unwrap() = (lanes[i], lanes[j] + 1);
+                    out.push(x);
+                    i = j + 1;
+                }
+                out
+            });
+            vec![Some(x), full(1), full(2)]
+        }
+        "tg.kv_append" => {
+            let new = map(&|b| vec![b[1..].to_vec()]);
+            let cache = if in_place { None } else { Some(out.clone()) };
+            vec![cache, Some(new), full(2)]
+        }
+        "tg.attention" => {
+            let q = &shapes[0];
+            let rank = q.len();
+            if rank < 2 || shapes[1].len() != 3 {
+                return all_full();
+            }
+            let (heads, kv) = (q[rank - 2], shapes[1][1]);
+            let group = (heads / kv.max(1)).max(1);
+            let rq = map(&|b| {
+                let mut x = b.clone();
+                x[rank - 1] = (0, q[rank - 1]);
+                vec![x]
+            });
+            let rk = map(&|b| {
+                let (h0, h1) = b[rank - 2];
+                let mut x = full_box(&shapes[1]);
+                x[1] = (h0 / group, (h1 + group - 1) / group);
+                vec![x]
+            });
+            vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
+        }
+        _ => all_full(),
+    }
+}
+
+/// What one tile of one result of a `fused.group` needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Slice {
+    /// Ops of the region to run, in order.
+    pub ops: Vec<OpId>,
+    /// Region of every value involved (block arguments included).
+    pub needs: HashMap<ValueId, Region>,
+    /// Block arguments needed, by position.
+    pub args: Vec<usize>,
+    /// Values not recomputed but read back from another result of the group, which other
+    /// tasks have written: (value, result index).
+    pub loaded: Vec<(ValueId, usize)>,
+}
+
+/// Whether result `k` of `group` is an updated KV cache, written in place.
+pub fn result_in_place(body: &Body, group: OpId, k: usize) -> bool {
+    let Some(block) = body.entry_block(group, 0) else {
+        return false;
+    };
+    let Some(&y) = body.blocks[block].ops.last() else {
+        return false;
+    };
+    body.ops[y]
+        .operands
+        .get(k)
+        .and_then(|&v| body.def_op(v))
+        .is_some_and(|o| body.ops[o].name == "tg.kv_append")
+}
+
+/// The backward slice of `tile` of result `output` of `group`.
+pub fn slice(body: &Body, group: OpId, output: usize, tile: &[TileBox]) -> Result<Slice, String> {
+    let block = body.entry_block(group, 0).ok_or("a group needs a body")?;
+    let ops = &body.blocks[block].ops;
+    let yield_op = *ops.last().ok_or("empty group")?;
+    let yields = &body.ops[yield_op].operands;
+    let target = *yields
+        .get(output)
+        .ok_or_else(|| format!("the group has no result #{output}"))?;
+    let mut s = Slice::default();
+    s.needs.insert(target, tile.to_vec());
+    for &op in ops[..ops.len() - 1].iter().rev() {
+        let data = &body.ops[op];
+        let outs: Vec<Option<Region>> = data
+            .results
+            .iter()
+            .map(|r| s.needs.get(r).cloned())
+            .collect();
+        if outs.iter().all(Option::is_none) {
+            continue;
+        }
+        // A value another result of the group materialises is read back, not recomputed.
+        if let Some(j) = (0..yields.len()).find(|&j| {
+            j != output && data.results.contains(&yields[j]) && !result_in_place(body, group, j)
+        }) {
+            if data.results.len() == 1 {
+                s.loaded.push((yields[j], j));
+                continue;
+            }
+        }
+        // kv_append is in place when its result only leaves the group (nothing reads the
+        // updated cache inside it).
+        let in_place = data.name == "tg.kv_append" && {
+            let r = data.results[0];
+            ops.iter()
+                .filter(|&&o| o != yield_op)
+                .all(|&o| !body.ops[o].operands.contains(&r))
+        };
+        let needs = operand_needs(body, op, &outs, in_place);
+        for (&v, n) in data.operands.iter().zip(needs) {
+            if let Some(n) = n {
+                let e = s.needs.entry(v).or_default();
+                for b in n {
+                    add_box(e, b);
+                }
+            }
+        }
+        s.ops.push(op);
+    }
+    s.ops.reverse();
+    s.loaded.reverse();
+    let args = &body.blocks[block].args;
+    s.args = (0..args.len())
+        .filter(|&i| s.needs.contains_key(&args[i]))
+        .collect();
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_intervals_and_boxes_convert_exactly() {
+        let shape = [3, 4, 5];
+        for (lo, hi) in [
+            (0, 60),
+            (7, 8),
+            (3, 47),
+            (20, 40),
+            (5, 10),
+            (0, 1),
+            (59, 60),
+        ] {
+            let boxes = flat_to_boxes(&shape, lo, hi);
+            let mut covered: Vec<i64> = boxes
+                .iter()
+                .flat_map(|b| flat_runs(&shape, b))
+                .flat_map(|(a, b)| a..b)
+                .collect();
+            covered.sort_unstable();
+            assert_eq!(
+                covered,
+                (lo..hi).collect::<Vec<_>>(),
+                "{lo}..{hi}: {boxes:?}"
+            );
+        }
+        assert_eq!(
+            flat_runs(&shape, &vec![(0, 3), (0, 4), (0, 5)]),
+            vec![(0, 60)]
+        );
+        assert_eq!(
+            flat_runs(&shape, &vec![(1, 2), (1, 3), (0, 5)]),
+            vec![(25, 35)]
+        );
+    }
+
+    #[test]
+    fn nested_boxes_collapse() {
+        let mut r = Region::new();
+        add_box(&mut r, vec![(0, 2), (0, 4)]);
+        add_box(&mut r, vec![(0, 1), (1, 3)]);
+        assert_eq!(r.len(), 1);
+        add_box(&mut r, vec![(0, 8), (0, 8)]);
+        assert_eq!(r, vec![vec![(0, 8), (0, 8)]]);
+        assert_eq!(region_elements(&r), 64);
+    }
+}

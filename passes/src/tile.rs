@@ -1,0 +1,642 @@
+//! `tile`: the fused step becomes tasks. Every result of every `fused.group` is cut into
+//! tiles (boxes of the result); each tile is one task that states the exact byte ranges it
+//! reads and writes ([`mkc_ir::tiling::slice`] works them out through the group's ops), its
+//! estimated global-memory bytes and flops; events follow from the ranges
+//! ([`TaskGraph::derive_events`]). Memory comes from the memory plan: weights packed,
+//! KV caches stored heads-first (a head's whole history is one contiguous span), activations
+//! in the reused workspace arena. The result is a `task.graph` op next to the function.
+//!
+//! How a result is cut is a small search: the SMs are shared among a group's results in
+//! proportion to their bytes, and for each result the candidate cuts (along any axis, two
+//! axes at once, rope lanes kept with their partner lanes) are priced by their busiest SM's
+//! bytes plus a per-task overhead; the cheapest wins. Tiles smaller than `min-tile-bytes`
+//! are not made: a task that moves too little is all overhead.
+
+use crate::manager::{Pass, PassContext, PassInfo};
+use crate::memplan::{plan_memory, MemoryPlan};
+use crate::options::PassOptions;
+use crate::schedule::Machine;
+use mkc_ir::attr::Attr;
+use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
+use mkc_ir::tasks::{Layout, Range, Task, TaskGraph, TileBox};
+use mkc_ir::tiling::{full_box, region_elements, result_in_place, slice, Region};
+use mkc_ir::EntityRef;
+use mkc_ir::{Body, OpId, ValueId};
+use std::collections::HashMap;
+
+crate::pass_options! {
+    /// Options of `tile`.
+    pub struct TileOptions {
+        /// SMs the tiles of each group spread over.
+        sms: usize = 132 => "sms",
+        /// KV positions attention reads, for the cost estimates.
+        ctx: u64 = 128 => "ctx",
+        /// No tile moves fewer bytes than this (unless its result cannot be cut).
+        min_tile_bytes: f64 = 16384.0 => "min-tile-bytes",
+        /// Fixed cost of one task (its wait, signal and pipeline fill), in seconds.
+        task_overhead: f64 = 5.0e-7 => "task-overhead",
+    }
+}
+
+/// Activations stay in the 50 MB L2 between producer and consumer: a byte read from there
+/// costs about a quarter of an HBM byte (the L2 serves ~4x HBM bandwidth).
+pub const L2_BYTE: f64 = 0.25;
+
+/// Most byte ranges one task may name (reads and writes), and the time each costs it.
+pub const MAX_RANGES: usize = 64;
+pub const RANGE_COST: f64 = 2.0e-8;
+
+/// Tiles priced per candidate cut.
+const SAMPLE: usize = 8;
+
+pub struct Tile {
+    pub options: TileOptions,
+}
+
+pub fn info() -> PassInfo {
+    PassInfo {
+        name: "tile",
+        summary: "cut every fused group's results into tasks with exact byte ranges and events (adds a task.graph)",
+        anchor: None,
+        options: TileOptions::describe,
+        statistics: &[
+            ("tasks", "tasks in the program"),
+            ("events", "events (counters)"),
+        ],
+        create: |o| {
+            Ok(Box::new(Tile {
+                options: TileOptions::parse(o)?,
+            }))
+        },
+    }
+}
+
+impl Pass for Tile {
+    fn run(&mut self, body: &mut Body, _op: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let func = first_func(body).ok_or_else(|| {
+            Diagnostic::error(mkc_ir::Loc::default(), "tile: the module has no function")
+        })?;
+        let loc = body.ops[func].loc;
+        let p = tile_program(body, func, &self.options)
+            .map_err(|e| Diagnostic::error(loc, format!("tile: {e}")))?;
+        cx.count("tasks", p.graph.tasks.len() as u64);
+        cx.count("events", p.graph.events.len() as u64);
+        p.store(body);
+        Ok(())
+    }
+}
+
+/// What kind of memory a buffer is, for pricing bytes.
+#[derive(Clone, Copy, PartialEq)]
+enum Memory {
+    Weights,
+    Kv,
+    Activations,
+}
+
+struct Placer<'a> {
+    body: &'a Body,
+    steps: Vec<OpId>,
+    /// Place of every function argument and top-level result.
+    places: HashMap<ValueId, Place>,
+    memory: Vec<Memory>,
+    opts: &'a TileOptions,
+}
+
+impl Placer<'_> {
+    fn layout(&self, v: ValueId) -> Result<Layout, String> {
+        let p = self
+            .places
+            .get(&v)
+            .ok_or_else(|| format!("{v} has no place in memory"))?;
+        let t = self
+            .body
+            .ty(v)
+            .as_tensor()
+            .ok_or_else(|| format!("{v} is not a tensor"))?;
+        let mut l = Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
+        if !p.perm.is_empty() {
+            l.perm = p.perm.clone();
+        }
+        Ok(l)
+    }
+
+    fn ranges(&self, v: ValueId, r: &Region, out: &mut Vec<Range>) -> Result<(), String> {
+        let l = self.layout(v)?;
+        for b in r {
+            out.extend(l.ranges(b));
+        }
+        Ok(())
+    }
+
+    /// The task computing `tile` of result `k` of step `s`.
+    fn task(&self, s: usize, k: usize, tile: Vec<TileBox>) -> Result<Task, String> {
+        let body = self.body;
+        let group = self.steps[s];
+        let sl = slice(body, group, k, &tile)?;
+        let block = body.entry_block(group, 0).expect("a group has a body");
+        let args = &body.blocks[block].args;
+        let operands = &body.ops[group].operands;
+        let mut t = Task {
+            kind: body.ops[group]
+                .attrs
+                .get("kind")
+                .and_then(Attr::as_str)
+                .unwrap_or("group")
+                .to_string(),
+            group: s,
+            output: k,
+            ..Default::default()
+        };
+        let elem = |v: ValueId| body.ty(v).as_tensor().map_or(0, |t| t.elem.bytes()) as f64;
+        for &i in &sl.args {
+            let (a, v) = (args[i], operands[i]);
+            let need = &sl.needs[&a];
+            self.ranges(v, need, &mut t.reads)?;
+            let mem = self.memory[self.places[&v].buffer.index()];
+            // A table only looked up by gather moves the rows it returns.
+            let gathers: Vec<OpId> = sl
+                .ops
+                .iter()
+                .copied()
+                .filter(|&o| body.ops[o].operands.contains(&a))
+                .collect();
+            let lookup = !gathers.is_empty()
+                && gathers
+                    .iter()
+                    .all(|&o| body.ops[o].name == "tg.gather" && body.ops[o].operands[0] == a);
+            let n = if lookup {
+                gathers
+                    .iter()
+                    .map(|&o| {
+                        sl.needs
+                            .get(&body.ops[o].results[0])
+                            .map_or(0, region_elements)
+                    })
+                    .sum()
+            } else {
+                region_elements(need)
+            } as f64;
+            let bytes = n * elem(v);
+            t.bytes += match mem {
+                Memory::Weights => bytes,
+                Memory::Kv => {
+                    let ctx = body
+                        .ty(v)
+                        .as_tensor()
+                        .map_or(1, |t| t.shape.first().copied().unwrap_or(1))
+                        .max(1);
+                    bytes * (self.opts.ctx as f64 / ctx as f64).min(1.0)
+                }
+                Memory::Activations => bytes * L2_BYTE,
+            };
+        }
+        let results = &body.ops[group].results;
+        for &(v, j) in &sl.loaded {
+            self.ranges(results[j], &sl.needs[&v], &mut t.reads)?;
+            t.bytes += region_elements(&sl.needs[&v]) as f64 * elem(v) * L2_BYTE;
+        }
+        let out = results[k];
+        self.ranges(out, &tile, &mut t.writes)?;
+        let written = region_elements(&tile) as f64 * elem(out);
+        t.bytes += if result_in_place(body, group, k) {
+            // One new row of the cache.
+            let ctx = body.ty(out).as_tensor().map_or(1, |t| t.shape[0]).max(1);
+            written / ctx as f64
+        } else {
+            written * L2_BYTE
+        };
+        for &o in &sl.ops {
+            let d = &body.ops[o];
+            let outs = d
+                .results
+                .first()
+                .and_then(|r| sl.needs.get(r))
+                .map_or(0, region_elements) as f64;
+            t.flops += match d.name.as_str() {
+                "tg.matmul" => {
+                    let k = body
+                        .ty(d.operands[0])
+                        .as_tensor()
+                        .and_then(|t| t.shape.last().copied())
+                        .unwrap_or(1);
+                    2.0 * outs * k as f64
+                }
+                "tg.attention" => 4.0 * outs * self.opts.ctx as f64,
+                _ => outs,
+            };
+        }
+        merge(&mut t.reads);
+        merge(&mut t.writes);
+        t.tile = tile;
+        Ok(t)
+    }
+}
+
+fn merge(r: &mut Vec<Range>) {
+    r.sort_by_key(|x| (x.buffer, x.start, x.end));
+    let mut out: Vec<Range> = Vec::with_capacity(r.len());
+    for x in r.drain(..) {
+        match out.last_mut() {
+            Some(y) if y.buffer == x.buffer && x.start <= y.end => y.end = y.end.max(x.end),
+            _ => out.push(x),
+        }
+    }
+    *r = out;
+}
+
+/// Cuts `0..len` into `n` near-equal parts.
+fn chunks(len: i64, n: i64) -> Vec<(i64, i64)> {
+    (0..n)
+        .map(|i| (i * len / n, (i + 1) * len / n))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+/// Lane sets of a last axis of `len` lanes cut into `n` parts, each lane kept with the lane
+/// half an axis away (rotate-half rope pairs).
+fn paired_chunks(len: i64, n: i64) -> Vec<Vec<(i64, i64)>> {
+    let h = len / 2;
+    chunks(h, n)
+        .into_iter()
+        .map(|(a, b)| vec![(a, b), (a + h, b + h)])
+        .collect()
+}
+
+/// One way to cut a result: per axis, the intervals (a cut is their product).
+type Cut = Vec<Vec<Vec<(i64, i64)>>>;
+
+fn tiles_of(cut: &Cut) -> Vec<Vec<TileBox>> {
+    let mut out: Vec<Vec<TileBox>> = vec![vec![vec![]]];
+    for axis in cut {
+        let mut next = Vec::new();
+        for tile in &out {
+            for part in axis {
+                next.push(
+                    tile.iter()
+                        .flat_map(|b| {
+                            part.iter().map(move |&iv| {
+                                let mut x = b.clone();
+                                x.push(iv);
+                                x
+                            })
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn candidates(shape: &[i64], sms: i64) -> Vec<Cut> {
+    let whole: Cut = shape.iter().map(|&d| vec![vec![(0, d)]]).collect();
+    let mut out = vec![whole.clone()];
+    let rank = shape.len();
+    let targets = [sms, 2 * sms];
+    let axis_cuts = |d: usize, n: i64| -> Vec<Vec<Vec<(i64, i64)>>> {
+        let len = shape[d];
+        let mut v = vec![chunks(len, n.min(len))
+            .into_iter()
+            .map(|c| vec![c])
+            .collect()];
+        if d + 1 == rank && len % 2 == 0 && len >= 2 {
+            v.push(paired_chunks(len, n.min(len / 2)));
+        }
+        v
+    };
+    for d in 0..rank {
+        if shape[d] <= 1 {
+            continue;
+        }
+        // The SM share and twice it, and every power-of-two chunk size that divides the
+        // axis (so a flat axis can be cut on head boundaries).
+        let mut counts: Vec<i64> = targets.to_vec();
+        let mut c = 1;
+        while c <= shape[d] {
+            if shape[d] % c == 0 && shape[d] / c <= 4 * sms {
+                counts.push(shape[d] / c);
+            }
+            c *= 2;
+        }
+        counts.sort_unstable();
+        counts.dedup();
+        for &t in &counts {
+            for c in axis_cuts(d, t) {
+                let mut cut = whole.clone();
+                cut[d] = c;
+                out.push(cut);
+            }
+        }
+    }
+    // Two axes: an outer one (heads) and the last (lanes within a head).
+    if rank >= 2 {
+        let l = rank - 1;
+        for d in 0..l {
+            if shape[d] <= 1 || shape[l] <= 1 {
+                continue;
+            }
+            for &t in &targets {
+                let n1 = shape[d].min(t);
+                let n2 = (t + n1 - 1) / n1;
+                if n2 <= 1 {
+                    continue;
+                }
+                for c in axis_cuts(l, n2) {
+                    let mut cut = whole.clone();
+                    cut[d] = chunks(shape[d], n1).into_iter().map(|c| vec![c]).collect();
+                    cut[l] = c;
+                    out.push(cut);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Builds the task program of `func` (a fused step function).
+pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskProgram, String> {
+    if opts.sms == 0 {
+        return Err("cannot tile for 0 SMs".into());
+    }
+    let plan: MemoryPlan = plan_memory(body, func)?;
+    plan.check()?;
+    let entry = body
+        .entry_block(func, 0)
+        .ok_or("the function has no body")?;
+    let mut steps: Vec<OpId> = body.blocks[entry].ops.clone();
+    if steps
+        .last()
+        .is_some_and(|&o| body.ops[o].name == "func.return")
+    {
+        steps.pop();
+    }
+    let is_constant = |o: OpId| body.ops[o].name == "tg.constant";
+    if let Some(&o) = steps
+        .iter()
+        .find(|&&o| body.ops[o].name != "fused.group" && !is_constant(o))
+    {
+        return Err(format!(
+            "'{}' is not in a fused.group: run 'fuse' before 'tile'",
+            body.ops[o].name
+        ));
+    }
+    let mut g = TaskGraph::default();
+    let weights = g.add_buffer("weights", plan.weight_bytes);
+    let kv = g.add_buffer("kv", plan.cache_bytes);
+    let arena = g.add_buffer("arena", plan.arena_bytes);
+    let memory = vec![
+        Memory::Weights,
+        Memory::Kv,
+        Memory::Activations,
+        Memory::Activations,
+        Memory::Weights,
+    ];
+    let args = &body.blocks[entry].args;
+    let mut places: HashMap<ValueId, Place> = HashMap::new();
+    let mut prog_places = Vec::new();
+    let mut input_bytes = 0u64;
+    let mut inputs_later = Vec::new();
+    for (i, &a) in args.iter().enumerate() {
+        let of = PlaceOf::Arg(i);
+        let place = if let Some(name) = weight_arg_name(body, func, i) {
+            let w = plan
+                .weights
+                .iter()
+                .find(|w| w.0 == name)
+                .ok_or_else(|| format!("weight '{name}' is not in the plan"))?;
+            Place {
+                of,
+                buffer: weights,
+                offset: w.1,
+                perm: vec![],
+            }
+        } else if let Some(c) = plan.caches.iter().find(|c| c.0 == a) {
+            let rank = body.ty(a).as_tensor().map_or(0, |t| t.rank());
+            // Heads first: [ctx, heads, ...] is stored [heads, ctx, ...].
+            let perm = if rank >= 3 {
+                let mut p: Vec<usize> = (0..rank).collect();
+                p.swap(0, 1);
+                p
+            } else {
+                vec![]
+            };
+            Place {
+                of,
+                buffer: kv,
+                offset: c.1,
+                perm,
+            }
+        } else {
+            inputs_later.push((i, a, input_bytes));
+            let b = body
+                .ty(a)
+                .as_tensor()
+                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64);
+            input_bytes += b.div_ceil(8) * 8;
+            continue;
+        };
+        places.insert(a, place.clone());
+        prog_places.push(place);
+    }
+    let inputs = g.add_buffer("inputs", input_bytes);
+    // Constants the step function holds outside groups: written once at load, like weights,
+    // into their own region (the arena is reused, so it could not keep them across steps).
+    let mut constant_bytes = 0u64;
+    let mut constant_at = HashMap::new();
+    for &op in &steps {
+        if is_constant(op) {
+            let r = body.ops[op].results[0];
+            constant_at.insert(r, constant_bytes);
+            let b = body
+                .ty(r)
+                .as_tensor()
+                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64);
+            constant_bytes += b.div_ceil(256) * 256;
+        }
+    }
+    let constants = g.add_buffer("constants", constant_bytes);
+    for (i, a, off) in inputs_later {
+        let p = Place {
+            of: PlaceOf::Arg(i),
+            buffer: inputs,
+            offset: off,
+            perm: vec![],
+        };
+        places.insert(a, p.clone());
+        prog_places.push(p);
+    }
+    let arena_at: HashMap<ValueId, u64> = plan.arena.iter().map(|p| (p.value, p.offset)).collect();
+    for (s, &op) in steps.iter().enumerate() {
+        if is_constant(op) {
+            let r = body.ops[op].results[0];
+            let p = Place {
+                of: PlaceOf::Result {
+                    group: s,
+                    result: 0,
+                },
+                buffer: constants,
+                offset: constant_at[&r],
+                perm: vec![],
+            };
+            places.insert(r, p.clone());
+            prog_places.push(p);
+            continue;
+        }
+        let block = body.entry_block(op, 0).ok_or("a group has no body")?;
+        let yields = body.ops[*body.blocks[block].ops.last().ok_or("empty group")?]
+            .operands
+            .clone();
+        for (k, &r) in body.ops[op].results.iter().enumerate() {
+            let of = PlaceOf::Result {
+                group: s,
+                result: k,
+            };
+            let place = if result_in_place(body, op, k) {
+                // The cache it updates: follow the kv_append's cache operand out of the group.
+                let ka = body
+                    .def_op(yields[k])
+                    .expect("in place results are kv_append");
+                let inner = body.ops[ka].operands[0];
+                let i = body.blocks[block]
+                    .args
+                    .iter()
+                    .position(|&x| x == inner)
+                    .ok_or("a kv_append updates a cache made inside its group")?;
+                let outer = body.ops[op].operands[i];
+                let p = places
+                    .get(&outer)
+                    .ok_or("a kv_append's cache has no place")?;
+                Place { of, ..p.clone() }
+            } else {
+                let off = *arena_at
+                    .get(&r)
+                    .ok_or_else(|| format!("result {k} of group {s} is not in the memory plan"))?;
+                Place {
+                    of,
+                    buffer: arena,
+                    offset: off,
+                    perm: vec![],
+                }
+            };
+            places.insert(r, place.clone());
+            prog_places.push(place);
+        }
+    }
+    let pl = Placer {
+        body,
+        steps: steps.clone(),
+        places,
+        memory,
+        opts,
+    };
+    let m = Machine {
+        sms: opts.sms,
+        ..Machine::default()
+    };
+    let per_sm = m.bandwidth / m.sms as f64;
+    for (s, &op) in steps.iter().enumerate() {
+        if is_constant(op) {
+            continue;
+        }
+        let results = &body.ops[op].results;
+        // Results in the order their values are defined: one read back by another comes first.
+        let block = body.entry_block(op, 0).expect("checked");
+        let ops = &body.blocks[block].ops;
+        let yields = &body.ops[*ops.last().expect("checked")].operands;
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by_key(|&k| {
+            body.def_op(yields[k])
+                .map_or(0, |o| ops.iter().position(|&x| x == o).unwrap_or(0) + 1)
+        });
+        let shape = |k: usize| {
+            body.ty(results[k])
+                .as_tensor()
+                .map(|t| t.shape.clone())
+                .unwrap_or_default()
+        };
+        let whole: Vec<f64> = order
+            .iter()
+            .map(|&k| pl.task(s, k, vec![full_box(&shape(k))]).map(|t| t.bytes))
+            .collect::<Result<_, _>>()?;
+        let total: f64 = whole.iter().sum::<f64>().max(1.0);
+        for (&k, &wb) in order.iter().zip(&whole) {
+            let share = ((opts.sms as f64 * wb / total).round() as i64).max(1);
+            let mut best: Option<(f64, Vec<Vec<TileBox>>)> = None;
+            for cut in candidates(&shape(k), share) {
+                let tiles = tiles_of(&cut);
+                let n = tiles.len();
+                if n > 1 && wb / (n as f64) < opts.min_tile_bytes {
+                    continue;
+                }
+                // Priced on a sample of its tiles (first, last and evenly between): the
+                // tiles of one cut differ little, and pricing every one of every
+                // candidate is what would make tiling slow.
+                let sample: Vec<usize> = if n <= SAMPLE {
+                    (0..n).collect()
+                } else {
+                    (0..SAMPLE).map(|i| i * (n - 1) / (SAMPLE - 1)).collect()
+                };
+                let priced: Vec<Task> = sample
+                    .iter()
+                    .map(|&i| pl.task(s, k, tiles[i].clone()))
+                    .collect::<Result<_, _>>()?;
+                let biggest = priced.iter().map(|t| t.bytes).fold(0.0, f64::max);
+                let sum =
+                    priced.iter().map(|t| t.bytes).sum::<f64>() * n as f64 / priced.len() as f64;
+                // Every range is a descriptor a task walks: many small ones (a strided
+                // cut) cost time, and past MAX_RANGES a cut is not considered.
+                let ranges = priced
+                    .iter()
+                    .map(|t| t.reads.len() + t.writes.len())
+                    .max()
+                    .unwrap_or(0);
+                if n > 1 && ranges > MAX_RANGES {
+                    continue;
+                }
+                let waves = n.div_ceil(share as usize) as f64;
+                let time = biggest.max(sum / share as f64) / per_sm
+                    + waves * (opts.task_overhead + ranges as f64 * RANGE_COST);
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, ts)| time < *b - 1e-12 || (time <= *b + 1e-12 && n < ts.len()))
+                {
+                    best = Some((time, tiles));
+                }
+            }
+            for tile in best.expect("the whole result is always a candidate").1 {
+                g.add_task(pl.task(s, k, tile)?);
+            }
+        }
+    }
+    g.derive_events();
+    Ok(TaskProgram {
+        graph: g,
+        places: prog_places,
+        schedule: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_axis() {
+        assert_eq!(chunks(10, 3), vec![(0, 3), (3, 6), (6, 10)]);
+        assert_eq!(chunks(2, 4), vec![(0, 1), (1, 2)]);
+        assert_eq!(
+            paired_chunks(8, 2),
+            vec![vec![(0, 2), (4, 6)], vec![(2, 4), (6, 8)]]
+        );
+        let cut: Cut = vec![vec![vec![(0, 1)], vec![(1, 2)]], paired_chunks(4, 2)];
+        assert_eq!(tiles_of(&cut).len(), 4);
+        assert_eq!(
+            tiles_of(&cut)[1],
+            vec![vec![(0, 1), (1, 2)], vec![(0, 1), (3, 4)]]
+        );
+    }
+}

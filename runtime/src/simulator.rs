@@ -1,0 +1,348 @@
+//! The scheduled program with its arithmetic: device memory as the task level lays it out
+//! (packed weights, heads-first KV caches, the reused workspace arena), every task run by
+//! the schedule's queues ([`crate::sim::Queues`]: seeded interleavings, real counters).
+//!
+//! A task computes its tile with the interpreter's op semantics from exactly the bytes its
+//! slice says it reads: every other element of its inputs is poison (NaN), so a task whose
+//! declared ranges miss something it uses writes NaN, and that is reported with the task's
+//! name. Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
+//! is the interpreter's (f64, rounded to each op's type: f32 accumulation or better).
+
+use crate::interp::Interpreter;
+use crate::sim::{Queues, SimError};
+use crate::tensor::Tensor;
+use mkc_ir::attr::round_to;
+use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::tg::elementwise::Scalar;
+use mkc_ir::tasks::{Layout, Schedule, TaskId};
+use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
+use mkc_ir::weights::{NoWeights, WeightSource};
+use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub struct Simulator<'a> {
+    body: &'a Body,
+    program: TaskProgram,
+    schedule: Schedule,
+    queues: Queues,
+    steps: Vec<OpId>,
+    /// Inputs (non-weight arguments) in order, and the op results the function returns.
+    inputs: Vec<ValueId>,
+    returns: Vec<ValueId>,
+    layouts: HashMap<ValueId, Layout>,
+    slices: Vec<Slice>,
+    /// One slot per byte of each buffer; an element lives at the slot of its first byte.
+    memory: Vec<Vec<f64>>,
+    /// How KV cache floats are stored.
+    storage: ElemType,
+}
+
+fn poison(elem: ElemType) -> Scalar {
+    if elem.is_float() {
+        Scalar::F(f64::NAN)
+    } else {
+        Scalar::I(0)
+    }
+}
+
+impl<'a> Simulator<'a> {
+    /// Lays out memory for `body`'s task program and loads the weights into it.
+    pub fn new(
+        body: &'a Body,
+        weights: &dyn WeightSource,
+        seed: u64,
+    ) -> Result<Simulator<'a>, String> {
+        let program = TaskProgram::from_body(body)?;
+        let schedule = program
+            .schedule
+            .clone()
+            .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
+        let queues = Queues::new(&program.graph, &schedule, seed).map_err(|e| e.to_string())?;
+        let func = first_func(body).ok_or("the module has no function")?;
+        let entry = body
+            .entry_block(func, 0)
+            .ok_or("the function has no body")?;
+        let args = body.blocks[entry].args.clone();
+        let mut steps = body.blocks[entry].ops.clone();
+        let ret = steps
+            .pop()
+            .filter(|&o| body.ops[o].name == "func.return")
+            .ok_or("the function has no return")?;
+        let mut layouts = HashMap::new();
+        for p in &program.places {
+            let v = match p.of {
+                PlaceOf::Arg(i) => *args
+                    .get(i)
+                    .ok_or_else(|| format!("a place names argument {i}, which does not exist"))?,
+                PlaceOf::Result { group, result } => *steps
+                    .get(group)
+                    .and_then(|&o| body.ops[o].results.get(result))
+                    .ok_or_else(|| {
+                        format!("a place names result {result} of op {group}, which does not exist")
+                    })?,
+            };
+            let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
+            let mut l =
+                Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
+            if !p.perm.is_empty() {
+                l.perm = p.perm.clone();
+            }
+            let end = l.addr(t.num_elements().saturating_sub(1) as u64) + l.elem_bytes;
+            if t.num_elements() > 0 && end > program.graph.buffers[p.buffer].bytes {
+                return Err(format!(
+                    "{v} does not fit in buffer '{}'",
+                    program.graph.buffers[p.buffer].name
+                ));
+            }
+            layouts.insert(v, l);
+        }
+        let mut slices = Vec::with_capacity(program.graph.tasks.len());
+        for task in program.graph.tasks.values() {
+            let op = *steps
+                .get(task.group)
+                .ok_or("a task names a group that does not exist")?;
+            slices.push(slice(body, op, task.output, &task.tile)?);
+        }
+        let memory = program
+            .graph
+            .buffers
+            .values()
+            .map(|b| vec![0.0; b.bytes as usize])
+            .collect();
+        let mut sim = Simulator {
+            body,
+            inputs: Vec::new(),
+            returns: body.ops[ret].operands.clone(),
+            program,
+            schedule,
+            queues,
+            steps,
+            layouts,
+            slices,
+            memory,
+            storage: ElemType::BF16,
+        };
+        // Constants outside groups are loaded once, like weights.
+        let mut interp = Interpreter::new(body, weights);
+        for &op in &sim.steps.clone() {
+            if body.ops[op].name == "tg.constant" {
+                let t = interp.eval_op(op, &[])?.remove(0);
+                sim.store(body.ops[op].results[0], &t, None, true);
+            }
+        }
+        for (i, &a) in args.iter().enumerate() {
+            match weight_arg_name(body, func, i) {
+                Some(name) => {
+                    let raw = weights.raw(name)?;
+                    let ty = body.ty(a).as_tensor().ok_or("a weight is not a tensor")?;
+                    let t =
+                        Tensor::from_raw(&raw, ty).map_err(|e| format!("weight '{name}' {e}"))?;
+                    sim.store(a, &t, None, true);
+                }
+                None => sim.inputs.push(a),
+            }
+        }
+        Ok(sim)
+    }
+
+    fn layout(&self, v: ValueId) -> Result<&Layout, String> {
+        self.layouts
+            .get(&v)
+            .ok_or_else(|| format!("{v} has no place in memory"))
+    }
+
+    /// Writes `t` (all of it, or the boxes `only`) where `v` lives; floats rounded to the
+    /// storage type unless `exact`.
+    fn store(&mut self, v: ValueId, t: &Tensor, only: Option<&[Vec<(i64, i64)>]>, exact: bool) {
+        let l = self.layouts[&v].clone();
+        let float = t.ty.elem.is_float() && self.program.graph.buffers[l.buffer].name == "kv";
+        let mem = &mut self.memory[l.buffer.index()];
+        let mut put = |i: usize| {
+            let x = t.f(i);
+            let x = if float && !exact {
+                round_to(x, self.storage)
+            } else {
+                x
+            };
+            mem[l.addr(i as u64) as usize] = x;
+        };
+        match only {
+            None => (0..t.len()).for_each(&mut put),
+            Some(boxes) => {
+                for b in boxes {
+                    for (lo, hi) in flat_runs(&t.ty.shape, b) {
+                        (lo as usize..hi as usize).for_each(&mut put);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A tensor of type `ty` read from where `v` lives: the boxes `region`, poison elsewhere.
+    fn load(
+        &self,
+        v: ValueId,
+        ty: &TensorType,
+        region: Option<&[Vec<(i64, i64)>]>,
+    ) -> Result<Tensor, String> {
+        let l = self.layout(v)?;
+        let mem = &self.memory[l.buffer.index()];
+        let n = ty.num_elements() as usize;
+        let mut vals: Vec<Option<f64>> = vec![None; n];
+        let full = [mkc_ir::tiling::full_box(&ty.shape)];
+        for b in region.unwrap_or(&full) {
+            for (lo, hi) in flat_runs(&ty.shape, b) {
+                for i in lo as usize..hi as usize {
+                    vals[i] = Some(mem[l.addr(i as u64) as usize]);
+                }
+            }
+        }
+        Ok(Tensor::from_fn(ty.clone(), |i| match vals[i] {
+            Some(x) if ty.elem.is_float() => Scalar::F(x),
+            Some(x) => Scalar::I(x as i64),
+            None => poison(ty.elem),
+        }))
+    }
+
+    fn run_task(&mut self, t: TaskId) -> Result<(), String> {
+        let body = self.body;
+        let task = &self.program.graph.tasks[t];
+        let name = || {
+            format!(
+                "{t} ({}, group {} result {})",
+                task.kind, task.group, task.output
+            )
+        };
+        let group = self.steps[task.group];
+        let sl = &self.slices[t.index()];
+        let block = body.entry_block(group, 0).expect("a group has a body");
+        let args = &body.blocks[block].args;
+        let operands = &body.ops[group].operands;
+        let results = &body.ops[group].results;
+        let mut values: HashMap<ValueId, Rc<Tensor>> = HashMap::new();
+        let ty = |v: ValueId| {
+            body.ty(v)
+                .as_tensor()
+                .cloned()
+                .ok_or_else(|| format!("{v} is not a tensor"))
+        };
+        for &i in &sl.args {
+            let region = &sl.needs[&args[i]];
+            values.insert(
+                args[i],
+                Rc::new(self.load(operands[i], &ty(args[i])?, Some(region))?),
+            );
+        }
+        for &(v, j) in &sl.loaded {
+            values.insert(
+                v,
+                Rc::new(self.load(results[j], &ty(v)?, Some(&sl.needs[&v]))?),
+            );
+        }
+        let none = NoWeights;
+        let mut interp = Interpreter::new(body, &none);
+        for &op in &sl.ops {
+            let d = &body.ops[op];
+            let ins: Vec<Rc<Tensor>> = d
+                .operands
+                .iter()
+                .map(|&v| match values.get(&v) {
+                    Some(x) => Ok(x.clone()),
+                    // Not needed by this tile (an in-place cache's old contents): poison.
+                    None => ty(v).map(|tt| {
+                        let e = tt.elem;
+                        Rc::new(Tensor::from_fn(tt, |_| poison(e)))
+                    }),
+                })
+                .collect::<Result<_, String>>()?;
+            let outs = interp
+                .eval_op(op, &ins)
+                .map_err(|e| format!("{}: '{}': {e}", name(), d.name))?;
+            for (&r, x) in d.results.iter().zip(outs) {
+                values.insert(r, Rc::new(x));
+            }
+        }
+        let ops = &body.blocks[block].ops;
+        let y = body.ops[*ops.last().expect("a group ends with a yield")].operands[task.output];
+        let out = values
+            .get(&y)
+            .cloned()
+            .ok_or_else(|| format!("{}: the slice does not compute its result", name()))?;
+        // An in-place cache update writes one row: the position's.
+        let mut tile = task.tile.clone();
+        if result_in_place(body, group, task.output) {
+            let ka = body.def_op(y).expect("in place results are kv_append");
+            let pos = values
+                .get(&body.ops[ka].operands[2])
+                .map(|p| p.get(0).i())
+                .ok_or_else(|| format!("{}: no position", name()))?;
+            for b in &mut tile {
+                b[0] = if (b[0].0..b[0].1).contains(&pos) {
+                    (pos, pos + 1)
+                } else {
+                    (0, 0)
+                };
+            }
+            tile.retain(|b| b[0].0 < b[0].1);
+        }
+        for b in &tile {
+            for (lo, hi) in flat_runs(&out.ty.shape, b) {
+                if let Some(i) = (lo as usize..hi as usize).find(|&i| out.f(i).is_nan()) {
+                    return Err(format!(
+                        "{} computed poison at element {i} of its result: it uses bytes its reads do not declare",
+                        name()
+                    ));
+                }
+            }
+        }
+        let result = results[task.output];
+        self.store(result, &out, Some(&tile), false);
+        Ok(())
+    }
+
+    /// Runs one step of the function: writes `inputs` (the non-weight arguments, in order)
+    /// where they live, runs every task in a seeded interleaving, and reads the results.
+    pub fn call(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, SimError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(SimError::Task(format!(
+                "the function takes {} inputs, got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        for (i, t) in inputs.iter().enumerate() {
+            let v = self.inputs[i];
+            if Some(&t.ty) != self.body.ty(v).as_tensor() {
+                return Err(SimError::Task(format!(
+                    "input #{i} has type {}, expected {}",
+                    t.ty,
+                    self.body.ty(v)
+                )));
+            }
+            // Caches keep what the previous step wrote: only a changed input is written.
+            self.store(v, t, None, false);
+        }
+        let (graph, schedule) = (self.program.graph.clone(), self.schedule.clone());
+        let mut queues = std::mem::replace(&mut self.queues, Queues::empty());
+        let r = queues.step(&graph, &schedule, &mut |t| {
+            self.run_task(t).map_err(SimError::Task)
+        });
+        self.queues = queues;
+        r?;
+        self.returns
+            .clone()
+            .iter()
+            .map(|&v| {
+                let ty = self
+                    .body
+                    .ty(v)
+                    .as_tensor()
+                    .cloned()
+                    .ok_or_else(|| SimError::Task("a result is not a tensor".into()))?;
+                self.load(v, &ty, None).map_err(SimError::Task)
+            })
+            .collect()
+    }
+}
