@@ -2,6 +2,7 @@
 
 mod check;
 mod onnx_test;
+mod svg;
 
 use clap::{Args, Parser, Subcommand};
 use mkc_passes::driver::{opt, OptConfig};
@@ -108,6 +109,8 @@ enum Emit {
     Tasks,
     /// After scheduling: every task with its SM and queue slot.
     Schedule,
+    /// The schedule as an SVG picture (-o FILE.svg): per-SM timeline and one layer's event graph.
+    ScheduleSvg,
 }
 
 impl Emit {
@@ -117,6 +120,7 @@ impl Emit {
             Emit::Fused => "fused",
             Emit::Tasks => "tasks",
             Emit::Schedule => "schedule",
+            Emit::ScheduleSvg => "schedule-svg",
         }
     }
     fn default_pipeline(self) -> &'static str {
@@ -124,7 +128,9 @@ impl Emit {
             Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
             Emit::Fused => "builtin.module(canonicalize,fuse,cse,dce)",
             Emit::Tasks => "builtin.module(canonicalize,fuse,cse,dce,tile)",
-            Emit::Schedule => "builtin.module(canonicalize,fuse,cse,dce,tile,schedule)",
+            Emit::Schedule | Emit::ScheduleSvg => {
+                "builtin.module(canonicalize,fuse,cse,dce,tile,schedule)"
+            }
         }
     }
 }
@@ -151,6 +157,9 @@ struct CompileArgs {
     /// H100 copy bandwidth `mkc gpu-info --bandwidth` measured (docs/PERF.md).
     #[arg(long, value_name = "GB/s", default_value_t = 3013.0)]
     bandwidth: f64,
+    /// SMs to tile and schedule for (--emit=tasks|schedule|schedule-svg).
+    #[arg(long, default_value_t = 132)]
+    sms: usize,
 }
 
 #[derive(Args)]
@@ -457,13 +466,42 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let func =
             mkc_ir::dialect::builtin::first_func(&body).ok_or("the model has no function")?;
         let traffic = mkc_passes::traffic::step_traffic(&body, func)?;
+        if a.sms == 0 {
+            return Err("--sms must be at least 1".into());
+        }
         let pipeline = a
             .pipeline
             .clone()
-            .unwrap_or_else(|| a.emit.default_pipeline().to_string());
+            .unwrap_or_else(|| with_sms(a.emit.default_pipeline(), a.sms));
         let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
-        let ir = mkc_ir::printer::print(&body);
-        write_output(a.output.as_deref(), &ir)?;
+        use mkc_ir::dialect::task::TaskProgram;
+        let program = TaskProgram::find(&body)
+            .map(|_| TaskProgram::from_body(&body))
+            .transpose()?;
+        let machine = mkc_passes::schedule::Machine {
+            sms: a.sms,
+            bandwidth: a.bandwidth * 1e9,
+            ..Default::default()
+        };
+        let estimate = match program
+            .as_ref()
+            .and_then(|p| Some((p, p.schedule.as_ref()?)))
+        {
+            Some((p, s)) => Some(mkc_passes::schedule::estimate(&p.graph, s, &machine)?),
+            None => None,
+        };
+        if a.emit == Emit::ScheduleSvg {
+            let (Some(p), Some(e)) = (&program, &estimate) else {
+                return Err(
+                    "--emit=schedule-svg needs a pipeline that ends with 'schedule'".into(),
+                );
+            };
+            let title = a.model.model.display().to_string();
+            write_output(a.output.as_deref(), &svg::render(p, e, &title))?;
+        } else {
+            let ir = mkc_ir::printer::print(&body);
+            write_output(a.output.as_deref(), &ir)?;
+        }
         if let Some(path) = &a.stats {
             let func = mkc_ir::dialect::builtin::first_func(&body)
                 .ok_or("the pipeline left no function")?;
@@ -471,7 +509,13 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             memory
                 .check()
                 .map_err(|e| format!("internal error: the memory plan is invalid: {e}"))?;
-            let json = stats_json(&a, &pipeline, &report, import_s, &body, &traffic, &memory);
+            let tasks = program.as_ref().map(|p| task_stats(p, estimate.as_ref()));
+            let mut json = stats_json(&a, &pipeline, &report, import_s, &body, &traffic, &memory);
+            if let Some(t) = tasks {
+                // One more key in the same object.
+                json.pop();
+                json.push_str(&format!(",\"tasks\":{t}}}"));
+            }
             std::fs::write(path, json + "\n")
                 .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
         }
@@ -484,6 +528,40 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The task level in --stats: counts, tasks per kind, and (once scheduled) the estimate.
+fn task_stats(
+    p: &mkc_ir::dialect::task::TaskProgram,
+    e: Option<&mkc_passes::schedule::Estimate>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut per_kind = std::collections::BTreeMap::<&str, usize>::new();
+    for t in p.graph.tasks.values() {
+        *per_kind.entry(&t.kind).or_default() += 1;
+    }
+    let waits: usize = p.graph.tasks.values().map(|t| t.waits.len()).sum();
+    let mut j = json!({
+        "tasks": p.graph.tasks.len(),
+        "events": p.graph.events.len(),
+        "waits": waits,
+        "tasks_per_kind": per_kind,
+        "buffers": p.graph.buffers.values().map(|b| json!({"name": b.name, "bytes": b.bytes})).collect::<Vec<_>>(),
+    });
+    if let Some(e) = e {
+        let busy_us: Vec<f64> = e.busy_s.iter().map(|b| (b * 1e8).round() / 100.0).collect();
+        let idle =
+            1.0 - e.busy_s.iter().sum::<f64>() / (e.step_s * e.busy_s.len() as f64).max(1e-30);
+        j["estimate"] = json!({
+            "step_ms": e.step_s * 1e3,
+            "floor_ms": e.floor_s * 1e3,
+            "critical_path_ms": e.critical_path_s * 1e3,
+            "step_over_floor": e.step_s / e.floor_s.max(1e-30),
+            "idle_share": idle,
+            "busy_us_per_sm": busy_us,
+        });
+    }
+    j
 }
 
 /// One JSON object: the pipeline, per pass its wall time, counters and notes, and the number

@@ -203,10 +203,11 @@ impl TaskGraph {
     }
 
     /// The earlier tasks `t` must wait for: for every byte it reads, the last earlier task
-    /// that writes it; for every byte it writes, that writer and the tasks that read the byte
-    /// since. Every other earlier task touching the same bytes is ordered before `t` through
-    /// these (a writer waited for the readers and the writer before it), so waiting for them
-    /// too would only cost counters. Ascending.
+    /// that writes it; for every byte it writes, the tasks that read the byte since that
+    /// write (or, if none did, that writer). Every other earlier task touching the same
+    /// bytes is ordered before `t` through these (a reader waited for the writer before it,
+    /// a writer for the readers before it), so waiting for them too would only cost
+    /// counters. Ascending.
     pub fn hazards(&self, t: TaskId) -> Vec<TaskId> {
         self.all_hazards().swap_remove(t.index())
     }
@@ -244,8 +245,12 @@ impl TaskGraph {
             for r in &task.writes {
                 let b = r.buffer.index();
                 for p in pieces(r) {
-                    deps.extend(writer[b][p]);
-                    deps.extend(&readers[b][p]);
+                    // The readers since the last write each waited for that writer.
+                    if readers[b][p].is_empty() {
+                        deps.extend(writer[b][p]);
+                    } else {
+                        deps.extend(&readers[b][p]);
+                    }
                 }
             }
             deps.sort_unstable();
@@ -269,42 +274,79 @@ impl TaskGraph {
         out
     }
 
-    /// Replaces all events so that every task waits for exactly its hazards. Producers
-    /// whose consumers are the same tasks share one event, with their number as its target
-    /// (the tiles of one output that a whole-vector reader needs are one counter).
+    /// Replaces all events so that every task waits for exactly its hazards, with few
+    /// counters: a task that depends on every tile of one result waits on that result's
+    /// counter (signalled by each tile; target = the number of tiles); its other producers
+    /// are waited on one by one, except that producers whose one-by-one waiters are the
+    /// same tasks share a counter.
     pub fn derive_events(&mut self) {
+        use std::collections::HashMap;
         self.events.clear();
         let deps = self.all_hazards();
-        let mut consumers: Vec<Vec<TaskId>> = vec![Vec::new(); self.tasks.len()];
-        for (c, ds) in self.tasks.keys().zip(&deps) {
+        let n = self.tasks.len();
+        let key = |t: &Task| (t.group, t.output);
+        let mut tiles: HashMap<(usize, usize), usize> = HashMap::new();
+        for t in self.tasks.values() {
+            *tiles.entry(key(t)).or_default() += 1;
+        }
+        let keys: Vec<(usize, usize)> = self.tasks.values().map(key).collect();
+        // Per consumer: whole results it waits on, and single producers.
+        let mut whole: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        let mut single_of: Vec<Vec<TaskId>> = vec![Vec::new(); n];
+        for (c, ds) in deps.iter().enumerate() {
+            let mut count: HashMap<(usize, usize), usize> = HashMap::new();
             for d in ds {
-                consumers[d.index()].push(c);
+                *count.entry(keys[d.index()]).or_default() += 1;
             }
+            let mut w: Vec<(usize, usize)> = count
+                .into_iter()
+                .filter(|(k, m)| *m == tiles[k] && *m > 1)
+                .map(|(k, _)| k)
+                .collect();
+            w.sort_unstable();
+            for d in ds {
+                if w.binary_search(&keys[d.index()]).is_err() {
+                    single_of[d.index()].push(TaskId::new(c));
+                }
+            }
+            whole[c] = w;
         }
         for task in self.tasks.values_mut() {
             task.waits.clear();
             task.signals.clear();
         }
-        let mut event_of: std::collections::HashMap<&[TaskId], EventId> = Default::default();
-        for (t, cs) in self.tasks.keys().zip(&consumers) {
-            if cs.is_empty() {
-                continue;
+        let mut waits: Vec<Vec<EventId>> = vec![Vec::new(); n];
+        let mut result_event: HashMap<(usize, usize), EventId> = HashMap::new();
+        let mut shared: HashMap<Vec<TaskId>, EventId> = HashMap::new();
+        for (t, consumers) in self.tasks.keys().zip(&single_of) {
+            // Program order: a task's own counter comes before the ones made after it.
+            let k = keys[t.index()];
+            if !result_event.contains_key(&k) && whole.iter().any(|w| w.contains(&k)) {
+                let e = self.events.push(Event {
+                    target: tiles[&k] as u32,
+                });
+                result_event.insert(k, e);
             }
-            let e = *event_of
-                .entry(cs.as_slice())
-                .or_insert_with(|| self.events.push(Event { target: 0 }));
-            self.events[e].target += 1;
-            self.tasks[t].signals.push(e);
+            if let Some(&e) = result_event.get(&k) {
+                self.tasks[t].signals.push(e);
+            }
+            if !consumers.is_empty() {
+                let e = *shared
+                    .entry(consumers.clone())
+                    .or_insert_with(|| self.events.push(Event { target: 0 }));
+                self.events[e].target += 1;
+                self.tasks[t].signals.push(e);
+                for c in consumers {
+                    waits[c.index()].push(e);
+                }
+            }
         }
-        // Waits in the order the events were made (program order of their first signaller).
-        let mut waits: Vec<Vec<EventId>> = vec![Vec::new(); self.tasks.len()];
-        for (cs, &e) in &event_of {
-            for c in cs.iter() {
-                waits[c.index()].push(e);
-            }
+        for (c, w) in whole.iter().enumerate() {
+            waits[c].extend(w.iter().map(|k| result_event[k]));
         }
         for (task, mut w) in self.tasks.values_mut().zip(waits) {
             w.sort_unstable();
+            w.dedup();
             task.waits = w;
         }
     }
@@ -379,17 +421,29 @@ mod tests {
 
     #[test]
     fn reuse_of_memory_orders_the_overwrite_after_the_reads() {
-        let (mut g, [_, _, c, d]) = two_stage();
+        let (mut g, [a, b, c, d]) = two_stage();
         let h = BufferId::from_u32(0);
-        // A later task overwrites all of h: it must wait for both readers (and writers).
+        // A later task overwrites all of h: it must wait for both readers, which waited
+        // for the writers.
         let e = g.add_task(Task {
             writes: vec![Range::new(h, 0, 64)],
             ..Default::default()
         });
-        assert_eq!(
-            g.hazards(e),
-            vec![TaskId::from_u32(0), TaskId::from_u32(1), c, d]
-        );
+        assert_eq!(g.hazards(e), vec![c, d]);
+        // With no reader in between, an overwrite waits for the writer itself; a reader
+        // after it waits for the last writer only.
+        let y = BufferId::from_u32(1);
+        let f = g.add_task(Task {
+            writes: vec![Range::new(y, 16, 48)],
+            ..Default::default()
+        });
+        assert_eq!(g.hazards(f), vec![c, d]);
+        let r = g.add_task(Task {
+            reads: vec![Range::new(y, 0, 64), Range::new(h, 0, 8)],
+            ..Default::default()
+        });
+        assert_eq!(g.hazards(r), vec![c, d, e, f]);
+        let _ = (a, b);
     }
 
     #[test]

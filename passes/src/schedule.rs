@@ -18,7 +18,7 @@ use crate::options::PassOptions;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::tasks::{EventId, Schedule, TaskGraph, TaskId};
-use mkc_ir::{Body, OpId};
+use mkc_ir::{Body, EntityRef, OpId};
 use std::collections::HashMap;
 
 crate::pass_options! {
@@ -159,6 +159,39 @@ pub fn producers(g: &TaskGraph) -> Vec<Vec<TaskId>> {
 /// Assigns every task an SM and a queue position: in program order, each task goes to the
 /// SM where it can start first (ties to the least busy SM).
 pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), String> {
+    place(g, m, None)
+}
+
+/// The estimate of a given schedule (its queues must keep program order, as the `schedule`
+/// pass makes them).
+pub fn estimate(g: &TaskGraph, s: &Schedule, m: &Machine) -> Result<Estimate, String> {
+    let mut sm_of = vec![usize::MAX; g.tasks.len()];
+    for (sm, q) in s.queues.iter().enumerate() {
+        if q.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("the queue of sm {sm} is not in program order"));
+        }
+        for t in q {
+            *sm_of
+                .get_mut(t.index())
+                .ok_or("the schedule names a task that does not exist")? = sm;
+        }
+    }
+    if sm_of.contains(&usize::MAX) {
+        return Err("a task is on no queue".into());
+    }
+    let m = Machine {
+        sms: m.sms.max(s.queues.len()),
+        ..m.clone()
+    };
+    place(g, &m, Some(&sm_of)).map(|r| r.1)
+}
+
+/// List scheduling in program order; `fixed` gives each task's SM instead of choosing.
+fn place(
+    g: &TaskGraph,
+    m: &Machine,
+    fixed: Option<&[usize]>,
+) -> Result<(Schedule, Estimate), String> {
     if m.sms == 0 {
         return Err("cannot schedule onto 0 SMs".into());
     }
@@ -212,16 +245,21 @@ pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), St
             let end = (start + dur).max(ready + (task.bytes - early) / per_sm);
             (start, end)
         };
-        let times: Vec<(f64, f64)> = (0..m.sms).map(on).collect();
-        let sm = (0..m.sms)
-            .min_by(|&a, &b| {
-                times[a]
-                    .1
-                    .total_cmp(&times[b].1)
-                    .then(busy[a].total_cmp(&busy[b]))
-            })
-            .expect("at least one SM");
-        (start[i], finish[i]) = times[sm];
+        let sm = match fixed {
+            Some(f) => f[i],
+            None => {
+                let times: Vec<(f64, f64)> = (0..m.sms).map(on).collect();
+                (0..m.sms)
+                    .min_by(|&a, &b| {
+                        times[a]
+                            .1
+                            .total_cmp(&times[b].1)
+                            .then(busy[a].total_cmp(&busy[b]))
+                    })
+                    .expect("at least one SM")
+            }
+        };
+        (start[i], finish[i]) = on(sm);
         free[sm] = finish[i];
         busy[sm] += dur;
         sm_of[i] = sm;
@@ -335,6 +373,19 @@ mod tests {
         for seed in 0..20 {
             mkc_runtime::sim::simulate(&g, &s, 2, seed).unwrap();
         }
+    }
+
+    #[test]
+    fn the_estimate_of_a_stored_schedule_is_the_schedulers() {
+        let g = mlp(300, 4096.0);
+        let m = Machine::default();
+        let (s, e) = assign_sms(&g, &m).unwrap();
+        assert_eq!(estimate(&g, &s, &m).unwrap(), e);
+        let mut bad = s.clone();
+        bad.queues[0].reverse();
+        assert!(estimate(&g, &bad, &m)
+            .unwrap_err()
+            .contains("not in program order"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! reads and writes ([`mkc_ir::tiling::slice`] works them out through the group's ops), its
 //! estimated global-memory bytes and flops; events follow from the ranges
 //! ([`TaskGraph::derive_events`]). Memory comes from the memory plan: weights packed,
-//! KV caches stored heads-first (a head's whole history is one contiguous span), activations
+//! KV caches stored heads-first and positions innermost (a head's lanes over all positions
+//! are one contiguous span), activations
 //! in the reused workspace arena. The result is a `task.graph` op next to the function.
 //!
 //! How a result is cut is a small search: the SMs are shared among a group's results in
@@ -416,10 +417,15 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             }
         } else if let Some(c) = plan.caches.iter().find(|c| c.0 == a) {
             let rank = body.ty(a).as_tensor().map_or(0, |t| t.rank());
-            // Heads first: [ctx, heads, ...] is stored [heads, ctx, ...].
+            // [ctx, heads, lanes...] is stored [heads, lanes..., ctx]: a head, or any lane
+            // range of it over all positions, is one contiguous span. Tiles that write one
+            // row in place declare all positions (the row is known only at run time), so
+            // this is what lets a cut along lanes declare one range instead of one per
+            // position. (Attention reads a head's K and V as [lanes, ctx]: every position's
+            // score is a dot product down the columns.)
             let perm = if rank >= 3 {
-                let mut p: Vec<usize> = (0..rank).collect();
-                p.swap(0, 1);
+                let mut p: Vec<usize> = (1..rank).collect();
+                p.push(0);
                 p
             } else {
                 vec![]
