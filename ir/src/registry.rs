@@ -169,6 +169,8 @@ pub struct AttrSpec {
 
 /// Extra checks beyond the declared constraints; the message becomes `'op' op message`.
 pub type VerifyFn = fn(&Body, OpId) -> Result<(), String>;
+/// A verifier of an op with a region that blames the op at fault (itself or one inside).
+pub type NestedVerifyFn = fn(&Body, OpId) -> Result<(), (OpId, String)>;
 /// Result types from operand types and attributes.
 pub type InferFn = fn(&[Type], &Attrs) -> Result<Vec<Type>, String>;
 /// Constant folding and algebraic identities: `None` when nothing applies.
@@ -212,6 +214,7 @@ pub struct OpDef {
     pub attrs: Vec<AttrSpec>,
     pub traits: Traits,
     pub verify: Option<VerifyFn>,
+    pub verify_nested: Option<NestedVerifyFn>,
     pub infer: Option<InferFn>,
     pub fold: Option<FoldFn>,
 }
@@ -252,6 +255,10 @@ impl OpDef {
     }
     pub fn verify(&mut self, f: VerifyFn) -> &mut Self {
         self.verify = Some(f);
+        self
+    }
+    pub fn verify_nested(&mut self, f: NestedVerifyFn) -> &mut Self {
+        self.verify_nested = Some(f);
         self
     }
     pub fn infer(&mut self, f: InferFn) -> &mut Self {
@@ -299,6 +306,7 @@ impl Registry {
                 attrs: Vec::new(),
                 traits: Traits::NONE,
                 verify: None,
+                verify_nested: None,
                 infer: None,
                 fold: None,
             },

@@ -81,15 +81,26 @@ impl Layout {
     }
 
     /// The byte address of the element at row-major (logical) flat index `i`.
-    pub fn addr(&self, mut i: u64) -> u64 {
+    pub fn addr(&self, i: u64) -> u64 {
+        self.addresser()(i)
+    }
+
+    /// [`Layout::addr`] with the strides worked out once, for loops over many elements.
+    pub fn addresser(&self) -> impl Fn(u64) -> u64 + '_ {
         let strides = self.strides();
-        let mut e = 0;
-        for (a, &d) in self.shape.iter().enumerate().rev() {
-            let d = d.max(1) as u64;
-            e += (i % d) * strides[a];
-            i /= d;
+        let identity = self.perm.iter().enumerate().all(|(k, &a)| k == a);
+        move |mut i: u64| {
+            if identity {
+                return self.offset + i * self.elem_bytes;
+            }
+            let mut e = 0;
+            for (a, &d) in self.shape.iter().enumerate().rev() {
+                let d = d.max(1) as u64;
+                e += (i % d) * strides[a];
+                i /= d;
+            }
+            self.offset + e * self.elem_bytes
         }
-        self.offset + e * self.elem_bytes
     }
 
     /// The byte ranges a box covers, in storage order, adjacent runs merged.

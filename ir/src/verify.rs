@@ -178,6 +178,11 @@ impl Verifier<'_> {
                 self.err(op, msg);
             }
         }
+        if let Some(hook) = def.verify_nested {
+            if let Err((at, msg)) = hook(body, op) {
+                self.err(at, msg);
+            }
+        }
     }
 
     /// An operand must be defined before its user in the same block, or in an enclosing

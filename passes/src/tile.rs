@@ -646,3 +646,165 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod simulated {
+    use mkc_ir::dialect::task::TaskProgram;
+    use mkc_ir::weights::{RawTensor, WeightSource};
+    use mkc_ir::{Body, ElemType};
+    use mkc_runtime::sim::SimError;
+    use mkc_runtime::{Interpreter, Simulator, Tensor};
+    use std::borrow::Cow;
+
+    /// An MLP block with a residual: rms_norm, gate/up, silu * up, down, add.
+    const MLP: &str = r#"
+    func.func @step(%x: tensor<64xf32>,
+                    %wn: tensor<64xbf16> {mkc.weight = "n"},
+                    %wg: tensor<96x64xbf16> {mkc.weight = "g"},
+                    %wu: tensor<96x64xbf16> {mkc.weight = "u"},
+                    %wd: tensor<64x96xbf16> {mkc.weight = "d"}) -> tensor<64xf32> {
+      %h = "tg.rms_norm"(%x, %wn) {axis = 0 : i64, epsilon = 1.0e-6 : f64} : (tensor<64xf32>, tensor<64xbf16>) -> tensor<64xf32>
+      %g = "tg.matmul"(%h, %wg) {transpose_b = true} : (tensor<64xf32>, tensor<96x64xbf16>) -> tensor<96xf32>
+      %s = "tg.silu"(%g) : (tensor<96xf32>) -> tensor<96xf32>
+      %u = "tg.matmul"(%h, %wu) {transpose_b = true} : (tensor<64xf32>, tensor<96x64xbf16>) -> tensor<96xf32>
+      %m = "tg.mul"(%u, %s) : (tensor<96xf32>, tensor<96xf32>) -> tensor<96xf32>
+      %d = "tg.matmul"(%m, %wd) {transpose_b = true} : (tensor<96xf32>, tensor<64x96xbf16>) -> tensor<64xf32>
+      %y = "tg.add"(%x, %d) : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+      func.return %y : tensor<64xf32>
+    }"#;
+
+    /// Small dyadic values (exact in bf16), different per tensor.
+    struct Weights;
+
+    impl WeightSource for Weights {
+        fn raw(&self, name: &str) -> Result<RawTensor<'_>, String> {
+            let shape = match name {
+                "n" => vec![64],
+                "g" | "u" => vec![96, 64],
+                "d" => vec![64, 96],
+                _ => return Err(format!("no weight '{name}'")),
+            };
+            let seed = name.as_bytes()[0] as i64;
+            let n: i64 = shape.iter().product();
+            let bytes = (0..n)
+                .flat_map(|i| {
+                    let v = ((i * 7 + seed) % 17 - 8) as f32 / 16.0;
+                    ((v.to_bits() >> 16) as u16).to_le_bytes()
+                })
+                .collect();
+            Ok(RawTensor {
+                elem: ElemType::BF16,
+                shape,
+                bytes: Cow::Owned(bytes),
+            })
+        }
+    }
+
+    fn scheduled() -> Body {
+        let mut body = crate::testing::parse(MLP);
+        crate::driver::run_pipeline(
+            &mut body,
+            "builtin.module(canonicalize,fuse,cse,dce,tile{sms=8 min-tile-bytes=256},schedule{sms=8})",
+        )
+        .unwrap();
+        body
+    }
+
+    fn input() -> Tensor {
+        Tensor::from_fn(mkc_ir::TensorType::new([64], ElemType::F32), |i| {
+            mkc_ir::dialect::tg::elementwise::Scalar::F((i as f64 - 30.0) / 8.0)
+        })
+    }
+
+    #[test]
+    fn the_scheduled_program_computes_what_the_fused_function_does() {
+        let body = scheduled();
+        let p = TaskProgram::from_body(&body).unwrap();
+        // Both groups are cut, and a down tile waits for gate/up tiles, not for all of them
+        // one by one.
+        assert!(p.graph.tasks.len() >= 6, "{} tasks", p.graph.tasks.len());
+        let mut interp = Interpreter::new(&body, &Weights);
+        let func = interp.func("step").unwrap();
+        let want = interp.call(func, vec![input()]).unwrap();
+        for seed in 0..8 {
+            let mut sim = Simulator::new(&body, &Weights, seed).unwrap();
+            for _ in 0..2 {
+                let got = sim.call(&[input()]).unwrap();
+                assert_eq!(got, want, "seed {seed}");
+            }
+        }
+    }
+
+    /// The first task of the last group (a down-projection tile).
+    fn down_tile(p: &TaskProgram) -> mkc_ir::tasks::TaskId {
+        let last = p.graph.tasks.values().map(|t| t.group).max().unwrap();
+        p.graph
+            .tasks
+            .iter()
+            .find(|(_, t)| t.group == last)
+            .map(|(id, _)| id)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_removed_wait_is_a_missing_dependency() {
+        let mut body = scheduled();
+        let mut p = TaskProgram::from_body(&body).unwrap();
+        let t = down_tile(&p);
+        assert!(!p.graph.tasks[t].waits.is_empty());
+        p.graph.tasks[t].waits.clear();
+        p.store(&mut body);
+        let errs: Vec<SimError> = (0..40)
+            .filter_map(|seed| {
+                Simulator::new(&body, &Weights, seed)
+                    .unwrap()
+                    .call(&[input()])
+                    .err()
+            })
+            .collect();
+        assert!(!errs.is_empty(), "no interleaving ran the tile early");
+        let SimError::MissingDependency(m) = &errs[0] else {
+            panic!("{}", errs[0])
+        };
+        assert!(m.contains(&format!("{t} (proj_residual)")), "{m}");
+    }
+
+    #[test]
+    fn a_read_the_task_does_not_declare_is_caught() {
+        let mut body = scheduled();
+        let mut p = TaskProgram::from_body(&body).unwrap();
+        let t = down_tile(&p);
+        // Drop its weight rows (weights have no producers, so only the arithmetic notices).
+        let weights = p
+            .graph
+            .buffers
+            .keys()
+            .find(|&b| p.graph.buffers[b].name == "weights")
+            .unwrap();
+        p.graph.tasks[t].reads.retain(|r| r.buffer != weights);
+        p.store(&mut body);
+        let e = Simulator::new(&body, &Weights, 0)
+            .unwrap()
+            .call(&[input()])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("{t} (proj_residual"))
+                && e.to_string().contains("reads do not declare"),
+            "{e}"
+        );
+        // A write outside its declared ranges is caught too.
+        let mut body = scheduled();
+        let mut p = TaskProgram::from_body(&body).unwrap();
+        let t = down_tile(&p);
+        p.graph.tasks[t].writes[0].end -= 4;
+        p.store(&mut body);
+        let e = Simulator::new(&body, &Weights, 0)
+            .unwrap()
+            .call(&[input()])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("which its writes do not declare"),
+            "{e}"
+        );
+    }
+}

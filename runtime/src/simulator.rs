@@ -2,10 +2,11 @@
 //! (packed weights, heads-first KV caches, the reused workspace arena), every task run by
 //! the schedule's queues ([`crate::sim::Queues`]: seeded interleavings, real counters).
 //!
-//! A task computes its tile with the interpreter's op semantics from exactly the bytes its
-//! slice says it reads: every other element of its inputs is poison (NaN), so a task whose
-//! declared ranges miss something it uses writes NaN, and that is reported with the task's
-//! name. Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
+//! A task computes its tile with the interpreter's op semantics from the bytes its slice
+//! needs that its declared reads also cover: every other element of its inputs is poison
+//! (NaN), so a task whose declared reads miss something it uses computes NaN, and that is
+//! reported with the task's name; a write outside its declared writes is reported too. So
+//! the ranges the events are derived from are checked against what the arithmetic uses. Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
 //! is the interpreter's (f64, rounded to each op's type: f32 accumulation or better).
 
 use crate::interp::Interpreter;
@@ -15,7 +16,7 @@ use mkc_ir::attr::round_to;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tasks::{Layout, Schedule, TaskId};
+use mkc_ir::tasks::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
@@ -45,6 +46,13 @@ fn poison(elem: ElemType) -> Scalar {
     } else {
         Scalar::I(0)
     }
+}
+
+/// Whether bytes `at..at + n` of `buffer` lie inside one of `ranges`.
+fn covered(ranges: &[Range], buffer: BufferId, at: u64, n: u64) -> bool {
+    ranges
+        .iter()
+        .any(|r| r.buffer == buffer && r.start <= at && at + n <= r.end)
 }
 
 impl<'a> Simulator<'a> {
@@ -159,6 +167,7 @@ impl<'a> Simulator<'a> {
         let l = self.layouts[&v].clone();
         let float = t.ty.elem.is_float() && self.program.graph.buffers[l.buffer].name == "kv";
         let mem = &mut self.memory[l.buffer.index()];
+        let addr = l.addresser();
         let mut put = |i: usize| {
             let x = t.f(i);
             let x = if float && !exact {
@@ -166,7 +175,7 @@ impl<'a> Simulator<'a> {
             } else {
                 x
             };
-            mem[l.addr(i as u64) as usize] = x;
+            mem[addr(i as u64) as usize] = x;
         };
         match only {
             None => (0..t.len()).for_each(&mut put),
@@ -180,22 +189,33 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    /// A tensor of type `ty` read from where `v` lives: the boxes `region`, poison elsewhere.
+    /// A tensor of type `ty` read from where `v` lives: the boxes `region`, and of those only
+    /// the elements inside `declared` ranges (when given); poison everywhere else.
     fn load(
         &self,
         v: ValueId,
         ty: &TensorType,
         region: Option<&[Vec<(i64, i64)>]>,
+        declared: Option<&[Range]>,
     ) -> Result<Tensor, String> {
         let l = self.layout(v)?;
         let mem = &self.memory[l.buffer.index()];
         let n = ty.num_elements() as usize;
         let mut vals: Vec<Option<f64>> = vec![None; n];
         let full = [mkc_ir::tiling::full_box(&ty.shape)];
+        let addr = l.addresser();
         for b in region.unwrap_or(&full) {
             for (lo, hi) in flat_runs(&ty.shape, b) {
-                for i in lo as usize..hi as usize {
-                    vals[i] = Some(mem[l.addr(i as u64) as usize]);
+                for (i, v) in vals
+                    .iter_mut()
+                    .enumerate()
+                    .take(hi as usize)
+                    .skip(lo as usize)
+                {
+                    let at = addr(i as u64);
+                    if declared.is_none_or(|d| covered(d, l.buffer, at, l.elem_bytes)) {
+                        *v = Some(mem[at as usize]);
+                    }
                 }
             }
         }
@@ -232,13 +252,13 @@ impl<'a> Simulator<'a> {
             let region = &sl.needs[&args[i]];
             values.insert(
                 args[i],
-                Rc::new(self.load(operands[i], &ty(args[i])?, Some(region))?),
+                Rc::new(self.load(operands[i], &ty(args[i])?, Some(region), Some(&task.reads))?),
             );
         }
         for &(v, j) in &sl.loaded {
             values.insert(
                 v,
-                Rc::new(self.load(results[j], &ty(v)?, Some(&sl.needs[&v]))?),
+                Rc::new(self.load(results[j], &ty(v)?, Some(&sl.needs[&v]), Some(&task.reads))?),
             );
         }
         let none = NoWeights;
@@ -298,6 +318,22 @@ impl<'a> Simulator<'a> {
             }
         }
         let result = results[task.output];
+        let l = self.layout(result)?.clone();
+        let addr = l.addresser();
+        for b in &tile {
+            for (lo, hi) in flat_runs(&out.ty.shape, b) {
+                let outside = (lo as u64..hi as u64)
+                    .find(|&i| !covered(&task.writes, l.buffer, addr(i), l.elem_bytes));
+                if let Some(i) = outside {
+                    return Err(format!(
+                        "{} writes element {i} of its result (byte {} of '{}'), which its writes do not declare",
+                        name(),
+                        addr(i),
+                        self.program.graph.buffers[l.buffer].name
+                    ));
+                }
+            }
+        }
         self.store(result, &out, Some(&tile), false);
         Ok(())
     }
@@ -341,7 +377,7 @@ impl<'a> Simulator<'a> {
                     .as_tensor()
                     .cloned()
                     .ok_or_else(|| SimError::Task("a result is not a tensor".into()))?;
-                self.load(v, &ty, None).map_err(SimError::Task)
+                self.load(v, &ty, None, None).map_err(SimError::Task)
             })
             .collect()
     }

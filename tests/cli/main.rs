@@ -3,6 +3,7 @@
 mod frontends;
 mod fusion;
 mod onnx;
+mod tasks;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -37,7 +37,7 @@ pub fn register(r: &mut Registry) {
         "the megakernel's tasks, events and memory placement",
     )
     .regions(1)
-    .verify(verify_graph);
+    .verify_nested(verify_graph);
     r.op("task.buffer", "a region of device memory")
         .attr("sym_name", AttrKind::Str)
         .attr("bytes", AttrKind::Int)
@@ -76,8 +76,8 @@ fn in_graph(body: &Body, op: OpId) -> Result<(), String> {
     }
 }
 
-fn verify_graph(body: &Body, op: OpId) -> Result<(), String> {
-    TaskProgram::from_op(body, op).map(|_| ())
+fn verify_graph(body: &Body, op: OpId) -> Result<(), (OpId, String)> {
+    TaskProgram::parse(body, op).map(|_| ())
 }
 
 /// What a `task.place` gives a place to.
@@ -210,21 +210,31 @@ impl TaskProgram {
 
     /// Reads the program from a `task.graph` op, checking every reference.
     pub fn from_op(body: &Body, op: OpId) -> Result<TaskProgram, String> {
-        let block = body.entry_block(op, 0).ok_or("needs a body block")?;
+        TaskProgram::parse(body, op).map_err(|(o, m)| {
+            let d = &body.ops[o];
+            match (o == op, d.loc.is_known()) {
+                (true, _) => m,
+                (false, true) => format!("'{}' at line {}: {m}", d.name, d.loc.line),
+                (false, false) => format!("'{}': {m}", d.name),
+            }
+        })
+    }
+
+    /// [`TaskProgram::from_op`], blaming the op (the graph or one inside it) at fault.
+    fn parse(body: &Body, op: OpId) -> Result<TaskProgram, (OpId, String)> {
+        let block = body
+            .entry_block(op, 0)
+            .ok_or((op, "needs a body block".to_string()))?;
         let mut p = TaskProgram::default();
         let mut names: Vec<String> = Vec::new();
         let mut placed: Vec<(usize, usize)> = Vec::new(); // (sm, slot) per task
         let mut scheduled = None;
+        let mut event_ops: Vec<OpId> = Vec::new();
+        let mut task_ops: Vec<OpId> = Vec::new();
         for &o in &body.blocks[block].ops {
             let d = &body.ops[o];
-            let at = |m: String| -> String {
-                if d.loc.is_known() {
-                    format!("'{}' at line {}: {m}", d.name, d.loc.line)
-                } else {
-                    format!("'{}': {m}", d.name)
-                }
-            };
-            let get_int = |k: &str| -> Result<Option<i64>, String> {
+            let at = |m: String| (o, m);
+            let get_int = |k: &str| -> Result<Option<i64>, (OpId, String)> {
                 match d.attrs.get(k) {
                     None => Ok(None),
                     Some(a) => a
@@ -233,10 +243,10 @@ impl TaskProgram {
                         .ok_or_else(|| at(format!("'{k}' must be an integer"))),
                 }
             };
-            let need = |k: &str| -> Result<i64, String> {
+            let need = |k: &str| -> Result<i64, (OpId, String)> {
                 get_int(k)?.ok_or_else(|| at(format!("needs '{k}'")))
             };
-            let nonneg = |k: &str| -> Result<u64, String> {
+            let nonneg = |k: &str| -> Result<u64, (OpId, String)> {
                 let v = need(k)?;
                 u64::try_from(v).map_err(|_| at(format!("'{k}' must not be negative")))
             };
@@ -302,10 +312,11 @@ impl TaskProgram {
                     let target = u32::try_from(need("target")?)
                         .map_err(|_| at("'target' must fit in 32 bits".into()))?;
                     p.graph.events.push(Event { target });
+                    event_ops.push(o);
                 }
                 "task.task" => {
                     let list = |k: &str| d.attrs.get(k).and_then(Attr::as_array).unwrap_or(&[]);
-                    let events = |k: &str| -> Result<Vec<EventId>, String> {
+                    let events = |k: &str| -> Result<Vec<EventId>, (OpId, String)> {
                         list(k)
                             .iter()
                             .map(|a| match a.as_int() {
@@ -316,7 +327,7 @@ impl TaskProgram {
                             })
                             .collect()
                     };
-                    let ranges = |k: &str| -> Result<Vec<Range>, String> {
+                    let ranges = |k: &str| -> Result<Vec<Range>, (OpId, String)> {
                         list(k)
                             .iter()
                             .map(|a| parse_range(a, &names).map_err(&at))
@@ -371,11 +382,38 @@ impl TaskProgram {
                         placed.push((sm as usize, slot as usize));
                     }
                     p.graph.tasks.push(task);
+                    task_ops.push(o);
                 }
-                other => return Err(format!("'{other}' cannot appear in a task.graph")),
+                other => return Err((o, format!("'{other}' cannot appear in a task.graph"))),
             }
         }
-        p.graph.check_events()?;
+        // Each event's target is the number of tasks that signal it (else it is never, or
+        // too early, ready); a task never waits on its own event.
+        let mut signalled = vec![0usize; p.graph.events.len()];
+        for (task, &o) in p.graph.tasks.values().zip(&task_ops) {
+            for e in &task.signals {
+                signalled[e.index()] += 1;
+            }
+            if let Some(e) = task.waits.iter().find(|e| task.signals.contains(e)) {
+                return Err((
+                    o,
+                    format!("waits on event {}, which it signals itself", e.index()),
+                ));
+            }
+        }
+        for ((e, ev), &o) in p.graph.events.iter().zip(&event_ops) {
+            let n = signalled[e.index()];
+            if n != ev.target as usize {
+                return Err((
+                    o,
+                    format!(
+                        "event {} has target {} but {n} task(s) signal it",
+                        e.index(),
+                        ev.target
+                    ),
+                ));
+            }
+        }
         if scheduled == Some(true) {
             let sms = placed.iter().map(|&(sm, _)| sm + 1).max().unwrap_or(0);
             let mut queues: Vec<Vec<(usize, crate::tasks::TaskId)>> = vec![Vec::new(); sms];
@@ -386,7 +424,7 @@ impl TaskProgram {
             for (sm, mut q) in queues.into_iter().enumerate() {
                 q.sort_unstable();
                 if q.iter().enumerate().any(|(i, &(slot, _))| slot != i) {
-                    return Err(format!("the slots of sm {sm} are not 0, 1, 2, ..."));
+                    return Err((op, format!("the slots of sm {sm} are not 0, 1, 2, ...")));
                 }
                 out.push(q.into_iter().map(|(_, t)| t).collect());
             }

@@ -1,0 +1,208 @@
+//! `compile --emit=tasks|schedule|schedule-svg` and `check --engine sim`: the task and
+//! schedule issue's acceptance.
+
+use super::{mkc, text};
+use std::path::{Path, PathBuf};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn compile(args: &[&str]) -> String {
+    let mut all = vec!["compile"];
+    all.extend_from_slice(args);
+    let o = mkc(&all, None);
+    assert!(o.status.success(), "{all:?}: {}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+#[test]
+fn sim_engine_passes_every_fixture_from_both_frontends_for_several_seeds() {
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
+        let dir = repo("tests/fixtures").join(name);
+        let has_onnx = dir.join("model.onnx").is_file();
+        for onnx in [false, true].into_iter().filter(|&o| !o || has_onnx) {
+            let mut args = vec![
+                "check",
+                dir.to_str().unwrap(),
+                "--engine",
+                "sim",
+                "--seeds",
+                "3",
+            ];
+            if onnx {
+                args.push("--onnx");
+            }
+            let o = mkc(&args, None);
+            assert!(
+                o.status.success(),
+                "{name} onnx={onnx}: {}",
+                text(&o.stderr)
+            );
+            let err = text(&o.stderr);
+            assert_eq!(err.matches("seed ").count(), 3, "{err}");
+            let j: serde_json::Value =
+                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            assert_eq!(j["engine"], "sim");
+            assert_eq!(j["level"], "schedule");
+            assert_eq!(j["positions"], 27);
+            assert!(j["argmax_agree"].as_u64().unwrap() >= 26, "{name}: {j}");
+            assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{name}: {j}");
+        }
+    }
+}
+
+#[test]
+fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
+    // Many more tasks than the default cut makes for a tiny model, on 16 SMs: most
+    // dependencies cross SMs, and every seed interleaves them differently.
+    let dir = repo("tests/fixtures/llama-tiny");
+    let o = mkc(
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            "--engine",
+            "sim",
+            "--seeds",
+            "4",
+            "--pass-pipeline",
+            "builtin.module(canonicalize,fuse,cse,dce,tile{sms=16 min-tile-bytes=512},schedule{sms=16})",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j: serde_json::Value =
+        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(j["argmax_agree"], 27, "{j}");
+    assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{j}");
+}
+
+/// The `task.graph` op of a printed module (the function before it is the fused IR, which
+/// has its own snapshots).
+fn task_graph(ir: &str) -> String {
+    let at = ir.find("  \"task.graph\"").expect("a task.graph");
+    ir[at..].to_string()
+}
+
+#[test]
+fn task_ir_snapshots() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    let tasks = compile(&[dir.to_str().unwrap(), "--emit=tasks"]);
+    insta::assert_snapshot!("llama_tiny_tasks", task_graph(&tasks));
+    let schedule = compile(&[dir.to_str().unwrap(), "--emit=schedule", "--sms=8"]);
+    insta::assert_snapshot!("llama_tiny_schedule_8_sms", task_graph(&schedule));
+    // The printed level parses back to itself.
+    let o = mkc(&["opt", "-"], Some(&schedule));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), schedule);
+}
+
+#[test]
+fn llama_3_2_1b_schedules_close_to_its_floor_on_every_sm() {
+    let stats = std::env::temp_dir().join(format!("mkc-task-stats-{}.json", std::process::id()));
+    let start = std::time::Instant::now();
+    compile(&[
+        repo("tests/fixtures/configs/llama-3.2-1b.json")
+            .to_str()
+            .unwrap(),
+        "--emit=schedule",
+        "-o",
+        "/dev/null",
+        "--stats",
+        stats.to_str().unwrap(),
+    ]);
+    eprintln!(
+        "llama-3.2-1b --emit=schedule (debug build): {:?}",
+        start.elapsed()
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let t = &j["tasks"];
+    let e = &t["estimate"];
+    let over = e["step_over_floor"].as_f64().unwrap();
+    assert!(
+        (1.0..=1.10).contains(&over),
+        "estimate {over} x the floor: {e}"
+    );
+    let busy = e["busy_us_per_sm"].as_array().unwrap();
+    assert_eq!(busy.len(), 132);
+    let busy: Vec<f64> = busy.iter().map(|b| b.as_f64().unwrap()).collect();
+    let max = busy.iter().copied().fold(0.0, f64::max);
+    assert!(busy.iter().all(|&b| b > 0.9 * max), "an SM idles: {busy:?}");
+    // Every layer's kinds, as tasks.
+    let kinds = t["tasks_per_kind"].as_object().unwrap();
+    for k in [
+        "qkv_rope",
+        "attention",
+        "proj_residual",
+        "mlp_gate_up",
+        "lm_head",
+    ] {
+        assert!(kinds[k].as_u64().unwrap() >= 16, "{k}: {kinds:?}");
+    }
+    // Waits stay few: a tile waits on one counter per whole result it reads.
+    let per_task = t["waits"].as_f64().unwrap() / t["tasks"].as_f64().unwrap();
+    assert!(per_task < 8.0, "{per_task} waits per task");
+}
+
+#[test]
+fn the_schedule_picture_has_a_bar_per_task_and_a_layer_graph() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    let svg = std::env::temp_dir().join(format!("mkc-schedule-{}.svg", std::process::id()));
+    compile(&[
+        dir.to_str().unwrap(),
+        "--emit=schedule-svg",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+    let tasks = compile(&[dir.to_str().unwrap(), "--emit=schedule"]);
+    let n = tasks.matches("\"task.task\"").count();
+    assert_eq!(s.matches("<title>task").count(), n);
+    assert!(
+        s.contains("Event graph of one layer") && s.contains("waits on:"),
+        "{s}"
+    );
+    // Without a schedule there is nothing to draw.
+    let o = mkc(
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "--emit=schedule-svg",
+            "--pass-pipeline=builtin.module(fuse,tile)",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("needs a pipeline that ends with 'schedule'"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn tiling_an_unfused_function_is_a_clear_error() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    let o = mkc(
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "--pass-pipeline=builtin.module(tile)",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("run 'fuse' before 'tile'"),
+        "{}",
+        text(&o.stderr)
+    );
+}
