@@ -672,8 +672,16 @@ fn run_generate(a: RunArgs) -> ExitCode {
                 .collect()
         };
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
-        if a.level != Emit::Tensor {
-            mkc_passes::driver::run_pipeline(&mut body, Emit::Fused.default_pipeline())?;
+        // The simulator runs the scheduled program; the interpreter the level asked for.
+        let level = match a.engine {
+            check::Engine::Sim => Emit::Schedule,
+            check::Engine::Interp => match a.level {
+                Emit::Tensor => Emit::Tensor,
+                _ => Emit::Fused,
+            },
+        };
+        if level != Emit::Tensor {
+            mkc_passes::driver::run_pipeline(&mut body, level.default_pipeline())?;
         }
         let vocab = model.config.vocab_size;
         if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
@@ -683,6 +691,10 @@ fn run_generate(a: RunArgs) -> ExitCode {
         }
         let mut interp = mkc_runtime::Interpreter::new(&body, weights);
         let func = interp.func("decode_step")?;
+        let mut sim = match a.engine {
+            check::Engine::Sim => Some(mkc_runtime::Simulator::new(&body, weights, 0)?),
+            check::Engine::Interp => None,
+        };
         let cfg = &model.config;
         let cache_ty = mkc_ir::TensorType::new([ctx, cfg.num_kv_heads, cfg.head_dim], opts.compute);
         check_cache_fits(2 * cfg.num_layers, &cache_ty)?;
@@ -698,9 +710,11 @@ fn run_generate(a: RunArgs) -> ExitCode {
             let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
             let mut inputs = vec![tok, p];
             inputs.append(&mut caches);
-            let mut outs = interp
-                .call(func, inputs)
-                .map_err(|e| format!("position {pos}: {e}"))?;
+            let mut outs = match &mut sim {
+                Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
+                None => interp.call(func, inputs),
+            }
+            .map_err(|e| format!("position {pos}: {e}"))?;
             let _logits = outs.remove(0);
             let next = outs.remove(0).get(0).i();
             caches = outs;
@@ -715,7 +729,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
         println!(
             "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}}}",
             a.engine.name(),
-            a.level.name(),
+            level.name(),
             a.prompt_ids.len(),
             &tokens[a.prompt_ids.len()..],
             (needed - 1) as f64 / secs.max(1e-9)

@@ -206,3 +206,29 @@ fn tiling_an_unfused_function_is_a_clear_error() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn run_on_the_simulator_generates_transformers_greedy_tokens() {
+    // llama-tiny's greedy continuation (transformers, float32): 121 sixteen times, well
+    // clear of any tie, so bf16 KV caches keep it.
+    let dir = repo("tests/fixtures/llama-tiny");
+    let o = mkc(
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--prompt-ids",
+            "175,196,25,502,67,211,407,103,348,185,398",
+            "--max-new-tokens",
+            "16",
+            "--engine",
+            "sim",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j: serde_json::Value =
+        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(j["engine"], "sim");
+    assert_eq!(j["level"], "schedule");
+    assert_eq!(j["generated"], serde_json::Value::from(vec![121; 16]));
+}
