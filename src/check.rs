@@ -17,6 +17,8 @@ pub enum Engine {
     Interp,
     /// The scheduled task program on the CPU simulator (SM queues, events, bf16 memory).
     Sim,
+    /// A compiled artifact (--artifact DIR) on the GPU, beside the simulator.
+    Gpu,
 }
 
 impl Engine {
@@ -24,6 +26,7 @@ impl Engine {
         match self {
             Engine::Interp => "interp",
             Engine::Sim => "sim",
+            Engine::Gpu => "gpu",
         }
     }
 }
@@ -145,6 +148,7 @@ pub fn check_hf(
     let mut sim = match engine {
         Engine::Sim => Some(Simulator::new(&body, ckpt as &dyn WeightSource, seed)?),
         Engine::Interp => None,
+        Engine::Gpu => return Err("internal error: the GPU engine has its own driver".into()),
     };
     let layers = model.config.num_layers as usize;
     let cache_ty = TensorType::new(
@@ -240,6 +244,11 @@ pub fn check_onnx(
             .call(&[ids])
             .map_err(|e| e.to_string())?,
         Engine::Interp => interp.call(func, vec![ids])?,
+        Engine::Gpu => {
+            return Err(
+                "--engine gpu runs Hugging Face checkpoints' decode step (drop --onnx)".into(),
+            )
+        }
     };
     let logits = outs.first().ok_or("the model returns nothing")?;
     let v = reference.logits[0].len();
@@ -262,4 +271,94 @@ pub fn check_onnx(
         level: level_name(pipeline),
         per_position,
     })
+}
+
+/// `--engine gpu`: the artifact's kernel on the device, teacher-forced like the others, and
+/// the simulator running the same program beside it. Returns the report and the largest
+/// relative difference between the GPU's and the simulator's logits at any position.
+#[cfg(feature = "cuda")]
+pub fn check_hf_gpu(
+    dir: &Path,
+    artifact: &Path,
+    progress: &mut dyn FnMut(usize, f64, bool),
+) -> Result<(CheckReport, f64), String> {
+    use mkc_runtime::artifact::Artifact;
+    use mkc_runtime::gpu::GpuRunner;
+    let reference = load_reference(dir)?;
+    let model = HfModel::open(dir)?;
+    let ckpt = model
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| format!("{}: the fixture has no safetensors weights", dir.display()))?;
+    let art = Artifact::open(artifact)?;
+    let mut gpu = GpuRunner::new(&art, ckpt as &dyn WeightSource, 0)?;
+    let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
+    let mut sim = Simulator::new(&sim_program.body, ckpt as &dyn WeightSource, 0)?;
+    let inputs: Vec<TensorType> = gpu
+        .program
+        .inputs
+        .iter()
+        .map(|&v| gpu.program.ty(v))
+        .collect::<Result<_, _>>()?;
+    let scalar = TensorType::new(Vec::<i64>::new(), ElemType::I64);
+    if inputs.len() < 2 || inputs[0] != scalar || inputs[1] != scalar {
+        return Err("the artifact is not a decode step (token, position, caches...)".into());
+    }
+    let ctx = inputs
+        .get(2)
+        .map_or(0, |t| t.shape.first().copied().unwrap_or(0));
+    if (reference.tokens.len() as i64) > ctx {
+        return Err(format!(
+            "the artifact's caches hold {ctx} positions; the fixture needs {}",
+            reference.tokens.len()
+        ));
+    }
+    let mut caches: Vec<Tensor> = inputs[2..]
+        .iter()
+        .map(|t| {
+            Tensor::from_fn(t.clone(), |_| {
+                mkc_ir::dialect::tg::elementwise::Scalar::F(0.0)
+            })
+        })
+        .collect();
+    let mut per_position = Vec::new();
+    let mut worst_vs_sim = 0.0f64;
+    for (pos, &tok) in reference.tokens.iter().enumerate() {
+        let t = i64_tensor(&[], vec![tok]);
+        let p = i64_tensor(&[], vec![pos as i64]);
+        let mut gin: Vec<Option<&Tensor>> = vec![Some(&t), Some(&p)];
+        gin.extend(std::iter::repeat_n(None, caches.len()));
+        let got = gpu
+            .call(&gin, &[0, 1])
+            .map_err(|e| format!("position {pos}: {e}"))?;
+        let logits = got[0].to_f64();
+        if got[1].get(0).i() != argmax(&logits) as i64 {
+            return Err(format!(
+                "position {pos}: the GPU's argmax {} is not its logits' argmax {}",
+                got[1].get(0).i(),
+                argmax(&logits)
+            ));
+        }
+        let mut sin = vec![t.clone(), p.clone()];
+        sin.append(&mut caches);
+        let mut souts = sim
+            .call(&sin)
+            .map_err(|e| format!("position {pos}: simulator: {e}"))?;
+        let sim_logits = souts.remove(0).to_f64();
+        souts.remove(0);
+        caches = souts;
+        worst_vs_sim = worst_vs_sim.max(rel_err(&logits, &sim_logits));
+        let r = compare(&logits, &reference.logits[pos]);
+        progress(pos, r.0, r.1);
+        per_position.push(r);
+    }
+    Ok((
+        CheckReport {
+            engine: "gpu",
+            frontend: "hf",
+            level: "artifact".into(),
+            per_position,
+        },
+        worst_vs_sim,
+    ))
 }

@@ -111,6 +111,12 @@ enum Emit {
     Schedule,
     /// The schedule as an SVG picture (-o FILE.svg): per-SM timeline and one layer's event graph.
     ScheduleSvg,
+    /// The megakernel as MLIR (gpu, scf, arith, llvm, nvvm dialects).
+    Mlir,
+    /// The megakernel's PTX (sm_90a).
+    Ptx,
+    /// A folder (-o DIR) the runtime runs: PTX, the scheduled program, a manifest.
+    Artifact,
 }
 
 impl Emit {
@@ -121,6 +127,9 @@ impl Emit {
             Emit::Tasks => "tasks",
             Emit::Schedule => "schedule",
             Emit::ScheduleSvg => "schedule-svg",
+            Emit::Mlir => "mlir",
+            Emit::Ptx => "ptx",
+            Emit::Artifact => "artifact",
         }
     }
     fn default_pipeline(self) -> &'static str {
@@ -128,7 +137,7 @@ impl Emit {
             Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
             Emit::Fused => "builtin.module(canonicalize,fuse,cse,dce)",
             Emit::Tasks => "builtin.module(canonicalize,fuse,cse,dce,tile)",
-            Emit::Schedule | Emit::ScheduleSvg => {
+            Emit::Schedule | Emit::ScheduleSvg | Emit::Mlir | Emit::Ptx | Emit::Artifact => {
                 "builtin.module(canonicalize,fuse,cse,dce,tile,schedule)"
             }
         }
@@ -199,6 +208,9 @@ struct CheckArgs {
     /// --engine sim: SMs to tile and schedule for.
     #[arg(long, default_value_t = 132)]
     sms: usize,
+    /// --engine gpu: the artifact to run (`mkc compile FIXTURE --emit=artifact -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    artifact: Option<PathBuf>,
     /// --engine sim: run the check once per seed 0..N (a seed picks the interleaving of
     /// the SM queues); the report is the worst run.
     #[arg(long, default_value_t = 1)]
@@ -490,7 +502,12 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             Some((p, s)) => Some(mkc_passes::schedule::estimate(&p.graph, s, &machine)?),
             None => None,
         };
-        if a.emit == Emit::ScheduleSvg {
+        if matches!(a.emit, Emit::Mlir | Emit::Ptx | Emit::Artifact) {
+            let p = program
+                .as_ref()
+                .ok_or("--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'")?;
+            emit_kernel(&a, &body, p)?;
+        } else if a.emit == Emit::ScheduleSvg {
             let (Some(p), Some(e)) = (&program, &estimate) else {
                 return Err(
                     "--emit=schedule-svg needs a pipeline that ends with 'schedule'".into(),
@@ -528,6 +545,67 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The megakernel of a scheduled module: its MLIR, its PTX, or the artifact folder.
+#[cfg(feature = "mlir")]
+fn emit_kernel(
+    a: &CompileArgs,
+    body: &mkc_ir::Body,
+    p: &mkc_ir::dialect::task::TaskProgram,
+) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let k = mkc_lowering::kernel::generate(body, p)?;
+    if a.emit == Emit::Mlir {
+        return write_output(a.output.as_deref(), &k.mlir);
+    }
+    let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")
+        .map_err(|e| e.to_string())?
+        .concat();
+    eprintln!(
+        "mkc: kernel: {} lines of MLIR -> {} bytes of PTX in {:.2} s",
+        k.mlir.lines().count(),
+        ptx.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if a.emit == Emit::Ptx {
+        return write_output(a.output.as_deref(), &ptx);
+    }
+    let dir = a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?;
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("cannot write '{}': {e}", dir.join(name).display()))
+    };
+    write("kernel.ptx", &ptx)?;
+    write("kernel.mlir", &k.mlir)?;
+    let program = mkc_ir::printer::print(body);
+    write("program.mlir", &program)?;
+    let manifest = mkc_runtime::artifact::Manifest {
+        format: mkc_runtime::artifact::FORMAT,
+        mkc_version: env!("CARGO_PKG_VERSION").to_string(),
+        target: "sm_90a".into(),
+        kernel: k.name.clone(),
+        threads: k.threads,
+        ctas: k.ctas,
+        scratch_per_cta: k.scratch_per_cta,
+        events: p.graph.events.len(),
+        model: a.model.model.display().to_string(),
+        program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
+    };
+    write("manifest.json", &manifest.to_json())?;
+    eprintln!("mkc: wrote the artifact to {}", dir.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "mlir"))]
+fn emit_kernel(
+    _: &CompileArgs,
+    _: &mkc_ir::Body,
+    _: &mkc_ir::dialect::task::TaskProgram,
+) -> Result<(), String> {
+    Err("this mkc was built without MLIR (the runtime-only build): it cannot generate kernels; build with the default features".into())
 }
 
 /// The task level in --stats: counts, tasks per kind, and (once scheduled) the estimate.
@@ -674,6 +752,9 @@ fn run_generate(a: RunArgs) -> ExitCode {
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
         // The simulator runs the scheduled program; the interpreter the level asked for.
         let level = match a.engine {
+            check::Engine::Gpu => {
+                return Err("run --engine gpu is not there yet: check an artifact on the GPU with `mkc check FIXTURE --engine gpu --artifact DIR`".into())
+            }
             check::Engine::Sim => Emit::Schedule,
             check::Engine::Interp => match a.level {
                 Emit::Tensor => Emit::Tensor,
@@ -693,7 +774,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
         let func = interp.func("decode_step")?;
         let mut sim = match a.engine {
             check::Engine::Sim => Some(mkc_runtime::Simulator::new(&body, weights, 0)?),
-            check::Engine::Interp => None,
+            _ => None,
         };
         let cfg = &model.config;
         let cache_ty = mkc_ir::TensorType::new([ctx, cfg.num_kv_heads, cfg.head_dim], opts.compute);
@@ -785,8 +866,11 @@ fn run_check(a: CheckArgs) -> ExitCode {
     // like the reference, so it must agree everywhere.
     let (tolerance, flips) = match a.engine {
         check::Engine::Interp => (1e-3, 0),
-        check::Engine::Sim => (2e-2, 1),
+        check::Engine::Sim | check::Engine::Gpu => (2e-2, 1),
     };
+    if a.engine == check::Engine::Gpu {
+        return run_check_gpu(&a, tolerance, flips);
+    }
     let verbose = a.verbose;
     let mut progress = |pos: usize, err: f64, agree: bool| {
         if verbose {
@@ -846,6 +930,63 @@ fn run_check(a: CheckArgs) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+#[cfg(feature = "cuda")]
+fn run_check_gpu(a: &CheckArgs, tolerance: f64, flips: usize) -> ExitCode {
+    let verbose = a.verbose;
+    let mut progress = |pos: usize, err: f64, agree: bool| {
+        if verbose {
+            eprintln!(
+                "position {pos:>3}: rel_err {err:.3e} argmax {}",
+                if agree { "agrees" } else { "DIFFERS" }
+            );
+        }
+    };
+    let result = (|| {
+        if a.onnx {
+            return Err(
+                "--engine gpu runs Hugging Face checkpoints' decode step (drop --onnx)".to_string(),
+            );
+        }
+        let dir = a.artifact.as_ref().ok_or(
+            "--engine gpu needs --artifact DIR (make it with `mkc compile FIXTURE --emit=artifact -o DIR`)",
+        )?;
+        check::check_hf_gpu(&a.fixture, dir, &mut progress)
+    })();
+    match result {
+        Ok((report, vs_sim)) => {
+            let ok = report.max_rel_err() <= tolerance
+                && report.argmax_agree() + flips >= report.per_position.len()
+                && vs_sim <= 1e-2;
+            let mut j = report.json();
+            j.pop();
+            println!("{j},\"max_rel_err_vs_sim\":{vs_sim:.6e}}}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "mkc: check failed: max_rel_err {:.3e} (tolerance {tolerance:e}), argmax agrees at {} of {} positions, GPU vs simulator {vs_sim:.3e} (tolerance 1e-2)",
+                    report.max_rel_err(),
+                    report.argmax_agree(),
+                    report.per_position.len()
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_check_gpu(_: &CheckArgs, _: f64, _: usize) -> ExitCode {
+    eprintln!(
+        "mkc: error: this mkc was built without the `cuda` feature: it cannot run --engine gpu"
+    );
+    ExitCode::FAILURE
 }
 
 /// A default pipeline with `tile` and `schedule` set to `sms` SMs.

@@ -70,7 +70,7 @@ impl Layout {
     }
 
     /// Element strides (in elements) of each logical axis.
-    fn strides(&self) -> Vec<u64> {
+    pub fn strides(&self) -> Vec<u64> {
         let mut s = vec![0u64; self.shape.len()];
         let mut acc = 1u64;
         for &a in self.perm.iter().rev() {

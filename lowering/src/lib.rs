@@ -22,6 +22,8 @@ use melior::{
 };
 use std::{cell::RefCell, fmt, rc::Rc};
 
+pub mod kernel;
+
 /// A failure inside MLIR, with the diagnostics MLIR emitted (already `loc: error: msg` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoweringError {
@@ -45,7 +47,7 @@ impl std::error::Error for LoweringError {}
 pub fn nvvm_pipeline(chip: &str) -> String {
     format!(
         "builtin.module(nvvm-attach-target{{chip={chip} features=+ptx80 O=3}},\
-         gpu.module(convert-gpu-to-nvvm),gpu-to-llvm,reconcile-unrealized-casts,\
+         gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),gpu-to-llvm,reconcile-unrealized-casts,\
          gpu-module-to-binary{{format=isa}})"
     )
 }

@@ -2,6 +2,7 @@
 //! a machine without a driver gets a clear error, not a crash).
 
 use cudarc::driver::{sys, CudaContext};
+use mkc_ir::EntityRef;
 
 /// What the launcher checks a compiled schedule against.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,4 +162,197 @@ pub fn check_scale_kernel(
         mismatches,
         median_us: us[us.len() / 2],
     })
+}
+
+/// A compiled artifact loaded on a device: its kernel, its buffers (weights uploaded), and
+/// the event counters, which only grow: call `step` once per decode step.
+pub struct GpuRunner {
+    ctx: std::sync::Arc<CudaContext>,
+    stream: std::sync::Arc<cudarc::driver::CudaStream>,
+    _module: std::sync::Arc<cudarc::driver::CudaModule>,
+    func: cudarc::driver::CudaFunction,
+    pub program: crate::image::Program,
+    buffers: Vec<cudarc::driver::CudaSlice<u8>>,
+    scratch: cudarc::driver::CudaSlice<u8>,
+    counters: cudarc::driver::CudaSlice<u8>,
+    manifest: crate::artifact::Manifest,
+    steps: u32,
+}
+
+fn de(e: cudarc::driver::DriverError) -> String {
+    e.to_string()
+}
+
+impl GpuRunner {
+    /// Loads `art` on device `ordinal` with weights from `weights`; checks the device can
+    /// hold every CTA of the schedule at once (a persistent kernel whose CTAs wait on each
+    /// other would hang otherwise).
+    pub fn new(
+        art: &crate::artifact::Artifact,
+        weights: &dyn mkc_ir::weights::WeightSource,
+        ordinal: usize,
+    ) -> Result<GpuRunner, String> {
+        let info = probe(ordinal)?;
+        if info.compute_capability.0 < 9 {
+            return Err(format!(
+                "the artifact targets {} but device {ordinal} ({}) is compute capability {}.{}",
+                art.manifest.target,
+                info.name,
+                info.compute_capability.0,
+                info.compute_capability.1
+            ));
+        }
+        if art.manifest.ctas > info.sms as usize {
+            return Err(format!(
+                "the schedule runs {} CTAs at once but device {ordinal} has {} SMs: compile with --sms {}",
+                art.manifest.ctas, info.sms, info.sms
+            ));
+        }
+        let program = crate::image::Program::parse(&art.program, "program.mlir")?;
+        let images = program.initial_images(weights)?;
+        let ctx = ctx(ordinal)?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(art.ptx.as_str()))
+            .map_err(|err| format!("the driver rejects the artifact's PTX: {err}"))?;
+        let func = module
+            .load_function(&art.manifest.kernel)
+            .map_err(|err| format!("the PTX has no kernel '{}': {err}", art.manifest.kernel))?;
+        let stream = ctx.default_stream();
+        let mut buffers = Vec::new();
+        for img in &images {
+            // Empty buffers still get a (tiny) allocation: the kernel takes every pointer.
+            let b = if img.is_empty() {
+                stream.alloc_zeros::<u8>(16).map_err(de)?
+            } else {
+                stream.clone_htod(img).map_err(de)?
+            };
+            buffers.push(b);
+        }
+        let scratch = stream
+            .alloc_zeros::<u8>((art.manifest.scratch_per_cta as usize * art.manifest.ctas).max(16))
+            .map_err(de)?;
+        let counters = stream
+            .alloc_zeros::<u8>((4 * art.manifest.events).max(16))
+            .map_err(de)?;
+        stream.synchronize().map_err(de)?;
+        Ok(GpuRunner {
+            ctx,
+            stream,
+            _module: module,
+            func,
+            program,
+            buffers,
+            scratch,
+            counters,
+            manifest: art.manifest.clone(),
+            steps: 0,
+        })
+    }
+
+    /// Writes the given inputs (`None`: keep what the device holds, e.g. the KV caches),
+    /// launches one step, and reads back the returned values numbered in `want`.
+    pub fn call(
+        &mut self,
+        inputs: &[Option<&crate::tensor::Tensor>],
+        want: &[usize],
+    ) -> Result<Vec<crate::tensor::Tensor>, String> {
+        if inputs.len() != self.program.inputs.len() {
+            return Err(format!(
+                "the program takes {} inputs, got {}",
+                self.program.inputs.len(),
+                inputs.len()
+            ));
+        }
+        for (i, t) in inputs.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let v = self.program.inputs[i];
+            let l = self.program.layout(v)?.clone();
+            let ty = self.program.ty(v)?;
+            if t.ty != ty {
+                return Err(format!("input #{i} has type {}, expected {ty}", t.ty));
+            }
+            // Write the value's bytes in place: download, patch, upload (inputs are small).
+            let b = l.buffer.index();
+            let mut host = self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?;
+            crate::image::encode(&l, t, &mut host)?;
+            self.stream
+                .memcpy_htod(&host, &mut self.buffers[b])
+                .map_err(de)?;
+        }
+        self.launch()?;
+        self.stream
+            .synchronize()
+            .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))?;
+        let mut out = Vec::new();
+        let mut cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        for &k in want {
+            let v = *self
+                .program
+                .returns
+                .get(k)
+                .ok_or_else(|| format!("the program has no result #{k}"))?;
+            let l = self.program.layout(v)?.clone();
+            let b = l.buffer.index();
+            if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(b) {
+                e.insert(self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?);
+            }
+            out.push(crate::image::decode(&l, &self.program.ty(v)?, &cache[&b])?);
+        }
+        Ok(out)
+    }
+
+    /// One launch of the kernel (step number `steps + 1`), not waited for.
+    pub fn launch(&mut self) -> Result<(), String> {
+        use cudarc::driver::{LaunchConfig, PushKernelArg};
+        self.steps += 1;
+        let cfg = LaunchConfig {
+            grid_dim: (self.manifest.ctas as u32, 1, 1),
+            block_dim: (self.manifest.threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let stride = self.manifest.scratch_per_cta as i64;
+        let step = self.steps;
+        let mut b = self.stream.launch_builder(&self.func);
+        for buf in &self.buffers {
+            b.arg(buf);
+        }
+        b.arg(&self.scratch)
+            .arg(&stride)
+            .arg(&self.counters)
+            .arg(&step);
+        // SAFETY: the kernel's parameters are, in order, one global pointer per buffer of the
+        // program (each allocated at its full size), the scratch pointer and per-CTA stride
+        // (ctas * stride bytes allocated), the counters (4 bytes per event) and the step.
+        unsafe { b.launch(cfg) }.map_err(|e| format!("launching step {step}: {e}"))?;
+        Ok(())
+    }
+
+    /// Median milliseconds per step over `n` timed launches (CUDA events), after `warmup`.
+    pub fn time_steps(&mut self, warmup: usize, n: usize) -> Result<f64, String> {
+        for _ in 0..warmup {
+            self.launch()?;
+        }
+        self.stream
+            .synchronize()
+            .map_err(|e| format!("the kernel failed: {e}"))?;
+        let mut ms = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            let start = self
+                .ctx
+                .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(de)?;
+            let end = self
+                .ctx
+                .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(de)?;
+            start.record(&self.stream).map_err(de)?;
+            self.launch()?;
+            end.record(&self.stream).map_err(de)?;
+            end.synchronize()
+                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))?;
+            ms.push(start.elapsed_ms(&end).map_err(de)? as f64);
+        }
+        ms.sort_by(f64::total_cmp);
+        Ok(ms[ms.len() / 2])
+    }
 }

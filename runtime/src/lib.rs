@@ -6,8 +6,10 @@
 //! issue). It never links MLIR, so a runtime-only `mkc` stays small enough to ship to a GPU
 //! host. It does not import models (see `mkc-frontends`).
 
+pub mod artifact;
 #[cfg(feature = "cuda")]
 pub mod gpu;
+pub mod image;
 pub mod interp;
 pub mod sim;
 pub mod simulator;

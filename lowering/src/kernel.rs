@@ -1,0 +1,1130 @@
+//! The megakernel of a scheduled task program, as MLIR text (gpu, scf, arith, llvm, nvvm
+//! dialects) that [`crate::gpu_module_to_ptx`] lowers to PTX.
+//!
+//! One `gpu.func @step`, launched with one CTA per SM: the CTA switches on its block id to
+//! its SM's queue, and runs each task of it in order:
+//!
+//! 1. wait: thread 0 spins (acquire loads at device scope, with nanosleep) until every event
+//!    the task waits on reaches `target * step`; a fence and a barrier hand that on to the
+//!    CTA;
+//! 2. compute: the task's slice (the ops its tile needs, from [`mkc_ir::tiling::slice`]),
+//!    op by op, each over exactly the boxes the slice needs, the CTA's threads splitting the
+//!    elements; intermediates live in the SM's scratch region of global memory (L2);
+//! 3. write the tile to its place (an in-place KV cache update writes the row of the step's
+//!    position; f32 caches are rounded through bf16, as the simulator stores them);
+//! 4. signal: a barrier, then thread 0 fences (release, device scope) and adds 1 to each of
+//!    its events.
+//!
+//! Arithmetic is f32 (integers i64), weights and caches converted on load. Transcendentals use
+//! PTX's `ex2.approx` and `sqrt.rn` through inline assembly (the NVVM conversion would call
+//! libdevice, which a driver-only host does not have); rope angles use a range-reduced
+//! polynomial in f64. This first code generator is deliberately plain, one element per
+//! thread and dot products by one thread: correctness first, speed is the next issue.
+
+use mkc_ir::attr::Attr;
+use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::tg::nn::rope_inv_freq;
+use mkc_ir::tasks::TileBox;
+use mkc_ir::tiling::{full_box, result_in_place, slice, Region};
+use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Threads per CTA.
+pub const THREADS: u32 = 256;
+
+/// The generated kernel and what the launcher needs to know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    pub mlir: String,
+    /// Kernel name inside the `gpu.module @mkc`.
+    pub name: String,
+    pub threads: u32,
+    /// CTAs to launch (one per SM of the schedule).
+    pub ctas: usize,
+    /// Bytes of scratch each CTA needs (the launcher allocates `ctas` of them).
+    pub scratch_per_cta: u64,
+}
+
+/// Where a tensor's elements are: `base` (an SSA pointer) + `offset` bytes + index · strides.
+#[derive(Clone, Debug)]
+struct View {
+    base: String,
+    offset: u64,
+    shape: Vec<i64>,
+    /// Element strides per logical axis.
+    strides: Vec<u64>,
+    elem: ElemType,
+}
+
+fn mlir_type(e: ElemType) -> Result<&'static str, String> {
+    Ok(match e {
+        ElemType::F32 => "f32",
+        ElemType::BF16 => "bf16",
+        ElemType::F16 => "f16",
+        ElemType::F64 => "f64",
+        ElemType::I64 => "i64",
+        ElemType::I32 => "i32",
+        e => return Err(format!("the GPU lowering does not handle {e} tensors yet")),
+    })
+}
+
+fn row_major(shape: &[i64]) -> Vec<u64> {
+    let mut s = vec![1u64; shape.len()];
+    for k in (0..shape.len().saturating_sub(1)).rev() {
+        s[k] = s[k + 1] * shape[k + 1].max(1) as u64;
+    }
+    s
+}
+
+/// Emits the body of a loop over a box, given the element's multi-index.
+type ElementFn<'a> = dyn FnMut(&mut Gen, &[String]) -> Result<(), String> + 'a;
+/// Emits a reduction step, given the induction value and the accumulator; returns the next.
+type StepFn<'a> = dyn FnMut(&mut Gen, &str, &str) -> Result<String, String> + 'a;
+
+/// Text of one kernel under construction.
+struct Gen {
+    out: String,
+    next: usize,
+    indent: usize,
+}
+
+impl Gen {
+    fn line(&mut self, s: impl AsRef<str>) {
+        for _ in 0..self.indent {
+            self.out.push_str("  ");
+        }
+        self.out.push_str(s.as_ref());
+        self.out.push('\n');
+    }
+
+    fn fresh(&mut self) -> String {
+        self.next += 1;
+        format!("%v{}", self.next)
+    }
+
+    /// `%new = rhs`.
+    fn op(&mut self, rhs: impl AsRef<str>) -> String {
+        let v = self.fresh();
+        self.line(format!("{v} = {}", rhs.as_ref()));
+        v
+    }
+
+    fn i64c(&mut self, x: i64) -> String {
+        self.op(format!("arith.constant {x} : i64"))
+    }
+
+    fn idx(&mut self, x: i64) -> String {
+        self.op(format!("arith.constant {x} : index"))
+    }
+
+    fn f32c(&mut self, x: f64) -> String {
+        self.op(format!(
+            "arith.constant 0x{:08X} : f32",
+            (x as f32).to_bits()
+        ))
+    }
+
+    fn f64c(&mut self, x: f64) -> String {
+        self.op(format!("arith.constant 0x{:016X} : f64", x.to_bits()))
+    }
+
+    fn open(&mut self, s: impl AsRef<str>) {
+        self.line(s);
+        self.indent += 1;
+    }
+
+    fn close(&mut self, s: &str) {
+        self.indent -= 1;
+        self.line(s);
+    }
+
+    fn ptr(&mut self, view: &View, idx: &[String]) -> String {
+        let eb = view.elem.bytes() as i64;
+        let mut acc = self.i64c(view.offset as i64);
+        for (i, s) in idx.iter().zip(&view.strides) {
+            let st = self.i64c(*s as i64 * eb);
+            let t = self.op(format!("arith.muli {i}, {st} : i64"));
+            acc = self.op(format!("arith.addi {acc}, {t} : i64"));
+        }
+        self.op(format!(
+            "llvm.getelementptr {}[{acc}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
+            view.base
+        ))
+    }
+
+    /// Loads an element, converted to the compute type (f32, or i64).
+    fn load(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
+        let p = self.ptr(view, idx);
+        let t = mlir_type(view.elem)?;
+        let v = self.op(format!("llvm.load {p} : !llvm.ptr<1> -> {t}"));
+        Ok(match view.elem {
+            ElemType::BF16 | ElemType::F16 => self.op(format!("arith.extf {v} : {t} to f32")),
+            ElemType::F64 => self.op(format!("arith.truncf {v} : f64 to f32")),
+            ElemType::I32 => self.op(format!("arith.extsi {v} : i32 to i64")),
+            _ => v,
+        })
+    }
+
+    /// Stores a compute-typed value as the view's element type.
+    fn store(&mut self, view: &View, idx: &[String], v: &str) -> Result<(), String> {
+        let t = mlir_type(view.elem)?;
+        let v = match view.elem {
+            ElemType::BF16 | ElemType::F16 => self.op(format!("arith.truncf {v} : f32 to {t}")),
+            ElemType::F64 => self.op(format!("arith.extf {v} : f32 to f64")),
+            ElemType::I32 => self.op(format!("arith.trunci {v} : i64 to i32")),
+            _ => v.to_string(),
+        };
+        let p = self.ptr(view, idx);
+        self.line(format!("llvm.store {v}, {p} : {t}, !llvm.ptr<1>"));
+        Ok(())
+    }
+
+    fn barrier(&mut self) {
+        self.line("gpu.barrier");
+    }
+
+    /// `body(multi-index)` for every element of `b`, the CTA's threads taking turns.
+    fn for_box(
+        &mut self,
+        b: &TileBox,
+        body: &mut ElementFn,
+    ) -> Result<(), String> {
+        let ext: Vec<i64> = b.iter().map(|(lo, hi)| hi - lo).collect();
+        let n: i64 = ext.iter().product();
+        if n <= 0 {
+            return Ok(());
+        }
+        let nn = self.idx(n);
+        let i = self.fresh();
+        self.open(format!("scf.for {i} = %tid to {nn} step %nthreads {{"));
+        let li = self.op(format!("arith.index_cast {i} : index to i64"));
+        let mut idx = Vec::new();
+        let mut inner = 1i64;
+        let mut inners = vec![0i64; ext.len()];
+        for k in (0..ext.len()).rev() {
+            inners[k] = inner;
+            inner *= ext[k];
+        }
+        for k in 0..ext.len() {
+            let d = self.i64c(inners[k]);
+            let q = self.op(format!("arith.divsi {li}, {d} : i64"));
+            let e = self.i64c(ext[k]);
+            let r = self.op(format!("arith.remsi {q}, {e} : i64"));
+            let lo = self.i64c(b[k].0);
+            idx.push(self.op(format!("arith.addi {r}, {lo} : i64")));
+        }
+        body(self, &idx)?;
+        self.close("}");
+        Ok(())
+    }
+
+    /// A loop `for k in 0..n` (i64 induction value) carrying one f32 accumulator.
+    fn reduce(
+        &mut self,
+        n: &str,
+        init: &str,
+        body: &mut StepFn,
+    ) -> Result<String, String> {
+        let (k, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        let c0 = self.idx(0);
+        let c1 = self.idx(1);
+        let nidx = self.op(format!("arith.index_cast {n} : i64 to index"));
+        self.open(format!(
+            "{res} = scf.for {k} = {c0} to {nidx} step {c1} iter_args({acc} = {init}) -> (f32) {{"
+        ));
+        let kk = self.op(format!("arith.index_cast {k} : index to i64"));
+        let next = body(self, &kk, &acc)?;
+        self.line(format!("scf.yield {next} : f32"));
+        self.close("}");
+        Ok(res)
+    }
+
+    fn exp(&mut self, x: &str) -> String {
+        let l2e = self.f32c(std::f64::consts::LOG2_E);
+        let y = self.op(format!("arith.mulf {x}, {l2e} : f32"));
+        self.op(format!(
+            "llvm.inline_asm \"ex2.approx.f32 $0, $1;\", \"=f,f\" {y} : (f32) -> f32"
+        ))
+    }
+
+    fn sqrt(&mut self, x: &str) -> String {
+        self.op(format!(
+            "llvm.inline_asm \"sqrt.rn.f32 $0, $1;\", \"=f,f\" {x} : (f32) -> f32"
+        ))
+    }
+
+    /// cos and sin of an f64 angle >= 0: reduction by multiples of pi/2 (in two parts), then
+    /// Taylor series on [-pi/4, pi/4] (error below 1e-16).
+    fn cos_sin(&mut self, x: &str) -> (String, String) {
+        let two_over_pi = self.f64c(std::f64::consts::FRAC_2_PI);
+        let half = self.f64c(0.5);
+        let t = self.op(format!("arith.mulf {x}, {two_over_pi} : f64"));
+        let t = self.op(format!("arith.addf {t}, {half} : f64"));
+        let k = self.op(format!("arith.fptosi {t} : f64 to i64"));
+        let kf = self.op(format!("arith.sitofp {k} : i64 to f64"));
+        let p1 = self.f64c(std::f64::consts::FRAC_PI_2);
+        let p2 = self.f64c(6.123_233_995_736_766e-17);
+        let a = self.op(format!("arith.mulf {kf}, {p1} : f64"));
+        let r = self.op(format!("arith.subf {x}, {a} : f64"));
+        let b = self.op(format!("arith.mulf {kf}, {p2} : f64"));
+        let r = self.op(format!("arith.subf {r}, {b} : f64"));
+        let r2 = self.op(format!("arith.mulf {r}, {r} : f64"));
+        // Horner on r^2: cos = sum (-1)^n r^2n/(2n)!, sin = r * sum (-1)^n r^2n/(2n+1)!.
+        let series = |g: &mut Gen, odd: bool| {
+            let mut acc = g.f64c(0.0);
+            for n in (0..10).rev() {
+                let m = if odd { 2 * n + 1 } else { 2 * n };
+                let f: f64 = (1..=m).map(|i| i as f64).product();
+                let c = g.f64c(if n % 2 == 0 { 1.0 } else { -1.0 } / f);
+                let t = g.op(format!("arith.mulf {acc}, {r2} : f64"));
+                acc = g.op(format!("arith.addf {t}, {c} : f64"));
+            }
+            acc
+        };
+        let c = series(self, false);
+        let s0 = series(self, true);
+        let s = self.op(format!("arith.mulf {s0}, {r} : f64"));
+        // Quadrant k mod 4: (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c).
+        let three = self.i64c(3);
+        let q = self.op(format!("arith.andi {k}, {three} : i64"));
+        let one = self.i64c(1);
+        let two = self.i64c(2);
+        let swap = self.op(format!("arith.andi {q}, {one} : i64"));
+        let zero = self.i64c(0);
+        let swap = self.op(format!("arith.cmpi ne, {swap}, {zero} : i64"));
+        let cos0 = self.op(format!("arith.select {swap}, {s}, {c} : f64"));
+        let sin0 = self.op(format!("arith.select {swap}, {c}, {s} : f64"));
+        // cos is negated in quadrants 1 and 2, sin in 2 and 3.
+        let q12a = self.op(format!("arith.cmpi eq, {q}, {one} : i64"));
+        let q12b = self.op(format!("arith.cmpi eq, {q}, {two} : i64"));
+        let q12 = self.op(format!("arith.ori {q12a}, {q12b} : i1"));
+        let q23 = self.op(format!("arith.cmpi sge, {q}, {two} : i64"));
+        let ncos = self.op(format!("arith.negf {cos0} : f64"));
+        let nsin = self.op(format!("arith.negf {sin0} : f64"));
+        let cos = self.op(format!("arith.select {q12}, {ncos}, {cos0} : f64"));
+        let sin = self.op(format!("arith.select {q23}, {nsin}, {sin0} : f64"));
+        (cos, sin)
+    }
+}
+
+/// Per task: the views of every value it touches and scratch placement.
+struct TaskCx<'a> {
+    body: &'a Body,
+    views: HashMap<ValueId, View>,
+    scratch_used: u64,
+}
+
+impl TaskCx<'_> {
+    fn scratch(&mut self, shape: &[i64], elem: ElemType) -> View {
+        let compute = if elem.is_float() {
+            ElemType::F32
+        } else {
+            ElemType::I64
+        };
+        let bytes = shape.iter().product::<i64>().max(1) as u64 * compute.bytes() as u64;
+        let offset = self.scratch_used;
+        self.scratch_used += bytes.div_ceil(16) * 16;
+        View {
+            base: "%scr".into(),
+            offset,
+            shape: shape.to_vec(),
+            strides: row_major(shape),
+            elem: compute,
+        }
+    }
+
+    fn view(&self, v: ValueId) -> Result<&View, String> {
+        self.views
+            .get(&v)
+            .ok_or_else(|| format!("internal error: {v} has no place in the kernel"))
+    }
+}
+
+fn shape_of(body: &Body, v: ValueId) -> Vec<i64> {
+    body.ty(v)
+        .as_tensor()
+        .map(|t| t.shape.clone())
+        .unwrap_or_default()
+}
+
+fn elem_of(body: &Body, v: ValueId) -> ElemType {
+    body.ty(v).as_tensor().map_or(ElemType::F32, |t| t.elem)
+}
+
+/// The indices of an operand of shape `s` that a result index `o` (of `out` shape) reads
+/// under numpy broadcasting.
+fn broadcast_idx(g: &mut Gen, o: &[String], out: &[i64], s: &[i64]) -> Vec<String> {
+    let off = out.len() - s.len();
+    (0..s.len())
+        .map(|k| {
+            if s[k] == 1 && out[k + off] != 1 {
+                g.i64c(0)
+            } else {
+                o[k + off].clone()
+            }
+        })
+        .collect()
+}
+
+/// Row-major flat index of `idx` in `shape`, and back.
+fn flatten(g: &mut Gen, idx: &[String], shape: &[i64]) -> String {
+    let st = row_major(shape);
+    let mut acc = g.i64c(0);
+    for (i, s) in idx.iter().zip(st) {
+        let c = g.i64c(s as i64);
+        let t = g.op(format!("arith.muli {i}, {c} : i64"));
+        acc = g.op(format!("arith.addi {acc}, {t} : i64"));
+    }
+    acc
+}
+
+fn unflatten(g: &mut Gen, flat: &str, shape: &[i64]) -> Vec<String> {
+    let st = row_major(shape);
+    (0..shape.len())
+        .map(|k| {
+            let d = g.i64c(st[k] as i64);
+            let q = g.op(format!("arith.divsi {flat}, {d} : i64"));
+            let e = g.i64c(shape[k].max(1));
+            g.op(format!("arith.remsi {q}, {e} : i64"))
+        })
+        .collect()
+}
+
+fn scalar(g: &mut Gen, name: &str, a: &[String], float: bool) -> Result<String, String> {
+    let (t, p) = if float { ("f32", "f") } else { ("i64", "i") };
+    Ok(match (name, float) {
+        ("tg.add", _) => g.op(format!("arith.add{p} {}, {} : {t}", a[0], a[1])),
+        ("tg.sub", _) => g.op(format!("arith.sub{p} {}, {} : {t}", a[0], a[1])),
+        ("tg.mul", _) => g.op(format!("arith.mul{p} {}, {} : {t}", a[0], a[1])),
+        ("tg.div", true) => g.op(format!("arith.divf {}, {} : f32", a[0], a[1])),
+        ("tg.max", true) => g.op(format!("arith.maximumf {}, {} : f32", a[0], a[1])),
+        ("tg.min", true) => g.op(format!("arith.minimumf {}, {} : f32", a[0], a[1])),
+        ("tg.neg", true) => g.op(format!("arith.negf {} : f32", a[0])),
+        ("tg.exp", true) => g.exp(&a[0]),
+        ("tg.sqrt", true) => g.sqrt(&a[0]),
+        ("tg.rsqrt", true) => {
+            let s = g.sqrt(&a[0]);
+            let one = g.f32c(1.0);
+            g.op(format!("arith.divf {one}, {s} : f32"))
+        }
+        ("tg.reciprocal", true) => {
+            let one = g.f32c(1.0);
+            g.op(format!("arith.divf {one}, {} : f32", a[0]))
+        }
+        ("tg.sigmoid" | "tg.silu", true) => {
+            let n = g.op(format!("arith.negf {} : f32", a[0]));
+            let e = g.exp(&n);
+            let one = g.f32c(1.0);
+            let d = g.op(format!("arith.addf {one}, {e} : f32"));
+            let s = g.op(format!("arith.divf {one}, {d} : f32"));
+            if name == "tg.silu" {
+                g.op(format!("arith.mulf {}, {s} : f32", a[0]))
+            } else {
+                s
+            }
+        }
+        ("tg.relu", true) => {
+            let z = g.f32c(0.0);
+            g.op(format!("arith.maximumf {}, {z} : f32", a[0]))
+        }
+        _ => {
+            return Err(format!(
+                "the GPU lowering has no code for '{name}' on {} yet",
+                if float { "floats" } else { "integers" }
+            ))
+        }
+    })
+}
+
+/// Emits one op of a slice: every element of `need` for its result(s), into scratch.
+fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), String> {
+    let body = cx.body;
+    let d = &body.ops[op];
+    let name = d.name.as_str();
+    let r = d.results[0];
+    let out_shape = shape_of(body, r);
+    let out_elem = elem_of(body, r);
+    let ins: Vec<View> = d
+        .operands
+        .iter()
+        .map(|&v| cx.view(v).cloned())
+        .collect::<Result<_, _>>()?;
+    let int_attr = |k: &str| d.attrs.get(k).and_then(Attr::as_int);
+    let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
+    let float_out = out_elem.is_float();
+    let elementwise = mkc_ir::dialect::tg::elementwise::semantics(name, &d.attrs).is_some();
+    let res = cx.scratch(&out_shape, out_elem);
+    match name {
+        "tg.cast" => {
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let x = g.load(&ins[0], o)?;
+                    let y = match (ins[0].elem.is_float(), float_out) {
+                        (true, true) | (false, false) => x,
+                        (false, true) => g.op(format!("arith.sitofp {x} : i64 to f32")),
+                        (true, false) => g.op(format!("arith.fptosi {x} : f32 to i64")),
+                    };
+                    // A float cast rounds to its type.
+                    let y = if matches!(out_elem, ElemType::BF16 | ElemType::F16) {
+                        let t = mlir_type(out_elem)?;
+                        let n = g.op(format!("arith.truncf {y} : f32 to {t}"));
+                        g.op(format!("arith.extf {n} : {t} to f32"))
+                    } else {
+                        y
+                    };
+                    g.store(&res, o, &y)
+                })?;
+            }
+        }
+        _ if elementwise => {
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let mut args = Vec::new();
+                    for v in &ins {
+                        let i = broadcast_idx(g, o, &out_shape, &v.shape);
+                        args.push(g.load(v, &i)?);
+                    }
+                    let y = scalar(g, name, &args, float_out)?;
+                    g.store(&res, o, &y)
+                })?;
+            }
+        }
+        "tg.reshape" => {
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let f = flatten(g, o, &out_shape);
+                    let i = unflatten(g, &f, &ins[0].shape);
+                    let x = g.load(&ins[0], &i)?;
+                    g.store(&res, o, &x)
+                })?;
+            }
+        }
+        "tg.transpose" => {
+            let perm: Vec<usize> = d
+                .attrs
+                .get("perm")
+                .and_then(Attr::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|a| a.as_int().map(|x| x as usize))
+                .collect();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let mut i = vec![String::new(); o.len()];
+                    for (k, &p) in perm.iter().enumerate() {
+                        i[p] = o[k].clone();
+                    }
+                    let x = g.load(&ins[0], &i)?;
+                    g.store(&res, o, &x)
+                })?;
+            }
+        }
+        "tg.matmul" => {
+            let (a, w) = (&ins[0], &ins[1]);
+            let tb = flag("transpose_b");
+            if a.shape.len() > 2 || w.shape.len() != 2 {
+                return Err(
+                    "the GPU lowering handles matmul of a vector or matrix by a 2-D weight only"
+                        .into(),
+                );
+            }
+            let kdim = *a.shape.last().unwrap();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let n = o.last().unwrap().clone();
+                    let m = if a.shape.len() == 2 {
+                        Some(o[0].clone())
+                    } else {
+                        None
+                    };
+                    let zero = g.f32c(0.0);
+                    let kn = g.i64c(kdim);
+                    let acc = g.reduce(&kn, &zero, &mut |g, k, acc| {
+                        let ai: Vec<String> = match &m {
+                            Some(m) => vec![m.clone(), k.to_string()],
+                            None => vec![k.to_string()],
+                        };
+                        let x = g.load(a, &ai)?;
+                        let wi = if tb {
+                            vec![n.clone(), k.to_string()]
+                        } else {
+                            vec![k.to_string(), n.clone()]
+                        };
+                        let y = g.load(w, &wi)?;
+                        let p = g.op(format!("arith.mulf {x}, {y} : f32"));
+                        Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+                    })?;
+                    g.store(&res, o, &acc)
+                })?;
+            }
+        }
+        "tg.rms_norm" => {
+            let x = &ins[0];
+            let rank = x.shape.len();
+            let axis = int_attr("axis").unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
+            let eps = d
+                .attrs
+                .get("epsilon")
+                .and_then(Attr::as_f64)
+                .unwrap_or(1e-6);
+            let rows: Vec<i64> = x.shape[..axis].to_vec();
+            let cols: i64 = x.shape[axis..].iter().product();
+            let stats = cx.scratch(&rows, ElemType::F32);
+            // Phase 1: 1/rms per row (every row: a handful).
+            g.for_box(&full_box(&rows), &mut |g, ri| {
+                let zero = g.f32c(0.0);
+                let n = g.i64c(cols);
+                let rs = row_major(&x.shape[axis..]);
+                let xs = x.shape[axis..].to_vec();
+                let sum = g.reduce(&n, &zero, &mut |g, k, acc| {
+                    let mut i: Vec<String> = ri.to_vec();
+                    i.extend(unflatten_with(g, k, &xs, &rs));
+                    let v = g.load(x, &i)?;
+                    let sq = g.op(format!("arith.mulf {v}, {v} : f32"));
+                    Ok(g.op(format!("arith.addf {acc}, {sq} : f32")))
+                })?;
+                let nf = g.f32c(cols as f64);
+                let mean = g.op(format!("arith.divf {sum}, {nf} : f32"));
+                let e = g.f32c(eps);
+                let me = g.op(format!("arith.addf {mean}, {e} : f32"));
+                let s = g.sqrt(&me);
+                let one = g.f32c(1.0);
+                let inv = g.op(format!("arith.divf {one}, {s} : f32"));
+                g.store(&stats, ri, &inv)
+            })?;
+            g.barrier();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let v = g.load(x, o)?;
+                    let inv = g.load(&stats, &o[..axis])?;
+                    let wi = broadcast_idx(g, o, &out_shape, &ins[1].shape);
+                    let w = g.load(&ins[1], &wi)?;
+                    let t = g.op(format!("arith.mulf {v}, {inv} : f32"));
+                    let y = g.op(format!("arith.mulf {t}, {w} : f32"));
+                    g.store(&res, o, &y)
+                })?;
+            }
+        }
+        "tg.rope" => {
+            let x = &ins[0];
+            let dl = *x.shape.last().unwrap();
+            let w = *ins[1].shape.last().unwrap();
+            let full = flag("full_width");
+            let inter = flag("interleaved");
+            let rot = if full { w / 2 } else { w };
+            let lead = x.shape[..x.shape.len() - 1].to_vec();
+            let cs_lead = ins[1].shape[..ins[1].shape.len() - 1].to_vec();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let k = o.len() - 1;
+                    let lane = o[k].clone();
+                    let two_r = g.i64c(2 * rot);
+                    let rotated = g.op(format!("arith.cmpi slt, {lane}, {two_r} : i64"));
+                    // Lane pair (j, first) and partner lane.
+                    let (j, first, p1, p2) = if inter {
+                        let two = g.i64c(2);
+                        let j = g.op(format!("arith.divsi {lane}, {two} : i64"));
+                        let m = g.op(format!("arith.remsi {lane}, {two} : i64"));
+                        let z = g.i64c(0);
+                        let first = g.op(format!("arith.cmpi eq, {m}, {z} : i64"));
+                        let a = g.op(format!("arith.muli {j}, {two} : i64"));
+                        let one = g.i64c(1);
+                        let b2 = g.op(format!("arith.addi {a}, {one} : i64"));
+                        (j, first, a, b2)
+                    } else {
+                        let r = g.i64c(rot.max(1));
+                        let j = g.op(format!("arith.remsi {lane}, {r} : i64"));
+                        let first = g.op(format!("arith.cmpi slt, {lane}, {r} : i64"));
+                        let b2 = g.op(format!("arith.addi {j}, {r} : i64"));
+                        (j.clone(), first, j, b2)
+                    };
+                    // Lanes past 2R pass through: read them at their own index.
+                    let p1 = g.op(format!("arith.select {rotated}, {p1}, {lane} : i64"));
+                    let p2 = g.op(format!("arith.select {rotated}, {p2}, {lane} : i64"));
+                    let mut i1 = o[..k].to_vec();
+                    i1.push(p1);
+                    let mut i2 = o[..k].to_vec();
+                    i2.push(p2);
+                    let x1 = g.load(x, &i1)?;
+                    let x2 = g.load(x, &i2)?;
+                    let at = if full { lane.clone() } else { j };
+                    let wm1 = g.i64c(w - 1);
+                    let at = g.op(format!("arith.minsi {at}, {wm1} : i64"));
+                    let row = flatten(g, &o[..k], &lead);
+                    let row_idx = unflatten(g, &row, &lead);
+                    let mut ci = broadcast_idx(g, &row_idx, &lead, &cs_lead);
+                    ci.push(at);
+                    let c = g.load(&ins[1], &ci)?;
+                    let s = g.load(&ins[2], &ci)?;
+                    let a = g.op(format!("arith.mulf {x1}, {c} : f32"));
+                    let b1 = g.op(format!("arith.mulf {x2}, {s} : f32"));
+                    let yf = g.op(format!("arith.subf {a}, {b1} : f32"));
+                    let a2 = g.op(format!("arith.mulf {x2}, {c} : f32"));
+                    let b3 = g.op(format!("arith.mulf {x1}, {s} : f32"));
+                    let ys = g.op(format!("arith.addf {a2}, {b3} : f32"));
+                    let y = g.op(format!("arith.select {first}, {yf}, {ys} : f32"));
+                    let own = g.load(x, o)?;
+                    let y = g.op(format!("arith.select {rotated}, {y}, {own} : f32"));
+                    g.store(&res, o, &y)
+                })?;
+            }
+            let _ = dl;
+        }
+        "tg.rope_cos_sin" => {
+            let inv = rope_inv_freq(&d.attrs)?;
+            let half = inv.len() as i64;
+            let res2 = cx.scratch(&out_shape, out_elem);
+            let pos = &ins[0];
+            // Both results over the union of what is needed of either.
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let k = o.len() - 1;
+                    let p = g.load(pos, &o[..k])?;
+                    let pf = g.op(format!("arith.sitofp {p} : i64 to f32"));
+                    // The inverse frequency, rounded to f32 as transformers holds it.
+                    let mut f = g.f32c(inv[0]);
+                    for (i, &v) in inv.iter().enumerate().skip(1) {
+                        let c = g.i64c(i as i64);
+                        let is = g.op(format!("arith.cmpi eq, {}, {c} : i64", o[k]));
+                        let fv = g.f32c(v);
+                        f = g.op(format!("arith.select {is}, {fv}, {f} : f32"));
+                    }
+                    let ang = g.op(format!("arith.mulf {pf}, {f} : f32"));
+                    let a64 = g.op(format!("arith.extf {ang} : f32 to f64"));
+                    let (c, s) = g.cos_sin(&a64);
+                    let c = g.op(format!("arith.truncf {c} : f64 to f32"));
+                    let s = g.op(format!("arith.truncf {s} : f64 to f32"));
+                    g.store(&res, o, &c)?;
+                    g.store(&res2, o, &s)
+                })?;
+            }
+            let _ = half;
+            cx.views.insert(d.results[1], res2);
+        }
+        "tg.gather" => {
+            let axis = int_attr("axis").unwrap_or(0) as usize;
+            let (t, ix) = (&ins[0], &ins[1]);
+            let ir = ix.shape.len();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    // out = t[..axis] + idx dims + t[axis+1..]
+                    let row = g.load(ix, &o[axis..axis + ir])?;
+                    let mut i: Vec<String> = o[..axis].to_vec();
+                    i.push(row);
+                    i.extend(o[axis + ir..].iter().cloned());
+                    let x = g.load(t, &i)?;
+                    g.store(&res, o, &x)
+                })?;
+            }
+        }
+        "tg.argmax" => {
+            let x = &ins[0];
+            let rank = x.shape.len();
+            let axis = int_attr("axis").unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
+            let keep = flag("keepdims");
+            let last = flag("select_last_index");
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let mut base: Vec<String> = o.to_vec();
+                    if !keep {
+                        let z = g.i64c(0);
+                        base.insert(axis, z);
+                    }
+                    let n = x.shape[axis];
+                    let (k, best, bi, rb, ri) = (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
+                    let c0 = g.idx(0);
+                    let c1 = g.idx(1);
+                    let nn = g.idx(n);
+                    let ninf = g.f32c(f64::NEG_INFINITY);
+                    let zi = g.i64c(-1);
+                    g.open(format!(
+                        "{rb}, {ri} = scf.for {k} = {c0} to {nn} step {c1} iter_args({best} = {ninf}, {bi} = {zi}) -> (f32, i64) {{"
+                    ));
+                    let kk = g.op(format!("arith.index_cast {k} : index to i64"));
+                    let mut i = base.clone();
+                    i[axis] = kk.clone();
+                    let v = g.load(x, &i)?;
+                    let cmp = if last { "oge" } else { "ogt" };
+                    let better = g.op(format!("arith.cmpf {cmp}, {v}, {best} : f32"));
+                    let none = g.op(format!("arith.cmpi slt, {bi}, {zi} : i64"));
+                    let take = g.op(format!("arith.ori {better}, {none} : i1"));
+                    let nb = g.op(format!("arith.select {take}, {v}, {best} : f32"));
+                    let ni = g.op(format!("arith.select {take}, {kk}, {bi} : i64"));
+                    g.line(format!("scf.yield {nb}, {ni} : f32, i64"));
+                    g.close("}");
+                    let _ = rb;
+                    g.store(&res, o, &ri)
+                })?;
+            }
+        }
+        "tg.attention" => {
+            let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
+            if q.shape.len() != 2 || kc.shape.len() != 3 {
+                return Err(
+                    "the GPU lowering handles decode attention of [heads, dim] only".into(),
+                );
+            }
+            let (heads, dim) = (q.shape[0], q.shape[1]);
+            let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
+            let group = (heads / kvh.max(1)).max(1);
+            let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
+            let hs: Vec<i64> = need.iter().flat_map(|b| b[0].0..b[0].1).collect();
+            let (h0, h1) = (
+                *hs.iter().min().unwrap_or(&0),
+                hs.iter().max().map_or(0, |h| h + 1),
+            );
+            let nh = h1 - h0;
+            let scores = cx.scratch(&[nh, ctx], ElemType::F32);
+            let stats = cx.scratch(&[nh, 2], ElemType::F32);
+            let pos = g.load(&ins[3], &[])?;
+            // Scores for positions 0..=pos.
+            g.for_box(&vec![(h0, h1), (0, ctx)], &mut |g, o| {
+                let ok = g.op(format!("arith.cmpi sle, {}, {pos} : i64", o[1]));
+                g.open(format!("scf.if {ok} {{"));
+                let gr = g.i64c(group);
+                let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                let zero = g.f32c(0.0);
+                let dn = g.i64c(dim);
+                let dot = g.reduce(&dn, &zero, &mut |g, k, acc| {
+                    let a = g.load(q, &[o[0].clone(), k.to_string()])?;
+                    let b = g.load(kc, &[o[1].clone(), kvi.clone(), k.to_string()])?;
+                    let p = g.op(format!("arith.mulf {a}, {b} : f32"));
+                    Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+                })?;
+                let sc = g.f32c(scale);
+                let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                let h0c = g.i64c(h0);
+                let hl = g.op(format!("arith.subi {}, {h0c} : i64", o[0]));
+                g.store(&scores, &[hl, o[1].clone()], &s)?;
+                g.close("}");
+                Ok(())
+            })?;
+            g.barrier();
+            // Per head: max and sum of exp.
+            g.for_box(&vec![(0, nh)], &mut |g, o| {
+                let one = g.i64c(1);
+                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
+                let ninf = g.f32c(f64::NEG_INFINITY);
+                let m = g.reduce(&n, &ninf, &mut |g, p, acc| {
+                    let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
+                    Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
+                })?;
+                let zero = g.f32c(0.0);
+                let l = g.reduce(&n, &zero, &mut |g, p, acc| {
+                    let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
+                    let t = g.op(format!("arith.subf {s}, {m} : f32"));
+                    let e = g.exp(&t);
+                    Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
+                })?;
+                let z = g.i64c(0);
+                g.store(&stats, &[o[0].clone(), z], &m)?;
+                g.store(&stats, &[o[0].clone(), one.clone()], &l)
+            })?;
+            g.barrier();
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let h0c = g.i64c(h0);
+                    let hl = g.op(format!("arith.subi {}, {h0c} : i64", o[0]));
+                    let z = g.i64c(0);
+                    let one = g.i64c(1);
+                    let m = g.load(&stats, &[hl.clone(), z])?;
+                    let l = g.load(&stats, &[hl.clone(), one.clone()])?;
+                    let gr = g.i64c(group);
+                    let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                    let n = g.op(format!("arith.addi {pos}, {one} : i64"));
+                    let zero = g.f32c(0.0);
+                    let acc = g.reduce(&n, &zero, &mut |g, p, acc| {
+                        let s = g.load(&scores, &[hl.clone(), p.to_string()])?;
+                        let t = g.op(format!("arith.subf {s}, {m} : f32"));
+                        let e = g.exp(&t);
+                        let v = g.load(vc, &[p.to_string(), kvi.clone(), o[1].clone()])?;
+                        let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
+                        Ok(g.op(format!("arith.addf {acc}, {ev} : f32")))
+                    })?;
+                    let y = g.op(format!("arith.divf {acc}, {l} : f32"));
+                    g.store(&res, o, &y)
+                })?;
+            }
+        }
+        "tg.constant" => {
+            let value = d.attrs.get("value").and_then(Attr::as_dense);
+            let Some(dense) = value.filter(|x| x.splat || x.values.len() == 1) else {
+                return Err("the GPU lowering handles splat constants inside groups only".into());
+            };
+            let v = dense.get_f64(0);
+            for b in need {
+                g.for_box(b, &mut |g, o| {
+                    let c = if float_out {
+                        g.f32c(v)
+                    } else {
+                        g.i64c(v as i64)
+                    };
+                    g.store(&res, o, &c)
+                })?;
+            }
+        }
+        _ => return Err(format!("the GPU lowering has no code for '{name}' yet")),
+    }
+    cx.views.insert(r, res);
+    Ok(())
+}
+
+/// Multi-index of flat `k` (an i64 SSA value) over `shape` with strides `st`.
+fn unflatten_with(g: &mut Gen, k: &str, shape: &[i64], st: &[u64]) -> Vec<String> {
+    (0..shape.len())
+        .map(|i| {
+            let d = g.i64c(st[i] as i64);
+            let q = g.op(format!("arith.divsi {k}, {d} : i64"));
+            let e = g.i64c(shape[i].max(1));
+            g.op(format!("arith.remsi {q}, {e} : i64"))
+        })
+        .collect()
+}
+
+/// The megakernel of `body`'s scheduled task program.
+pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
+    let schedule = program
+        .schedule
+        .as_ref()
+        .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
+    let func = mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
+    let entry = body
+        .entry_block(func, 0)
+        .ok_or("the function has no body")?;
+    let args = body.blocks[entry].args.clone();
+    let steps: Vec<OpId> = body.blocks[entry]
+        .ops
+        .iter()
+        .copied()
+        .filter(|&o| body.ops[o].name != "func.return")
+        .collect();
+    let buffers: Vec<String> = program
+        .graph
+        .buffers
+        .values()
+        .map(|b| b.name.clone())
+        .collect();
+    // The view of every argument and top-level result, from its place.
+    let mut placed: HashMap<ValueId, View> = HashMap::new();
+    for p in &program.places {
+        let v = match p.of {
+            PlaceOf::Arg(i) => args[i],
+            PlaceOf::Result { group, result } => body.ops[steps[group]].results[result],
+        };
+        let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
+        let mut l = mkc_ir::tasks::Layout::row_major(
+            p.buffer,
+            p.offset,
+            t.shape.clone(),
+            t.elem.bytes() as u64,
+        );
+        if !p.perm.is_empty() {
+            l.perm = p.perm.clone();
+        }
+        placed.insert(
+            v,
+            View {
+                base: format!("%b{}", p.buffer.index()),
+                offset: p.offset,
+                shape: t.shape.clone(),
+                strides: l.strides(),
+                elem: t.elem,
+            },
+        );
+    }
+    let mut g = Gen {
+        out: String::new(),
+        next: 0,
+        indent: 0,
+    };
+    let params: Vec<String> = (0..buffers.len())
+        .map(|i| format!("%b{i}: !llvm.ptr<1>"))
+        .chain([
+            "%scratch: !llvm.ptr<1>".to_string(),
+            "%scratch_stride: i64".to_string(),
+            "%counters: !llvm.ptr<1>".to_string(),
+            "%step: i32".to_string(),
+        ])
+        .collect();
+    g.line("module attributes {gpu.container_module} {");
+    g.indent += 1;
+    g.open("gpu.module @mkc {");
+    g.open(format!("gpu.func @step({}) kernel {{", params.join(", ")));
+    g.line("%sm = gpu.block_id x");
+    g.line("%tid = gpu.thread_id x");
+    g.line("%nthreads = gpu.block_dim x");
+    g.line("%sm64 = arith.index_cast %sm : index to i64");
+    g.line("%scr_off = arith.muli %sm64, %scratch_stride : i64");
+    g.line(
+        "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
+    );
+    g.line("%c0_idx = arith.constant 0 : index");
+    g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.open("scf.index_switch %sm");
+    let mut scratch_max = 0u64;
+    for (sm, queue) in schedule.queues.iter().enumerate() {
+        if queue.is_empty() {
+            continue;
+        }
+        g.open(format!("case {sm} {{"));
+        for &t in queue {
+            let task = &program.graph.tasks[t];
+            let group = steps[task.group];
+            g.line(format!(
+                "// {t}: {} (group {} result {})",
+                task.kind, task.group, task.output
+            ));
+            // 1. Wait.
+            if !task.waits.is_empty() {
+                g.open("scf.if %is_t0 {");
+                for e in &task.waits {
+                    let target = program.graph.events[*e].target;
+                    let off = g.i64c(e.index() as i64 * 4);
+                    let p = g.op(format!(
+                        "llvm.getelementptr %counters[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                    ));
+                    let tg = g.op(format!("arith.constant {target} : i32"));
+                    let want = g.op(format!("arith.muli {tg}, %step : i32"));
+                    g.open("scf.while : () -> () {");
+                    let v = g.op(format!(
+                        "llvm.load {p} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
+                    ));
+                    let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
+                    g.line(format!("scf.condition({lt})"));
+                    g.close("} do {");
+                    g.indent += 1;
+                    let ns = g.op("arith.constant 64 : i32");
+                    g.line(format!("nvvm.nanosleep {ns}"));
+                    g.line("scf.yield");
+                    g.close("}");
+                }
+                g.line("llvm.fence syncscope(\"device\") acquire");
+                g.close("}");
+                g.barrier();
+            }
+            // 2. Compute the slice.
+            let sl = slice(body, group, task.output, &task.tile)?;
+            let block = body.entry_block(group, 0).expect("a group has a body");
+            let bargs = &body.blocks[block].args;
+            let operands = &body.ops[group].operands;
+            let results = &body.ops[group].results;
+            let mut cx = TaskCx {
+                body,
+                views: HashMap::new(),
+                scratch_used: 0,
+            };
+            for (i, &a) in bargs.iter().enumerate() {
+                if let Some(v) = placed.get(&operands[i]) {
+                    cx.views.insert(a, v.clone());
+                }
+            }
+            for &(v, j) in &sl.loaded {
+                cx.views.insert(v, placed[&results[j]].clone());
+            }
+            let ops = &body.blocks[block].ops;
+            let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
+            let in_place = result_in_place(body, group, task.output);
+            for &op in &sl.ops {
+                if in_place && body.ops[op].results.contains(&y) {
+                    continue;
+                }
+                let r = body.ops[op].results[0];
+                let mut need: Region = sl.needs.get(&r).cloned().unwrap_or_default();
+                for extra in body.ops[op].results.iter().skip(1) {
+                    for b in sl.needs.get(extra).cloned().unwrap_or_default() {
+                        mkc_ir::tiling::add_box(&mut need, b);
+                    }
+                }
+                emit_op(&mut g, &mut cx, op, &need)
+                    .map_err(|e| format!("{t} ({}): '{}': {e}", task.kind, body.ops[op].name))?;
+                g.barrier();
+            }
+            // 3. Write the tile.
+            let out = placed[&results[task.output]].clone();
+            let round_bf16 = buffers[out_buffer(&out)] == "kv" && out.elem == ElemType::F32;
+            if in_place {
+                let ka = body.def_op(y).expect("in place results are kv_append");
+                let new = cx.view(body.ops[ka].operands[1])?.clone();
+                let pos = cx.view(body.ops[ka].operands[2])?.clone();
+                let p = g.load(&pos, &[])?;
+                for b in &task.tile {
+                    g.for_box(&b[1..].to_vec(), &mut |g, o| {
+                        let x = g.load(&new, o)?;
+                        let x = if round_bf16 { round(g, &x) } else { x };
+                        let mut i = vec![p.clone()];
+                        i.extend(o.iter().cloned());
+                        g.store(&out, &i, &x)
+                    })?;
+                }
+            } else {
+                let src = cx.view(y)?.clone();
+                for b in &task.tile {
+                    g.for_box(b, &mut |g, o| {
+                        let x = g.load(&src, o)?;
+                        let x = if round_bf16 { round(g, &x) } else { x };
+                        g.store(&out, o, &x)
+                    })?;
+                }
+            }
+            scratch_max = scratch_max.max(cx.scratch_used);
+            // 4. Signal.
+            g.barrier();
+            if !task.signals.is_empty() {
+                g.open("scf.if %is_t0 {");
+                g.line("llvm.fence syncscope(\"device\") release");
+                for e in &task.signals {
+                    let off = g.i64c(e.index() as i64 * 4);
+                    let p = g.op(format!(
+                        "llvm.getelementptr %counters[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                    ));
+                    let one = g.op("arith.constant 1 : i32");
+                    g.op(format!(
+                        "llvm.atomicrmw add {p}, {one} syncscope(\"device\") release : !llvm.ptr<1>, i32"
+                    ));
+                }
+                g.close("}");
+            }
+        }
+        g.line("scf.yield");
+        g.close("}");
+    }
+    g.open("default {");
+    g.line("scf.yield");
+    g.close("}");
+    g.indent -= 1;
+    g.line("gpu.return");
+    g.close("}");
+    g.close("}");
+    g.indent -= 1;
+    g.line("}");
+    let mut mlir = String::new();
+    let _ = writeln!(
+        mlir,
+        "// mkc megakernel: {} tasks on {} SMs, {} events",
+        program.graph.tasks.len(),
+        schedule.queues.len(),
+        program.graph.events.len()
+    );
+    mlir.push_str(&g.out);
+    Ok(Kernel {
+        mlir,
+        name: "step".into(),
+        threads: THREADS,
+        ctas: schedule.queues.len(),
+        scratch_per_cta: scratch_max.max(16),
+    })
+}
+
+fn out_buffer(v: &View) -> usize {
+    v.base
+        .trim_start_matches("%b")
+        .parse()
+        .unwrap_or(usize::MAX)
+}
+
+/// f32 -> bf16 -> f32 (what the simulator stores in an f32 cache).
+fn round(g: &mut Gen, x: &str) -> String {
+    let b = g.op(format!("arith.truncf {x} : f32 to bf16"));
+    g.op(format!("arith.extf {b} : bf16 to f32"))
+}

@@ -1,0 +1,88 @@
+//! A compiled artifact: the folder `mkc compile --emit=artifact -o DIR` writes and the runtime
+//! runs. It holds the kernel's PTX (`kernel.ptx`), its MLIR (`kernel.mlir`, for people), the
+//! scheduled program (`program.mlir`: the fused step function and its `task.graph` with the
+//! memory places, which is where the runtime learns buffer sizes and where each weight goes)
+//! and `manifest.json`. Weights are not copied: the runtime reads them from the checkpoint.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bumped whenever what the runtime expects of an artifact changes.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub mkc_version: String,
+    pub target: String,
+    pub kernel: String,
+    pub threads: u32,
+    pub ctas: usize,
+    pub scratch_per_cta: u64,
+    pub events: usize,
+    /// The model the artifact was compiled from, and a hash of the program text.
+    pub model: String,
+    pub program_hash: String,
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest serialises") + "\n"
+    }
+}
+
+/// FNV-1a, 64 bits: enough to notice a program that does not belong to its manifest.
+pub fn hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// An artifact read back: its manifest, PTX and program text, checked against each other.
+pub struct Artifact {
+    pub manifest: Manifest,
+    pub ptx: String,
+    pub program: String,
+}
+
+impl Artifact {
+    pub fn open(dir: &Path) -> Result<Artifact, String> {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| {
+                format!(
+                    "{}: {e} (is this a folder `mkc compile --emit=artifact` wrote?)",
+                    dir.join(name).display()
+                )
+            })
+        };
+        let manifest: Manifest = serde_json::from_str(&read("manifest.json")?).map_err(|e| {
+            format!(
+                "{}: not an mkc manifest: {e}",
+                dir.join("manifest.json").display()
+            )
+        })?;
+        if manifest.format != FORMAT {
+            return Err(format!(
+                "{}: artifact format {} but this mkc ({}) runs format {FORMAT}: compile it again",
+                dir.display(),
+                manifest.format,
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
+        let program = read("program.mlir")?;
+        if hash(program.as_bytes()) != manifest.program_hash {
+            return Err(format!(
+                "{}: program.mlir does not match its manifest",
+                dir.display()
+            ));
+        }
+        Ok(Artifact {
+            manifest,
+            ptx: read("kernel.ptx")?,
+            program,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Device memory as bytes: a scheduled program's buffers, built on the host from its places
+//! (what the GPU launcher uploads) and read back (what it downloads). No CUDA here, so the
+//! byte layout is tested on any machine.
+
+use crate::interp::Interpreter;
+use crate::tensor::Tensor;
+use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::tg::elementwise::Scalar;
+use mkc_ir::tasks::Layout;
+use mkc_ir::weights::WeightSource;
+use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
+use std::collections::HashMap;
+
+/// A scheduled program as the launcher sees it.
+pub struct Program {
+    pub body: Body,
+    pub tasks: TaskProgram,
+    /// Non-weight arguments, in order (what a call passes).
+    pub inputs: Vec<ValueId>,
+    /// What the function returns.
+    pub returns: Vec<ValueId>,
+    pub layouts: HashMap<ValueId, Layout>,
+    func: OpId,
+    steps: Vec<OpId>,
+}
+
+fn tensor_type(body: &Body, v: ValueId) -> Result<TensorType, String> {
+    body.ty(v)
+        .as_tensor()
+        .cloned()
+        .ok_or_else(|| format!("{v} is not a tensor"))
+}
+
+/// Writes `t` at `l` into `buf` (the buffer's bytes).
+pub fn encode(l: &Layout, t: &Tensor, buf: &mut [u8]) -> Result<(), String> {
+    let addr = l.addresser();
+    let eb = l.elem_bytes as usize;
+    for i in 0..t.len() {
+        let at = addr(i as u64) as usize;
+        let dst = buf
+            .get_mut(at..at + eb)
+            .ok_or_else(|| format!("element {i} falls outside its buffer"))?;
+        let x = t.get(i);
+        match t.ty.elem {
+            ElemType::F32 => dst.copy_from_slice(&(x.f() as f32).to_le_bytes()),
+            ElemType::F64 => dst.copy_from_slice(&x.f().to_le_bytes()),
+            ElemType::BF16 => {
+                dst.copy_from_slice(&half::bf16::from_f64(x.f()).to_bits().to_le_bytes())
+            }
+            ElemType::F16 => {
+                dst.copy_from_slice(&half::f16::from_f64(x.f()).to_bits().to_le_bytes())
+            }
+            ElemType::I64 => dst.copy_from_slice(&x.i().to_le_bytes()),
+            ElemType::I32 => dst.copy_from_slice(&(x.i() as i32).to_le_bytes()),
+            e => return Err(format!("the launcher does not handle {e} tensors yet")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a tensor of type `ty` at `l` from `buf`.
+pub fn decode(l: &Layout, ty: &TensorType, buf: &[u8]) -> Result<Tensor, String> {
+    let addr = l.addresser();
+    let eb = l.elem_bytes as usize;
+    let mut err = None;
+    let t = Tensor::from_fn(ty.clone(), |i| {
+        let at = addr(i as u64) as usize;
+        let Some(b) = buf.get(at..at + eb) else {
+            err = Some(format!("element {i} falls outside its buffer"));
+            return Scalar::I(0);
+        };
+        let mut w = [0u8; 8];
+        w[..eb].copy_from_slice(b);
+        match ty.elem {
+            ElemType::F32 => Scalar::F(f32::from_le_bytes(w[..4].try_into().unwrap()) as f64),
+            ElemType::F64 => Scalar::F(f64::from_le_bytes(w)),
+            ElemType::BF16 => {
+                Scalar::F(half::bf16::from_bits(u16::from_le_bytes([w[0], w[1]])).to_f64())
+            }
+            ElemType::F16 => {
+                Scalar::F(half::f16::from_bits(u16::from_le_bytes([w[0], w[1]])).to_f64())
+            }
+            ElemType::I64 => Scalar::I(i64::from_le_bytes(w)),
+            ElemType::I32 => Scalar::I(i32::from_le_bytes(w[..4].try_into().unwrap()) as i64),
+            e => {
+                err = Some(format!("the launcher does not handle {e} tensors yet"));
+                Scalar::I(0)
+            }
+        }
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(t),
+    }
+}
+
+impl Program {
+    /// Parses and verifies a scheduled program's text (an artifact's `program.mlir`).
+    pub fn parse(text: &str, name: &str) -> Result<Program, String> {
+        let registry = mkc_ir::Registry::with_all_dialects();
+        let mut sources = mkc_ir::SourceMap::new();
+        let body =
+            mkc_ir::parse_and_verify(&mut sources, name, text, &registry, Default::default())
+                .map_err(|d| mkc_ir::diag::render_all(&d, &sources))?;
+        let tasks = TaskProgram::from_body(&body)?;
+        if tasks.schedule.is_none() {
+            return Err(format!("{name}: the task graph is not scheduled"));
+        }
+        let func = first_func(&body).ok_or("the program has no function")?;
+        let entry = body
+            .entry_block(func, 0)
+            .ok_or("the function has no body")?;
+        let args = body.blocks[entry].args.clone();
+        let mut steps = body.blocks[entry].ops.clone();
+        let ret = steps
+            .pop()
+            .filter(|&o| body.ops[o].name == "func.return")
+            .ok_or("the function has no return")?;
+        let mut layouts = HashMap::new();
+        for p in &tasks.places {
+            let v = match p.of {
+                PlaceOf::Arg(i) => *args.get(i).ok_or("a place names a missing argument")?,
+                PlaceOf::Result { group, result } => *steps
+                    .get(group)
+                    .and_then(|&o| body.ops[o].results.get(result))
+                    .ok_or("a place names a missing result")?,
+            };
+            let t = tensor_type(&body, v)?;
+            let mut l =
+                Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
+            if !p.perm.is_empty() {
+                l.perm = p.perm.clone();
+            }
+            layouts.insert(v, l);
+        }
+        let inputs = (0..args.len())
+            .filter(|&i| weight_arg_name(&body, func, i).is_none())
+            .map(|i| args[i])
+            .collect();
+        let returns = body.ops[ret].operands.clone();
+        Ok(Program {
+            body,
+            tasks,
+            inputs,
+            returns,
+            layouts,
+            func,
+            steps,
+        })
+    }
+
+    pub fn layout(&self, v: ValueId) -> Result<&Layout, String> {
+        self.layouts
+            .get(&v)
+            .ok_or_else(|| format!("{v} has no place in memory"))
+    }
+
+    /// The initial bytes of every buffer: weights from `weights` (copied as stored when
+    /// their layout is row-major), constants evaluated, everything else zero.
+    pub fn initial_images(&self, weights: &dyn WeightSource) -> Result<Vec<Vec<u8>>, String> {
+        let body = &self.body;
+        let mut images: Vec<Vec<u8>> = self
+            .tasks
+            .graph
+            .buffers
+            .values()
+            .map(|b| vec![0u8; b.bytes as usize])
+            .collect();
+        let entry = body.entry_block(self.func, 0).expect("checked");
+        for (i, &a) in body.blocks[entry].args.iter().enumerate() {
+            let Some(name) = weight_arg_name(body, self.func, i) else {
+                continue;
+            };
+            let l = self.layout(a)?;
+            let ty = tensor_type(body, a)?;
+            let raw = weights.raw(name)?;
+            let img = &mut images[l.buffer.index()];
+            let row_major = l.perm.iter().enumerate().all(|(k, &p)| k == p);
+            if row_major && raw.elem == ty.elem && raw.shape == ty.shape {
+                let at = l.offset as usize;
+                img.get_mut(at..at + raw.bytes.len())
+                    .ok_or_else(|| format!("weight '{name}' falls outside its buffer"))?
+                    .copy_from_slice(&raw.bytes);
+            } else {
+                let t = Tensor::from_raw(&raw, &ty).map_err(|e| format!("weight '{name}' {e}"))?;
+                encode(l, &t, img)?;
+            }
+        }
+        let none = mkc_ir::weights::NoWeights;
+        let mut interp = Interpreter::new(body, &none);
+        for &op in &self.steps {
+            if body.ops[op].name == "tg.constant" {
+                let t = interp.eval_op(op, &[])?.remove(0);
+                let l = self.layout(body.ops[op].results[0])?;
+                encode(l, &t, &mut images[l.buffer.index()])?;
+            }
+        }
+        Ok(images)
+    }
+
+    /// The type of a value.
+    pub fn ty(&self, v: ValueId) -> Result<TensorType, String> {
+        tensor_type(&self.body, v)
+    }
+}
