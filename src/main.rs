@@ -403,7 +403,7 @@ fn run_opt(a: OptArgs) -> ExitCode {
 /// How to import a model (shared by `import` and `compile`).
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// A checkpoint folder, a config.json, or an .onnx file.
+    /// A checkpoint folder, a config.json, an .onnx file, or a .mlir module (IR at any level).
     model: PathBuf,
     /// Ignore any weights on disk: weights will be synthesized (deterministically) to run.
     #[arg(long)]
@@ -419,6 +419,19 @@ struct ModelArgs {
 /// Imports a model into verified `tg` IR.
 fn import_model(a: &ModelArgs) -> Result<mkc_ir::Body, String> {
     let registry = mkc_ir::Registry::with_all_dialects();
+    if a.model.extension().is_some_and(|e| e == "mlir") {
+        // IR at any level: parsed and verified, with diagnostics against the file.
+        let text = std::fs::read_to_string(&a.model)
+            .map_err(|e| format!("cannot read '{}': {e}", a.model.display()))?;
+        let mut sources = mkc_ir::SourceMap::new();
+        let name = a.model.display().to_string();
+        return mkc_ir::parse_and_verify(&mut sources, &name, &text, &registry, Default::default())
+            .map_err(|d| {
+                mkc_ir::diag::render_all(&d, &sources)
+                    .trim_end()
+                    .to_string()
+            });
+    }
     let body = if a.model.extension().is_some_and(|e| e == "onnx") {
         use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
         let model = OnnxModel::open(&a.model).map_err(|e| e.to_string())?;

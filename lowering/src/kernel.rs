@@ -185,11 +185,7 @@ impl Gen {
     }
 
     /// `body(multi-index)` for every element of `b`, the CTA's threads taking turns.
-    fn for_box(
-        &mut self,
-        b: &TileBox,
-        body: &mut ElementFn,
-    ) -> Result<(), String> {
+    fn for_box(&mut self, b: &TileBox, body: &mut ElementFn) -> Result<(), String> {
         let ext: Vec<i64> = b.iter().map(|(lo, hi)| hi - lo).collect();
         let n: i64 = ext.iter().product();
         if n <= 0 {
@@ -220,12 +216,7 @@ impl Gen {
     }
 
     /// A loop `for k in 0..n` (i64 induction value) carrying one f32 accumulator.
-    fn reduce(
-        &mut self,
-        n: &str,
-        init: &str,
-        body: &mut StepFn,
-    ) -> Result<String, String> {
+    fn reduce(&mut self, n: &str, init: &str, body: &mut StepFn) -> Result<String, String> {
         let (k, acc, res) = (self.fresh(), self.fresh(), self.fresh());
         let c0 = self.idx(0);
         let c1 = self.idx(1);

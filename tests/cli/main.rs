@@ -2,6 +2,7 @@
 
 mod frontends;
 mod fusion;
+mod gpu;
 mod onnx;
 mod tasks;
 

@@ -1,0 +1,193 @@
+//! The megakernel: its MLIR, its PTX (assembled by ptxas when the set-up could fetch it), and
+//! the artifact running on a GPU (skipped, saying so, where there is none).
+
+use super::{mkc, text};
+use std::path::{Path, PathBuf};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+const FIXTURES: [&str; 5] = [
+    "llama-tiny",
+    "qwen3-tiny",
+    "mistral-tiny",
+    "qwen2-tiny",
+    "llama3-tiny",
+];
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mkc-gpu-{}-{name}", std::process::id()))
+}
+
+/// ptxas from `scripts/setup` (or $MKC_PTXAS, or the PATH).
+fn ptxas() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MKC_PTXAS").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mkc/ptxas/ptxas")),
+        Some(PathBuf::from("ptxas")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn the_kernel_of_a_small_program_snapshot() {
+    let mlir = tmp("mlp.mlir");
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/ir/tile_mlp_residual.mlir").to_str().unwrap(),
+            "--emit=mlir",
+            "--pass-pipeline=builtin.module(fuse,tile{sms=4 min-tile-bytes=4096},schedule{sms=4})",
+            "-o",
+            mlir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let k = std::fs::read_to_string(&mlir).unwrap();
+    assert!(
+        k.contains("gpu.func @step") && k.contains("scf.index_switch %sm"),
+        "{k}"
+    );
+    // Every task waits and signals through the counters.
+    assert!(k.contains("atomic syncscope(\"device\") acquire") && k.contains("llvm.atomicrmw add"));
+    insta::assert_snapshot!("mlp_residual_kernel", k);
+    // mlir-opt accepts it (the registered gpu/llvm/nvvm dialects verify it).
+    let opt = ["/usr/lib/llvm-22/bin/mlir-opt", "mlir-opt-22", "mlir-opt"]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok()
+        });
+    match opt {
+        Some(p) => {
+            let out = std::process::Command::new(p).arg(&mlir).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        None => eprintln!("SKIPPED mlir-opt check of the kernel: mlir-opt is not installed"),
+    }
+}
+
+#[test]
+fn every_fixture_kernel_assembles_with_ptxas_without_spills() {
+    let Some(ptxas) = ptxas() else {
+        eprintln!("SKIPPED every_fixture_kernel_assembles_with_ptxas_without_spills: no ptxas (scripts/setup fetches it)");
+        return;
+    };
+    for name in FIXTURES {
+        let ptx = tmp(&format!("{name}.ptx"));
+        let o = mkc(
+            &[
+                "compile",
+                repo("tests/fixtures").join(name).to_str().unwrap(),
+                "--emit=ptx",
+                "-o",
+                ptx.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let out = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90a", "-v", "-o", "/dev/null"])
+            .arg(&ptx)
+            .output()
+            .unwrap();
+        let log = text(&out.stderr);
+        assert!(out.status.success(), "{name}: ptxas: {log}");
+        assert!(
+            log.contains("0 bytes spill stores, 0 bytes spill loads"),
+            "{name}: {log}"
+        );
+        let regs = log
+            .split("Used ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("?");
+        eprintln!("{name}: {regs} registers, no spills");
+    }
+}
+
+#[test]
+fn gpu_every_fixture_passes_on_the_device() {
+    let probe = mkc(&["gpu-info"], None);
+    if !probe.status.success() {
+        eprintln!(
+            "SKIPPED gpu_every_fixture_passes_on_the_device: {}",
+            text(&probe.stderr).trim()
+        );
+        return;
+    }
+    for name in FIXTURES {
+        let dir = repo("tests/fixtures").join(name);
+        let art = tmp(&format!("{name}-artifact"));
+        let o = mkc(
+            &[
+                "compile",
+                dir.to_str().unwrap(),
+                "--emit=artifact",
+                "-o",
+                art.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let o = mkc(
+            &[
+                "check",
+                dir.to_str().unwrap(),
+                "--engine",
+                "gpu",
+                "--artifact",
+                art.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j: serde_json::Value =
+            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        assert!(
+            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+            "{name}: {j}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_artifact_is_a_clear_error() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    let art = tmp("bad-artifact");
+    std::fs::create_dir_all(&art).unwrap();
+    std::fs::write(art.join("manifest.json"), "{\"format\": 99}").unwrap();
+    let o = mkc(
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            "--engine",
+            "gpu",
+            "--artifact",
+            art.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("not an mkc manifest") || err.contains("no CUDA driver"),
+        "{err}"
+    );
+    let o = mkc(&["check", dir.to_str().unwrap(), "--engine", "gpu"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("needs --artifact DIR"),
+        "{}",
+        text(&o.stderr)
+    );
+}
