@@ -576,7 +576,8 @@ fn emit_kernel(
         .map_err(|e| e.to_string())?
         .concat();
     eprintln!(
-        "mkc: kernel: {} lines of MLIR -> {} bytes of PTX in {:.2} s",
+        "mkc: kernel: {} task codes, {} lines of MLIR -> {} bytes of PTX in {:.2} s",
+        k.codes,
         k.mlir.lines().count(),
         ptx.len(),
         start.elapsed().as_secs_f64()
@@ -593,6 +594,14 @@ fn emit_kernel(
     };
     write("kernel.ptx", &ptx)?;
     write("kernel.mlir", &k.mlir)?;
+    for (name, words) in [
+        ("tasks.bin", &k.tasks),
+        ("entries.bin", &k.entries),
+        ("queues.bin", &k.queues),
+    ] {
+        std::fs::write(dir.join(name), mkc_runtime::artifact::words_to_bytes(words))
+            .map_err(|e| format!("cannot write '{}': {e}", dir.join(name).display()))?;
+    }
     let program = mkc_ir::printer::print(body);
     write("program.mlir", &program)?;
     let manifest = mkc_runtime::artifact::Manifest {
@@ -604,6 +613,7 @@ fn emit_kernel(
         ctas: k.ctas,
         scratch_per_cta: k.scratch_per_cta,
         events: p.graph.events.len(),
+        codes: k.codes,
         model: a.model.model.display().to_string(),
         program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
     };

@@ -44,13 +44,26 @@ pub struct Kernel {
     pub ctas: usize,
     /// Bytes of scratch each CTA needs (the launcher allocates `ctas` of them).
     pub scratch_per_cta: u64,
+    /// Distinct task codes in the kernel.
+    pub codes: usize,
+    /// The task table: per task, its code, waits (event, target), signals and parameters
+    /// (byte offsets, then boxes), as i64 words.
+    pub tasks: Vec<i64>,
+    /// Per queue entry, the word where its task's record starts.
+    pub entries: Vec<i64>,
+    /// Per SM, (first entry, number of entries).
+    pub queues: Vec<i64>,
 }
+
+/// A box whose bounds are SSA i64 values (read from the task's parameters).
+type RBox = Vec<(String, String)>;
 
 /// Where a tensor's elements are: `base` (an SSA pointer) + `offset` bytes + index · strides.
 #[derive(Clone, Debug)]
 struct View {
     base: String,
-    offset: u64,
+    /// Byte offset: an SSA i64 value (a task parameter, or a constant for scratch).
+    offset: String,
     shape: Vec<i64>,
     /// Element strides per logical axis.
     strides: Vec<u64>,
@@ -141,7 +154,7 @@ impl Gen {
 
     fn ptr(&mut self, view: &View, idx: &[String]) -> String {
         let eb = view.elem.bytes() as i64;
-        let mut acc = self.i64c(view.offset as i64);
+        let mut acc = view.offset.clone();
         for (i, s) in idx.iter().zip(&view.strides) {
             let st = self.i64c(*s as i64 * eb);
             let t = self.op(format!("arith.muli {i}, {st} : i64"));
@@ -184,35 +197,39 @@ impl Gen {
         self.line("gpu.barrier");
     }
 
-    /// `body(multi-index)` for every element of `b`, the CTA's threads taking turns.
-    fn for_box(&mut self, b: &TileBox, body: &mut ElementFn) -> Result<(), String> {
-        let ext: Vec<i64> = b.iter().map(|(lo, hi)| hi - lo).collect();
-        let n: i64 = ext.iter().product();
-        if n <= 0 {
-            return Ok(());
+    /// `body(multi-index)` for every element of the box `b` (bounds are SSA i64 values),
+    /// the CTA's threads taking turns.
+    fn for_box(&mut self, b: &RBox, body: &mut ElementFn) -> Result<(), String> {
+        let ext: Vec<String> = b
+            .iter()
+            .map(|(lo, hi)| self.op(format!("arith.subi {hi}, {lo} : i64")))
+            .collect();
+        let mut inners = vec![String::new(); ext.len()];
+        let mut inner = self.i64c(1);
+        for k in (0..ext.len()).rev() {
+            inners[k] = inner.clone();
+            inner = self.op(format!("arith.muli {inner}, {} : i64", ext[k]));
         }
-        let nn = self.idx(n);
+        let nn = self.op(format!("arith.index_cast {inner} : i64 to index"));
         let i = self.fresh();
         self.open(format!("scf.for {i} = %tid to {nn} step %nthreads {{"));
         let li = self.op(format!("arith.index_cast {i} : index to i64"));
         let mut idx = Vec::new();
-        let mut inner = 1i64;
-        let mut inners = vec![0i64; ext.len()];
-        for k in (0..ext.len()).rev() {
-            inners[k] = inner;
-            inner *= ext[k];
-        }
         for k in 0..ext.len() {
-            let d = self.i64c(inners[k]);
-            let q = self.op(format!("arith.divsi {li}, {d} : i64"));
-            let e = self.i64c(ext[k]);
-            let r = self.op(format!("arith.remsi {q}, {e} : i64"));
-            let lo = self.i64c(b[k].0);
-            idx.push(self.op(format!("arith.addi {r}, {lo} : i64")));
+            let q = self.op(format!("arith.divsi {li}, {} : i64", inners[k]));
+            let r = self.op(format!("arith.remsi {q}, {} : i64", ext[k]));
+            idx.push(self.op(format!("arith.addi {r}, {} : i64", b[k].0)));
         }
         body(self, &idx)?;
         self.close("}");
         Ok(())
+    }
+
+    /// A box with constant bounds.
+    fn const_box(&mut self, b: &TileBox) -> RBox {
+        b.iter()
+            .map(|&(lo, hi)| (self.i64c(lo), self.i64c(hi)))
+            .collect()
     }
 
     /// A loop `for k in 0..n` (i64 induction value) carrying one f32 accumulator.
@@ -307,14 +324,14 @@ struct TaskCx<'a> {
 }
 
 impl TaskCx<'_> {
-    fn scratch(&mut self, shape: &[i64], elem: ElemType) -> View {
+    fn scratch(&mut self, g: &mut Gen, shape: &[i64], elem: ElemType) -> View {
         let compute = if elem.is_float() {
             ElemType::F32
         } else {
             ElemType::I64
         };
         let bytes = shape.iter().product::<i64>().max(1) as u64 * compute.bytes() as u64;
-        let offset = self.scratch_used;
+        let offset = g.i64c(self.scratch_used as i64);
         self.scratch_used += bytes.div_ceil(16) * 16;
         View {
             base: "%scr".into(),
@@ -429,7 +446,7 @@ fn scalar(g: &mut Gen, name: &str, a: &[String], float: bool) -> Result<String, 
 }
 
 /// Emits one op of a slice: every element of `need` for its result(s), into scratch.
-fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), String> {
+fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), String> {
     let body = cx.body;
     let d = &body.ops[op];
     let name = d.name.as_str();
@@ -445,7 +462,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let float_out = out_elem.is_float();
     let elementwise = mkc_ir::dialect::tg::elementwise::semantics(name, &d.attrs).is_some();
-    let res = cx.scratch(&out_shape, out_elem);
+    let res = cx.scratch(g, &out_shape, out_elem);
     match name {
         "tg.cast" => {
             for b in need {
@@ -561,9 +578,10 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
                 .unwrap_or(1e-6);
             let rows: Vec<i64> = x.shape[..axis].to_vec();
             let cols: i64 = x.shape[axis..].iter().product();
-            let stats = cx.scratch(&rows, ElemType::F32);
+            let stats = cx.scratch(g, &rows, ElemType::F32);
             // Phase 1: 1/rms per row (every row: a handful).
-            g.for_box(&full_box(&rows), &mut |g, ri| {
+            let all_rows = g.const_box(&full_box(&rows));
+            g.for_box(&all_rows, &mut |g, ri| {
                 let zero = g.f32c(0.0);
                 let n = g.i64c(cols);
                 let rs = row_major(&x.shape[axis..]);
@@ -665,7 +683,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
         "tg.rope_cos_sin" => {
             let inv = rope_inv_freq(&d.attrs)?;
             let half = inv.len() as i64;
-            let res2 = cx.scratch(&out_shape, out_elem);
+            let res2 = cx.scratch(g, &out_shape, out_elem);
             let pos = &ins[0];
             // Both results over the union of what is needed of either.
             for b in need {
@@ -760,17 +778,20 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
             let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
             let group = (heads / kvh.max(1)).max(1);
             let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
-            let hs: Vec<i64> = need.iter().flat_map(|b| b[0].0..b[0].1).collect();
-            let (h0, h1) = (
-                *hs.iter().min().unwrap_or(&0),
-                hs.iter().max().map_or(0, |h| h + 1),
-            );
-            let nh = h1 - h0;
-            let scores = cx.scratch(&[nh, ctx], ElemType::F32);
-            let stats = cx.scratch(&[nh, 2], ElemType::F32);
+            // The heads needed: the hull of the needed boxes.
+            let mut h0 = need[0][0].0.clone();
+            let mut h1 = need[0][0].1.clone();
+            for b in &need[1..] {
+                h0 = g.op(format!("arith.minsi {h0}, {} : i64", b[0].0));
+                h1 = g.op(format!("arith.maxsi {h1}, {} : i64", b[0].1));
+            }
+            let scores = cx.scratch(g, &[heads, ctx], ElemType::F32);
+            let stats = cx.scratch(g, &[heads, 2], ElemType::F32);
             let pos = g.load(&ins[3], &[])?;
             // Scores for positions 0..=pos.
-            g.for_box(&vec![(h0, h1), (0, ctx)], &mut |g, o| {
+            let c0 = g.i64c(0);
+            let cctx = g.i64c(ctx);
+            g.for_box(&vec![(h0.clone(), h1.clone()), (c0, cctx)], &mut |g, o| {
                 let ok = g.op(format!("arith.cmpi sle, {}, {pos} : i64", o[1]));
                 g.open(format!("scf.if {ok} {{"));
                 let gr = g.i64c(group);
@@ -785,15 +806,13 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
                 })?;
                 let sc = g.f32c(scale);
                 let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                let h0c = g.i64c(h0);
-                let hl = g.op(format!("arith.subi {}, {h0c} : i64", o[0]));
-                g.store(&scores, &[hl, o[1].clone()], &s)?;
+                g.store(&scores, &[o[0].clone(), o[1].clone()], &s)?;
                 g.close("}");
                 Ok(())
             })?;
             g.barrier();
             // Per head: max and sum of exp.
-            g.for_box(&vec![(0, nh)], &mut |g, o| {
+            g.for_box(&vec![(h0.clone(), h1.clone())], &mut |g, o| {
                 let one = g.i64c(1);
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
                 let ninf = g.f32c(f64::NEG_INFINITY);
@@ -815,8 +834,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &Region) -> Result<(), 
             g.barrier();
             for b in need {
                 g.for_box(b, &mut |g, o| {
-                    let h0c = g.i64c(h0);
-                    let hl = g.op(format!("arith.subi {}, {h0c} : i64", o[0]));
+                    let hl = o[0].clone();
                     let z = g.i64c(0);
                     let one = g.i64c(1);
                     let m = g.load(&stats, &[hl.clone(), z])?;
@@ -873,7 +891,123 @@ fn unflatten_with(g: &mut Gen, k: &str, shape: &[i64], st: &[u64]) -> Vec<String
         .collect()
 }
 
-/// The megakernel of `body`'s scheduled task program.
+/// A group's structure, independent of which layer it is: its operand types, and per op
+/// its name, attributes, operands (numbered locally) and result types. Tasks of groups with
+/// one structure, one result and one shape of regions share their code.
+fn group_signature(body: &Body, group: OpId) -> String {
+    let block = body.entry_block(group, 0).expect("a group has a body");
+    let mut local: HashMap<ValueId, usize> = HashMap::new();
+    let mut sig = String::new();
+    for &a in &body.blocks[block].args {
+        local.insert(a, local.len());
+        let _ = write!(sig, "{};", body.ty(a));
+    }
+    for &o in &body.blocks[block].ops {
+        let d = &body.ops[o];
+        let _ = write!(sig, "|{}", d.name);
+        for (k, v) in d.attrs.iter() {
+            let _ = write!(sig, " {k}={v}");
+        }
+        for v in &d.operands {
+            let _ = write!(sig, " %{}", local.get(v).copied().unwrap_or(usize::MAX));
+        }
+        for &r in &d.results {
+            local.insert(r, local.len());
+            let _ = write!(sig, " :{}", body.ty(r));
+        }
+    }
+    sig
+}
+
+/// Everything a task's code needs that varies between tasks sharing it: the byte offsets of
+/// the tensors it reads and writes, and the boxes it computes (in the order the code reads
+/// them), with the key of its code.
+struct TaskPlan {
+    key: String,
+    offsets: Vec<u64>,
+    boxes: Vec<i64>,
+}
+
+/// The slice of a task and the order of its parameters.
+fn plan_task(
+    body: &Body,
+    steps: &[OpId],
+    placed: &HashMap<ValueId, (usize, u64)>,
+    task: &mkc_ir::tasks::Task,
+) -> Result<(TaskPlan, mkc_ir::tiling::Slice), String> {
+    let group = steps[task.group];
+    let sl = slice(body, group, task.output, &task.tile)?;
+    let block = body.entry_block(group, 0).expect("a group has a body");
+    let operands = &body.ops[group].operands;
+    let results = &body.ops[group].results;
+    let ops = &body.blocks[block].ops;
+    let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
+    let in_place = result_in_place(body, group, task.output);
+    let mut key = format!("{}#out{}#", group_signature(body, group), task.output);
+    let mut offsets = Vec::new();
+    let place = |v: ValueId| {
+        placed
+            .get(&v)
+            .copied()
+            .ok_or_else(|| format!("internal error: {v} has no place"))
+    };
+    for &i in &sl.args {
+        let (b, o) = place(operands[i])?;
+        let _ = write!(key, "a{i}@{b},");
+        offsets.push(o);
+    }
+    for &(v, j) in &sl.loaded {
+        let (b, o) = place(results[j])?;
+        let _ = write!(
+            key,
+            "l{}:{j}@{b},",
+            ops.iter()
+                .position(|&x| body.def_op(v) == Some(x))
+                .unwrap_or(0)
+        );
+        offsets.push(o);
+    }
+    let (b, o) = place(results[task.output])?;
+    let _ = write!(key, "out@{b}#");
+    offsets.push(o);
+    let mut boxes = Vec::new();
+    let mut push_region = |key: &mut String, r: &Region| {
+        let _ = write!(key, "{},", r.len());
+        for b in r {
+            for &(lo, hi) in b {
+                boxes.extend([lo, hi]);
+            }
+        }
+    };
+    for &op in &sl.ops {
+        if in_place && body.ops[op].results.contains(&y) {
+            continue;
+        }
+        let _ = write!(key, "op{},", ops.iter().position(|&x| x == op).unwrap_or(0));
+        push_region(&mut key, &merged_need(body, &sl, op));
+    }
+    push_region(&mut key, &task.tile);
+    Ok((
+        TaskPlan {
+            key,
+            offsets,
+            boxes,
+        },
+        sl,
+    ))
+}
+
+fn merged_need(body: &Body, sl: &mkc_ir::tiling::Slice, op: OpId) -> Region {
+    let mut need: Region = Vec::new();
+    for r in &body.ops[op].results {
+        for b in sl.needs.get(r).cloned().unwrap_or_default() {
+            mkc_ir::tiling::add_box(&mut need, b);
+        }
+    }
+    need
+}
+
+/// The megakernel of `body`'s scheduled task program, and its tables.
 pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let schedule = program
         .schedule
@@ -896,8 +1030,9 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         .values()
         .map(|b| b.name.clone())
         .collect();
-    // The view of every argument and top-level result, from its place.
-    let mut placed: HashMap<ValueId, View> = HashMap::new();
+    // Where every argument and top-level result lives, and its strides.
+    let mut placed: HashMap<ValueId, (usize, u64)> = HashMap::new();
+    let mut strides: HashMap<ValueId, Vec<u64>> = HashMap::new();
     for p in &program.places {
         let v = match p.of {
             PlaceOf::Arg(i) => args[i],
@@ -913,17 +1048,44 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         if !p.perm.is_empty() {
             l.perm = p.perm.clone();
         }
-        placed.insert(
-            v,
-            View {
-                base: format!("%b{}", p.buffer.index()),
-                offset: p.offset,
-                shape: t.shape.clone(),
-                strides: l.strides(),
-                elem: t.elem,
-            },
-        );
+        placed.insert(v, (p.buffer.index(), p.offset));
+        strides.insert(v, l.strides());
     }
+    // Plan every task; tasks with one key share one code.
+    let mut codes: Vec<(String, mkc_ir::tasks::TaskId)> = Vec::new();
+    let mut code_of: HashMap<String, usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(program.graph.tasks.len());
+    for (t, task) in &program.graph.tasks {
+        let (plan, _) = plan_task(body, &steps, &placed, task)?;
+        let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
+            codes.push((plan.key.clone(), t));
+            codes.len() - 1
+        });
+        plans.push((c, plan));
+    }
+    // The tables: one record per task, entries per SM queue.
+    let mut tasks_words: Vec<i64> = Vec::new();
+    let mut record_at = vec![0i64; program.graph.tasks.len()];
+    for (t, task) in &program.graph.tasks {
+        let (c, plan) = &plans[t.index()];
+        record_at[t.index()] = tasks_words.len() as i64;
+        tasks_words.push(*c as i64);
+        tasks_words.push(task.waits.len() as i64);
+        for e in &task.waits {
+            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
+        }
+        tasks_words.push(task.signals.len() as i64);
+        tasks_words.extend(task.signals.iter().map(|e| e.index() as i64));
+        tasks_words.extend(plan.offsets.iter().map(|&o| o as i64));
+        tasks_words.extend(&plan.boxes);
+    }
+    let mut entries: Vec<i64> = Vec::new();
+    let mut queues: Vec<i64> = Vec::new();
+    for q in &schedule.queues {
+        queues.extend([entries.len() as i64, q.len() as i64]);
+        entries.extend(q.iter().map(|t| record_at[t.index()]));
+    }
+
     let mut g = Gen {
         out: String::new(),
         next: 0,
@@ -931,12 +1093,18 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     };
     let params: Vec<String> = (0..buffers.len())
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
-        .chain([
-            "%scratch: !llvm.ptr<1>".to_string(),
-            "%scratch_stride: i64".to_string(),
-            "%counters: !llvm.ptr<1>".to_string(),
-            "%step: i32".to_string(),
-        ])
+        .chain(
+            [
+                "%tasks: !llvm.ptr<1>",
+                "%entries: !llvm.ptr<1>",
+                "%queues: !llvm.ptr<1>",
+                "%scratch: !llvm.ptr<1>",
+                "%scratch_stride: i64",
+                "%counters: !llvm.ptr<1>",
+                "%step: i32",
+            ]
+            .map(String::from),
+        )
         .collect();
     g.line("module attributes {gpu.container_module} {");
     g.indent += 1;
@@ -951,139 +1119,123 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
     );
     g.line("%c0_idx = arith.constant 0 : index");
+    g.line("%c1_idx = arith.constant 1 : index");
     g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
-    g.open("scf.index_switch %sm");
+    let word = |g: &mut Gen, base: &str, i: &str| -> String {
+        let eight = g.i64c(8);
+        let off = g.op(format!("arith.muli {i}, {eight} : i64"));
+        let p = g.op(format!(
+            "llvm.getelementptr {base}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
+    };
+    let two = g.i64c(2);
+    let qi = g.op(format!("arith.muli %sm64, {two} : i64"));
+    let first = word(&mut g, "%queues", &qi);
+    let one = g.i64c(1);
+    let qi1 = g.op(format!("arith.addi {qi}, {one} : i64"));
+    let count = word(&mut g, "%queues", &qi1);
+    let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
+    let n = g.op(format!("arith.index_cast {count} : i64 to index"));
+    let hi = g.op(format!("arith.addi {lo}, {n} : index"));
+    let e = g.fresh();
+    g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
+    let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+    let rec = word(&mut g, "%entries", &e64);
+    let eight = g.i64c(8);
+    let rec_b = g.op(format!("arith.muli {rec}, {eight} : i64"));
+    let recp = g.op(format!(
+        "llvm.getelementptr %tasks[{rec_b}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+    ));
+    let z = g.i64c(0);
+    let code = word(&mut g, &recp, &z);
+    let nw = word(&mut g, &recp, &one);
+    let four = g.i64c(4);
+    // Wait: thread 0 spins on each counter, then hands the acquire on to the CTA.
+    g.open("scf.if %is_t0 {");
+    let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
+    let w = g.fresh();
+    g.open(format!("scf.for {w} = %c0_idx to {nwi} step %c1_idx {{"));
+    let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
+    let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
+    let wi = g.op(format!("arith.addi {w2}, {two} : i64"));
+    let ev = word(&mut g, &recp, &wi);
+    let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
+    let target = word(&mut g, &recp, &wi1);
+    let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+    let want = g.op(format!("arith.muli {t32}, %step : i32"));
+    let evb = g.op(format!("arith.muli {ev}, {four} : i64"));
+    let cp = g.op(format!(
+        "llvm.getelementptr %counters[{evb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+    ));
+    g.open("scf.while : () -> () {");
+    let v = g.op(format!(
+        "llvm.load {cp} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
+    ));
+    let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
+    g.line(format!("scf.condition({lt})"));
+    g.close("} do {");
+    g.indent += 1;
+    let ns = g.op("arith.constant 32 : i32");
+    g.line(format!("nvvm.nanosleep {ns}"));
+    g.line("scf.yield");
+    g.close("}");
+    g.close("}");
+    g.line("llvm.fence syncscope(\"device\") acquire");
+    g.close("}");
+    g.barrier();
+    // Where the signals and the parameters start.
+    let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
+    let sat = g.op(format!("arith.addi {w2n}, {two} : i64"));
+    let ns_count = word(&mut g, &recp, &sat);
+    let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
+    let pat = g.op(format!("arith.addi {sat1}, {ns_count} : i64"));
+    let pb = g.op(format!("arith.muli {pat}, {eight} : i64"));
+    let params_p = g.op(format!(
+        "llvm.getelementptr {recp}[{pb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+    ));
+    let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
+    g.open(format!("scf.index_switch {code_idx}"));
     let mut scratch_max = 0u64;
-    for (sm, queue) in schedule.queues.iter().enumerate() {
-        if queue.is_empty() {
-            continue;
-        }
-        g.open(format!("case {sm} {{"));
-        for &t in queue {
-            let task = &program.graph.tasks[t];
-            let group = steps[task.group];
-            g.line(format!(
-                "// {t}: {} (group {} result {})",
-                task.kind, task.group, task.output
-            ));
-            // 1. Wait.
-            if !task.waits.is_empty() {
-                g.open("scf.if %is_t0 {");
-                for e in &task.waits {
-                    let target = program.graph.events[*e].target;
-                    let off = g.i64c(e.index() as i64 * 4);
-                    let p = g.op(format!(
-                        "llvm.getelementptr %counters[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-                    ));
-                    let tg = g.op(format!("arith.constant {target} : i32"));
-                    let want = g.op(format!("arith.muli {tg}, %step : i32"));
-                    g.open("scf.while : () -> () {");
-                    let v = g.op(format!(
-                        "llvm.load {p} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
-                    ));
-                    let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
-                    g.line(format!("scf.condition({lt})"));
-                    g.close("} do {");
-                    g.indent += 1;
-                    let ns = g.op("arith.constant 64 : i32");
-                    g.line(format!("nvvm.nanosleep {ns}"));
-                    g.line("scf.yield");
-                    g.close("}");
-                }
-                g.line("llvm.fence syncscope(\"device\") acquire");
-                g.close("}");
-                g.barrier();
-            }
-            // 2. Compute the slice.
-            let sl = slice(body, group, task.output, &task.tile)?;
-            let block = body.entry_block(group, 0).expect("a group has a body");
-            let bargs = &body.blocks[block].args;
-            let operands = &body.ops[group].operands;
-            let results = &body.ops[group].results;
-            let mut cx = TaskCx {
-                body,
-                views: HashMap::new(),
-                scratch_used: 0,
-            };
-            for (i, &a) in bargs.iter().enumerate() {
-                if let Some(v) = placed.get(&operands[i]) {
-                    cx.views.insert(a, v.clone());
-                }
-            }
-            for &(v, j) in &sl.loaded {
-                cx.views.insert(v, placed[&results[j]].clone());
-            }
-            let ops = &body.blocks[block].ops;
-            let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
-            let in_place = result_in_place(body, group, task.output);
-            for &op in &sl.ops {
-                if in_place && body.ops[op].results.contains(&y) {
-                    continue;
-                }
-                let r = body.ops[op].results[0];
-                let mut need: Region = sl.needs.get(&r).cloned().unwrap_or_default();
-                for extra in body.ops[op].results.iter().skip(1) {
-                    for b in sl.needs.get(extra).cloned().unwrap_or_default() {
-                        mkc_ir::tiling::add_box(&mut need, b);
-                    }
-                }
-                emit_op(&mut g, &mut cx, op, &need)
-                    .map_err(|e| format!("{t} ({}): '{}': {e}", task.kind, body.ops[op].name))?;
-                g.barrier();
-            }
-            // 3. Write the tile.
-            let out = placed[&results[task.output]].clone();
-            let round_bf16 = buffers[out_buffer(&out)] == "kv" && out.elem == ElemType::F32;
-            if in_place {
-                let ka = body.def_op(y).expect("in place results are kv_append");
-                let new = cx.view(body.ops[ka].operands[1])?.clone();
-                let pos = cx.view(body.ops[ka].operands[2])?.clone();
-                let p = g.load(&pos, &[])?;
-                for b in &task.tile {
-                    g.for_box(&b[1..].to_vec(), &mut |g, o| {
-                        let x = g.load(&new, o)?;
-                        let x = if round_bf16 { round(g, &x) } else { x };
-                        let mut i = vec![p.clone()];
-                        i.extend(o.iter().cloned());
-                        g.store(&out, &i, &x)
-                    })?;
-                }
-            } else {
-                let src = cx.view(y)?.clone();
-                for b in &task.tile {
-                    g.for_box(b, &mut |g, o| {
-                        let x = g.load(&src, o)?;
-                        let x = if round_bf16 { round(g, &x) } else { x };
-                        g.store(&out, o, &x)
-                    })?;
-                }
-            }
-            scratch_max = scratch_max.max(cx.scratch_used);
-            // 4. Signal.
-            g.barrier();
-            if !task.signals.is_empty() {
-                g.open("scf.if %is_t0 {");
-                g.line("llvm.fence syncscope(\"device\") release");
-                for e in &task.signals {
-                    let off = g.i64c(e.index() as i64 * 4);
-                    let p = g.op(format!(
-                        "llvm.getelementptr %counters[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-                    ));
-                    let one = g.op("arith.constant 1 : i32");
-                    g.op(format!(
-                        "llvm.atomicrmw add {p}, {one} syncscope(\"device\") release : !llvm.ptr<1>, i32"
-                    ));
-                }
-                g.close("}");
-            }
-        }
+    for (c, (_, example)) in codes.iter().enumerate() {
+        let task = &program.graph.tasks[*example];
+        g.open(format!("case {c} {{"));
+        g.line(format!(
+            "// code {c}: {} (group {} result {}), like {example}",
+            task.kind, task.group, task.output
+        ));
+        let used = emit_code(
+            &mut g, body, &steps, &placed, &strides, &buffers, task, &params_p,
+        )
+        .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
+        scratch_max = scratch_max.max(used);
         g.line("scf.yield");
         g.close("}");
     }
     g.open("default {");
     g.line("scf.yield");
     g.close("}");
-    g.indent -= 1;
+    g.barrier();
+    // Signal: fence, then one relaxed add per counter (a release pattern).
+    g.open("scf.if %is_t0 {");
+    g.line("llvm.fence syncscope(\"device\") release");
+    let nsi = g.op(format!("arith.index_cast {ns_count} : i64 to index"));
+    let s_ = g.fresh();
+    g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
+    let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
+    let si = g.op(format!("arith.addi {sat1}, {s64} : i64"));
+    let sev = word(&mut g, &recp, &si);
+    let sevb = g.op(format!("arith.muli {sev}, {four} : i64"));
+    let sp = g.op(format!(
+        "llvm.getelementptr %counters[{sevb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+    ));
+    let one32 = g.op("arith.constant 1 : i32");
+    g.op(format!(
+        "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
+    ));
+    g.close("}");
+    g.close("}");
+    g.close("}");
     g.line("gpu.return");
     g.close("}");
     g.close("}");
@@ -1092,10 +1244,11 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let mut mlir = String::new();
     let _ = writeln!(
         mlir,
-        "// mkc megakernel: {} tasks on {} SMs, {} events",
+        "// mkc megakernel: {} tasks on {} SMs, {} events, {} codes",
         program.graph.tasks.len(),
         schedule.queues.len(),
-        program.graph.events.len()
+        program.graph.events.len(),
+        codes.len()
     );
     mlir.push_str(&g.out);
     Ok(Kernel {
@@ -1104,14 +1257,113 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         threads: THREADS,
         ctas: schedule.queues.len(),
         scratch_per_cta: scratch_max.max(16),
+        codes: codes.len(),
+        tasks: tasks_words,
+        entries,
+        queues,
     })
 }
 
-fn out_buffer(v: &View) -> usize {
-    v.base
-        .trim_start_matches("%b")
-        .parse()
-        .unwrap_or(usize::MAX)
+/// The code of the tasks like `task`: its slice, op by op, over the boxes and at the offsets
+/// the task's parameters give. Returns the scratch bytes it uses.
+#[allow(clippy::too_many_arguments)]
+fn emit_code(
+    g: &mut Gen,
+    body: &Body,
+    steps: &[OpId],
+    placed: &HashMap<ValueId, (usize, u64)>,
+    strides: &HashMap<ValueId, Vec<u64>>,
+    buffers: &[String],
+    task: &mkc_ir::tasks::Task,
+    params: &str,
+) -> Result<u64, String> {
+    let (plan, sl) = plan_task(body, steps, placed, task)?;
+    let group = steps[task.group];
+    let block = body.entry_block(group, 0).expect("a group has a body");
+    let bargs = &body.blocks[block].args;
+    let operands = &body.ops[group].operands;
+    let results = &body.ops[group].results;
+    let ops = &body.blocks[block].ops;
+    let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
+    let in_place = result_in_place(body, group, task.output);
+    let mut next = 0i64;
+    let mut param = |g: &mut Gen| {
+        let i = g.i64c(next);
+        next += 1;
+        let eight = g.i64c(8);
+        let off = g.op(format!("arith.muli {i}, {eight} : i64"));
+        let p = g.op(format!(
+            "llvm.getelementptr {params}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
+    };
+    let view_of = |g: &mut Gen, v: ValueId, param: &mut dyn FnMut(&mut Gen) -> String| {
+        let (b, _) = placed[&v];
+        let t = body.ty(v).as_tensor().expect("placed values are tensors");
+        View {
+            base: format!("%b{b}"),
+            offset: param(g),
+            shape: t.shape.clone(),
+            strides: strides[&v].clone(),
+            elem: t.elem,
+        }
+    };
+    let mut cx = TaskCx {
+        body,
+        views: HashMap::new(),
+        scratch_used: 0,
+    };
+    for &i in &sl.args {
+        let v = view_of(g, operands[i], &mut param);
+        cx.views.insert(bargs[i], v);
+    }
+    for &(v, j) in &sl.loaded {
+        let view = view_of(g, results[j], &mut param);
+        cx.views.insert(v, view);
+    }
+    let out = view_of(g, results[task.output], &mut param);
+    let mut read_region = |g: &mut Gen, r: &Region| -> Vec<RBox> {
+        r.iter()
+            .map(|b| b.iter().map(|_| (param(g), param(g))).collect())
+            .collect()
+    };
+    for &op in &sl.ops {
+        if in_place && body.ops[op].results.contains(&y) {
+            continue;
+        }
+        let need = read_region(g, &merged_need(body, &sl, op));
+        emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
+        g.barrier();
+    }
+    let tile = read_region(g, &task.tile);
+    let _ = plan;
+    // Write the tile.
+    let round_bf16 = buffers[placed[&results[task.output]].0] == "kv" && out.elem == ElemType::F32;
+    if in_place {
+        let ka = body.def_op(y).expect("in place results are kv_append");
+        let new = cx.view(body.ops[ka].operands[1])?.clone();
+        let pos = cx.view(body.ops[ka].operands[2])?.clone();
+        let p = g.load(&pos, &[])?;
+        for b in &tile {
+            g.for_box(&b[1..].to_vec(), &mut |g, o| {
+                let x = g.load(&new, o)?;
+                let x = if round_bf16 { round(g, &x) } else { x };
+                let mut i = vec![p.clone()];
+                i.extend(o.iter().cloned());
+                g.store(&out, &i, &x)
+            })?;
+        }
+    } else {
+        let src = cx.view(y)?.clone();
+        for b in &tile {
+            g.for_box(b, &mut |g, o| {
+                let x = g.load(&src, o)?;
+                let x = if round_bf16 { round(g, &x) } else { x };
+                g.store(&out, o, &x)
+            })?;
+        }
+    }
+    Ok(cx.scratch_used)
 }
 
 /// f32 -> bf16 -> f32 (what the simulator stores in an f32 cache).

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever what the runtime expects of an artifact changes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -20,6 +20,8 @@ pub struct Manifest {
     pub ctas: usize,
     pub scratch_per_cta: u64,
     pub events: usize,
+    /// Distinct task codes in the kernel.
+    pub codes: usize,
     /// The model the artifact was compiled from, and a hash of the program text.
     pub model: String,
     pub program_hash: String,
@@ -46,6 +48,25 @@ pub struct Artifact {
     pub manifest: Manifest,
     pub ptx: String,
     pub program: String,
+    /// The task table, queue entries and per-SM queues (`tasks.bin`, `entries.bin`,
+    /// `queues.bin`: little-endian i64 words).
+    pub tasks: Vec<i64>,
+    pub entries: Vec<i64>,
+    pub queues: Vec<i64>,
+}
+
+/// i64 words as little-endian bytes, and back.
+pub fn words_to_bytes(w: &[i64]) -> Vec<u8> {
+    w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn bytes_to_words(b: &[u8]) -> Result<Vec<i64>, String> {
+    if b.len() % 8 != 0 {
+        return Err("a table is not a whole number of 8-byte words".into());
+    }
+    Ok(b.chunks(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect())
 }
 
 impl Artifact {
@@ -79,10 +100,26 @@ impl Artifact {
                 dir.display()
             ));
         }
+        let table = |name: &str| -> Result<Vec<i64>, String> {
+            let b = std::fs::read(dir.join(name))
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+            bytes_to_words(&b).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        let queues = table("queues.bin")?;
+        if queues.len() != 2 * manifest.ctas {
+            return Err(format!(
+                "{}: queues.bin does not hold {} queues",
+                dir.display(),
+                manifest.ctas
+            ));
+        }
         Ok(Artifact {
             manifest,
             ptx: read("kernel.ptx")?,
             program,
+            tasks: table("tasks.bin")?,
+            entries: table("entries.bin")?,
+            queues,
         })
     }
 }

@@ -173,6 +173,8 @@ pub struct GpuRunner {
     func: cudarc::driver::CudaFunction,
     pub program: crate::image::Program,
     buffers: Vec<cudarc::driver::CudaSlice<u8>>,
+    /// The task table, queue entries and queues.
+    tables: [cudarc::driver::CudaSlice<i64>; 3],
     scratch: cudarc::driver::CudaSlice<u8>,
     counters: cudarc::driver::CudaSlice<u8>,
     manifest: crate::artifact::Manifest,
@@ -228,6 +230,18 @@ impl GpuRunner {
             };
             buffers.push(b);
         }
+        let table = |w: &[i64]| {
+            if w.is_empty() {
+                stream.alloc_zeros::<i64>(2)
+            } else {
+                stream.clone_htod(w)
+            }
+        };
+        let tables = [
+            table(&art.tasks).map_err(de)?,
+            table(&art.entries).map_err(de)?,
+            table(&art.queues).map_err(de)?,
+        ];
         let scratch = stream
             .alloc_zeros::<u8>((art.manifest.scratch_per_cta as usize * art.manifest.ctas).max(16))
             .map_err(de)?;
@@ -242,6 +256,7 @@ impl GpuRunner {
             func,
             program,
             buffers,
+            tables,
             scratch,
             counters,
             manifest: art.manifest.clone(),
@@ -316,12 +331,16 @@ impl GpuRunner {
         for buf in &self.buffers {
             b.arg(buf);
         }
+        for t in &self.tables {
+            b.arg(t);
+        }
         b.arg(&self.scratch)
             .arg(&stride)
             .arg(&self.counters)
             .arg(&step);
         // SAFETY: the kernel's parameters are, in order, one global pointer per buffer of the
-        // program (each allocated at its full size), the scratch pointer and per-CTA stride
+        // program (each allocated at its full size), the task table, queue entries and queues
+        // (as the compiler wrote them), the scratch pointer and per-CTA stride
         // (ctas * stride bytes allocated), the counters (4 bytes per event) and the step.
         unsafe { b.launch(cfg) }.map_err(|e| format!("launching step {step}: {e}"))?;
         Ok(())
