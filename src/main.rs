@@ -80,6 +80,15 @@ enum Command {
     /// result of running the example kernel lowered by `mlir-to-ptx`. Exits 1 with the
     /// reason when there is no driver or device.
     GpuInfo(GpuInfoArgs),
+    /// Time the decode step of a compiled artifact on the GPU.
+    ///
+    /// Loads ARTIFACT (`mkc compile MODEL --emit=artifact -o DIR`) with the checkpoint's
+    /// weights (--weights) or random ones, writes one token at position --pos (the KV cache
+    /// then holds --pos earlier positions), launches --warmup steps, then times --steps
+    /// launches with CUDA events. Prints one JSON line: median ms per step, the bytes the
+    /// cost model says a step moves, the achieved GB/s, and that as a share of the measured
+    /// device copy bandwidth.
+    Bench(BenchArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///
     /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
@@ -221,6 +230,24 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// The artifact folder.
+    artifact: PathBuf,
+    /// A checkpoint folder to take the weights from (default: random weights).
+    #[arg(long, value_name = "DIR")]
+    weights: Option<PathBuf>,
+    /// The position the timed step writes (the KV cache holds this many earlier positions).
+    #[arg(long, default_value_t = 128)]
+    pos: i64,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+}
+
+#[derive(Args)]
 struct GpuInfoArgs {
     /// The device ordinal.
     #[arg(long, default_value_t = 0)]
@@ -322,6 +349,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run_generate(a),
         Command::Check(a) => run_check(a),
         Command::GpuInfo(a) => run_gpu_info(a),
+        Command::Bench(a) => run_bench(a),
         Command::OnnxTest(a) => {
             let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose, &a.pipeline);
             if failed == 0 {
@@ -1070,6 +1098,107 @@ fn run_gpu_info(a: GpuInfoArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "cuda")]
+fn run_bench(a: BenchArgs) -> ExitCode {
+    use mkc_runtime::gpu::GpuRunner;
+    let result = (|| -> Result<String, String> {
+        let art = mkc_runtime::artifact::Artifact::open(&a.artifact)?;
+        let program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
+        let func = mkc_ir::dialect::builtin::first_func(&program.body).ok_or("no function")?;
+        let entry = program.body.entry_block(func, 0).ok_or("no body")?;
+        let model;
+        let random;
+        let weights: &dyn mkc_ir::weights::WeightSource = match &a.weights {
+            Some(dir) => {
+                model = mkc_frontends::HfModel::open(dir)?;
+                model
+                    .checkpoint
+                    .as_ref()
+                    .ok_or_else(|| format!("{}: no safetensors weights", dir.display()))?
+            }
+            None => {
+                let list: Vec<(String, mkc_ir::ElemType, Vec<i64>)> = program.body.blocks[entry]
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &v)| {
+                        let name =
+                            mkc_ir::dialect::builtin::weight_arg_name(&program.body, func, i)?;
+                        let t = program.body.ty(v).as_tensor()?;
+                        Some((name.to_string(), t.elem, t.shape.clone()))
+                    })
+                    .collect();
+                random = mkc_frontends::random::RandomWeights::new(list, 0);
+                &random
+            }
+        };
+        let start = std::time::Instant::now();
+        let mut gpu = GpuRunner::new(&art, weights, 0)?;
+        let load_s = start.elapsed().as_secs_f64();
+        let n = gpu.program.inputs.len();
+        let ctx = gpu
+            .program
+            .inputs
+            .get(2)
+            .and_then(|&v| gpu.program.ty(v).ok())
+            .and_then(|t| t.shape.first().copied())
+            .unwrap_or(0);
+        if a.pos < 0 || a.pos >= ctx {
+            return Err(format!(
+                "--pos {} is outside the artifact's KV cache (0..{ctx})",
+                a.pos
+            ));
+        }
+        let tok = mkc_runtime::interp::i64_tensor(&[], vec![1]);
+        let pos = mkc_runtime::interp::i64_tensor(&[], vec![a.pos]);
+        let mut inputs: Vec<Option<&mkc_runtime::Tensor>> = vec![Some(&tok), Some(&pos)];
+        inputs.resize(n, None);
+        let first = gpu.call(&inputs, &[1])?;
+        let ms = gpu.time_steps(a.warmup, a.steps)?;
+        let bytes: f64 = gpu
+            .program
+            .tasks
+            .graph
+            .tasks
+            .values()
+            .map(|t| t.bytes)
+            .sum();
+        let copy = mkc_runtime::gpu::copy_bandwidth(0, 1 << 30, 20)?;
+        let gbps = bytes / (ms * 1e-3) / 1e9;
+        Ok(serde_json::json!({
+            "artifact": a.artifact.display().to_string(),
+            "model": art.manifest.model,
+            "pos": a.pos,
+            "steps": a.steps + a.warmup + 1,
+            "load_s": load_s,
+            "first_token": first[0].get(0).i(),
+            "median_ms": ms,
+            "bytes_per_step": bytes,
+            "gbps": gbps,
+            "copy_gbps": copy / 1e9,
+            "share_of_copy_bandwidth": gbps * 1e9 / copy,
+            "floor_ms": bytes / copy * 1e3,
+        })
+        .to_string())
+    })();
+    match result {
+        Ok(j) => {
+            println!("{j}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_bench(_: BenchArgs) -> ExitCode {
+    eprintln!("mkc: error: this mkc was built without the `cuda` feature: it cannot run on a GPU");
+    ExitCode::FAILURE
 }
 
 #[cfg(not(feature = "cuda"))]

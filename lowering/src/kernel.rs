@@ -200,6 +200,22 @@ impl Gen {
     /// `body(multi-index)` for every element of the box `b` (bounds are SSA i64 values),
     /// the CTA's threads taking turns.
     fn for_box(&mut self, b: &RBox, body: &mut ElementFn) -> Result<(), String> {
+        self.for_box_by(b, "%tid", "%nthreads", body)
+    }
+
+    /// [`Gen::for_box`] with one warp per element (the lanes then share the element's work,
+    /// see [`Gen::lane_reduce`]).
+    fn for_box_warp(&mut self, b: &RBox, body: &mut ElementFn) -> Result<(), String> {
+        self.for_box_by(b, "%warp", "%nwarps", body)
+    }
+
+    fn for_box_by(
+        &mut self,
+        b: &RBox,
+        first: &str,
+        step: &str,
+        body: &mut ElementFn,
+    ) -> Result<(), String> {
         let ext: Vec<String> = b
             .iter()
             .map(|(lo, hi)| self.op(format!("arith.subi {hi}, {lo} : i64")))
@@ -212,7 +228,7 @@ impl Gen {
         }
         let nn = self.op(format!("arith.index_cast {inner} : i64 to index"));
         let i = self.fresh();
-        self.open(format!("scf.for {i} = %tid to {nn} step %nthreads {{"));
+        self.open(format!("scf.for {i} = {first} to {nn} step {step} {{"));
         let li = self.op(format!("arith.index_cast {i} : index to i64"));
         let mut idx = Vec::new();
         for k in 0..ext.len() {
@@ -232,20 +248,46 @@ impl Gen {
             .collect()
     }
 
-    /// A loop `for k in 0..n` (i64 induction value) carrying one f32 accumulator.
-    fn reduce(&mut self, n: &str, init: &str, body: &mut StepFn) -> Result<String, String> {
+    /// The lanes of a warp share `for k in 0..n` (lane l takes k = l, l + 32, ...), each
+    /// carrying an f32 accumulator; then the lanes combine theirs (sum, or max) by
+    /// butterfly shuffles, so every lane holds the result.
+    fn lane_reduce(
+        &mut self,
+        n: &str,
+        init: &str,
+        max: bool,
+        body: &mut StepFn,
+    ) -> Result<String, String> {
         let (k, acc, res) = (self.fresh(), self.fresh(), self.fresh());
-        let c0 = self.idx(0);
-        let c1 = self.idx(1);
         let nidx = self.op(format!("arith.index_cast {n} : i64 to index"));
         self.open(format!(
-            "{res} = scf.for {k} = {c0} to {nidx} step {c1} iter_args({acc} = {init}) -> (f32) {{"
+            "{res} = scf.for {k} = %lane to {nidx} step %c32_idx iter_args({acc} = {init}) -> (f32) {{"
         ));
         let kk = self.op(format!("arith.index_cast {k} : index to i64"));
         let next = body(self, &kk, &acc)?;
         self.line(format!("scf.yield {next} : f32"));
         self.close("}");
-        Ok(res)
+        let mut v = res;
+        for off in [16, 8, 4, 2, 1] {
+            let o = self.op(format!("arith.constant {off} : i32"));
+            let other = self.op(format!(
+                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
+            ));
+            v = if max {
+                self.op(format!("arith.maximumf {v}, {other} : f32"))
+            } else {
+                self.op(format!("arith.addf {v}, {other} : f32"))
+            };
+        }
+        Ok(v)
+    }
+
+    /// A store by lane 0 of each warp (after a [`Gen::lane_reduce`]).
+    fn store_lane0(&mut self, view: &View, idx: &[String], v: &str) -> Result<(), String> {
+        self.open("scf.if %lane0 {");
+        self.store(view, idx, v)?;
+        self.close("}");
+        Ok(())
     }
 
     fn exp(&mut self, x: &str) -> String {
@@ -539,7 +581,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             }
             let kdim = *a.shape.last().unwrap();
             for b in need {
-                g.for_box(b, &mut |g, o| {
+                g.for_box_warp(b, &mut |g, o| {
                     let n = o.last().unwrap().clone();
                     let m = if a.shape.len() == 2 {
                         Some(o[0].clone())
@@ -548,7 +590,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     };
                     let zero = g.f32c(0.0);
                     let kn = g.i64c(kdim);
-                    let acc = g.reduce(&kn, &zero, &mut |g, k, acc| {
+                    let acc = g.lane_reduce(&kn, &zero, false, &mut |g, k, acc| {
                         let ai: Vec<String> = match &m {
                             Some(m) => vec![m.clone(), k.to_string()],
                             None => vec![k.to_string()],
@@ -563,7 +605,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         let p = g.op(format!("arith.mulf {x}, {y} : f32"));
                         Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
                     })?;
-                    g.store(&res, o, &acc)
+                    g.store_lane0(&res, o, &acc)
                 })?;
             }
         }
@@ -581,12 +623,12 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let stats = cx.scratch(g, &rows, ElemType::F32);
             // Phase 1: 1/rms per row (every row: a handful).
             let all_rows = g.const_box(&full_box(&rows));
-            g.for_box(&all_rows, &mut |g, ri| {
+            g.for_box_warp(&all_rows, &mut |g, ri| {
                 let zero = g.f32c(0.0);
                 let n = g.i64c(cols);
                 let rs = row_major(&x.shape[axis..]);
                 let xs = x.shape[axis..].to_vec();
-                let sum = g.reduce(&n, &zero, &mut |g, k, acc| {
+                let sum = g.lane_reduce(&n, &zero, false, &mut |g, k, acc| {
                     let mut i: Vec<String> = ri.to_vec();
                     i.extend(unflatten_with(g, k, &xs, &rs));
                     let v = g.load(x, &i)?;
@@ -600,7 +642,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let s = g.sqrt(&me);
                 let one = g.f32c(1.0);
                 let inv = g.op(format!("arith.divf {one}, {s} : f32"));
-                g.store(&stats, ri, &inv)
+                g.store_lane0(&stats, ri, &inv)
             })?;
             g.barrier();
             for b in need {
@@ -733,37 +775,66 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let axis = int_attr("axis").unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
             let keep = flag("keepdims");
             let last = flag("select_last_index");
+            if x.shape[axis] >= i32::MAX as i64 {
+                return Err("argmax over more than 2^31 elements".into());
+            }
             for b in need {
-                g.for_box(b, &mut |g, o| {
+                // One warp per result: lanes take every 32nd element, then compare pairs
+                // (value, index) by shuffles; ties go to the first index (or the last).
+                g.for_box_warp(b, &mut |g, o| {
                     let mut base: Vec<String> = o.to_vec();
                     if !keep {
                         let z = g.i64c(0);
                         base.insert(axis, z);
                     }
                     let n = x.shape[axis];
-                    let (k, best, bi, rb, ri) = (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
-                    let c0 = g.idx(0);
-                    let c1 = g.idx(1);
+                    let (k, best, bi, rb, ri) =
+                        (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
                     let nn = g.idx(n);
                     let ninf = g.f32c(f64::NEG_INFINITY);
-                    let zi = g.i64c(-1);
+                    let none = g.op("arith.constant -1 : i32");
                     g.open(format!(
-                        "{rb}, {ri} = scf.for {k} = {c0} to {nn} step {c1} iter_args({best} = {ninf}, {bi} = {zi}) -> (f32, i64) {{"
+                        "{rb}, {ri} = scf.for {k} = %lane to {nn} step %c32_idx iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
                     ));
                     let kk = g.op(format!("arith.index_cast {k} : index to i64"));
+                    let k32 = g.op(format!("arith.index_cast {k} : index to i32"));
                     let mut i = base.clone();
                     i[axis] = kk.clone();
                     let v = g.load(x, &i)?;
                     let cmp = if last { "oge" } else { "ogt" };
                     let better = g.op(format!("arith.cmpf {cmp}, {v}, {best} : f32"));
-                    let none = g.op(format!("arith.cmpi slt, {bi}, {zi} : i64"));
-                    let take = g.op(format!("arith.ori {better}, {none} : i1"));
+                    let empty = g.op(format!("arith.cmpi slt, {bi}, {none} : i32"));
+                    let empty2 = g.op(format!("arith.cmpi eq, {bi}, {none} : i32"));
+                    let empty = g.op(format!("arith.ori {empty}, {empty2} : i1"));
+                    let take = g.op(format!("arith.ori {better}, {empty} : i1"));
                     let nb = g.op(format!("arith.select {take}, {v}, {best} : f32"));
-                    let ni = g.op(format!("arith.select {take}, {kk}, {bi} : i64"));
-                    g.line(format!("scf.yield {nb}, {ni} : f32, i64"));
+                    let ni = g.op(format!("arith.select {take}, {k32}, {bi} : i32"));
+                    g.line(format!("scf.yield {nb}, {ni} : f32, i32"));
                     g.close("}");
-                    let _ = rb;
-                    g.store(&res, o, &ri)
+                    let (mut bv, mut bix) = (rb.clone(), ri.clone());
+                    for off in [16, 8, 4, 2, 1] {
+                        let o32 = g.op(format!("arith.constant {off} : i32"));
+                        let ov = g.op(format!(
+                            "nvvm.shfl.sync bfly %full_mask, {bv}, {o32}, %clamp31 : f32 -> f32"
+                        ));
+                        let oi = g.op(format!(
+                            "nvvm.shfl.sync bfly %full_mask, {bix}, {o32}, %clamp31 : i32 -> i32"
+                        ));
+                        let gt = g.op(format!("arith.cmpf ogt, {ov}, {bv} : f32"));
+                        let eq = g.op(format!("arith.cmpf oeq, {ov}, {bv} : f32"));
+                        let order = if last { "sgt" } else { "slt" };
+                        let tie = g.op(format!("arith.cmpi {order}, {oi}, {bix} : i32"));
+                        let tie = g.op(format!("arith.andi {eq}, {tie} : i1"));
+                        let mine_none = g.op(format!("arith.cmpi eq, {bix}, {none} : i32"));
+                        let other_some = g.op(format!("arith.cmpi ne, {oi}, {none} : i32"));
+                        let take = g.op(format!("arith.ori {gt}, {tie} : i1"));
+                        let take = g.op(format!("arith.andi {take}, {other_some} : i1"));
+                        let take = g.op(format!("arith.ori {take}, {mine_none} : i1"));
+                        bv = g.op(format!("arith.select {take}, {ov}, {bv} : f32"));
+                        bix = g.op(format!("arith.select {take}, {oi}, {bix} : i32"));
+                    }
+                    let r64 = g.op(format!("arith.extsi {bix} : i32 to i64"));
+                    g.store_lane0(&res, o, &r64)
                 })?;
             }
         }
@@ -791,14 +862,14 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             // Scores for positions 0..=pos.
             let c0 = g.i64c(0);
             let cctx = g.i64c(ctx);
-            g.for_box(&vec![(h0.clone(), h1.clone()), (c0, cctx)], &mut |g, o| {
+            g.for_box_warp(&vec![(h0.clone(), h1.clone()), (c0, cctx)], &mut |g, o| {
                 let ok = g.op(format!("arith.cmpi sle, {}, {pos} : i64", o[1]));
                 g.open(format!("scf.if {ok} {{"));
                 let gr = g.i64c(group);
                 let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
                 let zero = g.f32c(0.0);
                 let dn = g.i64c(dim);
-                let dot = g.reduce(&dn, &zero, &mut |g, k, acc| {
+                let dot = g.lane_reduce(&dn, &zero, false, &mut |g, k, acc| {
                     let a = g.load(q, &[o[0].clone(), k.to_string()])?;
                     let b = g.load(kc, &[o[1].clone(), kvi.clone(), k.to_string()])?;
                     let p = g.op(format!("arith.mulf {a}, {b} : f32"));
@@ -806,34 +877,34 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 })?;
                 let sc = g.f32c(scale);
                 let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                g.store(&scores, &[o[0].clone(), o[1].clone()], &s)?;
+                g.store_lane0(&scores, &[o[0].clone(), o[1].clone()], &s)?;
                 g.close("}");
                 Ok(())
             })?;
             g.barrier();
             // Per head: max and sum of exp.
-            g.for_box(&vec![(h0.clone(), h1.clone())], &mut |g, o| {
+            g.for_box_warp(&vec![(h0.clone(), h1.clone())], &mut |g, o| {
                 let one = g.i64c(1);
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
                 let ninf = g.f32c(f64::NEG_INFINITY);
-                let m = g.reduce(&n, &ninf, &mut |g, p, acc| {
+                let m = g.lane_reduce(&n, &ninf, true, &mut |g, p, acc| {
                     let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
                     Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
                 })?;
                 let zero = g.f32c(0.0);
-                let l = g.reduce(&n, &zero, &mut |g, p, acc| {
+                let l = g.lane_reduce(&n, &zero, false, &mut |g, p, acc| {
                     let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
                     let t = g.op(format!("arith.subf {s}, {m} : f32"));
                     let e = g.exp(&t);
                     Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
                 })?;
                 let z = g.i64c(0);
-                g.store(&stats, &[o[0].clone(), z], &m)?;
-                g.store(&stats, &[o[0].clone(), one.clone()], &l)
+                g.store_lane0(&stats, &[o[0].clone(), z], &m)?;
+                g.store_lane0(&stats, &[o[0].clone(), one.clone()], &l)
             })?;
             g.barrier();
             for b in need {
-                g.for_box(b, &mut |g, o| {
+                g.for_box_warp(b, &mut |g, o| {
                     let hl = o[0].clone();
                     let z = g.i64c(0);
                     let one = g.i64c(1);
@@ -843,7 +914,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
                     let n = g.op(format!("arith.addi {pos}, {one} : i64"));
                     let zero = g.f32c(0.0);
-                    let acc = g.reduce(&n, &zero, &mut |g, p, acc| {
+                    let acc = g.lane_reduce(&n, &zero, false, &mut |g, p, acc| {
                         let s = g.load(&scores, &[hl.clone(), p.to_string()])?;
                         let t = g.op(format!("arith.subf {s}, {m} : f32"));
                         let e = g.exp(&t);
@@ -852,7 +923,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         Ok(g.op(format!("arith.addf {acc}, {ev} : f32")))
                     })?;
                     let y = g.op(format!("arith.divf {acc}, {l} : f32"));
-                    g.store(&res, o, &y)
+                    g.store_lane0(&res, o, &y)
                 })?;
             }
         }
@@ -1121,6 +1192,13 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("%c0_idx = arith.constant 0 : index");
     g.line("%c1_idx = arith.constant 1 : index");
     g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.line("%c32_idx = arith.constant 32 : index");
+    g.line("%warp = arith.divui %tid, %c32_idx : index");
+    g.line("%lane = arith.remui %tid, %c32_idx : index");
+    g.line("%nwarps = arith.divui %nthreads, %c32_idx : index");
+    g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
+    g.line("%full_mask = arith.constant -1 : i32");
+    g.line("%clamp31 = arith.constant 31 : i32");
     let word = |g: &mut Gen, base: &str, i: &str| -> String {
         let eight = g.i64c(8);
         let off = g.op(format!("arith.muli {i}, {eight} : i64"));
