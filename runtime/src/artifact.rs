@@ -61,7 +61,7 @@ pub fn words_to_bytes(w: &[i64]) -> Vec<u8> {
 }
 
 pub fn bytes_to_words(b: &[u8]) -> Result<Vec<i64>, String> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err("a table is not a whole number of 8-byte words".into());
     }
     Ok(b.chunks(8)
