@@ -62,6 +62,9 @@ type RBox = Vec<(String, String)>;
 #[derive(Clone, Debug)]
 struct View {
     base: String,
+    /// Whether the base offset is a multiple of 16 bytes in every task (places are aligned
+    /// to 256 bytes in every buffer but `inputs`).
+    base_aligned: bool,
     /// Byte offset: an SSA i64 value (a task parameter, or a constant for scratch).
     offset: String,
     shape: Vec<i64>,
@@ -282,6 +285,79 @@ impl Gen {
         Ok(v)
     }
 
+    /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
+    /// and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8, then every
+    /// 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
+    fn lane_dot8(&mut self, w: &str, a: &str, a_elem: ElemType, k: i64) -> Result<String, String> {
+        // Up to 4 blocks of 256 elements per iteration, all loads issued before any math, so
+        // each warp keeps several 16-byte loads per lane in flight.
+        let unroll = [4i64, 2, 1]
+            .into_iter()
+            .find(|u| k % (256 * u) == 0)
+            .unwrap_or(1);
+        let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        let c8 = self.idx(8);
+        let start = self.op(format!("arith.muli %lane, {c8} : index"));
+        let kn = self.idx(k);
+        let step = self.idx(256 * unroll);
+        let zero = self.f32c(0.0);
+        self.open(format!(
+            "{res} = scf.for {kk} = {start} to {kn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
+        ));
+        let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
+        let mut loaded = Vec::new();
+        for u in 0..unroll {
+            let du = self.i64c(256 * u);
+            let k64 = self.op(format!("arith.addi {k0}, {du} : i64"));
+            // With no unrolling the loop bound keeps lanes past K out; unrolled blocks all
+            // lie inside K (K is a multiple of 256 * unroll).
+            let two = self.i64c(2);
+            let wb = self.op(format!("arith.muli {k64}, {two} : i64"));
+            let wp = self.op(format!(
+                "llvm.getelementptr {w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let wv = self.op(format!(
+                "llvm.load {wp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+            ));
+            let ab = self.i64c(a_elem.bytes() as i64);
+            let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
+            let ap = self.op(format!(
+                "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let at = if a_elem == ElemType::BF16 { "bf16" } else { "f32" };
+            let av = self.op(format!(
+                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
+            ));
+            loaded.push((wv, av));
+        }
+        let mut sum = acc.clone();
+        for (wv, av) in loaded {
+            let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+            let af = if a_elem == ElemType::BF16 {
+                self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
+            } else {
+                av
+            };
+            let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
+            for j in 0..8 {
+                let c = self.op(format!("arith.constant {j} : i32"));
+                let e = self.op(format!("llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"));
+                sum = self.op(format!("arith.addf {sum}, {e} : f32"));
+            }
+        }
+        self.line(format!("scf.yield {sum} : f32"));
+        self.close("}");
+        let mut v = res;
+        for off in [16, 8, 4, 2, 1] {
+            let o = self.op(format!("arith.constant {off} : i32"));
+            let other = self.op(format!(
+                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
+            ));
+            v = self.op(format!("arith.addf {v}, {other} : f32"));
+        }
+        Ok(v)
+    }
+
     /// A store by lane 0 of each warp (after a [`Gen::lane_reduce`]).
     fn store_lane0(&mut self, view: &View, idx: &[String], v: &str) -> Result<(), String> {
         self.open("scf.if %lane0 {");
@@ -376,6 +452,7 @@ impl TaskCx<'_> {
         let offset = g.i64c(self.scratch_used as i64);
         self.scratch_used += bytes.div_ceil(16) * 16;
         View {
+            base_aligned: true,
             base: "%scr".into(),
             offset,
             shape: shape.to_vec(),
@@ -580,6 +657,37 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 );
             }
             let kdim = *a.shape.last().unwrap();
+            // The fast path: weight rows and the input contiguous along K, 16-byte aligned
+            // (packed weights, the arena and scratch are), K a multiple of 8: each lane
+            // streams 8 weights (16 bytes) at a time.
+            let aligned = |v: &View| v.base == "%scr" || v.base_aligned;
+            let vectorised = tb
+                && kdim % 8 == 0
+                && w.elem == ElemType::BF16
+                && w.strides == [kdim as u64, 1]
+                && a.strides.last() == Some(&1)
+                && matches!(a.elem, ElemType::F32 | ElemType::BF16)
+                && aligned(w)
+                && aligned(a);
+            if vectorised {
+                for b in need {
+                    g.for_box_warp(b, &mut |g, o| {
+                        let n = o.last().unwrap().clone();
+                        let z = g.i64c(0);
+                        let ai: Vec<String> = if a.shape.len() == 2 {
+                            vec![o[0].clone(), z.clone()]
+                        } else {
+                            vec![z.clone()]
+                        };
+                        let row_a = g.ptr(a, &ai);
+                        let row_w = g.ptr(w, &[n, z]);
+                        let acc = g.lane_dot8(&row_w, &row_a, a.elem, kdim)?;
+                        g.store_lane0(&res, o, &acc)
+                    })?;
+                }
+                cx.views.insert(r, res);
+                return Ok(());
+            }
             for b in need {
                 g.for_box_warp(b, &mut |g, o| {
                     let n = o.last().unwrap().clone();
@@ -1379,6 +1487,7 @@ fn emit_code(
         let (b, _) = placed[&v];
         let t = body.ty(v).as_tensor().expect("placed values are tensors");
         View {
+            base_aligned: buffers[b] != "inputs",
             base: format!("%b{b}"),
             offset: param(g),
             shape: t.shape.clone(),
