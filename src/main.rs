@@ -196,6 +196,9 @@ struct RunArgs {
     /// The IR level to run.
     #[arg(long, value_enum, default_value = "fused")]
     level: Emit,
+    /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    artifact: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -614,24 +617,45 @@ fn emit_kernel(
         return write_output(a.output.as_deref(), &ptx);
     }
     let dir = a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?;
-    let dir = std::path::Path::new(dir);
+    write_artifact(
+        std::path::Path::new(dir),
+        body,
+        p,
+        &k,
+        &ptx,
+        &a.model.model.display().to_string(),
+    )?;
+    eprintln!("mkc: wrote the artifact to {dir}");
+    Ok(())
+}
+
+/// Writes an artifact folder: the PTX, the kernel's MLIR, the scheduled program, the tables
+/// and the manifest.
+#[cfg(feature = "mlir")]
+fn write_artifact(
+    dir: &std::path::Path,
+    body: &mkc_ir::Body,
+    p: &mkc_ir::dialect::task::TaskProgram,
+    k: &mkc_lowering::kernel::Kernel,
+    ptx: &str,
+    model: &str,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
-    let write = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text)
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes)
             .map_err(|e| format!("cannot write '{}': {e}", dir.join(name).display()))
     };
-    write("kernel.ptx", &ptx)?;
-    write("kernel.mlir", &k.mlir)?;
+    write("kernel.ptx", ptx.as_bytes())?;
+    write("kernel.mlir", k.mlir.as_bytes())?;
     for (name, words) in [
         ("tasks.bin", &k.tasks),
         ("entries.bin", &k.entries),
         ("queues.bin", &k.queues),
     ] {
-        std::fs::write(dir.join(name), mkc_runtime::artifact::words_to_bytes(words))
-            .map_err(|e| format!("cannot write '{}': {e}", dir.join(name).display()))?;
+        write(name, &mkc_runtime::artifact::words_to_bytes(words))?;
     }
     let program = mkc_ir::printer::print(body);
-    write("program.mlir", &program)?;
+    write("program.mlir", program.as_bytes())?;
     let manifest = mkc_runtime::artifact::Manifest {
         format: mkc_runtime::artifact::FORMAT,
         mkc_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -642,12 +666,38 @@ fn emit_kernel(
         scratch_per_cta: k.scratch_per_cta,
         events: p.graph.events.len(),
         codes: k.codes,
-        model: a.model.model.display().to_string(),
+        model: model.to_string(),
         program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
     };
-    write("manifest.json", &manifest.to_json())?;
-    eprintln!("mkc: wrote the artifact to {}", dir.display());
-    Ok(())
+    write("manifest.json", manifest.to_json().as_bytes())
+}
+
+/// `check --engine gpu` without --artifact, in a build with MLIR: compiles the fixture with
+/// the default pipeline into a temporary artifact.
+#[cfg(feature = "mlir")]
+fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
+    let args = ModelArgs {
+        model: model.to_path_buf(),
+        random_weights: false,
+        ctx: 2048,
+        compute: "f32".into(),
+    };
+    let mut body = import_model(&args)?;
+    mkc_passes::driver::run_pipeline(&mut body, Emit::Artifact.default_pipeline())?;
+    let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
+    let k = mkc_lowering::kernel::generate(&body, &p)?;
+    let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")
+        .map_err(|e| e.to_string())?
+        .concat();
+    let dir = std::env::temp_dir().join(format!("mkc-artifact-{}", std::process::id()));
+    write_artifact(&dir, &body, &p, &k, &ptx, &model.display().to_string())?;
+    eprintln!("mkc: compiled {} to {}", model.display(), dir.display());
+    Ok(dir)
+}
+
+#[cfg(not(feature = "mlir"))]
+fn compile_artifact_for(_: &std::path::Path) -> Result<PathBuf, String> {
+    Err("--engine gpu needs --artifact DIR in a build without MLIR (make it with `mkc compile FIXTURE --emit=artifact -o DIR`)".into())
 }
 
 #[cfg(not(feature = "mlir"))]
@@ -803,9 +853,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
         // The simulator runs the scheduled program; the interpreter the level asked for.
         let level = match a.engine {
-            check::Engine::Gpu => {
-                return Err("run --engine gpu is not there yet: check an artifact on the GPU with `mkc check FIXTURE --engine gpu --artifact DIR`".into())
-            }
+            check::Engine::Gpu => return run_on_gpu(&a, weights, vocab_of(&model)),
             check::Engine::Sim => Emit::Schedule,
             check::Engine::Interp => match a.level {
                 Emit::Tensor => Emit::Tensor,
@@ -1000,9 +1048,14 @@ fn run_check_gpu(a: &CheckArgs, tolerance: f64, flips: usize) -> ExitCode {
                 "--engine gpu runs Hugging Face checkpoints' decode step (drop --onnx)".to_string(),
             );
         }
-        let dir = a.artifact.as_ref().ok_or(
-            "--engine gpu needs --artifact DIR (make it with `mkc compile FIXTURE --emit=artifact -o DIR`)",
-        )?;
+        let compiled;
+        let dir = match &a.artifact {
+            Some(d) => d,
+            None => {
+                compiled = compile_artifact_for(&a.fixture)?;
+                &compiled
+            }
+        };
         check::check_hf_gpu(&a.fixture, dir, &mut progress)
     })();
     match result {
@@ -1038,6 +1091,78 @@ fn run_check_gpu(_: &CheckArgs, _: f64, _: usize) -> ExitCode {
         "mkc: error: this mkc was built without the `cuda` feature: it cannot run --engine gpu"
     );
     ExitCode::FAILURE
+}
+
+fn vocab_of(model: &mkc_frontends::HfModel) -> i64 {
+    model.config.vocab_size
+}
+
+/// `run --engine gpu`: greedy decoding with the artifact's kernel, the GPU computing each
+/// step's argmax; the host only writes the token and the position.
+#[cfg(feature = "cuda")]
+fn run_on_gpu(
+    a: &RunArgs,
+    weights: &dyn mkc_ir::weights::WeightSource,
+    vocab: i64,
+) -> Result<(), String> {
+    let dir = a.artifact.as_ref().ok_or(
+        "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
+    )?;
+    let art = mkc_runtime::artifact::Artifact::open(dir)?;
+    if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
+        return Err(format!(
+            "prompt token {bad} is outside the vocabulary (0..{vocab})"
+        ));
+    }
+    eprintln!("mkc: loading {} onto the GPU", dir.display());
+    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, weights, 0)?;
+    let n = gpu.program.inputs.len();
+    let ctx = gpu
+        .program
+        .inputs
+        .get(2)
+        .and_then(|&v| gpu.program.ty(v).ok())
+        .and_then(|t| t.shape.first().copied())
+        .unwrap_or(0);
+    let needed = a.prompt_ids.len() + a.max_new_tokens;
+    if needed as i64 > ctx {
+        return Err(format!(
+            "{needed} positions do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx"
+        ));
+    }
+    let start = std::time::Instant::now();
+    let mut tokens = a.prompt_ids.clone();
+    let mut out = std::io::stdout();
+    for pos in 0..needed - 1 {
+        let tok = mkc_runtime::interp::i64_tensor(&[], vec![tokens[pos]]);
+        let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
+        let mut inputs: Vec<Option<&mkc_runtime::Tensor>> = vec![Some(&tok), Some(&p)];
+        inputs.resize(n, None);
+        let next = gpu
+            .call(&inputs, &[1])
+            .map_err(|e| format!("position {pos}: {e}"))?[0]
+            .get(0)
+            .i();
+        if pos + 1 >= a.prompt_ids.len() {
+            tokens.push(next);
+            let _ = write!(out, "{next} ");
+            let _ = out.flush();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!();
+    println!(
+        "{{\"engine\":\"gpu\",\"level\":\"artifact\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}}}",
+        a.prompt_ids.len(),
+        &tokens[a.prompt_ids.len()..],
+        (needed - 1) as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_on_gpu(_: &RunArgs, _: &dyn mkc_ir::weights::WeightSource, _: i64) -> Result<(), String> {
+    Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
 }
 
 /// A default pipeline with `tile` and `schedule` set to `sms` SMs.

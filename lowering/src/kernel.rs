@@ -324,7 +324,11 @@ impl Gen {
             let ap = self.op(format!(
                 "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
             ));
-            let at = if a_elem == ElemType::BF16 { "bf16" } else { "f32" };
+            let at = if a_elem == ElemType::BF16 {
+                "bf16"
+            } else {
+                "f32"
+            };
             let av = self.op(format!(
                 "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
             ));
@@ -341,7 +345,9 @@ impl Gen {
             let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
             for j in 0..8 {
                 let c = self.op(format!("arith.constant {j} : i32"));
-                let e = self.op(format!("llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"));
+                let e = self.op(format!(
+                    "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
+                ));
                 sum = self.op(format!("arith.addf {sum}, {e} : f32"));
             }
         }
