@@ -362,3 +362,61 @@ pub fn check_hf_gpu(
         worst_vs_sim,
     ))
 }
+
+/// `--engine gpu --onnx`: the artifact compiled from the fixture's model.onnx (the
+/// full-sequence forward) run once on the GPU on all reference tokens, and on the simulator.
+#[cfg(feature = "cuda")]
+pub fn check_onnx_gpu(
+    dir: &Path,
+    artifact: &Path,
+    progress: &mut dyn FnMut(usize, f64, bool),
+) -> Result<(CheckReport, f64), String> {
+    use mkc_frontends::onnx::{OnnxModel, OnnxWeights};
+    use mkc_runtime::artifact::Artifact;
+    use mkc_runtime::gpu::GpuRunner;
+    let reference = load_reference(dir)?;
+    let path = dir.join("model.onnx");
+    let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let weights = OnnxWeights::new(&model);
+    let art = Artifact::open(artifact)?;
+    let mut gpu = GpuRunner::new(&art, &weights, 0)?;
+    let n = reference.tokens.len() as i64;
+    let ids = i64_tensor(&[1, n], reference.tokens.clone());
+    if gpu.program.inputs.len() != 1 || gpu.program.ty(gpu.program.inputs[0])? != ids.ty {
+        return Err(format!(
+            "the artifact does not take input_ids {} (was it compiled from this model.onnx?)",
+            ids.ty
+        ));
+    }
+    let got = gpu.call(&[Some(&ids)], &[0])?.remove(0);
+    let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
+    let want_sim = Simulator::new(&sim_program.body, &weights, 0)?
+        .call(&[ids])
+        .map_err(|e| format!("simulator: {e}"))?
+        .remove(0);
+    let v = reference.logits[0].len();
+    let (all, all_sim) = (got.to_f64(), want_sim.to_f64());
+    if all.len() != v * n as usize {
+        return Err(format!(
+            "logits have type {}, expected [1, {n}, {v}]",
+            got.ty
+        ));
+    }
+    let mut per_position = Vec::new();
+    let mut worst = 0.0f64;
+    for (pos, (row, srow)) in all.chunks(v).zip(all_sim.chunks(v)).enumerate() {
+        worst = worst.max(rel_err(row, srow));
+        let r = compare(row, &reference.logits[pos]);
+        progress(pos, r.0, r.1);
+        per_position.push(r);
+    }
+    Ok((
+        CheckReport {
+            engine: "gpu",
+            frontend: "onnx",
+            level: "artifact".into(),
+            per_position,
+        },
+        worst,
+    ))
+}

@@ -1043,20 +1043,24 @@ fn run_check_gpu(a: &CheckArgs, tolerance: f64, flips: usize) -> ExitCode {
         }
     };
     let result = (|| {
-        if a.onnx {
-            return Err(
-                "--engine gpu runs Hugging Face checkpoints' decode step (drop --onnx)".to_string(),
-            );
-        }
+        let model = if a.onnx {
+            a.fixture.join("model.onnx")
+        } else {
+            a.fixture.clone()
+        };
         let compiled;
         let dir = match &a.artifact {
             Some(d) => d,
             None => {
-                compiled = compile_artifact_for(&a.fixture)?;
+                compiled = compile_artifact_for(&model)?;
                 &compiled
             }
         };
-        check::check_hf_gpu(&a.fixture, dir, &mut progress)
+        if a.onnx {
+            check::check_onnx_gpu(&a.fixture, dir, &mut progress)
+        } else {
+            check::check_hf_gpu(&a.fixture, dir, &mut progress)
+        }
     })();
     match result {
         Ok((report, vs_sim)) => {

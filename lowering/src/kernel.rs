@@ -656,7 +656,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
         "tg.matmul" => {
             let (a, w) = (&ins[0], &ins[1]);
             let tb = flag("transpose_b");
-            if a.shape.len() > 2 || w.shape.len() != 2 {
+            if w.shape.len() != 2 {
                 return Err(
                     "the GPU lowering handles matmul of a vector or matrix by a 2-D weight only"
                         .into(),
@@ -680,11 +680,8 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     g.for_box_warp(b, &mut |g, o| {
                         let n = o.last().unwrap().clone();
                         let z = g.i64c(0);
-                        let ai: Vec<String> = if a.shape.len() == 2 {
-                            vec![o[0].clone(), z.clone()]
-                        } else {
-                            vec![z.clone()]
-                        };
+                        let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
+                        ai.push(z.clone());
                         let row_a = g.ptr(a, &ai);
                         let row_w = g.ptr(w, &[n, z]);
                         let acc = g.lane_dot8(&row_w, &row_a, a.elem, kdim)?;
@@ -697,18 +694,12 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             for b in need {
                 g.for_box_warp(b, &mut |g, o| {
                     let n = o.last().unwrap().clone();
-                    let m = if a.shape.len() == 2 {
-                        Some(o[0].clone())
-                    } else {
-                        None
-                    };
+                    let lead: Vec<String> = o[..a.shape.len() - 1].to_vec();
                     let zero = g.f32c(0.0);
                     let kn = g.i64c(kdim);
                     let acc = g.lane_reduce(&kn, &zero, false, &mut |g, k, acc| {
-                        let ai: Vec<String> = match &m {
-                            Some(m) => vec![m.clone(), k.to_string()],
-                            None => vec![k.to_string()],
-                        };
+                        let mut ai = lead.clone();
+                        ai.push(k.to_string());
                         let x = g.load(a, &ai)?;
                         let wi = if tb {
                             vec![n.clone(), k.to_string()]
@@ -1037,6 +1028,123 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         Ok(g.op(format!("arith.addf {acc}, {ev} : f32")))
                     })?;
                     let y = g.op(format!("arith.divf {acc}, {l} : f32"));
+                    g.store_lane0(&res, o, &y)
+                })?;
+            }
+        }
+        "tg.sdpa" => {
+            // softmax(q k^T * scale + mask) v over [.., heads, seq, dim], GQA by head
+            // groups; a fully masked row gives 0. Three phases over the rows the boxes need:
+            // scores, per-row max and sum, then the output.
+            let (q, kv, vv) = (&ins[0], &ins[1], &ins[2]);
+            let r = q.shape.len();
+            if r < 3 || kv.shape.len() != r || vv.shape.len() != r {
+                return Err("the GPU lowering handles sdpa of matching ranks >= 3 only".into());
+            }
+            let (hq, s_len, dq) = (q.shape[r - 3], q.shape[r - 2], q.shape[r - 1]);
+            let (hk, t) = (kv.shape[r - 3], kv.shape[r - 2]);
+            let group = (hq / hk.max(1)).max(1);
+            let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
+            let mask = ins.get(3).cloned();
+            let mut scores_shape = q.shape[..r - 1].to_vec();
+            scores_shape.push(t);
+            let scores = cx.scratch(g, &scores_shape, ElemType::F32);
+            let mut stats_shape = q.shape[..r - 1].to_vec();
+            stats_shape.push(2);
+            let stats = cx.scratch(g, &stats_shape, ElemType::F32);
+            let _ = s_len;
+            let kv_index = |g: &mut Gen, o: &[String], j: &str, e: &str| -> Vec<String> {
+                let gr = g.i64c(group);
+                let kh = g.op(format!("arith.divsi {}, {gr} : i64", o[r - 3]));
+                let mut i: Vec<String> = o[..r - 3].to_vec();
+                i.extend([kh, j.to_string(), e.to_string()]);
+                i
+            };
+            let c0 = g.i64c(0);
+            let ct = g.i64c(t);
+            for b in need {
+                let mut rows: RBox = b[..r - 1].to_vec();
+                rows.push((c0.clone(), ct.clone()));
+                g.for_box_warp(&rows, &mut |g, o| {
+                    let zero = g.f32c(0.0);
+                    let dn = g.i64c(dq);
+                    let dot = g.lane_reduce(&dn, &zero, false, &mut |g, e, acc| {
+                        let mut qi: Vec<String> = o[..r - 1].to_vec();
+                        qi.push(e.to_string());
+                        let a = g.load(q, &qi)?;
+                        let ki = kv_index(g, o, &o[r - 1], e);
+                        let b = g.load(kv, &ki)?;
+                        let p = g.op(format!("arith.mulf {a}, {b} : f32"));
+                        Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+                    })?;
+                    let sc = g.f32c(scale);
+                    let mut x = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                    if let Some(m) = &mask {
+                        let mi = broadcast_idx(g, o, &scores_shape, &m.shape);
+                        let mv = g.load(m, &mi)?;
+                        x = g.op(format!("arith.addf {x}, {mv} : f32"));
+                    }
+                    g.store_lane0(&scores, o, &x)
+                })?;
+            }
+            g.barrier();
+            for b in need {
+                let rows: RBox = b[..r - 1].to_vec();
+                g.for_box_warp(&rows, &mut |g, o| {
+                    let tn = g.i64c(t);
+                    let ninf = g.f32c(f64::NEG_INFINITY);
+                    let m = g.lane_reduce(&tn, &ninf, true, &mut |g, j, acc| {
+                        let mut si = o.to_vec();
+                        si.push(j.to_string());
+                        let x = g.load(&scores, &si)?;
+                        Ok(g.op(format!("arith.maximumf {acc}, {x} : f32")))
+                    })?;
+                    let masked = g.op(format!("arith.cmpf oeq, {m}, {ninf} : f32"));
+                    let zero = g.f32c(0.0);
+                    let safe_m = g.op(format!("arith.select {masked}, {zero}, {m} : f32"));
+                    let z = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
+                        let mut si = o.to_vec();
+                        si.push(j.to_string());
+                        let x = g.load(&scores, &si)?;
+                        let t_ = g.op(format!("arith.subf {x}, {safe_m} : f32"));
+                        let e = g.exp(&t_);
+                        Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
+                    })?;
+                    let mut i0 = o.to_vec();
+                    i0.push(g.i64c(0));
+                    let mut i1 = o.to_vec();
+                    i1.push(g.i64c(1));
+                    g.store_lane0(&stats, &i0, &safe_m)?;
+                    g.store_lane0(&stats, &i1, &z)
+                })?;
+            }
+            g.barrier();
+            for b in need {
+                g.for_box_warp(b, &mut |g, o| {
+                    let row = &o[..r - 1];
+                    let mut i0 = row.to_vec();
+                    i0.push(g.i64c(0));
+                    let mut i1 = row.to_vec();
+                    i1.push(g.i64c(1));
+                    let m = g.load(&stats, &i0)?;
+                    let z = g.load(&stats, &i1)?;
+                    let tn = g.i64c(t);
+                    let zero = g.f32c(0.0);
+                    let acc = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
+                        let mut si = row.to_vec();
+                        si.push(j.to_string());
+                        let x = g.load(&scores, &si)?;
+                        let t_ = g.op(format!("arith.subf {x}, {m} : f32"));
+                        let e = g.exp(&t_);
+                        let vi = kv_index(g, o, j, &o[r - 1]);
+                        let v = g.load(vv, &vi)?;
+                        let p = g.op(format!("arith.mulf {e}, {v} : f32"));
+                        Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+                    })?;
+                    // A fully masked row has z = 0: its output is 0, not NaN.
+                    let empty = g.op(format!("arith.cmpf oeq, {z}, {zero} : f32"));
+                    let y = g.op(format!("arith.divf {acc}, {z} : f32"));
+                    let y = g.op(format!("arith.select {empty}, {zero}, {y} : f32"));
                     g.store_lane0(&res, o, &y)
                 })?;
             }
