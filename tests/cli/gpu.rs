@@ -134,36 +134,50 @@ fn gpu_every_fixture_passes_on_the_device() {
     }
     for name in FIXTURES {
         let dir = repo("tests/fixtures").join(name);
-        let art = tmp(&format!("{name}-artifact"));
-        let o = mkc(
-            &[
-                "compile",
-                dir.to_str().unwrap(),
-                "--emit=artifact",
-                "-o",
-                art.to_str().unwrap(),
-            ],
-            None,
-        );
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let o = mkc(
-            &[
+        // Both frontends: the decode step from the checkpoint, the full-sequence forward
+        // from model.onnx.
+        for onnx in [false, true] {
+            let model = if onnx {
+                dir.join("model.onnx")
+            } else {
+                dir.clone()
+            };
+            let art = tmp(&format!("{name}-{onnx}-artifact"));
+            let o = mkc(
+                &[
+                    "compile",
+                    model.to_str().unwrap(),
+                    "--emit=artifact",
+                    "-o",
+                    art.to_str().unwrap(),
+                ],
+                None,
+            );
+            assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+            let mut args = vec![
                 "check",
                 dir.to_str().unwrap(),
                 "--engine",
                 "gpu",
                 "--artifact",
                 art.to_str().unwrap(),
-            ],
-            None,
-        );
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j: serde_json::Value =
-            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
-        assert!(
-            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
-            "{name}: {j}"
-        );
+            ];
+            if onnx {
+                args.push("--onnx");
+            }
+            let o = mkc(&args, None);
+            assert!(
+                o.status.success(),
+                "{name} onnx={onnx}: {}",
+                text(&o.stderr)
+            );
+            let j: serde_json::Value =
+                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            assert!(
+                j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+                "{name}: {j}"
+            );
+        }
     }
 }
 
