@@ -185,8 +185,12 @@ struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Prompt token ids, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "prompt")]
     prompt_ids: Vec<i64>,
+    /// Prompt text, encoded with the model's tokenizer.json (which must be beside its
+    /// config); the generated tokens are then decoded too.
+    #[arg(long, conflicts_with = "prompt_ids")]
+    prompt: Option<String>,
     /// Tokens to generate after the prompt.
     #[arg(long, default_value_t = 16)]
     max_new_tokens: usize,
@@ -813,11 +817,57 @@ fn stats_json(
     .to_string()
 }
 
-fn run_generate(a: RunArgs) -> ExitCode {
+/// The model's tokenizer.json (beside its config), if it has one.
+fn tokenizer_of(model: &std::path::Path) -> Result<Option<tokenizers::Tokenizer>, String> {
+    let dir = if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    tokenizers::Tokenizer::from_file(&path)
+        .map(Some)
+        .map_err(|e| format!("{}: not a tokenizer: {e}", path.display()))
+}
+
+/// `,"text":"..."` for the JSON line: the generated tokens decoded, when there is a tokenizer.
+fn text_field(tok: &Option<tokenizers::Tokenizer>, ids: &[i64]) -> Result<String, String> {
+    let Some(t) = tok else {
+        return Ok(String::new());
+    };
+    let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+    let text = t
+        .decode(&ids, true)
+        .map_err(|e| format!("cannot decode the generated tokens: {e}"))?;
+    println!("{text}");
+    Ok(format!(",\"text\":{}", serde_json::Value::String(text)))
+}
+
+fn run_generate(mut a: RunArgs) -> ExitCode {
     let result = (|| -> Result<(), String> {
         if a.model.model.extension().is_some_and(|e| e == "onnx") {
             return Err("run takes a Hugging Face model (a checkpoint folder or a config.json); ONNX graphs have no decode step".into());
         }
+        let tok = tokenizer_of(&a.model.model)?;
+        if let Some(text) = &a.prompt {
+            let t = tok.as_ref().ok_or_else(|| {
+                format!(
+                    "--prompt needs a tokenizer.json beside {} (or give --prompt-ids)",
+                    a.model.model.display()
+                )
+            })?;
+            let enc = t
+                .encode(text.as_str(), true)
+                .map_err(|e| format!("cannot encode the prompt: {e}"))?;
+            a.prompt_ids = enc.get_ids().iter().map(|&i| i as i64).collect();
+            if a.prompt_ids.is_empty() {
+                return Err("the prompt encodes to no tokens".into());
+            }
+        }
+        let a = &a;
         let model = mkc_frontends::HfModel::open(&a.model.model)?;
         let needed = a.prompt_ids.len() + a.max_new_tokens;
         let ctx = a.model.ctx.max(needed as i64);
@@ -853,7 +903,7 @@ fn run_generate(a: RunArgs) -> ExitCode {
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
         // The simulator runs the scheduled program; the interpreter the level asked for.
         let level = match a.engine {
-            check::Engine::Gpu => return run_on_gpu(&a, weights, vocab_of(&model)),
+            check::Engine::Gpu => return run_on_gpu(a, weights, vocab_of(&model), &tok),
             check::Engine::Sim => Emit::Schedule,
             check::Engine::Interp => match a.level {
                 Emit::Tensor => Emit::Tensor,
@@ -906,8 +956,9 @@ fn run_generate(a: RunArgs) -> ExitCode {
         }
         let secs = start.elapsed().as_secs_f64();
         println!();
+        let text = text_field(&tok, &tokens[a.prompt_ids.len()..])?;
         println!(
-            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}}}",
+            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
             a.engine.name(),
             level.name(),
             a.prompt_ids.len(),
@@ -1108,6 +1159,7 @@ fn run_on_gpu(
     a: &RunArgs,
     weights: &dyn mkc_ir::weights::WeightSource,
     vocab: i64,
+    tok: &Option<tokenizers::Tokenizer>,
 ) -> Result<(), String> {
     let dir = a.artifact.as_ref().ok_or(
         "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
@@ -1155,8 +1207,9 @@ fn run_on_gpu(
     }
     let secs = start.elapsed().as_secs_f64();
     println!();
+    let text = text_field(tok, &tokens[a.prompt_ids.len()..])?;
     println!(
-        "{{\"engine\":\"gpu\",\"level\":\"artifact\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}}}",
+        "{{\"engine\":\"gpu\",\"level\":\"artifact\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
         a.prompt_ids.len(),
         &tokens[a.prompt_ids.len()..],
         (needed - 1) as f64 / secs.max(1e-9)
@@ -1165,7 +1218,12 @@ fn run_on_gpu(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn run_on_gpu(_: &RunArgs, _: &dyn mkc_ir::weights::WeightSource, _: i64) -> Result<(), String> {
+fn run_on_gpu(
+    _: &RunArgs,
+    _: &dyn mkc_ir::weights::WeightSource,
+    _: i64,
+    _: &Option<tokenizers::Tokenizer>,
+) -> Result<(), String> {
     Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
 }
 

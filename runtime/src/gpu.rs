@@ -211,7 +211,25 @@ impl GpuRunner {
             ));
         }
         let program = crate::image::Program::parse(&art.program, "program.mlir")?;
-        let images = program.initial_images(weights)?;
+        // Progress on stderr for models big enough to wait for (a line per tenth).
+        let mut shown = 0u64;
+        let started = std::time::Instant::now();
+        let images = program.initial_images_with(weights, &mut |done, total| {
+            if total < (1 << 28) {
+                return;
+            }
+            let tenth = done * 10 / total.max(1);
+            if tenth > shown {
+                shown = tenth;
+                eprintln!(
+                    "mkc: weights {:>3}% ({:.2} of {:.2} GB, {:.1} s)",
+                    tenth * 10,
+                    done as f64 / 1e9,
+                    total as f64 / 1e9,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        })?;
         let ctx = ctx(ordinal)?;
         let module = ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(art.ptx.as_str()))

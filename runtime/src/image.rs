@@ -159,6 +159,15 @@ impl Program {
     /// The initial bytes of every buffer: weights from `weights` (copied as stored when
     /// their layout is row-major), constants evaluated, everything else zero.
     pub fn initial_images(&self, weights: &dyn WeightSource) -> Result<Vec<Vec<u8>>, String> {
+        self.initial_images_with(weights, &mut |_, _| {})
+    }
+
+    /// [`Program::initial_images`], reporting (weight bytes placed, of all) after each weight.
+    pub fn initial_images_with(
+        &self,
+        weights: &dyn WeightSource,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<Vec<u8>>, String> {
         let body = &self.body;
         let mut images: Vec<Vec<u8>> = self
             .tasks
@@ -168,10 +177,23 @@ impl Program {
             .map(|b| vec![0u8; b.bytes as usize])
             .collect();
         let entry = body.entry_block(self.func, 0).expect("checked");
+        let weight_bytes = |i: usize, a: ValueId| {
+            weight_arg_name(body, self.func, i)
+                .and_then(|_| body.ty(a).as_tensor())
+                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64)
+        };
+        let total: u64 = body.blocks[entry]
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| weight_bytes(i, a))
+            .sum();
+        let mut done = 0u64;
         for (i, &a) in body.blocks[entry].args.iter().enumerate() {
             let Some(name) = weight_arg_name(body, self.func, i) else {
                 continue;
             };
+            done += weight_bytes(i, a);
             let l = self.layout(a)?;
             let ty = tensor_type(body, a)?;
             let raw = weights.raw(name)?;
@@ -186,6 +208,7 @@ impl Program {
                 let t = Tensor::from_raw(&raw, &ty).map_err(|e| format!("weight '{name}' {e}"))?;
                 encode(l, &t, img)?;
             }
+            progress(done, total);
         }
         let none = mkc_ir::weights::NoWeights;
         let mut interp = Interpreter::new(body, &none);

@@ -232,3 +232,57 @@ fn run_on_the_simulator_generates_transformers_greedy_tokens() {
     assert_eq!(j["level"], "schedule");
     assert_eq!(j["generated"], serde_json::Value::from(vec![121; 16]));
 }
+
+#[test]
+fn run_takes_and_gives_text_with_a_tokenizer() {
+    // llama-tiny with a word-level tokenizer.json beside it: "tN" is token N.
+    let dir = std::env::temp_dir().join(format!("mkc-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        let _ = std::fs::remove_file(dir.join(f));
+        std::os::unix::fs::symlink(repo("tests/fixtures/llama-tiny").join(f), dir.join(f)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..512)
+        .map(|i| (format!("t{i}"), serde_json::Value::from(i)))
+        .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let o = mkc(
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "t175 t196 t25 t502 t67 t211 t407 t103 t348 t185 t398",
+            "--max-new-tokens",
+            "4",
+            "--engine",
+            "sim",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j: serde_json::Value =
+        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(j["prompt"], 11);
+    assert_eq!(j["text"], "t121 t121 t121 t121");
+    // No tokenizer: --prompt is refused with the reason.
+    let o = mkc(
+        &[
+            "run",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--prompt",
+            "hi",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--prompt needs a tokenizer.json"),
+        "{}",
+        text(&o.stderr)
+    );
+}
