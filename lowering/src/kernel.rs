@@ -364,6 +364,60 @@ impl Gen {
         Ok(v)
     }
 
+    /// The whole CTA sums `body(k)` for k in 0..n: each thread takes k = tid, tid + 256, ...
+    /// with 8 independent loads in flight per round, the warps reduce by shuffles, and their
+    /// partial sums meet in `partials` (8 f32 of scratch). Every thread gets the total.
+    fn cta_sum(&mut self, n: i64, partials: &View, body: &mut StepFn) -> Result<String, String> {
+        const UNROLL: i64 = 8;
+        let t = THREADS as i64;
+        let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        let nn = self.idx(n);
+        let step = self.idx(t * UNROLL);
+        let zero = self.f32c(0.0);
+        self.open(format!(
+            "{res} = scf.for {kk} = %tid to {nn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
+        ));
+        let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
+        let nc = self.i64c(n);
+        let last = self.i64c(n - 1);
+        let mut vals = Vec::new();
+        for j in 0..UNROLL {
+            let dj = self.i64c(t * j);
+            let k = self.op(format!("arith.addi {k0}, {dj} : i64"));
+            let ok = self.op(format!("arith.cmpi slt, {k}, {nc} : i64"));
+            let kc = self.op(format!("arith.minsi {k}, {last} : i64"));
+            let v = body(self, &kc, &zero)?;
+            vals.push((ok, v));
+        }
+        let mut sum = acc.clone();
+        for (ok, v) in vals {
+            let v = self.op(format!("arith.select {ok}, {v}, {zero} : f32"));
+            sum = self.op(format!("arith.addf {sum}, {v} : f32"));
+        }
+        self.line(format!("scf.yield {sum} : f32"));
+        self.close("}");
+        let mut v = res;
+        for off in [16, 8, 4, 2, 1] {
+            let o = self.op(format!("arith.constant {off} : i32"));
+            let other = self.op(format!(
+                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
+            ));
+            v = self.op(format!("arith.addf {v}, {other} : f32"));
+        }
+        let w64 = self.op("arith.index_cast %warp : index to i64");
+        self.store_lane0(partials, &[w64], &v)?;
+        self.barrier();
+        let mut total = self.f32c(0.0);
+        for w in 0..(t / 32) {
+            let i = self.i64c(w);
+            let p = self.load(partials, &[i])?;
+            total = self.op(format!("arith.addf {total}, {p} : f32"));
+        }
+        // The partials are reused by the next row.
+        self.barrier();
+        Ok(total)
+    }
+
     /// A store by lane 0 of each warp (after a [`Gen::lane_reduce`]).
     fn store_lane0(&mut self, view: &View, idx: &[String], v: &str) -> Result<(), String> {
         self.open("scf.if %lane0 {");
@@ -726,19 +780,18 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let rows: Vec<i64> = x.shape[..axis].to_vec();
             let cols: i64 = x.shape[axis..].iter().product();
             let stats = cx.scratch(g, &rows, ElemType::F32);
-            // Phase 1: 1/rms per row (every row: a handful).
+            let partials = cx.scratch(g, &[(THREADS / 32) as i64], ElemType::F32);
+            // Phase 1: 1/rms per row, the whole CTA on each row in turn (a decode step has
+            // one row, or one per head).
             let all_rows = g.const_box(&full_box(&rows));
-            g.for_box_warp(&all_rows, &mut |g, ri| {
-                let zero = g.f32c(0.0);
-                let n = g.i64c(cols);
+            g.for_box_by(&all_rows, "%c0_idx", "%c1_idx", &mut |g, ri| {
                 let rs = row_major(&x.shape[axis..]);
                 let xs = x.shape[axis..].to_vec();
-                let sum = g.lane_reduce(&n, &zero, false, &mut |g, k, acc| {
+                let sum = g.cta_sum(cols, &partials, &mut |g, k, _| {
                     let mut i: Vec<String> = ri.to_vec();
                     i.extend(unflatten_with(g, k, &xs, &rs));
                     let v = g.load(x, &i)?;
-                    let sq = g.op(format!("arith.mulf {v}, {v} : f32"));
-                    Ok(g.op(format!("arith.addf {acc}, {sq} : f32")))
+                    Ok(g.op(format!("arith.mulf {v}, {v} : f32")))
                 })?;
                 let nf = g.f32c(cols as f64);
                 let mean = g.op(format!("arith.divf {sum}, {nf} : f32"));
@@ -747,7 +800,10 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let s = g.sqrt(&me);
                 let one = g.f32c(1.0);
                 let inv = g.op(format!("arith.divf {one}, {s} : f32"));
-                g.store_lane0(&stats, ri, &inv)
+                g.open("scf.if %is_t0 {");
+                g.store(&stats, ri, &inv)?;
+                g.close("}");
+                Ok(())
             })?;
             g.barrier();
             for b in need {
@@ -880,42 +936,76 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let axis = int_attr("axis").unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
             let keep = flag("keepdims");
             let last = flag("select_last_index");
-            if x.shape[axis] >= i32::MAX as i64 {
-                return Err("argmax over more than 2^31 elements".into());
+            if x.shape[axis] >= 1 << 24 {
+                return Err("argmax over more than 2^24 elements".into());
             }
+            let partials = cx.scratch(g, &[(THREADS / 32) as i64, 2], ElemType::F32);
+            let n = x.shape[axis];
+            const UNROLL: i64 = 8;
+            let t = THREADS as i64;
             for b in need {
-                // One warp per result: lanes take every 32nd element, then compare pairs
-                // (value, index) by shuffles; ties go to the first index (or the last).
-                g.for_box_warp(b, &mut |g, o| {
+                // The whole CTA on each result in turn: thread t takes t, t + 256, ... with 8
+                // loads in flight, the warps compare (value, index) pairs by shuffles, and
+                // thread 0 combines the warps'; ties go to the first index (or the last).
+                g.for_box_by(b, "%c0_idx", "%c1_idx", &mut |g, o| {
                     let mut base: Vec<String> = o.to_vec();
                     if !keep {
                         let z = g.i64c(0);
                         base.insert(axis, z);
                     }
-                    let n = x.shape[axis];
                     let (k, best, bi, rb, ri) =
                         (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
                     let nn = g.idx(n);
+                    let step = g.idx(t * UNROLL);
                     let ninf = g.f32c(f64::NEG_INFINITY);
                     let none = g.op("arith.constant -1 : i32");
                     g.open(format!(
-                        "{rb}, {ri} = scf.for {k} = %lane to {nn} step %c32_idx iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
+                        "{rb}, {ri} = scf.for {k} = %tid to {nn} step {step} iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
                     ));
-                    let kk = g.op(format!("arith.index_cast {k} : index to i64"));
-                    let k32 = g.op(format!("arith.index_cast {k} : index to i32"));
-                    let mut i = base.clone();
-                    i[axis] = kk.clone();
-                    let v = g.load(x, &i)?;
-                    let cmp = if last { "oge" } else { "ogt" };
-                    let better = g.op(format!("arith.cmpf {cmp}, {v}, {best} : f32"));
-                    let empty = g.op(format!("arith.cmpi slt, {bi}, {none} : i32"));
-                    let empty2 = g.op(format!("arith.cmpi eq, {bi}, {none} : i32"));
-                    let empty = g.op(format!("arith.ori {empty}, {empty2} : i1"));
-                    let take = g.op(format!("arith.ori {better}, {empty} : i1"));
-                    let nb = g.op(format!("arith.select {take}, {v}, {best} : f32"));
-                    let ni = g.op(format!("arith.select {take}, {k32}, {bi} : i32"));
-                    g.line(format!("scf.yield {nb}, {ni} : f32, i32"));
+                    let k0 = g.op(format!("arith.index_cast {k} : index to i64"));
+                    let nc = g.i64c(n);
+                    let lastk = g.i64c(n - 1);
+                    let mut loads = Vec::new();
+                    for j in 0..UNROLL {
+                        let dj = g.i64c(t * j);
+                        let kj = g.op(format!("arith.addi {k0}, {dj} : i64"));
+                        let ok = g.op(format!("arith.cmpi slt, {kj}, {nc} : i64"));
+                        let kc = g.op(format!("arith.minsi {kj}, {lastk} : i64"));
+                        let mut i = base.clone();
+                        i[axis] = kc;
+                        let v = g.load(x, &i)?;
+                        loads.push((ok, kj, v));
+                    }
+                    let (mut cb, mut ci) = (best.clone(), bi.clone());
+                    for (ok, kj, v) in loads {
+                        let cmp = if last { "oge" } else { "ogt" };
+                        let better = g.op(format!("arith.cmpf {cmp}, {v}, {cb} : f32"));
+                        let empty = g.op(format!("arith.cmpi eq, {ci}, {none} : i32"));
+                        let take = g.op(format!("arith.ori {better}, {empty} : i1"));
+                        let take = g.op(format!("arith.andi {take}, {ok} : i1"));
+                        let k32 = g.op(format!("arith.trunci {kj} : i64 to i32"));
+                        cb = g.op(format!("arith.select {take}, {v}, {cb} : f32"));
+                        ci = g.op(format!("arith.select {take}, {k32}, {ci} : i32"));
+                    }
+                    g.line(format!("scf.yield {cb}, {ci} : f32, i32"));
                     g.close("}");
+                    // Pairs compare: the other wins on a larger value, or an equal value at a
+                    // smaller index (a larger one for select_last_index); none loses.
+                    let pick = |g: &mut Gen, bv: &str, bix: &str, ov: &str, oi: &str| {
+                        let gt = g.op(format!("arith.cmpf ogt, {ov}, {bv} : f32"));
+                        let eq = g.op(format!("arith.cmpf oeq, {ov}, {bv} : f32"));
+                        let order = if last { "sgt" } else { "slt" };
+                        let tie = g.op(format!("arith.cmpi {order}, {oi}, {bix} : i32"));
+                        let tie = g.op(format!("arith.andi {eq}, {tie} : i1"));
+                        let mine_none = g.op(format!("arith.cmpi eq, {bix}, {none} : i32"));
+                        let other_some = g.op(format!("arith.cmpi ne, {oi}, {none} : i32"));
+                        let take = g.op(format!("arith.ori {gt}, {tie} : i1"));
+                        let take = g.op(format!("arith.ori {take}, {mine_none} : i1"));
+                        let take = g.op(format!("arith.andi {take}, {other_some} : i1"));
+                        let nv = g.op(format!("arith.select {take}, {ov}, {bv} : f32"));
+                        let ni = g.op(format!("arith.select {take}, {oi}, {bix} : i32"));
+                        (nv, ni)
+                    };
                     let (mut bv, mut bix) = (rb.clone(), ri.clone());
                     for off in [16, 8, 4, 2, 1] {
                         let o32 = g.op(format!("arith.constant {off} : i32"));
@@ -925,21 +1015,33 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         let oi = g.op(format!(
                             "nvvm.shfl.sync bfly %full_mask, {bix}, {o32}, %clamp31 : i32 -> i32"
                         ));
-                        let gt = g.op(format!("arith.cmpf ogt, {ov}, {bv} : f32"));
-                        let eq = g.op(format!("arith.cmpf oeq, {ov}, {bv} : f32"));
-                        let order = if last { "sgt" } else { "slt" };
-                        let tie = g.op(format!("arith.cmpi {order}, {oi}, {bix} : i32"));
-                        let tie = g.op(format!("arith.andi {eq}, {tie} : i1"));
-                        let mine_none = g.op(format!("arith.cmpi eq, {bix}, {none} : i32"));
-                        let other_some = g.op(format!("arith.cmpi ne, {oi}, {none} : i32"));
-                        let take = g.op(format!("arith.ori {gt}, {tie} : i1"));
-                        let take = g.op(format!("arith.andi {take}, {other_some} : i1"));
-                        let take = g.op(format!("arith.ori {take}, {mine_none} : i1"));
-                        bv = g.op(format!("arith.select {take}, {ov}, {bv} : f32"));
-                        bix = g.op(format!("arith.select {take}, {oi}, {bix} : i32"));
+                        (bv, bix) = pick(g, &bv, &bix, &ov, &oi);
                     }
-                    let r64 = g.op(format!("arith.extsi {bix} : i32 to i64"));
-                    g.store_lane0(&res, o, &r64)
+                    let w64 = g.op("arith.index_cast %warp : index to i64");
+                    let z = g.i64c(0);
+                    let one = g.i64c(1);
+                    let bif = g.op(format!("arith.sitofp {bix} : i32 to f32"));
+                    g.store_lane0(&partials, &[w64.clone(), z.clone()], &bv)?;
+                    g.store_lane0(&partials, &[w64, one.clone()], &bif)?;
+                    g.barrier();
+                    g.open("scf.if %is_t0 {");
+                    let mut acc: Option<(String, String)> = None;
+                    for w in 0..(t / 32) {
+                        let wi = g.i64c(w);
+                        let v = g.load(&partials, &[wi.clone(), z.clone()])?;
+                        let fi = g.load(&partials, &[wi, one.clone()])?;
+                        let i = g.op(format!("arith.fptosi {fi} : f32 to i32"));
+                        acc = Some(match acc {
+                            None => (v, i),
+                            Some((av, ai)) => pick(g, &av, &ai, &v, &i),
+                        });
+                    }
+                    let (_, ai) = acc.expect("at least one warp");
+                    let r64 = g.op(format!("arith.extsi {ai} : i32 to i64"));
+                    g.store(&res, o, &r64)?;
+                    g.close("}");
+                    g.barrier();
+                    Ok(())
                 })?;
             }
         }
