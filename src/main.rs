@@ -244,7 +244,7 @@ struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     weights: Option<PathBuf>,
     /// The position the timed step writes (the KV cache holds this many earlier positions).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, visible_alias = "ctx", default_value_t = 128)]
     pos: i64,
     /// Untimed steps first.
     #[arg(long, default_value_t = 20)]
@@ -660,6 +660,24 @@ fn write_artifact(
     }
     let program = mkc_ir::printer::print(body);
     write("program.mlir", program.as_bytes())?;
+    // The model's description: its config.json (a checkpoint folder or a config), or the file.
+    let source = std::path::Path::new(model);
+    let config = if source.is_dir() {
+        Some(source.join("config.json"))
+    } else if source.extension().is_some_and(|e| e == "json") {
+        Some(source.to_path_buf())
+    } else {
+        None
+    };
+    let description = match &config {
+        Some(c) if c.is_file() => {
+            let text =
+                std::fs::read(c).map_err(|e| format!("cannot read '{}': {e}", c.display()))?;
+            write("config.json", &text)?;
+            text
+        }
+        _ => std::fs::read(source).unwrap_or_default(),
+    };
     let manifest = mkc_runtime::artifact::Manifest {
         format: mkc_runtime::artifact::FORMAT,
         mkc_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -671,6 +689,7 @@ fn write_artifact(
         events: p.graph.events.len(),
         codes: k.codes,
         model: model.to_string(),
+        model_hash: mkc_runtime::artifact::hash(&description),
         program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
     };
     write("manifest.json", manifest.to_json().as_bytes())

@@ -2,13 +2,14 @@
 //! runs. It holds the kernel's PTX (`kernel.ptx`), its MLIR (`kernel.mlir`, for people), the
 //! scheduled program (`program.mlir`: the fused step function and its `task.graph` with the
 //! memory places, which is where the runtime learns buffer sizes and where each weight goes)
-//! and `manifest.json`. Weights are not copied: the runtime reads them from the checkpoint.
+//! `config.json` (the model's, when it has one) and `manifest.json`. Weights are not copied:
+//! the runtime reads them from the checkpoint.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever what the runtime expects of an artifact changes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -22,8 +23,10 @@ pub struct Manifest {
     pub events: usize,
     /// Distinct task codes in the kernel.
     pub codes: usize,
-    /// The model the artifact was compiled from, and a hash of the program text.
+    /// The model the artifact was compiled from, a hash of its description (config.json,
+    /// or the .onnx/.mlir file), and a hash of the program text.
     pub model: String,
+    pub model_hash: String,
     pub program_hash: String,
 }
 
@@ -79,20 +82,21 @@ impl Artifact {
                 )
             })
         };
-        let manifest: Manifest = serde_json::from_str(&read("manifest.json")?).map_err(|e| {
-            format!(
-                "{}: not an mkc manifest: {e}",
-                dir.join("manifest.json").display()
-            )
-        })?;
-        if manifest.format != FORMAT {
+        let path = dir.join("manifest.json");
+        let value: serde_json::Value = serde_json::from_str(&read("manifest.json")?)
+            .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))?;
+        // The version first: an older or newer artifact is named as such, not as malformed.
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(FORMAT as u64) {
             return Err(format!(
                 "{}: artifact format {} but this mkc ({}) runs format {FORMAT}: compile it again",
                 dir.display(),
-                manifest.format,
+                format.map_or("unknown".to_string(), |f| f.to_string()),
                 env!("CARGO_PKG_VERSION")
             ));
         }
+        let manifest: Manifest = serde_json::from_value(value)
+            .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))?;
         let program = read("program.mlir")?;
         if hash(program.as_bytes()) != manifest.program_hash {
             return Err(format!(

@@ -59,6 +59,17 @@ fn the_kernel_of_a_small_program_snapshot() {
     // Every task waits and signals through the counters.
     assert!(k.contains("atomic syncscope(\"device\") acquire") && k.contains("llvm.atomicrmw add"));
     insta::assert_snapshot!("mlp_residual_kernel", k);
+    // And the kernel of a whole small model.
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--emit=mlir",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    insta::assert_snapshot!("llama_tiny_kernel", text(&o.stdout));
     // mlir-opt accepts it (the registered gpu/llvm/nvvm dialects verify it).
     let opt = ["/usr/lib/llvm-22/bin/mlir-opt", "mlir-opt-22", "mlir-opt"]
         .into_iter()
@@ -201,7 +212,7 @@ fn a_bad_artifact_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
-        err.contains("not an mkc manifest") || err.contains("no CUDA driver"),
+        err.contains("artifact format 99 but this mkc") || err.contains("no CUDA driver"),
         "{err}"
     );
     // Without --artifact, this (MLIR) build compiles the fixture first.
