@@ -252,6 +252,10 @@ struct BenchArgs {
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 200)]
     steps: usize,
+    /// Also profile one step: write its per-task timeline as a Chrome/Perfetto trace JSON
+    /// here, and add time per task kind, wait share and idle share per SM to the output.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -1371,9 +1375,14 @@ fn run_bench(a: BenchArgs) -> ExitCode {
             .values()
             .map(|t| t.bytes)
             .sum();
+        let trace = match &a.trace {
+            Some(path) => Some(write_trace(&mut gpu, path)?),
+            None => None,
+        };
         let copy = mkc_runtime::gpu::copy_bandwidth(0, 1 << 30, 20)?;
         let gbps = bytes / (ms * 1e-3) / 1e9;
         Ok(serde_json::json!({
+            "trace": trace,
             "artifact": a.artifact.display().to_string(),
             "model": art.manifest.model,
             "pos": a.pos,
@@ -1399,6 +1408,64 @@ fn run_bench(a: BenchArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Profiles one step, writes its timeline as Chrome trace events (one track per SM; a task's
+/// wait and its work as separate slices), and sums it up.
+#[cfg(feature = "cuda")]
+fn write_trace(
+    gpu: &mut mkc_runtime::gpu::GpuRunner,
+    path: &std::path::Path,
+) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let stamps = gpu.trace_step()?;
+    let tasks = &gpu.program.tasks;
+    let queues = &tasks.schedule.as_ref().ok_or("not scheduled")?.queues;
+    let t0 = stamps
+        .iter()
+        .map(|s| s[0])
+        .filter(|&t| t > 0)
+        .min()
+        .unwrap_or(0);
+    let end = stamps.iter().map(|s| s[2]).max().unwrap_or(t0);
+    let span = (end - t0) as f64 / 1e3;
+    let mut events = Vec::new();
+    let mut per_kind: std::collections::BTreeMap<String, f64> = Default::default();
+    let (mut work, mut wait) = (0.0f64, 0.0f64);
+    let mut idle = Vec::new();
+    let mut e = 0usize;
+    for (sm, q) in queues.iter().enumerate() {
+        let mut busy = 0.0;
+        for &t in q {
+            let [a, b, c] = stamps[e];
+            e += 1;
+            let task = &tasks.graph.tasks[t];
+            let us = |x: u64| (x.saturating_sub(t0)) as f64 / 1e3;
+            let (w, d) = (us(b) - us(a), us(c) - us(b));
+            wait += w;
+            work += d;
+            busy += d;
+            *per_kind.entry(task.kind.clone()).or_default() += d;
+            events.push(json!({"name": "wait", "cat": "wait", "ph": "X", "pid": 0, "tid": sm, "ts": us(a), "dur": w}));
+            events.push(json!({"name": task.kind, "cat": "task", "ph": "X", "pid": 0, "tid": sm, "ts": us(b), "dur": d,
+                "args": {"task": t.to_string(), "group": task.group, "output": task.output, "bytes": task.bytes}}));
+        }
+        idle.push(1.0 - busy / span.max(1e-9));
+    }
+    std::fs::write(
+        path,
+        json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string(),
+    )
+    .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    let mean_idle = idle.iter().sum::<f64>() / idle.len().max(1) as f64;
+    Ok(json!({
+        "file": path.display().to_string(),
+        "step_us": span,
+        "work_us_per_kind": per_kind,
+        "work_share": work / (span * queues.len() as f64).max(1e-9),
+        "wait_share": wait / (span * queues.len() as f64).max(1e-9),
+        "mean_idle_share_per_sm": mean_idle,
+    }))
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -1068,8 +1068,12 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let pos = g.load(&ins[3], &[])?;
             // Scores for positions 0..=pos.
             let c0 = g.i64c(0);
+            // Positions 0..=pos only (not the whole cache): the box's bound is the step's.
+            let one = g.i64c(1);
             let cctx = g.i64c(ctx);
-            g.for_box_warp(&vec![(h0.clone(), h1.clone()), (c0, cctx)], &mut |g, o| {
+            let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
+            let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
+            g.for_box_warp(&vec![(h0.clone(), h1.clone()), (c0, upto)], &mut |g, o| {
                 let ok = g.op(format!("arith.cmpi sle, {}, {pos} : i64", o[1]));
                 g.open(format!("scf.if {ok} {{"));
                 let gr = g.i64c(group);
@@ -1497,6 +1501,7 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
                 "%scratch_stride: i64",
                 "%counters: !llvm.ptr<1>",
                 "%step: i32",
+                "%trace: !llvm.ptr<1>",
             ]
             .map(String::from),
         )
@@ -1516,6 +1521,9 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("%c0_idx = arith.constant 0 : index");
     g.line("%c1_idx = arith.constant 1 : index");
     g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.line("%no_trace = llvm.mlir.zero : !llvm.ptr<1>");
+    g.line("%has_trace = llvm.icmp \"ne\" %trace, %no_trace : !llvm.ptr<1>");
+    g.line("%tracing = arith.andi %has_trace, %is_t0 : i1");
     g.line("%c32_idx = arith.constant 32 : index");
     g.line("%warp = arith.divui %tid, %c32_idx : index");
     g.line("%lane = arith.remui %tid, %c32_idx : index");
@@ -1543,6 +1551,24 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let e = g.fresh();
     g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
     let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+    // The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start,
+    // the end of its wait and its end: three u64 per queue entry.
+    let stamp = |g: &mut Gen, k: i64| {
+        g.open("scf.if %tracing {");
+        let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
+        let three = g.i64c(3);
+        let base = g.op(format!("arith.muli {e64}, {three} : i64"));
+        let kk = g.i64c(k);
+        let at = g.op(format!("arith.addi {base}, {kk} : i64"));
+        let eight = g.i64c(8);
+        let b = g.op(format!("arith.muli {at}, {eight} : i64"));
+        let p = g.op(format!(
+            "llvm.getelementptr %trace[{b}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
+        g.close("}");
+    };
+    stamp(&mut g, 0);
     let rec = word(&mut g, "%entries", &e64);
     let eight = g.i64c(8);
     let rec_b = g.op(format!("arith.muli {rec}, {eight} : i64"));
@@ -1586,6 +1612,7 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("llvm.fence syncscope(\"device\") acquire");
     g.close("}");
     g.barrier();
+    stamp(&mut g, 1);
     // Where the signals and the parameters start.
     let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
     let sat = g.op(format!("arith.addi {w2n}, {two} : i64"));
@@ -1618,6 +1645,7 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("scf.yield");
     g.close("}");
     g.barrier();
+    stamp(&mut g, 2);
     // Signal: fence, then one relaxed add per counter (a release pattern).
     g.open("scf.if %is_t0 {");
     g.line("llvm.fence syncscope(\"device\") release");

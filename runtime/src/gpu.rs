@@ -179,6 +179,9 @@ pub struct GpuRunner {
     counters: cudarc::driver::CudaSlice<u8>,
     manifest: crate::artifact::Manifest,
     steps: u32,
+    /// While profiling: three globaltimer stamps per queue entry.
+    trace: Option<cudarc::driver::CudaSlice<u64>>,
+    entries: usize,
 }
 
 fn de(e: cudarc::driver::DriverError) -> String {
@@ -279,6 +282,8 @@ impl GpuRunner {
             counters,
             manifest: art.manifest.clone(),
             steps: 0,
+            trace: None,
+            entries: art.entries.len(),
         })
     }
 
@@ -352,16 +357,43 @@ impl GpuRunner {
         for t in &self.tables {
             b.arg(t);
         }
+        let no_trace = 0u64;
         b.arg(&self.scratch)
             .arg(&stride)
             .arg(&self.counters)
             .arg(&step);
+        match &self.trace {
+            Some(t) => b.arg(t),
+            None => b.arg(&no_trace),
+        };
         // SAFETY: the kernel's parameters are, in order, one global pointer per buffer of the
         // program (each allocated at its full size), the task table, queue entries and queues
         // (as the compiler wrote them), the scratch pointer and per-CTA stride
         // (ctas * stride bytes allocated), the counters (4 bytes per event) and the step.
         unsafe { b.launch(cfg) }.map_err(|e| format!("launching step {step}: {e}"))?;
         Ok(())
+    }
+
+    /// One step with the profile on: per queue entry (in the schedule's queue order), the
+    /// globaltimer (ns) at its start, after its wait and at its end.
+    pub fn trace_step(&mut self) -> Result<Vec<[u64; 3]>, String> {
+        self.trace = Some(
+            self.stream
+                .alloc_zeros::<u64>((3 * self.entries).max(3))
+                .map_err(de)?,
+        );
+        let r = self.launch().and_then(|_| {
+            self.stream
+                .synchronize()
+                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))
+        });
+        let t = self.trace.take().expect("set above");
+        r?;
+        let w = self.stream.clone_dtoh(&t).map_err(de)?;
+        Ok(w.chunks(3)
+            .take(self.entries)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect())
     }
 
     /// Median milliseconds per step over `n` timed launches (CUDA events), after `warmup`.
