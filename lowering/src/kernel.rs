@@ -22,7 +22,7 @@
 //! thread and dot products by one thread: correctness first, speed is the next issue.
 
 use mkc_ir::attr::Attr;
-use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg::nn::rope_inv_freq;
 use mkc_ir::tasks::TileBox;
 use mkc_ir::tiling::{full_box, result_in_place, slice, Region};
@@ -270,19 +270,7 @@ impl Gen {
         let next = body(self, &kk, &acc)?;
         self.line(format!("scf.yield {next} : f32"));
         self.close("}");
-        let mut v = res;
-        for off in [16, 8, 4, 2, 1] {
-            let o = self.op(format!("arith.constant {off} : i32"));
-            let other = self.op(format!(
-                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
-            ));
-            v = if max {
-                self.op(format!("arith.maximumf {v}, {other} : f32"))
-            } else {
-                self.op(format!("arith.addf {v}, {other} : f32"))
-            };
-        }
-        Ok(v)
+        Ok(self.warp_combine(res, max))
     }
 
     /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
@@ -353,14 +341,7 @@ impl Gen {
         }
         self.line(format!("scf.yield {sum} : f32"));
         self.close("}");
-        let mut v = res;
-        for off in [16, 8, 4, 2, 1] {
-            let o = self.op(format!("arith.constant {off} : i32"));
-            let other = self.op(format!(
-                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
-            ));
-            v = self.op(format!("arith.addf {v}, {other} : f32"));
-        }
+        let v = self.warp_combine(res, false);
         Ok(v)
     }
 
@@ -396,14 +377,7 @@ impl Gen {
         }
         self.line(format!("scf.yield {sum} : f32"));
         self.close("}");
-        let mut v = res;
-        for off in [16, 8, 4, 2, 1] {
-            let o = self.op(format!("arith.constant {off} : i32"));
-            let other = self.op(format!(
-                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
-            ));
-            v = self.op(format!("arith.addf {v}, {other} : f32"));
-        }
+        let v = self.warp_combine(res, false);
         let w64 = self.op("arith.index_cast %warp : index to i64");
         self.store_lane0(partials, &[w64], &v)?;
         self.barrier();
@@ -416,6 +390,23 @@ impl Gen {
         // The partials are reused by the next row.
         self.barrier();
         Ok(total)
+    }
+
+    /// Combines every lane's `v` across the warp (sum, or max) by butterfly shuffles: every
+    /// lane gets the result.
+    fn warp_combine(&mut self, mut v: String, max: bool) -> String {
+        for off in [16, 8, 4, 2, 1] {
+            let o = self.op(format!("arith.constant {off} : i32"));
+            let other = self.op(format!(
+                "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
+            ));
+            v = if max {
+                self.op(format!("arith.maximumf {v}, {other} : f32"))
+            } else {
+                self.op(format!("arith.addf {v}, {other} : f32"))
+            };
+        }
+        v
     }
 
     /// A store by lane 0 of each warp (after a [`Gen::lane_reduce`]).
@@ -1416,7 +1407,6 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let entry = body
         .entry_block(func, 0)
         .ok_or("the function has no body")?;
-    let args = body.blocks[entry].args.clone();
     let steps: Vec<OpId> = body.blocks[entry]
         .ops
         .iter()
@@ -1432,22 +1422,8 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     // Where every argument and top-level result lives, and its strides.
     let mut placed: HashMap<ValueId, (usize, u64)> = HashMap::new();
     let mut strides: HashMap<ValueId, Vec<u64>> = HashMap::new();
-    for p in &program.places {
-        let v = match p.of {
-            PlaceOf::Arg(i) => args[i],
-            PlaceOf::Result { group, result } => body.ops[steps[group]].results[result],
-        };
-        let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
-        let mut l = mkc_ir::tasks::Layout::row_major(
-            p.buffer,
-            p.offset,
-            t.shape.clone(),
-            t.elem.bytes() as u64,
-        );
-        if !p.perm.is_empty() {
-            l.perm = p.perm.clone();
-        }
-        placed.insert(v, (p.buffer.index(), p.offset));
+    for (v, l) in program.layouts(body)? {
+        placed.insert(v, (l.buffer.index(), l.offset));
         strides.insert(v, l.strides());
     }
     // Plan every task; tasks with one key share one code.

@@ -5,7 +5,7 @@
 use crate::interp::Interpreter;
 use crate::tensor::Tensor;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
-use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg::elementwise::Scalar;
 use mkc_ir::tasks::Layout;
 use mkc_ir::weights::WeightSource;
@@ -117,23 +117,7 @@ impl Program {
             .pop()
             .filter(|&o| body.ops[o].name == "func.return")
             .ok_or("the function has no return")?;
-        let mut layouts = HashMap::new();
-        for p in &tasks.places {
-            let v = match p.of {
-                PlaceOf::Arg(i) => *args.get(i).ok_or("a place names a missing argument")?,
-                PlaceOf::Result { group, result } => *steps
-                    .get(group)
-                    .and_then(|&o| body.ops[o].results.get(result))
-                    .ok_or("a place names a missing result")?,
-            };
-            let t = tensor_type(&body, v)?;
-            let mut l =
-                Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
-            if !p.perm.is_empty() {
-                l.perm = p.perm.clone();
-            }
-            layouts.insert(v, l);
-        }
+        let layouts: HashMap<ValueId, Layout> = tasks.layouts(&body)?.into_iter().collect();
         let inputs = (0..args.len())
             .filter(|&i| weight_arg_name(&body, func, i).is_none())
             .map(|i| args[i])
@@ -225,5 +209,39 @@ impl Program {
     /// The type of a value.
     pub fn ty(&self, v: ValueId) -> Result<TensorType, String> {
         tensor_type(&self.body, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mkc_ir::tasks::BufferId;
+
+    #[test]
+    fn tensors_round_trip_through_device_bytes_in_any_layout() {
+        for elem in [ElemType::F32, ElemType::BF16, ElemType::I64, ElemType::F16] {
+            let ty = TensorType::new([3, 2, 4], elem);
+            let t = Tensor::from_fn(ty.clone(), |i| {
+                if elem.is_float() {
+                    Scalar::F(i as f64 * 0.5 - 3.0)
+                } else {
+                    Scalar::I(i as i64 * 7 - 20)
+                }
+            });
+            let mut l = Layout::row_major(
+                BufferId::from_u32(0),
+                16,
+                vec![3, 2, 4],
+                elem.bytes() as u64,
+            );
+            l.perm = vec![1, 2, 0];
+            let mut buf = vec![0u8; 16 + 24 * elem.bytes()];
+            encode(&l, &t, &mut buf).unwrap();
+            assert_eq!(decode(&l, &ty, &buf).unwrap(), t, "{elem}");
+            // The first 16 bytes are not the tensor's.
+            assert!(buf[..16].iter().all(|&b| b == 0));
+            // Too small a buffer is an error, not a panic.
+            assert!(encode(&l, &t, &mut [0u8; 20]).is_err());
+        }
     }
 }

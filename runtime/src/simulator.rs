@@ -14,7 +14,7 @@ use crate::sim::{Queues, SimError};
 use crate::tensor::Tensor;
 use mkc_ir::attr::round_to;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
-use mkc_ir::dialect::task::{PlaceOf, TaskProgram};
+use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg::elementwise::Scalar;
 use mkc_ir::tasks::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
@@ -79,29 +79,13 @@ impl<'a> Simulator<'a> {
             .filter(|&o| body.ops[o].name == "func.return")
             .ok_or("the function has no return")?;
         let mut layouts = HashMap::new();
-        for p in &program.places {
-            let v = match p.of {
-                PlaceOf::Arg(i) => *args
-                    .get(i)
-                    .ok_or_else(|| format!("a place names argument {i}, which does not exist"))?,
-                PlaceOf::Result { group, result } => *steps
-                    .get(group)
-                    .and_then(|&o| body.ops[o].results.get(result))
-                    .ok_or_else(|| {
-                        format!("a place names result {result} of op {group}, which does not exist")
-                    })?,
-            };
-            let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
-            let mut l =
-                Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
-            if !p.perm.is_empty() {
-                l.perm = p.perm.clone();
-            }
-            let end = l.addr(t.num_elements().saturating_sub(1) as u64) + l.elem_bytes;
-            if t.num_elements() > 0 && end > program.graph.buffers[p.buffer].bytes {
+        for (v, l) in program.layouts(body)? {
+            let n = l.shape.iter().product::<i64>().max(0) as u64;
+            let end = l.addr(n.saturating_sub(1)) + l.elem_bytes;
+            if n > 0 && end > program.graph.buffers[l.buffer].bytes {
                 return Err(format!(
                     "{v} does not fit in buffer '{}'",
-                    program.graph.buffers[p.buffer].name
+                    program.graph.buffers[l.buffer].name
                 ));
             }
             layouts.insert(v, l);

@@ -433,6 +433,54 @@ impl TaskProgram {
         Ok(p)
     }
 
+    /// The layout of every placed value: the function argument or top-level result a place
+    /// is for, its buffer and offset, its shape and element size, and its storage order.
+    pub fn layouts(
+        &self,
+        body: &Body,
+    ) -> Result<Vec<(crate::ValueId, crate::tasks::Layout)>, String> {
+        let func = crate::dialect::builtin::first_func(body).ok_or("the module has no function")?;
+        let entry = body
+            .entry_block(func, 0)
+            .ok_or("the function has no body")?;
+        let args = &body.blocks[entry].args;
+        let steps: Vec<OpId> = body.blocks[entry]
+            .ops
+            .iter()
+            .copied()
+            .filter(|&o| body.ops[o].name != "func.return")
+            .collect();
+        self.places
+            .iter()
+            .map(|p| {
+                let v = match p.of {
+                    PlaceOf::Arg(i) => *args.get(i).ok_or_else(|| {
+                        format!("a place names argument {i}, which does not exist")
+                    })?,
+                    PlaceOf::Result { group, result } => *steps
+                        .get(group)
+                        .and_then(|&o| body.ops[o].results.get(result))
+                        .ok_or_else(|| {
+                            format!(
+                                "a place names result {result} of op {group}, which does not exist"
+                            )
+                        })?,
+                };
+                let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
+                let mut l = crate::tasks::Layout::row_major(
+                    p.buffer,
+                    p.offset,
+                    t.shape.clone(),
+                    t.elem.bytes() as u64,
+                );
+                if !p.perm.is_empty() {
+                    l.perm = p.perm.clone();
+                }
+                Ok((v, l))
+            })
+            .collect()
+    }
+
     /// Reads the module's program.
     pub fn from_body(body: &Body) -> Result<TaskProgram, String> {
         let op =
