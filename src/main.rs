@@ -43,19 +43,28 @@ enum Command {
     ///
     /// --emit=tensor: canonicalize, cse, dce. --emit=fused: canonicalize, fuse (equality
     /// saturation, fusion rules, cost model), cse, dce: one fused.group per task kind.
+    /// --emit=tasks adds `tile` (every group's results cut into tasks with exact byte ranges and
+    /// events; a task.graph next to the function), --emit=schedule adds `schedule` (SM and
+    /// queue slot per task; --sms N), --emit=schedule-svg draws it; --emit=mlir|ptx generate
+    /// the megakernel, --emit=artifact -o DIR writes what `mkc bench/check/run --engine gpu`
+    /// load (PTX, task tables, the scheduled program, config, manifest).
     /// --stats FILE writes one JSON object with per-pass wall times and counters (for fuse:
     /// e-nodes, e-classes, iterations, stop reason, rule hits, cost before and after),
     /// "fused_groups", and "step_traffic": the bytes a step must read (weights, the embedding
     /// row it looks up, full KV caches; cache_bytes_per_position for shorter contexts) and
-    /// writes, and floor_ms = read_bytes / --bandwidth.
+    /// writes, and floor_ms = read_bytes / --bandwidth; with a task level, "tasks" (counts,
+    /// tasks per kind, and the schedule's estimate: step, floor, critical path, busy time per
+    /// SM).
     Compile(CompileArgs),
     /// Generate tokens greedily with a Hugging Face model (checkpoint, or config with
     /// --random-weights).
     ///
     /// Feeds the prompt one position at a time through the decode step, then appends the
     /// step's own argmax token until --max-new-tokens; prints the tokens as they come and the
-    /// tokens/s at the end. --engine interp runs the step on the CPU reference interpreter
-    /// (the GPU engine comes with the runtime); --level fused runs the fused IR.
+    /// tokens/s at the end (and the text, when a tokenizer.json is beside the model).
+    /// --engine interp runs the step on the CPU reference interpreter (--level fused: the
+    /// fused IR); --engine sim the scheduled program on the GPU simulator; --engine gpu a
+    /// compiled artifact (--artifact DIR) on the GPU, which computes each step's argmax.
     Run(RunArgs),
     /// Check a model's logits against a fixture's references (teacher-forced).
     ///
@@ -63,7 +72,10 @@ enum Command {
     /// compares each position's logits with row i of `logits_f32` from
     /// reference.safetensors. The last line is one JSON object:
     /// {"engine", "frontend", "positions", "max_rel_err", "argmax_agree"}. Exits 0 only
-    /// when max_rel_err <= the engine's tolerance (1e-3 for interp) and every argmax agrees.
+    /// when max_rel_err <= the engine's tolerance and enough argmax agree: interp 1e-3 and
+    /// all; sim (the scheduled program on the simulator; --seeds N interleavings, the worst
+    /// reported) and gpu (an artifact on the GPU, beside the simulator, whose logits must be
+    /// within 1e-2 of the GPU's) 2e-2 and all but one.
     Check(CheckArgs),
     /// Run ONNX backend test cases on the reference interpreter.
     ///
@@ -157,7 +169,7 @@ impl Emit {
 struct CompileArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Write the IR here instead of stdout.
+    /// Write the IR here instead of stdout (a folder for --emit=artifact).
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
     /// The level to stop at and print.
