@@ -572,7 +572,13 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
         for (&k, &wb) in order.iter().zip(&whole) {
             let share = ((opts.sms as f64 * wb / total).round() as i64).max(1);
             let mut best: Option<(f64, Vec<Vec<TileBox>>)> = None;
+            // A cache updated in place writes the row of the step's position, which only the
+            // run knows: its tiles must each span every position.
+            let in_place = result_in_place(body, op, k);
             for cut in candidates(&shape(k), share) {
+                if in_place && cut.first().is_some_and(|axis0| axis0.len() > 1) {
+                    continue;
+                }
                 let tiles = tiles_of(&cut);
                 let n = tiles.len();
                 if n > 1 && wb / (n as f64) < opts.min_tile_bytes {
