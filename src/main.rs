@@ -101,6 +101,14 @@ enum Command {
     /// cost model says a step moves, the achieved GB/s, and that as a share of the measured
     /// device copy bandwidth.
     Bench(BenchArgs),
+    /// Fit a cost model to a profiled step, for the scheduler.
+    ///
+    /// Reads a trace from `mkc bench ARTIFACT --trace TRACE` and fits, per task kind, the
+    /// measured work time of its tasks to `fixed + bytes / rate` (least squares). Writes
+    /// {"kinds": {KIND: {"fixed_us", "gbps_per_sm", "tasks"}}}, which
+    /// `schedule{cost-model=FILE}` uses instead of the bandwidth share, so the schedule's
+    /// estimate (compile --stats) is in measured terms.
+    Tune(TuneArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///
     /// Runs MLIR's NVVM pipeline (nvvm-attach-target, convert-gpu-to-nvvm, gpu-to-llvm,
@@ -190,6 +198,9 @@ struct CompileArgs {
     /// SMs to tile and schedule for (--emit=tasks|schedule|schedule-svg).
     #[arg(long, default_value_t = 132)]
     sms: usize,
+    /// Schedule (and estimate) with measured task costs: a file `mkc tune` wrote.
+    #[arg(long, value_name = "FILE")]
+    cost_model: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -246,6 +257,76 @@ struct CheckArgs {
     /// Print a line per position.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    /// A trace from `mkc bench ARTIFACT --trace FILE`.
+    trace: PathBuf,
+    /// Write the cost model here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
+}
+
+fn run_tune(a: TuneArgs) -> ExitCode {
+    let result = (|| -> Result<String, String> {
+        let text = std::fs::read_to_string(&a.trace)
+            .map_err(|e| format!("cannot read '{}': {e}", a.trace.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a trace: {e}", a.trace.display()))?;
+        let events = v
+            .get("traceEvents")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| format!("{}: no traceEvents", a.trace.display()))?;
+        let mut points: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+        for e in events.iter().filter(|e| e["cat"] == "task") {
+            let (Some(kind), Some(dur), Some(bytes)) = (
+                e["name"].as_str(),
+                e["dur"].as_f64(),
+                e["args"]["bytes"].as_f64(),
+            ) else {
+                return Err(format!(
+                    "{}: a task event lacks name, dur or bytes",
+                    a.trace.display()
+                ));
+            };
+            points
+                .entry(kind.to_string())
+                .or_default()
+                .push((bytes, dur * 1e-6));
+        }
+        if points.is_empty() {
+            return Err(format!("{}: no task events", a.trace.display()));
+        }
+        let mut kinds = serde_json::Map::new();
+        for (kind, pts) in &points {
+            if let Some(c) = mkc_passes::schedule::fit_kind(pts) {
+                kinds.insert(
+                    kind.clone(),
+                    serde_json::json!({
+                        "fixed_us": c.fixed_s * 1e6,
+                        "gbps_per_sm": c.bytes_per_s / 1e9,
+                        "tasks": pts.len(),
+                    }),
+                );
+            }
+        }
+        // The kernel mkc generates today does not stream a task's weights before its wait.
+        Ok(serde_json::to_string_pretty(&serde_json::json!({
+            "kinds": kinds,
+            "prefetch_bytes": 0,
+            "event_latency_us": 1.0,
+        }))
+        .expect("json serialises")
+            + "\n")
+    })();
+    match result.and_then(|t| write_output(a.output.as_deref(), &t)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Args)]
@@ -373,6 +454,7 @@ fn main() -> ExitCode {
         Command::Check(a) => run_check(a),
         Command::GpuInfo(a) => run_gpu_info(a),
         Command::Bench(a) => run_bench(a),
+        Command::Tune(a) => run_tune(a),
         Command::OnnxTest(a) => {
             let (_, failed, _) = onnx_test::run_all(&a.dirs, a.verbose, &a.pipeline);
             if failed == 0 {
@@ -545,20 +627,32 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         if a.sms == 0 {
             return Err("--sms must be at least 1".into());
         }
-        let pipeline = a
-            .pipeline
-            .clone()
-            .unwrap_or_else(|| with_sms(a.emit.default_pipeline(), a.sms));
+        let pipeline = a.pipeline.clone().unwrap_or_else(|| {
+            let p = with_sms(a.emit.default_pipeline(), a.sms);
+            match &a.cost_model {
+                Some(f) => p.replace(
+                    &format!("schedule{{sms={}}}", a.sms),
+                    &format!("schedule{{sms={} cost-model={}}}", a.sms, f.display()),
+                ),
+                None => p,
+            }
+        });
         let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
         use mkc_ir::dialect::task::TaskProgram;
         let program = TaskProgram::find(&body)
             .map(|_| TaskProgram::from_body(&body))
             .transpose()?;
-        let machine = mkc_passes::schedule::Machine {
+        let mut machine = mkc_passes::schedule::Machine {
             sms: a.sms,
             bandwidth: a.bandwidth * 1e9,
             ..Default::default()
         };
+        if let Some(f) = &a.cost_model {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read '{}': {e}", f.display()))?;
+            mkc_passes::schedule::apply_cost_model(&mut machine, &text)
+                .map_err(|e| format!("{}: {e}", f.display()))?;
+        }
         let estimate = match program
             .as_ref()
             .and_then(|p| Some((p, p.schedule.as_ref()?)))

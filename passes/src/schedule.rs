@@ -26,6 +26,8 @@ crate::pass_options! {
     pub struct ScheduleOptions {
         /// SMs to schedule onto (the H100 has 132).
         sms: usize = 132 => "sms",
+        /// A cost model file from `mkc tune` (measured time per task kind).
+        cost_model: String = String::new() => "cost-model",
     }
 }
 
@@ -62,10 +64,16 @@ impl Pass for SchedulePass {
             Diagnostic::error(loc, format!("schedule: {m}"))
         };
         let mut p = TaskProgram::from_body(body).map_err(at)?;
-        let m = Machine {
+        let mut m = Machine {
             sms: self.options.sms,
             ..Machine::default()
         };
+        if !self.options.cost_model.is_empty() {
+            let path = &self.options.cost_model;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| at(format!("cannot read cost model '{path}': {e}")))?;
+            apply_cost_model(&mut m, &text).map_err(|e| at(format!("{path}: {e}")))?;
+        }
         let (s, e) = assign_sms(&p.graph, &m).map_err(at)?;
         cx.count("tasks", p.graph.tasks.len() as u64);
         cx.count(
@@ -92,6 +100,92 @@ pub struct Machine {
     pub event_latency_s: f64,
     /// Bytes an SM can stream ahead into shared memory while it waits for a task's events.
     pub prefetch_bytes: f64,
+    /// Measured costs per task kind (`mkc tune`), used instead of the bandwidth share.
+    pub measured: HashMap<String, KindCost>,
+}
+
+/// A task kind's measured cost on one SM: `fixed_s + bytes / bytes_per_s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindCost {
+    pub fixed_s: f64,
+    pub bytes_per_s: f64,
+}
+
+/// Reads a cost model file (`mkc tune` writes it): `{"kinds": {KIND: {"fixed_us": F,
+/// "gbps_per_sm": G}}}`.
+pub fn read_cost_model(text: &str) -> Result<HashMap<String, KindCost>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not a cost model: {e}"))?;
+    let kinds = v
+        .get("kinds")
+        .and_then(serde_json::Value::as_object)
+        .ok_or("not a cost model: no \"kinds\" object")?;
+    kinds
+        .iter()
+        .map(|(k, c)| {
+            let num = |f: &str| {
+                c.get(f)
+                    .and_then(serde_json::Value::as_f64)
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| format!("cost model: kind '{k}' needs a number '{f}' >= 0"))
+            };
+            let g = num("gbps_per_sm")?;
+            if g <= 0.0 {
+                return Err(format!("cost model: kind '{k}' has gbps_per_sm 0"));
+            }
+            Ok((
+                k.clone(),
+                KindCost {
+                    fixed_s: num("fixed_us")? * 1e-6,
+                    bytes_per_s: g * 1e9,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Applies a cost model file to a machine: the measured kinds, and, when the file says so,
+/// `prefetch_bytes` (what the kernel streams ahead of a wait; the first kernel streams nothing)
+/// and `event_latency_us`.
+pub fn apply_cost_model(m: &mut Machine, text: &str) -> Result<(), String> {
+    m.measured = read_cost_model(text)?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(p) = v.get("prefetch_bytes").and_then(serde_json::Value::as_f64) {
+        m.prefetch_bytes = p.max(0.0);
+    }
+    if let Some(l) = v
+        .get("event_latency_us")
+        .and_then(serde_json::Value::as_f64)
+    {
+        m.event_latency_s = l.max(0.0) * 1e-6;
+    }
+    Ok(())
+}
+
+/// Fits a kind's cost to measured (bytes, seconds) pairs by least squares
+/// (`seconds = fixed + bytes / rate`), keeping both terms physical (fixed >= 0, rate > 0).
+pub fn fit_kind(points: &[(f64, f64)]) -> Option<KindCost> {
+    if points.is_empty() {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let (fixed, slope) = if slope > 0.0 && my - slope * mx >= 0.0 {
+        (my - slope * mx, slope)
+    } else {
+        // One size of task, or a fit with a negative term: all of it per byte.
+        (0.0, my / mx.max(1.0))
+    };
+    (slope > 0.0).then_some(KindCost {
+        fixed_s: fixed,
+        bytes_per_s: 1.0 / slope,
+    })
 }
 
 impl Default for Machine {
@@ -105,6 +199,7 @@ impl Default for Machine {
             event_latency_s: 1.0e-6,
             // A ring of shared-memory pages: 128 KiB of the 228 KiB an SM has.
             prefetch_bytes: 131072.0,
+            measured: HashMap::new(),
         }
     }
 }
@@ -114,6 +209,14 @@ impl Machine {
     pub fn duration(&self, bytes: f64, flops: f64) -> f64 {
         let per_sm = self.bandwidth / self.sms as f64;
         (bytes / per_sm).max(flops / self.flops_per_sm)
+    }
+
+    /// A task's time: measured for its kind when the model has it, else [`Machine::duration`].
+    pub fn task_duration(&self, kind: &str, bytes: f64, flops: f64) -> f64 {
+        match self.measured.get(kind) {
+            Some(c) => c.fixed_s + bytes / c.bytes_per_s,
+            None => self.duration(bytes, flops),
+        }
     }
 }
 
@@ -211,7 +314,7 @@ fn place(
     let mut queues = vec![Vec::new(); m.sms];
     for (t, task) in &g.tasks {
         let i = t.as_u32() as usize;
-        let dur = m.duration(task.bytes, task.flops);
+        let dur = m.task_duration(&task.kind, task.bytes, task.flops);
         // Ready time on each SM: producers elsewhere are seen an event latency later. Keep
         // the latest producer per SM and the two latest overall on distinct SMs.
         let mut same: HashMap<usize, f64> = HashMap::new();
@@ -373,6 +476,38 @@ mod tests {
         for seed in 0..20 {
             mkc_runtime::sim::simulate(&g, &s, 2, seed).unwrap();
         }
+    }
+
+    #[test]
+    fn measured_costs_are_fitted_and_used() {
+        // 2 us fixed + 10 GB/s, measured exactly.
+        let pts: Vec<(f64, f64)> = [1e4, 5e4, 2e5]
+            .iter()
+            .map(|&b| (b, 2e-6 + b / 1e10))
+            .collect();
+        let c = fit_kind(&pts).unwrap();
+        assert!((c.fixed_s - 2e-6).abs() < 1e-12 && (c.bytes_per_s / 1e10 - 1.0).abs() < 1e-9);
+        // One size only: all per byte.
+        let c = fit_kind(&[(1e4, 1e-6), (1e4, 1e-6)]).unwrap();
+        assert_eq!((c.fixed_s, c.bytes_per_s), (0.0, 1e10));
+        let text = r#"{"kinds": {"up": {"fixed_us": 2.0, "gbps_per_sm": 10.0}}}"#;
+        let model = read_cost_model(text).unwrap();
+        let g = mlp(4, 1e4);
+        let plain = assign_sms(&g, &Machine::default()).unwrap().1;
+        let m = Machine {
+            measured: model,
+            ..Machine::default()
+        };
+        let tuned = assign_sms(&g, &m).unwrap().1;
+        // The up tasks now take 3 us each.
+        assert!(
+            (tuned.finish_s[0] - 3e-6).abs() < 1e-12,
+            "{:?}",
+            tuned.finish_s
+        );
+        assert!(tuned.step_s > plain.step_s);
+        let bad = read_cost_model(r#"{"kinds": {"up": {"fixed_us": -1, "gbps_per_sm": 1}}}"#);
+        assert!(bad.unwrap_err().contains("'fixed_us' >= 0"));
     }
 
     #[test]

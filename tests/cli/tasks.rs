@@ -286,3 +286,94 @@ fn run_takes_and_gives_text_with_a_tokenizer() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn tune_fits_a_trace_and_the_schedule_uses_it() {
+    // A trace as `bench --trace` writes it: two kinds, work time = 2 us + bytes / 10 GB/s.
+    let mut events = Vec::new();
+    for (kind, bytes) in [
+        ("mlp_gate_up", 1e4),
+        ("mlp_gate_up", 5e4),
+        ("qkv_rope", 2e4),
+    ] {
+        let dur_us = 2.0 + bytes / 1e10 * 1e6;
+        events.push(
+            serde_json::json!({"name": kind, "cat": "task", "ph": "X", "pid": 0,
+            "tid": 0, "ts": 0.0, "dur": dur_us, "args": {"bytes": bytes}}),
+        );
+        events.push(
+            serde_json::json!({"name": "wait", "cat": "wait", "ph": "X", "pid": 0,
+            "tid": 0, "ts": 0.0, "dur": 1.0}),
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("mkc-tune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.json");
+    std::fs::write(
+        &trace,
+        serde_json::json!({"traceEvents": events}).to_string(),
+    )
+    .unwrap();
+    let cost = dir.join("cost.json");
+    let o = mkc(
+        &[
+            "tune",
+            trace.to_str().unwrap(),
+            "-o",
+            cost.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cost).unwrap()).unwrap();
+    let mlp = &c["kinds"]["mlp_gate_up"];
+    assert!(
+        (mlp["fixed_us"].as_f64().unwrap() - 2.0).abs() < 1e-6,
+        "{c}"
+    );
+    assert!(
+        (mlp["gbps_per_sm"].as_f64().unwrap() - 10.0).abs() < 1e-6,
+        "{c}"
+    );
+    assert_eq!(c["kinds"]["qkv_rope"]["tasks"], 1);
+    // The schedule's estimate of llama-tiny, without and with the measured costs.
+    let model = repo("tests/fixtures/llama-tiny");
+    let estimate = |extra: &[&str]| {
+        let stats = dir.join("s.json");
+        let mut args = vec![
+            model.to_str().unwrap(),
+            "--emit=schedule",
+            "-o",
+            "/dev/null",
+            "--stats",
+            stats.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        compile(&args);
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        j["tasks"]["estimate"]["step_ms"].as_f64().unwrap()
+    };
+    let plain = estimate(&[]);
+    let tuned = estimate(&["--cost-model", cost.to_str().unwrap()]);
+    assert!(tuned > plain, "{tuned} vs {plain}");
+    // A broken cost model is a clear error.
+    std::fs::write(&cost, "{\"kinds\": {\"x\": {\"fixed_us\": -1}}}").unwrap();
+    let o = mkc(
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=schedule",
+            "--cost-model",
+            cost.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("needs a number"),
+        "{}",
+        text(&o.stderr)
+    );
+}
