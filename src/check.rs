@@ -304,9 +304,7 @@ pub fn check_hf_gpu(
     if inputs.len() < 2 || inputs[0] != scalar || inputs[1] != scalar {
         return Err("the artifact is not a decode step (token, position, caches...)".into());
     }
-    let ctx = inputs
-        .get(2)
-        .map_or(0, |t| t.shape.first().copied().unwrap_or(0));
+    let ctx = gpu.program.cache_positions();
     if (reference.tokens.len() as i64) > ctx {
         return Err(format!(
             "the artifact's caches hold {ctx} positions; the fixture needs {}",

@@ -1030,9 +1030,15 @@ fn run_generate(mut a: RunArgs) -> ExitCode {
                 .collect()
         };
         let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
+        let vocab = model.config.vocab_size;
+        if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
+            return Err(format!(
+                "prompt token {bad} is outside the vocabulary (0..{vocab})"
+            ));
+        }
         // The simulator runs the scheduled program; the interpreter the level asked for.
         let level = match a.engine {
-            check::Engine::Gpu => return run_on_gpu(a, weights, vocab_of(&model), &tok),
+            check::Engine::Gpu => return run_on_gpu(a, weights, &tok),
             check::Engine::Sim => Emit::Schedule,
             check::Engine::Interp => match a.level {
                 Emit::Tensor => Emit::Tensor,
@@ -1041,12 +1047,6 @@ fn run_generate(mut a: RunArgs) -> ExitCode {
         };
         if level != Emit::Tensor {
             mkc_passes::driver::run_pipeline(&mut body, level.default_pipeline())?;
-        }
-        let vocab = model.config.vocab_size;
-        if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
-            return Err(format!(
-                "prompt token {bad} is outside the vocabulary (0..{vocab})"
-            ));
         }
         let mut interp = mkc_runtime::Interpreter::new(&body, weights);
         let func = interp.func("decode_step")?;
@@ -1061,40 +1061,20 @@ fn run_generate(mut a: RunArgs) -> ExitCode {
         let mut caches: Vec<mkc_runtime::Tensor> = (0..2 * cfg.num_layers)
             .map(|_| mkc_runtime::Tensor::from_fn(cache_ty.clone(), zero))
             .collect();
-        let start = std::time::Instant::now();
-        let mut tokens = a.prompt_ids.clone();
-        let mut out = std::io::stdout();
-        for pos in 0..needed - 1 {
-            let tok = mkc_runtime::interp::i64_tensor(&[], vec![tokens[pos]]);
+        greedy(a, level.name(), &tok, &mut |token, pos| {
+            let t = mkc_runtime::interp::i64_tensor(&[], vec![token]);
             let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
-            let mut inputs = vec![tok, p];
+            let mut inputs = vec![t, p];
             inputs.append(&mut caches);
             let mut outs = match &mut sim {
                 Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
                 None => interp.call(func, inputs),
-            }
-            .map_err(|e| format!("position {pos}: {e}"))?;
+            }?;
             let _logits = outs.remove(0);
             let next = outs.remove(0).get(0).i();
             caches = outs;
-            if pos + 1 >= a.prompt_ids.len() {
-                tokens.push(next);
-                let _ = write!(out, "{next} ");
-                let _ = out.flush();
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!();
-        let text = text_field(&tok, &tokens[a.prompt_ids.len()..])?;
-        println!(
-            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
-            a.engine.name(),
-            level.name(),
-            a.prompt_ids.len(),
-            &tokens[a.prompt_ids.len()..],
-            (needed - 1) as f64 / secs.max(1e-9)
-        );
-        Ok(())
+            Ok(next)
+        })
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1277,57 +1257,21 @@ fn run_check_gpu(_: &CheckArgs, _: f64, _: usize) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn vocab_of(model: &mkc_frontends::HfModel) -> i64 {
-    model.config.vocab_size
-}
-
-/// `run --engine gpu`: greedy decoding with the artifact's kernel, the GPU computing each
-/// step's argmax; the host only writes the token and the position.
-#[cfg(feature = "cuda")]
-fn run_on_gpu(
+/// Greedy decoding: feeds the prompt, then each step's own token, through `step(token,
+/// position) -> next token`, printing the generated tokens as they come, then the JSON line
+/// (with the decoded text when there is a tokenizer).
+fn greedy(
     a: &RunArgs,
-    weights: &dyn mkc_ir::weights::WeightSource,
-    vocab: i64,
+    level: &str,
     tok: &Option<tokenizers::Tokenizer>,
+    step: &mut dyn FnMut(i64, usize) -> Result<i64, String>,
 ) -> Result<(), String> {
-    let dir = a.artifact.as_ref().ok_or(
-        "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
-    )?;
-    let art = mkc_runtime::artifact::Artifact::open(dir)?;
-    if let Some(bad) = a.prompt_ids.iter().find(|&&t| t < 0 || t >= vocab) {
-        return Err(format!(
-            "prompt token {bad} is outside the vocabulary (0..{vocab})"
-        ));
-    }
-    eprintln!("mkc: loading {} onto the GPU", dir.display());
-    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, weights, 0)?;
-    let n = gpu.program.inputs.len();
-    let ctx = gpu
-        .program
-        .inputs
-        .get(2)
-        .and_then(|&v| gpu.program.ty(v).ok())
-        .and_then(|t| t.shape.first().copied())
-        .unwrap_or(0);
     let needed = a.prompt_ids.len() + a.max_new_tokens;
-    if needed as i64 > ctx {
-        return Err(format!(
-            "{needed} positions do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx"
-        ));
-    }
     let start = std::time::Instant::now();
     let mut tokens = a.prompt_ids.clone();
     let mut out = std::io::stdout();
     for pos in 0..needed - 1 {
-        let tok = mkc_runtime::interp::i64_tensor(&[], vec![tokens[pos]]);
-        let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
-        let mut inputs: Vec<Option<&mkc_runtime::Tensor>> = vec![Some(&tok), Some(&p)];
-        inputs.resize(n, None);
-        let next = gpu
-            .call(&inputs, &[1])
-            .map_err(|e| format!("position {pos}: {e}"))?[0]
-            .get(0)
-            .i();
+        let next = step(tokens[pos], pos).map_err(|e| format!("position {pos}: {e}"))?;
         if pos + 1 >= a.prompt_ids.len() {
             tokens.push(next);
             let _ = write!(out, "{next} ");
@@ -1336,21 +1280,52 @@ fn run_on_gpu(
     }
     let secs = start.elapsed().as_secs_f64();
     println!();
-    let text = text_field(tok, &tokens[a.prompt_ids.len()..])?;
+    let generated = &tokens[a.prompt_ids.len()..];
+    let text = text_field(tok, generated)?;
     println!(
-        "{{\"engine\":\"gpu\",\"level\":\"artifact\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
+        "{{\"engine\":\"{}\",\"level\":\"{level}\",\"prompt\":{},\"generated\":{generated:?},\"tokens_per_s\":{:.1}{text}}}",
+        a.engine.name(),
         a.prompt_ids.len(),
-        &tokens[a.prompt_ids.len()..],
         (needed - 1) as f64 / secs.max(1e-9)
     );
     Ok(())
+}
+
+/// `run --engine gpu`: greedy decoding with the artifact's kernel, the GPU computing each
+/// step's argmax; the host only writes the token and the position.
+#[cfg(feature = "cuda")]
+fn run_on_gpu(
+    a: &RunArgs,
+    weights: &dyn mkc_ir::weights::WeightSource,
+    tok: &Option<tokenizers::Tokenizer>,
+) -> Result<(), String> {
+    let dir = a.artifact.as_ref().ok_or(
+        "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
+    )?;
+    let art = mkc_runtime::artifact::Artifact::open(dir)?;
+    eprintln!("mkc: loading {} onto the GPU", dir.display());
+    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, weights, 0)?;
+    let n = gpu.program.inputs.len();
+    let ctx = gpu.program.cache_positions();
+    let needed = a.prompt_ids.len() + a.max_new_tokens;
+    if needed as i64 > ctx {
+        return Err(format!(
+            "{needed} positions do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx"
+        ));
+    }
+    greedy(a, "artifact", tok, &mut |token, pos| {
+        let t = mkc_runtime::interp::i64_tensor(&[], vec![token]);
+        let p = mkc_runtime::interp::i64_tensor(&[], vec![pos as i64]);
+        let mut inputs: Vec<Option<&mkc_runtime::Tensor>> = vec![Some(&t), Some(&p)];
+        inputs.resize(n, None);
+        Ok(gpu.call(&inputs, &[1])?[0].get(0).i())
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
 fn run_on_gpu(
     _: &RunArgs,
     _: &dyn mkc_ir::weights::WeightSource,
-    _: i64,
     _: &Option<tokenizers::Tokenizer>,
 ) -> Result<(), String> {
     Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
@@ -1454,13 +1429,7 @@ fn run_bench(a: BenchArgs) -> ExitCode {
         let mut gpu = GpuRunner::new(&art, weights, 0)?;
         let load_s = start.elapsed().as_secs_f64();
         let n = gpu.program.inputs.len();
-        let ctx = gpu
-            .program
-            .inputs
-            .get(2)
-            .and_then(|&v| gpu.program.ty(v).ok())
-            .and_then(|t| t.shape.first().copied())
-            .unwrap_or(0);
+        let ctx = gpu.program.cache_positions();
         if a.pos < 0 || a.pos >= ctx {
             return Err(format!(
                 "--pos {} is outside the artifact's KV cache (0..{ctx})",

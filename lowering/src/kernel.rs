@@ -1322,9 +1322,10 @@ struct TaskPlan {
 fn plan_task(
     body: &Body,
     steps: &[OpId],
+    signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
     task: &mkc_ir::tasks::Task,
-) -> Result<(TaskPlan, mkc_ir::tiling::Slice), String> {
+) -> Result<TaskPlan, String> {
     let group = steps[task.group];
     let sl = slice(body, group, task.output, &task.tile)?;
     let block = body.entry_block(group, 0).expect("a group has a body");
@@ -1333,7 +1334,7 @@ fn plan_task(
     let ops = &body.blocks[block].ops;
     let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
     let in_place = result_in_place(body, group, task.output);
-    let mut key = format!("{}#out{}#", group_signature(body, group), task.output);
+    let mut key = format!("{}#out{}#", signatures[task.group], task.output);
     let mut offsets = Vec::new();
     let place = |v: ValueId| {
         placed
@@ -1377,14 +1378,11 @@ fn plan_task(
         push_region(&mut key, &merged_need(body, &sl, op));
     }
     push_region(&mut key, &task.tile);
-    Ok((
-        TaskPlan {
-            key,
-            offsets,
-            boxes,
-        },
-        sl,
-    ))
+    Ok(TaskPlan {
+        key,
+        offsets,
+        boxes,
+    })
 }
 
 fn merged_need(body: &Body, sl: &mkc_ir::tiling::Slice, op: OpId) -> Region {
@@ -1426,12 +1424,23 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         placed.insert(v, (l.buffer.index(), l.offset));
         strides.insert(v, l.strides());
     }
-    // Plan every task; tasks with one key share one code.
+    // Plan every task; tasks with one key share one code. (A group's structure is worked out
+    // once, not per task.)
+    let signatures: Vec<String> = steps
+        .iter()
+        .map(|&op| {
+            if body.ops[op].name == "fused.group" {
+                group_signature(body, op)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
     let mut codes: Vec<(String, mkc_ir::tasks::TaskId)> = Vec::new();
     let mut code_of: HashMap<String, usize> = HashMap::new();
     let mut plans = Vec::with_capacity(program.graph.tasks.len());
     for (t, task) in &program.graph.tasks {
-        let (plan, _) = plan_task(body, &steps, &placed, task)?;
+        let plan = plan_task(body, &steps, &signatures, &placed, task)?;
         let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
             codes.push((plan.key.clone(), t));
             codes.len() - 1
@@ -1683,7 +1692,7 @@ fn emit_code(
     task: &mkc_ir::tasks::Task,
     params: &str,
 ) -> Result<u64, String> {
-    let (plan, sl) = plan_task(body, steps, placed, task)?;
+    let sl = slice(body, steps[task.group], task.output, &task.tile)?;
     let group = steps[task.group];
     let block = body.entry_block(group, 0).expect("a group has a body");
     let bargs = &body.blocks[block].args;
@@ -1743,7 +1752,6 @@ fn emit_code(
         g.barrier();
     }
     let tile = read_region(g, &task.tile);
-    let _ = plan;
     // Write the tile.
     let round_bf16 = buffers[placed[&results[task.output]].0] == "kv" && out.elem == ElemType::F32;
     if in_place {

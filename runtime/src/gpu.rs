@@ -301,20 +301,26 @@ impl GpuRunner {
                 inputs.len()
             ));
         }
+        // Write the values' bytes in place: each touched buffer downloaded once, patched,
+        // uploaded once (the inputs' buffer is a few bytes).
+        let mut patched: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
         for (i, t) in inputs.iter().enumerate() {
             let Some(t) = t else { continue };
             let v = self.program.inputs[i];
-            let l = self.program.layout(v)?.clone();
+            let l = self.program.layout(v)?;
             let ty = self.program.ty(v)?;
             if t.ty != ty {
                 return Err(format!("input #{i} has type {}, expected {ty}", t.ty));
             }
-            // Write the value's bytes in place: download, patch, upload (inputs are small).
             let b = l.buffer.index();
-            let mut host = self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?;
-            crate::image::encode(&l, t, &mut host)?;
+            if let std::collections::btree_map::Entry::Vacant(e) = patched.entry(b) {
+                e.insert(self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?);
+            }
+            crate::image::encode(l, t, patched.get_mut(&b).expect("inserted"))?;
+        }
+        for (b, host) in &patched {
             self.stream
-                .memcpy_htod(&host, &mut self.buffers[b])
+                .memcpy_htod(host, &mut self.buffers[*b])
                 .map_err(de)?;
         }
         self.launch()?;

@@ -206,6 +206,16 @@ impl Program {
         Ok(images)
     }
 
+    /// Positions the KV caches hold, for a decode step (token, position, caches...); 0 when
+    /// the program has no cache.
+    pub fn cache_positions(&self) -> i64 {
+        self.inputs
+            .get(2)
+            .and_then(|&v| self.ty(v).ok())
+            .and_then(|t| t.shape.first().copied())
+            .unwrap_or(0)
+    }
+
     /// The type of a value.
     pub fn ty(&self, v: ValueId) -> Result<TensorType, String> {
         tensor_type(&self.body, v)

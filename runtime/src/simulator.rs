@@ -121,7 +121,9 @@ impl<'a> Simulator<'a> {
         for &op in &sim.steps.clone() {
             if body.ops[op].name == "tg.constant" {
                 let t = interp.eval_op(op, &[])?.remove(0);
-                sim.store(body.ops[op].results[0], &t, None, true);
+                let mut memory = std::mem::take(&mut sim.memory);
+                sim.store(&mut memory, body.ops[op].results[0], &t, None, true);
+                sim.memory = memory;
             }
         }
         for (i, &a) in args.iter().enumerate() {
@@ -131,7 +133,9 @@ impl<'a> Simulator<'a> {
                     let ty = body.ty(a).as_tensor().ok_or("a weight is not a tensor")?;
                     let t =
                         Tensor::from_raw(&raw, ty).map_err(|e| format!("weight '{name}' {e}"))?;
-                    sim.store(a, &t, None, true);
+                    let mut memory = std::mem::take(&mut sim.memory);
+                    sim.store(&mut memory, a, &t, None, true);
+                    sim.memory = memory;
                 }
                 None => sim.inputs.push(a),
             }
@@ -147,10 +151,17 @@ impl<'a> Simulator<'a> {
 
     /// Writes `t` (all of it, or the boxes `only`) where `v` lives; floats rounded to the
     /// storage type unless `exact`.
-    fn store(&mut self, v: ValueId, t: &Tensor, only: Option<&[Vec<(i64, i64)>]>, exact: bool) {
-        let l = self.layouts[&v].clone();
+    fn store(
+        &self,
+        memory: &mut [Vec<f64>],
+        v: ValueId,
+        t: &Tensor,
+        only: Option<&[Vec<(i64, i64)>]>,
+        exact: bool,
+    ) {
+        let l = &self.layouts[&v];
         let float = t.ty.elem.is_float() && self.program.graph.buffers[l.buffer].name == "kv";
-        let mem = &mut self.memory[l.buffer.index()];
+        let mem = &mut memory[l.buffer.index()];
         let addr = l.addresser();
         let mut put = |i: usize| {
             let x = t.f(i);
@@ -177,13 +188,14 @@ impl<'a> Simulator<'a> {
     /// the elements inside `declared` ranges (when given); poison everywhere else.
     fn load(
         &self,
+        memory: &[Vec<f64>],
         v: ValueId,
         ty: &TensorType,
         region: Option<&[Vec<(i64, i64)>]>,
         declared: Option<&[Range]>,
     ) -> Result<Tensor, String> {
         let l = self.layout(v)?;
-        let mem = &self.memory[l.buffer.index()];
+        let mem = &memory[l.buffer.index()];
         let n = ty.num_elements() as usize;
         let mut vals: Vec<Option<f64>> = vec![None; n];
         let full = [mkc_ir::tiling::full_box(&ty.shape)];
@@ -210,7 +222,7 @@ impl<'a> Simulator<'a> {
         }))
     }
 
-    fn run_task(&mut self, t: TaskId) -> Result<(), String> {
+    fn run_task(&self, memory: &mut [Vec<f64>], t: TaskId) -> Result<(), String> {
         let body = self.body;
         let task = &self.program.graph.tasks[t];
         let name = || {
@@ -236,13 +248,25 @@ impl<'a> Simulator<'a> {
             let region = &sl.needs[&args[i]];
             values.insert(
                 args[i],
-                Rc::new(self.load(operands[i], &ty(args[i])?, Some(region), Some(&task.reads))?),
+                Rc::new(self.load(
+                    memory,
+                    operands[i],
+                    &ty(args[i])?,
+                    Some(region),
+                    Some(&task.reads),
+                )?),
             );
         }
         for &(v, j) in &sl.loaded {
             values.insert(
                 v,
-                Rc::new(self.load(results[j], &ty(v)?, Some(&sl.needs[&v]), Some(&task.reads))?),
+                Rc::new(self.load(
+                    memory,
+                    results[j],
+                    &ty(v)?,
+                    Some(&sl.needs[&v]),
+                    Some(&task.reads),
+                )?),
             );
         }
         let none = NoWeights;
@@ -318,7 +342,7 @@ impl<'a> Simulator<'a> {
                 }
             }
         }
-        self.store(result, &out, Some(&tile), false);
+        self.store(memory, result, &out, Some(&tile), false);
         Ok(())
     }
 
@@ -341,18 +365,21 @@ impl<'a> Simulator<'a> {
                     self.body.ty(v)
                 )));
             }
-            // Caches keep what the previous step wrote: only a changed input is written.
-            self.store(v, t, None, false);
         }
-        let (graph, schedule) = (self.program.graph.clone(), self.schedule.clone());
+        // The queues and the memory change during a step; the program does not.
+        let mut memory = std::mem::take(&mut self.memory);
         let mut queues = std::mem::replace(&mut self.queues, Queues::empty());
-        let r = queues.step(&graph, &schedule, &mut |t| {
-            self.run_task(t).map_err(SimError::Task)
+        for (&v, t) in self.inputs.iter().zip(inputs) {
+            self.store(&mut memory, v, t, None, false);
+        }
+        let this = &*self;
+        let r = queues.step(&this.program.graph, &this.schedule, &mut |t| {
+            this.run_task(&mut memory, t).map_err(SimError::Task)
         });
         self.queues = queues;
+        self.memory = memory;
         r?;
         self.returns
-            .clone()
             .iter()
             .map(|&v| {
                 let ty = self
@@ -361,7 +388,8 @@ impl<'a> Simulator<'a> {
                     .as_tensor()
                     .cloned()
                     .ok_or_else(|| SimError::Task("a result is not a tensor".into()))?;
-                self.load(v, &ty, None, None).map_err(SimError::Task)
+                self.load(&self.memory, v, &ty, None, None)
+                    .map_err(SimError::Task)
             })
             .collect()
     }

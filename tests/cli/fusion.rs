@@ -1,6 +1,6 @@
 //! `mkc compile --emit=fused` and `check --level fused`: the fusion issue's acceptance.
 
-use super::{mkc, text};
+use super::{last_json, mkc, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -122,8 +122,7 @@ fn fused_ir_passes_the_check_from_both_frontends() {
                 "{name} onnx={onnx}: {}",
                 text(&o.stderr)
             );
-            let j: serde_json::Value =
-                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            let j = last_json(&o);
             assert_eq!(j["level"], "fused");
             assert_eq!(j["argmax_agree"], 27);
             assert!(j["max_rel_err"].as_f64().unwrap() <= 1e-3, "{j}");
@@ -300,8 +299,7 @@ fn run_generates_transformers_greedy_tokens() {
             None,
         );
         assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j: serde_json::Value =
-            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        let j = last_json(&o);
         let got: Vec<i64> = j["generated"]
             .as_array()
             .unwrap()

@@ -1,7 +1,7 @@
 //! The megakernel: its MLIR, its PTX (assembled by ptxas when the set-up could fetch it), and
 //! the artifact running on a GPU (skipped, saying so, where there is none).
 
-use super::{mkc, text};
+use super::{last_json, mkc, text};
 use std::path::{Path, PathBuf};
 
 fn repo(p: &str) -> PathBuf {
@@ -182,8 +182,7 @@ fn gpu_every_fixture_passes_on_the_device() {
                 "{name} onnx={onnx}: {}",
                 text(&o.stderr)
             );
-            let j: serde_json::Value =
-                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            let j = last_json(&o);
             assert!(
                 j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
                 "{name}: {j}"

@@ -28,6 +28,13 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The JSON object on the last line of a command's stdout (check, run, bench print one).
+pub fn last_json(o: &Output) -> serde_json::Value {
+    let out = text(&o.stdout);
+    serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no JSON last line ({e}): {out}"))
+}
+
 fn temp(name: &str, contents: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mkc-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,6 +1,6 @@
 //! `mkc import`/`check --onnx`/`onnx-test` on ONNX models, good and bad.
 
-use super::{mkc, text};
+use super::{last_json, mkc, text};
 use mkc_frontends::onnx::proto::*;
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,7 @@ fn every_fixture_export_passes_the_check() {
         let dir = repo("tests/fixtures").join(name);
         let o = mkc(&["check", dir.to_str().unwrap(), "--onnx"], None);
         assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j: serde_json::Value =
-            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        let j = last_json(&o);
         assert_eq!(
             (j["frontend"].as_str(), j["argmax_agree"].as_i64()),
             (Some("onnx"), Some(27)),

@@ -1,7 +1,7 @@
 //! `compile --emit=tasks|schedule|schedule-svg` and `check --engine sim`: the task and
 //! schedule issue's acceptance.
 
-use super::{mkc, text};
+use super::{last_json, mkc, text};
 use std::path::{Path, PathBuf};
 
 fn repo(p: &str) -> PathBuf {
@@ -47,8 +47,7 @@ fn sim_engine_passes_every_fixture_from_both_frontends_for_several_seeds() {
             );
             let err = text(&o.stderr);
             assert_eq!(err.matches("seed ").count(), 3, "{err}");
-            let j: serde_json::Value =
-                serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+            let j = last_json(&o);
             assert_eq!(j["engine"], "sim");
             assert_eq!(j["level"], "schedule");
             assert_eq!(j["positions"], 27);
@@ -77,8 +76,7 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
         None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let j: serde_json::Value =
-        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    let j = last_json(&o);
     assert_eq!(j["argmax_agree"], 27, "{j}");
     assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{j}");
 }
@@ -226,8 +224,7 @@ fn run_on_the_simulator_generates_transformers_greedy_tokens() {
         None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let j: serde_json::Value =
-        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    let j = last_json(&o);
     assert_eq!(j["engine"], "sim");
     assert_eq!(j["level"], "schedule");
     assert_eq!(j["generated"], serde_json::Value::from(vec![121; 16]));
@@ -265,8 +262,7 @@ fn run_takes_and_gives_text_with_a_tokenizer() {
         None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let j: serde_json::Value =
-        serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+    let j = last_json(&o);
     assert_eq!(j["prompt"], 11);
     assert_eq!(j["text"], "t121 t121 t121 t121");
     // No tokenizer: --prompt is refused with the reason.
