@@ -11,6 +11,16 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The megakernel's default knobs (here, not in `mkc-lowering`, which the runtime-only
+/// build does not have).
+mod kernel_defaults {
+    pub const THREADS: u32 = 512;
+    pub const PREFETCH_BYTES: u64 = 0;
+    pub const PREFETCH: &str = "own";
+    pub const STREAM_SLOTS: u32 = 0;
+    pub const SLOT_BYTES: u32 = 32 << 10;
+}
+
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
 ///
 /// Levels: tensor graph (`tg` dialect) -> e-graph fusion -> tile-level tasks with events ->
@@ -201,6 +211,29 @@ struct CompileArgs {
     /// Schedule (and estimate) with measured task costs: a file `mkc tune` wrote.
     #[arg(long, value_name = "FILE")]
     cost_model: Option<PathBuf>,
+    /// Megakernel: threads per CTA (a multiple of 32, at most 1024).
+    #[arg(long, default_value_t = kernel_defaults::THREADS)]
+    threads: u32,
+    /// Megakernel: bytes of each task's weights asked into L2 before the task waits on its
+    /// events (0: none).
+    #[arg(long, value_name = "BYTES", default_value_t = kernel_defaults::PREFETCH_BYTES)]
+    l2_prefetch: u64,
+    /// Megakernel: whose weights a task asks into L2 before its wait: its own, or the next
+    /// task's of its SM's queue (so they stream while this one waits and computes).
+    #[arg(long, value_name = "own|next", default_value = kernel_defaults::PREFETCH,
+          value_parser = ["own", "next"])]
+    prefetch: String,
+    /// Megakernel: slots of the shared-memory ring that matrix-vector products stream
+    /// their weight rows through with bulk asynchronous copies (0: ordinary loads).
+    #[arg(long, value_name = "N", default_value_t = kernel_defaults::STREAM_SLOTS)]
+    stream_slots: u32,
+    /// Megakernel: bytes of one ring slot (whole weight rows; a 16-byte multiple).
+    #[arg(long, value_name = "BYTES", default_value_t = kernel_defaults::SLOT_BYTES)]
+    slot_bytes: u32,
+    /// Megakernel: registers per thread ptxas may use, above 256 threads (default: the
+    /// whole register file of one CTA per SM, 65536 / threads; 0: ptxas decides).
+    #[arg(long, value_name = "N")]
+    max_registers: Option<u32>,
 }
 
 #[derive(Args)]
@@ -713,7 +746,15 @@ fn emit_kernel(
     p: &mkc_ir::dialect::task::TaskProgram,
 ) -> Result<(), String> {
     let start = std::time::Instant::now();
-    let k = mkc_lowering::kernel::generate(body, p)?;
+    let opts = mkc_lowering::kernel::KernelOptions {
+        threads: a.threads,
+        prefetch_bytes: a.l2_prefetch,
+        prefetch_next: a.prefetch == "next",
+        stream_slots: a.stream_slots,
+        slot_bytes: a.slot_bytes,
+        max_registers: a.max_registers,
+    };
+    let k = mkc_lowering::kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
         return write_output(a.output.as_deref(), &k.mlir);
     }
@@ -721,8 +762,9 @@ fn emit_kernel(
         .map_err(|e| e.to_string())?
         .concat();
     eprintln!(
-        "mkc: kernel: {} task codes, {} lines of MLIR -> {} bytes of PTX in {:.2} s",
+        "mkc: kernel: {} task codes ({} streamed matvecs), {} lines of MLIR -> {} bytes of PTX in {:.2} s",
         k.codes,
+        k.streamed,
         k.mlir.lines().count(),
         ptx.len(),
         start.elapsed().as_secs_f64()
@@ -794,6 +836,7 @@ fn write_artifact(
         target: "sm_90a".into(),
         kernel: k.name.clone(),
         threads: k.threads,
+        dynamic_smem: k.dynamic_smem,
         ctas: k.ctas,
         scratch_per_cta: k.scratch_per_cta,
         events: p.graph.events.len(),
@@ -818,7 +861,15 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
     let mut body = import_model(&args)?;
     mkc_passes::driver::run_pipeline(&mut body, Emit::Artifact.default_pipeline())?;
     let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
-    let k = mkc_lowering::kernel::generate(&body, &p)?;
+    let opts = mkc_lowering::kernel::KernelOptions {
+        threads: kernel_defaults::THREADS,
+        prefetch_bytes: kernel_defaults::PREFETCH_BYTES,
+        prefetch_next: kernel_defaults::PREFETCH == "next",
+        stream_slots: kernel_defaults::STREAM_SLOTS,
+        slot_bytes: kernel_defaults::SLOT_BYTES,
+        max_registers: None,
+    };
+    let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")
         .map_err(|e| e.to_string())?
         .concat();

@@ -1,25 +1,33 @@
 //! The megakernel of a scheduled task program, as MLIR text (gpu, scf, arith, llvm, nvvm
 //! dialects) that [`crate::gpu_module_to_ptx`] lowers to PTX.
 //!
-//! One `gpu.func @step`, launched with one CTA per SM: the CTA switches on its block id to
-//! its SM's queue, and runs each task of it in order:
+//! One `gpu.func @step`, launched with one CTA per SM: the CTA walks its SM's queue of the
+//! task table, and for each task:
 //!
-//! 1. wait: thread 0 spins (acquire loads at device scope, with nanosleep) until every event
-//!    the task waits on reaches `target * step`; a fence and a barrier hand that on to the
-//!    CTA;
+//! 0. its record (code, prefetch spans, waits, signals, parameters) is already in shared
+//!    memory: every thread copied a word of it from the table while the previous task ran
+//!    (two record buffers), so no task reads the table at global-memory latency;
+//! 1. the weights its record names are asked into L2 (`cp.async.bulk.prefetch`: the task's
+//!    own, or the next task's, `KernelOptions::prefetch_next`), then thread 0 spins
+//!    (acquire loads at device scope, with nanosleep) until every awaited event reaches
+//!    `target * step`; a fence and a barrier hand that on to the CTA;
 //! 2. compute: the task's slice (the ops its tile needs, from [`mkc_ir::tiling::slice`]),
-//!    op by op, each over exactly the boxes the slice needs, the CTA's threads splitting the
-//!    elements; intermediates live in the SM's scratch region of global memory (L2);
-//! 3. write the tile to its place (an in-place KV cache update writes the row of the step's
-//!    position; f32 caches are rounded through bf16, as the simulator stores them);
+//!    op by op, each over exactly the boxes the slice needs; elementwise work a thread per
+//!    element over the union of the boxes, reductions by warps (shuffles) or the whole CTA;
+//!    matrix-vector products a warp per row with 16-byte weight loads, or (with a weight
+//!    ring, `KernelOptions::stream_slots`) their weight rows streamed into shared memory by
+//!    bulk asynchronous copies completing on mbarriers; intermediates live in the SM's
+//!    scratch region of global memory (L2), and the last op stores straight to the tile's
+//!    place when it computes exactly the tile;
+//! 3. an in-place KV cache update writes the row of the step's position (f32 caches are
+//!    rounded through bf16, as the simulator stores them);
 //! 4. signal: a barrier, then thread 0 fences (release, device scope) and adds 1 to each of
 //!    its events.
 //!
 //! Arithmetic is f32 (integers i64), weights and caches converted on load. Transcendentals use
 //! PTX's `ex2.approx` and `sqrt.rn` through inline assembly (the NVVM conversion would call
 //! libdevice, which a driver-only host does not have); rope angles use a range-reduced
-//! polynomial in f64. This first code generator is deliberately plain, one element per
-//! thread and dot products by one thread: correctness first, speed is the next issue.
+//! polynomial in f64. docs/PERF.md measures each of these choices.
 
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::task::TaskProgram;
@@ -30,8 +38,46 @@ use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// Threads per CTA.
-pub const THREADS: u32 = 256;
+/// How the megakernel is generated (the knobs the speed work measures).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelOptions {
+    /// Threads per CTA (a multiple of 32, at most 1024).
+    pub threads: u32,
+    /// Bytes of each task's weights asked into L2 (`cp.async.bulk.prefetch`) before the task
+    /// waits on its events, so HBM streams while the SM waits; 0 turns it off.
+    pub prefetch_bytes: u64,
+    /// Prefetch the next task's weights (at the start of each task) instead of the task's own.
+    pub prefetch_next: bool,
+    /// Slots of the shared-memory ring that matrix-vector products stream their weight rows
+    /// through (bulk asynchronous copies completing on mbarriers, issued `stream_slots`
+    /// chunks ahead); 0 reads weights with ordinary loads instead.
+    pub stream_slots: u32,
+    /// Bytes of one ring slot (a chunk: as many whole weight rows as fit).
+    pub slot_bytes: u32,
+    /// Registers per thread ptxas may use (`.maxnreg`); `None`: the whole register file of
+    /// one CTA per SM (65536 / threads, at most 255); 0: ptxas decides (it budgets for two
+    /// CTAs per SM and spills where one CTA would not need to).
+    pub max_registers: Option<u32>,
+}
+
+impl Default for KernelOptions {
+    fn default() -> Self {
+        KernelOptions {
+            threads: 512,
+            prefetch_bytes: 0,
+            prefetch_next: false,
+            stream_slots: 0,
+            slot_bytes: 32 << 10,
+            max_registers: None,
+        }
+    }
+}
+
+/// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
+const STREAM_ROWS: i64 = 256;
+
+/// The most bytes one prefetch instruction asks for (a table entry).
+const PREFETCH_CHUNK: u64 = 16 << 10;
 
 /// The generated kernel and what the launcher needs to know about it.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +99,10 @@ pub struct Kernel {
     pub entries: Vec<i64>,
     /// Per SM, (first entry, number of entries).
     pub queues: Vec<i64>,
+    /// Bytes of dynamic shared memory each CTA needs (the weight ring).
+    pub dynamic_smem: u32,
+    /// Matrix-vector products that stream their weights through the ring (of all codes).
+    pub streamed: usize,
 }
 
 /// A box whose bounds are SSA i64 values (read from the task's parameters).
@@ -103,6 +153,12 @@ struct Gen {
     out: String,
     next: usize,
     indent: usize,
+    /// Threads per CTA.
+    threads: u32,
+    /// The weight ring: (slots, slot bytes), when on.
+    ring: Option<(u32, u32)>,
+    /// Matrix-vector products emitted as streamed.
+    streamed: usize,
 }
 
 impl Gen {
@@ -200,25 +256,8 @@ impl Gen {
         self.line("gpu.barrier");
     }
 
-    /// `body(multi-index)` for every element of the box `b` (bounds are SSA i64 values),
-    /// the CTA's threads taking turns.
-    fn for_box(&mut self, b: &RBox, body: &mut ElementFn) -> Result<(), String> {
-        self.for_box_by(b, "%tid", "%nthreads", body)
-    }
-
-    /// [`Gen::for_box`] with one warp per element (the lanes then share the element's work,
-    /// see [`Gen::lane_reduce`]).
-    fn for_box_warp(&mut self, b: &RBox, body: &mut ElementFn) -> Result<(), String> {
-        self.for_box_by(b, "%warp", "%nwarps", body)
-    }
-
-    fn for_box_by(
-        &mut self,
-        b: &RBox,
-        first: &str,
-        step: &str,
-        body: &mut ElementFn,
-    ) -> Result<(), String> {
+    /// A box's extents, the row-major stride of each axis within it, and its element count.
+    fn box_extents(&mut self, b: &RBox) -> (Vec<String>, Vec<String>, String) {
         let ext: Vec<String> = b
             .iter()
             .map(|(lo, hi)| self.op(format!("arith.subi {hi}, {lo} : i64")))
@@ -229,6 +268,19 @@ impl Gen {
             inners[k] = inner.clone();
             inner = self.op(format!("arith.muli {inner}, {} : i64", ext[k]));
         }
+        (ext, inners, inner)
+    }
+
+    /// `body(multi-index)` for every element of the box `b` (bounds are SSA i64 values),
+    /// the threads (`first` = %tid, `step` = %nthreads) or the warps taking turns.
+    fn for_box_by(
+        &mut self,
+        b: &RBox,
+        first: &str,
+        step: &str,
+        body: &mut ElementFn,
+    ) -> Result<(), String> {
+        let (ext, inners, inner) = self.box_extents(b);
         let nn = self.op(format!("arith.index_cast {inner} : i64 to index"));
         let i = self.fresh();
         self.open(format!("scf.for {i} = {first} to {nn} step {step} {{"));
@@ -244,6 +296,73 @@ impl Gen {
         Ok(())
     }
 
+    /// `body(multi-index)` for every element of a union of boxes (of one rank), the CTA's
+    /// threads taking turns over it as one index space, so the
+    /// threads share all of it: a region of many small boxes (a tile of rope pairs, of lanes
+    /// of every head) keeps every thread busy instead of one box after another.
+    fn for_region(&mut self, r: &[RBox], body: &mut ElementFn) -> Result<(), String> {
+        self.for_region_by(r, "%tid", "%nthreads", body)
+    }
+
+    /// [`Gen::for_region`] with one warp per element (the lanes then share the element's
+    /// work, see [`Gen::lane_reduce`]).
+    fn for_region_warp(&mut self, r: &[RBox], body: &mut ElementFn) -> Result<(), String> {
+        self.for_region_by(r, "%warp", "%nwarps", body)
+    }
+
+    fn for_region_by(
+        &mut self,
+        r: &[RBox],
+        first: &str,
+        step: &str,
+        body: &mut ElementFn,
+    ) -> Result<(), String> {
+        if r.len() <= 1 {
+            return match r.first() {
+                Some(b) => self.for_box_by(b, first, step, body),
+                None => Ok(()),
+            };
+        }
+        // Per box: extents, the inner products, and where it starts in the union.
+        let mut boxes = Vec::new();
+        let mut start = self.i64c(0);
+        for b in r {
+            let (ext, inners, inner) = self.box_extents(b);
+            let end = self.op(format!("arith.addi {start}, {inner} : i64"));
+            boxes.push((ext, inners, start, end.clone()));
+            start = end;
+        }
+        let nn = self.op(format!("arith.index_cast {start} : i64 to index"));
+        let i = self.fresh();
+        self.open(format!("scf.for {i} = {first} to {nn} step {step} {{"));
+        let li = self.op(format!("arith.index_cast {i} : index to i64"));
+        // The index in every box, then the one of the box that holds i (the first whose end
+        // is past it).
+        let mut idx: Vec<String> = Vec::new();
+        for (j, (ext, inners, at, end)) in boxes.iter().enumerate().rev() {
+            let local = self.op(format!("arith.subi {li}, {at} : i64"));
+            let mine: Vec<String> = (0..ext.len())
+                .map(|k| {
+                    let q = self.op(format!("arith.divsi {local}, {} : i64", inners[k]));
+                    let rr = self.op(format!("arith.remsi {q}, {} : i64", ext[k]));
+                    self.op(format!("arith.addi {rr}, {} : i64", r[j][k].0))
+                })
+                .collect();
+            idx = if idx.is_empty() {
+                mine
+            } else {
+                let here = self.op(format!("arith.cmpi slt, {li}, {end} : i64"));
+                mine.iter()
+                    .zip(&idx)
+                    .map(|(m, o)| self.op(format!("arith.select {here}, {m}, {o} : i64")))
+                    .collect()
+            };
+        }
+        body(self, &idx)?;
+        self.close("}");
+        Ok(())
+    }
+
     /// A box with constant bounds.
     fn const_box(&mut self, b: &TileBox) -> RBox {
         b.iter()
@@ -252,8 +371,10 @@ impl Gen {
     }
 
     /// The lanes of a warp share `for k in 0..n` (lane l takes k = l, l + 32, ...), each
-    /// carrying an f32 accumulator; then the lanes combine theirs (sum, or max) by
-    /// butterfly shuffles, so every lane holds the result.
+    /// carrying f32 accumulators; then the lanes combine theirs (sum, or max) by butterfly
+    /// shuffles, so every lane holds the result. `init` is the identity (0, or -inf for
+    /// max). Each lane takes 4 values of k per round with its own accumulators, so their
+    /// loads are in flight together (a k past n is clamped to n - 1 and its value dropped).
     fn lane_reduce(
         &mut self,
         n: &str,
@@ -261,16 +382,40 @@ impl Gen {
         max: bool,
         body: &mut StepFn,
     ) -> Result<String, String> {
-        let (k, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        const UNROLL: usize = 4;
+        let (k, res) = (self.fresh(), self.fresh());
+        let accs: Vec<String> = (0..UNROLL).map(|_| self.fresh()).collect();
         let nidx = self.op(format!("arith.index_cast {n} : i64 to index"));
+        let one = self.i64c(1);
+        let last = self.op(format!("arith.subi {n}, {one} : i64"));
+        let step = self.idx(32 * UNROLL as i64);
+        let iter: Vec<String> = accs.iter().map(|a| format!("{a} = {init}")).collect();
+        let tys = ["f32"; UNROLL].join(", ");
         self.open(format!(
-            "{res} = scf.for {k} = %lane to {nidx} step %c32_idx iter_args({acc} = {init}) -> (f32) {{"
+            "{res}:{UNROLL} = scf.for {k} = %lane to {nidx} step {step} iter_args({}) -> ({tys}) {{",
+            iter.join(", ")
         ));
-        let kk = self.op(format!("arith.index_cast {k} : index to i64"));
-        let next = body(self, &kk, &acc)?;
-        self.line(format!("scf.yield {next} : f32"));
+        let k0 = self.op(format!("arith.index_cast {k} : index to i64"));
+        let mut nexts = Vec::new();
+        for (j, acc) in accs.iter().enumerate() {
+            let dj = self.i64c(32 * j as i64);
+            let kj = self.op(format!("arith.addi {k0}, {dj} : i64"));
+            let ok = self.op(format!("arith.cmpi slt, {kj}, {n} : i64"));
+            let kc = self.op(format!("arith.minsi {kj}, {last} : i64"));
+            let next = body(self, &kc, acc)?;
+            nexts.push(self.op(format!("arith.select {ok}, {next}, {acc} : f32")));
+        }
+        self.line(format!("scf.yield {} : {tys}", nexts.join(", ")));
         self.close("}");
-        Ok(self.warp_combine(res, max))
+        let mut v = format!("{res}#0");
+        for j in 1..UNROLL {
+            v = if max {
+                self.op(format!("arith.maximumf {v}, {res}#{j} : f32"))
+            } else {
+                self.op(format!("arith.addf {v}, {res}#{j} : f32"))
+            };
+        }
+        Ok(self.warp_combine(v, max))
     }
 
     /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
@@ -350,33 +495,22 @@ impl Gen {
     /// partial sums meet in `partials` (8 f32 of scratch). Every thread gets the total.
     fn cta_sum(&mut self, n: i64, partials: &View, body: &mut StepFn) -> Result<String, String> {
         const UNROLL: i64 = 8;
-        let t = THREADS as i64;
+        let t = self.threads as i64;
         let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
         let nn = self.idx(n);
         let step = self.idx(t * UNROLL);
         let zero = self.f32c(0.0);
-        self.open(format!(
-            "{res} = scf.for {kk} = %tid to {nn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
-        ));
-        let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
-        let nc = self.i64c(n);
-        let last = self.i64c(n - 1);
-        let mut vals = Vec::new();
-        for j in 0..UNROLL {
-            let dj = self.i64c(t * j);
-            let k = self.op(format!("arith.addi {k0}, {dj} : i64"));
-            let ok = self.op(format!("arith.cmpi slt, {k}, {nc} : i64"));
-            let kc = self.op(format!("arith.minsi {k}, {last} : i64"));
-            let v = body(self, &kc, &zero)?;
-            vals.push((ok, v));
-        }
-        let mut sum = acc.clone();
-        for (ok, v) in vals {
-            let v = self.op(format!("arith.select {ok}, {v}, {zero} : f32"));
-            sum = self.op(format!("arith.addf {sum}, {v} : f32"));
-        }
-        self.line(format!("scf.yield {sum} : f32"));
-        self.close("}");
+        let head = format!("{res} = scf.for {kk} = %tid to {nn} step {step}");
+        self.sum_loop(
+            &head,
+            &kk,
+            &acc,
+            &zero,
+            t,
+            UNROLL,
+            &mut |g| (g.i64c(n), g.i64c(n - 1)),
+            body,
+        )?;
         let v = self.warp_combine(res, false);
         let w64 = self.op("arith.index_cast %warp : index to i64");
         self.store_lane0(partials, &[w64], &v)?;
@@ -390,6 +524,348 @@ impl Gen {
         // The partials are reused by the next row.
         self.barrier();
         Ok(total)
+    }
+
+    /// `x` (8 f32 or bf16 values) · `w` (8 bf16 values) as f32, summed as a tree.
+    fn dot8(&mut self, wv: &str, av: &str, a_elem: ElemType) -> String {
+        let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+        let af = if a_elem == ElemType::BF16 {
+            self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
+        } else {
+            av.to_string()
+        };
+        let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
+        let mut terms: Vec<String> = (0..8)
+            .map(|j| {
+                let c = self.op(format!("arith.constant {j} : i32"));
+                self.op(format!(
+                    "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
+                ))
+            })
+            .collect();
+        while terms.len() > 1 {
+            terms = terms
+                .chunks(2)
+                .map(|p| self.op(format!("arith.addf {}, {} : f32", p[0], p[1])))
+                .collect();
+        }
+        terms.pop().expect("eight terms")
+    }
+
+    /// `res[.., n] = x · w[n, :]` for the rows n of the box `b` (the last axis; the leading
+    /// axes are single), the weight rows streamed through the shared-memory ring: thread 0
+    /// copies chunks of whole rows (`cp.async.bulk`, completing on the slot's mbarrier) up to
+    /// `slots` chunks ahead; every warp takes (row, 32-piece segment) jobs of the chunk in
+    /// the slot (16 bytes of weights a lane, from shared memory; x from L1), combines its
+    /// lanes by shuffles and adds into the row's sum in shared memory; after a barrier the
+    /// sums are stored (and zeroed) and the slot is refilled. The ring's count of chunks
+    /// served gives each chunk its slot and its barrier's parity.
+    fn stream_matvec(
+        &mut self,
+        a: &View,
+        w: &View,
+        res: &View,
+        need: &[RBox],
+        k: i64,
+    ) -> Result<(), String> {
+        const UNROLL: i64 = 4;
+        let (slots, slot_bytes) = self.ring.ok_or("internal error: no weight ring")?;
+        let row_bytes = 2 * k;
+        let rpp = (slot_bytes as i64 / row_bytes).min(STREAM_ROWS);
+        let pieces = k / 8;
+        let segs = (pieces + 31) / 32;
+        let last = need[0].len() - 1;
+        let z = self.i64c(0);
+        // The input row: the leading axes are single, the same in every box.
+        let mut ai: Vec<String> = need[0][..last].iter().map(|(lo, _)| lo.clone()).collect();
+        let lead = ai.clone();
+        ai.push(z.clone());
+        let xp = self.ptr(a, &ai);
+        let w0 = self.ptr(w, &[z.clone(), z.clone()]);
+        let rppc = self.i64c(rpp);
+        let one = self.i64c(1);
+        // Chunks never straddle boxes: box j's chunks start at firsts[j].
+        let mut firsts = Vec::new();
+        let mut nch = z.clone();
+        for b in need {
+            let (n0, n1) = &b[last];
+            let rows = self.op(format!("arith.subi {n1}, {n0} : i64"));
+            let rows1 = self.op(format!("arith.addi {rows}, {rppc} : i64"));
+            let rows1 = self.op(format!("arith.subi {rows1}, {one} : i64"));
+            let cnt = self.op(format!("arith.divsi {rows1}, {rppc} : i64"));
+            firsts.push(nch.clone());
+            nch = self.op(format!("arith.addi {nch}, {cnt} : i64"));
+        }
+        let t0 = self.op("llvm.load %ring_count : !llvm.ptr<3> -> i64");
+        let slotsc = self.i64c(slots as i64);
+        let sbytes = self.i64c(slot_bytes as i64);
+        let rb = self.i64c(row_bytes);
+        // Chunk c's rows, its slot and the slot's barrier (as 32-bit shared addresses).
+        let chunk = |g: &mut Gen, c: &str| {
+            // Its box: the last whose first chunk is at or before c.
+            let (mut n0, mut n1, mut f) = (
+                need[0][last].0.clone(),
+                need[0][last].1.clone(),
+                firsts[0].clone(),
+            );
+            for (b, first) in need.iter().zip(&firsts).skip(1) {
+                let here = g.op(format!("arith.cmpi sge, {c}, {first} : i64"));
+                n0 = g.op(format!("arith.select {here}, {}, {n0} : i64", b[last].0));
+                n1 = g.op(format!("arith.select {here}, {}, {n1} : i64", b[last].1));
+                f = g.op(format!("arith.select {here}, {first}, {f} : i64"));
+            }
+            let cl = g.op(format!("arith.subi {c}, {f} : i64"));
+            let a0 = g.op(format!("arith.muli {cl}, {rppc} : i64"));
+            let rlo = g.op(format!("arith.addi {n0}, {a0} : i64"));
+            let rhi = g.op(format!("arith.addi {rlo}, {rppc} : i64"));
+            let rhi = g.op(format!("arith.minsi {rhi}, {n1} : i64"));
+            let gi = g.op(format!("arith.addi {t0}, {c} : i64"));
+            let slot = g.op(format!("arith.remsi {gi}, {slotsc} : i64"));
+            let bar = g.op(format!(
+                "llvm.getelementptr %ring_bars[{slot}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+            ));
+            let bar32 = g.op(format!("llvm.ptrtoint {bar} : !llvm.ptr<3> to i32"));
+            let at = g.op(format!("arith.muli {slot}, {sbytes} : i64"));
+            let dst = g.op(format!(
+                "llvm.getelementptr %ring[{at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
+            ));
+            (rlo, rhi, gi, bar32, dst)
+        };
+        let issue = |g: &mut Gen, c: &str| {
+            let (rlo, rhi, _, bar32, dst) = chunk(g, c);
+            let nr = g.op(format!("arith.subi {rhi}, {rlo} : i64"));
+            let nb = g.op(format!("arith.muli {nr}, {rb} : i64"));
+            let nb32 = g.op(format!("arith.trunci {nb} : i64 to i32"));
+            let so = g.op(format!("arith.muli {rlo}, {rb} : i64"));
+            let src = g.op(format!(
+                "llvm.getelementptr {w0}[{so}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let dst32 = g.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
+            g.line("llvm.inline_asm has_side_effects \"fence.proxy.async.shared::cta;\", \"~{memory}\"  : () -> ()");
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;\", \"r,r,~{{memory}}\" {bar32}, {nb32} : (i32, i32) -> ()"
+            ));
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1], $2, [$3];\", \"r,l,r,r,~{{memory}}\" {dst32}, {src}, {nb32}, {bar32} : (i32, !llvm.ptr<1>, i32, i32) -> ()"
+            ));
+        };
+        // The first chunks, up to a ring's worth.
+        self.open("scf.if %is_t0 {");
+        let pro = self.op(format!("arith.minsi {nch}, {slotsc} : i64"));
+        let pro_i = self.op(format!("arith.index_cast {pro} : i64 to index"));
+        let c = self.fresh();
+        self.open(format!("scf.for {c} = %c0_idx to {pro_i} step %c1_idx {{"));
+        let c64 = self.op(format!("arith.index_cast {c} : index to i64"));
+        issue(self, &c64);
+        self.close("}");
+        self.close("}");
+        let nch_i = self.op(format!("arith.index_cast {nch} : i64 to index"));
+        let c = self.fresh();
+        self.open(format!("scf.for {c} = %c0_idx to {nch_i} step %c1_idx {{"));
+        let c64 = self.op(format!("arith.index_cast {c} : index to i64"));
+        let (rlo, rhi, gi, bar32, slotp) = chunk(self, &c64);
+        // Wait for the chunk: the barrier's phase of this use of the slot.
+        let ph = self.op(format!("arith.divsi {gi}, {slotsc} : i64"));
+        let ph = self.op(format!("arith.andi {ph}, {one} : i64"));
+        let ph32 = self.op(format!("arith.trunci {ph} : i64 to i32"));
+        self.open("scf.while : () -> () {");
+        let done = self.op(format!(
+            "llvm.inline_asm has_side_effects \"{{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [$1], $2; selp.u32 $0, 1, 0, p; }}\", \"=r,r,r,~{{memory}}\" {bar32}, {ph32} : (i32, i32) -> i32"
+        ));
+        let z32 = self.op("arith.constant 0 : i32");
+        let more = self.op(format!("arith.cmpi eq, {done}, {z32} : i32"));
+        self.line(format!("scf.condition({more})"));
+        self.close("} do {");
+        self.indent += 1;
+        self.line("scf.yield");
+        self.close("}");
+        let nr = self.op(format!("arith.subi {rhi}, {rlo} : i64"));
+        let par = self.op(format!("arith.andi {c64}, {one} : i64"));
+        let srows = self.i64c(STREAM_ROWS);
+        let so = self.op(format!("arith.muli {par}, {srows} : i64"));
+        let sums = self.op(format!(
+            "llvm.getelementptr %ring_sums[{so}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+        ));
+        // Jobs: (row, part of the row); a warp takes a job, loops over the part's 32-piece
+        // segments four at a time (one accumulator), combines its lanes once and adds to
+        // the row's sum. Parts split rows so every warp has a job when a chunk holds few.
+        let warps = (self.threads / 32) as i64;
+        let parts = (warps / rpp).clamp(1, segs);
+        let per_part = (segs + parts - 1) / parts;
+        let partsc = self.i64c(parts);
+        let njobs = self.op(format!("arith.muli {nr}, {partsc} : i64"));
+        let njobs_i = self.op(format!("arith.index_cast {njobs} : i64 to index"));
+        let lane64 = self.op("arith.index_cast %lane : index to i64");
+        let pc = self.i64c(pieces);
+        let plast = self.i64c(pieces - 1);
+        let segc = self.i64c(segs);
+        let ppc = self.i64c(per_part);
+        let c32 = self.i64c(32);
+        let c16 = self.i64c(16);
+        let xb = self.i64c(8 * a.elem.bytes() as i64);
+        let at = if a.elem == ElemType::BF16 {
+            "bf16"
+        } else {
+            "f32"
+        };
+        let j = self.fresh();
+        self.open(format!("scf.for {j} = %warp to {njobs_i} step %nwarps {{"));
+        let j64 = self.op(format!("arith.index_cast {j} : index to i64"));
+        let row = self.op(format!("arith.divsi {j64}, {partsc} : i64"));
+        let part = self.op(format!("arith.remsi {j64}, {partsc} : i64"));
+        let s0 = self.op(format!("arith.muli {part}, {ppc} : i64"));
+        let s1 = self.op(format!("arith.addi {s0}, {ppc} : i64"));
+        let s1 = self.op(format!("arith.minsi {s1}, {segc} : i64"));
+        let s0i = self.op(format!("arith.index_cast {s0} : i64 to index"));
+        let s1i = self.op(format!("arith.index_cast {s1} : i64 to index"));
+        let un = self.idx(UNROLL);
+        let rowb = self.op(format!("arith.muli {row}, {rb} : i64"));
+        let (sg, acc, tot) = (self.fresh(), self.fresh(), self.fresh());
+        let zf = self.f32c(0.0);
+        self.open(format!(
+            "{tot} = scf.for {sg} = {s0i} to {s1i} step {un} iter_args({acc} = {zf}) -> (f32) {{"
+        ));
+        let sg64 = self.op(format!("arith.index_cast {sg} : index to i64"));
+        let mut loaded = Vec::new();
+        for u in 0..UNROLL {
+            let uc = self.i64c(u);
+            let su = self.op(format!("arith.addi {sg64}, {uc} : i64"));
+            let live = self.op(format!("arith.cmpi slt, {su}, {s1} : i64"));
+            let k8 = self.op(format!("arith.muli {su}, {c32} : i64"));
+            let k8 = self.op(format!("arith.addi {k8}, {lane64} : i64"));
+            let inside = self.op(format!("arith.cmpi slt, {k8}, {pc} : i64"));
+            let ok = self.op(format!("arith.andi {live}, {inside} : i1"));
+            let k8 = self.op(format!("arith.minsi {k8}, {plast} : i64"));
+            let ko = self.op(format!("arith.muli {k8}, {c16} : i64"));
+            let wo = self.op(format!("arith.addi {rowb}, {ko} : i64"));
+            let wp = self.op(format!(
+                "llvm.getelementptr {slotp}[{wo}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
+            ));
+            let wv = self.op(format!(
+                "llvm.load {wp} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
+            ));
+            let xo = self.op(format!("arith.muli {k8}, {xb} : i64"));
+            let ap = self.op(format!(
+                "llvm.getelementptr {xp}[{xo}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let av = self.op(format!(
+                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
+            ));
+            loaded.push((ok, wv, av));
+        }
+        let mut sum = acc.clone();
+        for (ok, wv, av) in loaded {
+            let d = self.dot8(&wv, &av, a.elem);
+            let d = self.op(format!("arith.select {ok}, {d}, {zf} : f32"));
+            sum = self.op(format!("arith.addf {sum}, {d} : f32"));
+        }
+        self.line(format!("scf.yield {sum} : f32"));
+        self.close("}");
+        let v = self.warp_combine(tot, false);
+        self.open("scf.if %lane0 {");
+        let sp = self.op(format!(
+            "llvm.getelementptr {sums}[{row}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+        ));
+        self.op(format!(
+            "llvm.atomicrmw fadd {sp}, {v} monotonic : !llvm.ptr<3>, f32"
+        ));
+        self.close("}");
+        self.close("}");
+        self.barrier();
+        // The chunk's rows out, their sums zeroed for the chunk after next.
+        let nr_i = self.op(format!("arith.index_cast {nr} : i64 to index"));
+        let r = self.fresh();
+        self.open(format!("scf.for {r} = %tid to {nr_i} step %nthreads {{"));
+        let r64 = self.op(format!("arith.index_cast {r} : index to i64"));
+        let sp = self.op(format!(
+            "llvm.getelementptr {sums}[{r64}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+        ));
+        let v = self.op(format!("llvm.load {sp} : !llvm.ptr<3> -> f32"));
+        let n = self.op(format!("arith.addi {rlo}, {r64} : i64"));
+        let mut oi = lead.clone();
+        oi.push(n);
+        self.store(res, &oi, &v)?;
+        let zf = self.f32c(0.0);
+        self.line(format!("llvm.store {zf}, {sp} : f32, !llvm.ptr<3>"));
+        self.close("}");
+        // The slot is free: the chunk a ring further on goes into it.
+        self.open("scf.if %is_t0 {");
+        let nx = self.op(format!("arith.addi {c64}, {slotsc} : i64"));
+        let has = self.op(format!("arith.cmpi slt, {nx}, {nch} : i64"));
+        self.open(format!("scf.if {has} {{"));
+        issue(self, &nx);
+        self.close("}");
+        self.close("}");
+        self.close("}");
+        self.open("scf.if %is_t0 {");
+        let t1 = self.op(format!("arith.addi {t0}, {nch} : i64"));
+        self.line(format!("llvm.store {t1}, %ring_count : i64, !llvm.ptr<3>"));
+        self.close("}");
+        Ok(())
+    }
+
+    /// One thread's sum of `body(k)` for k in lo..hi (i64 SSA values), 8 values per round
+    /// with their loads in flight together (a k past the end is clamped and dropped).
+    fn thread_sum(&mut self, lo: &str, hi: &str, body: &mut StepFn) -> Result<String, String> {
+        const UNROLL: i64 = 8;
+        let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        let lo_i = self.op(format!("arith.index_cast {lo} : i64 to index"));
+        let hi_i = self.op(format!("arith.index_cast {hi} : i64 to index"));
+        let step = self.idx(UNROLL);
+        let zero = self.f32c(0.0);
+        let one = self.i64c(1);
+        let last = self.op(format!("arith.subi {hi}, {one} : i64"));
+        let head = format!("{res} = scf.for {kk} = {lo_i} to {hi_i} step {step}");
+        let bounds = (hi.to_string(), last);
+        self.sum_loop(
+            &head,
+            &kk,
+            &acc,
+            &zero,
+            1,
+            UNROLL,
+            &mut |_| bounds.clone(),
+            body,
+        )?;
+        Ok(res)
+    }
+
+    /// The body of an f32 sum loop opened by `head` (`%res = scf.for %k = .. to .. step ..`):
+    /// `unroll` values per round, k, k + gap, ..., their loads in flight together; a value
+    /// at or past the end (`bounds` gives the end and the last index, made inside the loop)
+    /// is clamped to the last index and dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn sum_loop(
+        &mut self,
+        head: &str,
+        kk: &str,
+        acc: &str,
+        zero: &str,
+        gap: i64,
+        unroll: i64,
+        bounds: &mut dyn FnMut(&mut Gen) -> (String, String),
+        body: &mut StepFn,
+    ) -> Result<(), String> {
+        self.open(format!("{head} iter_args({acc} = {zero}) -> (f32) {{"));
+        let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
+        let (end, last) = bounds(self);
+        let mut vals = Vec::new();
+        for j in 0..unroll {
+            let dj = self.i64c(gap * j);
+            let k = self.op(format!("arith.addi {k0}, {dj} : i64"));
+            let ok = self.op(format!("arith.cmpi slt, {k}, {end} : i64"));
+            let kc = self.op(format!("arith.minsi {k}, {last} : i64"));
+            let v = body(self, &kc, zero)?;
+            vals.push((ok, v));
+        }
+        let mut sum = acc.to_string();
+        for (ok, v) in vals {
+            let v = self.op(format!("arith.select {ok}, {v}, {zero} : f32"));
+            sum = self.op(format!("arith.addf {sum}, {v} : f32"));
+        }
+        self.line(format!("scf.yield {sum} : f32"));
+        self.close("}");
+        Ok(())
     }
 
     /// Combines every lane's `v` across the warp (sum, or max) by butterfly shuffles: every
@@ -490,6 +966,8 @@ struct TaskCx<'a> {
     body: &'a Body,
     views: HashMap<ValueId, View>,
     scratch_used: u64,
+    /// The task's output, where the op computing it stores directly (see [`direct_output`]).
+    direct: Option<(ValueId, View)>,
 }
 
 impl TaskCx<'_> {
@@ -632,51 +1110,48 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let float_out = out_elem.is_float();
     let elementwise = mkc_ir::dialect::tg::elementwise::semantics(name, &d.attrs).is_some();
-    let res = cx.scratch(g, &out_shape, out_elem);
+    let res = match &cx.direct {
+        Some((v, view)) if *v == r => view.clone(),
+        _ => cx.scratch(g, &out_shape, out_elem),
+    };
     match name {
         "tg.cast" => {
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let x = g.load(&ins[0], o)?;
-                    let y = match (ins[0].elem.is_float(), float_out) {
-                        (true, true) | (false, false) => x,
-                        (false, true) => g.op(format!("arith.sitofp {x} : i64 to f32")),
-                        (true, false) => g.op(format!("arith.fptosi {x} : f32 to i64")),
-                    };
-                    // A float cast rounds to its type.
-                    let y = if matches!(out_elem, ElemType::BF16 | ElemType::F16) {
-                        let t = mlir_type(out_elem)?;
-                        let n = g.op(format!("arith.truncf {y} : f32 to {t}"));
-                        g.op(format!("arith.extf {n} : {t} to f32"))
-                    } else {
-                        y
-                    };
-                    g.store(&res, o, &y)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let x = g.load(&ins[0], o)?;
+                let y = match (ins[0].elem.is_float(), float_out) {
+                    (true, true) | (false, false) => x,
+                    (false, true) => g.op(format!("arith.sitofp {x} : i64 to f32")),
+                    (true, false) => g.op(format!("arith.fptosi {x} : f32 to i64")),
+                };
+                // A float cast rounds to its type.
+                let y = if matches!(out_elem, ElemType::BF16 | ElemType::F16) {
+                    let t = mlir_type(out_elem)?;
+                    let n = g.op(format!("arith.truncf {y} : f32 to {t}"));
+                    g.op(format!("arith.extf {n} : {t} to f32"))
+                } else {
+                    y
+                };
+                g.store(&res, o, &y)
+            })?;
         }
         _ if elementwise => {
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let mut args = Vec::new();
-                    for v in &ins {
-                        let i = broadcast_idx(g, o, &out_shape, &v.shape);
-                        args.push(g.load(v, &i)?);
-                    }
-                    let y = scalar(g, name, &args, float_out)?;
-                    g.store(&res, o, &y)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let mut args = Vec::new();
+                for v in &ins {
+                    let i = broadcast_idx(g, o, &out_shape, &v.shape);
+                    args.push(g.load(v, &i)?);
+                }
+                let y = scalar(g, name, &args, float_out)?;
+                g.store(&res, o, &y)
+            })?;
         }
         "tg.reshape" => {
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let f = flatten(g, o, &out_shape);
-                    let i = unflatten(g, &f, &ins[0].shape);
-                    let x = g.load(&ins[0], &i)?;
-                    g.store(&res, o, &x)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let f = flatten(g, o, &out_shape);
+                let i = unflatten(g, &f, &ins[0].shape);
+                let x = g.load(&ins[0], &i)?;
+                g.store(&res, o, &x)
+            })?;
         }
         "tg.transpose" => {
             let perm: Vec<usize> = d
@@ -687,16 +1162,14 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 .iter()
                 .filter_map(|a| a.as_int().map(|x| x as usize))
                 .collect();
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let mut i = vec![String::new(); o.len()];
-                    for (k, &p) in perm.iter().enumerate() {
-                        i[p] = o[k].clone();
-                    }
-                    let x = g.load(&ins[0], &i)?;
-                    g.store(&res, o, &x)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let mut i = vec![String::new(); o.len()];
+                for (k, &p) in perm.iter().enumerate() {
+                    i[p] = o[k].clone();
+                }
+                let x = g.load(&ins[0], &i)?;
+                g.store(&res, o, &x)
+            })?;
         }
         "tg.matmul" => {
             let (a, w) = (&ins[0], &ins[1]);
@@ -720,44 +1193,50 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 && matches!(a.elem, ElemType::F32 | ElemType::BF16)
                 && aligned(w)
                 && aligned(a);
-            if vectorised {
-                for b in need {
-                    g.for_box_warp(b, &mut |g, o| {
-                        let n = o.last().unwrap().clone();
-                        let z = g.i64c(0);
-                        let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
-                        ai.push(z.clone());
-                        let row_a = g.ptr(a, &ai);
-                        let row_w = g.ptr(w, &[n, z]);
-                        let acc = g.lane_dot8(&row_w, &row_a, a.elem, kdim)?;
-                        g.store_lane0(&res, o, &acc)
-                    })?;
-                }
+            // A matrix-vector product streams its weight rows through the shared-memory
+            // ring when there is one and the rows fit a slot.
+            let single_row = a.shape[..a.shape.len() - 1].iter().product::<i64>() == 1;
+            let fits = g.ring.is_some_and(|(_, bytes)| 2 * kdim <= bytes as i64);
+            if vectorised && single_row && fits && !need.is_empty() && w.base != "%scr" {
+                g.stream_matvec(a, w, &res, need, kdim)?;
+                g.streamed += 1;
                 cx.views.insert(r, res);
                 return Ok(());
             }
-            for b in need {
-                g.for_box_warp(b, &mut |g, o| {
+            if vectorised {
+                g.for_region_warp(need, &mut |g, o| {
                     let n = o.last().unwrap().clone();
-                    let lead: Vec<String> = o[..a.shape.len() - 1].to_vec();
-                    let zero = g.f32c(0.0);
-                    let kn = g.i64c(kdim);
-                    let acc = g.lane_reduce(&kn, &zero, false, &mut |g, k, acc| {
-                        let mut ai = lead.clone();
-                        ai.push(k.to_string());
-                        let x = g.load(a, &ai)?;
-                        let wi = if tb {
-                            vec![n.clone(), k.to_string()]
-                        } else {
-                            vec![k.to_string(), n.clone()]
-                        };
-                        let y = g.load(w, &wi)?;
-                        let p = g.op(format!("arith.mulf {x}, {y} : f32"));
-                        Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
-                    })?;
+                    let z = g.i64c(0);
+                    let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
+                    ai.push(z.clone());
+                    let row_a = g.ptr(a, &ai);
+                    let row_w = g.ptr(w, &[n, z]);
+                    let acc = g.lane_dot8(&row_w, &row_a, a.elem, kdim)?;
                     g.store_lane0(&res, o, &acc)
                 })?;
+                cx.views.insert(r, res);
+                return Ok(());
             }
+            g.for_region_warp(need, &mut |g, o| {
+                let n = o.last().unwrap().clone();
+                let lead: Vec<String> = o[..a.shape.len() - 1].to_vec();
+                let zero = g.f32c(0.0);
+                let kn = g.i64c(kdim);
+                let acc = g.lane_reduce(&kn, &zero, false, &mut |g, k, acc| {
+                    let mut ai = lead.clone();
+                    ai.push(k.to_string());
+                    let x = g.load(a, &ai)?;
+                    let wi = if tb {
+                        vec![n.clone(), k.to_string()]
+                    } else {
+                        vec![k.to_string(), n.clone()]
+                    };
+                    let y = g.load(w, &wi)?;
+                    let p = g.op(format!("arith.mulf {x}, {y} : f32"));
+                    Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+                })?;
+                g.store_lane0(&res, o, &acc)
+            })?;
         }
         "tg.rms_norm" => {
             let x = &ins[0];
@@ -771,7 +1250,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let rows: Vec<i64> = x.shape[..axis].to_vec();
             let cols: i64 = x.shape[axis..].iter().product();
             let stats = cx.scratch(g, &rows, ElemType::F32);
-            let partials = cx.scratch(g, &[(THREADS / 32) as i64], ElemType::F32);
+            let partials = cx.scratch(g, &[(g.threads / 32) as i64], ElemType::F32);
             // Phase 1: 1/rms per row, the whole CTA on each row in turn (a decode step has
             // one row, or one per head).
             let all_rows = g.const_box(&full_box(&rows));
@@ -797,17 +1276,15 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 Ok(())
             })?;
             g.barrier();
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let v = g.load(x, o)?;
-                    let inv = g.load(&stats, &o[..axis])?;
-                    let wi = broadcast_idx(g, o, &out_shape, &ins[1].shape);
-                    let w = g.load(&ins[1], &wi)?;
-                    let t = g.op(format!("arith.mulf {v}, {inv} : f32"));
-                    let y = g.op(format!("arith.mulf {t}, {w} : f32"));
-                    g.store(&res, o, &y)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let v = g.load(x, o)?;
+                let inv = g.load(&stats, &o[..axis])?;
+                let wi = broadcast_idx(g, o, &out_shape, &ins[1].shape);
+                let w = g.load(&ins[1], &wi)?;
+                let t = g.op(format!("arith.mulf {v}, {inv} : f32"));
+                let y = g.op(format!("arith.mulf {t}, {w} : f32"));
+                g.store(&res, o, &y)
+            })?;
         }
         "tg.rope" => {
             let x = &ins[0];
@@ -818,60 +1295,58 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let rot = if full { w / 2 } else { w };
             let lead = x.shape[..x.shape.len() - 1].to_vec();
             let cs_lead = ins[1].shape[..ins[1].shape.len() - 1].to_vec();
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let k = o.len() - 1;
-                    let lane = o[k].clone();
-                    let two_r = g.i64c(2 * rot);
-                    let rotated = g.op(format!("arith.cmpi slt, {lane}, {two_r} : i64"));
-                    // Lane pair (j, first) and partner lane.
-                    let (j, first, p1, p2) = if inter {
-                        let two = g.i64c(2);
-                        let j = g.op(format!("arith.divsi {lane}, {two} : i64"));
-                        let m = g.op(format!("arith.remsi {lane}, {two} : i64"));
-                        let z = g.i64c(0);
-                        let first = g.op(format!("arith.cmpi eq, {m}, {z} : i64"));
-                        let a = g.op(format!("arith.muli {j}, {two} : i64"));
-                        let one = g.i64c(1);
-                        let b2 = g.op(format!("arith.addi {a}, {one} : i64"));
-                        (j, first, a, b2)
-                    } else {
-                        let r = g.i64c(rot.max(1));
-                        let j = g.op(format!("arith.remsi {lane}, {r} : i64"));
-                        let first = g.op(format!("arith.cmpi slt, {lane}, {r} : i64"));
-                        let b2 = g.op(format!("arith.addi {j}, {r} : i64"));
-                        (j.clone(), first, j, b2)
-                    };
-                    // Lanes past 2R pass through: read them at their own index.
-                    let p1 = g.op(format!("arith.select {rotated}, {p1}, {lane} : i64"));
-                    let p2 = g.op(format!("arith.select {rotated}, {p2}, {lane} : i64"));
-                    let mut i1 = o[..k].to_vec();
-                    i1.push(p1);
-                    let mut i2 = o[..k].to_vec();
-                    i2.push(p2);
-                    let x1 = g.load(x, &i1)?;
-                    let x2 = g.load(x, &i2)?;
-                    let at = if full { lane.clone() } else { j };
-                    let wm1 = g.i64c(w - 1);
-                    let at = g.op(format!("arith.minsi {at}, {wm1} : i64"));
-                    let row = flatten(g, &o[..k], &lead);
-                    let row_idx = unflatten(g, &row, &lead);
-                    let mut ci = broadcast_idx(g, &row_idx, &lead, &cs_lead);
-                    ci.push(at);
-                    let c = g.load(&ins[1], &ci)?;
-                    let s = g.load(&ins[2], &ci)?;
-                    let a = g.op(format!("arith.mulf {x1}, {c} : f32"));
-                    let b1 = g.op(format!("arith.mulf {x2}, {s} : f32"));
-                    let yf = g.op(format!("arith.subf {a}, {b1} : f32"));
-                    let a2 = g.op(format!("arith.mulf {x2}, {c} : f32"));
-                    let b3 = g.op(format!("arith.mulf {x1}, {s} : f32"));
-                    let ys = g.op(format!("arith.addf {a2}, {b3} : f32"));
-                    let y = g.op(format!("arith.select {first}, {yf}, {ys} : f32"));
-                    let own = g.load(x, o)?;
-                    let y = g.op(format!("arith.select {rotated}, {y}, {own} : f32"));
-                    g.store(&res, o, &y)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let k = o.len() - 1;
+                let lane = o[k].clone();
+                let two_r = g.i64c(2 * rot);
+                let rotated = g.op(format!("arith.cmpi slt, {lane}, {two_r} : i64"));
+                // Lane pair (j, first) and partner lane.
+                let (j, first, p1, p2) = if inter {
+                    let two = g.i64c(2);
+                    let j = g.op(format!("arith.divsi {lane}, {two} : i64"));
+                    let m = g.op(format!("arith.remsi {lane}, {two} : i64"));
+                    let z = g.i64c(0);
+                    let first = g.op(format!("arith.cmpi eq, {m}, {z} : i64"));
+                    let a = g.op(format!("arith.muli {j}, {two} : i64"));
+                    let one = g.i64c(1);
+                    let b2 = g.op(format!("arith.addi {a}, {one} : i64"));
+                    (j, first, a, b2)
+                } else {
+                    let r = g.i64c(rot.max(1));
+                    let j = g.op(format!("arith.remsi {lane}, {r} : i64"));
+                    let first = g.op(format!("arith.cmpi slt, {lane}, {r} : i64"));
+                    let b2 = g.op(format!("arith.addi {j}, {r} : i64"));
+                    (j.clone(), first, j, b2)
+                };
+                // Lanes past 2R pass through: read them at their own index.
+                let p1 = g.op(format!("arith.select {rotated}, {p1}, {lane} : i64"));
+                let p2 = g.op(format!("arith.select {rotated}, {p2}, {lane} : i64"));
+                let mut i1 = o[..k].to_vec();
+                i1.push(p1);
+                let mut i2 = o[..k].to_vec();
+                i2.push(p2);
+                let x1 = g.load(x, &i1)?;
+                let x2 = g.load(x, &i2)?;
+                let at = if full { lane.clone() } else { j };
+                let wm1 = g.i64c(w - 1);
+                let at = g.op(format!("arith.minsi {at}, {wm1} : i64"));
+                let row = flatten(g, &o[..k], &lead);
+                let row_idx = unflatten(g, &row, &lead);
+                let mut ci = broadcast_idx(g, &row_idx, &lead, &cs_lead);
+                ci.push(at);
+                let c = g.load(&ins[1], &ci)?;
+                let s = g.load(&ins[2], &ci)?;
+                let a = g.op(format!("arith.mulf {x1}, {c} : f32"));
+                let b1 = g.op(format!("arith.mulf {x2}, {s} : f32"));
+                let yf = g.op(format!("arith.subf {a}, {b1} : f32"));
+                let a2 = g.op(format!("arith.mulf {x2}, {c} : f32"));
+                let b3 = g.op(format!("arith.mulf {x1}, {s} : f32"));
+                let ys = g.op(format!("arith.addf {a2}, {b3} : f32"));
+                let y = g.op(format!("arith.select {first}, {yf}, {ys} : f32"));
+                let own = g.load(x, o)?;
+                let y = g.op(format!("arith.select {rotated}, {y}, {own} : f32"));
+                g.store(&res, o, &y)
+            })?;
             let _ = dl;
         }
         "tg.rope_cos_sin" => {
@@ -880,28 +1355,26 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let res2 = cx.scratch(g, &out_shape, out_elem);
             let pos = &ins[0];
             // Both results over the union of what is needed of either.
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let k = o.len() - 1;
-                    let p = g.load(pos, &o[..k])?;
-                    let pf = g.op(format!("arith.sitofp {p} : i64 to f32"));
-                    // The inverse frequency, rounded to f32 as transformers holds it.
-                    let mut f = g.f32c(inv[0]);
-                    for (i, &v) in inv.iter().enumerate().skip(1) {
-                        let c = g.i64c(i as i64);
-                        let is = g.op(format!("arith.cmpi eq, {}, {c} : i64", o[k]));
-                        let fv = g.f32c(v);
-                        f = g.op(format!("arith.select {is}, {fv}, {f} : f32"));
-                    }
-                    let ang = g.op(format!("arith.mulf {pf}, {f} : f32"));
-                    let a64 = g.op(format!("arith.extf {ang} : f32 to f64"));
-                    let (c, s) = g.cos_sin(&a64);
-                    let c = g.op(format!("arith.truncf {c} : f64 to f32"));
-                    let s = g.op(format!("arith.truncf {s} : f64 to f32"));
-                    g.store(&res, o, &c)?;
-                    g.store(&res2, o, &s)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let k = o.len() - 1;
+                let p = g.load(pos, &o[..k])?;
+                let pf = g.op(format!("arith.sitofp {p} : i64 to f32"));
+                // The inverse frequency, rounded to f32 as transformers holds it.
+                let mut f = g.f32c(inv[0]);
+                for (i, &v) in inv.iter().enumerate().skip(1) {
+                    let c = g.i64c(i as i64);
+                    let is = g.op(format!("arith.cmpi eq, {}, {c} : i64", o[k]));
+                    let fv = g.f32c(v);
+                    f = g.op(format!("arith.select {is}, {fv}, {f} : f32"));
+                }
+                let ang = g.op(format!("arith.mulf {pf}, {f} : f32"));
+                let a64 = g.op(format!("arith.extf {ang} : f32 to f64"));
+                let (c, s) = g.cos_sin(&a64);
+                let c = g.op(format!("arith.truncf {c} : f64 to f32"));
+                let s = g.op(format!("arith.truncf {s} : f64 to f32"));
+                g.store(&res, o, &c)?;
+                g.store(&res2, o, &s)
+            })?;
             let _ = half;
             cx.views.insert(d.results[1], res2);
         }
@@ -909,17 +1382,15 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let axis = int_attr("axis").unwrap_or(0) as usize;
             let (t, ix) = (&ins[0], &ins[1]);
             let ir = ix.shape.len();
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    // out = t[..axis] + idx dims + t[axis+1..]
-                    let row = g.load(ix, &o[axis..axis + ir])?;
-                    let mut i: Vec<String> = o[..axis].to_vec();
-                    i.push(row);
-                    i.extend(o[axis + ir..].iter().cloned());
-                    let x = g.load(t, &i)?;
-                    g.store(&res, o, &x)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                // out = t[..axis] + idx dims + t[axis+1..]
+                let row = g.load(ix, &o[axis..axis + ir])?;
+                let mut i: Vec<String> = o[..axis].to_vec();
+                i.push(row);
+                i.extend(o[axis + ir..].iter().cloned());
+                let x = g.load(t, &i)?;
+                g.store(&res, o, &x)
+            })?;
         }
         "tg.argmax" => {
             let x = &ins[0];
@@ -930,10 +1401,10 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             if x.shape[axis] >= 1 << 24 {
                 return Err("argmax over more than 2^24 elements".into());
             }
-            let partials = cx.scratch(g, &[(THREADS / 32) as i64, 2], ElemType::F32);
+            let partials = cx.scratch(g, &[(g.threads / 32) as i64, 2], ElemType::F32);
             let n = x.shape[axis];
             const UNROLL: i64 = 8;
-            let t = THREADS as i64;
+            let t = g.threads as i64;
             for b in need {
                 // The whole CTA on each result in turn: thread t takes t, t + 256, ... with 8
                 // loads in flight, the warps compare (value, index) pairs by shuffles, and
@@ -1055,7 +1526,6 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 h1 = g.op(format!("arith.maxsi {h1}, {} : i64", b[0].1));
             }
             let scores = cx.scratch(g, &[heads, ctx], ElemType::F32);
-            let stats = cx.scratch(g, &[heads, 2], ElemType::F32);
             let pos = g.load(&ins[3], &[])?;
             // Scores for positions 0..=pos.
             let c0 = g.i64c(0);
@@ -1064,28 +1534,36 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let cctx = g.i64c(ctx);
             let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
             let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
-            g.for_box_warp(&vec![(h0.clone(), h1.clone()), (c0, upto)], &mut |g, o| {
-                let ok = g.op(format!("arith.cmpi sle, {}, {pos} : i64", o[1]));
-                g.open(format!("scf.if {ok} {{"));
-                let gr = g.i64c(group);
-                let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
-                let zero = g.f32c(0.0);
-                let dn = g.i64c(dim);
-                let dot = g.lane_reduce(&dn, &zero, false, &mut |g, k, acc| {
-                    let a = g.load(q, &[o[0].clone(), k.to_string()])?;
-                    let b = g.load(kc, &[o[1].clone(), kvi.clone(), k.to_string()])?;
-                    let p = g.op(format!("arith.mulf {a}, {b} : f32"));
-                    Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
-                })?;
-                let sc = g.f32c(scale);
-                let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                g.store_lane0(&scores, &[o[0].clone(), o[1].clone()], &s)?;
-                g.close("}");
-                Ok(())
-            })?;
+            // A thread per (head, position): the dot over the head's lanes, its loads issued
+            // 16 at a time (positions are contiguous in the cache's storage, so a warp's
+            // loads of one lane are coalesced).
+            g.for_region(
+                &[vec![(h0.clone(), h1.clone()), (c0, upto)]],
+                &mut |g, o| {
+                    let gr = g.i64c(group);
+                    let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                    let mut dot = g.f32c(0.0);
+                    for d0 in (0..dim).step_by(16) {
+                        let mut pairs = Vec::new();
+                        for dd in d0..(d0 + 16).min(dim) {
+                            let k = g.i64c(dd);
+                            let a = g.load(q, &[o[0].clone(), k.clone()])?;
+                            let b = g.load(kc, &[o[1].clone(), kvi.clone(), k])?;
+                            pairs.push((a, b));
+                        }
+                        for (a, b) in pairs {
+                            let p = g.op(format!("arith.mulf {a}, {b} : f32"));
+                            dot = g.op(format!("arith.addf {dot}, {p} : f32"));
+                        }
+                    }
+                    let sc = g.f32c(scale);
+                    let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                    g.store(&scores, &[o[0].clone(), o[1].clone()], &s)
+                },
+            )?;
             g.barrier();
-            // Per head: max and sum of exp.
-            g.for_box_warp(&vec![(h0.clone(), h1.clone())], &mut |g, o| {
+            // Per head: max and sum of exp, then the probabilities in place of the scores.
+            g.for_region_warp(&[vec![(h0.clone(), h1.clone())]], &mut |g, o| {
                 let one = g.i64c(1);
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
                 let ninf = g.f32c(f64::NEG_INFINITY);
@@ -1100,34 +1578,61 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     let e = g.exp(&t);
                     Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
                 })?;
-                let z = g.i64c(0);
-                g.store_lane0(&stats, &[o[0].clone(), z], &m)?;
-                g.store_lane0(&stats, &[o[0].clone(), one.clone()], &l)
+                let ni = g.op(format!("arith.index_cast {n} : i64 to index"));
+                let p = g.fresh();
+                g.open(format!("scf.for {p} = %lane to {ni} step %c32_idx {{"));
+                let p64 = g.op(format!("arith.index_cast {p} : index to i64"));
+                let at = [o[0].clone(), p64];
+                let s = g.load(&scores, &at)?;
+                let t = g.op(format!("arith.subf {s}, {m} : f32"));
+                let e = g.exp(&t);
+                let pr = g.op(format!("arith.divf {e}, {l} : f32"));
+                g.store(&scores, &at, &pr)?;
+                g.close("}");
+                Ok(())
             })?;
             g.barrier();
-            for b in need {
-                g.for_box_warp(b, &mut |g, o| {
-                    let hl = o[0].clone();
-                    let z = g.i64c(0);
-                    let one = g.i64c(1);
-                    let m = g.load(&stats, &[hl.clone(), z])?;
-                    let l = g.load(&stats, &[hl.clone(), one.clone()])?;
-                    let gr = g.i64c(group);
-                    let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
-                    let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                    let zero = g.f32c(0.0);
-                    let acc = g.lane_reduce(&n, &zero, false, &mut |g, p, acc| {
-                        let s = g.load(&scores, &[hl.clone(), p.to_string()])?;
-                        let t = g.op(format!("arith.subf {s}, {m} : f32"));
-                        let e = g.exp(&t);
-                        let v = g.load(vc, &[p.to_string(), kvi.clone(), o[1].clone()])?;
-                        let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
-                        Ok(g.op(format!("arith.addf {acc}, {ev} : f32")))
-                    })?;
-                    let y = g.op(format!("arith.divf {acc}, {l} : f32"));
-                    g.store_lane0(&res, o, &y)
+            // The output: every (head, lane) of the boxes, its positions cut into `chunks`
+            // runs, a thread per (run, head, lane) with 8 loads in flight (the lane's values
+            // are contiguous over positions in the cache's storage); then the runs' sums.
+            let chunks = (g.threads as i64 / dim.max(1)).clamp(1, 8);
+            let partial = cx.scratch(g, &[chunks, heads, dim], ElemType::F32);
+            let runs: Vec<RBox> = need
+                .iter()
+                .map(|b| {
+                    let mut r = vec![(g.i64c(0), g.i64c(chunks))];
+                    r.extend(b.iter().cloned());
+                    r
+                })
+                .collect();
+            g.for_region(&runs, &mut |g, o| {
+                let one = g.i64c(1);
+                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
+                let cn = g.i64c(chunks);
+                let a = g.op(format!("arith.muli {n}, {} : i64", o[0]));
+                let lo = g.op(format!("arith.divsi {a}, {cn} : i64"));
+                let c1 = g.op(format!("arith.addi {}, {one} : i64", o[0]));
+                let b = g.op(format!("arith.muli {n}, {c1} : i64"));
+                let hi = g.op(format!("arith.divsi {b}, {cn} : i64"));
+                let gr = g.i64c(group);
+                let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
+                let acc = g.thread_sum(&lo, &hi, &mut |g, p, _| {
+                    let pr = g.load(&scores, &[o[1].clone(), p.to_string()])?;
+                    let v = g.load(vc, &[p.to_string(), kvi.clone(), o[2].clone()])?;
+                    Ok(g.op(format!("arith.mulf {pr}, {v} : f32")))
                 })?;
-            }
+                g.store(&partial, o, &acc)
+            })?;
+            g.barrier();
+            g.for_region(need, &mut |g, o| {
+                let mut y = g.f32c(0.0);
+                for c in 0..chunks {
+                    let ci = g.i64c(c);
+                    let v = g.load(&partial, &[ci, o[0].clone(), o[1].clone()])?;
+                    y = g.op(format!("arith.addf {y}, {v} : f32"));
+                }
+                g.store(&res, o, &y)
+            })?;
         }
         "tg.sdpa" => {
             // softmax(q k^T * scale + mask) v over [.., heads, seq, dim], GQA by head
@@ -1162,7 +1667,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             for b in need {
                 let mut rows: RBox = b[..r - 1].to_vec();
                 rows.push((c0.clone(), ct.clone()));
-                g.for_box_warp(&rows, &mut |g, o| {
+                g.for_region_warp(std::slice::from_ref(&rows), &mut |g, o| {
                     let zero = g.f32c(0.0);
                     let dn = g.i64c(dq);
                     let dot = g.lane_reduce(&dn, &zero, false, &mut |g, e, acc| {
@@ -1187,7 +1692,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             g.barrier();
             for b in need {
                 let rows: RBox = b[..r - 1].to_vec();
-                g.for_box_warp(&rows, &mut |g, o| {
+                g.for_region_warp(std::slice::from_ref(&rows), &mut |g, o| {
                     let tn = g.i64c(t);
                     let ninf = g.f32c(f64::NEG_INFINITY);
                     let m = g.lane_reduce(&tn, &ninf, true, &mut |g, j, acc| {
@@ -1216,35 +1721,33 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 })?;
             }
             g.barrier();
-            for b in need {
-                g.for_box_warp(b, &mut |g, o| {
-                    let row = &o[..r - 1];
-                    let mut i0 = row.to_vec();
-                    i0.push(g.i64c(0));
-                    let mut i1 = row.to_vec();
-                    i1.push(g.i64c(1));
-                    let m = g.load(&stats, &i0)?;
-                    let z = g.load(&stats, &i1)?;
-                    let tn = g.i64c(t);
-                    let zero = g.f32c(0.0);
-                    let acc = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
-                        let mut si = row.to_vec();
-                        si.push(j.to_string());
-                        let x = g.load(&scores, &si)?;
-                        let t_ = g.op(format!("arith.subf {x}, {m} : f32"));
-                        let e = g.exp(&t_);
-                        let vi = kv_index(g, o, j, &o[r - 1]);
-                        let v = g.load(vv, &vi)?;
-                        let p = g.op(format!("arith.mulf {e}, {v} : f32"));
-                        Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
-                    })?;
-                    // A fully masked row has z = 0: its output is 0, not NaN.
-                    let empty = g.op(format!("arith.cmpf oeq, {z}, {zero} : f32"));
-                    let y = g.op(format!("arith.divf {acc}, {z} : f32"));
-                    let y = g.op(format!("arith.select {empty}, {zero}, {y} : f32"));
-                    g.store_lane0(&res, o, &y)
+            g.for_region_warp(need, &mut |g, o| {
+                let row = &o[..r - 1];
+                let mut i0 = row.to_vec();
+                i0.push(g.i64c(0));
+                let mut i1 = row.to_vec();
+                i1.push(g.i64c(1));
+                let m = g.load(&stats, &i0)?;
+                let z = g.load(&stats, &i1)?;
+                let tn = g.i64c(t);
+                let zero = g.f32c(0.0);
+                let acc = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
+                    let mut si = row.to_vec();
+                    si.push(j.to_string());
+                    let x = g.load(&scores, &si)?;
+                    let t_ = g.op(format!("arith.subf {x}, {m} : f32"));
+                    let e = g.exp(&t_);
+                    let vi = kv_index(g, o, j, &o[r - 1]);
+                    let v = g.load(vv, &vi)?;
+                    let p = g.op(format!("arith.mulf {e}, {v} : f32"));
+                    Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
                 })?;
-            }
+                // A fully masked row has z = 0: its output is 0, not NaN.
+                let empty = g.op(format!("arith.cmpf oeq, {z}, {zero} : f32"));
+                let y = g.op(format!("arith.divf {acc}, {z} : f32"));
+                let y = g.op(format!("arith.select {empty}, {zero}, {y} : f32"));
+                g.store_lane0(&res, o, &y)
+            })?;
         }
         "tg.constant" => {
             let value = d.attrs.get("value").and_then(Attr::as_dense);
@@ -1252,16 +1755,14 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 return Err("the GPU lowering handles splat constants inside groups only".into());
             };
             let v = dense.get_f64(0);
-            for b in need {
-                g.for_box(b, &mut |g, o| {
-                    let c = if float_out {
-                        g.f32c(v)
-                    } else {
-                        g.i64c(v as i64)
-                    };
-                    g.store(&res, o, &c)
-                })?;
-            }
+            g.for_region(need, &mut |g, o| {
+                let c = if float_out {
+                    g.f32c(v)
+                } else {
+                    g.i64c(v as i64)
+                };
+                g.store(&res, o, &c)
+            })?;
         }
         _ => return Err(format!("the GPU lowering has no code for '{name}' yet")),
     }
@@ -1324,6 +1825,7 @@ fn plan_task(
     steps: &[OpId],
     signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
+    buffers: &[String],
     task: &mkc_ir::tasks::Task,
 ) -> Result<TaskPlan, String> {
     let group = steps[task.group];
@@ -1378,6 +1880,10 @@ fn plan_task(
         push_region(&mut key, &merged_need(body, &sl, op));
     }
     push_region(&mut key, &task.tile);
+    let rounds = rounds_to_bf16(body, buffers, placed, results[task.output]);
+    if direct_output(body, &sl, group, task, rounds).is_some() {
+        key.push_str("#direct");
+    }
     Ok(TaskPlan {
         key,
         offsets,
@@ -1396,7 +1902,34 @@ fn merged_need(body: &Body, sl: &mkc_ir::tiling::Slice, op: OpId) -> Region {
 }
 
 /// The megakernel of `body`'s scheduled task program, and its tables.
-pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
+pub fn generate(
+    body: &Body,
+    program: &TaskProgram,
+    opts: &KernelOptions,
+) -> Result<Kernel, String> {
+    if opts.threads == 0 || !opts.threads.is_multiple_of(32) || opts.threads > 1024 {
+        return Err(format!(
+            "threads per CTA must be a multiple of 32 up to 1024, not {}",
+            opts.threads
+        ));
+    }
+    if opts.stream_slots > 0 {
+        // Bulk copies need 16-byte aligned slots; a Hopper CTA opts into at most 227 KiB
+        // of shared memory, of which the records and the ring's bookkeeping take some.
+        if opts.slot_bytes < 16 || !opts.slot_bytes.is_multiple_of(16) {
+            return Err(format!(
+                "the weight ring's slots must be a multiple of 16 bytes, not {}",
+                opts.slot_bytes
+            ));
+        }
+        let ring = opts.stream_slots as u64 * opts.slot_bytes as u64;
+        if ring > 200 << 10 {
+            return Err(format!(
+                "a weight ring of {} slots of {} bytes ({ring} bytes) does not fit a CTA's shared memory (at most 204800 bytes)",
+                opts.stream_slots, opts.slot_bytes
+            ));
+        }
+    }
     let schedule = program
         .schedule
         .as_ref()
@@ -1440,20 +1973,61 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let mut code_of: HashMap<String, usize> = HashMap::new();
     let mut plans = Vec::with_capacity(program.graph.tasks.len());
     for (t, task) in &program.graph.tasks {
-        let plan = plan_task(body, &steps, &signatures, &placed, task)?;
+        let plan = plan_task(body, &steps, &signatures, &placed, &buffers, task)?;
         let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
             codes.push((plan.key.clone(), t));
             codes.len() - 1
         });
         plans.push((c, plan));
     }
-    // The tables: one record per task, entries per SM queue.
+    // The tables: one record per task, entries per SM queue. A record: code, the weight
+    // spans to prefetch into L2 (count, then byte offset and length each), waits (count,
+    // then event and target each), signals (count, then events), the code's parameters.
+    // A CTA copies each record into shared memory before the task runs (the next one while
+    // the current one computes), so the task reads its words at shared-memory latency: the
+    // table itself is evicted from L2 by the weights streaming past every step.
+    let weights = program
+        .graph
+        .buffers
+        .iter()
+        .find(|(_, b)| b.name == "weights")
+        .map(|(id, _)| id);
+    // Which task follows each task in its SM's queue, and which tasks open a queue.
+    let mut next_in_queue = vec![None; program.graph.tasks.len()];
+    let mut opens_queue = vec![false; program.graph.tasks.len()];
+    for q in &schedule.queues {
+        for w in q.windows(2) {
+            next_in_queue[w[0].index()] = Some(w[1]);
+        }
+        if let Some(t) = q.first() {
+            opens_queue[t.index()] = true;
+        }
+    }
     let mut tasks_words: Vec<i64> = Vec::new();
     let mut record_at = vec![0i64; program.graph.tasks.len()];
+    let mut record_max = 0usize;
     for (t, task) in &program.graph.tasks {
         let (c, plan) = &plans[t.index()];
-        record_at[t.index()] = tasks_words.len() as i64;
+        let at = tasks_words.len();
+        record_at[t.index()] = at as i64;
         tasks_words.push(*c as i64);
+        // The weights asked into L2 before the wait: the task's own, or (prefetch_next) the
+        // next task's of the queue, so they stream while this one waits and computes (the
+        // first task of a queue asks for its own too).
+        let mut spans = Vec::new();
+        if !opts.prefetch_next || opens_queue[t.index()] {
+            spans.extend(prefetch_spans(task, weights, opts.prefetch_bytes));
+        }
+        if opts.prefetch_next {
+            if let Some(n) = next_in_queue[t.index()] {
+                let next = &program.graph.tasks[n];
+                spans.extend(prefetch_spans(next, weights, opts.prefetch_bytes));
+            }
+        }
+        tasks_words.push(spans.len() as i64);
+        for (start, len) in spans {
+            tasks_words.extend([start as i64, len as i64]);
+        }
         tasks_words.push(task.waits.len() as i64);
         for e in &task.waits {
             tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
@@ -1462,7 +2036,15 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         tasks_words.extend(task.signals.iter().map(|e| e.index() as i64));
         tasks_words.extend(plan.offsets.iter().map(|&o| o as i64));
         tasks_words.extend(&plan.boxes);
+        record_max = record_max.max(tasks_words.len() - at);
     }
+    // Every thread copies the words tid, tid + threads, ... of a record: `per_thread` words,
+    // each record buffer `per_thread * threads` long. The table is padded so that copying
+    // past the last record stays inside it.
+    let threads = opts.threads as usize;
+    let per_thread = record_max.div_ceil(threads).max(1);
+    let rec_len = per_thread * threads;
+    tasks_words.resize(tasks_words.len() + rec_len, 0);
     let mut entries: Vec<i64> = Vec::new();
     let mut queues: Vec<i64> = Vec::new();
     for q in &schedule.queues {
@@ -1474,6 +2056,9 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         out: String::new(),
         next: 0,
         indent: 0,
+        threads: opts.threads,
+        ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
+        streamed: 0,
     };
     let params: Vec<String> = (0..buffers.len())
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
@@ -1494,15 +2079,58 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("module attributes {gpu.container_module} {");
     g.indent += 1;
     g.open("gpu.module @mkc {");
-    g.open(format!("gpu.func @step({}) kernel {{", params.join(", ")));
+    // Two record buffers in shared memory: the running task's and the next one's.
+    g.line(format!(
+        "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
+        2 * rec_len
+    ));
+    // The weight ring: its slots (dynamic shared memory), an mbarrier per slot, the chunks
+    // it has served so far, and per-row sums for two chunks.
+    if let Some((slots, _)) = g.ring {
+        // External: the dynamic shared memory after the static (an internal zero-length
+        // global is demoted by LLVM to a static variable among the others).
+        g.line("llvm.mlir.global external @ring() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>");
+        g.line(format!(
+            "llvm.mlir.global internal @ring_bars() {{addr_space = 3 : i32, alignment = 8 : i64}} : !llvm.array<{slots} x i64>"
+        ));
+        g.line("llvm.mlir.global internal @ring_count() {addr_space = 3 : i32, alignment = 8 : i64} : !llvm.array<1 x i64>");
+        g.line(format!(
+            "llvm.mlir.global internal @ring_sums() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x f32>",
+            2 * STREAM_ROWS
+        ));
+    }
+    // One CTA per SM: its threads may share the whole register file. ptxas, left alone,
+    // budgets for two CTAs per SM (128 registers at 256 threads, 64 at 512) and spills;
+    // above 256 threads the block size must be stated too.
+    let regs = opts
+        .max_registers
+        .unwrap_or((65536 / opts.threads).min(255) / 8 * 8);
+    let mut attrs = Vec::new();
+    if opts.threads > 256 {
+        attrs.push(format!("nvvm.maxntid = array<i32: {}, 1, 1>", opts.threads));
+    }
+    if regs > 0 && opts.threads > 256 {
+        attrs.push(format!("nvvm.maxnreg = {regs} : i32"));
+    }
+    let bounds = if attrs.is_empty() {
+        String::new()
+    } else {
+        format!(" attributes {{{}}}", attrs.join(", "))
+    };
+    g.open(format!(
+        "gpu.func @step({}) kernel{bounds} {{",
+        params.join(", ")
+    ));
     g.line("%sm = gpu.block_id x");
     g.line("%tid = gpu.thread_id x");
     g.line("%nthreads = gpu.block_dim x");
     g.line("%sm64 = arith.index_cast %sm : index to i64");
+    g.line("%tid64 = arith.index_cast %tid : index to i64");
     g.line("%scr_off = arith.muli %sm64, %scratch_stride : i64");
     g.line(
         "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
     );
+    g.line("%records = llvm.mlir.addressof @records : !llvm.ptr<3>");
     g.line("%c0_idx = arith.constant 0 : index");
     g.line("%c1_idx = arith.constant 1 : index");
     g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
@@ -1516,13 +2144,75 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
     g.line("%full_mask = arith.constant -1 : i32");
     g.line("%clamp31 = arith.constant 31 : i32");
-    let word = |g: &mut Gen, base: &str, i: &str| -> String {
-        let eight = g.i64c(8);
-        let off = g.op(format!("arith.muli {i}, {eight} : i64"));
+    if let Some((slots, _)) = g.ring {
+        g.line("%ring = llvm.mlir.addressof @ring : !llvm.ptr<3>");
+        g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
+        g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
+        g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
+        // Thread 0 sets up the barriers and the count; everyone zeroes the sums (a chunk
+        // leaves its sums zero again). The barrier after the first record orders this.
+        g.open("scf.if %is_t0 {");
+        for s in 0..slots {
+            let i = g.i64c(s as i64);
+            let b = g.op(format!(
+                "llvm.getelementptr %ring_bars[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+            ));
+            let b32 = g.op(format!("llvm.ptrtoint {b} : !llvm.ptr<3> to i32"));
+            let one = g.op("arith.constant 1 : i32");
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"mbarrier.init.shared::cta.b64 [$0], $1;\", \"r,r,~{{memory}}\" {b32}, {one} : (i32, i32) -> ()"
+            ));
+        }
+        let z = g.i64c(0);
+        g.line(format!("llvm.store {z}, %ring_count : i64, !llvm.ptr<3>"));
+        g.line("llvm.inline_asm has_side_effects \"fence.mbarrier_init.release.cluster;\", \"~{memory}\"  : () -> ()");
+        g.line("llvm.inline_asm has_side_effects \"fence.proxy.async.shared::cta;\", \"~{memory}\"  : () -> ()");
+        g.close("}");
+        let n = g.idx(2 * STREAM_ROWS);
+        let i = g.fresh();
+        g.open(format!("scf.for {i} = %tid to {n} step %nthreads {{"));
+        let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
         let p = g.op(format!(
-            "llvm.getelementptr {base}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            "llvm.getelementptr %ring_sums[{i64_}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+        ));
+        let zf = g.f32c(0.0);
+        g.line(format!("llvm.store {zf}, {p} : f32, !llvm.ptr<3>"));
+        g.close("}");
+    }
+    // Word i of a global i64 array, and of a record in shared memory.
+    let word = |g: &mut Gen, base: &str, i: &str| -> String {
+        let p = g.op(format!(
+            "llvm.getelementptr {base}[{i}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
         ));
         g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
+    };
+    let sword = |g: &mut Gen, base: &str, i: &str| -> String {
+        let p = g.op(format!(
+            "llvm.getelementptr {base}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
+    };
+    // This thread's words of the record of queue entry `entry` (an i64), from the table.
+    let load_record = |g: &mut Gen, entry: &str| -> Vec<String> {
+        let rec = word(g, "%entries", entry);
+        (0..per_thread)
+            .map(|j| {
+                let dj = g.i64c((j * threads) as i64);
+                let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+                let at = g.op(format!("arith.addi {rec}, {i} : i64"));
+                word(g, "%tasks", &at)
+            })
+            .collect()
+    };
+    let store_record = |g: &mut Gen, buf: &str, vals: &[String]| {
+        for (j, v) in vals.iter().enumerate() {
+            let dj = g.i64c((j * threads) as i64);
+            let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+            let p = g.op(format!(
+                "llvm.getelementptr {buf}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+            ));
+            g.line(format!("llvm.store {v}, {p} : i64, !llvm.ptr<3>"));
+        }
     };
     let two = g.i64c(2);
     let qi = g.op(format!("arith.muli %sm64, {two} : i64"));
@@ -1533,9 +2223,31 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
     let n = g.op(format!("arith.index_cast {count} : i64 to index"));
     let hi = g.op(format!("arith.addi {lo}, {n} : index"));
+    let last64 = g.op(format!("arith.addi {first}, {count} : i64"));
+    let last64 = g.op(format!("arith.subi {last64}, {one} : i64"));
+    // The first record into buffer 0.
+    let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : index"));
+    g.open(format!("scf.if {any} {{"));
+    let vals = load_record(&mut g, &first);
+    store_record(&mut g, "%records", &vals);
+    g.close("}");
+    g.barrier();
     let e = g.fresh();
     g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
     let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+    // Entry k of the queue uses buffer k mod 2.
+    let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
+    let par = g.op(format!("arith.andi {rel}, {one} : i64"));
+    let other = g.op(format!("arith.xori {par}, {one} : i64"));
+    let len = g.i64c(rec_len as i64);
+    let cur_at = g.op(format!("arith.muli {par}, {len} : i64"));
+    let nxt_at = g.op(format!("arith.muli {other}, {len} : i64"));
+    let recp = g.op(format!(
+        "llvm.getelementptr %records[{cur_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    let nxtp = g.op(format!(
+        "llvm.getelementptr %records[{nxt_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
     // The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start,
     // the end of its wait and its end: three u64 per queue entry.
     let stamp = |g: &mut Gen, k: i64| {
@@ -1545,25 +2257,46 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
         let base = g.op(format!("arith.muli {e64}, {three} : i64"));
         let kk = g.i64c(k);
         let at = g.op(format!("arith.addi {base}, {kk} : i64"));
-        let eight = g.i64c(8);
-        let b = g.op(format!("arith.muli {at}, {eight} : i64"));
         let p = g.op(format!(
-            "llvm.getelementptr %trace[{b}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            "llvm.getelementptr %trace[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
         ));
         g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
         g.close("}");
     };
     stamp(&mut g, 0);
-    let rec = word(&mut g, "%entries", &e64);
-    let eight = g.i64c(8);
-    let rec_b = g.op(format!("arith.muli {rec}, {eight} : i64"));
-    let recp = g.op(format!(
-        "llvm.getelementptr %tasks[{rec_b}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-    ));
+    // The next entry's record is loaded now and stored at the end of this task (the last
+    // entry loads its own again).
+    let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
+    let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
+    let next_vals = load_record(&mut g, &nx);
     let z = g.i64c(0);
-    let code = word(&mut g, &recp, &z);
-    let nw = word(&mut g, &recp, &one);
-    let four = g.i64c(4);
+    let code = sword(&mut g, &recp, &z);
+    let npf = sword(&mut g, &recp, &one);
+    // Ask L2 for the weights the record names, before the wait.
+    if let Some(wb) = weights.filter(|_| opts.prefetch_bytes > 0) {
+        let wbase = format!("%b{}", wb.index());
+        let ni = g.op(format!("arith.index_cast {npf} : i64 to index"));
+        let i = g.fresh();
+        g.open(format!("scf.for {i} = %tid to {ni} step %nthreads {{"));
+        let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
+        let at = g.op(format!("arith.muli {i64_}, {two} : i64"));
+        let at = g.op(format!("arith.addi {at}, {two} : i64"));
+        let off = sword(&mut g, &recp, &at);
+        let at1 = g.op(format!("arith.addi {at}, {one} : i64"));
+        let len = sword(&mut g, &recp, &at1);
+        let len32 = g.op(format!("arith.trunci {len} : i64 to i32"));
+        let p = g.op(format!(
+            "llvm.getelementptr {wbase}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        g.line(format!(
+            "llvm.inline_asm has_side_effects \"cp.async.bulk.prefetch.L2.global [$0], $1;\", \"l,r\" {p}, {len32} : (!llvm.ptr<1>, i32) -> ()"
+        ));
+        g.close("}");
+    }
+    // Where the waits start: after the prefetch spans.
+    let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
+    let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
+    let nw = sword(&mut g, &recp, &wbase_at);
     // Wait: thread 0 spins on each counter, then hands the acquire on to the CTA.
     g.open("scf.if %is_t0 {");
     let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
@@ -1571,15 +2304,15 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.open(format!("scf.for {w} = %c0_idx to {nwi} step %c1_idx {{"));
     let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
     let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
-    let wi = g.op(format!("arith.addi {w2}, {two} : i64"));
-    let ev = word(&mut g, &recp, &wi);
+    let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
+    let wi = g.op(format!("arith.addi {w2}, {one} : i64"));
+    let ev = sword(&mut g, &recp, &wi);
     let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
-    let target = word(&mut g, &recp, &wi1);
+    let target = sword(&mut g, &recp, &wi1);
     let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
     let want = g.op(format!("arith.muli {t32}, %step : i32"));
-    let evb = g.op(format!("arith.muli {ev}, {four} : i64"));
     let cp = g.op(format!(
-        "llvm.getelementptr %counters[{evb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        "llvm.getelementptr %counters[{ev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
     ));
     g.open("scf.while : () -> () {");
     let v = g.op(format!(
@@ -1600,13 +2333,13 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     stamp(&mut g, 1);
     // Where the signals and the parameters start.
     let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
-    let sat = g.op(format!("arith.addi {w2n}, {two} : i64"));
-    let ns_count = word(&mut g, &recp, &sat);
+    let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
+    let sat = g.op(format!("arith.addi {sat}, {one} : i64"));
+    let ns_count = sword(&mut g, &recp, &sat);
     let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
     let pat = g.op(format!("arith.addi {sat1}, {ns_count} : i64"));
-    let pb = g.op(format!("arith.muli {pat}, {eight} : i64"));
     let params_p = g.op(format!(
-        "llvm.getelementptr {recp}[{pb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        "llvm.getelementptr {recp}[{pat}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
     ));
     let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
     g.open(format!("scf.index_switch {code_idx}"));
@@ -1629,6 +2362,9 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.open("default {");
     g.line("scf.yield");
     g.close("}");
+    // The next record into the other buffer (its last reader, the previous task's signal,
+    // is done: thread 0 passed this task's wait barrier after it).
+    store_record(&mut g, &nxtp, &next_vals);
     g.barrier();
     stamp(&mut g, 2);
     // Signal: fence, then one relaxed add per counter (a release pattern).
@@ -1639,10 +2375,9 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
     let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
     let si = g.op(format!("arith.addi {sat1}, {s64} : i64"));
-    let sev = word(&mut g, &recp, &si);
-    let sevb = g.op(format!("arith.muli {sev}, {four} : i64"));
+    let sev = sword(&mut g, &recp, &si);
     let sp = g.op(format!(
-        "llvm.getelementptr %counters[{sevb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
     ));
     let one32 = g.op("arith.constant 1 : i32");
     g.op(format!(
@@ -1669,14 +2404,41 @@ pub fn generate(body: &Body, program: &TaskProgram) -> Result<Kernel, String> {
     Ok(Kernel {
         mlir,
         name: "step".into(),
-        threads: THREADS,
+        threads: opts.threads,
         ctas: schedule.queues.len(),
         scratch_per_cta: scratch_max.max(16),
         codes: codes.len(),
         tasks: tasks_words,
         entries,
         queues,
+        dynamic_smem: match g.ring {
+            Some((slots, bytes)) if g.streamed > 0 => slots * bytes,
+            _ => 0,
+        },
+        streamed: g.streamed,
     })
+}
+
+/// The spans of weights a task reads, the first `budget` bytes of them, 16-byte aligned
+/// inside each span, in pieces of at most [`PREFETCH_CHUNK`] bytes: (byte offset, length).
+fn prefetch_spans(
+    task: &mkc_ir::tasks::Task,
+    weights: Option<mkc_ir::tasks::BufferId>,
+    budget: u64,
+) -> Vec<(u64, u64)> {
+    let mut spans = Vec::new();
+    let mut left = budget;
+    for r in task.reads.iter().filter(|r| Some(r.buffer) == weights) {
+        let mut start = r.start.div_ceil(16) * 16;
+        let end = (r.end / 16 * 16).min(start + left);
+        while start < end && left > 0 {
+            let len = (end - start).min(PREFETCH_CHUNK);
+            spans.push((start, len));
+            start += len;
+            left -= len;
+        }
+    }
+    spans
 }
 
 /// The code of the tasks like `task`: its slice, op by op, over the boxes and at the offsets
@@ -1702,15 +2464,14 @@ fn emit_code(
     let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
     let in_place = result_in_place(body, group, task.output);
     let mut next = 0i64;
+    // Parameters are words of the task's record in shared memory.
     let mut param = |g: &mut Gen| {
         let i = g.i64c(next);
         next += 1;
-        let eight = g.i64c(8);
-        let off = g.op(format!("arith.muli {i}, {eight} : i64"));
         let p = g.op(format!(
-            "llvm.getelementptr {params}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            "llvm.getelementptr {params}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
-        g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
+        g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
     };
     let view_of = |g: &mut Gen, v: ValueId, param: &mut dyn FnMut(&mut Gen) -> String| {
         let (b, _) = placed[&v];
@@ -1728,6 +2489,7 @@ fn emit_code(
         body,
         views: HashMap::new(),
         scratch_used: 0,
+        direct: None,
     };
     for &i in &sl.args {
         let v = view_of(g, operands[i], &mut param);
@@ -1743,24 +2505,33 @@ fn emit_code(
             .map(|b| b.iter().map(|_| (param(g), param(g))).collect())
             .collect()
     };
+    let round_bf16 = rounds_to_bf16(body, buffers, placed, results[task.output]);
+    let direct = direct_output(body, &sl, group, task, round_bf16);
+    if direct.is_some() {
+        cx.direct = Some((y, out.clone()));
+    }
     for &op in &sl.ops {
         if in_place && body.ops[op].results.contains(&y) {
             continue;
         }
         let need = read_region(g, &merged_need(body, &sl, op));
         emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
+        if direct == Some(op) {
+            // The tile is written; the barrier after the task orders it.
+            return Ok(cx.scratch_used);
+        }
         g.barrier();
     }
     let tile = read_region(g, &task.tile);
     // Write the tile.
-    let round_bf16 = buffers[placed[&results[task.output]].0] == "kv" && out.elem == ElemType::F32;
     if in_place {
         let ka = body.def_op(y).expect("in place results are kv_append");
         let new = cx.view(body.ops[ka].operands[1])?.clone();
         let pos = cx.view(body.ops[ka].operands[2])?.clone();
         let p = g.load(&pos, &[])?;
-        for b in &tile {
-            g.for_box(&b[1..].to_vec(), &mut |g, o| {
+        let rows: Vec<RBox> = tile.iter().map(|b| b[1..].to_vec()).collect();
+        {
+            g.for_region(&rows, &mut |g, o| {
                 let x = g.load(&new, o)?;
                 let x = if round_bf16 { round(g, &x) } else { x };
                 let mut i = vec![p.clone()];
@@ -1770,15 +2541,52 @@ fn emit_code(
         }
     } else {
         let src = cx.view(y)?.clone();
-        for b in &tile {
-            g.for_box(b, &mut |g, o| {
-                let x = g.load(&src, o)?;
-                let x = if round_bf16 { round(g, &x) } else { x };
-                g.store(&out, o, &x)
-            })?;
-        }
+        g.for_region(&tile, &mut |g, o| {
+            let x = g.load(&src, o)?;
+            let x = if round_bf16 { round(g, &x) } else { x };
+            g.store(&out, o, &x)
+        })?;
     }
     Ok(cx.scratch_used)
+}
+
+/// Whether a task's output is rounded through bf16 on its way to its place (an f32 KV
+/// cache, stored as the simulator stores it).
+fn rounds_to_bf16(
+    body: &Body,
+    buffers: &[String],
+    placed: &HashMap<ValueId, (usize, u64)>,
+    out: ValueId,
+) -> bool {
+    placed
+        .get(&out)
+        .is_some_and(|&(b, _)| buffers[b] == "kv" && elem_of(body, out) == ElemType::F32)
+}
+
+/// The op that may store a task's output straight to its place instead of to scratch (saving
+/// a copy and a barrier): the output is not updated in place nor rounded on the way, and it
+/// is the first result of the slice's last op, which computes exactly the tile.
+fn direct_output(
+    body: &Body,
+    sl: &mkc_ir::tiling::Slice,
+    group: OpId,
+    task: &mkc_ir::tasks::Task,
+    rounds: bool,
+) -> Option<OpId> {
+    if rounds || result_in_place(body, group, task.output) {
+        return None;
+    }
+    let block = body.entry_block(group, 0)?;
+    let y = body.ops[*body.blocks[block].ops.last()?].operands[task.output];
+    let op = body.def_op(y)?;
+    if sl.ops.last() != Some(&op) || body.ops[op].results.first() != Some(&y) {
+        return None;
+    }
+    let mut need = merged_need(body, sl, op);
+    let mut tile = task.tile.clone();
+    need.sort();
+    tile.sort();
+    (need == tile).then_some(op)
 }
 
 /// f32 -> bf16 -> f32 (what the simulator stores in an f32 cache).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever what the runtime expects of an artifact changes.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -18,6 +18,8 @@ pub struct Manifest {
     pub target: String,
     pub kernel: String,
     pub threads: u32,
+    /// Bytes of dynamic shared memory per CTA (the weight ring; format 4).
+    pub dynamic_smem: u32,
     pub ctas: usize,
     pub scratch_per_cta: u64,
     pub events: usize,

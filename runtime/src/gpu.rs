@@ -240,6 +240,25 @@ impl GpuRunner {
         let func = module
             .load_function(&art.manifest.kernel)
             .map_err(|err| format!("the PTX has no kernel '{}': {err}", art.manifest.kernel))?;
+        if art.manifest.dynamic_smem > 0 {
+            let most = info.smem_per_block_optin.max(0) as usize;
+            if art.manifest.dynamic_smem as usize > most {
+                return Err(format!(
+                    "the kernel needs {} bytes of shared memory per CTA but device {ordinal} offers {most}",
+                    art.manifest.dynamic_smem
+                ));
+            }
+            func.set_attribute(
+                sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                art.manifest.dynamic_smem as i32,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot give the kernel {} bytes of shared memory: {e}",
+                    art.manifest.dynamic_smem
+                )
+            })?;
+        }
         let stream = ctx.default_stream();
         let mut buffers = Vec::new();
         for img in &images {
@@ -352,7 +371,7 @@ impl GpuRunner {
         let cfg = LaunchConfig {
             grid_dim: (self.manifest.ctas as u32, 1, 1),
             block_dim: (self.manifest.threads, 1, 1),
-            shared_mem_bytes: 0,
+            shared_mem_bytes: self.manifest.dynamic_smem,
         };
         let stride = self.manifest.scratch_per_cta as i64;
         let step = self.steps;

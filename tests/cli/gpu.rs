@@ -99,37 +99,162 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
         .map(|n| repo("tests/fixtures").join(n))
         .chain([repo("tests/fixtures/configs/llama-3.2-1b.json")])
         .collect();
+    // The default kernel (512 threads), the streamed one (at 256 threads: with 512 its
+    // 128 registers spill a few bytes) and the 256-thread one with prefetches.
+    let variants: [&[&str]; 3] = [
+        &[],
+        &["--stream-slots", "4", "--threads", "256"],
+        &[
+            "--threads",
+            "256",
+            "--l2-prefetch",
+            "262144",
+            "--prefetch",
+            "next",
+        ],
+    ];
     for model in &models {
-        let name = model.file_name().unwrap().to_string_lossy().into_owned();
-        let ptx = tmp(&format!("{name}.ptx"));
-        let o = mkc(
-            &[
+        for (v, flags) in variants.iter().enumerate() {
+            let name = model.file_name().unwrap().to_string_lossy().into_owned();
+            let ptx = tmp(&format!("{name}-{v}.ptx"));
+            let mut args = vec![
                 "compile",
                 model.to_str().unwrap(),
                 "--emit=ptx",
                 "-o",
                 ptx.to_str().unwrap(),
+            ];
+            args.extend_from_slice(flags);
+            let o = mkc(&args, None);
+            assert!(o.status.success(), "{name} {flags:?}: {}", text(&o.stderr));
+            if v == 1 {
+                // Every fixture's matrix-vector products stream (q/k/v, o, gate/up, down,
+                // LM head: at least four codes).
+                let err = text(&o.stderr);
+                let streamed: usize = err
+                    .split(" streamed matvecs")
+                    .next()
+                    .and_then(|s| s.rsplit('(').next())
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                assert!(streamed >= 4, "{name}: {err}");
+            }
+            let out = std::process::Command::new(&ptxas)
+                .args(["-arch=sm_90a", "-v", "-o", "/dev/null"])
+                .arg(&ptx)
+                .output()
+                .unwrap();
+            let log = text(&out.stderr);
+            assert!(out.status.success(), "{name} {flags:?}: ptxas: {log}");
+            assert!(
+                log.contains("0 bytes spill stores, 0 bytes spill loads"),
+                "{name} {flags:?}: {log}"
+            );
+            let regs = log
+                .split("Used ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .unwrap_or("?");
+            eprintln!("{name} {flags:?}: {regs} registers, no spills");
+        }
+    }
+}
+
+#[test]
+fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
+    let art = tmp("streamed-artifact");
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--emit=artifact",
+            "--stream-slots",
+            "3",
+            "--slot-bytes",
+            "8192",
+            "-o",
+            art.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let k = std::fs::read_to_string(art.join("kernel.mlir")).unwrap();
+    // The ring: an mbarrier per slot, bulk copies completing on them, waits by parity, the
+    // slots in dynamic shared memory (after the static: an external global).
+    for needle in [
+        "mbarrier.init.shared::cta.b64",
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes",
+        "mbarrier.try_wait.parity.shared::cta.b64",
+        "llvm.mlir.global external @ring()",
+        "!llvm.array<3 x i64>",
+    ] {
+        assert!(k.contains(needle), "no {needle}");
+    }
+    let ptx = std::fs::read_to_string(art.join("kernel.ptx")).unwrap();
+    assert!(
+        ptx.contains(".extern .shared .align 128 .b8 ring[]"),
+        "{ptx}"
+    );
+    // The launcher gives the kernel its slots as dynamic shared memory.
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["dynamic_smem"], 3 * 8192);
+    // A slot too small for any weight row streams nothing (and asks for no shared memory).
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--emit=artifact",
+            "--stream-slots",
+            "2",
+            "--slot-bytes",
+            "128",
+            "-o",
+            art.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("(0 streamed matvecs)"));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["dynamic_smem"], 0);
+    // Threads per CTA are checked.
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--emit=mlir",
+            "--threads",
+            "100",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("multiple of 32"),
+        "{}",
+        text(&o.stderr)
+    );
+    // So is the ring.
+    for (slots, bytes, why) in [
+        ("4", "1000", "multiple of 16 bytes"),
+        ("8", "65536", "does not fit"),
+    ] {
+        let o = mkc(
+            &[
+                "compile",
+                repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+                "--emit=mlir",
+                "--stream-slots",
+                slots,
+                "--slot-bytes",
+                bytes,
             ],
             None,
         );
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let out = std::process::Command::new(&ptxas)
-            .args(["-arch=sm_90a", "-v", "-o", "/dev/null"])
-            .arg(&ptx)
-            .output()
-            .unwrap();
-        let log = text(&out.stderr);
-        assert!(out.status.success(), "{name}: ptxas: {log}");
-        assert!(
-            log.contains("0 bytes spill stores, 0 bytes spill loads"),
-            "{name}: {log}"
-        );
-        let regs = log
-            .split("Used ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .unwrap_or("?");
-        eprintln!("{name}: {regs} registers, no spills");
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains(why), "{}", text(&o.stderr));
     }
 }
 
