@@ -38,7 +38,8 @@ use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// How the megakernel is generated (the knobs the speed work measures).
+/// How the megakernel is generated (the knobs the speed work measures; their defaults are
+/// those of `mkc compile`'s flags).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelOptions {
     /// Threads per CTA (a multiple of 32, at most 1024).
@@ -58,19 +59,6 @@ pub struct KernelOptions {
     /// one CTA per SM (65536 / threads, at most 255); 0: ptxas decides (it budgets for two
     /// CTAs per SM and spills where one CTA would not need to).
     pub max_registers: Option<u32>,
-}
-
-impl Default for KernelOptions {
-    fn default() -> Self {
-        KernelOptions {
-            threads: 512,
-            prefetch_bytes: 0,
-            prefetch_next: false,
-            stream_slots: 0,
-            slot_bytes: 32 << 10,
-            max_registers: None,
-        }
-    }
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
