@@ -19,6 +19,7 @@ mod kernel_defaults {
     pub const PREFETCH: &str = "own";
     pub const STREAM_SLOTS: u32 = 0;
     pub const SLOT_BYTES: u32 = 32 << 10;
+    pub const MATVEC_ROWS: u32 = 1;
 }
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -234,6 +235,10 @@ struct CompileArgs {
     /// whole register file of one CTA per SM, 65536 / threads; 0: ptxas decides).
     #[arg(long, value_name = "N")]
     max_registers: Option<u32>,
+    /// Megakernel: weight rows a warp streams at once in a matrix-vector product (1 or 2;
+    /// 2 loads each block of the input once for both, and keeps twice the loads in flight).
+    #[arg(long, value_name = "N", default_value_t = kernel_defaults::MATVEC_ROWS)]
+    matvec_rows: u32,
 }
 
 #[derive(Args)]
@@ -753,6 +758,7 @@ fn emit_kernel(
         stream_slots: a.stream_slots,
         slot_bytes: a.slot_bytes,
         max_registers: a.max_registers,
+        matvec_rows: a.matvec_rows,
     };
     let k = mkc_lowering::kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
@@ -868,6 +874,7 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         stream_slots: kernel_defaults::STREAM_SLOTS,
         slot_bytes: kernel_defaults::SLOT_BYTES,
         max_registers: None,
+        matvec_rows: kernel_defaults::MATVEC_ROWS,
     };
     let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")

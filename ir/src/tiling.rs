@@ -12,6 +12,7 @@ use crate::attr::Attr;
 use crate::ir::{Body, OpId, ValueId};
 use crate::tasks::TileBox;
 use std::collections::HashMap;
+use std::fmt::Write;
 
 /// A union of boxes of one tensor (may overlap; never empty boxes).
 pub type Region = Vec<TileBox>;
@@ -470,6 +471,34 @@ pub fn slice(body: &Body, group: OpId, output: usize, tile: &[TileBox]) -> Resul
         .filter(|&i| s.needs.contains_key(&args[i]))
         .collect();
     Ok(s)
+}
+
+/// A key of a group's structure: its block arguments' types, and per op its name, attributes,
+/// operands (by position in the group) and result types. Groups with one key (the same layer
+/// of different depths) compute the same thing on different data.
+pub fn group_signature(body: &Body, group: OpId) -> String {
+    let block = body.entry_block(group, 0).expect("a group has a body");
+    let mut local: HashMap<ValueId, usize> = HashMap::new();
+    let mut sig = String::new();
+    for &a in &body.blocks[block].args {
+        local.insert(a, local.len());
+        let _ = write!(sig, "{};", body.ty(a));
+    }
+    for &o in &body.blocks[block].ops {
+        let d = &body.ops[o];
+        let _ = write!(sig, "|{}", d.name);
+        for (k, v) in d.attrs.iter() {
+            let _ = write!(sig, " {k}={v}");
+        }
+        for v in &d.operands {
+            let _ = write!(sig, " %{}", local.get(v).copied().unwrap_or(usize::MAX));
+        }
+        for &r in &d.results {
+            local.insert(r, local.len());
+            let _ = write!(sig, " :{}", body.ty(r));
+        }
+    }
+    sig
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use mkc_ir::attr::Attr;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg::nn::rope_inv_freq;
 use mkc_ir::tasks::TileBox;
-use mkc_ir::tiling::{full_box, result_in_place, slice, Region};
+use mkc_ir::tiling::{full_box, group_signature, result_in_place, slice, Region};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -59,6 +59,8 @@ pub struct KernelOptions {
     /// one CTA per SM (65536 / threads, at most 255); 0: ptxas decides (it budgets for two
     /// CTAs per SM and spills where one CTA would not need to).
     pub max_registers: Option<u32>,
+    /// Weight rows a warp streams at once in a matrix-vector product (1 or 2).
+    pub matvec_rows: u32,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
@@ -145,6 +147,8 @@ struct Gen {
     threads: u32,
     /// The weight ring: (slots, slot bytes), when on.
     ring: Option<(u32, u32)>,
+    /// Weight rows a warp streams at once in a matrix-vector product.
+    matvec_rows: i64,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
 }
@@ -410,22 +414,45 @@ impl Gen {
     /// and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8, then every
     /// 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
     fn lane_dot8(&mut self, w: &str, a: &str, a_elem: ElemType, k: i64) -> Result<String, String> {
-        // Up to 4 blocks of 256 elements per iteration, all loads issued before any math, so
-        // each warp keeps several 16-byte loads per lane in flight.
+        Ok(self.rows_dot8(&[w.to_string()], a, a_elem, k)?.remove(0))
+    }
+
+    /// [`Gen::lane_dot8`] of several weight rows with one input row at once: each 16-byte
+    /// block of the input is loaded once for all of them, and the loads of every row are
+    /// in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
+    fn rows_dot8(
+        &mut self,
+        ws: &[String],
+        a: &str,
+        a_elem: ElemType,
+        k: i64,
+    ) -> Result<Vec<String>, String> {
+        // Up to 4 blocks of 256 elements per iteration, all loads issued before any math.
         let unroll = [4i64, 2, 1]
             .into_iter()
             .find(|u| k % (256 * u) == 0)
             .unwrap_or(1);
-        let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
+        let kk = self.fresh();
+        let accs: Vec<String> = ws.iter().map(|_| self.fresh()).collect();
+        let res = self.fresh();
         let c8 = self.idx(8);
         let start = self.op(format!("arith.muli %lane, {c8} : index"));
         let kn = self.idx(k);
         let step = self.idx(256 * unroll);
         let zero = self.f32c(0.0);
+        let iter: Vec<String> = accs.iter().map(|x| format!("{x} = {zero}")).collect();
+        let tys = vec!["f32"; ws.len()].join(", ");
         self.open(format!(
-            "{res} = scf.for {kk} = {start} to {kn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
+            "{res}:{} = scf.for {kk} = {start} to {kn} step {step} iter_args({}) -> ({tys}) {{",
+            ws.len(),
+            iter.join(", ")
         ));
         let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
+        let at = if a_elem == ElemType::BF16 {
+            "bf16"
+        } else {
+            "f32"
+        };
         let mut loaded = Vec::new();
         for u in 0..unroll {
             let du = self.i64c(256 * u);
@@ -434,48 +461,54 @@ impl Gen {
             // lie inside K (K is a multiple of 256 * unroll).
             let two = self.i64c(2);
             let wb = self.op(format!("arith.muli {k64}, {two} : i64"));
-            let wp = self.op(format!(
-                "llvm.getelementptr {w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-            ));
-            let wv = self.op(format!(
-                "llvm.load {wp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-            ));
+            let wvs: Vec<String> = ws
+                .iter()
+                .map(|w| {
+                    let wp = self.op(format!(
+                        "llvm.getelementptr {w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                    ));
+                    self.op(format!(
+                        "llvm.load {wp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                    ))
+                })
+                .collect();
             let ab = self.i64c(a_elem.bytes() as i64);
             let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
             let ap = self.op(format!(
                 "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
             ));
-            let at = if a_elem == ElemType::BF16 {
-                "bf16"
-            } else {
-                "f32"
-            };
             let av = self.op(format!(
                 "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
             ));
-            loaded.push((wv, av));
+            loaded.push((wvs, av));
         }
-        let mut sum = acc.clone();
-        for (wv, av) in loaded {
-            let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+        let mut sums = accs.clone();
+        for (wvs, av) in loaded {
             let af = if a_elem == ElemType::BF16 {
                 self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
             } else {
                 av
             };
-            let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
-            for j in 0..8 {
-                let c = self.op(format!("arith.constant {j} : i32"));
-                let e = self.op(format!(
-                    "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
-                ));
-                sum = self.op(format!("arith.addf {sum}, {e} : f32"));
+            for (sum, wv) in sums.iter_mut().zip(wvs) {
+                let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+                let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
+                for j in 0..8 {
+                    let c = self.op(format!("arith.constant {j} : i32"));
+                    let e = self.op(format!(
+                        "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
+                    ));
+                    *sum = self.op(format!("arith.addf {sum}, {e} : f32"));
+                }
             }
         }
-        self.line(format!("scf.yield {sum} : f32"));
+        self.line(format!("scf.yield {} : {tys}", sums.join(", ")));
         self.close("}");
-        let v = self.warp_combine(res, false);
-        Ok(v)
+        Ok((0..ws.len())
+            .map(|i| {
+                let v = format!("{res}#{i}");
+                self.warp_combine(v, false)
+            })
+            .collect())
     }
 
     /// The whole CTA sums `body(k)` for k in 0..n: each thread takes k = tid, tid + 256, ...
@@ -790,32 +823,6 @@ impl Gen {
         self.line(format!("llvm.store {t1}, %ring_count : i64, !llvm.ptr<3>"));
         self.close("}");
         Ok(())
-    }
-
-    /// One thread's sum of `body(k)` for k in lo..hi (i64 SSA values), 8 values per round
-    /// with their loads in flight together (a k past the end is clamped and dropped).
-    fn thread_sum(&mut self, lo: &str, hi: &str, body: &mut StepFn) -> Result<String, String> {
-        const UNROLL: i64 = 8;
-        let (kk, acc, res) = (self.fresh(), self.fresh(), self.fresh());
-        let lo_i = self.op(format!("arith.index_cast {lo} : i64 to index"));
-        let hi_i = self.op(format!("arith.index_cast {hi} : i64 to index"));
-        let step = self.idx(UNROLL);
-        let zero = self.f32c(0.0);
-        let one = self.i64c(1);
-        let last = self.op(format!("arith.subi {hi}, {one} : i64"));
-        let head = format!("{res} = scf.for {kk} = {lo_i} to {hi_i} step {step}");
-        let bounds = (hi.to_string(), last);
-        self.sum_loop(
-            &head,
-            &kk,
-            &acc,
-            &zero,
-            1,
-            UNROLL,
-            &mut |_| bounds.clone(),
-            body,
-        )?;
-        Ok(res)
     }
 
     /// The body of an f32 sum loop opened by `head` (`%res = scf.for %k = .. to .. step ..`):
@@ -1191,6 +1198,66 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 cx.views.insert(r, res);
                 return Ok(());
             }
+            if vectorised && single_row && g.matvec_rows > 1 {
+                // A warp per group of `matvec_rows` rows, their loads in flight at once. The
+                // groups of every box are one index space (box number, group), so a tile of
+                // several short boxes (rope's lane pairs) keeps every warp busy.
+                let rows_per_warp = g.matvec_rows;
+                let rc = g.i64c(rows_per_warp);
+                let r1 = g.i64c(rows_per_warp - 1);
+                let z = g.i64c(0);
+                let last = need[0].len() - 1;
+                let mut pair_boxes: Vec<RBox> = Vec::new();
+                for (i, b) in need.iter().enumerate() {
+                    let (n0, n1) = &b[last];
+                    let span = g.op(format!("arith.subi {n1}, {n0} : i64"));
+                    let pairs = g.op(format!("arith.addi {span}, {r1} : i64"));
+                    let pairs = g.op(format!("arith.divsi {pairs}, {rc} : i64"));
+                    let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
+                    pair_boxes.push(vec![(bi, bj), (z.clone(), pairs)]);
+                }
+                // The leading axes are single (a matrix-vector product): every box's are 0.
+                let lead: Vec<String> = need[0][..last].iter().map(|x| x.0.clone()).collect();
+                g.for_region_warp(&pair_boxes, &mut |g, o| {
+                    let (mut n0, mut n1) = need[0][last].clone();
+                    for (i, b) in need.iter().enumerate().skip(1) {
+                        let ic = g.i64c(i as i64);
+                        let here = g.op(format!("arith.cmpi eq, {}, {ic} : i64", o[0]));
+                        n0 = g.op(format!("arith.select {here}, {}, {n0} : i64", b[last].0));
+                        n1 = g.op(format!("arith.select {here}, {}, {n1} : i64", b[last].1));
+                    }
+                    let mut ai = lead.clone();
+                    ai.truncate(a.shape.len() - 1);
+                    ai.push(z.clone());
+                    let row_a = g.ptr(a, &ai);
+                    let first = g.op(format!("arith.muli {}, {rc} : i64", o[1]));
+                    let first = g.op(format!("arith.addi {first}, {n0} : i64"));
+                    let one = g.i64c(1);
+                    let lastn = g.op(format!("arith.subi {n1}, {one} : i64"));
+                    let mut rows = Vec::new();
+                    let mut ptrs = Vec::new();
+                    for r in 0..rows_per_warp {
+                        let rr = g.i64c(r);
+                        let n = g.op(format!("arith.addi {first}, {rr} : i64"));
+                        let nc = g.op(format!("arith.minsi {n}, {lastn} : i64"));
+                        ptrs.push(g.ptr(w, &[nc, z.clone()]));
+                        rows.push(n);
+                    }
+                    let sums = g.rows_dot8(&ptrs, &row_a, a.elem, kdim)?;
+                    for (n, v) in rows.into_iter().zip(sums) {
+                        let inside = g.op(format!("arith.cmpi slt, {n}, {n1} : i64"));
+                        let st = g.op(format!("arith.andi {inside}, %lane0 : i1"));
+                        g.open(format!("scf.if {st} {{"));
+                        let mut oi = lead.clone();
+                        oi.push(n);
+                        g.store(&res, &oi, &v)?;
+                        g.close("}");
+                    }
+                    Ok(())
+                })?;
+                cx.views.insert(r, res);
+                return Ok(());
+            }
             if vectorised {
                 g.for_region_warp(need, &mut |g, o| {
                     let n = o.last().unwrap().clone();
@@ -1391,7 +1458,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             }
             let partials = cx.scratch(g, &[(g.threads / 32) as i64, 2], ElemType::F32);
             let n = x.shape[axis];
-            const UNROLL: i64 = 8;
+            const UNROLL: i64 = 16;
             let t = g.threads as i64;
             for b in need {
                 // The whole CTA on each result in turn: thread t takes t, t + 256, ... with 8
@@ -1515,42 +1582,83 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             }
             let scores = cx.scratch(g, &[heads, ctx], ElemType::F32);
             let pos = g.load(&ins[3], &[])?;
-            // Scores for positions 0..=pos.
-            let c0 = g.i64c(0);
-            // Positions 0..=pos only (not the whole cache): the box's bound is the step's.
+            // Scores for positions 0..=pos only (not the whole cache): the box's bound is the step's.
             let one = g.i64c(1);
             let cctx = g.i64c(ctx);
             let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
             let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
-            // A thread per (head, position): the dot over the head's lanes, its loads issued
-            // 16 at a time (positions are contiguous in the cache's storage, so a warp's
-            // loads of one lane are coalesced).
-            g.for_region(
-                &[vec![(h0.clone(), h1.clone()), (c0, upto)]],
+            // A warp per (head, run of positions): `sub` lanes per position, each with its
+            // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
+            // storage, so the lanes of a warp that share a sub-lane read consecutive words);
+            // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
+            // thread per position would wait for dim / 16.
+            let sub = [8i64, 4, 2]
+                .into_iter()
+                .find(|&s| dim % s == 0 && dim / s >= 16)
+                .unwrap_or(1);
+            let per = dim / sub;
+            let ppw = 32 / sub;
+            let ppwc = g.i64c(ppw);
+            let ppw1 = g.i64c(ppw - 1);
+            let items = g.op(format!("arith.addi {upto}, {ppw1} : i64"));
+            let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
+            let c0 = g.i64c(0);
+            g.for_region_warp(
+                &[vec![(h0.clone(), h1.clone()), (c0, items)]],
                 &mut |g, o| {
+                    let lane = g.op("arith.index_cast %lane : index to i64");
+                    let subc = g.i64c(sub);
+                    let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
+                    let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+                    let p0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[1]));
+                    let p = g.op(format!("arith.addi {p0}, {pi} : i64"));
+                    let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
+                    let one = g.i64c(1);
+                    let lastp = g.op(format!("arith.subi {upto}, {one} : i64"));
+                    let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
                     let gr = g.i64c(group);
                     let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                    let perc = g.i64c(per);
+                    let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
                     let mut dot = g.f32c(0.0);
-                    for d0 in (0..dim).step_by(16) {
+                    for b0 in (0..per).step_by(16) {
                         let mut pairs = Vec::new();
-                        for dd in d0..(d0 + 16).min(dim) {
-                            let k = g.i64c(dd);
+                        for dd in b0..(b0 + 16).min(per) {
+                            let ddc = g.i64c(dd);
+                            let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
                             let a = g.load(q, &[o[0].clone(), k.clone()])?;
-                            let b = g.load(kc, &[o[1].clone(), kvi.clone(), k])?;
+                            let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
                             pairs.push((a, b));
                         }
                         for (a, b) in pairs {
-                            let p = g.op(format!("arith.mulf {a}, {b} : f32"));
-                            dot = g.op(format!("arith.addf {dot}, {p} : f32"));
+                            let m = g.op(format!("arith.mulf {a}, {b} : f32"));
+                            dot = g.op(format!("arith.addf {dot}, {m} : f32"));
                         }
                     }
+                    let mut off = sub / 2;
+                    while off >= 1 {
+                        let oc = g.op(format!("arith.constant {off} : i32"));
+                        let other = g.op(format!(
+                            "nvvm.shfl.sync bfly %full_mask, {dot}, {oc}, %clamp31 : f32 -> f32"
+                        ));
+                        dot = g.op(format!("arith.addf {dot}, {other} : f32"));
+                        off /= 2;
+                    }
                     let sc = g.f32c(scale);
-                    let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                    g.store(&scores, &[o[0].clone(), o[1].clone()], &s)
+                    let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                    let z = g.i64c(0);
+                    let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+                    let st = g.op(format!("arith.andi {valid}, {first} : i1"));
+                    g.open(format!("scf.if {st} {{"));
+                    g.store(&scores, &[o[0].clone(), p], &sv)?;
+                    g.close("}");
+                    Ok(())
                 },
             )?;
             g.barrier();
-            // Per head: max and sum of exp, then the probabilities in place of the scores.
+            // Per head: the max and 1 / the sum of exp (the output turns each score into its
+            // probability as it reads it, so no pass writes them).
+            let stats = cx.scratch(g, &[heads, 2], ElemType::F32);
             g.for_region_warp(&[vec![(h0.clone(), h1.clone())]], &mut |g, o| {
                 let one = g.i64c(1);
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
@@ -1566,60 +1674,105 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     let e = g.exp(&t);
                     Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
                 })?;
+                let onef = g.f32c(1.0);
+                let inv = g.op(format!("arith.divf {onef}, {l} : f32"));
+                let z = g.i64c(0);
+                g.store_lane0(&stats, &[o[0].clone(), z], &m)?;
+                g.store_lane0(&stats, &[o[0].clone(), one], &inv)
+            })?;
+            g.barrier();
+            // The output: a warp per (head, group of 4 lanes) of the boxes, 8 threads per
+            // lane each taking every 8th position, 16 of them in flight: a warp's load
+            // covers 8 consecutive positions (one 32-byte sector) of 4 lanes of the cache's
+            // storage; the 8 threads of a lane meet by shuffles.
+            const GROUP: i64 = 4;
+            const UNROLL: i64 = 8;
+            let per_lane = 32 / GROUP;
+            let gc = g.i64c(GROUP);
+            let g1 = g.i64c(GROUP - 1);
+            let z = g.i64c(0);
+            let mut items: Vec<RBox> = Vec::new();
+            for (i, b) in need.iter().enumerate() {
+                let (l0, l1) = &b[1];
+                let span = g.op(format!("arith.subi {l1}, {l0} : i64"));
+                let groups = g.op(format!("arith.addi {span}, {g1} : i64"));
+                let groups = g.op(format!("arith.divsi {groups}, {gc} : i64"));
+                let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
+                items.push(vec![(bi, bj), b[0].clone(), (z.clone(), groups)]);
+            }
+            g.for_region_warp(&items, &mut |g, o| {
+                let (mut l0, mut l1) = need[0][1].clone();
+                for (i, b) in need.iter().enumerate().skip(1) {
+                    let ic = g.i64c(i as i64);
+                    let here = g.op(format!("arith.cmpi eq, {}, {ic} : i64", o[0]));
+                    l0 = g.op(format!("arith.select {here}, {}, {l0} : i64", b[1].0));
+                    l1 = g.op(format!("arith.select {here}, {}, {l1} : i64", b[1].1));
+                }
+                let h = o[1].clone();
+                let lane = g.op("arith.index_cast %lane : index to i64");
+                let plc = g.i64c(per_lane);
+                let li = g.op(format!("arith.divsi {lane}, {plc} : i64"));
+                let off = g.op(format!("arith.remsi {lane}, {plc} : i64"));
+                let gc = g.i64c(GROUP);
+                let first = g.op(format!("arith.muli {}, {gc} : i64", o[2]));
+                let first = g.op(format!("arith.addi {first}, {l0} : i64"));
+                let ln = g.op(format!("arith.addi {first}, {li} : i64"));
+                let one = g.i64c(1);
+                let lastl = g.op(format!("arith.subi {l1}, {one} : i64"));
+                let lc = g.op(format!("arith.minsi {ln}, {lastl} : i64"));
+                let gr = g.i64c(group);
+                let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
+                let m = g.load(&stats, &[h.clone(), z.clone()])?;
+                let inv = g.load(&stats, &[h.clone(), one.clone()])?;
+                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
+                let lastp = g.op(format!("arith.subi {n}, {one} : i64"));
                 let ni = g.op(format!("arith.index_cast {n} : i64 to index"));
-                let p = g.fresh();
-                g.open(format!("scf.for {p} = %lane to {ni} step %c32_idx {{"));
-                let p64 = g.op(format!("arith.index_cast {p} : index to i64"));
-                let at = [o[0].clone(), p64];
-                let s = g.load(&scores, &at)?;
-                let t = g.op(format!("arith.subf {s}, {m} : f32"));
-                let e = g.exp(&t);
-                let pr = g.op(format!("arith.divf {e}, {l} : f32"));
-                g.store(&scores, &at, &pr)?;
+                let offi = g.op(format!("arith.index_cast {off} : i64 to index"));
+                let step = g.idx(per_lane * UNROLL);
+                let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
+                let zf = g.f32c(0.0);
+                g.open(format!(
+                    "{tot} = scf.for {pp} = {offi} to {ni} step {step} iter_args({acc} = {zf}) -> (f32) {{"
+                ));
+                let p0 = g.op(format!("arith.index_cast {pp} : index to i64"));
+                let mut loaded = Vec::new();
+                for u in 0..UNROLL {
+                    let du = g.i64c(u * per_lane);
+                    let p = g.op(format!("arith.addi {p0}, {du} : i64"));
+                    let ok = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
+                    let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
+                    let sv = g.load(&scores, &[h.clone(), pc.clone()])?;
+                    let v = g.load(vc, &[pc, kvi.clone(), lc.clone()])?;
+                    loaded.push((ok, sv, v));
+                }
+                let mut sum = acc.clone();
+                for (ok, sv, v) in loaded {
+                    let t = g.op(format!("arith.subf {sv}, {m} : f32"));
+                    let e = g.exp(&t);
+                    let pv = g.op(format!("arith.mulf {e}, {v} : f32"));
+                    let pv = g.op(format!("arith.select {ok}, {pv}, {zf} : f32"));
+                    sum = g.op(format!("arith.addf {sum}, {pv} : f32"));
+                }
+                g.line(format!("scf.yield {sum} : f32"));
+                g.close("}");
+                let mut y = tot.clone();
+                let mut sh = per_lane / 2;
+                while sh >= 1 {
+                    let oc = g.op(format!("arith.constant {sh} : i32"));
+                    let other = g.op(format!(
+                        "nvvm.shfl.sync bfly %full_mask, {y}, {oc}, %clamp31 : f32 -> f32"
+                    ));
+                    y = g.op(format!("arith.addf {y}, {other} : f32"));
+                    sh /= 2;
+                }
+                let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
+                let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
+                let lead = g.op(format!("arith.cmpi eq, {off}, {z} : i64"));
+                let st = g.op(format!("arith.andi {inside}, {lead} : i1"));
+                g.open(format!("scf.if {st} {{"));
+                g.store(&res, &[h.clone(), ln.clone()], &y)?;
                 g.close("}");
                 Ok(())
-            })?;
-            g.barrier();
-            // The output: every (head, lane) of the boxes, its positions cut into `chunks`
-            // runs, a thread per (run, head, lane) with 8 loads in flight (the lane's values
-            // are contiguous over positions in the cache's storage); then the runs' sums.
-            let chunks = (g.threads as i64 / dim.max(1)).clamp(1, 8);
-            let partial = cx.scratch(g, &[chunks, heads, dim], ElemType::F32);
-            let runs: Vec<RBox> = need
-                .iter()
-                .map(|b| {
-                    let mut r = vec![(g.i64c(0), g.i64c(chunks))];
-                    r.extend(b.iter().cloned());
-                    r
-                })
-                .collect();
-            g.for_region(&runs, &mut |g, o| {
-                let one = g.i64c(1);
-                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                let cn = g.i64c(chunks);
-                let a = g.op(format!("arith.muli {n}, {} : i64", o[0]));
-                let lo = g.op(format!("arith.divsi {a}, {cn} : i64"));
-                let c1 = g.op(format!("arith.addi {}, {one} : i64", o[0]));
-                let b = g.op(format!("arith.muli {n}, {c1} : i64"));
-                let hi = g.op(format!("arith.divsi {b}, {cn} : i64"));
-                let gr = g.i64c(group);
-                let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
-                let acc = g.thread_sum(&lo, &hi, &mut |g, p, _| {
-                    let pr = g.load(&scores, &[o[1].clone(), p.to_string()])?;
-                    let v = g.load(vc, &[p.to_string(), kvi.clone(), o[2].clone()])?;
-                    Ok(g.op(format!("arith.mulf {pr}, {v} : f32")))
-                })?;
-                g.store(&partial, o, &acc)
-            })?;
-            g.barrier();
-            g.for_region(need, &mut |g, o| {
-                let mut y = g.f32c(0.0);
-                for c in 0..chunks {
-                    let ci = g.i64c(c);
-                    let v = g.load(&partial, &[ci, o[0].clone(), o[1].clone()])?;
-                    y = g.op(format!("arith.addf {y}, {v} : f32"));
-                }
-                g.store(&res, o, &y)
             })?;
         }
         "tg.sdpa" => {
@@ -1773,31 +1926,6 @@ fn unflatten_with(g: &mut Gen, k: &str, shape: &[i64], st: &[u64]) -> Vec<String
 /// A group's structure, independent of which layer it is: its operand types, and per op
 /// its name, attributes, operands (numbered locally) and result types. Tasks of groups with
 /// one structure, one result and one shape of regions share their code.
-fn group_signature(body: &Body, group: OpId) -> String {
-    let block = body.entry_block(group, 0).expect("a group has a body");
-    let mut local: HashMap<ValueId, usize> = HashMap::new();
-    let mut sig = String::new();
-    for &a in &body.blocks[block].args {
-        local.insert(a, local.len());
-        let _ = write!(sig, "{};", body.ty(a));
-    }
-    for &o in &body.blocks[block].ops {
-        let d = &body.ops[o];
-        let _ = write!(sig, "|{}", d.name);
-        for (k, v) in d.attrs.iter() {
-            let _ = write!(sig, " {k}={v}");
-        }
-        for v in &d.operands {
-            let _ = write!(sig, " %{}", local.get(v).copied().unwrap_or(usize::MAX));
-        }
-        for &r in &d.results {
-            local.insert(r, local.len());
-            let _ = write!(sig, " :{}", body.ty(r));
-        }
-    }
-    sig
-}
-
 /// Everything a task's code needs that varies between tasks sharing it: the byte offsets of
 /// the tensors it reads and writes, and the boxes it computes (in the order the code reads
 /// them), with the key of its code.
@@ -1899,6 +2027,12 @@ pub fn generate(
         return Err(format!(
             "threads per CTA must be a multiple of 32 up to 1024, not {}",
             opts.threads
+        ));
+    }
+    if !(1..=2).contains(&opts.matvec_rows) {
+        return Err(format!(
+            "a warp streams 1 or 2 weight rows at once in a matrix-vector product, not {}",
+            opts.matvec_rows
         ));
     }
     if opts.stream_slots > 0 {
@@ -2046,6 +2180,7 @@ pub fn generate(
         indent: 0,
         threads: opts.threads,
         ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
+        matvec_rows: opts.matvec_rows as i64,
         streamed: 0,
     };
     let params: Vec<String> = (0..buffers.len())

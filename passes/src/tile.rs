@@ -7,11 +7,14 @@
 //! are one contiguous span), activations
 //! in the reused workspace arena. The result is a `task.graph` op next to the function.
 //!
-//! How a result is cut is a small search: the SMs are shared among a group's results in
-//! proportion to their bytes, and for each result the candidate cuts (along any axis, two
-//! axes at once, rope lanes kept with their partner lanes) are priced by their busiest SM's
-//! bytes plus a per-task overhead; the cheapest wins. Tiles smaller than `min-tile-bytes`
-//! are not made: a task that moves too little is all overhead.
+//! How a result is cut is a small search. Each result's candidate cuts (along any axis, two
+//! axes at once, rope lanes kept with their partner lanes) are priced by their biggest
+//! task's bytes plus a per-task overhead, as if every task had an SM to itself. Then the
+//! results of a group that run side by side share the SMs: starting from one task each,
+//! the slowest result takes its next finer cut while the SMs last, so a group's tasks fill
+//! one wave (a second wave would double the phase) and its slowest task is as short as
+//! the SMs allow. Tiles smaller than `min-tile-bytes` are not made: a task that moves too
+//! little is all overhead.
 
 use crate::manager::{Pass, PassContext, PassInfo};
 use crate::memplan::{plan_memory, MemoryPlan};
@@ -22,7 +25,7 @@ use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::tasks::{Layout, Range, Task, TaskGraph, TileBox};
-use mkc_ir::tiling::{full_box, region_elements, result_in_place, slice, Region};
+use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, ValueId};
 use std::collections::HashMap;
@@ -38,6 +41,8 @@ crate::pass_options! {
         min_tile_bytes: f64 = 16384.0 => "min-tile-bytes",
         /// Fixed cost of one task (its wait, signal and pipeline fill), in seconds.
         task_overhead: f64 = 5.0e-7 => "task-overhead",
+        /// Flop/s one SM sustains in decode attention (its loads and exps wait on each other).
+        attention_flops: f64 = 5.0e9 => "attention-flops",
     }
 }
 
@@ -49,8 +54,10 @@ pub const L2_BYTE: f64 = 0.25;
 pub const MAX_RANGES: usize = 64;
 pub const RANGE_COST: f64 = 2.0e-8;
 
-/// Tiles priced per candidate cut.
-const SAMPLE: usize = 8;
+/// f32 arithmetic one SM does per second on its CUDA cores (128 lanes, a fused multiply-add
+/// each per cycle at ~1.75 GHz): tasks compute in f32, so their flops are not free next to
+/// their bytes (attention over a context moves few bytes for its arithmetic).
+pub const SM_FLOPS: f64 = 4.5e11;
 
 pub struct Tile {
     pub options: TileOptions,
@@ -130,6 +137,105 @@ impl Placer<'_> {
             out.extend(l.ranges(b));
         }
         Ok(())
+    }
+
+    /// The cuts of result `k` of step `s` (`shape`) into at most one task per SM, priced by
+    /// their biggest task's bytes at an SM's share of bandwidth and its arithmetic, plus the
+    /// fixed costs, keeping
+    /// only those faster than every cut into fewer tasks. Tiles smaller than
+    /// `min-tile-bytes` are not made: a task that moves too little is all overhead.
+    fn menu(
+        &self,
+        s: usize,
+        k: usize,
+        shape: &[i64],
+        in_place: bool,
+        per_sm: f64,
+    ) -> Result<Vec<Choice>, String> {
+        let sms = self.opts.sms as i64;
+        let mut targets: Vec<i64> = (1..=16.min(sms))
+            .chain((20..=sms).step_by(4))
+            .chain([sms])
+            .collect();
+        targets.dedup();
+        let whole = self.task(s, k, vec![full_box(shape)])?.bytes;
+        let group = self.steps[s];
+        let block = self
+            .body
+            .entry_block(group, 0)
+            .ok_or("a group has no body")?;
+        let attention = self.body.blocks[block]
+            .ops
+            .iter()
+            .any(|&o| self.body.ops[o].name == "tg.attention");
+        let rate = if attention {
+            self.opts.attention_flops
+        } else {
+            SM_FLOPS
+        };
+        let mut all = Vec::new();
+        for cut in candidates(shape, &targets) {
+            // A cache updated in place writes the row of the step's position, which only
+            // the run knows: its tiles must each span every position.
+            if in_place && cut.first().is_some_and(|axis0| axis0.len() > 1) {
+                continue;
+            }
+            let n: usize = cut.iter().map(Vec::len).product();
+            // Tasks that move too little are all overhead; the result's share per task says
+            // so before any tile is priced, except for attention, whose tasks each re-read
+            // their KV head (from L2) and are short of work, not of bytes.
+            if n > self.opts.sms
+                || (!attention && n > 1 && whole / (n as f64) < self.opts.min_tile_bytes)
+            {
+                continue;
+            }
+            let tiles = tiles_of(&cut);
+            // Every tile is priced: a cut's odd tiles (one straddling two heads) are its
+            // slowest, and a sample misses them. Menus are made once per group structure.
+            let priced: Vec<Task> = tiles
+                .into_iter()
+                .map(|t| self.task(s, k, t))
+                .collect::<Result<_, _>>()?;
+            let biggest = priced
+                .iter()
+                .map(|t| t.bytes / per_sm + t.flops / rate)
+                .fold(0.0, f64::max);
+            // Every range is a descriptor a task walks: many small ones (a strided cut) cost
+            // time, and past MAX_RANGES a cut is not considered.
+            let ranges = priced
+                .iter()
+                .map(|t| t.reads.len() + t.writes.len())
+                .max()
+                .unwrap_or(0);
+            let least = priced.iter().map(|t| t.bytes).fold(f64::INFINITY, f64::min);
+            if n > 1 && (ranges > MAX_RANGES || least < self.opts.min_tile_bytes) {
+                continue;
+            }
+            let time = biggest + self.opts.task_overhead + ranges as f64 * RANGE_COST;
+            let flops = priced.iter().map(|t| t.flops).fold(0.0, f64::max);
+            all.push(Choice {
+                tasks: n,
+                time,
+                flops,
+                cut,
+            });
+        }
+        all.sort_by(|a, b| a.tasks.cmp(&b.tasks).then(a.time.total_cmp(&b.time)));
+        // A cut into more tasks must be clearly (10%) faster, or as fast with at most half
+        // the arithmetic per task (attention: one query head per task rather than a group
+        // sharing its KV head moves the same bytes and does a quarter of the work). One
+        // that only writes its share of the result while every task recomputes the same
+        // inputs (a per-head norm cut along lanes) costs as much per task and multiplies the
+        // bytes read.
+        let mut menu: Vec<Choice> = Vec::new();
+        for c in all {
+            if menu.last().is_none_or(|m| {
+                c.time < m.time * 0.9 || (c.time <= m.time * 1.02 && c.flops <= m.flops * 0.5)
+            }) {
+                menu.push(c);
+            }
+        }
+        Ok(menu)
     }
 
     /// The task computing `tile` of result `k` of step `s`.
@@ -225,7 +331,27 @@ impl Placer<'_> {
                         .unwrap_or(1);
                     2.0 * outs * k as f64
                 }
-                "tg.attention" => 4.0 * outs * self.opts.ctx as f64,
+                // Every head a tile touches has all its scores computed (2 * ctx * dim),
+                // whichever of its lanes the tile outputs; then 2 * ctx per output lane.
+                "tg.attention" => {
+                    let dim = body
+                        .ty(d.operands[0])
+                        .as_tensor()
+                        .and_then(|t| t.shape.last().copied())
+                        .unwrap_or(1)
+                        .max(1) as f64;
+                    let heads: i64 =
+                        d.results
+                            .first()
+                            .and_then(|r| sl.needs.get(r))
+                            .map_or(0, |reg| {
+                                reg.iter()
+                                    .map(|b| b.first().map_or(1, |&(h0, h1)| h1 - h0))
+                                    .sum()
+                            });
+                    let ctx = self.opts.ctx as f64;
+                    2.0 * ctx * dim * heads as f64 + 2.0 * ctx * outs
+                }
                 _ => outs,
             };
         }
@@ -293,18 +419,23 @@ fn tiles_of(cut: &Cut) -> Vec<Vec<TileBox>> {
     out
 }
 
-fn candidates(shape: &[i64], sms: i64) -> Vec<Cut> {
+/// The cuts of a result of `shape` worth pricing: whole; along one axis into each of
+/// `targets` parts, and into every power-of-two chunk size that divides the axis (so a flat
+/// axis can be cut on head boundaries), rope lanes kept with their partners on the last;
+/// along an outer axis (heads) and the last (lanes within a head) at once.
+fn candidates(shape: &[i64], targets: &[i64]) -> Vec<Cut> {
     let whole: Cut = shape.iter().map(|&d| vec![vec![(0, d)]]).collect();
     let mut out = vec![whole.clone()];
     let rank = shape.len();
-    let targets = [sms, 2 * sms];
+    let most = targets.iter().copied().max().unwrap_or(1);
     let axis_cuts = |d: usize, n: i64| -> Vec<Vec<Vec<(i64, i64)>>> {
         let len = shape[d];
         let mut v = vec![chunks(len, n.min(len))
             .into_iter()
             .map(|c| vec![c])
             .collect()];
-        if d + 1 == rank && len % 2 == 0 && len >= 2 {
+        // (Kept in one part, paired lanes are the whole axis as two boxes: not a cut.)
+        if d + 1 == rank && len % 2 == 0 && n.min(len / 2) >= 2 {
             v.push(paired_chunks(len, n.min(len / 2)));
         }
         v
@@ -313,12 +444,10 @@ fn candidates(shape: &[i64], sms: i64) -> Vec<Cut> {
         if shape[d] <= 1 {
             continue;
         }
-        // The SM share and twice it, and every power-of-two chunk size that divides the
-        // axis (so a flat axis can be cut on head boundaries).
-        let mut counts: Vec<i64> = targets.to_vec();
+        let mut counts: Vec<i64> = targets.iter().map(|&t| t.min(shape[d])).collect();
         let mut c = 1;
         while c <= shape[d] {
-            if shape[d] % c == 0 && shape[d] / c <= 4 * sms {
+            if shape[d] % c == 0 && shape[d] / c <= most {
                 counts.push(shape[d] / c);
             }
             c *= 2;
@@ -340,7 +469,7 @@ fn candidates(shape: &[i64], sms: i64) -> Vec<Cut> {
             if shape[d] <= 1 || shape[l] <= 1 {
                 continue;
             }
-            for &t in &targets {
+            for &t in targets {
                 let n1 = shape[d].min(t);
                 let n2 = (t + n1 - 1) / n1;
                 if n2 <= 1 {
@@ -355,7 +484,44 @@ fn candidates(shape: &[i64], sms: i64) -> Vec<Cut> {
             }
         }
     }
+    out.sort();
+    out.dedup();
     out
+}
+
+/// One way to cut a result, priced: its tasks and the time of the slowest (one task per SM).
+#[derive(Clone)]
+struct Choice {
+    tasks: usize,
+    time: f64,
+    /// The biggest task's arithmetic.
+    flops: f64,
+    cut: Cut,
+}
+
+/// Picks one choice per result (each menu ordered by tasks, times falling) so that together
+/// they take at most `sms` SMs and the slowest result is as fast as it can be: the shortest
+/// time every result can meet within the SMs, each with the fewest tasks that meet it.
+fn allot(menus: &[&[Choice]], sms: usize) -> Vec<usize> {
+    let meeting = |t: f64| -> Vec<usize> {
+        menus
+            .iter()
+            .map(|m| m.iter().position(|c| c.time <= t).unwrap_or(m.len() - 1))
+            .collect()
+    };
+    let mut times: Vec<f64> = menus
+        .iter()
+        .flat_map(|m| m.iter().map(|c| c.time))
+        .collect();
+    times.sort_by(f64::total_cmp);
+    for t in times {
+        let pick = meeting(t);
+        let used: usize = pick.iter().zip(menus).map(|(&i, m)| m[i].tasks).sum();
+        if used <= sms {
+            return pick;
+        }
+    }
+    vec![0; menus.len()]
 }
 
 /// Builds the task program of `func` (a fused step function).
@@ -544,6 +710,8 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
         ..Machine::default()
     };
     let per_sm = m.bandwidth / m.sms as f64;
+    // Groups of one structure (the layers) have the same menus of cuts.
+    let mut menu_cache: HashMap<(String, usize), Vec<Choice>> = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
         if is_constant(op) {
             continue;
@@ -564,63 +732,43 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
                 .map(|t| t.shape.clone())
                 .unwrap_or_default()
         };
-        let whole: Vec<f64> = order
-            .iter()
-            .map(|&k| pl.task(s, k, vec![full_box(&shape(k))]).map(|t| t.bytes))
-            .collect::<Result<_, _>>()?;
-        let total: f64 = whole.iter().sum::<f64>().max(1.0);
-        for (&k, &wb) in order.iter().zip(&whole) {
-            let share = ((opts.sms as f64 * wb / total).round() as i64).max(1);
-            let mut best: Option<(f64, Vec<Vec<TileBox>>)> = None;
-            // A cache updated in place writes the row of the step's position, which only the
-            // run knows: its tiles must each span every position.
-            let in_place = result_in_place(body, op, k);
-            for cut in candidates(&shape(k), share) {
-                if in_place && cut.first().is_some_and(|axis0| axis0.len() > 1) {
-                    continue;
+        // Results that read another result back run after it: each such level of results
+        // has every SM to itself.
+        let mut level = vec![0usize; results.len()];
+        for &k in &order {
+            let sl = slice(body, op, k, &[full_box(&shape(k))])?;
+            level[k] = sl
+                .loaded
+                .iter()
+                .map(|&(_, j)| level[j] + 1)
+                .max()
+                .unwrap_or(0);
+        }
+        let signature = group_signature(body, op);
+        let mut menus: HashMap<usize, Vec<Choice>> = HashMap::new();
+        for &k in &order {
+            let key = (signature.clone(), k);
+            let menu = match menu_cache.get(&key) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = pl.menu(s, k, &shape(k), result_in_place(body, op, k), per_sm)?;
+                    menu_cache.insert(key, m.clone());
+                    m
                 }
-                let tiles = tiles_of(&cut);
-                let n = tiles.len();
-                if n > 1 && wb / (n as f64) < opts.min_tile_bytes {
-                    continue;
+            };
+            menus.insert(k, menu);
+        }
+        let top = level.iter().copied().max().unwrap_or(0);
+        for l in 0..=top {
+            let ks: Vec<usize> = order.iter().copied().filter(|&k| level[k] == l).collect();
+            let picks = allot(
+                &ks.iter().map(|k| &menus[k][..]).collect::<Vec<_>>(),
+                opts.sms,
+            );
+            for (&k, pick) in ks.iter().zip(picks) {
+                for tile in tiles_of(&menus[&k][pick].cut) {
+                    g.add_task(pl.task(s, k, tile)?);
                 }
-                // Priced on a sample of its tiles (first, last and evenly between): the
-                // tiles of one cut differ little, and pricing every one of every
-                // candidate is what would make tiling slow.
-                let sample: Vec<usize> = if n <= SAMPLE {
-                    (0..n).collect()
-                } else {
-                    (0..SAMPLE).map(|i| i * (n - 1) / (SAMPLE - 1)).collect()
-                };
-                let priced: Vec<Task> = sample
-                    .iter()
-                    .map(|&i| pl.task(s, k, tiles[i].clone()))
-                    .collect::<Result<_, _>>()?;
-                let biggest = priced.iter().map(|t| t.bytes).fold(0.0, f64::max);
-                let sum =
-                    priced.iter().map(|t| t.bytes).sum::<f64>() * n as f64 / priced.len() as f64;
-                // Every range is a descriptor a task walks: many small ones (a strided
-                // cut) cost time, and past MAX_RANGES a cut is not considered.
-                let ranges = priced
-                    .iter()
-                    .map(|t| t.reads.len() + t.writes.len())
-                    .max()
-                    .unwrap_or(0);
-                if n > 1 && ranges > MAX_RANGES {
-                    continue;
-                }
-                let waves = n.div_ceil(share as usize) as f64;
-                let time = biggest.max(sum / share as f64) / per_sm
-                    + waves * (opts.task_overhead + ranges as f64 * RANGE_COST);
-                if best
-                    .as_ref()
-                    .is_none_or(|(b, ts)| time < *b - 1e-12 || (time <= *b + 1e-12 && n < ts.len()))
-                {
-                    best = Some((time, tiles));
-                }
-            }
-            for tile in best.expect("the whole result is always a candidate").1 {
-                g.add_task(pl.task(s, k, tile)?);
             }
         }
     }
@@ -645,11 +793,65 @@ mod tests {
             vec![vec![(0, 2), (4, 6)], vec![(2, 4), (6, 8)]]
         );
         let cut: Cut = vec![vec![vec![(0, 1)], vec![(1, 2)]], paired_chunks(4, 2)];
+        assert!(candidates(&[4], &[2, 2, 4]).windows(2).all(|w| w[0] < w[1]));
         assert_eq!(tiles_of(&cut).len(), 4);
         assert_eq!(
             tiles_of(&cut)[1],
             vec![vec![(0, 1), (1, 2)], vec![(0, 1), (3, 4)]]
         );
+    }
+}
+
+#[cfg(test)]
+mod allotment {
+    use super::*;
+
+    fn menu(opts: &[(usize, f64)]) -> Vec<Choice> {
+        opts.iter()
+            .map(|&(tasks, time)| Choice {
+                tasks,
+                time,
+                flops: 0.0,
+                cut: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_slowest_result_gets_the_sms_it_needs() {
+        // q: 1, 32, 64 or 96 tasks; k and v: 1, 16 or 24. With 132 SMs, 96 + 24 + 24 does
+        // not fit: the best that fits is 128, q's 64 tasks, with k and v at 24 tasks each.
+        let q = menu(&[(1, 8000.0), (32, 256.0), (64, 128.0), (96, 85.0)]);
+        let k = menu(&[(1, 2000.0), (16, 137.0), (24, 91.0)]);
+        let v = k.clone();
+        assert_eq!(allot(&[&q, &k, &v], 132), vec![2, 2, 2]);
+        // k is as slow as q at 16 tasks: then 16 is all it takes.
+        let k = menu(&[(1, 2000.0), (16, 128.0), (24, 91.0)]);
+        assert_eq!(allot(&[&q, &k, &k], 132), vec![2, 1, 1]);
+        // With 144 SMs everything takes its finest cut.
+        assert_eq!(allot(&[&q, &k, &v], 144), vec![3, 2, 2]);
+        // Too few SMs for even one task each: one task each.
+        assert_eq!(allot(&[&q, &k, &v], 2), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn a_group_takes_one_wave() {
+        // 1B-like q/k/v shapes on 132 SMs: no group has more tasks than SMs.
+        let q = menu(&[
+            (1, 8000.0),
+            (32, 256.0),
+            (64, 128.0),
+            (96, 85.0),
+            (128, 64.0),
+        ]);
+        let k = menu(&[(1, 2000.0), (8, 250.0), (16, 137.0), (24, 91.0), (32, 68.0)]);
+        let picks = allot(&[&q, &k, &k], 132);
+        let used: usize = picks
+            .iter()
+            .zip([&q, &k, &k])
+            .map(|(&i, m)| m[i].tasks)
+            .sum();
+        assert!(used <= 132, "{picks:?} uses {used} SMs");
     }
 }
 

@@ -236,6 +236,23 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
         "{}",
         text(&o.stderr)
     );
+    // And the rows a warp streams at once.
+    let o = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--emit=mlir",
+            "--matvec-rows",
+            "3",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("1 or 2 weight rows"),
+        "{}",
+        text(&o.stderr)
+    );
     // So is the ring.
     for (slots, bytes, why) in [
         ("4", "1000", "multiple of 16 bytes"),

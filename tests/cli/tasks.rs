@@ -104,6 +104,7 @@ fn task_ir_snapshots() {
 #[test]
 fn llama_3_2_1b_schedules_close_to_its_floor_on_every_sm() {
     let stats = std::env::temp_dir().join(format!("mkc-task-stats-{}.json", std::process::id()));
+    let sched = std::env::temp_dir().join(format!("mkc-task-sched-{}.mlir", std::process::id()));
     let start = std::time::Instant::now();
     compile(&[
         repo("tests/fixtures/configs/llama-3.2-1b.json")
@@ -111,13 +112,32 @@ fn llama_3_2_1b_schedules_close_to_its_floor_on_every_sm() {
             .unwrap(),
         "--emit=schedule",
         "-o",
-        "/dev/null",
+        sched.to_str().unwrap(),
         "--stats",
         stats.to_str().unwrap(),
     ]);
     eprintln!(
         "llama-3.2-1b --emit=schedule (debug build): {:?}",
         start.elapsed()
+    );
+    // Every group is one wave: no group has more tasks than SMs (a few left over for a second
+    // wave would double its phase).
+    let text = std::fs::read_to_string(&sched).unwrap();
+    let mut per_group: std::collections::HashMap<&str, usize> = Default::default();
+    for line in text.lines().filter(|l| l.contains("\"task.task\"")) {
+        let g = line
+            .split("group = ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        *per_group.entry(g).or_default() += 1;
+    }
+    assert!(per_group.len() > 80, "{} groups", per_group.len());
+    assert!(
+        per_group.values().all(|&n| n <= 132),
+        "a group takes two waves: {per_group:?}"
     );
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
@@ -131,8 +151,13 @@ fn llama_3_2_1b_schedules_close_to_its_floor_on_every_sm() {
     let busy = e["busy_us_per_sm"].as_array().unwrap();
     assert_eq!(busy.len(), 132);
     let busy: Vec<f64> = busy.iter().map(|b| b.as_f64().unwrap()).collect();
+    // Every SM works through the step. (Not equally: a latency-bound phase (q/k/v,
+    // attention) takes as many SMs as make it fastest, not always all of them.)
     let max = busy.iter().copied().fold(0.0, f64::max);
-    assert!(busy.iter().all(|&b| b > 0.9 * max), "an SM idles: {busy:?}");
+    assert!(
+        busy.iter().all(|&b| b > 0.75 * max),
+        "an SM idles: {busy:?}"
+    );
     // Every layer's kinds, as tasks.
     let kinds = t["tasks_per_kind"].as_object().unwrap();
     for k in [
