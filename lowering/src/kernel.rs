@@ -865,8 +865,14 @@ impl Gen {
 
     /// Combines every lane's `v` across the warp (sum, or max) by butterfly shuffles: every
     /// lane gets the result.
-    fn warp_combine(&mut self, mut v: String, max: bool) -> String {
-        for off in [16, 8, 4, 2, 1] {
+    fn warp_combine(&mut self, v: String, max: bool) -> String {
+        self.lanes_combine(v, 32, max)
+    }
+
+    /// [`Gen::warp_combine`] within each aligned group of `width` lanes (a power of two).
+    fn lanes_combine(&mut self, mut v: String, width: i64, max: bool) -> String {
+        let mut off = width / 2;
+        while off >= 1 {
             let o = self.op(format!("arith.constant {off} : i32"));
             let other = self.op(format!(
                 "nvvm.shfl.sync bfly %full_mask, {v}, {o}, %clamp31 : f32 -> f32"
@@ -876,8 +882,21 @@ impl Gen {
             } else {
                 self.op(format!("arith.addf {v}, {other} : f32"))
             };
+            off /= 2;
         }
         v
+    }
+
+    /// The bounds along `axis` of the box numbered `which` (an i64 SSA value) of `need`.
+    fn box_bounds(&mut self, need: &[RBox], which: &str, axis: usize) -> (String, String) {
+        let (mut lo, mut hi) = need[0][axis].clone();
+        for (i, b) in need.iter().enumerate().skip(1) {
+            let ic = self.i64c(i as i64);
+            let here = self.op(format!("arith.cmpi eq, {which}, {ic} : i64"));
+            lo = self.op(format!("arith.select {here}, {}, {lo} : i64", b[axis].0));
+            hi = self.op(format!("arith.select {here}, {}, {hi} : i64", b[axis].1));
+        }
+        (lo, hi)
     }
 
     /// A store by lane 0 of each warp (after a [`Gen::lane_reduce`]).
@@ -1219,13 +1238,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 // The leading axes are single (a matrix-vector product): every box's are 0.
                 let lead: Vec<String> = need[0][..last].iter().map(|x| x.0.clone()).collect();
                 g.for_region_warp(&pair_boxes, &mut |g, o| {
-                    let (mut n0, mut n1) = need[0][last].clone();
-                    for (i, b) in need.iter().enumerate().skip(1) {
-                        let ic = g.i64c(i as i64);
-                        let here = g.op(format!("arith.cmpi eq, {}, {ic} : i64", o[0]));
-                        n0 = g.op(format!("arith.select {here}, {}, {n0} : i64", b[last].0));
-                        n1 = g.op(format!("arith.select {here}, {}, {n1} : i64", b[last].1));
-                    }
+                    let (n0, n1) = g.box_bounds(need, &o[0], last);
                     let mut ai = lead.clone();
                     ai.truncate(a.shape.len() - 1);
                     ai.push(z.clone());
@@ -1635,15 +1648,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                             dot = g.op(format!("arith.addf {dot}, {m} : f32"));
                         }
                     }
-                    let mut off = sub / 2;
-                    while off >= 1 {
-                        let oc = g.op(format!("arith.constant {off} : i32"));
-                        let other = g.op(format!(
-                            "nvvm.shfl.sync bfly %full_mask, {dot}, {oc}, %clamp31 : f32 -> f32"
-                        ));
-                        dot = g.op(format!("arith.addf {dot}, {other} : f32"));
-                        off /= 2;
-                    }
+                    let dot = g.lanes_combine(dot, sub, false);
                     let sc = g.f32c(scale);
                     let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
                     let z = g.i64c(0);
@@ -1701,13 +1706,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 items.push(vec![(bi, bj), b[0].clone(), (z.clone(), groups)]);
             }
             g.for_region_warp(&items, &mut |g, o| {
-                let (mut l0, mut l1) = need[0][1].clone();
-                for (i, b) in need.iter().enumerate().skip(1) {
-                    let ic = g.i64c(i as i64);
-                    let here = g.op(format!("arith.cmpi eq, {}, {ic} : i64", o[0]));
-                    l0 = g.op(format!("arith.select {here}, {}, {l0} : i64", b[1].0));
-                    l1 = g.op(format!("arith.select {here}, {}, {l1} : i64", b[1].1));
-                }
+                let (l0, l1) = g.box_bounds(need, &o[0], 1);
                 let h = o[1].clone();
                 let lane = g.op("arith.index_cast %lane : index to i64");
                 let plc = g.i64c(per_lane);
@@ -1755,16 +1754,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 }
                 g.line(format!("scf.yield {sum} : f32"));
                 g.close("}");
-                let mut y = tot.clone();
-                let mut sh = per_lane / 2;
-                while sh >= 1 {
-                    let oc = g.op(format!("arith.constant {sh} : i32"));
-                    let other = g.op(format!(
-                        "nvvm.shfl.sync bfly %full_mask, {y}, {oc}, %clamp31 : f32 -> f32"
-                    ));
-                    y = g.op(format!("arith.addf {y}, {other} : f32"));
-                    sh /= 2;
-                }
+                let y = g.lanes_combine(tot.clone(), per_lane, false);
                 let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
                 let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
                 let lead = g.op(format!("arith.cmpi eq, {off}, {z} : i64"));

@@ -219,40 +219,24 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["dynamic_smem"], 0);
-    // Threads per CTA are checked.
-    let o = mkc(
-        &[
-            "compile",
-            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
-            "--emit=mlir",
-            "--threads",
-            "100",
-        ],
-        None,
-    );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("multiple of 32"),
-        "{}",
-        text(&o.stderr)
-    );
-    // And the rows a warp streams at once.
-    let o = mkc(
-        &[
-            "compile",
-            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
-            "--emit=mlir",
-            "--matvec-rows",
-            "3",
-        ],
-        None,
-    );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("1 or 2 weight rows"),
-        "{}",
-        text(&o.stderr)
-    );
+    // Threads per CTA are checked, and the rows a warp streams at once.
+    for (flag, value, why) in [
+        ("--threads", "100", "multiple of 32"),
+        ("--matvec-rows", "3", "1 or 2 weight rows"),
+    ] {
+        let o = mkc(
+            &[
+                "compile",
+                repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+                "--emit=mlir",
+                flag,
+                value,
+            ],
+            None,
+        );
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains(why), "{}", text(&o.stderr));
+    }
     // So is the ring.
     for (slots, bytes, why) in [
         ("4", "1000", "multiple of 16 bytes"),
