@@ -50,6 +50,11 @@ crate::pass_options! {
 /// costs about a quarter of an HBM byte (the L2 serves ~4x HBM bandwidth).
 pub const L2_BYTE: f64 = 0.25;
 
+/// Most boxes any value of a task's slice may need: the kernel's code for a task is emitted
+/// per box in places, and a cut whose slices need hundreds (the ONNX attention cut into two
+/// halves of its lanes, through transposes) made PTX that ptxas took a minute over.
+pub const MAX_BOXES: usize = 64;
+
 /// Most byte ranges one task may name (reads and writes), and the time each costs it.
 pub const MAX_RANGES: usize = 64;
 pub const RANGE_COST: f64 = 2.0e-8;
@@ -192,10 +197,12 @@ impl Placer<'_> {
             let tiles = tiles_of(&cut);
             // Every tile is priced: a cut's odd tiles (one straddling two heads) are its
             // slowest, and a sample misses them. Menus are made once per group structure.
-            let priced: Vec<Task> = tiles
+            let (priced, boxes): (Vec<Task>, Vec<usize>) = tiles
                 .into_iter()
-                .map(|t| self.task(s, k, t))
-                .collect::<Result<_, _>>()?;
+                .map(|t| self.task_and_boxes(s, k, t))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip();
             let biggest = priced
                 .iter()
                 .map(|t| t.bytes / per_sm + t.flops / rate)
@@ -208,7 +215,16 @@ impl Placer<'_> {
                 .max()
                 .unwrap_or(0);
             let least = priced.iter().map(|t| t.bytes).fold(f64::INFINITY, f64::min);
-            if n > 1 && (ranges > MAX_RANGES || least < self.opts.min_tile_bytes) {
+            // A slice of many boxes (a cut that crosses a transpose's axes) makes code that
+            // grows with them: past MAX_BOXES a cut is not considered.
+            let most_boxes = boxes.iter().copied().max().unwrap_or(0);
+            // (The whole result, one box, is always a candidate.)
+            let whole_cut = cut.iter().all(|axis| axis.len() == 1 && axis[0].len() == 1);
+            if !whole_cut
+                && (ranges > MAX_RANGES
+                    || most_boxes > MAX_BOXES
+                    || least < self.opts.min_tile_bytes)
+            {
                 continue;
             }
             let time = biggest + self.opts.task_overhead + ranges as f64 * RANGE_COST;
@@ -240,9 +256,21 @@ impl Placer<'_> {
 
     /// The task computing `tile` of result `k` of step `s`.
     fn task(&self, s: usize, k: usize, tile: Vec<TileBox>) -> Result<Task, String> {
+        Ok(self.task_and_boxes(s, k, tile)?.0)
+    }
+
+    /// [`Placer::task`], and the most boxes any value of its slice needs (what the kernel's
+    /// code for it grows with).
+    fn task_and_boxes(
+        &self,
+        s: usize,
+        k: usize,
+        tile: Vec<TileBox>,
+    ) -> Result<(Task, usize), String> {
         let body = self.body;
         let group = self.steps[s];
         let sl = slice(body, group, k, &tile)?;
+        let boxes = sl.needs.values().map(Vec::len).max().unwrap_or(0);
         let block = body.entry_block(group, 0).expect("a group has a body");
         let args = &body.blocks[block].args;
         let operands = &body.ops[group].operands;
@@ -358,7 +386,7 @@ impl Placer<'_> {
         merge(&mut t.reads);
         merge(&mut t.writes);
         t.tile = tile;
-        Ok(t)
+        Ok((t, boxes))
     }
 }
 
