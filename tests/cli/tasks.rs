@@ -398,3 +398,77 @@ fn tune_fits_a_trace_and_the_schedule_uses_it() {
         text(&o.stderr)
     );
 }
+
+/// The tasks of one group of a scheduled program: (output, tile boxes as (lo, hi) per axis).
+fn tasks_of_group(text: &str, group: usize) -> Vec<(usize, Vec<Vec<(i64, i64)>>)> {
+    let field = |line: &str, key: &str| -> usize {
+        let at = line.find(key).unwrap() + key.len();
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    text.lines()
+        .filter(|l| l.contains("\"task.task\"") && field(l, "group = ") == group)
+        .map(|l| {
+            let tile = l
+                .split("tile = [")
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap();
+            let boxes = tile
+                .split("#task.box<")
+                .skip(1)
+                .map(|b| {
+                    b.split('>')
+                        .next()
+                        .unwrap()
+                        .split(", ")
+                        .map(|iv| {
+                            let (a, b) = iv.split_once(':').unwrap();
+                            (a.parse().unwrap(), b.parse().unwrap())
+                        })
+                        .collect()
+                })
+                .collect();
+            (field(l, "output = "), boxes)
+        })
+        .collect()
+}
+
+#[test]
+fn attention_tiles_keep_to_one_head_and_head_norms_are_not_recomputed() {
+    // Llama-3.2-1B: group 2 is layer 0's attention (32 heads of 64 lanes, flat): a tile
+    // that straddled two heads would compute both heads' scores.
+    let text = compile(&[
+        repo("tests/fixtures/configs/llama-3.2-1b.json")
+            .to_str()
+            .unwrap(),
+        "--emit=tasks",
+    ]);
+    let attention = tasks_of_group(&text, 2);
+    assert!(attention.len() >= 32, "{} attention tasks", attention.len());
+    for (_, boxes) in &attention {
+        for b in boxes {
+            let (lo, hi) = b[0];
+            assert_eq!(
+                lo / 64,
+                (hi - 1) / 64,
+                "a tile straddles two heads: {boxes:?}"
+            );
+        }
+    }
+    // Qwen3-0.6B: k is normed per head (128 lanes) before rope; a task cut along a head's
+    // lanes would read the whole head's weights to normalise it. So k (result 1 of layer
+    // 0's q/k/v group) is one task per KV head (8).
+    let text = compile(&[
+        repo("tests/fixtures/configs/qwen3-0.6b.json")
+            .to_str()
+            .unwrap(),
+        "--emit=tasks",
+    ]);
+    let k = tasks_of_group(&text, 1)
+        .into_iter()
+        .filter(|(out, _)| *out == 1)
+        .count();
+    assert_eq!(k, 8);
+}
