@@ -399,8 +399,11 @@ fn tune_fits_a_trace_and_the_schedule_uses_it() {
     );
 }
 
-/// The tasks of one group of a scheduled program: (output, tile boxes as (lo, hi) per axis).
-fn tasks_of_group(text: &str, group: usize) -> Vec<(usize, Vec<Vec<(i64, i64)>>)> {
+/// A task's tile: its boxes, each (lo, hi) per axis.
+type Tile = Vec<Vec<(i64, i64)>>;
+
+/// The tasks of one group of a task program: (output, tile).
+fn tasks_of_group(text: &str, group: usize) -> Vec<(usize, Tile)> {
     let field = |line: &str, key: &str| -> usize {
         let at = line.find(key).unwrap() + key.len();
         line[at..].split(' ').next().unwrap().parse().unwrap()
