@@ -8,13 +8,14 @@
 //! in the reused workspace arena. The result is a `task.graph` op next to the function.
 //!
 //! How a result is cut is a small search. Each result's candidate cuts (along any axis, two
-//! axes at once, rope lanes kept with their partner lanes) are priced by their biggest
-//! task's bytes plus a per-task overhead, as if every task had an SM to itself. Then the
-//! results of a group that run side by side share the SMs: starting from one task each,
-//! the slowest result takes its next finer cut while the SMs last, so a group's tasks fill
-//! one wave (a second wave would double the phase) and its slowest task is as short as
-//! the SMs allow. Tiles smaller than `min-tile-bytes` are not made: a task that moves too
-//! little is all overhead.
+//! axes at once, rope lanes kept with their partner lanes) are priced by their slowest
+//! task (bytes at an SM's share of bandwidth, arithmetic, a per-task overhead), as if every
+//! task had an SM to itself; a result's menu keeps the cuts clearly faster than every cut
+//! into fewer tasks. Then the results of a group that run side by side share the SMs: the
+//! shortest time they can all meet with at most one task per SM, each taking the fewest
+//! tasks that meet it. So a group's tasks fill one wave (a few left for a second wave would
+//! double the phase). Tiles smaller than `min-tile-bytes` are not made: a task that moves
+//! too little is all overhead.
 
 use crate::manager::{Pass, PassContext, PassInfo};
 use crate::memplan::{plan_memory, MemoryPlan};
@@ -145,10 +146,9 @@ impl Placer<'_> {
     }
 
     /// The cuts of result `k` of step `s` (`shape`) into at most one task per SM, priced by
-    /// their biggest task's bytes at an SM's share of bandwidth and its arithmetic, plus the
-    /// fixed costs, keeping
-    /// only those faster than every cut into fewer tasks. Tiles smaller than
-    /// `min-tile-bytes` are not made: a task that moves too little is all overhead.
+    /// their slowest task (its bytes at an SM's share of bandwidth, its arithmetic, the fixed
+    /// costs), keeping only those clearly faster than every cut into fewer tasks, in order
+    /// of their tasks.
     fn menu(
         &self,
         s: usize,
