@@ -231,43 +231,31 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["dynamic_smem"], 0);
-    // Threads per CTA are checked, and the rows a warp streams at once.
-    for (flag, value, why) in [
-        ("--threads", "100", "multiple of 32"),
-        ("--matvec-rows", "3", "1 or 2 weight rows"),
-    ] {
-        let o = mkc(
-            &[
-                "compile",
-                repo("tests/fixtures/llama-tiny").to_str().unwrap(),
-                "--emit=mlir",
-                flag,
-                value,
-            ],
-            None,
+    // Bad kernel flags are refused with the reason: threads per CTA, the rows a warp
+    // streams at once, and the ring's slots.
+    let model = repo("tests/fixtures/llama-tiny");
+    let bad: [(&[&str], &str); 4] = [
+        (&["--threads", "100"], "multiple of 32"),
+        (&["--matvec-rows", "3"], "1 or 2 weight rows"),
+        (
+            &["--stream-slots", "4", "--slot-bytes", "1000"],
+            "multiple of 16 bytes",
+        ),
+        (
+            &["--stream-slots", "8", "--slot-bytes", "65536"],
+            "does not fit",
+        ),
+    ];
+    for (flags, why) in bad {
+        let mut args = vec!["compile", model.to_str().unwrap(), "--emit=mlir"];
+        args.extend_from_slice(flags);
+        let o = mkc(&args, None);
+        assert!(!o.status.success(), "{flags:?}");
+        assert!(
+            text(&o.stderr).contains(why),
+            "{flags:?}: {}",
+            text(&o.stderr)
         );
-        assert!(!o.status.success());
-        assert!(text(&o.stderr).contains(why), "{}", text(&o.stderr));
-    }
-    // So is the ring.
-    for (slots, bytes, why) in [
-        ("4", "1000", "multiple of 16 bytes"),
-        ("8", "65536", "does not fit"),
-    ] {
-        let o = mkc(
-            &[
-                "compile",
-                repo("tests/fixtures/llama-tiny").to_str().unwrap(),
-                "--emit=mlir",
-                "--stream-slots",
-                slots,
-                "--slot-bytes",
-                bytes,
-            ],
-            None,
-        );
-        assert!(!o.status.success());
-        assert!(text(&o.stderr).contains(why), "{}", text(&o.stderr));
     }
 }
 
