@@ -1724,36 +1724,32 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let m = g.load(&stats, &[h.clone(), z.clone()])?;
                 let inv = g.load(&stats, &[h.clone(), one.clone()])?;
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                let lastp = g.op(format!("arith.subi {n}, {one} : i64"));
                 let ni = g.op(format!("arith.index_cast {n} : i64 to index"));
                 let offi = g.op(format!("arith.index_cast {off} : i64 to index"));
                 let step = g.idx(per_lane * UNROLL);
                 let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
                 let zf = g.f32c(0.0);
-                g.open(format!(
-                    "{tot} = scf.for {pp} = {offi} to {ni} step {step} iter_args({acc} = {zf}) -> (f32) {{"
-                ));
-                let p0 = g.op(format!("arith.index_cast {pp} : index to i64"));
-                let mut loaded = Vec::new();
-                for u in 0..UNROLL {
-                    let du = g.i64c(u * per_lane);
-                    let p = g.op(format!("arith.addi {p0}, {du} : i64"));
-                    let ok = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
-                    let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
-                    let sv = g.load(&scores, &[h.clone(), pc.clone()])?;
-                    let v = g.load(vc, &[pc, kvi.clone(), lc.clone()])?;
-                    loaded.push((ok, sv, v));
-                }
-                let mut sum = acc.clone();
-                for (ok, sv, v) in loaded {
-                    let t = g.op(format!("arith.subf {sv}, {m} : f32"));
-                    let e = g.exp(&t);
-                    let pv = g.op(format!("arith.mulf {e}, {v} : f32"));
-                    let pv = g.op(format!("arith.select {ok}, {pv}, {zf} : f32"));
-                    sum = g.op(format!("arith.addf {sum}, {pv} : f32"));
-                }
-                g.line(format!("scf.yield {sum} : f32"));
-                g.close("}");
+                let head = format!("{tot} = scf.for {pp} = {offi} to {ni} step {step}");
+                g.sum_loop(
+                    &head,
+                    &pp,
+                    &acc,
+                    &zf,
+                    per_lane,
+                    UNROLL,
+                    &mut |g| {
+                        let one = g.i64c(1);
+                        let last = g.op(format!("arith.subi {n}, {one} : i64"));
+                        (n.clone(), last)
+                    },
+                    &mut |g, p, _| {
+                        let sv = g.load(&scores, &[h.clone(), p.to_string()])?;
+                        let v = g.load(vc, &[p.to_string(), kvi.clone(), lc.clone()])?;
+                        let t = g.op(format!("arith.subf {sv}, {m} : f32"));
+                        let e = g.exp(&t);
+                        Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
+                    },
+                )?;
                 let y = g.lanes_combine(tot.clone(), per_lane, false);
                 let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
                 let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
