@@ -20,6 +20,8 @@ mod kernel_defaults {
     pub const STREAM_SLOTS: u32 = 0;
     pub const SLOT_BYTES: u32 = 32 << 10;
     pub const MATVEC_ROWS: u32 = 1;
+    pub const SMEM_SCRATCH: u32 = 96 << 10;
+    pub const WEIGHT_CACHE: &str = "evict-first";
 }
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -239,6 +241,17 @@ struct CompileArgs {
     /// 2 loads each block of the input once for both, and keeps twice the loads in flight).
     #[arg(long, value_name = "N", default_value_t = kernel_defaults::MATVEC_ROWS)]
     matvec_rows: u32,
+    /// Megakernel: bytes of shared memory for a task's intermediate values (a norm's
+    /// output, rows before their epilogue); what does not fit, and all with 0, goes to a
+    /// per-SM scratch region of global memory.
+    #[arg(long, value_name = "BYTES", default_value_t = kernel_defaults::SMEM_SCRATCH)]
+    smem_scratch: u32,
+    /// Megakernel: how matrix-vector products load their weights: evict-first (an L2
+    /// evict-first policy, no L1 allocation: caches keep the KV cache and activations) or
+    /// normal (plain loads).
+    #[arg(long, value_name = "POLICY", default_value = kernel_defaults::WEIGHT_CACHE,
+          value_parser = ["evict-first", "normal"])]
+    weight_cache: String,
 }
 
 #[derive(Args)]
@@ -759,6 +772,8 @@ fn emit_kernel(
         slot_bytes: a.slot_bytes,
         max_registers: a.max_registers,
         matvec_rows: a.matvec_rows,
+        smem_scratch: a.smem_scratch,
+        weights_evict_first: a.weight_cache == "evict-first",
     };
     let k = mkc_lowering::kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
@@ -875,6 +890,8 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         slot_bytes: kernel_defaults::SLOT_BYTES,
         max_registers: None,
         matvec_rows: kernel_defaults::MATVEC_ROWS,
+        smem_scratch: kernel_defaults::SMEM_SCRATCH,
+        weights_evict_first: kernel_defaults::WEIGHT_CACHE == "evict-first",
     };
     let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")

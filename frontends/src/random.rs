@@ -48,18 +48,37 @@ impl WeightSource for RandomWeights {
             1.0 / fan_in.sqrt()
         };
         let base = name_hash(name, self.seed);
-        let mut bytes = Vec::with_capacity(n * elem.bytes());
-        for i in 0..n {
-            let u = (mix(base ^ i as u64) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            let v = if is_norm { 1.0 + 0.1 * u } else { scale * u };
-            match elem {
-                ElemType::BF16 => bytes.extend(half::bf16::from_f64(v).to_le_bytes()),
-                ElemType::F16 => bytes.extend(half::f16::from_f64(v).to_le_bytes()),
-                ElemType::F32 => bytes.extend((v as f32).to_le_bytes()),
-                ElemType::F64 => bytes.extend(v.to_le_bytes()),
-                other => return Err(format!("cannot make random weights of type {other}")),
-            }
+        let eb = elem.bytes();
+        if !matches!(
+            elem,
+            ElemType::BF16 | ElemType::F16 | ElemType::F32 | ElemType::F64
+        ) {
+            return Err(format!("cannot make random weights of type {elem}"));
         }
+        // Element i depends on (name, i) only: threads fill disjoint ranges (an 8B model's
+        // 16 GB take seconds instead of a minute on a many-core host).
+        let mut bytes = vec![0u8; n * eb];
+        let fill = |first: usize, out: &mut [u8]| {
+            for (j, o) in out.chunks_exact_mut(eb).enumerate() {
+                let i = first + j;
+                let u = (mix(base ^ i as u64) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                let v = if is_norm { 1.0 + 0.1 * u } else { scale * u };
+                match elem {
+                    ElemType::BF16 => o.copy_from_slice(&half::bf16::from_f64(v).to_le_bytes()),
+                    ElemType::F16 => o.copy_from_slice(&half::f16::from_f64(v).to_le_bytes()),
+                    ElemType::F32 => o.copy_from_slice(&(v as f32).to_le_bytes()),
+                    _ => o.copy_from_slice(&v.to_le_bytes()),
+                }
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let per = n.div_ceil(threads).max(1 << 16);
+        std::thread::scope(|s| {
+            for (k, out) in bytes.chunks_mut(per * eb).enumerate() {
+                let fill = &fill;
+                s.spawn(move || fill(k * per, out));
+            }
+        });
         Ok(RawTensor {
             elem: *elem,
             shape: shape.clone(),

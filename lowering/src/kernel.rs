@@ -61,6 +61,14 @@ pub struct KernelOptions {
     pub max_registers: Option<u32>,
     /// Weight rows a warp streams at once in a matrix-vector product (1 or 2).
     pub matvec_rows: u32,
+    /// Bytes of shared memory for a task's intermediate values (a norm's output, a matrix-
+    /// vector product's rows before their epilogue); values past it, and all with 0, live
+    /// in a per-CTA scratch region of global memory.
+    pub smem_scratch: u32,
+    /// Load matrix-vector weights with an L2 evict-first policy and without allocating in
+    /// L1: the weights pass through once a step, so the caches keep what is read again (the
+    /// KV cache, activations, rope tables, norm weights).
+    pub weights_evict_first: bool,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
@@ -89,7 +97,8 @@ pub struct Kernel {
     pub entries: Vec<i64>,
     /// Per SM, (first entry, number of entries).
     pub queues: Vec<i64>,
-    /// Bytes of dynamic shared memory each CTA needs (the weight ring).
+    /// Bytes of dynamic shared memory each CTA needs (the weight ring, then the tasks'
+    /// scratch in shared memory).
     pub dynamic_smem: u32,
     /// Matrix-vector products that stream their weights through the ring (of all codes).
     pub streamed: usize,
@@ -111,6 +120,15 @@ struct View {
     /// Element strides per logical axis.
     strides: Vec<u64>,
     elem: ElemType,
+    /// Address space of `base`: 1 global, 3 shared (scratch).
+    space: u32,
+}
+
+impl View {
+    /// A task's scratch (shared or global), not a value of a buffer.
+    fn is_scratch(&self) -> bool {
+        self.base == "%scr" || self.base == "%sscr"
+    }
 }
 
 fn mlir_type(e: ElemType) -> Result<&'static str, String> {
@@ -151,6 +169,10 @@ struct Gen {
     matvec_rows: i64,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
+    /// Bytes of scratch a task may place in shared memory.
+    smem_scratch: u64,
+    /// Weight loads evict first from L2 and skip L1 (`%l2_evict_first` holds the policy).
+    weights_evict_first: bool,
 }
 
 impl Gen {
@@ -212,8 +234,9 @@ impl Gen {
             acc = self.op(format!("arith.addi {acc}, {t} : i64"));
         }
         self.op(format!(
-            "llvm.getelementptr {}[{acc}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
-            view.base
+            "llvm.getelementptr {}[{acc}] : (!llvm.ptr<{s}>, i64) -> !llvm.ptr<{s}>, i8",
+            view.base,
+            s = view.space
         ))
     }
 
@@ -221,7 +244,7 @@ impl Gen {
     fn load(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
         let p = self.ptr(view, idx);
         let t = mlir_type(view.elem)?;
-        let v = self.op(format!("llvm.load {p} : !llvm.ptr<1> -> {t}"));
+        let v = self.op(format!("llvm.load {p} : !llvm.ptr<{}> -> {t}", view.space));
         Ok(match view.elem {
             ElemType::BF16 | ElemType::F16 => self.op(format!("arith.extf {v} : {t} to f32")),
             ElemType::F64 => self.op(format!("arith.truncf {v} : f64 to f32")),
@@ -240,8 +263,35 @@ impl Gen {
             _ => v.to_string(),
         };
         let p = self.ptr(view, idx);
-        self.line(format!("llvm.store {v}, {p} : {t}, !llvm.ptr<1>"));
+        self.line(format!(
+            "llvm.store {v}, {p} : {t}, !llvm.ptr<{}>",
+            view.space
+        ));
         Ok(())
+    }
+
+    /// 16 bytes of weights (8 bf16) at the global pointer `p`.
+    fn weight_load16(&mut self, p: &str) -> String {
+        if !self.weights_evict_first {
+            return self.op(format!(
+                "llvm.load {p} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+            ));
+        }
+        let st = "!llvm.struct<(i32, i32, i32, i32)>";
+        let r = self.op(format!(
+            "llvm.inline_asm \"ld.global.L1::no_allocate.L2::cache_hint.v4.u32 {{$0, $1, $2, $3}}, [$4], $5;\", \"=r,=r,=r,=r,l,l\" {p}, %l2_evict_first : (!llvm.ptr<1>, i64) -> {st}"
+        ));
+        let mut v = self.op("llvm.mlir.undef : vector<4xi32>");
+        for i in 0..4 {
+            let e = self.op(format!("llvm.extractvalue {r}[{i}] : {st}"));
+            let c = self.op(format!("arith.constant {i} : i32"));
+            v = self.op(format!(
+                "llvm.insertelement {e}, {v}[{c} : i32] : vector<4xi32>"
+            ));
+        }
+        self.op(format!(
+            "llvm.bitcast {v} : vector<4xi32> to vector<8xbf16>"
+        ))
     }
 
     fn barrier(&mut self) {
@@ -413,8 +463,8 @@ impl Gen {
     /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
     /// and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8, then every
     /// 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
-    fn lane_dot8(&mut self, w: &str, a: &str, a_elem: ElemType, k: i64) -> Result<String, String> {
-        Ok(self.rows_dot8(&[w.to_string()], a, a_elem, k)?.remove(0))
+    fn lane_dot8(&mut self, w: &str, a: &str, a_of: &View, k: i64) -> Result<String, String> {
+        Ok(self.rows_dot8(&[w.to_string()], a, a_of, k)?.remove(0))
     }
 
     /// [`Gen::lane_dot8`] of several weight rows with one input row at once: each 16-byte
@@ -424,9 +474,10 @@ impl Gen {
         &mut self,
         ws: &[String],
         a: &str,
-        a_elem: ElemType,
+        a_of: &View,
         k: i64,
     ) -> Result<Vec<String>, String> {
+        let (a_elem, sp) = (a_of.elem, a_of.space);
         // Up to 4 blocks of 256 elements per iteration, all loads issued before any math.
         let unroll = [4i64, 2, 1]
             .into_iter()
@@ -467,18 +518,16 @@ impl Gen {
                     let wp = self.op(format!(
                         "llvm.getelementptr {w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
                     ));
-                    self.op(format!(
-                        "llvm.load {wp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                    ))
+                    self.weight_load16(&wp)
                 })
                 .collect();
             let ab = self.i64c(a_elem.bytes() as i64);
             let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
             let ap = self.op(format!(
-                "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
             ));
             let av = self.op(format!(
-                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
+                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>"
             ));
             loaded.push((wvs, av));
         }
@@ -767,10 +816,12 @@ impl Gen {
             ));
             let xo = self.op(format!("arith.muli {k8}, {xb} : i64"));
             let ap = self.op(format!(
-                "llvm.getelementptr {xp}[{xo}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                "llvm.getelementptr {xp}[{xo}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8",
+                sp = a.space
             ));
             let av = self.op(format!(
-                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8x{at}>"
+                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>",
+                sp = a.space
             ));
             loaded.push((ok, wv, av));
         }
@@ -980,6 +1031,8 @@ struct TaskCx<'a> {
     body: &'a Body,
     views: HashMap<ValueId, View>,
     scratch_used: u64,
+    /// Bytes of its scratch in shared memory.
+    smem_used: u64,
     /// The task's output, where the op computing it stores directly (see [`direct_output`]).
     direct: Option<(ValueId, View)>,
 }
@@ -992,15 +1045,25 @@ impl TaskCx<'_> {
             ElemType::I64
         };
         let bytes = shape.iter().product::<i64>().max(1) as u64 * compute.bytes() as u64;
-        let offset = g.i64c(self.scratch_used as i64);
-        self.scratch_used += bytes.div_ceil(16) * 16;
+        let bytes = bytes.div_ceil(16) * 16;
+        // Shared memory while the budget lasts: a value written and read back by the same
+        // CTA then costs no trip to L2.
+        let shared = self.smem_used + bytes <= g.smem_scratch;
+        let used = if shared {
+            &mut self.smem_used
+        } else {
+            &mut self.scratch_used
+        };
+        let offset = g.i64c(*used as i64);
+        *used += bytes;
         View {
             base_aligned: true,
-            base: "%scr".into(),
+            base: if shared { "%sscr" } else { "%scr" }.into(),
             offset,
             shape: shape.to_vec(),
             strides: row_major(shape),
             elem: compute,
+            space: if shared { 3 } else { 1 },
         }
     }
 
@@ -1198,7 +1261,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             // The fast path: weight rows and the input contiguous along K, 16-byte aligned
             // (packed weights, the arena and scratch are), K a multiple of 8: each lane
             // streams 8 weights (16 bytes) at a time.
-            let aligned = |v: &View| v.base == "%scr" || v.base_aligned;
+            let aligned = |v: &View| v.is_scratch() || v.base_aligned;
             let vectorised = tb
                 && kdim % 8 == 0
                 && w.elem == ElemType::BF16
@@ -1211,7 +1274,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             // ring when there is one and the rows fit a slot.
             let single_row = a.shape[..a.shape.len() - 1].iter().product::<i64>() == 1;
             let fits = g.ring.is_some_and(|(_, bytes)| 2 * kdim <= bytes as i64);
-            if vectorised && single_row && fits && !need.is_empty() && w.base != "%scr" {
+            if vectorised && single_row && fits && !need.is_empty() && !w.is_scratch() {
                 g.stream_matvec(a, w, &res, need, kdim)?;
                 g.streamed += 1;
                 cx.views.insert(r, res);
@@ -1256,7 +1319,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         ptrs.push(g.ptr(w, &[nc, z.clone()]));
                         rows.push(n);
                     }
-                    let sums = g.rows_dot8(&ptrs, &row_a, a.elem, kdim)?;
+                    let sums = g.rows_dot8(&ptrs, &row_a, a, kdim)?;
                     for (n, v) in rows.into_iter().zip(sums) {
                         let inside = g.op(format!("arith.cmpi slt, {n}, {n1} : i64"));
                         let st = g.op(format!("arith.andi {inside}, %lane0 : i1"));
@@ -1279,7 +1342,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     ai.push(z.clone());
                     let row_a = g.ptr(a, &ai);
                     let row_w = g.ptr(w, &[n, z]);
-                    let acc = g.lane_dot8(&row_w, &row_a, a.elem, kdim)?;
+                    let acc = g.lane_dot8(&row_w, &row_a, a, kdim)?;
                     g.store_lane0(&res, o, &acc)
                 })?;
                 cx.views.insert(r, res);
@@ -1319,18 +1382,36 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let cols: i64 = x.shape[axis..].iter().product();
             let stats = cx.scratch(g, &rows, ElemType::F32);
             let partials = cx.scratch(g, &[(g.threads / 32) as i64], ElemType::F32);
-            // Phase 1: 1/rms per row, the whole CTA on each row in turn (a decode step has
-            // one row, or one per head).
+            // Phase 1: 1/rms per row. One row (the hidden state) takes the whole CTA; several
+            // (q/k's heads) take a warp each, all at once.
             let all_rows = g.const_box(&full_box(&rows));
-            g.for_box_by(&all_rows, "%c0_idx", "%c1_idx", &mut |g, ri| {
+            let one_row = rows.iter().product::<i64>() == 1;
+            let (first, step) = if one_row {
+                ("%c0_idx", "%c1_idx")
+            } else {
+                ("%warp", "%nwarps")
+            };
+            g.for_box_by(&all_rows, first, step, &mut |g, ri| {
                 let rs = row_major(&x.shape[axis..]);
                 let xs = x.shape[axis..].to_vec();
-                let sum = g.cta_sum(cols, &partials, &mut |g, k, _| {
+                let mut square = |g: &mut Gen, k: &str, acc: &str| -> Result<String, String> {
                     let mut i: Vec<String> = ri.to_vec();
                     i.extend(unflatten_with(g, k, &xs, &rs));
                     let v = g.load(x, &i)?;
-                    Ok(g.op(format!("arith.mulf {v}, {v} : f32")))
-                })?;
+                    let sq = g.op(format!("arith.mulf {v}, {v} : f32"));
+                    Ok(if acc.is_empty() {
+                        sq
+                    } else {
+                        g.op(format!("arith.addf {acc}, {sq} : f32"))
+                    })
+                };
+                let sum = if one_row {
+                    g.cta_sum(cols, &partials, &mut |g, k, _| square(g, k, ""))?
+                } else {
+                    let n = g.i64c(cols);
+                    let zero = g.f32c(0.0);
+                    g.lane_reduce(&n, &zero, false, &mut square)?
+                };
                 let nf = g.f32c(cols as f64);
                 let mean = g.op(format!("arith.divf {sum}, {nf} : f32"));
                 let e = g.f32c(eps);
@@ -1338,7 +1419,11 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let s = g.sqrt(&me);
                 let one = g.f32c(1.0);
                 let inv = g.op(format!("arith.divf {one}, {s} : f32"));
-                g.open("scf.if %is_t0 {");
+                g.open(if one_row {
+                    "scf.if %is_t0 {"
+                } else {
+                    "scf.if %lane0 {"
+                });
                 g.store(&stats, ri, &inv)?;
                 g.close("}");
                 Ok(())
@@ -2168,7 +2253,13 @@ pub fn generate(
         ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
         matvec_rows: opts.matvec_rows as i64,
         streamed: 0,
+        // The ring comes first; the scratch gets what shared memory it leaves.
+        smem_scratch: (opts.smem_scratch as u64)
+            .min((216u64 << 10).saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64)),
+        weights_evict_first: opts.weights_evict_first,
     };
+    // Dynamic shared memory: the weight ring's slots, then the tasks' scratch.
+    let ring_bytes = g.ring.map_or(0, |(slots, bytes)| slots * bytes);
     let params: Vec<String> = (0..buffers.len())
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
         .chain(
@@ -2193,12 +2284,12 @@ pub fn generate(
         "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
         2 * rec_len
     ));
+    // The dynamic shared memory. External: it follows the static (an internal zero-length
+    // global is demoted by LLVM to a static variable among the others).
+    g.line("llvm.mlir.global external @dsmem() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>");
     // The weight ring: its slots (dynamic shared memory), an mbarrier per slot, the chunks
     // it has served so far, and per-row sums for two chunks.
     if let Some((slots, _)) = g.ring {
-        // External: the dynamic shared memory after the static (an internal zero-length
-        // global is demoted by LLVM to a static variable among the others).
-        g.line("llvm.mlir.global external @ring() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>");
         g.line(format!(
             "llvm.mlir.global internal @ring_bars() {{addr_space = 3 : i32, alignment = 8 : i64}} : !llvm.array<{slots} x i64>"
         ));
@@ -2240,6 +2331,14 @@ pub fn generate(
         "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
     );
     g.line("%records = llvm.mlir.addressof @records : !llvm.ptr<3>");
+    g.line("%dsmem = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
+    if g.weights_evict_first {
+        g.line("%l2_evict_first = llvm.inline_asm has_side_effects \"createpolicy.fractional.L2::evict_first.b64 $0, 1.0;\", \"=l\" : () -> i64");
+    }
+    g.line(format!("%sscr_off = arith.constant {ring_bytes} : i64"));
+    g.line(
+        "%sscr = llvm.getelementptr %dsmem[%sscr_off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8",
+    );
     g.line("%c0_idx = arith.constant 0 : index");
     g.line("%c1_idx = arith.constant 1 : index");
     g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
@@ -2254,7 +2353,7 @@ pub fn generate(
     g.line("%full_mask = arith.constant -1 : i32");
     g.line("%clamp31 = arith.constant 31 : i32");
     if let Some((slots, _)) = g.ring {
-        g.line("%ring = llvm.mlir.addressof @ring : !llvm.ptr<3>");
+        g.line("%ring = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
         g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
         g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
         g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
@@ -2452,7 +2551,7 @@ pub fn generate(
     ));
     let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
     g.open(format!("scf.index_switch {code_idx}"));
-    let mut scratch_max = 0u64;
+    let (mut scratch_max, mut smem_max) = (0u64, 0u64);
     for (c, (_, example)) in codes.iter().enumerate() {
         let task = &program.graph.tasks[*example];
         g.open(format!("case {c} {{"));
@@ -2464,7 +2563,8 @@ pub fn generate(
             &mut g, body, &steps, &placed, &strides, &buffers, task, &params_p,
         )
         .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
-        scratch_max = scratch_max.max(used);
+        scratch_max = scratch_max.max(used.0);
+        smem_max = smem_max.max(used.1);
         g.line("scf.yield");
         g.close("}");
     }
@@ -2520,9 +2620,10 @@ pub fn generate(
         tasks: tasks_words,
         entries,
         queues,
-        dynamic_smem: match g.ring {
-            Some((slots, bytes)) if g.streamed > 0 => slots * bytes,
-            _ => 0,
+        dynamic_smem: if g.streamed == 0 && smem_max == 0 {
+            0
+        } else {
+            ring_bytes + smem_max as u32
         },
         streamed: g.streamed,
     })
@@ -2562,7 +2663,7 @@ fn emit_code(
     buffers: &[String],
     task: &mkc_ir::tasks::Task,
     params: &str,
-) -> Result<u64, String> {
+) -> Result<(u64, u64), String> {
     let sl = slice(body, steps[task.group], task.output, &task.tile)?;
     let group = steps[task.group];
     let block = body.entry_block(group, 0).expect("a group has a body");
@@ -2592,12 +2693,14 @@ fn emit_code(
             shape: t.shape.clone(),
             strides: strides[&v].clone(),
             elem: t.elem,
+            space: 1,
         }
     };
     let mut cx = TaskCx {
         body,
         views: HashMap::new(),
         scratch_used: 0,
+        smem_used: 0,
         direct: None,
     };
     for &i in &sl.args {
@@ -2627,7 +2730,7 @@ fn emit_code(
         emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
         if direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
-            return Ok(cx.scratch_used);
+            return Ok((cx.scratch_used, cx.smem_used));
         }
         g.barrier();
     }
@@ -2656,7 +2759,7 @@ fn emit_code(
             g.store(&out, o, &x)
         })?;
     }
-    Ok(cx.scratch_used)
+    Ok((cx.scratch_used, cx.smem_used))
 }
 
 /// Whether a task's output is rounded through bf16 on its way to its place (an f32 KV

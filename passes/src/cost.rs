@@ -13,6 +13,7 @@
 //! write and read and one synchronisation, which is what the fusion rules exploit; the
 //! penalty keeps a group whose work cannot spread over all SMs from looking free.
 
+use mkc_ir::attr::Attr;
 use mkc_ir::{Body, OpId, Type, ValueId};
 use std::collections::HashSet;
 
@@ -63,6 +64,80 @@ pub fn parallelism(body: &Body, op: OpId) -> u64 {
         }),
         _ => elems.div_ceil(256).max(1),
     }
+}
+
+/// Elements one instance of a reduction reads (the reduced extent).
+pub(crate) fn reduced_extent(body: &Body, op: OpId) -> u64 {
+    let data = &body.ops[op];
+    let Some(t) = data.operands.first().and_then(|&v| body.ty(v).as_tensor()) else {
+        return 1;
+    };
+    let axis = data.attrs.get("axis").and_then(Attr::as_int);
+    let axes: Vec<usize> = match (data.name.as_str(), axis) {
+        ("tg.rms_norm" | "tg.layer_norm", Some(a)) => (a as usize..t.rank()).collect(),
+        (_, Some(a)) => vec![a as usize],
+        _ => data
+            .attrs
+            .get("axes")
+            .and_then(Attr::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Attr::as_int)
+                    .map(|x| x as usize)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    axes.iter()
+        .filter_map(|&d| t.shape.get(d))
+        .map(|&d| d.max(0) as u64)
+        .product()
+}
+
+/// Independent units of work a group of ops offers. A group with heavy ops offers what its
+/// most constrained heavy op does: a reduction inside the group over part of a heavy op's
+/// output (q/k's per-head norm) needs that whole part in one task, so the heavy op splits
+/// into (its units / the reduced extent) at most. A group of light ops offers what its
+/// widest op does. (Argmax is exempt: tasks do it in two phases.)
+pub fn group_parallelism(body: &Body, members: &[OpId]) -> u64 {
+    let heavy: Vec<OpId> = members
+        .iter()
+        .copied()
+        .filter(|&o| crate::fuse::is_heavy(&body.ops[o].name))
+        .collect();
+    if heavy.is_empty() {
+        return members
+            .iter()
+            .map(|&o| parallelism(body, o))
+            .max()
+            .unwrap_or(1);
+    }
+    let member: HashSet<OpId> = members.iter().copied().collect();
+    heavy
+        .iter()
+        .map(|&h| {
+            // The largest extent a reduction reached from h inside the group reduces over.
+            let mut widest = 1;
+            let mut stack = body.ops[h].results.clone();
+            let mut seen = HashSet::new();
+            while let Some(v) = stack.pop() {
+                for &o in members {
+                    if !body.ops[o].operands.contains(&v) || !seen.insert(o) {
+                        continue;
+                    }
+                    let name = body.ops[o].name.as_str();
+                    if crate::fuse::is_reduction(name) && name != "tg.argmax" {
+                        widest = widest.max(reduced_extent(body, o));
+                    }
+                    if !crate::fuse::is_heavy(name) && member.contains(&o) {
+                        stack.extend(body.ops[o].results.iter().copied());
+                    }
+                }
+            }
+            (parallelism(body, h) / widest).max(1)
+        })
+        .min()
+        .unwrap_or(1)
 }
 
 impl CostModel {
@@ -118,11 +193,7 @@ impl CostModel {
                 .map(|&v| bytes(body.ty(v)))
                 .sum();
             let work: f64 = bytes_in + bytes_out;
-            let par = members
-                .iter()
-                .map(|&o| parallelism(body, o))
-                .max()
-                .unwrap_or(1);
+            let par = group_parallelism(body, &members);
             total += self.group(bytes_in, bytes_out, work, par);
         }
         total

@@ -71,7 +71,7 @@ pub fn is_heavy(name: &str) -> bool {
 }
 
 /// Ops that reduce over a dimension (they need all of it before they can finish).
-fn is_reduction(name: &str) -> bool {
+pub(crate) fn is_reduction(name: &str) -> bool {
     matches!(
         name,
         "tg.rms_norm"
@@ -188,7 +188,7 @@ impl<'a> Partition<'a> {
                         .first()
                         .and_then(|&v| self.body.ty(v).as_tensor())
                         .map_or(1, |t| t.num_elements());
-                    if reduced_extent(self.body, self.ops[r]) >= heavy_out {
+                    if crate::cost::reduced_extent(self.body, self.ops[r]) >= heavy_out {
                         return false;
                     }
                 } else {
@@ -233,45 +233,24 @@ impl<'a> Partition<'a> {
                 }
             }
         }
-        let par = members
-            .iter()
-            .map(|&i| crate::cost::parallelism(self.body, self.ops[i]))
-            .max()
-            .unwrap_or(1);
+        let ops: Vec<OpId> = members.iter().map(|&i| self.ops[i]).collect();
+        let par = crate::cost::group_parallelism(self.body, &ops);
         model.group(bytes_in, bytes_out, bytes_in + bytes_out, par)
     }
 
     fn has_heavy(&self, g: usize) -> bool {
         self.members(g).iter().any(|&i| is_heavy(self.name(i)))
     }
-}
 
-/// Elements one instance of a reduction reads (the reduced extent).
-fn reduced_extent(body: &Body, op: OpId) -> u64 {
-    let data = &body.ops[op];
-    let Some(t) = data.operands.first().and_then(|&v| body.ty(v).as_tensor()) else {
-        return 1;
-    };
-    let axis = data.attrs.get("axis").and_then(Attr::as_int);
-    let axes: Vec<usize> = match (data.name.as_str(), axis) {
-        ("tg.rms_norm" | "tg.layer_norm", Some(a)) => (a as usize..t.rank()).collect(),
-        (_, Some(a)) => vec![a as usize],
-        _ => data
-            .attrs
-            .get("axes")
-            .and_then(Attr::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Attr::as_int)
-                    .map(|x| x as usize)
-                    .collect()
+    /// A light group that reads a heavy group's output (work split off a heavy group).
+    fn rooted(&self, g: usize) -> bool {
+        !self.has_heavy(g)
+            && self.members(g).iter().any(|&m| {
+                self.producers[m]
+                    .iter()
+                    .any(|&q| self.group[q] != g && self.has_heavy(self.group[q]))
             })
-            .unwrap_or_default(),
-    };
-    axes.iter()
-        .filter_map(|&d| t.shape.get(d))
-        .map(|&d| d.max(0) as u64)
-        .product()
+    }
 }
 
 fn matches_rule(p: &Partition, rule: &FusionRule, producer: usize, consumer: usize) -> bool {
@@ -305,6 +284,7 @@ fn partition(
         Stage::Prologue,
         Stage::Horizontal,
         Stage::Epilogue,
+        Stage::Siblings,
         Stage::StepPrologue,
     ] {
         let stage_rules: Vec<&FusionRule> = rules.iter().filter(|r| r.stage == stage).collect();
@@ -322,7 +302,10 @@ fn partition(
                                 continue;
                             }
                             let anchored = if stage == Stage::Epilogue {
-                                p.has_heavy(p.group[pr]) && !p.has_heavy(p.group[c])
+                                // A light group the cost model kept out of its producer's
+                                // (q/k's per-head norm) still gathers the chain after it.
+                                !p.has_heavy(p.group[c])
+                                    && (p.has_heavy(p.group[pr]) || p.rooted(p.group[pr]))
                             } else {
                                 !p.has_heavy(p.group[pr])
                             };
@@ -357,6 +340,27 @@ fn partition(
                         }
                     }
                 }
+                Stage::Siblings => {
+                    // Light groups fed by one heavy group merge: one wait for both.
+                    for a in 0..p.ops.len() {
+                        for b in a + 1..p.ops.len() {
+                            let (ga, gb) = (p.group[a], p.group[b]);
+                            if ga == gb || !p.rooted(ga) || !p.rooted(gb) {
+                                continue;
+                            }
+                            let feeds = |g: usize| -> HashSet<usize> {
+                                p.members(g)
+                                    .iter()
+                                    .flat_map(|&m| p.producers[m].iter().map(|&q| p.group[q]))
+                                    .filter(|&q| q != g && p.has_heavy(q))
+                                    .collect()
+                            };
+                            if !feeds(ga).is_disjoint(&feeds(gb)) {
+                                try_merge(p, a, b, rule.name);
+                            }
+                        }
+                    }
+                }
                 Stage::StepPrologue => {
                     // Light-only groups computed from the step's inputs join the group of the
                     // embedding gather (the first task of a step).
@@ -365,13 +369,15 @@ fn partition(
                     else {
                         continue;
                     };
+                    // (Light groups split off a heavy group stay as they are.)
                     let mut light: Vec<usize> = (0..p.ops.len())
-                        .filter(|&i| !p.has_heavy(p.group[i]))
+                        .filter(|&i| !p.has_heavy(p.group[i]) && !p.rooted(p.group[i]))
                         .collect();
                     // Connected light ops first become one cluster each.
                     for &i in &light.clone() {
                         for &u in &p.users[i].clone() {
                             if !p.has_heavy(p.group[u])
+                                && !p.rooted(p.group[u])
                                 && p.group[u] != p.group[i]
                                 && p.can_merge(p.group[i], p.group[u])
                             {
@@ -413,6 +419,8 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
         }
     } else if has("tg.gather") {
         "embed"
+    } else if has("tg.rope") {
+        "rope"
     } else {
         "elementwise"
     }

@@ -464,6 +464,8 @@ pub enum Stage {
     Horizontal,
     /// A light consumer joins its producer's group: it runs on the producer's tiles.
     Epilogue,
+    /// Light groups split off one heavy group (the cost model kept them out of it) merge.
+    Siblings,
     /// Light ops computed from the step's inputs alone join the embedding group.
     StepPrologue,
 }
@@ -562,6 +564,15 @@ pub fn fusion() -> Vec<FusionRule> {
             stage: Stage::Epilogue,
             producer: &["tg.gather"],
             consumer: &["tg.cast", "tg.reshape"],
+            when: always,
+        },
+        // Light groups fed by one heavy group (q's and k's per-head norm and rope, kept out
+        // of the q/k/v group so that its matrix-vector products split finely) become one.
+        FusionRule {
+            name: "light-siblings",
+            stage: Stage::Siblings,
+            producer: &[],
+            consumer: EPILOGUE_OPS,
             when: always,
         },
         // Rope tables and other per-step constants from the position join the embedding task.

@@ -89,6 +89,38 @@ fn the_kernel_of_a_small_program_snapshot() {
 }
 
 #[test]
+fn scratch_lives_in_shared_memory_and_weights_stream_evict_first() {
+    let kernel = |flags: &[&str]| {
+        let mut args = vec![
+            "compile",
+            "--emit=mlir",
+            "--pass-pipeline=builtin.module(fuse,tile{sms=8},schedule{sms=8})",
+        ];
+        let model = repo("tests/fixtures/llama-tiny");
+        args.push(model.to_str().unwrap());
+        args.extend(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    // By default a task's intermediate values (the norm's output, the rows before their
+    // epilogue) live in shared memory, and weights load with an L2 evict-first policy
+    // without allocating in L1.
+    let k = kernel(&[]);
+    assert!(k.contains("llvm.getelementptr %sscr["), "no shared scratch");
+    assert!(k.contains("createpolicy.fractional.L2::evict_first.b64"));
+    assert!(k.contains("ld.global.L1::no_allocate.L2::cache_hint.v4.u32"));
+    // Both can be turned off: scratch in global memory, plain loads.
+    let k = kernel(&["--smem-scratch", "0", "--weight-cache", "normal"]);
+    assert!(!k.contains("llvm.getelementptr %sscr["));
+    assert!(k.contains("llvm.getelementptr %scr["));
+    assert!(!k.contains("L2::cache_hint"));
+    // A budget too small for any value puts them all in global memory.
+    let k = kernel(&["--smem-scratch", "8"]);
+    assert!(!k.contains("llvm.getelementptr %sscr["));
+}
+
+#[test]
 fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
     let Some(ptxas) = ptxas() else {
         eprintln!("SKIPPED every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills: no ptxas (scripts/setup fetches it)");
@@ -184,6 +216,8 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
             "3",
             "--slot-bytes",
             "8192",
+            "--smem-scratch",
+            "0",
             "-o",
             art.to_str().unwrap(),
         ],
@@ -192,19 +226,20 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let k = std::fs::read_to_string(art.join("kernel.mlir")).unwrap();
     // The ring: an mbarrier per slot, bulk copies completing on them, waits by parity, the
-    // slots in dynamic shared memory (after the static: an external global).
+    // slots in dynamic shared memory (after the static: an external global; no scratch
+    // shares it here).
     for needle in [
         "mbarrier.init.shared::cta.b64",
         "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes",
         "mbarrier.try_wait.parity.shared::cta.b64",
-        "llvm.mlir.global external @ring()",
+        "llvm.mlir.global external @dsmem()",
         "!llvm.array<3 x i64>",
     ] {
         assert!(k.contains(needle), "no {needle}");
     }
     let ptx = std::fs::read_to_string(art.join("kernel.ptx")).unwrap();
     assert!(
-        ptx.contains(".extern .shared .align 128 .b8 ring[]"),
+        ptx.contains(".extern .shared .align 128 .b8 dsmem[]"),
         "{ptx}"
     );
     // The launcher gives the kernel its slots as dynamic shared memory.
@@ -221,6 +256,8 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
             "2",
             "--slot-bytes",
             "128",
+            "--smem-scratch",
+            "0",
             "-o",
             art.to_str().unwrap(),
         ],
