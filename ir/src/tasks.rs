@@ -158,6 +158,18 @@ pub struct Buffer {
     pub bytes: u64,
 }
 
+/// The element type a value of type `elem` is stored as in the buffer named `buffer`: f32
+/// values of the KV cache are kept as bf16 (the simulator and the kernel round them to bf16
+/// on the way in anyway, as transformers keeps a bf16 model's cache), so attention streams
+/// half the bytes. Their places keep their f32 size; the first half is used.
+pub fn storage_elem(buffer: &str, elem: crate::ElemType) -> crate::ElemType {
+    if buffer == "kv" && elem == crate::ElemType::F32 {
+        crate::ElemType::BF16
+    } else {
+        elem
+    }
+}
+
 /// A half-open interval `lo..hi` along each axis of a tensor.
 pub type TileBox = Vec<(i64, i64)>;
 

@@ -330,7 +330,11 @@ impl Gen {
         let mut idx = Vec::new();
         for k in 0..ext.len() {
             let q = self.op(format!("arith.divsi {li}, {} : i64", inners[k]));
-            let r = self.op(format!("arith.remsi {q}, {} : i64", ext[k]));
+            let r = if k == 0 {
+                q
+            } else {
+                self.op(format!("arith.remsi {q}, {} : i64", ext[k]))
+            };
             idx.push(self.op(format!("arith.addi {r}, {} : i64", b[k].0)));
         }
         body(self, &idx)?;
@@ -343,27 +347,29 @@ impl Gen {
     /// threads share all of it: a region of many small boxes (a tile of rope pairs, of lanes
     /// of every head) keeps every thread busy instead of one box after another.
     fn for_region(&mut self, r: &[RBox], body: &mut ElementFn) -> Result<(), String> {
-        self.for_region_by(r, "%tid", "%nthreads", body)
+        self.for_region_by(r, "%tid", "%nthreads", 1, body)
     }
 
     /// [`Gen::for_region`] with one warp per element (the lanes then share the element's
     /// work, see [`Gen::lane_reduce`]).
     fn for_region_warp(&mut self, r: &[RBox], body: &mut ElementFn) -> Result<(), String> {
-        self.for_region_by(r, "%warp", "%nwarps", body)
+        self.for_region_by(r, "%warp", "%nwarps", 1, body)
     }
 
+    /// `body` for every element of the union of boxes `r`, `unroll` elements a round per
+    /// thread (or warp): i, i + step, ...; one past the end is clamped to the last element,
+    /// which is then computed twice by the same thread (a body only reads inputs and
+    /// stores its element, and no task writes a value it reads, so that is harmless).
     fn for_region_by(
         &mut self,
         r: &[RBox],
         first: &str,
         step: &str,
+        unroll: i64,
         body: &mut ElementFn,
     ) -> Result<(), String> {
-        if r.len() <= 1 {
-            return match r.first() {
-                Some(b) => self.for_box_by(b, first, step, body),
-                None => Ok(()),
-            };
+        if r.is_empty() {
+            return Ok(());
         }
         // Per box: extents, the inner products, and where it starts in the union.
         let mut boxes = Vec::new();
@@ -375,32 +381,57 @@ impl Gen {
             start = end;
         }
         let nn = self.op(format!("arith.index_cast {start} : i64 to index"));
+        let one = self.i64c(1);
+        let last = self.op(format!("arith.subi {start}, {one} : i64"));
         let i = self.fresh();
-        self.open(format!("scf.for {i} = {first} to {nn} step {step} {{"));
-        let li = self.op(format!("arith.index_cast {i} : index to i64"));
-        // The index in every box, then the one of the box that holds i (the first whose end
-        // is past it).
-        let mut idx: Vec<String> = Vec::new();
-        for (j, (ext, inners, at, end)) in boxes.iter().enumerate().rev() {
-            let local = self.op(format!("arith.subi {li}, {at} : i64"));
-            let mine: Vec<String> = (0..ext.len())
-                .map(|k| {
-                    let q = self.op(format!("arith.divsi {local}, {} : i64", inners[k]));
-                    let rr = self.op(format!("arith.remsi {q}, {} : i64", ext[k]));
-                    self.op(format!("arith.addi {rr}, {} : i64", r[j][k].0))
-                })
-                .collect();
-            idx = if idx.is_empty() {
-                mine
+        let round = if unroll > 1 {
+            let u = self.idx(unroll);
+            self.op(format!("arith.muli {step}, {u} : index"))
+        } else {
+            step.to_string()
+        };
+        self.open(format!("scf.for {i} = {first} to {nn} step {round} {{"));
+        let i0 = self.op(format!("arith.index_cast {i} : index to i64"));
+        let step64 = self.op(format!("arith.index_cast {step} : index to i64"));
+        for u in 0..unroll {
+            let li = if u == 0 {
+                i0.clone()
             } else {
-                let here = self.op(format!("arith.cmpi slt, {li}, {end} : i64"));
-                mine.iter()
-                    .zip(&idx)
-                    .map(|(m, o)| self.op(format!("arith.select {here}, {m}, {o} : i64")))
-                    .collect()
+                let uc = self.i64c(u);
+                let du = self.op(format!("arith.muli {step64}, {uc} : i64"));
+                let li = self.op(format!("arith.addi {i0}, {du} : i64"));
+                self.op(format!("arith.minsi {li}, {last} : i64"))
             };
+            // The index in every box, then the one of the box that holds li (the first
+            // whose end is past it).
+            let mut idx: Vec<String> = Vec::new();
+            for (j, (ext, inners, at, end)) in boxes.iter().enumerate().rev() {
+                let local = self.op(format!("arith.subi {li}, {at} : i64"));
+                let mine: Vec<String> = (0..ext.len())
+                    .map(|k| {
+                        // (The outermost axis needs no remainder: local < its extent times
+                        // the inner product.)
+                        let q = self.op(format!("arith.divsi {local}, {} : i64", inners[k]));
+                        let rr = if k == 0 {
+                            q
+                        } else {
+                            self.op(format!("arith.remsi {q}, {} : i64", ext[k]))
+                        };
+                        self.op(format!("arith.addi {rr}, {} : i64", r[j][k].0))
+                    })
+                    .collect();
+                idx = if idx.is_empty() {
+                    mine
+                } else {
+                    let here = self.op(format!("arith.cmpi slt, {li}, {end} : i64"));
+                    mine.iter()
+                        .zip(&idx)
+                        .map(|(m, o)| self.op(format!("arith.select {here}, {m}, {o} : i64")))
+                        .collect()
+                };
+            }
+            body(self, &idx)?;
         }
-        body(self, &idx)?;
         self.close("}");
         Ok(())
     }
@@ -1429,7 +1460,11 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 Ok(())
             })?;
             g.barrier();
-            g.for_region(need, &mut |g, o| {
+            // Four elements a round, their loads in flight together: a round trip to L2
+            // costs about a microsecond under load, and 4096 elements over 512 threads
+            // would pay it 8 times in a row. (Unrolling every elementwise loop so measured
+            // slower: boxes of several axes pay their index arithmetic per element.)
+            g.for_region_by(need, "%tid", "%nthreads", 4, &mut |g, o| {
                 let v = g.load(x, o)?;
                 let inv = g.load(&stats, &o[..axis])?;
                 let wi = broadcast_idx(g, o, &out_shape, &ins[1].shape);
@@ -2692,7 +2727,7 @@ fn emit_code(
             offset: param(g),
             shape: t.shape.clone(),
             strides: strides[&v].clone(),
-            elem: t.elem,
+            elem: mkc_ir::tasks::storage_elem(&buffers[b], t.elem),
             space: 1,
         }
     };

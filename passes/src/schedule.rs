@@ -5,10 +5,11 @@
 //! on earlier tasks), and every SM's queue keeps it, so the schedule cannot deadlock: the
 //! earliest unfinished task is always at the head of its queue with its producers done.
 //!
-//! The estimate follows the GPU design: an SM starts streaming a task's weights as soon as
-//! it is free, before the task's events are ready, up to `prefetch_bytes` of shared memory;
-//! the rest streams after the wait. So a wait costs time only when the producers finish
-//! later than the prefetched bytes take to arrive.
+//! The estimate follows the GPU design: an SM may start streaming a task's weights as soon
+//! as it is free, before the task's events are ready, up to `prefetch_bytes` (0 by default:
+//! the default kernel reads nothing before a wait); everything else, and all a task reads
+//! that is not a weight, streams after the wait. So a wait costs time only when the
+//! producers finish later than the prefetched bytes take to arrive.
 //!
 //! The `schedule` pass reads the module's `task.graph`, and writes each task's SM and queue
 //! slot back into it.
@@ -197,8 +198,9 @@ impl Default for Machine {
             bandwidth: 3.013e12,
             flops_per_sm: 7.5e12,
             event_latency_s: 1.0e-6,
-            // A ring of shared-memory pages: 128 KiB of the 228 KiB an SM has.
-            prefetch_bytes: 131072.0,
+            // The kernel reads nothing before a task's wait by default (`mkc compile
+            // --stream-slots` and `--l2-prefetch` change that; a cost model may say so).
+            prefetch_bytes: 0.0,
             measured: HashMap::new(),
         }
     }
@@ -306,6 +308,11 @@ fn place(
             ));
         }
     }
+    let weights = g
+        .buffers
+        .iter()
+        .find(|(_, b)| b.name == "weights")
+        .map(|(id, _)| id);
     let n = g.tasks.len();
     let mut free = vec![0.0f64; m.sms];
     let mut busy = vec![0.0f64; m.sms];
@@ -340,7 +347,14 @@ fn place(
         // When the task would start streaming and finish on each SM; take the earliest
         // finish, ties to the least busy SM.
         let per_sm = m.bandwidth / m.sms as f64;
-        let ahead = task.bytes.min(m.prefetch_bytes);
+        // Only weights can stream before the wait: the rest is what the wait is for.
+        let weight_bytes: f64 = task
+            .reads
+            .iter()
+            .filter(|r| Some(r.buffer) == weights)
+            .map(|r| (r.end - r.start) as f64)
+            .sum();
+        let ahead = weight_bytes.min(task.bytes).min(m.prefetch_bytes);
         let on = |sm: usize| {
             let ready = ready_on(sm);
             let start = free[sm].max(ready - ahead / per_sm);
@@ -454,12 +468,21 @@ mod tests {
         let (s, e) = assign_sms(&g, &m).unwrap();
         assert_eq!(s.queues[0].len(), 2, "{:?}", s.queues);
         assert_eq!(e.step_s, 2.0);
-        // Streaming the consumer's bytes on the other SM while it waits hides the latency:
-        // it starts at 0.5, has its byte by 1.5, when the event arrives.
+        // Only weights stream before a wait: the consumer's byte is the producer's output,
+        // so room to prefetch changes nothing.
         let m = Machine {
             prefetch_bytes: 1.0,
             ..m
         };
+        let (s, e) = assign_sms(&g, &m).unwrap();
+        assert_eq!(s.queues[0].len(), 2, "{:?}", s.queues);
+        assert_eq!(e.step_s, 2.0);
+        // When its byte is a weight, streaming it on the other SM while it waits hides the
+        // latency: it starts at 0.5, has its byte by 1.5, when the event arrives.
+        let mut g = g;
+        let w = g.add_buffer("weights", 1);
+        let down = g.tasks.keys().nth(1).unwrap();
+        g.tasks[down].reads.push(Range::new(w, 0, 1));
         let (s, e) = assign_sms(&g, &m).unwrap();
         assert_eq!(s.queues[1].len(), 1, "{:?}", s.queues);
         assert_eq!(e.step_s, 1.5);

@@ -335,6 +335,14 @@ impl GpuRunner {
             if let std::collections::btree_map::Entry::Vacant(e) = patched.entry(b) {
                 e.insert(self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?);
             }
+            let st = self.program.storage_ty(v)?;
+            let stored;
+            let t = if st == ty {
+                t
+            } else {
+                stored = crate::tensor::Tensor::from_fn(st, |i| t.get(i));
+                &stored
+            };
             crate::image::encode(l, t, patched.get_mut(&b).expect("inserted"))?;
         }
         for (b, host) in &patched {
@@ -359,7 +367,13 @@ impl GpuRunner {
             if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(b) {
                 e.insert(self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?);
             }
-            out.push(crate::image::decode(&l, &self.program.ty(v)?, &cache[&b])?);
+            let (ty, st) = (self.program.ty(v)?, self.program.storage_ty(v)?);
+            let t = crate::image::decode(&l, &st, &cache[&b])?;
+            out.push(if st == ty {
+                t
+            } else {
+                crate::tensor::Tensor::from_fn(ty, |i| t.get(i))
+            });
         }
         Ok(out)
     }

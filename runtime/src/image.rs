@@ -220,6 +220,15 @@ impl Program {
     pub fn ty(&self, v: ValueId) -> Result<TensorType, String> {
         tensor_type(&self.body, v)
     }
+
+    /// The type a value's bytes have in its buffer ([`mkc_ir::tasks::storage_elem`]: an f32
+    /// KV cache is kept as bf16).
+    pub fn storage_ty(&self, v: ValueId) -> Result<TensorType, String> {
+        let mut t = self.ty(v)?;
+        let buffer = &self.tasks.graph.buffers[self.layout(v)?.buffer].name;
+        t.elem = mkc_ir::tasks::storage_elem(buffer, t.elem);
+        Ok(t)
+    }
 }
 
 #[cfg(test)]

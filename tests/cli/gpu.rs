@@ -89,7 +89,7 @@ fn the_kernel_of_a_small_program_snapshot() {
 }
 
 #[test]
-fn scratch_lives_in_shared_memory_and_weights_stream_evict_first() {
+fn scratch_lives_in_shared_memory_weights_stream_evict_first_and_kv_is_bf16() {
     let kernel = |flags: &[&str]| {
         let mut args = vec![
             "compile",
@@ -110,6 +110,9 @@ fn scratch_lives_in_shared_memory_and_weights_stream_evict_first() {
     assert!(k.contains("llvm.getelementptr %sscr["), "no shared scratch");
     assert!(k.contains("createpolicy.fractional.L2::evict_first.b64"));
     assert!(k.contains("ld.global.L1::no_allocate.L2::cache_hint.v4.u32"));
+    // The f32 KV caches are kept as bf16: the k and v rows are stored as bf16 (nothing else
+    // the kernel writes is bf16), and attention reads bf16.
+    assert_eq!(k.matches(": bf16, !llvm.ptr<1>").count(), 2, "{k}");
     // Both can be turned off: scratch in global memory, plain loads.
     let k = kernel(&["--smem-scratch", "0", "--weight-cache", "normal"]);
     assert!(!k.contains("llvm.getelementptr %sscr["));
