@@ -1720,66 +1720,157 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let cctx = g.i64c(ctx);
             let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
             let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
-            // A warp per (head, run of positions): `sub` lanes per position, each with its
-            // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
-            // storage, so the lanes of a warp that share a sub-lane read consecutive words);
-            // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
-            // thread per position would wait for dim / 16.
-            let sub = [8i64, 4, 2]
-                .into_iter()
-                .find(|&s| dim % s == 0 && dim / s >= 16)
-                .unwrap_or(1);
-            let per = dim / sub;
-            let ppw = 32 / sub;
-            let ppwc = g.i64c(ppw);
-            let ppw1 = g.i64c(ppw - 1);
-            let items = g.op(format!("arith.addi {upto}, {ppw1} : i64"));
-            let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
-            let c0 = g.i64c(0);
-            g.for_region_warp(
-                &[vec![(h0.clone(), h1.clone()), (c0, items)]],
-                &mut |g, o| {
-                    let lane = g.op("arith.index_cast %lane : index to i64");
-                    let subc = g.i64c(sub);
-                    let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
-                    let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
-                    let p0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[1]));
-                    let p = g.op(format!("arith.addi {p0}, {pi} : i64"));
-                    let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
-                    let one = g.i64c(1);
-                    let lastp = g.op(format!("arith.subi {upto}, {one} : i64"));
-                    let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
-                    let gr = g.i64c(group);
-                    let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
-                    let perc = g.i64c(per);
-                    let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
-                    let mut dot = g.f32c(0.0);
-                    for b0 in (0..per).step_by(16) {
-                        let mut pairs = Vec::new();
-                        for dd in b0..(b0 + 16).min(per) {
+            // With the cache stored as bf16, positions contiguous (a head's lane over all
+            // positions is one span) and aligned, a lane loads 8 positions of one lane of k
+            // at once (16 bytes): a warp per (head, blocks of 8 positions), `sub` lanes per
+            // block each with `per` lanes of q, their 8 partial dots met by shuffles. (The
+            // scalar path below loads 2 bytes at a time: 8 times the load instructions.)
+            let per = (dim / 32).max(4);
+            let sub = dim / per.max(1);
+            let fast = kc.elem == ElemType::BF16
+                && kc.space == 1
+                && kc.base_aligned
+                && kc.strides.first() == Some(&1)
+                && ctx % 8 == 0
+                && dim % per == 0
+                && sub >= 1
+                && 32 % sub == 0;
+            if fast {
+                let bpw = 32 / sub;
+                let c8 = g.i64c(8);
+                let c7 = g.i64c(7);
+                let blocks = g.op(format!("arith.addi {upto}, {c7} : i64"));
+                let blocks = g.op(format!("arith.divsi {blocks}, {c8} : i64"));
+                let bpwc = g.i64c(bpw);
+                let bpw1 = g.i64c(bpw - 1);
+                let items = g.op(format!("arith.addi {blocks}, {bpw1} : i64"));
+                let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
+                let c0 = g.i64c(0);
+                let zero = g.f32c(0.0);
+                let sc = g.f32c(scale);
+                g.for_region_warp(
+                    &[vec![(h0.clone(), h1.clone()), (c0, items)]],
+                    &mut |g, o| {
+                        let lane = g.op("arith.index_cast %lane : index to i64");
+                        let subc = g.i64c(sub);
+                        let bi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
+                        let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+                        let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[1]));
+                        let b = g.op(format!("arith.addi {b0}, {bi} : i64"));
+                        // A block past the last loads the last (and stores nothing).
+                        let one = g.i64c(1);
+                        let lastb = g.op(format!("arith.subi {blocks}, {one} : i64"));
+                        let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+                        let p0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
+                        let gr = g.i64c(group);
+                        let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                        let perc = g.i64c(per);
+                        let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+                        let mut loaded = Vec::new();
+                        for dd in 0..per {
                             let ddc = g.i64c(dd);
-                            let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                            let a = g.load(q, &[o[0].clone(), k.clone()])?;
-                            let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
-                            pairs.push((a, b));
+                            let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                            let qv = g.load(q, &[o[0].clone(), dl.clone()])?;
+                            let kp = g.ptr(kc, &[p0.clone(), kvi.clone(), dl]);
+                            let kv = g.op(format!(
+                                "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                            ));
+                            loaded.push((qv, kv));
                         }
-                        for (a, b) in pairs {
-                            let m = g.op(format!("arith.mulf {a}, {b} : f32"));
-                            dot = g.op(format!("arith.addf {dot}, {m} : f32"));
+                        let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
+                        for (qv, kv) in loaded {
+                            let kf = g.op(format!(
+                                "arith.extf {kv} : vector<8xbf16> to vector<8xf32>"
+                            ));
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                let c = g.op(format!("arith.constant {j} : i32"));
+                                let e = g.op(format!(
+                                    "llvm.extractelement {kf}[{c} : i32] : vector<8xf32>"
+                                ));
+                                let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                                *a = g.op(format!("arith.addf {a}, {m} : f32"));
+                            }
                         }
-                    }
-                    let dot = g.lanes_combine(dot, sub, false);
-                    let sc = g.f32c(scale);
-                    let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                    let z = g.i64c(0);
-                    let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-                    let st = g.op(format!("arith.andi {valid}, {first} : i1"));
-                    g.open(format!("scf.if {st} {{"));
-                    g.store(&scores, &[o[0].clone(), p], &sv)?;
-                    g.close("}");
-                    Ok(())
-                },
-            )?;
+                        let z = g.i64c(0);
+                        let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+                        let inb = g.op(format!("arith.cmpi slt, {b}, {blocks} : i64"));
+                        let lead = g.op(format!("arith.andi {first}, {inb} : i1"));
+                        for (j, a) in acc.into_iter().enumerate() {
+                            let dot = g.lanes_combine(a, sub, false);
+                            let jc = g.i64c(j as i64);
+                            let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
+                            let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
+                            let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
+                            let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                            g.open(format!("scf.if {st} {{"));
+                            g.store(&scores, &[o[0].clone(), p], &v)?;
+                            g.close("}");
+                        }
+                        Ok(())
+                    },
+                )?;
+            } else {
+                // A warp per (head, run of positions): `sub` lanes per position, each with its
+                // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
+                // storage, so the lanes of a warp that share a sub-lane read consecutive words);
+                // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
+                // thread per position would wait for dim / 16.
+                let sub = [8i64, 4, 2]
+                    .into_iter()
+                    .find(|&s| dim % s == 0 && dim / s >= 16)
+                    .unwrap_or(1);
+                let per = dim / sub;
+                let ppw = 32 / sub;
+                let ppwc = g.i64c(ppw);
+                let ppw1 = g.i64c(ppw - 1);
+                let items = g.op(format!("arith.addi {upto}, {ppw1} : i64"));
+                let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
+                let c0 = g.i64c(0);
+                g.for_region_warp(
+                    &[vec![(h0.clone(), h1.clone()), (c0, items)]],
+                    &mut |g, o| {
+                        let lane = g.op("arith.index_cast %lane : index to i64");
+                        let subc = g.i64c(sub);
+                        let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
+                        let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+                        let p0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[1]));
+                        let p = g.op(format!("arith.addi {p0}, {pi} : i64"));
+                        let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
+                        let one = g.i64c(1);
+                        let lastp = g.op(format!("arith.subi {upto}, {one} : i64"));
+                        let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
+                        let gr = g.i64c(group);
+                        let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
+                        let perc = g.i64c(per);
+                        let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+                        let mut dot = g.f32c(0.0);
+                        for b0 in (0..per).step_by(16) {
+                            let mut pairs = Vec::new();
+                            for dd in b0..(b0 + 16).min(per) {
+                                let ddc = g.i64c(dd);
+                                let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                                let a = g.load(q, &[o[0].clone(), k.clone()])?;
+                                let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
+                                pairs.push((a, b));
+                            }
+                            for (a, b) in pairs {
+                                let m = g.op(format!("arith.mulf {a}, {b} : f32"));
+                                dot = g.op(format!("arith.addf {dot}, {m} : f32"));
+                            }
+                        }
+                        let dot = g.lanes_combine(dot, sub, false);
+                        let sc = g.f32c(scale);
+                        let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                        let z = g.i64c(0);
+                        let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+                        let st = g.op(format!("arith.andi {valid}, {first} : i1"));
+                        g.open(format!("scf.if {st} {{"));
+                        g.store(&scores, &[o[0].clone(), p], &sv)?;
+                        g.close("}");
+                        Ok(())
+                    },
+                )?;
+            }
             g.barrier();
             // Per head: the max and 1 / the sum of exp (the output turns each score into its
             // probability as it reads it, so no pass writes them).
@@ -1812,6 +1903,11 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             // storage; the 8 threads of a lane meet by shuffles.
             const GROUP: i64 = 4;
             const UNROLL: i64 = 8;
+            let fast_v = vc.elem == ElemType::BF16
+                && vc.space == 1
+                && vc.base_aligned
+                && vc.strides.first() == Some(&1)
+                && ctx % 8 == 0;
             let per_lane = 32 / GROUP;
             let gc = g.i64c(GROUP);
             let g1 = g.i64c(GROUP - 1);
@@ -1849,27 +1945,81 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let step = g.idx(per_lane * UNROLL);
                 let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
                 let zf = g.f32c(0.0);
-                let head = format!("{tot} = scf.for {pp} = {offi} to {ni} step {step}");
-                g.sum_loop(
-                    &head,
-                    &pp,
-                    &acc,
-                    &zf,
-                    per_lane,
-                    UNROLL,
-                    &mut |g| {
-                        let one = g.i64c(1);
-                        let last = g.op(format!("arith.subi {n}, {one} : i64"));
-                        (n.clone(), last)
-                    },
-                    &mut |g, p, _| {
-                        let sv = g.load(&scores, &[h.clone(), p.to_string()])?;
-                        let v = g.load(vc, &[p.to_string(), kvi.clone(), lc.clone()])?;
-                        let t = g.op(format!("arith.subf {sv}, {m} : f32"));
-                        let e = g.exp(&t);
-                        Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
-                    },
-                )?;
+                if fast_v {
+                    // Each thread of a lane takes blocks of 8 positions: one 16-byte load of
+                    // the lane's values (positions contiguous), 8 scores; positions past the
+                    // step's count in the last block drop out.
+                    let c7 = g.i64c(7);
+                    let c8 = g.i64c(8);
+                    let nb = g.op(format!("arith.addi {n}, {c7} : i64"));
+                    let nb = g.op(format!("arith.divsi {nb}, {c8} : i64"));
+                    let nbi = g.op(format!("arith.index_cast {nb} : i64 to index"));
+                    let step = g.idx(per_lane * 2);
+                    let head = format!("{tot} = scf.for {pp} = {offi} to {nbi} step {step}");
+                    g.sum_loop(
+                        &head,
+                        &pp,
+                        &acc,
+                        &zf,
+                        per_lane,
+                        2,
+                        &mut |g| {
+                            let one = g.i64c(1);
+                            let last = g.op(format!("arith.subi {nb}, {one} : i64"));
+                            (nb.clone(), last)
+                        },
+                        &mut |g, k, _| {
+                            let p0 = g.op(format!("arith.muli {k}, {c8} : i64"));
+                            let vp = g.ptr(vc, &[p0.clone(), kvi.clone(), lc.clone()]);
+                            let vv = g.op(format!(
+                                "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                            ));
+                            let vf = g.op(format!(
+                                "arith.extf {vv} : vector<8xbf16> to vector<8xf32>"
+                            ));
+                            let mut sum = g.f32c(0.0);
+                            for j in 0..8 {
+                                let jc = g.i64c(j);
+                                let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
+                                let sv = g.load(&scores, &[h.clone(), p.clone()])?;
+                                let t = g.op(format!("arith.subf {sv}, {m} : f32"));
+                                let e = g.exp(&t);
+                                let c = g.op(format!("arith.constant {j} : i32"));
+                                let v = g.op(format!(
+                                    "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
+                                ));
+                                let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
+                                let valid = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
+                                let z = g.f32c(0.0);
+                                let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
+                                sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
+                            }
+                            Ok(sum)
+                        },
+                    )?;
+                } else {
+                    let head = format!("{tot} = scf.for {pp} = {offi} to {ni} step {step}");
+                    g.sum_loop(
+                        &head,
+                        &pp,
+                        &acc,
+                        &zf,
+                        per_lane,
+                        UNROLL,
+                        &mut |g| {
+                            let one = g.i64c(1);
+                            let last = g.op(format!("arith.subi {n}, {one} : i64"));
+                            (n.clone(), last)
+                        },
+                        &mut |g, p, _| {
+                            let sv = g.load(&scores, &[h.clone(), p.to_string()])?;
+                            let v = g.load(vc, &[p.to_string(), kvi.clone(), lc.clone()])?;
+                            let t = g.op(format!("arith.subf {sv}, {m} : f32"));
+                            let e = g.exp(&t);
+                            Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
+                        },
+                    )?;
+                }
                 let y = g.lanes_combine(tot.clone(), per_lane, false);
                 let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
                 let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
