@@ -1940,86 +1940,69 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let m = g.load(&stats, &[h.clone(), z.clone()])?;
                 let inv = g.load(&stats, &[h.clone(), one.clone()])?;
                 let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                let ni = g.op(format!("arith.index_cast {n} : i64 to index"));
                 let offi = g.op(format!("arith.index_cast {off} : i64 to index"));
-                let step = g.idx(per_lane * UNROLL);
                 let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
                 let zf = g.f32c(0.0);
-                if fast_v {
-                    // Each thread of a lane takes blocks of 8 positions: one 16-byte load of
-                    // the lane's values (positions contiguous), 8 scores; positions past the
-                    // step's count in the last block drop out.
+                // With `fast_v` each thread of a lane takes blocks of 8 positions: one
+                // 16-byte load of the lane's values (positions contiguous), 8 scores;
+                // positions past the step's count in the last block drop out.
+                let c8 = g.i64c(8);
+                let (count, unroll) = if fast_v {
                     let c7 = g.i64c(7);
-                    let c8 = g.i64c(8);
                     let nb = g.op(format!("arith.addi {n}, {c7} : i64"));
-                    let nb = g.op(format!("arith.divsi {nb}, {c8} : i64"));
-                    let nbi = g.op(format!("arith.index_cast {nb} : i64 to index"));
-                    let step = g.idx(per_lane * 2);
-                    let head = format!("{tot} = scf.for {pp} = {offi} to {nbi} step {step}");
-                    g.sum_loop(
-                        &head,
-                        &pp,
-                        &acc,
-                        &zf,
-                        per_lane,
-                        2,
-                        &mut |g| {
-                            let one = g.i64c(1);
-                            let last = g.op(format!("arith.subi {nb}, {one} : i64"));
-                            (nb.clone(), last)
-                        },
-                        &mut |g, k, _| {
-                            let p0 = g.op(format!("arith.muli {k}, {c8} : i64"));
-                            let vp = g.ptr(vc, &[p0.clone(), kvi.clone(), lc.clone()]);
-                            let vv = g.op(format!(
-                                "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                            ));
-                            let vf = g.op(format!(
-                                "arith.extf {vv} : vector<8xbf16> to vector<8xf32>"
-                            ));
-                            let mut sum = g.f32c(0.0);
-                            for j in 0..8 {
-                                let jc = g.i64c(j);
-                                let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
-                                let sv = g.load(&scores, &[h.clone(), p.clone()])?;
-                                let t = g.op(format!("arith.subf {sv}, {m} : f32"));
-                                let e = g.exp(&t);
-                                let c = g.op(format!("arith.constant {j} : i32"));
-                                let v = g.op(format!(
-                                    "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
-                                ));
-                                let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
-                                let valid = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
-                                let z = g.f32c(0.0);
-                                let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
-                                sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
-                            }
-                            Ok(sum)
-                        },
-                    )?;
+                    (g.op(format!("arith.divsi {nb}, {c8} : i64")), 2)
                 } else {
-                    let head = format!("{tot} = scf.for {pp} = {offi} to {ni} step {step}");
-                    g.sum_loop(
-                        &head,
-                        &pp,
-                        &acc,
-                        &zf,
-                        per_lane,
-                        UNROLL,
-                        &mut |g| {
-                            let one = g.i64c(1);
-                            let last = g.op(format!("arith.subi {n}, {one} : i64"));
-                            (n.clone(), last)
-                        },
-                        &mut |g, p, _| {
-                            let sv = g.load(&scores, &[h.clone(), p.to_string()])?;
-                            let v = g.load(vc, &[p.to_string(), kvi.clone(), lc.clone()])?;
+                    (n.clone(), UNROLL)
+                };
+                let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
+                let step = g.idx(per_lane * unroll);
+                let head = format!("{tot} = scf.for {pp} = {offi} to {ci} step {step}");
+                g.sum_loop(
+                    &head,
+                    &pp,
+                    &acc,
+                    &zf,
+                    per_lane,
+                    unroll,
+                    &mut |g| {
+                        let one = g.i64c(1);
+                        let last = g.op(format!("arith.subi {count}, {one} : i64"));
+                        (count.clone(), last)
+                    },
+                    &mut |g, k, _| {
+                        if !fast_v {
+                            let sv = g.load(&scores, &[h.clone(), k.to_string()])?;
+                            let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
                             let t = g.op(format!("arith.subf {sv}, {m} : f32"));
                             let e = g.exp(&t);
-                            Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
-                        },
-                    )?;
-                }
+                            return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
+                        }
+                        let p0 = g.op(format!("arith.muli {k}, {c8} : i64"));
+                        let vp = g.ptr(vc, &[p0.clone(), kvi.clone(), lc.clone()]);
+                        let vv = g.op(format!(
+                            "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                        ));
+                        let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
+                        let mut sum = g.f32c(0.0);
+                        for j in 0..8 {
+                            let jc = g.i64c(j);
+                            let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
+                            let sv = g.load(&scores, &[h.clone(), p.clone()])?;
+                            let t = g.op(format!("arith.subf {sv}, {m} : f32"));
+                            let e = g.exp(&t);
+                            let c = g.op(format!("arith.constant {j} : i32"));
+                            let v = g.op(format!(
+                                "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
+                            ));
+                            let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
+                            let valid = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
+                            let z = g.f32c(0.0);
+                            let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
+                            sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
+                        }
+                        Ok(sum)
+                    },
+                )?;
                 let y = g.lanes_combine(tot.clone(), per_lane, false);
                 let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
                 let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
