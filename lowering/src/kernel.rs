@@ -16,11 +16,12 @@
 //!    element over the union of the boxes, reductions by warps (shuffles) or the whole CTA;
 //!    matrix-vector products a warp per row with 16-byte weight loads, or (with a weight
 //!    ring, `KernelOptions::stream_slots`) their weight rows streamed into shared memory by
-//!    bulk asynchronous copies completing on mbarriers; intermediates live in the SM's
-//!    scratch region of global memory (L2), and the last op stores straight to the tile's
-//!    place when it computes exactly the tile;
+//!    bulk asynchronous copies completing on mbarriers; intermediates live in shared
+//!    memory (`KernelOptions::smem_scratch` bytes) and past that in the SM's scratch region
+//!    of global memory (L2), and the last op stores straight to the tile's place when it
+//!    computes exactly the tile;
 //! 3. an in-place KV cache update writes the row of the step's position (f32 caches are
-//!    rounded through bf16, as the simulator stores them);
+//!    stored as bf16, [`mkc_ir::tasks::storage_elem`]: the simulator rounds them so too);
 //! 4. signal: a barrier, then thread 0 fences (release, device scope) and adds 1 to each of
 //!    its events.
 //!
@@ -2180,7 +2181,6 @@ fn plan_task(
     steps: &[OpId],
     signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
-    buffers: &[String],
     task: &mkc_ir::tasks::Task,
 ) -> Result<TaskPlan, String> {
     let group = steps[task.group];
@@ -2235,8 +2235,7 @@ fn plan_task(
         push_region(&mut key, &merged_need(body, &sl, op));
     }
     push_region(&mut key, &task.tile);
-    let rounds = rounds_to_bf16(body, buffers, placed, results[task.output]);
-    if direct_output(body, &sl, group, task, rounds).is_some() {
+    if direct_output(body, &sl, group, task).is_some() {
         key.push_str("#direct");
     }
     Ok(TaskPlan {
@@ -2334,7 +2333,7 @@ pub fn generate(
     let mut code_of: HashMap<String, usize> = HashMap::new();
     let mut plans = Vec::with_capacity(program.graph.tasks.len());
     for (t, task) in &program.graph.tasks {
-        let plan = plan_task(body, &steps, &signatures, &placed, &buffers, task)?;
+        let plan = plan_task(body, &steps, &signatures, &placed, task)?;
         let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
             codes.push((plan.key.clone(), t));
             codes.len() - 1
@@ -2885,8 +2884,7 @@ fn emit_code(
             .map(|b| b.iter().map(|_| (param(g), param(g))).collect())
             .collect()
     };
-    let round_bf16 = rounds_to_bf16(body, buffers, placed, results[task.output]);
-    let direct = direct_output(body, &sl, group, task, round_bf16);
+    let direct = direct_output(body, &sl, group, task);
     if direct.is_some() {
         cx.direct = Some((y, out.clone()));
     }
@@ -2913,7 +2911,6 @@ fn emit_code(
         {
             g.for_region(&rows, &mut |g, o| {
                 let x = g.load(&new, o)?;
-                let x = if round_bf16 { round(g, &x) } else { x };
                 let mut i = vec![p.clone()];
                 i.extend(o.iter().cloned());
                 g.store(&out, &i, &x)
@@ -2923,37 +2920,23 @@ fn emit_code(
         let src = cx.view(y)?.clone();
         g.for_region(&tile, &mut |g, o| {
             let x = g.load(&src, o)?;
-            let x = if round_bf16 { round(g, &x) } else { x };
             g.store(&out, o, &x)
         })?;
     }
     Ok((cx.scratch_used, cx.smem_used))
 }
 
-/// Whether a task's output is rounded through bf16 on its way to its place (an f32 KV
-/// cache, stored as the simulator stores it).
-fn rounds_to_bf16(
-    body: &Body,
-    buffers: &[String],
-    placed: &HashMap<ValueId, (usize, u64)>,
-    out: ValueId,
-) -> bool {
-    placed
-        .get(&out)
-        .is_some_and(|&(b, _)| buffers[b] == "kv" && elem_of(body, out) == ElemType::F32)
-}
-
 /// The op that may store a task's output straight to its place instead of to scratch (saving
-/// a copy and a barrier): the output is not updated in place nor rounded on the way, and it
-/// is the first result of the slice's last op, which computes exactly the tile.
+/// a copy and a barrier): the output is not updated in place, and it is the first result of
+/// the slice's last op, which computes exactly the tile. (A value stored narrower than its
+/// type, an f32 KV cache kept as bf16, is rounded by the store itself.)
 fn direct_output(
     body: &Body,
     sl: &mkc_ir::tiling::Slice,
     group: OpId,
     task: &mkc_ir::tasks::Task,
-    rounds: bool,
 ) -> Option<OpId> {
-    if rounds || result_in_place(body, group, task.output) {
+    if result_in_place(body, group, task.output) {
         return None;
     }
     let block = body.entry_block(group, 0)?;
@@ -2967,10 +2950,4 @@ fn direct_output(
     need.sort();
     tile.sort();
     (need == tile).then_some(op)
-}
-
-/// f32 -> bf16 -> f32 (what the simulator stores in an f32 cache).
-fn round(g: &mut Gen, x: &str) -> String {
-    let b = g.op(format!("arith.truncf {x} : f32 to bf16"));
-    g.op(format!("arith.extf {b} : bf16 to f32"))
 }
