@@ -341,21 +341,35 @@ fn partition(
                     }
                 }
                 Stage::Siblings => {
-                    // Light groups fed by one heavy group merge: one wait for both.
-                    for a in 0..p.ops.len() {
-                        for b in a + 1..p.ops.len() {
-                            let (ga, gb) = (p.group[a], p.group[b]);
-                            if ga == gb || !p.rooted(ga) || !p.rooted(gb) {
-                                continue;
+                    // Light groups fed by one heavy group merge: one wait for both. Per light
+                    // group, one of its ops and the heavy groups that feed it (found in one
+                    // pass, so a large graph costs its size, not its size cubed).
+                    let heavy: HashSet<usize> = (0..p.ops.len())
+                        .filter(|&i| is_heavy(p.name(i)))
+                        .map(|i| p.group[i])
+                        .collect();
+                    let mut fed: Vec<(usize, HashSet<usize>)> = Vec::new();
+                    let mut slot: HashMap<usize, usize> = HashMap::new();
+                    for m in 0..p.ops.len() {
+                        let g = p.group[m];
+                        if heavy.contains(&g) {
+                            continue;
+                        }
+                        let k = *slot.entry(g).or_insert_with(|| {
+                            fed.push((m, HashSet::new()));
+                            fed.len() - 1
+                        });
+                        for &q in &p.producers[m] {
+                            if p.group[q] != g && heavy.contains(&p.group[q]) {
+                                fed[k].1.insert(p.group[q]);
                             }
-                            let feeds = |g: usize| -> HashSet<usize> {
-                                p.members(g)
-                                    .iter()
-                                    .flat_map(|&m| p.producers[m].iter().map(|&q| p.group[q]))
-                                    .filter(|&q| q != g && p.has_heavy(q))
-                                    .collect()
-                            };
-                            if !feeds(ga).is_disjoint(&feeds(gb)) {
+                        }
+                    }
+                    fed.retain(|(_, f)| !f.is_empty());
+                    for i in 0..fed.len() {
+                        for j in i + 1..fed.len() {
+                            let (a, b) = (fed[i].0, fed[j].0);
+                            if p.group[a] != p.group[b] && !fed[i].1.is_disjoint(&fed[j].1) {
                                 try_merge(p, a, b, rule.name);
                             }
                         }
