@@ -22,6 +22,9 @@ mod kernel_defaults {
     pub const MATVEC_ROWS: u32 = 1;
     pub const SMEM_SCRATCH: u32 = 96 << 10;
     pub const WEIGHT_CACHE: &str = "evict-first";
+    pub const PRELOAD: u32 = 4;
+    pub const MATVEC_UNROLL: u32 = 4;
+    pub const EVENT_ORDER: &str = "release-acquire";
 }
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -252,6 +255,21 @@ struct CompileArgs {
     #[arg(long, value_name = "POLICY", default_value = kernel_defaults::WEIGHT_CACHE,
           value_parser = ["evict-first", "normal"])]
     weight_cache: String,
+    /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
+    /// events (the first blocks of its first matrix-vector product's rows, one row a warp),
+    /// so weights stream while the SM waits for the previous phase; 0: none.
+    #[arg(long, value_name = "N", default_value_t = kernel_defaults::PRELOAD)]
+    preload: u32,
+    /// Megakernel: most 16-byte weight loads per lane a matrix-vector loop issues a round
+    /// (1, 2, 4 or 8; fewer where K is not a multiple of 256 times it).
+    #[arg(long, value_name = "N", default_value_t = kernel_defaults::MATVEC_UNROLL)]
+    matvec_unroll: u32,
+    /// Megakernel: how events order memory: fences (a device-scope release fence before a
+    /// signal's relaxed add, an acquire fence after a wait) or release-acquire (release adds,
+    /// acquire loads, no fences).
+    #[arg(long, value_name = "ORDER", default_value = kernel_defaults::EVENT_ORDER,
+          value_parser = ["fences", "release-acquire"])]
+    event_order: String,
 }
 
 #[derive(Args)]
@@ -774,6 +792,9 @@ fn emit_kernel(
         matvec_rows: a.matvec_rows,
         smem_scratch: a.smem_scratch,
         weights_evict_first: a.weight_cache == "evict-first",
+        preload: a.preload,
+        matvec_unroll: a.matvec_unroll,
+        event_fences: a.event_order == "fences",
     };
     let k = mkc_lowering::kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
@@ -892,6 +913,9 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         matvec_rows: kernel_defaults::MATVEC_ROWS,
         smem_scratch: kernel_defaults::SMEM_SCRATCH,
         weights_evict_first: kernel_defaults::WEIGHT_CACHE == "evict-first",
+        preload: kernel_defaults::PRELOAD,
+        matvec_unroll: kernel_defaults::MATVEC_UNROLL,
+        event_fences: kernel_defaults::EVENT_ORDER == "fences",
     };
     let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")

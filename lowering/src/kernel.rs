@@ -70,10 +70,24 @@ pub struct KernelOptions {
     /// L1: the weights pass through once a step, so the caches keep what is read again (the
     /// KV cache, activations, rope tables, norm weights).
     pub weights_evict_first: bool,
+    /// 16-byte weight loads per lane a task issues before it waits on its events: the first
+    /// blocks of each warp's first row of the task's first matrix-vector product, so they
+    /// stream while the task waits (0 turns it off).
+    pub preload: u32,
+    /// Most 16-byte weight loads per lane a matrix-vector loop issues per iteration (1, 2,
+    /// 4 or 8; fewer where K is not a multiple of 256 times it).
+    pub matvec_unroll: u32,
+    /// Events with explicit device-scope fences (a release fence before each signal's
+    /// relaxed add, an acquire fence after the wait's acquire loads); off: the adds are
+    /// release operations and the acquire loads alone order the wait.
+    pub event_fences: bool,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
 const STREAM_ROWS: i64 = 256;
+
+/// Stands for the offset of the shared scratch in the kernel's text until it is known.
+const SSCR_OFF: &str = "__SSCR_OFF__";
 
 /// The most bytes one prefetch instruction asks for (a table entry).
 const PREFETCH_CHUNK: u64 = 16 << 10;
@@ -105,8 +119,20 @@ pub struct Kernel {
     pub streamed: usize,
 }
 
+/// Blocks of 256 elements a warp's matrix-vector loop loads per iteration (all loads issued
+/// before any math): up to `most`, as many as divide K.
+fn matvec_unroll(k: i64, most: i64) -> i64 {
+    [8i64, 4, 2, 1]
+        .into_iter()
+        .find(|&u| u <= most && k % (256 * u) == 0)
+        .unwrap_or(1)
+}
+
 /// A box whose bounds are SSA i64 values (read from the task's parameters).
 type RBox = Vec<(String, String)>;
+
+/// A box of a region's index space: extents, inner products, first and past-the-end index.
+type RegionBox = (Vec<String>, Vec<String>, String, String);
 
 /// Where a tensor's elements are: `base` (an SSA pointer) + `offset` bytes + index · strides.
 #[derive(Clone, Debug)]
@@ -154,6 +180,8 @@ fn row_major(shape: &[i64]) -> Vec<u64> {
 
 /// Emits the body of a loop over a box, given the element's multi-index.
 type ElementFn<'a> = dyn FnMut(&mut Gen, &[String]) -> Result<(), String> + 'a;
+/// [`ElementFn`] told whether this is the thread's (or warp's) first element.
+type PeeledFn<'a> = dyn FnMut(&mut Gen, &[String], bool) -> Result<(), String> + 'a;
 /// Emits a reduction step, given the induction value and the accumulator; returns the next.
 type StepFn<'a> = dyn FnMut(&mut Gen, &str, &str) -> Result<String, String> + 'a;
 
@@ -168,12 +196,29 @@ struct Gen {
     ring: Option<(u32, u32)>,
     /// Weight rows a warp streams at once in a matrix-vector product.
     matvec_rows: i64,
+    /// Most blocks of 256 elements a warp's matrix-vector loop loads per iteration.
+    matvec_unroll: i64,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
     /// Bytes of scratch a task may place in shared memory.
     smem_scratch: u64,
     /// Weight loads evict first from L2 and skip L1 (`%l2_evict_first` holds the policy).
     weights_evict_first: bool,
+    /// 16-byte weight loads per lane issued before a task's wait (`KernelOptions::preload`).
+    preload_depth: u32,
+    /// The weights loaded before this task's wait, until its matrix-vector product uses them.
+    preload: Option<Preload>,
+    /// Codes that preload weights before their wait, and the most blocks one preloads.
+    preloaded: usize,
+    preload_blocks_max: usize,
+}
+
+/// Weight blocks a warp loaded before the task's wait: of its first row of the product `op`
+/// (the row of its first turn of [`Gen::for_region_warp`]), 16 bytes a lane of each block
+/// of 256 elements from the row's start.
+struct Preload {
+    op: OpId,
+    blocks: usize,
 }
 
 impl Gen {
@@ -357,6 +402,75 @@ impl Gen {
         self.for_region_by(r, "%warp", "%nwarps", 1, body)
     }
 
+    /// The boxes of a region as one index space: per box its extents, inner products, and
+    /// where it starts and ends in the union; and the union's element count.
+    fn region_boxes(&mut self, r: &[RBox]) -> (Vec<RegionBox>, String) {
+        let mut boxes = Vec::new();
+        let mut start = self.i64c(0);
+        for b in r {
+            let (ext, inners, inner) = self.box_extents(b);
+            let end = self.op(format!("arith.addi {start}, {inner} : i64"));
+            boxes.push((ext, inners, start, end.clone()));
+            start = end;
+        }
+        (boxes, start)
+    }
+
+    /// The multi-index of element `li` (an i64 below the count) of the union of boxes `r`:
+    /// its index in every box, then the one of the box that holds it (the first whose end
+    /// is past it).
+    fn region_index(&mut self, r: &[RBox], boxes: &[RegionBox], li: &str) -> Vec<String> {
+        let mut idx: Vec<String> = Vec::new();
+        for (j, (ext, inners, at, end)) in boxes.iter().enumerate().rev() {
+            let local = self.op(format!("arith.subi {li}, {at} : i64"));
+            let mine: Vec<String> = (0..ext.len())
+                .map(|k| {
+                    // (The outermost axis needs no remainder: local < its extent times the
+                    // inner product.)
+                    let q = self.op(format!("arith.divsi {local}, {} : i64", inners[k]));
+                    let rr = if k == 0 {
+                        q
+                    } else {
+                        self.op(format!("arith.remsi {q}, {} : i64", ext[k]))
+                    };
+                    self.op(format!("arith.addi {rr}, {} : i64", r[j][k].0))
+                })
+                .collect();
+            idx = if idx.is_empty() {
+                mine
+            } else {
+                let here = self.op(format!("arith.cmpi slt, {li}, {end} : i64"));
+                mine.iter()
+                    .zip(&idx)
+                    .map(|(m, o)| self.op(format!("arith.select {here}, {m}, {o} : i64")))
+                    .collect()
+            };
+        }
+        idx
+    }
+
+    /// [`Gen::for_region_warp`], with each warp's first turn, when `peel`, emitted apart
+    /// (`body(.., true)`) before the loop over the others (`body(.., false)`).
+    fn for_region_warp_peeled(
+        &mut self,
+        r: &[RBox],
+        peel: bool,
+        body: &mut PeeledFn,
+    ) -> Result<(), String> {
+        if !peel || r.is_empty() {
+            return self.for_region_warp(r, &mut |g, o| body(g, o, false));
+        }
+        let (boxes, total) = self.region_boxes(r);
+        let warp = self.op("arith.index_cast %warp : index to i64");
+        let has = self.op(format!("arith.cmpi slt, {warp}, {total} : i64"));
+        self.open(format!("scf.if {has} {{"));
+        let idx = self.region_index(r, &boxes, &warp);
+        body(self, &idx, true)?;
+        self.close("}");
+        let second = self.op("arith.addi %warp, %nwarps : index");
+        self.for_region_by(r, &second, "%nwarps", 1, &mut |g, o| body(g, o, false))
+    }
+
     /// `body` for every element of the union of boxes `r`, `unroll` elements a round per
     /// thread (or warp): i, i + step, ...; one past the end is clamped to the last element,
     /// which is then computed twice by the same thread (a body only reads inputs and
@@ -372,18 +486,10 @@ impl Gen {
         if r.is_empty() {
             return Ok(());
         }
-        // Per box: extents, the inner products, and where it starts in the union.
-        let mut boxes = Vec::new();
-        let mut start = self.i64c(0);
-        for b in r {
-            let (ext, inners, inner) = self.box_extents(b);
-            let end = self.op(format!("arith.addi {start}, {inner} : i64"));
-            boxes.push((ext, inners, start, end.clone()));
-            start = end;
-        }
-        let nn = self.op(format!("arith.index_cast {start} : i64 to index"));
+        let (boxes, total) = self.region_boxes(r);
+        let nn = self.op(format!("arith.index_cast {total} : i64 to index"));
         let one = self.i64c(1);
-        let last = self.op(format!("arith.subi {start}, {one} : i64"));
+        let last = self.op(format!("arith.subi {total}, {one} : i64"));
         let i = self.fresh();
         let round = if unroll > 1 {
             let u = self.idx(unroll);
@@ -403,38 +509,101 @@ impl Gen {
                 let li = self.op(format!("arith.addi {i0}, {du} : i64"));
                 self.op(format!("arith.minsi {li}, {last} : i64"))
             };
-            // The index in every box, then the one of the box that holds li (the first
-            // whose end is past it).
-            let mut idx: Vec<String> = Vec::new();
-            for (j, (ext, inners, at, end)) in boxes.iter().enumerate().rev() {
-                let local = self.op(format!("arith.subi {li}, {at} : i64"));
-                let mine: Vec<String> = (0..ext.len())
-                    .map(|k| {
-                        // (The outermost axis needs no remainder: local < its extent times
-                        // the inner product.)
-                        let q = self.op(format!("arith.divsi {local}, {} : i64", inners[k]));
-                        let rr = if k == 0 {
-                            q
-                        } else {
-                            self.op(format!("arith.remsi {q}, {} : i64", ext[k]))
-                        };
-                        self.op(format!("arith.addi {rr}, {} : i64", r[j][k].0))
-                    })
-                    .collect();
-                idx = if idx.is_empty() {
-                    mine
-                } else {
-                    let here = self.op(format!("arith.cmpi slt, {li}, {end} : i64"));
-                    mine.iter()
-                        .zip(&idx)
-                        .map(|(m, o)| self.op(format!("arith.select {here}, {m}, {o} : i64")))
-                        .collect()
-                };
-            }
+            let idx = self.region_index(r, &boxes, &li);
             body(self, &idx)?;
         }
         self.close("}");
         Ok(())
+    }
+
+    /// Copies, before the task's wait, `blocks` blocks of this warp's first row of the
+    /// product `op` (the row of its first turn of [`Gen::for_region_warp`] over `need`)
+    /// into the thread's slots of the preload buffer, 16 bytes a lane each, asynchronously
+    /// (`cp.async`: no registers held across the wait). A warp without a row copies the
+    /// region's last (never read). Each thread reads back only what it copied, after
+    /// `cp.async.wait_all`, so no barrier guards the buffer.
+    fn emit_preload(
+        &mut self,
+        op: OpId,
+        w: &View,
+        need: &[RBox],
+        blocks: usize,
+    ) -> Option<Preload> {
+        let kdim = *w.shape.last().expect("a 2-D weight");
+        if need.is_empty() {
+            return None;
+        }
+        let (boxes, total) = self.region_boxes(need);
+        let one = self.i64c(1);
+        let zero = self.i64c(0);
+        let last = self.op(format!("arith.subi {total}, {one} : i64"));
+        let warp = self.op("arith.index_cast %warp : index to i64");
+        let li = self.op(format!("arith.minsi {warp}, {last} : i64"));
+        let li = self.op(format!("arith.maxsi {li}, {zero} : i64"));
+        let idx = self.region_index(need, &boxes, &li);
+        let row = idx
+            .last()
+            .expect("a product's rows are its last axis")
+            .clone();
+        // An empty region has no row to read: nothing is copied.
+        let any = self.op(format!("arith.cmpi sgt, {total}, {zero} : i64"));
+        self.open(format!("scf.if {any} {{"));
+        let row_w = self.ptr(w, &[row, zero]);
+        let c8 = self.i64c(8);
+        let lane = self.op("arith.index_cast %lane : index to i64");
+        let k0 = self.op(format!("arith.muli {lane}, {c8} : i64"));
+        for b in 0..blocks {
+            let db = self.i64c(256 * b as i64);
+            let k = self.op(format!("arith.addi {k0}, {db} : i64"));
+            let two = self.i64c(2);
+            let wb = self.op(format!("arith.muli {k}, {two} : i64"));
+            let src = self.op(format!(
+                "llvm.getelementptr {row_w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let dst = self.preload_slot(b);
+            let dst32 = self.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
+            // A partial last block: lanes past K copy nothing.
+            let partial = 256 * (b as i64 + 1) > kdim;
+            if partial {
+                let kn = self.i64c(kdim);
+                let inside = self.op(format!("arith.cmpi slt, {k}, {kn} : i64"));
+                self.open(format!("scf.if {inside} {{"));
+            }
+            // (No L2 cache hint: with one, some kernels met CUDA_ERROR_ILLEGAL_INSTRUCTION on
+            // the H100, docs/PERF.md.)
+            self.line(format!(
+                "llvm.inline_asm has_side_effects \"cp.async.cg.shared.global [$0], [$1], 16;\", \"r,l,~{{memory}}\" {dst32}, {src} : (i32, !llvm.ptr<1>) -> ()"
+            ));
+            if partial {
+                self.close("}");
+            }
+        }
+        self.line(
+            "llvm.inline_asm has_side_effects \"cp.async.commit_group;\", \"~{memory}\" : () -> ()",
+        );
+        self.close("}");
+        self.preloaded += 1;
+        self.preload_blocks_max = self.preload_blocks_max.max(blocks);
+        Some(Preload { op, blocks })
+    }
+
+    /// This thread's slot of block `b` in the preload buffer (16 bytes).
+    fn preload_slot(&mut self, b: usize) -> String {
+        let t = self.threads as i64;
+        let at = self.i64c(16 * t * b as i64);
+        let c16 = self.i64c(16);
+        let mine = self.op(format!("arith.muli %tid64, {c16} : i64"));
+        let at = self.op(format!("arith.addi {at}, {mine} : i64"));
+        self.op(format!(
+            "llvm.getelementptr %pre[{at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
+        ))
+    }
+
+    /// Waits for this thread's preload copies (`cp.async`) to land in shared memory.
+    fn preload_wait(&mut self) {
+        self.line(
+            "llvm.inline_asm has_side_effects \"cp.async.wait_all;\", \"~{memory}\" : () -> ()",
+        );
     }
 
     /// A box with constant bounds.
@@ -496,34 +665,111 @@ impl Gen {
     /// and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8, then every
     /// 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
     fn lane_dot8(&mut self, w: &str, a: &str, a_of: &View, k: i64) -> Result<String, String> {
-        Ok(self.rows_dot8(&[w.to_string()], a, a_of, k)?.remove(0))
+        Ok(self
+            .rows_dot8(&[w.to_string()], a, a_of, k, None)?
+            .remove(0))
     }
 
     /// [`Gen::lane_dot8`] of several weight rows with one input row at once: each 16-byte
     /// block of the input is loaded once for all of them, and the loads of every row are
     /// in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
+    ///
+    /// `pre`: the first blocks of the (single) row, loaded before the task's wait
+    /// ([`Preload`]): they start the sum and the loop starts past them.
     fn rows_dot8(
         &mut self,
         ws: &[String],
         a: &str,
         a_of: &View,
         k: i64,
+        pre: Option<usize>,
     ) -> Result<Vec<String>, String> {
         let (a_elem, sp) = (a_of.elem, a_of.space);
-        // Up to 4 blocks of 256 elements per iteration, all loads issued before any math.
-        let unroll = [4i64, 2, 1]
-            .into_iter()
-            .find(|u| k % (256 * u) == 0)
-            .unwrap_or(1);
+        let unroll = matvec_unroll(k, self.matvec_unroll);
         let kk = self.fresh();
         let accs: Vec<String> = ws.iter().map(|_| self.fresh()).collect();
         let res = self.fresh();
         let c8 = self.idx(8);
-        let start = self.op(format!("arith.muli %lane, {c8} : index"));
+        let mut start = self.op(format!("arith.muli %lane, {c8} : index"));
         let kn = self.idx(k);
         let step = self.idx(256 * unroll);
         let zero = self.f32c(0.0);
-        let iter: Vec<String> = accs.iter().map(|x| format!("{x} = {zero}")).collect();
+        let at = if a_elem == ElemType::BF16 {
+            "bf16"
+        } else {
+            "f32"
+        };
+        let mut init = vec![zero.clone(); ws.len()];
+        if let Some(blocks) = pre {
+            debug_assert!(ws.len() == 1 && blocks as i64 % unroll == 0);
+            debug_assert!(256 * (blocks as i64 - 1) < k);
+            let k0 = self.op(format!("arith.index_cast {start} : index to i64"));
+            // The loop's rounds and order of additions (so the sum is the one without the
+            // preload), the blocks read back from shared memory. A partial last block adds
+            // only for lanes inside K (the others' slots hold nothing, their input index is
+            // clamped).
+            let mut total = zero.clone();
+            for round in 0..blocks as i64 / unroll {
+                let mut terms = Vec::new();
+                for b in round * unroll..(round + 1) * unroll {
+                    let slot = self.preload_slot(b as usize);
+                    let wv = self.op(format!(
+                        "llvm.load {slot} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
+                    ));
+                    let db = self.i64c(256 * b);
+                    let k64 = self.op(format!("arith.addi {k0}, {db} : i64"));
+                    let (k64, inside) = if 256 * (b + 1) > k {
+                        let kn = self.i64c(k);
+                        let inside = self.op(format!("arith.cmpi slt, {k64}, {kn} : i64"));
+                        let lastb = self.i64c(k - 8);
+                        (
+                            self.op(format!("arith.minsi {k64}, {lastb} : i64")),
+                            Some(inside),
+                        )
+                    } else {
+                        (k64, None)
+                    };
+                    let ab = self.i64c(a_elem.bytes() as i64);
+                    let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
+                    let ap = self.op(format!(
+                        "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
+                    ));
+                    let av = self.op(format!(
+                        "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>"
+                    ));
+                    terms.push((wv, av, inside));
+                }
+                for (wv, av, inside) in terms {
+                    let af = if a_elem == ElemType::BF16 {
+                        self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
+                    } else {
+                        av
+                    };
+                    let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+                    let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
+                    let mut t = total.clone();
+                    for j in 0..8 {
+                        let c = self.op(format!("arith.constant {j} : i32"));
+                        let e = self.op(format!(
+                            "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
+                        ));
+                        t = self.op(format!("arith.addf {t}, {e} : f32"));
+                    }
+                    total = match inside {
+                        Some(ok) => self.op(format!("arith.select {ok}, {t}, {total} : f32")),
+                        None => t,
+                    };
+                }
+            }
+            init[0] = total;
+            let skip = self.idx(256 * blocks as i64);
+            start = self.op(format!("arith.addi {start}, {skip} : index"));
+        }
+        let iter: Vec<String> = accs
+            .iter()
+            .zip(&init)
+            .map(|(x, i)| format!("{x} = {i}"))
+            .collect();
         let tys = vec!["f32"; ws.len()].join(", ");
         self.open(format!(
             "{res}:{} = scf.for {kk} = {start} to {kn} step {step} iter_args({}) -> ({tys}) {{",
@@ -531,11 +777,6 @@ impl Gen {
             iter.join(", ")
         ));
         let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
-        let at = if a_elem == ElemType::BF16 {
-            "bf16"
-        } else {
-            "f32"
-        };
         let mut loaded = Vec::new();
         for u in 0..unroll {
             let du = self.i64c(256 * u);
@@ -1351,7 +1592,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                         ptrs.push(g.ptr(w, &[nc, z.clone()]));
                         rows.push(n);
                     }
-                    let sums = g.rows_dot8(&ptrs, &row_a, a, kdim)?;
+                    let sums = g.rows_dot8(&ptrs, &row_a, a, kdim, None)?;
                     for (n, v) in rows.into_iter().zip(sums) {
                         let inside = g.op(format!("arith.cmpi slt, {n}, {n1} : i64"));
                         let st = g.op(format!("arith.andi {inside}, %lane0 : i1"));
@@ -1367,14 +1608,22 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 return Ok(());
             }
             if vectorised {
-                g.for_region_warp(need, &mut |g, o| {
+                // Blocks of its first row a warp loaded before the task's wait: that row's
+                // turn is peeled off the loop (the blocks are dead after it).
+                let pre = g.preload.take_if(|p| p.op == op);
+                g.for_region_warp_peeled(need, pre.is_some(), &mut |g, o, first| {
                     let n = o.last().unwrap().clone();
                     let z = g.i64c(0);
                     let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
                     ai.push(z.clone());
                     let row_a = g.ptr(a, &ai);
                     let row_w = g.ptr(w, &[n, z]);
-                    let acc = g.lane_dot8(&row_w, &row_a, a, kdim)?;
+                    let acc = match (&pre, first) {
+                        (Some(p), true) => g
+                            .rows_dot8(&[row_w], &row_a, a, kdim, Some(p.blocks))?
+                            .remove(0),
+                        _ => g.lane_dot8(&row_w, &row_a, a, kdim)?,
+                    };
                     g.store_lane0(&res, o, &acc)
                 })?;
                 cx.views.insert(r, res);
@@ -2273,6 +2522,12 @@ pub fn generate(
             opts.matvec_rows
         ));
     }
+    if ![1, 2, 4, 8].contains(&opts.matvec_unroll) {
+        return Err(format!(
+            "a matrix-vector loop issues 1, 2, 4 or 8 loads per lane a round, not {}",
+            opts.matvec_unroll
+        ));
+    }
     if opts.stream_slots > 0 {
         // Bulk copies need 16-byte aligned slots; a Hopper CTA opts into at most 227 KiB
         // of shared memory, of which the records and the ring's bookkeeping take some.
@@ -2419,14 +2674,22 @@ pub fn generate(
         threads: opts.threads,
         ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
         matvec_rows: opts.matvec_rows as i64,
+        matvec_unroll: opts.matvec_unroll as i64,
         streamed: 0,
         // The ring comes first; the scratch gets what shared memory it leaves.
         smem_scratch: (opts.smem_scratch as u64)
             .min((216u64 << 10).saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64)),
         weights_evict_first: opts.weights_evict_first,
+        preload_depth: opts.preload,
+        preload: None,
+        preloaded: 0,
+        preload_blocks_max: 0,
     };
     // Dynamic shared memory: the weight ring's slots, then the tasks' scratch.
     let ring_bytes = g.ring.map_or(0, |(slots, bytes)| slots * bytes);
+    // The preload buffer follows the ring: 16 bytes a thread per block, for as many blocks
+    // as a code preloads (known once the codes are made: the scratch's offset is filled in
+    // then).
     let params: Vec<String> = (0..buffers.len())
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
         .chain(
@@ -2502,7 +2765,9 @@ pub fn generate(
     if g.weights_evict_first {
         g.line("%l2_evict_first = llvm.inline_asm has_side_effects \"createpolicy.fractional.L2::evict_first.b64 $0, 1.0;\", \"=l\" : () -> i64");
     }
-    g.line(format!("%sscr_off = arith.constant {ring_bytes} : i64"));
+    g.line(format!("%pre_off = arith.constant {ring_bytes} : i64"));
+    g.line("%pre = llvm.getelementptr %dsmem[%pre_off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8");
+    g.line(format!("%sscr_off = arith.constant {SSCR_OFF} : i64"));
     g.line(
         "%sscr = llvm.getelementptr %dsmem[%sscr_off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8",
     );
@@ -2672,40 +2937,45 @@ pub fn generate(
     let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
     let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
     let nw = sword(&mut g, &recp, &wbase_at);
-    // Wait: thread 0 spins on each counter, then hands the acquire on to the CTA.
-    g.open("scf.if %is_t0 {");
-    let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
-    let w = g.fresh();
-    g.open(format!("scf.for {w} = %c0_idx to {nwi} step %c1_idx {{"));
-    let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
-    let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
-    let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
-    let wi = g.op(format!("arith.addi {w2}, {one} : i64"));
-    let ev = sword(&mut g, &recp, &wi);
-    let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
-    let target = sword(&mut g, &recp, &wi1);
-    let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
-    let want = g.op(format!("arith.muli {t32}, %step : i32"));
-    let cp = g.op(format!(
-        "llvm.getelementptr %counters[{ev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
-    ));
-    g.open("scf.while : () -> () {");
-    let v = g.op(format!(
-        "llvm.load {cp} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
-    ));
-    let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
-    g.line(format!("scf.condition({lt})"));
-    g.close("} do {");
-    g.indent += 1;
-    let ns = g.op("arith.constant 32 : i32");
-    g.line(format!("nvvm.nanosleep {ns}"));
-    g.line("scf.yield");
-    g.close("}");
-    g.close("}");
-    g.line("llvm.fence syncscope(\"device\") acquire");
-    g.close("}");
-    g.barrier();
-    stamp(&mut g, 1);
+    // Wait (in each code, after what it loads before its wait): thread 0 spins on each
+    // counter, then hands the acquire on to the CTA.
+    let wait = |g: &mut Gen| {
+        g.open("scf.if %is_t0 {");
+        let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
+        let w = g.fresh();
+        g.open(format!("scf.for {w} = %c0_idx to {nwi} step %c1_idx {{"));
+        let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
+        let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
+        let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
+        let wi = g.op(format!("arith.addi {w2}, {one} : i64"));
+        let ev = sword(g, &recp, &wi);
+        let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
+        let target = sword(g, &recp, &wi1);
+        let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+        let want = g.op(format!("arith.muli {t32}, %step : i32"));
+        let cp = g.op(format!(
+            "llvm.getelementptr %counters[{ev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
+        ));
+        g.open("scf.while : () -> () {");
+        let v = g.op(format!(
+            "llvm.load {cp} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
+        ));
+        let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
+        g.line(format!("scf.condition({lt})"));
+        g.close("} do {");
+        g.indent += 1;
+        let ns = g.op("arith.constant 32 : i32");
+        g.line(format!("nvvm.nanosleep {ns}"));
+        g.line("scf.yield");
+        g.close("}");
+        g.close("}");
+        if opts.event_fences {
+            g.line("llvm.fence syncscope(\"device\") acquire");
+        }
+        g.close("}");
+        g.barrier();
+        stamp(g, 1);
+    };
     // Where the signals and the parameters start.
     let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
     let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
@@ -2727,7 +2997,7 @@ pub fn generate(
             task.kind, task.group, task.output
         ));
         let used = emit_code(
-            &mut g, body, &steps, &placed, &strides, &buffers, task, &params_p,
+            &mut g, body, &steps, &placed, &strides, &buffers, task, &params_p, &wait,
         )
         .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
         scratch_max = scratch_max.max(used.0);
@@ -2743,9 +3013,11 @@ pub fn generate(
     store_record(&mut g, &nxtp, &next_vals);
     g.barrier();
     stamp(&mut g, 2);
-    // Signal: fence, then one relaxed add per counter (a release pattern).
+    // Signal: fence, then one relaxed add per counter (a release pattern), or release adds.
     g.open("scf.if %is_t0 {");
-    g.line("llvm.fence syncscope(\"device\") release");
+    if opts.event_fences {
+        g.line("llvm.fence syncscope(\"device\") release");
+    }
     let nsi = g.op(format!("arith.index_cast {ns_count} : i64 to index"));
     let s_ = g.fresh();
     g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
@@ -2756,9 +3028,17 @@ pub fn generate(
         "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
     ));
     let one32 = g.op("arith.constant 1 : i32");
-    g.op(format!(
-        "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
-    ));
+    if opts.event_fences {
+        g.op(format!(
+            "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
+        ));
+    } else {
+        // A release add: it orders every write the barrier above made visible to thread 0.
+        // (Inline PTX: LLVM's NVPTX backend drops the ordering of an atomicrmw.)
+        g.line(format!(
+            "llvm.inline_asm has_side_effects \"red.release.gpu.global.add.u32 [$0], $1;\", \"l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> ()"
+        ));
+    }
     g.close("}");
     g.close("}");
     g.close("}");
@@ -2776,7 +3056,25 @@ pub fn generate(
         program.graph.events.len(),
         codes.len()
     );
-    mlir.push_str(&g.out);
+    let preload_bytes = g.preload_blocks_max as u32 * opts.threads * 16;
+    mlir.push_str(
+        &g.out
+            .replacen(SSCR_OFF, &(ring_bytes + preload_bytes).to_string(), 1),
+    );
+    let dynamic_smem = if g.streamed == 0 && smem_max == 0 && g.preloaded == 0 {
+        0
+    } else {
+        ring_bytes + preload_bytes + smem_max as u32
+    };
+    // A Hopper CTA may use at most 227 KiB of shared memory, static and dynamic.
+    let static_smem = 2 * rec_len as u64 * 8;
+    if static_smem + dynamic_smem as u64 > 227 << 10 {
+        return Err(format!(
+            "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
+            static_smem + dynamic_smem as u64,
+            227 << 10
+        ));
+    }
     Ok(Kernel {
         mlir,
         name: "step".into(),
@@ -2787,11 +3085,7 @@ pub fn generate(
         tasks: tasks_words,
         entries,
         queues,
-        dynamic_smem: if g.streamed == 0 && smem_max == 0 {
-            0
-        } else {
-            ring_bytes + smem_max as u32
-        },
+        dynamic_smem,
         streamed: g.streamed,
     })
 }
@@ -2830,6 +3124,7 @@ fn emit_code(
     buffers: &[String],
     task: &mkc_ir::tasks::Task,
     params: &str,
+    wait: &dyn Fn(&mut Gen),
 ) -> Result<(u64, u64), String> {
     let sl = slice(body, steps[task.group], task.output, &task.tile)?;
     let group = steps[task.group];
@@ -2888,11 +3183,40 @@ fn emit_code(
     if direct.is_some() {
         cx.direct = Some((y, out.clone()));
     }
-    for &op in &sl.ops {
-        if in_place && body.ops[op].results.contains(&y) {
-            continue;
+    let ops: Vec<OpId> = sl
+        .ops
+        .iter()
+        .copied()
+        .filter(|op| !(in_place && body.ops[*op].results.contains(&y)))
+        .collect();
+    // The task waits on its events here; the first blocks of its first matrix-vector
+    // product's weights are loaded before (the boxes of the ops up to it are words of the
+    // record, already in shared memory).
+    let mut needs: Vec<Vec<RBox>> = Vec::new();
+    g.preload = None;
+    let first_matvec = ops
+        .iter()
+        .position(|&op| preload_blocks(g, &cx, op).is_some());
+    if let Some(p) = first_matvec {
+        for &op in &ops[..=p] {
+            needs.push(read_region(g, &merged_need(body, &sl, op)));
         }
-        let need = read_region(g, &merged_need(body, &sl, op));
+        let blocks = preload_blocks(g, &cx, ops[p]).expect("a preloadable product");
+        let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
+        g.preload = g.emit_preload(ops[p], &w, &needs[p], blocks);
+    }
+    wait(g);
+    let mut needs = needs.into_iter();
+    for (i, &op) in ops.iter().enumerate() {
+        let need = match needs.next() {
+            Some(n) => n,
+            None => read_region(g, &merged_need(body, &sl, op)),
+        };
+        if first_matvec == Some(i) {
+            // Every thread, whether its warp reads its copies or not: none is left in
+            // flight to land after the next task's.
+            g.preload_wait();
+        }
         emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
         if direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
@@ -2924,6 +3248,48 @@ fn emit_code(
         })?;
     }
     Ok((cx.scratch_used, cx.smem_used))
+}
+
+/// How many blocks of 256 weights a lane loads before the task's wait for `op`, when it is
+/// a matrix-vector product that takes the warp-per-row path with 16-byte weight loads
+/// (a multiple of its loop's unroll, at most K / 256); `None` when nothing is preloaded.
+fn preload_blocks(g: &Gen, cx: &TaskCx, op: OpId) -> Option<usize> {
+    let body = cx.body;
+    let d = &body.ops[op];
+    if g.preload_depth == 0 || d.name != "tg.matmul" || g.matvec_rows != 1 {
+        return None;
+    }
+    let tb = matches!(
+        d.attrs.get("transpose_b"),
+        Some(Attr::Bool(true)) | Some(Attr::Unit)
+    );
+    // The weights are a value the task reads from its buffer (an argument of the group).
+    let w = cx.views.get(&d.operands[1])?;
+    let a_shape = shape_of(body, d.operands[0]);
+    let kdim = *a_shape.last()?;
+    let single_row = a_shape[..a_shape.len() - 1].iter().product::<i64>() == 1;
+    // The weight ring would take it instead.
+    let ringed = g.ring.is_some_and(|(_, bytes)| 2 * kdim <= bytes as i64);
+    let fast = tb
+        && kdim % 8 == 0
+        && w.elem == ElemType::BF16
+        && w.strides == [kdim as u64, 1]
+        && w.base_aligned
+        && !w.is_scratch()
+        && matches!(elem_of(body, d.operands[0]), ElemType::F32 | ElemType::BF16);
+    if !fast || !single_row || ringed {
+        return None;
+    }
+    // With K a multiple of 256 the loop takes `unroll` whole blocks a round: so does the
+    // preload. Otherwise it takes one block a round, the last one partial (lanes past K
+    // skip it): the preload may take that one too.
+    let unroll = matvec_unroll(kdim, g.matvec_unroll);
+    let blocks = if kdim % 256 == 0 {
+        (g.preload_depth as i64).min(kdim / 256) / unroll * unroll
+    } else {
+        (g.preload_depth as i64).min((kdim + 255) / 256)
+    };
+    (blocks > 0).then_some(blocks as usize)
 }
 
 /// The op that may store a task's output straight to its place instead of to scratch (saving

@@ -56,8 +56,11 @@ fn the_kernel_of_a_small_program_snapshot() {
         k.contains("gpu.func @step") && k.contains("%entries") && k.contains("scf.index_switch"),
         "{k}"
     );
-    // Every task waits and signals through the counters.
-    assert!(k.contains("atomic syncscope(\"device\") acquire") && k.contains("llvm.atomicrmw add"));
+    // Every task waits and signals through the counters (acquire loads, release adds).
+    assert!(
+        k.contains("atomic syncscope(\"device\") acquire")
+            && k.contains("red.release.gpu.global.add.u32")
+    );
     insta::assert_snapshot!("mlp_residual_kernel", k);
     // And the kernel of a whole small model.
     let o = mkc(
@@ -121,6 +124,78 @@ fn scratch_lives_in_shared_memory_weights_stream_evict_first_and_kv_is_bf16() {
     // A budget too small for any value puts them all in global memory.
     let k = kernel(&["--smem-scratch", "8"]);
     assert!(!k.contains("llvm.getelementptr %sscr["));
+}
+
+#[test]
+fn weights_are_preloaded_before_the_wait_and_events_are_release_acquire() {
+    let art = tmp("preload-artifact");
+    let compile = |flags: &[&str]| {
+        let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
+        let mut args = vec![
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            art.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{flags:?}: {}", text(&o.stderr));
+        let k = std::fs::read_to_string(art.join("kernel.mlir")).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap())
+                .unwrap();
+        (k, m["dynamic_smem"].as_u64().unwrap())
+    };
+    // Each code with a matrix-vector product copies the first blocks of its warps' first
+    // rows into shared memory before its wait, and waits for them before the product.
+    let (k, smem) = compile(&[]);
+    let copies = k
+        .matches("cp.async.cg.shared.global [$0], [$1], 16;")
+        .count();
+    let waits = k.matches("cp.async.wait_all;").count();
+    let spins = k.matches("scf.while").count();
+    // Llama: q/k/v + rope, o_proj, gate/up, down, LM head; 4 blocks a code (K = 2048 and
+    // 8192 are multiples of 4 x 256).
+    assert!(waits >= 5, "{waits} waits for preloads");
+    assert_eq!(copies, 4 * waits);
+    // The wait on events is in every code, after its preload (not once before the switch).
+    assert!(spins >= waits, "{spins} spins");
+    let first_copy = k.find("cp.async.cg.shared.global").unwrap();
+    assert!(k[first_copy..].contains("scf.while"));
+    // Events: release adds, acquire loads, no fences.
+    assert!(k.contains("red.release.gpu.global.add.u32"));
+    assert!(!k.contains("llvm.fence"));
+    // Without the preload the buffer goes from shared memory; with fences the events have
+    // them back.
+    let (k0, smem0) = compile(&["--preload", "0", "--event-order", "fences"]);
+    assert!(!k0.contains("cp.async"));
+    assert_eq!(smem - smem0, 4 * 512 * 16);
+    assert!(k0.contains("llvm.fence syncscope(\"device\") release"));
+    assert!(k0.contains("llvm.fence syncscope(\"device\") acquire"));
+    // Deeper: 8 blocks a lane (K = 2048 and 8192 hold them).
+    let (k8, smem8) = compile(&["--preload", "8"]);
+    assert_eq!(smem8 - smem0, 8 * 512 * 16);
+    assert_eq!(k8.matches("cp.async.cg.shared.global").count(), 2 * copies);
+    // The down projection (K = 8192) would take 32 blocks a lane: 256 KiB of shared memory,
+    // more than an SM has.
+    let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
+    let o = mkc(
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=mlir",
+            "--preload",
+            "32",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("lower --preload"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -261,6 +336,8 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
             "128",
             "--smem-scratch",
             "0",
+            "--preload",
+            "0",
             "-o",
             art.to_str().unwrap(),
         ],
@@ -274,9 +351,10 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
     // Bad kernel flags are refused with the reason: threads per CTA, the rows a warp
     // streams at once, and the ring's slots.
     let model = repo("tests/fixtures/llama-tiny");
-    let bad: [(&[&str], &str); 4] = [
+    let bad: [(&[&str], &str); 5] = [
         (&["--threads", "100"], "multiple of 32"),
         (&["--matvec-rows", "3"], "1 or 2 weight rows"),
+        (&["--matvec-unroll", "3"], "1, 2, 4 or 8 loads"),
         (
             &["--stream-slots", "4", "--slot-bytes", "1000"],
             "multiple of 16 bytes",
