@@ -15,14 +15,14 @@ use std::process::ExitCode;
 /// build does not have).
 mod kernel_defaults {
     pub const THREADS: u32 = 512;
-    pub const PREFETCH_BYTES: u64 = 0;
-    pub const PREFETCH: &str = "own";
+    pub const PREFETCH_BYTES: u64 = 65536;
+    pub const PREFETCH: &str = "next";
     pub const STREAM_SLOTS: u32 = 0;
     pub const SLOT_BYTES: u32 = 32 << 10;
     pub const MATVEC_ROWS: u32 = 1;
     pub const SMEM_SCRATCH: u32 = 96 << 10;
     pub const WEIGHT_CACHE: &str = "evict-first";
-    pub const PRELOAD: u32 = 4;
+    pub const PRELOAD: u32 = 0;
     pub const MATVEC_UNROLL: u32 = 4;
     pub const EVENT_ORDER: &str = "release-acquire";
 }

@@ -8,9 +8,11 @@
 //!    memory: every thread copied a word of it from the table while the previous task ran
 //!    (two record buffers), so no task reads the table at global-memory latency;
 //! 1. the weights its record names are asked into L2 (`cp.async.bulk.prefetch`: the task's
-//!    own, or the next task's, `KernelOptions::prefetch_next`), then thread 0 spins
-//!    (acquire loads at device scope, with nanosleep) until every awaited event reaches
-//!    `target * step`; a fence and a barrier hand that on to the CTA;
+//!    own, or the next task's, `KernelOptions::prefetch_next`); the task's code (a switch
+//!    on it) may copy the first weights of its first matrix-vector product into shared
+//!    memory (`KernelOptions::preload`), then thread 0 spins (acquire loads at device
+//!    scope, with nanosleep) until every awaited event reaches `target * step`; a barrier
+//!    (after an acquire fence with `KernelOptions::event_fences`) hands that on to the CTA;
 //! 2. compute: the task's slice (the ops its tile needs, from [`mkc_ir::tiling::slice`]),
 //!    op by op, each over exactly the boxes the slice needs; elementwise work a thread per
 //!    element over the union of the boxes, reductions by warps (shuffles) or the whole CTA;
@@ -22,8 +24,8 @@
 //!    computes exactly the tile;
 //! 3. an in-place KV cache update writes the row of the step's position (f32 caches are
 //!    stored as bf16, [`mkc_ir::tasks::storage_elem`]: the simulator rounds them so too);
-//! 4. signal: a barrier, then thread 0 fences (release, device scope) and adds 1 to each of
-//!    its events.
+//! 4. signal: a barrier, then thread 0 adds 1 to each of its events with a release
+//!    reduction at device scope (or a release fence and relaxed adds, `event_fences`).
 //!
 //! Arithmetic is f32 (integers i64), weights and caches converted on load. Transcendentals use
 //! PTX's `ex2.approx` and `sqrt.rn` through inline assembly (the NVVM conversion would call
