@@ -83,6 +83,12 @@ pub struct KernelOptions {
     /// relaxed add, an acquire fence after the wait's acquire loads); off: the adds are
     /// release operations and the acquire loads alone order the wait.
     pub event_fences: bool,
+    /// Output lanes of decode attention one warp computes (1, 2, 4 or 8): its 32 threads
+    /// split the positions among them, 32 / lanes threads a lane.
+    pub attention_lanes: u32,
+    /// Decode attention's scores: blocks of positions a warp loads a round (1-4); its
+    /// output: twice that many blocks a thread a round.
+    pub attention_unroll: u32,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
@@ -200,6 +206,10 @@ struct Gen {
     matvec_rows: i64,
     /// Most blocks of 256 elements a warp's matrix-vector loop loads per iteration.
     matvec_unroll: i64,
+    /// Output lanes of decode attention a warp takes (its threads split the positions).
+    attention_lanes: i64,
+    /// Rounds of decode attention's loads a warp keeps in flight at once.
+    attention_unroll: i64,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
     /// Bytes of scratch a task may place in shared memory.
@@ -2000,8 +2010,13 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let c0 = g.i64c(0);
                 let zero = g.f32c(0.0);
                 let sc = g.f32c(scale);
-                g.for_region_warp(
+                // `attention_unroll` items a warp a round: their loads in flight together.
+                let unroll = g.attention_unroll;
+                g.for_region_by(
                     &[vec![(h0.clone(), h1.clone()), (c0, items)]],
+                    "%warp",
+                    "%nwarps",
+                    unroll,
                     &mut |g, o| {
                         let lane = g.op("arith.index_cast %lane : index to i64");
                         let subc = g.i64c(sub);
@@ -2149,20 +2164,20 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 g.store_lane0(&stats, &[o[0].clone(), one], &inv)
             })?;
             g.barrier();
-            // The output: a warp per (head, group of 4 lanes) of the boxes, 8 threads per
-            // lane each taking every 8th position, 16 of them in flight: a warp's load
-            // covers 8 consecutive positions (one 32-byte sector) of 4 lanes of the cache's
-            // storage; the 8 threads of a lane meet by shuffles.
-            const GROUP: i64 = 4;
+            // The output: a warp per (head, group of `attention_lanes` lanes, 2 by default)
+            // of the boxes, 32 / lanes threads per lane each taking every (32 / lanes)-th
+            // position or block of 8 positions: a warp's load covers consecutive positions
+            // of its lanes in the cache's storage; the threads of a lane meet by shuffles.
+            let group_lanes = g.attention_lanes;
             const UNROLL: i64 = 8;
             let fast_v = vc.elem == ElemType::BF16
                 && vc.space == 1
                 && vc.base_aligned
                 && vc.strides.first() == Some(&1)
                 && ctx % 8 == 0;
-            let per_lane = 32 / GROUP;
-            let gc = g.i64c(GROUP);
-            let g1 = g.i64c(GROUP - 1);
+            let per_lane = 32 / group_lanes;
+            let gc = g.i64c(group_lanes);
+            let g1 = g.i64c(group_lanes - 1);
             let z = g.i64c(0);
             let mut items: Vec<RBox> = Vec::new();
             for (i, b) in need.iter().enumerate() {
@@ -2180,7 +2195,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let plc = g.i64c(per_lane);
                 let li = g.op(format!("arith.divsi {lane}, {plc} : i64"));
                 let off = g.op(format!("arith.remsi {lane}, {plc} : i64"));
-                let gc = g.i64c(GROUP);
+                let gc = g.i64c(group_lanes);
                 let first = g.op(format!("arith.muli {}, {gc} : i64", o[2]));
                 let first = g.op(format!("arith.addi {first}, {l0} : i64"));
                 let ln = g.op(format!("arith.addi {first}, {li} : i64"));
@@ -2202,7 +2217,10 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let (count, unroll) = if fast_v {
                     let c7 = g.i64c(7);
                     let nb = g.op(format!("arith.addi {n}, {c7} : i64"));
-                    (g.op(format!("arith.divsi {nb}, {c8} : i64")), 2)
+                    (
+                        g.op(format!("arith.divsi {nb}, {c8} : i64")),
+                        2 * g.attention_unroll,
+                    )
                 } else {
                     (n.clone(), UNROLL)
                 };
@@ -2524,6 +2542,18 @@ pub fn generate(
             opts.matvec_rows
         ));
     }
+    if !(1..=4).contains(&opts.attention_unroll) {
+        return Err(format!(
+            "attention keeps 1 to 4 rounds of loads in flight, not {}",
+            opts.attention_unroll
+        ));
+    }
+    if ![1, 2, 4, 8].contains(&opts.attention_lanes) {
+        return Err(format!(
+            "a warp computes 1, 2, 4 or 8 lanes of attention's output, not {}",
+            opts.attention_lanes
+        ));
+    }
     if ![1, 2, 4, 8].contains(&opts.matvec_unroll) {
         return Err(format!(
             "a matrix-vector loop issues 1, 2, 4 or 8 loads per lane a round, not {}",
@@ -2677,6 +2707,8 @@ pub fn generate(
         ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
         matvec_rows: opts.matvec_rows as i64,
         matvec_unroll: opts.matvec_unroll as i64,
+        attention_lanes: opts.attention_lanes as i64,
+        attention_unroll: opts.attention_unroll as i64,
         streamed: 0,
         // The ring comes first; the scratch gets what shared memory it leaves.
         smem_scratch: (opts.smem_scratch as u64)

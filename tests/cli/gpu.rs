@@ -357,10 +357,11 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
     // Bad kernel flags are refused with the reason: threads per CTA, the rows a warp
     // streams at once, and the ring's slots.
     let model = repo("tests/fixtures/llama-tiny");
-    let bad: [(&[&str], &str); 5] = [
+    let bad: [(&[&str], &str); 6] = [
         (&["--threads", "100"], "multiple of 32"),
         (&["--matvec-rows", "3"], "1 or 2 weight rows"),
         (&["--matvec-unroll", "3"], "1, 2, 4 or 8 loads"),
+        (&["--attention-lanes", "16"], "1, 2, 4 or 8 lanes"),
         (
             &["--stream-slots", "4", "--slot-bytes", "1000"],
             "multiple of 16 bytes",
