@@ -25,7 +25,6 @@ mod kernel_defaults {
     pub const PRELOAD: u32 = 0;
     pub const MATVEC_UNROLL: u32 = 4;
     pub const ATTENTION_LANES: u32 = 2;
-    pub const ATTENTION_UNROLL: u32 = 1;
     pub const EVENT_ORDER: &str = "release-acquire";
 }
 
@@ -270,10 +269,6 @@ struct CompileArgs {
     /// threads split the positions: fewer lanes, fewer positions a thread).
     #[arg(long, value_name = "N", default_value_t = kernel_defaults::ATTENTION_LANES)]
     attention_lanes: u32,
-    /// Megakernel: decode attention's blocks of positions a warp loads a round for the
-    /// scores (1-4; the output takes twice as many a thread).
-    #[arg(long, value_name = "N", default_value_t = kernel_defaults::ATTENTION_UNROLL)]
-    attention_unroll: u32,
     /// Megakernel: how events order memory: fences (a device-scope release fence before a
     /// signal's relaxed add, an acquire fence after a wait) or release-acquire (release adds,
     /// acquire loads, no fences).
@@ -805,7 +800,6 @@ fn emit_kernel(
         preload: a.preload,
         matvec_unroll: a.matvec_unroll,
         attention_lanes: a.attention_lanes,
-        attention_unroll: a.attention_unroll,
         event_fences: a.event_order == "fences",
     };
     let k = mkc_lowering::kernel::generate(body, p, &opts)?;
@@ -928,7 +922,6 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         preload: kernel_defaults::PRELOAD,
         matvec_unroll: kernel_defaults::MATVEC_UNROLL,
         attention_lanes: kernel_defaults::ATTENTION_LANES,
-        attention_unroll: kernel_defaults::ATTENTION_UNROLL,
         event_fences: kernel_defaults::EVENT_ORDER == "fences",
     };
     let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;

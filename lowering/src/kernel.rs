@@ -86,9 +86,6 @@ pub struct KernelOptions {
     /// Output lanes of decode attention one warp computes (1, 2, 4 or 8): its 32 threads
     /// split the positions among them, 32 / lanes threads a lane.
     pub attention_lanes: u32,
-    /// Decode attention's scores: blocks of positions a warp loads a round (1-4); its
-    /// output: twice that many blocks a thread a round.
-    pub attention_unroll: u32,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
@@ -208,8 +205,6 @@ struct Gen {
     matvec_unroll: i64,
     /// Output lanes of decode attention a warp takes (its threads split the positions).
     attention_lanes: i64,
-    /// Rounds of decode attention's loads a warp keeps in flight at once.
-    attention_unroll: i64,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
     /// Bytes of scratch a task may place in shared memory.
@@ -2010,13 +2005,8 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let c0 = g.i64c(0);
                 let zero = g.f32c(0.0);
                 let sc = g.f32c(scale);
-                // `attention_unroll` items a warp a round: their loads in flight together.
-                let unroll = g.attention_unroll;
-                g.for_region_by(
+                g.for_region_warp(
                     &[vec![(h0.clone(), h1.clone()), (c0, items)]],
-                    "%warp",
-                    "%nwarps",
-                    unroll,
                     &mut |g, o| {
                         let lane = g.op("arith.index_cast %lane : index to i64");
                         let subc = g.i64c(sub);
@@ -2217,10 +2207,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let (count, unroll) = if fast_v {
                     let c7 = g.i64c(7);
                     let nb = g.op(format!("arith.addi {n}, {c7} : i64"));
-                    (
-                        g.op(format!("arith.divsi {nb}, {c8} : i64")),
-                        2 * g.attention_unroll,
-                    )
+                    (g.op(format!("arith.divsi {nb}, {c8} : i64")), 2)
                 } else {
                     (n.clone(), UNROLL)
                 };
@@ -2542,12 +2529,6 @@ pub fn generate(
             opts.matvec_rows
         ));
     }
-    if !(1..=4).contains(&opts.attention_unroll) {
-        return Err(format!(
-            "attention keeps 1 to 4 rounds of loads in flight, not {}",
-            opts.attention_unroll
-        ));
-    }
     if ![1, 2, 4, 8].contains(&opts.attention_lanes) {
         return Err(format!(
             "a warp computes 1, 2, 4 or 8 lanes of attention's output, not {}",
@@ -2708,7 +2689,6 @@ pub fn generate(
         matvec_rows: opts.matvec_rows as i64,
         matvec_unroll: opts.matvec_unroll as i64,
         attention_lanes: opts.attention_lanes as i64,
-        attention_unroll: opts.attention_unroll as i64,
         streamed: 0,
         // The ring comes first; the scratch gets what shared memory it leaves.
         smem_scratch: (opts.smem_scratch as u64)
