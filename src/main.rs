@@ -221,8 +221,9 @@ struct CompileArgs {
     /// Megakernel: threads per CTA (a multiple of 32, at most 1024).
     #[arg(long, default_value_t = kernel_defaults::THREADS)]
     threads: u32,
-    /// Megakernel: bytes of each task's weights asked into L2 before the task waits on its
-    /// events (0: none).
+    /// Megakernel: bytes of weights each task asks into L2 at its start (0: none): by
+    /// default the next task's in the SM's queue (--prefetch), so they stream while this
+    /// task waits and computes.
     #[arg(long, value_name = "BYTES", default_value_t = kernel_defaults::PREFETCH_BYTES)]
     l2_prefetch: u64,
     /// Megakernel: whose weights a task asks into L2 before its wait: its own, or the next

@@ -691,7 +691,7 @@ impl Gen {
         k: i64,
         pre: Option<usize>,
     ) -> Result<Vec<String>, String> {
-        let (a_elem, sp) = (a_of.elem, a_of.space);
+        let a_elem = a_of.elem;
         let unroll = matvec_unroll(k, self.matvec_unroll);
         let kk = self.fresh();
         let accs: Vec<String> = ws.iter().map(|_| self.fresh()).collect();
@@ -701,11 +701,6 @@ impl Gen {
         let kn = self.idx(k);
         let step = self.idx(256 * unroll);
         let zero = self.f32c(0.0);
-        let at = if a_elem == ElemType::BF16 {
-            "bf16"
-        } else {
-            "f32"
-        };
         let mut init = vec![zero.clone(); ws.len()];
         if let Some(blocks) = pre {
             debug_assert!(ws.len() == 1 && blocks as i64 % unroll == 0);
@@ -736,32 +731,12 @@ impl Gen {
                     } else {
                         (k64, None)
                     };
-                    let ab = self.i64c(a_elem.bytes() as i64);
-                    let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
-                    let ap = self.op(format!(
-                        "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
-                    ));
-                    let av = self.op(format!(
-                        "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>"
-                    ));
+                    let av = self.input_block8(a, a_of, &k64);
                     terms.push((wv, av, inside));
                 }
                 for (wv, av, inside) in terms {
-                    let af = if a_elem == ElemType::BF16 {
-                        self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
-                    } else {
-                        av
-                    };
-                    let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
-                    let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
-                    let mut t = total.clone();
-                    for j in 0..8 {
-                        let c = self.op(format!("arith.constant {j} : i32"));
-                        let e = self.op(format!(
-                            "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
-                        ));
-                        t = self.op(format!("arith.addf {t}, {e} : f32"));
-                    }
+                    let af = self.widen8(&av, a_elem);
+                    let t = self.add_products8(&total, &wv, &af);
                     total = match inside {
                         Some(ok) => self.op(format!("arith.select {ok}, {t}, {total} : f32")),
                         None => t,
@@ -801,33 +776,14 @@ impl Gen {
                     self.weight_load16(&wp)
                 })
                 .collect();
-            let ab = self.i64c(a_elem.bytes() as i64);
-            let ao = self.op(format!("arith.muli {k64}, {ab} : i64"));
-            let ap = self.op(format!(
-                "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
-            ));
-            let av = self.op(format!(
-                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>"
-            ));
+            let av = self.input_block8(a, a_of, &k64);
             loaded.push((wvs, av));
         }
         let mut sums = accs.clone();
         for (wvs, av) in loaded {
-            let af = if a_elem == ElemType::BF16 {
-                self.op(format!("arith.extf {av} : vector<8xbf16> to vector<8xf32>"))
-            } else {
-                av
-            };
+            let af = self.widen8(&av, a_elem);
             for (sum, wv) in sums.iter_mut().zip(wvs) {
-                let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
-                let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
-                for j in 0..8 {
-                    let c = self.op(format!("arith.constant {j} : i32"));
-                    let e = self.op(format!(
-                        "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
-                    ));
-                    *sum = self.op(format!("arith.addf {sum}, {e} : f32"));
-                }
+                *sum = self.add_products8(sum, &wv, &af);
             }
         }
         self.line(format!("scf.yield {} : {tys}", sums.join(", ")));
@@ -874,6 +830,52 @@ impl Gen {
         // The partials are reused by the next row.
         self.barrier();
         Ok(total)
+    }
+
+    /// The 8 input values of a matrix-vector product from element `k` (an i64) of the row
+    /// at `a` (of `a_of`'s type and address space), in one 16- or 32-byte load.
+    fn input_block8(&mut self, a: &str, a_of: &View, k: &str) -> String {
+        let (sp, at) = (
+            a_of.space,
+            if a_of.elem == ElemType::BF16 {
+                "bf16"
+            } else {
+                "f32"
+            },
+        );
+        let ab = self.i64c(a_of.elem.bytes() as i64);
+        let ao = self.op(format!("arith.muli {k}, {ab} : i64"));
+        let ap = self.op(format!(
+            "llvm.getelementptr {a}[{ao}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
+        ));
+        self.op(format!(
+            "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8x{at}>"
+        ))
+    }
+
+    /// 8 values of type `elem` (bf16 or f32) as f32.
+    fn widen8(&mut self, v: &str, elem: ElemType) -> String {
+        if elem == ElemType::BF16 {
+            self.op(format!("arith.extf {v} : vector<8xbf16> to vector<8xf32>"))
+        } else {
+            v.to_string()
+        }
+    }
+
+    /// `sum` plus the 8 products of `wv` (8 bf16 weights) and `af` (8 f32), added one after
+    /// another in order (the matrix-vector loop's order, whatever path computes it).
+    fn add_products8(&mut self, sum: &str, wv: &str, af: &str) -> String {
+        let wf = self.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+        let prod = self.op(format!("arith.mulf {wf}, {af} : vector<8xf32>"));
+        let mut sum = sum.to_string();
+        for j in 0..8 {
+            let c = self.op(format!("arith.constant {j} : i32"));
+            let e = self.op(format!(
+                "llvm.extractelement {prod}[{c} : i32] : vector<8xf32>"
+            ));
+            sum = self.op(format!("arith.addf {sum}, {e} : f32"));
+        }
+        sum
     }
 
     /// `x` (8 f32 or bf16 values) · `w` (8 bf16 values) as f32, summed as a tree.
