@@ -421,7 +421,8 @@ struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     steps: usize,
     /// Also profile one step: write its per-task timeline as a Chrome/Perfetto trace JSON
-    /// here, and add time per task kind, wait share and idle share per SM to the output.
+    /// here (and as an SVG picture beside it, FILE with .svg), and add time per task kind, the median time of each kind of phase (a group's
+    /// first task start to the next group's), wait share and idle share per SM to the output.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 }
@@ -1558,7 +1559,7 @@ fn run_bench(a: BenchArgs) -> ExitCode {
             .map(|t| t.bytes)
             .sum();
         let trace = match &a.trace {
-            Some(path) => Some(write_trace(&mut gpu, path)?),
+            Some(path) => Some(write_trace(&mut gpu, path, &art.manifest.model)?),
             None => None,
         };
         let copy = mkc_runtime::gpu::copy_bandwidth(0, 1 << 30, 20)?;
@@ -1593,11 +1594,12 @@ fn run_bench(a: BenchArgs) -> ExitCode {
 }
 
 /// Profiles one step, writes its timeline as Chrome trace events (one track per SM; a task's
-/// wait and its work as separate slices), and sums it up.
+/// wait and its work as separate slices) and as an SVG picture beside it, and sums it up.
 #[cfg(feature = "cuda")]
 fn write_trace(
     gpu: &mut mkc_runtime::gpu::GpuRunner,
     path: &std::path::Path,
+    model: &str,
 ) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let stamps = gpu.trace_step()?;
@@ -1616,6 +1618,9 @@ fn write_trace(
     let (mut work, mut wait) = (0.0f64, 0.0f64);
     let mut idle = Vec::new();
     let mut e = 0usize;
+    let n = tasks.graph.tasks.len();
+    let (mut start_s, mut finish_s) = (vec![0.0; n], vec![0.0; n]);
+    let mut busy_s = Vec::new();
     for (sm, q) in queues.iter().enumerate() {
         let mut busy = 0.0;
         for &t in q {
@@ -1624,6 +1629,8 @@ fn write_trace(
             let task = &tasks.graph.tasks[t];
             let us = |x: u64| (x.saturating_sub(t0)) as f64 / 1e3;
             let (w, d) = (us(b) - us(a), us(c) - us(b));
+            start_s[t.as_u32() as usize] = us(b) * 1e-6;
+            finish_s[t.as_u32() as usize] = us(c) * 1e-6;
             wait += w;
             work += d;
             busy += d;
@@ -1633,16 +1640,41 @@ fn write_trace(
                 "args": {"task": t.to_string(), "group": task.group, "output": task.output, "bytes": task.bytes}}));
         }
         idle.push(1.0 - busy / span.max(1e-9));
+        busy_s.push(busy * 1e-6);
     }
     std::fs::write(
         path,
         json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string(),
     )
     .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    // The same timeline as a picture, beside the trace.
+    let svg_path = path.with_extension("svg");
+    let measured = mkc_passes::schedule::Estimate {
+        step_s: span * 1e-6,
+        critical_path_s: 0.0,
+        floor_s: 0.0,
+        busy_s,
+        start_s,
+        finish_s,
+    };
+    std::fs::write(&svg_path, svg::render_measured(tasks, &measured, model))
+        .map_err(|e| format!("cannot write '{}': {e}", svg_path.display()))?;
     let mean_idle = idle.iter().sum::<f64>() / idle.len().max(1) as f64;
+    let starts: Vec<mkc_runtime::profile::TaskStart> = queues
+        .iter()
+        .flatten()
+        .zip(&stamps)
+        .map(|(&t, s)| mkc_runtime::profile::TaskStart {
+            group: tasks.graph.tasks[t].group,
+            kind: &tasks.graph.tasks[t].kind,
+            start: s[1],
+        })
+        .collect();
     Ok(json!({
         "file": path.display().to_string(),
+        "svg": svg_path.display().to_string(),
         "step_us": span,
+        "phase_us_per_kind": mkc_runtime::profile::phase_medians(&starts),
         "work_us_per_kind": per_kind,
         "work_share": work / (span * queues.len() as f64).max(1e-9),
         "wait_share": wait / (span * queues.len() as f64).max(1e-9),

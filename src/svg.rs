@@ -1,5 +1,6 @@
-//! `compile --emit=schedule-svg`: the schedule as a picture. Top: a timeline with one row per
-//! SM and one bar per task (coloured by kind, from the estimate's start to finish; hover for
+//! `compile --emit=schedule-svg`: the schedule as a picture, and `bench --trace`: a measured
+//! step as the same picture. Top: a timeline with one row per SM and one bar per task
+//! (coloured by kind, from the estimate's or the measurement's start to finish; hover for
 //! the task). Bottom: the event graph of one layer, group by group: each box is a fused
 //! group with its task count, each arrow a dependency between groups with the events and
 //! waits that carry it.
@@ -23,6 +24,24 @@ fn esc(s: &str) -> String {
 
 /// The picture of a scheduled program and its estimate.
 pub fn render(p: &TaskProgram, e: &Estimate, title: &str) -> String {
+    let header = format!(
+        "{title} — estimated step {:.3} ms (floor {:.3} ms, critical path {:.3} ms)",
+        e.step_s * 1e3,
+        e.floor_s * 1e3,
+        e.critical_path_s * 1e3
+    );
+    picture(p, e, &header)
+}
+
+/// The picture of a profiled step (`mkc bench --trace`): `e` holds the measured start (the
+/// end of its wait) and end of every task, and the step's span.
+pub fn render_measured(p: &TaskProgram, e: &Estimate, title: &str) -> String {
+    let header = format!("{title} — measured step {:.3} ms", e.step_s * 1e3);
+    picture(p, e, &header)
+}
+
+/// The timeline of `e`'s task times under `header`, the legend and one layer's event graph.
+fn picture(p: &TaskProgram, e: &Estimate, header: &str) -> String {
     let g = &p.graph;
     let queues = &p.schedule.as_ref().expect("scheduled").queues;
     let mut kinds: Vec<&str> = g.tasks.values().map(|t| t.kind.as_str()).collect();
@@ -45,11 +64,8 @@ pub fn render(p: &TaskProgram, e: &Estimate, title: &str) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{left}" y="20" font-size="14">{} — estimated step {:.3} ms (floor {:.3} ms, critical path {:.3} ms), {} tasks, {} events, {} SMs</text>"#,
-        esc(title),
-        e.step_s * 1e3,
-        e.floor_s * 1e3,
-        e.critical_path_s * 1e3,
+        r#"<text x="{left}" y="20" font-size="14">{}, {} tasks, {} events, {} SMs</text>"#,
+        esc(header),
         g.tasks.len(),
         g.events.len(),
         queues.len()

@@ -11,6 +11,7 @@ pub mod artifact;
 pub mod gpu;
 pub mod image;
 pub mod interp;
+pub mod profile;
 pub mod sim;
 pub mod simulator;
 pub mod tensor;

@@ -443,6 +443,64 @@ fn gpu_every_fixture_passes_on_the_device() {
 }
 
 #[test]
+fn gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase() {
+    let probe = mkc(&["gpu-info"], None);
+    if !probe.status.success() {
+        eprintln!(
+            "SKIPPED gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase: {}",
+            text(&probe.stderr).trim()
+        );
+        return;
+    }
+    let art = tmp("trace-artifact");
+    let model = repo("tests/fixtures/llama-tiny");
+    let o = mkc(
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            art.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let trace = tmp("trace.json");
+    let o = mkc(
+        &[
+            "bench",
+            art.to_str().unwrap(),
+            "--pos",
+            "8",
+            "--warmup",
+            "2",
+            "--steps",
+            "5",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j = last_json(&o);
+    let t = &j["trace"];
+    // The Chrome trace, the picture beside it, and the step by phase: llama's layer has
+    // q/k/v, attention, o_proj, gate/up and down phases (two of them "proj_residual").
+    let events: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    assert!(events["traceEvents"].as_array().unwrap().len() > 10);
+    let svg = std::fs::read_to_string(trace.with_extension("svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("measured step"),
+        "{svg}"
+    );
+    let phases = t["phase_us_per_kind"].as_object().unwrap();
+    assert!(phases.contains_key("attention"), "{t}");
+    assert!(phases.keys().any(|k| k.contains(" after ")), "{t}");
+    assert!(phases.values().all(|v| v.as_f64().unwrap() > 0.0), "{t}");
+}
+
+#[test]
 fn a_bad_artifact_is_a_clear_error() {
     let dir = repo("tests/fixtures/llama-tiny");
     let art = tmp("bad-artifact");
