@@ -3210,14 +3210,15 @@ fn emit_code(
     // record, already in shared memory).
     let mut needs: Vec<Vec<RBox>> = Vec::new();
     g.preload = None;
-    let first_matvec = ops
+    let preloaded = ops
         .iter()
-        .position(|&op| preload_blocks(g, &cx, op).is_some());
-    if let Some(p) = first_matvec {
+        .enumerate()
+        .find_map(|(i, &op)| preload_blocks(g, &cx, op).map(|b| (i, b)));
+    let first_matvec = preloaded.map(|(i, _)| i);
+    if let Some((p, blocks)) = preloaded {
         for &op in &ops[..=p] {
             needs.push(read_region(g, &merged_need(body, &sl, op)));
         }
-        let blocks = preload_blocks(g, &cx, ops[p]).expect("a preloadable product");
         let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
         g.preload = g.emit_preload(ops[p], &w, &needs[p], blocks);
     }

@@ -20,6 +20,38 @@ fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mkc-gpu-{}-{name}", std::process::id()))
 }
 
+/// Whether there is no GPU here; says so, as the skipped test `test`.
+fn no_gpu(test: &str) -> bool {
+    let probe = mkc(&["gpu-info"], None);
+    if probe.status.success() {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: {}", text(&probe.stderr).trim());
+    true
+}
+
+/// `mkc compile MODEL --emit=artifact` into the scratch folder `name`.
+fn compile_artifact(model: &std::path::Path, name: &str) -> PathBuf {
+    let art = tmp(name);
+    let o = mkc(
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            art.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        o.status.success(),
+        "{}: {}",
+        model.display(),
+        text(&o.stderr)
+    );
+    art
+}
+
 /// ptxas from `scripts/setup` (or $MKC_PTXAS, or the PATH).
 fn ptxas() -> Option<PathBuf> {
     let candidates = [
@@ -386,12 +418,7 @@ fn the_streamed_kernel_has_a_ring_of_bulk_copies() {
 
 #[test]
 fn gpu_every_fixture_passes_on_the_device() {
-    let probe = mkc(&["gpu-info"], None);
-    if !probe.status.success() {
-        eprintln!(
-            "SKIPPED gpu_every_fixture_passes_on_the_device: {}",
-            text(&probe.stderr).trim()
-        );
+    if no_gpu("gpu_every_fixture_passes_on_the_device") {
         return;
     }
     for name in FIXTURES {
@@ -404,18 +431,7 @@ fn gpu_every_fixture_passes_on_the_device() {
             } else {
                 dir.clone()
             };
-            let art = tmp(&format!("{name}-{onnx}-artifact"));
-            let o = mkc(
-                &[
-                    "compile",
-                    model.to_str().unwrap(),
-                    "--emit=artifact",
-                    "-o",
-                    art.to_str().unwrap(),
-                ],
-                None,
-            );
-            assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+            let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"));
             let mut args = vec![
                 "check",
                 dir.to_str().unwrap(),
@@ -444,27 +460,10 @@ fn gpu_every_fixture_passes_on_the_device() {
 
 #[test]
 fn gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase() {
-    let probe = mkc(&["gpu-info"], None);
-    if !probe.status.success() {
-        eprintln!(
-            "SKIPPED gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase: {}",
-            text(&probe.stderr).trim()
-        );
+    if no_gpu("gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase") {
         return;
     }
-    let art = tmp("trace-artifact");
-    let model = repo("tests/fixtures/llama-tiny");
-    let o = mkc(
-        &[
-            "compile",
-            model.to_str().unwrap(),
-            "--emit=artifact",
-            "-o",
-            art.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let art = compile_artifact(&repo("tests/fixtures/llama-tiny"), "trace-artifact");
     let trace = tmp("trace.json");
     let o = mkc(
         &[
