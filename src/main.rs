@@ -181,10 +181,10 @@ impl Emit {
     fn default_pipeline(self) -> &'static str {
         match self {
             Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
-            Emit::Fused => "builtin.module(canonicalize,fuse,cse,dce)",
-            Emit::Tasks => "builtin.module(canonicalize,fuse,cse,dce,tile)",
+            Emit::Fused => "builtin.module(canonicalize,split-attention,fuse,cse,dce)",
+            Emit::Tasks => "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile)",
             Emit::Schedule | Emit::ScheduleSvg | Emit::Mlir | Emit::Ptx | Emit::Artifact => {
-                "builtin.module(canonicalize,fuse,cse,dce,tile,schedule)"
+                "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile,schedule)"
             }
         }
     }
@@ -218,6 +218,12 @@ struct CompileArgs {
     /// Schedule (and estimate) with measured task costs: a file `mkc tune` wrote.
     #[arg(long, value_name = "FILE")]
     cost_model: Option<PathBuf>,
+    /// Decode attention over the context in N parts whose tiles run on different SMs, and a
+    /// combine (the `split-attention` pass, flash-decoding); 1 keeps it whole, 0 picks
+    /// --sms / heads. The parts cut the step's positions at run time, so short contexts
+    /// spread too.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    attention_parts: i64,
     /// Megakernel: threads per CTA (a multiple of 32, at most 1024).
     #[arg(long, default_value_t = kernel_defaults::THREADS)]
     threads: u32,
@@ -704,7 +710,10 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             return Err("--sms must be at least 1".into());
         }
         let pipeline = a.pipeline.clone().unwrap_or_else(|| {
-            let p = with_sms(a.emit.default_pipeline(), a.sms);
+            let p = with_sms(a.emit.default_pipeline(), a.sms).replace(
+                "split-attention{",
+                &format!("split-attention{{parts={} ", a.attention_parts),
+            );
             match &a.cost_model {
                 Some(f) => p.replace(
                     &format!("schedule{{sms={}}}", a.sms),
@@ -1442,6 +1451,7 @@ fn run_on_gpu(
 /// A default pipeline with `tile` and `schedule` set to `sms` SMs.
 fn with_sms(pipeline: &str, sms: usize) -> String {
     pipeline
+        .replace("split-attention", &format!("split-attention{{sms={sms}}}"))
         .replace("tile", &format!("tile{{sms={sms}}}"))
         .replace("schedule", &format!("schedule{{sms={sms}}}"))
 }

@@ -382,6 +382,31 @@ pub fn operand_needs(
             });
             vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
         }
+        // [parts, heads, dim + 2]: a part reads only its run of positions, but which run is
+        // the step's (the position's), so a tile reads its heads' whole cache rows.
+        "tg.attention_partial" => {
+            let (q, kc) = (&shapes[0], &shapes[1]);
+            if q.len() != 2 || kc.len() != 3 {
+                return all_full();
+            }
+            let group = (q[0] / kc[1].max(1)).max(1);
+            let rq = map(&|b| vec![vec![b[1], (0, q[1])]]);
+            let rk = map(&|b| {
+                let (h0, h1) = b[1];
+                let mut x = full_box(kc);
+                x[1] = (h0 / group, (h1 + group - 1) / group);
+                vec![x]
+            });
+            vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
+        }
+        // Every part of the heads a tile outputs, each with its maximum and sum.
+        "tg.attention_combine" => {
+            let p = &shapes[0];
+            if p.len() != 3 {
+                return all_full();
+            }
+            vec![Some(map(&|b| vec![vec![(0, p[0]), b[0], (0, p[2])]]))]
+        }
         _ => all_full(),
     }
 }

@@ -1469,6 +1469,17 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let float_out = out_elem.is_float();
     let elementwise = mkc_ir::dialect::tg::elementwise::semantics(name, &d.attrs).is_some();
+    let direct = matches!(&cx.direct, Some((v, _)) if *v == r);
+    // A reshape of a row-major value is the same elements: a new view of them, no copy.
+    if name == "tg.reshape" && !direct && ins[0].strides == row_major(&ins[0].shape) {
+        let view = View {
+            shape: out_shape.clone(),
+            strides: row_major(&out_shape),
+            ..ins[0].clone()
+        };
+        cx.views.insert(r, view);
+        return Ok(());
+    }
     let res = match &cx.direct {
         Some((v, view)) if *v == r => view.clone(),
         _ => cx.scratch(g, &out_shape, out_elem),
@@ -1954,325 +1965,12 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 })?;
             }
         }
-        "tg.attention" => {
-            let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
-            if q.shape.len() != 2 || kc.shape.len() != 3 {
-                return Err(
-                    "the GPU lowering handles decode attention of [heads, dim] only".into(),
-                );
-            }
-            let (heads, dim) = (q.shape[0], q.shape[1]);
-            let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
-            let group = (heads / kvh.max(1)).max(1);
+        "tg.attention" | "tg.attention_partial" => {
             let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
-            // The heads needed: the hull of the needed boxes.
-            let mut h0 = need[0][0].0.clone();
-            let mut h1 = need[0][0].1.clone();
-            for b in &need[1..] {
-                h0 = g.op(format!("arith.minsi {h0}, {} : i64", b[0].0));
-                h1 = g.op(format!("arith.maxsi {h1}, {} : i64", b[0].1));
-            }
-            let scores = cx.scratch(g, &[heads, ctx], ElemType::F32);
-            let pos = g.load(&ins[3], &[])?;
-            // Scores for positions 0..=pos only (not the whole cache): the box's bound is the step's.
-            let one = g.i64c(1);
-            let cctx = g.i64c(ctx);
-            let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
-            let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
-            // With the cache stored as bf16, positions contiguous (a head's lane over all
-            // positions is one span) and aligned, a lane loads 8 positions of one lane of k
-            // at once (16 bytes): a warp per (head, blocks of 8 positions), `sub` lanes per
-            // block each with `per` lanes of q, their 8 partial dots met by shuffles. (The
-            // scalar path below loads 2 bytes at a time: 8 times the load instructions.)
-            let per = (dim / 32).max(4);
-            let sub = dim / per.max(1);
-            let fast = kc.elem == ElemType::BF16
-                && kc.space == 1
-                && kc.base_aligned
-                && kc.strides.first() == Some(&1)
-                && ctx % 8 == 0
-                && dim % per == 0
-                && sub >= 1
-                && 32 % sub == 0;
-            if fast {
-                let bpw = 32 / sub;
-                let c8 = g.i64c(8);
-                let c7 = g.i64c(7);
-                let blocks = g.op(format!("arith.addi {upto}, {c7} : i64"));
-                let blocks = g.op(format!("arith.divsi {blocks}, {c8} : i64"));
-                let bpwc = g.i64c(bpw);
-                let bpw1 = g.i64c(bpw - 1);
-                let items = g.op(format!("arith.addi {blocks}, {bpw1} : i64"));
-                let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
-                let c0 = g.i64c(0);
-                let zero = g.f32c(0.0);
-                let sc = g.f32c(scale);
-                g.for_region_warp(
-                    &[vec![(h0.clone(), h1.clone()), (c0, items)]],
-                    &mut |g, o| {
-                        let lane = g.op("arith.index_cast %lane : index to i64");
-                        let subc = g.i64c(sub);
-                        let bi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
-                        let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
-                        let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[1]));
-                        let b = g.op(format!("arith.addi {b0}, {bi} : i64"));
-                        // A block past the last loads the last (and stores nothing).
-                        let one = g.i64c(1);
-                        let lastb = g.op(format!("arith.subi {blocks}, {one} : i64"));
-                        let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
-                        let p0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
-                        let gr = g.i64c(group);
-                        let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
-                        let perc = g.i64c(per);
-                        let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
-                        let mut loaded = Vec::new();
-                        for dd in 0..per {
-                            let ddc = g.i64c(dd);
-                            let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                            let qv = g.load(q, &[o[0].clone(), dl.clone()])?;
-                            let kp = g.ptr(kc, &[p0.clone(), kvi.clone(), dl]);
-                            let kv = g.op(format!(
-                                "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                            ));
-                            loaded.push((qv, kv));
-                        }
-                        let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
-                        for (qv, kv) in loaded {
-                            let kf = g.op(format!(
-                                "arith.extf {kv} : vector<8xbf16> to vector<8xf32>"
-                            ));
-                            for (j, a) in acc.iter_mut().enumerate() {
-                                let c = g.op(format!("arith.constant {j} : i32"));
-                                let e = g.op(format!(
-                                    "llvm.extractelement {kf}[{c} : i32] : vector<8xf32>"
-                                ));
-                                let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
-                                *a = g.op(format!("arith.addf {a}, {m} : f32"));
-                            }
-                        }
-                        let z = g.i64c(0);
-                        let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-                        let inb = g.op(format!("arith.cmpi slt, {b}, {blocks} : i64"));
-                        let lead = g.op(format!("arith.andi {first}, {inb} : i1"));
-                        for (j, a) in acc.into_iter().enumerate() {
-                            let dot = g.lanes_combine(a, sub, false);
-                            let jc = g.i64c(j as i64);
-                            let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
-                            let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
-                            let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
-                            let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                            g.open(format!("scf.if {st} {{"));
-                            g.store(&scores, &[o[0].clone(), p], &v)?;
-                            g.close("}");
-                        }
-                        Ok(())
-                    },
-                )?;
-            } else {
-                // A warp per (head, run of positions): `sub` lanes per position, each with its
-                // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
-                // storage, so the lanes of a warp that share a sub-lane read consecutive words);
-                // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
-                // thread per position would wait for dim / 16.
-                let sub = [8i64, 4, 2]
-                    .into_iter()
-                    .find(|&s| dim % s == 0 && dim / s >= 16)
-                    .unwrap_or(1);
-                let per = dim / sub;
-                let ppw = 32 / sub;
-                let ppwc = g.i64c(ppw);
-                let ppw1 = g.i64c(ppw - 1);
-                let items = g.op(format!("arith.addi {upto}, {ppw1} : i64"));
-                let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
-                let c0 = g.i64c(0);
-                g.for_region_warp(
-                    &[vec![(h0.clone(), h1.clone()), (c0, items)]],
-                    &mut |g, o| {
-                        let lane = g.op("arith.index_cast %lane : index to i64");
-                        let subc = g.i64c(sub);
-                        let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
-                        let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
-                        let p0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[1]));
-                        let p = g.op(format!("arith.addi {p0}, {pi} : i64"));
-                        let valid = g.op(format!("arith.cmpi slt, {p}, {upto} : i64"));
-                        let one = g.i64c(1);
-                        let lastp = g.op(format!("arith.subi {upto}, {one} : i64"));
-                        let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
-                        let gr = g.i64c(group);
-                        let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[0]));
-                        let perc = g.i64c(per);
-                        let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
-                        let mut dot = g.f32c(0.0);
-                        for b0 in (0..per).step_by(16) {
-                            let mut pairs = Vec::new();
-                            for dd in b0..(b0 + 16).min(per) {
-                                let ddc = g.i64c(dd);
-                                let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                                let a = g.load(q, &[o[0].clone(), k.clone()])?;
-                                let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
-                                pairs.push((a, b));
-                            }
-                            for (a, b) in pairs {
-                                let m = g.op(format!("arith.mulf {a}, {b} : f32"));
-                                dot = g.op(format!("arith.addf {dot}, {m} : f32"));
-                            }
-                        }
-                        let dot = g.lanes_combine(dot, sub, false);
-                        let sc = g.f32c(scale);
-                        let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                        let z = g.i64c(0);
-                        let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-                        let st = g.op(format!("arith.andi {valid}, {first} : i1"));
-                        g.open(format!("scf.if {st} {{"));
-                        g.store(&scores, &[o[0].clone(), p], &sv)?;
-                        g.close("}");
-                        Ok(())
-                    },
-                )?;
-            }
-            g.barrier();
-            // Per head: the max and 1 / the sum of exp (the output turns each score into its
-            // probability as it reads it, so no pass writes them).
-            let stats = cx.scratch(g, &[heads, 2], ElemType::F32);
-            g.for_region_warp(&[vec![(h0.clone(), h1.clone())]], &mut |g, o| {
-                let one = g.i64c(1);
-                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                let ninf = g.f32c(f64::NEG_INFINITY);
-                let m = g.lane_reduce(&n, &ninf, true, &mut |g, p, acc| {
-                    let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
-                    Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
-                })?;
-                let zero = g.f32c(0.0);
-                let l = g.lane_reduce(&n, &zero, false, &mut |g, p, acc| {
-                    let s = g.load(&scores, &[o[0].clone(), p.to_string()])?;
-                    let t = g.op(format!("arith.subf {s}, {m} : f32"));
-                    let e = g.exp(&t);
-                    Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
-                })?;
-                let onef = g.f32c(1.0);
-                let inv = g.op(format!("arith.divf {onef}, {l} : f32"));
-                let z = g.i64c(0);
-                g.store_lane0(&stats, &[o[0].clone(), z], &m)?;
-                g.store_lane0(&stats, &[o[0].clone(), one], &inv)
-            })?;
-            g.barrier();
-            // The output: a warp per (head, group of `attention_lanes` lanes, 2 by default)
-            // of the boxes, 32 / lanes threads per lane each taking every (32 / lanes)-th
-            // position or block of 8 positions: a warp's load covers consecutive positions
-            // of its lanes in the cache's storage; the threads of a lane meet by shuffles.
-            let group_lanes = g.attention_lanes;
-            const UNROLL: i64 = 8;
-            let fast_v = vc.elem == ElemType::BF16
-                && vc.space == 1
-                && vc.base_aligned
-                && vc.strides.first() == Some(&1)
-                && ctx % 8 == 0;
-            let per_lane = 32 / group_lanes;
-            let gc = g.i64c(group_lanes);
-            let g1 = g.i64c(group_lanes - 1);
-            let z = g.i64c(0);
-            let mut items: Vec<RBox> = Vec::new();
-            for (i, b) in need.iter().enumerate() {
-                let (l0, l1) = &b[1];
-                let span = g.op(format!("arith.subi {l1}, {l0} : i64"));
-                let groups = g.op(format!("arith.addi {span}, {g1} : i64"));
-                let groups = g.op(format!("arith.divsi {groups}, {gc} : i64"));
-                let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
-                items.push(vec![(bi, bj), b[0].clone(), (z.clone(), groups)]);
-            }
-            g.for_region_warp(&items, &mut |g, o| {
-                let (l0, l1) = g.box_bounds(need, &o[0], 1);
-                let h = o[1].clone();
-                let lane = g.op("arith.index_cast %lane : index to i64");
-                let plc = g.i64c(per_lane);
-                let li = g.op(format!("arith.divsi {lane}, {plc} : i64"));
-                let off = g.op(format!("arith.remsi {lane}, {plc} : i64"));
-                let gc = g.i64c(group_lanes);
-                let first = g.op(format!("arith.muli {}, {gc} : i64", o[2]));
-                let first = g.op(format!("arith.addi {first}, {l0} : i64"));
-                let ln = g.op(format!("arith.addi {first}, {li} : i64"));
-                let one = g.i64c(1);
-                let lastl = g.op(format!("arith.subi {l1}, {one} : i64"));
-                let lc = g.op(format!("arith.minsi {ln}, {lastl} : i64"));
-                let gr = g.i64c(group);
-                let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
-                let m = g.load(&stats, &[h.clone(), z.clone()])?;
-                let inv = g.load(&stats, &[h.clone(), one.clone()])?;
-                let n = g.op(format!("arith.addi {pos}, {one} : i64"));
-                let offi = g.op(format!("arith.index_cast {off} : i64 to index"));
-                let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
-                let zf = g.f32c(0.0);
-                // With `fast_v` each thread of a lane takes blocks of 8 positions: one
-                // 16-byte load of the lane's values (positions contiguous), 8 scores;
-                // positions past the step's count in the last block drop out.
-                let c8 = g.i64c(8);
-                let (count, unroll) = if fast_v {
-                    let c7 = g.i64c(7);
-                    let nb = g.op(format!("arith.addi {n}, {c7} : i64"));
-                    (g.op(format!("arith.divsi {nb}, {c8} : i64")), 2)
-                } else {
-                    (n.clone(), UNROLL)
-                };
-                let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
-                let step = g.idx(per_lane * unroll);
-                let head = format!("{tot} = scf.for {pp} = {offi} to {ci} step {step}");
-                g.sum_loop(
-                    &head,
-                    &pp,
-                    &acc,
-                    &zf,
-                    per_lane,
-                    unroll,
-                    &mut |g| {
-                        let one = g.i64c(1);
-                        let last = g.op(format!("arith.subi {count}, {one} : i64"));
-                        (count.clone(), last)
-                    },
-                    &mut |g, k, _| {
-                        if !fast_v {
-                            let sv = g.load(&scores, &[h.clone(), k.to_string()])?;
-                            let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
-                            let t = g.op(format!("arith.subf {sv}, {m} : f32"));
-                            let e = g.exp(&t);
-                            return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
-                        }
-                        let p0 = g.op(format!("arith.muli {k}, {c8} : i64"));
-                        let vp = g.ptr(vc, &[p0.clone(), kvi.clone(), lc.clone()]);
-                        let vv = g.op(format!(
-                            "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                        ));
-                        let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
-                        let mut sum = g.f32c(0.0);
-                        for j in 0..8 {
-                            let jc = g.i64c(j);
-                            let p = g.op(format!("arith.addi {p0}, {jc} : i64"));
-                            let sv = g.load(&scores, &[h.clone(), p.clone()])?;
-                            let t = g.op(format!("arith.subf {sv}, {m} : f32"));
-                            let e = g.exp(&t);
-                            let c = g.op(format!("arith.constant {j} : i32"));
-                            let v = g.op(format!(
-                                "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
-                            ));
-                            let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
-                            let valid = g.op(format!("arith.cmpi slt, {p}, {n} : i64"));
-                            let z = g.f32c(0.0);
-                            let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
-                            sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
-                        }
-                        Ok(sum)
-                    },
-                )?;
-                let y = g.lanes_combine(tot.clone(), per_lane, false);
-                let y = g.op(format!("arith.mulf {y}, {inv} : f32"));
-                let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
-                let lead = g.op(format!("arith.cmpi eq, {off}, {z} : i64"));
-                let st = g.op(format!("arith.andi {inside}, {lead} : i1"));
-                g.open(format!("scf.if {st} {{"));
-                g.store(&res, &[h.clone(), ln.clone()], &y)?;
-                g.close("}");
-                Ok(())
-            })?;
+            let parts = (name == "tg.attention_partial").then(|| int_attr("parts").unwrap_or(1));
+            emit_attention(g, cx, &ins, need, &res, scale, parts)?;
         }
+        "tg.attention_combine" => emit_attention_combine(g, &ins, need, &res)?,
         "tg.sdpa" => {
             // softmax(q k^T * scale + mask) v over [.., heads, seq, dim], GQA by head
             // groups; a fully masked row gives 0. Three phases over the rows the boxes need:
@@ -2410,6 +2108,476 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
 }
 
 /// Multi-index of flat `k` (an i64 SSA value) over `shape` with strides `st`.
+/// Decode attention of q [heads, dim] over the caches' rows 0..=pos: `tg.attention` (`parts`
+/// None: the normalised output [heads, dim]) or `tg.attention_partial` (`parts` P: per part
+/// and head of the boxes, the unnormalised output, the largest score and the sum of
+/// exponentials over the part's run of positions, [P, heads, dim + 2]). Three rounds, each
+/// over the (part, head) rows the boxes need: the scores of the row's run into scratch, the
+/// row's max and sum, then the output lanes.
+#[allow(clippy::too_many_arguments)]
+fn emit_attention(
+    g: &mut Gen,
+    cx: &mut TaskCx,
+    ins: &[View],
+    need: &[RBox],
+    res: &View,
+    scale: f64,
+    parts: Option<i64>,
+) -> Result<(), String> {
+    let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
+    if q.shape.len() != 2 || kc.shape.len() != 3 {
+        return Err("the GPU lowering handles decode attention of [heads, dim] only".into());
+    }
+    let (heads, dim) = (q.shape[0], q.shape[1]);
+    let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
+    let group = (heads / kvh.max(1)).max(1);
+    let np = parts.unwrap_or(1).max(1);
+    // The result's axes: [parts,] heads, lanes.
+    let (ha, la) = if parts.is_some() { (1, 2) } else { (0, 1) };
+    // The parts and heads needed: the hulls of the needed boxes.
+    let hull = |g: &mut Gen, axis: usize| {
+        let (mut lo, mut hi) = need[0][axis].clone();
+        for b in &need[1..] {
+            lo = g.op(format!("arith.minsi {lo}, {} : i64", b[axis].0));
+            hi = g.op(format!("arith.maxsi {hi}, {} : i64", b[axis].1));
+        }
+        (lo, hi)
+    };
+    let (h0, h1) = hull(g, ha);
+    let (p0, p1) = match parts {
+        Some(_) => hull(g, 0),
+        None => (g.i64c(0), g.i64c(1)),
+    };
+    // A part's run of the step's positions is at most `run` long (its 8-position blocks
+    // are ceil(blocks / parts) at most): the scores' scratch is indexed from the run's start.
+    let run = 8 * (((ctx + 7) / 8 + np - 1) / np);
+    let scores = cx.scratch(g, &[np, heads, run], ElemType::F32);
+    let pos = g.load(&ins[3], &[])?;
+    let one = g.i64c(1);
+    let cctx = g.i64c(ctx);
+    let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
+    let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
+    let (c7, c8) = (g.i64c(7), g.i64c(8));
+    let blocks = g.op(format!("arith.addi {upto}, {c7} : i64"));
+    let blocks = g.op(format!("arith.divsi {blocks}, {c8} : i64"));
+    let c_most = g.i64c(np - 1);
+    let npc = g.i64c(np);
+    let most = g.op(format!("arith.addi {blocks}, {c_most} : i64"));
+    let most = g.op(format!("arith.divsi {most}, {npc} : i64"));
+    // Positions lo..hi of part p (`mkc_ir::dialect::tg::nn::attention_part`).
+    let window = |g: &mut Gen, p: &str| -> (String, String) {
+        let a = g.op(format!("arith.muli {p}, {blocks} : i64"));
+        let a = g.op(format!("arith.divsi {a}, {npc} : i64"));
+        let c_p1 = g.i64c(1);
+        let p1 = g.op(format!("arith.addi {p}, {c_p1} : i64"));
+        let b = g.op(format!("arith.muli {p1}, {blocks} : i64"));
+        let b = g.op(format!("arith.divsi {b}, {npc} : i64"));
+        let lo = g.op(format!("arith.muli {a}, {c8} : i64"));
+        let hi = g.op(format!("arith.muli {b}, {c8} : i64"));
+        let hi = g.op(format!("arith.minsi {hi}, {upto} : i64"));
+        let lo = g.op(format!("arith.minsi {lo}, {hi} : i64"));
+        (lo, hi)
+    };
+    let z = g.i64c(0);
+    // With the cache stored as bf16, positions contiguous (a head's lane over all
+    // positions is one span) and aligned, a lane loads 8 positions of one lane of k
+    // at once (16 bytes): a warp per (row, blocks of 8 positions), `sub` lanes per
+    // block each with `per` lanes of q, their 8 partial dots met by shuffles. (The
+    // scalar path below loads 2 bytes at a time: 8 times the load instructions.)
+    let per = (dim / 32).max(4);
+    let sub = dim / per.max(1);
+    let fast = kc.elem == ElemType::BF16
+        && kc.space == 1
+        && kc.base_aligned
+        && kc.strides.first() == Some(&1)
+        && ctx % 8 == 0
+        && dim % per == 0
+        && sub >= 1
+        && 32 % sub == 0;
+    if fast {
+        let bpw = 32 / sub;
+        let bpwc = g.i64c(bpw);
+        let c_items = g.i64c(bpw - 1);
+        let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
+        let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
+        let zero = g.f32c(0.0);
+        let sc = g.f32c(scale);
+        let rows = vec![
+            (p0.clone(), p1.clone()),
+            (h0.clone(), h1.clone()),
+            (z.clone(), items),
+        ];
+        g.for_region_warp(&[rows], &mut |g, o| {
+            let (lo, hi) = window(g, &o[0]);
+            let lane = g.op("arith.index_cast %lane : index to i64");
+            let subc = g.i64c(sub);
+            let bi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
+            let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+            let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+            let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
+            let b = g.op(format!("arith.addi {first}, {b0} : i64"));
+            let b = g.op(format!("arith.addi {b}, {bi} : i64"));
+            // A block past the run's last loads the last (and stores nothing).
+            let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
+            let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
+            let one = g.i64c(1);
+            let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
+            let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+            let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
+            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
+            let gr = g.i64c(group);
+            let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
+            let perc = g.i64c(per);
+            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+            let mut loaded = Vec::new();
+            for dd in 0..per {
+                let ddc = g.i64c(dd);
+                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                let qv = g.load(q, &[o[1].clone(), dl.clone()])?;
+                let kp = g.ptr(kc, &[q0.clone(), kvi.clone(), dl]);
+                let kv = g.op(format!(
+                    "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                ));
+                loaded.push((qv, kv));
+            }
+            let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
+            for (qv, kv) in loaded {
+                let kf = g.op(format!("arith.extf {kv} : vector<8xbf16> to vector<8xf32>"));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let c = g.op(format!("arith.constant {j} : i32"));
+                    let e = g.op(format!(
+                        "llvm.extractelement {kf}[{c} : i32] : vector<8xf32>"
+                    ));
+                    let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                    *a = g.op(format!("arith.addf {a}, {m} : f32"));
+                }
+            }
+            let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+            let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
+            let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
+            for (j, a) in acc.into_iter().enumerate() {
+                let dot = g.lanes_combine(a, sub, false);
+                let jc = g.i64c(j as i64);
+                let p = g.op(format!("arith.addi {q0}, {jc} : i64"));
+                let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+                let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
+                let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                let t = g.op(format!("arith.subi {p}, {lo} : i64"));
+                g.open(format!("scf.if {st} {{"));
+                g.store(&scores, &[o[0].clone(), o[1].clone(), t], &v)?;
+                g.close("}");
+            }
+            Ok(())
+        })?;
+    } else {
+        // A warp per (row, run of positions): `sub` lanes per position, each with its
+        // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
+        // storage, so the lanes of a warp that share a sub-lane read consecutive words);
+        // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
+        // thread per position would wait for dim / 16.
+        let sub = [8i64, 4, 2]
+            .into_iter()
+            .find(|&s| dim % s == 0 && dim / s >= 16)
+            .unwrap_or(1);
+        let per = dim / sub;
+        let ppw = 32 / sub;
+        let ppwc = g.i64c(ppw);
+        let positions = g.op(format!("arith.muli {most}, {c8} : i64"));
+        let c_items = g.i64c(ppw - 1);
+        let items = g.op(format!("arith.addi {positions}, {c_items} : i64"));
+        let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
+        let rows = vec![
+            (p0.clone(), p1.clone()),
+            (h0.clone(), h1.clone()),
+            (z.clone(), items),
+        ];
+        g.for_region_warp(&[rows], &mut |g, o| {
+            let (lo, hi) = window(g, &o[0]);
+            let lane = g.op("arith.index_cast %lane : index to i64");
+            let subc = g.i64c(sub);
+            let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
+            let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+            let t0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[2]));
+            let t = g.op(format!("arith.addi {t0}, {pi} : i64"));
+            let p = g.op(format!("arith.addi {lo}, {t} : i64"));
+            let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+            let one = g.i64c(1);
+            let lastp = g.op(format!("arith.subi {hi}, {one} : i64"));
+            let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
+            let pc = g.op(format!("arith.maxsi {pc}, {z} : i64"));
+            let gr = g.i64c(group);
+            let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
+            let perc = g.i64c(per);
+            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+            let mut dot = g.f32c(0.0);
+            for b0 in (0..per).step_by(16) {
+                let mut pairs = Vec::new();
+                for dd in b0..(b0 + 16).min(per) {
+                    let ddc = g.i64c(dd);
+                    let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                    let a = g.load(q, &[o[1].clone(), k.clone()])?;
+                    let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
+                    pairs.push((a, b));
+                }
+                for (a, b) in pairs {
+                    let m = g.op(format!("arith.mulf {a}, {b} : f32"));
+                    dot = g.op(format!("arith.addf {dot}, {m} : f32"));
+                }
+            }
+            let dot = g.lanes_combine(dot, sub, false);
+            let sc = g.f32c(scale);
+            let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+            let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+            let st = g.op(format!("arith.andi {valid}, {first} : i1"));
+            g.open(format!("scf.if {st} {{"));
+            g.store(&scores, &[o[0].clone(), o[1].clone(), t], &sv)?;
+            g.close("}");
+            Ok(())
+        })?;
+    }
+    g.barrier();
+    // Per row: the max and the sum of exp (or its inverse, for the normalised output; the
+    // output turns each score into its weight as it reads it, so no pass writes them).
+    // A part's m and sum are also two lanes of its result, where a box holds them.
+    let stats = cx.scratch(g, &[np, heads, 2], ElemType::F32);
+    let rows = vec![(p0.clone(), p1.clone()), (h0.clone(), h1.clone())];
+    g.for_region_warp(&[rows], &mut |g, o| {
+        let (lo, hi) = window(g, &o[0]);
+        let n = g.op(format!("arith.subi {hi}, {lo} : i64"));
+        let ninf = g.f32c(f64::NEG_INFINITY);
+        let m = g.lane_reduce(&n, &ninf, true, &mut |g, t, acc| {
+            let s = g.load(&scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
+            Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
+        })?;
+        let zero = g.f32c(0.0);
+        let l = g.lane_reduce(&n, &zero, false, &mut |g, t, acc| {
+            let s = g.load(&scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
+            let t = g.op(format!("arith.subf {s}, {m} : f32"));
+            let e = g.exp(&t);
+            Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
+        })?;
+        let second = if parts.is_some() {
+            for (k, v) in [(dim, &m), (dim + 1, &l)] {
+                let kc = g.i64c(k);
+                let mut held = g.op("arith.constant false");
+                for b in need {
+                    let mut inside = g.op("arith.constant true");
+                    for (x, (lo, hi)) in [&o[0], &o[1], &kc].into_iter().zip(b) {
+                        let a = g.op(format!("arith.cmpi sge, {x}, {lo} : i64"));
+                        let c = g.op(format!("arith.cmpi slt, {x}, {hi} : i64"));
+                        let ac = g.op(format!("arith.andi {a}, {c} : i1"));
+                        inside = g.op(format!("arith.andi {inside}, {ac} : i1"));
+                    }
+                    held = g.op(format!("arith.ori {held}, {inside} : i1"));
+                }
+                g.open(format!("scf.if {held} {{"));
+                g.store_lane0(res, &[o[0].clone(), o[1].clone(), kc], v)?;
+                g.close("}");
+            }
+            l
+        } else {
+            let onef = g.f32c(1.0);
+            g.op(format!("arith.divf {onef}, {l} : f32"))
+        };
+        let zi = g.i64c(0);
+        let onei = g.i64c(1);
+        g.store_lane0(&stats, &[o[0].clone(), o[1].clone(), zi], &m)?;
+        g.store_lane0(&stats, &[o[0].clone(), o[1].clone(), onei], &second)
+    })?;
+    g.barrier();
+    // The output: a warp per (row, group of `attention_lanes` lanes, 2 by default) of the
+    // boxes, 32 / lanes threads per lane each taking every (32 / lanes)-th position or
+    // block of 8 positions of the row's run: a warp's load covers consecutive positions
+    // of its lanes in the cache's storage; the threads of a lane meet by shuffles.
+    // A part's run is short next to the whole context: there a warp takes more lanes
+    // (fewer threads a lane), so that one round of the CTA's warps covers a head.
+    let group_lanes = match parts {
+        Some(_) => {
+            let warps = (g.threads / 32) as i64;
+            let mut l = g.attention_lanes;
+            while l < 8 && l * warps < dim {
+                l *= 2;
+            }
+            l
+        }
+        None => g.attention_lanes,
+    };
+    const UNROLL: i64 = 8;
+    let fast_v = vc.elem == ElemType::BF16
+        && vc.space == 1
+        && vc.base_aligned
+        && vc.strides.first() == Some(&1)
+        && ctx % 8 == 0;
+    let per_lane = 32 / group_lanes;
+    let gc = g.i64c(group_lanes);
+    let g1 = g.i64c(group_lanes - 1);
+    let dimc = g.i64c(dim);
+    let mut items: Vec<RBox> = Vec::new();
+    for (i, b) in need.iter().enumerate() {
+        let (l0, l1) = &b[la];
+        let l1 = g.op(format!("arith.minsi {l1}, {dimc} : i64"));
+        let span = g.op(format!("arith.subi {l1}, {l0} : i64"));
+        let span = g.op(format!("arith.maxsi {span}, {z} : i64"));
+        let groups = g.op(format!("arith.addi {span}, {g1} : i64"));
+        let groups = g.op(format!("arith.divsi {groups}, {gc} : i64"));
+        let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
+        let part = if parts.is_some() {
+            b[0].clone()
+        } else {
+            (p0.clone(), p1.clone())
+        };
+        items.push(vec![(bi, bj), part, b[ha].clone(), (z.clone(), groups)]);
+    }
+    g.for_region_warp(&items, &mut |g, o| {
+        let (l0, l1) = g.box_bounds(need, &o[0], la);
+        let l1 = g.op(format!("arith.minsi {l1}, {dimc} : i64"));
+        let (p, h) = (o[1].clone(), o[2].clone());
+        let (lo, hi) = window(g, &p);
+        let lane = g.op("arith.index_cast %lane : index to i64");
+        let plc = g.i64c(per_lane);
+        let li = g.op(format!("arith.divsi {lane}, {plc} : i64"));
+        let off = g.op(format!("arith.remsi {lane}, {plc} : i64"));
+        let gc = g.i64c(group_lanes);
+        let first = g.op(format!("arith.muli {}, {gc} : i64", o[3]));
+        let first = g.op(format!("arith.addi {first}, {l0} : i64"));
+        let ln = g.op(format!("arith.addi {first}, {li} : i64"));
+        let one = g.i64c(1);
+        let lastl = g.op(format!("arith.subi {l1}, {one} : i64"));
+        let lc = g.op(format!("arith.minsi {ln}, {lastl} : i64"));
+        let lc = g.op(format!("arith.maxsi {lc}, {z} : i64"));
+        let gr = g.i64c(group);
+        let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
+        let m = g.load(&stats, &[p.clone(), h.clone(), z.clone()])?;
+        let second = g.load(&stats, &[p.clone(), h.clone(), one.clone()])?;
+        let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
+        let zf = g.f32c(0.0);
+        // With `fast_v` each thread of a lane takes blocks of 8 positions: one 16-byte
+        // load of the lane's values (positions contiguous), 8 scores; positions past the
+        // run's end in its last block drop out.
+        let (start, count, unroll) = if fast_v {
+            let s = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+            let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
+            (s, g.op(format!("arith.divsi {e}, {c8} : i64")), 2)
+        } else {
+            (lo.clone(), hi.clone(), UNROLL)
+        };
+        let start = g.op(format!("arith.addi {start}, {off} : i64"));
+        let si = g.op(format!("arith.index_cast {start} : i64 to index"));
+        let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
+        let step = g.idx(per_lane * unroll);
+        let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
+        g.sum_loop(
+            &head,
+            &pp,
+            &acc,
+            &zf,
+            per_lane,
+            unroll,
+            &mut |g| {
+                let one = g.i64c(1);
+                let last = g.op(format!("arith.subi {count}, {one} : i64"));
+                (count.clone(), last)
+            },
+            &mut |g, k, _| {
+                if !fast_v {
+                    let t = g.op(format!("arith.subi {k}, {lo} : i64"));
+                    let sv = g.load(&scores, &[p.clone(), h.clone(), t])?;
+                    let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
+                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
+                    let e = g.exp(&d);
+                    return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
+                }
+                let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
+                let vp = g.ptr(vc, &[q0.clone(), kvi.clone(), lc.clone()]);
+                let vv = g.op(format!(
+                    "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                ));
+                let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
+                let mut sum = g.f32c(0.0);
+                // (A position past the run in its last block reads a score slot this step
+                // never wrote, inside the row: its weight is dropped, whatever it holds.)
+                let t0 = g.op(format!("arith.subi {q0}, {lo} : i64"));
+                for j in 0..8 {
+                    let jc = g.i64c(j);
+                    let p1 = g.op(format!("arith.addi {q0}, {jc} : i64"));
+                    let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
+                    let t = g.op(format!("arith.addi {t0}, {jc} : i64"));
+                    let sv = g.load(&scores, &[p.clone(), h.clone(), t])?;
+                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
+                    let e = g.exp(&d);
+                    let c = g.op(format!("arith.constant {j} : i32"));
+                    let v = g.op(format!(
+                        "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
+                    ));
+                    let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
+                    let z = g.f32c(0.0);
+                    let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
+                    sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
+                }
+                Ok(sum)
+            },
+        )?;
+        let y = g.lanes_combine(tot.clone(), per_lane, false);
+        let (y, idx) = match parts {
+            Some(_) => (y, vec![p.clone(), h.clone(), ln.clone()]),
+            None => (
+                g.op(format!("arith.mulf {y}, {second} : f32")),
+                vec![h.clone(), ln.clone()],
+            ),
+        };
+        let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
+        let lead = g.op(format!("arith.cmpi eq, {off}, {z} : i64"));
+        let st = g.op(format!("arith.andi {inside}, {lead} : i1"));
+        g.open(format!("scf.if {st} {{"));
+        g.store(res, &idx, &y)?;
+        g.close("}");
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// `tg.attention_combine` over the boxes of [heads, dim], a thread per element: the parts'
+/// maximum, then their outputs and sums rescaled to it (a part with no positions has
+/// m = -inf and weighs 0). Every load's address is known before the task starts, so they
+/// all go out at once.
+fn emit_attention_combine(
+    g: &mut Gen,
+    ins: &[View],
+    need: &[RBox],
+    res: &View,
+) -> Result<(), String> {
+    let pv = &ins[0];
+    let (np, dim) = (pv.shape[0], pv.shape[2] - 2);
+    let (dm, dl) = (g.i64c(dim), g.i64c(dim + 1));
+    // Four elements a round per thread: their 3 * parts loads (written by other SMs, so
+    // from L2) in flight together.
+    g.for_region_by(need, "%tid", "%nthreads", 4, &mut |g, o| {
+        let mut ms = Vec::new();
+        for p in 0..np {
+            let pc = g.i64c(p);
+            ms.push(g.load(pv, &[pc, o[0].clone(), dm.clone()])?);
+        }
+        let mut mx = ms[0].clone();
+        for m in &ms[1..] {
+            mx = g.op(format!("arith.maximumf {mx}, {m} : f32"));
+        }
+        let (mut num, mut den) = (g.f32c(0.0), g.f32c(0.0));
+        for (p, m) in ms.iter().enumerate() {
+            let pc = g.i64c(p as i64);
+            let x = g.load(pv, &[pc.clone(), o[0].clone(), o[1].clone()])?;
+            let l = g.load(pv, &[pc, o[0].clone(), dl.clone()])?;
+            let d = g.op(format!("arith.subf {m}, {mx} : f32"));
+            let w = g.exp(&d);
+            let wx = g.op(format!("arith.mulf {w}, {x} : f32"));
+            num = g.op(format!("arith.addf {num}, {wx} : f32"));
+            let wl = g.op(format!("arith.mulf {w}, {l} : f32"));
+            den = g.op(format!("arith.addf {den}, {wl} : f32"));
+        }
+        let y = g.op(format!("arith.divf {num}, {den} : f32"));
+        g.store(res, o, &y)
+    })
+}
+
 fn unflatten_with(g: &mut Gen, k: &str, shape: &[i64], st: &[u64]) -> Vec<String> {
     (0..shape.len())
         .map(|i| {

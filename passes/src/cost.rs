@@ -55,13 +55,15 @@ pub fn parallelism(body: &Body, op: OpId) -> u64 {
     match data.name.as_str() {
         // One output row (of a weight matrix) per unit: matvec tiles split over rows.
         "tg.matmul" => elems,
-        // Heads (times query rows): each is an independent softmax.
-        "tg.attention" | "tg.sdpa" => out.and_then(Type::as_tensor).map_or(1, |t| {
-            t.shape[..t.rank().saturating_sub(1)]
-                .iter()
-                .product::<i64>()
-                .max(1) as u64
-        }),
+        // Heads (times query rows, or parts of the context): each is an independent softmax.
+        "tg.attention" | "tg.attention_partial" | "tg.sdpa" => {
+            out.and_then(Type::as_tensor).map_or(1, |t| {
+                t.shape[..t.rank().saturating_sub(1)]
+                    .iter()
+                    .product::<i64>()
+                    .max(1) as u64
+            })
+        }
         _ => elems.div_ceil(256).max(1),
     }
 }

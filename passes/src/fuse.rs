@@ -67,7 +67,10 @@ pub fn info() -> PassInfo {
 
 /// Ops that stream a weight or the KV cache: each anchors a group.
 pub fn is_heavy(name: &str) -> bool {
-    matches!(name, "tg.matmul" | "tg.attention" | "tg.sdpa" | "tg.gather")
+    matches!(
+        name,
+        "tg.matmul" | "tg.attention" | "tg.attention_partial" | "tg.sdpa" | "tg.gather"
+    )
 }
 
 /// Ops that reduce over a dimension (they need all of it before they can finish).
@@ -419,7 +422,7 @@ fn partition(
 /// A name for a group from what it holds.
 fn kind(body: &Body, ops: &[OpId]) -> &'static str {
     let has = |n: &str| ops.iter().any(|&o| body.ops[o].name == n);
-    if has("tg.attention") || has("tg.sdpa") {
+    if has("tg.attention") || has("tg.attention_partial") || has("tg.sdpa") {
         "attention"
     } else if has("tg.matmul") {
         if has("tg.silu") {

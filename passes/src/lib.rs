@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod raise;
 pub mod rules;
 pub mod schedule;
+pub mod split_attention;
 pub mod tile;
 pub mod traffic;
 

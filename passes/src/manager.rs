@@ -76,6 +76,7 @@ impl PassRegistry {
         r.register(crate::fuse::info());
         r.register(crate::tile::info());
         r.register(crate::schedule::info());
+        r.register(crate::split_attention::info());
         r
     }
 

@@ -518,6 +518,23 @@ pub fn fusion() -> Vec<FusionRule> {
             consumer: &["tg.matmul"],
             when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],
         },
+        // Attention's combine (and its reshape to a vector) into the output projection:
+        // every tile recomputes the (small) combine of the parts instead of a separate
+        // task writing it, one synchronisation fewer per layer.
+        FusionRule {
+            name: "combine-prologue",
+            stage: Stage::Prologue,
+            producer: &["tg.attention_combine", "tg.reshape"],
+            consumer: &["tg.reshape", "tg.matmul"],
+            when: |b, p, c| {
+                let from_combine = |o: OpId| {
+                    b.ops[o].name == "tg.attention_combine"
+                        || b.def_op(b.ops[o].operands[0])
+                            .is_some_and(|d| b.ops[d].name == "tg.attention_combine")
+                };
+                from_combine(p) && b.ops[c].operands[0] == b.ops[p].results[0]
+            },
+        },
         // Weight-side preparation (a bias cast) is read by the op that uses it.
         FusionRule {
             name: "weight-prologue",

@@ -169,10 +169,12 @@ impl Placer<'_> {
             .body
             .entry_block(group, 0)
             .ok_or("a group has no body")?;
-        let attention = self.body.blocks[block]
-            .ops
-            .iter()
-            .any(|&o| self.body.ops[o].name == "tg.attention");
+        let attention = self.body.blocks[block].ops.iter().any(|&o| {
+            matches!(
+                self.body.ops[o].name.as_str(),
+                "tg.attention" | "tg.attention_partial"
+            )
+        });
         let rate = if attention {
             self.opts.attention_flops
         } else {
@@ -223,7 +225,7 @@ impl Placer<'_> {
             if !whole_cut
                 && (ranges > MAX_RANGES
                     || most_boxes > MAX_BOXES
-                    || least < self.opts.min_tile_bytes)
+                    || (!attention && least < self.opts.min_tile_bytes))
             {
                 continue;
             }
@@ -286,6 +288,18 @@ impl Placer<'_> {
             ..Default::default()
         };
         let elem = |v: ValueId| body.ty(v).as_tensor().map_or(0, |t| t.elem.bytes()) as f64;
+        // A tile of attention's parts reads its parts' runs of the context, not all of it.
+        let context_share = sl
+            .ops
+            .iter()
+            .find(|&&o| body.ops[o].name == "tg.attention_partial")
+            .and_then(|&o| {
+                let r = body.ops[o].results[0];
+                let parts = body.ty(r).as_tensor()?.shape[0].max(1);
+                let covered: i64 = sl.needs.get(&r)?.iter().map(|b| b[0].1 - b[0].0).sum();
+                Some((covered as f64 / parts as f64).min(1.0))
+            })
+            .unwrap_or(1.0);
         for &i in &sl.args {
             let (a, v) = (args[i], operands[i]);
             let need = &sl.needs[&a];
@@ -323,7 +337,7 @@ impl Placer<'_> {
                         .as_tensor()
                         .map_or(1, |t| t.shape.first().copied().unwrap_or(1))
                         .max(1);
-                    bytes * (self.opts.ctx as f64 / ctx as f64).min(1.0)
+                    bytes * (self.opts.ctx as f64 / ctx as f64).min(1.0) * context_share
                 }
                 Memory::Activations => bytes * L2_BYTE,
             };
@@ -379,6 +393,26 @@ impl Placer<'_> {
                             });
                     let ctx = self.opts.ctx as f64;
                     2.0 * ctx * dim * heads as f64 + 2.0 * ctx * outs
+                }
+                // Per (part, head) row a tile touches, the scores of the part's run of the
+                // context, then 2 * run per output lane.
+                "tg.attention_partial" => {
+                    let shape = body
+                        .ty(d.results[0])
+                        .as_tensor()
+                        .map_or(vec![1, 1, 3], |t| t.shape.clone());
+                    let (parts, dim) = (shape[0].max(1) as f64, (shape[2] - 2).max(1) as f64);
+                    let rows: i64 =
+                        d.results
+                            .first()
+                            .and_then(|r| sl.needs.get(r))
+                            .map_or(0, |reg| {
+                                reg.iter()
+                                    .map(|b| (b[0].1 - b[0].0) * (b[1].1 - b[1].0))
+                                    .sum()
+                            });
+                    let run = self.opts.ctx as f64 / parts;
+                    2.0 * run * dim * rows as f64 + 2.0 * run * outs
                 }
                 _ => outs,
             };
@@ -486,6 +520,25 @@ fn candidates(shape: &[i64], targets: &[i64]) -> Vec<Cut> {
             for c in axis_cuts(d, t) {
                 let mut cut = whole.clone();
                 cut[d] = c;
+                out.push(cut);
+            }
+        }
+    }
+    // Two outer axes (attention's parts and heads).
+    for d in 0..rank.saturating_sub(1) {
+        for e in d + 1..rank.saturating_sub(1) {
+            if shape[d] <= 1 || shape[e] <= 1 {
+                continue;
+            }
+            for &t in targets {
+                let n1 = shape[d].min(t);
+                let n2 = ((t + n1 - 1) / n1).min(shape[e]);
+                if n2 <= 1 {
+                    continue;
+                }
+                let mut cut = whole.clone();
+                cut[d] = chunks(shape[d], n1).into_iter().map(|c| vec![c]).collect();
+                cut[e] = chunks(shape[e], n2).into_iter().map(|c| vec![c]).collect();
                 out.push(cut);
             }
         }

@@ -6,7 +6,7 @@
 use crate::tensor::{Data, Tensor};
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::tg::elementwise::{broadcast_source, semantics, Scalar};
-use mkc_ir::dialect::tg::nn::{matmul_shape, reduce_axes, rope_inv_freq};
+use mkc_ir::dialect::tg::nn::{attention_part, matmul_shape, reduce_axes, rope_inv_freq};
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{Body, ElemType, OpId, TensorType, Type, ValueId};
 use std::collections::HashMap;
@@ -473,6 +473,24 @@ impl<'a> Interpreter<'a> {
                     out_ty(0)?,
                 ))
             }
+            "tg.attention_partial" => {
+                let (q, k, v, pos) = (&args[0], &args[1], &args[2], args[3].get(0).i());
+                let ctx = k.ty.shape[0];
+                if pos < 0 || pos >= ctx {
+                    return Err(format!(
+                        "position {pos} is outside the cache (context {ctx})"
+                    ));
+                }
+                one(attention_partial(
+                    q,
+                    k,
+                    v,
+                    pos as usize,
+                    float("scale")?,
+                    out_ty(0)?,
+                ))
+            }
+            "tg.attention_combine" => one(attention_combine(&args[0], out_ty(0)?)),
             name => {
                 let f = semantics(name, attrs)
                     .ok_or_else(|| format!("the interpreter cannot run '{name}'"))?;
@@ -749,31 +767,105 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool, full_width: b
     })
 }
 
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: TensorType) -> Tensor {
+/// Head `h` of decode attention over cache rows `rows`: (the sum of e^(s - m) v over the
+/// rows, m = the largest score s, the sum of e^(s - m)); no rows give (0, -inf, 0).
+fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    h: usize,
+    rows: std::ops::Range<usize>,
+    scale: f64,
+) -> (Vec<f64>, f64, f64) {
     let (heads, dim) = (q.ty.shape[0] as usize, q.ty.shape[1] as usize);
     let kv_heads = k.ty.shape[1] as usize;
-    let group = heads / kv_heads;
+    let kh = h / (heads / kv_heads);
+    let scores: Vec<(usize, f64)> = rows
+        .map(|t| {
+            let s = (0..dim)
+                .map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e))
+                .sum::<f64>();
+            (t, s * scale)
+        })
+        .collect();
+    let m = scores
+        .iter()
+        .map(|&(_, s)| s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut out = vec![0f64; dim];
+    let mut l = 0.0;
+    for &(t, s) in &scores {
+        let p = (s - m).exp();
+        l += p;
+        for (e, o) in out.iter_mut().enumerate() {
+            *o += p * v.f((t * kv_heads + kh) * dim + e);
+        }
+    }
+    (out, m, l)
+}
+
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: TensorType) -> Tensor {
+    let (heads, dim) = (q.ty.shape[0] as usize, q.ty.shape[1] as usize);
     let mut out = vec![0f64; heads * dim];
     for h in 0..heads {
-        let kh = h / group;
-        let scores: Vec<f64> = (0..=pos)
-            .map(|t| {
-                (0..dim)
-                    .map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e))
-                    .sum::<f64>()
-                    * scale
-            })
-            .collect();
-        let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
-        for (t, s) in scores.iter().enumerate() {
-            let p = (s - m).exp() / z;
-            for e in 0..dim {
-                out[h * dim + e] += p * v.f((t * kv_heads + kh) * dim + e);
-            }
+        let (o, _, l) = attend(q, k, v, h, 0..pos + 1, scale);
+        for (e, x) in o.into_iter().enumerate() {
+            out[h * dim + e] = x / l;
         }
     }
     Tensor::from_fn(ty, |i| Scalar::F(out[i]))
+}
+
+/// `tg.attention_partial`: per part and head, [sum of e^(s - m) v, m, sum of e^(s - m)].
+fn attention_partial(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    pos: usize,
+    scale: f64,
+    ty: TensorType,
+) -> Tensor {
+    let (parts, heads, row) = (
+        ty.shape[0] as usize,
+        ty.shape[1] as usize,
+        ty.shape[2] as usize,
+    );
+    let mut out = vec![0f64; parts * heads * row];
+    for p in 0..parts {
+        let (lo, hi) = attention_part(pos as i64 + 1, p as i64, parts as i64);
+        for h in 0..heads {
+            let (o, m, l) = attend(q, k, v, h, lo as usize..hi as usize, scale);
+            let at = (p * heads + h) * row;
+            out[at..at + row - 2].copy_from_slice(&o);
+            out[at + row - 2] = m;
+            out[at + row - 1] = l;
+        }
+    }
+    Tensor::from_fn(ty, |i| Scalar::F(out[i]))
+}
+
+/// `tg.attention_combine`: the parts rescaled to their common maximum, summed, normalised.
+fn attention_combine(parts: &Tensor, ty: TensorType) -> Tensor {
+    let (n, heads, row) = (
+        parts.ty.shape[0] as usize,
+        parts.ty.shape[1] as usize,
+        parts.ty.shape[2] as usize,
+    );
+    let dim = row - 2;
+    let at = |p: usize, h: usize, e: usize| parts.f((p * heads + h) * row + e);
+    Tensor::from_fn(ty, |i| {
+        let (h, e) = (i / dim, i % dim);
+        let m = (0..n)
+            .map(|p| at(p, h, dim))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let (mut o, mut l) = (0.0, 0.0);
+        for p in 0..n {
+            let w = (at(p, h, dim) - m).exp();
+            o += w * at(p, h, e);
+            l += w * at(p, h, dim + 1);
+        }
+        Scalar::F(o / l)
+    })
 }
 
 fn sdpa(args: &[Rc<Tensor>], scale: f64, ty: TensorType) -> Tensor {
@@ -864,6 +956,54 @@ mod tests {
         Tensor {
             ty: TensorType::new(shape.to_vec(), ElemType::F32),
             data: Data::F32(v),
+        }
+    }
+
+    /// Attention's parts, combined, are attention: for every position (short runs leave
+    /// parts empty, long ones cut it into uneven runs), parts count and GQA grouping.
+    #[test]
+    fn combined_parts_are_attention() {
+        let (heads, kv, dim, ctx) = (4usize, 2usize, 8usize, 40usize);
+        let wave = |n: usize, a: f32| -> Vec<f32> {
+            (0..n).map(|i| (i as f32 * a).sin() * 1.7).collect()
+        };
+        let q = t(&[heads as i64, dim as i64], wave(heads * dim, 0.37));
+        let k = t(
+            &[ctx as i64, kv as i64, dim as i64],
+            wave(ctx * kv * dim, 0.91),
+        );
+        let v = t(
+            &[ctx as i64, kv as i64, dim as i64],
+            wave(ctx * kv * dim, 0.53),
+        );
+        let out = TensorType::new(vec![heads as i64, dim as i64], ElemType::F32);
+        for parts in [1i64, 2, 3, 4, 8] {
+            for pos in [0usize, 5, 8, 17, 39] {
+                let want = attention(&q, &k, &v, pos, 0.3, out.clone());
+                let pty = TensorType::new(vec![parts, heads as i64, dim as i64 + 2], ElemType::F32);
+                let p = attention_partial(&q, &k, &v, pos, 0.3, pty);
+                // The runs tile 0..=pos in order, 8-position blocks unsplit; with fewer
+                // blocks than parts some are empty.
+                let n = pos as i64 + 1;
+                let mut next = 0;
+                for i in 0..parts {
+                    let (lo, hi) = attention_part(n, i, parts);
+                    assert_eq!(lo, next, "part {i} of {parts} at {pos}");
+                    assert!(lo % 8 == 0 || lo == hi);
+                    assert!(hi - lo <= 8 * ((n + 7) / 8 + parts - 1) / parts);
+                    next = hi;
+                }
+                assert_eq!(next, n);
+                let got = attention_combine(&p, out.clone());
+                for i in 0..heads * dim {
+                    assert!(
+                        (got.f(i) - want.f(i)).abs() < 1e-5,
+                        "parts {parts}, pos {pos}, element {i}: {} vs {}",
+                        got.f(i),
+                        want.f(i)
+                    );
+                }
+            }
         }
     }
 

@@ -123,6 +123,35 @@ pub fn register(r: &mut Registry) {
     .attr("scale", AttrKind::Float)
     .traits(pure)
     .infer(infer_attention);
+    r.op(
+        "tg.attention_partial",
+        "decode attention over part p of P runs of 8-position blocks of rows 0..=pos: [P, heads, dim + 2] f32 of (sum of e^(s-m) v, m, sum of e^(s-m))",
+    )
+    .operands(4)
+    .results(1)
+    .attr("scale", AttrKind::Float)
+    .attr("parts", AttrKind::Int)
+    .traits(pure)
+    .infer(infer_attention_partial);
+    r.op(
+        "tg.attention_combine",
+        "decode attention's output [heads, dim] from the parts of tg.attention_partial (rescaled to their common maximum)",
+    )
+    .operands(1)
+    .results(1)
+    .traits(pure)
+    .verify(verify_attention_combine);
+}
+
+/// Positions `lo..hi` of part `p` of `parts` over the rows `0..n` of a decode step: the
+/// `ceil(n / 8)` blocks of 8 positions cut into `parts` near-equal runs (with fewer blocks
+/// than parts, some runs are empty). `tg.attention_partial`'s definition; the interpreter
+/// and the kernel both use it.
+pub fn attention_part(n: i64, p: i64, parts: i64) -> (i64, i64) {
+    let blocks = (n + 7) / 8;
+    let lo = 8 * (p * blocks / parts);
+    let hi = (8 * ((p + 1) * blocks / parts)).min(n);
+    (lo.min(hi), hi)
 }
 
 fn infer_float_same(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
@@ -382,6 +411,40 @@ fn infer_attention(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
         ));
     }
     Ok(vec![ins[0].clone()])
+}
+
+fn infer_attention_partial(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
+    let parts = int_attr(attrs, "parts")?;
+    if parts < 1 {
+        return Err(format!("needs at least one part, not {parts}"));
+    }
+    let t = infer_attention(ins, attrs)?;
+    let q = tensor_operand(&t[0], 0)?;
+    Ok(vec![Type::tensor(
+        vec![parts, q.shape[0], q.shape[1] + 2],
+        ElemType::F32,
+    )])
+}
+
+fn verify_attention_combine(body: &crate::Body, op: crate::OpId) -> Result<(), String> {
+    let p = tensor_operand(body.ty(body.ops[op].operands[0]), 0)?;
+    let result = body.ty(body.ops[op].results[0]);
+    let out = result
+        .as_tensor()
+        .ok_or_else(|| format!("result must be a tensor, but is {result}"))?;
+    if p.rank() != 3 || p.elem != ElemType::F32 || p.shape[2] < 3 {
+        return Err(format!(
+            "needs the parts of tg.attention_partial, [parts, heads, dim + 2] f32; got {p}"
+        ));
+    }
+    if out.shape != [p.shape[1], p.shape[2] - 2] || !out.elem.is_float() {
+        return Err(format!(
+            "the result must be a float [{}, {}], not {out}",
+            p.shape[1],
+            p.shape[2] - 2
+        ));
+    }
+    Ok(())
 }
 
 fn infer_sdpa(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {

@@ -1,0 +1,114 @@
+//! `split-attention`: decode attention as parts over runs of the context and a combine
+//! (flash-decoding). `tg.attention` becomes `tg.attention_partial` (per part and head: the
+//! output's unnormalised sum, the largest score and the sum of exponentials over the part's
+//! run of positions) and `tg.attention_combine` (the parts rescaled to one maximum and
+//! normalised). Tiles of the parts cut the context, so a long context spreads over more
+//! SMs instead of every task walking all of it; the combine is light and `fuse` makes it a
+//! prologue of the output projection.
+//!
+//! The runs are cut at run time from the step's position (`tg.attention_partial`'s
+//! definition), so a short context is spread as evenly as a long one.
+
+use crate::manager::{Pass, PassContext, PassInfo};
+use crate::options::PassOptions;
+use mkc_ir::attr::Attr;
+use mkc_ir::diag::Diagnostic;
+use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
+
+crate::pass_options! {
+    /// Options of `split-attention`.
+    pub struct SplitAttentionOptions {
+        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, a task per part and head for every SM).
+        parts: i64 = 0 => "parts",
+        /// SMs the parts should fill (parts = 0).
+        sms: i64 = 132 => "sms",
+    }
+}
+
+pub struct SplitAttention {
+    pub options: SplitAttentionOptions,
+}
+
+pub fn info() -> PassInfo {
+    PassInfo {
+        name: "split-attention",
+        summary:
+            "decode attention as parts over runs of the context plus a combine (flash-decoding)",
+        anchor: None,
+        options: SplitAttentionOptions::describe,
+        statistics: &[("split", "attention ops split into parts")],
+        create: |o| {
+            let options = SplitAttentionOptions::parse(o)?;
+            if options.parts < 0 || options.sms < 1 {
+                return Err(format!(
+                    "parts must be 0 (automatic) or more, and sms at least 1; not {} and {}",
+                    options.parts, options.sms
+                ));
+            }
+            Ok(Box::new(SplitAttention { options }))
+        },
+    }
+}
+
+impl Pass for SplitAttention {
+    fn run(&mut self, body: &mut Body, root: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let mut n = 0;
+        for op in body.walk(root) {
+            if body.ops[op].name == "tg.attention" && split(body, op, &self.options) {
+                n += 1;
+            }
+        }
+        cx.count("split", n);
+        Ok(())
+    }
+}
+
+/// Replaces one `tg.attention` by its parts and their combine; false when the cache is too
+/// short for two parts (or the op is not decode attention over [ctx, kv_heads, dim] caches).
+fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions) -> bool {
+    let d = body.ops[op].clone();
+    let (Some(q), Some(k)) = (
+        body.ty(d.operands[0]).as_tensor().cloned(),
+        body.ty(d.operands[1]).as_tensor().cloned(),
+    ) else {
+        return false;
+    };
+    if q.rank() != 2 || k.rank() != 3 {
+        return false;
+    }
+    // (Automatic: a task per part and head fills the SMs; the tile pass may still merge
+    // parts or heads into fewer tasks where that is as fast. At most 16: every task of the
+    // output projection reads all parts.)
+    let parts = match o.parts {
+        0 => (o.sms / q.shape[0].max(1)).min(16),
+        n => n,
+    };
+    let parts = parts.min((k.shape[0] + 7) / 8);
+    if parts < 2 {
+        return false;
+    }
+    let mut spec = OpSpec::new("tg.attention_partial")
+        .operands(d.operands.clone())
+        .results(vec![Type::tensor(
+            vec![parts, q.shape[0], q.shape[1] + 2],
+            ElemType::F32,
+        )])
+        .attr("parts", Attr::Int(parts, ElemType::I64))
+        .loc(d.loc);
+    for (name, a) in d.attrs.iter() {
+        spec = spec.attr(name, a.clone());
+    }
+    let partial = body.create_op(spec);
+    body.insert_op_before(op, partial);
+    let combine = body.create_op(
+        OpSpec::new("tg.attention_combine")
+            .operands(vec![body.ops[partial].results[0]])
+            .results(vec![body.ty(d.results[0]).clone()])
+            .loc(d.loc),
+    );
+    body.insert_op_before(op, combine);
+    let (old, new) = (d.results[0], body.ops[combine].results[0]);
+    body.replace_all_uses(old, new);
+    body.erase_op(op);
+    true
+}

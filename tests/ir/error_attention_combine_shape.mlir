@@ -1,0 +1,6 @@
+// RUN:
+// A combine's result is [heads, dim] of its parts [parts, heads, dim + 2].
+func.func @f(%p: tensor<4x6x10xf32>) -> tensor<6x10xf32> {
+  %0 = "tg.attention_combine"(%p) : (tensor<4x6x10xf32>) -> tensor<6x10xf32>
+  return %0 : tensor<6x10xf32>
+}
