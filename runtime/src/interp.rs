@@ -964,9 +964,8 @@ mod tests {
     #[test]
     fn combined_parts_are_attention() {
         let (heads, kv, dim, ctx) = (4usize, 2usize, 8usize, 40usize);
-        let wave = |n: usize, a: f32| -> Vec<f32> {
-            (0..n).map(|i| (i as f32 * a).sin() * 1.7).collect()
-        };
+        let wave =
+            |n: usize, a: f32| -> Vec<f32> { (0..n).map(|i| (i as f32 * a).sin() * 1.7).collect() };
         let q = t(&[heads as i64, dim as i64], wave(heads * dim, 0.37));
         let k = t(
             &[ctx as i64, kv as i64, dim as i64],
