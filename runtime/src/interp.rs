@@ -439,15 +439,10 @@ impl<'a> Interpreter<'a> {
                 ])
             }
             "tg.kv_append" => {
-                let (cache, new, pos) = (&args[0], &args[1], args[2].get(0).i());
-                let ctx = cache.ty.shape[0];
-                if pos < 0 || pos >= ctx {
-                    return Err(format!(
-                        "position {pos} is outside the cache (context {ctx})"
-                    ));
-                }
+                let (cache, new) = (&args[0], &args[1]);
+                let pos = cache_row(cache, &args[2])?;
                 let row = new.len();
-                let start = pos as usize * row;
+                let start = pos * row;
                 one(Tensor::from_fn(cache.ty.clone(), |i| {
                     if (start..start + row).contains(&i) {
                         new.get(i - start)
@@ -456,39 +451,15 @@ impl<'a> Interpreter<'a> {
                     }
                 }))
             }
-            "tg.attention" => {
-                let (q, k, v, pos) = (&args[0], &args[1], &args[2], args[3].get(0).i());
-                let ctx = k.ty.shape[0];
-                if pos < 0 || pos >= ctx {
-                    return Err(format!(
-                        "position {pos} is outside the cache (context {ctx})"
-                    ));
-                }
-                one(attention(
-                    q,
-                    k,
-                    v,
-                    pos as usize,
-                    float("scale")?,
-                    out_ty(0)?,
-                ))
-            }
-            "tg.attention_partial" => {
-                let (q, k, v, pos) = (&args[0], &args[1], &args[2], args[3].get(0).i());
-                let ctx = k.ty.shape[0];
-                if pos < 0 || pos >= ctx {
-                    return Err(format!(
-                        "position {pos} is outside the cache (context {ctx})"
-                    ));
-                }
-                one(attention_partial(
-                    q,
-                    k,
-                    v,
-                    pos as usize,
-                    float("scale")?,
-                    out_ty(0)?,
-                ))
+            "tg.attention" | "tg.attention_partial" => {
+                let (q, k, v) = (&args[0], &args[1], &args[2]);
+                let pos = cache_row(k, &args[3])?;
+                let (scale, ty) = (float("scale")?, out_ty(0)?);
+                one(if data.name == "tg.attention" {
+                    attention(q, k, v, pos, scale, ty)
+                } else {
+                    attention_partial(q, k, v, pos, scale, ty)
+                })
             }
             "tg.attention_combine" => one(attention_combine(&args[0], out_ty(0)?)),
             name => {
@@ -765,6 +736,18 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool, full_width: b
             x2 * c + x1 * s
         })
     })
+}
+
+/// The step's position `pos` (a rank-0 tensor) as a row of `cache` [ctx, ..], or an error
+/// when it is outside.
+fn cache_row(cache: &Tensor, pos: &Tensor) -> Result<usize, String> {
+    let (pos, ctx) = (pos.get(0).i(), cache.ty.shape[0]);
+    if pos < 0 || pos >= ctx {
+        return Err(format!(
+            "position {pos} is outside the cache (context {ctx})"
+        ));
+    }
+    Ok(pos as usize)
 }
 
 /// Head `h` of decode attention over cache rows `rows`: (the sum of e^(s - m) v over the
