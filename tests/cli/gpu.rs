@@ -250,9 +250,11 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
         })
         .chain([repo("tests/fixtures/configs/llama-3.2-1b.json")])
         .collect();
-    // The default kernel (512 threads), the streamed one (at 256 threads: with 512 its
-    // 128 registers spill a few bytes) and the 256-thread one with prefetches.
-    let variants: [&[&str]; 3] = [
+    // The default kernel (512 threads, attention split over the context), the streamed one
+    // (at 256 threads: with 512 its 128 registers spill a few bytes), the 256-thread one
+    // with prefetches, attention whole, and a cache length that is not a multiple of 8
+    // (attention's scalar paths).
+    let variants: [&[&str]; 5] = [
         &[],
         &["--stream-slots", "4", "--threads", "256"],
         &[
@@ -263,6 +265,8 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
             "--prefetch",
             "next",
         ],
+        &["--attention-parts", "1"],
+        &["--ctx", "100"],
     ];
     for model in &models {
         for (v, flags) in variants.iter().enumerate() {
