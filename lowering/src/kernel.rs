@@ -1196,6 +1196,31 @@ impl Gen {
         Ok(())
     }
 
+    /// This lane's (group, place in its group) for groups of `sub` lanes of a warp.
+    fn lane_split(&mut self, sub: i64) -> (String, String) {
+        let lane = self.op("arith.index_cast %lane : index to i64");
+        let subc = self.i64c(sub);
+        let g = self.op(format!("arith.divsi {lane}, {subc} : i64"));
+        let r = self.op(format!("arith.remsi {lane}, {subc} : i64"));
+        (g, r)
+    }
+
+    /// Attention: the KV head of query head `h` (GQA groups of `group`), and the first of the
+    /// `per` head lanes of sub-lane `si`.
+    fn kv_head_and_first_lane(
+        &mut self,
+        h: &str,
+        group: i64,
+        si: &str,
+        per: i64,
+    ) -> (String, String) {
+        let gr = self.i64c(group);
+        let kvi = self.op(format!("arith.divsi {h}, {gr} : i64"));
+        let perc = self.i64c(per);
+        let d0 = self.op(format!("arith.muli {si}, {perc} : i64"));
+        (kvi, d0)
+    }
+
     /// Combines every lane's `v` across the warp (sum, or max) by butterfly shuffles: every
     /// lane gets the result.
     fn warp_combine(&mut self, v: String, max: bool) -> String {
@@ -2209,10 +2234,7 @@ fn emit_attention(
         ];
         g.for_region_warp(&[rows], &mut |g, o| {
             let (lo, hi) = window(g, &o[0]);
-            let lane = g.op("arith.index_cast %lane : index to i64");
-            let subc = g.i64c(sub);
-            let bi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
-            let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+            let (bi, si) = g.lane_split(sub);
             let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
             let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
             let b = g.op(format!("arith.addi {first}, {b0} : i64"));
@@ -2225,10 +2247,7 @@ fn emit_attention(
             let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
             let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
             let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
-            let gr = g.i64c(group);
-            let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
-            let perc = g.i64c(per);
-            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+            let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
             let mut loaded = Vec::new();
             for dd in 0..per {
                 let ddc = g.i64c(dd);
@@ -2293,10 +2312,7 @@ fn emit_attention(
         ];
         g.for_region_warp(&[rows], &mut |g, o| {
             let (lo, hi) = window(g, &o[0]);
-            let lane = g.op("arith.index_cast %lane : index to i64");
-            let subc = g.i64c(sub);
-            let pi = g.op(format!("arith.divsi {lane}, {subc} : i64"));
-            let si = g.op(format!("arith.remsi {lane}, {subc} : i64"));
+            let (pi, si) = g.lane_split(sub);
             let t0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[2]));
             let t = g.op(format!("arith.addi {t0}, {pi} : i64"));
             let p = g.op(format!("arith.addi {lo}, {t} : i64"));
@@ -2305,10 +2321,7 @@ fn emit_attention(
             let lastp = g.op(format!("arith.subi {hi}, {one} : i64"));
             let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
             let pc = g.op(format!("arith.maxsi {pc}, {z} : i64"));
-            let gr = g.i64c(group);
-            let kvi = g.op(format!("arith.divsi {}, {gr} : i64", o[1]));
-            let perc = g.i64c(per);
-            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+            let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
             let mut dot = g.f32c(0.0);
             for b0 in (0..per).step_by(16) {
                 let mut pairs = Vec::new();
