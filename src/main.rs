@@ -220,8 +220,8 @@ struct CompileArgs {
     cost_model: Option<PathBuf>,
     /// Decode attention over the context in N parts whose tiles run on different SMs, and a
     /// combine (the `split-attention` pass, flash-decoding); 1 keeps it whole, 0 picks
-    /// --sms / heads. The parts cut the step's positions at run time, so short contexts
-    /// spread too.
+    /// --sms / heads (at most 16). The parts cut the step's positions at run time, so short
+    /// contexts spread too.
     #[arg(long, value_name = "N", default_value_t = 0)]
     attention_parts: i64,
     /// Megakernel: threads per CTA (a multiple of 32, at most 1024).

@@ -18,7 +18,7 @@ use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
 crate::pass_options! {
     /// Options of `split-attention`.
     pub struct SplitAttentionOptions {
-        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, a task per part and head for every SM).
+        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, at most 16, a task per part and head for every SM).
         parts: i64 = 0 => "parts",
         /// SMs the parts should fill (parts = 0).
         sms: i64 = 132 => "sms",
