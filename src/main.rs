@@ -427,8 +427,9 @@ struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     steps: usize,
     /// Also profile one step: write its per-task timeline as a Chrome/Perfetto trace JSON
-    /// here (and as an SVG picture beside it, FILE with .svg), and add time per task kind, the median time of each kind of phase (a group's
-    /// first task start to the next group's), wait share and idle share per SM to the output.
+    /// here (and as an SVG picture beside it, FILE with .svg), and add time per task kind,
+    /// the median time of each kind of phase (a group's first task start to the next
+    /// group's), wait share and idle share per SM to the output.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 }

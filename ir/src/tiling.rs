@@ -374,12 +374,7 @@ pub fn operand_needs(
                 x[rank - 1] = (0, q[rank - 1]);
                 vec![x]
             });
-            let rk = map(&|b| {
-                let (h0, h1) = b[rank - 2];
-                let mut x = full_box(&shapes[1]);
-                x[1] = (h0 / group, (h1 + group - 1) / group);
-                vec![x]
-            });
+            let rk = map(&|b| vec![kv_rows(&shapes[1], group, b[rank - 2])]);
             vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
         }
         // [parts, heads, dim + 2]: a part reads only its run of positions, but which run is
@@ -391,12 +386,7 @@ pub fn operand_needs(
             }
             let group = (q[0] / kc[1].max(1)).max(1);
             let rq = map(&|b| vec![vec![b[1], (0, q[1])]]);
-            let rk = map(&|b| {
-                let (h0, h1) = b[1];
-                let mut x = full_box(kc);
-                x[1] = (h0 / group, (h1 + group - 1) / group);
-                vec![x]
-            });
+            let rk = map(&|b| vec![kv_rows(kc, group, b[1])]);
             vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
         }
         // Every part of the heads a tile outputs, each with its maximum and sum.
@@ -409,6 +399,14 @@ pub fn operand_needs(
         }
         _ => all_full(),
     }
+}
+
+/// The box of a cache [ctx, kv_heads, dim] that query heads `heads` (GQA groups of `group`)
+/// read: their KV heads over every position.
+fn kv_rows(cache: &[i64], group: i64, heads: (i64, i64)) -> TileBox {
+    let mut x = full_box(cache);
+    x[1] = (heads.0 / group, (heads.1 + group - 1) / group);
+    x
 }
 
 /// What one tile of one result of a `fused.group` needs.

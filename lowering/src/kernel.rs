@@ -2132,14 +2132,12 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
     Ok(())
 }
 
-/// Multi-index of flat `k` (an i64 SSA value) over `shape` with strides `st`.
 /// Decode attention of q [heads, dim] over the caches' rows 0..=pos: `tg.attention` (`parts`
 /// None: the normalised output [heads, dim]) or `tg.attention_partial` (`parts` P: per part
 /// and head of the boxes, the unnormalised output, the largest score and the sum of
 /// exponentials over the part's run of positions, [P, heads, dim + 2]). Three rounds, each
 /// over the (part, head) rows the boxes need: the scores of the row's run into scratch, the
 /// row's max and sum, then the output lanes.
-#[allow(clippy::too_many_arguments)]
 fn emit_attention(
     g: &mut Gen,
     cx: &mut TaskCx,
@@ -2591,6 +2589,7 @@ fn emit_attention_combine(
     })
 }
 
+/// Multi-index of flat `k` (an i64 SSA value) over `shape` with strides `st`.
 fn unflatten_with(g: &mut Gen, k: &str, shape: &[i64], st: &[u64]) -> Vec<String> {
     (0..shape.len())
         .map(|i| {

@@ -763,21 +763,19 @@ fn attend(
     let (heads, dim) = (q.ty.shape[0] as usize, q.ty.shape[1] as usize);
     let kv_heads = k.ty.shape[1] as usize;
     let kh = h / (heads / kv_heads);
-    let scores: Vec<(usize, f64)> = rows
+    let scores: Vec<f64> = rows
+        .clone()
         .map(|t| {
-            let s = (0..dim)
+            (0..dim)
                 .map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e))
-                .sum::<f64>();
-            (t, s * scale)
+                .sum::<f64>()
+                * scale
         })
         .collect();
-    let m = scores
-        .iter()
-        .map(|&(_, s)| s)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut out = vec![0f64; dim];
     let mut l = 0.0;
-    for &(t, s) in &scores {
+    for (t, &s) in rows.zip(&scores) {
         let p = (s - m).exp();
         l += p;
         for (e, o) in out.iter_mut().enumerate() {
