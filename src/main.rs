@@ -178,14 +178,45 @@ impl Emit {
             Emit::Artifact => "artifact",
         }
     }
-    fn default_pipeline(self) -> &'static str {
-        match self {
-            Emit::Tensor => "builtin.module(canonicalize,cse,dce)",
-            Emit::Fused => "builtin.module(canonicalize,split-attention,fuse,cse,dce)",
-            Emit::Tasks => "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile)",
-            Emit::Schedule | Emit::ScheduleSvg | Emit::Mlir | Emit::Ptx | Emit::Artifact => {
-                "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile,schedule)"
-            }
+    /// The level's pipeline, its passes' options set from the command line's.
+    fn pipeline(self, o: &PipelineOptions) -> String {
+        let mut passes = vec!["canonicalize".to_string()];
+        if self != Emit::Tensor {
+            passes.push(format!(
+                "split-attention{{parts={} sms={}}}",
+                o.attention_parts, o.sms
+            ));
+            passes.push(format!("fuse{{combine={}}}", o.attention_combine));
+        }
+        passes.extend(["cse".to_string(), "dce".to_string()]);
+        if !matches!(self, Emit::Tensor | Emit::Fused) {
+            passes.push(format!("tile{{sms={}}}", o.sms));
+        }
+        if !matches!(self, Emit::Tensor | Emit::Fused | Emit::Tasks) {
+            passes.push(match &o.cost_model {
+                Some(f) => format!("schedule{{sms={} cost-model={}}}", o.sms, f.display()),
+                None => format!("schedule{{sms={}}}", o.sms),
+            });
+        }
+        format!("builtin.module({})", passes.join(","))
+    }
+}
+
+/// What the command line sets in the default pipelines.
+struct PipelineOptions {
+    sms: usize,
+    attention_parts: i64,
+    attention_combine: String,
+    cost_model: Option<PathBuf>,
+}
+
+impl PipelineOptions {
+    fn new(sms: usize) -> PipelineOptions {
+        PipelineOptions {
+            sms,
+            attention_parts: 0,
+            attention_combine: "task".into(),
+            cost_model: None,
         }
     }
 }
@@ -224,6 +255,12 @@ struct CompileArgs {
     /// contexts spread too.
     #[arg(long, value_name = "N", default_value_t = 0)]
     attention_parts: i64,
+    /// Where attention's combine of its parts runs: `task`, tasks of its own, each run on
+    /// the SM that finishes the last part of its heads (no wait of its own); `prologue`, in
+    /// every task of the output projection.
+    #[arg(long, value_name = "task|prologue", default_value = "task",
+          value_parser = ["task", "prologue"])]
+    attention_combine: String,
     /// Megakernel: threads per CTA (a multiple of 32, at most 1024).
     #[arg(long, default_value_t = kernel_defaults::THREADS)]
     threads: u32,
@@ -711,17 +748,12 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             return Err("--sms must be at least 1".into());
         }
         let pipeline = a.pipeline.clone().unwrap_or_else(|| {
-            let p = with_sms(a.emit.default_pipeline(), a.sms).replace(
-                "split-attention{",
-                &format!("split-attention{{parts={} ", a.attention_parts),
-            );
-            match &a.cost_model {
-                Some(f) => p.replace(
-                    &format!("schedule{{sms={}}}", a.sms),
-                    &format!("schedule{{sms={} cost-model={}}}", a.sms, f.display()),
-                ),
-                None => p,
-            }
+            a.emit.pipeline(&PipelineOptions {
+                attention_parts: a.attention_parts,
+                attention_combine: a.attention_combine.clone(),
+                cost_model: a.cost_model.clone(),
+                ..PipelineOptions::new(a.sms)
+            })
         });
         let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
         use mkc_ir::dialect::task::TaskProgram;
@@ -919,7 +951,10 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         compute: "f32".into(),
     };
     let mut body = import_model(&args)?;
-    mkc_passes::driver::run_pipeline(&mut body, Emit::Artifact.default_pipeline())?;
+    mkc_passes::driver::run_pipeline(
+        &mut body,
+        &Emit::Artifact.pipeline(&PipelineOptions::new(132)),
+    )?;
     let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
     let opts = mkc_lowering::kernel::KernelOptions {
         threads: kernel_defaults::THREADS,
@@ -1164,7 +1199,10 @@ fn run_generate(mut a: RunArgs) -> ExitCode {
             },
         };
         if level != Emit::Tensor {
-            mkc_passes::driver::run_pipeline(&mut body, level.default_pipeline())?;
+            mkc_passes::driver::run_pipeline(
+                &mut body,
+                &level.pipeline(&PipelineOptions::new(132)),
+            )?;
         }
         let mut interp = mkc_runtime::Interpreter::new(&body, weights);
         let func = interp.func("decode_step")?;
@@ -1264,7 +1302,7 @@ fn run_check(a: CheckArgs) -> ExitCode {
     };
     let pipeline = a.pipeline.clone().unwrap_or_else(|| match level {
         Emit::Tensor => String::new(),
-        level => with_sms(level.default_pipeline(), a.sms),
+        level => level.pipeline(&PipelineOptions::new(a.sms)),
     });
     let mut worst: Option<check::CheckReport> = None;
     for seed in 0..a.seeds.max(1) {
@@ -1447,14 +1485,6 @@ fn run_on_gpu(
     _: &Option<tokenizers::Tokenizer>,
 ) -> Result<(), String> {
     Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
-}
-
-/// A default pipeline with `tile` and `schedule` set to `sms` SMs.
-fn with_sms(pipeline: &str, sms: usize) -> String {
-    pipeline
-        .replace("split-attention", &format!("split-attention{{sms={sms}}}"))
-        .replace("tile", &format!("tile{{sms={sms}}}"))
-        .replace("schedule", &format!("schedule{{sms={sms}}}"))
 }
 
 #[cfg(feature = "cuda")]
@@ -1653,6 +1683,49 @@ fn write_trace(
         idle.push(1.0 - busy / span.max(1e-9));
         busy_s.push(busy * 1e-6);
     }
+    // Tasks run on the last signal of an event: their entries follow the queues'; each ran
+    // on the SM of the last of its event's signallers to finish.
+    let mut sm_of = vec![0usize; n];
+    for (sm, q) in queues.iter().enumerate() {
+        for &t in q {
+            sm_of[t.as_u32() as usize] = sm;
+        }
+    }
+    let inline: Vec<_> = tasks
+        .graph
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.on_last_signal)
+        .map(|(id, _)| id)
+        .collect();
+    let mut inline_stamps = Vec::new();
+    for &t in &inline {
+        let [a, _, c] = stamps[e];
+        e += 1;
+        let task = &tasks.graph.tasks[t];
+        let by = task
+            .waits
+            .first()
+            .map(|&ev| tasks.graph.signallers(ev))
+            .unwrap_or_default();
+        let sm = by
+            .iter()
+            .max_by(|x, y| finish_s[x.as_u32() as usize].total_cmp(&finish_s[y.as_u32() as usize]))
+            .map_or(0, |u| sm_of[u.as_u32() as usize]);
+        let us = |x: u64| (x.saturating_sub(t0)) as f64 / 1e3;
+        let d = us(c) - us(a);
+        start_s[t.as_u32() as usize] = us(a) * 1e-6;
+        finish_s[t.as_u32() as usize] = us(c) * 1e-6;
+        work += d;
+        if let Some(b) = busy_s.get_mut(sm) {
+            *b += d * 1e-6;
+            idle[sm] -= d / span.max(1e-9);
+        }
+        *per_kind.entry(task.kind.clone()).or_default() += d;
+        events.push(json!({"name": task.kind, "cat": "task", "ph": "X", "pid": 0, "tid": sm, "ts": us(a), "dur": d,
+            "args": {"task": t.to_string(), "group": task.group, "output": task.output, "bytes": task.bytes, "on_last_signal": true}}));
+        inline_stamps.push((t, a));
+    }
     std::fs::write(
         path,
         json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string(),
@@ -1675,10 +1748,12 @@ fn write_trace(
         .iter()
         .flatten()
         .zip(&stamps)
-        .map(|(&t, s)| mkc_runtime::profile::TaskStart {
+        .map(|(&t, s)| (t, s[1]))
+        .chain(inline_stamps)
+        .map(|(t, start)| mkc_runtime::profile::TaskStart {
             group: tasks.graph.tasks[t].group,
             kind: &tasks.graph.tasks[t].kind,
-            start: s[1],
+            start,
         })
         .collect();
     Ok(json!({

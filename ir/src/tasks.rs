@@ -191,6 +191,11 @@ pub struct Task {
     pub waits: Vec<EventId>,
     /// Events the task increments when it is done.
     pub signals: Vec<EventId>,
+    /// Run by the task whose signal makes its only wait's event ready, on that task's SM
+    /// right after it, instead of from a queue: work that depends on a few producers (the
+    /// combine of attention's parts of a head) starts without a wait of its own and without
+    /// an SM set aside for it. Such a task has exactly one wait and no queue slot.
+    pub on_last_signal: bool,
 }
 
 /// A counter: ready once it has been signalled `target` times (in every step: a waiter in
@@ -381,6 +386,17 @@ impl TaskGraph {
             .filter(|(_, t)| t.signals.contains(&e))
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// The task run on the last signal of each event (see [`Task::on_last_signal`]).
+    pub fn on_last_signal(&self) -> Vec<Option<TaskId>> {
+        let mut by = vec![None; self.events.len()];
+        for (t, task) in self.tasks.iter().filter(|(_, t)| t.on_last_signal) {
+            if let Some(e) = task.waits.first() {
+                by[e.index()] = Some(t);
+            }
+        }
+        by
     }
 
     /// Checks the events are consistent: every event is signalled by exactly `target` tasks,

@@ -1342,6 +1342,9 @@ struct TaskCx<'a> {
     smem_used: u64,
     /// The task's output, where the op computing it stores directly (see [`direct_output`]).
     direct: Option<(ValueId, View)>,
+    /// The boxes of the op being emitted as the example task's (every task sharing the code
+    /// has boxes of these extents).
+    extents: Vec<TileBox>,
 }
 
 impl TaskCx<'_> {
@@ -2217,8 +2220,121 @@ fn emit_attention(
         && dim % per == 0
         && sub >= 1
         && 32 % sub == 0;
-    if fast {
+    let fast_v = vc.elem == ElemType::BF16
+        && vc.space == 1
+        && vc.base_aligned
+        && vc.strides.first() == Some(&1)
+        && ctx % 8 == 0;
+    // A part's query heads that share a KV head share its loads: a warp loads a block of
+    // K (or V) once for every query head of the task in its group. (Parts only: whole
+    // attention keeps one head a warp.)
+    let shared = parts.is_some()
+        && group > 1
+        && fast
+        && fast_v
+        && cx
+            .extents
+            .iter()
+            .all(|b| b[ha].0 % group == 0 && (b[ha].1 - b[ha].0) % group == 0);
+    if shared {
+        let gr = g.i64c(group);
+        let g1 = g.i64c(group - 1);
+        let k0 = g.op(format!("arith.divsi {h0}, {gr} : i64"));
+        let k1 = g.op(format!("arith.addi {h1}, {g1} : i64"));
+        let k1 = g.op(format!("arith.divsi {k1}, {gr} : i64"));
         let bpw = 32 / sub;
+        let bpwc = g.i64c(bpw);
+        let c_items = g.i64c(bpw - 1);
+        let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
+        let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
+        let zero = g.f32c(0.0);
+        let sc = g.f32c(scale);
+        let rows = vec![(p0.clone(), p1.clone()), (k0, k1), (z.clone(), items)];
+        g.for_region_warp(&[rows], &mut |g, o| {
+            let (lo, hi) = window(g, &o[0]);
+            let (bi, si) = g.lane_split(sub);
+            let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+            let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
+            let b = g.op(format!("arith.addi {first}, {b0} : i64"));
+            let b = g.op(format!("arith.addi {b}, {bi} : i64"));
+            let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
+            let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
+            let one = g.i64c(1);
+            let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
+            let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+            let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
+            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
+            let kvi = o[1].clone();
+            let perc = g.i64c(per);
+            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+            let mut kv = Vec::new();
+            let mut lanes = Vec::new();
+            for dd in 0..per {
+                let ddc = g.i64c(dd);
+                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                let kp = g.ptr(kc, &[q0.clone(), kvi.clone(), dl.clone()]);
+                kv.push(g.op(format!(
+                    "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                )));
+                lanes.push(dl);
+            }
+            let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+            let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
+            let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
+            let grc = g.i64c(group);
+            let hbase = g.op(format!("arith.muli {kvi}, {grc} : i64"));
+            // The task's query heads of this KV head, one after another (a loop with bounds
+            // known at run time: unrolled, every head's dots at once would spill).
+            let hend = g.op(format!("arith.addi {hbase}, {grc} : i64"));
+            let hfrom = g.op(format!("arith.maxsi {hbase}, {h0} : i64"));
+            let hto = g.op(format!("arith.minsi {hend}, {h1} : i64"));
+            let hfi = g.op(format!("arith.index_cast {hfrom} : i64 to index"));
+            let hti = g.op(format!("arith.index_cast {hto} : i64 to index"));
+            let j = g.fresh();
+            g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
+            {
+                let h = g.op(format!("arith.index_cast {j} : index to i64"));
+                let qs: Vec<String> = lanes
+                    .iter()
+                    .map(|dl| g.load(q, &[h.clone(), dl.clone()]))
+                    .collect::<Result<_, _>>()?;
+                // (K widened per head: kept as bf16 across the loop, it takes half the
+                // registers.)
+                let kf: Vec<String> = kv
+                    .iter()
+                    .map(|k| g.op(format!("arith.extf {k} : vector<8xbf16> to vector<8xf32>")))
+                    .collect();
+                let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
+                for (qv, k) in qs.iter().zip(&kf) {
+                    for (jj, a) in acc.iter_mut().enumerate() {
+                        let c = g.op(format!("arith.constant {jj} : i32"));
+                        let e = g.op(format!(
+                            "llvm.extractelement {k}[{c} : i32] : vector<8xf32>"
+                        ));
+                        let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                        *a = g.op(format!("arith.addf {a}, {m} : f32"));
+                    }
+                }
+                let lead_h = lead.clone();
+                for (jj, a) in acc.into_iter().enumerate() {
+                    let dot = g.lanes_combine(a, sub, false);
+                    let jjc = g.i64c(jj as i64);
+                    let p = g.op(format!("arith.addi {q0}, {jjc} : i64"));
+                    let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+                    let st = g.op(format!("arith.andi {lead_h}, {valid} : i1"));
+                    let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                    let t = g.op(format!("arith.subi {p}, {lo} : i64"));
+                    g.open(format!("scf.if {st} {{"));
+                    g.store(&scores, &[o[0].clone(), h.clone(), t], &v)?;
+                    g.close("}");
+                }
+            }
+            g.close("}");
+            Ok(())
+        })?;
+    } else if fast {
+        let bpw = 32 / sub;
+
         let bpwc = g.i64c(bpw);
         let c_items = g.i64c(bpw - 1);
         let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
@@ -2401,12 +2517,27 @@ fn emit_attention(
     // block of 8 positions of the row's run: a warp's load covers consecutive positions
     // of its lanes in the cache's storage; the threads of a lane meet by shuffles.
     // A part's run is short next to the whole context: there a warp takes more lanes
-    // (fewer threads a lane), so that one round of the CTA's warps covers a head.
+    // (fewer threads a lane), so that one round of the CTA's warps covers the task's rows
+    // (its parts and heads: several heads when they share a KV head).
     let group_lanes = match parts {
         Some(_) => {
             let warps = (g.threads / 32) as i64;
+            // (Heads that share a KV head share a warp.)
+            let heads_of = |b: &TileBox| {
+                if shared {
+                    (b[ha].1 + group - 1) / group - b[ha].0 / group
+                } else {
+                    b[ha].1 - b[ha].0
+                }
+            };
+            let rows = cx
+                .extents
+                .iter()
+                .map(|b| (b[0].1 - b[0].0) * heads_of(b))
+                .sum::<i64>()
+                .max(1);
             let mut l = g.attention_lanes;
-            while l < 8 && l * warps < dim {
+            while l < 32 && rows * ((dim + l - 1) / l) > warps {
                 l *= 2;
             }
             l
@@ -2414,11 +2545,24 @@ fn emit_attention(
         None => g.attention_lanes,
     };
     const UNROLL: i64 = 8;
-    let fast_v = vc.elem == ElemType::BF16
-        && vc.space == 1
-        && vc.base_aligned
-        && vc.strides.first() == Some(&1)
-        && ctx % 8 == 0;
+    if shared {
+        return attention_output_shared(
+            g,
+            &AttentionOutput {
+                need,
+                res,
+                vc,
+                scores: &scores,
+                stats: &stats,
+                dim,
+                group,
+                lanes: group_lanes,
+                ha,
+                la,
+            },
+            &window,
+        );
+    }
     let per_lane = 32 / group_lanes;
     let gc = g.i64c(group_lanes);
     let g1 = g.i64c(group_lanes - 1);
@@ -2545,6 +2689,152 @@ fn emit_attention(
         Ok(())
     })?;
     Ok(())
+}
+
+/// What [`attention_output_shared`] writes from.
+struct AttentionOutput<'a> {
+    need: &'a [RBox],
+    res: &'a View,
+    vc: &'a View,
+    scores: &'a View,
+    stats: &'a View,
+    dim: i64,
+    group: i64,
+    lanes: i64,
+    /// The result's heads and lanes axes.
+    ha: usize,
+    la: usize,
+}
+
+/// A part's output when its query heads share KV heads: a warp per (box, part, KV head,
+/// group of `lanes` lanes), `32 / lanes` threads a lane each taking every (32 / lanes)-th
+/// block of 8 positions of the part's run, for each query head of the box in the KV
+/// head's group in turn (the first brings the V blocks into L1; the others hit there).
+fn attention_output_shared(
+    g: &mut Gen,
+    a: &AttentionOutput,
+    window: &dyn Fn(&mut Gen, &str) -> (String, String),
+) -> Result<(), String> {
+    let (need, group, ha, la) = (a.need, a.group, a.ha, a.la);
+    let per_lane = 32 / a.lanes;
+    let z = g.i64c(0);
+    let (c7, c8) = (g.i64c(7), g.i64c(8));
+    let gc = g.i64c(a.lanes);
+    let g1 = g.i64c(a.lanes - 1);
+    let dimc = g.i64c(a.dim);
+    let grc = g.i64c(group);
+    let grm = g.i64c(group - 1);
+    let mut items: Vec<RBox> = Vec::new();
+    for (i, b) in need.iter().enumerate() {
+        let (l0, l1) = &b[la];
+        let l1 = g.op(format!("arith.minsi {l1}, {dimc} : i64"));
+        let span = g.op(format!("arith.subi {l1}, {l0} : i64"));
+        let span = g.op(format!("arith.maxsi {span}, {z} : i64"));
+        let groups = g.op(format!("arith.addi {span}, {g1} : i64"));
+        let groups = g.op(format!("arith.divsi {groups}, {gc} : i64"));
+        let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
+        let kv0 = g.op(format!("arith.divsi {}, {grc} : i64", b[ha].0));
+        let kv1 = g.op(format!("arith.addi {}, {grm} : i64", b[ha].1));
+        let kv1 = g.op(format!("arith.divsi {kv1}, {grc} : i64"));
+        items.push(vec![
+            (bi, bj),
+            b[0].clone(),
+            (kv0, kv1),
+            (z.clone(), groups),
+        ]);
+    }
+    g.for_region_warp(&items, &mut |g, o| {
+        let (l0, l1) = g.box_bounds(need, &o[0], la);
+        let l1 = g.op(format!("arith.minsi {l1}, {dimc} : i64"));
+        let (hb0, hb1) = g.box_bounds(need, &o[0], ha);
+        let (p, kvi) = (o[1].clone(), o[2].clone());
+        let (lo, hi) = window(g, &p);
+        let lane = g.op("arith.index_cast %lane : index to i64");
+        let plc = g.i64c(per_lane);
+        let li = g.op(format!("arith.divsi {lane}, {plc} : i64"));
+        let off = g.op(format!("arith.remsi {lane}, {plc} : i64"));
+        let first = g.op(format!("arith.muli {}, {gc} : i64", o[3]));
+        let first = g.op(format!("arith.addi {first}, {l0} : i64"));
+        let ln = g.op(format!("arith.addi {first}, {li} : i64"));
+        let one = g.i64c(1);
+        let lastl = g.op(format!("arith.subi {l1}, {one} : i64"));
+        let lc = g.op(format!("arith.minsi {ln}, {lastl} : i64"));
+        let lc = g.op(format!("arith.maxsi {lc}, {z} : i64"));
+        // The query heads of this KV head in the box, one after another (a loop: registers
+        // stay free); each head's pass reloads the V blocks the first one brought into L1.
+        let hbase = g.op(format!("arith.muli {kvi}, {grc} : i64"));
+        let hend = g.op(format!("arith.addi {hbase}, {grc} : i64"));
+        let hfrom = g.op(format!("arith.maxsi {hbase}, {hb0} : i64"));
+        let hto = g.op(format!("arith.minsi {hend}, {hb1} : i64"));
+        let hfi = g.op(format!("arith.index_cast {hfrom} : i64 to index"));
+        let hti = g.op(format!("arith.index_cast {hto} : i64 to index"));
+        let j = g.fresh();
+        g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
+        let h = g.op(format!("arith.index_cast {j} : index to i64"));
+        let m = g.load(a.stats, &[p.clone(), h.clone(), z.clone()])?;
+        let s0 = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+        let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
+        let count = g.op(format!("arith.divsi {e}, {c8} : i64"));
+        let start = g.op(format!("arith.addi {s0}, {off} : i64"));
+        let si = g.op(format!("arith.index_cast {start} : i64 to index"));
+        let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
+        let step = g.idx(per_lane * 2);
+        let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
+        let zf = g.f32c(0.0);
+        let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
+        g.sum_loop(
+            &head,
+            &pp,
+            &acc,
+            &zf,
+            per_lane,
+            2,
+            &mut |g| {
+                let one = g.i64c(1);
+                let last = g.op(format!("arith.subi {count}, {one} : i64"));
+                (count.clone(), last)
+            },
+            &mut |g, k, _| {
+                let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
+                let vp = g.ptr(a.vc, &[q0.clone(), kvi.clone(), lc.clone()]);
+                let vv = g.op(format!(
+                    "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+                ));
+                let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
+                let mut sum = g.f32c(0.0);
+                // (A position past the run in its last block reads a score slot this step
+                // never wrote, inside the row: its weight is dropped, whatever it holds.)
+                let t0 = g.op(format!("arith.subi {q0}, {lo} : i64"));
+                for jj in 0..8 {
+                    let jjc = g.i64c(jj);
+                    let p1 = g.op(format!("arith.addi {q0}, {jjc} : i64"));
+                    let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
+                    let t = g.op(format!("arith.addi {t0}, {jjc} : i64"));
+                    let sv = g.load(a.scores, &[p.clone(), h.clone(), t])?;
+                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
+                    let ex = g.exp(&d);
+                    let c = g.op(format!("arith.constant {jj} : i32"));
+                    let v = g.op(format!(
+                        "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
+                    ));
+                    let ev = g.op(format!("arith.mulf {ex}, {v} : f32"));
+                    let z = g.f32c(0.0);
+                    let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
+                    sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
+                }
+                Ok(sum)
+            },
+        )?;
+        let y = g.lanes_combine(tot.clone(), per_lane, false);
+        let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));
+        let lead = g.op(format!("arith.cmpi eq, {off}, {z} : i64"));
+        let st = g.op(format!("arith.andi {inside}, {lead} : i1"));
+        g.open(format!("scf.if {st} {{"));
+        g.store(a.res, &[p.clone(), h.clone(), ln.clone()], &y)?;
+        g.close("}");
+        g.close("}");
+        Ok(())
+    })
 }
 
 /// `tg.attention_combine` over the boxes of [heads, dim], a thread per element: the parts'
@@ -2813,9 +3103,23 @@ pub fn generate(
             opens_queue[t.index()] = true;
         }
     }
+    // Tasks run on the last signal of an event (`Task::on_last_signal`) have no queue: their
+    // entries (for the profile's stamps) follow every queue's.
+    let queued_entries: usize = schedule.queues.iter().map(Vec::len).sum();
+    let mut run_entry = vec![-1i64; program.graph.tasks.len()];
+    let mut inline_tasks = Vec::new();
+    for (t, task) in &program.graph.tasks {
+        if task.on_last_signal {
+            run_entry[t.index()] = (queued_entries + inline_tasks.len()) as i64;
+            inline_tasks.push(t);
+        }
+    }
+    let runs_on = program.graph.on_last_signal();
     let mut tasks_words: Vec<i64> = Vec::new();
     let mut record_at = vec![0i64; program.graph.tasks.len()];
     let mut record_max = 0usize;
+    // Words to fill with the record of a task laid out later.
+    let mut record_refs: Vec<(usize, mkc_ir::tasks::TaskId)> = Vec::new();
     for (t, task) in &program.graph.tasks {
         let (c, plan) = &plans[t.index()];
         let at = tasks_words.len();
@@ -2838,15 +3142,45 @@ pub fn generate(
         for (start, len) in spans {
             tasks_words.extend([start as i64, len as i64]);
         }
-        tasks_words.push(task.waits.len() as i64);
-        for e in &task.waits {
+        // (A task run on its wait's last signal starts with it ready.)
+        let waits: &[mkc_ir::tasks::EventId] = if task.on_last_signal {
+            &[]
+        } else {
+            &task.waits
+        };
+        tasks_words.push(waits.len() as i64);
+        for e in waits {
             tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
         }
+        // Signals: their count, the record + 1 of the task one of them runs (0: none), then
+        // per signal its event, the event's target, and the record and entry of the task
+        // its last signal runs (-1).
         tasks_words.push(task.signals.len() as i64);
-        tasks_words.extend(task.signals.iter().map(|e| e.index() as i64));
+        // (At most one signal runs a task, so one word names it: its record + 1, or 0.)
+        match task.signals.iter().find_map(|e| runs_on[e.index()]) {
+            Some(r) => {
+                record_refs.push((tasks_words.len(), r));
+                tasks_words.push(-2);
+            }
+            None => tasks_words.push(0),
+        }
+        for e in &task.signals {
+            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
+            match runs_on[e.index()] {
+                Some(r) => {
+                    record_refs.push((tasks_words.len(), r));
+                    tasks_words.extend([-1, run_entry[r.index()]]);
+                }
+                None => tasks_words.extend([-1, -1]),
+            }
+        }
         tasks_words.extend(plan.offsets.iter().map(|&o| o as i64));
         tasks_words.extend(&plan.boxes);
         record_max = record_max.max(tasks_words.len() - at);
+    }
+    for (at, r) in record_refs {
+        // (-2 marks the header word: the record + 1.)
+        tasks_words[at] = record_at[r.index()] + (tasks_words[at] == -2) as i64;
     }
     // Every thread copies the words tid, tid + threads, ... of a record: `per_thread` words,
     // each record buffer `per_thread * threads` long. The table is padded so that copying
@@ -2861,6 +3195,7 @@ pub fn generate(
         queues.extend([entries.len() as i64, q.len() as i64]);
         entries.extend(q.iter().map(|t| record_at[t.index()]));
     }
+    entries.extend(inline_tasks.iter().map(|t| record_at[t.index()]));
 
     let mut g = Gen {
         out: String::new(),
@@ -2905,11 +3240,14 @@ pub fn generate(
     g.line("module attributes {gpu.container_module} {");
     g.indent += 1;
     g.open("gpu.module @mkc {");
-    // Two record buffers in shared memory: the running task's and the next one's.
+    // Three record buffers in shared memory: the running queued task's, the next one's, and
+    // that of a task run on the last signal of an event; and where thread 0 leaves a claimed
+    // task's entry for the CTA.
     g.line(format!(
         "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
-        2 * rec_len
+        3 * rec_len
     ));
+    g.line("llvm.mlir.global internal @claim() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<2 x i64>");
     // The dynamic shared memory. External: it follows the static (an internal zero-length
     // global is demoted by LLVM to a static variable among the others).
     g.line("llvm.mlir.global external @dsmem() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>");
@@ -2957,6 +3295,7 @@ pub fn generate(
         "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
     );
     g.line("%records = llvm.mlir.addressof @records : !llvm.ptr<3>");
+    g.line("%claim = llvm.mlir.addressof @claim : !llvm.ptr<3>");
     g.line("%dsmem = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
     if g.weights_evict_first {
         g.line("%l2_evict_first = llvm.inline_asm has_side_effects \"createpolicy.fractional.L2::evict_first.b64 $0, 1.0;\", \"=l\" : () -> i64");
@@ -3028,9 +3367,8 @@ pub fn generate(
         ));
         g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
     };
-    // This thread's words of the record of queue entry `entry` (an i64), from the table.
-    let load_record = |g: &mut Gen, entry: &str| -> Vec<String> {
-        let rec = word(g, "%entries", entry);
+    // This thread's words of the record at word `rec` of the table (an i64).
+    let load_record_at = |g: &mut Gen, rec: &str| -> Vec<String> {
         (0..per_thread)
             .map(|j| {
                 let dj = g.i64c((j * threads) as i64);
@@ -3039,6 +3377,11 @@ pub fn generate(
                 word(g, "%tasks", &at)
             })
             .collect()
+    };
+    // ... and of the record of queue entry `entry`.
+    let load_record = |g: &mut Gen, entry: &str| -> Vec<String> {
+        let rec = word(g, "%entries", entry);
+        load_record_at(g, &rec)
     };
     let store_record = |g: &mut Gen, buf: &str, vals: &[String]| {
         for (j, v) in vals.iter().enumerate() {
@@ -3071,26 +3414,30 @@ pub fn generate(
     let e = g.fresh();
     g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
     let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
-    // Entry k of the queue uses buffer k mod 2.
+    // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
     let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
     let par = g.op(format!("arith.andi {rel}, {one} : i64"));
     let other = g.op(format!("arith.xori {par}, {one} : i64"));
     let len = g.i64c(rec_len as i64);
     let cur_at = g.op(format!("arith.muli {par}, {len} : i64"));
     let nxt_at = g.op(format!("arith.muli {other}, {len} : i64"));
+    let run_at = g.i64c(2 * rec_len as i64);
     let recp = g.op(format!(
         "llvm.getelementptr %records[{cur_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
     ));
     let nxtp = g.op(format!(
         "llvm.getelementptr %records[{nxt_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
     ));
+    let runp = g.op(format!(
+        "llvm.getelementptr %records[{run_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
     // The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start,
-    // the end of its wait and its end: three u64 per queue entry.
-    let stamp = |g: &mut Gen, k: i64| {
+    // the end of its wait and its end: three u64 per entry.
+    let stamp = |g: &mut Gen, ent: &str, k: i64| {
         g.open("scf.if %tracing {");
         let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
         let three = g.i64c(3);
-        let base = g.op(format!("arith.muli {e64}, {three} : i64"));
+        let base = g.op(format!("arith.muli {ent}, {three} : i64"));
         let kk = g.i64c(k);
         let at = g.op(format!("arith.addi {base}, {kk} : i64"));
         let p = g.op(format!(
@@ -3099,12 +3446,37 @@ pub fn generate(
         g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
         g.close("}");
     };
-    stamp(&mut g, 0);
+    stamp(&mut g, &e64, 0);
     // The next entry's record is loaded now and stored at the end of this task (the last
     // entry loads its own again).
     let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
     let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
     let next_vals = load_record(&mut g, &nx);
+    // The queued task, then the task its last signal runs, if it claims one: a loop over
+    // (record, entry, whether it is the queued one) while the entry is one.
+    let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
+    let (rp, ent, is_first) = (g.fresh(), g.fresh(), g.fresh());
+    let res = g.fresh();
+    let yes = g.op("arith.constant true");
+    let loop_types = "!llvm.ptr<3>, i64, i1";
+    g.open(format!(
+        "{res}:3 = scf.while ({rp0} = {recp}, {ent0} = {e64}, {first0} = {yes}) : ({loop_types}) -> ({loop_types}) {{"
+    ));
+    let z0 = g.i64c(0);
+    let go = g.op(format!("arith.cmpi sge, {ent0}, {z0} : i64"));
+    g.line(format!(
+        "scf.condition({go}) {rp0}, {ent0}, {first0} : {loop_types}"
+    ));
+    g.close("} do {");
+    g.line(format!(
+        "^bb0({rp}: !llvm.ptr<3>, {ent}: i64, {is_first}: i1):"
+    ));
+    g.indent += 1;
+    let not_first = g.op(format!("arith.xori {is_first}, {yes} : i1"));
+    g.open(format!("scf.if {not_first} {{"));
+    stamp(&mut g, &ent, 0);
+    g.close("}");
+    let recp = rp.clone();
     let z = g.i64c(0);
     let code = sword(&mut g, &recp, &z);
     let npf = sword(&mut g, &recp, &one);
@@ -3170,18 +3542,39 @@ pub fn generate(
         }
         g.close("}");
         g.barrier();
-        stamp(g, 1);
+        stamp(g, &ent, 1);
     };
-    // Where the signals and the parameters start.
+    // Where the signals and the parameters start: the count, whether one runs a task, four
+    // words a signal.
     let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
     let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
     let sat = g.op(format!("arith.addi {sat}, {one} : i64"));
     let ns_count = sword(&mut g, &recp, &sat);
     let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
-    let pat = g.op(format!("arith.addi {sat1}, {ns_count} : i64"));
+    let runs = sword(&mut g, &recp, &sat1);
+    let sat2 = g.op(format!("arith.addi {sat1}, {one} : i64"));
+    let four = g.i64c(4);
+    let s4 = g.op(format!("arith.muli {ns_count}, {four} : i64"));
+    let pat = g.op(format!("arith.addi {sat2}, {s4} : i64"));
     let params_p = g.op(format!(
         "llvm.getelementptr {recp}[{pat}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
     ));
+    // The record of the task this one's last signal may run, loaded while it computes.
+    let runs_b = g.op(format!("arith.cmpi ne, {runs}, {z} : i64"));
+    let run_vals: Vec<String> = (0..per_thread).map(|_| g.fresh()).collect();
+    let run_types = vec!["i64"; per_thread].join(", ");
+    g.open(format!(
+        "{} = scf.if {runs_b} -> ({run_types}) {{",
+        run_vals.join(", ")
+    ));
+    let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
+    let vals = load_record_at(&mut g, &rr);
+    g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
+    g.close("} else {");
+    g.indent += 1;
+    let zeros: Vec<String> = (0..per_thread).map(|_| z.clone()).collect();
+    g.line(format!("scf.yield {} : {run_types}", zeros.join(", ")));
+    g.close("}");
     let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
     g.open(format!("scf.index_switch {code_idx}"));
     let (mut scratch_max, mut smem_max) = (0u64, 0u64);
@@ -3206,11 +3599,23 @@ pub fn generate(
     g.close("}");
     // The next record into the other buffer (its last reader, the previous task's signal,
     // is done: thread 0 passed this task's wait barrier after it).
+    g.open(format!("scf.if {is_first} {{"));
     store_record(&mut g, &nxtp, &next_vals);
+    g.close("}");
     g.barrier();
-    stamp(&mut g, 2);
+    stamp(&mut g, &ent, 2);
     // Signal: fence, then one relaxed add per counter (a release pattern), or release adds.
+    // An event whose last signal runs a task: an add that returns the count (acquire and
+    // release); the task that makes it ready leaves the task's entry in @claim (its record
+    // is already loaded).
+    let none = g.i64c(-1);
+    let claim1 = g.op(format!(
+        "llvm.getelementptr %claim[{one}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
     g.open("scf.if %is_t0 {");
+    g.open(format!("scf.if {runs_b} {{"));
+    g.line(format!("llvm.store {none}, {claim1} : i64, !llvm.ptr<3>"));
+    g.close("}");
     if opts.event_fences {
         g.line("llvm.fence syncscope(\"device\") release");
     }
@@ -3218,12 +3623,21 @@ pub fn generate(
     let s_ = g.fresh();
     g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
     let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
-    let si = g.op(format!("arith.addi {sat1}, {s64} : i64"));
+    let s4 = g.op(format!("arith.muli {s64}, {four} : i64"));
+    let si = g.op(format!("arith.addi {sat2}, {s4} : i64"));
     let sev = sword(&mut g, &recp, &si);
+    let si1 = g.op(format!("arith.addi {si}, {one} : i64"));
+    let target = sword(&mut g, &recp, &si1);
+    let si2 = g.op(format!("arith.addi {si1}, {one} : i64"));
+    let run_rec = sword(&mut g, &recp, &si2);
+    let si3 = g.op(format!("arith.addi {si2}, {one} : i64"));
+    let run_ent = sword(&mut g, &recp, &si3);
     let sp = g.op(format!(
         "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
     ));
     let one32 = g.op("arith.constant 1 : i32");
+    let plain = g.op(format!("arith.cmpi slt, {run_rec}, {z} : i64"));
+    g.open(format!("scf.if {plain} {{"));
     if opts.event_fences {
         g.op(format!(
             "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
@@ -3235,7 +3649,40 @@ pub fn generate(
             "llvm.inline_asm has_side_effects \"red.release.gpu.global.add.u32 [$0], $1;\", \"l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> ()"
         ));
     }
+    g.close("} else {");
+    g.indent += 1;
+    let old = g.op(format!(
+        "llvm.inline_asm has_side_effects \"atom.acq_rel.gpu.global.add.u32 $0, [$1], $2;\", \"=r,l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> i32"
+    ));
+    let now = g.op(format!("arith.addi {old}, {one32} : i32"));
+    let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+    let want = g.op(format!("arith.muli {t32}, %step : i32"));
+    let last = g.op(format!("arith.cmpi eq, {now}, {want} : i32"));
+    g.open(format!("scf.if {last} {{"));
+    g.line(format!(
+        "llvm.store {run_ent}, {claim1} : i64, !llvm.ptr<3>"
+    ));
     g.close("}");
+    g.close("}");
+    g.close("}");
+    g.close("}");
+    // The CTA reads what thread 0 claimed; a claimed task's record goes to buffer 2.
+    let next_ent = g.fresh();
+    g.open(format!("{next_ent} = scf.if {runs_b} -> (i64) {{"));
+    g.barrier();
+    let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
+    let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
+    g.open(format!("scf.if {claimed} {{"));
+    store_record(&mut g, &runp, &run_vals);
+    g.barrier();
+    g.close("}");
+    g.line(format!("scf.yield {ce} : i64"));
+    g.close("} else {");
+    g.indent += 1;
+    g.line(format!("scf.yield {none} : i64"));
+    g.close("}");
+    let no = g.op("arith.constant false");
+    g.line(format!("scf.yield {runp}, {next_ent}, {no} : {loop_types}"));
     g.close("}");
     g.close("}");
     g.line("gpu.return");
@@ -3263,7 +3710,7 @@ pub fn generate(
         ring_bytes + preload_bytes + smem_max as u32
     };
     // A Hopper CTA may use at most 227 KiB of shared memory, static and dynamic.
-    let static_smem = 2 * rec_len as u64 * 8;
+    let static_smem = 3 * rec_len as u64 * 8 + 16;
     if static_smem + dynamic_smem as u64 > 227 << 10 {
         return Err(format!(
             "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
@@ -3360,6 +3807,7 @@ fn emit_code(
         scratch_used: 0,
         smem_used: 0,
         direct: None,
+        extents: Vec::new(),
     };
     for &i in &sl.args {
         let v = view_of(g, operands[i], &mut param);
@@ -3414,6 +3862,7 @@ fn emit_code(
             // flight to land after the next task's.
             g.preload_wait();
         }
+        cx.extents = merged_need(body, &sl, op);
         emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
         if direct == Some(op) {
             // The tile is written; the barrier after the task orders it.

@@ -39,6 +39,8 @@ crate::pass_options! {
         sms: u64 = 132 => "sms",
         /// Cost model: penalty factor for groups that cannot fill every SM.
         unsplit_penalty: f64 = 1.0 => "unsplit-penalty",
+        /// Where attention's combine of its parts runs: task (a group of its own, each tile run on the SM that finishes the last part of its heads) or prologue (in every tile of the output projection).
+        combine: String = "task".to_string() => "combine",
     }
 }
 
@@ -61,7 +63,16 @@ pub fn info() -> PassInfo {
             ("cost-before", "cost model, every op its own group (byte-equivalents)"),
             ("cost-after", "cost model, after fusion (byte-equivalents)"),
         ],
-        create: |o| Ok(Box::new(Fuse { options: FuseOptions::parse(o)? })),
+        create: |o| {
+            let options = FuseOptions::parse(o)?;
+            if !matches!(options.combine.as_str(), "task" | "prologue") {
+                return Err(format!(
+                    "combine must be 'task' or 'prologue', not '{}'",
+                    options.combine
+                ));
+            }
+            Ok(Box::new(Fuse { options }))
+        },
     }
 }
 
@@ -265,9 +276,11 @@ fn partition(
     p: &mut Partition,
     model: &CostModel,
     outputs: &[ValueId],
+    skip: &[&str],
 ) -> HashMap<&'static str, u64> {
     let mut hits: HashMap<&'static str, u64> = HashMap::new();
-    let rules = fusion();
+    let mut rules = fusion();
+    rules.retain(|r| !skip.contains(&r.name));
     // Only the two groups a merge touches change cost.
     let mut try_merge = |p: &mut Partition, a: usize, b: usize, rule: &'static str| {
         let (ga, gb) = (p.group[a], p.group[b]);
@@ -434,6 +447,8 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
         } else {
             "proj_residual"
         }
+    } else if has("tg.attention_combine") {
+        "attention_combine"
     } else if has("tg.gather") {
         "embed"
     } else if has("tg.rope") {
@@ -605,7 +620,12 @@ impl Pass for Fuse {
             let (ops, group, hits, before, after) = {
                 let mut p = Partition::new(body, &block_ops);
                 let before = model.program(body, &p.ops, &p.group, &outputs);
-                let hits = partition(&mut p, &model, &outputs);
+                let skip: &[&str] = if o.combine == "prologue" {
+                    &[]
+                } else {
+                    &["combine-prologue"]
+                };
+                let hits = partition(&mut p, &model, &outputs, skip);
                 let after = model.program(body, &p.ops, &p.group, &outputs);
                 (p.ops.clone(), p.group.clone(), hits, before, after)
             };

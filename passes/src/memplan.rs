@@ -50,6 +50,30 @@ fn align(x: u64) -> u64 {
     x.div_ceil(ALIGN) * ALIGN
 }
 
+/// The `tg.attention_combine` a group computes its only result from (through row-major
+/// reshapes), and the step of the group producing its parts.
+pub(crate) fn combine_of(body: &Body, steps: &[OpId], group: OpId) -> Option<(OpId, usize)> {
+    let block = body.entry_block(group, 0)?;
+    let ops = &body.blocks[block].ops;
+    let y = *ops.last()?;
+    let mut v = *body.ops[y].operands.first()?;
+    let comb = loop {
+        let d = body.def_op(v)?;
+        match body.ops[d].name.as_str() {
+            "tg.attention_combine" => break d,
+            "tg.reshape" => v = body.ops[d].operands[0],
+            _ => return None,
+        }
+    };
+    // The parts come in as a block argument: the group's operand, another step's result.
+    let arg = body.ops[comb].operands[0];
+    let i = body.blocks[block].args.iter().position(|&a| a == arg)?;
+    let outer = body.ops[group].operands[i];
+    let producer = body.def_op(outer)?;
+    let s = steps.iter().position(|&o| o == producer)?;
+    Some((comb, s))
+}
+
 /// Whether `v` (a result of a top-level op) is an updated KV cache.
 fn is_cache_update(body: &Body, v: ValueId) -> bool {
     let Some(op) = body.def_op(v) else {
@@ -183,9 +207,21 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
             last_use.insert(v, steps.len());
         }
     }
-    let mut live: Vec<Placement> = Vec::new();
     for (s, &op) in steps.iter().enumerate() {
-        live.retain(|p| p.last >= s);
+        // Attention's combine may run on the SM of its parts' last task (`tile` makes it
+        // so) while other parts still read their inputs: it reuses only what is dead before
+        // the parts' step.
+        let from = if body.ops[op].name == "fused.group" {
+            combine_of(body, steps, op).map_or(s, |(_, p)| p.min(s))
+        } else {
+            s
+        };
+        let mut live: Vec<Placement> = plan
+            .arena
+            .iter()
+            .filter(|p| p.last >= from)
+            .cloned()
+            .collect();
         for &v in &body.ops[op].results {
             if is_cache_update(body, v) {
                 continue;
@@ -205,7 +241,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
                 value: v,
                 offset,
                 bytes: b,
-                first: s,
+                first: from,
                 last,
             };
             plan.arena_bytes = plan.arena_bytes.max(align(offset + b));

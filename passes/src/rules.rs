@@ -520,7 +520,9 @@ pub fn fusion() -> Vec<FusionRule> {
         },
         // Attention's combine (and its reshape to a vector) into the output projection:
         // every tile recomputes the (small) combine of the parts instead of a separate
-        // task writing it, one synchronisation fewer per layer.
+        // task writing it, one synchronisation fewer per layer. Only with
+        // `fuse{combine=prologue}`: by default the combine is a group of its own whose
+        // tasks run on the last signal of their parts (no synchronisation either).
         FusionRule {
             name: "combine-prologue",
             stage: Stage::Prologue,
@@ -567,11 +569,12 @@ pub fn fusion() -> Vec<FusionRule> {
             consumer: EPILOGUE_OPS,
             when: always,
         },
-        // The attention output's reshape/transpose to [tokens, hidden].
+        // The attention output's reshape/transpose to [tokens, hidden] (after the combine of
+        // its parts when it is split).
         FusionRule {
             name: "attention-epilogue",
             stage: Stage::Epilogue,
-            producer: &["tg.attention", "tg.sdpa"],
+            producer: &["tg.attention", "tg.sdpa", "tg.attention_combine"],
             consumer: &["tg.reshape", "tg.transpose"],
             when: always,
         },

@@ -281,7 +281,10 @@ pub fn estimate(g: &TaskGraph, s: &Schedule, m: &Machine) -> Result<Estimate, St
                 .ok_or("the schedule names a task that does not exist")? = sm;
         }
     }
-    if sm_of.contains(&usize::MAX) {
+    if g.tasks
+        .iter()
+        .any(|(t, task)| !task.on_last_signal && sm_of[t.index()] == usize::MAX)
+    {
         return Err("a task is on no queue".into());
     }
     let m = Machine {
@@ -317,11 +320,27 @@ fn place(
     let mut free = vec![0.0f64; m.sms];
     let mut busy = vec![0.0f64; m.sms];
     let mut sm_of = vec![0usize; n];
-    let (mut start, mut finish, mut path) = (vec![0.0; n], vec![0.0; n], vec![0.0f64; n]);
+    let (mut start, mut finish, mut path) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
     let mut queues = vec![Vec::new(); m.sms];
     for (t, task) in &g.tasks {
         let i = t.as_u32() as usize;
         let dur = m.task_duration(&task.kind, task.bytes, task.flops);
+        if task.on_last_signal {
+            // It runs on the SM of its last producer to finish, right after it, and delays
+            // whatever that SM runs next.
+            let last = prods[i]
+                .iter()
+                .map(|u| u.as_u32() as usize)
+                .max_by(|&a, &b| finish[a].total_cmp(&finish[b]))
+                .ok_or_else(|| format!("{t} runs on the last signal of an event nobody signals"))?;
+            let sm = sm_of[last];
+            (start[i], finish[i]) = (finish[last], finish[last] + dur);
+            free[sm] = free[sm].max(finish[last]) + dur;
+            busy[sm] += dur;
+            sm_of[i] = sm;
+            path[i] = dur + path[last];
+            continue;
+        }
         // Ready time on each SM: producers elsewhere are seen an event latency later. Keep
         // the latest producer per SM and the two latest overall on distinct SMs.
         let mut same: HashMap<usize, f64> = HashMap::new();

@@ -3,8 +3,9 @@
 //! output's unnormalised sum, the largest score and the sum of exponentials over the part's
 //! run of positions) and `tg.attention_combine` (the parts rescaled to one maximum and
 //! normalised). Tiles of the parts cut the context, so a long context spreads over more
-//! SMs instead of every task walking all of it; the combine is light and `fuse` makes it a
-//! prologue of the output projection.
+//! SMs instead of every task walking all of it; the combine is light: `fuse` makes it a
+//! group of its own, whose tasks `tile` runs on the SM that finishes the last part of their
+//! heads (or, with `fuse{combine=prologue}`, a prologue of the output projection).
 //!
 //! The runs are cut at run time from the step's position (`tg.attention_partial`'s
 //! definition), so a short context is spread as evenly as a long one.
@@ -18,7 +19,7 @@ use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
 crate::pass_options! {
     /// Options of `split-attention`.
     pub struct SplitAttentionOptions {
-        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, at most 16, a task per part and head for every SM).
+        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / KV heads, at most 16, a task per part and KV head for every SM).
         parts: i64 = 0 => "parts",
         /// SMs the parts should fill (parts = 0).
         sms: i64 = 132 => "sms",
@@ -76,11 +77,11 @@ fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions) -> bool {
     if q.rank() != 2 || k.rank() != 3 {
         return false;
     }
-    // (Automatic: a task per part and head fills the SMs; the tile pass may still merge
-    // parts or heads into fewer tasks where that is as fast. At most 16: every task of the
-    // output projection reads all parts.)
+    // (Automatic: a task per part and KV head, its query heads sharing the KV head's
+    // loads, fills the SMs; the tile pass may still merge parts or heads into fewer tasks
+    // where that is as fast. At most 16: the combine of a head reads all its parts.)
     let parts = match o.parts {
-        0 => (o.sms / q.shape[0].max(1)).min(16),
+        0 => (o.sms / k.shape[1].max(1)).min(16),
         n => n,
     };
     let parts = parts.min((k.shape[0] + 7) / 8);

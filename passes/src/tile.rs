@@ -18,7 +18,7 @@
 //! too little is all overhead.
 
 use crate::manager::{Pass, PassContext, PassInfo};
-use crate::memplan::{plan_memory, MemoryPlan};
+use crate::memplan::{combine_of, plan_memory, MemoryPlan};
 use crate::options::PassOptions;
 use crate::schedule::Machine;
 use mkc_ir::attr::Attr;
@@ -839,6 +839,16 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             };
             menus.insert(k, menu);
         }
+        // Attention's combine: one tile per head range of the parts' tiles, so that each
+        // runs on the last signal of its heads' parts (see `combine_on_last_signal`).
+        if results.len() == 1 {
+            if let Some(tiles) = combine_tiles(body, &steps, op, &g) {
+                for tile in tiles {
+                    g.add_task(pl.task(s, 0, tile)?);
+                }
+                continue;
+            }
+        }
         let top = level.iter().copied().max().unwrap_or(0);
         for l in 0..=top {
             let ks: Vec<usize> = order.iter().copied().filter(|&k| level[k] == l).collect();
@@ -854,11 +864,163 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
         }
     }
     g.derive_events();
+    combine_on_last_signal(body, &steps, &mut g);
     Ok(TaskProgram {
         graph: g,
         places: prog_places,
         schedule: None,
     })
+}
+
+/// Tiles of a group that computes attention's combine: one per range of heads that the
+/// parts' tiles cut (their boxes' second axis), each the row-major box of its heads in the
+/// group's result. None when the group is not that, or the heads' ranges overlap or leave
+/// gaps, or a range is not one box of the result.
+fn combine_tiles(
+    body: &Body,
+    steps: &[OpId],
+    group: OpId,
+    g: &TaskGraph,
+) -> Option<Vec<Vec<TileBox>>> {
+    let (comb, producer) = combine_of(body, steps, group)?;
+    let out = body
+        .ty(body.ops[comb].results[0])
+        .as_tensor()?
+        .shape
+        .clone();
+    let (heads, dim) = (*out.first()?, *out.get(1)?);
+    let mut ranges: Vec<(i64, i64)> = g
+        .tasks
+        .values()
+        .filter(|t| t.group == producer)
+        .flat_map(|t| t.tile.iter().filter_map(|b| b.get(1).copied()))
+        .collect();
+    ranges.sort_unstable();
+    ranges.dedup();
+    if ranges.len() < 2 || ranges.first()?.0 != 0 || ranges.last()?.1 != heads {
+        return None;
+    }
+    if ranges.windows(2).any(|w| w[0].1 != w[1].0) {
+        return None;
+    }
+    let result = body.ops[group].results[0];
+    let shape = body.ty(result).as_tensor()?.shape.clone();
+    if shape.iter().product::<i64>() != heads * dim {
+        return None;
+    }
+    // The flat elements h0 * dim .. h1 * dim of the row-major result, as one box.
+    let as_box = |(h0, h1): (i64, i64)| -> Option<TileBox> {
+        let (a, b) = (h0 * dim, h1 * dim - 1);
+        let mut lo = vec![0; shape.len()];
+        let mut hi = vec![0; shape.len()];
+        let (mut x, mut y) = (a, b);
+        for d in (0..shape.len()).rev() {
+            lo[d] = x % shape[d];
+            hi[d] = y % shape[d];
+            x /= shape[d];
+            y /= shape[d];
+        }
+        let bx: TileBox = lo.iter().zip(&hi).map(|(&l, &h)| (l, h + 1)).collect();
+        let n: i64 = bx.iter().map(|(l, h)| h - l).product();
+        (bx.iter().all(|(l, h)| l < h) && n == (h1 - h0) * dim).then_some(bx)
+    };
+    ranges
+        .into_iter()
+        .map(|r| as_box(r).map(|b| vec![b]))
+        .collect()
+}
+
+/// Marks the tasks of attention's combine to run on the last signal of their heads' parts
+/// (`Task::on_last_signal`): a combine task whose one wait on the parts' tasks is an event
+/// of those parts alone, and whose other waits (reuse of the memory it writes) are already
+/// ready by then (every task they wait for comes before one of the parts), which are
+/// dropped. Other combine tasks stay in queues.
+fn combine_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph) {
+    let mut producer_of: HashMap<usize, usize> = HashMap::new();
+    for (s, &op) in steps.iter().enumerate() {
+        if body.ops[op].name == "fused.group" {
+            if let Some((_, p)) = combine_of(body, steps, op) {
+                producer_of.insert(s, p);
+            }
+        }
+    }
+    if producer_of.is_empty() {
+        return;
+    }
+    let mut signallers: Vec<Vec<mkc_ir::tasks::TaskId>> = vec![Vec::new(); g.events.len()];
+    for (t, task) in &g.tasks {
+        for e in &task.signals {
+            signallers[e.index()].push(t);
+        }
+    }
+    let ids: Vec<mkc_ir::tasks::TaskId> = g.tasks.keys().collect();
+    let mut runs_one = vec![false; g.events.len()];
+    for &t in &ids {
+        let task = &g.tasks[t];
+        let Some(&producer) = producer_of.get(&task.group) else {
+            continue;
+        };
+        let of_parts = |e: &mkc_ir::tasks::EventId| {
+            signallers[e.index()]
+                .iter()
+                .all(|&u| g.tasks[u].group == producer)
+        };
+        let claims: Vec<_> = task.waits.iter().copied().filter(of_parts).collect();
+        let [claim] = claims[..] else {
+            continue;
+        };
+        // The parts it reads must all signal the claim (not some other event too).
+        let parts = &signallers[claim.index()];
+        let others: Vec<_> = task.waits.iter().copied().filter(|&e| e != claim).collect();
+        let needed: Vec<mkc_ir::tasks::TaskId> = others
+            .iter()
+            .flat_map(|e| signallers[e.index()].iter().copied())
+            .collect();
+        if runs_one[claim.index()]
+            || parts
+                .iter()
+                .any(|&u| g.tasks[u].signals.iter().any(|e| runs_one[e.index()]))
+            || !all_before(g, &signallers, parts, &needed)
+        {
+            continue;
+        }
+        runs_one[claim.index()] = true;
+        let task = &mut g.tasks[t];
+        task.waits = vec![claim];
+        task.on_last_signal = true;
+    }
+}
+
+/// Whether every task of `needed` has finished once all of `parts` have: each is one of
+/// them or a task one of them waits for, directly or not. (A walk back from the parts
+/// through the signallers of their waits, no further back than the earliest task needed:
+/// tasks wait only for tasks before them.)
+fn all_before(
+    g: &TaskGraph,
+    signallers: &[Vec<mkc_ir::tasks::TaskId>],
+    parts: &[mkc_ir::tasks::TaskId],
+    needed: &[mkc_ir::tasks::TaskId],
+) -> bool {
+    let Some(&earliest) = needed.iter().min() else {
+        return true;
+    };
+    let mut left: std::collections::HashSet<_> = needed.iter().copied().collect();
+    let mut seen: std::collections::HashSet<_> = parts.iter().copied().collect();
+    let mut stack: Vec<_> = parts.to_vec();
+    while let Some(t) = stack.pop() {
+        left.remove(&t);
+        if left.is_empty() {
+            return true;
+        }
+        for e in &g.tasks[t].waits {
+            for &u in &signallers[e.index()] {
+                if u >= earliest && seen.insert(u) {
+                    stack.push(u);
+                }
+            }
+        }
+    }
+    left.is_empty()
 }
 
 #[cfg(test)]

@@ -71,6 +71,8 @@ pub fn simulate(
 pub struct Queues {
     /// Per task, the earlier tasks that touch the same bytes (one of them writing).
     hazards: Vec<Vec<TaskId>>,
+    /// Per event, the task its last signal runs.
+    on_last_signal: Vec<Option<TaskId>>,
     rng: Rng,
     counters: Vec<u64>,
     step: u64,
@@ -81,6 +83,7 @@ impl Queues {
     pub fn empty() -> Queues {
         Queues {
             hazards: Vec::new(),
+            on_last_signal: Vec::new(),
             rng: Rng(0),
             counters: Vec::new(),
             step: 0,
@@ -102,6 +105,13 @@ impl Queues {
                 }
             }
         }
+        for (t, task) in g.tasks.iter() {
+            if task.on_last_signal && std::mem::replace(&mut seen[t.as_u32() as usize], true) {
+                return Err(SimError::Schedule(format!(
+                    "{t} runs on the last signal of an event and is queued too"
+                )));
+            }
+        }
         if let Some(i) = seen.iter().position(|&x| !x) {
             return Err(SimError::Schedule(format!(
                 "{} is on no queue",
@@ -110,6 +120,7 @@ impl Queues {
         }
         Ok(Queues {
             hazards: g.all_hazards(),
+            on_last_signal: g.on_last_signal(),
             rng: Rng(seed),
             counters: vec![0; g.events.len()],
             step: 0,
@@ -136,7 +147,8 @@ impl Queues {
                 .iter()
                 .all(|e| counters[e.as_u32() as usize] >= g.events[*e].target as u64 * step)
         };
-        for _ in 0..n {
+        let queued: usize = s.queues.iter().map(Vec::len).sum();
+        for _ in 0..queued {
             let movable: Vec<usize> = (0..s.queues.len())
                 .filter(|&sm| {
                     s.queues[sm]
@@ -169,28 +181,37 @@ impl Queues {
                 )));
             }
             let sm = movable[(self.rng.next() % movable.len() as u64) as usize];
-            let t = s.queues[sm][head[sm]];
-            let i = t.as_u32() as usize;
-            if let Some(&p) = self.hazards[i].iter().find(|p| !done[p.as_u32() as usize]) {
-                let task = &g.tasks[t];
-                let prod = &g.tasks[p];
-                let range = task
-                    .reads
-                    .iter()
-                    .chain(&task.writes)
-                    .find(|r| prod.writes.iter().chain(&prod.reads).any(|w| w.overlaps(r)))
-                    .map(|r| r.to_string())
-                    .unwrap_or_default();
-                return Err(SimError::MissingDependency(format!(
-                    "step {step}: {t} ({}) on sm {sm} touches {range} before {p} ({}) has run",
-                    task.kind, prod.kind
-                )));
-            }
-            run(t)?;
-            done[i] = true;
+            let mut next = Some(s.queues[sm][head[sm]]);
             head[sm] += 1;
-            for e in &g.tasks[t].signals {
-                counters[e.as_u32() as usize] += 1;
+            // A task, then the task its last signal runs (on the same SM), if any.
+            while let Some(t) = next.take() {
+                let i = t.as_u32() as usize;
+                if let Some(&p) = self.hazards[i].iter().find(|p| !done[p.as_u32() as usize]) {
+                    let task = &g.tasks[t];
+                    let prod = &g.tasks[p];
+                    let range = task
+                        .reads
+                        .iter()
+                        .chain(&task.writes)
+                        .find(|r| prod.writes.iter().chain(&prod.reads).any(|w| w.overlaps(r)))
+                        .map(|r| r.to_string())
+                        .unwrap_or_default();
+                    return Err(SimError::MissingDependency(format!(
+                        "step {step}: {t} ({}) on sm {sm} touches {range} before {p} ({}) has run",
+                        task.kind, prod.kind
+                    )));
+                }
+                run(t)?;
+                done[i] = true;
+                for e in &g.tasks[t].signals {
+                    let c = &mut counters[e.as_u32() as usize];
+                    *c += 1;
+                    if *c == g.events[*e].target as u64 * step {
+                        if let Some(r) = self.on_last_signal[e.as_u32() as usize] {
+                            next = Some(r);
+                        }
+                    }
+                }
             }
         }
         Ok(())

@@ -22,7 +22,8 @@
 //! - `task.task`: computes the boxes `tile` of result `output` of top-level op `group`,
 //!   reading and writing exactly the byte ranges listed; waits on and signals events by
 //!   number. After the `schedule` pass each task also has `sm` and `slot` (its position in
-//!   that SM's queue).
+//!   that SM's queue), except a task marked `on_last_signal = true`: it has one wait, and
+//!   the task whose signal makes that event ready runs it next, on its own SM.
 
 use crate::attr::Attr;
 use crate::ir::{Body, OpId, OpSpec};
@@ -64,6 +65,7 @@ pub fn register(r: &mut Registry) {
         .attr("flops", AttrKind::Float)
         .attr("waits", AttrKind::Array)
         .attr("signals", AttrKind::Array)
+        .optional_attr("on_last_signal", AttrKind::Bool)
         .optional_attr("sm", AttrKind::Int)
         .optional_attr("slot", AttrKind::Int)
         .verify(in_graph);
@@ -353,7 +355,19 @@ impl TaskProgram {
                         flops: float("flops"),
                         waits: events("waits")?,
                         signals: events("signals")?,
+                        on_last_signal: match d.attrs.get("on_last_signal") {
+                            None => false,
+                            Some(a) => a
+                                .as_bool()
+                                .ok_or_else(|| at("'on_last_signal' must be a bool".into()))?,
+                        },
                     };
+                    if task.on_last_signal && task.waits.len() != 1 {
+                        return Err(at(format!(
+                            "a task run on the last signal of an event waits on exactly one event, not {}",
+                            task.waits.len()
+                        )));
+                    }
                     for r in task.reads.iter().chain(&task.writes) {
                         if r.end > p.graph.buffers[r.buffer].bytes {
                             return Err(at(format!(
@@ -367,9 +381,16 @@ impl TaskProgram {
                     }
                     let sched = (get_int("sm")?, get_int("slot")?);
                     let has = sched.0.is_some() || sched.1.is_some();
-                    if *scheduled.get_or_insert(has) != has {
+                    if task.on_last_signal {
+                        if has {
+                            return Err(at(
+                                "a task run on the last signal of an event has no 'sm' or 'slot'"
+                                    .into(),
+                            ));
+                        }
+                    } else if *scheduled.get_or_insert(has) != has {
                         return Err(at(
-                            "either every task has 'sm' and 'slot' or none has".into()
+                            "either every queued task has 'sm' and 'slot' or none has".into(),
                         ));
                     }
                     if has {
@@ -380,6 +401,8 @@ impl TaskProgram {
                             return Err(at("'sm' and 'slot' must not be negative".into()));
                         }
                         placed.push((sm as usize, slot as usize));
+                    } else {
+                        placed.push((usize::MAX, 0));
                     }
                     p.graph.tasks.push(task);
                     task_ops.push(o);
@@ -401,6 +424,41 @@ impl TaskProgram {
                 ));
             }
         }
+        // An event runs at most one task on its last signal, and that event's signallers are
+        // queued tasks (the kernel runs one such task after a queued one, not chains).
+        let mut run_by: Vec<Option<usize>> = vec![None; p.graph.events.len()];
+        for (i, (task, &o)) in p.graph.tasks.values().zip(&task_ops).enumerate() {
+            if let (true, Some(e)) = (task.on_last_signal, task.waits.first()) {
+                if run_by[e.index()].replace(i).is_some() {
+                    return Err((
+                        o,
+                        format!(
+                            "event {} already runs another task on its last signal",
+                            e.index()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (task, &o) in p.graph.tasks.values().zip(&task_ops) {
+            let runs = task
+                .signals
+                .iter()
+                .filter(|e| run_by[e.index()].is_some())
+                .count();
+            if runs > 1 {
+                return Err((
+                    o,
+                    "signals more than one event that runs a task on its last signal".into(),
+                ));
+            }
+            if task.on_last_signal && runs > 0 {
+                return Err((
+                    o,
+                    "a task run on the last signal of an event signals an event that runs one too (chains are not supported)".into(),
+                ));
+            }
+        }
         for ((e, ev), &o) in p.graph.events.iter().zip(&event_ops) {
             let n = signalled[e.index()];
             if n != ev.target as usize {
@@ -415,10 +473,17 @@ impl TaskProgram {
             }
         }
         if scheduled == Some(true) {
-            let sms = placed.iter().map(|&(sm, _)| sm + 1).max().unwrap_or(0);
+            let sms = placed
+                .iter()
+                .filter(|&&(sm, _)| sm != usize::MAX)
+                .map(|&(sm, _)| sm + 1)
+                .max()
+                .unwrap_or(0);
             let mut queues: Vec<Vec<(usize, crate::tasks::TaskId)>> = vec![Vec::new(); sms];
             for (t, &(sm, slot)) in p.graph.tasks.keys().zip(&placed) {
-                queues[sm].push((slot, t));
+                if sm != usize::MAX {
+                    queues[sm].push((slot, t));
+                }
             }
             let mut out = Vec::with_capacity(sms);
             for (sm, mut q) in queues.into_iter().enumerate() {
@@ -567,6 +632,9 @@ impl TaskProgram {
                 )
                 .attr("waits", ints(task.waits.iter().map(|e| e.index())))
                 .attr("signals", ints(task.signals.iter().map(|e| e.index())));
+            if task.on_last_signal {
+                spec = spec.attr("on_last_signal", Attr::Bool(true));
+            }
             if let Some((sm, slot)) = slot_of[t.index()] {
                 spec = spec
                     .attr("sm", int(sm as i64))
