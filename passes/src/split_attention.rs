@@ -19,7 +19,7 @@ use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
 crate::pass_options! {
     /// Options of `split-attention`.
     pub struct SplitAttentionOptions {
-        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / KV heads, at most 16, a task per part and KV head for every SM).
+        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, at most 16, a task per part and head for every SM).
         parts: i64 = 0 => "parts",
         /// SMs the parts should fill (parts = 0).
         sms: i64 = 132 => "sms",
@@ -77,11 +77,13 @@ fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions) -> bool {
     if q.rank() != 2 || k.rank() != 3 {
         return false;
     }
-    // (Automatic: a task per part and KV head, its query heads sharing the KV head's
-    // loads, fills the SMs; the tile pass may still merge parts or heads into fewer tasks
-    // where that is as fast. At most 16: the combine of a head reads all its parts.)
+    // (Automatic: a task per part and query head fills the SMs; the tile pass may still
+    // merge parts or heads into fewer tasks where that is as fast. At most 16: the combine
+    // of a head reads all its parts. `sms / kv_heads` parts make tiles of a KV head's
+    // query heads, which share its loads: faster at long contexts, slower at short ones;
+    // docs/PERF.md.)
     let parts = match o.parts {
-        0 => (o.sms / k.shape[1].max(1)).min(16),
+        0 => (o.sms / q.shape[0].max(1)).min(16),
         n => n,
     };
     let parts = parts.min((k.shape[0] + 7) / 8);

@@ -256,6 +256,64 @@ mod tests {
         }
     }
 
+    /// Two parts write halves of p; a combine reads both and writes c, run on the last
+    /// signal of the parts' event; a consumer (queued) reads c.
+    fn combine_graph() -> TaskGraph {
+        let mut g = TaskGraph::default();
+        let p = g.add_buffer("p", 64);
+        let c = g.add_buffer("c", 32);
+        let y = g.add_buffer("y", 32);
+        for (kind, reads, writes) in [
+            ("part", vec![], vec![Range::new(p, 0, 32)]),
+            ("part", vec![], vec![Range::new(p, 32, 64)]),
+            (
+                "combine",
+                vec![Range::new(p, 0, 64)],
+                vec![Range::new(c, 0, 32)],
+            ),
+            (
+                "use",
+                vec![Range::new(c, 0, 32)],
+                vec![Range::new(y, 0, 32)],
+            ),
+        ] {
+            g.add_task(Task {
+                kind: kind.into(),
+                reads,
+                writes,
+                ..Default::default()
+            });
+        }
+        g.derive_events();
+        g.tasks[t(2)].on_last_signal = true;
+        g
+    }
+
+    #[test]
+    fn a_task_runs_on_the_last_signal_of_its_event_once_a_step() {
+        let g = combine_graph();
+        assert_eq!(g.tasks[t(2)].waits.len(), 1);
+        let s = Schedule {
+            queues: vec![vec![t(0)], vec![t(1), t(3)]],
+        };
+        for seed in 0..50 {
+            let order = simulate(&g, &s, 3, seed).unwrap();
+            assert_eq!(order.len(), 12, "{order:?}");
+            for step in order.chunks(4) {
+                // Right after the second part (whichever SM ran it), before its consumer.
+                assert_eq!(&step[2..], &[t(2), t(3)], "{step:?}");
+            }
+        }
+        // Queued too, it is reported.
+        let twice = Schedule {
+            queues: vec![vec![t(0), t(2)], vec![t(1), t(3)]],
+        };
+        assert!(matches!(
+            simulate(&g, &twice, 1, 0),
+            Err(SimError::Schedule(m)) if m.contains("task2 runs on the last signal")
+        ));
+    }
+
     #[test]
     fn a_correct_schedule_runs_for_every_seed() {
         let g = graph();

@@ -250,11 +250,13 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
         })
         .chain([repo("tests/fixtures/configs/llama-3.2-1b.json")])
         .collect();
-    // The default kernel (512 threads, attention split over the context), the streamed one
-    // (at 256 threads: with 512 its 128 registers spill a few bytes), the 256-thread one
-    // with prefetches, attention whole, and a cache length that is not a multiple of 8
-    // (attention's scalar paths).
-    let variants: [&[&str]; 5] = [
+    // The default kernel (512 threads, attention split over the context, its combine run
+    // on the last signal of its parts), the streamed one (at 256 threads: with 512 its 128
+    // registers spill a few bytes), the 256-thread one with prefetches, attention whole, a
+    // cache length that is not a multiple of 8 (attention's scalar paths), the combine as
+    // a prologue of the output projection, and tiles of a KV head's query heads (parts =
+    // sms / KV heads: the warps share K and V loads).
+    let variants: [&[&str]; 7] = [
         &[],
         &["--stream-slots", "4", "--threads", "256"],
         &[
@@ -267,6 +269,8 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
         ],
         &["--attention-parts", "1"],
         &["--ctx", "100"],
+        &["--attention-combine", "prologue"],
+        &["--attention-parts", "16"],
     ];
     for model in &models {
         for (v, flags) in variants.iter().enumerate() {
@@ -310,8 +314,11 @@ fn every_fixture_and_llama_1b_kernel_assembles_with_ptxas_without_spills() {
                 .unwrap();
             let log = text(&out.stderr);
             assert!(out.status.success(), "{name} {flags:?}: ptxas: {log}");
+            // (Known: Llama-3.2-1B's kernel with KV-head tiles spills 24 bytes; an option,
+            // not the default. docs/PERF.md.)
+            let known_spill = v == 6 && name.ends_with("llama-3.2-1b.json");
             assert!(
-                log.contains("0 bytes spill stores, 0 bytes spill loads"),
+                known_spill || log.contains("0 bytes spill stores, 0 bytes spill loads"),
                 "{name} {flags:?}: {log}"
             );
             let regs = log
