@@ -2642,34 +2642,22 @@ fn emit_attention(
                     let e = g.exp(&d);
                     return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
                 }
-                let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
-                let vp = g.ptr(vc, &[q0.clone(), kvi.clone(), lc.clone()]);
-                let vv = g.op(format!(
-                    "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                ));
-                let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
-                let mut sum = g.f32c(0.0);
-                // (A position past the run in its last block reads a score slot this step
-                // never wrote, inside the row: its weight is dropped, whatever it holds.)
-                let t0 = g.op(format!("arith.subi {q0}, {lo} : i64"));
-                for j in 0..8 {
-                    let jc = g.i64c(j);
-                    let p1 = g.op(format!("arith.addi {q0}, {jc} : i64"));
-                    let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
-                    let t = g.op(format!("arith.addi {t0}, {jc} : i64"));
-                    let sv = g.load(&scores, &[p.clone(), h.clone(), t])?;
-                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
-                    let e = g.exp(&d);
-                    let c = g.op(format!("arith.constant {j} : i32"));
-                    let v = g.op(format!(
-                        "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
-                    ));
-                    let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
-                    let z = g.f32c(0.0);
-                    let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
-                    sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
-                }
-                Ok(sum)
+                v_block_sum(
+                    g,
+                    &VBlock {
+                        vc,
+                        scores: &scores,
+                        p: &p,
+                        h: &h,
+                        kvi: &kvi,
+                        lc: &lc,
+                        lo: &lo,
+                        hi: &hi,
+                        m: &m,
+                        c8: &c8,
+                    },
+                    k,
+                )
             },
         )?;
         let y = g.lanes_combine(tot.clone(), per_lane, false);
@@ -2689,6 +2677,56 @@ fn emit_attention(
         Ok(())
     })?;
     Ok(())
+}
+
+/// One block of 8 positions of a part's (or the whole) run in attention's output: part `p`,
+/// head `h` (its scores' row), lane `lc` of KV head `kvi`, positions `lo..hi` of the run, the
+/// row's largest score `m`.
+struct VBlock<'a> {
+    vc: &'a View,
+    scores: &'a View,
+    p: &'a str,
+    h: &'a str,
+    kvi: &'a str,
+    lc: &'a str,
+    lo: &'a str,
+    hi: &'a str,
+    m: &'a str,
+    c8: &'a str,
+}
+
+/// Σ e^(s − m)·v over block `k`'s positions before `hi`: one 16-byte load of the lane's V
+/// (positions contiguous), 8 scores.
+fn v_block_sum(g: &mut Gen, b: &VBlock, k: &str) -> Result<String, String> {
+    let (c8, lo, hi, m) = (b.c8, b.lo, b.hi, b.m);
+    let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
+    let vp = g.ptr(b.vc, &[q0.clone(), b.kvi.to_string(), b.lc.to_string()]);
+    let vv = g.op(format!(
+        "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+    ));
+    let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
+    let mut sum = g.f32c(0.0);
+    // (A position past the run in its last block reads a score slot this step never wrote,
+    // inside the row: its weight is dropped, whatever it holds.)
+    let t0 = g.op(format!("arith.subi {q0}, {lo} : i64"));
+    for j in 0..8 {
+        let jc = g.i64c(j);
+        let p1 = g.op(format!("arith.addi {q0}, {jc} : i64"));
+        let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
+        let t = g.op(format!("arith.addi {t0}, {jc} : i64"));
+        let sv = g.load(b.scores, &[b.p.to_string(), b.h.to_string(), t])?;
+        let d = g.op(format!("arith.subf {sv}, {m} : f32"));
+        let e = g.exp(&d);
+        let c = g.op(format!("arith.constant {j} : i32"));
+        let v = g.op(format!(
+            "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
+        ));
+        let ev = g.op(format!("arith.mulf {e}, {v} : f32"));
+        let z = g.f32c(0.0);
+        let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
+        sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
+    }
+    Ok(sum)
 }
 
 /// What [`attention_output_shared`] writes from.
@@ -2795,34 +2833,22 @@ fn attention_output_shared(
                 (count.clone(), last)
             },
             &mut |g, k, _| {
-                let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
-                let vp = g.ptr(a.vc, &[q0.clone(), kvi.clone(), lc.clone()]);
-                let vv = g.op(format!(
-                    "llvm.load {vp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                ));
-                let vf = g.op(format!("arith.extf {vv} : vector<8xbf16> to vector<8xf32>"));
-                let mut sum = g.f32c(0.0);
-                // (A position past the run in its last block reads a score slot this step
-                // never wrote, inside the row: its weight is dropped, whatever it holds.)
-                let t0 = g.op(format!("arith.subi {q0}, {lo} : i64"));
-                for jj in 0..8 {
-                    let jjc = g.i64c(jj);
-                    let p1 = g.op(format!("arith.addi {q0}, {jjc} : i64"));
-                    let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
-                    let t = g.op(format!("arith.addi {t0}, {jjc} : i64"));
-                    let sv = g.load(a.scores, &[p.clone(), h.clone(), t])?;
-                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
-                    let ex = g.exp(&d);
-                    let c = g.op(format!("arith.constant {jj} : i32"));
-                    let v = g.op(format!(
-                        "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
-                    ));
-                    let ev = g.op(format!("arith.mulf {ex}, {v} : f32"));
-                    let z = g.f32c(0.0);
-                    let ev = g.op(format!("arith.select {valid}, {ev}, {z} : f32"));
-                    sum = g.op(format!("arith.addf {sum}, {ev} : f32"));
-                }
-                Ok(sum)
+                v_block_sum(
+                    g,
+                    &VBlock {
+                        vc: a.vc,
+                        scores: a.scores,
+                        p: &p,
+                        h: &h,
+                        kvi: &kvi,
+                        lc: &lc,
+                        lo: &lo,
+                        hi: &hi,
+                        m: &m,
+                        c8: &c8,
+                    },
+                    k,
+                )
             },
         )?;
         let y = g.lanes_combine(tot.clone(), per_lane, false);
