@@ -3268,7 +3268,8 @@ pub fn generate(
     g.open("gpu.module @mkc {");
     // Three record buffers in shared memory: the running queued task's, the next one's, and
     // that of a task run on the last signal of an event; and where thread 0 leaves a claimed
-    // task's entry for the CTA.
+    // task's entry for the CTA (word 1 of @claim; word 0 is unused, kept so that the kernel
+    // stays the one measured).
     g.line(format!(
         "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
         3 * rec_len
