@@ -1046,6 +1046,52 @@ mod tests {
 }
 
 #[cfg(test)]
+mod last_signal {
+    use super::*;
+    use mkc_ir::tasks::{Range, TaskId};
+
+    /// a writes x; b reads x, writes y; c reads y; d writes z (unrelated).
+    fn chain() -> (TaskGraph, Vec<Vec<TaskId>>) {
+        let mut g = TaskGraph::default();
+        let buf = g.add_buffer("arena", 64);
+        let r = |a: u64| Range::new(buf, a, a + 16);
+        for (reads, writes) in [
+            (vec![], vec![r(0)]),
+            (vec![r(0)], vec![r(16)]),
+            (vec![r(16)], vec![]),
+            (vec![], vec![r(32)]),
+        ] {
+            g.add_task(Task {
+                kind: "k".into(),
+                reads,
+                writes,
+                ..Default::default()
+            });
+        }
+        g.derive_events();
+        let mut signallers = vec![Vec::new(); g.events.len()];
+        for (t, task) in &g.tasks {
+            for e in &task.signals {
+                signallers[e.index()].push(t);
+            }
+        }
+        (g, signallers)
+    }
+
+    #[test]
+    fn a_wait_is_implied_only_by_tasks_the_parts_wait_for() {
+        let (g, sig) = chain();
+        let t = TaskId::from_u32;
+        // c's producers: b, and (through b's wait) a.
+        assert!(all_before(&g, &sig, &[t(2)], &[t(0), t(1)]));
+        assert!(all_before(&g, &sig, &[t(2)], &[]));
+        // d is no ancestor of c.
+        assert!(!all_before(&g, &sig, &[t(2)], &[t(3)]));
+        assert!(!all_before(&g, &sig, &[t(1)], &[t(0), t(3)]));
+    }
+}
+
+#[cfg(test)]
 mod allotment {
     use super::*;
 

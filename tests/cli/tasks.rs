@@ -492,3 +492,26 @@ fn attention_tiles_keep_to_one_head_and_head_norms_are_not_recomputed() {
         }
     }
 }
+
+/// Every combine task of every layer runs on the last signal of its heads' parts: none is
+/// left in a queue by a wait on memory reuse (the memory plan keeps the combine's output
+/// off what the parts' step reads; the last layer's once landed on q's bytes).
+#[test]
+fn every_attention_combine_runs_on_the_last_signal_of_its_parts() {
+    for config in ["llama-3.2-1b", "qwen3-0.6b"] {
+        let path = repo(&format!("tests/fixtures/configs/{config}.json"));
+        let ir = compile(&[path.to_str().unwrap(), "--emit=schedule"]);
+        let combines: Vec<&str> = ir
+            .lines()
+            .filter(|l| l.contains("\"task.task\"") && l.contains("kind = \"attention_combine\""))
+            .collect();
+        let layers = if config == "qwen3-0.6b" { 28 } else { 16 };
+        assert!(combines.len() >= 2 * layers, "{config}: {}", combines.len());
+        for c in &combines {
+            assert!(
+                c.contains("on_last_signal = true") && !c.contains("sm = "),
+                "{config}: {c}"
+            );
+        }
+    }
+}
