@@ -1685,12 +1685,7 @@ fn write_trace(
     }
     // Tasks run on the last signal of an event: their entries follow the queues'; each ran
     // on the SM of the last of its event's signallers to finish.
-    let mut sm_of = vec![0usize; n];
-    for (sm, q) in queues.iter().enumerate() {
-        for &t in q {
-            sm_of[t.as_u32() as usize] = sm;
-        }
-    }
+    let sm_of = tasks.sms(&finish_s).ok_or("not scheduled")?;
     let inline: Vec<_> = tasks
         .graph
         .tasks
@@ -1703,15 +1698,7 @@ fn write_trace(
         let [a, _, c] = stamps[e];
         e += 1;
         let task = &tasks.graph.tasks[t];
-        let by = task
-            .waits
-            .first()
-            .map(|&ev| tasks.graph.signallers(ev))
-            .unwrap_or_default();
-        let sm = by
-            .iter()
-            .max_by(|x, y| finish_s[x.as_u32() as usize].total_cmp(&finish_s[y.as_u32() as usize]))
-            .map_or(0, |u| sm_of[u.as_u32() as usize]);
+        let sm = sm_of[t.as_u32() as usize];
         let us = |x: u64| (x.saturating_sub(t0)) as f64 / 1e3;
         let d = us(c) - us(a);
         start_s[t.as_u32() as usize] = us(a) * 1e-6;

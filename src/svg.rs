@@ -86,25 +86,9 @@ fn picture(p: &TaskProgram, e: &Estimate, header: &str) -> String {
     // Each SM's row: its queue, and the tasks run on the last signal of an event, on the SM
     // of the signaller that finished last.
     let mut rows: Vec<Vec<mkc_ir::tasks::TaskId>> = queues.clone();
-    let mut sm_of = vec![0usize; g.tasks.len()];
-    for (sm, q) in queues.iter().enumerate() {
-        for t in q {
-            sm_of[t.as_u32() as usize] = sm;
-        }
-    }
-    for (t, task) in g.tasks.iter().filter(|(_, t)| t.on_last_signal) {
-        let by = task
-            .waits
-            .first()
-            .map(|&ev| g.signallers(ev))
-            .unwrap_or_default();
-        if let Some(last) = by.iter().max_by(|a, b| {
-            e.finish_s[a.as_u32() as usize].total_cmp(&e.finish_s[b.as_u32() as usize])
-        }) {
-            let sm = sm_of[last.as_u32() as usize];
-            sm_of[t.as_u32() as usize] = sm;
-            rows[sm].push(t);
-        }
+    let sm_of = p.sms(&e.finish_s).expect("scheduled");
+    for (t, _) in g.tasks.iter().filter(|(_, t)| t.on_last_signal) {
+        rows[sm_of[t.as_u32() as usize]].push(t);
     }
     for (sm, q) in rows.iter().enumerate() {
         let y = top + sm as f64 * row;

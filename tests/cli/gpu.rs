@@ -30,19 +30,18 @@ fn no_gpu(test: &str) -> bool {
     true
 }
 
-/// `mkc compile MODEL --emit=artifact` into the scratch folder `name`.
-fn compile_artifact(model: &std::path::Path, name: &str) -> PathBuf {
+/// `mkc compile MODEL --emit=artifact FLAGS` into the scratch folder `name`.
+fn compile_artifact(model: &std::path::Path, name: &str, flags: &[&str]) -> PathBuf {
     let art = tmp(name);
-    let o = mkc(
-        &[
-            "compile",
-            model.to_str().unwrap(),
-            "--emit=artifact",
-            "-o",
-            art.to_str().unwrap(),
-        ],
-        None,
-    );
+    let mut args = vec![
+        "compile",
+        model.to_str().unwrap(),
+        "--emit=artifact",
+        "-o",
+        art.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let o = mkc(&args, None);
     assert!(
         o.status.success(),
         "{}: {}",
@@ -444,7 +443,7 @@ fn gpu_every_fixture_passes_on_the_device() {
             } else {
                 dir.clone()
             };
-            let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"));
+            let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"), &[]);
             let mut args = vec![
                 "check",
                 dir.to_str().unwrap(),
@@ -500,17 +499,7 @@ fn gpu_kv_head_tiles_pass_on_the_device() {
     if no_gpu("gpu_kv_head_tiles_pass_on_the_device") {
         return;
     }
-    let art = tmp("kv-head-tiles-artifact");
-    let mut args = vec![
-        "compile",
-        dir.to_str().unwrap(),
-        "--emit=artifact",
-        "-o",
-        art.to_str().unwrap(),
-    ];
-    args.extend(flags);
-    let o = mkc(&args, None);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let art = compile_artifact(&dir, "kv-head-tiles-artifact", &flags);
     let o = mkc(
         &[
             "check",
@@ -533,7 +522,7 @@ fn gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase() {
     if no_gpu("gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase") {
         return;
     }
-    let art = compile_artifact(&repo("tests/fixtures/llama-tiny"), "trace-artifact");
+    let art = compile_artifact(&repo("tests/fixtures/llama-tiny"), "trace-artifact", &[]);
     let trace = tmp("trace.json");
     let o = mkc(
         &[

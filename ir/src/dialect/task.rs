@@ -546,6 +546,34 @@ impl TaskProgram {
             .collect()
     }
 
+    /// The SM each task runs on, once scheduled: a queued task's queue; a task run on the
+    /// last signal of an event, the SM of that event's signaller that finishes last by
+    /// `finish` (per task, any clock). None before `schedule`.
+    pub fn sms(&self, finish: &[f64]) -> Option<Vec<usize>> {
+        let queues = &self.schedule.as_ref()?.queues;
+        let mut sm_of = vec![0usize; self.graph.tasks.len()];
+        for (sm, q) in queues.iter().enumerate() {
+            for t in q {
+                sm_of[t.index()] = sm;
+            }
+        }
+        let mut last: Vec<Option<crate::tasks::TaskId>> = vec![None; self.graph.events.len()];
+        for (t, task) in &self.graph.tasks {
+            for e in &task.signals {
+                let l = &mut last[e.index()];
+                if l.is_none_or(|u| finish[u.index()] < finish[t.index()]) {
+                    *l = Some(t);
+                }
+            }
+        }
+        for (t, task) in self.graph.tasks.iter().filter(|(_, t)| t.on_last_signal) {
+            if let Some(u) = task.waits.first().and_then(|e| last[e.index()]) {
+                sm_of[t.index()] = sm_of[u.index()];
+            }
+        }
+        Some(sm_of)
+    }
+
     /// Reads the module's program.
     pub fn from_body(body: &Body) -> Result<TaskProgram, String> {
         let op =
