@@ -1377,6 +1377,31 @@ impl TaskCx<'_> {
         }
     }
 
+    /// Scratch for the `window` of a `full`-shaped value that starts at `origin` (run-time
+    /// indices): indexed like the full value, it holds only the window, so a task's share
+    /// of a value sized for every task stays small enough for shared memory. Every index
+    /// must lie inside the window.
+    fn scratch_window(
+        &mut self,
+        g: &mut Gen,
+        full: &[i64],
+        window: &[i64],
+        origin: &[String],
+        elem: ElemType,
+    ) -> View {
+        let mut v = self.scratch(g, window, elem);
+        let eb = v.elem.bytes() as i64;
+        let mut off = v.offset.clone();
+        for (o, st) in origin.iter().zip(&v.strides) {
+            let c = g.i64c(*st as i64 * eb);
+            let t = g.op(format!("arith.muli {o}, {c} : i64"));
+            off = g.op(format!("arith.subi {off}, {t} : i64"));
+        }
+        v.offset = off;
+        v.shape = full.to_vec();
+        v
+    }
+
     fn view(&self, v: ValueId) -> Result<&View, String> {
         self.views
             .get(&v)
@@ -2135,6 +2160,50 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
     Ok(())
 }
 
+/// How decode attention's parts cut the step's positions 0..=pos
+/// (`mkc_ir::dialect::tg::nn::attention_part`): blocks of 8 positions, ceil(blocks / parts)
+/// at most a part.
+struct PartWindows {
+    /// Positions the step reads: pos + 1, at most the cache's length.
+    upto: String,
+    /// Blocks of 8 positions in 0..upto.
+    blocks: String,
+    /// The number of parts (a constant).
+    npc: String,
+}
+
+impl PartWindows {
+    fn new(g: &mut Gen, pos: &View, ctx: i64, parts: i64) -> Result<Self, String> {
+        let pos = g.load(pos, &[])?;
+        let one = g.i64c(1);
+        let cctx = g.i64c(ctx);
+        let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
+        let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
+        let (c7, c8) = (g.i64c(7), g.i64c(8));
+        let blocks = g.op(format!("arith.addi {upto}, {c7} : i64"));
+        let blocks = g.op(format!("arith.divsi {blocks}, {c8} : i64"));
+        let npc = g.i64c(parts);
+        Ok(PartWindows { upto, blocks, npc })
+    }
+
+    /// Positions lo..hi of part `p`.
+    fn window(&self, g: &mut Gen, p: &str) -> (String, String) {
+        let (blocks, npc, upto) = (&self.blocks, &self.npc, &self.upto);
+        let c8 = g.i64c(8);
+        let a = g.op(format!("arith.muli {p}, {blocks} : i64"));
+        let a = g.op(format!("arith.divsi {a}, {npc} : i64"));
+        let c_p1 = g.i64c(1);
+        let p1 = g.op(format!("arith.addi {p}, {c_p1} : i64"));
+        let b = g.op(format!("arith.muli {p1}, {blocks} : i64"));
+        let b = g.op(format!("arith.divsi {b}, {npc} : i64"));
+        let lo = g.op(format!("arith.muli {a}, {c8} : i64"));
+        let hi = g.op(format!("arith.muli {b}, {c8} : i64"));
+        let hi = g.op(format!("arith.minsi {hi}, {upto} : i64"));
+        let lo = g.op(format!("arith.minsi {lo}, {hi} : i64"));
+        (lo, hi)
+    }
+}
+
 /// Decode attention of q [heads, dim] over the caches' rows 0..=pos: `tg.attention` (`parts`
 /// None: the normalised output [heads, dim]) or `tg.attention_partial` (`parts` P: per part
 /// and head of the boxes, the unnormalised output, the largest score and the sum of
@@ -2174,36 +2243,33 @@ fn emit_attention(
         Some(_) => hull(g, 0),
         None => (g.i64c(0), g.i64c(1)),
     };
+    let z0 = g.i64c(0);
     // A part's run of the step's positions is at most `run` long (its 8-position blocks
     // are ceil(blocks / parts) at most): the scores' scratch is indexed from the run's start.
     let run = 8 * (((ctx + 7) / 8 + np - 1) / np);
-    let scores = cx.scratch(g, &[np, heads, run], ElemType::F32);
-    let pos = g.load(&ins[3], &[])?;
-    let one = g.i64c(1);
-    let cctx = g.i64c(ctx);
-    let upto = g.op(format!("arith.addi {pos}, {one} : i64"));
-    let upto = g.op(format!("arith.minsi {upto}, {cctx} : i64"));
+    // The scores and per-row statistics of the task's rows only (one box: its parts and
+    // heads; every task of the code has a box of these extents), so that they fit in
+    // shared memory: sized for every part and head they would go to L2 at long contexts.
+    let (wp, wh) = match cx.extents.as_slice() {
+        [b] => (
+            if parts.is_some() { b[0].1 - b[0].0 } else { 1 },
+            b[ha].1 - b[ha].0,
+        ),
+        _ => (np, heads),
+    };
+    let origin = if cx.extents.len() == 1 {
+        vec![p0.clone(), h0.clone()]
+    } else {
+        vec![z0.clone(), z0.clone()]
+    };
+    let scores = cx.scratch_window(g, &[np, heads, run], &[wp, wh, run], &origin, ElemType::F32);
+    let parts_of = PartWindows::new(g, &ins[3], ctx, np)?;
+    let (blocks, npc) = (parts_of.blocks.clone(), parts_of.npc.clone());
     let (c7, c8) = (g.i64c(7), g.i64c(8));
-    let blocks = g.op(format!("arith.addi {upto}, {c7} : i64"));
-    let blocks = g.op(format!("arith.divsi {blocks}, {c8} : i64"));
     let c_most = g.i64c(np - 1);
-    let npc = g.i64c(np);
     let most = g.op(format!("arith.addi {blocks}, {c_most} : i64"));
     let most = g.op(format!("arith.divsi {most}, {npc} : i64"));
-    // Positions lo..hi of part p (`mkc_ir::dialect::tg::nn::attention_part`).
-    let window = |g: &mut Gen, p: &str| -> (String, String) {
-        let a = g.op(format!("arith.muli {p}, {blocks} : i64"));
-        let a = g.op(format!("arith.divsi {a}, {npc} : i64"));
-        let c_p1 = g.i64c(1);
-        let p1 = g.op(format!("arith.addi {p}, {c_p1} : i64"));
-        let b = g.op(format!("arith.muli {p1}, {blocks} : i64"));
-        let b = g.op(format!("arith.divsi {b}, {npc} : i64"));
-        let lo = g.op(format!("arith.muli {a}, {c8} : i64"));
-        let hi = g.op(format!("arith.muli {b}, {c8} : i64"));
-        let hi = g.op(format!("arith.minsi {hi}, {upto} : i64"));
-        let lo = g.op(format!("arith.minsi {lo}, {hi} : i64"));
-        (lo, hi)
-    };
+    let window = |g: &mut Gen, p: &str| parts_of.window(g, p);
     let z = g.i64c(0);
     // With the cache stored as bf16, positions contiguous (a head's lane over all
     // positions is one span) and aligned, a lane loads 8 positions of one lane of k
@@ -2334,7 +2400,6 @@ fn emit_attention(
         })?;
     } else if fast {
         let bpw = 32 / sub;
-
         let bpwc = g.i64c(bpw);
         let c_items = g.i64c(bpw - 1);
         let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
@@ -2350,29 +2415,47 @@ fn emit_attention(
             let (lo, hi) = window(g, &o[0]);
             let (bi, si) = g.lane_split(sub);
             let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
-            let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
-            let b = g.op(format!("arith.addi {first}, {b0} : i64"));
-            let b = g.op(format!("arith.addi {b}, {bi} : i64"));
             // A block past the run's last loads the last (and stores nothing).
             let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
             let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
             let one = g.i64c(1);
             let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
-            let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
-            let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
-            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
             let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
+            // One pointer held: the thread's first lane of K at position 0; its other lanes
+            // are a constant stride on, a block 16 bytes on (the block's arithmetic is the
+            // same for every lane: LLVM keeps one copy).
+            let row0 = g.ptr(kc, &[z.clone(), kvi.clone(), d0.clone()]);
+            let lane_bytes = kc.strides[2] as i64 * 2;
+            let at = |g: &mut Gen, dd: i64, item: &str| {
+                let b0 = g.op(format!("arith.muli {item}, {bpwc} : i64"));
+                let b = g.op(format!("arith.addi {first}, {b0} : i64"));
+                let b = g.op(format!("arith.addi {b}, {bi} : i64"));
+                let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+                let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
+                let c16 = g.i64c(16);
+                let off = g.op(format!("arith.muli {bc}, {c16} : i64"));
+                let rc = g.i64c(dd * lane_bytes);
+                let off = g.op(format!("arith.addi {off}, {rc} : i64"));
+                let p = g.op(format!(
+                    "llvm.getelementptr {row0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                ));
+                (p, b, bc)
+            };
             let mut loaded = Vec::new();
+            let mut block = None;
             for dd in 0..per {
                 let ddc = g.i64c(dd);
                 let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                let qv = g.load(q, &[o[1].clone(), dl.clone()])?;
-                let kp = g.ptr(kc, &[q0.clone(), kvi.clone(), dl]);
+                let qv = g.load(q, &[o[1].clone(), dl])?;
+                let (kp, b, bc) = at(g, dd, &o[2]);
                 let kv = g.op(format!(
                     "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
                 ));
                 loaded.push((qv, kv));
+                block.get_or_insert((b, bc));
             }
+            let (b, bc) = block.expect("a lane or more");
+            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
             let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
             for (qv, kv) in loaded {
                 let kf = g.op(format!("arith.extf {kv} : vector<8xbf16> to vector<8xf32>"));
@@ -2463,10 +2546,10 @@ fn emit_attention(
         })?;
     }
     g.barrier();
-    // Per row: the max and the sum of exp (or its inverse, for the normalised output; the
-    // output turns each score into its weight as it reads it, so no pass writes them).
-    // A part's m and sum are also two lanes of its result, where a box holds them.
-    let stats = cx.scratch(g, &[np, heads, 2], ElemType::F32);
+    // Per row: the max, then each score turned into its weight e^(s - m) and their sum (or
+    // its inverse, for the normalised output). A part's m and sum are also two lanes of its
+    // result, where a box holds them.
+    let stats = cx.scratch_window(g, &[np, heads, 2], &[wp, wh, 2], &origin, ElemType::F32);
     let rows = vec![(p0.clone(), p1.clone()), (h0.clone(), h1.clone())];
     g.for_region_warp(&[rows], &mut |g, o| {
         let (lo, hi) = window(g, &o[0]);
@@ -2476,13 +2559,23 @@ fn emit_attention(
             let s = g.load(&scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
             Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
         })?;
+        // In place, once: the output's lanes would each take every exponential again.
         let zero = g.f32c(0.0);
-        let l = g.lane_reduce(&n, &zero, false, &mut |g, t, acc| {
-            let s = g.load(&scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
-            let t = g.op(format!("arith.subf {s}, {m} : f32"));
-            let e = g.exp(&t);
-            Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
-        })?;
+        let (t, acc, part) = (g.fresh(), g.fresh(), g.fresh());
+        let ni = g.op(format!("arith.index_cast {n} : i64 to index"));
+        g.open(format!(
+            "{part} = scf.for {t} = %lane to {ni} step %c32_idx iter_args({acc} = {zero}) -> (f32) {{"
+        ));
+        let ti = g.op(format!("arith.index_cast {t} : index to i64"));
+        let at = [o[0].clone(), o[1].clone(), ti];
+        let s = g.load(&scores, &at)?;
+        let d = g.op(format!("arith.subf {s}, {m} : f32"));
+        let e = g.exp(&d);
+        g.store(&scores, &at, &e)?;
+        let next = g.op(format!("arith.addf {acc}, {e} : f32"));
+        g.line(format!("scf.yield {next} : f32"));
+        g.close("}");
+        let l = g.warp_combine(part, false);
         let second = if parts.is_some() {
             for (k, v) in [(dim, &m), (dim + 1, &l)] {
                 let kc = g.i64c(k);
@@ -2553,7 +2646,6 @@ fn emit_attention(
                 res,
                 vc,
                 scores: &scores,
-                stats: &stats,
                 dim,
                 group,
                 lanes: group_lanes,
@@ -2602,7 +2694,6 @@ fn emit_attention(
         let lc = g.op(format!("arith.maxsi {lc}, {z} : i64"));
         let gr = g.i64c(group);
         let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
-        let m = g.load(&stats, &[p.clone(), h.clone(), z.clone()])?;
         let second = g.load(&stats, &[p.clone(), h.clone(), one.clone()])?;
         let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
         let zf = g.f32c(0.0);
@@ -2636,10 +2727,8 @@ fn emit_attention(
             &mut |g, k, _| {
                 if !fast_v {
                     let t = g.op(format!("arith.subi {k}, {lo} : i64"));
-                    let sv = g.load(&scores, &[p.clone(), h.clone(), t])?;
+                    let e = g.load(&scores, &[p.clone(), h.clone(), t])?;
                     let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
-                    let d = g.op(format!("arith.subf {sv}, {m} : f32"));
-                    let e = g.exp(&d);
                     return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
                 }
                 v_block_sum(
@@ -2653,7 +2742,6 @@ fn emit_attention(
                         lc: &lc,
                         lo: &lo,
                         hi: &hi,
-                        m: &m,
                         c8: &c8,
                     },
                     k,
@@ -2680,8 +2768,7 @@ fn emit_attention(
 }
 
 /// One block of 8 positions of a part's (or the whole) run in attention's output: part `p`,
-/// head `h` (its scores' row), lane `lc` of KV head `kvi`, positions `lo..hi` of the run, the
-/// row's largest score `m`.
+/// head `h` (its weights' row), lane `lc` of KV head `kvi`, positions `lo..hi` of the run.
 struct VBlock<'a> {
     vc: &'a View,
     scores: &'a View,
@@ -2691,14 +2778,13 @@ struct VBlock<'a> {
     lc: &'a str,
     lo: &'a str,
     hi: &'a str,
-    m: &'a str,
     c8: &'a str,
 }
 
-/// Σ e^(s − m)·v over block `k`'s positions before `hi`: one 16-byte load of the lane's V
-/// (positions contiguous), 8 scores.
+/// Σ w·v over block `k`'s positions before `hi` (w = e^(s − m), the weights the scores were
+/// turned into): one 16-byte load of the lane's V (positions contiguous), 8 weights.
 fn v_block_sum(g: &mut Gen, b: &VBlock, k: &str) -> Result<String, String> {
-    let (c8, lo, hi, m) = (b.c8, b.lo, b.hi, b.m);
+    let (c8, lo, hi) = (b.c8, b.lo, b.hi);
     let q0 = g.op(format!("arith.muli {k}, {c8} : i64"));
     let vp = g.ptr(b.vc, &[q0.clone(), b.kvi.to_string(), b.lc.to_string()]);
     let vv = g.op(format!(
@@ -2714,9 +2800,7 @@ fn v_block_sum(g: &mut Gen, b: &VBlock, k: &str) -> Result<String, String> {
         let p1 = g.op(format!("arith.addi {q0}, {jc} : i64"));
         let valid = g.op(format!("arith.cmpi slt, {p1}, {hi} : i64"));
         let t = g.op(format!("arith.addi {t0}, {jc} : i64"));
-        let sv = g.load(b.scores, &[b.p.to_string(), b.h.to_string(), t])?;
-        let d = g.op(format!("arith.subf {sv}, {m} : f32"));
-        let e = g.exp(&d);
+        let e = g.load(b.scores, &[b.p.to_string(), b.h.to_string(), t])?;
         let c = g.op(format!("arith.constant {j} : i32"));
         let v = g.op(format!(
             "llvm.extractelement {vf}[{c} : i32] : vector<8xf32>"
@@ -2735,7 +2819,6 @@ struct AttentionOutput<'a> {
     res: &'a View,
     vc: &'a View,
     scores: &'a View,
-    stats: &'a View,
     dim: i64,
     group: i64,
     lanes: i64,
@@ -2809,7 +2892,6 @@ fn attention_output_shared(
         let j = g.fresh();
         g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
         let h = g.op(format!("arith.index_cast {j} : index to i64"));
-        let m = g.load(a.stats, &[p.clone(), h.clone(), z.clone()])?;
         let s0 = g.op(format!("arith.divsi {lo}, {c8} : i64"));
         let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
         let count = g.op(format!("arith.divsi {e}, {c8} : i64"));
@@ -2844,7 +2926,6 @@ fn attention_output_shared(
                         lc: &lc,
                         lo: &lo,
                         hi: &hi,
-                        m: &m,
                         c8: &c8,
                     },
                     k,

@@ -158,6 +158,39 @@ fn scratch_lives_in_shared_memory_weights_stream_evict_first_and_kv_is_bf16() {
 }
 
 #[test]
+fn attention_keeps_its_scores_in_shared_memory_at_long_contexts() {
+    // A task's scores and row statistics are kept for its own rows (parts and heads) only:
+    // at 32768 positions Llama-3.2-1B's still fit in shared memory, where sized for every
+    // part and head (4 MiB) they went to global scratch and were read back from L2.
+    let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
+    let o = mkc(
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=mlir",
+            "--ctx",
+            "32768",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let k = text(&o.stdout);
+    let attention = k
+        .split("// code ")
+        .filter(|c| c.contains(": attention (group"))
+        .collect::<Vec<_>>();
+    assert!(!attention.is_empty(), "no attention code");
+    for code in attention {
+        let head = code.lines().next().unwrap_or_default();
+        assert!(code.contains("llvm.getelementptr %sscr["), "{head}");
+        assert!(
+            !code.contains("llvm.getelementptr %scr["),
+            "{head}: global scratch"
+        );
+    }
+}
+
+#[test]
 fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     let art = tmp("preload-artifact");
     let compile = |flags: &[&str]| {
