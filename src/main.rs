@@ -466,7 +466,8 @@ struct BenchArgs {
     /// Also profile one step: write its per-task timeline as a Chrome/Perfetto trace JSON
     /// here (and as an SVG picture beside it, FILE with .svg), and add time per task kind,
     /// the median time of each kind of phase (a group's first task start to the next
-    /// group's), wait share and idle share per SM to the output.
+    /// group's), the median task and the median wait before a task of each kind, wait share
+    /// and idle share per SM to the output.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 }
@@ -1662,6 +1663,9 @@ fn write_trace(
     let n = tasks.graph.tasks.len();
     let (mut start_s, mut finish_s) = (vec![0.0; n], vec![0.0; n]);
     let mut busy_s = Vec::new();
+    // (kind, µs) of each task's work, and of the wait before each queued task.
+    let mut works: Vec<(&str, f64)> = Vec::new();
+    let mut waits: Vec<(&str, f64)> = Vec::new();
     for (sm, q) in queues.iter().enumerate() {
         let mut busy = 0.0;
         for &t in q {
@@ -1676,6 +1680,8 @@ fn write_trace(
             work += d;
             busy += d;
             *per_kind.entry(task.kind.clone()).or_default() += d;
+            works.push((&task.kind, d));
+            waits.push((&task.kind, w));
             events.push(json!({"name": "wait", "cat": "wait", "ph": "X", "pid": 0, "tid": sm, "ts": us(a), "dur": w}));
             events.push(json!({"name": task.kind, "cat": "task", "ph": "X", "pid": 0, "tid": sm, "ts": us(b), "dur": d,
                 "args": {"task": t.to_string(), "group": task.group, "output": task.output, "bytes": task.bytes}}));
@@ -1709,6 +1715,7 @@ fn write_trace(
             idle[sm] -= d / span.max(1e-9);
         }
         *per_kind.entry(task.kind.clone()).or_default() += d;
+        works.push((&task.kind, d));
         events.push(json!({"name": task.kind, "cat": "task", "ph": "X", "pid": 0, "tid": sm, "ts": us(a), "dur": d,
             "args": {"task": t.to_string(), "group": task.group, "output": task.output, "bytes": task.bytes, "on_last_signal": true}}));
         inline_stamps.push((t, a));
@@ -1749,6 +1756,8 @@ fn write_trace(
         "step_us": span,
         "phase_us_per_kind": mkc_runtime::profile::phase_medians(&starts),
         "work_us_per_kind": per_kind,
+        "task_us_median_per_kind": mkc_runtime::profile::kind_medians(works),
+        "wait_us_median_per_kind": mkc_runtime::profile::kind_medians(waits),
         "work_share": work / (span * queues.len() as f64).max(1e-9),
         "wait_share": wait / (span * queues.len() as f64).max(1e-9),
         "mean_idle_share_per_sm": mean_idle,

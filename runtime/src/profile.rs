@@ -1,7 +1,8 @@
 //! Sums up a profiled step (per task: when its work started; `mkc bench --trace`) by phase: the tasks of one `fused.group` are a phase, and a
 //! phase lasts from its first task's start to the next phase's. Per kind of phase that
 //! gives the time a layer spends in it, which is what the speed work compares against the
-//! phase's bytes. (GPU-free, so it is tested here on made-up timelines.)
+//! phase's bytes; per kind of task, the median task and the median wait before one. (GPU-free,
+//! so it is tested here on made-up timelines.)
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,22 @@ pub fn phase_medians(spans: &[TaskStart]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Per kind, the median of its samples (µs): a task's duration, or the wait before it.
+pub fn kind_medians<'a>(
+    samples: impl IntoIterator<Item = (&'a str, f64)>,
+) -> BTreeMap<String, f64> {
+    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (k, v) in samples {
+        by.entry(k.to_string()).or_default().push(v);
+    }
+    by.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (k, v[v.len() / 2])
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +111,22 @@ mod tests {
         assert_eq!(m["mlp"], 20.0);
         assert!(!m.contains_key("lm_head") && !m.contains_key("proj"));
         assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn a_kind_s_median_is_its_middle_sample() {
+        let m = kind_medians([
+            ("attention", 5.0),
+            ("qkv", 2.0),
+            ("attention", 9.0),
+            ("attention", 4.0),
+            ("qkv", 3.0),
+        ]);
+        assert_eq!(m["attention"], 5.0);
+        // An even count takes the upper middle.
+        assert_eq!(m["qkv"], 3.0);
+        assert_eq!(m.len(), 2);
+        assert!(kind_medians([]).is_empty());
     }
 
     #[test]

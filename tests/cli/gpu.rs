@@ -589,6 +589,11 @@ fn gpu_bench_trace_writes_the_timeline_and_sums_it_by_phase() {
     assert!(phases.contains_key("attention"), "{t}");
     assert!(phases.keys().any(|k| k.contains(" after ")), "{t}");
     assert!(phases.values().all(|v| v.as_f64().unwrap() > 0.0), "{t}");
+    // Per kind of task, its median duration and the median wait before one.
+    let tasks = t["task_us_median_per_kind"].as_object().unwrap();
+    assert!(tasks["attention"].as_f64().unwrap() > 0.0, "{t}");
+    let waits = t["wait_us_median_per_kind"].as_object().unwrap();
+    assert!(waits.contains_key("attention"), "{t}");
 }
 
 #[test]
