@@ -3067,7 +3067,20 @@ fn plan_task(
             continue;
         }
         let _ = write!(key, "op{},", ops.iter().position(|&x| x == op).unwrap_or(0));
-        push_region(&mut key, &merged_need(body, &sl, op));
+        let need = merged_need(body, &sl, op);
+        // Attention's scratch holds its boxes' rows only (`emit_attention`): tasks whose
+        // boxes differ in size get codes of their own.
+        if matches!(
+            body.ops[op].name.as_str(),
+            "tg.attention" | "tg.attention_partial"
+        ) {
+            for b in &need {
+                for &(lo, hi) in b {
+                    let _ = write!(key, "x{}", hi - lo);
+                }
+            }
+        }
+        push_region(&mut key, &need);
     }
     push_region(&mut key, &task.tile);
     if direct_output(body, &sl, group, task).is_some() {

@@ -191,6 +191,49 @@ fn attention_keeps_its_scores_in_shared_memory_at_long_contexts() {
 }
 
 #[test]
+fn attention_tasks_of_different_sizes_get_codes_of_their_own() {
+    // On 3 SMs, llama-tiny's 5 parts are cut into tiles of 1 and 2 parts (all 4 heads). An
+    // attention code keeps scratch for its own tile's rows: sharing one code, the bigger
+    // tile would overrun the smaller's scratch.
+    let dir = repo("tests/fixtures/llama-tiny");
+    let flags = ["--sms", "3", "--attention-parts", "5"];
+    let run = |emit: &str| {
+        let mut args = vec!["compile", dir.to_str().unwrap(), emit];
+        args.extend(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let tasks = run("--emit=tasks");
+    let mut sizes: Vec<Vec<i64>> = tasks
+        .split("kind = \"attention\", ")
+        .skip(1)
+        .filter_map(|t| t.split("tile = [#task.box<").nth(1))
+        .map(|t| {
+            t.split('>')
+                .next()
+                .unwrap()
+                .split(", ")
+                .map(|r| {
+                    let (a, b) = r.split_once(':').unwrap();
+                    b.parse::<i64>().unwrap() - a.parse::<i64>().unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    sizes.sort();
+    sizes.dedup();
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    let kernel = run("--emit=mlir");
+    let codes = kernel.matches(": attention (group").count();
+    assert_eq!(
+        codes,
+        sizes.len(),
+        "attention codes against tile sizes {sizes:?}"
+    );
+}
+
+#[test]
 fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     let art = tmp("preload-artifact");
     let compile = |flags: &[&str]| {
