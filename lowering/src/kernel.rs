@@ -2248,8 +2248,9 @@ fn emit_attention(
     // are ceil(blocks / parts) at most): the scores' scratch is indexed from the run's start.
     let run = 8 * (((ctx + 7) / 8 + np - 1) / np);
     // The scores and per-row statistics of the task's rows only (one box: its parts and
-    // heads; every task of the code has a box of these extents), so that they fit in
-    // shared memory: sized for every part and head they would go to L2 at long contexts.
+    // heads; every task of the code has a box of these extents, which the code's key
+    // carries: `plan_task`), so that they fit in shared memory: sized for every part and
+    // head they would go to L2 at long contexts.
     let (wp, wh) = match cx.extents.as_slice() {
         [b] => (
             if parts.is_some() { b[0].1 - b[0].0 } else { 1 },
