@@ -862,6 +862,24 @@ fn emit_kernel(
         ptx.len(),
         start.elapsed().as_secs_f64()
     );
+    // Values past the shared budget cost a trip to L2 each time they are read back.
+    if !k.global_scratch.is_empty() {
+        let mut codes = k.global_scratch.clone();
+        codes.sort_by_key(|c| std::cmp::Reverse(c.2));
+        let mut list: Vec<String> = codes
+            .iter()
+            .take(4)
+            .map(|(c, kind, bytes)| format!("code {c} ({kind}) {bytes} bytes"))
+            .collect();
+        if codes.len() > 4 {
+            list.push(format!("{} more", codes.len() - 4));
+        }
+        eprintln!(
+            "mkc: note: intermediate values in global scratch, read back from L2: {}; --smem-scratch {} is the shared budget",
+            list.join(", "),
+            a.smem_scratch
+        );
+    }
     if a.emit == Emit::Ptx {
         return write_output(a.output.as_deref(), &ptx);
     }

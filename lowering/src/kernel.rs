@@ -122,6 +122,9 @@ pub struct Kernel {
     pub dynamic_smem: u32,
     /// Matrix-vector products that stream their weights through the ring (of all codes).
     pub streamed: usize,
+    /// The codes that keep intermediate values in global scratch (past the shared budget,
+    /// read back from L2): (code number, task kind, bytes).
+    pub global_scratch: Vec<(usize, String, u64)>,
 }
 
 /// Blocks of 256 elements a warp's matrix-vector loop loads per iteration (all loads issued
@@ -3700,6 +3703,7 @@ pub fn generate(
     let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
     g.open(format!("scf.index_switch {code_idx}"));
     let (mut scratch_max, mut smem_max) = (0u64, 0u64);
+    let mut global_scratch = Vec::new();
     for (c, (_, example)) in codes.iter().enumerate() {
         let task = &program.graph.tasks[*example];
         g.open(format!("case {c} {{"));
@@ -3713,6 +3717,9 @@ pub fn generate(
         .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
         scratch_max = scratch_max.max(used.0);
         smem_max = smem_max.max(used.1);
+        if used.0 > 0 {
+            global_scratch.push((c, task.kind.clone(), used.0));
+        }
         g.line("scf.yield");
         g.close("}");
     }
@@ -3852,6 +3859,7 @@ pub fn generate(
         queues,
         dynamic_smem,
         streamed: g.streamed,
+        global_scratch,
     })
 }
 

@@ -234,6 +234,25 @@ fn attention_tasks_of_different_sizes_get_codes_of_their_own() {
 }
 
 #[test]
+fn compile_notes_the_codes_that_keep_values_in_global_scratch() {
+    let dir = repo("tests/fixtures/llama-tiny");
+    let note = |flags: &[&str]| {
+        let mut args = vec!["compile", dir.to_str().unwrap(), "--emit=ptx"];
+        args.extend(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stderr)
+            .lines()
+            .find(|l| l.contains("global scratch"))
+            .map(str::to_string)
+    };
+    // Everything fits the shared budget by default; with none, the largest codes are named.
+    assert_eq!(note(&[]), None);
+    let n = note(&["--smem-scratch", "0"]).expect("a note");
+    assert!(n.contains("(mlp_gate_up)") && n.contains("more"), "{n}");
+}
+
+#[test]
 fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     let art = tmp("preload-artifact");
     let compile = |flags: &[&str]| {
