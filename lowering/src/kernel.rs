@@ -2699,59 +2699,55 @@ fn emit_attention(
         let gr = g.i64c(group);
         let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
         let second = g.load(&stats, &[p.clone(), h.clone(), one.clone()])?;
-        let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
-        let zf = g.f32c(0.0);
         // With `fast_v` each thread of a lane takes blocks of 8 positions: one 16-byte
-        // load of the lane's values (positions contiguous), 8 scores; positions past the
-        // run's end in its last block drop out.
-        let (start, count, unroll) = if fast_v {
-            let s = g.op(format!("arith.divsi {lo}, {c8} : i64"));
-            let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
-            (s, g.op(format!("arith.divsi {e}, {c8} : i64")), 2)
+        // load of the lane's values (positions contiguous), 8 weights; positions past the
+        // run's end in its last block drop out. Otherwise a position at a time.
+        let tot = if fast_v {
+            v_row_sum(
+                g,
+                &VBlock {
+                    vc,
+                    scores: &scores,
+                    p: &p,
+                    h: &h,
+                    kvi: &kvi,
+                    lc: &lc,
+                    lo: &lo,
+                    hi: &hi,
+                    c8: &c8,
+                },
+                &off,
+                per_lane,
+            )?
         } else {
-            (lo.clone(), hi.clone(), UNROLL)
-        };
-        let start = g.op(format!("arith.addi {start}, {off} : i64"));
-        let si = g.op(format!("arith.index_cast {start} : i64 to index"));
-        let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
-        let step = g.idx(per_lane * unroll);
-        let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
-        g.sum_loop(
-            &head,
-            &pp,
-            &acc,
-            &zf,
-            per_lane,
-            unroll,
-            &mut |g| {
-                let one = g.i64c(1);
-                let last = g.op(format!("arith.subi {count}, {one} : i64"));
-                (count.clone(), last)
-            },
-            &mut |g, k, _| {
-                if !fast_v {
+            let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
+            let zf = g.f32c(0.0);
+            let start = g.op(format!("arith.addi {lo}, {off} : i64"));
+            let si = g.op(format!("arith.index_cast {start} : i64 to index"));
+            let ci = g.op(format!("arith.index_cast {hi} : i64 to index"));
+            let step = g.idx(per_lane * UNROLL);
+            let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
+            g.sum_loop(
+                &head,
+                &pp,
+                &acc,
+                &zf,
+                per_lane,
+                UNROLL,
+                &mut |g| {
+                    let one = g.i64c(1);
+                    let last = g.op(format!("arith.subi {hi}, {one} : i64"));
+                    (hi.clone(), last)
+                },
+                &mut |g, k, _| {
                     let t = g.op(format!("arith.subi {k}, {lo} : i64"));
                     let e = g.load(&scores, &[p.clone(), h.clone(), t])?;
                     let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
-                    return Ok(g.op(format!("arith.mulf {e}, {v} : f32")));
-                }
-                v_block_sum(
-                    g,
-                    &VBlock {
-                        vc,
-                        scores: &scores,
-                        p: &p,
-                        h: &h,
-                        kvi: &kvi,
-                        lc: &lc,
-                        lo: &lo,
-                        hi: &hi,
-                        c8: &c8,
-                    },
-                    k,
-                )
-            },
-        )?;
+                    Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
+                },
+            )?;
+            tot
+        };
         let y = g.lanes_combine(tot.clone(), per_lane, false);
         let (y, idx) = match parts {
             Some(_) => (y, vec![p.clone(), h.clone(), ln.clone()]),
@@ -2817,6 +2813,38 @@ fn v_block_sum(g: &mut Gen, b: &VBlock, k: &str) -> Result<String, String> {
     Ok(sum)
 }
 
+/// This thread's share of one output lane of a row: [`v_block_sum`] over the run's blocks
+/// from the thread's `off`-th, every `per_lane`-th, two a round.
+fn v_row_sum(g: &mut Gen, b: &VBlock, off: &str, per_lane: i64) -> Result<String, String> {
+    let (c8, lo, hi) = (b.c8, b.lo, b.hi);
+    let c7 = g.i64c(7);
+    let s0 = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+    let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
+    let count = g.op(format!("arith.divsi {e}, {c8} : i64"));
+    let start = g.op(format!("arith.addi {s0}, {off} : i64"));
+    let si = g.op(format!("arith.index_cast {start} : i64 to index"));
+    let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
+    let step = g.idx(per_lane * 2);
+    let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
+    let zf = g.f32c(0.0);
+    let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
+    g.sum_loop(
+        &head,
+        &pp,
+        &acc,
+        &zf,
+        per_lane,
+        2,
+        &mut |g| {
+            let one = g.i64c(1);
+            let last = g.op(format!("arith.subi {count}, {one} : i64"));
+            (count.clone(), last)
+        },
+        &mut |g, k, _| v_block_sum(g, b, k),
+    )?;
+    Ok(tot)
+}
+
 /// What [`attention_output_shared`] writes from.
 struct AttentionOutput<'a> {
     need: &'a [RBox],
@@ -2843,7 +2871,7 @@ fn attention_output_shared(
     let (need, group, ha, la) = (a.need, a.group, a.ha, a.la);
     let per_lane = 32 / a.lanes;
     let z = g.i64c(0);
-    let (c7, c8) = (g.i64c(7), g.i64c(8));
+    let c8 = g.i64c(8);
     let gc = g.i64c(a.lanes);
     let g1 = g.i64c(a.lanes - 1);
     let dimc = g.i64c(a.dim);
@@ -2896,45 +2924,21 @@ fn attention_output_shared(
         let j = g.fresh();
         g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
         let h = g.op(format!("arith.index_cast {j} : index to i64"));
-        let s0 = g.op(format!("arith.divsi {lo}, {c8} : i64"));
-        let e = g.op(format!("arith.addi {hi}, {c7} : i64"));
-        let count = g.op(format!("arith.divsi {e}, {c8} : i64"));
-        let start = g.op(format!("arith.addi {s0}, {off} : i64"));
-        let si = g.op(format!("arith.index_cast {start} : i64 to index"));
-        let ci = g.op(format!("arith.index_cast {count} : i64 to index"));
-        let step = g.idx(per_lane * 2);
-        let (pp, acc, tot) = (g.fresh(), g.fresh(), g.fresh());
-        let zf = g.f32c(0.0);
-        let head = format!("{tot} = scf.for {pp} = {si} to {ci} step {step}");
-        g.sum_loop(
-            &head,
-            &pp,
-            &acc,
-            &zf,
+        let tot = v_row_sum(
+            g,
+            &VBlock {
+                vc: a.vc,
+                scores: a.scores,
+                p: &p,
+                h: &h,
+                kvi: &kvi,
+                lc: &lc,
+                lo: &lo,
+                hi: &hi,
+                c8: &c8,
+            },
+            &off,
             per_lane,
-            2,
-            &mut |g| {
-                let one = g.i64c(1);
-                let last = g.op(format!("arith.subi {count}, {one} : i64"));
-                (count.clone(), last)
-            },
-            &mut |g, k, _| {
-                v_block_sum(
-                    g,
-                    &VBlock {
-                        vc: a.vc,
-                        scores: a.scores,
-                        p: &p,
-                        h: &h,
-                        kvi: &kvi,
-                        lc: &lc,
-                        lo: &lo,
-                        hi: &hi,
-                        c8: &c8,
-                    },
-                    k,
-                )
-            },
         )?;
         let y = g.lanes_combine(tot.clone(), per_lane, false);
         let inside = g.op(format!("arith.cmpi slt, {ln}, {l1} : i64"));

@@ -51,6 +51,22 @@ fn compile_artifact(model: &std::path::Path, name: &str, flags: &[&str]) -> Path
     art
 }
 
+/// `mkc check FIXTURE --engine gpu --artifact ART` (with `--onnx` for the ONNX frontend).
+fn check_on_gpu(fixture: &Path, art: &Path, onnx: bool) -> std::process::Output {
+    let mut args = vec![
+        "check",
+        fixture.to_str().unwrap(),
+        "--engine",
+        "gpu",
+        "--artifact",
+        art.to_str().unwrap(),
+    ];
+    if onnx {
+        args.push("--onnx");
+    }
+    mkc(&args, None)
+}
+
 /// ptxas from `scripts/setup` (or $MKC_PTXAS, or the PATH).
 fn ptxas() -> Option<PathBuf> {
     let candidates = [
@@ -539,18 +555,7 @@ fn gpu_every_fixture_passes_on_the_device() {
                 dir.clone()
             };
             let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"), &[]);
-            let mut args = vec![
-                "check",
-                dir.to_str().unwrap(),
-                "--engine",
-                "gpu",
-                "--artifact",
-                art.to_str().unwrap(),
-            ];
-            if onnx {
-                args.push("--onnx");
-            }
-            let o = mkc(&args, None);
+            let o = check_on_gpu(&dir, &art, onnx);
             assert!(
                 o.status.success(),
                 "{name} onnx={onnx}: {}",
@@ -595,17 +600,7 @@ fn gpu_kv_head_tiles_pass_on_the_device() {
         return;
     }
     let art = compile_artifact(&dir, "kv-head-tiles-artifact", &flags);
-    let o = mkc(
-        &[
-            "check",
-            dir.to_str().unwrap(),
-            "--engine",
-            "gpu",
-            "--artifact",
-            art.to_str().unwrap(),
-        ],
-        None,
-    );
+    let o = check_on_gpu(&dir, &art, false);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let j = last_json(&o);
     assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
@@ -664,17 +659,7 @@ fn a_bad_artifact_is_a_clear_error() {
     let art = tmp("bad-artifact");
     std::fs::create_dir_all(&art).unwrap();
     std::fs::write(art.join("manifest.json"), "{\"format\": 99}").unwrap();
-    let o = mkc(
-        &[
-            "check",
-            dir.to_str().unwrap(),
-            "--engine",
-            "gpu",
-            "--artifact",
-            art.to_str().unwrap(),
-        ],
-        None,
-    );
+    let o = check_on_gpu(&dir, &art, false);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
