@@ -1348,6 +1348,8 @@ struct TaskCx<'a> {
     /// The boxes of the op being emitted as the example task's (every task sharing the code
     /// has boxes of these extents).
     extents: Vec<TileBox>,
+    /// Per box of the op being emitted, its largest extent per axis over the code's tasks.
+    largest: Vec<Vec<i64>>,
 }
 
 impl TaskCx<'_> {
@@ -1403,6 +1405,31 @@ impl TaskCx<'_> {
         v.offset = off;
         v.shape = full.to_vec();
         v
+    }
+
+    /// Scratch for the result of the op being emitted: the whole value where it fits the
+    /// shared memory left; past that, only a window the size of its one needed box (the
+    /// largest of the code's tasks': every write and read of it lies there), so it may still
+    /// fit, and at worst
+    /// takes less global scratch. (A value sized for every task, an MLP intermediate of
+    /// 8192 or 14336 rows, went to L2 where the task needs a hundred rows of it.)
+    fn result_scratch(
+        &mut self,
+        g: &mut Gen,
+        shape: &[i64],
+        elem: ElemType,
+        need: &[RBox],
+    ) -> View {
+        let compute = if elem.is_float() { 4 } else { 8 };
+        let full = (shape.iter().product::<i64>().max(1) as u64 * compute).div_ceil(16) * 16;
+        match (self.largest.as_slice(), need) {
+            ([b], [n]) if self.smem_used + full > g.smem_scratch && b.len() == shape.len() => {
+                let window = b.clone();
+                let origin: Vec<String> = n.iter().map(|(lo, _)| lo.clone()).collect();
+                self.scratch_window(g, shape, &window, &origin, elem)
+            }
+            _ => self.scratch(g, shape, elem),
+        }
     }
 
     fn view(&self, v: ValueId) -> Result<&View, String> {
@@ -1538,7 +1565,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
     }
     let res = match &cx.direct {
         Some((v, view)) if *v == r => view.clone(),
-        _ => cx.scratch(g, &out_shape, out_elem),
+        _ => cx.result_scratch(g, &out_shape, out_elem, need),
     };
     match name {
         "tg.cast" => {
@@ -3208,6 +3235,20 @@ pub fn generate(
         });
         plans.push((c, plan));
     }
+    // Per code, each box's largest extent per axis over its tasks (the key fixes how many
+    // boxes, in which order): a value windowed to its box has room for any of them.
+    let mut code_extents: Vec<Vec<i64>> = vec![Vec::new(); codes.len()];
+    for (c, plan) in &plans {
+        let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
+        let m = &mut code_extents[*c];
+        if m.is_empty() {
+            *m = ext;
+        } else {
+            for (a, b) in m.iter_mut().zip(ext) {
+                *a = (*a).max(b);
+            }
+        }
+    }
     // The tables: one record per task, entries per SM queue. A record: code, the weight
     // spans to prefetch into L2 (count, then byte offset and length each), waits (count,
     // then event and target each), signals (count, then events), the code's parameters.
@@ -3716,7 +3757,16 @@ pub fn generate(
             task.kind, task.group, task.output
         ));
         let used = emit_code(
-            &mut g, body, &steps, &placed, &strides, &buffers, task, &params_p, &wait,
+            &mut g,
+            body,
+            &steps,
+            &placed,
+            &strides,
+            &buffers,
+            task,
+            &code_extents[c],
+            &params_p,
+            &wait,
         )
         .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
         scratch_max = scratch_max.max(used.0);
@@ -3900,6 +3950,7 @@ fn emit_code(
     strides: &HashMap<ValueId, Vec<u64>>,
     buffers: &[String],
     task: &mkc_ir::tasks::Task,
+    largest: &[i64],
     params: &str,
     wait: &dyn Fn(&mut Gen),
 ) -> Result<(u64, u64), String> {
@@ -3942,6 +3993,7 @@ fn emit_code(
         smem_used: 0,
         direct: None,
         extents: Vec::new(),
+        largest: Vec::new(),
     };
     for &i in &sl.args {
         let v = view_of(g, operands[i], &mut param);
@@ -3986,6 +4038,8 @@ fn emit_code(
     }
     wait(g);
     let mut needs = needs.into_iter();
+    // Where this op's boxes start in the code's largest extents (`largest`, per axis).
+    let mut at = 0usize;
     for (i, &op) in ops.iter().enumerate() {
         let need = match needs.next() {
             Some(n) => n,
@@ -3997,6 +4051,15 @@ fn emit_code(
             g.preload_wait();
         }
         cx.extents = merged_need(body, &sl, op);
+        cx.largest = cx
+            .extents
+            .iter()
+            .map(|b| {
+                let e = largest.get(at..at + b.len()).unwrap_or_default().to_vec();
+                at += b.len();
+                e
+            })
+            .collect();
         emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
         if direct == Some(op) {
             // The tile is written; the barrier after the task orders it.

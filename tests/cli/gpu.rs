@@ -269,6 +269,25 @@ fn compile_notes_the_codes_that_keep_values_in_global_scratch() {
 }
 
 #[test]
+fn a_value_too_big_for_shared_memory_keeps_only_the_task_s_window() {
+    // Llama-3.2-1B's MLP intermediates are 8192 rows each (two of 32 KiB, past the shared
+    // budget with the rest); a task needs its tile's rows of them, which fit.
+    let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
+    let o = mkc(&["compile", model.to_str().unwrap(), "--emit=mlir"], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let k = text(&o.stdout);
+    let codes: Vec<&str> = k.split("// code ").skip(1).collect();
+    assert!(codes.iter().any(|c| c.contains(": mlp_gate_up (group")));
+    for code in codes {
+        let head = code.lines().next().unwrap_or_default();
+        assert!(
+            !code.contains("llvm.getelementptr %scr["),
+            "{head}: global scratch"
+        );
+    }
+}
+
+#[test]
 fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     let art = tmp("preload-artifact");
     let compile = |flags: &[&str]| {
