@@ -26,6 +26,8 @@ mod kernel_defaults {
     pub const MATVEC_UNROLL: u32 = 4;
     pub const ATTENTION_LANES: u32 = 2;
     pub const EVENT_ORDER: &str = "release-acquire";
+    pub const WAITS: &str = "parallel";
+    pub const NORM_WEIGHTS: &str = "staged";
 }
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -72,7 +74,7 @@ enum Command {
     /// writes, and floor_ms = read_bytes / --bandwidth; with a task level, "tasks" (counts,
     /// tasks per kind, and the schedule's estimate: step, floor, critical path, busy time per
     /// SM).
-    Compile(CompileArgs),
+    Compile(Box<CompileArgs>),
     /// Generate tokens greedily with a Hugging Face model (checkpoint, or config with
     /// --random-weights).
     ///
@@ -190,7 +192,16 @@ impl Emit {
         }
         passes.extend(["cse".to_string(), "dce".to_string()]);
         if !matches!(self, Emit::Tensor | Emit::Fused) {
-            passes.push(format!("tile{{sms={}}}", o.sms));
+            // Options at their defaults stay out of the pipeline's text.
+            use std::fmt::Write as _;
+            let mut tile = format!("sms={}", o.sms);
+            if !o.prune_waits {
+                tile.push_str(" prune-waits=false");
+            }
+            if o.last_signal_bytes != 16384.0 {
+                write!(tile, " last-signal-bytes={}", o.last_signal_bytes).unwrap();
+            }
+            passes.push(format!("tile{{{tile}}}"));
         }
         if !matches!(self, Emit::Tensor | Emit::Fused | Emit::Tasks) {
             passes.push(match &o.cost_model {
@@ -208,6 +219,8 @@ struct PipelineOptions {
     attention_parts: i64,
     attention_combine: String,
     cost_model: Option<PathBuf>,
+    prune_waits: bool,
+    last_signal_bytes: f64,
 }
 
 impl PipelineOptions {
@@ -217,6 +230,8 @@ impl PipelineOptions {
             attention_parts: 0,
             attention_combine: "task".into(),
             cost_model: None,
+            prune_waits: true,
+            last_signal_bytes: 16384.0,
         }
     }
 }
@@ -319,6 +334,27 @@ struct CompileArgs {
     #[arg(long, value_name = "ORDER", default_value = kernel_defaults::EVENT_ORDER,
           value_parser = ["fences", "release-acquire"])]
     event_order: String,
+    /// Megakernel: how a task polls the counters it waits on: a thread each, all at once
+    /// (parallel), or thread 0 one after another (serial: an L2 round trip for each
+    /// counter after the last to become ready).
+    #[arg(long, value_name = "MODE", default_value = kernel_defaults::WAITS,
+          value_parser = ["parallel", "serial"])]
+    waits: String,
+    /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
+    /// into shared memory beside the sum of squares, one L2 round trip for both) or global
+    /// (loaded then, a round trip of its own before the product that follows can start).
+    #[arg(long, value_name = "MODE", default_value = kernel_defaults::NORM_WEIGHTS,
+          value_parser = ["staged", "global"])]
+    norm_weights: String,
+    /// Tiling: drop the waits another wait of the same task implies (release/acquire
+    /// causality is transitive), and counters then unawaited (`tile{prune-waits}`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    prune_waits: bool,
+    /// Tiling: a task moving fewer bytes than this, with one wait, runs on its event's last
+    /// signal on the signalling SM (no wait, no queue slot); 0: only attention's combine
+    /// does (`tile{last-signal-bytes}`).
+    #[arg(long, value_name = "BYTES", default_value_t = 16384.0)]
+    last_signal_bytes: f64,
 }
 
 #[derive(Args)]
@@ -570,7 +606,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Opt(a) => run_opt(a),
         Command::Import(a) => run_import(a),
-        Command::Compile(a) => run_compile(a),
+        Command::Compile(a) => run_compile(*a),
         Command::Run(a) => run_generate(a),
         Command::Check(a) => run_check(a),
         Command::GpuInfo(a) => run_gpu_info(a),
@@ -753,6 +789,8 @@ fn run_compile(a: CompileArgs) -> ExitCode {
                 attention_parts: a.attention_parts,
                 attention_combine: a.attention_combine.clone(),
                 cost_model: a.cost_model.clone(),
+                prune_waits: a.prune_waits,
+                last_signal_bytes: a.last_signal_bytes,
                 ..PipelineOptions::new(a.sms)
             })
         });
@@ -846,6 +884,8 @@ fn emit_kernel(
         matvec_unroll: a.matvec_unroll,
         attention_lanes: a.attention_lanes,
         event_fences: a.event_order == "fences",
+        parallel_waits: a.waits == "parallel",
+        staged_norm_weights: a.norm_weights == "staged",
     };
     let k = mkc_lowering::kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
@@ -989,6 +1029,8 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         matvec_unroll: kernel_defaults::MATVEC_UNROLL,
         attention_lanes: kernel_defaults::ATTENTION_LANES,
         event_fences: kernel_defaults::EVENT_ORDER == "fences",
+        parallel_waits: kernel_defaults::WAITS == "parallel",
+        staged_norm_weights: kernel_defaults::NORM_WEIGHTS == "staged",
     };
     let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")

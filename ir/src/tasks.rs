@@ -379,6 +379,89 @@ impl TaskGraph {
         }
     }
 
+    /// Drops every wait that another wait of the same task already implies, and then the
+    /// events nobody waits on. An event is ready only once all its signallers have signalled,
+    /// each after its own waits (release and acquire at device scope chain: causality is
+    /// transitive), so a wait on `e` implies every event some signaller of `e` waited on,
+    /// and what those imply. Every awaited counter costs a poll and every signal an atomic:
+    /// a layer's attention task waited on the qkv tiles that its rope task had waited on
+    /// already, and on the memory reuse they had already waited for. Returns the waits
+    /// dropped.
+    pub fn prune_implied_waits(&mut self) -> usize {
+        let ne = self.events.len();
+        let words = ne.div_ceil(64);
+        let mut signallers: Vec<Vec<TaskId>> = vec![Vec::new(); ne];
+        for (t, task) in &self.tasks {
+            for e in &task.signals {
+                signallers[e.index()].push(t);
+            }
+        }
+        // implied[e]: events ready whenever `e` is, built in task order (a waiter comes after
+        // its event's signallers; an event with a later signaller implies nothing).
+        let mut implied = vec![0u64; ne * words];
+        let mut done = vec![0u64; words];
+        let mut dropped = 0;
+        let ids: Vec<TaskId> = self.tasks.keys().collect();
+        for &t in &ids {
+            let usable = |e: &EventId| signallers[e.index()].iter().all(|&s| s < t);
+            let waits = self.tasks[t].waits.clone();
+            let keep: Vec<EventId> = waits
+                .iter()
+                .copied()
+                .filter(|&e| {
+                    !waits.iter().any(|e2| {
+                        *e2 != e
+                            && usable(e2)
+                            && implied[e2.index() * words + e.index() / 64] >> (e.index() % 64) & 1
+                                == 1
+                    })
+                })
+                .collect();
+            dropped += waits.len() - keep.len();
+            done.iter_mut().for_each(|w| *w = 0);
+            for e in waits.iter().filter(|e| usable(e)) {
+                done[e.index() / 64] |= 1 << (e.index() % 64);
+                for (d, i) in done.iter_mut().zip(&implied[e.index() * words..][..words]) {
+                    *d |= i;
+                }
+            }
+            for e in &self.tasks[t].signals {
+                for (i, d) in implied[e.index() * words..][..words].iter_mut().zip(&done) {
+                    *i |= d;
+                }
+            }
+            self.tasks[t].waits = keep;
+        }
+        // Renumber the events left, in order.
+        let mut awaited = vec![false; ne];
+        for task in self.tasks.values() {
+            for e in &task.waits {
+                awaited[e.index()] = true;
+            }
+        }
+        let mut new_id: Vec<Option<EventId>> = vec![None; ne];
+        let mut events = PrimaryMap::new();
+        for (e, ev) in self.events.iter() {
+            if awaited[e.index()] {
+                new_id[e.index()] = Some(events.push(ev.clone()));
+            }
+        }
+        self.events = events;
+        for task in self.tasks.values_mut() {
+            task.waits = task
+                .waits
+                .iter()
+                .filter_map(|e| new_id[e.index()])
+                .collect();
+            task.signals = task
+                .signals
+                .iter()
+                .filter_map(|e| new_id[e.index()])
+                .collect();
+        }
+        dropped
+    }
+
     /// The tasks that signal `e`.
     pub fn signallers(&self, e: EventId) -> Vec<TaskId> {
         self.tasks
@@ -456,6 +539,72 @@ mod tests {
         assert_eq!(g.tasks[c].waits, g.tasks[a].signals);
         assert_eq!(g.tasks[d].waits, g.tasks[b].signals);
         assert!(g.tasks[a].waits.is_empty() && g.tasks[c].signals.is_empty());
+    }
+
+    /// a writes x; b reads x, writes y; c reads x and y (waits on a and b); d writes z;
+    /// e reads y and z.
+    fn diamond() -> (TaskGraph, [TaskId; 5]) {
+        let mut g = TaskGraph::default();
+        let buf = g.add_buffer("arena", 64);
+        let r = |a: u64| Range::new(buf, a, a + 16);
+        let mut t = |reads: Vec<Range>, writes: Vec<Range>| {
+            g.add_task(Task {
+                kind: "k".into(),
+                reads,
+                writes,
+                ..Default::default()
+            })
+        };
+        let a = t(vec![], vec![r(0)]);
+        let b = t(vec![r(0)], vec![r(16)]);
+        let c = t(vec![r(0), r(16)], vec![]);
+        let d = t(vec![], vec![r(32)]);
+        let e = t(vec![r(16), r(32)], vec![]);
+        g.derive_events();
+        (g, [a, b, c, d, e])
+    }
+
+    #[test]
+    fn a_wait_another_wait_implies_is_dropped() {
+        let (mut g, [a, b, c, d, e]) = diamond();
+        assert_eq!(g.tasks[c].waits.len(), 2, "c waits on a and on b");
+        let before = g.events.len();
+        assert_eq!(g.prune_implied_waits(), 1);
+        g.check_events().unwrap();
+        // b waited on a, so c's wait on b implies a's; a's counter then has one waiter (b).
+        assert_eq!(g.tasks[c].waits, g.tasks[b].signals);
+        assert_eq!(g.tasks[b].waits, g.tasks[a].signals);
+        // d is no ancestor of b: e keeps both waits.
+        assert_eq!(g.tasks[e].waits.len(), 2);
+        assert!(g.tasks[e]
+            .waits
+            .iter()
+            .any(|w| g.tasks[d].signals.contains(w)));
+        // a's counter for c alone (if derive_events made one) is gone with its last waiter.
+        assert!(g.events.len() <= before);
+        for t in [a, b, d] {
+            assert!(g.tasks[t]
+                .signals
+                .iter()
+                .all(|s| g.tasks.values().any(|u| u.waits.contains(s))));
+        }
+    }
+
+    #[test]
+    fn an_event_with_a_later_signaller_implies_nothing() {
+        // Program order broken on purpose: the consumer of `b`'s event comes before b.
+        let (mut g, [_, b, c, ..]) = diamond();
+        let eb = g.tasks[b].signals[0];
+        let late = g.add_task(Task {
+            kind: "k".into(),
+            signals: vec![eb],
+            ..Default::default()
+        });
+        g.events[eb].target += 1;
+        let _ = late;
+        let waits = g.tasks[c].waits.clone();
+        g.prune_implied_waits();
+        assert_eq!(g.tasks[c].waits.len(), waits.len());
     }
 
     #[test]

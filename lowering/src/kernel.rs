@@ -10,8 +10,9 @@
 //! 1. the weights its record names are asked into L2 (`cp.async.bulk.prefetch`: the task's
 //!    own, or the next task's, `KernelOptions::prefetch_next`); the task's code (a switch
 //!    on it) may copy the first weights of its first matrix-vector product into shared
-//!    memory (`KernelOptions::preload`), then thread 0 spins (acquire loads at device
-//!    scope, with nanosleep) until every awaited event reaches `target * step`; a barrier
+//!    memory (`KernelOptions::preload`), then a thread per awaited event spins on it, all at
+//!    once (acquire loads at device scope, with nanosleep), until it reaches
+//!    `target * step`; a barrier
 //!    (after an acquire fence with `KernelOptions::event_fences`) hands that on to the CTA;
 //! 2. compute: the task's slice (the ops its tile needs, from [`mkc_ir::tiling::slice`]),
 //!    op by op, each over exactly the boxes the slice needs; elementwise work a thread per
@@ -83,6 +84,11 @@ pub struct KernelOptions {
     /// relaxed add, an acquire fence after the wait's acquire loads); off: the adds are
     /// release operations and the acquire loads alone order the wait.
     pub event_fences: bool,
+    /// Poll a task's counters a thread each, all at once (off: thread 0 polls them in turn).
+    pub parallel_waits: bool,
+    /// RMS norms copy their weight into shared memory (`cp.async`) as they start, beside
+    /// the sum of squares' loads (off: a global load when they normalize, after the sum).
+    pub staged_norm_weights: bool,
     /// Output lanes of decode attention one warp computes (1, 2, 4 or 8): its 32 threads
     /// split the positions among them, 32 / lanes threads a lane.
     pub attention_lanes: u32,
@@ -214,6 +220,8 @@ struct Gen {
     smem_scratch: u64,
     /// Weight loads evict first from L2 and skip L1 (`%l2_evict_first` holds the policy).
     weights_evict_first: bool,
+    /// `KernelOptions::staged_norm_weights`.
+    staged_norm_weights: bool,
     /// 16-byte weight loads per lane issued before a task's wait (`KernelOptions::preload`).
     preload_depth: u32,
     /// The weights loaded before this task's wait, until its matrix-vector product uses them.
@@ -1766,6 +1774,67 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             let cols: i64 = x.shape[axis..].iter().product();
             let stats = cx.scratch(g, &rows, ElemType::F32);
             let partials = cx.scratch(g, &[(g.threads / 32) as i64], ElemType::F32);
+            // The weight is copied into shared memory by asynchronous copies issued first,
+            // so they travel with phase 1's loads of x: phase 2 then reads x again (from
+            // L1) and the weight from shared memory, instead of paying an L2 round trip for
+            // the weight before the product that follows can start. (A contiguous,
+            // 16-byte-aligned weight over the normalized axes only.)
+            let w_in = &ins[1];
+            let w_bytes =
+                w_in.shape.iter().product::<i64>().max(1) as u64 * w_in.elem.bytes() as u64;
+            let staged_w = (g.staged_norm_weights
+                && w_in.space == 1
+                && w_in.base_aligned
+                && w_in.strides == row_major(&w_in.shape)
+                && w_in.shape.len() <= rank - axis
+                && matches!(w_in.elem, ElemType::BF16 | ElemType::F16 | ElemType::F32)
+                && w_bytes.is_multiple_of(16)
+                && cx.smem_used + w_bytes <= g.smem_scratch)
+                .then(|| {
+                    let v = cx.scratch(g, &[w_bytes as i64 / 4], ElemType::F32);
+                    View {
+                        shape: w_in.shape.clone(),
+                        strides: row_major(&w_in.shape),
+                        elem: w_in.elem,
+                        ..v
+                    }
+                });
+            if let Some(wc) = &staged_w {
+                let zeros: Vec<String> = w_in.shape.iter().map(|_| g.i64c(0)).collect();
+                let src0 = g.ptr(w_in, &zeros);
+                let dst0 = g.ptr(wc, &zeros);
+                // A few chunks a thread, unrolled (a loop here made ptxas spill elsewhere).
+                let chunks = w_bytes as i64 / 16;
+                let t = g.threads as i64;
+                for j in 0..(chunks + t - 1) / t {
+                    let dj = g.i64c(j * t);
+                    let c = g.op(format!("arith.addi %tid64, {dj} : i64"));
+                    let partial = (j + 1) * t > chunks;
+                    if partial {
+                        let nc = g.i64c(chunks);
+                        let inside = g.op(format!("arith.cmpi slt, {c}, {nc} : i64"));
+                        g.open(format!("scf.if {inside} {{"));
+                    }
+                    let c16 = g.i64c(16);
+                    let off = g.op(format!("arith.muli {c}, {c16} : i64"));
+                    let src = g.op(format!(
+                        "llvm.getelementptr {src0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+                    ));
+                    let dst = g.op(format!(
+                        "llvm.getelementptr {dst0}[{off}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
+                    ));
+                    let dst32 = g.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
+                    g.line(format!(
+                        "llvm.inline_asm has_side_effects \"cp.async.cg.shared.global [$0], [$1], 16;\", \"r,l,~{{memory}}\" {dst32}, {src} : (i32, !llvm.ptr<1>) -> ()"
+                    ));
+                    if partial {
+                        g.close("}");
+                    }
+                }
+                g.line(
+                    "llvm.inline_asm has_side_effects \"cp.async.commit_group;\", \"~{memory}\" : () -> ()",
+                );
+            }
             // Phase 1: 1/rms per row. One row (the hidden state) takes the whole CTA; several
             // (q/k's heads) take a warp each, all at once.
             let all_rows = g.const_box(&full_box(&rows));
@@ -1812,6 +1881,9 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 g.close("}");
                 Ok(())
             })?;
+            if staged_w.is_some() {
+                g.preload_wait();
+            }
             g.barrier();
             // Four elements a round, their loads in flight together: a round trip to L2
             // costs about a microsecond under load, and 4096 elements over 512 threads
@@ -1821,7 +1893,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                 let v = g.load(x, o)?;
                 let inv = g.load(&stats, &o[..axis])?;
                 let wi = broadcast_idx(g, o, &out_shape, &ins[1].shape);
-                let w = g.load(&ins[1], &wi)?;
+                let w = g.load(staged_w.as_ref().unwrap_or(&ins[1]), &wi)?;
                 let t = g.op(format!("arith.mulf {v}, {inv} : f32"));
                 let y = g.op(format!("arith.mulf {t}, {w} : f32"));
                 g.store(&res, o, &y)
@@ -3380,6 +3452,7 @@ pub fn generate(
         smem_scratch: (opts.smem_scratch as u64)
             .min((216u64 << 10).saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64)),
         weights_evict_first: opts.weights_evict_first,
+        staged_norm_weights: opts.staged_norm_weights,
         preload_depth: opts.preload,
         preload: None,
         preloaded: 0,
@@ -3675,13 +3748,21 @@ pub fn generate(
     let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
     let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
     let nw = sword(&mut g, &recp, &wbase_at);
-    // Wait (in each code, after what it loads before its wait): thread 0 spins on each
-    // counter, then hands the acquire on to the CTA.
+    // Wait (in each code, after what it loads before its wait): a thread per counter spins
+    // on it, all at once, then the barrier hands the acquires on to the CTA. (One thread
+    // polling them in turn paid an L2 round trip per counter after the last became ready.)
+    let (first, step) = if opts.parallel_waits {
+        ("%tid", "%nthreads")
+    } else {
+        ("%c0_idx", "%c1_idx")
+    };
     let wait = |g: &mut Gen| {
-        g.open("scf.if %is_t0 {");
+        if !opts.parallel_waits {
+            g.open("scf.if %is_t0 {");
+        }
         let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
         let w = g.fresh();
-        g.open(format!("scf.for {w} = %c0_idx to {nwi} step %c1_idx {{"));
+        g.open(format!("scf.for {w} = {first} to {nwi} step {step} {{"));
         let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
         let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
         let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
@@ -3706,11 +3787,13 @@ pub fn generate(
         g.line(format!("nvvm.nanosleep {ns}"));
         g.line("scf.yield");
         g.close("}");
-        g.close("}");
         if opts.event_fences {
             g.line("llvm.fence syncscope(\"device\") acquire");
         }
         g.close("}");
+        if !opts.parallel_waits {
+            g.close("}");
+        }
         g.barrier();
         stamp(g, &ent, 1);
     };

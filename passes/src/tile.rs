@@ -44,6 +44,10 @@ crate::pass_options! {
         task_overhead: f64 = 5.0e-7 => "task-overhead",
         /// Flop/s one SM sustains in decode attention (its loads and exps wait on each other).
         attention_flops: f64 = 5.0e9 => "attention-flops",
+        /// Drop the waits another wait of the same task implies, and the counters then unawaited (fewer polls before a task, fewer atomics after it).
+        prune_waits: bool = true => "prune-waits",
+        /// A task moving fewer bytes than this, with one wait, runs on that event's last signal on the signalling SM, without a wait or a queue slot (Qwen3's q/k norm and rope after the qkv tiles); 0: only attention's combine does.
+        last_signal_bytes: f64 = 16384.0 => "last-signal-bytes",
     }
 }
 
@@ -840,7 +844,7 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             menus.insert(k, menu);
         }
         // Attention's combine: one tile per head range of the parts' tiles, so that each
-        // runs on the last signal of its heads' parts (see `combine_on_last_signal`).
+        // runs on the last signal of its heads' parts (see `run_on_last_signal`).
         if results.len() == 1 {
             if let Some(tiles) = combine_tiles(body, &steps, op, &g) {
                 for tile in tiles {
@@ -864,7 +868,10 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
         }
     }
     g.derive_events();
-    combine_on_last_signal(body, &steps, &mut g);
+    if opts.prune_waits {
+        g.prune_implied_waits();
+    }
+    run_on_last_signal(body, &steps, &mut g, opts.last_signal_bytes);
     Ok(TaskProgram {
         graph: g,
         places: prog_places,
@@ -930,12 +937,18 @@ fn combine_tiles(
         .collect()
 }
 
-/// Marks the tasks of attention's combine to run on the last signal of their heads' parts
-/// (`Task::on_last_signal`): a combine task whose one wait on the parts' tasks is an event
-/// of those parts alone, and whose other waits (reuse of the memory it writes) are already
-/// ready by then (every task they wait for comes before one of the parts), which are
-/// dropped. Other combine tasks stay in queues.
-fn combine_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph) {
+/// Marks tasks to run on the last signal of an event (`Task::on_last_signal`):
+///
+/// - attention's combine: a combine task whose one wait on the parts' tasks is an event of
+///   those parts alone, and whose other waits (reuse of the memory it writes) are already
+///   ready by then (every task they wait for comes before one of the parts), which are
+///   dropped;
+/// - a small task (fewer bytes than `small_bytes`) with one wait.
+///
+/// An event runs at most one task, a task signals at most one event that runs one, and a
+/// task run so makes none run in turn.
+/// Other tasks stay in queues.
+fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_bytes: f64) {
     let mut producer_of: HashMap<usize, usize> = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
         if body.ops[op].name == "fused.group" {
@@ -943,9 +956,6 @@ fn combine_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph) {
                 producer_of.insert(s, p);
             }
         }
-    }
-    if producer_of.is_empty() {
-        return;
     }
     let mut signallers: Vec<Vec<mkc_ir::tasks::TaskId>> = vec![Vec::new(); g.events.len()];
     for (t, task) in &g.tasks {
@@ -957,15 +967,20 @@ fn combine_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph) {
     let mut runs_one = vec![false; g.events.len()];
     for &t in &ids {
         let task = &g.tasks[t];
-        let Some(&producer) = producer_of.get(&task.group) else {
-            continue;
-        };
-        let of_parts = |e: &mkc_ir::tasks::EventId| {
-            signallers[e.index()]
+        let claims: Vec<_> = match producer_of.get(&task.group) {
+            Some(&producer) => task
+                .waits
                 .iter()
-                .all(|&u| g.tasks[u].group == producer)
+                .copied()
+                .filter(|e| {
+                    signallers[e.index()]
+                        .iter()
+                        .all(|&u| g.tasks[u].group == producer)
+                })
+                .collect(),
+            None if task.bytes < small_bytes => task.waits.clone(),
+            None => continue,
         };
-        let claims: Vec<_> = task.waits.iter().copied().filter(of_parts).collect();
         let [claim] = claims[..] else {
             continue;
         };
@@ -976,10 +991,12 @@ fn combine_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph) {
             .iter()
             .flat_map(|e| signallers[e.index()].iter().copied())
             .collect();
+        // No chains: a task run on a last signal makes none run in turn.
         if runs_one[claim.index()]
-            || parts
-                .iter()
-                .any(|&u| g.tasks[u].signals.iter().any(|e| runs_one[e.index()]))
+            || parts.iter().any(|&u| {
+                g.tasks[u].on_last_signal || g.tasks[u].signals.iter().any(|e| runs_one[e.index()])
+            })
+            || task.signals.iter().any(|e| runs_one[e.index()])
             || !all_before(g, &signallers, parts, &needed)
         {
             continue;
@@ -1232,13 +1249,13 @@ mod simulated {
         }
     }
 
-    /// The first task of the last group (a down-projection tile).
+    /// The first task of the last group (a down-projection tile) that runs from a queue.
     fn down_tile(p: &TaskProgram) -> mkc_ir::tasks::TaskId {
         let last = p.graph.tasks.values().map(|t| t.group).max().unwrap();
         p.graph
             .tasks
             .iter()
-            .find(|(_, t)| t.group == last)
+            .find(|(_, t)| t.group == last && !t.on_last_signal)
             .map(|(id, _)| id)
             .unwrap()
     }

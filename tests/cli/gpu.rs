@@ -312,7 +312,8 @@ fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     // its warps' first rows into shared memory before its wait, and waits for them before
     // the product. (Off by default: with the default L2 prefetch of the next task's
     // weights it measured slower, docs/PERF.md.)
-    let (k, smem) = compile(&["--preload", "4"]);
+    // (Norm weights as global loads here: their staged copies are cp.async too, below.)
+    let (k, smem) = compile(&["--preload", "4", "--norm-weights", "global"]);
     let copies = k
         .matches("cp.async.cg.shared.global [$0], [$1], 16;")
         .count();
@@ -331,17 +332,30 @@ fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     assert!(!k.contains("llvm.fence"));
     // Without the preload the buffer goes from shared memory; with fences the events have
     // them back.
-    let (k0, smem0) = compile(&["--preload", "0", "--event-order", "fences"]);
+    let (k0, smem0) = compile(&[
+        "--preload",
+        "0",
+        "--event-order",
+        "fences",
+        "--norm-weights",
+        "global",
+    ]);
     assert!(!k0.contains("cp.async.cg"));
     assert_eq!(smem - smem0, 4 * 512 * 16);
     assert!(k0.contains("llvm.fence syncscope(\"device\") release"));
     assert!(k0.contains("llvm.fence syncscope(\"device\") acquire"));
     // Deeper: 8 blocks a lane (K = 2048 and 8192 hold them).
-    let (k8, smem8) = compile(&["--preload", "8"]);
-    // The default: no preload, the next task's first 64 KiB of weights asked into L2.
+    let (k8, smem8) = compile(&["--preload", "8", "--norm-weights", "global"]);
+    // The default: no preload, the next task's first 64 KiB of weights asked into L2; the
+    // RMS norms of the hidden state (q/k/v, gate/up, the LM head's) copy their 4 KiB
+    // weight into shared memory as they start (256 16-byte chunks, one a thread of the
+    // first 256) and wait for it before they normalize.
     let (kd, smemd) = compile(&[]);
-    assert!(!kd.contains("cp.async.cg") && smemd == smem0);
+    assert_eq!(smemd - smem0, 4096, "the staged weight's scratch");
     assert!(kd.contains("cp.async.bulk.prefetch.L2.global"));
+    let staged = kd.matches("cp.async.cg.shared.global").count();
+    assert!(staged >= 3, "{staged} staged norm weights");
+    assert_eq!(kd.matches("cp.async.wait_all;").count(), staged);
     assert_eq!(smem8 - smem0, 8 * 512 * 16);
     assert_eq!(k8.matches("cp.async.cg.shared.global").count(), 2 * copies);
     // The down projection (K = 8192) would take 32 blocks a lane: 256 KiB of shared memory,
