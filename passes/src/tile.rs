@@ -1106,6 +1106,27 @@ mod last_signal {
         assert!(!all_before(&g, &sig, &[t(2)], &[t(3)]));
         assert!(!all_before(&g, &sig, &[t(1)], &[t(0), t(3)]));
     }
+
+    #[test]
+    fn a_small_task_with_one_wait_runs_on_its_last_signal_but_never_in_a_chain() {
+        let t = TaskId::from_u32;
+        let (mut g, _) = chain();
+        run_on_last_signal(&Body::default(), &[], &mut g, 16384.0);
+        g.check_events().unwrap();
+        // b (one wait, on a) runs on a's signal; c waits on b, which runs on a signal
+        // itself: c stays in a queue.
+        assert!(g.tasks[t(1)].on_last_signal);
+        assert!(!g.tasks[t(2)].on_last_signal && !g.tasks[t(0)].on_last_signal);
+        // Tasks that move more bytes than the bound, or a bound of 0, stay in queues.
+        for (bytes, bound) in [(1e6, 16384.0), (1.0, 0.0)] {
+            let (mut g, _) = chain();
+            for task in g.tasks.values_mut() {
+                task.bytes = bytes;
+            }
+            run_on_last_signal(&Body::default(), &[], &mut g, bound);
+            assert!(g.tasks.values().all(|task| !task.on_last_signal));
+        }
+    }
 }
 
 #[cfg(test)]

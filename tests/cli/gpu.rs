@@ -708,3 +708,44 @@ fn a_bad_artifact_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_task_polls_its_counters_a_thread_each_unless_asked_to_poll_them_in_turn() {
+    let model = repo("tests/fixtures/llama-tiny");
+    let mlir = |flags: &[&str]| {
+        let mut args = vec!["compile", model.to_str().unwrap(), "--emit=mlir"];
+        args.extend_from_slice(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{flags:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    // The loop over the record's counters around each spin: the last `scf.for` before it.
+    let spin_loops = |k: &str| -> Vec<String> {
+        let mut last_for = String::new();
+        let mut loops = Vec::new();
+        for l in k.lines().map(str::trim) {
+            if l.starts_with("scf.for") {
+                last_for = l.to_string();
+            } else if l.starts_with("scf.while : () -> ()") {
+                loops.push(last_for.clone());
+            }
+        }
+        loops
+    };
+    let (par, ser) = (
+        spin_loops(&mlir(&[])),
+        spin_loops(&mlir(&["--waits", "serial"])),
+    );
+    assert!(!par.is_empty() && par.len() == ser.len());
+    // By default thread i polls counter i (all at once); serial: thread 0 every counter.
+    assert!(
+        par.iter()
+            .all(|l| l.contains("= %tid to") && l.ends_with("step %nthreads {")),
+        "{par:?}"
+    );
+    assert!(
+        ser.iter()
+            .all(|l| l.contains("= %c0_idx to") && l.ends_with("step %c1_idx {")),
+        "{ser:?}"
+    );
+}

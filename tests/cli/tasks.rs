@@ -515,3 +515,63 @@ fn every_attention_combine_runs_on_the_last_signal_of_its_parts() {
         }
     }
 }
+
+/// The waits of every task line of a printed schedule with `kind`, and whether it runs on
+/// a last signal.
+fn waits_of_kind(ir: &str, kind: &str) -> Vec<(usize, bool)> {
+    ir.lines()
+        .filter(|l| l.contains("\"task.task\"") && l.contains(&format!("kind = \"{kind}\"")))
+        .map(|l| {
+            let w = l
+                .split("waits = [")
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap();
+            (
+                w.matches("i64").count(),
+                l.contains("on_last_signal = true"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn qwen3_norm_and_rope_run_on_the_last_signal_of_the_qkv_tiles_and_implied_waits_go() {
+    let path = repo("tests/fixtures/configs/qwen3-0.6b.json");
+    let p = path.to_str().unwrap();
+    let ir = compile(&[p, "--emit=schedule", "--ctx", "128"]);
+    // Two q/k norm + rope tasks a layer; all but layer 0's (whose second wait is the
+    // embedding's cos/sin, not implied by the q/k/v tiles) run on the last signal.
+    let rope = waits_of_kind(&ir, "rope");
+    assert_eq!(rope.len(), 2 * 28);
+    assert_eq!(rope.iter().filter(|(_, l)| *l).count(), 2 * 27);
+    assert!(rope.iter().all(|&(w, l)| !l || w == 1));
+    // Without the rule none does; without pruning, the waits are those of every hazard.
+    let plain = compile(&[
+        p,
+        "--emit=schedule",
+        "--ctx",
+        "128",
+        "--last-signal-bytes",
+        "0",
+        "--prune-waits",
+        "false",
+    ]);
+    assert!(waits_of_kind(&plain, "rope").iter().all(|(_, l)| !l));
+    let total =
+        |ir: &str, kind: &str| -> usize { waits_of_kind(ir, kind).iter().map(|w| w.0).sum() };
+    for kind in ["attention", "mlp_gate_up", "proj_residual", "qkv_rope"] {
+        assert!(
+            total(&ir, kind) < total(&plain, kind),
+            "{kind}: {} against {}",
+            total(&ir, kind),
+            total(&plain, kind)
+        );
+    }
+    // The MLP's tiles wait on the residual alone: the memory reuse they also named was
+    // waited for by the tasks that produced it.
+    let mlp = waits_of_kind(&ir, "mlp_gate_up");
+    assert!(mlp.iter().filter(|w| w.0 == 1).count() * 2 > mlp.len());
+}
