@@ -579,7 +579,6 @@ impl Gen {
                 "llvm.getelementptr {row_w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
             ));
             let dst = self.preload_slot(b);
-            let dst32 = self.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
             // A partial last block: lanes past K copy nothing.
             let partial = 256 * (b as i64 + 1) > kdim;
             if partial {
@@ -587,11 +586,7 @@ impl Gen {
                 let inside = self.op(format!("arith.cmpi slt, {k}, {kn} : i64"));
                 self.open(format!("scf.if {inside} {{"));
             }
-            // (No L2 cache hint: with one, some kernels met CUDA_ERROR_ILLEGAL_INSTRUCTION on
-            // the H100, docs/PERF.md.)
-            self.line(format!(
-                "llvm.inline_asm has_side_effects \"cp.async.cg.shared.global [$0], [$1], 16;\", \"r,l,~{{memory}}\" {dst32}, {src} : (i32, !llvm.ptr<1>) -> ()"
-            ));
+            self.cp_async16(&dst, &src);
             if partial {
                 self.close("}");
             }
@@ -603,6 +598,16 @@ impl Gen {
         self.preloaded += 1;
         self.preload_blocks_max = self.preload_blocks_max.max(blocks);
         Some(Preload { op, blocks })
+    }
+
+    /// One asynchronous 16-byte copy from global `src` to shared `dst` (`cp.async`, no L1).
+    fn cp_async16(&mut self, dst: &str, src: &str) {
+        let dst32 = self.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
+        // (No L2 cache hint: with one, some kernels met CUDA_ERROR_ILLEGAL_INSTRUCTION on
+        // the H100, docs/PERF.md.)
+        self.line(format!(
+            "llvm.inline_asm has_side_effects \"cp.async.cg.shared.global [$0], [$1], 16;\", \"r,l,~{{memory}}\" {dst32}, {src} : (i32, !llvm.ptr<1>) -> ()"
+        ));
     }
 
     /// This thread's slot of block `b` in the preload buffer (16 bytes).
@@ -1823,10 +1828,7 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
                     let dst = g.op(format!(
                         "llvm.getelementptr {dst0}[{off}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
                     ));
-                    let dst32 = g.op(format!("llvm.ptrtoint {dst} : !llvm.ptr<3> to i32"));
-                    g.line(format!(
-                        "llvm.inline_asm has_side_effects \"cp.async.cg.shared.global [$0], [$1], 16;\", \"r,l,~{{memory}}\" {dst32}, {src} : (i32, !llvm.ptr<1>) -> ()"
-                    ));
+                    g.cp_async16(&dst, &src);
                     if partial {
                         g.close("}");
                     }
