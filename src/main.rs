@@ -236,7 +236,7 @@ impl PipelineOptions {
     }
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct CompileArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -346,6 +346,14 @@ struct CompileArgs {
     #[arg(long, value_name = "MODE", default_value = kernel_defaults::NORM_WEIGHTS,
           value_parser = ["staged", "global"])]
     norm_weights: String,
+    /// Artifact: steps at positions below P run a second program compiled with attention
+    /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
+    /// sharing the first's memory; 0: one program. Hugging Face models only (their step
+    /// takes the position). Default: 192 for an artifact of such a model with the default
+    /// pipeline and attention parts, else 0 (on an H100 unsplit attention was 0.4-3% faster
+    /// below 192 positions, as fast at 192-256, and slower beyond: docs/PERF.md).
+    #[arg(long, value_name = "P")]
+    short_steps: Option<i64>,
     /// Tiling: drop the waits another wait of the same task implies (release/acquire
     /// causality is transitive), and counters then unawaited (`tile{prune-waits}`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -794,6 +802,25 @@ fn run_compile(a: CompileArgs) -> ExitCode {
                 ..PipelineOptions::new(a.sms)
             })
         });
+        // The short steps' program: the same step with attention unsplit, compiled first
+        // into `short/` (the main artifact's manifest then points at it).
+        let short = match a.short_steps {
+            Some(p) if p < 0 => return Err(format!("--short-steps must be 0 or more, not {p}")),
+            Some(0) => None,
+            Some(p) => Some(compile_short_program(&a, body.clone(), p)?),
+            None if a.emit == Emit::Artifact
+                && a.pipeline.is_none()
+                && a.attention_parts == 0
+                && takes_position(&body) =>
+            {
+                Some(compile_short_program(
+                    &a,
+                    body.clone(),
+                    DEFAULT_SHORT_STEPS,
+                )?)
+            }
+            None => None,
+        };
         let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
         use mkc_ir::dialect::task::TaskProgram;
         let program = TaskProgram::find(&body)
@@ -821,7 +848,32 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             let p = program
                 .as_ref()
                 .ok_or("--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'")?;
-            emit_kernel(&a, &body, p)?;
+            emit_kernel(&a, &body, p, short)?;
+            if let (Some(_), Some(dir)) = (short, &a.output) {
+                // Both programs must run on one memory: checked here, and again at load.
+                let d = std::path::Path::new(dir);
+                let read = |f: &std::path::Path| {
+                    std::fs::read_to_string(f)
+                        .map_err(|e| format!("cannot read '{}': {e}", f.display()))
+                };
+                let main = mkc_runtime::image::Program::parse(
+                    &read(&d.join("program.mlir"))?,
+                    "program.mlir",
+                )?;
+                let sp = mkc_runtime::image::Program::parse(
+                    &read(&d.join("short").join("program.mlir"))?,
+                    "short/program.mlir",
+                )?;
+                let mut sizes: Vec<usize> = main
+                    .tasks
+                    .graph
+                    .buffers
+                    .values()
+                    .map(|b| b.bytes as usize)
+                    .collect();
+                mkc_runtime::image::shares_memory(&main, &sp, &mut sizes)
+                    .map_err(|e| format!("--short-steps: {e}"))?;
+            }
         } else if a.emit == Emit::ScheduleSvg {
             let (Some(p), Some(e)) = (&program, &estimate) else {
                 return Err(
@@ -868,6 +920,7 @@ fn emit_kernel(
     a: &CompileArgs,
     body: &mkc_ir::Body,
     p: &mkc_ir::dialect::task::TaskProgram,
+    short: Option<(i64, usize)>,
 ) -> Result<(), String> {
     let start = std::time::Instant::now();
     let opts = mkc_lowering::kernel::KernelOptions {
@@ -931,9 +984,67 @@ fn emit_kernel(
         &k,
         &ptx,
         &a.model.model.display().to_string(),
+        short,
     )?;
     eprintln!("mkc: wrote the artifact to {dir}");
     Ok(())
+}
+
+/// `--short-steps`: compiles `body` (the imported step) again with attention unsplit into
+/// the artifact's `short/` folder; returns the position below which it runs, and which
+/// input is the position.
+fn compile_short_program(
+    a: &CompileArgs,
+    mut body: mkc_ir::Body,
+    below: i64,
+) -> Result<(i64, usize), String> {
+    if a.emit != Emit::Artifact || a.pipeline.is_some() {
+        return Err("--short-steps makes an artifact's second program: it needs --emit=artifact and the default pipeline".into());
+    }
+    if !takes_position(&body) {
+        return Err(
+            "--short-steps needs a decode step that takes the position (a Hugging Face model)"
+                .into(),
+        );
+    }
+    let pipeline = Emit::Artifact.pipeline(&PipelineOptions {
+        attention_parts: 1,
+        attention_combine: a.attention_combine.clone(),
+        cost_model: a.cost_model.clone(),
+        prune_waits: a.prune_waits,
+        last_signal_bytes: a.last_signal_bytes,
+        ..PipelineOptions::new(a.sms)
+    });
+    mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
+    let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
+    let dir = a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?;
+    let short_dir = std::path::Path::new(dir).join("short");
+    let sa = CompileArgs {
+        output: Some(short_dir.display().to_string()),
+        ..a.clone()
+    };
+    emit_kernel(&sa, &body, &p, None)?;
+    Ok((below, 1))
+}
+
+/// Positions below which an artifact runs its short steps' program by default.
+const DEFAULT_SHORT_STEPS: i64 = 192;
+
+/// Whether `body`'s step is a Hugging Face decode step: (token, position, caches...,
+/// weights...), the position its second argument, a scalar i64.
+fn takes_position(body: &mkc_ir::Body) -> bool {
+    let Some(func) = mkc_ir::dialect::builtin::first_func(body) else {
+        return false;
+    };
+    let Some(entry) = body.entry_block(func, 0) else {
+        return false;
+    };
+    let is_pos = body.blocks[entry].args.get(1).is_some_and(|&v| {
+        body.ty(v)
+            .as_tensor()
+            .is_some_and(|t| t.shape.is_empty() && t.elem == mkc_ir::ElemType::I64)
+    });
+    is_pos && mkc_ir::dialect::builtin::weight_arg_name(body, func, 1).is_none()
 }
 
 /// Writes an artifact folder: the PTX, the kernel's MLIR, the scheduled program, the tables
@@ -946,6 +1057,7 @@ fn write_artifact(
     k: &mkc_lowering::kernel::Kernel,
     ptx: &str,
     model: &str,
+    short: Option<(i64, usize)>,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     let write = |name: &str, bytes: &[u8]| {
@@ -995,7 +1107,15 @@ fn write_artifact(
         model: model.to_string(),
         model_hash: mkc_runtime::artifact::hash(&description),
         program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
+        short_steps: short.map_or(0, |s| s.0),
+        position_input: short.map(|s| s.1),
     };
+    // A short steps' program left from an earlier compile into this folder is not this one's.
+    let stale = dir.join("short");
+    if short.is_none() && stale.join("manifest.json").is_file() {
+        std::fs::remove_dir_all(&stale)
+            .map_err(|e| format!("cannot remove '{}': {e}", stale.display()))?;
+    }
     write("manifest.json", manifest.to_json().as_bytes())
 }
 
@@ -1037,7 +1157,15 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())?
         .concat();
     let dir = std::env::temp_dir().join(format!("mkc-artifact-{}", std::process::id()));
-    write_artifact(&dir, &body, &p, &k, &ptx, &model.display().to_string())?;
+    write_artifact(
+        &dir,
+        &body,
+        &p,
+        &k,
+        &ptx,
+        &model.display().to_string(),
+        None,
+    )?;
     eprintln!("mkc: compiled {} to {}", model.display(), dir.display());
     Ok(dir)
 }
@@ -1052,6 +1180,7 @@ fn emit_kernel(
     _: &CompileArgs,
     _: &mkc_ir::Body,
     _: &mkc_ir::dialect::task::TaskProgram,
+    _: Option<(i64, usize)>,
 ) -> Result<(), String> {
     Err("this mkc was built without MLIR (the runtime-only build): it cannot generate kernels; build with the default features".into())
 }
@@ -1705,7 +1834,7 @@ fn write_trace(
 ) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let stamps = gpu.trace_step()?;
-    let tasks = &gpu.program.tasks;
+    let tasks = &gpu.active_program().tasks;
     let queues = &tasks.schedule.as_ref().ok_or("not scheduled")?.queues;
     let t0 = stamps
         .iter()

@@ -30,6 +30,14 @@ pub struct Manifest {
     pub model: String,
     pub model_hash: String,
     pub program_hash: String,
+    /// Steps at positions below this run the program in `short/` instead (a second
+    /// artifact compiled for short contexts: attention unsplit); 0: none.
+    #[serde(default)]
+    pub short_steps: i64,
+    /// Which of the program's inputs is the step's position (a scalar), when `short_steps`
+    /// chooses by it.
+    #[serde(default)]
+    pub position_input: Option<usize>,
 }
 
 impl Manifest {
@@ -58,6 +66,8 @@ pub struct Artifact {
     pub tasks: Vec<i64>,
     pub entries: Vec<i64>,
     pub queues: Vec<i64>,
+    /// The program for steps at positions below `manifest.short_steps` (`short/`).
+    pub short: Option<Box<Artifact>>,
 }
 
 /// i64 words as little-endian bytes, and back.
@@ -119,6 +129,17 @@ impl Artifact {
                 manifest.ctas
             ));
         }
+        let short = if manifest.short_steps > 0 {
+            if manifest.position_input.is_none() {
+                return Err(format!(
+                    "{}: short_steps without a position input",
+                    dir.display()
+                ));
+            }
+            Some(Box::new(Artifact::open(&dir.join("short"))?))
+        } else {
+            None
+        };
         Ok(Artifact {
             manifest,
             ptx: read("kernel.ptx")?,
@@ -126,6 +147,7 @@ impl Artifact {
             tasks: table("tasks.bin")?,
             entries: table("entries.bin")?,
             queues,
+            short,
         })
     }
 }

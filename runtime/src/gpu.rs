@@ -169,19 +169,95 @@ pub fn check_scale_kernel(
 pub struct GpuRunner {
     ctx: std::sync::Arc<CudaContext>,
     stream: std::sync::Arc<cudarc::driver::CudaStream>,
-    _module: std::sync::Arc<cudarc::driver::CudaModule>,
-    func: cudarc::driver::CudaFunction,
+    /// The artifact's program (inputs, results, memory), which steps run unless `short`'s.
     pub program: crate::image::Program,
     buffers: Vec<cudarc::driver::CudaSlice<u8>>,
+    main: Launch,
+    /// The program for short steps, and the position it runs below.
+    short: Option<(i64, Launch, crate::image::Program)>,
+    /// Whether the next launch runs `short` (set from the position input by `call`).
+    use_short: bool,
+    /// While profiling: three globaltimer stamps per queue entry.
+    trace: Option<cudarc::driver::CudaSlice<u64>>,
+}
+
+/// What one program's launches need besides the memory the programs share: its kernel,
+/// tables, scratch, and counters with their own step count (a counter waited for
+/// `target * step` counts the launches of its own program only).
+struct Launch {
+    _module: std::sync::Arc<cudarc::driver::CudaModule>,
+    func: cudarc::driver::CudaFunction,
     /// The task table, queue entries and queues.
     tables: [cudarc::driver::CudaSlice<i64>; 3],
     scratch: cudarc::driver::CudaSlice<u8>,
     counters: cudarc::driver::CudaSlice<u8>,
     manifest: crate::artifact::Manifest,
     steps: u32,
-    /// While profiling: three globaltimer stamps per queue entry.
-    trace: Option<cudarc::driver::CudaSlice<u64>>,
     entries: usize,
+}
+
+impl Launch {
+    fn new(
+        ctx: &std::sync::Arc<CudaContext>,
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        art: &crate::artifact::Artifact,
+        info: &DeviceInfo,
+        ordinal: usize,
+    ) -> Result<Launch, String> {
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(art.ptx.as_str()))
+            .map_err(|err| format!("the driver rejects the artifact's PTX: {err}"))?;
+        let func = module
+            .load_function(&art.manifest.kernel)
+            .map_err(|err| format!("the PTX has no kernel '{}': {err}", art.manifest.kernel))?;
+        if art.manifest.dynamic_smem > 0 {
+            let most = info.smem_per_block_optin.max(0) as usize;
+            if art.manifest.dynamic_smem as usize > most {
+                return Err(format!(
+                    "the kernel needs {} bytes of shared memory per CTA but device {ordinal} offers {most}",
+                    art.manifest.dynamic_smem
+                ));
+            }
+            func.set_attribute(
+                sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                art.manifest.dynamic_smem as i32,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot give the kernel {} bytes of shared memory: {e}",
+                    art.manifest.dynamic_smem
+                )
+            })?;
+        }
+        let table = |w: &[i64]| {
+            if w.is_empty() {
+                stream.alloc_zeros::<i64>(2)
+            } else {
+                stream.clone_htod(w)
+            }
+        };
+        let tables = [
+            table(&art.tasks).map_err(de)?,
+            table(&art.entries).map_err(de)?,
+            table(&art.queues).map_err(de)?,
+        ];
+        let scratch = stream
+            .alloc_zeros::<u8>((art.manifest.scratch_per_cta as usize * art.manifest.ctas).max(16))
+            .map_err(de)?;
+        let counters = stream
+            .alloc_zeros::<u8>((4 * art.manifest.events).max(16))
+            .map_err(de)?;
+        Ok(Launch {
+            _module: module,
+            func,
+            tables,
+            scratch,
+            counters,
+            manifest: art.manifest.clone(),
+            steps: 0,
+            entries: art.entries.len(),
+        })
+    }
 }
 
 fn de(e: cudarc::driver::DriverError) -> String {
@@ -234,76 +310,62 @@ impl GpuRunner {
             }
         })?;
         let ctx = ctx(ordinal)?;
-        let module = ctx
-            .load_module(cudarc::nvrtc::Ptx::from_src(art.ptx.as_str()))
-            .map_err(|err| format!("the driver rejects the artifact's PTX: {err}"))?;
-        let func = module
-            .load_function(&art.manifest.kernel)
-            .map_err(|err| format!("the PTX has no kernel '{}': {err}", art.manifest.kernel))?;
-        if art.manifest.dynamic_smem > 0 {
-            let most = info.smem_per_block_optin.max(0) as usize;
-            if art.manifest.dynamic_smem as usize > most {
-                return Err(format!(
-                    "the kernel needs {} bytes of shared memory per CTA but device {ordinal} offers {most}",
-                    art.manifest.dynamic_smem
-                ));
-            }
-            func.set_attribute(
-                sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                art.manifest.dynamic_smem as i32,
-            )
-            .map_err(|e| {
-                format!(
-                    "cannot give the kernel {} bytes of shared memory: {e}",
-                    art.manifest.dynamic_smem
-                )
-            })?;
-        }
         let stream = ctx.default_stream();
+        let main = Launch::new(&ctx, &stream, art, &info, ordinal)?;
+        let mut sizes: Vec<usize> = images.iter().map(Vec::len).collect();
+        let short = match &art.short {
+            None => None,
+            Some(sa) => {
+                if sa.manifest.ctas > info.sms as usize {
+                    return Err(format!(
+                        "the short steps' schedule runs {} CTAs at once but device {ordinal} has {} SMs",
+                        sa.manifest.ctas, info.sms
+                    ));
+                }
+                let sp = crate::image::Program::parse(&sa.program, "short/program.mlir")?;
+                crate::image::shares_memory(&program, &sp, &mut sizes)?;
+                let at = art.manifest.short_steps;
+                Some((at, Launch::new(&ctx, &stream, sa, &info, ordinal)?, sp))
+            }
+        };
         let mut buffers = Vec::new();
-        for img in &images {
-            // Empty buffers still get a (tiny) allocation: the kernel takes every pointer.
-            let b = if img.is_empty() {
+        for (img, &size) in images.iter().zip(&sizes) {
+            // Empty buffers still get a (tiny) allocation: the kernel takes every pointer. A
+            // buffer the short program needs bigger (its workspace) is allocated at that size.
+            let b = if size == 0 {
                 stream.alloc_zeros::<u8>(16).map_err(de)?
+            } else if size > img.len() {
+                let mut b = stream.alloc_zeros::<u8>(size).map_err(de)?;
+                if !img.is_empty() {
+                    stream
+                        .memcpy_htod(img, &mut b.slice_mut(..img.len()))
+                        .map_err(de)?;
+                }
+                b
             } else {
                 stream.clone_htod(img).map_err(de)?
             };
             buffers.push(b);
         }
-        let table = |w: &[i64]| {
-            if w.is_empty() {
-                stream.alloc_zeros::<i64>(2)
-            } else {
-                stream.clone_htod(w)
-            }
-        };
-        let tables = [
-            table(&art.tasks).map_err(de)?,
-            table(&art.entries).map_err(de)?,
-            table(&art.queues).map_err(de)?,
-        ];
-        let scratch = stream
-            .alloc_zeros::<u8>((art.manifest.scratch_per_cta as usize * art.manifest.ctas).max(16))
-            .map_err(de)?;
-        let counters = stream
-            .alloc_zeros::<u8>((4 * art.manifest.events).max(16))
-            .map_err(de)?;
         stream.synchronize().map_err(de)?;
         Ok(GpuRunner {
             ctx,
             stream,
-            _module: module,
-            func,
             program,
             buffers,
-            tables,
-            scratch,
-            counters,
-            manifest: art.manifest.clone(),
-            steps: 0,
+            main,
+            short,
+            use_short: false,
             trace: None,
-            entries: art.entries.len(),
         })
+    }
+
+    /// The program the next launch runs.
+    pub fn active_program(&self) -> &crate::image::Program {
+        match &self.short {
+            Some((_, _, p)) if self.use_short => p,
+            _ => &self.program,
+        }
     }
 
     /// Writes the given inputs (`None`: keep what the device holds, e.g. the KV caches),
@@ -350,24 +412,30 @@ impl GpuRunner {
                 .memcpy_htod(host, &mut self.buffers[*b])
                 .map_err(de)?;
         }
+        // The position given (if any) chooses the program.
+        if let (Some((below, ..)), Some(pi)) = (&self.short, self.main.manifest.position_input) {
+            if let Some(Some(t)) = inputs.get(pi) {
+                self.use_short = t.get(0).i() < *below;
+            }
+        }
         self.launch()?;
         self.stream
             .synchronize()
-            .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))?;
+            .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps()))?;
         let mut out = Vec::new();
         let mut cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
         for &k in want {
-            let v = *self
-                .program
+            let program = self.active_program();
+            let v = *program
                 .returns
                 .get(k)
                 .ok_or_else(|| format!("the program has no result #{k}"))?;
-            let l = self.program.layout(v)?.clone();
+            let l = program.layout(v)?.clone();
             let b = l.buffer.index();
             if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(b) {
                 e.insert(self.stream.clone_dtoh(&self.buffers[b]).map_err(de)?);
             }
-            let (ty, st) = (self.program.ty(v)?, self.program.storage_ty(v)?);
+            let (ty, st) = (program.ty(v)?, program.storage_ty(v)?);
             let t = crate::image::decode(&l, &st, &cache[&b])?;
             out.push(if st == ty {
                 t
@@ -381,36 +449,55 @@ impl GpuRunner {
     /// One launch of the kernel (step number `steps + 1`), not waited for.
     pub fn launch(&mut self) -> Result<(), String> {
         use cudarc::driver::{LaunchConfig, PushKernelArg};
-        self.steps += 1;
-        let cfg = LaunchConfig {
-            grid_dim: (self.manifest.ctas as u32, 1, 1),
-            block_dim: (self.manifest.threads, 1, 1),
-            shared_mem_bytes: self.manifest.dynamic_smem,
+        let l = match &mut self.short {
+            Some((_, l, _)) if self.use_short => l,
+            _ => &mut self.main,
         };
-        let stride = self.manifest.scratch_per_cta as i64;
-        let step = self.steps;
-        let mut b = self.stream.launch_builder(&self.func);
+        l.steps += 1;
+        let cfg = LaunchConfig {
+            grid_dim: (l.manifest.ctas as u32, 1, 1),
+            block_dim: (l.manifest.threads, 1, 1),
+            shared_mem_bytes: l.manifest.dynamic_smem,
+        };
+        let stride = l.manifest.scratch_per_cta as i64;
+        let step = l.steps;
+        let mut b = self.stream.launch_builder(&l.func);
         for buf in &self.buffers {
             b.arg(buf);
         }
-        for t in &self.tables {
+        for t in &l.tables {
             b.arg(t);
         }
         let no_trace = 0u64;
-        b.arg(&self.scratch)
-            .arg(&stride)
-            .arg(&self.counters)
-            .arg(&step);
+        b.arg(&l.scratch).arg(&stride).arg(&l.counters).arg(&step);
         match &self.trace {
             Some(t) => b.arg(t),
             None => b.arg(&no_trace),
         };
         // SAFETY: the kernel's parameters are, in order, one global pointer per buffer of the
-        // program (each allocated at its full size), the task table, queue entries and queues
-        // (as the compiler wrote them), the scratch pointer and per-CTA stride
-        // (ctas * stride bytes allocated), the counters (4 bytes per event) and the step.
+        // program (each allocated at its full size: the programs of an artifact share the
+        // buffers, at the larger size where they differ), the task table, queue entries and
+        // queues (as the compiler wrote them), the scratch pointer and per-CTA stride
+        // (ctas * stride bytes allocated), the counters (4 bytes per event) and the step
+        // (this program's launches: its counters count only those).
         unsafe { b.launch(cfg) }.map_err(|e| format!("launching step {step}: {e}"))?;
         Ok(())
+    }
+
+    /// Launches of the program the next launch runs, so far.
+    fn steps(&self) -> u32 {
+        match &self.short {
+            Some((_, l, _)) if self.use_short => l.steps,
+            _ => self.main.steps,
+        }
+    }
+
+    /// Queue entries of the program the next launch runs.
+    fn entries(&self) -> usize {
+        match &self.short {
+            Some((_, l, _)) if self.use_short => l.entries,
+            _ => self.main.entries,
+        }
     }
 
     /// One step with the profile on: per queue entry (in the schedule's queue order), the
@@ -418,19 +505,20 @@ impl GpuRunner {
     pub fn trace_step(&mut self) -> Result<Vec<[u64; 3]>, String> {
         self.trace = Some(
             self.stream
-                .alloc_zeros::<u64>((3 * self.entries).max(3))
+                .alloc_zeros::<u64>((3 * self.entries()).max(3))
                 .map_err(de)?,
         );
         let r = self.launch().and_then(|_| {
             self.stream
                 .synchronize()
-                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))
+                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps()))
         });
         let t = self.trace.take().expect("set above");
         r?;
         let w = self.stream.clone_dtoh(&t).map_err(de)?;
+        let entries = self.entries();
         Ok(w.chunks(3)
-            .take(self.entries)
+            .take(entries)
             .map(|c| [c[0], c[1], c[2]])
             .collect())
     }
@@ -457,7 +545,7 @@ impl GpuRunner {
             self.launch()?;
             end.record(&self.stream).map_err(de)?;
             end.synchronize()
-                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps))?;
+                .map_err(|e| format!("the kernel failed in step {}: {e}", self.steps()))?;
             ms.push(start.elapsed_ms(&end).map_err(de)? as f64);
         }
         ms.sort_by(f64::total_cmp);

@@ -134,6 +134,20 @@ impl Program {
         })
     }
 
+    /// The place of every argument of the function (inputs and weights), in order: what two
+    /// programs must agree on to run on the same memory.
+    pub fn arg_layouts(&self) -> Vec<Option<&Layout>> {
+        let entry = self
+            .body
+            .entry_block(self.func, 0)
+            .expect("parsed with a body");
+        self.body.blocks[entry]
+            .args
+            .iter()
+            .map(|v| self.layouts.get(v))
+            .collect()
+    }
+
     pub fn layout(&self, v: ValueId) -> Result<&Layout, String> {
         self.layouts
             .get(&v)
@@ -229,6 +243,42 @@ impl Program {
         t.elem = mkc_ir::tasks::storage_elem(buffer, t.elem);
         Ok(t)
     }
+}
+
+/// Checks that `short` can run on the memory of `main`: the same buffers in the same order,
+/// every input and weight in the same place (the KV caches carry over from step to step
+/// whichever program ran), every buffer but the workspace the same size; raises `sizes` to
+/// what either needs.
+pub fn shares_memory(main: &Program, short: &Program, sizes: &mut [usize]) -> Result<(), String> {
+    let (gm, gs) = (&main.tasks.graph, &short.tasks.graph);
+    let names = |g: &mkc_ir::tasks::TaskGraph| -> Vec<String> {
+        g.buffers.values().map(|b| b.name.clone()).collect()
+    };
+    if names(gm) != names(gs) || sizes.len() != gs.buffers.len() {
+        return Err("the short steps' program has other buffers than the main one".into());
+    }
+    for ((bm, bs), size) in gm
+        .buffers
+        .values()
+        .zip(gs.buffers.values())
+        .zip(sizes.iter_mut())
+    {
+        if bm.name != "arena" && bm.bytes != bs.bytes {
+            return Err(format!(
+                "the short steps' program sizes buffer '{}' differently",
+                bm.name
+            ));
+        }
+        // Constants are written from the main program's values.
+        if bm.name == "constants" && bm.bytes > 0 {
+            return Err("the short steps' program has constants of its own".into());
+        }
+        *size = (*size).max(bs.bytes as usize);
+    }
+    if main.arg_layouts() != short.arg_layouts() {
+        return Err("the short steps' program places an input or a weight elsewhere".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -587,7 +587,10 @@ fn gpu_every_fixture_passes_on_the_device() {
             } else {
                 dir.clone()
             };
-            let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"), &[]);
+            // The checkpoint's artifact switches from its short steps' program (attention
+            // unsplit) to the main one at position 16, within the fixture's 27.
+            let flags: &[&str] = if onnx { &[] } else { &["--short-steps", "16"] };
+            let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"), flags);
             let o = check_on_gpu(&dir, &art, onnx);
             assert!(
                 o.status.success(),
@@ -633,6 +636,76 @@ fn gpu_kv_head_tiles_pass_on_the_device() {
         return;
     }
     let art = compile_artifact(&dir, "kv-head-tiles-artifact", &flags);
+    let o = check_on_gpu(&dir, &art, false);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j = last_json(&o);
+    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
+    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+}
+
+#[test]
+fn gpu_short_steps_run_a_second_program_on_the_same_memory() {
+    // Positions 0..15 of the fixture run attention unsplit (`short/`), 16.. the split
+    // program: the KV caches the first wrote are what the second reads.
+    let dir = repo("tests/fixtures/llama-tiny");
+    let art = compile_artifact(&dir, "short-steps-artifact", &["--short-steps", "16"]);
+    let manifest = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap()
+    };
+    let (m, ms) = (manifest(&art), manifest(&art.join("short")));
+    assert_eq!(m["short_steps"], 16);
+    assert_eq!(m["position_input"], 1);
+    assert_eq!(ms["short_steps"], 0);
+    // By default below 192 positions; `--short-steps 0`, or a layout asked for, makes one.
+    let def = compile_artifact(&dir, "short-steps-default", &[]);
+    assert_eq!(manifest(&def)["short_steps"], 192);
+    for (name, flags) in [
+        ("short-steps-0", &["--short-steps", "0"][..]),
+        ("short-steps-parts", &["--attention-parts", "2"][..]),
+    ] {
+        let one = compile_artifact(&dir, name, flags);
+        assert_eq!(manifest(&one)["short_steps"], 0, "{flags:?}");
+        assert!(!one.join("short").exists(), "{flags:?}");
+    }
+    // The short program has no combine: its attention is one task per head group.
+    let program = |d: &Path| std::fs::read_to_string(d.join("program.mlir")).unwrap();
+    assert!(program(&art).contains("attention_combine"));
+    assert!(!program(&art.join("short")).contains("attention_combine"));
+    // A model whose step does not take the position cannot have one; nor a PTX file.
+    let onnx = repo("tests/fixtures/llama-tiny/model.onnx");
+    let bad = tmp("short-steps-onnx");
+    let o = mkc(
+        &[
+            "compile",
+            onnx.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            bad.to_str().unwrap(),
+            "--short-steps",
+            "16",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("takes the position"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = mkc(
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "--emit=ptx",
+            "--short-steps",
+            "16",
+        ],
+        None,
+    );
+    assert!(!o.status.success() && text(&o.stderr).contains("--emit=artifact"));
+    if no_gpu("gpu_short_steps_run_a_second_program_on_the_same_memory") {
+        return;
+    }
     let o = check_on_gpu(&dir, &art, false);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let j = last_json(&o);
