@@ -390,12 +390,7 @@ impl TaskGraph {
     pub fn prune_implied_waits(&mut self) -> usize {
         let ne = self.events.len();
         let words = ne.div_ceil(64);
-        let mut signallers: Vec<Vec<TaskId>> = vec![Vec::new(); ne];
-        for (t, task) in &self.tasks {
-            for e in &task.signals {
-                signallers[e.index()].push(t);
-            }
-        }
+        let signallers = self.signallers_by_event();
         // implied[e]: events ready whenever `e` is, built in task order (a waiter comes after
         // its event's signallers; an event with a later signaller implies nothing).
         let mut implied = vec![0u64; ne * words];
@@ -460,6 +455,17 @@ impl TaskGraph {
                 .collect();
         }
         dropped
+    }
+
+    /// The tasks that signal each event, in task order, indexed by event.
+    pub fn signallers_by_event(&self) -> Vec<Vec<TaskId>> {
+        let mut by = vec![Vec::new(); self.events.len()];
+        for (t, task) in &self.tasks {
+            for e in &task.signals {
+                by[e.index()].push(t);
+            }
+        }
+        by
     }
 
     /// The tasks that signal `e`.

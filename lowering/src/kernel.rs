@@ -591,13 +591,18 @@ impl Gen {
                 self.close("}");
             }
         }
-        self.line(
-            "llvm.inline_asm has_side_effects \"cp.async.commit_group;\", \"~{memory}\" : () -> ()",
-        );
+        self.cp_async_commit();
         self.close("}");
         self.preloaded += 1;
         self.preload_blocks_max = self.preload_blocks_max.max(blocks);
         Some(Preload { op, blocks })
+    }
+
+    /// Closes this thread's asynchronous copies issued so far into a group.
+    fn cp_async_commit(&mut self) {
+        self.line(
+            "llvm.inline_asm has_side_effects \"cp.async.commit_group;\", \"~{memory}\" : () -> ()",
+        );
     }
 
     /// One asynchronous 16-byte copy from global `src` to shared `dst` (`cp.async`, no L1).
@@ -1395,6 +1400,61 @@ impl TaskCx<'_> {
         }
     }
 
+    /// A copy of the global `v` in shared memory, by asynchronous copies issued now (16
+    /// bytes each, a few a thread, committed as a group): the caller waits for them
+    /// (`Gen::preload_wait`, then a barrier) before reading the copy. None when `v` is not
+    /// contiguous, 16-byte aligned and a multiple of 16 bytes, or the shared budget left
+    /// cannot hold it.
+    fn stage(&mut self, g: &mut Gen, v: &View) -> Option<View> {
+        let bytes = v.shape.iter().product::<i64>().max(1) as u64 * v.elem.bytes() as u64;
+        let ok = v.space == 1
+            && v.base_aligned
+            && v.strides == row_major(&v.shape)
+            && matches!(v.elem, ElemType::BF16 | ElemType::F16 | ElemType::F32)
+            && bytes.is_multiple_of(16)
+            && self.smem_used + bytes <= g.smem_scratch;
+        if !ok {
+            return None;
+        }
+        let c = self.scratch(g, &[bytes as i64 / 4], ElemType::F32);
+        let copy = View {
+            shape: v.shape.clone(),
+            strides: row_major(&v.shape),
+            elem: v.elem,
+            ..c
+        };
+        let zeros: Vec<String> = v.shape.iter().map(|_| g.i64c(0)).collect();
+        let src0 = g.ptr(v, &zeros);
+        let dst0 = g.ptr(&copy, &zeros);
+        // A few chunks a thread, unrolled (a loop here made ptxas spill elsewhere).
+        let chunks = bytes as i64 / 16;
+        let t = g.threads as i64;
+        for j in 0..(chunks + t - 1) / t {
+            let dj = g.i64c(j * t);
+            let c = g.op(format!("arith.addi %tid64, {dj} : i64"));
+            let partial = (j + 1) * t > chunks;
+            if partial {
+                let nc = g.i64c(chunks);
+                let inside = g.op(format!("arith.cmpi slt, {c}, {nc} : i64"));
+                g.open(format!("scf.if {inside} {{"));
+            }
+            let c16 = g.i64c(16);
+            let off = g.op(format!("arith.muli {c}, {c16} : i64"));
+            let src = g.op(format!(
+                "llvm.getelementptr {src0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let dst = g.op(format!(
+                "llvm.getelementptr {dst0}[{off}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
+            ));
+            g.cp_async16(&dst, &src);
+            if partial {
+                g.close("}");
+            }
+        }
+        g.cp_async_commit();
+        Some(copy)
+    }
+
     /// Scratch for the `window` of a `full`-shaped value that starts at `origin` (run-time
     /// indices): indexed like the full value, it holds only the window, so a task's share
     /// of a value sized for every task stays small enough for shared memory. Every index
@@ -1785,58 +1845,11 @@ fn emit_op(g: &mut Gen, cx: &mut TaskCx, op: OpId, need: &[RBox]) -> Result<(), 
             // the weight before the product that follows can start. (A contiguous,
             // 16-byte-aligned weight over the normalized axes only.)
             let w_in = &ins[1];
-            let w_bytes =
-                w_in.shape.iter().product::<i64>().max(1) as u64 * w_in.elem.bytes() as u64;
-            let staged_w = (g.staged_norm_weights
-                && w_in.space == 1
-                && w_in.base_aligned
-                && w_in.strides == row_major(&w_in.shape)
-                && w_in.shape.len() <= rank - axis
-                && matches!(w_in.elem, ElemType::BF16 | ElemType::F16 | ElemType::F32)
-                && w_bytes.is_multiple_of(16)
-                && cx.smem_used + w_bytes <= g.smem_scratch)
-                .then(|| {
-                    let v = cx.scratch(g, &[w_bytes as i64 / 4], ElemType::F32);
-                    View {
-                        shape: w_in.shape.clone(),
-                        strides: row_major(&w_in.shape),
-                        elem: w_in.elem,
-                        ..v
-                    }
-                });
-            if let Some(wc) = &staged_w {
-                let zeros: Vec<String> = w_in.shape.iter().map(|_| g.i64c(0)).collect();
-                let src0 = g.ptr(w_in, &zeros);
-                let dst0 = g.ptr(wc, &zeros);
-                // A few chunks a thread, unrolled (a loop here made ptxas spill elsewhere).
-                let chunks = w_bytes as i64 / 16;
-                let t = g.threads as i64;
-                for j in 0..(chunks + t - 1) / t {
-                    let dj = g.i64c(j * t);
-                    let c = g.op(format!("arith.addi %tid64, {dj} : i64"));
-                    let partial = (j + 1) * t > chunks;
-                    if partial {
-                        let nc = g.i64c(chunks);
-                        let inside = g.op(format!("arith.cmpi slt, {c}, {nc} : i64"));
-                        g.open(format!("scf.if {inside} {{"));
-                    }
-                    let c16 = g.i64c(16);
-                    let off = g.op(format!("arith.muli {c}, {c16} : i64"));
-                    let src = g.op(format!(
-                        "llvm.getelementptr {src0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-                    ));
-                    let dst = g.op(format!(
-                        "llvm.getelementptr {dst0}[{off}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8"
-                    ));
-                    g.cp_async16(&dst, &src);
-                    if partial {
-                        g.close("}");
-                    }
-                }
-                g.line(
-                    "llvm.inline_asm has_side_effects \"cp.async.commit_group;\", \"~{memory}\" : () -> ()",
-                );
-            }
+            let staged_w = if g.staged_norm_weights && w_in.shape.len() <= rank - axis {
+                cx.stage(g, w_in)
+            } else {
+                None
+            };
             // Phase 1: 1/rms per row. One row (the hidden state) takes the whole CTA; several
             // (q/k's heads) take a warp each, all at once.
             let all_rows = g.const_box(&full_box(&rows));

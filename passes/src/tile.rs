@@ -957,12 +957,7 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
             }
         }
     }
-    let mut signallers: Vec<Vec<mkc_ir::tasks::TaskId>> = vec![Vec::new(); g.events.len()];
-    for (t, task) in &g.tasks {
-        for e in &task.signals {
-            signallers[e.index()].push(t);
-        }
-    }
+    let signallers = g.signallers_by_event();
     let ids: Vec<mkc_ir::tasks::TaskId> = g.tasks.keys().collect();
     let mut runs_one = vec![false; g.events.len()];
     for &t in &ids {
@@ -1086,12 +1081,7 @@ mod last_signal {
             });
         }
         g.derive_events();
-        let mut signallers = vec![Vec::new(); g.events.len()];
-        for (t, task) in &g.tasks {
-            for e in &task.signals {
-                signallers[e.index()].push(t);
-            }
-        }
+        let signallers = g.signallers_by_event();
         (g, signallers)
     }
 

@@ -191,19 +191,36 @@ fn attention_keeps_its_scores_in_shared_memory_at_long_contexts() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let k = text(&o.stdout);
-    let attention = k
-        .split("// code ")
+    let attention = kernel_codes(&k)
+        .into_iter()
         .filter(|c| c.contains(": attention (group"))
         .collect::<Vec<_>>();
     assert!(!attention.is_empty(), "no attention code");
     for code in attention {
-        let head = code.lines().next().unwrap_or_default();
-        assert!(code.contains("llvm.getelementptr %sscr["), "{head}");
         assert!(
-            !code.contains("llvm.getelementptr %scr["),
-            "{head}: global scratch"
+            code.contains("llvm.getelementptr %sscr["),
+            "{}",
+            code_head(code)
         );
+        assert_no_global_scratch(code);
     }
+}
+
+/// The task codes of a kernel's MLIR (each from its `// code N: kind ...` line on).
+fn kernel_codes(mlir: &str) -> Vec<&str> {
+    mlir.split("// code ").skip(1).collect()
+}
+
+fn code_head(code: &str) -> &str {
+    code.lines().next().unwrap_or_default()
+}
+
+fn assert_no_global_scratch(code: &str) {
+    assert!(
+        !code.contains("llvm.getelementptr %scr["),
+        "{}: global scratch",
+        code_head(code)
+    );
 }
 
 #[test]
@@ -276,14 +293,10 @@ fn a_value_too_big_for_shared_memory_keeps_only_the_task_s_window() {
     let o = mkc(&["compile", model.to_str().unwrap(), "--emit=mlir"], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let k = text(&o.stdout);
-    let codes: Vec<&str> = k.split("// code ").skip(1).collect();
+    let codes = kernel_codes(&k);
     assert!(codes.iter().any(|c| c.contains(": mlp_gate_up (group")));
     for code in codes {
-        let head = code.lines().next().unwrap_or_default();
-        assert!(
-            !code.contains("llvm.getelementptr %scr["),
-            "{head}: global scratch"
-        );
+        assert_no_global_scratch(code);
     }
 }
 
