@@ -28,6 +28,7 @@ mod kernel_defaults {
     pub const EVENT_ORDER: &str = "release-acquire";
     pub const WAITS: &str = "parallel";
     pub const NORM_WEIGHTS: &str = "staged";
+    pub const ATTENTION_KERNEL: &str = "online";
 }
 
 /// mkc compiles a whole LLM decode step into one persistent GPU kernel (a megakernel).
@@ -346,6 +347,13 @@ struct CompileArgs {
     #[arg(long, value_name = "MODE", default_value = kernel_defaults::NORM_WEIGHTS,
           value_parser = ["staged", "global"])]
     norm_weights: String,
+    /// Megakernel: how an attention part whose tiles hold a KV head's query heads runs:
+    /// online (one pass of online softmax: each block of 8 positions' K and V loaded
+    /// together, scored for every head of the group at once) or phases (scores, then
+    /// their max and sum, then the output, barriers between: three round trips).
+    #[arg(long, value_name = "MODE", default_value = kernel_defaults::ATTENTION_KERNEL,
+          value_parser = ["online", "phases"])]
+    attention_kernel: String,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -936,6 +944,7 @@ fn emit_kernel(
         preload: a.preload,
         matvec_unroll: a.matvec_unroll,
         attention_lanes: a.attention_lanes,
+        attention_online: a.attention_kernel == "online",
         event_fences: a.event_order == "fences",
         parallel_waits: a.waits == "parallel",
         staged_norm_weights: a.norm_weights == "staged",
@@ -1148,6 +1157,7 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         preload: kernel_defaults::PRELOAD,
         matvec_unroll: kernel_defaults::MATVEC_UNROLL,
         attention_lanes: kernel_defaults::ATTENTION_LANES,
+        attention_online: kernel_defaults::ATTENTION_KERNEL == "online",
         event_fences: kernel_defaults::EVENT_ORDER == "fences",
         parallel_waits: kernel_defaults::WAITS == "parallel",
         staged_norm_weights: kernel_defaults::NORM_WEIGHTS == "staged",

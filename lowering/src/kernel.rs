@@ -92,6 +92,10 @@ pub struct KernelOptions {
     /// Output lanes of decode attention one warp computes (1, 2, 4 or 8): its 32 threads
     /// split the positions among them, 32 / lanes threads a lane.
     pub attention_lanes: u32,
+    /// Attention parts whose tiles hold a KV head's query heads run in one pass of online
+    /// softmax (K and V loaded together, [`emit_attention_online`]); off: three rounds
+    /// (scores, their max and sum, the output) with barriers between.
+    pub attention_online: bool,
 }
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
@@ -196,6 +200,8 @@ fn row_major(shape: &[i64]) -> Vec<u64> {
 type ElementFn<'a> = dyn FnMut(&mut Gen, &[String]) -> Result<(), String> + 'a;
 /// [`ElementFn`] told whether this is the thread's (or warp's) first element.
 type PeeledFn<'a> = dyn FnMut(&mut Gen, &[String], bool) -> Result<(), String> + 'a;
+/// Emits a loop body given its i64 index.
+type StepBody<'a> = dyn FnMut(&mut Gen, &str) -> Result<(), String> + 'a;
 /// Emits a reduction step, given the induction value and the accumulator; returns the next.
 type StepFn<'a> = dyn FnMut(&mut Gen, &str, &str) -> Result<String, String> + 'a;
 
@@ -214,6 +220,8 @@ struct Gen {
     matvec_unroll: i64,
     /// Output lanes of decode attention a warp takes (its threads split the positions).
     attention_lanes: i64,
+    /// `KernelOptions::attention_online`.
+    attention_online: bool,
     /// Matrix-vector products emitted as streamed.
     streamed: usize,
     /// Bytes of scratch a task may place in shared memory.
@@ -1266,6 +1274,65 @@ impl Gen {
         v
     }
 
+    /// Sums each of `vals` over every aligned group of `width` lanes (a power of two), each
+    /// lane left with a share of the sums: at each butterfly level a lane keeps half its
+    /// values (the lower half where its bit of the level is clear) and sends the other half
+    /// to its partner, which adds it, so `n` values cost about `n` shuffles where summing each
+    /// would take `n log2(width)`. Returns the lane's values, the sums of indices
+    /// `base..base + k` (`k` their count), and the offsets of the levels that halved (the
+    /// first the most significant bit of `base / k`; see [`Gen::lanes_gather`]).
+    fn lanes_reduce_scatter(
+        &mut self,
+        mut vals: Vec<String>,
+        width: i64,
+    ) -> (Vec<String>, Vec<i64>) {
+        let lane = self.op("arith.index_cast %lane : index to i32");
+        let mut splits = Vec::new();
+        let mut o = width / 2;
+        while o >= 1 {
+            let oc = self.op(format!("arith.constant {o} : i32"));
+            if halves(vals.len()) {
+                let bit = self.op(format!("arith.andi {lane}, {oc} : i32"));
+                let z = self.op("arith.constant 0 : i32");
+                let upper = self.op(format!("arith.cmpi ne, {bit}, {z} : i32"));
+                let half = vals.len() / 2;
+                let mut next = Vec::with_capacity(half);
+                for i in 0..half {
+                    let (a, b) = (&vals[i], &vals[half + i]);
+                    let send = self.op(format!("arith.select {upper}, {a}, {b} : f32"));
+                    let keep = self.op(format!("arith.select {upper}, {b}, {a} : f32"));
+                    let got = self.op(format!(
+                        "nvvm.shfl.sync bfly %full_mask, {send}, {oc}, %clamp31 : f32 -> f32"
+                    ));
+                    next.push(self.op(format!("arith.addf {keep}, {got} : f32")));
+                }
+                vals = next;
+                splits.push(o);
+            } else {
+                for v in vals.iter_mut() {
+                    let got = self.op(format!(
+                        "nvvm.shfl.sync bfly %full_mask, {v}, {oc}, %clamp31 : f32 -> f32"
+                    ));
+                    *v = self.op(format!("arith.addf {v}, {got} : f32"));
+                }
+            }
+            o /= 2;
+        }
+        (vals, splits)
+    }
+
+    /// Sum `v` of a [`Gen::lanes_reduce_scatter`] (its `held` values and `splits`), fetched by
+    /// every lane from a lane of its group (whose first lane is `lane0`, an i32) that holds it.
+    fn lanes_gather(&mut self, held: &[String], splits: &[i64], v: usize, lane0: &str) -> String {
+        let (src, i) = scatter_holder(splits, held.len(), v);
+        let sc = self.op(format!("arith.constant {src} : i32"));
+        let at = self.op(format!("arith.addi {lane0}, {sc} : i32"));
+        self.op(format!(
+            "nvvm.shfl.sync idx %full_mask, {}, {at}, %clamp31 : f32 -> f32",
+            held[i]
+        ))
+    }
+
     /// The bounds along `axis` of the box numbered `which` (an i64 SSA value) of `need`.
     fn box_bounds(&mut self, need: &[RBox], which: &str, axis: usize) -> (String, String) {
         let (mut lo, mut hi) = need[0][axis].clone();
@@ -1289,8 +1356,50 @@ impl Gen {
     fn exp(&mut self, x: &str) -> String {
         let l2e = self.f32c(std::f64::consts::LOG2_E);
         let y = self.op(format!("arith.mulf {x}, {l2e} : f32"));
+        self.ex2(&y)
+    }
+
+    /// `body(t)` for t in 0..n (an i64 SSA value), the CTA's threads taking turns.
+    fn for_range_threads(&mut self, n: &str, body: &mut StepBody) -> Result<(), String> {
+        let ni = self.op(format!("arith.index_cast {n} : i64 to index"));
+        let t = self.fresh();
+        self.open(format!("scf.for {t} = %tid to {ni} step %nthreads {{"));
+        let ti = self.op(format!("arith.index_cast {t} : index to i64"));
+        body(self, &ti)?;
+        self.close("}");
+        Ok(())
+    }
+
+    /// 16 bytes of shared memory at `p` as `vector<4xi32>`, loaded where it is read
+    /// (volatile: not hoisted or shared between reads, so not held in registers between).
+    fn load_words16(&mut self, p: &str) -> String {
         self.op(format!(
-            "llvm.inline_asm \"ex2.approx.f32 $0, $1;\", \"=f,f\" {y} : (f32) -> f32"
+            "llvm.load volatile {p} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<4xi32>"
+        ))
+    }
+
+    /// Element `j` of 8 bf16 held as `vector<4xi32>` (16 bytes as loaded), widened to f32 by
+    /// a shift or a mask of its word: the words stay packed in registers (held as a
+    /// `vector<8xbf16>`, PTX unpacks them into 16-bit registers, twice the registers).
+    fn bf16_of_words(&mut self, words: &str, j: usize) -> String {
+        let c = self.op(format!("arith.constant {} : i32", j / 2));
+        let w = self.op(format!(
+            "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"
+        ));
+        let bits = if j.is_multiple_of(2) {
+            let sh = self.op("arith.constant 16 : i32");
+            self.op(format!("arith.shli {w}, {sh} : i32"))
+        } else {
+            let mask = self.op("arith.constant -65536 : i32");
+            self.op(format!("arith.andi {w}, {mask} : i32"))
+        };
+        self.op(format!("arith.bitcast {bits} : i32 to f32"))
+    }
+
+    /// 2^x (`ex2.approx`: 2^-inf = 0).
+    fn ex2(&mut self, x: &str) -> String {
+        self.op(format!(
+            "llvm.inline_asm \"ex2.approx.f32 $0, $1;\", \"=f,f\" {x} : (f32) -> f32"
         ))
     }
 
@@ -2344,6 +2453,9 @@ fn emit_attention(
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
     let group = (heads / kvh.max(1)).max(1);
     let np = parts.unwrap_or(1).max(1);
+    if parts.is_some() && g.attention_online && online_attention_fits(cx, q, kc, vc) {
+        return emit_attention_online(g, cx, ins, need, res, scale, np);
+    }
     // The result's axes: [parts,] heads, lanes.
     let (ha, la) = if parts.is_some() { (1, 2) } else { (0, 1) };
     // The parts and heads needed: the hulls of the needed boxes.
@@ -2532,12 +2644,9 @@ fn emit_attention(
         g.for_region_warp(&[rows], &mut |g, o| {
             let (lo, hi) = window(g, &o[0]);
             let (bi, si) = g.lane_split(sub);
-            let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
             // A block past the run's last loads the last (and stores nothing).
-            let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
-            let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
-            let one = g.i64c(1);
-            let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
+            let (first, end) = run_blocks(g, &lo, &hi, &c7, &c8);
+            let lastb = last_of(g, &end);
             let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
             // One pointer held: the thread's first lane of K at position 0; its other lanes
             // are a constant stride on, a block 16 bytes on (the block's arithmetic is the
@@ -2881,6 +2990,427 @@ fn emit_attention(
     Ok(())
 }
 
+/// Whether [`emit_attention_online`] takes a part's tiles: caches of bf16 with positions
+/// contiguous and 16-byte aligned, boxes that hold whole KV groups of query heads, and few
+/// enough heads a group times a thread's lanes for the registers (its running sums).
+/// (Tiles of one query head keep the three rounds: there the online pass measured slower,
+/// 5.98 against 5.94 ms for Llama-3.1-8B at 2047, docs/PERF.md.)
+fn online_attention_fits(cx: &TaskCx, q: &View, kc: &View, vc: &View) -> bool {
+    if q.shape.len() != 2 || kc.shape.len() != 3 || vc.shape != kc.shape {
+        return false;
+    }
+    let (heads, dim) = (q.shape[0], q.shape[1]);
+    let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
+    if kvh < 1 || heads % kvh != 0 || kc.shape[2] != dim {
+        return false;
+    }
+    let group = heads / kvh;
+    let per = (dim / 32).max(4);
+    let sub = dim / per;
+    let contiguous = |v: &View| {
+        v.elem == ElemType::BF16 && v.space == 1 && v.base_aligned && v.strides.first() == Some(&1)
+    };
+    contiguous(kc)
+        && contiguous(vc)
+        && ctx % 8 == 0
+        && dim % per == 0
+        && sub >= 2
+        && 32 % sub == 0
+        && group * per <= 32
+        && !cx.extents.is_empty()
+        && cx
+            .extents
+            .iter()
+            .all(|b| b.len() == 3 && b[1].0 % group == 0 && (b[1].1 - b[1].0) % group == 0)
+}
+
+/// `tg.attention_partial` ([P, heads, dim + 2]: per part and query head the unnormalised
+/// output, the largest score, the sum of exponentials) in one pass of online softmax, for
+/// tiles that hold a KV head's query heads whole ([`online_attention_fits`]). Per (part,
+/// KV head) row of the boxes, in turn: the CTA's slots (groups of `sub` lanes, each lane
+/// `per` lanes of the head) take the run's blocks of 8 positions in turn. A slot copies a
+/// block's K and V into shared memory together (`cp.async`, 16 bytes a lane each: all in
+/// flight at once, no registers held; loaded into registers, ptxas issued them a few at a
+/// time), scores it for every query head of the group at once (partial dots summed over
+/// the slot by a reduce-scatter, then gathered by every lane), and folds it into its
+/// running max, sum and output lanes. The slots' states then meet in shared memory, each
+/// rescaled to the row's max. One round trip to the caches a block, where the three-round
+/// form takes three and holds one query head at a time.
+fn emit_attention_online(
+    g: &mut Gen,
+    cx: &mut TaskCx,
+    ins: &[View],
+    need: &[RBox],
+    res: &View,
+    scale: f64,
+    np: i64,
+) -> Result<(), String> {
+    let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
+    let (heads, dim) = (q.shape[0], q.shape[1]);
+    let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
+    let group = heads / kvh;
+    // Query heads a row takes: a KV group's.
+    let hr = group;
+    let per = (dim / 32).max(4);
+    let sub = dim / per;
+    let spw = 32 / sub;
+    let slots = (g.threads / 32) as i64 * spw;
+    let lanes_out = dim + 2;
+    let parts_of = PartWindows::new(g, &ins[3], ctx, np)?;
+    // One region holds, in turn, the slots' staged blocks ([slot, K or V, lane's lane,
+    // lane], 16 bytes each: a warp's lanes read consecutive 16 bytes) and then their states
+    // (per query head of the group: output lanes, max, sum).
+    let stage_words = slots * 2 * per * sub * 4;
+    let state_words = slots * hr * lanes_out;
+    let region = cx.scratch(g, &[stage_words.max(state_words)], ElemType::F32);
+    let stage = View {
+        shape: vec![slots, 2, per, sub, 4],
+        strides: row_major(&[slots, 2, per, sub, 4]),
+        ..region.clone()
+    };
+    let states = View {
+        shape: vec![slots, hr, lanes_out],
+        strides: row_major(&[slots, hr, lanes_out]),
+        ..region
+    };
+    // Per (slot, head) its factor to the row's max; the row's max per head; the group's
+    // query rows, scaled.
+    let factors = cx.scratch(g, &[slots, hr], ElemType::F32);
+    let maxes = cx.scratch(g, &[hr], ElemType::F32);
+    let qsh = cx.scratch(g, &[hr, dim], ElemType::F32);
+    let z = g.i64c(0);
+    let c8 = g.i64c(8);
+    let c7 = g.i64c(7);
+    let grc = g.i64c(group);
+    let grm = g.i64c(group - 1);
+    let hrc = g.i64c(hr);
+    let warp = g.op("arith.index_cast %warp : index to i64");
+    let (sw, si) = g.lane_split(sub);
+    let spwc = g.i64c(spw);
+    let slot = g.op(format!("arith.muli {warp}, {spwc} : i64"));
+    let slot = g.op(format!("arith.addi {slot}, {sw} : i64"));
+    let perc = g.i64c(per);
+    let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+    let subc = g.i64c(sub);
+    let slot_lane0 = g.op(format!("arith.muli {sw}, {subc} : i64"));
+    let slot_lane0 = g.op(format!("arith.trunci {slot_lane0} : i64 to i32"));
+    // Scores in base 2: q is scaled by log2(e) too, and the max is stored back in base e.
+    let qscale = g.f32c(scale * std::f64::consts::LOG2_E);
+    let ninf = g.f32c(f64::NEG_INFINITY);
+    let zero = g.f32c(0.0);
+    let slots_i = g.idx(slots);
+    for b in need {
+        let k0 = g.op(format!("arith.divsi {}, {grc} : i64", b[1].0));
+        let k1 = g.op(format!("arith.addi {}, {grm} : i64", b[1].1));
+        let k1 = g.op(format!("arith.divsi {k1}, {grc} : i64"));
+        let pi0 = g.op(format!("arith.index_cast {} : i64 to index", b[0].0));
+        let pi1 = g.op(format!("arith.index_cast {} : i64 to index", b[0].1));
+        let ki0 = g.op(format!("arith.index_cast {k0} : i64 to index"));
+        let ki1 = g.op(format!("arith.index_cast {k1} : i64 to index"));
+        let (pp, kk) = (g.fresh(), g.fresh());
+        g.open(format!("scf.for {pp} = {pi0} to {pi1} step %c1_idx {{"));
+        g.open(format!("scf.for {kk} = {ki0} to {ki1} step %c1_idx {{"));
+        let p = g.op(format!("arith.index_cast {pp} : index to i64"));
+        let kv = g.op(format!("arith.index_cast {kk} : index to i64"));
+        // The row's heads: the KV group's, hbase..hbase + group.
+        let hbase = g.op(format!("arith.muli {kv}, {grc} : i64"));
+        let (lo, hi) = parts_of.window(g, &p);
+        // The group's query rows, scaled, into shared memory (a thread an element): the
+        // block loop reads a lane's few there instead of holding them all.
+        let gd = g.i64c(hr * dim);
+        g.for_range_threads(&gd, &mut |g, t| {
+            let dimc = g.i64c(dim);
+            let gh = g.op(format!("arith.divsi {t}, {dimc} : i64"));
+            let dl = g.op(format!("arith.remsi {t}, {dimc} : i64"));
+            let h = g.op(format!("arith.addi {hbase}, {gh} : i64"));
+            let x = g.load(q, &[h, dl.clone()])?;
+            let x = g.op(format!("arith.mulf {x}, {qscale} : f32"));
+            g.store(&qsh, &[gh, dl], &x)
+        })?;
+        g.barrier();
+        // The warp's slots take blocks first + slot, + slots, ...: the loop runs over the
+        // warp's first slot's blocks, so every lane of a warp runs as many rounds (its
+        // shuffles span the warp); a later slot's block past the end is clamped to the last
+        // and folds in nothing.
+        let (first, end) = run_blocks(g, &lo, &hi, &c7, &c8);
+        let wfirst = g.op(format!("arith.muli {warp}, {spwc} : i64"));
+        let start = g.op(format!("arith.addi {first}, {wfirst} : i64"));
+        let si_i = g.op(format!("arith.index_cast {start} : i64 to index"));
+        let ei_i = g.op(format!("arith.index_cast {end} : i64 to index"));
+        let lastb = last_of(g, &end);
+        // The running state: per head its max and sum, then this lane's output lanes.
+        let nstate = (2 + per) * hr;
+        let (ng, np_) = (hr as usize, per as usize);
+        let carried: Vec<String> = (0..nstate).map(|_| g.fresh()).collect();
+        let init: Vec<String> = carried
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = {}", if i < ng { &ninf } else { &zero }))
+            .collect();
+        let tys = vec!["f32"; nstate as usize].join(", ");
+        let (bb, out) = (g.fresh(), g.fresh());
+        g.open(format!(
+            "{out}:{nstate} = scf.for {bb} = {si_i} to {ei_i} step {slots_i} iter_args({}) -> ({tys}) {{",
+            init.join(", ")
+        ));
+        let blk = g.op(format!("arith.index_cast {bb} : index to i64"));
+        let blk = g.op(format!("arith.addi {blk}, {sw} : i64"));
+        let live = g.op(format!("arith.cmpi slt, {blk}, {end} : i64"));
+        let blk = g.op(format!("arith.minsi {blk}, {lastb} : i64"));
+        let q0 = g.op(format!("arith.muli {blk}, {c8} : i64"));
+        let mut staged = [Vec::new(), Vec::new()];
+        for (which, cache) in [kc, vc].into_iter().enumerate() {
+            let wc = g.i64c(which as i64);
+            for dd in 0..per {
+                let ddc = g.i64c(dd);
+                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                let src = g.ptr(cache, &[q0.clone(), kv.clone(), dl]);
+                let dst = g.ptr(
+                    &stage,
+                    &[slot.clone(), wc.clone(), ddc, si.clone(), z.clone()],
+                );
+                g.cp_async16(&dst, &src);
+                staged[which].push(dst);
+            }
+        }
+        g.cp_async_commit();
+        g.preload_wait();
+        let [ks, vs] = staged;
+        // Every head's partial dots with the block's 8 positions over this lane's lanes
+        // (each K element widened once, used for every head), summed over the slot by one
+        // reduce-scatter: each lane is left a few of the sums.
+        let mut dots: Vec<String> = (0..hr * 8).map(|_| zero.clone()).collect();
+        for (dd, kp) in ks.iter().enumerate() {
+            let k = g.load_words16(kp);
+            let ddc = g.i64c(dd as i64);
+            let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+            // (Volatile: loads the loop would otherwise hoist, holding every head's lanes.)
+            let qv: Vec<String> = (0..hr)
+                .map(|gh| {
+                    let ghc = g.i64c(gh);
+                    let p = g.ptr(&qsh, &[ghc, dl.clone()]);
+                    g.op(format!("llvm.load volatile {p} : !llvm.ptr<3> -> f32"))
+                })
+                .collect();
+            for j in 0..8usize {
+                let e = g.bf16_of_words(&k, j);
+                for (gh, qv) in qv.iter().enumerate() {
+                    let a = &mut dots[gh * 8 + j];
+                    let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                    *a = g.op(format!("arith.addf {a}, {m} : f32"));
+                }
+            }
+        }
+        let (held, splits) = g.lanes_reduce_scatter(dots, sub);
+        let mut next = carried.clone();
+        for gh in 0..ng {
+            // The head's 8 scores, gathered by every lane from the lanes that hold them;
+            // past the run, -inf. Then its max, the rescale of the running state, weights.
+            let mut s = Vec::new();
+            for j in 0..8 {
+                let x = g.lanes_gather(&held, &splits, gh * 8 + j, &slot_lane0);
+                let jc = g.i64c(j as i64);
+                let pj = g.op(format!("arith.addi {q0}, {jc} : i64"));
+                let ok = g.op(format!("arith.cmpi slt, {pj}, {hi} : i64"));
+                s.push(g.op(format!("arith.select {ok}, {x}, {ninf} : f32")));
+            }
+            let mut mb = s[0].clone();
+            for x in &s[1..] {
+                mb = g.op(format!("arith.maximumf {mb}, {x} : f32"));
+            }
+            let m_old = &carried[gh];
+            let mn = g.op(format!("arith.maximumf {m_old}, {mb} : f32"));
+            let dm = g.op(format!("arith.subf {m_old}, {mn} : f32"));
+            let alpha = g.ex2(&dm);
+            let w: Vec<String> = s
+                .iter()
+                .map(|x| {
+                    let d = g.op(format!("arith.subf {x}, {mn} : f32"));
+                    g.ex2(&d)
+                })
+                .collect();
+            let mut l = g.op(format!("arith.mulf {}, {alpha} : f32", carried[ng + gh]));
+            for x in &w {
+                l = g.op(format!("arith.addf {l}, {x} : f32"));
+            }
+            for (dd, vp) in vs.iter().enumerate() {
+                let v = g.load_words16(vp);
+                let at = 2 * ng + gh * np_ + dd;
+                let mut a = g.op(format!("arith.mulf {}, {alpha} : f32", carried[at]));
+                for (j, wj) in w.iter().enumerate() {
+                    let e = g.bf16_of_words(&v, j);
+                    let m = g.op(format!("arith.mulf {wj}, {e} : f32"));
+                    a = g.op(format!("arith.addf {a}, {m} : f32"));
+                }
+                next[at] = a;
+            }
+            next[gh] = mn;
+            next[ng + gh] = l;
+        }
+        // (A clamped block keeps the state: its scores would be those of the last block.)
+        let next: Vec<String> = next
+            .iter()
+            .zip(&carried)
+            .map(|(n, c)| g.op(format!("arith.select {live}, {n}, {c} : f32")))
+            .collect();
+        g.line(format!("scf.yield {} : {tys}", next.join(", ")));
+        g.close("}");
+        let got = |i: usize| format!("{out}#{i}");
+        // The states replace the staged blocks: every slot's loop must be over.
+        g.barrier();
+        for gh in 0..ng {
+            let ghc = g.i64c(gh as i64);
+            for dd in 0..per {
+                let ddc = g.i64c(dd);
+                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                let v = got(2 * ng + gh * np_ + dd as usize);
+                g.store(&states, &[slot.clone(), ghc.clone(), dl], &v)?;
+            }
+            let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+            g.open(format!("scf.if {lead} {{"));
+            for (k, v) in [(dim, got(gh)), (dim + 1, got(ng + gh))] {
+                let kc = g.i64c(k);
+                g.store(&states, &[slot.clone(), ghc.clone(), kc], &v)?;
+            }
+            g.close("}");
+        }
+        g.barrier();
+        // Per (slot, head): its factor 2^(m - M) to the row's max M (0 for a slot with no
+        // positions).
+        let sg = g.i64c(slots * hr);
+        g.for_range_threads(&sg, &mut |g, t| {
+            let sl = g.op(format!("arith.divsi {t}, {hrc} : i64"));
+            let gh = g.op(format!("arith.remsi {t}, {hrc} : i64"));
+            let mc = g.i64c(dim);
+            let mx = over_slots(g, slots, &ninf, true, &mut |g, sc| {
+                g.load(&states, &[sc.to_string(), gh.clone(), mc.clone()])
+            })?;
+            let m = g.load(&states, &[sl.clone(), gh.clone(), mc.clone()])?;
+            let d = g.op(format!("arith.subf {m}, {mx} : f32"));
+            let f = g.ex2(&d);
+            let empty = g.op(format!("arith.cmpf oeq, {m}, {ninf} : f32"));
+            let f = g.op(format!("arith.select {empty}, {zero}, {f} : f32"));
+            g.store(&factors, &[sl.clone(), gh.clone()], &f)?;
+            let first_slot = g.op(format!("arith.cmpi eq, {sl}, {z} : i64"));
+            g.open(format!("scf.if {first_slot} {{"));
+            g.store(&maxes, &[gh], &mx)?;
+            g.close("}");
+            Ok(())
+        })?;
+        g.barrier();
+        // The row's result: per head its lanes, max (base e) and sum, where a box holds them.
+        let n = g.i64c(hr * lanes_out);
+        g.for_range_threads(&n, &mut |g, e| {
+            let loc = g.i64c(lanes_out);
+            let gh = g.op(format!("arith.divsi {e}, {loc} : i64"));
+            let ln = g.op(format!("arith.remsi {e}, {loc} : i64"));
+            let y = over_slots(g, slots, &zero, false, &mut |g, sc| {
+                let f = g.load(&factors, &[sc.to_string(), gh.clone()])?;
+                let x = g.load(&states, &[sc.to_string(), gh.clone(), ln.clone()])?;
+                Ok(g.op(format!("arith.mulf {f}, {x} : f32")))
+            })?;
+            let mx = g.load(&maxes, std::slice::from_ref(&gh))?;
+            let ln2 = g.f32c(std::f64::consts::LN_2);
+            let m = g.op(format!("arith.mulf {mx}, {ln2} : f32"));
+            let dmc = g.i64c(dim);
+            let is_m = g.op(format!("arith.cmpi eq, {ln}, {dmc} : i64"));
+            let y = g.op(format!("arith.select {is_m}, {m}, {y} : f32"));
+            let h = g.op(format!("arith.addi {hbase}, {gh} : i64"));
+            let mut inside = g.op("arith.constant true");
+            for (x, (blo, bhi)) in [&h, &ln].into_iter().zip(&b[1..]) {
+                let a = g.op(format!("arith.cmpi sge, {x}, {blo} : i64"));
+                let c = g.op(format!("arith.cmpi slt, {x}, {bhi} : i64"));
+                let ac = g.op(format!("arith.andi {a}, {c} : i1"));
+                inside = g.op(format!("arith.andi {inside}, {ac} : i1"));
+            }
+            g.open(format!("scf.if {inside} {{"));
+            g.store(res, &[p.clone(), h, ln], &y)?;
+            g.close("}");
+            Ok(())
+        })?;
+        // (The next row stages its blocks over the states, and rewrites q.)
+        g.barrier();
+        g.close("}");
+        g.close("}");
+    }
+    Ok(())
+}
+
+/// A part's run lo..hi in blocks of 8 positions: the first block and one past the last
+/// (`c7`, `c8`: the constants 7 and 8).
+fn run_blocks(g: &mut Gen, lo: &str, hi: &str, c7: &str, c8: &str) -> (String, String) {
+    let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+    let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
+    let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
+    (first, end)
+}
+
+/// `end - 1`.
+fn last_of(g: &mut Gen, end: &str) -> String {
+    let one = g.i64c(1);
+    g.op(format!("arith.subi {end}, {one} : i64"))
+}
+
+/// Whether a level of [`Gen::lanes_reduce_scatter`] halves `n` values (else it adds each).
+fn halves(n: usize) -> bool {
+    n >= 2 && n.is_multiple_of(2)
+}
+
+/// Where sum `v` of a [`Gen::lanes_reduce_scatter`] is after it: the offset of a lane that
+/// holds it from its group's first lane, and its index among the lane's `k` values. (Held
+/// are sums base..base + k, base the sum over halving levels of half the values then if
+/// the lane's bit of the level is set: the first level the most significant bit of
+/// base / k.)
+fn scatter_holder(splits: &[i64], k: usize, v: usize) -> (i64, usize) {
+    let c = v / k;
+    let ns = splits.len();
+    let src = splits
+        .iter()
+        .enumerate()
+        .map(|(t, o)| ((c >> (ns - 1 - t)) & 1) as i64 * o)
+        .sum();
+    (src, v % k)
+}
+
+/// The sum (or max) of `term(slot)` over `slots` slots: a loop taking a few a round, their
+/// loads in flight together (unrolled whole, every load would be hoisted at once).
+fn over_slots(
+    g: &mut Gen,
+    slots: i64,
+    init: &str,
+    max: bool,
+    term: &mut dyn FnMut(&mut Gen, &str) -> Result<String, String>,
+) -> Result<String, String> {
+    let u = [4i64, 2, 1]
+        .into_iter()
+        .find(|u| slots % u == 0)
+        .unwrap_or(1);
+    let (i, acc, res) = (g.fresh(), g.fresh(), g.fresh());
+    let n = g.idx(slots);
+    let step = g.idx(u);
+    g.open(format!(
+        "{res} = scf.for {i} = %c0_idx to {n} step {step} iter_args({acc} = {init}) -> (f32) {{"
+    ));
+    let i0 = g.op(format!("arith.index_cast {i} : index to i64"));
+    let mut terms = Vec::new();
+    for k in 0..u {
+        let kc = g.i64c(k);
+        let sk = g.op(format!("arith.addi {i0}, {kc} : i64"));
+        terms.push(term(g, &sk)?);
+    }
+    let mut a = acc.clone();
+    for t in terms {
+        a = if max {
+            g.op(format!("arith.maximumf {a}, {t} : f32"))
+        } else {
+            g.op(format!("arith.addf {a}, {t} : f32"))
+        };
+    }
+    g.line(format!("scf.yield {a} : f32"));
+    g.close("}");
+    Ok(res)
+}
+
 /// One block of 8 positions of a part's (or the whole) run in attention's output: part `p`,
 /// head `h` (its weights' row), lane `lc` of KV head `kvi`, positions `lo..hi` of the run.
 struct VBlock<'a> {
@@ -3079,9 +3609,17 @@ fn emit_attention_combine(
     let pv = &ins[0];
     let (np, dim) = (pv.shape[0], pv.shape[2] - 2);
     let (dm, dl) = (g.i64c(dim), g.i64c(dim + 1));
-    // Four elements a round per thread: their 3 * parts loads (written by other SMs, so
-    // from L2) in flight together.
-    g.for_region_by(need, "%tid", "%nthreads", 4, &mut |g, o| {
+    // Elements a round per thread: their 3 * parts loads (written by other SMs, so from L2)
+    // in flight together. With 16 parts, four elements' 192 loads made ptxas issue them a
+    // few at a time: a combine task of a KV group's four heads took 6.3 us at 2047
+    // positions, 3.6 with two elements, 2.0 with one (docs/PERF.md). (One element with 13
+    // parts made a fixture's kernel spill 4 bytes; two do not.)
+    let unroll = match np {
+        ..=4 => 4,
+        5..=15 => 2,
+        _ => 1,
+    };
+    g.for_region_by(need, "%tid", "%nthreads", unroll, &mut |g, o| {
         let mut ms = Vec::new();
         for p in 0..np {
             let pc = g.i64c(p);
@@ -3462,6 +4000,7 @@ pub fn generate(
         matvec_rows: opts.matvec_rows as i64,
         matvec_unroll: opts.matvec_unroll as i64,
         attention_lanes: opts.attention_lanes as i64,
+        attention_online: opts.attention_online,
         streamed: 0,
         // The ring comes first; the scratch gets what shared memory it leaves.
         smem_scratch: (opts.smem_scratch as u64)
@@ -4257,4 +4796,70 @@ fn direct_output(
     need.sort();
     tile.sort();
     (need == tile).then_some(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{halves, scatter_holder};
+
+    /// The reduce-scatter's levels run on a simulated warp (the emitted selects and
+    /// butterfly shuffles, lane by lane): every sum must be where `scatter_holder` says, for
+    /// the value counts and group widths the online attention uses (a KV group's heads times
+    /// 8 positions, groups of 2 to 32 lanes), odd counts included.
+    #[test]
+    fn every_sum_is_where_the_gather_looks() {
+        for width in [2i64, 4, 8, 16, 32] {
+            for n in [1usize, 2, 3, 6, 8, 16, 24, 32, 40, 56, 64] {
+                // Lane l's value j: distinct per (l, j), so a wrong sum shows.
+                let mut vals: Vec<Vec<i64>> = (0..32)
+                    .map(|l| (0..n).map(|j| (l * 1000 + j) as i64).collect())
+                    .collect();
+                let mut splits = Vec::new();
+                let mut o = width / 2;
+                while o >= 1 {
+                    let len = vals[0].len();
+                    let next: Vec<Vec<i64>> = (0..32usize)
+                        .map(|l| {
+                            let partner = &vals[l ^ o as usize];
+                            let mine = &vals[l];
+                            if halves(len) {
+                                let half = len / 2;
+                                let upper = l as i64 & o != 0;
+                                (0..half)
+                                    .map(|i| {
+                                        let keep = if upper { mine[half + i] } else { mine[i] };
+                                        let got =
+                                            if upper { partner[half + i] } else { partner[i] };
+                                        keep + got
+                                    })
+                                    .collect()
+                            } else {
+                                mine.iter().zip(partner).map(|(a, b)| a + b).collect()
+                            }
+                        })
+                        .collect();
+                    if halves(len) {
+                        splits.push(o);
+                    }
+                    vals = next;
+                    o /= 2;
+                }
+                let k = vals[0].len();
+                for group in (0..32).step_by(width as usize) {
+                    for v in 0..n {
+                        let want: i64 = (group..group + width as usize)
+                            .map(|l| (l * 1000 + v) as i64)
+                            .sum();
+                        let (src, i) = scatter_holder(&splits, k, v);
+                        assert!(src < width, "width {width} n {n} v {v}");
+                        assert_eq!(
+                            vals[group + src as usize][i],
+                            want,
+                            "width {width} n {n} v {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
