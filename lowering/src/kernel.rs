@@ -3049,8 +3049,6 @@ fn emit_attention_online(
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
     let group = heads / kvh;
-    // Query heads a row takes: a KV group's.
-    let hr = group;
     let per = (dim / 32).max(4);
     let sub = dim / per;
     let spw = 32 / sub;
@@ -3061,7 +3059,7 @@ fn emit_attention_online(
     // lane], 16 bytes each: a warp's lanes read consecutive 16 bytes) and then their states
     // (per query head of the group: output lanes, max, sum).
     let stage_words = slots * 2 * per * sub * 4;
-    let state_words = slots * hr * lanes_out;
+    let state_words = slots * group * lanes_out;
     let region = cx.scratch(g, &[stage_words.max(state_words)], ElemType::F32);
     let stage = View {
         shape: vec![slots, 2, per, sub, 4],
@@ -3069,21 +3067,20 @@ fn emit_attention_online(
         ..region.clone()
     };
     let states = View {
-        shape: vec![slots, hr, lanes_out],
-        strides: row_major(&[slots, hr, lanes_out]),
+        shape: vec![slots, group, lanes_out],
+        strides: row_major(&[slots, group, lanes_out]),
         ..region
     };
     // Per (slot, head) its factor to the row's max; the row's max per head; the group's
     // query rows, scaled.
-    let factors = cx.scratch(g, &[slots, hr], ElemType::F32);
-    let maxes = cx.scratch(g, &[hr], ElemType::F32);
-    let qsh = cx.scratch(g, &[hr, dim], ElemType::F32);
+    let factors = cx.scratch(g, &[slots, group], ElemType::F32);
+    let maxes = cx.scratch(g, &[group], ElemType::F32);
+    let qsh = cx.scratch(g, &[group, dim], ElemType::F32);
     let z = g.i64c(0);
     let c8 = g.i64c(8);
     let c7 = g.i64c(7);
     let grc = g.i64c(group);
     let grm = g.i64c(group - 1);
-    let hrc = g.i64c(hr);
     let warp = g.op("arith.index_cast %warp : index to i64");
     let (sw, si) = g.lane_split(sub);
     let spwc = g.i64c(spw);
@@ -3117,7 +3114,7 @@ fn emit_attention_online(
         let (lo, hi) = parts_of.window(g, &p);
         // The group's query rows, scaled, into shared memory (a thread an element): the
         // block loop reads a lane's few there instead of holding them all.
-        let gd = g.i64c(hr * dim);
+        let gd = g.i64c(group * dim);
         g.for_range_threads(&gd, &mut |g, t| {
             let dimc = g.i64c(dim);
             let gh = g.op(format!("arith.divsi {t}, {dimc} : i64"));
@@ -3139,8 +3136,8 @@ fn emit_attention_online(
         let ei_i = g.op(format!("arith.index_cast {end} : i64 to index"));
         let lastb = last_of(g, &end);
         // The running state: per head its max and sum, then this lane's output lanes.
-        let nstate = (2 + per) * hr;
-        let (ng, np_) = (hr as usize, per as usize);
+        let nstate = (2 + per) * group;
+        let (ng, np_) = (group as usize, per as usize);
         let carried: Vec<String> = (0..nstate).map(|_| g.fresh()).collect();
         let init: Vec<String> = carried
             .iter()
@@ -3179,13 +3176,13 @@ fn emit_attention_online(
         // Every head's partial dots with the block's 8 positions over this lane's lanes
         // (each K element widened once, used for every head), summed over the slot by one
         // reduce-scatter: each lane is left a few of the sums.
-        let mut dots: Vec<String> = (0..hr * 8).map(|_| zero.clone()).collect();
+        let mut dots: Vec<String> = (0..group * 8).map(|_| zero.clone()).collect();
         for (dd, kp) in ks.iter().enumerate() {
             let k = g.load_words16(kp);
             let ddc = g.i64c(dd as i64);
             let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
             // (Volatile: loads the loop would otherwise hoist, holding every head's lanes.)
-            let qv: Vec<String> = (0..hr)
+            let qv: Vec<String> = (0..group)
                 .map(|gh| {
                     let ghc = g.i64c(gh);
                     let p = g.ptr(&qsh, &[ghc, dl.clone()]);
@@ -3277,10 +3274,10 @@ fn emit_attention_online(
         g.barrier();
         // Per (slot, head): its factor 2^(m - M) to the row's max M (0 for a slot with no
         // positions).
-        let sg = g.i64c(slots * hr);
+        let sg = g.i64c(slots * group);
         g.for_range_threads(&sg, &mut |g, t| {
-            let sl = g.op(format!("arith.divsi {t}, {hrc} : i64"));
-            let gh = g.op(format!("arith.remsi {t}, {hrc} : i64"));
+            let sl = g.op(format!("arith.divsi {t}, {grc} : i64"));
+            let gh = g.op(format!("arith.remsi {t}, {grc} : i64"));
             let mc = g.i64c(dim);
             let mx = over_slots(g, slots, &ninf, true, &mut |g, sc| {
                 g.load(&states, &[sc.to_string(), gh.clone(), mc.clone()])
@@ -3299,7 +3296,7 @@ fn emit_attention_online(
         })?;
         g.barrier();
         // The row's result: per head its lanes, max (base e) and sum, where a box holds them.
-        let n = g.i64c(hr * lanes_out);
+        let n = g.i64c(group * lanes_out);
         g.for_range_threads(&n, &mut |g, e| {
             let loc = g.i64c(lanes_out);
             let gh = g.op(format!("arith.divsi {e}, {loc} : i64"));
