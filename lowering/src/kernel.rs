@@ -200,8 +200,6 @@ fn row_major(shape: &[i64]) -> Vec<u64> {
 type ElementFn<'a> = dyn FnMut(&mut Gen, &[String]) -> Result<(), String> + 'a;
 /// [`ElementFn`] told whether this is the thread's (or warp's) first element.
 type PeeledFn<'a> = dyn FnMut(&mut Gen, &[String], bool) -> Result<(), String> + 'a;
-/// Emits a loop body given its i64 index.
-type StepBody<'a> = dyn FnMut(&mut Gen, &str) -> Result<(), String> + 'a;
 /// Emits a reduction step, given the induction value and the accumulator; returns the next.
 type StepFn<'a> = dyn FnMut(&mut Gen, &str, &str) -> Result<String, String> + 'a;
 
@@ -1357,17 +1355,6 @@ impl Gen {
         let l2e = self.f32c(std::f64::consts::LOG2_E);
         let y = self.op(format!("arith.mulf {x}, {l2e} : f32"));
         self.ex2(&y)
-    }
-
-    /// `body(t)` for t in 0..n (an i64 SSA value), the CTA's threads taking turns.
-    fn for_range_threads(&mut self, n: &str, body: &mut StepBody) -> Result<(), String> {
-        let ni = self.op(format!("arith.index_cast {n} : i64 to index"));
-        let t = self.fresh();
-        self.open(format!("scf.for {t} = %tid to {ni} step %nthreads {{"));
-        let ti = self.op(format!("arith.index_cast {t} : index to i64"));
-        body(self, &ti)?;
-        self.close("}");
-        Ok(())
     }
 
     /// 16 bytes of shared memory at `p` as `vector<4xi32>`, loaded where it is read
@@ -3114,11 +3101,9 @@ fn emit_attention_online(
         let (lo, hi) = parts_of.window(g, &p);
         // The group's query rows, scaled, into shared memory (a thread an element): the
         // block loop reads a lane's few there instead of holding them all.
-        let gd = g.i64c(group * dim);
-        g.for_range_threads(&gd, &mut |g, t| {
-            let dimc = g.i64c(dim);
-            let gh = g.op(format!("arith.divsi {t}, {dimc} : i64"));
-            let dl = g.op(format!("arith.remsi {t}, {dimc} : i64"));
+        let heads_lanes = g.const_box(&vec![(0, group), (0, dim)]);
+        g.for_box_by(&heads_lanes, "%tid", "%nthreads", &mut |g, o| {
+            let (gh, dl) = (o[0].clone(), o[1].clone());
             let h = g.op(format!("arith.addi {hbase}, {gh} : i64"));
             let x = g.load(q, &[h, dl.clone()])?;
             let x = g.op(format!("arith.mulf {x}, {qscale} : f32"));
@@ -3274,10 +3259,9 @@ fn emit_attention_online(
         g.barrier();
         // Per (slot, head): its factor 2^(m - M) to the row's max M (0 for a slot with no
         // positions).
-        let sg = g.i64c(slots * group);
-        g.for_range_threads(&sg, &mut |g, t| {
-            let sl = g.op(format!("arith.divsi {t}, {grc} : i64"));
-            let gh = g.op(format!("arith.remsi {t}, {grc} : i64"));
+        let slots_heads = g.const_box(&vec![(0, slots), (0, group)]);
+        g.for_box_by(&slots_heads, "%tid", "%nthreads", &mut |g, o| {
+            let (sl, gh) = (o[0].clone(), o[1].clone());
             let mc = g.i64c(dim);
             let mx = over_slots(g, slots, &ninf, true, &mut |g, sc| {
                 g.load(&states, &[sc.to_string(), gh.clone(), mc.clone()])
@@ -3296,11 +3280,9 @@ fn emit_attention_online(
         })?;
         g.barrier();
         // The row's result: per head its lanes, max (base e) and sum, where a box holds them.
-        let n = g.i64c(group * lanes_out);
-        g.for_range_threads(&n, &mut |g, e| {
-            let loc = g.i64c(lanes_out);
-            let gh = g.op(format!("arith.divsi {e}, {loc} : i64"));
-            let ln = g.op(format!("arith.remsi {e}, {loc} : i64"));
+        let heads_out = g.const_box(&vec![(0, group), (0, lanes_out)]);
+        g.for_box_by(&heads_out, "%tid", "%nthreads", &mut |g, o| {
+            let (gh, ln) = (o[0].clone(), o[1].clone());
             let y = over_slots(g, slots, &zero, false, &mut |g, sc| {
                 let f = g.load(&factors, &[sc.to_string(), gh.clone()])?;
                 let x = g.load(&states, &[sc.to_string(), gh.clone(), ln.clone()])?;
