@@ -367,8 +367,9 @@ struct CompileArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     prune_waits: bool,
     /// Tiling: a task moving fewer bytes than this, with one wait, runs on its event's last
-    /// signal on the signalling SM (no wait, no queue slot); 0: only attention's combine
-    /// does (`tile{last-signal-bytes}`).
+    /// signal on the signalling SM (no wait, no queue slot); attention's tasks never do
+    /// (their work grows with the position); 0: only attention's combine does
+    /// (`tile{last-signal-bytes}`).
     #[arg(long, value_name = "BYTES", default_value_t = 16384.0)]
     last_signal_bytes: f64,
 }

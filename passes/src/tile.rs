@@ -46,7 +46,7 @@ crate::pass_options! {
         attention_flops: f64 = 5.0e9 => "attention-flops",
         /// Drop the waits another wait of the same task implies, and the counters then unawaited (fewer polls before a task, fewer atomics after it).
         prune_waits: bool = true => "prune-waits",
-        /// A task moving fewer bytes than this, with one wait, runs on that event's last signal on the signalling SM, without a wait or a queue slot (Qwen3's q/k norm and rope after the qkv tiles); 0: only attention's combine does.
+        /// A task moving fewer bytes than this, with one wait, runs on that event's last signal on the signalling SM, without a wait or a queue slot (Qwen3's q/k norm and rope after the qkv tiles), unless it computes attention; 0: only attention's combine does.
         last_signal_bytes: f64 = 16384.0 => "last-signal-bytes",
     }
 }
@@ -169,16 +169,10 @@ impl Placer<'_> {
         targets.dedup();
         let whole = self.task(s, k, vec![full_box(shape)])?.bytes;
         let group = self.steps[s];
-        let block = self
-            .body
-            .entry_block(group, 0)
-            .ok_or("a group has no body")?;
-        let attention = self.body.blocks[block].ops.iter().any(|&o| {
-            matches!(
-                self.body.ops[o].name.as_str(),
-                "tg.attention" | "tg.attention_partial"
-            )
-        });
+        if self.body.entry_block(group, 0).is_none() {
+            return Err("a group has no body".into());
+        }
+        let attention = computes_attention(self.body, group);
         let rate = if attention {
             self.opts.attention_flops
         } else {
@@ -937,13 +931,27 @@ fn combine_tiles(
         .collect()
 }
 
+/// Whether `group` (a `fused.group`) computes decode attention: its tasks' work grows with
+/// the step's position, which the estimates (made for `ctx` positions) do not see.
+fn computes_attention(body: &Body, group: OpId) -> bool {
+    body.entry_block(group, 0).is_some_and(|b| {
+        body.blocks[b].ops.iter().any(|&o| {
+            matches!(
+                body.ops[o].name.as_str(),
+                "tg.attention" | "tg.attention_partial"
+            )
+        })
+    })
+}
+
 /// Marks tasks to run on the last signal of an event (`Task::on_last_signal`):
 ///
 /// - attention's combine: a combine task whose one wait on the parts' tasks is an event of
 ///   those parts alone, and whose other waits (reuse of the memory it writes) are already
 ///   ready by then (every task they wait for comes before one of the parts), which are
 ///   dropped;
-/// - a small task (fewer bytes than `small_bytes`) with one wait.
+/// - a small task (fewer bytes than `small_bytes`) with one wait, unless it computes
+///   attention (small at the estimates' `ctx` positions, not at the cache's length).
 ///
 /// An event runs at most one task, a task signals at most one event that runs one, and a
 /// task run so makes none run in turn.
@@ -973,7 +981,16 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
                         .all(|&u| g.tasks[u].group == producer)
                 })
                 .collect(),
-            None if task.bytes < small_bytes => task.waits.clone(),
+            // (Attention's tasks are small by their estimate at `ctx` positions, but at
+            // thousands they are a phase's longest: run on another task's SM, several
+            // stacked up behind one producer.)
+            None if task.bytes < small_bytes
+                && !steps
+                    .get(task.group)
+                    .is_some_and(|&op| computes_attention(body, op)) =>
+            {
+                task.waits.clone()
+            }
             None => continue,
         };
         let [claim] = claims[..] else {
