@@ -965,6 +965,11 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
             }
         }
     }
+    // (Per step: whether its group computes attention.)
+    let attention: Vec<bool> = steps
+        .iter()
+        .map(|&op| computes_attention(body, op))
+        .collect();
     let signallers = g.signallers_by_event();
     let ids: Vec<mkc_ir::tasks::TaskId> = g.tasks.keys().collect();
     let mut runs_one = vec![false; g.events.len()];
@@ -985,9 +990,7 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
             // thousands they are a phase's longest: run on another task's SM, several
             // stacked up behind one producer.)
             None if task.bytes < small_bytes
-                && !steps
-                    .get(task.group)
-                    .is_some_and(|&op| computes_attention(body, op)) =>
+                && !attention.get(task.group).copied().unwrap_or(false) =>
             {
                 task.waits.clone()
             }
