@@ -294,19 +294,23 @@ pub fn check_hf_gpu(
     let mut gpu = GpuRunner::new(&art, ckpt as &dyn WeightSource, 0)?;
     let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
     let mut sim = Simulator::new(&sim_program.body, ckpt as &dyn WeightSource, 0)?;
-    // An artifact with a short steps' program: the simulator runs the program the GPU runs
-    // at each position (the caches are passed in, so the two carry the same state).
-    let short_program = match &art.short {
-        Some(sa) => Some(mkc_runtime::image::Program::parse(
-            &sa.program,
-            "short/program.mlir",
-        )?),
-        None => None,
-    };
-    let mut short_sim = match &short_program {
-        Some(p) => Some(Simulator::new(&p.body, ckpt as &dyn WeightSource, 0)?),
-        None => None,
-    };
+    // An artifact with other programs (short steps', long steps'): the simulator runs the
+    // program the GPU runs at each position (the caches are passed in, so the two carry the
+    // same state).
+    let alt_programs = art
+        .alternates()
+        .iter()
+        .map(|a| {
+            mkc_runtime::image::Program::parse(
+                &a.artifact.program,
+                &format!("{}/program.mlir", a.name),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut alt_sims = alt_programs
+        .iter()
+        .map(|p| Simulator::new(&p.body, ckpt as &dyn WeightSource, 0))
+        .collect::<Result<Vec<_>, _>>()?;
     let inputs: Vec<TensorType> = gpu
         .program
         .inputs
@@ -352,9 +356,9 @@ pub fn check_hf_gpu(
         }
         let mut sin = vec![t.clone(), p.clone()];
         sin.append(&mut caches);
-        let sim = match &mut short_sim {
-            Some(s) if (pos as i64) < art.manifest.short_steps => s,
-            _ => &mut sim,
+        let sim = match art.alternate_at(pos as i64) {
+            Some(i) => &mut alt_sims[i],
+            None => &mut sim,
         };
         let mut souts = sim
             .call(&sin)

@@ -362,6 +362,18 @@ struct CompileArgs {
     /// below 192 positions, as fast at 192-256, and slower beyond: docs/PERF.md).
     #[arg(long, value_name = "P")]
     short_steps: Option<i64>,
+    /// Artifact: steps at positions P and beyond run a third program with attention in
+    /// --sms / KV heads parts, at most 16 (`long/`: where parts x query heads outnumber the
+    /// SMs, a tile holds a KV head's query heads, which share its loads: faster at long
+    /// contexts, slower at short ones), sharing the first's memory; 0: none. Hugging Face
+    /// models with grouped-query attention only.
+    /// Default, for an artifact of such a model with the default pipeline and attention
+    /// parts: the position where one layer's K cache reaches 2^20 values, when the caches
+    /// hold it, else 0 (on an H100 such tiles were 1-3% faster for Llama-3.1-8B and
+    /// Qwen3-0.6B from 1024 positions, where they reach it, and 1-5% slower for
+    /// Llama-3.2-1B, half their values a position, below 2048: docs/PERF.md).
+    #[arg(long, value_name = "P")]
+    long_steps: Option<i64>,
     /// Tiling: drop the waits another wait of the same task implies (release/acquire
     /// causality is transitive), and counters then unawaited (`tile{prune-waits}`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -811,26 +823,23 @@ fn run_compile(a: CompileArgs) -> ExitCode {
                 ..PipelineOptions::new(a.sms)
             })
         });
-        // The short steps' program: the same step with attention unsplit, compiled first
-        // into `short/` (the main artifact's manifest then points at it).
-        let short = match a.short_steps {
-            Some(p) if p < 0 => return Err(format!("--short-steps must be 0 or more, not {p}")),
-            Some(0) => None,
-            Some(p) => Some(compile_short_program(&a, body.clone(), p)?),
-            None if a.emit == Emit::Artifact
-                && a.pipeline.is_none()
-                && a.attention_parts == 0
-                && takes_position(&body) =>
-            {
-                Some(compile_short_program(
-                    &a,
-                    body.clone(),
-                    DEFAULT_SHORT_STEPS,
-                )?)
-            }
-            None => None,
-        };
-        let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
+        // The other programs: the same step with attention unsplit for short steps, in
+        // tiles of a KV head's query heads for long ones, compiled first into `short/` and
+        // `long/` (the main artifact's manifest then points at them).
+        // They compile on a thread of their own while the main program's passes run.
+        let imported = body.clone();
+        let (alternates, report) = std::thread::scope(|s| {
+            // (The main thread's stack size: the passes recurse as deep on either.)
+            let alternates = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(s, || compile_alternates(&a, &imported));
+            let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline);
+            (alternates.map(|t| t.join()), report)
+        });
+        let alternates = alternates
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .map_err(|_| "internal error: compiling another program of the artifact panicked")??;
+        let report = report?;
         use mkc_ir::dialect::task::TaskProgram;
         let program = TaskProgram::find(&body)
             .map(|_| TaskProgram::from_body(&body))
@@ -857,9 +866,9 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             let p = program
                 .as_ref()
                 .ok_or("--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'")?;
-            emit_kernel(&a, &body, p, short)?;
-            if let (Some(_), Some(dir)) = (short, &a.output) {
-                // Both programs must run on one memory: checked here, and again at load.
+            emit_kernel(&a, &body, p, alternates)?;
+            if let (true, Some(dir)) = (alternates.any(), &a.output) {
+                // The programs must run on one memory: checked here, and again at load.
                 let d = std::path::Path::new(dir);
                 let read = |f: &std::path::Path| {
                     std::fs::read_to_string(f)
@@ -869,10 +878,6 @@ fn run_compile(a: CompileArgs) -> ExitCode {
                     &read(&d.join("program.mlir"))?,
                     "program.mlir",
                 )?;
-                let sp = mkc_runtime::image::Program::parse(
-                    &read(&d.join("short").join("program.mlir"))?,
-                    "short/program.mlir",
-                )?;
                 let mut sizes: Vec<usize> = main
                     .tasks
                     .graph
@@ -880,8 +885,14 @@ fn run_compile(a: CompileArgs) -> ExitCode {
                     .values()
                     .map(|b| b.bytes as usize)
                     .collect();
-                mkc_runtime::image::shares_memory(&main, &sp, &mut sizes)
-                    .map_err(|e| format!("--short-steps: {e}"))?;
+                for (name, steps) in alternates.folders() {
+                    let sp = mkc_runtime::image::Program::parse(
+                        &read(&d.join(name).join("program.mlir"))?,
+                        &format!("{name}/program.mlir"),
+                    )?;
+                    mkc_runtime::image::shares_memory(&main, &sp, &mut sizes)
+                        .map_err(|e| format!("--{name}-steps {steps}: {e}"))?;
+                }
             }
         } else if a.emit == Emit::ScheduleSvg {
             let (Some(p), Some(e)) = (&program, &estimate) else {
@@ -929,7 +940,7 @@ fn emit_kernel(
     a: &CompileArgs,
     body: &mkc_ir::Body,
     p: &mkc_ir::dialect::task::TaskProgram,
-    short: Option<(i64, usize)>,
+    alternates: Alternates,
 ) -> Result<(), String> {
     let start = std::time::Instant::now();
     let opts = mkc_lowering::kernel::KernelOptions {
@@ -994,31 +1005,104 @@ fn emit_kernel(
         &k,
         &ptx,
         &a.model.model.display().to_string(),
-        short,
+        alternates,
     )?;
     eprintln!("mkc: wrote the artifact to {dir}");
     Ok(())
 }
 
-/// `--short-steps`: compiles `body` (the imported step) again with attention unsplit into
-/// the artifact's `short/` folder; returns the position below which it runs, and which
-/// input is the position.
-fn compile_short_program(
+/// The programs an artifact holds besides its main one: `short/` for the steps at positions
+/// below `short_steps`, `long/` for those from `long_steps` on (0: none).
+#[derive(Clone, Copy, Default)]
+struct Alternates {
+    short_steps: i64,
+    long_steps: i64,
+}
+
+impl Alternates {
+    fn any(&self) -> bool {
+        self.short_steps > 0 || self.long_steps > 0
+    }
+
+    /// The folders there are, with the position each starts or ends at.
+    fn folders(&self) -> Vec<(&'static str, i64)> {
+        [("short", self.short_steps), ("long", self.long_steps)]
+            .into_iter()
+            .filter(|f| f.1 > 0)
+            .collect()
+    }
+}
+
+/// `--short-steps` and `--long-steps`: compiles `body` (the imported step) again into the
+/// artifact's `short/` (attention unsplit) and `long/` (attention in tiles of a KV head's
+/// query heads) as asked, or as the defaults choose.
+fn compile_alternates(a: &CompileArgs, body: &mkc_ir::Body) -> Result<Alternates, String> {
+    let by_default = a.emit == Emit::Artifact
+        && a.pipeline.is_none()
+        && a.attention_parts == 0
+        && takes_position(body);
+    let short_steps = match a.short_steps {
+        Some(p) if p < 0 => return Err(format!("--short-steps must be 0 or more, not {p}")),
+        Some(p) => p,
+        None if by_default => DEFAULT_SHORT_STEPS,
+        None => 0,
+    };
+    let attention = attention_shape(body);
+    let long_steps = match a.long_steps {
+        Some(p) if p < 0 => return Err(format!("--long-steps must be 0 or more, not {p}")),
+        Some(p) => p,
+        None if by_default => attention.map_or(0, |s| s.default_long_steps()),
+        None => 0,
+    };
+    if short_steps > 0 && long_steps > 0 && long_steps < short_steps {
+        return Err(format!(
+            "--long-steps {long_steps} is below --short-steps {short_steps}: each position runs one program"
+        ));
+    }
+    let alts = Alternates {
+        short_steps,
+        long_steps,
+    };
+    for (name, _) in alts.folders() {
+        if a.emit != Emit::Artifact || a.pipeline.is_some() {
+            return Err(format!("--{name}-steps makes another program of an artifact: it needs --emit=artifact and the default pipeline"));
+        }
+        if !takes_position(body) {
+            return Err(format!(
+                "--{name}-steps needs a decode step that takes the position (a Hugging Face model)"
+            ));
+        }
+    }
+    if short_steps > 0 {
+        compile_alternate(a, body.clone(), "short", 1)?;
+    }
+    if long_steps > 0 {
+        let s = attention.ok_or("--long-steps needs a model with decode attention")?;
+        if s.kv_heads >= s.heads {
+            return Err(format!(
+                "--long-steps needs grouped-query attention; this model has {} KV heads for {} query heads",
+                s.kv_heads, s.heads
+            ));
+        }
+        compile_alternate(
+            a,
+            body.clone(),
+            "long",
+            (a.sms as i64 / s.kv_heads).clamp(2, 16),
+        )?;
+    }
+    Ok(alts)
+}
+
+/// Compiles `body` with attention in `parts` into the artifact's folder `name`.
+fn compile_alternate(
     a: &CompileArgs,
     mut body: mkc_ir::Body,
-    below: i64,
-) -> Result<(i64, usize), String> {
-    if a.emit != Emit::Artifact || a.pipeline.is_some() {
-        return Err("--short-steps makes an artifact's second program: it needs --emit=artifact and the default pipeline".into());
-    }
-    if !takes_position(&body) {
-        return Err(
-            "--short-steps needs a decode step that takes the position (a Hugging Face model)"
-                .into(),
-        );
-    }
+    name: &str,
+    parts: i64,
+) -> Result<(), String> {
     let pipeline = Emit::Artifact.pipeline(&PipelineOptions {
-        attention_parts: 1,
+        attention_parts: parts,
         attention_combine: a.attention_combine.clone(),
         cost_model: a.cost_model.clone(),
         prune_waits: a.prune_waits,
@@ -1028,17 +1112,61 @@ fn compile_short_program(
     mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
     let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
     let dir = a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?;
-    let short_dir = std::path::Path::new(dir).join("short");
+    let sub = std::path::Path::new(dir).join(name);
     let sa = CompileArgs {
-        output: Some(short_dir.display().to_string()),
+        output: Some(sub.display().to_string()),
         ..a.clone()
     };
-    emit_kernel(&sa, &body, &p, None)?;
-    Ok((below, 1))
+    emit_kernel(&sa, &body, &p, Alternates::default())
 }
 
 /// Positions below which an artifact runs its short steps' program by default.
 const DEFAULT_SHORT_STEPS: i64 = 192;
+
+/// Decode attention's heads in a step (its first `tg.attention`).
+#[derive(Clone, Copy)]
+struct AttentionShape {
+    heads: i64,
+    kv_heads: i64,
+    head_dim: i64,
+    /// Positions the KV caches hold.
+    positions: i64,
+}
+
+impl AttentionShape {
+    /// Where the long steps' program starts by default: the position at which one layer's
+    /// K cache holds 2^20 values, if the caches hold it and attention is grouped (0: none).
+    /// Measured, not derived: KV-head tiles paid from there for the models timed.
+    fn default_long_steps(&self) -> i64 {
+        let per_position = (self.kv_heads * self.head_dim).max(1);
+        let at = ((1i64 << 20) + per_position - 1) / per_position;
+        if self.kv_heads < self.heads && at < self.positions {
+            at
+        } else {
+            0
+        }
+    }
+}
+
+fn attention_shape(body: &mkc_ir::Body) -> Option<AttentionShape> {
+    let func = mkc_ir::dialect::builtin::first_func(body)?;
+    let op = body
+        .walk(func)
+        .into_iter()
+        .find(|&o| body.ops[o].name == "tg.attention")?;
+    let operands = &body.ops[op].operands;
+    let q = body.ty(*operands.first()?).as_tensor()?;
+    let k = body.ty(*operands.get(1)?).as_tensor()?;
+    if q.rank() != 2 || k.rank() != 3 {
+        return None;
+    }
+    Some(AttentionShape {
+        heads: q.shape[0],
+        kv_heads: k.shape[1],
+        head_dim: k.shape[2],
+        positions: k.shape[0],
+    })
+}
 
 /// Whether `body`'s step is a Hugging Face decode step: (token, position, caches...,
 /// weights...), the position its second argument, a scalar i64.
@@ -1067,7 +1195,7 @@ fn write_artifact(
     k: &mkc_lowering::kernel::Kernel,
     ptx: &str,
     model: &str,
-    short: Option<(i64, usize)>,
+    alternates: Alternates,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     let write = |name: &str, bytes: &[u8]| {
@@ -1117,14 +1245,21 @@ fn write_artifact(
         model: model.to_string(),
         model_hash: mkc_runtime::artifact::hash(&description),
         program_hash: mkc_runtime::artifact::hash(program.as_bytes()),
-        short_steps: short.map_or(0, |s| s.0),
-        position_input: short.map(|s| s.1),
+        short_steps: alternates.short_steps,
+        long_steps: alternates.long_steps,
+        // (A Hugging Face step's position is its second input: `takes_position`.)
+        position_input: alternates.any().then_some(1),
     };
-    // A short steps' program left from an earlier compile into this folder is not this one's.
-    let stale = dir.join("short");
-    if short.is_none() && stale.join("manifest.json").is_file() {
-        std::fs::remove_dir_all(&stale)
-            .map_err(|e| format!("cannot remove '{}': {e}", stale.display()))?;
+    // Another program left from an earlier compile into this folder is not this one's.
+    for (name, steps) in [
+        ("short", alternates.short_steps),
+        ("long", alternates.long_steps),
+    ] {
+        let stale = dir.join(name);
+        if steps == 0 && stale.join("manifest.json").is_file() {
+            std::fs::remove_dir_all(&stale)
+                .map_err(|e| format!("cannot remove '{}': {e}", stale.display()))?;
+        }
     }
     write("manifest.json", manifest.to_json().as_bytes())
 }
@@ -1175,7 +1310,7 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         &k,
         &ptx,
         &model.display().to_string(),
-        None,
+        Alternates::default(),
     )?;
     eprintln!("mkc: compiled {} to {}", model.display(), dir.display());
     Ok(dir)
@@ -1191,7 +1326,7 @@ fn emit_kernel(
     _: &CompileArgs,
     _: &mkc_ir::Body,
     _: &mkc_ir::dialect::task::TaskProgram,
-    _: Option<(i64, usize)>,
+    _: Alternates,
 ) -> Result<(), String> {
     Err("this mkc was built without MLIR (the runtime-only build): it cannot generate kernels; build with the default features".into())
 }
@@ -1793,7 +1928,7 @@ fn run_bench(a: BenchArgs) -> ExitCode {
         let first = gpu.call(&inputs, &[1])?;
         let ms = gpu.time_steps(a.warmup, a.steps)?;
         let bytes: f64 = gpu
-            .program
+            .active_program()
             .tasks
             .graph
             .tasks
@@ -1811,6 +1946,7 @@ fn run_bench(a: BenchArgs) -> ExitCode {
             "artifact": a.artifact.display().to_string(),
             "model": art.manifest.model,
             "pos": a.pos,
+            "program": gpu.active_name(),
             "steps": a.steps + a.warmup + 1,
             "load_s": load_s,
             "first_token": first[0].get(0).i(),

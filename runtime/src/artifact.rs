@@ -34,8 +34,13 @@ pub struct Manifest {
     /// artifact compiled for short contexts: attention unsplit); 0: none.
     #[serde(default)]
     pub short_steps: i64,
+    /// Steps at positions from this one on run the program in `long/` instead (a third
+    /// artifact compiled for long contexts: attention in tiles of a KV head's query heads,
+    /// which share its loads); 0: none.
+    #[serde(default)]
+    pub long_steps: i64,
     /// Which of the program's inputs is the step's position (a scalar), when `short_steps`
-    /// chooses by it.
+    /// or `long_steps` chooses by it.
     #[serde(default)]
     pub position_input: Option<usize>,
 }
@@ -68,6 +73,16 @@ pub struct Artifact {
     pub queues: Vec<i64>,
     /// The program for steps at positions below `manifest.short_steps` (`short/`).
     pub short: Option<Box<Artifact>>,
+    /// The program for steps at positions from `manifest.long_steps` on (`long/`).
+    pub long: Option<Box<Artifact>>,
+}
+
+/// One of an artifact's other programs, and the positions whose steps run it.
+pub struct Alternate<'a> {
+    /// Its folder in the artifact (`short` or `long`).
+    pub name: &'static str,
+    pub positions: std::ops::Range<i64>,
+    pub artifact: &'a Artifact,
 }
 
 /// i64 words as little-endian bytes, and back.
@@ -129,17 +144,28 @@ impl Artifact {
                 manifest.ctas
             ));
         }
-        let short = if manifest.short_steps > 0 {
+        let alternate = |steps: i64, name: &str| -> Result<Option<Box<Artifact>>, String> {
+            if steps <= 0 {
+                return Ok(None);
+            }
             if manifest.position_input.is_none() {
                 return Err(format!(
-                    "{}: short_steps without a position input",
+                    "{}: {name}_steps without a position input",
                     dir.display()
                 ));
             }
-            Some(Box::new(Artifact::open(&dir.join("short"))?))
-        } else {
-            None
+            Ok(Some(Box::new(Artifact::open(&dir.join(name))?)))
         };
+        let short = alternate(manifest.short_steps, "short")?;
+        let long = alternate(manifest.long_steps, "long")?;
+        if short.is_some() && long.is_some() && manifest.long_steps < manifest.short_steps {
+            return Err(format!(
+                "{}: long_steps ({}) is below short_steps ({})",
+                dir.display(),
+                manifest.long_steps,
+                manifest.short_steps
+            ));
+        }
         Ok(Artifact {
             manifest,
             ptx: read("kernel.ptx")?,
@@ -148,6 +174,35 @@ impl Artifact {
             entries: table("entries.bin")?,
             queues,
             short,
+            long,
         })
+    }
+
+    /// The artifact's other programs (none when it has one): `short/` runs the steps at
+    /// positions below `short_steps`, `long/` those from `long_steps` on.
+    pub fn alternates(&self) -> Vec<Alternate<'_>> {
+        let mut v = Vec::new();
+        if let Some(a) = &self.short {
+            v.push(Alternate {
+                name: "short",
+                positions: 0..self.manifest.short_steps,
+                artifact: a,
+            });
+        }
+        if let Some(a) = &self.long {
+            v.push(Alternate {
+                name: "long",
+                positions: self.manifest.long_steps..i64::MAX,
+                artifact: a,
+            });
+        }
+        v
+    }
+
+    /// Which of [`Artifact::alternates`] runs the step at `position`; None: the main program.
+    pub fn alternate_at(&self, position: i64) -> Option<usize> {
+        self.alternates()
+            .iter()
+            .position(|a| a.positions.contains(&position))
     }
 }

@@ -169,16 +169,27 @@ pub fn check_scale_kernel(
 pub struct GpuRunner {
     ctx: std::sync::Arc<CudaContext>,
     stream: std::sync::Arc<cudarc::driver::CudaStream>,
-    /// The artifact's program (inputs, results, memory), which steps run unless `short`'s.
+    /// The artifact's program (inputs, results, memory), which steps run unless one of
+    /// `alternates` runs theirs.
     pub program: crate::image::Program,
     buffers: Vec<cudarc::driver::CudaSlice<u8>>,
     main: Launch,
-    /// The program for short steps, and the position it runs below.
-    short: Option<(i64, Launch, crate::image::Program)>,
-    /// Whether the next launch runs `short` (set from the position input by `call`).
-    use_short: bool,
+    /// The artifact's other programs (short steps', long steps'), with the positions each
+    /// runs.
+    alternates: Vec<AlternateLaunch>,
+    /// Which of `alternates` the next launch runs; None: `main` (set from the position
+    /// input by `call`).
+    active: Option<usize>,
     /// While profiling: three globaltimer stamps per queue entry.
     trace: Option<cudarc::driver::CudaSlice<u64>>,
+}
+
+/// One of an artifact's other programs, loaded: the positions whose steps run it.
+struct AlternateLaunch {
+    name: &'static str,
+    positions: std::ops::Range<i64>,
+    launch: Launch,
+    program: crate::image::Program,
 }
 
 /// What one program's launches need besides the memory the programs share: its kernel,
@@ -313,25 +324,31 @@ impl GpuRunner {
         let stream = ctx.default_stream();
         let main = Launch::new(&ctx, &stream, art, &info, ordinal)?;
         let mut sizes: Vec<usize> = images.iter().map(Vec::len).collect();
-        let short = match &art.short {
-            None => None,
-            Some(sa) => {
-                if sa.manifest.ctas > info.sms as usize {
-                    return Err(format!(
-                        "the short steps' schedule runs {} CTAs at once but device {ordinal} has {} SMs",
-                        sa.manifest.ctas, info.sms
-                    ));
-                }
-                let sp = crate::image::Program::parse(&sa.program, "short/program.mlir")?;
-                crate::image::shares_memory(&program, &sp, &mut sizes)?;
-                let at = art.manifest.short_steps;
-                Some((at, Launch::new(&ctx, &stream, sa, &info, ordinal)?, sp))
+        let mut alternates = Vec::new();
+        for alt in art.alternates() {
+            let sa = alt.artifact;
+            if sa.manifest.ctas > info.sms as usize {
+                return Err(format!(
+                    "the {} steps' schedule runs {} CTAs at once but device {ordinal} has {} SMs",
+                    alt.name, sa.manifest.ctas, info.sms
+                ));
             }
-        };
+            let file = format!("{}/program.mlir", alt.name);
+            let sp = crate::image::Program::parse(&sa.program, &file)?;
+            crate::image::shares_memory(&program, &sp, &mut sizes)
+                .map_err(|e| format!("{file}: {e}"))?;
+            let launch = Launch::new(&ctx, &stream, sa, &info, ordinal)?;
+            alternates.push(AlternateLaunch {
+                name: alt.name,
+                positions: alt.positions,
+                launch,
+                program: sp,
+            });
+        }
         let mut buffers = Vec::new();
         for (img, &size) in images.iter().zip(&sizes) {
             // Empty buffers still get a (tiny) allocation: the kernel takes every pointer. A
-            // buffer the short program needs bigger (its workspace) is allocated at that size.
+            // buffer another program needs bigger (its workspace) is allocated at that size.
             let b = if size == 0 {
                 stream.alloc_zeros::<u8>(16).map_err(de)?
             } else if size > img.len() {
@@ -354,18 +371,23 @@ impl GpuRunner {
             program,
             buffers,
             main,
-            short,
-            use_short: false,
+            alternates,
+            active: None,
             trace: None,
         })
     }
 
     /// The program the next launch runs.
     pub fn active_program(&self) -> &crate::image::Program {
-        match &self.short {
-            Some((_, _, p)) if self.use_short => p,
-            _ => &self.program,
+        match self.active {
+            Some(i) => &self.alternates[i].program,
+            None => &self.program,
         }
+    }
+
+    /// Which program the next launch runs: `main`, or an other's folder (`short`, `long`).
+    pub fn active_name(&self) -> &'static str {
+        self.active.map_or("main", |i| self.alternates[i].name)
     }
 
     /// Writes the given inputs (`None`: keep what the device holds, e.g. the KV caches),
@@ -413,9 +435,13 @@ impl GpuRunner {
                 .map_err(de)?;
         }
         // The position given (if any) chooses the program.
-        if let (Some((below, ..)), Some(pi)) = (&self.short, self.main.manifest.position_input) {
+        if let Some(pi) = self.main.manifest.position_input {
             if let Some(Some(t)) = inputs.get(pi) {
-                self.use_short = t.get(0).i() < *below;
+                let pos = t.get(0).i();
+                self.active = self
+                    .alternates
+                    .iter()
+                    .position(|a| a.positions.contains(&pos));
             }
         }
         self.launch()?;
@@ -449,9 +475,9 @@ impl GpuRunner {
     /// One launch of the kernel (step number `steps + 1`), not waited for.
     pub fn launch(&mut self) -> Result<(), String> {
         use cudarc::driver::{LaunchConfig, PushKernelArg};
-        let l = match &mut self.short {
-            Some((_, l, _)) if self.use_short => l,
-            _ => &mut self.main,
+        let l = match self.active {
+            Some(i) => &mut self.alternates[i].launch,
+            None => &mut self.main,
         };
         l.steps += 1;
         let cfg = LaunchConfig {
@@ -486,18 +512,20 @@ impl GpuRunner {
 
     /// Launches of the program the next launch runs, so far.
     fn steps(&self) -> u32 {
-        match &self.short {
-            Some((_, l, _)) if self.use_short => l.steps,
-            _ => self.main.steps,
+        self.active_launch().steps
+    }
+
+    /// The kernel and tables the next launch runs.
+    fn active_launch(&self) -> &Launch {
+        match self.active {
+            Some(i) => &self.alternates[i].launch,
+            None => &self.main,
         }
     }
 
     /// Queue entries of the program the next launch runs.
     fn entries(&self) -> usize {
-        match &self.short {
-            Some((_, l, _)) if self.use_short => l.entries,
-            _ => self.main.entries,
-        }
+        self.active_launch().entries
     }
 
     /// One step with the profile on: per queue entry (in the schedule's queue order), the

@@ -602,8 +602,13 @@ fn gpu_every_fixture_passes_on_the_device() {
                 dir.clone()
             };
             // The checkpoint's artifact switches from its short steps' program (attention
-            // unsplit) to the main one at position 16, within the fixture's 27.
-            let flags: &[&str] = if onnx { &[] } else { &["--short-steps", "16"] };
+            // unsplit) to the main one at position 8, and to its long steps' program (tiles
+            // of a KV head's query heads) at 16, within the fixture's 27.
+            let flags: &[&str] = if onnx {
+                &[]
+            } else {
+                &["--short-steps", "8", "--long-steps", "16"]
+            };
             let art = compile_artifact(&model, &format!("{name}-{onnx}-artifact"), flags);
             let o = check_on_gpu(&dir, &art, onnx);
             assert!(
@@ -758,6 +763,130 @@ fn gpu_short_steps_run_a_second_program_on_the_same_memory() {
     let j = last_json(&o);
     assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
     assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+}
+
+#[test]
+fn gpu_long_steps_run_a_third_program_on_the_same_memory() {
+    // Positions 0..7 run attention unsplit (`short/`), 8..15 the main program (a task per
+    // query head and part), 16.. tiles of a KV head's query heads (`long/`): the caches each
+    // wrote are what the next reads. (32 SMs: the long program's 16 parts of 4 heads are
+    // more tiles than SMs, so a tile takes a KV head's 2 query heads.)
+    let dir = repo("tests/fixtures/llama-tiny");
+    let flags = ["--short-steps", "8", "--long-steps", "16", "--sms", "32"];
+    let art = compile_artifact(&dir, "long-steps-artifact", &flags);
+    let manifest = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap()
+    };
+    let m = manifest(&art);
+    assert_eq!(
+        (m["short_steps"].clone(), m["long_steps"].clone()),
+        (8.into(), 16.into())
+    );
+    assert_eq!(m["position_input"], 1);
+    assert_eq!(manifest(&art.join("long"))["long_steps"], 0);
+    // The long program's attention tiles each hold a whole KV group (llama-tiny: 4 query
+    // heads, 2 KV heads); the main program's hold one query head.
+    let heads_per_tile = |d: &Path| -> Vec<i64> {
+        let ir = std::fs::read_to_string(d.join("program.mlir")).unwrap();
+        ir.split("kind = \"attention\", ")
+            .skip(1)
+            .filter_map(|t| t.split("tile = [#task.box<").nth(1))
+            .map(|t| {
+                let (a, b) = t.split(", ").nth(1).unwrap().split_once(':').unwrap();
+                b.parse::<i64>().unwrap() - a.parse::<i64>().unwrap()
+            })
+            .collect()
+    };
+    let (long, main) = (heads_per_tile(&art.join("long")), heads_per_tile(&art));
+    assert!(!long.is_empty() && long.iter().all(|&h| h == 2), "{long:?}");
+    assert!(!main.is_empty() && main.iter().all(|&h| h == 1), "{main:?}");
+    // By default: where one layer's K cache reaches 2^20 values (llama-tiny: 2 KV heads of
+    // 32, so 16384 positions), when the caches hold that many.
+    assert_eq!(
+        manifest(&compile_artifact(&dir, "long-default", &[]))["long_steps"],
+        0
+    );
+    let big = compile_artifact(&dir, "long-default-16385", &["--ctx", "16385"]);
+    assert_eq!(manifest(&big)["long_steps"], 16384);
+    assert!(big.join("long").join("kernel.ptx").is_file());
+    // A compile into the same folder without one removes the old one.
+    let again = mkc(
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            big.to_str().unwrap(),
+            "--long-steps",
+            "0",
+        ],
+        None,
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(!big.join("long").exists());
+    // What cannot have one says why.
+    let mha = tmp("long-steps-mha");
+    std::fs::create_dir_all(&mha).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    cfg["num_key_value_heads"] = cfg["num_attention_heads"].clone();
+    std::fs::write(mha.join("config.json"), cfg.to_string()).unwrap();
+    let out = tmp("long-steps-bad");
+    let onnx = dir.join("model.onnx");
+    for (model, extra, why) in [
+        (&dir, &["--long-steps", "4"][..], "below --short-steps 8"),
+        (&onnx, &["--long-steps", "16"][..], "takes the position"),
+        (
+            &mha,
+            &["--random-weights", "--long-steps", "16"][..],
+            "grouped-query attention",
+        ),
+        (&dir, &["--long-steps=-1"][..], "0 or more"),
+    ] {
+        let mut args = vec![
+            "compile",
+            model.to_str().unwrap(),
+            "--emit=artifact",
+            "-o",
+            out.to_str().unwrap(),
+            "--short-steps",
+            "8",
+        ];
+        args.extend(extra);
+        let o = mkc(&args, None);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(
+            text(&o.stderr).contains(why),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+    }
+    if no_gpu("gpu_long_steps_run_a_third_program_on_the_same_memory") {
+        return;
+    }
+    let o = check_on_gpu(&dir, &art, false);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j = last_json(&o);
+    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
+    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+    // The bench says which program its position runs.
+    for (pos, program) in [("4", "short"), ("12", "main"), ("20", "long")] {
+        let o = mkc(
+            &[
+                "bench",
+                art.to_str().unwrap(),
+                "--pos",
+                pos,
+                "--warmup",
+                "1",
+                "--steps",
+                "2",
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(last_json(&o)["program"], program, "{pos}");
+    }
 }
 
 #[test]
