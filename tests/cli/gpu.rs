@@ -51,6 +51,21 @@ fn compile_artifact(model: &std::path::Path, name: &str, flags: &[&str]) -> Path
     art
 }
 
+/// An artifact's manifest.json.
+fn manifest(art: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Checks a checkpoint's artifact on the device: within 1e-2 of the simulator, every
+/// argmax as transformers'.
+fn passes_on_gpu(fixture: &Path, art: &Path) {
+    let o = check_on_gpu(fixture, art, false);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let j = last_json(&o);
+    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
+    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+}
+
 /// `mkc check FIXTURE --engine gpu --artifact ART` (with `--onnx` for the ONNX frontend).
 fn check_on_gpu(fixture: &Path, art: &Path, onnx: bool) -> std::process::Output {
     let mut args = vec![
@@ -688,11 +703,7 @@ fn gpu_kv_head_tiles_pass_on_the_device() {
         return;
     }
     let art = compile_artifact(&dir, "kv-head-tiles-artifact", &flags);
-    let o = check_on_gpu(&dir, &art, false);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let j = last_json(&o);
-    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
-    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+    passes_on_gpu(&dir, &art);
 }
 
 #[test]
@@ -701,9 +712,6 @@ fn gpu_short_steps_run_a_second_program_on_the_same_memory() {
     // program: the KV caches the first wrote are what the second reads.
     let dir = repo("tests/fixtures/llama-tiny");
     let art = compile_artifact(&dir, "short-steps-artifact", &["--short-steps", "16"]);
-    let manifest = |d: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap()
-    };
     let (m, ms) = (manifest(&art), manifest(&art.join("short")));
     assert_eq!(m["short_steps"], 16);
     assert_eq!(m["position_input"], 1);
@@ -758,11 +766,7 @@ fn gpu_short_steps_run_a_second_program_on_the_same_memory() {
     if no_gpu("gpu_short_steps_run_a_second_program_on_the_same_memory") {
         return;
     }
-    let o = check_on_gpu(&dir, &art, false);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let j = last_json(&o);
-    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
-    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+    passes_on_gpu(&dir, &art);
 }
 
 #[test]
@@ -774,9 +778,6 @@ fn gpu_long_steps_run_a_third_program_on_the_same_memory() {
     let dir = repo("tests/fixtures/llama-tiny");
     let flags = ["--short-steps", "8", "--long-steps", "16", "--sms", "32"];
     let art = compile_artifact(&dir, "long-steps-artifact", &flags);
-    let manifest = |d: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap()
-    };
     let m = manifest(&art);
     assert_eq!(
         (m["short_steps"].clone(), m["long_steps"].clone()),
@@ -810,19 +811,8 @@ fn gpu_long_steps_run_a_third_program_on_the_same_memory() {
     assert_eq!(manifest(&big)["long_steps"], 16384);
     assert!(big.join("long").join("kernel.ptx").is_file());
     // A compile into the same folder without one removes the old one.
-    let again = mkc(
-        &[
-            "compile",
-            dir.to_str().unwrap(),
-            "--emit=artifact",
-            "-o",
-            big.to_str().unwrap(),
-            "--long-steps",
-            "0",
-        ],
-        None,
-    );
-    assert!(again.status.success(), "{}", text(&again.stderr));
+    // (`compile_artifact` writes to the folder its name gives: the same one.)
+    compile_artifact(&dir, "long-default-16385", &["--long-steps", "0"]);
     assert!(!big.join("long").exists());
     // What cannot have one says why.
     let mha = tmp("long-steps-mha");
@@ -864,11 +854,7 @@ fn gpu_long_steps_run_a_third_program_on_the_same_memory() {
     if no_gpu("gpu_long_steps_run_a_third_program_on_the_same_memory") {
         return;
     }
-    let o = check_on_gpu(&dir, &art, false);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let j = last_json(&o);
-    assert!(j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2, "{j}");
-    assert_eq!(j["argmax_agree"], j["positions"], "{j}");
+    passes_on_gpu(&dir, &art);
     // The bench says which program its position runs.
     for (pos, program) in [("4", "short"), ("12", "main"), ("20", "long")] {
         let o = mkc(
