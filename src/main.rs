@@ -369,7 +369,7 @@ struct CompileArgs {
     /// models with grouped-query attention only.
     /// Default, for an artifact of such a model with the default pipeline and attention
     /// parts: the position where one layer's K cache reaches 2^20 values, when the caches
-    /// hold it, else 0 (on an H100 such tiles were 1-3% faster for Llama-3.1-8B and
+    /// hold it, else 0 (on an H100 such tiles were 1-4% faster for Llama-3.1-8B and
     /// Qwen3-0.6B from 1024 positions, where they reach it, and 1-5% slower for
     /// Llama-3.2-1B, half their values a position, below 2048: docs/PERF.md).
     #[arg(long, value_name = "P")]
