@@ -1024,12 +1024,14 @@ impl Alternates {
         self.short_steps > 0 || self.long_steps > 0
     }
 
+    /// Each folder an artifact may hold, with the position it starts or ends at (0: none).
+    fn all(&self) -> [(&'static str, i64); 2] {
+        [("short", self.short_steps), ("long", self.long_steps)]
+    }
+
     /// The folders there are, with the position each starts or ends at.
     fn folders(&self) -> Vec<(&'static str, i64)> {
-        [("short", self.short_steps), ("long", self.long_steps)]
-            .into_iter()
-            .filter(|f| f.1 > 0)
-            .collect()
+        self.all().into_iter().filter(|f| f.1 > 0).collect()
     }
 }
 
@@ -1251,10 +1253,7 @@ fn write_artifact(
         position_input: alternates.any().then_some(1),
     };
     // Another program left from an earlier compile into this folder is not this one's.
-    for (name, steps) in [
-        ("short", alternates.short_steps),
-        ("long", alternates.long_steps),
-    ] {
+    for (name, steps) in alternates.all() {
         let stale = dir.join(name);
         if steps == 0 && stale.join("manifest.json").is_file() {
             std::fs::remove_dir_all(&stale)
