@@ -110,7 +110,7 @@ fn level_name(pipeline: &str) -> String {
 /// Runs a pass pipeline on imported IR (verifying after each pass).
 fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String> {
     if !pipeline.is_empty() {
-        mkc_passes::driver::run_pipeline(body, pipeline)?;
+        mkc_driver::run_pipeline(body, pipeline)?;
     }
     Ok(())
 }

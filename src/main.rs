@@ -6,7 +6,7 @@ mod svg;
 
 use clap::{Args, Parser, Subcommand};
 use mkc_passes::driver::{opt, OptConfig};
-use mkc_passes::{Instrumentation, PassRegistry};
+use mkc_passes::Instrumentation;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -483,7 +483,7 @@ fn run_tune(a: TuneArgs) -> ExitCode {
         }
         let mut kinds = serde_json::Map::new();
         for (kind, pts) in &points {
-            if let Some(c) = mkc_passes::schedule::fit_kind(pts) {
+            if let Some(c) = mkc_tasks::schedule::fit_kind(pts) {
                 kinds.insert(
                     kind.clone(),
                     serde_json::json!({
@@ -676,7 +676,7 @@ fn run_mlir_to_ptx(a: MlirToPtxArgs) -> ExitCode {
 
 fn run_opt(a: OptArgs) -> ExitCode {
     if a.list_passes {
-        print!("{}", PassRegistry::with_builtin_passes().describe());
+        print!("{}", mkc_driver::pass_registry().describe());
         return ExitCode::SUCCESS;
     }
     let (name, text) = match read_input(&a.input) {
@@ -702,7 +702,7 @@ fn run_opt(a: OptArgs) -> ExitCode {
             allow_unregistered: a.allow_unregistered_dialect,
         },
     };
-    let out = opt(&name, &text, &config);
+    let out = opt(&name, &text, &config, &mkc_driver::pass_registry());
     eprint!("{}", out.log);
     match out.result {
         Ok(ir) => match write_output(a.output.as_deref(), &ir) {
@@ -809,7 +809,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         // Traffic is a property of the model, read at the tensor level before any pass.
         let func =
             mkc_ir::dialect::builtin::first_func(&body).ok_or("the model has no function")?;
-        let traffic = mkc_passes::traffic::step_traffic(&body, func)?;
+        let traffic = mkc_tasks::traffic::step_traffic(&body, func)?;
         if a.sms == 0 {
             return Err("--sms must be at least 1".into());
         }
@@ -833,7 +833,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
             let alternates = std::thread::Builder::new()
                 .stack_size(8 << 20)
                 .spawn_scoped(s, || compile_alternates(&a, &imported));
-            let report = mkc_passes::driver::run_pipeline(&mut body, &pipeline);
+            let report = mkc_driver::run_pipeline(&mut body, &pipeline);
             (alternates.map(|t| t.join()), report)
         });
         let alternates = alternates
@@ -844,7 +844,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         let program = TaskProgram::find(&body)
             .map(|_| TaskProgram::from_body(&body))
             .transpose()?;
-        let mut machine = mkc_passes::schedule::Machine {
+        let mut machine = mkc_tasks::schedule::Machine {
             sms: a.sms,
             bandwidth: a.bandwidth * 1e9,
             ..Default::default()
@@ -852,14 +852,14 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         if let Some(f) = &a.cost_model {
             let text = std::fs::read_to_string(f)
                 .map_err(|e| format!("cannot read '{}': {e}", f.display()))?;
-            mkc_passes::schedule::apply_cost_model(&mut machine, &text)
+            mkc_tasks::schedule::apply_cost_model(&mut machine, &text)
                 .map_err(|e| format!("{}: {e}", f.display()))?;
         }
         let estimate = match program
             .as_ref()
             .and_then(|p| Some((p, p.schedule.as_ref()?)))
         {
-            Some((p, s)) => Some(mkc_passes::schedule::estimate(&p.graph, s, &machine)?),
+            Some((p, s)) => Some(mkc_tasks::schedule::estimate(&p.graph, s, &machine)?),
             None => None,
         };
         if matches!(a.emit, Emit::Mlir | Emit::Ptx | Emit::Artifact) {
@@ -909,7 +909,7 @@ fn run_compile(a: CompileArgs) -> ExitCode {
         if let Some(path) = &a.stats {
             let func = mkc_ir::dialect::builtin::first_func(&body)
                 .ok_or("the pipeline left no function")?;
-            let memory = mkc_passes::memplan::plan_memory(&body, func)?;
+            let memory = mkc_tasks::memplan::plan_memory(&body, func)?;
             memory
                 .check()
                 .map_err(|e| format!("internal error: the memory plan is invalid: {e}"))?;
@@ -943,7 +943,7 @@ fn emit_kernel(
     alternates: Alternates,
 ) -> Result<(), String> {
     let start = std::time::Instant::now();
-    let opts = mkc_lowering::kernel::KernelOptions {
+    let opts = mkc_kernel::KernelOptions {
         threads: a.threads,
         prefetch_bytes: a.l2_prefetch,
         prefetch_next: a.prefetch == "next",
@@ -961,7 +961,7 @@ fn emit_kernel(
         parallel_waits: a.waits == "parallel",
         staged_norm_weights: a.norm_weights == "staged",
     };
-    let k = mkc_lowering::kernel::generate(body, p, &opts)?;
+    let k = mkc_kernel::generate(body, p, &opts)?;
     if a.emit == Emit::Mlir {
         return write_output(a.output.as_deref(), &k.mlir);
     }
@@ -1111,7 +1111,7 @@ fn compile_alternate(
         last_signal_bytes: a.last_signal_bytes,
         ..PipelineOptions::new(a.sms)
     });
-    mkc_passes::driver::run_pipeline(&mut body, &pipeline)?;
+    mkc_driver::run_pipeline(&mut body, &pipeline)?;
     let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
     let dir = a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?;
     let sub = std::path::Path::new(dir).join(name);
@@ -1194,7 +1194,7 @@ fn write_artifact(
     dir: &std::path::Path,
     body: &mkc_ir::Body,
     p: &mkc_ir::dialect::task::TaskProgram,
-    k: &mkc_lowering::kernel::Kernel,
+    k: &mkc_kernel::Kernel,
     ptx: &str,
     model: &str,
     alternates: Alternates,
@@ -1274,12 +1274,12 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         compute: "f32".into(),
     };
     let mut body = import_model(&args)?;
-    mkc_passes::driver::run_pipeline(
+    mkc_driver::run_pipeline(
         &mut body,
         &Emit::Artifact.pipeline(&PipelineOptions::new(132)),
     )?;
     let p = mkc_ir::dialect::task::TaskProgram::from_body(&body)?;
-    let opts = mkc_lowering::kernel::KernelOptions {
+    let opts = mkc_kernel::KernelOptions {
         threads: kernel_defaults::THREADS,
         prefetch_bytes: kernel_defaults::PREFETCH_BYTES,
         prefetch_next: kernel_defaults::PREFETCH == "next",
@@ -1297,7 +1297,7 @@ fn compile_artifact_for(model: &std::path::Path) -> Result<PathBuf, String> {
         parallel_waits: kernel_defaults::WAITS == "parallel",
         staged_norm_weights: kernel_defaults::NORM_WEIGHTS == "staged",
     };
-    let k = mkc_lowering::kernel::generate(&body, &p, &opts)?;
+    let k = mkc_kernel::generate(&body, &p, &opts)?;
     let ptx = mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", "sm_90a")
         .map_err(|e| e.to_string())?
         .concat();
@@ -1333,7 +1333,7 @@ fn emit_kernel(
 /// The task level in --stats: counts, tasks per kind, and (once scheduled) the estimate.
 fn task_stats(
     p: &mkc_ir::dialect::task::TaskProgram,
-    e: Option<&mkc_passes::schedule::Estimate>,
+    e: Option<&mkc_tasks::schedule::Estimate>,
 ) -> serde_json::Value {
     use serde_json::json;
     let mut per_kind = std::collections::BTreeMap::<&str, usize>::new();
@@ -1372,8 +1372,8 @@ fn stats_json(
     r: &mkc_passes::manager::RunReport,
     import_s: f64,
     body: &mkc_ir::Body,
-    traffic: &mkc_passes::traffic::StepTraffic,
-    memory: &mkc_passes::memplan::MemoryPlan,
+    traffic: &mkc_tasks::traffic::StepTraffic,
+    memory: &mkc_tasks::memplan::MemoryPlan,
 ) -> String {
     use serde_json::{json, Map, Value};
     let mut passes = Vec::new();
@@ -1534,10 +1534,7 @@ fn run_generate(mut a: RunArgs) -> ExitCode {
             },
         };
         if level != Emit::Tensor {
-            mkc_passes::driver::run_pipeline(
-                &mut body,
-                &level.pipeline(&PipelineOptions::new(132)),
-            )?;
+            mkc_driver::run_pipeline(&mut body, &level.pipeline(&PipelineOptions::new(132)))?;
         }
         let mut interp = mkc_runtime::Interpreter::new(&body, weights);
         let func = interp.func("decode_step")?;
@@ -2062,7 +2059,7 @@ fn write_trace(
     .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
     // The same timeline as a picture, beside the trace.
     let svg_path = path.with_extension("svg");
-    let measured = mkc_passes::schedule::Estimate {
+    let measured = mkc_tasks::schedule::Estimate {
         step_s: span * 1e-6,
         critical_path_s: 0.0,
         floor_s: 0.0,

@@ -5,9 +5,9 @@
 //! group with its task count, each arrow a dependency between groups with the events and
 //! waits that carry it.
 
+use mkc_ir::dialect::task::TaskGraph;
 use mkc_ir::dialect::task::TaskProgram;
-use mkc_ir::tasks::TaskGraph;
-use mkc_passes::schedule::Estimate;
+use mkc_tasks::schedule::Estimate;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -85,7 +85,7 @@ fn picture(p: &TaskProgram, e: &Estimate, header: &str) -> String {
     }
     // Each SM's row: its queue, and the tasks run on the last signal of an event, on the SM
     // of the signaller that finished last.
-    let mut rows: Vec<Vec<mkc_ir::tasks::TaskId>> = queues.clone();
+    let mut rows: Vec<Vec<mkc_ir::dialect::task::TaskId>> = queues.clone();
     let sm_of = p.sms(&e.finish_s).expect("scheduled");
     for (t, _) in g.tasks.iter().filter(|(_, t)| t.on_last_signal) {
         rows[sm_of[t.as_u32() as usize]].push(t);

@@ -105,7 +105,7 @@ pub fn run_case(name: &str, text: &str) -> CaseOutput {
             log: String::new(),
         },
         Ok(config) => {
-            let out = opt(name, text, &config);
+            let out = opt(name, text, &config, &mkc_driver::pass_registry());
             CaseOutput {
                 result: out.result,
                 log: out.log,

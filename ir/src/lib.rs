@@ -15,7 +15,6 @@ pub mod minifloat;
 pub mod parser;
 pub mod printer;
 pub mod registry;
-pub mod tasks;
 pub mod tiling;
 pub mod types;
 pub mod verify;
@@ -45,6 +44,15 @@ pub fn parse_and_verify(
     } else {
         Err(errors)
     }
+}
+
+/// Parses and verifies `text` (named `name` in diagnostics) against every dialect mkc
+/// ships; a failure is its diagnostics rendered as `name:line:col: error: ...` lines.
+pub fn parse_text(name: &str, text: &str) -> Result<Body, String> {
+    let mut sources = SourceMap::new();
+    let registry = Registry::with_all_dialects();
+    parse_and_verify(&mut sources, name, text, &registry, Default::default())
+        .map_err(|d| diag::render_all(&d, &sources).trim_end().to_string())
 }
 
 #[doc = include_str!("../../docs/ir-reference.md")]

@@ -9,8 +9,8 @@
 //! so a task that reads bytes it did not declare computes poison and is caught.
 
 use crate::attr::Attr;
+use crate::dialect::task::TileBox;
 use crate::ir::{Body, OpId, ValueId};
-use crate::tasks::TileBox;
 use std::collections::HashMap;
 use std::fmt::Write;
 

@@ -221,6 +221,14 @@ impl Type {
         Type::Tensor(TensorType::new(shape, elem))
     }
 
+    /// Bytes a tensor's elements occupy in memory (0 for other types; saturating, like
+    /// [`TensorType::num_elements`]).
+    pub fn byte_size(&self) -> u64 {
+        self.as_tensor().map_or(0, |t| {
+            t.num_elements().saturating_mul(t.elem.bytes() as u64)
+        })
+    }
+
     pub fn as_tensor(&self) -> Option<&TensorType> {
         match self {
             Type::Tensor(t) => Some(t),

@@ -1,9 +1,8 @@
-//! mkc-lowering: turns a scheduled mkc program into a real MLIR module (gpu, nvvm, llvm, ...)
-//! and, in process, into PTX. This is the only crate that links MLIR (through melior); nothing
-//! else in the workspace may depend on it except the `mlir` feature of the `mkc` CLI.
-//!
-//! For now it holds the toolchain entry point: [`gpu_module_to_ptx`], which parses MLIR text
-//! holding a `gpu.module`, runs the NVVM lowering pipeline and returns the PTX.
+//! mkc-lowering: MLIR text holding `gpu.module`s (the megakernel `mkc-kernel` generates) to
+//! PTX, in process: [`gpu_module_to_ptx`] parses it, runs MLIR's NVVM pipeline and returns
+//! the PTX. This is the only crate that links MLIR (through melior); nothing else in the
+//! workspace may depend on it except the `mlir` feature of `mkc-driver`. It does not
+//! generate kernels (`mkc-kernel`).
 
 use melior::{
     dialect::DialectRegistry,
@@ -21,8 +20,6 @@ use melior::{
     Context,
 };
 use std::{cell::RefCell, fmt, rc::Rc};
-
-pub mod kernel;
 
 /// A failure inside MLIR, with the diagnostics MLIR emitted (already `loc: error: msg` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]

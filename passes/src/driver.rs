@@ -1,5 +1,6 @@
-//! The `mkc opt` driver: parse, verify, run a pipeline, print. Shared by the CLI and the
-//! file-driven tests so both see exactly the same behaviour.
+//! The `opt` driver: parse, verify, run a pipeline, print. Shared by the CLI and the
+//! file-driven tests so both see exactly the same behaviour. The caller says which passes
+//! pipelines may name (`mkc-driver` assembles every crate's).
 
 use crate::manager::{Instrumentation, PassManager, PassRegistry};
 use mkc_ir::diag::render_all;
@@ -22,12 +23,11 @@ pub struct OptOutput {
 }
 
 /// Parses `text` (named `name` in diagnostics), verifies it, runs the pipeline and prints.
-pub fn opt(name: &str, text: &str, config: &OptConfig) -> OptOutput {
+pub fn opt(name: &str, text: &str, config: &OptConfig, passes: &PassRegistry) -> OptOutput {
     let registry = Registry::with_all_dialects();
-    let passes = PassRegistry::with_builtin_passes();
     let mut log = String::new();
     let result = (|| {
-        let mut pm = PassManager::parse(&config.pipeline, &passes)?;
+        let mut pm = PassManager::parse(&config.pipeline, passes)?;
         let mut sources = SourceMap::new();
         let mut body = parse_and_verify(&mut sources, name, text, &registry, config.verify)
             .map_err(|d| render_all(&d, &sources))?;
@@ -48,10 +48,10 @@ pub fn opt(name: &str, text: &str, config: &OptConfig) -> OptOutput {
 pub fn run_pipeline(
     body: &mut mkc_ir::Body,
     pipeline: &str,
+    passes: &PassRegistry,
 ) -> Result<crate::manager::RunReport, String> {
     let registry = Registry::with_all_dialects();
-    let passes = PassRegistry::with_builtin_passes();
-    let mut pm = PassManager::parse(pipeline, &passes)?;
+    let mut pm = PassManager::parse(pipeline, passes)?;
     let instr = Instrumentation {
         verify_each: true,
         ..Default::default()

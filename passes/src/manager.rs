@@ -66,20 +66,6 @@ impl PassRegistry {
         Self::default()
     }
 
-    /// Every pass mkc ships.
-    pub fn with_builtin_passes() -> Self {
-        let mut r = PassRegistry::new();
-        r.register(crate::canonicalize::info());
-        r.register(crate::cse::info());
-        r.register(crate::dce::info());
-        r.register(crate::raise::info());
-        r.register(crate::fuse::info());
-        r.register(crate::tile::info());
-        r.register(crate::schedule::info());
-        r.register(crate::split_attention::info());
-        r
-    }
-
     pub fn register(&mut self, info: PassInfo) {
         self.passes.insert(info.name, info);
     }

@@ -5,9 +5,9 @@
 use crate::interp::Interpreter;
 use crate::tensor::Tensor;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::task::Layout;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tasks::Layout;
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
 use std::collections::HashMap;
@@ -235,12 +235,12 @@ impl Program {
         tensor_type(&self.body, v)
     }
 
-    /// The type a value's bytes have in its buffer ([`mkc_ir::tasks::storage_elem`]: an f32
+    /// The type a value's bytes have in its buffer ([`mkc_ir::dialect::task::storage_elem`]: an f32
     /// KV cache is kept as bf16).
     pub fn storage_ty(&self, v: ValueId) -> Result<TensorType, String> {
         let mut t = self.ty(v)?;
         let buffer = &self.tasks.graph.buffers[self.layout(v)?.buffer].name;
-        t.elem = mkc_ir::tasks::storage_elem(buffer, t.elem);
+        t.elem = mkc_ir::dialect::task::storage_elem(buffer, t.elem);
         Ok(t)
     }
 }
@@ -251,7 +251,7 @@ impl Program {
 /// what either needs.
 pub fn shares_memory(main: &Program, short: &Program, sizes: &mut [usize]) -> Result<(), String> {
     let (gm, gs) = (&main.tasks.graph, &short.tasks.graph);
-    let names = |g: &mkc_ir::tasks::TaskGraph| -> Vec<String> {
+    let names = |g: &mkc_ir::dialect::task::TaskGraph| -> Vec<String> {
         g.buffers.values().map(|b| b.name.clone()).collect()
     };
     if names(gm) != names(gs) || sizes.len() != gs.buffers.len() {
@@ -284,7 +284,7 @@ pub fn shares_memory(main: &Program, short: &Program, sizes: &mut [usize]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mkc_ir::tasks::BufferId;
+    use mkc_ir::dialect::task::BufferId;
 
     #[test]
     fn tensors_round_trip_through_device_bytes_in_any_layout() {

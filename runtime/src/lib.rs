@@ -13,11 +13,10 @@ pub mod image;
 pub mod interp;
 pub mod profile;
 pub mod sim;
-pub mod simulator;
 pub mod tensor;
 
 pub use interp::Interpreter;
-pub use simulator::Simulator;
+pub use sim::Simulator;
 pub use tensor::{Data, Tensor};
 
 /// Whether this build can talk to a GPU at all (the `cuda` feature).

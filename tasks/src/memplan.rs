@@ -13,7 +13,6 @@
 //! does not count), so the q/k/v or gate/up weights of one fused group sit side by side and
 //! a task streams one contiguous span.
 
-use crate::cost::bytes;
 use mkc_ir::dialect::builtin::weight_arg_name;
 use mkc_ir::{Body, OpId, ValueId};
 use std::collections::{HashMap, HashSet};
@@ -138,7 +137,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
     // Weights, in the order steps first read them in full; then any read only by lookups.
     let mut placed = vec![false; args.len()];
     let place_weight = |plan: &mut MemoryPlan, i: usize, name: String| {
-        let b = bytes(body.ty(args[i])) as u64;
+        let b = body.ty(args[i]).byte_size();
         plan.weights.push((name, plan.weight_bytes, b));
         plan.weight_bytes = align(plan.weight_bytes + b);
     };
@@ -190,7 +189,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         }
     }
     for v in cache_args {
-        let b = bytes(body.ty(v)) as u64;
+        let b = body.ty(v).byte_size();
         plan.caches.push((v, plan.cache_bytes, b));
         plan.cache_bytes = align(plan.cache_bytes + b);
     }
@@ -226,7 +225,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
             if is_cache_update(body, v) {
                 continue;
             }
-            let b = bytes(body.ty(v)) as u64;
+            let b = body.ty(v).byte_size();
             let last = last_use.get(&v).copied().unwrap_or(s);
             plan.unshared_bytes += align(b);
             live.sort_by_key(|p| p.offset);
@@ -293,7 +292,7 @@ mod tests {
     use super::*;
 
     fn plan(src: &str) -> (Body, MemoryPlan) {
-        let body = crate::testing::parse(src);
+        let body = mkc_ir::parse_text("t.mlir", src).unwrap_or_else(|e| panic!("{e}"));
         let func = mkc_ir::dialect::builtin::first_func(&body).unwrap();
         let p = plan_memory(&body, func).unwrap();
         p.check().unwrap();

@@ -5,14 +5,14 @@
 //! extracted. ONNX exports come out with the ops the Hugging Face importer writes directly.
 
 use crate::egraph::{rebuild, rewrites, to_egraph, TgNode};
-use crate::manager::{Pass, PassContext, PassInfo};
-use crate::options::PassOptions;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::{Body, OpId};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
-crate::pass_options! {
+mkc_passes::pass_options! {
     /// Options of `raise`.
     pub struct RaiseOptions {
         /// Stop saturating after this many iterations.

@@ -10,13 +10,13 @@
 //! The runs are cut at run time from the step's position (`tg.attention_partial`'s
 //! definition), so a short context is spread as evenly as a long one.
 
-use crate::manager::{Pass, PassContext, PassInfo};
-use crate::options::PassOptions;
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
 
-crate::pass_options! {
+mkc_passes::pass_options! {
     /// Options of `split-attention`.
     pub struct SplitAttentionOptions {
         /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, at most 16, a task per part and head for every SM).

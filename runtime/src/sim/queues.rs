@@ -1,4 +1,4 @@
-//! The schedule simulator: runs a scheduled task graph with the GPU's semantics on the CPU.
+//! The queues of a scheduled task graph, stepped with the GPU's semantics on the CPU.
 //! Every SM walks its queue in order; which SM moves next is drawn at random (seeded), so
 //! different seeds explore different interleavings; events are real counters. It stops with
 //! an error that names the tasks on a deadlock (no SM can move) or when a task touches bytes
@@ -6,10 +6,10 @@
 //! that only grow: a wait in step s needs `target * s` signals. Steps do not overlap: each
 //! decode step is one kernel launch, so a step's tasks all finish before the next starts.
 //!
-//! [`simulate`] checks the synchronisation alone; [`Simulator`] also runs every task's
-//! arithmetic on device-like memory (see `exec.rs`).
+//! [`simulate`] checks the synchronisation alone; [`super::Simulator`] also runs every task's
+//! arithmetic on device-like memory (the parent module).
 
-use mkc_ir::tasks::{Schedule, TaskGraph, TaskId};
+use mkc_ir::dialect::task::{Schedule, TaskGraph, TaskId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SimError {
@@ -221,7 +221,7 @@ impl Queues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mkc_ir::tasks::{Range, Task};
+    use mkc_ir::dialect::task::{Range, Task};
 
     /// Producers of h's two halves, then one consumer per half, all events derived.
     fn graph() -> TaskGraph {

@@ -1,25 +1,28 @@
-//! The scheduled program with its arithmetic: device memory as the task level lays it out
+//! The simulator: the scheduled program with its arithmetic, on the CPU. Device memory as the task level lays it out
 //! (packed weights, heads-first KV caches, the reused workspace arena), every task run by
-//! the schedule's queues ([`crate::sim::Queues`]: seeded interleavings, real counters).
+//! the schedule's queues ([`Queues`]: seeded interleavings, real counters).
 //!
 //! A task computes its tile with the interpreter's op semantics from the bytes its slice
 //! needs that its declared reads also cover: every other element of its inputs is poison
 //! (NaN), so a task whose declared reads miss something it uses computes NaN, and that is
 //! reported with the task's name; a write outside its declared writes is reported too. So
-//! the ranges the events are derived from are checked against what the arithmetic uses. Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
+//! the ranges the events are derived from are checked against what the arithmetic uses.
+//! Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
 //! is the interpreter's (f64, rounded to each op's type: f32 accumulation or better).
 
 use crate::interp::Interpreter;
-use crate::sim::{Queues, SimError};
+pub mod queues;
+
 use crate::tensor::Tensor;
 use mkc_ir::attr::round_to;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tasks::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
+pub use queues::{simulate, Queues, SimError};
 use std::collections::HashMap;
 use std::rc::Rc;
 

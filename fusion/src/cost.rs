@@ -39,12 +39,6 @@ impl Default for CostModel {
     }
 }
 
-/// Bytes of a value (0 for non-tensors).
-pub fn bytes(t: &Type) -> f64 {
-    t.as_tensor()
-        .map_or(0.0, |t| t.num_elements() as f64 * t.elem.bytes() as f64)
-}
-
 /// Independent units of work an op offers (how many SMs could share it).
 pub fn parallelism(body: &Body, op: OpId) -> u64 {
     let data = &body.ops[op];
@@ -180,7 +174,7 @@ impl CostModel {
                 .iter()
                 .flat_map(|&o| body.ops[o].operands.iter().copied())
                 .filter(|v| !inside.contains(v) && seen.insert(*v))
-                .map(|v| bytes(body.ty(v)))
+                .map(|v| body.ty(v).byte_size() as f64)
                 .sum();
             let used_outside = |v: &ValueId| {
                 outputs.contains(v)
@@ -192,7 +186,7 @@ impl CostModel {
             let bytes_out: f64 = inside
                 .iter()
                 .filter(|v| used_outside(v))
-                .map(|&v| bytes(body.ty(v)))
+                .map(|&v| body.ty(v).byte_size() as f64)
                 .sum();
             let work: f64 = bytes_in + bytes_out;
             let par = group_parallelism(body, &members);

@@ -28,9 +28,11 @@
 use crate::attr::Attr;
 use crate::ir::{Body, OpId, OpSpec};
 use crate::registry::{AttrKind, Registry};
-use crate::tasks::{Buffer, BufferId, Event, EventId, Range, Schedule, Task, TaskGraph, TileBox};
+pub mod graph;
+
 use crate::types::ElemType;
 use cranelift_entity::EntityRef;
+pub use graph::*;
 
 pub fn register(r: &mut Registry) {
     r.op(
@@ -479,7 +481,7 @@ impl TaskProgram {
                 .map(|&(sm, _)| sm + 1)
                 .max()
                 .unwrap_or(0);
-            let mut queues: Vec<Vec<(usize, crate::tasks::TaskId)>> = vec![Vec::new(); sms];
+            let mut queues: Vec<Vec<(usize, TaskId)>> = vec![Vec::new(); sms];
             for (t, &(sm, slot)) in p.graph.tasks.keys().zip(&placed) {
                 if sm != usize::MAX {
                     queues[sm].push((slot, t));
@@ -500,10 +502,7 @@ impl TaskProgram {
 
     /// The layout of every placed value: the function argument or top-level result a place
     /// is for, its buffer and offset, its shape and element size, and its storage order.
-    pub fn layouts(
-        &self,
-        body: &Body,
-    ) -> Result<Vec<(crate::ValueId, crate::tasks::Layout)>, String> {
+    pub fn layouts(&self, body: &Body) -> Result<Vec<(crate::ValueId, Layout)>, String> {
         let func = crate::dialect::builtin::first_func(body).ok_or("the module has no function")?;
         let entry = body
             .entry_block(func, 0)
@@ -532,12 +531,8 @@ impl TaskProgram {
                         })?,
                 };
                 let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
-                let mut l = crate::tasks::Layout::row_major(
-                    p.buffer,
-                    p.offset,
-                    t.shape.clone(),
-                    t.elem.bytes() as u64,
-                );
+                let mut l =
+                    Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
                 if !p.perm.is_empty() {
                     l.perm = p.perm.clone();
                 }
@@ -557,7 +552,7 @@ impl TaskProgram {
                 sm_of[t.index()] = sm;
             }
         }
-        let mut last: Vec<Option<crate::tasks::TaskId>> = vec![None; self.graph.events.len()];
+        let mut last: Vec<Option<TaskId>> = vec![None; self.graph.events.len()];
         for (t, task) in &self.graph.tasks {
             for e in &task.signals {
                 let l = &mut last[e.index()];
@@ -738,10 +733,7 @@ mod tests {
         assert!(text.contains("#task.range<weights, 128, 256>"), "{text}");
         assert_eq!(back, p);
         p.schedule = Some(Schedule {
-            queues: vec![
-                vec![crate::tasks::TaskId::new(1)],
-                vec![crate::tasks::TaskId::new(0), crate::tasks::TaskId::new(2)],
-            ],
+            queues: vec![vec![TaskId::new(1)], vec![TaskId::new(0), TaskId::new(2)]],
         });
         let (text, back) = roundtrip(&p);
         assert!(text.contains("slot = 1"), "{text}");

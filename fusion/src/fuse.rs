@@ -15,16 +15,16 @@
 //! the cost model are the same ones an e-graph extraction would use.
 
 use crate::cost::CostModel;
-use crate::manager::{Pass, PassContext, PassInfo};
-use crate::options::PassOptions;
 use crate::raise::{saturate, RaiseOptions};
 use crate::rules::{fusion, FusionRule, Stage};
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::{Body, OpId, OpSpec, ValueId};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
 use std::collections::{HashMap, HashSet};
 
-crate::pass_options! {
+mkc_passes::pass_options! {
     /// Options of `fuse`.
     pub struct FuseOptions {
         /// Saturation: stop after this many iterations.
@@ -234,7 +234,7 @@ impl<'a> Partition<'a> {
                     .def_op(v)
                     .is_some_and(|d| members.iter().any(|&m| self.ops[m] == d));
                 if !inside && seen.insert(v) {
-                    bytes_in += crate::cost::bytes(self.body.ty(v));
+                    bytes_in += self.body.ty(v).byte_size() as f64;
                 }
             }
         }
@@ -243,7 +243,7 @@ impl<'a> Partition<'a> {
             let leaves = self.users[i].iter().any(|&u| self.group[u] != g);
             for &r in &self.body.ops[self.ops[i]].results {
                 if leaves || outputs.contains(&r) {
-                    bytes_out += crate::cost::bytes(self.body.ty(r));
+                    bytes_out += self.body.ty(r).byte_size() as f64;
                 }
             }
         }
@@ -594,7 +594,7 @@ impl Pass for Fuse {
             rules: String::new(),
         };
         saturate(body, op, crate::rules::recognition(), &sat, cx)?;
-        crate::dce::erase_dead_ops(body, op, cx.registry);
+        mkc_passes::dce::erase_dead_ops(body, op, cx.registry);
         let model = CostModel {
             sync: o.sync_cost,
             sms: o.sms,

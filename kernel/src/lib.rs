@@ -1,5 +1,5 @@
 //! The megakernel of a scheduled task program, as MLIR text (gpu, scf, arith, llvm, nvvm
-//! dialects) that [`crate::gpu_module_to_ptx`] lowers to PTX.
+//! dialects) that `mkc_lowering::gpu_module_to_ptx` lowers to PTX.
 //!
 //! One `gpu.func @step`, launched with one CTA per SM: the CTA walks its SM's queue of the
 //! task table, and for each task:
@@ -24,7 +24,7 @@
 //!    of global memory (L2), and the last op stores straight to the tile's place when it
 //!    computes exactly the tile;
 //! 3. an in-place KV cache update writes the row of the step's position (f32 caches are
-//!    stored as bf16, [`mkc_ir::tasks::storage_elem`]: the simulator rounds them so too);
+//!    stored as bf16, [`mkc_ir::dialect::task::storage_elem`]: the simulator rounds them so too);
 //! 4. signal: a barrier, then thread 0 adds 1 to each of its events with a release
 //!    reduction at device scope (or a release fence and relaxed adds, `event_fences`).
 //!
@@ -35,8 +35,8 @@
 
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::dialect::task::TileBox;
 use mkc_ir::dialect::tg::nn::rope_inv_freq;
-use mkc_ir::tasks::TileBox;
 use mkc_ir::tiling::{full_box, group_signature, result_in_place, slice, Region};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
@@ -3655,7 +3655,7 @@ fn plan_task(
     steps: &[OpId],
     signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
-    task: &mkc_ir::tasks::Task,
+    task: &mkc_ir::dialect::task::Task,
 ) -> Result<TaskPlan, String> {
     let group = steps[task.group];
     let sl = slice(body, group, task.output, &task.tile)?;
@@ -3828,7 +3828,7 @@ pub fn generate(
             }
         })
         .collect();
-    let mut codes: Vec<(String, mkc_ir::tasks::TaskId)> = Vec::new();
+    let mut codes: Vec<(String, mkc_ir::dialect::task::TaskId)> = Vec::new();
     let mut code_of: HashMap<String, usize> = HashMap::new();
     let mut plans = Vec::with_capacity(program.graph.tasks.len());
     for (t, task) in &program.graph.tasks {
@@ -3892,7 +3892,7 @@ pub fn generate(
     let mut record_at = vec![0i64; program.graph.tasks.len()];
     let mut record_max = 0usize;
     // Words to fill with the record of a task laid out later.
-    let mut record_refs: Vec<(usize, mkc_ir::tasks::TaskId)> = Vec::new();
+    let mut record_refs: Vec<(usize, mkc_ir::dialect::task::TaskId)> = Vec::new();
     for (t, task) in &program.graph.tasks {
         let (c, plan) = &plans[t.index()];
         let at = tasks_words.len();
@@ -3916,7 +3916,7 @@ pub fn generate(
             tasks_words.extend([start as i64, len as i64]);
         }
         // (A task run on its wait's last signal starts with it ready.)
-        let waits: &[mkc_ir::tasks::EventId] = if task.on_last_signal {
+        let waits: &[mkc_ir::dialect::task::EventId] = if task.on_last_signal {
             &[]
         } else {
             &task.waits
@@ -4536,8 +4536,8 @@ pub fn generate(
 /// The spans of weights a task reads, the first `budget` bytes of them, 16-byte aligned
 /// inside each span, in pieces of at most [`PREFETCH_CHUNK`] bytes: (byte offset, length).
 fn prefetch_spans(
-    task: &mkc_ir::tasks::Task,
-    weights: Option<mkc_ir::tasks::BufferId>,
+    task: &mkc_ir::dialect::task::Task,
+    weights: Option<mkc_ir::dialect::task::BufferId>,
     budget: u64,
 ) -> Vec<(u64, u64)> {
     let mut spans = Vec::new();
@@ -4565,7 +4565,7 @@ fn emit_code(
     placed: &HashMap<ValueId, (usize, u64)>,
     strides: &HashMap<ValueId, Vec<u64>>,
     buffers: &[String],
-    task: &mkc_ir::tasks::Task,
+    task: &mkc_ir::dialect::task::Task,
     largest: &[i64],
     params: &str,
     wait: &dyn Fn(&mut Gen),
@@ -4598,7 +4598,7 @@ fn emit_code(
             offset: param(g),
             shape: t.shape.clone(),
             strides: strides[&v].clone(),
-            elem: mkc_ir::tasks::storage_elem(&buffers[b], t.elem),
+            elem: mkc_ir::dialect::task::storage_elem(&buffers[b], t.elem),
             space: 1,
         }
     };
@@ -4759,7 +4759,7 @@ fn direct_output(
     body: &Body,
     sl: &mkc_ir::tiling::Slice,
     group: OpId,
-    task: &mkc_ir::tasks::Task,
+    task: &mkc_ir::dialect::task::Task,
 ) -> Option<OpId> {
     if result_in_place(body, group, task.output) {
         return None;

@@ -17,21 +17,21 @@
 //! double the phase). Tiles smaller than `min-tile-bytes` are not made: a task that moves
 //! too little is all overhead.
 
-use crate::manager::{Pass, PassContext, PassInfo};
 use crate::memplan::{combine_of, plan_memory, MemoryPlan};
-use crate::options::PassOptions;
 use crate::schedule::Machine;
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::task::{Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
-use mkc_ir::tasks::{Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, ValueId};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
 use std::collections::HashMap;
 
-crate::pass_options! {
+mkc_passes::pass_options! {
     /// Options of `tile`.
     pub struct TileOptions {
         /// SMs the tiles of each group spread over.
@@ -971,7 +971,7 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
         .map(|&op| computes_attention(body, op))
         .collect();
     let signallers = g.signallers_by_event();
-    let ids: Vec<mkc_ir::tasks::TaskId> = g.tasks.keys().collect();
+    let ids: Vec<mkc_ir::dialect::task::TaskId> = g.tasks.keys().collect();
     let mut runs_one = vec![false; g.events.len()];
     for &t in &ids {
         let task = &g.tasks[t];
@@ -1002,7 +1002,7 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
         // The parts it reads must all signal the claim (not some other event too).
         let parts = &signallers[claim.index()];
         let others: Vec<_> = task.waits.iter().copied().filter(|&e| e != claim).collect();
-        let needed: Vec<mkc_ir::tasks::TaskId> = others
+        let needed: Vec<mkc_ir::dialect::task::TaskId> = others
             .iter()
             .flat_map(|e| signallers[e.index()].iter().copied())
             .collect();
@@ -1029,9 +1029,9 @@ fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_byte
 /// tasks wait only for tasks before them.)
 fn all_before(
     g: &TaskGraph,
-    signallers: &[Vec<mkc_ir::tasks::TaskId>],
-    parts: &[mkc_ir::tasks::TaskId],
-    needed: &[mkc_ir::tasks::TaskId],
+    signallers: &[Vec<mkc_ir::dialect::task::TaskId>],
+    parts: &[mkc_ir::dialect::task::TaskId],
+    needed: &[mkc_ir::dialect::task::TaskId],
 ) -> bool {
     let Some(&earliest) = needed.iter().min() else {
         return true;
@@ -1080,7 +1080,7 @@ mod tests {
 #[cfg(test)]
 mod last_signal {
     use super::*;
-    use mkc_ir::tasks::{Range, TaskId};
+    use mkc_ir::dialect::task::{Range, TaskId};
 
     /// a writes x; b reads x, writes y; c reads y; d writes z (unrelated).
     fn chain() -> (TaskGraph, Vec<Vec<TaskId>>) {
@@ -1246,10 +1246,15 @@ mod simulated {
     }
 
     fn scheduled() -> Body {
-        let mut body = crate::testing::parse(MLP);
-        crate::driver::run_pipeline(
+        let mut body = mkc_ir::parse_text("t.mlir", MLP).unwrap_or_else(|e| panic!("{e}"));
+        let mut passes = mkc_passes::PassRegistry::new();
+        mkc_passes::register_passes(&mut passes);
+        mkc_fusion::register_passes(&mut passes);
+        crate::register_passes(&mut passes);
+        mkc_passes::driver::run_pipeline(
             &mut body,
             "builtin.module(canonicalize,fuse,cse,dce,tile{sms=8 min-tile-bytes=256},schedule{sms=8})",
+            &passes,
         )
         .unwrap();
         body
@@ -1281,7 +1286,7 @@ mod simulated {
     }
 
     /// The first task of the last group (a down-projection tile) that runs from a queue.
-    fn down_tile(p: &TaskProgram) -> mkc_ir::tasks::TaskId {
+    fn down_tile(p: &TaskProgram) -> mkc_ir::dialect::task::TaskId {
         let last = p.graph.tasks.values().map(|t| t.group).max().unwrap();
         p.graph
             .tasks

@@ -14,15 +14,15 @@
 //! The `schedule` pass reads the module's `task.graph`, and writes each task's SM and queue
 //! slot back into it.
 
-use crate::manager::{Pass, PassContext, PassInfo};
-use crate::options::PassOptions;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::task::TaskProgram;
-use mkc_ir::tasks::{EventId, Schedule, TaskGraph, TaskId};
+use mkc_ir::dialect::task::{EventId, Schedule, TaskGraph, TaskId};
 use mkc_ir::{Body, EntityRef, OpId};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
 use std::collections::HashMap;
 
-crate::pass_options! {
+mkc_passes::pass_options! {
     /// Options of `schedule`.
     pub struct ScheduleOptions {
         /// SMs to schedule onto (the H100 has 132).
@@ -421,7 +421,7 @@ fn place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mkc_ir::tasks::{Range, Task};
+    use mkc_ir::dialect::task::{Range, Task};
 
     /// One MLP-like stage: `up` tiles write slices of h, `down` tiles each read one slice.
     fn mlp(tiles: u64, bytes: f64) -> TaskGraph {
@@ -571,7 +571,7 @@ mod tests {
         let first = g.tasks.keys().next().unwrap();
         let last = g.tasks.keys().next_back().unwrap();
         let e = g.tasks[last].signals.first().copied().unwrap_or_else(|| {
-            let e = g.events.push(mkc_ir::tasks::Event { target: 1 });
+            let e = g.events.push(mkc_ir::dialect::task::Event { target: 1 });
             g.tasks[last].signals.push(e);
             e
         });

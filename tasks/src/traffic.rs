@@ -9,7 +9,6 @@
 //! shorter context. Writes are the results the function returns, except updated caches, of
 //! which a step writes one row each.
 
-use crate::cost::bytes;
 use mkc_ir::dialect::builtin::weight_arg_name;
 use mkc_ir::{Attr, Body, OpId, Type, ValueId};
 use std::collections::HashMap;
@@ -62,7 +61,7 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
     let mut caches = Vec::new();
     for (i, &a) in args.iter().enumerate() {
         let ty = body.ty(a);
-        let full = bytes(ty);
+        let full = ty.byte_size() as f64;
         let is_cache = uses[i]
             .iter()
             .any(|&(op, k)| k == 0 && body.ops[op].name == "tg.kv_append");
@@ -105,9 +104,9 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
                         .as_tensor()
                         .and_then(|t| t.shape.first().copied())
                         .unwrap_or(1);
-                    bytes(ty) / rows.max(1) as f64
+                    ty.byte_size() as f64 / rows.max(1) as f64
                 }
-                None => bytes(body.ty(v)),
+                None => body.ty(v).byte_size() as f64,
             };
         }
     }
@@ -122,7 +121,7 @@ fn gathered_rows(body: &Body, ty: &Type, uses: &[(OpId, usize)]) -> Option<f64> 
     if uses.is_empty() || rows == 0 {
         return None;
     }
-    let row = bytes(ty) / rows as f64;
+    let row = ty.byte_size() as f64 / rows as f64;
     let mut total = 0.0;
     for &(op, k) in uses {
         let data = &body.ops[op];
@@ -133,7 +132,7 @@ fn gathered_rows(body: &Body, ty: &Type, uses: &[(OpId, usize)]) -> Option<f64> 
         let indices = body.ty(*data.operands.get(1)?).as_tensor()?.num_elements();
         total += row * indices as f64;
     }
-    Some(total.min(bytes(ty)))
+    Some(total.min(ty.byte_size() as f64))
 }
 
 #[cfg(test)]
@@ -141,7 +140,7 @@ mod tests {
     use super::*;
 
     fn traffic(src: &str) -> StepTraffic {
-        let body = crate::testing::parse(src);
+        let body = mkc_ir::parse_text("t.mlir", src).unwrap_or_else(|e| panic!("{e}"));
         let func = mkc_ir::dialect::builtin::first_func(&body).unwrap();
         step_traffic(&body, func).unwrap()
     }

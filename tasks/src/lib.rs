@@ -1,0 +1,22 @@
+//! mkc-tasks: the task level. It turns a fused step into tasks over byte ranges with events,
+//! places them on SMs, and says what a step costs.
+//!
+//! It owns: `split-attention` (decode attention as parts over the context and a combine),
+//! the memory plan ([`memplan`]: packed weights, KV caches, the reused workspace arena), a
+//! step's traffic and its bandwidth floor ([`traffic`]), `tile` (every fused group's results
+//! cut into tasks, events derived from their ranges) and `schedule` (SM queues under the
+//! cost model, and the estimate). It does not own the task dialect and its graph form
+//! (`mkc-ir`'s `dialect::task`), fusion (`mkc-fusion`) or the kernel (`mkc-kernel`).
+
+pub mod memplan;
+pub mod schedule;
+pub mod split_attention;
+pub mod tile;
+pub mod traffic;
+
+/// Registers this crate's passes: `split-attention`, `tile`, `schedule`.
+pub fn register_passes(r: &mut mkc_passes::PassRegistry) {
+    r.register(split_attention::info());
+    r.register(tile::info());
+    r.register(schedule::info());
+}
