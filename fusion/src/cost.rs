@@ -28,14 +28,21 @@ pub struct CostModel {
     pub unsplit: f64,
 }
 
+impl CostModel {
+    /// The model for `target`: a group's synchronisation is a grid-wide wait's bytes at its
+    /// bandwidth, and the work should spread over its SMs.
+    pub fn for_target(target: &mkc_ir::Target, unsplit: f64) -> CostModel {
+        CostModel {
+            sync: target.grid_sync * target.bandwidth,
+            sms: target.sms as u64,
+            unsplit,
+        }
+    }
+}
+
 impl Default for CostModel {
     fn default() -> Self {
-        // ~2 us of an idle H100 at ~3 TB/s is ~6 MB; a grid-wide wait costs about that.
-        CostModel {
-            sync: 4.0e6,
-            sms: 132,
-            unsplit: 1.0,
-        }
+        CostModel::for_target(&mkc_ir::Target::h100(), 1.0)
     }
 }
 

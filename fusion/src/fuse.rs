@@ -33,10 +33,6 @@ mkc_passes::pass_options! {
         node_limit: usize = 200000 => "node-limit",
         /// Saturation: stop after this many milliseconds.
         time_limit_ms: u64 = 5000 => "time-limit-ms",
-        /// Cost model: byte-equivalent of one group's synchronisation.
-        sync_cost: f64 = 4.0e6 => "sync-cost",
-        /// Cost model: SMs the work should spread over.
-        sms: u64 = 132 => "sms",
         /// Cost model: penalty factor for groups that cannot fill every SM.
         unsplit_penalty: f64 = 1.0 => "unsplit-penalty",
         /// Where attention's combine of its parts runs: task (a group of its own, each tile run on the SM that finishes the last part of its heads) or prologue (in every tile of the output projection).
@@ -595,11 +591,9 @@ impl Pass for Fuse {
         };
         saturate(body, op, crate::rules::recognition(), &sat, cx)?;
         mkc_passes::dce::erase_dead_ops(body, op, cx.registry);
-        let model = CostModel {
-            sync: o.sync_cost,
-            sms: o.sms,
-            unsplit: o.unsplit_penalty,
-        };
+        let target = mkc_ir::Target::of(body)
+            .map_err(|e| Diagnostic::error(body.ops[op].loc, format!("fuse: {e}")))?;
+        let model = CostModel::for_target(&target, o.unsplit_penalty);
         let funcs = crate::egraph::functions(body, op);
         for func in funcs {
             let loc = body.ops[func].loc;

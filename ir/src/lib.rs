@@ -3,8 +3,9 @@
 //! It owns: the arena-based IR ([`ir`]), types and attributes, the textual form
 //! ([`parser`], [`printer`]: MLIR syntax that `mlir-opt --allow-unregistered-dialect` parses),
 //! diagnostics with source locations ([`diag`]), the dialect registry ([`registry`]), the
-//! verifier ([`verify`]), the core dialects (`builtin`/`func`, and `tg`, the tensor level),
-//! and the task level's graph form ([`tasks`]: tasks over byte ranges, events, schedules).
+//! verifier ([`verify`]), the dialects (`builtin`/`func`; `tg`, the tensor level; `fused`;
+//! `task`, with its graph form: tasks over byte ranges, events, schedules), what a tile of a
+//! fused group needs ([`tiling`]), and the target description ([`target`]).
 //! It does not own passes (see `mkc-passes`), importers (`mkc-frontends`) or code generation.
 
 pub mod attr;
@@ -15,6 +16,7 @@ pub mod minifloat;
 pub mod parser;
 pub mod printer;
 pub mod registry;
+pub mod target;
 pub mod tiling;
 pub mod types;
 pub mod verify;
@@ -25,6 +27,7 @@ pub use cranelift_entity::EntityRef;
 pub use diag::{Diagnostic, Loc, SourceMap};
 pub use ir::{BlockId, Body, OpId, OpSpec, RegionId, ValueId};
 pub use registry::Registry;
+pub use target::{Target, TargetSpec};
 pub use types::{ElemType, TensorType, Type};
 
 /// Parses `text` (named `name` in diagnostics) and verifies it. On failure returns the

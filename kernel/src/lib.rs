@@ -42,8 +42,8 @@ use mkc_ir::{Body, ElemType, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-/// How the megakernel is generated (the knobs the speed work measures; their defaults are
-/// those of `mkc compile`'s flags).
+/// How the megakernel is generated (the knobs the speed work measures; `mkc compile`'s
+/// flags take their defaults from [`KernelOptions::default`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelOptions {
     /// Threads per CTA (a multiple of 32, at most 1024).
@@ -98,11 +98,41 @@ pub struct KernelOptions {
     pub attention_online: bool,
 }
 
+impl Default for KernelOptions {
+    /// The kernel `mkc compile` generates unless told otherwise (docs/PERF.md measures each
+    /// choice).
+    fn default() -> Self {
+        KernelOptions {
+            threads: 512,
+            prefetch_bytes: 64 << 10,
+            prefetch_next: true,
+            stream_slots: 0,
+            slot_bytes: 32 << 10,
+            max_registers: None,
+            matvec_rows: 1,
+            smem_scratch: 96 << 10,
+            weights_evict_first: true,
+            preload: 0,
+            matvec_unroll: 4,
+            event_fences: false,
+            parallel_waits: true,
+            staged_norm_weights: true,
+            attention_lanes: 2,
+            attention_online: true,
+        }
+    }
+}
+
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
 const STREAM_ROWS: i64 = 256;
 
 /// Stands for the offset of the shared scratch in the kernel's text until it is known.
 const SSCR_OFF: &str = "__SSCR_OFF__";
+
+/// Shared memory a CTA keeps from its task scratch (for the task records and the ring's
+/// bookkeeping), and from the weight ring (for those and the scratch a task needs).
+const SCRATCH_RESERVE: u64 = 11 << 10;
+const RING_RESERVE: u64 = 27 << 10;
 
 /// The most bytes one prefetch instruction asks for (a table entry).
 const PREFETCH_CHUNK: u64 = 16 << 10;
@@ -111,6 +141,8 @@ const PREFETCH_CHUNK: u64 = 16 << 10;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
     pub mlir: String,
+    /// The PTX target it is lowered for (the module's target's chip).
+    pub chip: String,
     /// Kernel name inside the `gpu.module @mkc`.
     pub name: String,
     pub threads: u32,
@@ -3748,10 +3780,11 @@ pub fn generate(
     program: &TaskProgram,
     opts: &KernelOptions,
 ) -> Result<Kernel, String> {
-    if opts.threads == 0 || !opts.threads.is_multiple_of(32) || opts.threads > 1024 {
+    let gpu = mkc_ir::Target::of(body)?;
+    if opts.threads == 0 || !opts.threads.is_multiple_of(32) || opts.threads > gpu.threads_per_cta {
         return Err(format!(
-            "threads per CTA must be a multiple of 32 up to 1024, not {}",
-            opts.threads
+            "threads per CTA must be a multiple of 32 up to {}, not {}",
+            gpu.threads_per_cta, opts.threads
         ));
     }
     if !(1..=2).contains(&opts.matvec_rows) {
@@ -3782,9 +3815,10 @@ pub fn generate(
             ));
         }
         let ring = opts.stream_slots as u64 * opts.slot_bytes as u64;
-        if ring > 200 << 10 {
+        let most = gpu.smem_per_cta as u64 - RING_RESERVE;
+        if ring > most {
             return Err(format!(
-                "a weight ring of {} slots of {} bytes ({ring} bytes) does not fit a CTA's shared memory (at most 204800 bytes)",
+                "a weight ring of {} slots of {} bytes ({ring} bytes) does not fit a CTA's shared memory (at most {most} bytes)",
                 opts.stream_slots, opts.slot_bytes
             ));
         }
@@ -3982,8 +4016,10 @@ pub fn generate(
         attention_online: opts.attention_online,
         streamed: 0,
         // The ring comes first; the scratch gets what shared memory it leaves.
-        smem_scratch: (opts.smem_scratch as u64)
-            .min((216u64 << 10).saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64)),
+        smem_scratch: (opts.smem_scratch as u64).min(
+            (gpu.smem_per_cta as u64 - SCRATCH_RESERVE)
+                .saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64),
+        ),
         weights_evict_first: opts.weights_evict_first,
         staged_norm_weights: opts.staged_norm_weights,
         preload_depth: opts.preload,
@@ -4044,7 +4080,7 @@ pub fn generate(
     // above 256 threads the block size must be stated too.
     let regs = opts
         .max_registers
-        .unwrap_or((65536 / opts.threads).min(255) / 8 * 8);
+        .unwrap_or((gpu.registers_per_sm / opts.threads).min(gpu.registers_per_thread) / 8 * 8);
     let mut attrs = Vec::new();
     if opts.threads > 256 {
         attrs.push(format!("nvvm.maxntid = array<i32: {}, 1, 1>", opts.threads));
@@ -4508,17 +4544,18 @@ pub fn generate(
     } else {
         ring_bytes + preload_bytes + smem_max as u32
     };
-    // A Hopper CTA may use at most 227 KiB of shared memory, static and dynamic.
+    // A CTA may use at most the target's shared memory, static and dynamic.
     let static_smem = 3 * rec_len as u64 * 8 + 16;
-    if static_smem + dynamic_smem as u64 > 227 << 10 {
+    if static_smem + dynamic_smem as u64 > gpu.smem_per_cta as u64 {
         return Err(format!(
             "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
             static_smem + dynamic_smem as u64,
-            227 << 10
+            gpu.smem_per_cta
         ));
     }
     Ok(Kernel {
         mlir,
+        chip: gpu.chip,
         name: "step".into(),
         threads: opts.threads,
         ctas: schedule.queues.len(),

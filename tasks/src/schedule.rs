@@ -25,8 +25,6 @@ use std::collections::HashMap;
 mkc_passes::pass_options! {
     /// Options of `schedule`.
     pub struct ScheduleOptions {
-        /// SMs to schedule onto (the H100 has 132).
-        sms: usize = 132 => "sms",
         /// A cost model file from `mkc tune` (measured time per task kind).
         cost_model: String = String::new() => "cost-model",
     }
@@ -65,15 +63,10 @@ impl Pass for SchedulePass {
             Diagnostic::error(loc, format!("schedule: {m}"))
         };
         let mut p = TaskProgram::from_body(body).map_err(at)?;
-        let mut m = Machine {
-            sms: self.options.sms,
-            ..Machine::default()
-        };
+        let mut m = Machine::new(&mkc_ir::Target::of(body).map_err(at)?);
         if !self.options.cost_model.is_empty() {
-            let path = &self.options.cost_model;
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| at(format!("cannot read cost model '{path}': {e}")))?;
-            apply_cost_model(&mut m, &text).map_err(|e| at(format!("{path}: {e}")))?;
+            m.read_cost_model(std::path::Path::new(&self.options.cost_model))
+                .map_err(at)?;
         }
         let (s, e) = assign_sms(&p.graph, &m).map_err(at)?;
         cx.count("tasks", p.graph.tasks.len() as u64);
@@ -191,22 +184,32 @@ pub fn fit_kind(points: &[(f64, f64)]) -> Option<KindCost> {
 
 impl Default for Machine {
     fn default() -> Self {
-        // H100 SXM: 132 SMs, 3.01 TB/s measured copy bandwidth (docs/PERF.md), ~7.5 Tflop/s
-        // of bf16 tensor-core throughput per SM, ~1 us for a flag to cross the L2.
+        Machine::new(&mkc_ir::Target::h100())
+    }
+}
+
+impl Machine {
+    /// The machine of `target`, with no measured costs.
+    pub fn new(target: &mkc_ir::Target) -> Machine {
         Machine {
-            sms: 132,
-            bandwidth: 3.013e12,
-            flops_per_sm: 7.5e12,
-            event_latency_s: 1.0e-6,
+            sms: target.sms as usize,
+            bandwidth: target.bandwidth,
+            flops_per_sm: target.sm_matrix_flops,
+            event_latency_s: target.event_latency,
             // The kernel reads nothing before a task's wait by default (`mkc compile
             // --stream-slots` and `--l2-prefetch` change that; a cost model may say so).
             prefetch_bytes: 0.0,
             measured: HashMap::new(),
         }
     }
-}
 
-impl Machine {
+    /// Reads a cost model file (`mkc tune` wrote it) into this machine.
+    pub fn read_cost_model(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read cost model '{}': {e}", path.display()))?;
+        apply_cost_model(self, &text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Time one SM takes for a task alone: its share of bandwidth, or its flops.
     pub fn duration(&self, bytes: f64, flops: f64) -> f64 {
         let per_sm = self.bandwidth / self.sms as f64;

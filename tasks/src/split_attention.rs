@@ -19,10 +19,8 @@ use mkc_passes::options::PassOptions;
 mkc_passes::pass_options! {
     /// Options of `split-attention`.
     pub struct SplitAttentionOptions {
-        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: sms / heads, at most 16, a task per part and head for every SM).
+        /// Parts the context is cut into (at most one per 8 positions of the cache; 1: no split; 0: the target's SMs / heads, at most 16, a task per part and head for every SM).
         parts: i64 = 0 => "parts",
-        /// SMs the parts should fill (parts = 0).
-        sms: i64 = 132 => "sms",
     }
 }
 
@@ -40,10 +38,10 @@ pub fn info() -> PassInfo {
         statistics: &[("split", "attention ops split into parts")],
         create: |o| {
             let options = SplitAttentionOptions::parse(o)?;
-            if options.parts < 0 || options.sms < 1 {
+            if options.parts < 0 {
                 return Err(format!(
-                    "parts must be 0 (automatic) or more, and sms at least 1; not {} and {}",
-                    options.parts, options.sms
+                    "parts must be 0 (automatic) or more, not {}",
+                    options.parts
                 ));
             }
             Ok(Box::new(SplitAttention { options }))
@@ -53,9 +51,12 @@ pub fn info() -> PassInfo {
 
 impl Pass for SplitAttention {
     fn run(&mut self, body: &mut Body, root: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let sms = mkc_ir::Target::of(body)
+            .map_err(|e| Diagnostic::error(body.ops[root].loc, format!("split-attention: {e}")))?
+            .sms as i64;
         let mut n = 0;
         for op in body.walk(root) {
-            if body.ops[op].name == "tg.attention" && split(body, op, &self.options) {
+            if body.ops[op].name == "tg.attention" && split(body, op, &self.options, sms) {
                 n += 1;
             }
         }
@@ -66,7 +67,7 @@ impl Pass for SplitAttention {
 
 /// Replaces one `tg.attention` by its parts and their combine; false when the cache is too
 /// short for two parts (or the op is not decode attention over [ctx, kv_heads, dim] caches).
-fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions) -> bool {
+fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions, sms: i64) -> bool {
     let d = body.ops[op].clone();
     let (Some(q), Some(k)) = (
         body.ty(d.operands[0]).as_tensor().cloned(),
@@ -83,7 +84,7 @@ fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions) -> bool {
     // query heads, which share its loads: faster at long contexts, slower at short ones;
     // docs/PERF.md.)
     let parts = match o.parts {
-        0 => (o.sms / q.shape[0].max(1)).min(16),
+        0 => (sms / q.shape[0].max(1)).min(16),
         n => n,
     };
     let parts = parts.min((k.shape[0] + 7) / 8);

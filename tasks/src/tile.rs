@@ -18,7 +18,6 @@
 //! too little is all overhead.
 
 use crate::memplan::{combine_of, plan_memory, MemoryPlan};
-use crate::schedule::Machine;
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
@@ -26,7 +25,7 @@ use mkc_ir::dialect::task::{Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
 use mkc_ir::EntityRef;
-use mkc_ir::{Body, OpId, ValueId};
+use mkc_ir::{Body, OpId, Target, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
 use mkc_passes::options::PassOptions;
 use std::collections::HashMap;
@@ -34,16 +33,10 @@ use std::collections::HashMap;
 mkc_passes::pass_options! {
     /// Options of `tile`.
     pub struct TileOptions {
-        /// SMs the tiles of each group spread over.
-        sms: usize = 132 => "sms",
         /// KV positions attention reads, for the cost estimates.
         ctx: u64 = 128 => "ctx",
         /// No tile moves fewer bytes than this (unless its result cannot be cut).
         min_tile_bytes: f64 = 16384.0 => "min-tile-bytes",
-        /// Fixed cost of one task (its wait, signal and pipeline fill), in seconds.
-        task_overhead: f64 = 5.0e-7 => "task-overhead",
-        /// Flop/s one SM sustains in decode attention (its loads and exps wait on each other).
-        attention_flops: f64 = 5.0e9 => "attention-flops",
         /// Drop the waits another wait of the same task implies, and the counters then unawaited (fewer polls before a task, fewer atomics after it).
         prune_waits: bool = true => "prune-waits",
         /// A task moving fewer bytes than this, with one wait, runs on that event's last signal on the signalling SM, without a wait or a queue slot (Qwen3's q/k norm and rope after the qkv tiles), unless it computes attention; 0: only attention's combine does.
@@ -51,23 +44,14 @@ mkc_passes::pass_options! {
     }
 }
 
-/// Activations stay in the 50 MB L2 between producer and consumer: a byte read from there
-/// costs about a quarter of an HBM byte (the L2 serves ~4x HBM bandwidth).
-pub const L2_BYTE: f64 = 0.25;
-
 /// Most boxes any value of a task's slice may need: the kernel's code for a task is emitted
 /// per box in places, and a cut whose slices need hundreds (the ONNX attention cut into two
 /// halves of its lanes, through transposes) made PTX that ptxas took a minute over.
 pub const MAX_BOXES: usize = 64;
 
-/// Most byte ranges one task may name (reads and writes), and the time each costs it.
+/// Most byte ranges one task may name (reads and writes; each costs the target's
+/// `range_cost`).
 pub const MAX_RANGES: usize = 64;
-pub const RANGE_COST: f64 = 2.0e-8;
-
-/// f32 arithmetic one SM does per second on its CUDA cores (128 lanes, a fused multiply-add
-/// each per cycle at ~1.75 GHz): tasks compute in f32, so their flops are not free next to
-/// their bytes (attention over a context moves few bytes for its arithmetic).
-pub const SM_FLOPS: f64 = 4.5e11;
 
 pub struct Tile {
     pub options: TileOptions,
@@ -121,6 +105,7 @@ struct Placer<'a> {
     places: HashMap<ValueId, Place>,
     memory: Vec<Memory>,
     opts: &'a TileOptions,
+    target: &'a Target,
 }
 
 impl Placer<'_> {
@@ -161,7 +146,7 @@ impl Placer<'_> {
         in_place: bool,
         per_sm: f64,
     ) -> Result<Vec<Choice>, String> {
-        let sms = self.opts.sms as i64;
+        let sms = self.target.sms as i64;
         let mut targets: Vec<i64> = (1..=16.min(sms))
             .chain((20..=sms).step_by(4))
             .chain([sms])
@@ -173,10 +158,12 @@ impl Placer<'_> {
             return Err("a group has no body".into());
         }
         let attention = computes_attention(self.body, group);
+        // Tasks compute in f32, so their flops are not free next to their bytes (attention
+        // over a context moves few bytes for its arithmetic).
         let rate = if attention {
-            self.opts.attention_flops
+            self.target.attention_flops
         } else {
-            SM_FLOPS
+            self.target.sm_flops
         };
         let mut all = Vec::new();
         for cut in candidates(shape, &targets) {
@@ -189,7 +176,7 @@ impl Placer<'_> {
             // Tasks that move too little are all overhead; the result's share per task says
             // so before any tile is priced, except for attention, whose tasks each re-read
             // their KV head (from L2) and are short of work, not of bytes.
-            if n > self.opts.sms
+            if n > self.target.sms as usize
                 || (!attention && n > 1 && whole / (n as f64) < self.opts.min_tile_bytes)
             {
                 continue;
@@ -227,7 +214,7 @@ impl Placer<'_> {
             {
                 continue;
             }
-            let time = biggest + self.opts.task_overhead + ranges as f64 * RANGE_COST;
+            let time = biggest + self.target.task_overhead + ranges as f64 * self.target.range_cost;
             let flops = priced.iter().map(|t| t.flops).fold(0.0, f64::max);
             all.push(Choice {
                 tasks: n,
@@ -337,13 +324,13 @@ impl Placer<'_> {
                         .max(1);
                     bytes * (self.opts.ctx as f64 / ctx as f64).min(1.0) * context_share
                 }
-                Memory::Activations => bytes * L2_BYTE,
+                Memory::Activations => bytes * self.target.l2_byte_cost,
             };
         }
         let results = &body.ops[group].results;
         for &(v, j) in &sl.loaded {
             self.ranges(results[j], &sl.needs[&v], &mut t.reads)?;
-            t.bytes += region_elements(&sl.needs[&v]) as f64 * elem(v) * L2_BYTE;
+            t.bytes += region_elements(&sl.needs[&v]) as f64 * elem(v) * self.target.l2_byte_cost;
         }
         let out = results[k];
         self.ranges(out, &tile, &mut t.writes)?;
@@ -353,7 +340,7 @@ impl Placer<'_> {
             let ctx = body.ty(out).as_tensor().map_or(1, |t| t.shape[0]).max(1);
             written / ctx as f64
         } else {
-            written * L2_BYTE
+            written * self.target.l2_byte_cost
         };
         for &o in &sl.ops {
             let d = &body.ops[o];
@@ -605,9 +592,7 @@ fn allot(menus: &[&[Choice]], sms: usize) -> Vec<usize> {
 
 /// Builds the task program of `func` (a fused step function).
 pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskProgram, String> {
-    if opts.sms == 0 {
-        return Err("cannot tile for 0 SMs".into());
-    }
+    let target = Target::of(body)?;
     let plan: MemoryPlan = plan_memory(body, func)?;
     plan.check()?;
     let entry = body
@@ -783,12 +768,9 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
         places,
         memory,
         opts,
+        target: &target,
     };
-    let m = Machine {
-        sms: opts.sms,
-        ..Machine::default()
-    };
-    let per_sm = m.bandwidth / m.sms as f64;
+    let per_sm = target.bandwidth / target.sms as f64;
     // Groups of one structure (the layers) have the same menus of cuts.
     let mut menu_cache: HashMap<(String, usize), Vec<Choice>> = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
@@ -852,7 +834,7 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             let ks: Vec<usize> = order.iter().copied().filter(|&k| level[k] == l).collect();
             let picks = allot(
                 &ks.iter().map(|k| &menus[k][..]).collect::<Vec<_>>(),
-                opts.sms,
+                target.sms as usize,
             );
             for (&k, pick) in ks.iter().zip(picks) {
                 for tile in tiles_of(&menus[&k][pick].cut) {
@@ -1253,7 +1235,7 @@ mod simulated {
         crate::register_passes(&mut passes);
         mkc_passes::driver::run_pipeline(
             &mut body,
-            "builtin.module(canonicalize,fuse,cse,dce,tile{sms=8 min-tile-bytes=256},schedule{sms=8})",
+            "builtin.module(attach-target{sms=8},canonicalize,fuse,cse,dce,tile{min-tile-bytes=256},schedule)",
             &passes,
         )
         .unwrap();

@@ -105,7 +105,8 @@ fn the_kernel_of_a_small_program_snapshot() {
             "compile",
             repo("tests/ir/tile_mlp_residual.mlir").to_str().unwrap(),
             "--emit=mlir",
-            "--pass-pipeline=builtin.module(fuse,tile{sms=4 min-tile-bytes=4096},schedule{sms=4})",
+            "--sms=4",
+            "--pass-pipeline=builtin.module(fuse,tile{min-tile-bytes=4096},schedule)",
             "-o",
             mlir.to_str().unwrap(),
         ],
@@ -159,7 +160,8 @@ fn scratch_lives_in_shared_memory_weights_stream_evict_first_and_kv_is_bf16() {
         let mut args = vec![
             "compile",
             "--emit=mlir",
-            "--pass-pipeline=builtin.module(fuse,tile{sms=8},schedule{sms=8})",
+            "--sms=8",
+            "--pass-pipeline=builtin.module(fuse,tile,schedule)",
         ];
         let model = repo("tests/fixtures/llama-tiny");
         args.push(model.to_str().unwrap());

@@ -117,7 +117,9 @@ fn unknown_pass_lists_the_valid_ones() {
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
-        err.contains("unknown pass 'frobnicate'; valid passes: canonicalize, cse, dce"),
+        err.contains(
+            "unknown pass 'frobnicate'; valid passes: attach-target, canonicalize, cse, dce"
+        ),
         "{err}"
     );
 }

@@ -70,8 +70,9 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
             "sim",
             "--seeds",
             "4",
+            "--sms=16",
             "--pass-pipeline",
-            "builtin.module(canonicalize,fuse,cse,dce,tile{sms=16 min-tile-bytes=512},schedule{sms=16})",
+            "builtin.module(canonicalize,fuse,cse,dce,tile{min-tile-bytes=512},schedule)",
         ],
         None,
     );

@@ -1,4 +1,4 @@
-// RUN: --pass-pipeline='builtin.module(split-attention{parts=4},fuse,tile{sms=16 min-tile-bytes=4096})'
+// RUN: --pass-pipeline='builtin.module(attach-target{sms=16},split-attention{parts=4},fuse,tile{min-tile-bytes=4096})'
 // Decode attention over a 64-position cache becomes 4 parts over runs of the context (tiles
 // cut the parts apart, each reading the cache rows of its kv heads) and their combine,
 // which fuse makes a prologue of the output projection (no task of its own: the

@@ -1,4 +1,4 @@
-// RUN: --pass-pipeline='builtin.module(fuse,tile{sms=4 min-tile-bytes=4096},schedule{sms=4})'
+// RUN: --pass-pipeline='builtin.module(attach-target{sms=4},fuse,tile{min-tile-bytes=4096},schedule)'
 // An MLP block with a residual: fused into gate/up and down groups, each cut into tiles
 // over its output rows; a down tile reads all of the MLP activation (one counter) and its
 // own slice of the residual.

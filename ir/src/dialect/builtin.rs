@@ -37,6 +37,9 @@ fn verify_module(body: &Body, op: OpId) -> Result<(), String> {
     if !body.blocks[block].args.is_empty() {
         return Err("block cannot have arguments".into());
     }
+    if let Some(t) = body.ops[op].attrs.get(crate::target::TARGET_ATTR) {
+        crate::target::Target::from_attr(t)?;
+    }
     Ok(())
 }
 

@@ -5,13 +5,13 @@
 use mkc_frontends::{build_decode_step, Checkpoint, DecodeOptions, HfModel};
 use mkc_ir::verify::{verify, VerifyOptions};
 use mkc_ir::weights::WeightSource;
-use mkc_ir::{ElemType, Registry, TensorType};
+use mkc_ir::{ElemType, Registry, TargetSpec, TensorType};
 use mkc_runtime::interp::{argmax, i64_tensor, rel_err};
 use mkc_runtime::{Interpreter, Simulator, Tensor};
 use std::path::Path;
 
 /// Where the logits come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     /// The reference interpreter of the tensor level.
     Interp,
@@ -22,11 +22,28 @@ pub enum Engine {
 }
 
 impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Interp, Engine::Sim, Engine::Gpu];
+
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
             Engine::Sim => "sim",
             Engine::Gpu => "gpu",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.name() == s)
+    }
+
+    /// What the engine is, in a line.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Engine::Interp => "The reference interpreter of the tensor level",
+            Engine::Sim => {
+                "The scheduled task program on the CPU simulator (SM queues, events, bf16 memory)"
+            }
+            Engine::Gpu => "A compiled artifact (--artifact DIR) on the GPU, beside the simulator",
         }
     }
 }
@@ -107,21 +124,32 @@ fn level_name(pipeline: &str) -> String {
     }
 }
 
-/// Runs a pass pipeline on imported IR (verifying after each pass).
-fn apply_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<(), String> {
-    if !pipeline.is_empty() {
-        mkc_driver::run_pipeline(body, pipeline)?;
+/// How one check runs on the CPU.
+pub struct CheckRun<'a> {
+    pub engine: Engine,
+    /// The simulator's interleaving.
+    pub seed: u64,
+    /// Passes to run on the imported IR first ("" runs it as imported).
+    pub pipeline: &'a str,
+    /// The GPU the pipeline compiles for.
+    pub target: &'a TargetSpec,
+}
+
+/// Attaches the target and runs the pipeline on imported IR (verifying after each pass).
+fn apply_pipeline(body: &mut mkc_ir::Body, run: &CheckRun) -> Result<(), String> {
+    run.target.apply(body)?;
+    if !run.pipeline.is_empty() {
+        crate::run_pipeline(body, run.pipeline)?;
     }
     Ok(())
 }
 
 pub fn check_hf(
     dir: &Path,
-    engine: Engine,
-    seed: u64,
-    pipeline: &str,
+    run: &CheckRun,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
+    let (engine, seed, pipeline) = (run.engine, run.seed, run.pipeline);
     let reference = load_reference(dir)?;
     let model = HfModel::open(dir)?;
     let ckpt = model
@@ -134,7 +162,7 @@ pub fn check_hf(
         ..Default::default()
     };
     let mut body = build_decode_step(&model.config, &model.weight_types(), &opts)?;
-    apply_pipeline(&mut body, pipeline)?;
+    apply_pipeline(&mut body, run)?;
     let registry = Registry::with_all_dialects();
     let errors = verify(&body, &registry, VerifyOptions::default());
     if let Some(e) = errors.first() {
@@ -202,18 +230,17 @@ pub fn check_hf(
 /// all reference tokens; row i of its logits is compared with row i of the reference.
 pub fn check_onnx(
     dir: &Path,
-    engine: Engine,
-    seed: u64,
-    pipeline: &str,
+    run: &CheckRun,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
+    let (engine, seed, pipeline) = (run.engine, run.seed, run.pipeline);
     use mkc_frontends::onnx::{import, ImportOptions, OnnxModel, OnnxWeights};
     let reference = load_reference(dir)?;
     let path = dir.join("model.onnx");
     let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut body = import(&model, &ImportOptions::default())
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    apply_pipeline(&mut body, pipeline)?;
+    apply_pipeline(&mut body, run)?;
     let registry = Registry::with_all_dialects();
     if let Some(e) = verify(&body, &registry, VerifyOptions::default()).first() {
         return Err(format!(

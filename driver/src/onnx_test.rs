@@ -129,7 +129,7 @@ fn run_case_inner(dir: &Path, pipeline: &str) -> Result<(), Failure> {
         };
         let mut body = import(&model, &opts)?;
         if !pipeline.is_empty() {
-            mkc_driver::run_pipeline(&mut body, pipeline).map_err(|e| format!("pipeline: {e}"))?;
+            crate::run_pipeline(&mut body, pipeline).map_err(|e| format!("pipeline: {e}"))?;
         }
         let registry = Registry::with_all_dialects();
         if let Some(e) = verify(&body, &registry, VerifyOptions::default()).first() {

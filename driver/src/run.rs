@@ -1,0 +1,252 @@
+//! `run`: greedy decoding with a Hugging Face model's decode step, on any engine: the
+//! reference interpreter (tensor or fused level), the simulator of the scheduled program, or
+//! a compiled artifact on the GPU (which computes each step's argmax itself).
+
+use crate::check::Engine;
+use crate::import::{import_model, ModelOptions};
+use crate::level::{Level, PipelineOptions};
+use mkc_ir::weights::WeightSource;
+use mkc_ir::{ElemType, TargetSpec, TensorType};
+use mkc_runtime::interp::i64_tensor;
+use mkc_runtime::Tensor;
+use std::path::{Path, PathBuf};
+
+/// How to decode.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub model: ModelOptions,
+    pub engine: Engine,
+    /// The level the interpreter runs (tensor or fused); the simulator runs the schedule.
+    pub level: Level,
+    /// `Engine::Gpu`: the artifact compiled from the model.
+    pub artifact: Option<PathBuf>,
+    /// The target the simulator's program is compiled for.
+    pub target: TargetSpec,
+}
+
+/// One decode step: (token, position) -> the next token.
+type Stepper<'a> = Box<dyn FnMut(i64, usize) -> Result<i64, String> + 'a>;
+
+/// What a decode produced.
+pub struct Generation {
+    /// The level that ran ("tensor", "fused", "schedule" or "artifact").
+    pub level: &'static str,
+    pub generated: Vec<i64>,
+    /// Steps run (the prompt's and the generated tokens' but the last).
+    pub steps: usize,
+    pub seconds: f64,
+}
+
+/// The model's tokenizer.json (beside its config), if it has one.
+pub fn tokenizer_of(model: &Path) -> Result<Option<tokenizers::Tokenizer>, String> {
+    let dir = if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let path = dir.join("tokenizer.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    tokenizers::Tokenizer::from_file(&path)
+        .map(Some)
+        .map_err(|e| format!("{}: not a tokenizer: {e}", path.display()))
+}
+
+/// Feeds `prompt`, then each step's own token, through the decode step until `max_new`
+/// tokens are generated; `on_token` sees each as it comes.
+pub fn generate(
+    path: &Path,
+    o: &RunOptions,
+    prompt: &[i64],
+    max_new: usize,
+    on_token: &mut dyn FnMut(i64),
+) -> Result<Generation, String> {
+    if crate::import::is_onnx(path) {
+        return Err("run takes a Hugging Face model (a checkpoint folder or a config.json); ONNX graphs have no decode step".into());
+    }
+    if prompt.is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    let model = mkc_frontends::HfModel::open(path)?;
+    let needed = prompt.len() + max_new;
+    let vocab = model.config.vocab_size;
+    if let Some(bad) = prompt.iter().find(|&&t| t < 0 || t >= vocab) {
+        return Err(format!(
+            "prompt token {bad} is outside the vocabulary (0..{vocab})"
+        ));
+    }
+    let random;
+    let weights: &dyn WeightSource = match (&model.checkpoint, o.model.random_weights) {
+        (Some(c), false) => c,
+        _ => {
+            let cfg = &model.config;
+            random = mkc_frontends::random::RandomWeights::new(
+                cfg.expected_weights()
+                    .into_iter()
+                    .map(|(n, s)| (n, cfg.dtype, s)),
+                0,
+            );
+            &random
+        }
+    };
+    // (Declared before the stepper, which may borrow it.)
+    let mut holder = None;
+    let mut step: Stepper;
+    let level;
+    if o.engine == Engine::Gpu {
+        level = "artifact";
+        step = gpu_stepper(o, weights, needed)?;
+    } else {
+        let model_opts = ModelOptions {
+            ctx: o.model.ctx.max(needed as i64),
+            ..o.model.clone()
+        };
+        let mut body = import_model(path, &model_opts)?;
+        o.target.apply(&mut body)?;
+        // The simulator runs the scheduled program; the interpreter the level asked for.
+        let run_level = match (o.engine, o.level) {
+            (Engine::Sim, _) => Level::Schedule,
+            (_, Level::Tensor) => Level::Tensor,
+            _ => Level::Fused,
+        };
+        if run_level != Level::Tensor {
+            crate::run_pipeline(&mut body, &run_level.pipeline(&PipelineOptions::default()))?;
+        }
+        level = run_level.name();
+        let cfg = &model.config;
+        let cache_ty = TensorType::new(
+            [model_opts.ctx, cfg.num_kv_heads, cfg.head_dim],
+            model_opts.compute,
+        );
+        check_cache_fits(2 * cfg.num_layers, &cache_ty)?;
+        let body = holder.insert(body);
+        step = cpu_stepper(
+            body,
+            weights,
+            o.engine,
+            cache_ty,
+            2 * cfg.num_layers as usize,
+        )?;
+    }
+    let start = std::time::Instant::now();
+    let mut tokens = prompt.to_vec();
+    for pos in 0..needed - 1 {
+        let next = step(tokens[pos], pos).map_err(|e| format!("position {pos}: {e}"))?;
+        if pos + 1 >= prompt.len() {
+            tokens.push(next);
+            on_token(next);
+        }
+    }
+    Ok(Generation {
+        level,
+        generated: tokens[prompt.len()..].to_vec(),
+        steps: needed - 1,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// A step on the CPU: the interpreter, or the simulator of the scheduled program; the KV
+/// caches held here between steps.
+fn cpu_stepper<'a>(
+    body: &'a mkc_ir::Body,
+    weights: &'a dyn WeightSource,
+    engine: Engine,
+    cache_ty: TensorType,
+    caches: usize,
+) -> Result<Stepper<'a>, String> {
+    let mut interp = mkc_runtime::Interpreter::new(body, weights);
+    let func = interp.func("decode_step")?;
+    let mut sim = match engine {
+        Engine::Sim => Some(mkc_runtime::Simulator::new(body, weights, 0)?),
+        _ => None,
+    };
+    let zero = |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0);
+    let mut caches: Vec<Tensor> = (0..caches)
+        .map(|_| Tensor::from_fn(cache_ty.clone(), zero))
+        .collect();
+    Ok(Box::new(move |token, pos| {
+        let mut inputs = vec![
+            i64_tensor(&[], vec![token]),
+            i64_tensor(&[], vec![pos as i64]),
+        ];
+        inputs.append(&mut caches);
+        let mut outs = match &mut sim {
+            Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
+            None => interp.call(func, inputs),
+        }?;
+        let _logits = outs.remove(0);
+        let next = outs.remove(0).get(0).i();
+        caches = outs;
+        Ok(next)
+    }))
+}
+
+/// A step on the GPU: the artifact's kernel computes the argmax; the host only writes the
+/// token and the position.
+#[cfg(feature = "cuda")]
+fn gpu_stepper<'a>(
+    o: &RunOptions,
+    weights: &'a dyn WeightSource,
+    needed: usize,
+) -> Result<Stepper<'a>, String> {
+    let dir = o.artifact.as_ref().ok_or(
+        "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
+    )?;
+    let art = mkc_runtime::artifact::Artifact::open(dir)?;
+    eprintln!("mkc: loading {} onto the GPU", dir.display());
+    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, weights, 0)?;
+    let n = gpu.program.inputs.len();
+    let ctx = gpu.program.cache_positions();
+    if needed as i64 > ctx {
+        return Err(format!(
+            "{needed} positions do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx"
+        ));
+    }
+    Ok(Box::new(move |token, pos| {
+        let t = i64_tensor(&[], vec![token]);
+        let p = i64_tensor(&[], vec![pos as i64]);
+        let mut inputs: Vec<Option<&Tensor>> = vec![Some(&t), Some(&p)];
+        inputs.resize(n, None);
+        Ok(gpu.call(&inputs, &[1])?[0].get(0).i())
+    }))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_stepper<'a>(
+    _: &RunOptions,
+    _: &'a dyn WeightSource,
+    _: usize,
+) -> Result<Stepper<'a>, String> {
+    Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
+}
+
+/// The interpreter holds every KV cache in memory (and a step copies one at a time), so a
+/// `--ctx` far beyond what the machine holds is refused up front rather than aborting in the
+/// allocator halfway through.
+fn check_cache_fits(count: i64, ty: &TensorType) -> Result<(), String> {
+    // f32 storage per element in the interpreter (f64 for an f64 compute type).
+    let per_elem = if ty.elem == ElemType::F64 { 8 } else { 4 };
+    let bytes = (count as u128) * (ty.num_elements() as u128) * per_elem;
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
+            .map(|kb| kb * 1024)
+    });
+    // One extra cache for the copy a step makes; half of memory leaves room for the rest.
+    let need = bytes + bytes / (count.max(1) as u128);
+    // Without /proc/meminfo, assume a modest 32 GiB machine.
+    let total = total.unwrap_or(32 << 30);
+    let limit = total / 2;
+    if need > limit {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        return Err(format!(
+            "the KV caches for a context of {} positions need {:.1} GiB on the interpreter; this machine has {:.1} GiB (lower --ctx)",
+            ty.shape[0],
+            gib(need),
+            gib(total)
+        ));
+    }
+    Ok(())
+}

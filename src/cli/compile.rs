@@ -1,0 +1,401 @@
+//! `mkc import` and `mkc compile`.
+
+use super::{finish, write_output, LevelArg};
+use clap::Args;
+use mkc_driver::{CompileOptions, Level, ModelOptions, PipelineOptions};
+use mkc_ir::{ElemType, Target, TargetSpec};
+use mkc_kernel::KernelOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::LazyLock;
+
+/// How to import a model (shared by `import`, `compile` and `run`).
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A checkpoint folder, a config.json, an .onnx file, or a .mlir module (IR at any level).
+    pub model: PathBuf,
+    /// Ignore any weights on disk: weights will be synthesized (deterministically) to run.
+    #[arg(long)]
+    pub random_weights: bool,
+    /// KV-cache length (the longest context the step handles).
+    #[arg(long, default_value_t = ModelOptions::default().ctx)]
+    pub ctx: i64,
+    /// Element type of activations and the KV cache.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    pub compute: String,
+}
+
+impl ModelArgs {
+    pub fn options(&self) -> ModelOptions {
+        ModelOptions {
+            random_weights: self.random_weights,
+            ctx: self.ctx,
+            compute: ElemType::from_name(&self.compute).expect("clap checked it"),
+        }
+    }
+}
+
+/// The GPU to compile for (shared by `compile`, `run`, `check` and `tune`).
+#[derive(Args, Clone)]
+pub struct TargetArgs {
+    /// The GPU: a preset of the target description every pass and the kernel read their
+    /// machine numbers from (SMs, bandwidth, shared memory, ...); the printed IR carries it
+    /// as `mkc.target = #mkc.target<...>`. Default: a .mlir module's own target, else h100.
+    #[arg(long, value_parser = Target::PRESETS)]
+    pub target: Option<String>,
+    /// SMs to compile for (overrides the target's; the kernel runs one CTA on each).
+    #[arg(long, value_name = "N")]
+    pub sms: Option<u32>,
+    /// Global-memory bandwidth, GB/s (overrides the target's measured copy bandwidth): the
+    /// cost models and the floor in --stats.
+    #[arg(long, value_name = "GB/s")]
+    pub bandwidth: Option<f64>,
+    /// Any other field of the target, overridden: FIELD=VALUE (repeatable), e.g.
+    /// `--target-field task_overhead=4e-7`.
+    #[arg(long = "target-field", value_name = "FIELD=VALUE")]
+    pub fields: Vec<String>,
+}
+
+impl TargetArgs {
+    pub fn spec(&self) -> Result<TargetSpec, String> {
+        let mut spec = TargetSpec {
+            preset: self.target.clone(),
+            fields: Vec::new(),
+        };
+        if let Some(n) = self.sms {
+            if n == 0 {
+                return Err("--sms must be at least 1".into());
+            }
+            spec.fields.push(("sms".into(), n.to_string()));
+        }
+        if let Some(gbs) = self.bandwidth {
+            if !(gbs > 0.0 && gbs.is_finite()) {
+                return Err(format!(
+                    "--bandwidth must be a positive number of GB/s, not {gbs}"
+                ));
+            }
+            spec.fields
+                .push(("bandwidth".into(), format!("{:e}", gbs * 1e9)));
+        }
+        for f in &self.fields {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| format!("--target-field takes FIELD=VALUE, not '{f}'"))?;
+            spec.fields
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
+        spec.standalone()
+            .map_err(|e| format!("--target-field: {e}"))?;
+        Ok(spec)
+    }
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Write the IR here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+}
+
+pub fn run_import(a: ImportArgs) -> ExitCode {
+    let result = mkc_driver::import_model(&a.model.model, &a.model.options())
+        .map(|b| mkc_ir::printer::print(&b));
+    finish(result.and_then(|ir| write_output(a.output.as_deref(), &ir)))
+}
+
+/// The kernel's defaults, which the flags show.
+static KERNEL: LazyLock<KernelOptions> = LazyLock::new(KernelOptions::default);
+
+fn pick(on: bool, yes: &'static str, no: &'static str) -> &'static str {
+    if on {
+        yes
+    } else {
+        no
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Write the IR here instead of stdout (a folder for --emit=artifact).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// The level to stop at and print.
+    #[arg(long, value_enum, default_value = "fused")]
+    pub emit: LevelArg,
+    /// Write one JSON object: the target, per pass its wall time, counters and notes,
+    /// fused_groups, step_traffic (bytes a step reads and writes, and the bandwidth floor in
+    /// ms), memory_plan (workspace arena with reuse, KV cache and packed weight regions), and
+    /// with a task level the tasks and the schedule's estimate.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Replace the default pipeline of the --emit level.
+    #[arg(long = "pass-pipeline")]
+    pub pipeline: Option<String>,
+    /// Schedule (and estimate) with measured task costs: a file `mkc tune` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub cost_model: Option<PathBuf>,
+    /// Decode attention over the context in N parts whose tiles run on different SMs, and a
+    /// combine (the `split-attention` pass, flash-decoding); 1 keeps it whole, 0 picks the
+    /// target's SMs / heads (at most 16). The parts cut the step's positions at run time, so
+    /// short contexts spread too.
+    #[arg(long, value_name = "N", default_value_t = PipelineOptions::default().attention_parts)]
+    pub attention_parts: i64,
+    /// Where attention's combine of its parts runs: `task`, tasks of its own, each run on
+    /// the SM that finishes the last part of its heads (no wait of its own); `prologue`, in
+    /// every task of the output projection.
+    #[arg(long, value_name = "task|prologue", default_value = "task",
+          value_parser = ["task", "prologue"])]
+    pub attention_combine: String,
+    /// Tiling: drop the waits another wait of the same task implies (release/acquire
+    /// causality is transitive), and counters then unawaited (`tile{prune-waits}`).
+    #[arg(long, value_name = "BOOL", default_value_t = PipelineOptions::default().prune_waits,
+          action = clap::ArgAction::Set)]
+    pub prune_waits: bool,
+    /// Tiling: a task moving fewer bytes than this, with one wait, runs on its event's last
+    /// signal on the signalling SM (no wait, no queue slot); attention's tasks never do
+    /// (their work grows with the position); 0: only attention's combine does
+    /// (`tile{last-signal-bytes}`).
+    #[arg(long, value_name = "BYTES",
+          default_value_t = PipelineOptions::default().last_signal_bytes)]
+    pub last_signal_bytes: f64,
+    /// Artifact: steps at positions below P run a second program compiled with attention
+    /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
+    /// sharing the first's memory; 0: one program. Hugging Face models only (their step
+    /// takes the position). Default: 192 for an artifact of such a model with the default
+    /// pipeline and attention parts, else 0 (docs/PERF.md measures the threshold).
+    #[arg(long, value_name = "P")]
+    pub short_steps: Option<i64>,
+    /// Artifact: steps at positions P and beyond run a third program with attention in the
+    /// target's SMs / KV heads parts, at most 16 (`long/`: where parts x query heads
+    /// outnumber the SMs, a tile holds a KV head's query heads, which share its loads:
+    /// faster at long contexts, slower at short ones), sharing the first's memory; 0: none.
+    /// Hugging Face models with grouped-query attention only. Default, for an artifact of
+    /// such a model with the default pipeline and attention parts: the position where one
+    /// layer's K cache reaches 2^20 values, when the caches hold it, else 0 (a fit to the
+    /// models docs/PERF.md measures, not a derived rule).
+    #[arg(long, value_name = "P")]
+    pub long_steps: Option<i64>,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+}
+
+/// The megakernel's knobs (their defaults are [`KernelOptions::default`]).
+#[derive(Args, Clone)]
+pub struct KernelArgs {
+    /// Megakernel: threads per CTA (a multiple of 32, at most the target's).
+    #[arg(long, default_value_t = KERNEL.threads)]
+    pub threads: u32,
+    /// Megakernel: bytes of weights each task asks into L2 at its start (0: none): by
+    /// default the next task's in the SM's queue (--prefetch), so they stream while this
+    /// task waits and computes.
+    #[arg(long, value_name = "BYTES", default_value_t = KERNEL.prefetch_bytes)]
+    pub l2_prefetch: u64,
+    /// Megakernel: whose weights a task asks into L2 before its wait: its own, or the next
+    /// task's of its SM's queue (so they stream while this one waits and computes).
+    #[arg(long, value_name = "own|next", default_value = pick(KERNEL.prefetch_next, "next", "own"),
+          value_parser = ["own", "next"])]
+    pub prefetch: String,
+    /// Megakernel: slots of the shared-memory ring that matrix-vector products stream
+    /// their weight rows through with bulk asynchronous copies (0: ordinary loads).
+    #[arg(long, value_name = "N", default_value_t = KERNEL.stream_slots)]
+    pub stream_slots: u32,
+    /// Megakernel: bytes of one ring slot (whole weight rows; a 16-byte multiple).
+    #[arg(long, value_name = "BYTES", default_value_t = KERNEL.slot_bytes)]
+    pub slot_bytes: u32,
+    /// Megakernel: registers per thread ptxas may use, above 256 threads (default: the
+    /// target's register file of one SM over the threads; 0: ptxas decides).
+    #[arg(long, value_name = "N")]
+    pub max_registers: Option<u32>,
+    /// Megakernel: weight rows a warp streams at once in a matrix-vector product (1 or 2;
+    /// 2 loads each block of the input once for both, and keeps twice the loads in flight).
+    #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_rows)]
+    pub matvec_rows: u32,
+    /// Megakernel: bytes of shared memory for a task's intermediate values (a norm's
+    /// output, rows before their epilogue); what does not fit, and all with 0, goes to a
+    /// per-SM scratch region of global memory.
+    #[arg(long, value_name = "BYTES", default_value_t = KERNEL.smem_scratch)]
+    pub smem_scratch: u32,
+    /// Megakernel: how matrix-vector products load their weights: evict-first (an L2
+    /// evict-first policy, no L1 allocation: caches keep the KV cache and activations) or
+    /// normal (plain loads).
+    #[arg(long, value_name = "POLICY",
+          default_value = pick(KERNEL.weights_evict_first, "evict-first", "normal"),
+          value_parser = ["evict-first", "normal"])]
+    pub weight_cache: String,
+    /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
+    /// events (the first blocks of its first matrix-vector product's rows, one row a warp),
+    /// so weights stream while the SM waits for the previous phase; 0: none.
+    #[arg(long, value_name = "N", default_value_t = KERNEL.preload)]
+    pub preload: u32,
+    /// Megakernel: most 16-byte weight loads per lane a matrix-vector loop issues a round
+    /// (1, 2, 4 or 8; fewer where K is not a multiple of 256 times it).
+    #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_unroll)]
+    pub matvec_unroll: u32,
+    /// Megakernel: output lanes of decode attention a warp computes (1, 2, 4 or 8; its
+    /// threads split the positions: fewer lanes, fewer positions a thread).
+    #[arg(long, value_name = "N", default_value_t = KERNEL.attention_lanes)]
+    pub attention_lanes: u32,
+    /// Megakernel: how events order memory: fences (a device-scope release fence before a
+    /// signal's relaxed add, an acquire fence after a wait) or release-acquire (release adds,
+    /// acquire loads, no fences).
+    #[arg(long, value_name = "ORDER",
+          default_value = pick(KERNEL.event_fences, "fences", "release-acquire"),
+          value_parser = ["fences", "release-acquire"])]
+    pub event_order: String,
+    /// Megakernel: how a task polls the counters it waits on: a thread each, all at once
+    /// (parallel), or thread 0 one after another (serial: an L2 round trip for each
+    /// counter after the last to become ready).
+    #[arg(long, value_name = "MODE", default_value = pick(KERNEL.parallel_waits, "parallel", "serial"),
+          value_parser = ["parallel", "serial"])]
+    pub waits: String,
+    /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
+    /// into shared memory beside the sum of squares, one L2 round trip for both) or global
+    /// (loaded then, a round trip of its own before the product that follows can start).
+    #[arg(long, value_name = "MODE",
+          default_value = pick(KERNEL.staged_norm_weights, "staged", "global"),
+          value_parser = ["staged", "global"])]
+    pub norm_weights: String,
+    /// Megakernel: how an attention part whose tiles hold a KV head's query heads runs:
+    /// online (one pass of online softmax: each block of 8 positions' K and V loaded
+    /// together, scored for every head of the group at once) or phases (scores, then
+    /// their max and sum, then the output, barriers between: three round trips).
+    #[arg(long, value_name = "MODE",
+          default_value = pick(KERNEL.attention_online, "online", "phases"),
+          value_parser = ["online", "phases"])]
+    pub attention_kernel: String,
+}
+
+impl KernelArgs {
+    pub fn options(&self) -> KernelOptions {
+        KernelOptions {
+            threads: self.threads,
+            prefetch_bytes: self.l2_prefetch,
+            prefetch_next: self.prefetch == "next",
+            stream_slots: self.stream_slots,
+            slot_bytes: self.slot_bytes,
+            max_registers: self.max_registers,
+            matvec_rows: self.matvec_rows,
+            smem_scratch: self.smem_scratch,
+            weights_evict_first: self.weight_cache == "evict-first",
+            preload: self.preload,
+            matvec_unroll: self.matvec_unroll,
+            attention_lanes: self.attention_lanes,
+            attention_online: self.attention_kernel == "online",
+            event_fences: self.event_order == "fences",
+            parallel_waits: self.waits == "parallel",
+            staged_norm_weights: self.norm_weights == "staged",
+        }
+    }
+}
+
+impl CompileArgs {
+    pub fn options(&self) -> Result<CompileOptions, String> {
+        Ok(CompileOptions {
+            model: self.model.options(),
+            target: self.target.spec()?,
+            level: self.emit.0,
+            pipeline: self.pipeline.clone(),
+            passes: PipelineOptions {
+                attention_parts: self.attention_parts,
+                attention_combine: self.attention_combine.clone(),
+                cost_model: self.cost_model.clone(),
+                prune_waits: self.prune_waits,
+                last_signal_bytes: self.last_signal_bytes,
+            },
+            kernel: self.kernel.options(),
+            short_steps: self.short_steps,
+            long_steps: self.long_steps,
+        })
+    }
+}
+
+pub fn run_compile(a: CompileArgs) -> ExitCode {
+    finish((|| {
+        let o = a.options()?;
+        let c = mkc_driver::compile(&a.model.model, &o)?;
+        match o.level {
+            Level::Mlir | Level::Ptx | Level::Artifact => emit_kernel(&a, &c)?,
+            Level::ScheduleSvg => {
+                let (Some(p), Some(e)) = (&c.program, &c.estimate) else {
+                    return Err(
+                        "--emit=schedule-svg needs a pipeline that ends with 'schedule'".into(),
+                    );
+                };
+                let title = a.model.model.display().to_string();
+                write_output(a.output.as_deref(), &mkc_driver::svg::render(p, e, &title))?;
+            }
+            _ => write_output(a.output.as_deref(), &mkc_ir::printer::print(&c.body))?,
+        }
+        if let Some(path) = &a.stats {
+            let json = mkc_driver::stats::stats(&c)?.to_string();
+            std::fs::write(path, json + "\n")
+                .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+        }
+        Ok(())
+    })())
+}
+
+/// Writes the megakernel's MLIR, its PTX or the artifact folder, and says what it made.
+fn emit_kernel(a: &CompileArgs, c: &mkc_driver::Compiled) -> Result<(), String> {
+    let k = c.kernel.as_ref().ok_or("internal error: no kernel")?;
+    if c.level == Level::Mlir {
+        return write_output(a.output.as_deref(), &k.kernel.mlir);
+    }
+    let dir = match c.level {
+        Level::Artifact => Some(a.output.as_deref().ok_or("--emit=artifact needs -o DIR")?),
+        _ => None,
+    };
+    for alt in &c.alternates {
+        report_kernel(&alt.compiled, a.kernel.smem_scratch);
+        if let Some(dir) = dir {
+            eprintln!("mkc: wrote the artifact to {dir}/{}", alt.name);
+        }
+    }
+    report_kernel(c, a.kernel.smem_scratch);
+    match dir {
+        Some(dir) => {
+            mkc_driver::artifact::write(std::path::Path::new(dir), c)?;
+            eprintln!("mkc: wrote the artifact to {dir}");
+            Ok(())
+        }
+        None => write_output(a.output.as_deref(), k.ptx.as_deref().unwrap_or_default()),
+    }
+}
+
+/// The kernel's size, and the codes whose intermediate values went to global scratch (each
+/// costs a trip to L2 when read back).
+fn report_kernel(c: &mkc_driver::Compiled, smem_scratch: u32) {
+    let Some(k) = &c.kernel else {
+        return;
+    };
+    eprintln!(
+        "mkc: kernel: {} task codes ({} streamed matvecs), {} lines of MLIR -> {} bytes of PTX in {:.2} s",
+        k.kernel.codes,
+        k.kernel.streamed,
+        k.kernel.mlir.lines().count(),
+        k.ptx.as_ref().map_or(0, String::len),
+        k.seconds
+    );
+    if !k.kernel.global_scratch.is_empty() {
+        let mut codes = k.kernel.global_scratch.clone();
+        codes.sort_by_key(|c| std::cmp::Reverse(c.2));
+        let mut list: Vec<String> = codes
+            .iter()
+            .take(4)
+            .map(|(c, kind, bytes)| format!("code {c} ({kind}) {bytes} bytes"))
+            .collect();
+        if codes.len() > 4 {
+            list.push(format!("{} more", codes.len() - 4));
+        }
+        eprintln!(
+            "mkc: note: intermediate values in global scratch, read back from L2: {}; --smem-scratch {smem_scratch} is the shared budget",
+            list.join(", ")
+        );
+    }
+}

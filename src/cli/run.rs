@@ -1,0 +1,267 @@
+//! `mkc run` and `mkc check`.
+
+use super::compile::{ModelArgs, TargetArgs};
+use super::{finish, EngineArg, LevelArg};
+use clap::Args;
+use mkc_driver::check::{self, CheckReport, Engine};
+use mkc_driver::run::{generate, tokenizer_of, RunOptions};
+use mkc_driver::{Level, PipelineOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Prompt token ids, comma-separated.
+    #[arg(long, value_delimiter = ',', required_unless_present = "prompt")]
+    pub prompt_ids: Vec<i64>,
+    /// Prompt text, encoded with the model's tokenizer.json (which must be beside its
+    /// config); the generated tokens are then decoded too.
+    #[arg(long, conflicts_with = "prompt_ids")]
+    pub prompt: Option<String>,
+    /// Tokens to generate after the prompt.
+    #[arg(long, default_value_t = 16)]
+    pub max_new_tokens: usize,
+    /// What runs the step.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: EngineArg,
+    /// The IR level the interpreter runs (tensor, or fused for any later level).
+    #[arg(long, value_enum, default_value = "fused")]
+    pub level: LevelArg,
+    /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub artifact: Option<PathBuf>,
+}
+
+pub fn run_generate(a: RunArgs) -> ExitCode {
+    finish((|| {
+        let tok = tokenizer_of(&a.model.model)?;
+        let mut prompt = a.prompt_ids.clone();
+        if let Some(text) = &a.prompt {
+            let t = tok.as_ref().ok_or_else(|| {
+                format!(
+                    "--prompt needs a tokenizer.json beside {} (or give --prompt-ids)",
+                    a.model.model.display()
+                )
+            })?;
+            let enc = t
+                .encode(text.as_str(), true)
+                .map_err(|e| format!("cannot encode the prompt: {e}"))?;
+            prompt = enc.get_ids().iter().map(|&i| i as i64).collect();
+            if prompt.is_empty() {
+                return Err("the prompt encodes to no tokens".into());
+            }
+        }
+        let o = RunOptions {
+            model: a.model.options(),
+            engine: a.engine.0,
+            level: a.level.0,
+            artifact: a.artifact.clone(),
+            target: a.target.spec()?,
+        };
+        let mut out = std::io::stdout();
+        let g = generate(&a.model.model, &o, &prompt, a.max_new_tokens, &mut |t| {
+            let _ = write!(out, "{t} ");
+            let _ = out.flush();
+        })?;
+        println!();
+        // The text, when there is a tokenizer.
+        let text = match &tok {
+            Some(t) => {
+                let ids: Vec<u32> = g.generated.iter().map(|&i| i as u32).collect();
+                let text = t
+                    .decode(&ids, true)
+                    .map_err(|e| format!("cannot decode the generated tokens: {e}"))?;
+                println!("{text}");
+                format!(",\"text\":{}", serde_json::Value::String(text))
+            }
+            None => String::new(),
+        };
+        println!(
+            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
+            o.engine.name(),
+            g.level,
+            prompt.len(),
+            g.generated,
+            g.steps as f64 / g.seconds.max(1e-9)
+        );
+        Ok(())
+    })())
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A fixture folder: config.json, model.safetensors, reference.safetensors.
+    pub fixture: PathBuf,
+    /// What computes the logits.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: EngineArg,
+    /// Use the fixture's model.onnx (full-sequence forward) instead of its checkpoint.
+    #[arg(long)]
+    pub onnx: bool,
+    /// The level to run: the imported tensor IR, or the fused IR (after `compile
+    /// --emit=fused`'s pipeline).
+    #[arg(long, value_enum, default_value = "tensor")]
+    pub level: LevelArg,
+    /// Run this pass pipeline on the imported IR before executing it (overrides --level).
+    #[arg(long = "pass-pipeline")]
+    pub pipeline: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// --engine gpu: the artifact to run (`mkc compile FIXTURE --emit=artifact -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub artifact: Option<PathBuf>,
+    /// --engine sim: run the check once per seed 0..N (a seed picks the interleaving of
+    /// the SM queues); the report is the worst run.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// Print a line per position.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// The tolerance of an engine: the interpreter computes like the reference, so it must
+/// agree everywhere; the simulator and the GPU store bf16 and compute each task in f32 or
+/// better: 2e-2, and at most one argmax flipping at a near tie.
+fn tolerance(engine: Engine) -> (f64, usize) {
+    match engine {
+        Engine::Interp => (1e-3, 0),
+        Engine::Sim | Engine::Gpu => (2e-2, 1),
+    }
+}
+
+fn progress(verbose: bool) -> impl FnMut(usize, f64, bool) {
+    move |pos, err, agree| {
+        if verbose {
+            eprintln!(
+                "position {pos:>3}: rel_err {err:.3e} argmax {}",
+                if agree { "agrees" } else { "DIFFERS" }
+            );
+        }
+    }
+}
+
+pub fn run_check(a: CheckArgs) -> ExitCode {
+    let engine = a.engine.0;
+    if engine == Engine::Gpu {
+        return run_check_gpu(&a);
+    }
+    let (tol, flips) = tolerance(engine);
+    let mut progress = progress(a.verbose);
+    let result = (|| -> Result<CheckReport, String> {
+        let target = a.target.spec()?;
+        // The simulator runs the scheduled program.
+        let level = match engine {
+            Engine::Sim => Level::Schedule,
+            _ => a.level.0,
+        };
+        let pipeline = a.pipeline.clone().unwrap_or_else(|| match level {
+            Level::Tensor => String::new(),
+            level => level.pipeline(&PipelineOptions::default()),
+        });
+        let mut worst: Option<CheckReport> = None;
+        for seed in 0..a.seeds.max(1) {
+            let run = check::CheckRun {
+                engine,
+                seed,
+                pipeline: &pipeline,
+                target: &target,
+            };
+            let report = if a.onnx {
+                check::check_onnx(&a.fixture, &run, &mut progress)
+            } else {
+                check::check_hf(&a.fixture, &run, &mut progress)
+            }
+            .map_err(|e| format!("seed {seed}: {e}"))?;
+            if a.seeds > 1 {
+                eprintln!("seed {seed}: {}", report.json());
+            }
+            let worse = worst.as_ref().is_none_or(|w| {
+                (report.argmax_agree(), -report.max_rel_err())
+                    < (w.argmax_agree(), -w.max_rel_err())
+            });
+            if worse {
+                worst = Some(report);
+            }
+        }
+        Ok(worst.expect("at least one seed"))
+    })();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return finish(Err(e)),
+    };
+    println!("{}", report.json());
+    judge(&report, tol, flips, None)
+}
+
+/// Exit 0 when the report is within the tolerance (and the GPU within 1e-2 of the
+/// simulator), else say why.
+fn judge(report: &CheckReport, tol: f64, flips: usize, vs_sim: Option<f64>) -> ExitCode {
+    let ok = report.max_rel_err() <= tol
+        && report.argmax_agree() + flips >= report.per_position.len()
+        && vs_sim.is_none_or(|d| d <= 1e-2);
+    if ok {
+        return ExitCode::SUCCESS;
+    }
+    let sim = vs_sim.map_or(String::new(), |d| {
+        format!(", GPU vs simulator {d:.3e} (tolerance 1e-2)")
+    });
+    eprintln!(
+        "mkc: check failed: max_rel_err {:.3e} (tolerance {tol:e}), argmax agrees at {} of {} positions{sim}",
+        report.max_rel_err(),
+        report.argmax_agree(),
+        report.per_position.len()
+    );
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "cuda")]
+fn run_check_gpu(a: &CheckArgs) -> ExitCode {
+    let (tol, flips) = tolerance(Engine::Gpu);
+    let mut progress = progress(a.verbose);
+    let result = (|| {
+        let model = if a.onnx {
+            a.fixture.join("model.onnx")
+        } else {
+            a.fixture.clone()
+        };
+        let compiled;
+        let dir = match &a.artifact {
+            Some(d) => d,
+            None => {
+                compiled = mkc_driver::artifact::compile_to_temp(&model)?;
+                eprintln!(
+                    "mkc: compiled {} to {}",
+                    model.display(),
+                    compiled.display()
+                );
+                &compiled
+            }
+        };
+        if a.onnx {
+            check::check_onnx_gpu(&a.fixture, dir, &mut progress)
+        } else {
+            check::check_hf_gpu(&a.fixture, dir, &mut progress)
+        }
+    })();
+    match result {
+        Ok((report, vs_sim)) => {
+            let mut j = report.json();
+            j.pop();
+            println!("{j},\"max_rel_err_vs_sim\":{vs_sim:.6e}}}");
+            judge(&report, tol, flips, Some(vs_sim))
+        }
+        Err(e) => finish(Err(e)),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_check_gpu(_: &CheckArgs) -> ExitCode {
+    finish(Err(
+        "this mkc was built without the `cuda` feature: it cannot run --engine gpu".into(),
+    ))
+}
