@@ -1,0 +1,843 @@
+//! The megakernel: the task tables (records, queue entries, per-SM queues), the kernel's
+//! prologue, the queue loop with its record copies, L2 prefetches, waits and signals, and
+//! the switch over the codes.
+
+use crate::code::*;
+use crate::gen::*;
+use crate::matvec::*;
+use crate::{Kernel, KernelOptions};
+use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::tiling::group_signature;
+use mkc_ir::{Body, EntityRef, OpId, ValueId};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Stands for the offset of the shared scratch in the kernel's text until it is known.
+pub(crate) const SSCR_OFF: &str = "__SSCR_OFF__";
+
+/// Shared memory a CTA keeps from its task scratch (for the task records and the ring's
+/// bookkeeping), and from the weight ring (for those and the scratch a task needs).
+pub(crate) const SCRATCH_RESERVE: u64 = 11 << 10;
+
+pub(crate) const RING_RESERVE: u64 = 27 << 10;
+
+/// The most bytes one prefetch instruction asks for (a table entry).
+pub(crate) const PREFETCH_CHUNK: u64 = 16 << 10;
+
+/// The megakernel of `body`'s scheduled task program, and its tables.
+pub fn generate(
+    body: &Body,
+    program: &TaskProgram,
+    opts: &KernelOptions,
+) -> Result<Kernel, String> {
+    let gpu = mkc_ir::Target::of(body)?;
+    if opts.threads == 0 || !opts.threads.is_multiple_of(32) || opts.threads > gpu.threads_per_cta {
+        return Err(format!(
+            "threads per CTA must be a multiple of 32 up to {}, not {}",
+            gpu.threads_per_cta, opts.threads
+        ));
+    }
+    if !(1..=2).contains(&opts.matvec_rows) {
+        return Err(format!(
+            "a warp streams 1 or 2 weight rows at once in a matrix-vector product, not {}",
+            opts.matvec_rows
+        ));
+    }
+    if ![1, 2, 4, 8].contains(&opts.attention_lanes) {
+        return Err(format!(
+            "a warp computes 1, 2, 4 or 8 lanes of attention's output, not {}",
+            opts.attention_lanes
+        ));
+    }
+    if ![1, 2, 4, 8].contains(&opts.matvec_unroll) {
+        return Err(format!(
+            "a matrix-vector loop issues 1, 2, 4 or 8 loads per lane a round, not {}",
+            opts.matvec_unroll
+        ));
+    }
+    if opts.stream_slots > 0 {
+        // Bulk copies need 16-byte aligned slots; a Hopper CTA opts into at most 227 KiB
+        // of shared memory, of which the records and the ring's bookkeeping take some.
+        if opts.slot_bytes < 16 || !opts.slot_bytes.is_multiple_of(16) {
+            return Err(format!(
+                "the weight ring's slots must be a multiple of 16 bytes, not {}",
+                opts.slot_bytes
+            ));
+        }
+        let ring = opts.stream_slots as u64 * opts.slot_bytes as u64;
+        let most = gpu.smem_per_cta as u64 - RING_RESERVE;
+        if ring > most {
+            return Err(format!(
+                "a weight ring of {} slots of {} bytes ({ring} bytes) does not fit a CTA's shared memory (at most {most} bytes)",
+                opts.stream_slots, opts.slot_bytes
+            ));
+        }
+    }
+    let schedule = program
+        .schedule
+        .as_ref()
+        .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
+    let func = mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
+    let entry = body
+        .entry_block(func, 0)
+        .ok_or("the function has no body")?;
+    let steps: Vec<OpId> = body.blocks[entry]
+        .ops
+        .iter()
+        .copied()
+        .filter(|&o| body.ops[o].name != "func.return")
+        .collect();
+    let buffers: Vec<String> = program
+        .graph
+        .buffers
+        .values()
+        .map(|b| b.name.clone())
+        .collect();
+    // Where every argument and top-level result lives, and its strides.
+    let mut placed: HashMap<ValueId, (usize, u64)> = HashMap::new();
+    let mut strides: HashMap<ValueId, Vec<u64>> = HashMap::new();
+    for (v, l) in program.layouts(body)? {
+        placed.insert(v, (l.buffer.index(), l.offset));
+        strides.insert(v, l.strides());
+    }
+    // Plan every task; tasks with one key share one code. (A group's structure is worked out
+    // once, not per task.)
+    let signatures: Vec<String> = steps
+        .iter()
+        .map(|&op| {
+            if body.ops[op].name == "fused.group" {
+                group_signature(body, op)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let mut codes: Vec<(String, mkc_ir::dialect::task::TaskId)> = Vec::new();
+    let mut code_of: HashMap<String, usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(program.graph.tasks.len());
+    for (t, task) in &program.graph.tasks {
+        let plan = plan_task(body, &steps, &signatures, &placed, task)?;
+        let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
+            codes.push((plan.key.clone(), t));
+            codes.len() - 1
+        });
+        plans.push((c, plan));
+    }
+    // Per code, each box's largest extent per axis over its tasks (the key fixes how many
+    // boxes, in which order): a value windowed to its box has room for any of them.
+    let mut code_extents: Vec<Vec<i64>> = vec![Vec::new(); codes.len()];
+    for (c, plan) in &plans {
+        let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
+        let m = &mut code_extents[*c];
+        if m.is_empty() {
+            *m = ext;
+        } else {
+            for (a, b) in m.iter_mut().zip(ext) {
+                *a = (*a).max(b);
+            }
+        }
+    }
+    // The tables: one record per task, entries per SM queue. A record: code, the weight
+    // spans to prefetch into L2 (count, then byte offset and length each), waits (count,
+    // then event and target each), signals (count, then events), the code's parameters.
+    // A CTA copies each record into shared memory before the task runs (the next one while
+    // the current one computes), so the task reads its words at shared-memory latency: the
+    // table itself is evicted from L2 by the weights streaming past every step.
+    let weights = program
+        .graph
+        .buffers
+        .iter()
+        .find(|(_, b)| b.name == "weights")
+        .map(|(id, _)| id);
+    // Which task follows each task in its SM's queue, and which tasks open a queue.
+    let mut next_in_queue = vec![None; program.graph.tasks.len()];
+    let mut opens_queue = vec![false; program.graph.tasks.len()];
+    for q in &schedule.queues {
+        for w in q.windows(2) {
+            next_in_queue[w[0].index()] = Some(w[1]);
+        }
+        if let Some(t) = q.first() {
+            opens_queue[t.index()] = true;
+        }
+    }
+    // Tasks run on the last signal of an event (`Task::on_last_signal`) have no queue: their
+    // entries (for the profile's stamps) follow every queue's.
+    let queued_entries: usize = schedule.queues.iter().map(Vec::len).sum();
+    let mut run_entry = vec![-1i64; program.graph.tasks.len()];
+    let mut inline_tasks = Vec::new();
+    for (t, task) in &program.graph.tasks {
+        if task.on_last_signal {
+            run_entry[t.index()] = (queued_entries + inline_tasks.len()) as i64;
+            inline_tasks.push(t);
+        }
+    }
+    let runs_on = program.graph.on_last_signal();
+    let mut tasks_words: Vec<i64> = Vec::new();
+    let mut record_at = vec![0i64; program.graph.tasks.len()];
+    let mut record_max = 0usize;
+    // Words to fill with the record of a task laid out later.
+    let mut record_refs: Vec<(usize, mkc_ir::dialect::task::TaskId)> = Vec::new();
+    for (t, task) in &program.graph.tasks {
+        let (c, plan) = &plans[t.index()];
+        let at = tasks_words.len();
+        record_at[t.index()] = at as i64;
+        tasks_words.push(*c as i64);
+        // The weights asked into L2 before the wait: the task's own, or (prefetch_next) the
+        // next task's of the queue, so they stream while this one waits and computes (the
+        // first task of a queue asks for its own too).
+        let mut spans = Vec::new();
+        if !opts.prefetch_next || opens_queue[t.index()] {
+            spans.extend(prefetch_spans(task, weights, opts.prefetch_bytes));
+        }
+        if opts.prefetch_next {
+            if let Some(n) = next_in_queue[t.index()] {
+                let next = &program.graph.tasks[n];
+                spans.extend(prefetch_spans(next, weights, opts.prefetch_bytes));
+            }
+        }
+        tasks_words.push(spans.len() as i64);
+        for (start, len) in spans {
+            tasks_words.extend([start as i64, len as i64]);
+        }
+        // (A task run on its wait's last signal starts with it ready.)
+        let waits: &[mkc_ir::dialect::task::EventId] = if task.on_last_signal {
+            &[]
+        } else {
+            &task.waits
+        };
+        tasks_words.push(waits.len() as i64);
+        for e in waits {
+            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
+        }
+        // Signals: their count, the record + 1 of the task one of them runs (0: none), then
+        // per signal its event, the event's target, and the record and entry of the task
+        // its last signal runs (-1).
+        tasks_words.push(task.signals.len() as i64);
+        // (At most one signal runs a task, so one word names it: its record + 1, or 0.)
+        match task.signals.iter().find_map(|e| runs_on[e.index()]) {
+            Some(r) => {
+                record_refs.push((tasks_words.len(), r));
+                tasks_words.push(-2);
+            }
+            None => tasks_words.push(0),
+        }
+        for e in &task.signals {
+            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
+            match runs_on[e.index()] {
+                Some(r) => {
+                    record_refs.push((tasks_words.len(), r));
+                    tasks_words.extend([-1, run_entry[r.index()]]);
+                }
+                None => tasks_words.extend([-1, -1]),
+            }
+        }
+        tasks_words.extend(plan.offsets.iter().map(|&o| o as i64));
+        tasks_words.extend(&plan.boxes);
+        record_max = record_max.max(tasks_words.len() - at);
+    }
+    for (at, r) in record_refs {
+        // (-2 marks the header word: the record + 1.)
+        tasks_words[at] = record_at[r.index()] + (tasks_words[at] == -2) as i64;
+    }
+    // Every thread copies the words tid, tid + threads, ... of a record: `per_thread` words,
+    // each record buffer `per_thread * threads` long. The table is padded so that copying
+    // past the last record stays inside it.
+    let threads = opts.threads as usize;
+    let per_thread = record_max.div_ceil(threads).max(1);
+    let rec_len = per_thread * threads;
+    tasks_words.resize(tasks_words.len() + rec_len, 0);
+    let mut entries: Vec<i64> = Vec::new();
+    let mut queues: Vec<i64> = Vec::new();
+    for q in &schedule.queues {
+        queues.extend([entries.len() as i64, q.len() as i64]);
+        entries.extend(q.iter().map(|t| record_at[t.index()]));
+    }
+    entries.extend(inline_tasks.iter().map(|t| record_at[t.index()]));
+
+    let mut g = Gen {
+        out: String::new(),
+        next: 0,
+        indent: 0,
+        threads: opts.threads,
+        ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
+        matvec_rows: opts.matvec_rows as i64,
+        matvec_unroll: opts.matvec_unroll as i64,
+        attention_lanes: opts.attention_lanes as i64,
+        attention_online: opts.attention_online,
+        streamed: 0,
+        // The ring comes first; the scratch gets what shared memory it leaves.
+        smem_scratch: (opts.smem_scratch as u64).min(
+            (gpu.smem_per_cta as u64 - SCRATCH_RESERVE)
+                .saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64),
+        ),
+        weights_evict_first: opts.weights_evict_first,
+        staged_norm_weights: opts.staged_norm_weights,
+        preload_depth: opts.preload,
+        preload: None,
+        preloaded: 0,
+        preload_blocks_max: 0,
+    };
+    // Dynamic shared memory: the weight ring's slots, then the tasks' scratch.
+    let ring_bytes = g.ring.map_or(0, |(slots, bytes)| slots * bytes);
+    // The preload buffer follows the ring: 16 bytes a thread per block, for as many blocks
+    // as a code preloads (known once the codes are made: the scratch's offset is filled in
+    // then).
+    let params: Vec<String> = (0..buffers.len())
+        .map(|i| format!("%b{i}: !llvm.ptr<1>"))
+        .chain(
+            [
+                "%tasks: !llvm.ptr<1>",
+                "%entries: !llvm.ptr<1>",
+                "%queues: !llvm.ptr<1>",
+                "%scratch: !llvm.ptr<1>",
+                "%scratch_stride: i64",
+                "%counters: !llvm.ptr<1>",
+                "%step: i32",
+                "%trace: !llvm.ptr<1>",
+            ]
+            .map(String::from),
+        )
+        .collect();
+    g.line("module attributes {gpu.container_module} {");
+    g.indent += 1;
+    g.open("gpu.module @mkc {");
+    // Three record buffers in shared memory: the running queued task's, the next one's, and
+    // that of a task run on the last signal of an event; and where thread 0 leaves a claimed
+    // task's entry for the CTA (word 1 of @claim; word 0 is unused, kept so that the kernel
+    // stays the one measured).
+    g.line(format!(
+        "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
+        3 * rec_len
+    ));
+    g.line("llvm.mlir.global internal @claim() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<2 x i64>");
+    // The dynamic shared memory. External: it follows the static (an internal zero-length
+    // global is demoted by LLVM to a static variable among the others).
+    g.line("llvm.mlir.global external @dsmem() {addr_space = 3 : i32, alignment = 128 : i64} : !llvm.array<0 x i8>");
+    // The weight ring: its slots (dynamic shared memory), an mbarrier per slot, the chunks
+    // it has served so far, and per-row sums for two chunks.
+    if let Some((slots, _)) = g.ring {
+        g.line(format!(
+            "llvm.mlir.global internal @ring_bars() {{addr_space = 3 : i32, alignment = 8 : i64}} : !llvm.array<{slots} x i64>"
+        ));
+        g.line("llvm.mlir.global internal @ring_count() {addr_space = 3 : i32, alignment = 8 : i64} : !llvm.array<1 x i64>");
+        g.line(format!(
+            "llvm.mlir.global internal @ring_sums() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x f32>",
+            2 * STREAM_ROWS
+        ));
+    }
+    // One CTA per SM: its threads may share the whole register file. ptxas, left alone,
+    // budgets for two CTAs per SM (128 registers at 256 threads, 64 at 512) and spills;
+    // above 256 threads the block size must be stated too.
+    let regs = opts
+        .max_registers
+        .unwrap_or((gpu.registers_per_sm / opts.threads).min(gpu.registers_per_thread) / 8 * 8);
+    let mut attrs = Vec::new();
+    if opts.threads > 256 {
+        attrs.push(format!("nvvm.maxntid = array<i32: {}, 1, 1>", opts.threads));
+    }
+    if regs > 0 && opts.threads > 256 {
+        attrs.push(format!("nvvm.maxnreg = {regs} : i32"));
+    }
+    let bounds = if attrs.is_empty() {
+        String::new()
+    } else {
+        format!(" attributes {{{}}}", attrs.join(", "))
+    };
+    g.open(format!(
+        "gpu.func @step({}) kernel{bounds} {{",
+        params.join(", ")
+    ));
+    g.line("%sm = gpu.block_id x");
+    g.line("%tid = gpu.thread_id x");
+    g.line("%nthreads = gpu.block_dim x");
+    g.line("%sm64 = arith.index_cast %sm : index to i64");
+    g.line("%tid64 = arith.index_cast %tid : index to i64");
+    g.line("%scr_off = arith.muli %sm64, %scratch_stride : i64");
+    g.line(
+        "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
+    );
+    g.line("%records = llvm.mlir.addressof @records : !llvm.ptr<3>");
+    g.line("%claim = llvm.mlir.addressof @claim : !llvm.ptr<3>");
+    g.line("%dsmem = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
+    if g.weights_evict_first {
+        g.line("%l2_evict_first = llvm.inline_asm has_side_effects \"createpolicy.fractional.L2::evict_first.b64 $0, 1.0;\", \"=l\" : () -> i64");
+    }
+    g.line(format!("%pre_off = arith.constant {ring_bytes} : i64"));
+    g.line("%pre = llvm.getelementptr %dsmem[%pre_off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8");
+    g.line(format!("%sscr_off = arith.constant {SSCR_OFF} : i64"));
+    g.line(
+        "%sscr = llvm.getelementptr %dsmem[%sscr_off] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i8",
+    );
+    g.line("%c0_idx = arith.constant 0 : index");
+    g.line("%c1_idx = arith.constant 1 : index");
+    g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.line("%no_trace = llvm.mlir.zero : !llvm.ptr<1>");
+    g.line("%has_trace = llvm.icmp \"ne\" %trace, %no_trace : !llvm.ptr<1>");
+    g.line("%tracing = arith.andi %has_trace, %is_t0 : i1");
+    g.line("%c32_idx = arith.constant 32 : index");
+    g.line("%warp = arith.divui %tid, %c32_idx : index");
+    g.line("%lane = arith.remui %tid, %c32_idx : index");
+    g.line("%nwarps = arith.divui %nthreads, %c32_idx : index");
+    g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
+    g.line("%full_mask = arith.constant -1 : i32");
+    g.line("%clamp31 = arith.constant 31 : i32");
+    if let Some((slots, _)) = g.ring {
+        g.line("%ring = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
+        g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
+        g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
+        g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
+        // Thread 0 sets up the barriers and the count; everyone zeroes the sums (a chunk
+        // leaves its sums zero again). The barrier after the first record orders this.
+        g.open("scf.if %is_t0 {");
+        for s in 0..slots {
+            let i = g.i64c(s as i64);
+            let b = g.op(format!(
+                "llvm.getelementptr %ring_bars[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+            ));
+            let b32 = g.op(format!("llvm.ptrtoint {b} : !llvm.ptr<3> to i32"));
+            let one = g.op("arith.constant 1 : i32");
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"mbarrier.init.shared::cta.b64 [$0], $1;\", \"r,r,~{{memory}}\" {b32}, {one} : (i32, i32) -> ()"
+            ));
+        }
+        let z = g.i64c(0);
+        g.line(format!("llvm.store {z}, %ring_count : i64, !llvm.ptr<3>"));
+        g.line("llvm.inline_asm has_side_effects \"fence.mbarrier_init.release.cluster;\", \"~{memory}\"  : () -> ()");
+        g.line("llvm.inline_asm has_side_effects \"fence.proxy.async.shared::cta;\", \"~{memory}\"  : () -> ()");
+        g.close("}");
+        let n = g.idx(2 * STREAM_ROWS);
+        let i = g.fresh();
+        g.open(format!("scf.for {i} = %tid to {n} step %nthreads {{"));
+        let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
+        let p = g.op(format!(
+            "llvm.getelementptr %ring_sums[{i64_}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+        ));
+        let zf = g.f32c(0.0);
+        g.line(format!("llvm.store {zf}, {p} : f32, !llvm.ptr<3>"));
+        g.close("}");
+    }
+    // Word i of a global i64 array, and of a record in shared memory.
+    let word = |g: &mut Gen, base: &str, i: &str| -> String {
+        let p = g.op(format!(
+            "llvm.getelementptr {base}[{i}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
+        ));
+        g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
+    };
+    let sword = |g: &mut Gen, base: &str, i: &str| -> String {
+        let p = g.op(format!(
+            "llvm.getelementptr {base}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
+    };
+    // This thread's words of the record at word `rec` of the table (an i64).
+    let load_record_at = |g: &mut Gen, rec: &str| -> Vec<String> {
+        (0..per_thread)
+            .map(|j| {
+                let dj = g.i64c((j * threads) as i64);
+                let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+                let at = g.op(format!("arith.addi {rec}, {i} : i64"));
+                word(g, "%tasks", &at)
+            })
+            .collect()
+    };
+    // ... and of the record of queue entry `entry`.
+    let load_record = |g: &mut Gen, entry: &str| -> Vec<String> {
+        let rec = word(g, "%entries", entry);
+        load_record_at(g, &rec)
+    };
+    let store_record = |g: &mut Gen, buf: &str, vals: &[String]| {
+        for (j, v) in vals.iter().enumerate() {
+            let dj = g.i64c((j * threads) as i64);
+            let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+            let p = g.op(format!(
+                "llvm.getelementptr {buf}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+            ));
+            g.line(format!("llvm.store {v}, {p} : i64, !llvm.ptr<3>"));
+        }
+    };
+    let two = g.i64c(2);
+    let qi = g.op(format!("arith.muli %sm64, {two} : i64"));
+    let first = word(&mut g, "%queues", &qi);
+    let one = g.i64c(1);
+    let qi1 = g.op(format!("arith.addi {qi}, {one} : i64"));
+    let count = word(&mut g, "%queues", &qi1);
+    let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
+    let n = g.op(format!("arith.index_cast {count} : i64 to index"));
+    let hi = g.op(format!("arith.addi {lo}, {n} : index"));
+    let last64 = g.op(format!("arith.addi {first}, {count} : i64"));
+    let last64 = g.op(format!("arith.subi {last64}, {one} : i64"));
+    // The first record into buffer 0.
+    let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : index"));
+    g.open(format!("scf.if {any} {{"));
+    let vals = load_record(&mut g, &first);
+    store_record(&mut g, "%records", &vals);
+    g.close("}");
+    g.barrier();
+    let e = g.fresh();
+    g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
+    let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+    // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
+    let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
+    let par = g.op(format!("arith.andi {rel}, {one} : i64"));
+    let other = g.op(format!("arith.xori {par}, {one} : i64"));
+    let len = g.i64c(rec_len as i64);
+    let cur_at = g.op(format!("arith.muli {par}, {len} : i64"));
+    let nxt_at = g.op(format!("arith.muli {other}, {len} : i64"));
+    let run_at = g.i64c(2 * rec_len as i64);
+    let recp = g.op(format!(
+        "llvm.getelementptr %records[{cur_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    let nxtp = g.op(format!(
+        "llvm.getelementptr %records[{nxt_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    let runp = g.op(format!(
+        "llvm.getelementptr %records[{run_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    // The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start,
+    // the end of its wait and its end: three u64 per entry.
+    let stamp = |g: &mut Gen, ent: &str, k: i64| {
+        g.open("scf.if %tracing {");
+        let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
+        let three = g.i64c(3);
+        let base = g.op(format!("arith.muli {ent}, {three} : i64"));
+        let kk = g.i64c(k);
+        let at = g.op(format!("arith.addi {base}, {kk} : i64"));
+        let p = g.op(format!(
+            "llvm.getelementptr %trace[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
+        ));
+        g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
+        g.close("}");
+    };
+    stamp(&mut g, &e64, 0);
+    // The next entry's record is loaded now and stored at the end of this task (the last
+    // entry loads its own again).
+    let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
+    let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
+    let next_vals = load_record(&mut g, &nx);
+    // The queued task, then the task its last signal runs, if it claims one: a loop over
+    // (record, entry, whether it is the queued one) while the entry is one.
+    let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
+    let (rp, ent, is_first) = (g.fresh(), g.fresh(), g.fresh());
+    let res = g.fresh();
+    let yes = g.op("arith.constant true");
+    let loop_types = "!llvm.ptr<3>, i64, i1";
+    g.open(format!(
+        "{res}:3 = scf.while ({rp0} = {recp}, {ent0} = {e64}, {first0} = {yes}) : ({loop_types}) -> ({loop_types}) {{"
+    ));
+    let z0 = g.i64c(0);
+    let go = g.op(format!("arith.cmpi sge, {ent0}, {z0} : i64"));
+    g.line(format!(
+        "scf.condition({go}) {rp0}, {ent0}, {first0} : {loop_types}"
+    ));
+    g.close("} do {");
+    g.line(format!(
+        "^bb0({rp}: !llvm.ptr<3>, {ent}: i64, {is_first}: i1):"
+    ));
+    g.indent += 1;
+    let not_first = g.op(format!("arith.xori {is_first}, {yes} : i1"));
+    g.open(format!("scf.if {not_first} {{"));
+    stamp(&mut g, &ent, 0);
+    g.close("}");
+    let recp = rp.clone();
+    let z = g.i64c(0);
+    let code = sword(&mut g, &recp, &z);
+    let npf = sword(&mut g, &recp, &one);
+    // Ask L2 for the weights the record names, before the wait.
+    if let Some(wb) = weights.filter(|_| opts.prefetch_bytes > 0) {
+        let wbase = format!("%b{}", wb.index());
+        let ni = g.op(format!("arith.index_cast {npf} : i64 to index"));
+        let i = g.fresh();
+        g.open(format!("scf.for {i} = %tid to {ni} step %nthreads {{"));
+        let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
+        let at = g.op(format!("arith.muli {i64_}, {two} : i64"));
+        let at = g.op(format!("arith.addi {at}, {two} : i64"));
+        let off = sword(&mut g, &recp, &at);
+        let at1 = g.op(format!("arith.addi {at}, {one} : i64"));
+        let len = sword(&mut g, &recp, &at1);
+        let len32 = g.op(format!("arith.trunci {len} : i64 to i32"));
+        let p = g.op(format!(
+            "llvm.getelementptr {wbase}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        g.line(format!(
+            "llvm.inline_asm has_side_effects \"cp.async.bulk.prefetch.L2.global [$0], $1;\", \"l,r\" {p}, {len32} : (!llvm.ptr<1>, i32) -> ()"
+        ));
+        g.close("}");
+    }
+    // Where the waits start: after the prefetch spans.
+    let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
+    let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
+    let nw = sword(&mut g, &recp, &wbase_at);
+    // Wait (in each code, after what it loads before its wait): a thread per counter spins
+    // on it, all at once, then the barrier hands the acquires on to the CTA. (One thread
+    // polling them in turn paid an L2 round trip per counter after the last became ready.)
+    let (first, step) = if opts.parallel_waits {
+        ("%tid", "%nthreads")
+    } else {
+        ("%c0_idx", "%c1_idx")
+    };
+    let wait = |g: &mut Gen| {
+        if !opts.parallel_waits {
+            g.open("scf.if %is_t0 {");
+        }
+        let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
+        let w = g.fresh();
+        g.open(format!("scf.for {w} = {first} to {nwi} step {step} {{"));
+        let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
+        let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
+        let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
+        let wi = g.op(format!("arith.addi {w2}, {one} : i64"));
+        let ev = sword(g, &recp, &wi);
+        let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
+        let target = sword(g, &recp, &wi1);
+        let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+        let want = g.op(format!("arith.muli {t32}, %step : i32"));
+        let cp = g.op(format!(
+            "llvm.getelementptr %counters[{ev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
+        ));
+        g.open("scf.while : () -> () {");
+        let v = g.op(format!(
+            "llvm.load {cp} atomic syncscope(\"device\") acquire {{alignment = 4 : i64}} : !llvm.ptr<1> -> i32"
+        ));
+        let lt = g.op(format!("arith.cmpi ult, {v}, {want} : i32"));
+        g.line(format!("scf.condition({lt})"));
+        g.close("} do {");
+        g.indent += 1;
+        let ns = g.op("arith.constant 32 : i32");
+        g.line(format!("nvvm.nanosleep {ns}"));
+        g.line("scf.yield");
+        g.close("}");
+        if opts.event_fences {
+            g.line("llvm.fence syncscope(\"device\") acquire");
+        }
+        g.close("}");
+        if !opts.parallel_waits {
+            g.close("}");
+        }
+        g.barrier();
+        stamp(g, &ent, 1);
+    };
+    // Where the signals and the parameters start: the count, whether one runs a task, four
+    // words a signal.
+    let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
+    let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
+    let sat = g.op(format!("arith.addi {sat}, {one} : i64"));
+    let ns_count = sword(&mut g, &recp, &sat);
+    let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
+    let runs = sword(&mut g, &recp, &sat1);
+    let sat2 = g.op(format!("arith.addi {sat1}, {one} : i64"));
+    let four = g.i64c(4);
+    let s4 = g.op(format!("arith.muli {ns_count}, {four} : i64"));
+    let pat = g.op(format!("arith.addi {sat2}, {s4} : i64"));
+    let params_p = g.op(format!(
+        "llvm.getelementptr {recp}[{pat}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    // The record of the task this one's last signal may run, loaded while it computes.
+    let runs_b = g.op(format!("arith.cmpi ne, {runs}, {z} : i64"));
+    let run_vals: Vec<String> = (0..per_thread).map(|_| g.fresh()).collect();
+    let run_types = vec!["i64"; per_thread].join(", ");
+    g.open(format!(
+        "{} = scf.if {runs_b} -> ({run_types}) {{",
+        run_vals.join(", ")
+    ));
+    let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
+    let vals = load_record_at(&mut g, &rr);
+    g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
+    g.close("} else {");
+    g.indent += 1;
+    let zeros: Vec<String> = (0..per_thread).map(|_| z.clone()).collect();
+    g.line(format!("scf.yield {} : {run_types}", zeros.join(", ")));
+    g.close("}");
+    let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
+    g.open(format!("scf.index_switch {code_idx}"));
+    let (mut scratch_max, mut smem_max) = (0u64, 0u64);
+    let mut global_scratch = Vec::new();
+    for (c, (_, example)) in codes.iter().enumerate() {
+        let task = &program.graph.tasks[*example];
+        g.open(format!("case {c} {{"));
+        g.line(format!(
+            "// code {c}: {} (group {} result {}), like {example}",
+            task.kind, task.group, task.output
+        ));
+        let used = emit_code(
+            &mut g,
+            body,
+            &steps,
+            &placed,
+            &strides,
+            &buffers,
+            task,
+            &code_extents[c],
+            &params_p,
+            &wait,
+        )
+        .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
+        scratch_max = scratch_max.max(used.0);
+        smem_max = smem_max.max(used.1);
+        if used.0 > 0 {
+            global_scratch.push((c, task.kind.clone(), used.0));
+        }
+        g.line("scf.yield");
+        g.close("}");
+    }
+    g.open("default {");
+    g.line("scf.yield");
+    g.close("}");
+    // The next record into the other buffer (its last reader, the previous task's signal,
+    // is done: thread 0 passed this task's wait barrier after it).
+    g.open(format!("scf.if {is_first} {{"));
+    store_record(&mut g, &nxtp, &next_vals);
+    g.close("}");
+    g.barrier();
+    stamp(&mut g, &ent, 2);
+    // Signal: fence, then one relaxed add per counter (a release pattern), or release adds.
+    // An event whose last signal runs a task: an add that returns the count (acquire and
+    // release); the task that makes it ready leaves the task's entry in @claim (its record
+    // is already loaded).
+    let none = g.i64c(-1);
+    let claim1 = g.op(format!(
+        "llvm.getelementptr %claim[{one}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+    ));
+    g.open("scf.if %is_t0 {");
+    g.open(format!("scf.if {runs_b} {{"));
+    g.line(format!("llvm.store {none}, {claim1} : i64, !llvm.ptr<3>"));
+    g.close("}");
+    if opts.event_fences {
+        g.line("llvm.fence syncscope(\"device\") release");
+    }
+    let nsi = g.op(format!("arith.index_cast {ns_count} : i64 to index"));
+    let s_ = g.fresh();
+    g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
+    let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
+    let s4 = g.op(format!("arith.muli {s64}, {four} : i64"));
+    let si = g.op(format!("arith.addi {sat2}, {s4} : i64"));
+    let sev = sword(&mut g, &recp, &si);
+    let si1 = g.op(format!("arith.addi {si}, {one} : i64"));
+    let target = sword(&mut g, &recp, &si1);
+    let si2 = g.op(format!("arith.addi {si1}, {one} : i64"));
+    let run_rec = sword(&mut g, &recp, &si2);
+    let si3 = g.op(format!("arith.addi {si2}, {one} : i64"));
+    let run_ent = sword(&mut g, &recp, &si3);
+    let sp = g.op(format!(
+        "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
+    ));
+    let one32 = g.op("arith.constant 1 : i32");
+    let plain = g.op(format!("arith.cmpi slt, {run_rec}, {z} : i64"));
+    g.open(format!("scf.if {plain} {{"));
+    if opts.event_fences {
+        g.op(format!(
+            "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
+        ));
+    } else {
+        // A release add: it orders every write the barrier above made visible to thread 0.
+        // (Inline PTX: LLVM's NVPTX backend drops the ordering of an atomicrmw.)
+        g.line(format!(
+            "llvm.inline_asm has_side_effects \"red.release.gpu.global.add.u32 [$0], $1;\", \"l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> ()"
+        ));
+    }
+    g.close("} else {");
+    g.indent += 1;
+    let old = g.op(format!(
+        "llvm.inline_asm has_side_effects \"atom.acq_rel.gpu.global.add.u32 $0, [$1], $2;\", \"=r,l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> i32"
+    ));
+    let now = g.op(format!("arith.addi {old}, {one32} : i32"));
+    let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+    let want = g.op(format!("arith.muli {t32}, %step : i32"));
+    let last = g.op(format!("arith.cmpi eq, {now}, {want} : i32"));
+    g.open(format!("scf.if {last} {{"));
+    g.line(format!(
+        "llvm.store {run_ent}, {claim1} : i64, !llvm.ptr<3>"
+    ));
+    g.close("}");
+    g.close("}");
+    g.close("}");
+    g.close("}");
+    // The CTA reads what thread 0 claimed; a claimed task's record goes to buffer 2.
+    let next_ent = g.fresh();
+    g.open(format!("{next_ent} = scf.if {runs_b} -> (i64) {{"));
+    g.barrier();
+    let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
+    let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
+    g.open(format!("scf.if {claimed} {{"));
+    store_record(&mut g, &runp, &run_vals);
+    g.barrier();
+    g.close("}");
+    g.line(format!("scf.yield {ce} : i64"));
+    g.close("} else {");
+    g.indent += 1;
+    g.line(format!("scf.yield {none} : i64"));
+    g.close("}");
+    let no = g.op("arith.constant false");
+    g.line(format!("scf.yield {runp}, {next_ent}, {no} : {loop_types}"));
+    g.close("}");
+    g.close("}");
+    g.line("gpu.return");
+    g.close("}");
+    g.close("}");
+    g.indent -= 1;
+    g.line("}");
+    let mut mlir = String::new();
+    let _ = writeln!(
+        mlir,
+        "// mkc megakernel: {} tasks on {} SMs, {} events, {} codes",
+        program.graph.tasks.len(),
+        schedule.queues.len(),
+        program.graph.events.len(),
+        codes.len()
+    );
+    let preload_bytes = g.preload_blocks_max as u32 * opts.threads * 16;
+    mlir.push_str(
+        &g.out
+            .replacen(SSCR_OFF, &(ring_bytes + preload_bytes).to_string(), 1),
+    );
+    let dynamic_smem = if g.streamed == 0 && smem_max == 0 && g.preloaded == 0 {
+        0
+    } else {
+        ring_bytes + preload_bytes + smem_max as u32
+    };
+    // A CTA may use at most the target's shared memory, static and dynamic.
+    let static_smem = 3 * rec_len as u64 * 8 + 16;
+    if static_smem + dynamic_smem as u64 > gpu.smem_per_cta as u64 {
+        return Err(format!(
+            "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
+            static_smem + dynamic_smem as u64,
+            gpu.smem_per_cta
+        ));
+    }
+    Ok(Kernel {
+        mlir,
+        chip: gpu.chip,
+        name: "step".into(),
+        threads: opts.threads,
+        ctas: schedule.queues.len(),
+        scratch_per_cta: scratch_max.max(16),
+        codes: codes.len(),
+        tasks: tasks_words,
+        entries,
+        queues,
+        dynamic_smem,
+        streamed: g.streamed,
+        global_scratch,
+    })
+}
+
+/// The spans of weights a task reads, the first `budget` bytes of them, 16-byte aligned
+/// inside each span, in pieces of at most [`PREFETCH_CHUNK`] bytes: (byte offset, length).
+pub(crate) fn prefetch_spans(
+    task: &mkc_ir::dialect::task::Task,
+    weights: Option<mkc_ir::dialect::task::BufferId>,
+    budget: u64,
+) -> Vec<(u64, u64)> {
+    let mut spans = Vec::new();
+    let mut left = budget;
+    for r in task.reads.iter().filter(|r| Some(r.buffer) == weights) {
+        let mut start = r.start.div_ceil(16) * 16;
+        let end = (r.end / 16 * 16).min(start + left);
+        while start < end && left > 0 {
+            let len = (end - start).min(PREFETCH_CHUNK);
+            spans.push((start, len));
+            start += len;
+            left -= len;
+        }
+    }
+    spans
+}
