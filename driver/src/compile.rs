@@ -6,10 +6,12 @@
 
 use crate::import::{import_model, ModelOptions};
 use crate::level::{Level, PipelineOptions};
+use mkc_ir::dialect::kernel::KernelPlan;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::{Body, Target, TargetSpec};
-use mkc_kernel::{Kernel, KernelOptions};
+use mkc_kernel::Kernel;
 use mkc_passes::manager::RunReport;
+use mkc_passes::options::PassOptions;
 use mkc_tasks::schedule::{Estimate, Machine};
 use mkc_tasks::traffic::StepTraffic;
 use std::path::{Path, PathBuf};
@@ -26,10 +28,9 @@ pub struct CompileOptions {
     pub level: Level,
     /// Replaces the level's default pipeline.
     pub pipeline: Option<String>,
-    /// The default pipelines' options.
+    /// The default pipelines' options (the kernel's among them: a pipeline of the kernel
+    /// levels without `select-kernels` gets one with these after it).
     pub passes: PipelineOptions,
-    /// How the megakernel is generated.
-    pub kernel: KernelOptions,
     /// Artifact: steps below this position run a program with attention unsplit (0: none;
     /// `None`: [`DEFAULT_SHORT_STEPS`] where the defaults apply).
     pub short_steps: Option<i64>,
@@ -46,7 +47,6 @@ impl Default for CompileOptions {
             level: Level::Fused,
             pipeline: None,
             passes: PipelineOptions::default(),
-            kernel: KernelOptions::default(),
             short_steps: None,
             long_steps: None,
         }
@@ -165,10 +165,19 @@ pub fn compile(model: &Path, o: &CompileOptions) -> Result<Compiled, String> {
         None => None,
     };
     let kernel = if o.level.is_kernel() {
-        let p = program
-            .as_ref()
-            .ok_or("--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'")?;
-        Some(generate_kernel(&body, p, o)?)
+        if program.as_ref().is_none_or(|p| p.schedule.is_none()) {
+            return Err(
+                "--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'".into(),
+            );
+        }
+        if KernelPlan::find(&body).is_none() {
+            let select = format!(
+                "builtin.module({})",
+                o.passes.kernel.spell("select-kernels")
+            );
+            crate::run_pipeline(&mut body, &select)?;
+        }
+        Some(generate_kernel(&body, o.level)?)
     } else {
         None
     };
@@ -190,15 +199,12 @@ pub fn compile(model: &Path, o: &CompileOptions) -> Result<Compiled, String> {
     Ok(compiled)
 }
 
-/// The megakernel of a scheduled module, and its PTX where this build can lower it.
-fn generate_kernel(
-    body: &Body,
-    p: &TaskProgram,
-    o: &CompileOptions,
-) -> Result<CompiledKernel, String> {
+/// The megakernel of a scheduled module with its kernel plan, and its PTX where this build
+/// can lower it.
+fn generate_kernel(body: &Body, level: Level) -> Result<CompiledKernel, String> {
     let start = std::time::Instant::now();
-    let kernel = mkc_kernel::generate(body, p, &o.kernel)?;
-    let ptx = if o.level >= Level::Ptx {
+    let kernel = mkc_kernel::generate(body)?;
+    let ptx = if level >= Level::Ptx {
         Some(crate::lower_to_ptx(&kernel)?)
     } else {
         None
@@ -296,13 +302,7 @@ fn compile_alternates(
         let p = TaskProgram::from_body(&body)?;
         let func =
             mkc_ir::dialect::builtin::first_func(imported).ok_or("the model has no function")?;
-        let sub = CompileOptions {
-            passes,
-            short_steps: Some(0),
-            long_steps: Some(0),
-            ..o.clone()
-        };
-        let kernel = Some(generate_kernel(&body, &p, &sub)?);
+        let kernel = Some(generate_kernel(&body, Level::Artifact)?);
         out.push(Alternate {
             name,
             steps,

@@ -1,6 +1,11 @@
 //! The levels the compiler stops at, and the default pipeline that reaches each.
 
-use std::fmt::Write as _;
+use mkc_fusion::fuse::FuseOptions;
+use mkc_kernel::KernelOptions;
+use mkc_passes::options::PassOptions;
+use mkc_tasks::schedule::ScheduleOptions;
+use mkc_tasks::split_attention::SplitAttentionOptions;
+use mkc_tasks::tile::TileOptions;
 use std::path::PathBuf;
 
 /// A level of the compiler's output (`mkc compile --emit`).
@@ -16,6 +21,9 @@ pub enum Level {
     Schedule,
     /// The schedule as an SVG picture: a timeline per SM and one layer's event graph.
     ScheduleSvg,
+    /// After `select-kernels`: the schedule with the megakernel's plan (settings, and per
+    /// task code each op's places and algorithm).
+    Plan,
     /// The megakernel as MLIR (gpu, scf, arith, llvm, nvvm dialects).
     Mlir,
     /// The megakernel's PTX.
@@ -25,12 +33,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 8] = [
+    pub const ALL: [Level; 9] = [
         Level::Tensor,
         Level::Fused,
         Level::Tasks,
         Level::Schedule,
         Level::ScheduleSvg,
+        Level::Plan,
         Level::Mlir,
         Level::Ptx,
         Level::Artifact,
@@ -43,6 +52,7 @@ impl Level {
             Level::Tasks => "tasks",
             Level::Schedule => "schedule",
             Level::ScheduleSvg => "schedule-svg",
+            Level::Plan => "plan",
             Level::Mlir => "mlir",
             Level::Ptx => "ptx",
             Level::Artifact => "artifact",
@@ -64,6 +74,9 @@ impl Level {
             Level::Schedule => "After scheduling: every task with its SM and queue slot",
             Level::ScheduleSvg => {
                 "The schedule as an SVG picture (-o FILE.svg): per-SM timeline and one layer's event graph"
+            }
+            Level::Plan => {
+                "After select-kernels: the schedule plus the kernel plan (settings; per task code each op's places and algorithm)"
             }
             Level::Mlir => "The megakernel as MLIR (gpu, scf, arith, llvm, nvvm dialects)",
             Level::Ptx => "The megakernel's PTX (for the target's chip)",
@@ -88,33 +101,42 @@ impl Level {
     pub fn pipeline(self, o: &PipelineOptions) -> String {
         let mut passes = vec!["canonicalize".to_string()];
         if self != Level::Tensor {
-            passes.push(match o.attention_parts {
-                0 => "split-attention".to_string(),
-                n => format!("split-attention{{parts={n}}}"),
-            });
-            passes.push(format!("fuse{{combine={}}}", o.attention_combine));
+            passes.push(
+                SplitAttentionOptions {
+                    parts: o.attention_parts,
+                }
+                .spell("split-attention"),
+            );
+            passes.push(
+                FuseOptions {
+                    combine: o.attention_combine.clone(),
+                    ..Default::default()
+                }
+                .spell("fuse"),
+            );
         }
         passes.extend(["cse".to_string(), "dce".to_string()]);
         if self >= Level::Tasks {
-            let defaults = PipelineOptions::default();
-            let mut tile = Vec::new();
-            if o.prune_waits != defaults.prune_waits {
-                tile.push(format!("prune-waits={}", o.prune_waits));
-            }
-            if o.last_signal_bytes != defaults.last_signal_bytes {
-                tile.push(format!("last-signal-bytes={}", o.last_signal_bytes));
-            }
-            passes.push(match tile.is_empty() {
-                true => "tile".to_string(),
-                false => format!("tile{{{}}}", tile.join(" ")),
-            });
+            passes.push(
+                TileOptions {
+                    prune_waits: o.prune_waits,
+                    last_signal_bytes: o.last_signal_bytes,
+                    ..Default::default()
+                }
+                .spell("tile"),
+            );
         }
         if self.is_scheduled() {
-            let mut s = "schedule".to_string();
-            if let Some(f) = &o.cost_model {
-                let _ = write!(s, "{{cost-model={}}}", f.display());
-            }
-            passes.push(s);
+            let cost_model = o.cost_model.as_ref().map(|f| f.display().to_string());
+            passes.push(
+                ScheduleOptions {
+                    cost_model: cost_model.unwrap_or_default(),
+                }
+                .spell("schedule"),
+            );
+        }
+        if self >= Level::Plan {
+            passes.push(o.kernel.spell("select-kernels"));
         }
         format!("builtin.module({})", passes.join(","))
     }
@@ -133,18 +155,21 @@ pub struct PipelineOptions {
     pub prune_waits: bool,
     /// `tile{last-signal-bytes}`.
     pub last_signal_bytes: f64,
+    /// `select-kernels{...}`: how the megakernel is generated.
+    pub kernel: KernelOptions,
 }
 
 impl Default for PipelineOptions {
     /// The passes' own defaults.
     fn default() -> Self {
-        let tile = mkc_tasks::tile::TileOptions::default();
+        let tile = TileOptions::default();
         PipelineOptions {
-            attention_parts: mkc_tasks::split_attention::SplitAttentionOptions::default().parts,
-            attention_combine: mkc_fusion::fuse::FuseOptions::default().combine,
+            attention_parts: SplitAttentionOptions::default().parts,
+            attention_combine: FuseOptions::default().combine,
             cost_model: None,
             prune_waits: tile.prune_waits,
             last_signal_bytes: tile.last_signal_bytes,
+            kernel: KernelOptions::default(),
         }
     }
 }
@@ -162,17 +187,21 @@ mod tests {
         );
         assert_eq!(
             Level::Schedule.pipeline(&d),
-            "builtin.module(canonicalize,split-attention,fuse{combine=task},cse,dce,tile,schedule)"
+            "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile,schedule)"
         );
-        let o = PipelineOptions {
+        let mut o = PipelineOptions {
             attention_parts: 4,
             prune_waits: false,
             ..d
         };
         assert_eq!(
             Level::Tasks.pipeline(&o),
-            "builtin.module(canonicalize,split-attention{parts=4},fuse{combine=task},cse,dce,tile{prune-waits=false})"
+            "builtin.module(canonicalize,split-attention{parts=4},fuse,cse,dce,tile{prune-waits=false})"
         );
+        o.kernel.threads = 256;
+        assert!(Level::Ptx
+            .pipeline(&o)
+            .ends_with("schedule,select-kernels{threads=256})"));
         for l in Level::ALL {
             assert_eq!(Level::from_name(l.name()), Some(l));
         }

@@ -34,6 +34,7 @@ pub fn pass_registry() -> PassRegistry {
     mkc_passes::register_passes(&mut r);
     mkc_fusion::register_passes(&mut r);
     mkc_tasks::register_passes(&mut r);
+    mkc_kernel::register_passes(&mut r);
     r
 }
 

@@ -290,6 +290,7 @@ impl Registry {
         crate::dialect::tg::register(&mut r);
         crate::dialect::fused::register(&mut r);
         crate::dialect::task::register(&mut r);
+        crate::dialect::kernel::register(&mut r);
         r
     }
 

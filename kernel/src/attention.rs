@@ -3,7 +3,11 @@
 
 use crate::attention_online::*;
 use crate::gen::*;
+use crate::ops::{temp, OpEmit};
+use crate::plan::PlanCx;
 use crate::scratch::*;
+use mkc_ir::attr::Attr;
+use mkc_ir::dialect::kernel::{AttentionAlgorithm, Choice, KvLoads, Place};
 use mkc_ir::dialect::task::TileBox;
 use mkc_ir::ElemType;
 
@@ -75,26 +79,28 @@ impl PartWindows {
 /// exponentials over the part's run of positions, [P, heads, dim + 2]). Three rounds, each
 /// over the (part, head) rows the boxes need: the scores of the row's run into scratch, the
 /// row's max and sum, then the output lanes.
-pub(crate) fn emit_attention(
-    g: &mut Gen,
-    cx: &mut TaskCx,
-    ins: &[View],
-    need: &[RBox],
-    res: &View,
-    scale: f64,
-    parts: Option<i64>,
-) -> Result<(), String> {
+pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let (ins, need, res) = (&e.ins, e.need, &e.res);
+    let scale = e.d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
+    let parts = (e.name == "tg.attention_partial").then(|| e.int_attr("parts").unwrap_or(1));
     let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
-    if q.shape.len() != 2 || kc.shape.len() != 3 {
-        return Err("the GPU lowering handles decode attention of [heads, dim] only".into());
-    }
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
     let group = (heads / kvh.max(1)).max(1);
     let np = parts.unwrap_or(1).max(1);
-    if parts.is_some() && g.attention_online && online_attention_fits(cx, q, kc, vc) {
-        return emit_attention_online(g, cx, ins, need, res, scale, np);
+    let Choice::Attention {
+        algorithm,
+        scores: score_loads,
+        values: value_loads,
+        lanes: group_lanes,
+    } = e.plan.choice
+    else {
+        return Err("internal error: the plan gives attention no algorithm".into());
+    };
+    if algorithm == AttentionAlgorithm::Online {
+        return emit_attention_online(g, cx, e, scale, np);
     }
+    let group_lanes = group_lanes as i64;
     // The result's axes: [parts,] heads, lanes.
     let (ha, la) = if parts.is_some() { (1, 2) } else { (0, 1) };
     // The parts and heads needed: the hulls of the needed boxes.
@@ -131,7 +137,14 @@ pub(crate) fn emit_attention(
     } else {
         vec![z0.clone(), z0.clone()]
     };
-    let scores = cx.scratch_window(g, &[np, heads, run], &[wp, wh, run], &origin, ElemType::F32);
+    let scores = cx.place_window(
+        g,
+        temp(e, 0)?,
+        &[np, heads, run],
+        &[wp, wh, run],
+        &origin,
+        ElemType::F32,
+    )?;
     let parts_of = PartWindows::new(g, &ins[3], ctx, np)?;
     let (blocks, npc) = (parts_of.blocks.clone(), parts_of.npc.clone());
     let (c7, c8) = (g.i64c(7), g.i64c(8));
@@ -145,32 +158,12 @@ pub(crate) fn emit_attention(
     // at once (16 bytes): a warp per (row, blocks of 8 positions), `sub` lanes per
     // block each with `per` lanes of q, their 8 partial dots met by shuffles. (The
     // scalar path below loads 2 bytes at a time: 8 times the load instructions.)
-    let per = (dim / 32).max(4);
-    let sub = dim / per.max(1);
-    let fast = kc.elem == ElemType::BF16
-        && kc.space == 1
-        && kc.base_aligned
-        && kc.strides.first() == Some(&1)
-        && ctx % 8 == 0
-        && dim % per == 0
-        && sub >= 1
-        && 32 % sub == 0;
-    let fast_v = vc.elem == ElemType::BF16
-        && vc.space == 1
-        && vc.base_aligned
-        && vc.strides.first() == Some(&1)
-        && ctx % 8 == 0;
+    let (per, sub) = vector_lanes(dim);
+    let fast = score_loads == KvLoads::Vector;
+    let fast_v = value_loads == KvLoads::Vector;
     // A part's query heads that share a KV head share its loads: a warp loads a block of
-    // K (or V) once for every query head of the task in its group. (Parts only: whole
-    // attention keeps one head a warp.)
-    let shared = parts.is_some()
-        && group > 1
-        && fast
-        && fast_v
-        && cx
-            .extents
-            .iter()
-            .all(|b| b[ha].0 % group == 0 && (b[ha].1 - b[ha].0) % group == 0);
+    // K (or V) once for every query head of the task in its group.
+    let shared = score_loads == KvLoads::Group;
     if shared {
         let gr = g.i64c(group);
         let g1 = g.i64c(group - 1);
@@ -415,7 +408,14 @@ pub(crate) fn emit_attention(
     // Per row: the max, then each score turned into its weight e^(s - m) and their sum (or
     // its inverse, for the normalised output). A part's m and sum are also two lanes of its
     // result, where a box holds them.
-    let stats = cx.scratch_window(g, &[np, heads, 2], &[wp, wh, 2], &origin, ElemType::F32);
+    let stats = cx.place_window(
+        g,
+        temp(e, 1)?,
+        &[np, heads, 2],
+        &[wp, wh, 2],
+        &origin,
+        ElemType::F32,
+    )?;
     let rows = vec![(p0.clone(), p1.clone()), (h0.clone(), h1.clone())];
     g.for_region_warp(&[rows], &mut |g, o| {
         let (lo, hi) = window(g, &o[0]);
@@ -471,38 +471,10 @@ pub(crate) fn emit_attention(
         g.store_lane0(&stats, &[o[0].clone(), o[1].clone(), onei], &second)
     })?;
     g.barrier();
-    // The output: a warp per (row, group of `attention_lanes` lanes, 2 by default) of the
-    // boxes, 32 / lanes threads per lane each taking every (32 / lanes)-th position or
-    // block of 8 positions of the row's run: a warp's load covers consecutive positions
-    // of its lanes in the cache's storage; the threads of a lane meet by shuffles.
-    // A part's run is short next to the whole context: there a warp takes more lanes
-    // (fewer threads a lane), so that one round of the CTA's warps covers the task's rows
-    // (its parts and heads: several heads when they share a KV head).
-    let group_lanes = match parts {
-        Some(_) => {
-            let warps = (g.threads / 32) as i64;
-            // (Heads that share a KV head share a warp.)
-            let heads_of = |b: &TileBox| {
-                if shared {
-                    (b[ha].1 + group - 1) / group - b[ha].0 / group
-                } else {
-                    b[ha].1 - b[ha].0
-                }
-            };
-            let rows = cx
-                .extents
-                .iter()
-                .map(|b| (b[0].1 - b[0].0) * heads_of(b))
-                .sum::<i64>()
-                .max(1);
-            let mut l = g.attention_lanes;
-            while l < 32 && rows * ((dim + l - 1) / l) > warps {
-                l *= 2;
-            }
-            l
-        }
-        None => g.attention_lanes,
-    };
+    // The output: a warp per (row, group of `lanes` lanes, the plan's) of the boxes,
+    // 32 / lanes threads per lane each taking every (32 / lanes)-th position or block of 8
+    // positions of the row's run: a warp's load covers consecutive positions of its lanes
+    // in the cache's storage; the threads of a lane meet by shuffles.
     const UNROLL: i64 = 8;
     if shared {
         return attention_output_shared(
@@ -882,4 +854,257 @@ pub(crate) fn emit_attention_combine(
         let y = g.op(format!("arith.divf {num}, {den} : f32"));
         g.store(res, o, &y)
     })
+}
+
+/// A thread's lanes of a head and the lanes that share a position, where a lane loads 8
+/// positions of one lane of K at once.
+pub(crate) fn vector_lanes(dim: i64) -> (i64, i64) {
+    let per = (dim / 32).max(4);
+    (per, dim / per.max(1))
+}
+
+/// How decode attention (`parts`: its parts, for `tg.attention_partial`) runs, and its
+/// temporaries in the order it takes them.
+pub(crate) fn plan_attention(
+    cx: &mut PlanCx,
+    ins: &[View],
+    parts: Option<i64>,
+) -> Result<(Vec<Place>, Choice), String> {
+    let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
+    if q.shape.len() != 2 || kc.shape.len() != 3 {
+        return Err("the GPU lowering handles decode attention of [heads, dim] only".into());
+    }
+    let (heads, dim) = (q.shape[0], q.shape[1]);
+    let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
+    let group = (heads / kvh.max(1)).max(1);
+    let np = parts.unwrap_or(1).max(1);
+    if parts.is_some()
+        && cx.options.attention_online
+        && online_attention_fits(&cx.extents, q, kc, vc)
+    {
+        let temps = plan_attention_online(cx, q, kc);
+        let choice = Choice::Attention {
+            algorithm: AttentionAlgorithm::Online,
+            scores: KvLoads::Group,
+            values: KvLoads::Group,
+            lanes: 0,
+        };
+        return Ok((temps, choice));
+    }
+    // The result's axes: [parts,] heads, lanes.
+    let ha = if parts.is_some() { 1 } else { 0 };
+    let run = 8 * (((ctx + 7) / 8 + np - 1) / np);
+    let (wp, wh) = match cx.extents.as_slice() {
+        [b] => (
+            if parts.is_some() { b[0].1 - b[0].0 } else { 1 },
+            b[ha].1 - b[ha].0,
+        ),
+        _ => (np, heads),
+    };
+    let scores_place = cx.scratch.alloc_window(&[wp, wh, run], ElemType::F32);
+    // With the cache stored as bf16, positions contiguous (a head's lane over all positions
+    // is one span) and aligned, a lane loads 8 positions of one lane of k at once (16
+    // bytes); the scalar path loads 2 bytes at a time: 8 times the load instructions.
+    let (per, sub) = vector_lanes(dim);
+    let contiguous = |v: &View| {
+        v.elem == ElemType::BF16
+            && v.space == 1
+            && v.base_aligned
+            && v.strides.first() == Some(&1)
+            && ctx % 8 == 0
+    };
+    let fast = contiguous(kc) && dim % per == 0 && sub >= 1 && 32 % sub == 0;
+    let fast_v = contiguous(vc);
+    // A part's query heads that share a KV head share its loads (parts only: whole
+    // attention keeps one head a warp).
+    let shared = parts.is_some()
+        && group > 1
+        && fast
+        && fast_v
+        && cx
+            .extents
+            .iter()
+            .all(|b| b[ha].0 % group == 0 && (b[ha].1 - b[ha].0) % group == 0);
+    let stats_place = cx.scratch.alloc_window(&[wp, wh, 2], ElemType::F32);
+    // A part's run is short next to the whole context: there a warp takes more lanes (fewer
+    // threads a lane), so that one round of the CTA's warps covers the task's rows (its
+    // parts and heads: several heads when they share a KV head).
+    let lanes = cx.options.attention_lanes as i64;
+    let lanes = match parts {
+        Some(_) => {
+            let warps = (cx.threads / 32) as i64;
+            let heads_of = |b: &TileBox| {
+                if shared {
+                    (b[ha].1 + group - 1) / group - b[ha].0 / group
+                } else {
+                    b[ha].1 - b[ha].0
+                }
+            };
+            let rows = cx
+                .extents
+                .iter()
+                .map(|b| (b[0].1 - b[0].0) * heads_of(b))
+                .sum::<i64>()
+                .max(1);
+            let mut l = lanes;
+            while l < 32 && rows * ((dim + l - 1) / l) > warps {
+                l *= 2;
+            }
+            l
+        }
+        None => lanes,
+    };
+    let loads = |vector: bool| match (shared, vector) {
+        (true, _) => KvLoads::Group,
+        (false, true) => KvLoads::Vector,
+        (false, false) => KvLoads::Scalar,
+    };
+    let choice = Choice::Attention {
+        algorithm: AttentionAlgorithm::Rounds,
+        scores: loads(fast),
+        values: loads(fast_v),
+        lanes: lanes as u32,
+    };
+    Ok((vec![scores_place, stats_place], choice))
+}
+
+/// sdpa's temporaries: the scores, and per row its max and sum.
+pub(crate) fn plan_sdpa(cx: &mut PlanCx, ins: &[View]) -> Result<Vec<Place>, String> {
+    let (q, kv) = (&ins[0], &ins[1]);
+    let r = q.shape.len();
+    if r < 3 || kv.shape.len() != r || ins[2].shape.len() != r {
+        return Err("the GPU lowering handles sdpa of matching ranks >= 3 only".into());
+    }
+    let t = kv.shape[r - 2];
+    let mut scores_shape = q.shape[..r - 1].to_vec();
+    scores_shape.push(t);
+    let mut stats_shape = q.shape[..r - 1].to_vec();
+    stats_shape.push(2);
+    Ok(vec![
+        cx.scratch.alloc(&scores_shape, ElemType::F32),
+        cx.scratch.alloc(&stats_shape, ElemType::F32),
+    ])
+}
+
+/// softmax(q k^T * scale + mask) v over [.., heads, seq, dim], GQA by head groups; a
+/// fully masked row gives 0.
+pub(crate) fn emit_sdpa(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let ins = &e.ins;
+    let need = e.need;
+    let res = &e.res;
+    let d = e.d;
+    // softmax(q k^T * scale + mask) v over [.., heads, seq, dim], GQA by head
+    // groups; a fully masked row gives 0. Three phases over the rows the boxes need:
+    // scores, per-row max and sum, then the output.
+    let (q, kv, vv) = (&ins[0], &ins[1], &ins[2]);
+    let r = q.shape.len();
+    if r < 3 || kv.shape.len() != r || vv.shape.len() != r {
+        return Err("the GPU lowering handles sdpa of matching ranks >= 3 only".into());
+    }
+    let (hq, s_len, dq) = (q.shape[r - 3], q.shape[r - 2], q.shape[r - 1]);
+    let (hk, t) = (kv.shape[r - 3], kv.shape[r - 2]);
+    let group = (hq / hk.max(1)).max(1);
+    let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
+    let mask = ins.get(3).cloned();
+    let mut scores_shape = q.shape[..r - 1].to_vec();
+    scores_shape.push(t);
+    let scores = cx.place(g, temp(e, 0)?, &scores_shape, ElemType::F32)?;
+    let mut stats_shape = q.shape[..r - 1].to_vec();
+    stats_shape.push(2);
+    let stats = cx.place(g, temp(e, 1)?, &stats_shape, ElemType::F32)?;
+    let _ = s_len;
+    let kv_index = |g: &mut Gen, o: &[String], j: &str, e: &str| -> Vec<String> {
+        let gr = g.i64c(group);
+        let kh = g.op(format!("arith.divsi {}, {gr} : i64", o[r - 3]));
+        let mut i: Vec<String> = o[..r - 3].to_vec();
+        i.extend([kh, j.to_string(), e.to_string()]);
+        i
+    };
+    let c0 = g.i64c(0);
+    let ct = g.i64c(t);
+    for b in need {
+        let mut rows: RBox = b[..r - 1].to_vec();
+        rows.push((c0.clone(), ct.clone()));
+        g.for_region_warp(std::slice::from_ref(&rows), &mut |g, o| {
+            let zero = g.f32c(0.0);
+            let dn = g.i64c(dq);
+            let dot = g.lane_reduce(&dn, &zero, false, &mut |g, e, acc| {
+                let mut qi: Vec<String> = o[..r - 1].to_vec();
+                qi.push(e.to_string());
+                let a = g.load(q, &qi)?;
+                let ki = kv_index(g, o, &o[r - 1], e);
+                let b = g.load(kv, &ki)?;
+                let p = g.op(format!("arith.mulf {a}, {b} : f32"));
+                Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+            })?;
+            let sc = g.f32c(scale);
+            let mut x = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+            if let Some(m) = &mask {
+                let mi = broadcast_idx(g, o, &scores_shape, &m.shape);
+                let mv = g.load(m, &mi)?;
+                x = g.op(format!("arith.addf {x}, {mv} : f32"));
+            }
+            g.store_lane0(&scores, o, &x)
+        })?;
+    }
+    g.barrier();
+    for b in need {
+        let rows: RBox = b[..r - 1].to_vec();
+        g.for_region_warp(std::slice::from_ref(&rows), &mut |g, o| {
+            let tn = g.i64c(t);
+            let ninf = g.f32c(f64::NEG_INFINITY);
+            let m = g.lane_reduce(&tn, &ninf, true, &mut |g, j, acc| {
+                let mut si = o.to_vec();
+                si.push(j.to_string());
+                let x = g.load(&scores, &si)?;
+                Ok(g.op(format!("arith.maximumf {acc}, {x} : f32")))
+            })?;
+            let masked = g.op(format!("arith.cmpf oeq, {m}, {ninf} : f32"));
+            let zero = g.f32c(0.0);
+            let safe_m = g.op(format!("arith.select {masked}, {zero}, {m} : f32"));
+            let z = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
+                let mut si = o.to_vec();
+                si.push(j.to_string());
+                let x = g.load(&scores, &si)?;
+                let t_ = g.op(format!("arith.subf {x}, {safe_m} : f32"));
+                let e = g.exp(&t_);
+                Ok(g.op(format!("arith.addf {acc}, {e} : f32")))
+            })?;
+            let mut i0 = o.to_vec();
+            i0.push(g.i64c(0));
+            let mut i1 = o.to_vec();
+            i1.push(g.i64c(1));
+            g.store_lane0(&stats, &i0, &safe_m)?;
+            g.store_lane0(&stats, &i1, &z)
+        })?;
+    }
+    g.barrier();
+    g.for_region_warp(need, &mut |g, o| {
+        let row = &o[..r - 1];
+        let mut i0 = row.to_vec();
+        i0.push(g.i64c(0));
+        let mut i1 = row.to_vec();
+        i1.push(g.i64c(1));
+        let m = g.load(&stats, &i0)?;
+        let z = g.load(&stats, &i1)?;
+        let tn = g.i64c(t);
+        let zero = g.f32c(0.0);
+        let acc = g.lane_reduce(&tn, &zero, false, &mut |g, j, acc| {
+            let mut si = row.to_vec();
+            si.push(j.to_string());
+            let x = g.load(&scores, &si)?;
+            let t_ = g.op(format!("arith.subf {x}, {m} : f32"));
+            let e = g.exp(&t_);
+            let vi = kv_index(g, o, j, &o[r - 1]);
+            let v = g.load(vv, &vi)?;
+            let p = g.op(format!("arith.mulf {e}, {v} : f32"));
+            Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+        })?;
+        // A fully masked row has z = 0: its output is 0, not NaN.
+        let empty = g.op(format!("arith.cmpf oeq, {z}, {zero} : f32"));
+        let y = g.op(format!("arith.divf {acc}, {z} : f32"));
+        let y = g.op(format!("arith.select {empty}, {zero}, {y} : f32"));
+        g.store_lane0(res, o, &y)
+    })?;
+    Ok(())
 }

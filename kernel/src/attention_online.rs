@@ -3,15 +3,43 @@
 
 use crate::attention::*;
 use crate::gen::*;
+use crate::ops::{temp, OpEmit};
+use crate::plan::PlanCx;
 use crate::scratch::*;
+use mkc_ir::dialect::kernel::Place;
+use mkc_ir::dialect::task::TileBox;
 use mkc_ir::ElemType;
+
+/// Words of the region that holds, in turn, the slots' staged blocks and their states.
+fn region_words(slots: i64, per: i64, sub: i64, group: i64, lanes_out: i64) -> i64 {
+    (slots * 2 * per * sub * 4).max(slots * group * lanes_out)
+}
+
+/// The online pass's temporaries ([`emit_attention_online`]): the slots' staged blocks and
+/// states, each slot's factor to the row's max, the row's max per head, the group's query
+/// rows.
+pub(crate) fn plan_attention_online(cx: &mut PlanCx, q: &View, kc: &View) -> Vec<Place> {
+    let (heads, dim) = (q.shape[0], q.shape[1]);
+    let group = heads / kc.shape[1];
+    let (per, sub) = vector_lanes(dim);
+    let slots = (cx.threads / 32) as i64 * (32 / sub);
+    vec![
+        cx.scratch.alloc(
+            &[region_words(slots, per, sub, group, dim + 2)],
+            ElemType::F32,
+        ),
+        cx.scratch.alloc(&[slots, group], ElemType::F32),
+        cx.scratch.alloc(&[group], ElemType::F32),
+        cx.scratch.alloc(&[group, dim], ElemType::F32),
+    ]
+}
 
 /// Whether [`emit_attention_online`] takes a part's tiles: caches of bf16 with positions
 /// contiguous and 16-byte aligned, boxes that hold whole KV groups of query heads, and few
 /// enough heads a group times a thread's lanes for the registers (its running sums).
 /// (Tiles of one query head keep the three rounds: there the online pass measured slower,
 /// 5.98 against 5.94 ms for Llama-3.1-8B at 2047, docs/PERF.md.)
-pub(crate) fn online_attention_fits(cx: &TaskCx, q: &View, kc: &View, vc: &View) -> bool {
+pub(crate) fn online_attention_fits(extents: &[TileBox], q: &View, kc: &View, vc: &View) -> bool {
     if q.shape.len() != 2 || kc.shape.len() != 3 || vc.shape != kc.shape {
         return false;
     }
@@ -33,9 +61,8 @@ pub(crate) fn online_attention_fits(cx: &TaskCx, q: &View, kc: &View, vc: &View)
         && sub >= 2
         && 32 % sub == 0
         && group * per <= 32
-        && !cx.extents.is_empty()
-        && cx
-            .extents
+        && !extents.is_empty()
+        && extents
             .iter()
             .all(|b| b.len() == 3 && b[1].0 % group == 0 && (b[1].1 - b[1].0) % group == 0)
 }
@@ -55,12 +82,11 @@ pub(crate) fn online_attention_fits(cx: &TaskCx, q: &View, kc: &View, vc: &View)
 pub(crate) fn emit_attention_online(
     g: &mut Gen,
     cx: &mut TaskCx,
-    ins: &[View],
-    need: &[RBox],
-    res: &View,
+    e: &OpEmit,
     scale: f64,
     np: i64,
 ) -> Result<(), String> {
+    let (ins, need, res) = (&e.ins, e.need, &e.res);
     let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
@@ -74,9 +100,12 @@ pub(crate) fn emit_attention_online(
     // One region holds, in turn, the slots' staged blocks ([slot, K or V, lane's lane,
     // lane], 16 bytes each: a warp's lanes read consecutive 16 bytes) and then their states
     // (per query head of the group: output lanes, max, sum).
-    let stage_words = slots * 2 * per * sub * 4;
-    let state_words = slots * group * lanes_out;
-    let region = cx.scratch(g, &[stage_words.max(state_words)], ElemType::F32);
+    let region = cx.place(
+        g,
+        temp(e, 0)?,
+        &[region_words(slots, per, sub, group, lanes_out)],
+        ElemType::F32,
+    )?;
     let stage = View {
         shape: vec![slots, 2, per, sub, 4],
         strides: row_major(&[slots, 2, per, sub, 4]),
@@ -89,9 +118,9 @@ pub(crate) fn emit_attention_online(
     };
     // Per (slot, head) its factor to the row's max; the row's max per head; the group's
     // query rows, scaled.
-    let factors = cx.scratch(g, &[slots, group], ElemType::F32);
-    let maxes = cx.scratch(g, &[group], ElemType::F32);
-    let qsh = cx.scratch(g, &[group, dim], ElemType::F32);
+    let factors = cx.place(g, temp(e, 1)?, &[slots, group], ElemType::F32)?;
+    let maxes = cx.place(g, temp(e, 2)?, &[group], ElemType::F32)?;
+    let qsh = cx.place(g, temp(e, 3)?, &[group, dim], ElemType::F32)?;
     let z = g.i64c(0);
     let c8 = g.i64c(8);
     let c7 = g.i64c(7);

@@ -2,11 +2,12 @@
 //! offsets of the task's record; and what varies between those tasks (its parameters).
 
 use crate::gen::*;
-use crate::matvec::*;
 use crate::ops::*;
 use crate::scratch::*;
-use mkc_ir::tiling::{result_in_place, slice, Region};
-use mkc_ir::{Body, OpId, ValueId};
+use mkc_ir::dialect::kernel::{Choice, CodePlan};
+use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
+use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice};
+use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -115,30 +116,227 @@ pub(crate) fn merged_need(body: &Body, sl: &mkc_ir::tiling::Slice, op: OpId) -> 
     need
 }
 
-/// The code of the tasks like `task`: its slice, op by op, over the boxes and at the offsets
-/// the task's parameters give. Returns the scratch bytes it uses.
-#[allow(clippy::too_many_arguments)]
+/// The codes of a scheduled program: which tasks share one, and what varies between them.
+pub(crate) struct Codes {
+    /// The step function's top-level ops (what `Task::group` numbers).
+    pub(crate) steps: Vec<OpId>,
+    pub(crate) buffers: Vec<String>,
+    /// Where every argument and top-level result lives (buffer, byte offset), and its
+    /// strides.
+    pub(crate) placed: HashMap<ValueId, (usize, u64)>,
+    pub(crate) strides: HashMap<ValueId, Vec<u64>>,
+    /// Per task: its code and its parameters.
+    pub(crate) tasks: Vec<(usize, TaskPlan)>,
+    /// Per code: the first task (in program order) that runs it, and each box's largest
+    /// extent per axis over its tasks (a value windowed to its box has room for any of them).
+    pub(crate) first: Vec<TaskId>,
+    pub(crate) largest: Vec<Vec<i64>>,
+}
+
+impl Codes {
+    /// Plans every task; tasks with one key share one code, numbered in order of their first
+    /// task. (A group's structure is worked out once, not per task.)
+    pub(crate) fn of(body: &Body, program: &TaskProgram) -> Result<Codes, String> {
+        let func =
+            mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
+        let entry = body
+            .entry_block(func, 0)
+            .ok_or("the function has no body")?;
+        let steps: Vec<OpId> = body.blocks[entry]
+            .ops
+            .iter()
+            .copied()
+            .filter(|&o| body.ops[o].name != "func.return")
+            .collect();
+        let buffers: Vec<String> = program
+            .graph
+            .buffers
+            .values()
+            .map(|b| b.name.clone())
+            .collect();
+        let mut placed = HashMap::new();
+        let mut strides = HashMap::new();
+        for (v, l) in program.layouts(body)? {
+            placed.insert(v, (l.buffer.index(), l.offset));
+            strides.insert(v, l.strides());
+        }
+        // Each group's structure as a small number (groups of one structure share it), so a
+        // task's key stays short.
+        let mut structures: HashMap<String, usize> = HashMap::new();
+        let signatures: Vec<String> = steps
+            .iter()
+            .map(|&op| {
+                let sig = if body.ops[op].name == "fused.group" {
+                    group_signature(body, op)
+                } else {
+                    String::new()
+                };
+                let n = structures.len();
+                format!("s{}", structures.entry(sig).or_insert(n))
+            })
+            .collect();
+        let mut first: Vec<TaskId> = Vec::new();
+        let mut code_of: HashMap<String, usize> = HashMap::new();
+        let mut tasks = Vec::with_capacity(program.graph.tasks.len());
+        for (t, task) in &program.graph.tasks {
+            let plan = plan_task(body, &steps, &signatures, &placed, task)?;
+            let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
+                first.push(t);
+                first.len() - 1
+            });
+            tasks.push((c, plan));
+        }
+        let mut largest: Vec<Vec<i64>> = vec![Vec::new(); first.len()];
+        for (c, plan) in &tasks {
+            let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
+            let m = &mut largest[*c];
+            if m.is_empty() {
+                *m = ext;
+            } else {
+                for (a, b) in m.iter_mut().zip(ext) {
+                    *a = (*a).max(b);
+                }
+            }
+        }
+        Ok(Codes {
+            steps,
+            buffers,
+            placed,
+            strides,
+            tasks,
+            first,
+            largest,
+        })
+    }
+
+    /// The view of a placed value (an argument or a group result) at the byte offset
+    /// `offset` (an SSA value; the plan, which needs no text, gives none).
+    pub(crate) fn placed_view(&self, body: &Body, v: ValueId, offset: String) -> View {
+        let (b, _) = self.placed[&v];
+        let t = body.ty(v).as_tensor().expect("placed values are tensors");
+        View {
+            base_aligned: self.buffers[b] != "inputs",
+            base: format!("%b{b}"),
+            offset,
+            shape: t.shape.clone(),
+            strides: self.strides[&v].clone(),
+            elem: mkc_ir::dialect::task::storage_elem(&self.buffers[b], t.elem),
+            space: 1,
+        }
+    }
+
+    /// The structure of code `c`, from its first task.
+    pub(crate) fn shape<'a>(
+        &self,
+        body: &'a Body,
+        program: &'a TaskProgram,
+        c: usize,
+    ) -> Result<CodeShape<'a>, String> {
+        let task = &program.graph.tasks[self.first[c]];
+        let group = self.steps[task.group];
+        let sl = slice(body, group, task.output, &task.tile)?;
+        let block = body.entry_block(group, 0).expect("a group has a body");
+        let y = body.ops[*body.blocks[block].ops.last().expect("a yield")].operands[task.output];
+        let in_place = result_in_place(body, group, task.output);
+        let ops: Vec<OpId> = sl
+            .ops
+            .iter()
+            .copied()
+            .filter(|op| !(in_place && body.ops[*op].results.contains(&y)))
+            .collect();
+        let direct = direct_output(body, &sl, group, task);
+        // Where each op's boxes start in the code's largest extents (per axis).
+        let mut at = 0usize;
+        let mut extents = Vec::new();
+        let mut largest = Vec::new();
+        for &op in &ops {
+            let need = merged_need(body, &sl, op);
+            largest.push(
+                need.iter()
+                    .map(|b| {
+                        let e = self.largest[c]
+                            .get(at..at + b.len())
+                            .unwrap_or_default()
+                            .to_vec();
+                        at += b.len();
+                        e
+                    })
+                    .collect(),
+            );
+            extents.push(need);
+        }
+        Ok(CodeShape {
+            body,
+            task_id: self.first[c],
+            task,
+            group,
+            sl,
+            ops,
+            y,
+            in_place,
+            direct,
+            extents,
+            largest,
+        })
+    }
+}
+
+/// One code's structure: its first task's slice, the ops it renders, and their boxes.
+pub(crate) struct CodeShape<'a> {
+    pub(crate) body: &'a Body,
+    /// The code's first task.
+    pub(crate) task_id: TaskId,
+    pub(crate) task: &'a Task,
+    pub(crate) group: OpId,
+    pub(crate) sl: Slice,
+    /// The slice's ops, but an in-place cache update (the tile's write does it).
+    pub(crate) ops: Vec<OpId>,
+    /// The group's yielded value of the task's output.
+    pub(crate) y: ValueId,
+    pub(crate) in_place: bool,
+    /// The op that stores straight to the tile, if any.
+    pub(crate) direct: Option<OpId>,
+    /// Per op: the boxes the first task needs of its results, and each box's largest
+    /// extent per axis over the code's tasks.
+    pub(crate) extents: Vec<Region>,
+    pub(crate) largest: Vec<Vec<Vec<i64>>>,
+}
+
+impl CodeShape<'_> {
+    /// The op's position in its group's body.
+    pub(crate) fn index_of(&self, op: OpId) -> usize {
+        let block = self
+            .body
+            .entry_block(self.group, 0)
+            .expect("a group has a body");
+        self.body.blocks[block]
+            .ops
+            .iter()
+            .position(|&x| x == op)
+            .unwrap_or(0)
+    }
+}
+
+/// The code of the tasks like `shape`'s first: its slice, op by op, as `plan` says, over the
+/// boxes and at the offsets the task's parameters give.
 pub(crate) fn emit_code(
     g: &mut Gen,
-    body: &Body,
-    steps: &[OpId],
-    placed: &HashMap<ValueId, (usize, u64)>,
-    strides: &HashMap<ValueId, Vec<u64>>,
-    buffers: &[String],
-    task: &mkc_ir::dialect::task::Task,
-    largest: &[i64],
+    codes: &Codes,
+    shape: &CodeShape,
+    plan: &CodePlan,
     params: &str,
     wait: &dyn Fn(&mut Gen),
-) -> Result<(u64, u64), String> {
-    let sl = slice(body, steps[task.group], task.output, &task.tile)?;
-    let group = steps[task.group];
+) -> Result<(), String> {
+    let body = shape.body;
+    let group = shape.group;
     let block = body.entry_block(group, 0).expect("a group has a body");
     let bargs = &body.blocks[block].args;
     let operands = &body.ops[group].operands;
     let results = &body.ops[group].results;
-    let ops = &body.blocks[block].ops;
-    let y = body.ops[*ops.last().expect("a yield")].operands[task.output];
-    let in_place = result_in_place(body, group, task.output);
+    let sl = &shape.sl;
+    if plan.ops.len() > shape.ops.len() {
+        return Err("the kernel plan names more ops than the code has".into());
+    }
     let mut next = 0i64;
     // Parameters are words of the task's record in shared memory.
     let mut param = |g: &mut Gen| {
@@ -149,124 +347,112 @@ pub(crate) fn emit_code(
         ));
         g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
     };
-    let view_of = |g: &mut Gen, v: ValueId, param: &mut dyn FnMut(&mut Gen) -> String| {
-        let (b, _) = placed[&v];
-        let t = body.ty(v).as_tensor().expect("placed values are tensors");
-        View {
-            base_aligned: buffers[b] != "inputs",
-            base: format!("%b{b}"),
-            offset: param(g),
-            shape: t.shape.clone(),
-            strides: strides[&v].clone(),
-            elem: mkc_ir::dialect::task::storage_elem(&buffers[b], t.elem),
-            space: 1,
-        }
-    };
     let mut cx = TaskCx {
         body,
         views: HashMap::new(),
-        scratch_used: 0,
-        smem_used: 0,
         direct: None,
         extents: Vec::new(),
         largest: Vec::new(),
     };
     for &i in &sl.args {
-        let v = view_of(g, operands[i], &mut param);
-        cx.views.insert(bargs[i], v);
+        let offset = param(g);
+        cx.views
+            .insert(bargs[i], codes.placed_view(body, operands[i], offset));
     }
     for &(v, j) in &sl.loaded {
-        let view = view_of(g, results[j], &mut param);
-        cx.views.insert(v, view);
+        let offset = param(g);
+        cx.views
+            .insert(v, codes.placed_view(body, results[j], offset));
     }
-    let out = view_of(g, results[task.output], &mut param);
+    let offset = param(g);
+    let out = codes.placed_view(body, results[shape.task.output], offset);
     let mut read_region = |g: &mut Gen, r: &Region| -> Vec<RBox> {
         r.iter()
             .map(|b| b.iter().map(|_| (param(g), param(g))).collect())
             .collect()
     };
-    let direct = direct_output(body, &sl, group, task);
-    if direct.is_some() {
-        cx.direct = Some((y, out.clone()));
+    if shape.direct.is_some() {
+        cx.direct = Some((shape.y, out.clone()));
     }
-    let ops: Vec<OpId> = sl
-        .ops
-        .iter()
-        .copied()
-        .filter(|op| !(in_place && body.ops[*op].results.contains(&y)))
-        .collect();
+    let ops = &shape.ops;
     // The task waits on its events here; the first blocks of its first matrix-vector
     // product's weights are loaded before (the boxes of the ops up to it are words of the
     // record, already in shared memory).
     let mut needs: Vec<Vec<RBox>> = Vec::new();
     g.preload = None;
-    let preloaded = ops
+    let preloaded = plan
+        .ops
         .iter()
         .enumerate()
-        .find_map(|(i, &op)| preload_blocks(g, &cx, op).map(|b| (i, b)));
+        .find_map(|(i, p)| match p.choice {
+            Choice::Matvec { preload, .. } if preload > 0 => Some((i, preload as usize)),
+            _ => None,
+        });
     let first_matvec = preloaded.map(|(i, _)| i);
     if let Some((p, blocks)) = preloaded {
         for &op in &ops[..=p] {
-            needs.push(read_region(g, &merged_need(body, &sl, op)));
+            needs.push(read_region(g, &merged_need(body, sl, op)));
         }
         let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
         g.preload = g.emit_preload(ops[p], &w, &needs[p], blocks);
     }
     wait(g);
     let mut needs = needs.into_iter();
-    // Where this op's boxes start in the code's largest extents (`largest`, per axis).
-    let mut at = 0usize;
-    for (i, &op) in ops.iter().enumerate() {
+    for (i, (&op, op_plan)) in ops.iter().zip(&plan.ops).enumerate() {
         let need = match needs.next() {
             Some(n) => n,
-            None => read_region(g, &merged_need(body, &sl, op)),
+            None => read_region(g, &merged_need(body, sl, op)),
         };
         if first_matvec == Some(i) {
             // Every thread, whether its warp reads its copies or not: none is left in
             // flight to land after the next task's.
             g.preload_wait();
         }
-        cx.extents = merged_need(body, &sl, op);
-        cx.largest = cx
-            .extents
-            .iter()
-            .map(|b| {
-                let e = largest.get(at..at + b.len()).unwrap_or_default().to_vec();
-                at += b.len();
-                e
-            })
-            .collect();
-        emit_op(g, &mut cx, op, &need).map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
-        if direct == Some(op) {
+        cx.extents = shape.extents[i].clone();
+        cx.largest = shape.largest[i].clone();
+        emit_op(g, &mut cx, op, &need, op_plan)
+            .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
+        if shape.direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
-            return Ok((cx.scratch_used, cx.smem_used));
+            return Ok(());
         }
         g.barrier();
     }
-    let tile = read_region(g, &task.tile);
-    // Write the tile.
-    if in_place {
-        let ka = body.def_op(y).expect("in place results are kv_append");
+    let tile = read_region(g, &shape.task.tile);
+    write_tile(g, &cx, shape, &out, &tile)
+}
+
+/// Writes the tile: the row of the step's position of a cache updated in place, or the
+/// tile's boxes of the value the slice computed.
+fn write_tile(
+    g: &mut Gen,
+    cx: &TaskCx,
+    shape: &CodeShape,
+    out: &View,
+    tile: &[RBox],
+) -> Result<(), String> {
+    let body = shape.body;
+    if shape.in_place {
+        let ka = body
+            .def_op(shape.y)
+            .expect("in place results are kv_append");
         let new = cx.view(body.ops[ka].operands[1])?.clone();
         let pos = cx.view(body.ops[ka].operands[2])?.clone();
         let p = g.load(&pos, &[])?;
         let rows: Vec<RBox> = tile.iter().map(|b| b[1..].to_vec()).collect();
-        {
-            g.for_region(&rows, &mut |g, o| {
-                let x = g.load(&new, o)?;
-                let mut i = vec![p.clone()];
-                i.extend(o.iter().cloned());
-                g.store(&out, &i, &x)
-            })?;
-        }
+        g.for_region(&rows, &mut |g, o| {
+            let x = g.load(&new, o)?;
+            let mut i = vec![p.clone()];
+            i.extend(o.iter().cloned());
+            g.store(out, &i, &x)
+        })
     } else {
-        let src = cx.view(y)?.clone();
-        g.for_region(&tile, &mut |g, o| {
+        let src = cx.view(shape.y)?.clone();
+        g.for_region(tile, &mut |g, o| {
             let x = g.load(&src, o)?;
-            g.store(&out, o, &x)
-        })?;
+            g.store(out, o, &x)
+        })
     }
-    Ok((cx.scratch_used, cx.smem_used))
 }
 
 /// The op that may store a task's output straight to its place instead of to scratch (saving

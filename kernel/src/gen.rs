@@ -75,24 +75,10 @@ pub(crate) struct Gen {
     pub(crate) threads: u32,
     /// The weight ring: (slots, slot bytes), when on.
     pub(crate) ring: Option<(u32, u32)>,
-    /// Weight rows a warp streams at once in a matrix-vector product.
-    pub(crate) matvec_rows: i64,
-    /// Most blocks of 256 elements a warp's matrix-vector loop loads per iteration.
-    pub(crate) matvec_unroll: i64,
-    /// Output lanes of decode attention a warp takes (its threads split the positions).
-    pub(crate) attention_lanes: i64,
-    /// `KernelOptions::attention_online`.
-    pub(crate) attention_online: bool,
     /// Matrix-vector products emitted as streamed.
     pub(crate) streamed: usize,
-    /// Bytes of scratch a task may place in shared memory.
-    pub(crate) smem_scratch: u64,
     /// Weight loads evict first from L2 and skip L1 (`%l2_evict_first` holds the policy).
     pub(crate) weights_evict_first: bool,
-    /// `KernelOptions::staged_norm_weights`.
-    pub(crate) staged_norm_weights: bool,
-    /// 16-byte weight loads per lane issued before a task's wait (`KernelOptions::preload`).
-    pub(crate) preload_depth: u32,
     /// The weights loaded before this task's wait, until its matrix-vector product uses them.
     pub(crate) preload: Option<Preload>,
     /// Codes that preload weights before their wait, and the most blocks one preloads.

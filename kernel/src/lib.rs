@@ -39,91 +39,18 @@ mod code;
 mod gen;
 mod matvec;
 mod megakernel;
+mod norm;
 mod ops;
+pub mod plan;
 mod ptx;
 mod scratch;
 
 pub use megakernel::generate;
+pub use plan::KernelOptions;
 
-/// How the megakernel is generated (the knobs the speed work measures; `mkc compile`'s
-/// flags take their defaults from [`KernelOptions::default`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelOptions {
-    /// Threads per CTA (a multiple of 32, at most 1024).
-    pub threads: u32,
-    /// Bytes of each task's weights asked into L2 (`cp.async.bulk.prefetch`) before the task
-    /// waits on its events, so HBM streams while the SM waits; 0 turns it off.
-    pub prefetch_bytes: u64,
-    /// Prefetch the next task's weights (at the start of each task) instead of the task's own.
-    pub prefetch_next: bool,
-    /// Slots of the shared-memory ring that matrix-vector products stream their weight rows
-    /// through (bulk asynchronous copies completing on mbarriers, issued `stream_slots`
-    /// chunks ahead); 0 reads weights with ordinary loads instead.
-    pub stream_slots: u32,
-    /// Bytes of one ring slot (a chunk: as many whole weight rows as fit).
-    pub slot_bytes: u32,
-    /// Registers per thread ptxas may use (`.maxnreg`); `None`: the whole register file of
-    /// one CTA per SM (65536 / threads, at most 255); 0: ptxas decides (it budgets for two
-    /// CTAs per SM and spills where one CTA would not need to).
-    pub max_registers: Option<u32>,
-    /// Weight rows a warp streams at once in a matrix-vector product (1 or 2).
-    pub matvec_rows: u32,
-    /// Bytes of shared memory for a task's intermediate values (a norm's output, a matrix-
-    /// vector product's rows before their epilogue); values past it, and all with 0, live
-    /// in a per-CTA scratch region of global memory.
-    pub smem_scratch: u32,
-    /// Load matrix-vector weights with an L2 evict-first policy and without allocating in
-    /// L1: the weights pass through once a step, so the caches keep what is read again (the
-    /// KV cache, activations, rope tables, norm weights).
-    pub weights_evict_first: bool,
-    /// 16-byte weight loads per lane a task issues before it waits on its events: the first
-    /// blocks of each warp's first row of the task's first matrix-vector product, so they
-    /// stream while the task waits (0 turns it off).
-    pub preload: u32,
-    /// Most 16-byte weight loads per lane a matrix-vector loop issues per iteration (1, 2,
-    /// 4 or 8; fewer where K is not a multiple of 256 times it).
-    pub matvec_unroll: u32,
-    /// Events with explicit device-scope fences (a release fence before each signal's
-    /// relaxed add, an acquire fence after the wait's acquire loads); off: the adds are
-    /// release operations and the acquire loads alone order the wait.
-    pub event_fences: bool,
-    /// Poll a task's counters a thread each, all at once (off: thread 0 polls them in turn).
-    pub parallel_waits: bool,
-    /// RMS norms copy their weight into shared memory (`cp.async`) as they start, beside
-    /// the sum of squares' loads (off: a global load when they normalize, after the sum).
-    pub staged_norm_weights: bool,
-    /// Output lanes of decode attention one warp computes (1, 2, 4 or 8): its 32 threads
-    /// split the positions among them, 32 / lanes threads a lane.
-    pub attention_lanes: u32,
-    /// Attention parts whose tiles hold a KV head's query heads run in one pass of online
-    /// softmax (K and V loaded together, [`emit_attention_online`]); off: three rounds
-    /// (scores, their max and sum, the output) with barriers between.
-    pub attention_online: bool,
-}
-
-impl Default for KernelOptions {
-    /// The kernel `mkc compile` generates unless told otherwise (docs/PERF.md measures each
-    /// choice).
-    fn default() -> Self {
-        KernelOptions {
-            threads: 512,
-            prefetch_bytes: 64 << 10,
-            prefetch_next: true,
-            stream_slots: 0,
-            slot_bytes: 32 << 10,
-            max_registers: None,
-            matvec_rows: 1,
-            smem_scratch: 96 << 10,
-            weights_evict_first: true,
-            preload: 0,
-            matvec_unroll: 4,
-            event_fences: false,
-            parallel_waits: true,
-            staged_norm_weights: true,
-            attention_lanes: 2,
-            attention_online: true,
-        }
-    }
+/// Registers this crate's pass: `select-kernels`.
+pub fn register_passes(r: &mut mkc_passes::PassRegistry) {
+    r.register(plan::info());
 }
 
 /// The generated kernel and what the launcher needs to know about it.

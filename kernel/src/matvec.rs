@@ -3,9 +3,13 @@
 //! a product's first blocks before its task's wait.
 
 use crate::gen::*;
+use crate::ops::OpEmit;
 use crate::scratch::*;
+use crate::KernelOptions;
 use mkc_ir::attr::Attr;
-use mkc_ir::{ElemType, OpId};
+use mkc_ir::dialect::kernel::{Choice, MatvecPath};
+use mkc_ir::{Body, ElemType, OpId, ValueId};
+use std::collections::HashMap;
 
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
 pub(crate) const STREAM_ROWS: i64 = 256;
@@ -101,9 +105,10 @@ impl Gen {
         a: &str,
         a_of: &View,
         k: i64,
+        unroll: i64,
     ) -> Result<String, String> {
         Ok(self
-            .rows_dot8(&[w.to_string()], a, a_of, k, None)?
+            .rows_dot8(&[w.to_string()], a, a_of, k, unroll, None)?
             .remove(0))
     }
 
@@ -111,18 +116,20 @@ impl Gen {
     /// block of the input is loaded once for all of them, and the loads of every row are
     /// in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
     ///
-    /// `pre`: the first blocks of the (single) row, loaded before the task's wait
-    /// ([`Preload`]): they start the sum and the loop starts past them.
+    /// `unroll` blocks of 256 elements a round ([`matvec_unroll`]). `pre`: the first blocks
+    /// of the (single) row, loaded before the task's wait ([`Preload`]): they start the sum
+    /// and the loop starts past them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rows_dot8(
         &mut self,
         ws: &[String],
         a: &str,
         a_of: &View,
         k: i64,
+        unroll: i64,
         pre: Option<usize>,
     ) -> Result<Vec<String>, String> {
         let a_elem = a_of.elem;
-        let unroll = matvec_unroll(k, self.matvec_unroll);
         let kk = self.fresh();
         let accs: Vec<String> = ws.iter().map(|_| self.fresh()).collect();
         let res = self.fresh();
@@ -554,25 +561,29 @@ impl Gen {
 }
 
 /// How many blocks of 256 weights a lane loads before the task's wait for `op`, when it is
-/// a matrix-vector product that takes the warp-per-row path with 16-byte weight loads
-/// (a multiple of its loop's unroll, at most K / 256); `None` when nothing is preloaded.
-pub(crate) fn preload_blocks(g: &Gen, cx: &TaskCx, op: OpId) -> Option<usize> {
-    let body = cx.body;
+/// a matrix-vector product that takes the warp-per-row path with 16-byte weight loads from
+/// a weight the task reads from its buffer (`views` holds the group's arguments), a multiple
+/// of its loop's unroll, at most K / 256; `None` when nothing is preloaded.
+pub(crate) fn preload_blocks(
+    body: &Body,
+    views: &HashMap<ValueId, View>,
+    op: OpId,
+    o: &KernelOptions,
+) -> Option<usize> {
     let d = &body.ops[op];
-    if g.preload_depth == 0 || d.name != "tg.matmul" || g.matvec_rows != 1 {
+    if o.preload == 0 || d.name != "tg.matmul" || o.matvec_rows != 1 {
         return None;
     }
     let tb = matches!(
         d.attrs.get("transpose_b"),
         Some(Attr::Bool(true)) | Some(Attr::Unit)
     );
-    // The weights are a value the task reads from its buffer (an argument of the group).
-    let w = cx.views.get(&d.operands[1])?;
+    let w = views.get(&d.operands[1])?;
     let a_shape = shape_of(body, d.operands[0]);
     let kdim = *a_shape.last()?;
     let single_row = a_shape[..a_shape.len() - 1].iter().product::<i64>() == 1;
     // The weight ring would take it instead.
-    let ringed = g.ring.is_some_and(|(_, bytes)| 2 * kdim <= bytes as i64);
+    let ringed = o.stream_slots > 0 && 2 * kdim <= o.slot_bytes as i64;
     let fast = tb
         && kdim % 8 == 0
         && w.elem == ElemType::BF16
@@ -586,11 +597,183 @@ pub(crate) fn preload_blocks(g: &Gen, cx: &TaskCx, op: OpId) -> Option<usize> {
     // With K a multiple of 256 the loop takes `unroll` whole blocks a round: so does the
     // preload. Otherwise it takes one block a round, the last one partial (lanes past K
     // skip it): the preload may take that one too.
-    let unroll = matvec_unroll(kdim, g.matvec_unroll);
+    let unroll = matvec_unroll(kdim, o.matvec_unroll as i64);
+    let depth = o.preload as i64;
     let blocks = if kdim % 256 == 0 {
-        (g.preload_depth as i64).min(kdim / 256) / unroll * unroll
+        depth.min(kdim / 256) / unroll * unroll
     } else {
-        (g.preload_depth as i64).min((kdim + 255) / 256)
+        depth.min((kdim + 255) / 256)
     };
     (blocks > 0).then_some(blocks as usize)
+}
+
+/// A matrix-vector product on the path the plan chose ([`choose_matvec`]).
+pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let ins = &e.ins;
+    let need = e.need;
+    let res = &e.res;
+    let op = e.op;
+    let flag = |k: &str| e.flag(k);
+    let (a, w) = (&ins[0], &ins[1]);
+    let tb = flag("transpose_b");
+    let kdim = *a
+        .shape
+        .last()
+        .ok_or("a matrix-vector product of a scalar")?;
+    let Choice::Matvec {
+        path, rows, unroll, ..
+    } = e.plan.choice
+    else {
+        return Err("internal error: the plan gives a matrix-vector product no path".into());
+    };
+    let unroll = unroll as i64;
+    if path == MatvecPath::Ring {
+        g.stream_matvec(a, w, res, need, kdim)?;
+        g.streamed += 1;
+        return Ok(());
+    }
+    if path == MatvecPath::Rows {
+        // A warp per group of `rows` rows, their loads in flight at once. The groups of
+        // every box are one index space (box number, group), so a tile of several short
+        // boxes (rope's lane pairs) keeps every warp busy.
+        let rows_per_warp = rows as i64;
+        let rc = g.i64c(rows_per_warp);
+        let r1 = g.i64c(rows_per_warp - 1);
+        let z = g.i64c(0);
+        let last = need[0].len() - 1;
+        let mut pair_boxes: Vec<RBox> = Vec::new();
+        for (i, b) in need.iter().enumerate() {
+            let (n0, n1) = &b[last];
+            let span = g.op(format!("arith.subi {n1}, {n0} : i64"));
+            let pairs = g.op(format!("arith.addi {span}, {r1} : i64"));
+            let pairs = g.op(format!("arith.divsi {pairs}, {rc} : i64"));
+            let (bi, bj) = (g.i64c(i as i64), g.i64c(i as i64 + 1));
+            pair_boxes.push(vec![(bi, bj), (z.clone(), pairs)]);
+        }
+        // The leading axes are single (a matrix-vector product): every box's are 0.
+        let lead: Vec<String> = need[0][..last].iter().map(|x| x.0.clone()).collect();
+        g.for_region_warp(&pair_boxes, &mut |g, o| {
+            let (n0, n1) = g.box_bounds(need, &o[0], last);
+            let mut ai = lead.clone();
+            ai.truncate(a.shape.len() - 1);
+            ai.push(z.clone());
+            let row_a = g.ptr(a, &ai);
+            let first = g.op(format!("arith.muli {}, {rc} : i64", o[1]));
+            let first = g.op(format!("arith.addi {first}, {n0} : i64"));
+            let one = g.i64c(1);
+            let lastn = g.op(format!("arith.subi {n1}, {one} : i64"));
+            let mut rows = Vec::new();
+            let mut ptrs = Vec::new();
+            for r in 0..rows_per_warp {
+                let rr = g.i64c(r);
+                let n = g.op(format!("arith.addi {first}, {rr} : i64"));
+                let nc = g.op(format!("arith.minsi {n}, {lastn} : i64"));
+                ptrs.push(g.ptr(w, &[nc, z.clone()]));
+                rows.push(n);
+            }
+            let sums = g.rows_dot8(&ptrs, &row_a, a, kdim, unroll, None)?;
+            for (n, v) in rows.into_iter().zip(sums) {
+                let inside = g.op(format!("arith.cmpi slt, {n}, {n1} : i64"));
+                let st = g.op(format!("arith.andi {inside}, %lane0 : i1"));
+                g.open(format!("scf.if {st} {{"));
+                let mut oi = lead.clone();
+                oi.push(n);
+                g.store(res, &oi, &v)?;
+                g.close("}");
+            }
+            Ok(())
+        })?;
+        return Ok(());
+    }
+    if path == MatvecPath::Row {
+        // Blocks of its first row a warp loaded before the task's wait: that row's
+        // turn is peeled off the loop (the blocks are dead after it).
+        let pre = g.preload.take_if(|p| p.op == op);
+        g.for_region_warp_peeled(need, pre.is_some(), &mut |g, o, first| {
+            let n = o.last().unwrap().clone();
+            let z = g.i64c(0);
+            let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
+            ai.push(z.clone());
+            let row_a = g.ptr(a, &ai);
+            let row_w = g.ptr(w, &[n, z]);
+            let acc = match (&pre, first) {
+                (Some(p), true) => g
+                    .rows_dot8(&[row_w], &row_a, a, kdim, unroll, Some(p.blocks))?
+                    .remove(0),
+                _ => g.lane_dot8(&row_w, &row_a, a, kdim, unroll)?,
+            };
+            g.store_lane0(res, o, &acc)
+        })?;
+        return Ok(());
+    }
+    g.for_region_warp(need, &mut |g, o| {
+        let n = o.last().unwrap().clone();
+        let lead: Vec<String> = o[..a.shape.len() - 1].to_vec();
+        let zero = g.f32c(0.0);
+        let kn = g.i64c(kdim);
+        let acc = g.lane_reduce(&kn, &zero, false, &mut |g, k, acc| {
+            let mut ai = lead.clone();
+            ai.push(k.to_string());
+            let x = g.load(a, &ai)?;
+            let wi = if tb {
+                vec![n.clone(), k.to_string()]
+            } else {
+                vec![k.to_string(), n.clone()]
+            };
+            let y = g.load(w, &wi)?;
+            let p = g.op(format!("arith.mulf {x}, {y} : f32"));
+            Ok(g.op(format!("arith.addf {acc}, {p} : f32")))
+        })?;
+        g.store_lane0(res, o, &acc)
+    })?;
+    Ok(())
+}
+
+/// How a matrix-vector product of `a` by the weight `w` runs: through the weight ring when
+/// there is one, the rows fit a slot and the input is one row; a warp per `matvec_rows`
+/// rows, or per row, with 16-byte weight loads when weight rows and the input are
+/// contiguous along K, 16-byte aligned (packed weights, the arena and scratch are) and K is
+/// a multiple of 8; else a warp per row with its lanes taking an element at a time.
+pub(crate) fn choose_matvec(
+    a: &View,
+    w: &View,
+    transpose_b: bool,
+    boxes: usize,
+    o: &KernelOptions,
+) -> Result<Choice, String> {
+    if w.shape.len() != 2 {
+        return Err(
+            "the GPU lowering handles matmul of a vector or matrix by a 2-D weight only".into(),
+        );
+    }
+    let kdim = *a
+        .shape
+        .last()
+        .ok_or("a matrix-vector product of a scalar")?;
+    let aligned = |v: &View| v.is_scratch() || v.base_aligned;
+    let vectorised = transpose_b
+        && kdim % 8 == 0
+        && w.elem == ElemType::BF16
+        && w.strides == [kdim as u64, 1]
+        && a.strides.last() == Some(&1)
+        && matches!(a.elem, ElemType::F32 | ElemType::BF16)
+        && aligned(w)
+        && aligned(a);
+    let single_row = a.shape[..a.shape.len() - 1].iter().product::<i64>() == 1;
+    let fits = o.stream_slots > 0 && 2 * kdim <= o.slot_bytes as i64;
+    let path = if vectorised && single_row && fits && boxes > 0 && !w.is_scratch() {
+        MatvecPath::Ring
+    } else if vectorised && single_row && o.matvec_rows > 1 {
+        MatvecPath::Rows
+    } else if vectorised {
+        MatvecPath::Row
+    } else {
+        MatvecPath::Lanes
+    };
+    Ok(Choice::Matvec {
+        path,
+        rows: o.matvec_rows,
+        unroll: matvec_unroll(kdim, o.matvec_unroll as i64) as u32,
+        preload: 0,
+    })
 }

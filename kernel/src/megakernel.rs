@@ -5,138 +5,43 @@
 use crate::code::*;
 use crate::gen::*;
 use crate::matvec::*;
-use crate::{Kernel, KernelOptions};
+use crate::Kernel;
+use mkc_ir::dialect::kernel::KernelPlan;
 use mkc_ir::dialect::task::TaskProgram;
-use mkc_ir::tiling::group_signature;
-use mkc_ir::{Body, EntityRef, OpId, ValueId};
-use std::collections::HashMap;
+use mkc_ir::{Body, EntityRef};
 use std::fmt::Write;
 
 /// Stands for the offset of the shared scratch in the kernel's text until it is known.
 pub(crate) const SSCR_OFF: &str = "__SSCR_OFF__";
 
-/// Shared memory a CTA keeps from its task scratch (for the task records and the ring's
-/// bookkeeping), and from the weight ring (for those and the scratch a task needs).
-pub(crate) const SCRATCH_RESERVE: u64 = 11 << 10;
-
-pub(crate) const RING_RESERVE: u64 = 27 << 10;
-
 /// The most bytes one prefetch instruction asks for (a table entry).
 pub(crate) const PREFETCH_CHUNK: u64 = 16 << 10;
 
-/// The megakernel of `body`'s scheduled task program, and its tables.
-pub fn generate(
-    body: &Body,
-    program: &TaskProgram,
-    opts: &KernelOptions,
-) -> Result<Kernel, String> {
+/// The megakernel of `body`'s scheduled task program, as its `kernel.plan` says, and its
+/// tables.
+pub fn generate(body: &Body) -> Result<Kernel, String> {
+    let program = &TaskProgram::from_body(body)?;
+    let plan = KernelPlan::from_body(body)?;
+    let opts = &plan.config;
     let gpu = mkc_ir::Target::of(body)?;
-    if opts.threads == 0 || !opts.threads.is_multiple_of(32) || opts.threads > gpu.threads_per_cta {
-        return Err(format!(
-            "threads per CTA must be a multiple of 32 up to {}, not {}",
-            gpu.threads_per_cta, opts.threads
-        ));
-    }
-    if !(1..=2).contains(&opts.matvec_rows) {
-        return Err(format!(
-            "a warp streams 1 or 2 weight rows at once in a matrix-vector product, not {}",
-            opts.matvec_rows
-        ));
-    }
-    if ![1, 2, 4, 8].contains(&opts.attention_lanes) {
-        return Err(format!(
-            "a warp computes 1, 2, 4 or 8 lanes of attention's output, not {}",
-            opts.attention_lanes
-        ));
-    }
-    if ![1, 2, 4, 8].contains(&opts.matvec_unroll) {
-        return Err(format!(
-            "a matrix-vector loop issues 1, 2, 4 or 8 loads per lane a round, not {}",
-            opts.matvec_unroll
-        ));
-    }
-    if opts.stream_slots > 0 {
-        // Bulk copies need 16-byte aligned slots; a Hopper CTA opts into at most 227 KiB
-        // of shared memory, of which the records and the ring's bookkeeping take some.
-        if opts.slot_bytes < 16 || !opts.slot_bytes.is_multiple_of(16) {
-            return Err(format!(
-                "the weight ring's slots must be a multiple of 16 bytes, not {}",
-                opts.slot_bytes
-            ));
-        }
-        let ring = opts.stream_slots as u64 * opts.slot_bytes as u64;
-        let most = gpu.smem_per_cta as u64 - RING_RESERVE;
-        if ring > most {
-            return Err(format!(
-                "a weight ring of {} slots of {} bytes ({ring} bytes) does not fit a CTA's shared memory (at most {most} bytes)",
-                opts.stream_slots, opts.slot_bytes
-            ));
-        }
-    }
     let schedule = program
         .schedule
         .as_ref()
         .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
-    let func = mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
-    let entry = body
-        .entry_block(func, 0)
-        .ok_or("the function has no body")?;
-    let steps: Vec<OpId> = body.blocks[entry]
-        .ops
-        .iter()
-        .copied()
-        .filter(|&o| body.ops[o].name != "func.return")
-        .collect();
-    let buffers: Vec<String> = program
-        .graph
-        .buffers
-        .values()
-        .map(|b| b.name.clone())
-        .collect();
-    // Where every argument and top-level result lives, and its strides.
-    let mut placed: HashMap<ValueId, (usize, u64)> = HashMap::new();
-    let mut strides: HashMap<ValueId, Vec<u64>> = HashMap::new();
-    for (v, l) in program.layouts(body)? {
-        placed.insert(v, (l.buffer.index(), l.offset));
-        strides.insert(v, l.strides());
+    let codes = Codes::of(body, program)?;
+    let matches = codes.first.len() == plan.codes.len()
+        && codes
+            .first
+            .iter()
+            .zip(&plan.codes)
+            .all(|(t, c)| t.index() == c.task);
+    if !matches {
+        return Err(
+            "the kernel plan does not match the task program (run 'select-kernels' after 'schedule')"
+                .into(),
+        );
     }
-    // Plan every task; tasks with one key share one code. (A group's structure is worked out
-    // once, not per task.)
-    let signatures: Vec<String> = steps
-        .iter()
-        .map(|&op| {
-            if body.ops[op].name == "fused.group" {
-                group_signature(body, op)
-            } else {
-                String::new()
-            }
-        })
-        .collect();
-    let mut codes: Vec<(String, mkc_ir::dialect::task::TaskId)> = Vec::new();
-    let mut code_of: HashMap<String, usize> = HashMap::new();
-    let mut plans = Vec::with_capacity(program.graph.tasks.len());
-    for (t, task) in &program.graph.tasks {
-        let plan = plan_task(body, &steps, &signatures, &placed, task)?;
-        let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
-            codes.push((plan.key.clone(), t));
-            codes.len() - 1
-        });
-        plans.push((c, plan));
-    }
-    // Per code, each box's largest extent per axis over its tasks (the key fixes how many
-    // boxes, in which order): a value windowed to its box has room for any of them.
-    let mut code_extents: Vec<Vec<i64>> = vec![Vec::new(); codes.len()];
-    for (c, plan) in &plans {
-        let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
-        let m = &mut code_extents[*c];
-        if m.is_empty() {
-            *m = ext;
-        } else {
-            for (a, b) in m.iter_mut().zip(ext) {
-                *a = (*a).max(b);
-            }
-        }
-    }
+    let plans = &codes.tasks;
     // The tables: one record per task, entries per SM queue. A record: code, the weight
     // spans to prefetch into L2 (count, then byte offset and length each), waits (count,
     // then event and target each), signals (count, then events), the code's parameters.
@@ -259,20 +164,9 @@ pub fn generate(
         next: 0,
         indent: 0,
         threads: opts.threads,
-        ring: (opts.stream_slots > 0).then_some((opts.stream_slots, opts.slot_bytes)),
-        matvec_rows: opts.matvec_rows as i64,
-        matvec_unroll: opts.matvec_unroll as i64,
-        attention_lanes: opts.attention_lanes as i64,
-        attention_online: opts.attention_online,
+        ring: (opts.ring_slots > 0).then_some((opts.ring_slots, opts.ring_slot_bytes)),
         streamed: 0,
-        // The ring comes first; the scratch gets what shared memory it leaves.
-        smem_scratch: (opts.smem_scratch as u64).min(
-            (gpu.smem_per_cta as u64 - SCRATCH_RESERVE)
-                .saturating_sub(opts.stream_slots as u64 * opts.slot_bytes as u64),
-        ),
         weights_evict_first: opts.weights_evict_first,
-        staged_norm_weights: opts.staged_norm_weights,
-        preload_depth: opts.preload,
         preload: None,
         preloaded: 0,
         preload_blocks_max: 0,
@@ -282,7 +176,7 @@ pub fn generate(
     // The preload buffer follows the ring: 16 bytes a thread per block, for as many blocks
     // as a code preloads (known once the codes are made: the scratch's offset is filled in
     // then).
-    let params: Vec<String> = (0..buffers.len())
+    let params: Vec<String> = (0..codes.buffers.len())
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
         .chain(
             [
@@ -325,12 +219,10 @@ pub fn generate(
             2 * STREAM_ROWS
         ));
     }
-    // One CTA per SM: its threads may share the whole register file. ptxas, left alone,
-    // budgets for two CTAs per SM (128 registers at 256 threads, 64 at 512) and spills;
-    // above 256 threads the block size must be stated too.
-    let regs = opts
-        .max_registers
-        .unwrap_or((gpu.registers_per_sm / opts.threads).min(gpu.registers_per_thread) / 8 * 8);
+    // The plan's registers a thread (the whole register file of one CTA per SM, unless told
+    // otherwise: ptxas, left alone, budgets for two CTAs per SM and spills); above 256
+    // threads the block size must be stated too.
+    let regs = opts.registers;
     let mut attrs = Vec::new();
     if opts.threads > 256 {
         attrs.push(format!("nvvm.maxntid = array<i32: {}, 1, 1>", opts.threads));
@@ -651,30 +543,20 @@ pub fn generate(
     g.open(format!("scf.index_switch {code_idx}"));
     let (mut scratch_max, mut smem_max) = (0u64, 0u64);
     let mut global_scratch = Vec::new();
-    for (c, (_, example)) in codes.iter().enumerate() {
+    for (c, (example, code)) in codes.first.iter().zip(&plan.codes).enumerate() {
         let task = &program.graph.tasks[*example];
         g.open(format!("case {c} {{"));
         g.line(format!(
             "// code {c}: {} (group {} result {}), like {example}",
             task.kind, task.group, task.output
         ));
-        let used = emit_code(
-            &mut g,
-            body,
-            &steps,
-            &placed,
-            &strides,
-            &buffers,
-            task,
-            &code_extents[c],
-            &params_p,
-            &wait,
-        )
-        .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
-        scratch_max = scratch_max.max(used.0);
-        smem_max = smem_max.max(used.1);
-        if used.0 > 0 {
-            global_scratch.push((c, task.kind.clone(), used.0));
+        let shape = codes.shape(body, program, c)?;
+        emit_code(&mut g, &codes, &shape, code, &params_p, &wait)
+            .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
+        scratch_max = scratch_max.max(code.scratch);
+        smem_max = smem_max.max(code.smem);
+        if code.scratch > 0 {
+            global_scratch.push((c, task.kind.clone(), code.scratch));
         }
         g.line("scf.yield");
         g.close("}");
@@ -782,7 +664,7 @@ pub fn generate(
         program.graph.tasks.len(),
         schedule.queues.len(),
         program.graph.events.len(),
-        codes.len()
+        codes.first.len()
     );
     let preload_bytes = g.preload_blocks_max as u32 * opts.threads * 16;
     mlir.push_str(
@@ -810,7 +692,7 @@ pub fn generate(
         threads: opts.threads,
         ctas: schedule.queues.len(),
         scratch_per_cta: scratch_max.max(16),
-        codes: codes.len(),
+        codes: codes.first.len(),
         tasks: tasks_words,
         entries,
         queues,

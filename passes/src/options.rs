@@ -39,6 +39,23 @@ impl OptionValue for bool {
     }
 }
 
+/// A count that may be left to the pass: `auto` (`None`) or a number.
+impl OptionValue for Option<u32> {
+    const TYPE_NAME: &'static str = "auto|unsigned";
+    fn parse_option(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(None),
+            _ => s
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| format!("'{s}' is not 'auto' or a valid unsigned")),
+        }
+    }
+    fn show(&self) -> String {
+        self.map_or("auto".to_string(), |v| v.to_string())
+    }
+}
+
 /// One option, as `--list-passes` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OptionInfo {
@@ -53,6 +70,19 @@ pub trait PassOptions: Sized + Default {
     fn describe() -> Vec<OptionInfo>;
     /// Sets one option from its pipeline spelling.
     fn set(&mut self, key: &str, value: &str) -> Result<(), String>;
+    /// The options that differ from their defaults, in their pipeline spelling.
+    fn changed(&self) -> Vec<(&'static str, String)>;
+
+    /// The pass `name` with these options, as a pipeline names it (`tile{prune-waits=false}`;
+    /// options at their defaults stay out).
+    fn spell(&self, name: &str) -> String {
+        let changed = self.changed();
+        if changed.is_empty() {
+            return name.to_string();
+        }
+        let items: Vec<String> = changed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{name}{{{}}}", items.join(" "))
+    }
 
     fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
         let mut o = Self::default();
@@ -77,6 +107,8 @@ pub trait PassOptions: Sized + Default {
 /// let o = MyOptions::parse(&[("max-rounds".into(), "3".into())]).unwrap();
 /// assert_eq!(o.max_rounds, 3);
 /// assert!(MyOptions::parse(&[("rounds".into(), "3".into())]).is_err());
+/// assert_eq!(o.spell("my-pass"), "my-pass{max-rounds=3}");
+/// assert_eq!(MyOptions::default().spell("my-pass"), "my-pass");
 /// ```
 #[macro_export]
 macro_rules! pass_options {
@@ -113,6 +145,19 @@ macro_rules! pass_options {
                         help: $help.trim(),
                     },
                 )*]
+            }
+
+            fn changed(&self) -> Vec<(&'static str, String)> {
+                let d = <$name as Default>::default();
+                let _ = &d;
+                #[allow(unused_mut)]
+                let mut v = Vec::new();
+                $(
+                    if self.$field != d.$field {
+                        v.push(($key, $crate::options::OptionValue::show(&self.$field)));
+                    }
+                )*
+                v
             }
 
             #[allow(unused_variables)]

@@ -307,8 +307,8 @@ impl CompileArgs {
                 cost_model: self.cost_model.clone(),
                 prune_waits: self.prune_waits,
                 last_signal_bytes: self.last_signal_bytes,
+                kernel: self.kernel.options(),
             },
-            kernel: self.kernel.options(),
             short_steps: self.short_steps,
             long_steps: self.long_steps,
         })

@@ -2,5 +2,6 @@
 
 pub mod builtin;
 pub mod fused;
+pub mod kernel;
 pub mod task;
 pub mod tg;

@@ -1,0 +1,277 @@
+//! Reductions over an axis: RMS norms and argmax.
+
+use crate::gen::*;
+use crate::ops::{temp, OpEmit};
+use crate::plan::PlanCx;
+use crate::scratch::*;
+use mkc_ir::attr::Attr;
+use mkc_ir::dialect::kernel::{Choice, Place};
+use mkc_ir::tiling::full_box;
+use mkc_ir::ElemType;
+
+/// The rows of a norm over `axis..` of `x` (its leading axes).
+fn norm_rows(x: &View, axis_attr: Option<i64>) -> (usize, Vec<i64>) {
+    let rank = x.shape.len();
+    let axis = axis_attr.unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
+    (axis, x.shape[..axis].to_vec())
+}
+
+/// A norm's temporaries (1/rms per row, the CTA's partial sums, and its weight staged in
+/// shared memory where the budget holds it) and whether one row takes the whole CTA.
+pub(crate) fn plan_rms_norm(
+    cx: &mut PlanCx,
+    ins: &[View],
+    axis: Option<i64>,
+) -> (Vec<Place>, Choice) {
+    let (x, w) = (&ins[0], &ins[1]);
+    let (axis, rows) = norm_rows(x, axis);
+    let mut temps = vec![
+        cx.scratch.alloc(&rows, ElemType::F32),
+        cx.scratch.alloc(&[(cx.threads / 32) as i64], ElemType::F32),
+    ];
+    // The weight is copied into shared memory by asynchronous copies issued first, so they
+    // travel with the sum of squares' loads of x (a contiguous, 16-byte-aligned weight
+    // over the normalized axes only).
+    let staged = match cx.options.staged_norm_weights && w.shape.len() <= x.shape.len() - axis {
+        true => cx.scratch.stage(w),
+        false => None,
+    };
+    temps.extend(staged.clone());
+    let choice = Choice::Norm {
+        cta: rows.iter().product::<i64>() == 1,
+        staged: staged.is_some(),
+    };
+    (temps, choice)
+}
+
+/// Argmax's temporary: the warps' (value, index) pairs.
+pub(crate) fn plan_argmax(cx: &mut PlanCx) -> Vec<Place> {
+    vec![cx
+        .scratch
+        .alloc(&[(cx.threads / 32) as i64, 2], ElemType::F32)]
+}
+
+/// RMS normalisation over `axis..`: per row 1/rms (the CTA on one row, a warp a row on
+/// several), then every element of the boxes scaled by it and the weight.
+pub(crate) fn emit_rms_norm(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let ins = &e.ins;
+    let need = e.need;
+    let res = &e.res;
+    let out_shape = &e.out_shape;
+    let d = e.d;
+    let int_attr = |k: &str| e.int_attr(k);
+    let x = &ins[0];
+    let (axis, rows) = norm_rows(x, int_attr("axis"));
+    let eps = d
+        .attrs
+        .get("epsilon")
+        .and_then(Attr::as_f64)
+        .unwrap_or(1e-6);
+    let cols: i64 = x.shape[axis..].iter().product();
+    let Choice::Norm {
+        cta: one_row,
+        staged,
+    } = e.plan.choice
+    else {
+        return Err("internal error: the plan gives a norm no choice".into());
+    };
+    let stats = cx.place(g, temp(e, 0)?, &rows, ElemType::F32)?;
+    let partials = cx.place(g, temp(e, 1)?, &[(g.threads / 32) as i64], ElemType::F32)?;
+    // The weight is copied into shared memory by asynchronous copies issued first,
+    // so they travel with phase 1's loads of x: phase 2 then reads x again (from
+    // L1) and the weight from shared memory, instead of paying an L2 round trip for
+    // the weight before the product that follows can start. (A contiguous,
+    // 16-byte-aligned weight over the normalized axes only.)
+    let w_in = &ins[1];
+    let staged_w = match staged {
+        true => Some(cx.place_stage(g, temp(e, 2)?, w_in)?),
+        false => None,
+    };
+    // Phase 1: 1/rms per row. One row (the hidden state) takes the whole CTA; several
+    // (q/k's heads) take a warp each, all at once.
+    let all_rows = g.const_box(&full_box(&rows));
+    let (first, step) = if one_row {
+        ("%c0_idx", "%c1_idx")
+    } else {
+        ("%warp", "%nwarps")
+    };
+    g.for_box_by(&all_rows, first, step, &mut |g, ri| {
+        let rs = row_major(&x.shape[axis..]);
+        let xs = x.shape[axis..].to_vec();
+        let mut square = |g: &mut Gen, k: &str, acc: &str| -> Result<String, String> {
+            let mut i: Vec<String> = ri.to_vec();
+            i.extend(unflatten_with(g, k, &xs, &rs));
+            let v = g.load(x, &i)?;
+            let sq = g.op(format!("arith.mulf {v}, {v} : f32"));
+            Ok(if acc.is_empty() {
+                sq
+            } else {
+                g.op(format!("arith.addf {acc}, {sq} : f32"))
+            })
+        };
+        let sum = if one_row {
+            g.cta_sum(cols, &partials, &mut |g, k, _| square(g, k, ""))?
+        } else {
+            let n = g.i64c(cols);
+            let zero = g.f32c(0.0);
+            g.lane_reduce(&n, &zero, false, &mut square)?
+        };
+        let nf = g.f32c(cols as f64);
+        let mean = g.op(format!("arith.divf {sum}, {nf} : f32"));
+        let e = g.f32c(eps);
+        let me = g.op(format!("arith.addf {mean}, {e} : f32"));
+        let s = g.sqrt(&me);
+        let one = g.f32c(1.0);
+        let inv = g.op(format!("arith.divf {one}, {s} : f32"));
+        g.open(if one_row {
+            "scf.if %is_t0 {"
+        } else {
+            "scf.if %lane0 {"
+        });
+        g.store(&stats, ri, &inv)?;
+        g.close("}");
+        Ok(())
+    })?;
+    if staged_w.is_some() {
+        g.preload_wait();
+    }
+    g.barrier();
+    // Four elements a round, their loads in flight together: a round trip to L2
+    // costs about a microsecond under load, and 4096 elements over 512 threads
+    // would pay it 8 times in a row. (Unrolling every elementwise loop so measured
+    // slower: boxes of several axes pay their index arithmetic per element.)
+    g.for_region_by(need, "%tid", "%nthreads", 4, &mut |g, o| {
+        let v = g.load(x, o)?;
+        let inv = g.load(&stats, &o[..axis])?;
+        let wi = broadcast_idx(g, o, out_shape, &ins[1].shape);
+        let w = g.load(staged_w.as_ref().unwrap_or(&ins[1]), &wi)?;
+        let t = g.op(format!("arith.mulf {v}, {inv} : f32"));
+        let y = g.op(format!("arith.mulf {t}, {w} : f32"));
+        g.store(res, o, &y)
+    })?;
+    Ok(())
+}
+
+/// The index of the largest element along `axis`, for each element of the boxes: the whole
+/// CTA on each in turn.
+pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let ins = &e.ins;
+    let need = e.need;
+    let res = &e.res;
+    let int_attr = |k: &str| e.int_attr(k);
+    let flag = |k: &str| e.flag(k);
+    let x = &ins[0];
+    let rank = x.shape.len();
+    let axis = int_attr("axis").unwrap_or(0).rem_euclid(rank.max(1) as i64) as usize;
+    let keep = flag("keepdims");
+    let last = flag("select_last_index");
+    if x.shape[axis] >= 1 << 24 {
+        return Err("argmax over more than 2^24 elements".into());
+    }
+    let partials = cx.place(g, temp(e, 0)?, &[(g.threads / 32) as i64, 2], ElemType::F32)?;
+    let n = x.shape[axis];
+    const UNROLL: i64 = 16;
+    let t = g.threads as i64;
+    for b in need {
+        // The whole CTA on each result in turn: thread t takes t, t + 256, ... with 8
+        // loads in flight, the warps compare (value, index) pairs by shuffles, and
+        // thread 0 combines the warps'; ties go to the first index (or the last).
+        g.for_box_by(b, "%c0_idx", "%c1_idx", &mut |g, o| {
+            let mut base: Vec<String> = o.to_vec();
+            if !keep {
+                let z = g.i64c(0);
+                base.insert(axis, z);
+            }
+            let (k, best, bi, rb, ri) =
+                (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
+            let nn = g.idx(n);
+            let step = g.idx(t * UNROLL);
+            let ninf = g.f32c(f64::NEG_INFINITY);
+            let none = g.op("arith.constant -1 : i32");
+            g.open(format!(
+                "{rb}, {ri} = scf.for {k} = %tid to {nn} step {step} iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
+            ));
+            let k0 = g.op(format!("arith.index_cast {k} : index to i64"));
+            let nc = g.i64c(n);
+            let lastk = g.i64c(n - 1);
+            let mut loads = Vec::new();
+            for j in 0..UNROLL {
+                let dj = g.i64c(t * j);
+                let kj = g.op(format!("arith.addi {k0}, {dj} : i64"));
+                let ok = g.op(format!("arith.cmpi slt, {kj}, {nc} : i64"));
+                let kc = g.op(format!("arith.minsi {kj}, {lastk} : i64"));
+                let mut i = base.clone();
+                i[axis] = kc;
+                let v = g.load(x, &i)?;
+                loads.push((ok, kj, v));
+            }
+            let (mut cb, mut ci) = (best.clone(), bi.clone());
+            for (ok, kj, v) in loads {
+                let cmp = if last { "oge" } else { "ogt" };
+                let better = g.op(format!("arith.cmpf {cmp}, {v}, {cb} : f32"));
+                let empty = g.op(format!("arith.cmpi eq, {ci}, {none} : i32"));
+                let take = g.op(format!("arith.ori {better}, {empty} : i1"));
+                let take = g.op(format!("arith.andi {take}, {ok} : i1"));
+                let k32 = g.op(format!("arith.trunci {kj} : i64 to i32"));
+                cb = g.op(format!("arith.select {take}, {v}, {cb} : f32"));
+                ci = g.op(format!("arith.select {take}, {k32}, {ci} : i32"));
+            }
+            g.line(format!("scf.yield {cb}, {ci} : f32, i32"));
+            g.close("}");
+            // Pairs compare: the other wins on a larger value, or an equal value at a
+            // smaller index (a larger one for select_last_index); none loses.
+            let pick = |g: &mut Gen, bv: &str, bix: &str, ov: &str, oi: &str| {
+                let gt = g.op(format!("arith.cmpf ogt, {ov}, {bv} : f32"));
+                let eq = g.op(format!("arith.cmpf oeq, {ov}, {bv} : f32"));
+                let order = if last { "sgt" } else { "slt" };
+                let tie = g.op(format!("arith.cmpi {order}, {oi}, {bix} : i32"));
+                let tie = g.op(format!("arith.andi {eq}, {tie} : i1"));
+                let mine_none = g.op(format!("arith.cmpi eq, {bix}, {none} : i32"));
+                let other_some = g.op(format!("arith.cmpi ne, {oi}, {none} : i32"));
+                let take = g.op(format!("arith.ori {gt}, {tie} : i1"));
+                let take = g.op(format!("arith.ori {take}, {mine_none} : i1"));
+                let take = g.op(format!("arith.andi {take}, {other_some} : i1"));
+                let nv = g.op(format!("arith.select {take}, {ov}, {bv} : f32"));
+                let ni = g.op(format!("arith.select {take}, {oi}, {bix} : i32"));
+                (nv, ni)
+            };
+            let (mut bv, mut bix) = (rb.clone(), ri.clone());
+            for off in [16, 8, 4, 2, 1] {
+                let o32 = g.op(format!("arith.constant {off} : i32"));
+                let ov = g.op(format!(
+                    "nvvm.shfl.sync bfly %full_mask, {bv}, {o32}, %clamp31 : f32 -> f32"
+                ));
+                let oi = g.op(format!(
+                    "nvvm.shfl.sync bfly %full_mask, {bix}, {o32}, %clamp31 : i32 -> i32"
+                ));
+                (bv, bix) = pick(g, &bv, &bix, &ov, &oi);
+            }
+            let w64 = g.op("arith.index_cast %warp : index to i64");
+            let z = g.i64c(0);
+            let one = g.i64c(1);
+            let bif = g.op(format!("arith.sitofp {bix} : i32 to f32"));
+            g.store_lane0(&partials, &[w64.clone(), z.clone()], &bv)?;
+            g.store_lane0(&partials, &[w64, one.clone()], &bif)?;
+            g.barrier();
+            g.open("scf.if %is_t0 {");
+            let mut acc: Option<(String, String)> = None;
+            for w in 0..(t / 32) {
+                let wi = g.i64c(w);
+                let v = g.load(&partials, &[wi.clone(), z.clone()])?;
+                let fi = g.load(&partials, &[wi, one.clone()])?;
+                let i = g.op(format!("arith.fptosi {fi} : f32 to i32"));
+                acc = Some(match acc {
+                    None => (v, i),
+                    Some((av, ai)) => pick(g, &av, &ai, &v, &i),
+                });
+            }
+            let (_, ai) = acc.expect("at least one warp");
+            let r64 = g.op(format!("arith.extsi {ai} : i32 to i64"));
+            g.store(res, o, &r64)?;
+            g.close("}");
+            g.barrier();
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
