@@ -151,7 +151,6 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
     let c_most = g.i64c(np - 1);
     let most = g.op(format!("arith.addi {blocks}, {c_most} : i64"));
     let most = g.op(format!("arith.divsi {most}, {npc} : i64"));
-    let window = |g: &mut Gen, p: &str| parts_of.window(g, p);
     let z = g.i64c(0);
     // With the cache stored as bf16, positions contiguous (a head's lane over all
     // positions is one span) and aligned, a lane loads 8 positions of one lane of k
@@ -164,250 +163,39 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
     // A part's query heads that share a KV head share its loads: a warp loads a block of
     // K (or V) once for every query head of the task in its group.
     let shared = score_loads == KvLoads::Group;
+    let r = Rounds {
+        q,
+        kc,
+        vc,
+        need,
+        res,
+        scale,
+        parts,
+        dim,
+        group,
+        ha,
+        la,
+        h0,
+        h1,
+        p0,
+        p1,
+        z,
+        c7,
+        c8,
+        most,
+        scores,
+        parts_of,
+        per,
+        sub,
+    };
     if shared {
-        let gr = g.i64c(group);
-        let g1 = g.i64c(group - 1);
-        let k0 = g.op(format!("arith.divsi {h0}, {gr} : i64"));
-        let k1 = g.op(format!("arith.addi {h1}, {g1} : i64"));
-        let k1 = g.op(format!("arith.divsi {k1}, {gr} : i64"));
-        let bpw = 32 / sub;
-        let bpwc = g.i64c(bpw);
-        let c_items = g.i64c(bpw - 1);
-        let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
-        let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
-        let zero = g.f32c(0.0);
-        let sc = g.f32c(scale);
-        let rows = vec![(p0.clone(), p1.clone()), (k0, k1), (z.clone(), items)];
-        g.for_region_warp(&[rows], &mut |g, o| {
-            let (lo, hi) = window(g, &o[0]);
-            let (bi, si) = g.lane_split(sub);
-            let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
-            let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
-            let b = g.op(format!("arith.addi {first}, {b0} : i64"));
-            let b = g.op(format!("arith.addi {b}, {bi} : i64"));
-            let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
-            let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
-            let one = g.i64c(1);
-            let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
-            let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
-            let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
-            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
-            let kvi = o[1].clone();
-            let perc = g.i64c(per);
-            let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
-            let mut kv = Vec::new();
-            let mut lanes = Vec::new();
-            for dd in 0..per {
-                let ddc = g.i64c(dd);
-                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                let kp = g.ptr(kc, &[q0.clone(), kvi.clone(), dl.clone()]);
-                kv.push(g.op(format!(
-                    "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                )));
-                lanes.push(dl);
-            }
-            let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-            let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
-            let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
-            let grc = g.i64c(group);
-            let hbase = g.op(format!("arith.muli {kvi}, {grc} : i64"));
-            // The task's query heads of this KV head, one after another (a loop with bounds
-            // known at run time: unrolled, every head's dots at once would spill).
-            let hend = g.op(format!("arith.addi {hbase}, {grc} : i64"));
-            let hfrom = g.op(format!("arith.maxsi {hbase}, {h0} : i64"));
-            let hto = g.op(format!("arith.minsi {hend}, {h1} : i64"));
-            let hfi = g.op(format!("arith.index_cast {hfrom} : i64 to index"));
-            let hti = g.op(format!("arith.index_cast {hto} : i64 to index"));
-            let j = g.fresh();
-            g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
-            {
-                let h = g.op(format!("arith.index_cast {j} : index to i64"));
-                let qs: Vec<String> = lanes
-                    .iter()
-                    .map(|dl| g.load(q, &[h.clone(), dl.clone()]))
-                    .collect::<Result<_, _>>()?;
-                // (K widened per head: kept as bf16 across the loop, it takes half the
-                // registers.)
-                let kf: Vec<String> = kv
-                    .iter()
-                    .map(|k| g.op(format!("arith.extf {k} : vector<8xbf16> to vector<8xf32>")))
-                    .collect();
-                let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
-                for (qv, k) in qs.iter().zip(&kf) {
-                    for (jj, a) in acc.iter_mut().enumerate() {
-                        let c = g.op(format!("arith.constant {jj} : i32"));
-                        let e = g.op(format!(
-                            "llvm.extractelement {k}[{c} : i32] : vector<8xf32>"
-                        ));
-                        let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
-                        *a = g.op(format!("arith.addf {a}, {m} : f32"));
-                    }
-                }
-                let lead_h = lead.clone();
-                for (jj, a) in acc.into_iter().enumerate() {
-                    let dot = g.lanes_combine(a, sub, false);
-                    let jjc = g.i64c(jj as i64);
-                    let p = g.op(format!("arith.addi {q0}, {jjc} : i64"));
-                    let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
-                    let st = g.op(format!("arith.andi {lead_h}, {valid} : i1"));
-                    let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                    let t = g.op(format!("arith.subi {p}, {lo} : i64"));
-                    g.open(format!("scf.if {st} {{"));
-                    g.store(&scores, &[o[0].clone(), h.clone(), t], &v)?;
-                    g.close("}");
-                }
-            }
-            g.close("}");
-            Ok(())
-        })?;
+        scores_group(g, &r)?;
     } else if fast {
-        let bpw = 32 / sub;
-        let bpwc = g.i64c(bpw);
-        let c_items = g.i64c(bpw - 1);
-        let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
-        let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
-        let zero = g.f32c(0.0);
-        let sc = g.f32c(scale);
-        let rows = vec![
-            (p0.clone(), p1.clone()),
-            (h0.clone(), h1.clone()),
-            (z.clone(), items),
-        ];
-        g.for_region_warp(&[rows], &mut |g, o| {
-            let (lo, hi) = window(g, &o[0]);
-            let (bi, si) = g.lane_split(sub);
-            // A block past the run's last loads the last (and stores nothing).
-            let (first, end) = run_blocks(g, &lo, &hi, &c7, &c8);
-            let lastb = last_of(g, &end);
-            let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
-            // One pointer held: the thread's first lane of K at position 0; its other lanes
-            // are a constant stride on, a block 16 bytes on (the block's arithmetic is the
-            // same for every lane: LLVM keeps one copy).
-            let row0 = g.ptr(kc, &[z.clone(), kvi.clone(), d0.clone()]);
-            let lane_bytes = kc.strides[2] as i64 * 2;
-            let at = |g: &mut Gen, dd: i64, item: &str| {
-                let b0 = g.op(format!("arith.muli {item}, {bpwc} : i64"));
-                let b = g.op(format!("arith.addi {first}, {b0} : i64"));
-                let b = g.op(format!("arith.addi {b}, {bi} : i64"));
-                let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
-                let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
-                let c16 = g.i64c(16);
-                let off = g.op(format!("arith.muli {bc}, {c16} : i64"));
-                let rc = g.i64c(dd * lane_bytes);
-                let off = g.op(format!("arith.addi {off}, {rc} : i64"));
-                let p = g.op(format!(
-                    "llvm.getelementptr {row0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-                ));
-                (p, b, bc)
-            };
-            let mut loaded = Vec::new();
-            let mut block = None;
-            for dd in 0..per {
-                let ddc = g.i64c(dd);
-                let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                let qv = g.load(q, &[o[1].clone(), dl])?;
-                let (kp, b, bc) = at(g, dd, &o[2]);
-                let kv = g.op(format!(
-                    "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
-                ));
-                loaded.push((qv, kv));
-                block.get_or_insert((b, bc));
-            }
-            let (b, bc) = block.expect("a lane or more");
-            let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
-            let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
-            for (qv, kv) in loaded {
-                let kf = g.op(format!("arith.extf {kv} : vector<8xbf16> to vector<8xf32>"));
-                for (j, a) in acc.iter_mut().enumerate() {
-                    let c = g.op(format!("arith.constant {j} : i32"));
-                    let e = g.op(format!(
-                        "llvm.extractelement {kf}[{c} : i32] : vector<8xf32>"
-                    ));
-                    let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
-                    *a = g.op(format!("arith.addf {a}, {m} : f32"));
-                }
-            }
-            let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-            let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
-            let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
-            for (j, a) in acc.into_iter().enumerate() {
-                let dot = g.lanes_combine(a, sub, false);
-                let jc = g.i64c(j as i64);
-                let p = g.op(format!("arith.addi {q0}, {jc} : i64"));
-                let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
-                let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
-                let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-                let t = g.op(format!("arith.subi {p}, {lo} : i64"));
-                g.open(format!("scf.if {st} {{"));
-                g.store(&scores, &[o[0].clone(), o[1].clone(), t], &v)?;
-                g.close("}");
-            }
-            Ok(())
-        })?;
+        scores_vector(g, &r)?;
     } else {
-        // A warp per (row, run of positions): `sub` lanes per position, each with its
-        // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
-        // storage, so the lanes of a warp that share a sub-lane read consecutive words);
-        // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
-        // thread per position would wait for dim / 16.
-        let sub = [8i64, 4, 2]
-            .into_iter()
-            .find(|&s| dim % s == 0 && dim / s >= 16)
-            .unwrap_or(1);
-        let per = dim / sub;
-        let ppw = 32 / sub;
-        let ppwc = g.i64c(ppw);
-        let positions = g.op(format!("arith.muli {most}, {c8} : i64"));
-        let c_items = g.i64c(ppw - 1);
-        let items = g.op(format!("arith.addi {positions}, {c_items} : i64"));
-        let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
-        let rows = vec![
-            (p0.clone(), p1.clone()),
-            (h0.clone(), h1.clone()),
-            (z.clone(), items),
-        ];
-        g.for_region_warp(&[rows], &mut |g, o| {
-            let (lo, hi) = window(g, &o[0]);
-            let (pi, si) = g.lane_split(sub);
-            let t0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[2]));
-            let t = g.op(format!("arith.addi {t0}, {pi} : i64"));
-            let p = g.op(format!("arith.addi {lo}, {t} : i64"));
-            let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
-            let one = g.i64c(1);
-            let lastp = g.op(format!("arith.subi {hi}, {one} : i64"));
-            let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
-            let pc = g.op(format!("arith.maxsi {pc}, {z} : i64"));
-            let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
-            let mut dot = g.f32c(0.0);
-            for b0 in (0..per).step_by(16) {
-                let mut pairs = Vec::new();
-                for dd in b0..(b0 + 16).min(per) {
-                    let ddc = g.i64c(dd);
-                    let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
-                    let a = g.load(q, &[o[1].clone(), k.clone()])?;
-                    let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
-                    pairs.push((a, b));
-                }
-                for (a, b) in pairs {
-                    let m = g.op(format!("arith.mulf {a}, {b} : f32"));
-                    dot = g.op(format!("arith.addf {dot}, {m} : f32"));
-                }
-            }
-            let dot = g.lanes_combine(dot, sub, false);
-            let sc = g.f32c(scale);
-            let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
-            let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
-            let st = g.op(format!("arith.andi {valid}, {first} : i1"));
-            g.open(format!("scf.if {st} {{"));
-            g.store(&scores, &[o[0].clone(), o[1].clone(), t], &sv)?;
-            g.close("}");
-            Ok(())
-        })?;
+        scores_scalar(g, &r)?;
     }
     g.barrier();
-    // Per row: the max, then each score turned into its weight e^(s - m) and their sum (or
-    // its inverse, for the normalised output). A part's m and sum are also two lanes of its
-    // result, where a box holds them.
     let stats = cx.place_window(
         g,
         temp(e, 1)?,
@@ -416,13 +204,399 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         &origin,
         ElemType::F32,
     )?;
+    row_stats(g, &r, &stats)?;
+    g.barrier();
+    // The output: a warp per (row, group of `lanes` lanes, the plan's) of the boxes,
+    // 32 / lanes threads per lane each taking every (32 / lanes)-th position or block of 8
+    // positions of the row's run: a warp's load covers consecutive positions of its lanes
+    // in the cache's storage; the threads of a lane meet by shuffles.
+    if shared {
+        return attention_output_shared(
+            g,
+            &AttentionOutput {
+                need,
+                res,
+                vc,
+                scores: &r.scores,
+                dim,
+                group,
+                lanes: group_lanes,
+                ha,
+                la,
+            },
+            &|g, p| r.parts_of.window(g, p),
+        );
+    }
+    output_rows(g, &r, &stats, fast_v, group_lanes)
+}
+
+/// What the three rounds of decode attention share.
+struct Rounds<'a> {
+    q: &'a View,
+    kc: &'a View,
+    vc: &'a View,
+    need: &'a [RBox],
+    res: &'a View,
+    scale: f64,
+    parts: Option<i64>,
+    dim: i64,
+    group: i64,
+    /// The result's axes of heads and lanes.
+    ha: usize,
+    la: usize,
+    /// The hulls of the needed heads and parts.
+    h0: String,
+    h1: String,
+    p0: String,
+    p1: String,
+    z: String,
+    c7: String,
+    c8: String,
+    /// The most blocks of 8 positions a part's run holds.
+    most: String,
+    scores: View,
+    parts_of: PartWindows,
+    /// A thread's lanes of a head, and the lanes that share a position ([`vector_lanes`]).
+    per: i64,
+    sub: i64,
+}
+
+/// The scores when a warp loads a block of K once for every query head of the task in its
+/// KV group: a warp per (part, KV head, blocks of 8 positions).
+fn scores_group(g: &mut Gen, r: &Rounds) -> Result<(), String> {
+    let Rounds {
+        h0,
+        h1,
+        p0,
+        p1,
+        z,
+        c7,
+        c8,
+        most,
+        scores,
+        ..
+    } = r;
+    let q = r.q;
+    let kc = r.kc;
+    let scale = r.scale;
+    let group = r.group;
+    let per = r.per;
+    let sub = r.sub;
+    let window = |g: &mut Gen, p: &str| r.parts_of.window(g, p);
+    let gr = g.i64c(group);
+    let g1 = g.i64c(group - 1);
+    let k0 = g.op(format!("arith.divsi {h0}, {gr} : i64"));
+    let k1 = g.op(format!("arith.addi {h1}, {g1} : i64"));
+    let k1 = g.op(format!("arith.divsi {k1}, {gr} : i64"));
+    let bpw = 32 / sub;
+    let bpwc = g.i64c(bpw);
+    let c_items = g.i64c(bpw - 1);
+    let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
+    let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
+    let zero = g.f32c(0.0);
+    let sc = g.f32c(scale);
+    let rows = vec![(p0.clone(), p1.clone()), (k0, k1), (z.clone(), items)];
+    g.for_region_warp(&[rows], &mut |g, o| {
+        let (lo, hi) = window(g, &o[0]);
+        let (bi, si) = g.lane_split(sub);
+        let first = g.op(format!("arith.divsi {lo}, {c8} : i64"));
+        let b0 = g.op(format!("arith.muli {}, {bpwc} : i64", o[2]));
+        let b = g.op(format!("arith.addi {first}, {b0} : i64"));
+        let b = g.op(format!("arith.addi {b}, {bi} : i64"));
+        let end = g.op(format!("arith.addi {hi}, {c7} : i64"));
+        let end = g.op(format!("arith.divsi {end}, {c8} : i64"));
+        let one = g.i64c(1);
+        let lastb = g.op(format!("arith.subi {end}, {one} : i64"));
+        let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+        let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
+        let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
+        let kvi = o[1].clone();
+        let perc = g.i64c(per);
+        let d0 = g.op(format!("arith.muli {si}, {perc} : i64"));
+        let mut kv = Vec::new();
+        let mut lanes = Vec::new();
+        for dd in 0..per {
+            let ddc = g.i64c(dd);
+            let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+            let kp = g.ptr(kc, &[q0.clone(), kvi.clone(), dl.clone()]);
+            kv.push(g.op(format!(
+                "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+            )));
+            lanes.push(dl);
+        }
+        let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+        let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
+        let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
+        let grc = g.i64c(group);
+        let hbase = g.op(format!("arith.muli {kvi}, {grc} : i64"));
+        // The task's query heads of this KV head, one after another (a loop with bounds
+        // known at run time: unrolled, every head's dots at once would spill).
+        let hend = g.op(format!("arith.addi {hbase}, {grc} : i64"));
+        let hfrom = g.op(format!("arith.maxsi {hbase}, {h0} : i64"));
+        let hto = g.op(format!("arith.minsi {hend}, {h1} : i64"));
+        let hfi = g.op(format!("arith.index_cast {hfrom} : i64 to index"));
+        let hti = g.op(format!("arith.index_cast {hto} : i64 to index"));
+        let j = g.fresh();
+        g.open(format!("scf.for {j} = {hfi} to {hti} step %c1_idx {{"));
+        {
+            let h = g.op(format!("arith.index_cast {j} : index to i64"));
+            let qs: Vec<String> = lanes
+                .iter()
+                .map(|dl| g.load(q, &[h.clone(), dl.clone()]))
+                .collect::<Result<_, _>>()?;
+            // (K widened per head: kept as bf16 across the loop, it takes half the
+            // registers.)
+            let kf: Vec<String> = kv
+                .iter()
+                .map(|k| g.op(format!("arith.extf {k} : vector<8xbf16> to vector<8xf32>")))
+                .collect();
+            let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
+            for (qv, k) in qs.iter().zip(&kf) {
+                for (jj, a) in acc.iter_mut().enumerate() {
+                    let c = g.op(format!("arith.constant {jj} : i32"));
+                    let e = g.op(format!(
+                        "llvm.extractelement {k}[{c} : i32] : vector<8xf32>"
+                    ));
+                    let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                    *a = g.op(format!("arith.addf {a}, {m} : f32"));
+                }
+            }
+            let lead_h = lead.clone();
+            for (jj, a) in acc.into_iter().enumerate() {
+                let dot = g.lanes_combine(a, sub, false);
+                let jjc = g.i64c(jj as i64);
+                let p = g.op(format!("arith.addi {q0}, {jjc} : i64"));
+                let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+                let st = g.op(format!("arith.andi {lead_h}, {valid} : i1"));
+                let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+                let t = g.op(format!("arith.subi {p}, {lo} : i64"));
+                g.open(format!("scf.if {st} {{"));
+                g.store(scores, &[o[0].clone(), h.clone(), t], &v)?;
+                g.close("}");
+            }
+        }
+        g.close("}");
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The scores with a bf16 cache whose positions are contiguous: a warp per (row, blocks of
+/// 8 positions), `sub` lanes per block each with `per` lanes of q, their 8 partial dots met
+/// by shuffles.
+fn scores_vector(g: &mut Gen, r: &Rounds) -> Result<(), String> {
+    let Rounds {
+        h0,
+        h1,
+        p0,
+        p1,
+        z,
+        c7,
+        c8,
+        most,
+        scores,
+        ..
+    } = r;
+    let q = r.q;
+    let kc = r.kc;
+    let scale = r.scale;
+    let group = r.group;
+    let per = r.per;
+    let sub = r.sub;
+    let window = |g: &mut Gen, p: &str| r.parts_of.window(g, p);
+    let bpw = 32 / sub;
+    let bpwc = g.i64c(bpw);
+    let c_items = g.i64c(bpw - 1);
+    let items = g.op(format!("arith.addi {most}, {c_items} : i64"));
+    let items = g.op(format!("arith.divsi {items}, {bpwc} : i64"));
+    let zero = g.f32c(0.0);
+    let sc = g.f32c(scale);
+    let rows = vec![
+        (p0.clone(), p1.clone()),
+        (h0.clone(), h1.clone()),
+        (z.clone(), items),
+    ];
+    g.for_region_warp(&[rows], &mut |g, o| {
+        let (lo, hi) = window(g, &o[0]);
+        let (bi, si) = g.lane_split(sub);
+        // A block past the run's last loads the last (and stores nothing).
+        let (first, end) = run_blocks(g, &lo, &hi, c7, c8);
+        let lastb = last_of(g, &end);
+        let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
+        // One pointer held: the thread's first lane of K at position 0; its other lanes
+        // are a constant stride on, a block 16 bytes on (the block's arithmetic is the
+        // same for every lane: LLVM keeps one copy).
+        let row0 = g.ptr(kc, &[z.clone(), kvi.clone(), d0.clone()]);
+        let lane_bytes = kc.strides[2] as i64 * 2;
+        let at = |g: &mut Gen, dd: i64, item: &str| {
+            let b0 = g.op(format!("arith.muli {item}, {bpwc} : i64"));
+            let b = g.op(format!("arith.addi {first}, {b0} : i64"));
+            let b = g.op(format!("arith.addi {b}, {bi} : i64"));
+            let bc = g.op(format!("arith.minsi {b}, {lastb} : i64"));
+            let bc = g.op(format!("arith.maxsi {bc}, {z} : i64"));
+            let c16 = g.i64c(16);
+            let off = g.op(format!("arith.muli {bc}, {c16} : i64"));
+            let rc = g.i64c(dd * lane_bytes);
+            let off = g.op(format!("arith.addi {off}, {rc} : i64"));
+            let p = g.op(format!(
+                "llvm.getelementptr {row0}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            (p, b, bc)
+        };
+        let mut loaded = Vec::new();
+        let mut block = None;
+        for dd in 0..per {
+            let ddc = g.i64c(dd);
+            let dl = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+            let qv = g.load(q, &[o[1].clone(), dl])?;
+            let (kp, b, bc) = at(g, dd, &o[2]);
+            let kv = g.op(format!(
+                "llvm.load {kp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<8xbf16>"
+            ));
+            loaded.push((qv, kv));
+            block.get_or_insert((b, bc));
+        }
+        let (b, bc) = block.expect("a lane or more");
+        let q0 = g.op(format!("arith.muli {bc}, {c8} : i64"));
+        let mut acc: Vec<String> = (0..8).map(|_| zero.clone()).collect();
+        for (qv, kv) in loaded {
+            let kf = g.op(format!("arith.extf {kv} : vector<8xbf16> to vector<8xf32>"));
+            for (j, a) in acc.iter_mut().enumerate() {
+                let c = g.op(format!("arith.constant {j} : i32"));
+                let e = g.op(format!(
+                    "llvm.extractelement {kf}[{c} : i32] : vector<8xf32>"
+                ));
+                let m = g.op(format!("arith.mulf {qv}, {e} : f32"));
+                *a = g.op(format!("arith.addf {a}, {m} : f32"));
+            }
+        }
+        let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+        let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
+        let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
+        for (j, a) in acc.into_iter().enumerate() {
+            let dot = g.lanes_combine(a, sub, false);
+            let jc = g.i64c(j as i64);
+            let p = g.op(format!("arith.addi {q0}, {jc} : i64"));
+            let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+            let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
+            let v = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+            let t = g.op(format!("arith.subi {p}, {lo} : i64"));
+            g.open(format!("scf.if {st} {{"));
+            g.store(scores, &[o[0].clone(), o[1].clone(), t], &v)?;
+            g.close("}");
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The scores a position at a time: a warp per (row, run of positions), `sub` lanes per
+/// position, each with its `per` lanes of q and k loaded at once.
+fn scores_scalar(g: &mut Gen, r: &Rounds) -> Result<(), String> {
+    let Rounds {
+        h0,
+        h1,
+        p0,
+        p1,
+        z,
+        c8,
+        most,
+        scores,
+        ..
+    } = r;
+    let q = r.q;
+    let kc = r.kc;
+    let scale = r.scale;
+    let dim = r.dim;
+    let group = r.group;
+    let window = |g: &mut Gen, p: &str| r.parts_of.window(g, p);
+    // A warp per (row, run of positions): `sub` lanes per position, each with its
+    // `per` lanes of q and k loaded at once (positions are contiguous in the cache's
+    // storage, so the lanes of a warp that share a sub-lane read consecutive words);
+    // the sub-lanes' dots meet by shuffles. One round of loads per position, where a
+    // thread per position would wait for dim / 16.
+    let sub = [8i64, 4, 2]
+        .into_iter()
+        .find(|&s| dim % s == 0 && dim / s >= 16)
+        .unwrap_or(1);
+    let per = dim / sub;
+    let ppw = 32 / sub;
+    let ppwc = g.i64c(ppw);
+    let positions = g.op(format!("arith.muli {most}, {c8} : i64"));
+    let c_items = g.i64c(ppw - 1);
+    let items = g.op(format!("arith.addi {positions}, {c_items} : i64"));
+    let items = g.op(format!("arith.divsi {items}, {ppwc} : i64"));
+    let rows = vec![
+        (p0.clone(), p1.clone()),
+        (h0.clone(), h1.clone()),
+        (z.clone(), items),
+    ];
+    g.for_region_warp(&[rows], &mut |g, o| {
+        let (lo, hi) = window(g, &o[0]);
+        let (pi, si) = g.lane_split(sub);
+        let t0 = g.op(format!("arith.muli {}, {ppwc} : i64", o[2]));
+        let t = g.op(format!("arith.addi {t0}, {pi} : i64"));
+        let p = g.op(format!("arith.addi {lo}, {t} : i64"));
+        let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+        let one = g.i64c(1);
+        let lastp = g.op(format!("arith.subi {hi}, {one} : i64"));
+        let pc = g.op(format!("arith.minsi {p}, {lastp} : i64"));
+        let pc = g.op(format!("arith.maxsi {pc}, {z} : i64"));
+        let (kvi, d0) = g.kv_head_and_first_lane(&o[1], group, &si, per);
+        let mut dot = g.f32c(0.0);
+        for b0 in (0..per).step_by(16) {
+            let mut pairs = Vec::new();
+            for dd in b0..(b0 + 16).min(per) {
+                let ddc = g.i64c(dd);
+                let k = g.op(format!("arith.addi {d0}, {ddc} : i64"));
+                let a = g.load(q, &[o[1].clone(), k.clone()])?;
+                let b = g.load(kc, &[pc.clone(), kvi.clone(), k])?;
+                pairs.push((a, b));
+            }
+            for (a, b) in pairs {
+                let m = g.op(format!("arith.mulf {a}, {b} : f32"));
+                dot = g.op(format!("arith.addf {dot}, {m} : f32"));
+            }
+        }
+        let dot = g.lanes_combine(dot, sub, false);
+        let sc = g.f32c(scale);
+        let sv = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+        let first = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
+        let st = g.op(format!("arith.andi {valid}, {first} : i1"));
+        g.open(format!("scf.if {st} {{"));
+        g.store(scores, &[o[0].clone(), o[1].clone(), t], &sv)?;
+        g.close("}");
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The second round: per row its max, its scores turned into weights e^(s - m) in place,
+/// and their sum (or its inverse, for the normalised output).
+fn row_stats(g: &mut Gen, r: &Rounds, stats: &View) -> Result<(), String> {
+    let Rounds {
+        h0,
+        h1,
+        p0,
+        p1,
+        scores,
+        ..
+    } = r;
+    let need = r.need;
+    let res = r.res;
+    let parts = r.parts;
+    let dim = r.dim;
+    let window = |g: &mut Gen, p: &str| r.parts_of.window(g, p);
+    // Per row: the max, then each score turned into its weight e^(s - m) and their sum (or
+    // its inverse, for the normalised output). A part's m and sum are also two lanes of its
+    // result, where a box holds them.
     let rows = vec![(p0.clone(), p1.clone()), (h0.clone(), h1.clone())];
     g.for_region_warp(&[rows], &mut |g, o| {
         let (lo, hi) = window(g, &o[0]);
         let n = g.op(format!("arith.subi {hi}, {lo} : i64"));
         let ninf = g.f32c(f64::NEG_INFINITY);
         let m = g.lane_reduce(&n, &ninf, true, &mut |g, t, acc| {
-            let s = g.load(&scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
+            let s = g.load(scores, &[o[0].clone(), o[1].clone(), t.to_string()])?;
             Ok(g.op(format!("arith.maximumf {acc}, {s} : f32")))
         })?;
         // In place, once: the output's lanes would each take every exponential again.
@@ -434,10 +608,10 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         ));
         let ti = g.op(format!("arith.index_cast {t} : index to i64"));
         let at = [o[0].clone(), o[1].clone(), ti];
-        let s = g.load(&scores, &at)?;
+        let s = g.load(scores, &at)?;
         let d = g.op(format!("arith.subf {s}, {m} : f32"));
         let e = g.exp(&d);
-        g.store(&scores, &at, &e)?;
+        g.store(scores, &at, &e)?;
         let next = g.op(format!("arith.addf {acc}, {e} : f32"));
         g.line(format!("scf.yield {next} : f32"));
         g.close("}");
@@ -467,32 +641,39 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         };
         let zi = g.i64c(0);
         let onei = g.i64c(1);
-        g.store_lane0(&stats, &[o[0].clone(), o[1].clone(), zi], &m)?;
-        g.store_lane0(&stats, &[o[0].clone(), o[1].clone(), onei], &second)
+        g.store_lane0(stats, &[o[0].clone(), o[1].clone(), zi], &m)?;
+        g.store_lane0(stats, &[o[0].clone(), o[1].clone(), onei], &second)
     })?;
-    g.barrier();
-    // The output: a warp per (row, group of `lanes` lanes, the plan's) of the boxes,
-    // 32 / lanes threads per lane each taking every (32 / lanes)-th position or block of 8
-    // positions of the row's run: a warp's load covers consecutive positions of its lanes
-    // in the cache's storage; the threads of a lane meet by shuffles.
+    Ok(())
+}
+
+/// The third round (rows of one query head a warp): each output lane the weighted sum of
+/// its values over the row's run.
+fn output_rows(
+    g: &mut Gen,
+    r: &Rounds,
+    stats: &View,
+    fast_v: bool,
+    group_lanes: i64,
+) -> Result<(), String> {
+    let Rounds {
+        p0,
+        p1,
+        z,
+        c8,
+        scores,
+        ..
+    } = r;
+    let vc = r.vc;
+    let need = r.need;
+    let res = r.res;
+    let parts = r.parts;
+    let dim = r.dim;
+    let group = r.group;
+    let ha = r.ha;
+    let la = r.la;
+    let window = |g: &mut Gen, p: &str| r.parts_of.window(g, p);
     const UNROLL: i64 = 8;
-    if shared {
-        return attention_output_shared(
-            g,
-            &AttentionOutput {
-                need,
-                res,
-                vc,
-                scores: &scores,
-                dim,
-                group,
-                lanes: group_lanes,
-                ha,
-                la,
-            },
-            &window,
-        );
-    }
     let per_lane = 32 / group_lanes;
     let gc = g.i64c(group_lanes);
     let g1 = g.i64c(group_lanes - 1);
@@ -532,7 +713,7 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         let lc = g.op(format!("arith.maxsi {lc}, {z} : i64"));
         let gr = g.i64c(group);
         let kvi = g.op(format!("arith.divsi {h}, {gr} : i64"));
-        let second = g.load(&stats, &[p.clone(), h.clone(), one.clone()])?;
+        let second = g.load(stats, &[p.clone(), h.clone(), one.clone()])?;
         // With `fast_v` each thread of a lane takes blocks of 8 positions: one 16-byte
         // load of the lane's values (positions contiguous), 8 weights; positions past the
         // run's end in its last block drop out. Otherwise a position at a time.
@@ -541,14 +722,14 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
                 g,
                 &VBlock {
                     vc,
-                    scores: &scores,
+                    scores,
                     p: &p,
                     h: &h,
                     kvi: &kvi,
                     lc: &lc,
                     lo: &lo,
                     hi: &hi,
-                    c8: &c8,
+                    c8,
                 },
                 &off,
                 per_lane,
@@ -575,7 +756,7 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
                 },
                 &mut |g, k, _| {
                     let t = g.op(format!("arith.subi {k}, {lo} : i64"));
-                    let e = g.load(&scores, &[p.clone(), h.clone(), t])?;
+                    let e = g.load(scores, &[p.clone(), h.clone(), t])?;
                     let v = g.load(vc, &[k.to_string(), kvi.clone(), lc.clone()])?;
                     Ok(g.op(format!("arith.mulf {e}, {v} : f32")))
                 },

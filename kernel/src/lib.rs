@@ -44,6 +44,7 @@ mod ops;
 pub mod plan;
 mod ptx;
 mod scratch;
+mod tables;
 
 pub use megakernel::generate;
 pub use plan::KernelOptions;

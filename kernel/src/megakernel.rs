@@ -1,21 +1,20 @@
-//! The megakernel: the task tables (records, queue entries, per-SM queues), the kernel's
-//! prologue, the queue loop with its record copies, L2 prefetches, waits and signals, and
-//! the switch over the codes.
+//! The megakernel: one `gpu.func @step`, a CTA per SM walking its queue of the task tables.
+//! Its module head (the shared-memory globals and the kernel's constant values), the queue
+//! loop with its record copies, L2 prefetches and waits, the switch over the codes, and the
+//! signals that end each task.
 
 use crate::code::*;
 use crate::gen::*;
 use crate::matvec::*;
+use crate::tables::{tables, Tables};
 use crate::Kernel;
-use mkc_ir::dialect::kernel::KernelPlan;
-use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::dialect::kernel::{KernelConfig, KernelPlan};
+use mkc_ir::dialect::task::{BufferId, TaskProgram};
 use mkc_ir::{Body, EntityRef};
 use std::fmt::Write;
 
 /// Stands for the offset of the shared scratch in the kernel's text until it is known.
 pub(crate) const SSCR_OFF: &str = "__SSCR_OFF__";
-
-/// The most bytes one prefetch instruction asks for (a table entry).
-pub(crate) const PREFETCH_CHUNK: u64 = 16 << 10;
 
 /// The megakernel of `body`'s scheduled task program, as its `kernel.plan` says, and its
 /// tables.
@@ -41,124 +40,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
                 .into(),
         );
     }
-    let plans = &codes.tasks;
-    // The tables: one record per task, entries per SM queue. A record: code, the weight
-    // spans to prefetch into L2 (count, then byte offset and length each), waits (count,
-    // then event and target each), signals (count, then events), the code's parameters.
-    // A CTA copies each record into shared memory before the task runs (the next one while
-    // the current one computes), so the task reads its words at shared-memory latency: the
-    // table itself is evicted from L2 by the weights streaming past every step.
-    let weights = program
-        .graph
-        .buffers
-        .iter()
-        .find(|(_, b)| b.name == "weights")
-        .map(|(id, _)| id);
-    // Which task follows each task in its SM's queue, and which tasks open a queue.
-    let mut next_in_queue = vec![None; program.graph.tasks.len()];
-    let mut opens_queue = vec![false; program.graph.tasks.len()];
-    for q in &schedule.queues {
-        for w in q.windows(2) {
-            next_in_queue[w[0].index()] = Some(w[1]);
-        }
-        if let Some(t) = q.first() {
-            opens_queue[t.index()] = true;
-        }
-    }
-    // Tasks run on the last signal of an event (`Task::on_last_signal`) have no queue: their
-    // entries (for the profile's stamps) follow every queue's.
-    let queued_entries: usize = schedule.queues.iter().map(Vec::len).sum();
-    let mut run_entry = vec![-1i64; program.graph.tasks.len()];
-    let mut inline_tasks = Vec::new();
-    for (t, task) in &program.graph.tasks {
-        if task.on_last_signal {
-            run_entry[t.index()] = (queued_entries + inline_tasks.len()) as i64;
-            inline_tasks.push(t);
-        }
-    }
-    let runs_on = program.graph.on_last_signal();
-    let mut tasks_words: Vec<i64> = Vec::new();
-    let mut record_at = vec![0i64; program.graph.tasks.len()];
-    let mut record_max = 0usize;
-    // Words to fill with the record of a task laid out later.
-    let mut record_refs: Vec<(usize, mkc_ir::dialect::task::TaskId)> = Vec::new();
-    for (t, task) in &program.graph.tasks {
-        let (c, plan) = &plans[t.index()];
-        let at = tasks_words.len();
-        record_at[t.index()] = at as i64;
-        tasks_words.push(*c as i64);
-        // The weights asked into L2 before the wait: the task's own, or (prefetch_next) the
-        // next task's of the queue, so they stream while this one waits and computes (the
-        // first task of a queue asks for its own too).
-        let mut spans = Vec::new();
-        if !opts.prefetch_next || opens_queue[t.index()] {
-            spans.extend(prefetch_spans(task, weights, opts.prefetch_bytes));
-        }
-        if opts.prefetch_next {
-            if let Some(n) = next_in_queue[t.index()] {
-                let next = &program.graph.tasks[n];
-                spans.extend(prefetch_spans(next, weights, opts.prefetch_bytes));
-            }
-        }
-        tasks_words.push(spans.len() as i64);
-        for (start, len) in spans {
-            tasks_words.extend([start as i64, len as i64]);
-        }
-        // (A task run on its wait's last signal starts with it ready.)
-        let waits: &[mkc_ir::dialect::task::EventId] = if task.on_last_signal {
-            &[]
-        } else {
-            &task.waits
-        };
-        tasks_words.push(waits.len() as i64);
-        for e in waits {
-            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
-        }
-        // Signals: their count, the record + 1 of the task one of them runs (0: none), then
-        // per signal its event, the event's target, and the record and entry of the task
-        // its last signal runs (-1).
-        tasks_words.push(task.signals.len() as i64);
-        // (At most one signal runs a task, so one word names it: its record + 1, or 0.)
-        match task.signals.iter().find_map(|e| runs_on[e.index()]) {
-            Some(r) => {
-                record_refs.push((tasks_words.len(), r));
-                tasks_words.push(-2);
-            }
-            None => tasks_words.push(0),
-        }
-        for e in &task.signals {
-            tasks_words.extend([e.index() as i64, program.graph.events[*e].target as i64]);
-            match runs_on[e.index()] {
-                Some(r) => {
-                    record_refs.push((tasks_words.len(), r));
-                    tasks_words.extend([-1, run_entry[r.index()]]);
-                }
-                None => tasks_words.extend([-1, -1]),
-            }
-        }
-        tasks_words.extend(plan.offsets.iter().map(|&o| o as i64));
-        tasks_words.extend(&plan.boxes);
-        record_max = record_max.max(tasks_words.len() - at);
-    }
-    for (at, r) in record_refs {
-        // (-2 marks the header word: the record + 1.)
-        tasks_words[at] = record_at[r.index()] + (tasks_words[at] == -2) as i64;
-    }
-    // Every thread copies the words tid, tid + threads, ... of a record: `per_thread` words,
-    // each record buffer `per_thread * threads` long. The table is padded so that copying
-    // past the last record stays inside it.
-    let threads = opts.threads as usize;
-    let per_thread = record_max.div_ceil(threads).max(1);
-    let rec_len = per_thread * threads;
-    tasks_words.resize(tasks_words.len() + rec_len, 0);
-    let mut entries: Vec<i64> = Vec::new();
-    let mut queues: Vec<i64> = Vec::new();
-    for q in &schedule.queues {
-        queues.extend([entries.len() as i64, q.len() as i64]);
-        entries.extend(q.iter().map(|t| record_at[t.index()]));
-    }
-    entries.extend(inline_tasks.iter().map(|t| record_at[t.index()]));
-
+    let t = tables(program, schedule, &codes, opts);
     let mut g = Gen {
         out: String::new(),
         next: 0,
@@ -171,12 +53,86 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         preloaded: 0,
         preload_blocks_max: 0,
     };
-    // Dynamic shared memory: the weight ring's slots, then the tasks' scratch.
+    // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
+    // thread per block, for as many blocks as a code preloads), then the tasks' scratch
+    // (its offset is filled in once the codes are made).
     let ring_bytes = g.ring.map_or(0, |(slots, bytes)| slots * bytes);
-    // The preload buffer follows the ring: 16 bytes a thread per block, for as many blocks
-    // as a code preloads (known once the codes are made: the scratch's offset is filled in
-    // then).
-    let params: Vec<String> = (0..codes.buffers.len())
+    emit_head(&mut g, opts, &t, codes.buffers.len());
+    let weights = program
+        .graph
+        .buffers
+        .iter()
+        .find(|(_, b)| b.name == "weights")
+        .map(|(id, _)| id);
+    let scratch = QueueLoop {
+        body,
+        program,
+        codes: &codes,
+        plan: &plan,
+        records: Records {
+            per_thread: t.per_thread,
+            threads: opts.threads as usize,
+        },
+        weights,
+    }
+    .emit(&mut g)?;
+    g.line("gpu.return");
+    g.close("}");
+    g.close("}");
+    g.indent -= 1;
+    g.line("}");
+    let mut mlir = String::new();
+    let _ = writeln!(
+        mlir,
+        "// mkc megakernel: {} tasks on {} SMs, {} events, {} codes",
+        program.graph.tasks.len(),
+        schedule.queues.len(),
+        program.graph.events.len(),
+        codes.first.len()
+    );
+    let preload_bytes = g.preload_blocks_max as u32 * opts.threads * 16;
+    mlir.push_str(
+        &g.out
+            .replacen(SSCR_OFF, &(ring_bytes + preload_bytes).to_string(), 1),
+    );
+    let smem_max = scratch.smem_max;
+    let dynamic_smem = if g.streamed == 0 && smem_max == 0 && g.preloaded == 0 {
+        0
+    } else {
+        ring_bytes + preload_bytes + smem_max as u32
+    };
+    // A CTA may use at most the target's shared memory, static and dynamic.
+    let static_smem = 3 * t.rec_len as u64 * 8 + 16;
+    if static_smem + dynamic_smem as u64 > gpu.smem_per_cta as u64 {
+        return Err(format!(
+            "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
+            static_smem + dynamic_smem as u64,
+            gpu.smem_per_cta
+        ));
+    }
+    Ok(Kernel {
+        mlir,
+        chip: gpu.chip,
+        name: "step".into(),
+        threads: opts.threads,
+        ctas: schedule.queues.len(),
+        scratch_per_cta: scratch.global_max.max(16),
+        codes: codes.first.len(),
+        tasks: t.tasks,
+        entries: t.entries,
+        queues: t.queues,
+        dynamic_smem,
+        streamed: g.streamed,
+        global_scratch: scratch.global_codes,
+    })
+}
+
+/// The module up to the queue loop: the shared-memory globals, the kernel's signature and
+/// bounds, the values every code uses (thread, warp and lane numbers, the scratch bases),
+/// and the weight ring's set-up.
+fn emit_head(g: &mut Gen, opts: &KernelConfig, t: &Tables, buffers: usize) {
+    let ring_bytes = g.ring.map_or(0, |(slots, bytes)| slots * bytes);
+    let params: Vec<String> = (0..buffers)
         .map(|i| format!("%b{i}: !llvm.ptr<1>"))
         .chain(
             [
@@ -201,7 +157,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
     // stays the one measured).
     g.line(format!(
         "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
-        3 * rec_len
+        3 * t.rec_len
     ));
     g.line("llvm.mlir.global internal @claim() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<2 x i64>");
     // The dynamic shared memory. External: it follows the static (an internal zero-length
@@ -239,6 +195,14 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         "gpu.func @step({}) kernel{bounds} {{",
         params.join(", ")
     ));
+    emit_constants(g, ring_bytes);
+    if let Some((slots, _)) = g.ring {
+        emit_ring_setup(g, slots);
+    }
+}
+
+/// The values every code uses: this CTA's SM and thread, its scratch bases, warp and lane.
+fn emit_constants(g: &mut Gen, ring_bytes: u32) {
     g.line("%sm = gpu.block_id x");
     g.line("%tid = gpu.thread_id x");
     g.line("%nthreads = gpu.block_dim x");
@@ -273,169 +237,319 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
     g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
     g.line("%full_mask = arith.constant -1 : i32");
     g.line("%clamp31 = arith.constant 31 : i32");
-    if let Some((slots, _)) = g.ring {
-        g.line("%ring = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
-        g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
-        g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
-        g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
-        // Thread 0 sets up the barriers and the count; everyone zeroes the sums (a chunk
-        // leaves its sums zero again). The barrier after the first record orders this.
-        g.open("scf.if %is_t0 {");
-        for s in 0..slots {
-            let i = g.i64c(s as i64);
-            let b = g.op(format!(
-                "llvm.getelementptr %ring_bars[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-            ));
-            let b32 = g.op(format!("llvm.ptrtoint {b} : !llvm.ptr<3> to i32"));
-            let one = g.op("arith.constant 1 : i32");
-            g.line(format!(
-                "llvm.inline_asm has_side_effects \"mbarrier.init.shared::cta.b64 [$0], $1;\", \"r,r,~{{memory}}\" {b32}, {one} : (i32, i32) -> ()"
-            ));
-        }
-        let z = g.i64c(0);
-        g.line(format!("llvm.store {z}, %ring_count : i64, !llvm.ptr<3>"));
-        g.line("llvm.inline_asm has_side_effects \"fence.mbarrier_init.release.cluster;\", \"~{memory}\"  : () -> ()");
-        g.line("llvm.inline_asm has_side_effects \"fence.proxy.async.shared::cta;\", \"~{memory}\"  : () -> ()");
-        g.close("}");
-        let n = g.idx(2 * STREAM_ROWS);
-        let i = g.fresh();
-        g.open(format!("scf.for {i} = %tid to {n} step %nthreads {{"));
-        let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
-        let p = g.op(format!(
-            "llvm.getelementptr %ring_sums[{i64_}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+}
+
+/// The weight ring's set-up: thread 0 initialises the slots' barriers and the count, every
+/// thread zeroes the sums (a chunk leaves its sums zero again). The barrier after the first
+/// record orders this.
+fn emit_ring_setup(g: &mut Gen, slots: u32) {
+    g.line("%ring = llvm.mlir.addressof @dsmem : !llvm.ptr<3>");
+    g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
+    g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
+    g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
+    g.open("scf.if %is_t0 {");
+    for s in 0..slots {
+        let i = g.i64c(s as i64);
+        let b = g.op(format!(
+            "llvm.getelementptr %ring_bars[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
-        let zf = g.f32c(0.0);
-        g.line(format!("llvm.store {zf}, {p} : f32, !llvm.ptr<3>"));
-        g.close("}");
+        let b32 = g.op(format!("llvm.ptrtoint {b} : !llvm.ptr<3> to i32"));
+        let one = g.op("arith.constant 1 : i32");
+        g.line(format!(
+            "llvm.inline_asm has_side_effects \"mbarrier.init.shared::cta.b64 [$0], $1;\", \"r,r,~{{memory}}\" {b32}, {one} : (i32, i32) -> ()"
+        ));
     }
-    // Word i of a global i64 array, and of a record in shared memory.
-    let word = |g: &mut Gen, base: &str, i: &str| -> String {
+    let z = g.i64c(0);
+    g.line(format!("llvm.store {z}, %ring_count : i64, !llvm.ptr<3>"));
+    g.line("llvm.inline_asm has_side_effects \"fence.mbarrier_init.release.cluster;\", \"~{memory}\"  : () -> ()");
+    g.line("llvm.inline_asm has_side_effects \"fence.proxy.async.shared::cta;\", \"~{memory}\"  : () -> ()");
+    g.close("}");
+    let n = g.idx(2 * STREAM_ROWS);
+    let i = g.fresh();
+    g.open(format!("scf.for {i} = %tid to {n} step %nthreads {{"));
+    let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
+    let p = g.op(format!(
+        "llvm.getelementptr %ring_sums[{i64_}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
+    ));
+    let zf = g.f32c(0.0);
+    g.line(format!("llvm.store {zf}, {p} : f32, !llvm.ptr<3>"));
+    g.close("}");
+}
+
+/// Copying records of the task table into shared memory: every thread the words tid,
+/// tid + threads, ... (`per_thread` of them).
+struct Records {
+    per_thread: usize,
+    threads: usize,
+}
+
+impl Records {
+    /// Word `i` of a global i64 array.
+    fn word(g: &mut Gen, base: &str, i: &str) -> String {
         let p = g.op(format!(
             "llvm.getelementptr {base}[{i}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
         ));
         g.op(format!("llvm.load {p} : !llvm.ptr<1> -> i64"))
-    };
-    let sword = |g: &mut Gen, base: &str, i: &str| -> String {
+    }
+
+    /// Word `i` of a record in shared memory.
+    fn sword(g: &mut Gen, base: &str, i: &str) -> String {
         let p = g.op(format!(
             "llvm.getelementptr {base}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
         g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
-    };
-    // This thread's words of the record at word `rec` of the table (an i64).
-    let load_record_at = |g: &mut Gen, rec: &str| -> Vec<String> {
-        (0..per_thread)
+    }
+
+    /// This thread's words of the record at word `rec` of the table (an i64).
+    fn load_at(&self, g: &mut Gen, rec: &str) -> Vec<String> {
+        (0..self.per_thread)
             .map(|j| {
-                let dj = g.i64c((j * threads) as i64);
+                let dj = g.i64c((j * self.threads) as i64);
                 let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
                 let at = g.op(format!("arith.addi {rec}, {i} : i64"));
-                word(g, "%tasks", &at)
+                Records::word(g, "%tasks", &at)
             })
             .collect()
-    };
-    // ... and of the record of queue entry `entry`.
-    let load_record = |g: &mut Gen, entry: &str| -> Vec<String> {
-        let rec = word(g, "%entries", entry);
-        load_record_at(g, &rec)
-    };
-    let store_record = |g: &mut Gen, buf: &str, vals: &[String]| {
+    }
+
+    /// ... and of the record of queue entry `entry`.
+    fn load(&self, g: &mut Gen, entry: &str) -> Vec<String> {
+        let rec = Records::word(g, "%entries", entry);
+        self.load_at(g, &rec)
+    }
+
+    fn store(&self, g: &mut Gen, buf: &str, vals: &[String]) {
         for (j, v) in vals.iter().enumerate() {
-            let dj = g.i64c((j * threads) as i64);
+            let dj = g.i64c((j * self.threads) as i64);
             let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
             let p = g.op(format!(
                 "llvm.getelementptr {buf}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
             ));
             g.line(format!("llvm.store {v}, {p} : i64, !llvm.ptr<3>"));
         }
-    };
-    let two = g.i64c(2);
-    let qi = g.op(format!("arith.muli %sm64, {two} : i64"));
-    let first = word(&mut g, "%queues", &qi);
-    let one = g.i64c(1);
-    let qi1 = g.op(format!("arith.addi {qi}, {one} : i64"));
-    let count = word(&mut g, "%queues", &qi1);
-    let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
-    let n = g.op(format!("arith.index_cast {count} : i64 to index"));
-    let hi = g.op(format!("arith.addi {lo}, {n} : index"));
-    let last64 = g.op(format!("arith.addi {first}, {count} : i64"));
-    let last64 = g.op(format!("arith.subi {last64}, {one} : i64"));
-    // The first record into buffer 0.
-    let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : index"));
-    g.open(format!("scf.if {any} {{"));
-    let vals = load_record(&mut g, &first);
-    store_record(&mut g, "%records", &vals);
+    }
+}
+
+/// The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start
+/// (k = 0), the end of its wait (1) and its end (2): three u64 per entry.
+fn stamp(g: &mut Gen, ent: &str, k: i64) {
+    g.open("scf.if %tracing {");
+    let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
+    let three = g.i64c(3);
+    let base = g.op(format!("arith.muli {ent}, {three} : i64"));
+    let kk = g.i64c(k);
+    let at = g.op(format!("arith.addi {base}, {kk} : i64"));
+    let p = g.op(format!(
+        "llvm.getelementptr %trace[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
+    ));
+    g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
     g.close("}");
-    g.barrier();
-    let e = g.fresh();
-    g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
-    let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
-    // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
-    let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
-    let par = g.op(format!("arith.andi {rel}, {one} : i64"));
-    let other = g.op(format!("arith.xori {par}, {one} : i64"));
-    let len = g.i64c(rec_len as i64);
-    let cur_at = g.op(format!("arith.muli {par}, {len} : i64"));
-    let nxt_at = g.op(format!("arith.muli {other}, {len} : i64"));
-    let run_at = g.i64c(2 * rec_len as i64);
-    let recp = g.op(format!(
-        "llvm.getelementptr %records[{cur_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-    ));
-    let nxtp = g.op(format!(
-        "llvm.getelementptr %records[{nxt_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-    ));
-    let runp = g.op(format!(
-        "llvm.getelementptr %records[{run_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-    ));
-    // The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start,
-    // the end of its wait and its end: three u64 per entry.
-    let stamp = |g: &mut Gen, ent: &str, k: i64| {
-        g.open("scf.if %tracing {");
-        let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
-        let three = g.i64c(3);
-        let base = g.op(format!("arith.muli {ent}, {three} : i64"));
-        let kk = g.i64c(k);
-        let at = g.op(format!("arith.addi {base}, {kk} : i64"));
-        let p = g.op(format!(
-            "llvm.getelementptr %trace[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i64"
-        ));
-        g.line(format!("llvm.store {t}, {p} : i64, !llvm.ptr<1>"));
+}
+
+/// What the codes' scratch came to: the most shared and global bytes a code takes, and the
+/// codes with values in global scratch (number, kind, bytes).
+struct ScratchUse {
+    smem_max: u64,
+    global_max: u64,
+    global_codes: Vec<(usize, String, u64)>,
+}
+
+/// The loop of a CTA over its queue.
+struct QueueLoop<'a> {
+    body: &'a Body,
+    program: &'a TaskProgram,
+    codes: &'a Codes,
+    plan: &'a KernelPlan,
+    records: Records,
+    weights: Option<BufferId>,
+}
+
+/// The SSA values of one pass of the queue loop that its sections share.
+struct Entry {
+    /// The record (in shared memory) and entry of the task running, and whether it is the
+    /// queued one (else the task a last signal ran).
+    recp: String,
+    ent: String,
+    is_first: String,
+    /// The next queue entry's record (stored at the end of the queued task), the buffers
+    /// for it and for a task a last signal runs.
+    next_vals: Vec<String>,
+    nxtp: String,
+    runp: String,
+    one: String,
+    two: String,
+    z: String,
+    loop_types: &'static str,
+}
+
+impl QueueLoop<'_> {
+    /// The queue loop: the first record into buffer 0, then per entry the task (and the
+    /// tasks its last signals run, in turn).
+    fn emit(&self, g: &mut Gen) -> Result<ScratchUse, String> {
+        let two = g.i64c(2);
+        let qi = g.op(format!("arith.muli %sm64, {two} : i64"));
+        let first = Records::word(g, "%queues", &qi);
+        let one = g.i64c(1);
+        let qi1 = g.op(format!("arith.addi {qi}, {one} : i64"));
+        let count = Records::word(g, "%queues", &qi1);
+        let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
+        let n = g.op(format!("arith.index_cast {count} : i64 to index"));
+        let hi = g.op(format!("arith.addi {lo}, {n} : index"));
+        let last64 = g.op(format!("arith.addi {first}, {count} : i64"));
+        let last64 = g.op(format!("arith.subi {last64}, {one} : i64"));
+        // The first record into buffer 0.
+        let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : index"));
+        g.open(format!("scf.if {any} {{"));
+        let vals = self.records.load(g, &first);
+        self.records.store(g, "%records", &vals);
         g.close("}");
-    };
-    stamp(&mut g, &e64, 0);
-    // The next entry's record is loaded now and stored at the end of this task (the last
-    // entry loads its own again).
-    let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
-    let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
-    let next_vals = load_record(&mut g, &nx);
-    // The queued task, then the task its last signal runs, if it claims one: a loop over
-    // (record, entry, whether it is the queued one) while the entry is one.
-    let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
-    let (rp, ent, is_first) = (g.fresh(), g.fresh(), g.fresh());
-    let res = g.fresh();
-    let yes = g.op("arith.constant true");
-    let loop_types = "!llvm.ptr<3>, i64, i1";
-    g.open(format!(
-        "{res}:3 = scf.while ({rp0} = {recp}, {ent0} = {e64}, {first0} = {yes}) : ({loop_types}) -> ({loop_types}) {{"
-    ));
-    let z0 = g.i64c(0);
-    let go = g.op(format!("arith.cmpi sge, {ent0}, {z0} : i64"));
-    g.line(format!(
-        "scf.condition({go}) {rp0}, {ent0}, {first0} : {loop_types}"
-    ));
-    g.close("} do {");
-    g.line(format!(
-        "^bb0({rp}: !llvm.ptr<3>, {ent}: i64, {is_first}: i1):"
-    ));
-    g.indent += 1;
-    let not_first = g.op(format!("arith.xori {is_first}, {yes} : i1"));
-    g.open(format!("scf.if {not_first} {{"));
-    stamp(&mut g, &ent, 0);
-    g.close("}");
-    let recp = rp.clone();
-    let z = g.i64c(0);
-    let code = sword(&mut g, &recp, &z);
-    let npf = sword(&mut g, &recp, &one);
-    // Ask L2 for the weights the record names, before the wait.
-    if let Some(wb) = weights.filter(|_| opts.prefetch_bytes > 0) {
+        g.barrier();
+        let e = g.fresh();
+        g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
+        let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+        // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
+        let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
+        let par = g.op(format!("arith.andi {rel}, {one} : i64"));
+        let other = g.op(format!("arith.xori {par}, {one} : i64"));
+        let rec_len = self.records.per_thread * self.records.threads;
+        let len = g.i64c(rec_len as i64);
+        let cur_at = g.op(format!("arith.muli {par}, {len} : i64"));
+        let nxt_at = g.op(format!("arith.muli {other}, {len} : i64"));
+        let run_at = g.i64c(2 * rec_len as i64);
+        let recp = g.op(format!(
+            "llvm.getelementptr %records[{cur_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        let nxtp = g.op(format!(
+            "llvm.getelementptr %records[{nxt_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        let runp = g.op(format!(
+            "llvm.getelementptr %records[{run_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        stamp(g, &e64, 0);
+        // The next entry's record is loaded now and stored at the end of this task (the last
+        // entry loads its own again).
+        let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
+        let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
+        let next_vals = self.records.load(g, &nx);
+        // The queued task, then the task its last signal runs, if it claims one: a loop over
+        // (record, entry, whether it is the queued one) while the entry is one.
+        let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
+        let (rp, ent, is_first) = (g.fresh(), g.fresh(), g.fresh());
+        let res = g.fresh();
+        let yes = g.op("arith.constant true");
+        let loop_types = "!llvm.ptr<3>, i64, i1";
+        g.open(format!(
+            "{res}:3 = scf.while ({rp0} = {recp}, {ent0} = {e64}, {first0} = {yes}) : ({loop_types}) -> ({loop_types}) {{"
+        ));
+        let z0 = g.i64c(0);
+        let go = g.op(format!("arith.cmpi sge, {ent0}, {z0} : i64"));
+        g.line(format!(
+            "scf.condition({go}) {rp0}, {ent0}, {first0} : {loop_types}"
+        ));
+        g.close("} do {");
+        g.line(format!(
+            "^bb0({rp}: !llvm.ptr<3>, {ent}: i64, {is_first}: i1):"
+        ));
+        g.indent += 1;
+        let not_first = g.op(format!("arith.xori {is_first}, {yes} : i1"));
+        g.open(format!("scf.if {not_first} {{"));
+        stamp(g, &ent, 0);
+        g.close("}");
+        let z = g.i64c(0);
+        let en = Entry {
+            recp: rp,
+            ent,
+            is_first,
+            next_vals,
+            nxtp,
+            runp,
+            one,
+            two,
+            z,
+            loop_types,
+        };
+        let scratch = self.emit_task(g, &en)?;
+        g.close("}");
+        g.close("}");
+        Ok(scratch)
+    }
+
+    /// One task of the loop: its prefetches, the switch over the codes (each waits on the
+    /// task's events where it is ready to), the next record's copy, and its signals.
+    fn emit_task(&self, g: &mut Gen, en: &Entry) -> Result<ScratchUse, String> {
+        let (recp, one, two, z) = (&en.recp, &en.one, &en.two, &en.z);
+        let code = Records::sword(g, recp, z);
+        let npf = Records::sword(g, recp, one);
+        self.emit_prefetch(g, recp, &npf, one, two);
+        // Where the waits start: after the prefetch spans.
+        let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
+        let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
+        let nw = Records::sword(g, recp, &wbase_at);
+        let wait = Wait {
+            config: &self.plan.config,
+            nw: nw.clone(),
+            wbase_at: wbase_at.clone(),
+            recp,
+            ent: &en.ent,
+            one,
+            two,
+        };
+        // Where the signals and the parameters start: the count, whether one runs a task,
+        // four words a signal.
+        let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
+        let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
+        let sat = g.op(format!("arith.addi {sat}, {one} : i64"));
+        let ns_count = Records::sword(g, recp, &sat);
+        let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
+        let runs = Records::sword(g, recp, &sat1);
+        let sat2 = g.op(format!("arith.addi {sat1}, {one} : i64"));
+        let four = g.i64c(4);
+        let s4 = g.op(format!("arith.muli {ns_count}, {four} : i64"));
+        let pat = g.op(format!("arith.addi {sat2}, {s4} : i64"));
+        let params_p = g.op(format!(
+            "llvm.getelementptr {recp}[{pat}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        // The record of the task this one's last signal may run, loaded while it computes.
+        let runs_b = g.op(format!("arith.cmpi ne, {runs}, {z} : i64"));
+        let per_thread = self.records.per_thread;
+        let run_vals: Vec<String> = (0..per_thread).map(|_| g.fresh()).collect();
+        let run_types = vec!["i64"; per_thread].join(", ");
+        g.open(format!(
+            "{} = scf.if {runs_b} -> ({run_types}) {{",
+            run_vals.join(", ")
+        ));
+        let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
+        let vals = self.records.load_at(g, &rr);
+        g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
+        g.close("} else {");
+        g.indent += 1;
+        let zeros: Vec<String> = (0..per_thread).map(|_| z.clone()).collect();
+        g.line(format!("scf.yield {} : {run_types}", zeros.join(", ")));
+        g.close("}");
+        let scratch = self.emit_switch(g, &code, &params_p, &wait)?;
+        // The next record into the other buffer (its last reader, the previous task's
+        // signal, is done: thread 0 passed this task's wait barrier after it).
+        g.open(format!("scf.if {} {{", en.is_first));
+        self.records.store(g, &en.nxtp, &en.next_vals);
+        g.close("}");
+        g.barrier();
+        stamp(g, &en.ent, 2);
+        let signals = Signals {
+            ns_count,
+            sat2,
+            four,
+            runs_b,
+            run_vals,
+        };
+        self.emit_signals(g, en, &signals);
+        Ok(scratch)
+    }
+
+    /// Asks L2 for the weights the record names (`npf` spans), before the wait.
+    fn emit_prefetch(&self, g: &mut Gen, recp: &str, npf: &str, one: &str, two: &str) {
+        let Some(wb) = self.weights.filter(|_| self.plan.config.prefetch_bytes > 0) else {
+            return;
+        };
         let wbase = format!("%b{}", wb.index());
         let ni = g.op(format!("arith.index_cast {npf} : i64 to index"));
         let i = g.fresh();
@@ -443,9 +557,9 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
         let at = g.op(format!("arith.muli {i64_}, {two} : i64"));
         let at = g.op(format!("arith.addi {at}, {two} : i64"));
-        let off = sword(&mut g, &recp, &at);
+        let off = Records::sword(g, recp, &at);
         let at1 = g.op(format!("arith.addi {at}, {one} : i64"));
-        let len = sword(&mut g, &recp, &at1);
+        let len = Records::sword(g, recp, &at1);
         let len32 = g.op(format!("arith.trunci {len} : i64 to i32"));
         let p = g.op(format!(
             "llvm.getelementptr {wbase}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
@@ -455,32 +569,184 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         ));
         g.close("}");
     }
-    // Where the waits start: after the prefetch spans.
-    let pf2 = g.op(format!("arith.muli {npf}, {two} : i64"));
-    let wbase_at = g.op(format!("arith.addi {pf2}, {two} : i64"));
-    let nw = sword(&mut g, &recp, &wbase_at);
-    // Wait (in each code, after what it loads before its wait): a thread per counter spins
-    // on it, all at once, then the barrier hands the acquires on to the CTA. (One thread
-    // polling them in turn paid an L2 round trip per counter after the last became ready.)
-    let (first, step) = if opts.parallel_waits {
-        ("%tid", "%nthreads")
-    } else {
-        ("%c0_idx", "%c1_idx")
-    };
-    let wait = |g: &mut Gen| {
-        if !opts.parallel_waits {
+
+    /// The switch over the codes: each case the code of its tasks (which waits where the
+    /// plan lets it).
+    fn emit_switch(
+        &self,
+        g: &mut Gen,
+        code: &str,
+        params_p: &str,
+        wait: &Wait,
+    ) -> Result<ScratchUse, String> {
+        let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
+        g.open(format!("scf.index_switch {code_idx}"));
+        let mut scratch = ScratchUse {
+            smem_max: 0,
+            global_max: 0,
+            global_codes: Vec::new(),
+        };
+        for (c, (example, code)) in self.codes.first.iter().zip(&self.plan.codes).enumerate() {
+            let task = &self.program.graph.tasks[*example];
+            g.open(format!("case {c} {{"));
+            g.line(format!(
+                "// code {c}: {} (group {} result {}), like {example}",
+                task.kind, task.group, task.output
+            ));
+            let shape = self.codes.shape(self.body, self.program, c)?;
+            emit_code(g, self.codes, &shape, code, params_p, &|g| wait.emit(g))
+                .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
+            scratch.global_max = scratch.global_max.max(code.scratch);
+            scratch.smem_max = scratch.smem_max.max(code.smem);
+            if code.scratch > 0 {
+                scratch
+                    .global_codes
+                    .push((c, task.kind.clone(), code.scratch));
+            }
+            g.line("scf.yield");
+            g.close("}");
+        }
+        g.open("default {");
+        g.line("scf.yield");
+        g.close("}");
+        Ok(scratch)
+    }
+
+    /// Signal: fence, then one relaxed add per counter (a release pattern), or release adds.
+    /// An event whose last signal runs a task: an add that returns the count (acquire and
+    /// release); the task that makes it ready leaves the task's entry in @claim (its record
+    /// is already loaded); the CTA then runs it from buffer 2.
+    fn emit_signals(&self, g: &mut Gen, en: &Entry, s: &Signals) {
+        let fences = self.plan.config.event_fences;
+        let (recp, one, z) = (&en.recp, &en.one, &en.z);
+        let none = g.i64c(-1);
+        let claim1 = g.op(format!(
+            "llvm.getelementptr %claim[{one}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
+        ));
+        g.open("scf.if %is_t0 {");
+        g.open(format!("scf.if {} {{", s.runs_b));
+        g.line(format!("llvm.store {none}, {claim1} : i64, !llvm.ptr<3>"));
+        g.close("}");
+        if fences {
+            g.line("llvm.fence syncscope(\"device\") release");
+        }
+        let nsi = g.op(format!("arith.index_cast {} : i64 to index", s.ns_count));
+        let s_ = g.fresh();
+        g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
+        let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
+        let s4 = g.op(format!("arith.muli {s64}, {} : i64", s.four));
+        let si = g.op(format!("arith.addi {}, {s4} : i64", s.sat2));
+        let sev = Records::sword(g, recp, &si);
+        let si1 = g.op(format!("arith.addi {si}, {one} : i64"));
+        let target = Records::sword(g, recp, &si1);
+        let si2 = g.op(format!("arith.addi {si1}, {one} : i64"));
+        let run_rec = Records::sword(g, recp, &si2);
+        let si3 = g.op(format!("arith.addi {si2}, {one} : i64"));
+        let run_ent = Records::sword(g, recp, &si3);
+        let sp = g.op(format!(
+            "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
+        ));
+        let one32 = g.op("arith.constant 1 : i32");
+        let plain = g.op(format!("arith.cmpi slt, {run_rec}, {z} : i64"));
+        g.open(format!("scf.if {plain} {{"));
+        if fences {
+            g.op(format!(
+                "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
+            ));
+        } else {
+            // A release add: it orders every write the barrier above made visible to thread
+            // 0. (Inline PTX: LLVM's NVPTX backend drops the ordering of an atomicrmw.)
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"red.release.gpu.global.add.u32 [$0], $1;\", \"l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> ()"
+            ));
+        }
+        g.close("} else {");
+        g.indent += 1;
+        let old = g.op(format!(
+            "llvm.inline_asm has_side_effects \"atom.acq_rel.gpu.global.add.u32 $0, [$1], $2;\", \"=r,l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> i32"
+        ));
+        let now = g.op(format!("arith.addi {old}, {one32} : i32"));
+        let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
+        let want = g.op(format!("arith.muli {t32}, %step : i32"));
+        let last = g.op(format!("arith.cmpi eq, {now}, {want} : i32"));
+        g.open(format!("scf.if {last} {{"));
+        g.line(format!(
+            "llvm.store {run_ent}, {claim1} : i64, !llvm.ptr<3>"
+        ));
+        g.close("}");
+        g.close("}");
+        g.close("}");
+        g.close("}");
+        // The CTA reads what thread 0 claimed; a claimed task's record goes to buffer 2.
+        let next_ent = g.fresh();
+        g.open(format!("{next_ent} = scf.if {} -> (i64) {{", s.runs_b));
+        g.barrier();
+        let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
+        let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
+        g.open(format!("scf.if {claimed} {{"));
+        self.records.store(g, &en.runp, &s.run_vals);
+        g.barrier();
+        g.close("}");
+        g.line(format!("scf.yield {ce} : i64"));
+        g.close("} else {");
+        g.indent += 1;
+        g.line(format!("scf.yield {none} : i64"));
+        g.close("}");
+        let no = g.op("arith.constant false");
+        g.line(format!(
+            "scf.yield {}, {next_ent}, {no} : {}",
+            en.runp, en.loop_types
+        ));
+    }
+}
+
+/// The SSA values the signals of a task use: how many it has and where they start, whether
+/// one runs a task, and that task's record.
+struct Signals {
+    ns_count: String,
+    sat2: String,
+    four: String,
+    runs_b: String,
+    run_vals: Vec<String>,
+}
+
+/// A task's wait, emitted by its code where it is ready to (after what the code loads before
+/// it): a thread per counter spins on it, all at once (or thread 0 on each in turn), then
+/// the barrier hands the acquires on to the CTA. (One thread polling them in turn paid an L2
+/// round trip per counter after the last became ready.)
+struct Wait<'a> {
+    config: &'a KernelConfig,
+    /// The number of waits, and the word where they start in the record `recp`.
+    nw: String,
+    wbase_at: String,
+    recp: &'a str,
+    ent: &'a str,
+    one: &'a str,
+    two: &'a str,
+}
+
+impl Wait<'_> {
+    fn emit(&self, g: &mut Gen) {
+        let parallel = self.config.parallel_waits;
+        let (first, step) = if parallel {
+            ("%tid", "%nthreads")
+        } else {
+            ("%c0_idx", "%c1_idx")
+        };
+        let (one, two) = (self.one, self.two);
+        if !parallel {
             g.open("scf.if %is_t0 {");
         }
-        let nwi = g.op(format!("arith.index_cast {nw} : i64 to index"));
+        let nwi = g.op(format!("arith.index_cast {} : i64 to index", self.nw));
         let w = g.fresh();
         g.open(format!("scf.for {w} = {first} to {nwi} step {step} {{"));
         let w64 = g.op(format!("arith.index_cast {w} : index to i64"));
         let w2 = g.op(format!("arith.muli {w64}, {two} : i64"));
-        let w2 = g.op(format!("arith.addi {w2}, {wbase_at} : i64"));
+        let w2 = g.op(format!("arith.addi {w2}, {} : i64", self.wbase_at));
         let wi = g.op(format!("arith.addi {w2}, {one} : i64"));
-        let ev = sword(g, &recp, &wi);
+        let ev = Records::sword(g, self.recp, &wi);
         let wi1 = g.op(format!("arith.addi {wi}, {one} : i64"));
-        let target = sword(g, &recp, &wi1);
+        let target = Records::sword(g, self.recp, &wi1);
         let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
         let want = g.op(format!("arith.muli {t32}, %step : i32"));
         let cp = g.op(format!(
@@ -498,228 +764,14 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         g.line(format!("nvvm.nanosleep {ns}"));
         g.line("scf.yield");
         g.close("}");
-        if opts.event_fences {
+        if self.config.event_fences {
             g.line("llvm.fence syncscope(\"device\") acquire");
         }
         g.close("}");
-        if !opts.parallel_waits {
+        if !parallel {
             g.close("}");
         }
         g.barrier();
-        stamp(g, &ent, 1);
-    };
-    // Where the signals and the parameters start: the count, whether one runs a task, four
-    // words a signal.
-    let w2n = g.op(format!("arith.muli {nw}, {two} : i64"));
-    let sat = g.op(format!("arith.addi {w2n}, {wbase_at} : i64"));
-    let sat = g.op(format!("arith.addi {sat}, {one} : i64"));
-    let ns_count = sword(&mut g, &recp, &sat);
-    let sat1 = g.op(format!("arith.addi {sat}, {one} : i64"));
-    let runs = sword(&mut g, &recp, &sat1);
-    let sat2 = g.op(format!("arith.addi {sat1}, {one} : i64"));
-    let four = g.i64c(4);
-    let s4 = g.op(format!("arith.muli {ns_count}, {four} : i64"));
-    let pat = g.op(format!("arith.addi {sat2}, {s4} : i64"));
-    let params_p = g.op(format!(
-        "llvm.getelementptr {recp}[{pat}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-    ));
-    // The record of the task this one's last signal may run, loaded while it computes.
-    let runs_b = g.op(format!("arith.cmpi ne, {runs}, {z} : i64"));
-    let run_vals: Vec<String> = (0..per_thread).map(|_| g.fresh()).collect();
-    let run_types = vec!["i64"; per_thread].join(", ");
-    g.open(format!(
-        "{} = scf.if {runs_b} -> ({run_types}) {{",
-        run_vals.join(", ")
-    ));
-    let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
-    let vals = load_record_at(&mut g, &rr);
-    g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
-    g.close("} else {");
-    g.indent += 1;
-    let zeros: Vec<String> = (0..per_thread).map(|_| z.clone()).collect();
-    g.line(format!("scf.yield {} : {run_types}", zeros.join(", ")));
-    g.close("}");
-    let code_idx = g.op(format!("arith.index_cast {code} : i64 to index"));
-    g.open(format!("scf.index_switch {code_idx}"));
-    let (mut scratch_max, mut smem_max) = (0u64, 0u64);
-    let mut global_scratch = Vec::new();
-    for (c, (example, code)) in codes.first.iter().zip(&plan.codes).enumerate() {
-        let task = &program.graph.tasks[*example];
-        g.open(format!("case {c} {{"));
-        g.line(format!(
-            "// code {c}: {} (group {} result {}), like {example}",
-            task.kind, task.group, task.output
-        ));
-        let shape = codes.shape(body, program, c)?;
-        emit_code(&mut g, &codes, &shape, code, &params_p, &wait)
-            .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
-        scratch_max = scratch_max.max(code.scratch);
-        smem_max = smem_max.max(code.smem);
-        if code.scratch > 0 {
-            global_scratch.push((c, task.kind.clone(), code.scratch));
-        }
-        g.line("scf.yield");
-        g.close("}");
+        stamp(g, self.ent, 1);
     }
-    g.open("default {");
-    g.line("scf.yield");
-    g.close("}");
-    // The next record into the other buffer (its last reader, the previous task's signal,
-    // is done: thread 0 passed this task's wait barrier after it).
-    g.open(format!("scf.if {is_first} {{"));
-    store_record(&mut g, &nxtp, &next_vals);
-    g.close("}");
-    g.barrier();
-    stamp(&mut g, &ent, 2);
-    // Signal: fence, then one relaxed add per counter (a release pattern), or release adds.
-    // An event whose last signal runs a task: an add that returns the count (acquire and
-    // release); the task that makes it ready leaves the task's entry in @claim (its record
-    // is already loaded).
-    let none = g.i64c(-1);
-    let claim1 = g.op(format!(
-        "llvm.getelementptr %claim[{one}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
-    ));
-    g.open("scf.if %is_t0 {");
-    g.open(format!("scf.if {runs_b} {{"));
-    g.line(format!("llvm.store {none}, {claim1} : i64, !llvm.ptr<3>"));
-    g.close("}");
-    if opts.event_fences {
-        g.line("llvm.fence syncscope(\"device\") release");
-    }
-    let nsi = g.op(format!("arith.index_cast {ns_count} : i64 to index"));
-    let s_ = g.fresh();
-    g.open(format!("scf.for {s_} = %c0_idx to {nsi} step %c1_idx {{"));
-    let s64 = g.op(format!("arith.index_cast {s_} : index to i64"));
-    let s4 = g.op(format!("arith.muli {s64}, {four} : i64"));
-    let si = g.op(format!("arith.addi {sat2}, {s4} : i64"));
-    let sev = sword(&mut g, &recp, &si);
-    let si1 = g.op(format!("arith.addi {si}, {one} : i64"));
-    let target = sword(&mut g, &recp, &si1);
-    let si2 = g.op(format!("arith.addi {si1}, {one} : i64"));
-    let run_rec = sword(&mut g, &recp, &si2);
-    let si3 = g.op(format!("arith.addi {si2}, {one} : i64"));
-    let run_ent = sword(&mut g, &recp, &si3);
-    let sp = g.op(format!(
-        "llvm.getelementptr %counters[{sev}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32"
-    ));
-    let one32 = g.op("arith.constant 1 : i32");
-    let plain = g.op(format!("arith.cmpi slt, {run_rec}, {z} : i64"));
-    g.open(format!("scf.if {plain} {{"));
-    if opts.event_fences {
-        g.op(format!(
-            "llvm.atomicrmw add {sp}, {one32} monotonic : !llvm.ptr<1>, i32"
-        ));
-    } else {
-        // A release add: it orders every write the barrier above made visible to thread 0.
-        // (Inline PTX: LLVM's NVPTX backend drops the ordering of an atomicrmw.)
-        g.line(format!(
-            "llvm.inline_asm has_side_effects \"red.release.gpu.global.add.u32 [$0], $1;\", \"l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> ()"
-        ));
-    }
-    g.close("} else {");
-    g.indent += 1;
-    let old = g.op(format!(
-        "llvm.inline_asm has_side_effects \"atom.acq_rel.gpu.global.add.u32 $0, [$1], $2;\", \"=r,l,r,~{{memory}}\" {sp}, {one32} : (!llvm.ptr<1>, i32) -> i32"
-    ));
-    let now = g.op(format!("arith.addi {old}, {one32} : i32"));
-    let t32 = g.op(format!("arith.trunci {target} : i64 to i32"));
-    let want = g.op(format!("arith.muli {t32}, %step : i32"));
-    let last = g.op(format!("arith.cmpi eq, {now}, {want} : i32"));
-    g.open(format!("scf.if {last} {{"));
-    g.line(format!(
-        "llvm.store {run_ent}, {claim1} : i64, !llvm.ptr<3>"
-    ));
-    g.close("}");
-    g.close("}");
-    g.close("}");
-    g.close("}");
-    // The CTA reads what thread 0 claimed; a claimed task's record goes to buffer 2.
-    let next_ent = g.fresh();
-    g.open(format!("{next_ent} = scf.if {runs_b} -> (i64) {{"));
-    g.barrier();
-    let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
-    let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
-    g.open(format!("scf.if {claimed} {{"));
-    store_record(&mut g, &runp, &run_vals);
-    g.barrier();
-    g.close("}");
-    g.line(format!("scf.yield {ce} : i64"));
-    g.close("} else {");
-    g.indent += 1;
-    g.line(format!("scf.yield {none} : i64"));
-    g.close("}");
-    let no = g.op("arith.constant false");
-    g.line(format!("scf.yield {runp}, {next_ent}, {no} : {loop_types}"));
-    g.close("}");
-    g.close("}");
-    g.line("gpu.return");
-    g.close("}");
-    g.close("}");
-    g.indent -= 1;
-    g.line("}");
-    let mut mlir = String::new();
-    let _ = writeln!(
-        mlir,
-        "// mkc megakernel: {} tasks on {} SMs, {} events, {} codes",
-        program.graph.tasks.len(),
-        schedule.queues.len(),
-        program.graph.events.len(),
-        codes.first.len()
-    );
-    let preload_bytes = g.preload_blocks_max as u32 * opts.threads * 16;
-    mlir.push_str(
-        &g.out
-            .replacen(SSCR_OFF, &(ring_bytes + preload_bytes).to_string(), 1),
-    );
-    let dynamic_smem = if g.streamed == 0 && smem_max == 0 && g.preloaded == 0 {
-        0
-    } else {
-        ring_bytes + preload_bytes + smem_max as u32
-    };
-    // A CTA may use at most the target's shared memory, static and dynamic.
-    let static_smem = 3 * rec_len as u64 * 8 + 16;
-    if static_smem + dynamic_smem as u64 > gpu.smem_per_cta as u64 {
-        return Err(format!(
-            "the kernel needs {} bytes of shared memory per CTA (task records {static_smem}, weight ring {ring_bytes}, preload buffer {preload_bytes}, task scratch {smem_max}); an SM offers at most {}: lower --preload, --smem-scratch or the ring's size",
-            static_smem + dynamic_smem as u64,
-            gpu.smem_per_cta
-        ));
-    }
-    Ok(Kernel {
-        mlir,
-        chip: gpu.chip,
-        name: "step".into(),
-        threads: opts.threads,
-        ctas: schedule.queues.len(),
-        scratch_per_cta: scratch_max.max(16),
-        codes: codes.first.len(),
-        tasks: tasks_words,
-        entries,
-        queues,
-        dynamic_smem,
-        streamed: g.streamed,
-        global_scratch,
-    })
-}
-
-/// The spans of weights a task reads, the first `budget` bytes of them, 16-byte aligned
-/// inside each span, in pieces of at most [`PREFETCH_CHUNK`] bytes: (byte offset, length).
-pub(crate) fn prefetch_spans(
-    task: &mkc_ir::dialect::task::Task,
-    weights: Option<mkc_ir::dialect::task::BufferId>,
-    budget: u64,
-) -> Vec<(u64, u64)> {
-    let mut spans = Vec::new();
-    let mut left = budget;
-    for r in task.reads.iter().filter(|r| Some(r.buffer) == weights) {
-        let mut start = r.start.div_ceil(16) * 16;
-        let end = (r.end / 16 * 16).min(start + left);
-        while start < end && left > 0 {
-            let len = (end - start).min(PREFETCH_CHUNK);
-            spans.push((start, len));
-            start += len;
-            left -= len;
-        }
-    }
-    spans
 }
