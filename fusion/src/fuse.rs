@@ -19,6 +19,7 @@ use crate::raise::{saturate, RaiseOptions};
 use crate::rules::{fusion, FusionRule, Stage};
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
+use mkc_ir::registry::{Registry, Traits};
 use mkc_ir::{Body, OpId, OpSpec, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
 use mkc_passes::options::PassOptions;
@@ -72,27 +73,16 @@ pub fn info() -> PassInfo {
     }
 }
 
-/// Ops that stream a weight or the KV cache: each anchors a group.
+/// Ops that stream a weight or the KV cache (their definitions' `HEAVY` trait): each
+/// anchors a group.
 pub fn is_heavy(name: &str) -> bool {
-    matches!(
-        name,
-        "tg.matmul" | "tg.attention" | "tg.attention_partial" | "tg.sdpa" | "tg.gather"
-    )
+    Registry::builtin().has_trait(name, Traits::HEAVY)
 }
 
-/// Ops that reduce over a dimension (they need all of it before they can finish).
+/// Ops that reduce over a dimension (the `REDUCTION` trait): they need all of it before
+/// they can finish.
 pub(crate) fn is_reduction(name: &str) -> bool {
-    matches!(
-        name,
-        "tg.rms_norm"
-            | "tg.layer_norm"
-            | "tg.softmax"
-            | "tg.reduce_sum"
-            | "tg.reduce_mean"
-            | "tg.reduce_max"
-            | "tg.reduce_min"
-            | "tg.argmax"
-    )
+    Registry::builtin().has_trait(name, Traits::REDUCTION)
 }
 
 /// The function as a graph of ops, with a partition into groups.

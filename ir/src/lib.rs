@@ -11,12 +11,15 @@
 pub mod attr;
 pub mod diag;
 pub mod dialect;
+pub mod interpret;
 pub mod ir;
 pub mod minifloat;
+pub mod op;
 pub mod parser;
 pub mod printer;
 pub mod registry;
 pub mod target;
+pub mod tensor;
 pub mod tiling;
 pub mod types;
 pub mod verify;

@@ -45,6 +45,10 @@ impl Traits {
     pub const CONSTANT_LIKE: Traits = Traits(1 << 6);
     /// Elementwise with numpy broadcasting.
     pub const ELEMENTWISE: Traits = Traits(1 << 7);
+    /// Streams a weight or the KV cache: fusion anchors a group at it.
+    pub const HEAVY: Traits = Traits(1 << 8);
+    /// Reduces along an axis: a tile of its result needs all of that axis.
+    pub const REDUCTION: Traits = Traits(1 << 9);
 
     pub fn contains(self, other: Traits) -> bool {
         self.0 & other.0 == other.0
@@ -60,6 +64,8 @@ impl Traits {
             (Traits::SYMBOL_TABLE, "SymbolTable"),
             (Traits::CONSTANT_LIKE, "ConstantLike"),
             (Traits::ELEMENTWISE, "Elementwise"),
+            (Traits::HEAVY, "Heavy"),
+            (Traits::REDUCTION, "Reduction"),
         ];
         all.iter()
             .filter(|(t, _)| self.contains(*t))
@@ -175,6 +181,13 @@ pub type NestedVerifyFn = fn(&Body, OpId) -> Result<(), (OpId, String)>;
 pub type InferFn = fn(&[Type], &Attrs) -> Result<Vec<Type>, String>;
 /// Constant folding and algebraic identities: `None` when nothing applies.
 pub type FoldFn = fn(&FoldInput) -> Option<Vec<Folded>>;
+/// An elementwise op's scalar function, given its attributes.
+pub type ScalarHook = fn(&Attrs) -> crate::dialect::tg::elementwise::ScalarFn;
+/// What the op computes, on host tensors (the reference interpreter).
+pub type InterpretFn =
+    fn(&mut crate::interpret::Eval) -> Result<Vec<crate::tensor::Tensor>, String>;
+/// What a tile of the op's results needs of its operands (see [`crate::tiling`]).
+pub type TileFn = fn(&crate::tiling::NeedsInput) -> Vec<Option<crate::tiling::Region>>;
 
 /// What a fold hook sees.
 pub struct FoldInput<'a> {
@@ -217,6 +230,14 @@ pub struct OpDef {
     pub verify_nested: Option<NestedVerifyFn>,
     pub infer: Option<InferFn>,
     pub fold: Option<FoldFn>,
+    /// Elementwise ops: the scalar function (folding, interpretation, tiling and the kernel
+    /// all take the op's elementwise meaning from it).
+    pub scalar: Option<ScalarHook>,
+    /// Every other op the interpreter runs.
+    pub interpret: Option<InterpretFn>,
+    /// What a tile of its result needs of its operands (elementwise ops broadcast; ops
+    /// without a rule need their operands whole: always right, only wasteful).
+    pub tile: Option<TileFn>,
 }
 
 impl OpDef {
@@ -269,6 +290,18 @@ impl OpDef {
         self.fold = Some(f);
         self
     }
+    pub fn scalar(&mut self, f: ScalarHook) -> &mut Self {
+        self.scalar = Some(f);
+        self
+    }
+    pub fn interpret(&mut self, f: InterpretFn) -> &mut Self {
+        self.interpret = Some(f);
+        self
+    }
+    pub fn tile(&mut self, f: TileFn) -> &mut Self {
+        self.tile = Some(f);
+        self
+    }
 }
 
 /// All declared ops, by name.
@@ -281,6 +314,12 @@ impl Registry {
     /// An empty registry (no dialects at all).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The registry of every dialect mkc ships, built once.
+    pub fn builtin() -> &'static Registry {
+        static BUILTIN: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        BUILTIN.get_or_init(Registry::with_all_dialects)
     }
 
     /// A registry with every dialect mkc ships.
@@ -310,6 +349,9 @@ impl Registry {
                 verify_nested: None,
                 infer: None,
                 fold: None,
+                scalar: None,
+                interpret: None,
+                tile: None,
             },
         );
         self.ops.get_mut(name).expect("just inserted")

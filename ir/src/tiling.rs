@@ -130,18 +130,8 @@ fn shape_of(body: &Body, v: ValueId) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-fn int_attr(body: &Body, op: OpId, k: &str) -> Option<i64> {
-    body.ops[op].attrs.get(k).and_then(Attr::as_int)
-}
-
-fn flag(body: &Body, op: OpId, k: &str) -> bool {
-    matches!(
-        body.ops[op].attrs.get(k),
-        Some(Attr::Bool(true)) | Some(Attr::Unit)
-    )
-}
-
-fn norm_axis(a: i64, rank: usize) -> usize {
+/// An axis attribute in range (negative counts from the end).
+pub fn norm_axis(a: i64, rank: usize) -> usize {
     if a < 0 {
         (a + rank as i64).max(0) as usize
     } else {
@@ -149,22 +139,70 @@ fn norm_axis(a: i64, rank: usize) -> usize {
     }
 }
 
-/// The lanes of a rope's last axis that lane `l` reads.
-fn rope_partner(l: i64, rotated: i64, interleaved: bool) -> i64 {
-    if l >= 2 * rotated {
-        l
-    } else if interleaved {
-        l ^ 1
-    } else if l < rotated {
-        l + rotated
-    } else {
-        l - rotated
+/// Operand 0 over the whole of `axes` (elsewhere the result's boxes), every other operand
+/// whole: what a norm or a softmax over those axes needs.
+pub fn whole_axes_needs(n: &NeedsInput, axes: std::ops::Range<usize>) -> Vec<Option<Region>> {
+    let mut v = vec![Some(n.map(&|b| {
+        let mut x = b.clone();
+        for (k, r) in x.iter_mut().enumerate().take(axes.end).skip(axes.start) {
+            *r = (0, n.out_shape[k]);
+        }
+        vec![x]
+    }))];
+    v.extend((1..n.shapes.len()).map(|i| n.full(i)));
+    v
+}
+
+/// What an op's tile rule (`OpDef::tile`) sees: its operands' and first result's shapes, the
+/// region of its first result the tile needs, and whether it updates a KV cache in place
+/// (its old contents are then not read).
+pub struct NeedsInput<'a> {
+    pub body: &'a Body,
+    pub op: OpId,
+    pub shapes: Vec<Vec<i64>>,
+    pub out_shape: Vec<i64>,
+    pub out: Region,
+    pub in_place: bool,
+}
+
+impl NeedsInput<'_> {
+    /// The union of `f` of every needed box of the result.
+    pub fn map(&self, f: &dyn Fn(&TileBox) -> Vec<TileBox>) -> Region {
+        let mut r = Region::new();
+        for b in &self.out {
+            for x in f(b) {
+                add_box(&mut r, x);
+            }
+        }
+        r
+    }
+
+    /// Operand `i` whole.
+    pub fn full(&self, i: usize) -> Option<Region> {
+        Some(vec![full_box(&self.shapes[i])])
+    }
+
+    /// Every operand whole (always right, only wasteful).
+    pub fn all_full(&self) -> Vec<Option<Region>> {
+        (0..self.shapes.len()).map(|i| self.full(i)).collect()
+    }
+
+    pub fn int_attr(&self, k: &str) -> Option<i64> {
+        self.body.ops[self.op].attrs.get(k).and_then(Attr::as_int)
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(
+            self.body.ops[self.op].attrs.get(k),
+            Some(Attr::Bool(true)) | Some(Attr::Unit)
+        )
     }
 }
 
-/// For every operand of `op`, the region its results' regions need (`None`: not needed).
-/// `in_place` marks a `tg.kv_append` whose cache is updated where it lies: its old contents
-/// are not read.
+/// For every operand of `op`, the region its results' regions need (`None`: not needed),
+/// as the op's definition says: elementwise ops broadcast, others follow their tile rule,
+/// and ops without one need their operands whole. `in_place` marks a `tg.kv_append` whose
+/// cache is updated where it lies.
 pub fn operand_needs(
     body: &Body,
     op: OpId,
@@ -173,8 +211,7 @@ pub fn operand_needs(
 ) -> Vec<Option<Region>> {
     let data = &body.ops[op];
     let shapes: Vec<Vec<i64>> = data.operands.iter().map(|&v| shape_of(body, v)).collect();
-    let full = |i: usize| Some(vec![full_box(&shapes[i])]);
-    let all_full = || (0..data.operands.len()).map(full).collect::<Vec<_>>();
+    let all_full = || shapes.iter().map(|s| Some(vec![full_box(s)])).collect();
     let Some(out) = outs.first().cloned().flatten() else {
         // Only secondary results are needed (layer_norm's statistics): whole operands.
         return if outs.iter().any(Option::is_some) {
@@ -186,227 +223,44 @@ pub fn operand_needs(
     if outs.len() > 1 && outs[1..].iter().any(Option::is_some) {
         return all_full();
     }
-    let out_shape = shape_of(body, data.results[0]);
-    let map = |f: &dyn Fn(&TileBox) -> Vec<TileBox>| -> Region {
-        let mut r = Region::new();
-        for b in &out {
-            for x in f(b) {
-                add_box(&mut r, x);
-            }
-        }
-        r
+    let input = NeedsInput {
+        body,
+        op,
+        out_shape: shape_of(body, data.results[0]),
+        shapes,
+        out,
+        in_place,
     };
-    let name = data.name.as_str();
-    let elementwise = crate::dialect::tg::elementwise::semantics(name, &data.attrs).is_some();
-    match name {
-        _ if elementwise => (0..data.operands.len())
-            .map(|i| {
-                let s = &shapes[i];
-                let off = out_shape.len() - s.len().min(out_shape.len());
-                Some(map(&|b| {
-                    vec![s
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &d)| {
-                            if d == 1 && out_shape[k + off] != 1 {
-                                (0, 1)
-                            } else {
-                                b[k + off]
-                            }
-                        })
-                        .collect()]
-                }))
-            })
-            .collect(),
-        "tg.reshape" => {
-            let s = &shapes[0];
-            let mut v = vec![Some(map(&|b| {
-                flat_runs(&out_shape, b)
-                    .into_iter()
-                    .flat_map(|(lo, hi)| flat_to_boxes(s, lo, hi))
-                    .collect()
-            }))];
-            v.extend((1..data.operands.len()).map(full));
-            v
-        }
-        "tg.transpose" => {
-            let perm: Vec<usize> = data
-                .attrs
-                .get("perm")
-                .and_then(Attr::as_array)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|a| a.as_int().map(|x| x as usize))
-                .collect();
-            if perm.len() != out_shape.len() {
-                return all_full();
-            }
-            vec![Some(map(&|b| {
-                let mut x = full_box(&shapes[0]);
-                for (i, &p) in perm.iter().enumerate() {
-                    x[p] = b[i];
-                }
-                vec![x]
-            }))]
-        }
-        "tg.matmul" if data.operands.len() == 2 => {
-            let (a, bs) = (&shapes[0], &shapes[1]);
-            let tb = flag(body, op, "transpose_b");
-            let (a_vec, b_vec) = (a.len() == 1, bs.len() == 1);
-            let batch = out_shape.len() - usize::from(!a_vec) - usize::from(!b_vec);
-            let batch_of = |s: &[i64], b: &TileBox| -> TileBox {
-                let r = s.len().saturating_sub(2);
-                (0..r)
-                    .map(|k| {
-                        let o = k + batch - r;
-                        if s[k] == 1 && out_shape[o] != 1 {
-                            (0, 1)
-                        } else {
-                            b[o]
-                        }
-                    })
-                    .collect()
-            };
-            let k = *a.last().unwrap_or(&1);
-            let ra = map(&|b| {
-                if a_vec {
-                    return vec![vec![(0, k)]];
-                }
-                let mut x = batch_of(a, b);
-                x.push(b[batch]);
-                x.push((0, k));
-                vec![x]
-            });
-            let rb = map(&|b| {
-                if b_vec {
-                    return vec![vec![(0, k)]];
-                }
-                let n = b[out_shape.len() - 1];
-                let mut x = batch_of(bs, b);
-                if tb {
-                    x.extend([n, (0, k)]);
-                } else {
-                    x.extend([(0, k), n]);
-                }
-                vec![x]
-            });
-            vec![Some(ra), Some(rb)]
-        }
-        "tg.rms_norm" | "tg.layer_norm" | "tg.softmax" | "tg.log_softmax" => {
-            let rank = out_shape.len();
-            let axis = norm_axis(int_attr(body, op, "axis").unwrap_or(-1), rank);
-            // Norms normalise over axis..; softmax over axis alone.
-            let last = if name == "tg.softmax" || name == "tg.log_softmax" {
-                axis + 1
-            } else {
-                rank
-            };
-            let mut v = vec![Some(map(&|b| {
-                let mut x = b.clone();
-                for (k, r) in x.iter_mut().enumerate().take(last).skip(axis) {
-                    *r = (0, out_shape[k]);
-                }
-                vec![x]
-            }))];
-            v.extend((1..data.operands.len()).map(full));
-            v
-        }
-        "tg.argmax" => {
-            let rank = shapes[0].len();
-            let axis = norm_axis(int_attr(body, op, "axis").unwrap_or(0), rank);
-            let keep = flag(body, op, "keepdims");
-            vec![Some(map(&|b| {
-                let mut x = b.clone();
-                if keep {
-                    x[axis] = (0, shapes[0][axis]);
-                } else {
-                    x.insert(axis, (0, shapes[0][axis]));
-                }
-                vec![x]
-            }))]
-        }
-        "tg.rope" => {
-            let w = shapes[1].last().copied().unwrap_or(0);
-            let rotated = if flag(body, op, "full_width") {
-                w / 2
-            } else {
-                w
-            };
-            let inter = flag(body, op, "interleaved");
-            let x = map(&|b| {
-                let (lo, hi) = *b.last().expect("rope input has rank >= 1");
-                let mut lanes: Vec<i64> = (lo..hi)
-                    .flat_map(|l| [l, rope_partner(l, rotated, inter)])
-                    .collect();
-                lanes.sort_unstable();
-                lanes.dedup();
-                let mut out = Vec::new();
-                let mut i = 0;
-                while i < lanes.len() {
-                    let mut j = i;
-                    while j + 1 < lanes.len() && lanes[j + 1] == lanes[j] + 1 {
-                        j += 1;
-                    }
-                    let mut x = b.clone();
-                    *x.last_mut().unwrap() = (lanes[i], lanes[j] + 1);
-                    out.push(x);
-                    i = j + 1;
-                }
-                out
-            });
-            vec![Some(x), full(1), full(2)]
-        }
-        "tg.kv_append" => {
-            let new = map(&|b| vec![b[1..].to_vec()]);
-            let cache = if in_place { None } else { Some(out.clone()) };
-            vec![cache, Some(new), full(2)]
-        }
-        "tg.attention" => {
-            let q = &shapes[0];
-            let rank = q.len();
-            if rank < 2 || shapes[1].len() != 3 {
-                return all_full();
-            }
-            let (heads, kv) = (q[rank - 2], shapes[1][1]);
-            let group = (heads / kv.max(1)).max(1);
-            let rq = map(&|b| {
-                let mut x = b.clone();
-                x[rank - 1] = (0, q[rank - 1]);
-                vec![x]
-            });
-            let rk = map(&|b| vec![kv_rows(&shapes[1], group, b[rank - 2])]);
-            vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
-        }
-        // [parts, heads, dim + 2]: a part reads only its run of positions, but which run is
-        // the step's (the position's), so a tile reads its heads' whole cache rows.
-        "tg.attention_partial" => {
-            let (q, kc) = (&shapes[0], &shapes[1]);
-            if q.len() != 2 || kc.len() != 3 {
-                return all_full();
-            }
-            let group = (q[0] / kc[1].max(1)).max(1);
-            let rq = map(&|b| vec![vec![b[1], (0, q[1])]]);
-            let rk = map(&|b| vec![kv_rows(kc, group, b[1])]);
-            vec![Some(rq), Some(rk.clone()), Some(rk), full(3)]
-        }
-        // Every part of the heads a tile outputs, each with its maximum and sum.
-        "tg.attention_combine" => {
-            let p = &shapes[0];
-            if p.len() != 3 {
-                return all_full();
-            }
-            vec![Some(map(&|b| vec![vec![(0, p[0]), b[0], (0, p[2])]]))]
-        }
-        _ => all_full(),
+    match crate::registry::Registry::builtin().get(&data.name) {
+        Some(def) if def.scalar.is_some() => broadcast_needs(&input),
+        Some(def) => def.tile.map_or_else(|| input.all_full(), |f| f(&input)),
+        None => input.all_full(),
     }
 }
 
-/// The box of a cache [ctx, kv_heads, dim] that query heads `heads` (GQA groups of `group`)
-/// read: their KV heads over every position.
-fn kv_rows(cache: &[i64], group: i64, heads: (i64, i64)) -> TileBox {
-    let mut x = full_box(cache);
-    x[1] = (heads.0 / group, (heads.1 + group - 1) / group);
-    x
+/// An elementwise op's operands under numpy broadcasting: the same boxes, an axis the
+/// operand broadcasts along taken once.
+fn broadcast_needs(n: &NeedsInput) -> Vec<Option<Region>> {
+    let out_shape = &n.out_shape;
+    (0..n.shapes.len())
+        .map(|i| {
+            let s = &n.shapes[i];
+            let off = out_shape.len() - s.len().min(out_shape.len());
+            Some(n.map(&|b| {
+                vec![s
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &d)| {
+                        if d == 1 && out_shape[k + off] != 1 {
+                            (0, 1)
+                        } else {
+                            b[k + off]
+                        }
+                    })
+                    .collect()]
+            }))
+        })
+        .collect()
 }
 
 /// What one tile of one result of a `fused.group` needs.

@@ -30,7 +30,7 @@ impl Gen {
 }
 
 /// How decode attention's parts cut the step's positions 0..=pos
-/// (`mkc_ir::dialect::tg::nn::attention_part`): blocks of 8 positions, ceil(blocks / parts)
+/// (`mkc_ir::dialect::tg::attention_part`): blocks of 8 positions, ceil(blocks / parts)
 /// at most a part.
 pub(crate) struct PartWindows {
     /// Positions the step reads: pos + 1, at most the cache's length.

@@ -11,7 +11,7 @@ use crate::plan::PlanCx;
 use crate::scratch::*;
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::kernel::{Choice, OpPlan, Place};
-use mkc_ir::dialect::tg::nn::rope_inv_freq;
+use mkc_ir::dialect::tg::rope_inv_freq;
 use mkc_ir::ir::OpData;
 use mkc_ir::{ElemType, OpId};
 

@@ -13,11 +13,10 @@ pub mod image;
 pub mod interp;
 pub mod profile;
 pub mod sim;
-pub mod tensor;
 
 pub use interp::Interpreter;
+pub use mkc_ir::tensor::{self, Data, Tensor};
 pub use sim::Simulator;
-pub use tensor::{Data, Tensor};
 
 /// Whether this build can talk to a GPU at all (the `cuda` feature).
 pub const CUDA_ENABLED: bool = cfg!(feature = "cuda");

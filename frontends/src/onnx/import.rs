@@ -4,10 +4,11 @@ use super::proto::{AttributeProto, NodeProto, TensorProto};
 use super::{decode_tensor, elem_of, OnnxError, OnnxModel, Result};
 use mkc_ir::attr::{Attr, Attrs, F64};
 use mkc_ir::dialect::tg::ints;
+use mkc_ir::interpret::{self, Eval};
+use mkc_ir::tensor::Tensor;
 use mkc_ir::types::broadcast_shapes;
-use mkc_ir::weights::{NoWeights, RawTensor};
+use mkc_ir::weights::RawTensor;
 use mkc_ir::{BlockId, Body, ElemType, OpId, OpSpec, Registry, TensorType, Type, ValueId};
-use mkc_runtime::{Interpreter, Tensor};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -478,11 +479,14 @@ impl Importer<'_> {
             .iter()
             .map(|o| o.c.clone().expect("known"))
             .collect();
-        let outs = {
-            let weights = NoWeights;
-            let mut interp = Interpreter::new(&self.body, &weights);
-            interp.eval_op(op, &args)?
-        };
+        let mut no_weights =
+            |name: &str, _: &TensorType| Err(format!("folding cannot read weight '{name}'"));
+        let outs = interpret::eval_op(&mut Eval {
+            body: &self.body,
+            op,
+            args: &args,
+            weight: &mut no_weights,
+        })?;
         self.body.erase_op(op);
         Ok(outs.into_iter().map(|t| self.konst(t)).collect())
     }

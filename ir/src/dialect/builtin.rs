@@ -5,6 +5,15 @@ use crate::ir::{Body, OpId};
 use crate::registry::{AttrKind, Registry, Traits};
 use crate::types::Type;
 
+crate::op_kinds! {
+    /// The top-level container of functions.
+    Module = "builtin.module",
+    /// A function.
+    Func = "func.func",
+    /// Returns the function's results.
+    Return = "func.return",
+}
+
 pub fn register(r: &mut Registry) {
     r.op("builtin.module", "the top-level container of functions")
         .regions(1)

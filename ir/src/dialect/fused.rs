@@ -15,6 +15,13 @@
 use crate::ir::{Body, OpId};
 use crate::registry::{Arity, AttrKind, Registry, Traits};
 
+crate::op_kinds! {
+    /// Ops computed together as one task kind.
+    Group = "fused.group",
+    /// The results of the enclosing group.
+    Yield = "fused.yield",
+}
+
 pub fn register(r: &mut Registry) {
     r.op(
         "fused.group",

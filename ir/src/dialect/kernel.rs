@@ -38,6 +38,18 @@ use crate::ir::{Body, OpId, OpSpec};
 use crate::registry::{AttrKind, Registry};
 use crate::types::ElemType;
 
+/// The dialect's op kinds (in a module of their own: the graph's own types share their names).
+pub mod ops {
+    crate::op_kinds! {
+        /// The kernel's choices for a whole task graph.
+        Plan = "kernel.plan",
+        /// The choices of one task code.
+        Code = "kernel.code",
+        /// What one op of a code's slice does.
+        Op = "kernel.op",
+    }
+}
+
 pub fn register(r: &mut Registry) {
     r.op(
         "kernel.plan",

@@ -32,6 +32,22 @@ pub mod graph;
 
 use crate::types::ElemType;
 use cranelift_entity::EntityRef;
+
+/// The dialect's op kinds (in a module of their own: the graph's own types share their names).
+pub mod ops {
+    crate::op_kinds! {
+        /// The scheduled task graph of one function.
+        Graph = "task.graph",
+        /// A region of device memory.
+        Buffer = "task.buffer",
+        /// Where an argument or a group result lives.
+        Place = "task.place",
+        /// A counter with a target count per step.
+        Event = "task.event",
+        /// One tile of one fused group's results.
+        Task = "task.task",
+    }
+}
 pub use graph::*;
 
 pub fn register(r: &mut Registry) {

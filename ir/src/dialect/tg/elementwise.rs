@@ -1,11 +1,14 @@
 //! The elementwise core of `tg`: `tg.constant`, arithmetic, math, comparisons, logic,
-//! `tg.where` and `tg.cast`, with numpy broadcasting. Each op's scalar semantics is defined
-//! once here ([`semantics`]) and used both by folding and by the reference interpreter.
+//! `tg.where` and `tg.cast`, with numpy broadcasting. Each op's scalar function is part of
+//! its definition (the registry's `scalar` hook, [`semantics`]): folding, the reference
+//! interpreter, tiling and the kernel all take its elementwise meaning from there.
 
 use super::tensor_operand;
 use crate::attr::{round_to, wrap_int, Attr, Attrs, DenseAttr, DenseValues, F64};
+use crate::interpret::Eval;
 use crate::ir::{Body, OpId};
 use crate::registry::{AttrKind, FoldInput, Folded, Registry, Traits};
+use crate::tensor::Tensor;
 use crate::types::{broadcast_shapes, ElemType, TensorType, Type};
 
 /// Folding gives up above this many elements (a splat result is always folded).
@@ -100,195 +103,289 @@ fn cmp2(ff: fn(f64, f64) -> bool, fi: fn(i64, i64) -> bool) -> ScalarFn {
     })
 }
 
-/// The scalar semantics of an elementwise `tg` op, given its attributes. Results are
-/// converted to the result element type by the caller ([`Scalar::convert`]).
+/// The scalar semantics of an elementwise op (its definition's `scalar` hook), given its
+/// attributes. Results are converted to the result element type by the caller
+/// ([`Scalar::convert`]).
 pub fn semantics(name: &str, attrs: &Attrs) -> Option<ScalarFn> {
-    Some(match name {
-        "tg.add" => num2(|a, b| a + b, |a, b| Some(a.wrapping_add(b))),
-        "tg.sub" => num2(|a, b| a - b, |a, b| Some(a.wrapping_sub(b))),
-        "tg.mul" => num2(|a, b| a * b, |a, b| Some(a.wrapping_mul(b))),
-        // Integer division truncates toward zero (as ONNX and C do).
-        "tg.div" => num2(|a, b| a / b, |a, b| a.checked_div(b)),
-        "tg.max" => num2(
-            |a, b| {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.max(b)
-                }
-            },
-            |a, b| Some(a.max(b)),
-        ),
-        "tg.min" => num2(
-            |a, b| {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.min(b)
-                }
-            },
-            |a, b| Some(a.min(b)),
-        ),
-        "tg.pow" => num2(f64::powf, |a, b| {
-            u32::try_from(b).ok().map(|e| a.wrapping_pow(e))
-        }),
-        "tg.neg" => Box::new(|a| {
-            Some(match a[0] {
-                Scalar::I(x) => Scalar::I(x.wrapping_neg()),
-                Scalar::F(x) => Scalar::F(-x),
-            })
-        }),
-        "tg.abs" => Box::new(|a| {
-            Some(match a[0] {
-                Scalar::I(x) => Scalar::I(x.wrapping_abs()),
-                Scalar::F(x) => Scalar::F(x.abs()),
-            })
-        }),
-        "tg.relu" => Box::new(|a| {
-            Some(match a[0] {
-                Scalar::I(x) => Scalar::I(x.max(0)),
-                Scalar::F(x) => Scalar::F(if x < 0.0 { 0.0 } else { x }),
-            })
-        }),
-        "tg.exp" => float1(f64::exp),
-        "tg.log" => float1(f64::ln),
-        "tg.sqrt" => float1(f64::sqrt),
-        "tg.rsqrt" => float1(|x| 1.0 / x.sqrt()),
-        "tg.reciprocal" => float1(|x| 1.0 / x),
-        "tg.tanh" => float1(f64::tanh),
-        "tg.sigmoid" => float1(sigmoid),
-        "tg.silu" => float1(|x| x * sigmoid(x)),
-        "tg.erf" => float1(libm::erf),
-        "tg.cos" => float1(f64::cos),
-        "tg.sin" => float1(f64::sin),
-        "tg.gelu" => {
-            let tanh = matches!(attrs.get("approximate"), Some(Attr::Str(s)) if s == "tanh");
-            Box::new(move |a| Some(Scalar::F(gelu(a[0].f(), tanh))))
-        }
-        "tg.isnan" => Box::new(|a| Some(Scalar::I(a[0].f().is_nan() as i64))),
-        "tg.not" => Box::new(|a| Some(Scalar::I((a[0].i() == 0) as i64))),
-        "tg.and" => Box::new(|a| Some(Scalar::I((a[0].i() != 0 && a[1].i() != 0) as i64))),
-        "tg.or" => Box::new(|a| Some(Scalar::I((a[0].i() != 0 || a[1].i() != 0) as i64))),
-        "tg.eq" => cmp2(|a, b| a == b, |a, b| a == b),
-        "tg.lt" => cmp2(|a, b| a < b, |a, b| a < b),
-        "tg.le" => cmp2(|a, b| a <= b, |a, b| a <= b),
-        "tg.gt" => cmp2(|a, b| a > b, |a, b| a > b),
-        "tg.ge" => cmp2(|a, b| a >= b, |a, b| a >= b),
-        "tg.where" => Box::new(|a| Some(if a[0].i() != 0 { a[1] } else { a[2] })),
-        "tg.cast" => Box::new(|a| Some(a[0])),
-        _ => return None,
-    })
+    Registry::builtin().get(name)?.scalar.map(|f| f(attrs))
 }
+
+crate::op_kinds! {
+    /// A dense literal or a named weight.
+    Constant = "tg.constant",
+    Add = "tg.add",
+    Sub = "tg.sub",
+    Mul = "tg.mul",
+    Div = "tg.div",
+    Max = "tg.max",
+    Min = "tg.min",
+    Pow = "tg.pow",
+    And = "tg.and",
+    Or = "tg.or",
+    Eq = "tg.eq",
+    Lt = "tg.lt",
+    Le = "tg.le",
+    Gt = "tg.gt",
+    Ge = "tg.ge",
+    Neg = "tg.neg",
+    Abs = "tg.abs",
+    Relu = "tg.relu",
+    Exp = "tg.exp",
+    Log = "tg.log",
+    Sqrt = "tg.sqrt",
+    Rsqrt = "tg.rsqrt",
+    Reciprocal = "tg.reciprocal",
+    Tanh = "tg.tanh",
+    Sigmoid = "tg.sigmoid",
+    Silu = "tg.silu",
+    Erf = "tg.erf",
+    Cos = "tg.cos",
+    Sin = "tg.sin",
+    Gelu = "tg.gelu",
+    IsNan = "tg.isnan",
+    Not = "tg.not",
+    Where = "tg.where",
+    /// Each element converted to the result's element type.
+    Cast = "tg.cast",
+}
+
+/// NaN propagates through max and min.
+fn nan_or(a: f64, b: f64, f: fn(f64, f64) -> f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        f(a, b)
+    }
+}
+
+/// One row of an elementwise table: the op, its summary, its scalar function.
+type Row = (&'static str, &'static str, crate::registry::ScalarHook);
 
 pub fn register(r: &mut Registry) {
     r.op(
-        "tg.constant",
+        Constant::NAME,
         "a tensor given by a dense literal or a named weight",
     )
     .results(1)
     .attr("value", AttrKind::DenseOrWeight)
     .traits(Traits::PURE | Traits::CONSTANT_LIKE)
-    .verify(verify_constant);
+    .verify(verify_constant)
+    .interpret(constant);
 
     let ew = Traits::PURE | Traits::ELEMENTWISE;
     let comm = ew | Traits::COMMUTATIVE;
-    let binary = [
-        ("tg.add", "elementwise sum", comm, fold_add as _),
-        ("tg.sub", "elementwise difference", ew, fold_sub as _),
-        ("tg.mul", "elementwise product", comm, fold_mul as _),
+    let binary: [(Row, Traits, crate::registry::FoldFn); 7] = [
         (
-            "tg.div",
-            "elementwise quotient (integers truncate toward zero)",
+            (Add::NAME, "elementwise sum", |_| {
+                num2(|a, b| a + b, |a, b| Some(a.wrapping_add(b)))
+            }),
+            comm,
+            fold_add,
+        ),
+        (
+            (Sub::NAME, "elementwise difference", |_| {
+                num2(|a, b| a - b, |a, b| Some(a.wrapping_sub(b)))
+            }),
             ew,
-            fold_div as _,
+            fold_sub,
         ),
         (
-            "tg.max",
-            "elementwise maximum (NaN propagates)",
+            (Mul::NAME, "elementwise product", |_| {
+                num2(|a, b| a * b, |a, b| Some(a.wrapping_mul(b)))
+            }),
             comm,
-            fold_const as _,
+            fold_mul,
+        ),
+        // Integer division truncates toward zero (as ONNX and C do).
+        (
+            (
+                Div::NAME,
+                "elementwise quotient (integers truncate toward zero)",
+                |_| num2(|a, b| a / b, |a, b| a.checked_div(b)),
+            ),
+            ew,
+            fold_div,
         ),
         (
-            "tg.min",
-            "elementwise minimum (NaN propagates)",
+            (Max::NAME, "elementwise maximum (NaN propagates)", |_| {
+                num2(|a, b| nan_or(a, b, f64::max), |a, b| Some(a.max(b)))
+            }),
             comm,
-            fold_const as _,
+            fold_const,
         ),
-        ("tg.pow", "elementwise power", ew, fold_pow as _),
+        (
+            (Min::NAME, "elementwise minimum (NaN propagates)", |_| {
+                num2(|a, b| nan_or(a, b, f64::min), |a, b| Some(a.min(b)))
+            }),
+            comm,
+            fold_const,
+        ),
+        (
+            (Pow::NAME, "elementwise power", |_| {
+                num2(f64::powf, |a, b| {
+                    u32::try_from(b).ok().map(|e| a.wrapping_pow(e))
+                })
+            }),
+            ew,
+            fold_pow,
+        ),
     ];
-    for (name, summary, traits, fold) in binary {
+    for ((name, summary, scalar), traits, fold) in binary {
         r.op(name, summary)
             .operands(2)
             .results(1)
             .traits(traits)
             .infer(infer_binary)
-            .fold(fold);
+            .fold(fold)
+            .scalar(scalar);
     }
-    for (name, summary) in [
-        ("tg.and", "elementwise logical and of i1 tensors"),
-        ("tg.or", "elementwise logical or of i1 tensors"),
-    ] {
+    let logical: [Row; 2] = [
+        (And::NAME, "elementwise logical and of i1 tensors", |_| {
+            Box::new(|a| Some(Scalar::I((a[0].i() != 0 && a[1].i() != 0) as i64)))
+        }),
+        (Or::NAME, "elementwise logical or of i1 tensors", |_| {
+            Box::new(|a| Some(Scalar::I((a[0].i() != 0 || a[1].i() != 0) as i64)))
+        }),
+    ];
+    for (name, summary, scalar) in logical {
         r.op(name, summary)
             .operands(2)
             .results(1)
             .traits(comm)
             .infer(infer_logical)
-            .fold(fold_const);
+            .fold(fold_const)
+            .scalar(scalar);
     }
-    for (name, summary) in [
-        ("tg.eq", "elementwise a == b, as i1"),
-        ("tg.lt", "elementwise a < b, as i1"),
-        ("tg.le", "elementwise a <= b, as i1"),
-        ("tg.gt", "elementwise a > b, as i1"),
-        ("tg.ge", "elementwise a >= b, as i1"),
-    ] {
+    let compare: [Row; 5] = [
+        (Eq::NAME, "elementwise a == b, as i1", |_| {
+            cmp2(|a, b| a == b, |a, b| a == b)
+        }),
+        (Lt::NAME, "elementwise a < b, as i1", |_| {
+            cmp2(|a, b| a < b, |a, b| a < b)
+        }),
+        (Le::NAME, "elementwise a <= b, as i1", |_| {
+            cmp2(|a, b| a <= b, |a, b| a <= b)
+        }),
+        (Gt::NAME, "elementwise a > b, as i1", |_| {
+            cmp2(|a, b| a > b, |a, b| a > b)
+        }),
+        (Ge::NAME, "elementwise a >= b, as i1", |_| {
+            cmp2(|a, b| a >= b, |a, b| a >= b)
+        }),
+    ];
+    for (name, summary, scalar) in compare {
         r.op(name, summary)
             .operands(2)
             .results(1)
             .traits(ew)
             .infer(infer_compare)
-            .fold(fold_const);
+            .fold(fold_const)
+            .scalar(scalar);
     }
-    r.op("tg.neg", "elementwise negation")
+    register_unary(r, ew);
+    r.op(
+        Where::NAME,
+        "elementwise cond ? a : b, numpy broadcasting over all three",
+    )
+    .operands(3)
+    .results(1)
+    .traits(ew)
+    .infer(infer_where)
+    .fold(fold_where)
+    .scalar(|_| Box::new(|a| Some(if a[0].i() != 0 { a[1] } else { a[2] })));
+    r.op(
+        Cast::NAME,
+        "converts each element to the result's element type",
+    )
+    .operands(1)
+    .results(1)
+    .optional_attr("saturate", AttrKind::Bool)
+    .optional_attr("round_mode", AttrKind::Str)
+    .traits(ew)
+    .verify(verify_cast)
+    .fold(fold_cast)
+    // (The conversion is the store's: the caller converts every result.)
+    .scalar(|_| Box::new(|a| Some(a[0])))
+    .interpret(cast);
+}
+
+/// The elementwise ops of one operand.
+fn register_unary(r: &mut Registry, ew: Traits) {
+    r.op(Neg::NAME, "elementwise negation")
         .operands(1)
         .results(1)
         .traits(ew)
         .infer(infer_same)
-        .fold(fold_neg);
-    for (name, summary) in [
-        ("tg.abs", "elementwise absolute value"),
-        ("tg.relu", "elementwise max(x, 0)"),
-    ] {
+        .fold(fold_neg)
+        .scalar(|_| {
+            Box::new(|a| {
+                Some(match a[0] {
+                    Scalar::I(x) => Scalar::I(x.wrapping_neg()),
+                    Scalar::F(x) => Scalar::F(-x),
+                })
+            })
+        });
+    let same: [Row; 2] = [
+        (Abs::NAME, "elementwise absolute value", |_| {
+            Box::new(|a| {
+                Some(match a[0] {
+                    Scalar::I(x) => Scalar::I(x.wrapping_abs()),
+                    Scalar::F(x) => Scalar::F(x.abs()),
+                })
+            })
+        }),
+        (Relu::NAME, "elementwise max(x, 0)", |_| {
+            Box::new(|a| {
+                Some(match a[0] {
+                    Scalar::I(x) => Scalar::I(x.max(0)),
+                    Scalar::F(x) => Scalar::F(if x < 0.0 { 0.0 } else { x }),
+                })
+            })
+        }),
+    ];
+    for (name, summary, scalar) in same {
         r.op(name, summary)
             .operands(1)
             .results(1)
             .traits(ew)
             .infer(infer_same)
-            .fold(fold_const);
+            .fold(fold_const)
+            .scalar(scalar);
     }
-    let float_unary = [
-        ("tg.exp", "elementwise e^x"),
-        ("tg.log", "elementwise natural logarithm"),
-        ("tg.sqrt", "elementwise square root"),
-        ("tg.rsqrt", "elementwise 1/sqrt(x)"),
-        ("tg.reciprocal", "elementwise 1/x"),
-        ("tg.tanh", "elementwise hyperbolic tangent"),
-        ("tg.sigmoid", "elementwise 1/(1+e^-x)"),
-        ("tg.silu", "elementwise x*sigmoid(x)"),
-        ("tg.erf", "elementwise error function"),
-        ("tg.cos", "elementwise cosine"),
-        ("tg.sin", "elementwise sine"),
+    let float_unary: [Row; 11] = [
+        (Exp::NAME, "elementwise e^x", |_| float1(f64::exp)),
+        (Log::NAME, "elementwise natural logarithm", |_| {
+            float1(f64::ln)
+        }),
+        (Sqrt::NAME, "elementwise square root", |_| float1(f64::sqrt)),
+        (Rsqrt::NAME, "elementwise 1/sqrt(x)", |_| {
+            float1(|x| 1.0 / x.sqrt())
+        }),
+        (Reciprocal::NAME, "elementwise 1/x", |_| float1(|x| 1.0 / x)),
+        (Tanh::NAME, "elementwise hyperbolic tangent", |_| {
+            float1(f64::tanh)
+        }),
+        (Sigmoid::NAME, "elementwise 1/(1+e^-x)", |_| float1(sigmoid)),
+        (Silu::NAME, "elementwise x*sigmoid(x)", |_| {
+            float1(|x| x * sigmoid(x))
+        }),
+        (Erf::NAME, "elementwise error function", |_| {
+            float1(libm::erf)
+        }),
+        (Cos::NAME, "elementwise cosine", |_| float1(f64::cos)),
+        (Sin::NAME, "elementwise sine", |_| float1(f64::sin)),
     ];
-    for (name, summary) in float_unary {
+    for (name, summary, scalar) in float_unary {
         r.op(name, summary)
             .operands(1)
             .results(1)
             .traits(ew)
             .infer(infer_float_unary)
-            .fold(fold_const);
+            .fold(fold_const)
+            .scalar(scalar);
     }
     r.op(
-        "tg.gelu",
+        Gelu::NAME,
         "elementwise GELU; approximate = \"tanh\" for the tanh form",
     )
     .operands(1)
@@ -296,8 +393,12 @@ pub fn register(r: &mut Registry) {
     .optional_attr("approximate", AttrKind::Str)
     .traits(ew)
     .infer(infer_float_unary)
-    .fold(fold_const);
-    r.op("tg.isnan", "elementwise isnan(x), as i1")
+    .fold(fold_const)
+    .scalar(|attrs| {
+        let tanh = matches!(attrs.get("approximate"), Some(Attr::Str(s)) if s == "tanh");
+        Box::new(move |a| Some(Scalar::F(gelu(a[0].f(), tanh))))
+    });
+    r.op(IsNan::NAME, "elementwise isnan(x), as i1")
         .operands(1)
         .results(1)
         .traits(ew)
@@ -308,8 +409,9 @@ pub fn register(r: &mut Registry) {
             }
             Ok(vec![Type::tensor(t.shape.clone(), ElemType::I1)])
         })
-        .fold(fold_const);
-    r.op("tg.not", "elementwise logical not of an i1 tensor")
+        .fold(fold_const)
+        .scalar(|_| Box::new(|a| Some(Scalar::I(a[0].f().is_nan() as i64))));
+    r.op(Not::NAME, "elementwise logical not of an i1 tensor")
         .operands(1)
         .results(1)
         .traits(ew)
@@ -320,28 +422,42 @@ pub fn register(r: &mut Registry) {
             }
             Ok(vec![ins[0].clone()])
         })
-        .fold(fold_const);
-    r.op(
-        "tg.where",
-        "elementwise cond ? a : b, numpy broadcasting over all three",
-    )
-    .operands(3)
-    .results(1)
-    .traits(ew)
-    .infer(infer_where)
-    .fold(fold_where);
+        .fold(fold_const)
+        .scalar(|_| Box::new(|a| Some(Scalar::I((a[0].i() == 0) as i64))));
+}
 
-    r.op(
-        "tg.cast",
-        "converts each element to the result's element type",
-    )
-    .operands(1)
-    .results(1)
-    .optional_attr("saturate", AttrKind::Bool)
-    .optional_attr("round_mode", AttrKind::Str)
-    .traits(ew)
-    .verify(verify_cast)
-    .fold(fold_cast);
+/// `tg.constant`: its dense value, or the named weight.
+fn constant(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    match e.attrs().get("value") {
+        Some(Attr::Dense(d)) => Ok(vec![Tensor::from_dense(d)]),
+        Some(Attr::Weight(name)) => {
+            let ty = e.out_ty(0)?;
+            let name = name.clone();
+            Ok(vec![(*(e.weight)(&name, &ty)?).clone()])
+        }
+        _ => Err("bad value".into()),
+    }
+}
+
+/// `tg.cast`: to a float8/float4 type as `saturate` and `round_mode` say; to any other type
+/// as every elementwise op converts its results.
+fn cast(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    use crate::minifloat::RoundMode;
+    let ty = e.out_ty(0)?;
+    let a = e.arg(0);
+    if !ty.elem.is_minifloat() {
+        return Ok(vec![Tensor::from_fn(ty, |i| a.get(i))]);
+    }
+    let saturate = e.flag("saturate", true);
+    let mode = match e.attrs().get("round_mode").and_then(Attr::as_str) {
+        Some("down") => RoundMode::Down,
+        Some("nearest") => RoundMode::Nearest,
+        _ => RoundMode::Up,
+    };
+    let el = ty.elem;
+    Ok(vec![Tensor::from_fn(ty, |i| {
+        a.get(i).convert_minifloat(el, saturate, mode)
+    })])
 }
 
 fn verify_constant(body: &Body, op: OpId) -> Result<(), String> {

@@ -2,24 +2,41 @@
 //! MLIR's own `tensor` dialect owns that namespace in `mlir-opt`, which rejects unknown ops
 //! of a registered dialect.)
 //!
+//! Each op is defined once, in the file of its family: its kind (`op_kinds!`: `tg::MatMul`,
+//! ...), syntax, verifier, shape inference, folding, and the interfaces the other levels ask
+//! of it: its meaning on host tensors (`interpret`, or `scalar` for elementwise ops), what a
+//! tile of its result needs of its operands (`tile`), whether fusion anchors a group at it
+//! or it reduces an axis (the `HEAVY` and `REDUCTION` traits).
+//!
 //! Conventions: shapes are static; axes in attributes are non-negative (importers normalise
 //! negative ONNX axes); ops whose result type cannot be inferred from operands and attributes
 //! (reshape, expand, cast, iota) take it from the declared result type and verify it.
 
+pub mod attention;
 pub mod elementwise;
-pub mod nn;
+pub mod linalg;
+pub mod norm;
+pub mod reduce;
 pub mod shape;
 
 use crate::attr::{Attr, Attrs};
 use crate::registry::Registry;
 use crate::types::{TensorType, Type};
 
-pub use elementwise::splat;
+pub use attention::*;
+pub use elementwise::*;
+pub use linalg::*;
+pub use norm::*;
+pub use reduce::*;
+pub use shape::*;
 
 pub fn register(r: &mut Registry) {
     elementwise::register(r);
     shape::register(r);
-    nn::register(r);
+    linalg::register(r);
+    reduce::register(r);
+    norm::register(r);
+    attention::register(r);
 }
 
 /// Operand `i` as a tensor, or the error every op reports.

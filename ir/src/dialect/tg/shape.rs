@@ -2,38 +2,68 @@
 //! gather, iota.
 
 use super::{check_axis, int_attr, ints_attr, tensor_operand};
-use crate::attr::Attrs;
+use crate::attr::{Attr, Attrs};
+use crate::dialect::tg::elementwise::{broadcast_source, Scalar};
+use crate::interpret::{flatten, strides, unflatten, Eval};
 use crate::ir::{Body, OpId};
 use crate::registry::{Arity, AttrKind, Registry, Traits};
+use crate::tensor::Tensor;
+use crate::tiling::{flat_runs, flat_to_boxes, full_box, NeedsInput, Region};
 use crate::types::{broadcast_shapes, Type};
+
+crate::op_kinds! {
+    /// The same elements under another shape.
+    Reshape = "tg.reshape",
+    /// Permuted dimensions.
+    Transpose = "tg.transpose",
+    /// Tensors joined along an axis.
+    Concat = "tg.concat",
+    /// A tensor cut along an axis.
+    Split = "tg.split",
+    /// A strided window.
+    Slice = "tg.slice",
+    /// A broadcast.
+    Expand = "tg.expand",
+    /// Slices picked by indices (the embedding lookup).
+    Gather = "tg.gather",
+    /// Elements picked by indices.
+    GatherElements = "tg.gather_elements",
+    /// start, start + step, ...
+    Iota = "tg.iota",
+}
 
 pub fn register(r: &mut Registry) {
     let pure = Traits::PURE;
     r.op(
-        "tg.reshape",
+        Reshape::NAME,
         "the same elements (row-major) with the result's shape",
     )
     .operands(1)
     .results(1)
     .traits(pure)
-    .verify(verify_reshape);
+    .verify(verify_reshape)
+    .interpret(|e| Ok(vec![e.arg(0).reshaped(e.out_ty(0)?.shape)]))
+    .tile(tile_reshape);
     r.op(
-        "tg.transpose",
+        Transpose::NAME,
         "permutes dimensions: result dim i is operand dim perm[i]",
     )
     .operands(1)
     .results(1)
     .attr("perm", AttrKind::Array)
     .traits(pure)
-    .infer(infer_transpose);
-    r.op("tg.concat", "joins tensors along `axis`")
+    .infer(infer_transpose)
+    .interpret(transpose)
+    .tile(tile_transpose);
+    r.op(Concat::NAME, "joins tensors along `axis`")
         .operands(Arity::at_least(1))
         .results(1)
         .attr("axis", AttrKind::Int)
         .traits(pure)
-        .infer(infer_concat);
+        .infer(infer_concat)
+        .interpret(concat);
     r.op(
-        "tg.split",
+        Split::NAME,
         "cuts a tensor along `axis` into pieces of `sizes`",
     )
     .operands(1)
@@ -41,9 +71,10 @@ pub fn register(r: &mut Registry) {
     .attr("axis", AttrKind::Int)
     .attr("sizes", AttrKind::Array)
     .traits(pure)
-    .infer(infer_split);
+    .infer(infer_split)
+    .interpret(split);
     r.op(
-        "tg.slice",
+        Slice::NAME,
         "result[i...] = x[offsets + i*strides ...] per dimension (strides may be negative)",
     )
     .operands(1)
@@ -52,42 +83,53 @@ pub fn register(r: &mut Registry) {
     .attr("sizes", AttrKind::Array)
     .attr("strides", AttrKind::Array)
     .traits(pure)
-    .infer(infer_slice);
+    .infer(infer_slice)
+    .interpret(slice);
     r.op(
-        "tg.expand",
+        Expand::NAME,
         "broadcasts the operand to the result's shape (numpy rules)",
     )
     .operands(1)
     .results(1)
     .traits(pure)
-    .verify(verify_expand);
+    .verify(verify_expand)
+    .interpret(|e| {
+        let ty = e.out_ty(0)?;
+        let a = e.arg(0);
+        Ok(vec![Tensor::from_fn(ty.clone(), |i| {
+            a.get(broadcast_source(i, &ty.shape, &a.ty.shape))
+        })])
+    });
     r.op(
-        "tg.gather",
+        Gather::NAME,
         "picks slices of `data` along `axis` by integer indices (negative counts from the end)",
     )
     .operands(2)
     .results(1)
     .attr("axis", AttrKind::Int)
-    .traits(pure)
-    .infer(infer_gather);
+    .traits(pure | Traits::HEAVY)
+    .infer(infer_gather)
+    .interpret(gather);
     r.op(
-        "tg.gather_elements",
+        GatherElements::NAME,
         "result[i] = data[i with coordinate `axis` replaced by indices[i]]; shape of indices",
     )
     .operands(2)
     .results(1)
     .attr("axis", AttrKind::Int)
     .traits(pure)
-    .infer(infer_gather_elements);
+    .infer(infer_gather_elements)
+    .interpret(gather_elements);
     r.op(
-        "tg.iota",
+        Iota::NAME,
         "a rank-1 tensor: start, start + step, start + 2*step, ...",
     )
     .results(1)
     .attr("start", AttrKind::Any)
     .attr("step", AttrKind::Any)
     .traits(pure)
-    .verify(verify_iota);
+    .verify(verify_iota)
+    .interpret(iota);
 }
 
 fn verify_reshape(body: &Body, op: OpId) -> Result<(), String> {
@@ -243,4 +285,175 @@ fn verify_iota(body: &Body, op: OpId) -> Result<(), String> {
         Some(t) if t.rank() == 1 => Ok(()),
         _ => Err(format!("result must be a rank-1 tensor, but is {r}")),
     }
+}
+
+fn transpose(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let perm = e.ints("perm")?;
+    let a = e.arg(0);
+    let in_strides = strides(&a.ty.shape);
+    Ok(vec![Tensor::from_fn(ty.clone(), |i| {
+        let idx = unflatten(i, &ty.shape);
+        let src: usize = idx
+            .iter()
+            .zip(&perm)
+            .map(|(&c, &p)| c * in_strides[p as usize])
+            .sum();
+        a.get(src)
+    })])
+}
+
+fn concat(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let axis = e.int("axis")? as usize;
+    let args = e.args;
+    let mut starts = vec![0i64];
+    for a in args {
+        starts.push(starts.last().unwrap() + a.ty.shape[axis]);
+    }
+    Ok(vec![Tensor::from_fn(ty.clone(), |i| {
+        let mut idx = unflatten(i, &ty.shape);
+        let c = idx[axis] as i64;
+        let k = starts.partition_point(|&s| s <= c) - 1;
+        idx[axis] = (c - starts[k]) as usize;
+        args[k].get(flatten(&idx, &args[k].ty.shape))
+    })])
+}
+
+fn split(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let axis = e.int("axis")? as usize;
+    let a = e.arg(0);
+    let mut offset = 0usize;
+    let mut outs = Vec::new();
+    for r in 0..e.body.ops[e.op].results.len() {
+        let ty = e.out_ty(r)?;
+        let off = offset;
+        outs.push(Tensor::from_fn(ty.clone(), |i| {
+            let mut idx = unflatten(i, &ty.shape);
+            idx[axis] += off;
+            a.get(flatten(&idx, &a.ty.shape))
+        }));
+        offset += ty.shape[axis] as usize;
+    }
+    Ok(outs)
+}
+
+fn slice(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let (offsets, stride) = (e.ints("offsets")?, e.ints("strides")?);
+    let a = e.arg(0);
+    Ok(vec![Tensor::from_fn(ty.clone(), |i| {
+        let idx: Vec<usize> = unflatten(i, &ty.shape)
+            .iter()
+            .enumerate()
+            .map(|(d, &c)| (offsets[d] + c as i64 * stride[d]) as usize)
+            .collect();
+        a.get(flatten(&idx, &a.ty.shape))
+    })])
+}
+
+fn gather(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let axis = e.int("axis")? as usize;
+    let (d, ix) = (e.arg(0), e.arg(1));
+    let dim = d.ty.shape[axis];
+    for k in 0..ix.len() {
+        let v = ix.get(k).i();
+        if v < -dim || v >= dim {
+            return Err(format!(
+                "index {v} is out of range for dimension {axis} of size {dim}"
+            ));
+        }
+    }
+    let ir = ix.ty.rank();
+    Ok(vec![Tensor::from_fn(ty.clone(), |i| {
+        let idx = unflatten(i, &ty.shape);
+        let inner = &idx[axis..axis + ir];
+        let mut v = ix.get(flatten(inner, &ix.ty.shape)).i();
+        if v < 0 {
+            v += dim;
+        }
+        let mut src: Vec<usize> = idx[..axis].to_vec();
+        src.push(v as usize);
+        src.extend(&idx[axis + ir..]);
+        d.get(flatten(&src, &d.ty.shape))
+    })])
+}
+
+fn gather_elements(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let axis = e.int("axis")? as usize;
+    let (d, ix) = (e.arg(0), e.arg(1));
+    let dim = d.ty.shape[axis];
+    let mut bad = None;
+    let t = Tensor::from_fn(ty.clone(), |i| {
+        let mut idx = unflatten(i, &ty.shape);
+        let mut v = ix.get(i).i();
+        if v < 0 {
+            v += dim;
+        }
+        if v < 0 || v >= dim {
+            bad = Some(ix.get(i).i());
+            return Scalar::I(0);
+        }
+        idx[axis] = v as usize;
+        d.get(flatten(&idx, &d.ty.shape))
+    });
+    match bad {
+        Some(v) => Err(format!(
+            "index {v} is out of range for dimension {axis} of size {dim}"
+        )),
+        None => Ok(vec![t]),
+    }
+}
+
+fn iota(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let ty = e.out_ty(0)?;
+    let (start, step) = (e.attrs().get("start"), e.attrs().get("step"));
+    let as_scalar = |a: Option<&Attr>| match a {
+        Some(Attr::Int(v, _)) => Ok(Scalar::I(*v)),
+        Some(Attr::Float(v, _)) => Ok(Scalar::F(v.0)),
+        _ => Err("start and step must be numbers".to_string()),
+    };
+    let (s, st) = (as_scalar(start)?, as_scalar(step)?);
+    Ok(vec![Tensor::from_fn(ty, |i| match (s, st) {
+        (Scalar::I(a), Scalar::I(b)) => Scalar::I(a + b * i as i64),
+        (a, b) => Scalar::F(a.f() + b.f() * i as f64),
+    })])
+}
+
+/// A box of the result needs the row-major runs of the operand it holds.
+fn tile_reshape(n: &NeedsInput) -> Vec<Option<Region>> {
+    let s = &n.shapes[0];
+    let out_shape = &n.out_shape;
+    let mut v = vec![Some(n.map(&|b| {
+        flat_runs(out_shape, b)
+            .into_iter()
+            .flat_map(|(lo, hi)| flat_to_boxes(s, lo, hi))
+            .collect()
+    }))];
+    v.extend((1..n.shapes.len()).map(|i| n.full(i)));
+    v
+}
+
+/// A box of the result needs the operand's box with its axes permuted back.
+fn tile_transpose(n: &NeedsInput) -> Vec<Option<Region>> {
+    let perm: Vec<usize> = n.body.ops[n.op]
+        .attrs
+        .get("perm")
+        .and_then(Attr::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|a| a.as_int().map(|x| x as usize))
+        .collect();
+    if perm.len() != n.out_shape.len() {
+        return n.all_full();
+    }
+    vec![Some(n.map(&|b| {
+        let mut x = full_box(&n.shapes[0]);
+        for (i, &p) in perm.iter().enumerate() {
+            x[p] = b[i];
+        }
+        vec![x]
+    }))]
 }

@@ -1,10 +1,10 @@
-//! Host tensors for the CPU engines. Floats narrower than f64 are held as f32 (bf16 and f16
+//! Host tensors: what the reference interpreter and the CPU engines compute on. Floats narrower than f64 are held as f32 (bf16 and f16
 //! values rounded to their type), f64 as f64, integers and i1 as i64.
 
-use mkc_ir::attr::{round_to, wrap_int, DenseAttr, DenseValues, F64};
-use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::weights::RawTensor;
-use mkc_ir::{ElemType, TensorType};
+use crate::attr::{round_to, wrap_int, DenseAttr, DenseValues, F64};
+use crate::dialect::tg::elementwise::Scalar;
+use crate::types::{ElemType, TensorType};
+use crate::weights::RawTensor;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
@@ -139,7 +139,7 @@ impl Tensor {
                 ElemType::BF16 => Scalar::F(half::bf16::from_bits(bits as u16).to_f64()),
                 ElemType::I1 => Scalar::I((bits != 0) as i64),
                 e if e.is_minifloat() => {
-                    Scalar::F(mkc_ir::minifloat::decode(bits as u32, e).unwrap_or(f64::NAN))
+                    Scalar::F(crate::minifloat::decode(bits as u32, e).unwrap_or(f64::NAN))
                 }
                 e if e.is_unsigned() || w == 8 => Scalar::I(wrap_int(bits as i64, e)),
                 _ => {

@@ -1,0 +1,203 @@
+//! `tg.matmul`: numpy's matmul, batched and broadcast. Weights (`b`) may have another float
+//! type than the activation; the product accumulates in f64 and rounds to the result type.
+
+use super::{bool_attr, tensor_operand};
+use crate::attr::Attrs;
+use crate::dialect::task::TileBox;
+use crate::dialect::tg::elementwise::{broadcast_source, Scalar};
+use crate::registry::{AttrKind, Registry, Traits};
+use crate::tensor::{Data, Tensor};
+use crate::tiling::{NeedsInput, Region};
+use crate::types::{broadcast_shapes, TensorType, Type};
+
+crate::op_kinds! {
+    /// numpy matmul; `transpose_b` reads b as [..., N, K].
+    MatMul = "tg.matmul",
+}
+
+pub fn register(r: &mut Registry) {
+    r.op(
+        MatMul::NAME,
+        "numpy matmul: batched and broadcast; transpose_b = true reads b as [..., N, K]",
+    )
+    .operands(2)
+    .results(1)
+    .optional_attr("transpose_b", AttrKind::Bool)
+    .traits(Traits::PURE | Traits::HEAVY)
+    .infer(infer_matmul)
+    .interpret(|e| {
+        Ok(vec![matmul(
+            e.arg(0),
+            e.arg(1),
+            e.flag("transpose_b", false),
+            e.out_ty(0)?,
+        )?])
+    })
+    .tile(tile_matmul);
+}
+
+/// The shape of numpy's matmul of `a` and `b` (b already in [..., K, N] orientation).
+pub fn matmul_shape(a: &[i64], b: &[i64]) -> Result<Vec<i64>, String> {
+    if a.is_empty() || b.is_empty() {
+        return Err("matmul operands must have rank >= 1".into());
+    }
+    let a2: Vec<i64> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<i64> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+    if k != k2 {
+        return Err(format!("contraction dimensions differ: {k} and {k2}"));
+    }
+    let batch = broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2])
+        .ok_or("batch dimensions do not broadcast")?;
+    let mut out = batch;
+    if a.len() > 1 {
+        out.push(m);
+    }
+    if b.len() > 1 {
+        out.push(n);
+    }
+    Ok(out)
+}
+
+fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
+    let (a, b) = (tensor_operand(&ins[0], 0)?, tensor_operand(&ins[1], 1)?);
+    if a.elem.is_float() != b.elem.is_float() || (!a.elem.is_float() && a.elem != b.elem) {
+        return Err(format!(
+            "operand element types {} and {} do not mix",
+            a.elem, b.elem
+        ));
+    }
+    let mut bs = b.shape.clone();
+    if bool_attr(attrs, "transpose_b", false) {
+        if bs.len() < 2 {
+            return Err("transpose_b needs b of rank >= 2".into());
+        }
+        let n = bs.len();
+        bs.swap(n - 1, n - 2);
+    }
+    let shape = matmul_shape(&a.shape, &bs).map_err(|e| format!("{e} ({a} x {b})"))?;
+    Ok(vec![Type::tensor(shape, a.elem)])
+}
+
+fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<Tensor, String> {
+    let a2: Vec<i64> = if a.ty.rank() == 1 {
+        vec![1, a.ty.shape[0]]
+    } else {
+        a.ty.shape.clone()
+    };
+    let mut b2: Vec<i64> = if b.ty.rank() == 1 {
+        vec![b.ty.shape[0], 1]
+    } else {
+        b.ty.shape.clone()
+    };
+    let nb = b2.len();
+    let b_stored = b2.clone();
+    if transpose_b {
+        b2.swap(nb - 1, nb - 2);
+    }
+    let (m, k, n) = (
+        a2[a2.len() - 2] as usize,
+        a2[a2.len() - 1] as usize,
+        b2[nb - 1] as usize,
+    );
+    let batch_shape = matmul_shape(&a2, &b2)?;
+    let batch_shape = &batch_shape[..batch_shape.len() - 2];
+    let batches: usize = batch_shape.iter().product::<i64>() as usize;
+    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b_stored[..nb - 2]);
+    let mut out = Vec::with_capacity(batches * m * n);
+    // Element access without copying whole operands (weights can be gigabytes).
+    let get = |t: &Tensor, i: usize| -> f64 {
+        match &t.data {
+            Data::F32(v) => v[i] as f64,
+            Data::F64(v) => v[i],
+            Data::I64(v) => v[i] as f64,
+        }
+    };
+    let int = !ty.elem.is_float();
+    for bi in 0..batches {
+        let ab = broadcast_source(bi, batch_shape, a_batch) * m * k;
+        let bb = broadcast_source(bi, batch_shape, b_batch) * k * n;
+        for i in 0..m {
+            let row = ab + i * k;
+            for j in 0..n {
+                let b_at = |p: usize| {
+                    if transpose_b {
+                        bb + j * k + p
+                    } else {
+                        bb + p * n + j
+                    }
+                };
+                if int {
+                    let mut acc = 0i64;
+                    for p in 0..k {
+                        acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
+                    }
+                    out.push(Scalar::I(acc));
+                } else {
+                    let mut acc = 0f64;
+                    for p in 0..k {
+                        acc += get(a, row + p) * get(b, b_at(p));
+                    }
+                    out.push(Scalar::F(acc));
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_fn(ty, |i| out[i]))
+}
+
+/// A tile of the product needs its rows of `a` (batch broadcast) and its columns of `b`,
+/// each along all of K.
+fn tile_matmul(n: &NeedsInput) -> Vec<Option<Region>> {
+    let (a, bs) = (&n.shapes[0], &n.shapes[1]);
+    let out_shape = &n.out_shape;
+    let tb = n.flag("transpose_b");
+    let (a_vec, b_vec) = (a.len() == 1, bs.len() == 1);
+    let batch = out_shape.len() - usize::from(!a_vec) - usize::from(!b_vec);
+    let batch_of = |s: &[i64], b: &TileBox| -> TileBox {
+        let r = s.len().saturating_sub(2);
+        (0..r)
+            .map(|k| {
+                let o = k + batch - r;
+                if s[k] == 1 && out_shape[o] != 1 {
+                    (0, 1)
+                } else {
+                    b[o]
+                }
+            })
+            .collect()
+    };
+    let k = *a.last().unwrap_or(&1);
+    let ra = n.map(&|b| {
+        if a_vec {
+            return vec![vec![(0, k)]];
+        }
+        let mut x = batch_of(a, b);
+        x.push(b[batch]);
+        x.push((0, k));
+        vec![x]
+    });
+    let rb = n.map(&|b| {
+        if b_vec {
+            return vec![vec![(0, k)]];
+        }
+        let nn = b[out_shape.len() - 1];
+        let mut x = batch_of(bs, b);
+        if tb {
+            x.extend([nn, (0, k)]);
+        } else {
+            x.extend([(0, k), nn]);
+        }
+        vec![x]
+    });
+    vec![Some(ra), Some(rb)]
+}
