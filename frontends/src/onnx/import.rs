@@ -311,6 +311,143 @@ fn axis(a: i64, rank: usize) -> Result<usize> {
     Ok(n as usize)
 }
 
+/// The shape a Reshape of `ty` to `spec` gives: 0 copies the input's dimension (unless
+/// `allow_zero`), one -1 takes what is left.
+fn reshape_target(ty: &TensorType, spec: &[i64], allow_zero: bool) -> Result<Vec<i64>> {
+    let mut shape = Vec::new();
+    let mut infer_at = None;
+    for (i, &d) in spec.iter().enumerate() {
+        match d {
+            0 if !allow_zero => shape.push(
+                *ty.shape
+                    .get(i)
+                    .ok_or_else(|| OnnxError::new("shape 0 copies a dimension the input lacks"))?,
+            ),
+            -1 if infer_at.is_none() => {
+                infer_at = Some(i);
+                shape.push(1);
+            }
+            d if d >= 0 => shape.push(d),
+            _ => return err(format!("bad target shape {spec:?}")),
+        }
+    }
+    if let Some(i) = infer_at {
+        let known: i64 = shape.iter().product();
+        let total = ty.num_elements() as i64;
+        if known == 0 || total % known != 0 {
+            return err(format!("cannot reshape {ty} into {spec:?}"));
+        }
+        shape[i] = total / known;
+    }
+    if shape.iter().product::<i64>() as u64 != ty.num_elements() {
+        return err(format!("cannot reshape {ty} into {spec:?}"));
+    }
+    Ok(shape)
+}
+
+/// The shape of `ty` without `axes` (without all its 1s when there are no axes).
+fn squeezed(ty: &TensorType, axes: Option<Vec<i64>>) -> Result<Vec<i64>> {
+    let shape = &ty.shape;
+    let r = shape.len();
+    let axes: Vec<usize> = match axes {
+        Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?,
+        None => (0..r).filter(|&d| shape[d] == 1).collect(),
+    };
+    if axes.iter().any(|&d| shape[d] != 1) {
+        return err(format!("cannot squeeze a dimension that is not 1 in {ty}"));
+    }
+    Ok(shape
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| !axes.contains(d))
+        .map(|(_, &n)| n)
+        .collect())
+}
+
+/// `shape` with a 1 inserted at each of `axes` (axes of the result).
+fn unsqueezed(shape: &[i64], axes: &[i64]) -> Result<Vec<i64>> {
+    let mut shape = shape.to_vec();
+    let r = shape.len() + axes.len();
+    let mut axes: Vec<usize> = axes.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?;
+    axes.sort();
+    for d in axes {
+        shape.insert(d, 1);
+    }
+    Ok(shape)
+}
+
+/// A Slice's (offsets, sizes, strides) over `shape`: bounds clamped as ONNX does, for
+/// positive and negative steps.
+fn slice_window(
+    shape: &[i64],
+    starts: &[i64],
+    ends: &[i64],
+    axes: &[usize],
+    steps: &[i64],
+) -> Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return err("starts, ends, axes and steps differ in length");
+    }
+    let r = shape.len();
+    let mut offsets = vec![0i64; r];
+    let mut sizes = shape.to_vec();
+    let mut strides = vec![1i64; r];
+    for k in 0..starts.len() {
+        let (d, step) = (axes[k], steps[k]);
+        let dim = shape[d];
+        if step == 0 {
+            return err("a slice step cannot be 0");
+        }
+        let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        let (mut s, mut e) = (norm(starts[k]), norm(ends[k]));
+        let n = if step > 0 {
+            s = s.clamp(0, dim);
+            e = e.clamp(0, dim);
+            ((e - s) + step - 1).div_euclid(step).max(0)
+        } else {
+            s = s.clamp(0, dim - 1);
+            e = e.clamp(-1, dim - 1);
+            ((s - e) + (-step) - 1).div_euclid(-step).max(0)
+        };
+        offsets[d] = if n > 0 { s } else { 0 };
+        sizes[d] = n;
+        strides[d] = step;
+    }
+    Ok((offsets, sizes, strides))
+}
+
+/// A Constant node's value, from whichever of its value attributes it has.
+fn constant_value(node: &NodeProto) -> Result<Tensor> {
+    let t = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+        let raw = decode_tensor(t, None)?;
+        Tensor::from_raw(&raw, &TensorType::new(raw.shape.clone(), raw.elem))?
+    } else if let Some(f) = attr_f(node, "value_float") {
+        Tensor::from_fn(TensorType::new([], ElemType::F32), |_| {
+            mkc_ir::dialect::tg::elementwise::Scalar::F(f)
+        })
+    } else if let Some(a) = attr(node, "value_floats") {
+        let v = a.floats.clone();
+        Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::F32), |i| {
+            mkc_ir::dialect::tg::elementwise::Scalar::F(v[i] as f64)
+        })
+    } else if let Some(i) = attr(node, "value_int").and_then(|a| a.i) {
+        Tensor::from_fn(TensorType::new([], ElemType::I64), |_| {
+            mkc_ir::dialect::tg::elementwise::Scalar::I(i)
+        })
+    } else if let Some(a) = attr(node, "value_ints") {
+        let v = a.ints.clone();
+        Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::I64), |i| {
+            mkc_ir::dialect::tg::elementwise::Scalar::I(v[i])
+        })
+    } else {
+        return Err(OnnxError {
+            unsupported_dtype: true,
+            message: "Constant: only tensor, float(s) and int(s) values are supported".into(),
+        });
+    };
+    Ok(t)
+}
+
 impl Importer<'_> {
     fn input(&self, node: &NodeProto, i: usize) -> Result<Option<Val>> {
         match node.input.get(i).filter(|n| !n.is_empty()) {
@@ -548,11 +685,48 @@ impl Importer<'_> {
         self.one("tg.where", &[mask, zero, ninf], vec![])
     }
 
+    /// One node's tg ops: the op families each have a method of their own.
     fn translate(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        match op {
+            "Identity" => Ok(vec![self.req(node, 0)?]),
+            "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Less" | "LessOrEqual" | "Greater"
+            | "GreaterOrEqual" | "And" | "Or" | "Pow" | "Max" | "Min" | "Sum" | "Where" => {
+                self.binary(op, node)
+            }
+            "Neg" | "Abs" | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Tanh" | "Sigmoid" | "Relu"
+            | "Erf" | "Cos" | "Sin" | "IsNaN" | "Not" | "Gelu" | "Swish" | "Mish" | "HardSwish"
+            | "Clip" => self.unary(op, node),
+            "Cast" => self.cast_node(node),
+            "MatMul" | "Gemm" => self.matmul(op, node),
+            "Softmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin"
+            | "ReduceSumSquare" | "ArgMax" => self.reduction(op, node),
+            "LayerNormalization" | "RMSNormalization" => self.normalization(op, node),
+            "Transpose" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Expand" => {
+                self.layout(op, node)
+            }
+            "Concat" | "Split" | "Slice" | "Gather" | "GatherElements" => self.selection(op, node),
+            "Range" | "Constant" | "ConstantOfShape" | "Shape" => self.known_value(op, node),
+            "Trilu" => self.trilu(node),
+            "Pad" => self.pad(node),
+            "SplitToSequence" | "SequenceAt" | "SequenceConstruct" | "SequenceEmpty"
+            | "SequenceInsert" | "SequenceLength" | "ConcatFromSequence" | "Optional"
+            | "OptionalGetElement" | "OptionalHasElement" => Err(OnnxError {
+                unsupported_dtype: true,
+                message: format!(
+                    "{op} works on sequence or optional types, which are not supported"
+                ),
+            }),
+            "RotaryEmbedding" => self.rotary(node),
+            "Attention" => self.attention(node),
+            other => err(format!("unsupported operator {other}")),
+        }
+    }
+
+    /// Elementwise ops of two or more operands: arithmetic, comparisons, logic, Where.
+    fn binary(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
         let single = |v: Val| Ok(vec![v]);
         let x = || self.req(node, 0);
         match op {
-            "Identity" => single(x()?),
             "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Less" | "LessOrEqual" | "Greater"
             | "GreaterOrEqual" | "And" | "Or" => {
                 let name = match op {
@@ -590,6 +764,19 @@ impl Importer<'_> {
                 }
                 single(acc)
             }
+            "Where" => {
+                let (c, a, b) = (x()?, self.req(node, 1)?, self.req(node, 2)?);
+                single(self.one("tg.where", &[c, a, b], vec![])?)
+            }
+            other => unreachable!("{other} is not a binary op"),
+        }
+    }
+
+    /// Elementwise ops of one operand; the activations tg lacks are built from its ops.
+    fn unary(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let single = |v: Val| Ok(vec![v]);
+        let x = || self.req(node, 0);
+        match op {
             "Neg" | "Abs" | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Tanh" | "Sigmoid" | "Relu"
             | "Erf" | "Cos" | "Sin" | "IsNaN" | "Not" => {
                 let name = format!(
@@ -655,78 +842,77 @@ impl Importer<'_> {
                 }
                 single(a)
             }
-            "Where" => {
-                let (c, a, b) = (x()?, self.req(node, 1)?, self.req(node, 2)?);
-                single(self.one("tg.where", &[c, a, b], vec![])?)
+            other => unreachable!("{other} is not a unary op"),
+        }
+    }
+
+    /// Cast; to a minifloat it keeps the node's saturate and round_mode.
+    fn cast_node(&mut self, node: &NodeProto) -> Result<Vec<Val>> {
+        let to = attr(node, "to")
+            .and_then(|a| a.i)
+            .ok_or_else(|| OnnxError::new("Cast needs 'to'"))?;
+        let elem = elem_of(to as i32)?;
+        let a = self.req(node, 0)?;
+        if elem.is_minifloat() && a.ty.elem != elem {
+            let ty = TensorType::new(a.ty.shape.clone(), elem);
+            let mut attrs = vec![("saturate", Attr::Bool(attr_i(node, "saturate", 1) != 0))];
+            if let Some(mode) = attr_s(node, "round_mode") {
+                attrs.push(("round_mode", Attr::Str(mode)));
             }
-            "Cast" => {
-                let to = attr(node, "to")
-                    .and_then(|a| a.i)
-                    .ok_or_else(|| OnnxError::new("Cast needs 'to'"))?;
-                let elem = elem_of(to as i32)?;
-                let a = x()?;
-                if elem.is_minifloat() && a.ty.elem != elem {
-                    let ty = TensorType::new(a.ty.shape.clone(), elem);
-                    let mut attrs =
-                        vec![("saturate", Attr::Bool(attr_i(node, "saturate", 1) != 0))];
-                    if let Some(mode) = attr_s(node, "round_mode") {
-                        attrs.push(("round_mode", Attr::Str(mode)));
-                    }
-                    return single(self.typed("tg.cast", &[a], ty, attrs)?);
-                }
-                single(self.cast(a, elem)?)
-            }
-            "MatMul" => {
-                let (a, b) = (x()?, self.req(node, 1)?);
-                single(self.one("tg.matmul", &[a, b], vec![])?)
-            }
-            "Gemm" => {
-                let (mut a, b) = (x()?, self.req(node, 1)?);
-                if attr_i(node, "transA", 0) != 0 {
-                    a = self.transpose(a, &[1, 0])?;
-                }
-                let tb = attr_i(node, "transB", 0) != 0;
-                let e = a.ty.elem;
-                let mut y =
-                    self.one("tg.matmul", &[a, b], vec![("transpose_b", Attr::Bool(tb))])?;
-                let alpha = attr_f(node, "alpha").unwrap_or(1.0);
-                if alpha != 1.0 {
-                    let s = self.scalar(alpha, e);
-                    y = self.bin("tg.mul", y, s)?;
-                }
-                if let Some(c) = self.input(node, 2)? {
-                    let beta = attr_f(node, "beta").unwrap_or(1.0);
-                    let c = if beta != 1.0 {
-                        let s = self.scalar(beta, e);
-                        self.bin("tg.mul", c, s)?
-                    } else {
-                        c
-                    };
-                    y = self.bin("tg.add", y, c)?;
-                }
-                single(y)
-            }
+            return Ok(vec![self.typed("tg.cast", &[a], ty, attrs)?]);
+        }
+        Ok(vec![self.cast(a, elem)?])
+    }
+
+    /// MatMul, and Gemm as a matmul scaled by alpha plus beta times C.
+    fn matmul(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let (mut a, b) = (self.req(node, 0)?, self.req(node, 1)?);
+        if op == "MatMul" {
+            return Ok(vec![self.one("tg.matmul", &[a, b], vec![])?]);
+        }
+        if attr_i(node, "transA", 0) != 0 {
+            a = self.transpose(a, &[1, 0])?;
+        }
+        let tb = attr_i(node, "transB", 0) != 0;
+        let e = a.ty.elem;
+        let mut y = self.one("tg.matmul", &[a, b], vec![("transpose_b", Attr::Bool(tb))])?;
+        let alpha = attr_f(node, "alpha").unwrap_or(1.0);
+        if alpha != 1.0 {
+            let s = self.scalar(alpha, e);
+            y = self.bin("tg.mul", y, s)?;
+        }
+        if let Some(c) = self.input(node, 2)? {
+            let beta = attr_f(node, "beta").unwrap_or(1.0);
+            let c = if beta != 1.0 {
+                let s = self.scalar(beta, e);
+                self.bin("tg.mul", c, s)?
+            } else {
+                c
+            };
+            y = self.bin("tg.add", y, c)?;
+        }
+        Ok(vec![y])
+    }
+
+    /// Ops along an axis: softmax, the ReduceX family and ArgMax.
+    fn reduction(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let a = self.req(node, 0)?;
+        match op {
             "Softmax" => {
-                let a = x()?;
                 let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
-                single(self.one("tg.softmax", &[a], vec![("axis", i64_attr(ax as i64))])?)
-            }
-            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
-                let name = format!(
-                    "tg.reduce_{}",
-                    op.trim_start_matches("Reduce").to_lowercase()
-                );
-                self.reduce(node, &name, x()?)
+                Ok(vec![self.one(
+                    "tg.softmax",
+                    &[a],
+                    vec![("axis", i64_attr(ax as i64))],
+                )?])
             }
             "ReduceSumSquare" => {
-                let a = x()?;
                 let sq = self.bin("tg.mul", a.clone(), a)?;
                 self.reduce(node, "tg.reduce_sum", sq)
             }
             "ArgMax" => {
-                let a = x()?;
                 let ax = axis(attr_i(node, "axis", 0), a.ty.rank())?;
-                single(self.one(
+                Ok(vec![self.one(
                     "tg.argmax",
                     &[a],
                     vec![
@@ -737,82 +923,72 @@ impl Importer<'_> {
                             Attr::Bool(attr_i(node, "select_last_index", 0) != 0),
                         ),
                     ],
-                )?)
+                )?])
             }
-            "LayerNormalization" | "RMSNormalization" => {
-                let a = x()?;
-                let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
-                let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
-                let scale = self.req(node, 1)?;
-                let attrs = vec![("axis", i64_attr(ax as i64)), ("epsilon", f64_attr(eps))];
-                if op == "RMSNormalization" {
-                    return single(self.one("tg.rms_norm", &[a, scale], attrs)?);
-                }
-                let mut operands = vec![a.clone(), scale];
-                if let Some(b) = self.input(node, 2)? {
-                    operands.push(b);
-                }
-                let n_out = node
-                    .output
-                    .iter()
-                    .rposition(|o| !o.is_empty())
-                    .map_or(1, |i| i + 1);
-                let stat_elem = if attr_i(node, "stash_type", 1) == 1 {
-                    ElemType::F32
-                } else {
-                    a.ty.elem
-                };
-                let stat_shape: Vec<i64> = (0..a.ty.rank())
-                    .map(|d| if d < ax { a.ty.shape[d] } else { 1 })
-                    .collect();
-                let mut tys = vec![a.ty.clone()];
-                for _ in 1..n_out {
-                    tys.push(TensorType::new(stat_shape.clone(), stat_elem));
-                }
-                self.emit("tg.layer_norm", &operands, Some(tys), attrs)
+            _ => {
+                let name = format!(
+                    "tg.reduce_{}",
+                    op.trim_start_matches("Reduce").to_lowercase()
+                );
+                self.reduce(node, &name, a)
             }
+        }
+    }
+
+    /// LayerNormalization (with its optional mean and inverse-std-dev outputs) and
+    /// RMSNormalization.
+    fn normalization(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let a = self.req(node, 0)?;
+        let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
+        let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+        let scale = self.req(node, 1)?;
+        let attrs = vec![("axis", i64_attr(ax as i64)), ("epsilon", f64_attr(eps))];
+        if op == "RMSNormalization" {
+            return Ok(vec![self.one("tg.rms_norm", &[a, scale], attrs)?]);
+        }
+        let mut operands = vec![a.clone(), scale];
+        if let Some(b) = self.input(node, 2)? {
+            operands.push(b);
+        }
+        let n_out = node
+            .output
+            .iter()
+            .rposition(|o| !o.is_empty())
+            .map_or(1, |i| i + 1);
+        let stat_elem = if attr_i(node, "stash_type", 1) == 1 {
+            ElemType::F32
+        } else {
+            a.ty.elem
+        };
+        let stat_shape: Vec<i64> = (0..a.ty.rank())
+            .map(|d| if d < ax { a.ty.shape[d] } else { 1 })
+            .collect();
+        let mut tys = vec![a.ty.clone()];
+        for _ in 1..n_out {
+            tys.push(TensorType::new(stat_shape.clone(), stat_elem));
+        }
+        self.emit("tg.layer_norm", &operands, Some(tys), attrs)
+    }
+
+    /// Ops that rearrange or re-view all of a tensor: Transpose, Reshape, Flatten,
+    /// Squeeze/Unsqueeze, Expand.
+    fn layout(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let a = self.req(node, 0)?;
+        let y = match op {
             "Transpose" => {
-                let a = x()?;
                 let perm = attr_ints(node, "perm")
                     .unwrap_or_else(|| (0..a.ty.rank() as i64).rev().collect());
-                single(self.transpose(a, &perm)?)
+                self.transpose(a, &perm)?
             }
             "Reshape" => {
-                let a = x()?;
                 let spec = self
                     .const_ints(node, 1, "shape")?
                     .ok_or_else(|| OnnxError::new("Reshape needs a shape"))?;
                 let allow_zero = attr_i(node, "allowzero", 0) != 0;
-                let mut shape = Vec::new();
-                let mut infer_at = None;
-                for (i, &d) in spec.iter().enumerate() {
-                    match d {
-                        0 if !allow_zero => shape.push(*a.ty.shape.get(i).ok_or_else(|| {
-                            OnnxError::new("shape 0 copies a dimension the input lacks")
-                        })?),
-                        -1 if infer_at.is_none() => {
-                            infer_at = Some(i);
-                            shape.push(1);
-                        }
-                        d if d >= 0 => shape.push(d),
-                        _ => return err(format!("bad target shape {spec:?}")),
-                    }
-                }
-                if let Some(i) = infer_at {
-                    let known: i64 = shape.iter().product();
-                    let total = a.ty.num_elements() as i64;
-                    if known == 0 || total % known != 0 {
-                        return err(format!("cannot reshape {} into {spec:?}", a.ty));
-                    }
-                    shape[i] = total / known;
-                }
-                if shape.iter().product::<i64>() as u64 != a.ty.num_elements() {
-                    return err(format!("cannot reshape {} into {spec:?}", a.ty));
-                }
-                single(self.reshape(a, shape)?)
+                let shape = reshape_target(&a.ty, &spec, allow_zero)?;
+                self.reshape(a, shape)?
             }
             "Flatten" => {
-                let a = x()?;
                 let r = a.ty.rank();
                 let ax = attr_i(node, "axis", 1);
                 let ax = if ax < 0 { ax + r as i64 } else { ax } as usize;
@@ -821,46 +997,41 @@ impl Importer<'_> {
                 }
                 let outer: i64 = a.ty.shape[..ax].iter().product();
                 let inner: i64 = a.ty.shape[ax..].iter().product();
-                single(self.reshape(a, vec![outer, inner])?)
+                self.reshape(a, vec![outer, inner])?
             }
             "Squeeze" | "Unsqueeze" => {
-                let a = x()?;
                 let axes = if node.input.len() > 1 {
                     self.const_ints(node, 1, "axes")?
                 } else {
                     attr_ints(node, "axes")
                 };
-                let mut shape = a.ty.shape.clone();
-                if op == "Squeeze" {
-                    let r = shape.len();
-                    let axes: Vec<usize> = match axes {
-                        Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?,
-                        None => (0..r).filter(|&d| shape[d] == 1).collect(),
-                    };
-                    if axes.iter().any(|&d| shape[d] != 1) {
-                        return err(format!(
-                            "cannot squeeze a dimension that is not 1 in {}",
-                            a.ty
-                        ));
-                    }
-                    shape = shape
-                        .iter()
-                        .enumerate()
-                        .filter(|(d, _)| !axes.contains(d))
-                        .map(|(_, &n)| n)
-                        .collect();
+                let shape = if op == "Squeeze" {
+                    squeezed(&a.ty, axes)?
                 } else {
                     let axes = axes.ok_or_else(|| OnnxError::new("Unsqueeze needs axes"))?;
-                    let r = shape.len() + axes.len();
-                    let mut axes: Vec<usize> =
-                        axes.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?;
-                    axes.sort();
-                    for d in axes {
-                        shape.insert(d, 1);
-                    }
-                }
-                single(self.reshape(a, shape)?)
+                    unsqueezed(&a.ty.shape, &axes)?
+                };
+                self.reshape(a, shape)?
             }
+            "Expand" => {
+                let shape = self
+                    .const_ints(node, 1, "shape")?
+                    .ok_or_else(|| OnnxError::new("Expand needs a shape"))?;
+                let out = broadcast_shapes(&a.ty.shape, &shape).ok_or_else(|| {
+                    OnnxError::new(format!("cannot expand {} to {shape:?}", a.ty))
+                })?;
+                self.expand(a, out)?
+            }
+            other => unreachable!("{other} is not a layout op"),
+        };
+        Ok(vec![y])
+    }
+
+    /// Ops that pick or join parts of tensors: Concat, Split, Slice, Gather, GatherElements.
+    fn selection(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let single = |v: Val| Ok(vec![v]);
+        let x = || self.req(node, 0);
+        match op {
             "Concat" => {
                 let vals: Vec<Val> = (0..node.input.len())
                     .filter_map(|i| self.input(node, i).transpose())
@@ -906,36 +1077,8 @@ impl Importer<'_> {
                 let steps = self
                     .const_ints(node, 4, "steps")?
                     .unwrap_or_else(|| vec![1; starts.len()]);
-                if ends.len() != starts.len()
-                    || axes.len() != starts.len()
-                    || steps.len() != starts.len()
-                {
-                    return err("starts, ends, axes and steps differ in length");
-                }
-                let mut offsets = vec![0i64; r];
-                let mut sizes = a.ty.shape.clone();
-                let mut strides = vec![1i64; r];
-                for k in 0..starts.len() {
-                    let (d, step) = (axes[k], steps[k]);
-                    let dim = a.ty.shape[d];
-                    if step == 0 {
-                        return err("a slice step cannot be 0");
-                    }
-                    let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-                    let (mut s, mut e) = (norm(starts[k]), norm(ends[k]));
-                    let n = if step > 0 {
-                        s = s.clamp(0, dim);
-                        e = e.clamp(0, dim);
-                        ((e - s) + step - 1).div_euclid(step).max(0)
-                    } else {
-                        s = s.clamp(0, dim - 1);
-                        e = e.clamp(-1, dim - 1);
-                        ((s - e) + (-step) - 1).div_euclid(-step).max(0)
-                    };
-                    offsets[d] = if n > 0 { s } else { 0 };
-                    sizes[d] = n;
-                    strides[d] = step;
-                }
+                let (offsets, sizes, strides) =
+                    slice_window(&a.ty.shape, &starts, &ends, &axes, &steps)?;
                 single(self.one(
                     "tg.slice",
                     &[a],
@@ -946,21 +1089,27 @@ impl Importer<'_> {
                     ],
                 )?)
             }
-            "Expand" => {
-                let a = x()?;
-                let shape = self
-                    .const_ints(node, 1, "shape")?
-                    .ok_or_else(|| OnnxError::new("Expand needs a shape"))?;
-                let out = broadcast_shapes(&a.ty.shape, &shape).ok_or_else(|| {
-                    OnnxError::new(format!("cannot expand {} to {shape:?}", a.ty))
-                })?;
-                single(self.expand(a, out)?)
-            }
             "Gather" => {
                 let (d, i) = (x()?, self.req(node, 1)?);
                 let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
                 single(self.one("tg.gather", &[d, i], vec![("axis", i64_attr(ax as i64))])?)
             }
+            "GatherElements" => {
+                let (d, i) = (x()?, self.req(node, 1)?);
+                let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
+                single(self.one(
+                    "tg.gather_elements",
+                    &[d, i],
+                    vec![("axis", i64_attr(ax as i64))],
+                )?)
+            }
+            other => unreachable!("{other} is not a selection op"),
+        }
+    }
+
+    /// Ops whose value is known at import: Range, Constant, ConstantOfShape, Shape.
+    fn known_value(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
+        let v = match op {
             "Range" => {
                 let get = |s: &Self, i: usize, w: &str| -> Result<Rc<Tensor>> {
                     s.const_input(node, i, w)?
@@ -979,43 +1128,16 @@ impl Importer<'_> {
                 } else {
                     (Attr::Int(s.i(), elem), Attr::Int(d.i(), elem))
                 };
-                single(self.typed(
+                self.typed(
                     "tg.iota",
                     &[],
                     TensorType::new([n], elem),
                     vec![("start", sa), ("step", da)],
-                )?)
+                )?
             }
             "Constant" => {
-                let t = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
-                    let raw = decode_tensor(t, None)?;
-                    Tensor::from_raw(&raw, &TensorType::new(raw.shape.clone(), raw.elem))?
-                } else if let Some(f) = attr_f(node, "value_float") {
-                    Tensor::from_fn(TensorType::new([], ElemType::F32), |_| {
-                        mkc_ir::dialect::tg::elementwise::Scalar::F(f)
-                    })
-                } else if let Some(a) = attr(node, "value_floats") {
-                    let v = a.floats.clone();
-                    Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::F32), |i| {
-                        mkc_ir::dialect::tg::elementwise::Scalar::F(v[i] as f64)
-                    })
-                } else if let Some(i) = attr(node, "value_int").and_then(|a| a.i) {
-                    Tensor::from_fn(TensorType::new([], ElemType::I64), |_| {
-                        mkc_ir::dialect::tg::elementwise::Scalar::I(i)
-                    })
-                } else if let Some(a) = attr(node, "value_ints") {
-                    let v = a.ints.clone();
-                    Tensor::from_fn(TensorType::new([v.len() as i64], ElemType::I64), |i| {
-                        mkc_ir::dialect::tg::elementwise::Scalar::I(v[i])
-                    })
-                } else {
-                    return Err(OnnxError {
-                        unsupported_dtype: true,
-                        message: "Constant: only tensor, float(s) and int(s) values are supported"
-                            .into(),
-                    });
-                };
-                single(self.konst(t))
+                let t = constant_value(node)?;
+                self.konst(t)
             }
             "ConstantOfShape" => {
                 let shape = self
@@ -1033,10 +1155,10 @@ impl Importer<'_> {
                         mkc_ir::dialect::tg::elementwise::Scalar::F(0.0),
                     ),
                 };
-                single(self.new_const(TensorType::new(shape, elem), |_| v)?)
+                self.new_const(TensorType::new(shape, elem), |_| v)?
             }
             "Shape" => {
-                let a = x()?;
+                let a = self.req(node, 0)?;
                 let r = a.ty.rank() as i64;
                 let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
                 let (s, e) = (
@@ -1044,56 +1166,37 @@ impl Importer<'_> {
                     clampi(attr_i(node, "end", r)),
                 );
                 let dims: Vec<i64> = a.ty.shape[s..e.max(s)].to_vec();
-                single(
-                    self.new_const(TensorType::new([dims.len() as i64], ElemType::I64), |i| {
-                        mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i])
-                    })?,
-                )
+                self.new_const(TensorType::new([dims.len() as i64], ElemType::I64), |i| {
+                    mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i])
+                })?
             }
-            "Trilu" => {
-                let a = x()?;
-                let k = self.const_ints(node, 1, "k")?.map_or(0, |v| v[0]);
-                let upper = attr_i(node, "upper", 1) != 0;
-                let r = a.ty.rank();
-                if r < 2 {
-                    return err("Trilu needs rank >= 2");
-                }
-                let (n, m) = (a.ty.shape[r - 2], a.ty.shape[r - 1]);
-                let mask = Tensor::from_fn(TensorType::new([n, m], ElemType::I1), |i| {
-                    let (row, col) = ((i as i64) / m.max(1), (i as i64) % m.max(1));
-                    let keep = if upper {
-                        col - row >= k
-                    } else {
-                        col - row <= k
-                    };
-                    mkc_ir::dialect::tg::elementwise::Scalar::I(keep as i64)
-                });
-                let mask = self.konst(mask);
-                let zero = self.scalar(0.0, a.ty.elem);
-                single(self.one("tg.where", &[mask, a, zero], vec![])?)
-            }
-            "GatherElements" => {
-                let (d, i) = (x()?, self.req(node, 1)?);
-                let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
-                single(self.one(
-                    "tg.gather_elements",
-                    &[d, i],
-                    vec![("axis", i64_attr(ax as i64))],
-                )?)
-            }
-            "Pad" => self.pad(node),
-            "SplitToSequence" | "SequenceAt" | "SequenceConstruct" | "SequenceEmpty"
-            | "SequenceInsert" | "SequenceLength" | "ConcatFromSequence" | "Optional"
-            | "OptionalGetElement" | "OptionalHasElement" => Err(OnnxError {
-                unsupported_dtype: true,
-                message: format!(
-                    "{op} works on sequence or optional types, which are not supported"
-                ),
-            }),
-            "RotaryEmbedding" => self.rotary(node),
-            "Attention" => self.attention(node),
-            other => err(format!("unsupported operator {other}")),
+            other => unreachable!("{other} is not a known-value op"),
+        };
+        Ok(vec![v])
+    }
+
+    /// Trilu as where(mask, x, 0), the mask a constant over the last two dimensions.
+    fn trilu(&mut self, node: &NodeProto) -> Result<Vec<Val>> {
+        let a = self.req(node, 0)?;
+        let k = self.const_ints(node, 1, "k")?.map_or(0, |v| v[0]);
+        let upper = attr_i(node, "upper", 1) != 0;
+        let r = a.ty.rank();
+        if r < 2 {
+            return err("Trilu needs rank >= 2");
         }
+        let (n, m) = (a.ty.shape[r - 2], a.ty.shape[r - 1]);
+        let mask = Tensor::from_fn(TensorType::new([n, m], ElemType::I1), |i| {
+            let (row, col) = ((i as i64) / m.max(1), (i as i64) % m.max(1));
+            let keep = if upper {
+                col - row >= k
+            } else {
+                col - row <= k
+            };
+            mkc_ir::dialect::tg::elementwise::Scalar::I(keep as i64)
+        });
+        let mask = self.konst(mask);
+        let zero = self.scalar(0.0, a.ty.elem);
+        Ok(vec![self.one("tg.where", &[mask, a, zero], vec![])?])
     }
 
     /// ReduceX over the node's axes (input #1 from opset 18, else the attribute).
