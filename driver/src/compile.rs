@@ -8,6 +8,7 @@ use crate::import::{import_model, ModelOptions};
 use crate::level::{Level, PipelineOptions};
 use mkc_ir::dialect::kernel::KernelPlan;
 use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::dialect::tg::{self, DecodeAttention, DecodeHeads};
 use mkc_ir::{Body, Target, TargetSpec};
 use mkc_kernel::Kernel;
 use mkc_passes::manager::RunReport;
@@ -239,11 +240,11 @@ fn alternates_plan(
         None if by_default => DEFAULT_SHORT_STEPS,
         None => 0,
     };
-    let attention = attention_shape(body);
+    let attention = attention_heads(body);
     let long_steps = match o.long_steps {
         Some(p) if p < 0 => return Err(format!("--long-steps must be 0 or more, not {p}")),
         Some(p) => p,
-        None if by_default => attention.map_or(0, |s| s.default_long_steps()),
+        None if by_default => attention.as_ref().map_or(0, default_long_steps),
         None => 0,
     };
     if short_steps > 0 && long_steps > 0 && long_steps < short_steps {
@@ -350,49 +351,26 @@ fn check_shared_memory(c: &Compiled) -> Result<(), String> {
     Ok(())
 }
 
-/// Decode attention's heads in a step (its first `tg.attention`).
-#[derive(Clone, Copy)]
-struct AttentionShape {
-    heads: i64,
-    kv_heads: i64,
-    head_dim: i64,
-    /// Positions the KV caches hold.
-    positions: i64,
-}
-
-impl AttentionShape {
-    /// Where the long steps' program starts by default: the position at which one layer's
-    /// K cache holds 2^20 values, if the caches hold it and attention is grouped (0: none).
-    /// Measured, not derived: KV-head tiles paid from there for the models timed.
-    fn default_long_steps(&self) -> i64 {
-        let per_position = (self.kv_heads * self.head_dim).max(1);
-        let at = ((1i64 << 20) + per_position - 1) / per_position;
-        if self.kv_heads < self.heads && at < self.positions {
-            at
-        } else {
-            0
-        }
+/// Where the long steps' program starts by default: the position at which one layer's K
+/// cache holds 2^20 values, if the caches hold it and attention is grouped (0: none).
+/// Measured, not derived: KV-head tiles paid from there for the models timed.
+fn default_long_steps(h: &DecodeHeads) -> i64 {
+    let per_position = (h.kv_heads * h.head_dim).max(1);
+    let at = ((1i64 << 20) + per_position - 1) / per_position;
+    if h.kv_heads < h.heads && at < h.positions {
+        at
+    } else {
+        0
     }
 }
 
-fn attention_shape(body: &Body) -> Option<AttentionShape> {
+/// The heads of a step's decode attention (its first `tg.attention`).
+fn attention_heads(body: &Body) -> Option<DecodeHeads> {
     let func = mkc_ir::dialect::builtin::first_func(body)?;
-    let op = body
-        .walk(func)
+    body.walk(func)
         .into_iter()
-        .find(|&o| body.ops[o].name == "tg.attention")?;
-    let operands = &body.ops[op].operands;
-    let q = body.ty(*operands.first()?).as_tensor()?;
-    let k = body.ty(*operands.get(1)?).as_tensor()?;
-    if q.rank() != 2 || k.rank() != 3 {
-        return None;
-    }
-    Some(AttentionShape {
-        heads: q.shape[0],
-        kv_heads: k.shape[1],
-        head_dim: k.shape[2],
-        positions: k.shape[0],
-    })
+        .find_map(|o| tg::Attention::of(body, o))?
+        .decode_heads()
 }
 
 /// Whether `body`'s step is a Hugging Face decode step: (token, position, caches...,

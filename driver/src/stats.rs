@@ -3,6 +3,7 @@
 //! plan, and (with a task level) the tasks and the schedule's estimate.
 
 use crate::compile::Compiled;
+use mkc_ir::dialect::fused;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_tasks::schedule::Estimate;
 use serde_json::{json, Map, Value};
@@ -39,7 +40,7 @@ pub fn stats(c: &Compiled) -> Result<Value, String> {
     let groups = body
         .walk(body.root)
         .iter()
-        .filter(|&&o| body.ops[o].name == "fused.group")
+        .filter(|&&o| body.ops[o].name == fused::Group::NAME)
         .count();
     let traffic = &c.traffic;
     let mut j = json!({

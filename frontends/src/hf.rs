@@ -15,6 +15,8 @@
 use crate::checkpoint::Checkpoint;
 use crate::config::{ModelConfig, RopeScaling};
 use mkc_ir::attr::{Attr, F64};
+use mkc_ir::dialect::builtin;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Attrs, BlockId, Body, ElemType, OpSpec, Type, ValueId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -185,12 +187,12 @@ impl Builder<'_> {
             return v;
         }
         let ty = Type::tensor(self.shape_of(v), e);
-        self.op("tg.cast", vec![v], ty, vec![])
+        self.op(tg::Cast::NAME, vec![v], ty, vec![])
     }
 
     fn reshape(&mut self, v: ValueId, shape: Vec<i64>) -> ValueId {
         let e = self.body.ty(v).elem().expect("tensor");
-        self.op("tg.reshape", vec![v], Type::tensor(shape, e), vec![])
+        self.op(tg::Reshape::NAME, vec![v], Type::tensor(shape, e), vec![])
     }
 
     fn binary(&mut self, name: &str, a: ValueId, b: ValueId) -> ValueId {
@@ -203,7 +205,7 @@ impl Builder<'_> {
         let n = self.shape_of(w)[0];
         let e = self.body.ty(x).elem().expect("tensor");
         let y = self.op(
-            "tg.matmul",
+            tg::MatMul::NAME,
             vec![x, w],
             Type::tensor(vec![n], e),
             vec![("transpose_b", Attr::Bool(true))],
@@ -211,7 +213,7 @@ impl Builder<'_> {
         match bias {
             Some(b) => {
                 let b = self.cast(b, e);
-                self.binary("tg.add", y, b)
+                self.binary(tg::Add::NAME, y, b)
             }
             None => y,
         }
@@ -220,7 +222,7 @@ impl Builder<'_> {
     fn rms_norm(&mut self, x: ValueId, w: ValueId, axis: i64, eps: f64) -> ValueId {
         let ty = self.ty(x);
         self.op(
-            "tg.rms_norm",
+            tg::RmsNorm::NAME,
             vec![x, w],
             ty,
             vec![
@@ -286,7 +288,7 @@ pub fn build_decode_step(
         result_types.push(cache_ty.clone());
     }
     let func = body.create_op(
-        OpSpec::new("func.func")
+        OpSpec::new(builtin::Func::NAME)
             .regions(1)
             .attr("sym_name", Attr::Str("decode_step".into()))
             .attr(
@@ -317,7 +319,7 @@ pub fn build_decode_step(
     let embed = wt("model.embed_tokens.weight");
     let emb_e = b.body.ty(embed).elem().expect("tensor");
     let row = b.op(
-        "tg.gather",
+        tg::Gather::NAME,
         vec![embed, token],
         Type::tensor(vec![h], emb_e),
         vec![("axis", Attr::Int(0, ElemType::I64))],
@@ -355,7 +357,7 @@ pub fn build_decode_step(
     let half_ty = Type::tensor(vec![d / 2], ElemType::F32);
     let cs_op = b.body.build(
         block,
-        OpSpec::new("tg.rope_cos_sin")
+        OpSpec::new(tg::RopeCosSin::NAME)
             .operands(vec![pos])
             .results(vec![half_ty.clone(), half_ty])
             .loc(Default::default()),
@@ -401,15 +403,25 @@ pub fn build_decode_step(
             );
         }
         let qty = b.ty(q);
-        let q = b.op("tg.rope", vec![q, cos, sin], qty, vec![]);
+        let q = b.op(tg::Rope::NAME, vec![q, cos, sin], qty, vec![]);
         let kty = b.ty(k);
-        let k = b.op("tg.rope", vec![k, cos, sin], kty, vec![]);
+        let k = b.op(tg::Rope::NAME, vec![k, cos, sin], kty, vec![]);
         let (kc, vc) = (caches[2 * l as usize], caches[2 * l as usize + 1]);
-        let kc = b.op("tg.kv_append", vec![kc, k, pos], cache_ty.clone(), vec![]);
-        let vc = b.op("tg.kv_append", vec![vc, v, pos], cache_ty.clone(), vec![]);
+        let kc = b.op(
+            tg::KvAppend::NAME,
+            vec![kc, k, pos],
+            cache_ty.clone(),
+            vec![],
+        );
+        let vc = b.op(
+            tg::KvAppend::NAME,
+            vec![vc, v, pos],
+            cache_ty.clone(),
+            vec![],
+        );
         new_caches.extend([kc, vc]);
         let att = b.op(
-            "tg.attention",
+            tg::Attention::NAME,
             vec![q, kc, vc, pos],
             Type::tensor(vec![hq, d], e),
             vec![("scale", Attr::Float(F64(scale), ElemType::F64))],
@@ -420,7 +432,7 @@ pub fn build_decode_step(
             wt(&format!("{p}.self_attn.o_proj.weight")),
             wopt(&format!("{p}.self_attn.o_proj.bias")),
         );
-        x = b.binary("tg.add", x, o);
+        x = b.binary(tg::Add::NAME, x, o);
         let n2 = b.rms_norm(
             x,
             wt(&format!("{p}.post_attention_layernorm.weight")),
@@ -434,10 +446,10 @@ pub fn build_decode_step(
         let gate = mlp(&mut b, "gate", n2);
         let up = mlp(&mut b, "up", n2);
         let gty = b.ty(gate);
-        let act = b.op("tg.silu", vec![gate], gty, vec![]);
-        let act = b.binary("tg.mul", act, up);
+        let act = b.op(tg::Silu::NAME, vec![gate], gty, vec![]);
+        let act = b.binary(tg::Mul::NAME, act, up);
         let down = mlp(&mut b, "down", act);
-        x = b.binary("tg.add", x, down);
+        x = b.binary(tg::Add::NAME, x, down);
     }
     let xn = b.rms_norm(x, wt("model.norm.weight"), 0, c.rms_norm_eps);
     let head = if c.tie_word_embeddings {
@@ -448,7 +460,7 @@ pub fn build_decode_step(
     let logits = b.linear(xn, head, None);
     // Greedy decoding picks the next token on the device.
     let next = b.op(
-        "tg.argmax",
+        tg::ArgMax::NAME,
         vec![logits],
         Type::tensor(vec![], ElemType::I64),
         vec![
@@ -459,6 +471,6 @@ pub fn build_decode_step(
     let mut ret = vec![logits, next];
     ret.extend(new_caches);
     b.body
-        .build(block, OpSpec::new("func.return").operands(ret));
+        .build(block, OpSpec::new(builtin::Return::NAME).operands(ret));
     Ok(body)
 }

@@ -14,6 +14,7 @@
 //! penalty keeps a group whose work cannot spread over all SMs from looking free.
 
 use mkc_ir::attr::Attr;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Body, OpId, Type, ValueId};
 use std::collections::HashSet;
 
@@ -55,9 +56,9 @@ pub fn parallelism(body: &Body, op: OpId) -> u64 {
         .map_or(1, |t| t.num_elements());
     match data.name.as_str() {
         // One output row (of a weight matrix) per unit: matvec tiles split over rows.
-        "tg.matmul" => elems,
+        tg::MatMul::NAME => elems,
         // Heads (times query rows, or parts of the context): each is an independent softmax.
-        "tg.attention" | "tg.attention_partial" | "tg.sdpa" => {
+        tg::Attention::NAME | tg::AttentionPartial::NAME | tg::Sdpa::NAME => {
             out.and_then(Type::as_tensor).map_or(1, |t| {
                 t.shape[..t.rank().saturating_sub(1)]
                     .iter()
@@ -77,7 +78,7 @@ pub(crate) fn reduced_extent(body: &Body, op: OpId) -> u64 {
     };
     let axis = data.attrs.get("axis").and_then(Attr::as_int);
     let axes: Vec<usize> = match (data.name.as_str(), axis) {
-        ("tg.rms_norm" | "tg.layer_norm", Some(a)) => (a as usize..t.rank()).collect(),
+        (tg::RmsNorm::NAME | tg::LayerNorm::NAME, Some(a)) => (a as usize..t.rank()).collect(),
         (_, Some(a)) => vec![a as usize],
         _ => data
             .attrs
@@ -129,7 +130,7 @@ pub fn group_parallelism(body: &Body, members: &[OpId]) -> u64 {
                         continue;
                     }
                     let name = body.ops[o].name.as_str();
-                    if crate::fuse::is_reduction(name) && name != "tg.argmax" {
+                    if crate::fuse::is_reduction(name) && name != tg::ArgMax::NAME {
                         widest = widest.max(reduced_extent(body, o));
                     }
                     if !crate::fuse::is_heavy(name) && member.contains(&o) {

@@ -7,6 +7,8 @@
 
 use egg::{Analysis, DidMerge, EGraph, Id, Language, RecExpr, Subst, Symbol, Var};
 use mkc_ir::attr::{Attr, Attrs, DenseAttr};
+use mkc_ir::dialect::builtin;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Body, OpId, OpSpec, Registry, Type, ValueId};
 use std::collections::HashMap;
 
@@ -112,12 +114,12 @@ impl Analysis<TgNode> for TgAnalysis {
 
 /// `op` itself when it is a function, else the functions nested under it.
 pub fn functions(body: &Body, op: OpId) -> Vec<OpId> {
-    if body.ops[op].name == "func.func" {
+    if body.ops[op].name == builtin::Func::NAME {
         vec![op]
     } else {
         body.walk(op)
             .into_iter()
-            .filter(|&f| body.ops[f].name == "func.func")
+            .filter(|&f| body.ops[f].name == builtin::Func::NAME)
             .collect()
     }
 }
@@ -162,9 +164,9 @@ pub fn to_egraph(body: &Body, func: OpId) -> Result<Converted, String> {
             ));
         }
         let children: Vec<Id> = data.operands.iter().map(|v| ids[v]).collect();
-        if data.name == "func.return" {
+        if data.name == builtin::Return::NAME {
             root = Some(eg.add(TgNode {
-                op: Symbol::from("func.return"),
+                op: Symbol::from(builtin::Return::NAME),
                 info: ANY,
                 children,
             }));
@@ -232,13 +234,13 @@ pub fn rebuild(
                 let t = tuples[&usize::from(node.children[0])];
                 vals.push(Some(body.ops[t].results[index()]));
             }
-            "func.return" => {
+            builtin::Return::NAME => {
                 let operands = node
                     .children
                     .iter()
                     .map(child_val)
                     .collect::<Result<Vec<_>, _>>()?;
-                body.build(block, OpSpec::new("func.return").operands(operands));
+                body.build(block, OpSpec::new(builtin::Return::NAME).operands(operands));
                 vals.push(None);
             }
             _ => {
@@ -294,7 +296,7 @@ impl Match<'_> {
     /// The dense constant a class holds, if any.
     pub fn constant(&self, id: Id) -> Option<&DenseAttr> {
         self.egraph[id].nodes.iter().find_map(|n| {
-            if n.op.as_str() != "tg.constant" {
+            if n.op.as_str() != tg::Constant::NAME {
                 return None;
             }
             self.egraph.analysis.infos[n.info as usize]

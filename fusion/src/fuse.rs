@@ -19,6 +19,9 @@ use crate::raise::{saturate, RaiseOptions};
 use crate::rules::{fusion, FusionRule, Stage};
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::builtin;
+use mkc_ir::dialect::fused;
+use mkc_ir::dialect::tg;
 use mkc_ir::registry::{Registry, Traits};
 use mkc_ir::{Body, OpId, OpSpec, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
@@ -100,7 +103,12 @@ impl<'a> Partition<'a> {
         let ops: Vec<OpId> = block_ops
             .iter()
             .copied()
-            .filter(|&o| !matches!(body.ops[o].name.as_str(), "func.return" | "tg.constant"))
+            .filter(|&o| {
+                !matches!(
+                    body.ops[o].name.as_str(),
+                    builtin::Return::NAME | tg::Constant::NAME
+                )
+            })
             .collect();
         let index: HashMap<OpId, usize> = ops.iter().enumerate().map(|(i, &o)| (o, i)).collect();
         let mut producers = vec![Vec::new(); ops.len()];
@@ -172,7 +180,7 @@ impl<'a> Partition<'a> {
         let merged: HashSet<usize> = self.members(a).into_iter().chain(self.members(b)).collect();
         for &r in &merged {
             let name = self.name(r);
-            if !is_reduction(name) || name == "tg.argmax" {
+            if !is_reduction(name) || name == tg::ArgMax::NAME {
                 continue;
             }
             // Heavy ops feeding r inside the merged group.
@@ -421,23 +429,23 @@ fn partition(
 /// A name for a group from what it holds.
 fn kind(body: &Body, ops: &[OpId]) -> &'static str {
     let has = |n: &str| ops.iter().any(|&o| body.ops[o].name == n);
-    if has("tg.attention") || has("tg.attention_partial") || has("tg.sdpa") {
+    if has(tg::Attention::NAME) || has(tg::AttentionPartial::NAME) || has(tg::Sdpa::NAME) {
         "attention"
-    } else if has("tg.matmul") {
-        if has("tg.silu") {
+    } else if has(tg::MatMul::NAME) {
+        if has(tg::Silu::NAME) {
             "mlp_gate_up"
-        } else if has("tg.rope") || has("tg.kv_append") {
+        } else if has(tg::Rope::NAME) || has(tg::KvAppend::NAME) {
             "qkv_rope"
-        } else if has("tg.argmax") || !has("tg.add") {
+        } else if has(tg::ArgMax::NAME) || !has(tg::Add::NAME) {
             "lm_head"
         } else {
             "proj_residual"
         }
-    } else if has("tg.attention_combine") {
+    } else if has(tg::AttentionCombine::NAME) {
         "attention_combine"
-    } else if has("tg.gather") {
+    } else if has(tg::Gather::NAME) {
         "embed"
-    } else if has("tg.rope") {
+    } else if has(tg::Rope::NAME) {
         "rope"
     } else {
         "elementwise"
@@ -489,7 +497,7 @@ fn rebuild(body: &mut Body, func: OpId, ops: &[OpId], group: &[usize]) -> Result
         .ops
         .iter()
         .copied()
-        .filter(|&o| body.ops[o].name == "tg.constant")
+        .filter(|&o| body.ops[o].name == tg::Constant::NAME)
         .collect();
     for o in body.blocks[block].ops.clone() {
         body.erase_op(o);
@@ -534,7 +542,7 @@ fn rebuild(body: &mut Body, func: OpId, ops: &[OpId], group: &[usize]) -> Result
             .collect::<Vec<_>>();
         let group_op = body.build(
             block,
-            OpSpec::new("fused.group")
+            OpSpec::new(fused::Group::NAME)
                 .operands(outer_operands)
                 .results(result_types)
                 .regions(1)
@@ -555,7 +563,7 @@ fn rebuild(body: &mut Body, func: OpId, ops: &[OpId], group: &[usize]) -> Result
         }
         body.build(
             inner_block,
-            OpSpec::new("fused.yield").operands(results.clone()),
+            OpSpec::new(fused::Yield::NAME).operands(results.clone()),
         );
         for (i, &r) in results.iter().enumerate() {
             outer.insert(r, body.ops[group_op].results[i]);

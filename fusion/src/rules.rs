@@ -12,6 +12,7 @@
 use crate::egraph::{Match, Rhs, Rule};
 use egg::Id;
 use mkc_ir::attr::{Attr, Attrs, F64};
+use mkc_ir::dialect::tg;
 use mkc_ir::ElemType;
 use mkc_ir::{Body, OpId};
 
@@ -30,22 +31,25 @@ pub fn recognition() -> Vec<Rule> {
         Rule {
             name: "commute-mul",
             lhs: "(tg.mul ?a ?b)",
-            build: |_| commute("tg.mul"),
+            build: |_| commute(tg::Mul::NAME),
         },
         Rule {
             name: "commute-add",
             lhs: "(tg.add ?a ?b)",
-            build: |_| commute("tg.add"),
+            build: |_| commute(tg::Add::NAME),
         },
         Rule {
             name: "rsqrt",
             lhs: "(tg.reciprocal (tg.sqrt ?x))",
-            build: |_| Some(unary("tg.rsqrt")),
+            build: |_| Some(unary(tg::Rsqrt::NAME)),
         },
         Rule {
             name: "rsqrt-div",
             lhs: "(tg.div ?one (tg.sqrt ?x))",
-            build: |m| m.is_const(m.var("?one"), 1.0).then(|| unary("tg.rsqrt")),
+            build: |m| {
+                m.is_const(m.var("?one"), 1.0)
+                    .then(|| unary(tg::Rsqrt::NAME))
+            },
         },
         // x * sigmoid(x) -> silu(x)
         Rule {
@@ -54,10 +58,10 @@ pub fn recognition() -> Vec<Rule> {
             build: |m| {
                 let (x, s) = (m.var("?x"), m.var("?s"));
                 let is_sigmoid_of_x = m.egraph[s].nodes.iter().any(|n| {
-                    n.op.as_str() == "tg.sigmoid"
+                    n.op.as_str() == tg::Sigmoid::NAME
                         && m.egraph.find(n.children[0]) == m.egraph.find(x)
                 });
-                is_sigmoid_of_x.then(|| unary("tg.silu"))
+                is_sigmoid_of_x.then(|| unary(tg::Silu::NAME))
             },
         },
         // w * (x * rsqrt(mean(x^2, last axis) + eps)) -> rms_norm(x, w)
@@ -126,7 +130,7 @@ fn rms_norm(m: &Match) -> Option<Vec<Rhs>> {
     let mean = m.egraph[ms]
         .nodes
         .iter()
-        .find(|n| n.op.as_str() == "tg.reduce_mean")?;
+        .find(|n| n.op.as_str() == tg::ReduceMean::NAME)?;
     let attrs = &m.egraph.analysis.infos[mean.info as usize].attrs;
     let axes: Vec<i64> = attrs
         .get("axes")?
@@ -139,10 +143,10 @@ fn rms_norm(m: &Match) -> Option<Vec<Rhs>> {
     }
     let sq = mean.children[0];
     let squares = m.egraph[sq].nodes.iter().any(|n| {
-        (n.op.as_str() == "tg.pow"
+        (n.op.as_str() == tg::Pow::NAME
             && m.egraph.find(n.children[0]) == m.egraph.find(x)
             && m.is_const(n.children[1], 2.0))
-            || (n.op.as_str() == "tg.mul"
+            || (n.op.as_str() == tg::Mul::NAME
                 && m.egraph.find(n.children[0]) == m.egraph.find(x)
                 && m.egraph.find(n.children[1]) == m.egraph.find(x))
     });
@@ -159,7 +163,7 @@ fn rms_norm(m: &Match) -> Option<Vec<Rhs>> {
         Rhs::Var("?x"),
         Rhs::Var("?w"),
         Rhs::Op {
-            name: "tg.rms_norm",
+            name: tg::RmsNorm::NAME,
             attrs,
             children: vec![0, 1],
         },
@@ -172,7 +176,9 @@ fn is_lane_slice(m: &Match, id: Id, x: Id, from: i64, n: i64) -> bool {
     let Some(xt) = m.ty(x) else { return false };
     let r = xt.rank();
     m.egraph[id].nodes.iter().any(|node| {
-        if node.op.as_str() != "tg.slice" || m.egraph.find(node.children[0]) != m.egraph.find(x) {
+        if node.op.as_str() != tg::Slice::NAME
+            || m.egraph.find(node.children[0]) != m.egraph.find(x)
+        {
             return false;
         }
         let a = &m.egraph.analysis.infos[node.info as usize].attrs;
@@ -208,7 +214,7 @@ fn rope_rotate_half(m: &Match) -> Option<Vec<Rhs>> {
     let last = xt.rank() as i64 - 1;
     // ?rot = concat(neg(x[.., half..]), x[.., ..half]) along the last axis.
     let is_rotate_half = m.egraph[rot].nodes.iter().any(|cat| {
-        cat.op.as_str() == "tg.concat"
+        cat.op.as_str() == tg::Concat::NAME
             && cat.children.len() == 2
             && m.egraph.analysis.infos[cat.info as usize]
                 .attrs
@@ -217,7 +223,7 @@ fn rope_rotate_half(m: &Match) -> Option<Vec<Rhs>> {
                 == Some(last)
             && is_lane_slice(m, cat.children[1], x, 0, half)
             && m.egraph[cat.children[0]].nodes.iter().any(|n| {
-                n.op.as_str() == "tg.neg" && is_lane_slice(m, n.children[0], x, half, half)
+                n.op.as_str() == tg::Neg::NAME && is_lane_slice(m, n.children[0], x, half, half)
             })
     });
     if !is_rotate_half {
@@ -233,7 +239,7 @@ fn rope_rotate_half(m: &Match) -> Option<Vec<Rhs>> {
         Rhs::Var("?cos"),
         Rhs::Var("?sin"),
         Rhs::Op {
-            name: "tg.rope",
+            name: tg::Rope::NAME,
             attrs,
             children: vec![0, 1, 2],
         },
@@ -251,11 +257,11 @@ fn ints_of(a: &Attrs, k: &str) -> Vec<i64> {
 /// (reshape to [B, H, 1, T, D], expand to [B, H, g, T, D], reshape to [B, H*g, T, D]):
 /// returns (x, g).
 fn unrepeat(m: &Match, id: Id) -> (Id, i64) {
-    for (r, _) in m.nodes(id, "tg.reshape") {
+    for (r, _) in m.nodes(id, tg::Reshape::NAME) {
         let e = r.children[0];
-        for (ex, _) in m.nodes(e, "tg.expand") {
+        for (ex, _) in m.nodes(e, tg::Expand::NAME) {
             let u = ex.children[0];
-            for (un, _) in m.nodes(u, "tg.reshape") {
+            for (un, _) in m.nodes(u, tg::Reshape::NAME) {
                 let x = un.children[0];
                 let (Some(xt), Some(ut), Some(et), Some(rt)) =
                     (m.ty(x), m.ty(u), m.ty(e), m.ty(id))
@@ -285,7 +291,7 @@ fn unrepeat(m: &Match, id: Id) -> (Id, i64) {
 fn untranspose(m: &Match, id: Id) -> Option<(Id, i64)> {
     let t = m.ty(id)?;
     let r = t.rank();
-    for (n, a) in m.nodes(id, "tg.transpose") {
+    for (n, a) in m.nodes(id, tg::Transpose::NAME) {
         let perm = ints_of(a, "perm");
         let mut swap: Vec<i64> = (0..r as i64).collect();
         swap.swap(r - 1, r - 2);
@@ -297,12 +303,12 @@ fn untranspose(m: &Match, id: Id) -> Option<(Id, i64)> {
         return None;
     }
     let (b, h, d, tt) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3]);
-    for (outer, _) in m.nodes(id, "tg.reshape") {
-        for (tr, a) in m.nodes(outer.children[0], "tg.transpose") {
+    for (outer, _) in m.nodes(id, tg::Reshape::NAME) {
+        for (tr, a) in m.nodes(outer.children[0], tg::Transpose::NAME) {
             if ints_of(a, "perm") != [0, 2, 1] {
                 continue;
             }
-            for (inner, _) in m.nodes(tr.children[0], "tg.reshape") {
+            for (inner, _) in m.nodes(tr.children[0], tg::Reshape::NAME) {
                 let src = inner.children[0];
                 let st = m.ty(src)?;
                 if m.ty(tr.children[0])?.shape != [b * h, tt, d] {
@@ -317,8 +323,8 @@ fn untranspose(m: &Match, id: Id) -> Option<(Id, i64)> {
                     && st.shape[0] == b
                     && st.shape[1] * st.shape[2] == h
                 {
-                    for (ex, _) in m.nodes(src, "tg.expand") {
-                        for (un, _) in m.nodes(ex.children[0], "tg.reshape") {
+                    for (ex, _) in m.nodes(src, tg::Expand::NAME) {
+                        for (un, _) in m.nodes(ex.children[0], tg::Reshape::NAME) {
                             let k = un.children[0];
                             if m.ty(k)?.shape == [b, st.shape[1], tt, d] {
                                 return Some((k, st.shape[2]));
@@ -334,7 +340,7 @@ fn untranspose(m: &Match, id: Id) -> Option<(Id, i64)> {
 
 /// `x * c` with a scalar constant `c` -> (x, c); otherwise (x, 1).
 fn unscale(m: &Match, id: Id) -> (Id, f64) {
-    for (n, _) in m.nodes(id, "tg.mul") {
+    for (n, _) in m.nodes(id, tg::Mul::NAME) {
         for (x, c) in [
             (n.children[0], n.children[1]),
             (n.children[1], n.children[0]),
@@ -360,25 +366,25 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
     // attendable key: torch's where(isnan(p), 0, p), or where(max(mask) == -inf, 0, p) as
     // the ONNX importer writes it. Both are what sdpa does with a fully masked row.
     let softmax_input = |c: Id| {
-        m.nodes(c, "tg.softmax")
+        m.nodes(c, tg::Softmax::NAME)
             .find(|(_, a)| a.get("axis").and_then(Attr::as_int) == Some(last))
             .map(|(n, _)| n.children[0])
     };
     let mut guard_mask: Option<Id> = None;
     let s = softmax_input(p).or_else(|| {
-        m.nodes(p, "tg.where").find_map(|(w, _)| {
+        m.nodes(p, tg::Where::NAME).find_map(|(w, _)| {
             let (c, zero, sm) = (w.children[0], w.children[1], w.children[2]);
             if !m.is_const(zero, 0.0) {
                 return None;
             }
             let nan_guard = m
-                .nodes(c, "tg.isnan")
+                .nodes(c, tg::IsNan::NAME)
                 .any(|(i, _)| m.egraph.find(i.children[0]) == m.egraph.find(sm));
-            let row_guard = m.nodes(c, "tg.eq").find_map(|(eq, _)| {
+            let row_guard = m.nodes(c, tg::Eq::NAME).find_map(|(eq, _)| {
                 let (mx, ninf) = (eq.children[0], eq.children[1]);
                 m.is_const(ninf, f64::NEG_INFINITY)
                     .then(|| {
-                        m.nodes(mx, "tg.reduce_max")
+                        m.nodes(mx, tg::ReduceMax::NAME)
                             .find(|(r, a)| {
                                 let rank = m.ty(r.children[0]).map_or(0, |t| t.rank() as i64);
                                 ints_of(a, "axes") == [rank - 1]
@@ -400,7 +406,7 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
     })?;
     // s = [c0 *] qk [+ mask]
     let mut candidates: Vec<(Id, Option<Id>)> = vec![(s, None)];
-    for (a, _) in m.nodes(s, "tg.add") {
+    for (a, _) in m.nodes(s, tg::Add::NAME) {
         candidates.push((a.children[0], Some(a.children[1])));
         candidates.push((a.children[1], Some(a.children[0])));
     }
@@ -412,7 +418,7 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
             }
         }
         let (qk, c0) = unscale(m, scaled);
-        for (mm, a) in m.nodes(qk, "tg.matmul") {
+        for (mm, a) in m.nodes(qk, tg::MatMul::NAME) {
             let transposed = a.get("transpose_b") == Some(&Attr::Bool(true));
             let (q, c1) = unscale(m, mm.children[0]);
             let (kx, c2) = unscale(m, mm.children[1]);
@@ -443,7 +449,7 @@ fn sdpa(m: &Match) -> Option<Vec<Rhs>> {
                 children.push(4);
             }
             rhs.push(Rhs::Op {
-                name: "tg.sdpa",
+                name: tg::Sdpa::NAME,
                 attrs,
                 children,
             });
@@ -487,23 +493,23 @@ fn always(_: &Body, _: OpId, _: OpId) -> bool {
 
 /// Light ops that run on a matmul's output tiles.
 const EPILOGUE_OPS: &[&str] = &[
-    "tg.add",
-    "tg.sub",
-    "tg.mul",
-    "tg.silu",
-    "tg.sigmoid",
-    "tg.gelu",
-    "tg.reshape",
-    "tg.slice",
-    "tg.split",
-    "tg.cast",
-    "tg.transpose",
-    "tg.rope",
-    "tg.rms_norm",
-    "tg.kv_append",
-    "tg.argmax",
-    "tg.neg",
-    "tg.concat",
+    tg::Add::NAME,
+    tg::Sub::NAME,
+    tg::Mul::NAME,
+    tg::Silu::NAME,
+    tg::Sigmoid::NAME,
+    tg::Gelu::NAME,
+    tg::Reshape::NAME,
+    tg::Slice::NAME,
+    tg::Split::NAME,
+    tg::Cast::NAME,
+    tg::Transpose::NAME,
+    tg::Rope::NAME,
+    tg::RmsNorm::NAME,
+    tg::KvAppend::NAME,
+    tg::ArgMax::NAME,
+    tg::Neg::NAME,
+    tg::Concat::NAME,
 ];
 
 /// The fusion rules `fuse` applies.
@@ -514,8 +520,8 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "norm-prologue",
             stage: Stage::Prologue,
-            producer: &["tg.rms_norm", "tg.layer_norm"],
-            consumer: &["tg.matmul"],
+            producer: &[tg::RmsNorm::NAME, tg::LayerNorm::NAME],
+            consumer: &[tg::MatMul::NAME],
             when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],
         },
         // Attention's combine (and its reshape to a vector) into the output projection:
@@ -526,13 +532,13 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "combine-prologue",
             stage: Stage::Prologue,
-            producer: &["tg.attention_combine", "tg.reshape"],
-            consumer: &["tg.reshape", "tg.matmul"],
+            producer: &[tg::AttentionCombine::NAME, tg::Reshape::NAME],
+            consumer: &[tg::Reshape::NAME, tg::MatMul::NAME],
             when: |b, p, c| {
                 let from_combine = |o: OpId| {
-                    b.ops[o].name == "tg.attention_combine"
+                    b.ops[o].name == tg::AttentionCombine::NAME
                         || b.def_op(b.ops[o].operands[0])
-                            .is_some_and(|d| b.ops[d].name == "tg.attention_combine")
+                            .is_some_and(|d| b.ops[d].name == tg::AttentionCombine::NAME)
                 };
                 from_combine(p) && b.ops[c].operands[0] == b.ops[p].results[0]
             },
@@ -541,7 +547,7 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "weight-prologue",
             stage: Stage::Prologue,
-            producer: &["tg.cast", "tg.reshape"],
+            producer: &[tg::Cast::NAME, tg::Reshape::NAME],
             consumer: EPILOGUE_OPS,
             when: reads_only_inputs,
         },
@@ -550,7 +556,7 @@ pub fn fusion() -> Vec<FusionRule> {
             name: "horizontal-merge",
             stage: Stage::Horizontal,
             producer: &[],
-            consumer: &["tg.matmul"],
+            consumer: &[tg::MatMul::NAME],
             when: |b, x, y| b.ops[x].attrs.get("transpose_b") == b.ops[y].attrs.get("transpose_b"),
         },
         // Bias, residual add, silu(gate) * up, reshapes, q/k norm, rope, KV append, argmax:
@@ -558,7 +564,7 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "matmul-epilogue",
             stage: Stage::Epilogue,
-            producer: &["tg.matmul"],
+            producer: &[tg::MatMul::NAME],
             consumer: EPILOGUE_OPS,
             when: always,
         },
@@ -574,16 +580,20 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "attention-epilogue",
             stage: Stage::Epilogue,
-            producer: &["tg.attention", "tg.sdpa", "tg.attention_combine"],
-            consumer: &["tg.reshape", "tg.transpose"],
+            producer: &[
+                tg::Attention::NAME,
+                tg::Sdpa::NAME,
+                tg::AttentionCombine::NAME,
+            ],
+            consumer: &[tg::Reshape::NAME, tg::Transpose::NAME],
             when: always,
         },
         // The embedding row's cast.
         FusionRule {
             name: "gather-epilogue",
             stage: Stage::Epilogue,
-            producer: &["tg.gather"],
-            consumer: &["tg.cast", "tg.reshape"],
+            producer: &[tg::Gather::NAME],
+            consumer: &[tg::Cast::NAME, tg::Reshape::NAME],
             when: always,
         },
         // Light groups fed by one heavy group (q's and k's per-head norm and rope, kept out
@@ -599,8 +609,13 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "step-prologue",
             stage: Stage::StepPrologue,
-            producer: &["tg.rope_cos_sin", "tg.cast", "tg.reshape", "tg.iota"],
-            consumer: &["tg.gather"],
+            producer: &[
+                tg::RopeCosSin::NAME,
+                tg::Cast::NAME,
+                tg::Reshape::NAME,
+                tg::Iota::NAME,
+            ],
+            consumer: &[tg::Gather::NAME],
             when: always,
         },
     ]
@@ -610,7 +625,7 @@ pub fn fusion() -> Vec<FusionRule> {
 fn reads_only_inputs(body: &Body, p: OpId, _c: OpId) -> bool {
     body.ops[p].operands.iter().all(|&v| match body.def_op(v) {
         None => true,
-        Some(d) => body.ops[d].name == "tg.constant",
+        Some(d) => body.ops[d].name == tg::Constant::NAME,
     })
 }
 
@@ -624,7 +639,7 @@ fn matmul_transposed_weight(m: &Match) -> Option<Vec<Rhs>> {
     let mut swap: Vec<i64> = (0..r as i64).collect();
     swap.swap(r - 1, r - 2);
     let w = m
-        .nodes(t, "tg.transpose")
+        .nodes(t, tg::Transpose::NAME)
         .find(|(_, a)| ints_of(a, "perm") == swap)
         .map(|(n, _)| n.children[0])?;
     let attrs: Attrs = [("transpose_b", Attr::Bool(true))].into_iter().collect();
@@ -632,7 +647,7 @@ fn matmul_transposed_weight(m: &Match) -> Option<Vec<Rhs>> {
         Rhs::Var("?x"),
         Rhs::Class(w),
         Rhs::Op {
-            name: "tg.matmul",
+            name: tg::MatMul::NAME,
             attrs,
             children: vec![0, 1],
         },

@@ -6,6 +6,7 @@
 
 use crate::attr::{Attr, Attrs};
 use crate::diag::Loc;
+use crate::dialect::builtin;
 use crate::types::Type;
 use cranelift_entity::{entity_impl, PrimaryMap, SecondaryMap};
 
@@ -140,7 +141,7 @@ impl Body {
             values: PrimaryMap::new(),
             root: OpId::from_u32(0),
         };
-        let root = b.create_op(OpSpec::new("builtin.module").regions(1));
+        let root = b.create_op(OpSpec::new(builtin::Module::NAME).regions(1));
         let region = b.ops[root].regions[0];
         b.append_block(region, &[]);
         b.root = root;

@@ -4,6 +4,7 @@
 
 use crate::attr::{round_to, wrap_int, Attr, Attrs, DenseAttr, DenseValues, F64};
 use crate::diag::{Diagnostic, FileId, Loc};
+use crate::dialect::builtin;
 use crate::ir::{Body, OpId, OpSpec, RegionData, RegionId, ValueData, ValueDef, ValueId};
 use crate::registry::Registry;
 use crate::types::{ElemType, TensorType, Type};
@@ -1038,7 +1039,7 @@ impl<'a> Parser<'a> {
         let ops = self.body.blocks[block].ops.clone();
         if let [only] = ops[..] {
             let data = &self.body.ops[only];
-            if data.name == "builtin.module" && data.results.is_empty() {
+            if data.name == builtin::Module::NAME && data.results.is_empty() {
                 self.body.erase_op(only);
                 self.body.root = only;
             }
@@ -1088,9 +1089,9 @@ impl<'a> Parser<'a> {
         let op_loc = self.loc();
         let op = match self.tok.clone() {
             Tok::Str(name) => self.parse_generic(name, op_loc)?,
-            Tok::Bare(b) if b == "module" || b == "builtin.module" => self.parse_module(op_loc)?,
-            Tok::Bare(b) if b == "func.func" => self.parse_func(op_loc)?,
-            Tok::Bare(b) if b == "return" || b == "func.return" => self.parse_return(op_loc)?,
+            Tok::Bare(b) if b == "module" || b == builtin::Module::NAME => self.parse_module(op_loc)?,
+            Tok::Bare(b) if b == builtin::Func::NAME => self.parse_func(op_loc)?,
+            Tok::Bare(b) if b == "return" || b == builtin::Return::NAME => self.parse_return(op_loc)?,
             Tok::Bare(b) => {
                 return self.err(format!(
                     "custom assembly form of '{b}' is not supported; write it in generic form: \"{b}\"(...) : (...) -> ..."
@@ -1339,7 +1340,7 @@ impl<'a> Parser<'a> {
             self.body.append_block(region, &[]);
         }
         let op = self.body.create_op(OpSpec {
-            name: "builtin.module".into(),
+            name: builtin::Module::NAME.into(),
             operands: vec![],
             result_types: vec![],
             attrs,
@@ -1413,7 +1414,7 @@ impl<'a> Parser<'a> {
         }
         let region = self.parse_region(Some(args), true)?;
         let op = self.body.create_op(OpSpec {
-            name: "func.func".into(),
+            name: builtin::Func::NAME.into(),
             operands: vec![],
             result_types: vec![],
             attrs,
@@ -1446,7 +1447,7 @@ impl<'a> Parser<'a> {
             operands.push(self.use_value(n, *idx, &ty, *l)?);
         }
         Ok(self.body.create_op(OpSpec {
-            name: "func.return".into(),
+            name: builtin::Return::NAME.into(),
             operands,
             result_types: vec![],
             attrs: Attrs::new(),

@@ -3,6 +3,7 @@
 //! Values are renumbered (`%argN`, `%N`) per function, so printing is a fixed point of parsing.
 
 use crate::attr::{write_dict, write_symbol_name, Attr};
+use crate::dialect::builtin;
 use crate::ir::{BlockId, Body, OpId, RegionId, ValueId};
 use crate::types::{write_list, Type};
 use cranelift_entity::SecondaryMap;
@@ -41,7 +42,7 @@ struct Printer<'a> {
 }
 
 fn restarts_numbering(name: &str) -> bool {
-    name == "func.func" || name == "builtin.module"
+    name == builtin::Func::NAME || name == builtin::Module::NAME
 }
 
 impl Printer<'_> {
@@ -112,9 +113,11 @@ impl Printer<'_> {
     fn op(&mut self, op: OpId, ind: usize) {
         let data = &self.body.ops[op];
         match data.name.as_str() {
-            "builtin.module" if data.regions.len() == 1 => self.module(op, ind),
-            "func.func" if self.is_printable_func(op) => self.func(op, ind),
-            "func.return" if data.regions.is_empty() && data.results.is_empty() => self.ret(op),
+            builtin::Module::NAME if data.regions.len() == 1 => self.module(op, ind),
+            builtin::Func::NAME if self.is_printable_func(op) => self.func(op, ind),
+            builtin::Return::NAME if data.regions.is_empty() && data.results.is_empty() => {
+                self.ret(op)
+            }
             _ => self.generic(op, ind),
         }
     }

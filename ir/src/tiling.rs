@@ -10,6 +10,7 @@
 
 use crate::attr::Attr;
 use crate::dialect::task::TileBox;
+use crate::dialect::tg;
 use crate::ir::{Body, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -289,7 +290,7 @@ pub fn result_in_place(body: &Body, group: OpId, k: usize) -> bool {
         .operands
         .get(k)
         .and_then(|&v| body.def_op(v))
-        .is_some_and(|o| body.ops[o].name == "tg.kv_append")
+        .is_some_and(|o| body.ops[o].name == tg::KvAppend::NAME)
 }
 
 /// The backward slice of `tile` of result `output` of `group`.
@@ -324,7 +325,7 @@ pub fn slice(body: &Body, group: OpId, output: usize, tile: &[TileBox]) -> Resul
         }
         // kv_append is in place when its result only leaves the group (nothing reads the
         // updated cache inside it).
-        let in_place = data.name == "tg.kv_append" && {
+        let in_place = data.name == tg::KvAppend::NAME && {
             let r = data.results[0];
             ops.iter()
                 .filter(|&&o| o != yield_op)

@@ -3,6 +3,7 @@
 
 use crate::attr::Attr;
 use crate::diag::{Diagnostic, Loc};
+use crate::dialect::builtin;
 use crate::ir::{Body, OpId, ValueDef, ValueId};
 use crate::registry::{Registry, Traits};
 use cranelift_entity::SecondaryMap;
@@ -56,7 +57,7 @@ impl Verifier<'_> {
                 }
             }
         }
-        if self.body.ops[root].name != "builtin.module" {
+        if self.body.ops[root].name != builtin::Module::NAME {
             self.errors.push(op_error(
                 self.body,
                 root,

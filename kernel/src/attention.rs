@@ -9,6 +9,7 @@ use crate::scratch::*;
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::kernel::{AttentionAlgorithm, Choice, KvLoads, Place};
 use mkc_ir::dialect::task::TileBox;
+use mkc_ir::dialect::tg::{self, query_group};
 use mkc_ir::ElemType;
 
 impl Gen {
@@ -82,11 +83,11 @@ impl PartWindows {
 pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
     let (ins, need, res) = (&e.ins, e.need, &e.res);
     let scale = e.d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
-    let parts = (e.name == "tg.attention_partial").then(|| e.int_attr("parts").unwrap_or(1));
+    let parts = (e.name == tg::AttentionPartial::NAME).then(|| e.int_attr("parts").unwrap_or(1));
     let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
-    let group = (heads / kvh.max(1)).max(1);
+    let group = query_group(heads, kvh);
     let np = parts.unwrap_or(1).max(1);
     let Choice::Attention {
         algorithm,
@@ -1057,7 +1058,7 @@ pub(crate) fn plan_attention(
     }
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
-    let group = (heads / kvh.max(1)).max(1);
+    let group = query_group(heads, kvh);
     let np = parts.unwrap_or(1).max(1);
     if parts.is_some()
         && cx.options.attention_online
@@ -1184,7 +1185,7 @@ pub(crate) fn emit_sdpa(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), 
     }
     let (hq, s_len, dq) = (q.shape[r - 3], q.shape[r - 2], q.shape[r - 1]);
     let (hk, t) = (kv.shape[r - 3], kv.shape[r - 2]);
-    let group = (hq / hk.max(1)).max(1);
+    let group = query_group(hq, hk);
     let scale = d.attrs.get("scale").and_then(Attr::as_f64).unwrap_or(1.0);
     let mask = ins.get(3).cloned();
     let mut scores_shape = q.shape[..r - 1].to_vec();

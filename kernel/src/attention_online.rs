@@ -8,6 +8,7 @@ use crate::plan::PlanCx;
 use crate::scratch::*;
 use mkc_ir::dialect::kernel::Place;
 use mkc_ir::dialect::task::TileBox;
+use mkc_ir::dialect::tg::query_group;
 use mkc_ir::ElemType;
 
 /// Words of the region that holds, in turn, the slots' staged blocks and their states.
@@ -20,7 +21,7 @@ fn region_words(slots: i64, per: i64, sub: i64, group: i64, lanes_out: i64) -> i
 /// rows.
 pub(crate) fn plan_attention_online(cx: &mut PlanCx, q: &View, kc: &View) -> Vec<Place> {
     let (heads, dim) = (q.shape[0], q.shape[1]);
-    let group = heads / kc.shape[1];
+    let group = query_group(heads, kc.shape[1]);
     let (per, sub) = vector_lanes(dim);
     let slots = (cx.threads / 32) as i64 * (32 / sub);
     vec![
@@ -48,7 +49,7 @@ pub(crate) fn online_attention_fits(extents: &[TileBox], q: &View, kc: &View, vc
     if kvh < 1 || heads % kvh != 0 || kc.shape[2] != dim {
         return false;
     }
-    let group = heads / kvh;
+    let group = query_group(heads, kvh);
     let per = (dim / 32).max(4);
     let sub = dim / per;
     let contiguous = |v: &View| {
@@ -90,7 +91,7 @@ pub(crate) fn emit_attention_online(
     let (q, kc, vc) = (&ins[0], &ins[1], &ins[2]);
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
-    let group = heads / kvh;
+    let group = query_group(heads, kvh);
     let per = (dim / 32).max(4);
     let sub = dim / per;
     let spw = 32 / sub;

@@ -4,8 +4,11 @@
 use crate::gen::*;
 use crate::ops::*;
 use crate::scratch::*;
+use mkc_ir::dialect::builtin;
+use mkc_ir::dialect::fused;
 use mkc_ir::dialect::kernel::{Choice, CodePlan};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
+use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice};
 use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
@@ -85,7 +88,7 @@ pub(crate) fn plan_task(
         // boxes differ in size get codes of their own.
         if matches!(
             body.ops[op].name.as_str(),
-            "tg.attention" | "tg.attention_partial"
+            tg::Attention::NAME | tg::AttentionPartial::NAME
         ) {
             for b in &need {
                 for &(lo, hi) in b {
@@ -146,7 +149,7 @@ impl Codes {
             .ops
             .iter()
             .copied()
-            .filter(|&o| body.ops[o].name != "func.return")
+            .filter(|&o| body.ops[o].name != builtin::Return::NAME)
             .collect();
         let buffers: Vec<String> = program
             .graph
@@ -166,7 +169,7 @@ impl Codes {
         let signatures: Vec<String> = steps
             .iter()
             .map(|&op| {
-                let sig = if body.ops[op].name == "fused.group" {
+                let sig = if body.ops[op].name == fused::Group::NAME {
                     group_signature(body, op)
                 } else {
                     String::new()

@@ -8,6 +8,7 @@ use crate::scratch::*;
 use crate::KernelOptions;
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::kernel::{Choice, MatvecPath};
+use mkc_ir::dialect::tg;
 use mkc_ir::{Body, ElemType, OpId, ValueId};
 use std::collections::HashMap;
 
@@ -571,7 +572,7 @@ pub(crate) fn preload_blocks(
     o: &KernelOptions,
 ) -> Option<usize> {
     let d = &body.ops[op];
-    if o.preload == 0 || d.name != "tg.matmul" || o.matvec_rows != 1 {
+    if o.preload == 0 || d.name != tg::MatMul::NAME || o.matvec_rows != 1 {
         return None;
     }
     let tb = matches!(

@@ -11,6 +11,7 @@ use crate::plan::PlanCx;
 use crate::scratch::*;
 use mkc_ir::attr::Attr;
 use mkc_ir::dialect::kernel::{Choice, OpPlan, Place};
+use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::rope_inv_freq;
 use mkc_ir::ir::OpData;
 use mkc_ir::{ElemType, OpId};
@@ -85,7 +86,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
         temps,
         choice,
     };
-    if name == "tg.reshape" && direct.is_none() && ins[0].strides == row_major(&ins[0].shape) {
+    if name == tg::Reshape::NAME && direct.is_none() && ins[0].strides == row_major(&ins[0].shape) {
         cx.views.insert(r, reshaped(&ins[0], &out_shape));
         return Ok(plan(Place::View, vec![], Choice::None));
     }
@@ -106,7 +107,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
     let int_attr = |k: &str| d.attrs.get(k).and_then(Attr::as_int);
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let (temps, choice) = match name {
-        "tg.matmul" => (
+        tg::MatMul::NAME => (
             vec![],
             choose_matvec(
                 &ins[0],
@@ -116,17 +117,18 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
                 cx.options,
             )?,
         ),
-        "tg.rms_norm" => plan_rms_norm(cx, &ins, int_attr("axis")),
-        "tg.argmax" => (plan_argmax(cx), Choice::None),
-        "tg.rope_cos_sin" => {
+        tg::RmsNorm::NAME => plan_rms_norm(cx, &ins, int_attr("axis")),
+        tg::ArgMax::NAME => (plan_argmax(cx), Choice::None),
+        tg::RopeCosSin::NAME => {
             let p = cx.scratch.alloc(&out_shape, out_elem);
             cx.views
                 .insert(d.results[1], plan_view(&p, &out_shape, out_elem));
             (vec![p], Choice::None)
         }
-        "tg.sdpa" => (plan_sdpa(cx, &ins)?, Choice::None),
-        "tg.attention" | "tg.attention_partial" => {
-            let parts = (name == "tg.attention_partial").then(|| int_attr("parts").unwrap_or(1));
+        tg::Sdpa::NAME => (plan_sdpa(cx, &ins)?, Choice::None),
+        tg::Attention::NAME | tg::AttentionPartial::NAME => {
+            let parts =
+                (name == tg::AttentionPartial::NAME).then(|| int_attr("parts").unwrap_or(1));
             plan_attention(cx, &ins, parts)?
         }
         _ if known(d) => (vec![], Choice::None),
@@ -140,13 +142,13 @@ fn known(d: &OpData) -> bool {
     is_elementwise(d)
         || matches!(
             d.name.as_str(),
-            "tg.cast"
-                | "tg.reshape"
-                | "tg.transpose"
-                | "tg.rope"
-                | "tg.gather"
-                | "tg.attention_combine"
-                | "tg.constant"
+            tg::Cast::NAME
+                | tg::Reshape::NAME
+                | tg::Transpose::NAME
+                | tg::Rope::NAME
+                | tg::Gather::NAME
+                | tg::AttentionCombine::NAME
+                | tg::Constant::NAME
         )
 }
 
@@ -220,20 +222,20 @@ pub(crate) fn emit_op(
         plan,
     };
     let emit = match e.name {
-        "tg.cast" => emit_cast,
+        tg::Cast::NAME => emit_cast,
         _ if is_elementwise(d) => emit_elementwise,
-        "tg.reshape" => emit_reshape,
-        "tg.transpose" => emit_transpose,
-        "tg.matmul" => emit_matmul,
-        "tg.rms_norm" => emit_rms_norm,
-        "tg.rope" => emit_rope,
-        "tg.rope_cos_sin" => emit_rope_cos_sin,
-        "tg.gather" => emit_gather,
-        "tg.argmax" => emit_argmax,
-        "tg.attention" | "tg.attention_partial" => emit_attention,
-        "tg.attention_combine" => emit_combine,
-        "tg.sdpa" => emit_sdpa,
-        "tg.constant" => emit_constant,
+        tg::Reshape::NAME => emit_reshape,
+        tg::Transpose::NAME => emit_transpose,
+        tg::MatMul::NAME => emit_matmul,
+        tg::RmsNorm::NAME => emit_rms_norm,
+        tg::Rope::NAME => emit_rope,
+        tg::RopeCosSin::NAME => emit_rope_cos_sin,
+        tg::Gather::NAME => emit_gather,
+        tg::ArgMax::NAME => emit_argmax,
+        tg::Attention::NAME | tg::AttentionPartial::NAME => emit_attention,
+        tg::AttentionCombine::NAME => emit_combine,
+        tg::Sdpa::NAME => emit_sdpa,
+        tg::Constant::NAME => emit_constant,
         name => return Err(format!("the GPU lowering has no code for '{name}' yet")),
     };
     emit(g, cx, &e)?;
@@ -248,37 +250,37 @@ fn emit_combine(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(), String>
 pub(crate) fn scalar(g: &mut Gen, name: &str, a: &[String], float: bool) -> Result<String, String> {
     let (t, p) = if float { ("f32", "f") } else { ("i64", "i") };
     Ok(match (name, float) {
-        ("tg.add", _) => g.op(format!("arith.add{p} {}, {} : {t}", a[0], a[1])),
-        ("tg.sub", _) => g.op(format!("arith.sub{p} {}, {} : {t}", a[0], a[1])),
-        ("tg.mul", _) => g.op(format!("arith.mul{p} {}, {} : {t}", a[0], a[1])),
-        ("tg.div", true) => g.op(format!("arith.divf {}, {} : f32", a[0], a[1])),
-        ("tg.max", true) => g.op(format!("arith.maximumf {}, {} : f32", a[0], a[1])),
-        ("tg.min", true) => g.op(format!("arith.minimumf {}, {} : f32", a[0], a[1])),
-        ("tg.neg", true) => g.op(format!("arith.negf {} : f32", a[0])),
-        ("tg.exp", true) => g.exp(&a[0]),
-        ("tg.sqrt", true) => g.sqrt(&a[0]),
-        ("tg.rsqrt", true) => {
+        (tg::Add::NAME, _) => g.op(format!("arith.add{p} {}, {} : {t}", a[0], a[1])),
+        (tg::Sub::NAME, _) => g.op(format!("arith.sub{p} {}, {} : {t}", a[0], a[1])),
+        (tg::Mul::NAME, _) => g.op(format!("arith.mul{p} {}, {} : {t}", a[0], a[1])),
+        (tg::Div::NAME, true) => g.op(format!("arith.divf {}, {} : f32", a[0], a[1])),
+        (tg::Max::NAME, true) => g.op(format!("arith.maximumf {}, {} : f32", a[0], a[1])),
+        (tg::Min::NAME, true) => g.op(format!("arith.minimumf {}, {} : f32", a[0], a[1])),
+        (tg::Neg::NAME, true) => g.op(format!("arith.negf {} : f32", a[0])),
+        (tg::Exp::NAME, true) => g.exp(&a[0]),
+        (tg::Sqrt::NAME, true) => g.sqrt(&a[0]),
+        (tg::Rsqrt::NAME, true) => {
             let s = g.sqrt(&a[0]);
             let one = g.f32c(1.0);
             g.op(format!("arith.divf {one}, {s} : f32"))
         }
-        ("tg.reciprocal", true) => {
+        (tg::Reciprocal::NAME, true) => {
             let one = g.f32c(1.0);
             g.op(format!("arith.divf {one}, {} : f32", a[0]))
         }
-        ("tg.sigmoid" | "tg.silu", true) => {
+        (tg::Sigmoid::NAME | tg::Silu::NAME, true) => {
             let n = g.op(format!("arith.negf {} : f32", a[0]));
             let e = g.exp(&n);
             let one = g.f32c(1.0);
             let d = g.op(format!("arith.addf {one}, {e} : f32"));
             let s = g.op(format!("arith.divf {one}, {d} : f32"));
-            if name == "tg.silu" {
+            if name == tg::Silu::NAME {
                 g.op(format!("arith.mulf {}, {s} : f32", a[0]))
             } else {
                 s
             }
         }
-        ("tg.relu", true) => {
+        (tg::Relu::NAME, true) => {
             let z = g.f32c(0.0);
             g.op(format!("arith.maximumf {}, {z} : f32", a[0]))
         }

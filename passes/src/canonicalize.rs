@@ -6,6 +6,7 @@ use crate::manager::{Pass, PassContext, PassInfo};
 use crate::options::PassOptions;
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::tg;
 use mkc_ir::registry::{FoldInput, Folded, Registry, Traits};
 use mkc_ir::{Body, OpId, OpSpec, Type, ValueId};
 
@@ -140,7 +141,7 @@ fn types_match(body: &Body, op: OpId, folded: &[Folded]) -> bool {
 fn materialize(body: &mut Body, op: OpId, value: Attr, ty: Type) -> ValueId {
     let loc = body.ops[op].loc;
     let c = body.create_op(
-        OpSpec::new("tg.constant")
+        OpSpec::new(tg::Constant::NAME)
             .results(vec![ty])
             .attr("value", value)
             .loc(loc),

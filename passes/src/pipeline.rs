@@ -10,6 +10,7 @@
 //! `builtin.module(func.func(canonicalize,cse),dce)` runs canonicalize and cse on every
 //! function, then dce on the module. A string with no anchor is nested in `builtin.module`.
 
+use mkc_ir::dialect::builtin;
 use std::fmt;
 
 /// One element of a parsed pipeline.
@@ -58,7 +59,7 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, PipelineError> {
     p.ws();
     if p.pos == p.s.len() {
         return Ok(PipelineSpec {
-            anchor: "builtin.module".into(),
+            anchor: builtin::Module::NAME.into(),
             elements: vec![],
         });
     }
@@ -69,12 +70,12 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, PipelineError> {
     }
     // `builtin.module(...)` alone is the top anchor; anything else is nested into it.
     if let [PipelineElement::Nested(spec)] = &elements[..] {
-        if spec.anchor == "builtin.module" {
+        if spec.anchor == builtin::Module::NAME {
             return Ok(spec.clone());
         }
     }
     Ok(PipelineSpec {
-        anchor: "builtin.module".into(),
+        anchor: builtin::Module::NAME.into(),
         elements,
     })
 }

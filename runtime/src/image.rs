@@ -4,9 +4,11 @@
 
 use crate::interp::Interpreter;
 use crate::tensor::Tensor;
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::task::Layout;
 use mkc_ir::dialect::task::TaskProgram;
+use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
@@ -115,7 +117,7 @@ impl Program {
         let mut steps = body.blocks[entry].ops.clone();
         let ret = steps
             .pop()
-            .filter(|&o| body.ops[o].name == "func.return")
+            .filter(|&o| body.ops[o].name == builtin::Return::NAME)
             .ok_or("the function has no return")?;
         let layouts: HashMap<ValueId, Layout> = tasks.layouts(&body)?.into_iter().collect();
         let inputs = (0..args.len())
@@ -211,7 +213,7 @@ impl Program {
         let none = mkc_ir::weights::NoWeights;
         let mut interp = Interpreter::new(body, &none);
         for &op in &self.steps {
-            if body.ops[op].name == "tg.constant" {
+            if body.ops[op].name == tg::Constant::NAME {
                 let t = interp.eval_op(op, &[])?.remove(0);
                 let l = self.layout(body.ops[op].results[0])?;
                 encode(l, &t, &mut images[l.buffer.index()])?;

@@ -5,6 +5,7 @@
 
 use crate::tensor::{Data, Tensor};
 use mkc_ir::attr::Attr;
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::fused;
 use mkc_ir::interpret::{self, Eval};
 use mkc_ir::weights::WeightSource;
@@ -51,7 +52,7 @@ impl<'a> Interpreter<'a> {
             .iter()
             .copied()
             .find(|&o| {
-                b.ops[o].name == "func.func"
+                b.ops[o].name == builtin::Func::NAME
                     && b.ops[o].attrs.get("sym_name").and_then(Attr::as_str) == Some(name)
             })
             .ok_or_else(|| format!("no function @{name} in the module"))
@@ -98,7 +99,7 @@ impl<'a> Interpreter<'a> {
         }
         for &op in &body.blocks[entry].ops {
             let data = &body.ops[op];
-            if data.name == "func.return" {
+            if data.name == builtin::Return::NAME {
                 return data
                     .operands
                     .iter()

@@ -13,7 +13,10 @@
 //! does not count), so the q/k/v or gate/up weights of one fused group sit side by side and
 //! a task streams one contiguous span.
 
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::weight_arg_name;
+use mkc_ir::dialect::fused;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Body, OpId, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -59,8 +62,8 @@ pub(crate) fn combine_of(body: &Body, steps: &[OpId], group: OpId) -> Option<(Op
     let comb = loop {
         let d = body.def_op(v)?;
         match body.ops[d].name.as_str() {
-            "tg.attention_combine" => break d,
-            "tg.reshape" => v = body.ops[d].operands[0],
+            tg::AttentionCombine::NAME => break d,
+            tg::Reshape::NAME => v = body.ops[d].operands[0],
             _ => return None,
         }
     };
@@ -79,10 +82,10 @@ fn is_cache_update(body: &Body, v: ValueId) -> bool {
         return false;
     };
     let data = &body.ops[op];
-    if data.name == "tg.kv_append" {
+    if data.name == tg::KvAppend::NAME {
         return true;
     }
-    if data.name != "fused.group" {
+    if data.name != fused::Group::NAME {
         return false;
     }
     let k = data.results.iter().position(|&r| r == v).expect("a result");
@@ -101,9 +104,9 @@ fn full_reads(body: &Body, op: OpId) -> Vec<ValueId> {
     let data = &body.ops[op];
     let Some(block) = body
         .entry_block(op, 0)
-        .filter(|_| data.name == "fused.group")
+        .filter(|_| data.name == fused::Group::NAME)
     else {
-        if data.name == "tg.gather" {
+        if data.name == tg::Gather::NAME {
             return data.operands.iter().skip(1).copied().collect();
         }
         return data.operands.clone();
@@ -112,7 +115,7 @@ fn full_reads(body: &Body, op: OpId) -> Vec<ValueId> {
     let mut read_in_full = HashSet::new();
     for o in body.walk(op) {
         let d = &body.ops[o];
-        let skip = usize::from(d.name == "tg.gather");
+        let skip = usize::from(d.name == tg::Gather::NAME);
         read_in_full.extend(d.operands.iter().skip(skip).copied());
     }
     data.operands
@@ -161,23 +164,23 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
     // KV caches: the arguments `tg.kv_append` updates, directly or through a group.
     let ret = steps
         .last()
-        .filter(|&&o| body.ops[o].name == "func.return")
+        .filter(|&&o| body.ops[o].name == builtin::Return::NAME)
         .copied();
     let mut cache_args = Vec::new();
     for &op in steps {
         let data = &body.ops[op];
-        let inner: Vec<OpId> = if data.name == "fused.group" {
+        let inner: Vec<OpId> = if data.name == fused::Group::NAME {
             body.walk(op)
         } else {
             vec![op]
         };
         for o in inner {
-            if body.ops[o].name != "tg.kv_append" {
+            if body.ops[o].name != tg::KvAppend::NAME {
                 continue;
             }
             // Follow the cache operand back to a function argument (through the group).
             let mut v = body.ops[o].operands[0];
-            if data.name == "fused.group" {
+            if data.name == fused::Group::NAME {
                 let block = body.entry_block(op, 0).expect("a group has a body");
                 if let Some(k) = body.blocks[block].args.iter().position(|&a| a == v) {
                     v = data.operands[k];
@@ -210,7 +213,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         // Attention's combine may run on the SM of its parts' last task (`tile` makes it
         // so) while other parts still read their inputs: it reuses only what is dead before
         // the parts' step.
-        let from = if body.ops[op].name == "fused.group" {
+        let from = if body.ops[op].name == fused::Group::NAME {
             combine_of(body, steps, op).map_or(s, |(_, p)| p.min(s))
         } else {
             s

@@ -12,6 +12,7 @@
 
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Body, ElemType, OpId, OpSpec, Type};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
 use mkc_passes::options::PassOptions;
@@ -56,7 +57,7 @@ impl Pass for SplitAttention {
             .sms as i64;
         let mut n = 0;
         for op in body.walk(root) {
-            if body.ops[op].name == "tg.attention" && split(body, op, &self.options, sms) {
+            if body.ops[op].name == tg::Attention::NAME && split(body, op, &self.options, sms) {
                 n += 1;
             }
         }
@@ -68,33 +69,27 @@ impl Pass for SplitAttention {
 /// Replaces one `tg.attention` by its parts and their combine; false when the cache is too
 /// short for two parts (or the op is not decode attention over [ctx, kv_heads, dim] caches).
 fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions, sms: i64) -> bool {
-    let d = body.ops[op].clone();
-    let (Some(q), Some(k)) = (
-        body.ty(d.operands[0]).as_tensor().cloned(),
-        body.ty(d.operands[1]).as_tensor().cloned(),
-    ) else {
+    let Some(h) = tg::decode_heads(body, op) else {
         return false;
     };
-    if q.rank() != 2 || k.rank() != 3 {
-        return false;
-    }
+    let d = body.ops[op].clone();
     // (Automatic: a task per part and query head fills the SMs; the tile pass may still
     // merge parts or heads into fewer tasks where that is as fast. At most 16: the combine
     // of a head reads all its parts. `sms / kv_heads` parts make tiles of a KV head's
     // query heads, which share its loads: faster at long contexts, slower at short ones;
     // docs/PERF.md.)
     let parts = match o.parts {
-        0 => (sms / q.shape[0].max(1)).min(16),
+        0 => (sms / h.heads.max(1)).min(16),
         n => n,
     };
-    let parts = parts.min((k.shape[0] + 7) / 8);
+    let parts = parts.min((h.positions + 7) / 8);
     if parts < 2 {
         return false;
     }
-    let mut spec = OpSpec::new("tg.attention_partial")
+    let mut spec = OpSpec::new(tg::AttentionPartial::NAME)
         .operands(d.operands.clone())
         .results(vec![Type::tensor(
-            vec![parts, q.shape[0], q.shape[1] + 2],
+            vec![parts, h.heads, h.head_dim + 2],
             ElemType::F32,
         )])
         .attr("parts", Attr::Int(parts, ElemType::I64))
@@ -105,7 +100,7 @@ fn split(body: &mut Body, op: OpId, o: &SplitAttentionOptions, sms: i64) -> bool
     let partial = body.create_op(spec);
     body.insert_op_before(op, partial);
     let combine = body.create_op(
-        OpSpec::new("tg.attention_combine")
+        OpSpec::new(tg::AttentionCombine::NAME)
             .operands(vec![body.ops[partial].results[0]])
             .results(vec![body.ty(d.results[0]).clone()])
             .loc(d.loc),

@@ -20,9 +20,12 @@
 use crate::memplan::{combine_of, plan_memory, MemoryPlan};
 use mkc_ir::attr::Attr;
 use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::fused;
 use mkc_ir::dialect::task::{Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
+use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, Target, ValueId};
@@ -277,7 +280,7 @@ impl Placer<'_> {
         let context_share = sl
             .ops
             .iter()
-            .find(|&&o| body.ops[o].name == "tg.attention_partial")
+            .find(|&&o| body.ops[o].name == tg::AttentionPartial::NAME)
             .and_then(|&o| {
                 let r = body.ops[o].results[0];
                 let parts = body.ty(r).as_tensor()?.shape[0].max(1);
@@ -300,7 +303,7 @@ impl Placer<'_> {
             let lookup = !gathers.is_empty()
                 && gathers
                     .iter()
-                    .all(|&o| body.ops[o].name == "tg.gather" && body.ops[o].operands[0] == a);
+                    .all(|&o| body.ops[o].name == tg::Gather::NAME && body.ops[o].operands[0] == a);
             let n = if lookup {
                 gathers
                     .iter()
@@ -350,7 +353,7 @@ impl Placer<'_> {
                 .and_then(|r| sl.needs.get(r))
                 .map_or(0, region_elements) as f64;
             t.flops += match d.name.as_str() {
-                "tg.matmul" => {
+                tg::MatMul::NAME => {
                     let k = body
                         .ty(d.operands[0])
                         .as_tensor()
@@ -360,7 +363,7 @@ impl Placer<'_> {
                 }
                 // Every head a tile touches has all its scores computed (2 * ctx * dim),
                 // whichever of its lanes the tile outputs; then 2 * ctx per output lane.
-                "tg.attention" => {
+                tg::Attention::NAME => {
                     let dim = body
                         .ty(d.operands[0])
                         .as_tensor()
@@ -381,7 +384,7 @@ impl Placer<'_> {
                 }
                 // Per (part, head) row a tile touches, the scores of the part's run of the
                 // context, then 2 * run per output lane.
-                "tg.attention_partial" => {
+                tg::AttentionPartial::NAME => {
                     let shape = body
                         .ty(d.results[0])
                         .as_tensor()
@@ -601,14 +604,14 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
     let mut steps: Vec<OpId> = body.blocks[entry].ops.clone();
     if steps
         .last()
-        .is_some_and(|&o| body.ops[o].name == "func.return")
+        .is_some_and(|&o| body.ops[o].name == builtin::Return::NAME)
     {
         steps.pop();
     }
-    let is_constant = |o: OpId| body.ops[o].name == "tg.constant";
+    let is_constant = |o: OpId| body.ops[o].name == tg::Constant::NAME;
     if let Some(&o) = steps
         .iter()
-        .find(|&&o| body.ops[o].name != "fused.group" && !is_constant(o))
+        .find(|&&o| body.ops[o].name != fused::Group::NAME && !is_constant(o))
     {
         return Err(format!(
             "'{}' is not in a fused.group: run 'fuse' before 'tile'",
@@ -920,7 +923,7 @@ fn computes_attention(body: &Body, group: OpId) -> bool {
         body.blocks[b].ops.iter().any(|&o| {
             matches!(
                 body.ops[o].name.as_str(),
-                "tg.attention" | "tg.attention_partial"
+                tg::Attention::NAME | tg::AttentionPartial::NAME
             )
         })
     })
@@ -941,7 +944,7 @@ fn computes_attention(body: &Body, group: OpId) -> bool {
 fn run_on_last_signal(body: &Body, steps: &[OpId], g: &mut TaskGraph, small_bytes: f64) {
     let mut producer_of: HashMap<usize, usize> = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
-        if body.ops[op].name == "fused.group" {
+        if body.ops[op].name == fused::Group::NAME {
             if let Some((_, p)) = combine_of(body, steps, op) {
                 producer_of.insert(s, p);
             }

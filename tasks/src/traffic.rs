@@ -9,7 +9,9 @@
 //! shorter context. Writes are the results the function returns, except updated caches, of
 //! which a step writes one row each.
 
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::weight_arg_name;
+use mkc_ir::dialect::tg;
 use mkc_ir::{Attr, Body, OpId, Type, ValueId};
 use std::collections::HashMap;
 
@@ -64,7 +66,7 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
         let full = ty.byte_size() as f64;
         let is_cache = uses[i]
             .iter()
-            .any(|&(op, k)| k == 0 && body.ops[op].name == "tg.kv_append");
+            .any(|&(op, k)| k == 0 && body.ops[op].name == tg::KvAppend::NAME);
         if is_cache {
             let rows = ty
                 .as_tensor()
@@ -90,12 +92,12 @@ pub fn step_traffic(body: &Body, func: OpId) -> Result<StepTraffic, String> {
         .ops
         .iter()
         .copied()
-        .find(|&o| body.ops[o].name == "func.return");
+        .find(|&o| body.ops[o].name == builtin::Return::NAME);
     if let Some(ret) = ret {
         for &v in &body.ops[ret].operands {
             let appended = body
                 .def_op(v)
-                .filter(|&d| body.ops[d].name == "tg.kv_append")
+                .filter(|&d| body.ops[d].name == tg::KvAppend::NAME)
                 .map(|d| body.ops[d].operands[0]);
             t.write_bytes += match appended {
                 Some(cache) => {
@@ -126,7 +128,7 @@ fn gathered_rows(body: &Body, ty: &Type, uses: &[(OpId, usize)]) -> Option<f64> 
     for &(op, k) in uses {
         let data = &body.ops[op];
         let axis = data.attrs.get("axis").and_then(Attr::as_int).unwrap_or(0);
-        if data.name != "tg.gather" || k != 0 || axis != 0 {
+        if data.name != tg::Gather::NAME || k != 0 || axis != 0 {
             return None;
         }
         let indices = body.ty(*data.operands.get(1)?).as_tensor()?.num_elements();

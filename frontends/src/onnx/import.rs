@@ -3,6 +3,8 @@
 use super::proto::{AttributeProto, NodeProto, TensorProto};
 use super::{decode_tensor, elem_of, OnnxError, OnnxModel, Result};
 use mkc_ir::attr::{Attr, Attrs, F64};
+use mkc_ir::dialect::builtin;
+use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::ints;
 use mkc_ir::interpret::{self, Eval};
 use mkc_ir::tensor::Tensor;
@@ -137,7 +139,7 @@ pub fn import(model: &OnnxModel, opts: &ImportOptions) -> Result<Body> {
 
     let mut body = Body::new();
     let func = body.create_op(
-        OpSpec::new("func.func")
+        OpSpec::new(builtin::Func::NAME)
             .regions(1)
             .attr("sym_name", Attr::Str("main".into()))
             .attr("arg_attrs", Attr::Array(arg_attrs)),
@@ -253,12 +255,12 @@ pub fn import(model: &OnnxModel, opts: &ImportOptions) -> Result<Body> {
         result_types.push(Type::Tensor(val.ty));
     }
     let mut body = imp.body;
-    body.build(block, OpSpec::new("func.return").operands(results));
+    body.build(block, OpSpec::new(builtin::Return::NAME).operands(results));
     // Constants that only fed import-time folding (shapes, axes) are dead now.
     let uses = body.use_counts(func);
     for op in body.blocks[block].ops.clone() {
         let data = &body.ops[op];
-        if data.name == "tg.constant" && uses[data.results[0]] == 0 {
+        if data.name == tg::Constant::NAME && uses[data.results[0]] == 0 {
             body.erase_op(op);
         }
     }
@@ -509,7 +511,7 @@ impl Importer<'_> {
         let ty = t.ty.clone();
         let op = self.body.build(
             self.block,
-            OpSpec::new("tg.constant")
+            OpSpec::new(tg::Constant::NAME)
                 .results(vec![Type::Tensor(ty.clone())])
                 .attr("value", Attr::Dense(t.to_dense())),
         );
@@ -647,7 +649,7 @@ impl Importer<'_> {
             return Ok(v);
         }
         let ty = TensorType::new(v.ty.shape.clone(), elem);
-        self.typed("tg.cast", &[v], ty, vec![])
+        self.typed(tg::Cast::NAME, &[v], ty, vec![])
     }
 
     fn reshape(&mut self, v: Val, shape: Vec<i64>) -> Result<Val> {
@@ -655,11 +657,11 @@ impl Importer<'_> {
             return Ok(v);
         }
         let ty = TensorType::new(shape, v.ty.elem);
-        self.typed("tg.reshape", &[v], ty, vec![])
+        self.typed(tg::Reshape::NAME, &[v], ty, vec![])
     }
 
     fn transpose(&mut self, v: Val, perm: &[i64]) -> Result<Val> {
-        self.one("tg.transpose", &[v], vec![("perm", ints(perm))])
+        self.one(tg::Transpose::NAME, &[v], vec![("perm", ints(perm))])
     }
 
     fn bin(&mut self, name: &str, a: Val, b: Val) -> Result<Val> {
@@ -675,14 +677,14 @@ impl Importer<'_> {
             return Ok(v);
         }
         let ty = TensorType::new(shape, v.ty.elem);
-        self.typed("tg.expand", &[v], ty, vec![])
+        self.typed(tg::Expand::NAME, &[v], ty, vec![])
     }
 
     /// where(mask, 0, -inf) of the given element type: an additive attention bias.
     fn bias_from_bool(&mut self, mask: Val, elem: ElemType) -> Result<Val> {
         let zero = self.scalar(0.0, elem);
         let ninf = self.scalar(f64::NEG_INFINITY, elem);
-        self.one("tg.where", &[mask, zero, ninf], vec![])
+        self.one(tg::Where::NAME, &[mask, zero, ninf], vec![])
     }
 
     /// One node's tg ops: the op families each have a method of their own.
@@ -730,17 +732,17 @@ impl Importer<'_> {
             "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Less" | "LessOrEqual" | "Greater"
             | "GreaterOrEqual" | "And" | "Or" => {
                 let name = match op {
-                    "Add" => "tg.add",
-                    "Sub" => "tg.sub",
-                    "Mul" => "tg.mul",
-                    "Div" => "tg.div",
-                    "Equal" => "tg.eq",
-                    "Less" => "tg.lt",
-                    "LessOrEqual" => "tg.le",
-                    "Greater" => "tg.gt",
-                    "GreaterOrEqual" => "tg.ge",
-                    "And" => "tg.and",
-                    _ => "tg.or",
+                    "Add" => tg::Add::NAME,
+                    "Sub" => tg::Sub::NAME,
+                    "Mul" => tg::Mul::NAME,
+                    "Div" => tg::Div::NAME,
+                    "Equal" => tg::Eq::NAME,
+                    "Less" => tg::Lt::NAME,
+                    "LessOrEqual" => tg::Le::NAME,
+                    "Greater" => tg::Gt::NAME,
+                    "GreaterOrEqual" => tg::Ge::NAME,
+                    "And" => tg::And::NAME,
+                    _ => tg::Or::NAME,
                 };
                 let (a, b) = (x()?, self.req(node, 1)?);
                 single(self.bin(name, a, b)?)
@@ -748,13 +750,13 @@ impl Importer<'_> {
             "Pow" => {
                 let (a, b) = (x()?, self.req(node, 1)?);
                 let b = self.cast(b, a.ty.elem)?;
-                single(self.bin("tg.pow", a, b)?)
+                single(self.bin(tg::Pow::NAME, a, b)?)
             }
             "Max" | "Min" | "Sum" => {
                 let name = match op {
-                    "Max" => "tg.max",
-                    "Min" => "tg.min",
-                    _ => "tg.add",
+                    "Max" => tg::Max::NAME,
+                    "Min" => tg::Min::NAME,
+                    _ => tg::Add::NAME,
                 };
                 let mut acc = x()?;
                 for i in 1..node.input.len() {
@@ -766,7 +768,7 @@ impl Importer<'_> {
             }
             "Where" => {
                 let (c, a, b) = (x()?, self.req(node, 1)?, self.req(node, 2)?);
-                single(self.one("tg.where", &[c, a, b], vec![])?)
+                single(self.one(tg::Where::NAME, &[c, a, b], vec![])?)
             }
             other => unreachable!("{other} is not a binary op"),
         }
@@ -790,24 +792,28 @@ impl Importer<'_> {
             }
             "Gelu" => {
                 let approx = attr_s(node, "approximate").unwrap_or_else(|| "none".into());
-                single(self.one("tg.gelu", &[x()?], vec![("approximate", Attr::Str(approx))])?)
+                single(self.one(
+                    tg::Gelu::NAME,
+                    &[x()?],
+                    vec![("approximate", Attr::Str(approx))],
+                )?)
             }
             "Swish" => {
                 let a = x()?;
                 let alpha = attr_f(node, "alpha").unwrap_or(1.0);
                 let s = self.scalar(alpha, a.ty.elem);
-                let ax = self.bin("tg.mul", a.clone(), s)?;
-                let sg = self.un("tg.sigmoid", ax)?;
-                single(self.bin("tg.mul", a, sg)?)
+                let ax = self.bin(tg::Mul::NAME, a.clone(), s)?;
+                let sg = self.un(tg::Sigmoid::NAME, ax)?;
+                single(self.bin(tg::Mul::NAME, a, sg)?)
             }
             "Mish" => {
                 let a = x()?;
-                let e = self.un("tg.exp", a.clone())?;
+                let e = self.un(tg::Exp::NAME, a.clone())?;
                 let one = self.scalar(1.0, a.ty.elem);
-                let p = self.bin("tg.add", e, one)?;
-                let sp = self.un("tg.log", p)?;
-                let t = self.un("tg.tanh", sp)?;
-                single(self.bin("tg.mul", a, t)?)
+                let p = self.bin(tg::Add::NAME, e, one)?;
+                let sp = self.un(tg::Log::NAME, p)?;
+                let t = self.un(tg::Tanh::NAME, sp)?;
+                single(self.bin(tg::Mul::NAME, a, t)?)
             }
             "HardSwish" => {
                 let a = x()?;
@@ -818,11 +824,11 @@ impl Importer<'_> {
                     self.scalar(0.0, e),
                     self.scalar(1.0, e),
                 );
-                let t = self.bin("tg.mul", a.clone(), k)?;
-                let t = self.bin("tg.add", t, half)?;
-                let t = self.bin("tg.min", t, one)?;
-                let t = self.bin("tg.max", t, zero)?;
-                single(self.bin("tg.mul", a, t)?)
+                let t = self.bin(tg::Mul::NAME, a.clone(), k)?;
+                let t = self.bin(tg::Add::NAME, t, half)?;
+                let t = self.bin(tg::Min::NAME, t, one)?;
+                let t = self.bin(tg::Max::NAME, t, zero)?;
+                single(self.bin(tg::Mul::NAME, a, t)?)
             }
             "Clip" => {
                 let mut a = x()?;
@@ -835,10 +841,10 @@ impl Importer<'_> {
                     (lo, hi)
                 };
                 if let Some(lo) = lo {
-                    a = self.bin("tg.max", a, lo)?;
+                    a = self.bin(tg::Max::NAME, a, lo)?;
                 }
                 if let Some(hi) = hi {
-                    a = self.bin("tg.min", a, hi)?;
+                    a = self.bin(tg::Min::NAME, a, hi)?;
                 }
                 single(a)
             }
@@ -859,7 +865,7 @@ impl Importer<'_> {
             if let Some(mode) = attr_s(node, "round_mode") {
                 attrs.push(("round_mode", Attr::Str(mode)));
             }
-            return Ok(vec![self.typed("tg.cast", &[a], ty, attrs)?]);
+            return Ok(vec![self.typed(tg::Cast::NAME, &[a], ty, attrs)?]);
         }
         Ok(vec![self.cast(a, elem)?])
     }
@@ -868,28 +874,32 @@ impl Importer<'_> {
     fn matmul(&mut self, op: &str, node: &NodeProto) -> Result<Vec<Val>> {
         let (mut a, b) = (self.req(node, 0)?, self.req(node, 1)?);
         if op == "MatMul" {
-            return Ok(vec![self.one("tg.matmul", &[a, b], vec![])?]);
+            return Ok(vec![self.one(tg::MatMul::NAME, &[a, b], vec![])?]);
         }
         if attr_i(node, "transA", 0) != 0 {
             a = self.transpose(a, &[1, 0])?;
         }
         let tb = attr_i(node, "transB", 0) != 0;
         let e = a.ty.elem;
-        let mut y = self.one("tg.matmul", &[a, b], vec![("transpose_b", Attr::Bool(tb))])?;
+        let mut y = self.one(
+            tg::MatMul::NAME,
+            &[a, b],
+            vec![("transpose_b", Attr::Bool(tb))],
+        )?;
         let alpha = attr_f(node, "alpha").unwrap_or(1.0);
         if alpha != 1.0 {
             let s = self.scalar(alpha, e);
-            y = self.bin("tg.mul", y, s)?;
+            y = self.bin(tg::Mul::NAME, y, s)?;
         }
         if let Some(c) = self.input(node, 2)? {
             let beta = attr_f(node, "beta").unwrap_or(1.0);
             let c = if beta != 1.0 {
                 let s = self.scalar(beta, e);
-                self.bin("tg.mul", c, s)?
+                self.bin(tg::Mul::NAME, c, s)?
             } else {
                 c
             };
-            y = self.bin("tg.add", y, c)?;
+            y = self.bin(tg::Add::NAME, y, c)?;
         }
         Ok(vec![y])
     }
@@ -901,19 +911,19 @@ impl Importer<'_> {
             "Softmax" => {
                 let ax = axis(attr_i(node, "axis", -1), a.ty.rank())?;
                 Ok(vec![self.one(
-                    "tg.softmax",
+                    tg::Softmax::NAME,
                     &[a],
                     vec![("axis", i64_attr(ax as i64))],
                 )?])
             }
             "ReduceSumSquare" => {
-                let sq = self.bin("tg.mul", a.clone(), a)?;
-                self.reduce(node, "tg.reduce_sum", sq)
+                let sq = self.bin(tg::Mul::NAME, a.clone(), a)?;
+                self.reduce(node, tg::ReduceSum::NAME, sq)
             }
             "ArgMax" => {
                 let ax = axis(attr_i(node, "axis", 0), a.ty.rank())?;
                 Ok(vec![self.one(
-                    "tg.argmax",
+                    tg::ArgMax::NAME,
                     &[a],
                     vec![
                         ("axis", i64_attr(ax as i64)),
@@ -944,7 +954,7 @@ impl Importer<'_> {
         let scale = self.req(node, 1)?;
         let attrs = vec![("axis", i64_attr(ax as i64)), ("epsilon", f64_attr(eps))];
         if op == "RMSNormalization" {
-            return Ok(vec![self.one("tg.rms_norm", &[a, scale], attrs)?]);
+            return Ok(vec![self.one(tg::RmsNorm::NAME, &[a, scale], attrs)?]);
         }
         let mut operands = vec![a.clone(), scale];
         if let Some(b) = self.input(node, 2)? {
@@ -967,7 +977,7 @@ impl Importer<'_> {
         for _ in 1..n_out {
             tys.push(TensorType::new(stat_shape.clone(), stat_elem));
         }
-        self.emit("tg.layer_norm", &operands, Some(tys), attrs)
+        self.emit(tg::LayerNorm::NAME, &operands, Some(tys), attrs)
     }
 
     /// Ops that rearrange or re-view all of a tensor: Transpose, Reshape, Flatten,
@@ -1040,7 +1050,7 @@ impl Importer<'_> {
                     .first()
                     .ok_or_else(|| OnnxError::new("Concat needs inputs"))?;
                 let ax = axis(attr_i(node, "axis", 0), first.ty.rank())?;
-                single(self.one("tg.concat", &vals, vec![("axis", i64_attr(ax as i64))])?)
+                single(self.one(tg::Concat::NAME, &vals, vec![("axis", i64_attr(ax as i64))])?)
             }
             "Split" => {
                 let a = x()?;
@@ -1059,7 +1069,7 @@ impl Importer<'_> {
                     }
                 };
                 self.emit(
-                    "tg.split",
+                    tg::Split::NAME,
                     &[a],
                     None,
                     vec![("axis", i64_attr(ax as i64)), ("sizes", ints(&sizes))],
@@ -1080,7 +1090,7 @@ impl Importer<'_> {
                 let (offsets, sizes, strides) =
                     slice_window(&a.ty.shape, &starts, &ends, &axes, &steps)?;
                 single(self.one(
-                    "tg.slice",
+                    tg::Slice::NAME,
                     &[a],
                     vec![
                         ("offsets", ints(&offsets)),
@@ -1092,13 +1102,17 @@ impl Importer<'_> {
             "Gather" => {
                 let (d, i) = (x()?, self.req(node, 1)?);
                 let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
-                single(self.one("tg.gather", &[d, i], vec![("axis", i64_attr(ax as i64))])?)
+                single(self.one(
+                    tg::Gather::NAME,
+                    &[d, i],
+                    vec![("axis", i64_attr(ax as i64))],
+                )?)
             }
             "GatherElements" => {
                 let (d, i) = (x()?, self.req(node, 1)?);
                 let ax = axis(attr_i(node, "axis", 0), d.ty.rank())?;
                 single(self.one(
-                    "tg.gather_elements",
+                    tg::GatherElements::NAME,
                     &[d, i],
                     vec![("axis", i64_attr(ax as i64))],
                 )?)
@@ -1129,7 +1143,7 @@ impl Importer<'_> {
                     (Attr::Int(s.i(), elem), Attr::Int(d.i(), elem))
                 };
                 self.typed(
-                    "tg.iota",
+                    tg::Iota::NAME,
                     &[],
                     TensorType::new([n], elem),
                     vec![("start", sa), ("step", da)],
@@ -1196,7 +1210,7 @@ impl Importer<'_> {
         });
         let mask = self.konst(mask);
         let zero = self.scalar(0.0, a.ty.elem);
-        Ok(vec![self.one("tg.where", &[mask, a, zero], vec![])?])
+        Ok(vec![self.one(tg::Where::NAME, &[mask, a, zero], vec![])?])
     }
 
     /// ReduceX over the node's axes (input #1 from opset 18, else the attribute).
@@ -1261,7 +1275,7 @@ impl Importer<'_> {
                 offsets[d] = lo;
                 sizes[d] = dim - lo - hi;
                 a = self.one(
-                    "tg.slice",
+                    tg::Slice::NAME,
                     &[a],
                     vec![
                         ("offsets", ints(&offsets)),
@@ -1285,7 +1299,7 @@ impl Importer<'_> {
                     parts.iter().filter(|p| p.0).map(|p| p.1.clone()).collect();
                 list.push(a.clone());
                 list.extend(parts.iter().filter(|p| !p.0).map(|p| p.1.clone()));
-                a = self.one("tg.concat", &list, vec![("axis", i64_attr(d as i64))])?;
+                a = self.one(tg::Concat::NAME, &list, vec![("axis", i64_attr(d as i64))])?;
             }
         }
         Ok(vec![a])
@@ -1296,11 +1310,11 @@ impl Importer<'_> {
         let (mut cos, mut sin) = (self.req(node, 1)?, self.req(node, 2)?);
         if let Some(pos) = self.input(node, 3)? {
             cos = self.one(
-                "tg.gather",
+                tg::Gather::NAME,
                 &[cos, pos.clone()],
                 vec![("axis", i64_attr(0))],
             )?;
-            sin = self.one("tg.gather", &[sin, pos], vec![("axis", i64_attr(0))])?;
+            sin = self.one(tg::Gather::NAME, &[sin, pos], vec![("axis", i64_attr(0))])?;
         }
         let interleaved = attr_i(node, "interleaved", 0) != 0;
         let r = *cos
@@ -1326,7 +1340,7 @@ impl Importer<'_> {
             4 => {
                 let cos = self.reshape(cos, vec![b, 1, s, r])?;
                 let sin = self.reshape(sin, vec![b, 1, s, r])?;
-                Ok(vec![self.one("tg.rope", &[x, cos, sin], attrs)?])
+                Ok(vec![self.one(tg::Rope::NAME, &[x, cos, sin], attrs)?])
             }
             3 => {
                 let heads = attr_i(node, "num_heads", 0);
@@ -1337,7 +1351,7 @@ impl Importer<'_> {
                 let x4 = self.reshape(x, vec![shape3[0], shape3[1], heads, shape3[2] / heads])?;
                 let cos = self.reshape(cos, vec![b, s, 1, r])?;
                 let sin = self.reshape(sin, vec![b, s, 1, r])?;
-                let y = self.one("tg.rope", &[x4, cos, sin], attrs)?;
+                let y = self.one(tg::Rope::NAME, &[x4, cos, sin], attrs)?;
                 Ok(vec![self.reshape(y, shape3)?])
             }
             n => err(format!("input of rank {n} is not supported (3 or 4)")),
@@ -1404,10 +1418,10 @@ impl Importer<'_> {
         let sqrt_scale = mkc_ir::attr::round_to(scale.sqrt(), e);
         let past_len = past_k.as_ref().map_or(0, |p| p.ty.shape[2]);
         if let Some(p) = past_k {
-            k = self.one("tg.concat", &[p, k], vec![("axis", i64_attr(2))])?;
+            k = self.one(tg::Concat::NAME, &[p, k], vec![("axis", i64_attr(2))])?;
         }
         if let Some(p) = past_v {
-            v = self.one("tg.concat", &[p, v], vec![("axis", i64_attr(2))])?;
+            v = self.one(tg::Concat::NAME, &[p, v], vec![("axis", i64_attr(2))])?;
         }
         let (present_k, present_v) = (k.clone(), v.clone());
         let skv = k.ty.shape[2];
@@ -1428,19 +1442,19 @@ impl Importer<'_> {
             v = rep(self, v)?;
         }
         let s = self.scalar(sqrt_scale, e);
-        let qs = self.bin("tg.mul", q, s.clone())?;
-        let ks = self.bin("tg.mul", k, s)?;
+        let qs = self.bin(tg::Mul::NAME, q, s.clone())?;
+        let ks = self.bin(tg::Mul::NAME, k, s)?;
         let mut qk = self.one(
-            "tg.matmul",
+            tg::MatMul::NAME,
             &[qs, ks],
             vec![("transpose_b", Attr::Bool(true))],
         )?;
         let softcap = attr_f(node, "softcap").unwrap_or(0.0);
         if softcap > 0.0 {
             let c = self.scalar(softcap, e);
-            let t = self.bin("tg.div", qk, c.clone())?;
-            let t = self.un("tg.tanh", t)?;
-            qk = self.bin("tg.mul", t, c)?;
+            let t = self.bin(tg::Div::NAME, qk, c.clone())?;
+            let t = self.un(tg::Tanh::NAME, t)?;
+            qk = self.bin(tg::Mul::NAME, t, c)?;
         }
         // The additive bias, [.., sq, skv].
         let mut bias: Option<Val> = None;
@@ -1458,7 +1472,7 @@ impl Importer<'_> {
                     mkc_ir::dialect::tg::elementwise::Scalar::F(fill)
                 })?;
                 let r = m.ty.rank() as i64 - 1;
-                self.one("tg.concat", &[m, filler], vec![("axis", i64_attr(r))])?
+                self.one(tg::Concat::NAME, &[m, filler], vec![("axis", i64_attr(r))])?
             } else {
                 m
             };
@@ -1477,7 +1491,7 @@ impl Importer<'_> {
             Some(n) if past_len == 0 => {
                 let n = self.cast(n.clone(), ElemType::I64)?;
                 let sqc = self.scalar(sq as f64, ElemType::I64);
-                let o = self.bin("tg.sub", n, sqc)?;
+                let o = self.bin(tg::Sub::NAME, n, sqc)?;
                 Some(self.reshape(o, vec![batch, 1, 1, 1])?)
             }
             _ => None,
@@ -1493,36 +1507,36 @@ impl Importer<'_> {
             })?;
             let mut p = i_idx;
             if let Some(o) = &offset {
-                p = self.bin("tg.add", p, o.clone())?;
+                p = self.bin(tg::Add::NAME, p, o.clone())?;
             }
-            let diff = self.bin("tg.sub", p, j_idx)?;
+            let diff = self.bin(tg::Sub::NAME, p, j_idx)?;
             let zero = self.scalar(0.0, ElemType::I64);
             let mut allowed: Option<Val> = None;
             let mut and = |s: &mut Self, c: Val| -> Result<()> {
                 allowed = Some(match allowed.take() {
-                    Some(a) => s.bin("tg.and", a, c)?,
+                    Some(a) => s.bin(tg::And::NAME, a, c)?,
                     None => c,
                 });
                 Ok(())
             };
             if is_causal {
-                let c = self.bin("tg.ge", diff.clone(), zero.clone())?;
+                let c = self.bin(tg::Ge::NAME, diff.clone(), zero.clone())?;
                 and(self, c)?;
             }
             if left >= 0 {
                 let l = self.scalar(left as f64, ElemType::I64);
-                let c = self.bin("tg.le", diff.clone(), l)?;
+                let c = self.bin(tg::Le::NAME, diff.clone(), l)?;
                 and(self, c)?;
             }
             if right >= 0 {
                 let r = self.scalar(-(right as f64), ElemType::I64);
-                let c = self.bin("tg.ge", diff.clone(), r)?;
+                let c = self.bin(tg::Ge::NAME, diff.clone(), r)?;
                 and(self, c)?;
             }
             let allowed = allowed.expect("one limit applies");
             let lim = self.bias_from_bool(allowed, e)?;
             bias = Some(match bias {
-                Some(b) => self.bin("tg.add", b, lim)?,
+                Some(b) => self.bin(tg::Add::NAME, b, lim)?,
                 None => lim,
             });
         }
@@ -1532,28 +1546,28 @@ impl Importer<'_> {
             let j_idx = self.new_const(TensorType::new([skv], ElemType::I64), |j| {
                 mkc_ir::dialect::tg::elementwise::Scalar::I(j as i64)
             })?;
-            let valid = self.bin("tg.lt", j_idx, n)?;
+            let valid = self.bin(tg::Lt::NAME, j_idx, n)?;
             let pb = self.bias_from_bool(valid, e)?;
             bias = Some(match bias {
-                Some(b) => self.bin("tg.add", b, pb)?,
+                Some(b) => self.bin(tg::Add::NAME, b, pb)?,
                 None => pb,
             });
         }
         let mode = attr_i(node, "qk_matmul_output_mode", 0);
         let mut qk_out = qk.clone();
         let scores = match &bias {
-            Some(b) => self.bin("tg.add", qk, b.clone())?,
+            Some(b) => self.bin(tg::Add::NAME, qk, b.clone())?,
             None => qk,
         };
         if mode == 2 {
             qk_out = scores.clone();
         }
         let last = scores.ty.rank() as i64 - 1;
-        let mut probs = self.one("tg.softmax", &[scores], vec![("axis", i64_attr(last))])?;
+        let mut probs = self.one(tg::Softmax::NAME, &[scores], vec![("axis", i64_attr(last))])?;
         if let Some(b) = &bias {
             // Rows the bias masks entirely have no attendable key: their weights are 0.
             let bmax = self.one(
-                "tg.reduce_max",
+                tg::ReduceMax::NAME,
                 std::slice::from_ref(b),
                 vec![
                     ("axes", ints(&[b.ty.rank() as i64 - 1])),
@@ -1561,14 +1575,14 @@ impl Importer<'_> {
                 ],
             )?;
             let ninf = self.scalar(f64::NEG_INFINITY, e);
-            let masked = self.bin("tg.eq", bmax, ninf)?;
+            let masked = self.bin(tg::Eq::NAME, bmax, ninf)?;
             let zero = self.scalar(0.0, e);
-            probs = self.one("tg.where", &[masked, zero, probs], vec![])?;
+            probs = self.one(tg::Where::NAME, &[masked, zero, probs], vec![])?;
         }
         if mode == 3 {
             qk_out = probs.clone();
         }
-        let mut y = self.one("tg.matmul", &[probs, v], vec![])?;
+        let mut y = self.one(tg::MatMul::NAME, &[probs, v], vec![])?;
         if rank3 {
             y = self.transpose(y, &[0, 2, 1, 3])?;
             let sh = y.ty.shape.clone();

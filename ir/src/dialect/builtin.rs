@@ -15,13 +15,13 @@ crate::op_kinds! {
 }
 
 pub fn register(r: &mut Registry) {
-    r.op("builtin.module", "the top-level container of functions")
+    r.op(Module::NAME, "the top-level container of functions")
         .regions(1)
         .optional_attr("sym_name", AttrKind::Str)
         .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL_TABLE)
         .verify(verify_module);
     r.op(
-        "func.func",
+        Func::NAME,
         "a function: one region whose entry block takes the arguments",
     )
     .regions(1)
@@ -31,7 +31,7 @@ pub fn register(r: &mut Registry) {
     .optional_attr("arg_attrs", AttrKind::Array)
     .traits(Traits::ISOLATED_FROM_ABOVE | Traits::SYMBOL)
     .verify(verify_func);
-    r.op("func.return", "returns the function's results")
+    r.op(Return::NAME, "returns the function's results")
         .operands(crate::registry::Arity::ANY)
         .traits(Traits::TERMINATOR | Traits::PURE)
         .verify(verify_return);
@@ -66,7 +66,7 @@ pub fn first_func(body: &Body) -> Option<OpId> {
         .ops
         .iter()
         .copied()
-        .find(|&o| body.ops[o].name == "func.func")
+        .find(|&o| body.ops[o].name == Func::NAME)
 }
 
 /// The checkpoint name of argument `i` of `func`, when it is a weight (`{mkc.weight = "..."}`).
@@ -110,7 +110,7 @@ fn verify_func(body: &Body, op: OpId) -> Result<(), String> {
         }
     }
     match body.blocks[entry].ops.last() {
-        Some(&last) if body.ops[last].name == "func.return" => Ok(()),
+        Some(&last) if body.ops[last].name == Return::NAME => Ok(()),
         _ => Err("body must end with 'func.return'".into()),
     }
 }
@@ -118,7 +118,7 @@ fn verify_func(body: &Body, op: OpId) -> Result<(), String> {
 fn verify_return(body: &Body, op: OpId) -> Result<(), String> {
     let func = body
         .parent_op(op)
-        .filter(|&f| body.ops[f].name == "func.func");
+        .filter(|&f| body.ops[f].name == Func::NAME);
     let Some(func) = func else {
         return Err("must be directly inside a 'func.func'".into());
     };

@@ -24,7 +24,7 @@ crate::op_kinds! {
 
 pub fn register(r: &mut Registry) {
     r.op(
-        "fused.group",
+        Group::NAME,
         "ops computed together as one task kind; the region reads only the operands",
     )
     .operands(Arity::ANY)
@@ -33,7 +33,7 @@ pub fn register(r: &mut Registry) {
     .attr("kind", AttrKind::Str)
     .traits(Traits::PURE | Traits::ISOLATED_FROM_ABOVE)
     .verify(verify_group);
-    r.op("fused.yield", "the results of the enclosing fused.group")
+    r.op(Yield::NAME, "the results of the enclosing fused.group")
         .operands(Arity::ANY)
         .traits(Traits::TERMINATOR | Traits::PURE)
         .verify(verify_yield);
@@ -60,7 +60,7 @@ fn verify_group(body: &Body, op: OpId) -> Result<(), String> {
         }
     }
     match body.blocks[block].ops.last() {
-        Some(&last) if body.ops[last].name == "fused.yield" => {
+        Some(&last) if body.ops[last].name == Yield::NAME => {
             let ys = &body.ops[last].operands;
             if ys.len() != data.results.len()
                 || ys
@@ -78,7 +78,7 @@ fn verify_group(body: &Body, op: OpId) -> Result<(), String> {
 
 fn verify_yield(body: &Body, op: OpId) -> Result<(), String> {
     match body.parent_op(op) {
-        Some(p) if body.ops[p].name == "fused.group" => Ok(()),
+        Some(p) if body.ops[p].name == Group::NAME => Ok(()),
         _ => Err("must be directly inside a fused.group".into()),
     }
 }

@@ -52,7 +52,7 @@ pub mod ops {
 
 pub fn register(r: &mut Registry) {
     r.op(
-        "kernel.plan",
+        ops::Plan::NAME,
         "the megakernel's settings and its codes' choices",
     )
     .regions(1)
@@ -67,7 +67,7 @@ pub fn register(r: &mut Registry) {
     .attr("events", AttrKind::Str)
     .attr("waits", AttrKind::Str)
     .verify_nested(|body, op| KernelPlan::parse(body, op).map(|_| ()));
-    r.op("kernel.code", "the choices of one task code")
+    r.op(ops::Code::NAME, "the choices of one task code")
         .regions(1)
         .attr("id", AttrKind::Int)
         .attr("task", AttrKind::Int)
@@ -75,13 +75,13 @@ pub fn register(r: &mut Registry) {
         .attr("smem", AttrKind::Int)
         .attr("scratch", AttrKind::Int)
         .optional_attr("direct", AttrKind::Bool)
-        .verify(|body, op| inside(body, op, "kernel.plan"));
-    r.op("kernel.op", "what one op of a code's slice does")
+        .verify(|body, op| inside(body, op, ops::Plan::NAME));
+    r.op(ops::Op::NAME, "what one op of a code's slice does")
         .attr("index", AttrKind::Int)
         .attr("name", AttrKind::Str)
         .attr("result", AttrKind::Any)
         .optional_attr("temps", AttrKind::Array)
-        .verify(|body, op| inside(body, op, "kernel.code"));
+        .verify(|body, op| inside(body, op, ops::Code::NAME));
 }
 
 fn inside(body: &Body, op: OpId, parent: &str) -> Result<(), String> {
@@ -450,7 +450,7 @@ impl KernelPlan {
             .ops
             .iter()
             .copied()
-            .find(|&o| body.ops[o].name == "kernel.plan")
+            .find(|&o| body.ops[o].name == ops::Plan::NAME)
     }
 
     /// Reads the module's plan.
@@ -509,7 +509,7 @@ impl KernelPlan {
         let module = body.module_block();
         let plan = body.build(
             module,
-            OpSpec::new("kernel.plan")
+            OpSpec::new(ops::Plan::NAME)
                 .regions(1)
                 .attr("threads", int(c.threads as u64))
                 .attr("registers", int(c.registers as u64))
@@ -570,7 +570,7 @@ impl CodePlan {
     }
 
     fn store(&self, body: &mut Body, block: crate::ir::BlockId, id: usize) {
-        let mut spec = OpSpec::new("kernel.code")
+        let mut spec = OpSpec::new(ops::Code::NAME)
             .regions(1)
             .attr("id", int(id as u64))
             .attr("task", int(self.task as u64))
@@ -584,7 +584,7 @@ impl CodePlan {
         let region = body.ops[code].regions[0];
         let inner = body.append_block(region, &[]);
         for o in &self.ops {
-            let mut spec = OpSpec::new("kernel.op")
+            let mut spec = OpSpec::new(ops::Op::NAME)
                 .attr("index", int(o.index as u64))
                 .attr("name", Attr::Str(o.name.clone()))
                 .attr("result", o.result.to_attr());

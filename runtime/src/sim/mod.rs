@@ -15,9 +15,11 @@ pub mod queues;
 
 use crate::tensor::Tensor;
 use mkc_ir::attr::round_to;
+use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
+use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
 use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
@@ -79,7 +81,7 @@ impl<'a> Simulator<'a> {
         let mut steps = body.blocks[entry].ops.clone();
         let ret = steps
             .pop()
-            .filter(|&o| body.ops[o].name == "func.return")
+            .filter(|&o| body.ops[o].name == builtin::Return::NAME)
             .ok_or("the function has no return")?;
         let mut layouts = HashMap::new();
         for (v, l) in program.layouts(body)? {
@@ -122,7 +124,7 @@ impl<'a> Simulator<'a> {
         // Constants outside groups are loaded once, like weights.
         let mut interp = Interpreter::new(body, weights);
         for &op in &sim.steps.clone() {
-            if body.ops[op].name == "tg.constant" {
+            if body.ops[op].name == tg::Constant::NAME {
                 let t = interp.eval_op(op, &[])?.remove(0);
                 let mut memory = std::mem::take(&mut sim.memory);
                 sim.store(&mut memory, body.ops[op].results[0], &t, None, true);

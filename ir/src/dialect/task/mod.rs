@@ -30,6 +30,7 @@ use crate::ir::{Body, OpId, OpSpec};
 use crate::registry::{AttrKind, Registry};
 pub mod graph;
 
+use crate::dialect::builtin;
 use crate::types::ElemType;
 use cranelift_entity::EntityRef;
 
@@ -52,27 +53,30 @@ pub use graph::*;
 
 pub fn register(r: &mut Registry) {
     r.op(
-        "task.graph",
+        ops::Graph::NAME,
         "the megakernel's tasks, events and memory placement",
     )
     .regions(1)
     .verify_nested(verify_graph);
-    r.op("task.buffer", "a region of device memory")
+    r.op(ops::Buffer::NAME, "a region of device memory")
         .attr("sym_name", AttrKind::Str)
         .attr("bytes", AttrKind::Int)
         .verify(in_graph);
-    r.op("task.place", "where an argument or a group result lives")
-        .optional_attr("arg", AttrKind::Int)
-        .optional_attr("group", AttrKind::Int)
-        .optional_attr("result", AttrKind::Int)
-        .attr("buffer", AttrKind::Str)
-        .attr("offset", AttrKind::Int)
-        .optional_attr("perm", AttrKind::Array)
-        .verify(in_graph);
-    r.op("task.event", "a counter with a target count per step")
+    r.op(
+        ops::Place::NAME,
+        "where an argument or a group result lives",
+    )
+    .optional_attr("arg", AttrKind::Int)
+    .optional_attr("group", AttrKind::Int)
+    .optional_attr("result", AttrKind::Int)
+    .attr("buffer", AttrKind::Str)
+    .attr("offset", AttrKind::Int)
+    .optional_attr("perm", AttrKind::Array)
+    .verify(in_graph);
+    r.op(ops::Event::NAME, "a counter with a target count per step")
         .attr("target", AttrKind::Int)
         .verify(in_graph);
-    r.op("task.task", "one tile of one fused group's results")
+    r.op(ops::Task::NAME, "one tile of one fused group's results")
         .attr("kind", AttrKind::Str)
         .attr("group", AttrKind::Int)
         .attr("output", AttrKind::Int)
@@ -91,7 +95,7 @@ pub fn register(r: &mut Registry) {
 
 fn in_graph(body: &Body, op: OpId) -> Result<(), String> {
     match body.parent_op(op) {
-        Some(p) if body.ops[p].name == "task.graph" => Ok(()),
+        Some(p) if body.ops[p].name == ops::Graph::NAME => Ok(()),
         _ => Err("must be directly inside a task.graph".into()),
     }
 }
@@ -225,7 +229,7 @@ impl TaskProgram {
             .ops
             .iter()
             .copied()
-            .find(|&o| body.ops[o].name == "task.graph")
+            .find(|&o| body.ops[o].name == ops::Graph::NAME)
     }
 
     /// Reads the program from a `task.graph` op, checking every reference.
@@ -278,7 +282,7 @@ impl TaskProgram {
                     .ok_or_else(|| at(format!("no task.buffer named '{n}' before it")))
             };
             match d.name.as_str() {
-                "task.buffer" => {
+                ops::Buffer::NAME => {
                     let name = d.attrs.get("sym_name").and_then(Attr::as_str).unwrap_or("");
                     if !crate::attr::is_bare_identifier(name) || names.iter().any(|n| n == name) {
                         return Err(at(format!(
@@ -292,7 +296,7 @@ impl TaskProgram {
                         bytes,
                     });
                 }
-                "task.place" => {
+                ops::Place::NAME => {
                     let of = match (get_int("arg")?, get_int("group")?, get_int("result")?) {
                         (Some(a), None, None) if a >= 0 => PlaceOf::Arg(a as usize),
                         (None, Some(g), Some(r)) if g >= 0 && r >= 0 => PlaceOf::Result {
@@ -328,13 +332,13 @@ impl TaskProgram {
                         perm,
                     });
                 }
-                "task.event" => {
+                ops::Event::NAME => {
                     let target = u32::try_from(need("target")?)
                         .map_err(|_| at("'target' must fit in 32 bits".into()))?;
                     p.graph.events.push(Event { target });
                     event_ops.push(o);
                 }
-                "task.task" => {
+                ops::Task::NAME => {
                     let list = |k: &str| d.attrs.get(k).and_then(Attr::as_array).unwrap_or(&[]);
                     let events = |k: &str| -> Result<Vec<EventId>, (OpId, String)> {
                         list(k)
@@ -528,7 +532,7 @@ impl TaskProgram {
             .ops
             .iter()
             .copied()
-            .filter(|&o| body.ops[o].name != "func.return")
+            .filter(|&o| body.ops[o].name != builtin::Return::NAME)
             .collect();
         self.places
             .iter()
@@ -598,20 +602,20 @@ impl TaskProgram {
             body.erase_op(old);
         }
         let module = body.module_block();
-        let graph = body.build(module, OpSpec::new("task.graph").regions(1));
+        let graph = body.build(module, OpSpec::new(ops::Graph::NAME).regions(1));
         let region = body.ops[graph].regions[0];
         let block = body.append_block(region, &[]);
         let name = |b: BufferId| self.graph.buffers[b].name.clone();
         for b in self.graph.buffers.values() {
             body.build(
                 block,
-                OpSpec::new("task.buffer")
+                OpSpec::new(ops::Buffer::NAME)
                     .attr("sym_name", Attr::Str(b.name.clone()))
                     .attr("bytes", int(b.bytes as i64)),
             );
         }
         for pl in &self.places {
-            let mut spec = OpSpec::new("task.place");
+            let mut spec = OpSpec::new(ops::Place::NAME);
             spec = match pl.of {
                 PlaceOf::Arg(a) => spec.attr("arg", int(a as i64)),
                 PlaceOf::Result { group, result } => spec
@@ -629,7 +633,7 @@ impl TaskProgram {
         for e in self.graph.events.values() {
             body.build(
                 block,
-                OpSpec::new("task.event").attr("target", int(e.target as i64)),
+                OpSpec::new(ops::Event::NAME).attr("target", int(e.target as i64)),
             );
         }
         let mut slot_of = vec![None; self.graph.tasks.len()];
@@ -643,7 +647,7 @@ impl TaskProgram {
         let range =
             |r: &Range| opaque(format!("range<{}, {}, {}>", name(r.buffer), r.start, r.end));
         for (t, task) in &self.graph.tasks {
-            let mut spec = OpSpec::new("task.task")
+            let mut spec = OpSpec::new(ops::Task::NAME)
                 .attr("kind", Attr::Str(task.kind.clone()))
                 .attr("group", int(task.group as i64))
                 .attr("output", int(task.output as i64))

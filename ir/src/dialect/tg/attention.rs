@@ -33,46 +33,67 @@ crate::op_kinds! {
     AttentionCombine = "tg.attention_combine",
 }
 
-/// The heads of decode attention (`tg.attention` and `tg.attention_partial`): q [heads,
-/// head_dim] over caches [positions, kv_heads, head_dim].
-pub trait DecodeAttention {
-    fn q(&self) -> Option<&TensorType>;
-    fn cache(&self) -> Option<&TensorType>;
+/// Query heads a KV head serves (grouped-query attention; 1 without grouping).
+pub fn query_group(heads: i64, kv_heads: i64) -> i64 {
+    (heads / kv_heads.max(1)).max(1)
+}
 
-    fn heads(&self) -> i64 {
-        self.q().map_or(1, |q| q.shape[0])
-    }
-    fn head_dim(&self) -> i64 {
-        self.q().map_or(1, |q| q.shape[1])
-    }
-    fn kv_heads(&self) -> i64 {
-        self.cache().map_or(1, |k| k.shape[1])
-    }
+/// The heads of decode attention (`tg.attention`, `tg.attention_partial`): queries
+/// [.., heads, head_dim] over caches [positions, kv_heads, head_dim].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeHeads {
+    pub heads: i64,
+    pub head_dim: i64,
+    pub kv_heads: i64,
     /// Positions the caches hold.
-    fn positions(&self) -> i64 {
-        self.cache().map_or(0, |k| k.shape[0])
+    pub positions: i64,
+}
+
+impl DecodeHeads {
+    /// From the shapes of the queries and the K cache; None unless they have those ranks.
+    pub fn of_shapes(q: &[i64], cache: &[i64]) -> Option<DecodeHeads> {
+        if q.len() < 2 || cache.len() != 3 {
+            return None;
+        }
+        Some(DecodeHeads {
+            heads: q[q.len() - 2],
+            head_dim: q[q.len() - 1],
+            kv_heads: cache[1],
+            positions: cache[0],
+        })
     }
+
     /// Query heads a KV head serves.
-    fn group(&self) -> i64 {
-        (self.heads() / self.kv_heads().max(1)).max(1)
+    pub fn group(&self) -> i64 {
+        query_group(self.heads, self.kv_heads)
     }
 }
 
-impl DecodeAttention for OpRef<'_, Attention> {
-    fn q(&self) -> Option<&TensorType> {
-        self.operand_type(0)
-    }
-    fn cache(&self) -> Option<&TensorType> {
-        self.operand_type(1)
+/// Decode attention's typed accessors, for both of its ops.
+pub trait DecodeAttention {
+    /// Its heads (None when the operands are not decode attention's ranks).
+    fn decode_heads(&self) -> Option<DecodeHeads>;
+}
+
+impl<K> DecodeAttention for OpRef<'_, K>
+where
+    K: crate::op::OpKind + IsDecodeAttention,
+{
+    fn decode_heads(&self) -> Option<DecodeHeads> {
+        DecodeHeads::of_shapes(&self.operand_type(0)?.shape, &self.operand_type(1)?.shape)
     }
 }
 
-impl DecodeAttention for OpRef<'_, AttentionPartial> {
-    fn q(&self) -> Option<&TensorType> {
-        self.operand_type(0)
-    }
-    fn cache(&self) -> Option<&TensorType> {
-        self.operand_type(1)
+/// The op kinds that are decode attention.
+pub trait IsDecodeAttention {}
+impl IsDecodeAttention for Attention {}
+impl IsDecodeAttention for AttentionPartial {}
+
+/// The heads of `op` if it is decode attention (either op).
+pub fn decode_heads(body: &crate::Body, op: crate::OpId) -> Option<DecodeHeads> {
+    match Attention::of(body, op) {
+        Some(a) => a.decode_heads(),
+        None => AttentionPartial::of(body, op)?.decode_heads(),
     }
 }
 
@@ -288,11 +309,10 @@ fn tile_attention(n: &NeedsInput) -> Vec<Option<Region>> {
     let shapes = &n.shapes;
     let q = &shapes[0];
     let rank = q.len();
-    if rank < 2 || shapes[1].len() != 3 {
+    let Some(heads) = DecodeHeads::of_shapes(q, &shapes[1]) else {
         return n.all_full();
-    }
-    let (heads, kv) = (q[rank - 2], shapes[1][1]);
-    let group = (heads / kv.max(1)).max(1);
+    };
+    let group = heads.group();
     let rq = n.map(&|b| {
         let mut x = b.clone();
         x[rank - 1] = (0, q[rank - 1]);
@@ -306,10 +326,11 @@ fn tile_attention(n: &NeedsInput) -> Vec<Option<Region>> {
 /// step's (the position's), so a tile reads its heads' whole cache rows.
 fn tile_attention_partial(n: &NeedsInput) -> Vec<Option<Region>> {
     let (q, kc) = (&n.shapes[0], &n.shapes[1]);
-    if q.len() != 2 || kc.len() != 3 {
+    let heads = DecodeHeads::of_shapes(q, kc);
+    let (Some(heads), 2) = (heads, q.len()) else {
         return n.all_full();
-    }
-    let group = (q[0] / kc[1].max(1)).max(1);
+    };
+    let group = heads.group();
     let rq = n.map(&|b| vec![vec![b[1], (0, q[1])]]);
     let rk = n.map(&|b| vec![kv_rows(kc, group, b[1])]);
     vec![Some(rq), Some(rk.clone()), Some(rk), n.full(3)]
@@ -565,9 +586,9 @@ fn attend(
     rows: std::ops::Range<usize>,
     scale: f64,
 ) -> (Vec<f64>, f64, f64) {
-    let (heads, dim) = (q.ty.shape[0] as usize, q.ty.shape[1] as usize);
+    let dim = q.ty.shape[1] as usize;
     let kv_heads = k.ty.shape[1] as usize;
-    let kh = h / (heads / kv_heads);
+    let kh = h / query_group(q.ty.shape[0], k.ty.shape[1]) as usize;
     let scores: Vec<f64> = rows
         .clone()
         .map(|t| {

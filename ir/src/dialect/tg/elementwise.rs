@@ -670,7 +670,7 @@ fn fold_pow(inp: &FoldInput) -> Option<Vec<Folded>> {
 fn fold_neg(inp: &FoldInput) -> Option<Vec<Folded>> {
     // neg(neg(x)) -> x is exact.
     if let Some(d) = inp.body.def_op(inp.operand(0)) {
-        if inp.body.ops[d].name == "tg.neg" {
+        if inp.body.ops[d].name == Neg::NAME {
             return Some(vec![Folded::Value(inp.body.ops[d].operands[0])]);
         }
     }
