@@ -23,7 +23,7 @@ use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
 use mkc_ir::dialect::fused;
-use mkc_ir::dialect::task::{Layout, Range, Task, TaskGraph, TileBox};
+use mkc_ir::dialect::task::{BufferId, Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
@@ -598,40 +598,100 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
     let target = Target::of(body)?;
     let plan: MemoryPlan = plan_memory(body, func)?;
     plan.check()?;
+    let steps = step_ops(body, func)?;
+    let mut g = TaskGraph::default();
+    let placed = place_values(body, func, &steps, &plan, &mut g)?;
+    let pl = Placer {
+        body,
+        steps: steps.clone(),
+        places: placed.places,
+        // Of the buffers place_values adds, in its order.
+        memory: vec![
+            Memory::Weights,
+            Memory::Kv,
+            Memory::Activations,
+            Memory::Activations,
+            Memory::Weights,
+        ],
+        opts,
+        target: &target,
+    };
+    // Groups of one structure (the layers) have the same menus of cuts.
+    let mut menu_cache: HashMap<(String, usize), Vec<Choice>> = HashMap::new();
+    for (s, &op) in steps.iter().enumerate() {
+        if !tg::Constant::is(body, op) {
+            tile_group(&pl, s, &mut menu_cache, &mut g)?;
+        }
+    }
+    g.derive_events();
+    if opts.prune_waits {
+        g.prune_implied_waits();
+    }
+    run_on_last_signal(body, &steps, &mut g, opts.last_signal_bytes);
+    Ok(TaskProgram {
+        graph: g,
+        places: placed.list,
+        schedule: None,
+    })
+}
+
+/// The top-level ops of `func`'s body but its return: fused groups and constants.
+fn step_ops(body: &Body, func: OpId) -> Result<Vec<OpId>, String> {
     let entry = body
         .entry_block(func, 0)
         .ok_or("the function has no body")?;
     let mut steps: Vec<OpId> = body.blocks[entry].ops.clone();
-    if steps
-        .last()
-        .is_some_and(|&o| body.ops[o].name == builtin::Return::NAME)
-    {
+    if steps.last().is_some_and(|&o| builtin::Return::is(body, o)) {
         steps.pop();
     }
-    let is_constant = |o: OpId| body.ops[o].name == tg::Constant::NAME;
     if let Some(&o) = steps
         .iter()
-        .find(|&&o| body.ops[o].name != fused::Group::NAME && !is_constant(o))
+        .find(|&&o| !fused::Group::is(body, o) && !tg::Constant::is(body, o))
     {
         return Err(format!(
             "'{}' is not in a fused.group: run 'fuse' before 'tile'",
             body.ops[o].name
         ));
     }
-    let mut g = TaskGraph::default();
+    Ok(steps)
+}
+
+/// The places of a function's arguments and top-level results, by value and in the
+/// program's order.
+#[derive(Default)]
+struct Placed {
+    places: HashMap<ValueId, Place>,
+    list: Vec<Place>,
+}
+
+impl Placed {
+    fn add(&mut self, v: ValueId, p: Place) {
+        self.places.insert(v, p.clone());
+        self.list.push(p);
+    }
+}
+
+fn tensor_bytes(body: &Body, v: ValueId) -> u64 {
+    body.ty(v)
+        .as_tensor()
+        .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64)
+}
+
+/// Adds the buffers (weights, kv, arena, inputs, constants) and places every argument and
+/// top-level result in them.
+fn place_values(
+    body: &Body,
+    func: OpId,
+    steps: &[OpId],
+    plan: &MemoryPlan,
+    g: &mut TaskGraph,
+) -> Result<Placed, String> {
     let weights = g.add_buffer("weights", plan.weight_bytes);
     let kv = g.add_buffer("kv", plan.cache_bytes);
     let arena = g.add_buffer("arena", plan.arena_bytes);
-    let memory = vec![
-        Memory::Weights,
-        Memory::Kv,
-        Memory::Activations,
-        Memory::Activations,
-        Memory::Weights,
-    ];
+    let entry = body.entry_block(func, 0).expect("checked by step_ops");
     let args = &body.blocks[entry].args;
-    let mut places: HashMap<ValueId, Place> = HashMap::new();
-    let mut prog_places = Vec::new();
+    let mut placed = Placed::default();
     let mut input_bytes = 0u64;
     let mut inputs_later = Vec::new();
     for (i, &a) in args.iter().enumerate() {
@@ -650,51 +710,29 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             }
         } else if let Some(c) = plan.caches.iter().find(|c| c.0 == a) {
             let rank = body.ty(a).as_tensor().map_or(0, |t| t.rank());
-            // [ctx, heads, lanes...] is stored [heads, lanes..., ctx]: a head, or any lane
-            // range of it over all positions, is one contiguous span. Tiles that write one
-            // row in place declare all positions (the row is known only at run time), so
-            // this is what lets a cut along lanes declare one range instead of one per
-            // position. (Attention reads a head's K and V as [lanes, ctx]: every position's
-            // score is a dot product down the columns.)
-            let perm = if rank >= 3 {
-                let mut p: Vec<usize> = (1..rank).collect();
-                p.push(0);
-                p
-            } else {
-                vec![]
-            };
             Place {
                 of,
                 buffer: kv,
                 offset: c.1,
-                perm,
+                perm: cache_perm(rank),
             }
         } else {
             inputs_later.push((i, a, input_bytes));
-            let b = body
-                .ty(a)
-                .as_tensor()
-                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64);
-            input_bytes += b.div_ceil(8) * 8;
+            input_bytes += tensor_bytes(body, a).div_ceil(8) * 8;
             continue;
         };
-        places.insert(a, place.clone());
-        prog_places.push(place);
+        placed.add(a, place);
     }
     let inputs = g.add_buffer("inputs", input_bytes);
     // Constants the step function holds outside groups: written once at load, like weights,
     // into their own region (the arena is reused, so it could not keep them across steps).
     let mut constant_bytes = 0u64;
     let mut constant_at = HashMap::new();
-    for &op in &steps {
-        if is_constant(op) {
+    for &op in steps {
+        if tg::Constant::is(body, op) {
             let r = body.ops[op].results[0];
             constant_at.insert(r, constant_bytes);
-            let b = body
-                .ty(r)
-                .as_tensor()
-                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64);
-            constant_bytes += b.div_ceil(256) * 256;
+            constant_bytes += tensor_bytes(body, r).div_ceil(256) * 256;
         }
     }
     let constants = g.add_buffer("constants", constant_bytes);
@@ -705,12 +743,11 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             offset: off,
             perm: vec![],
         };
-        places.insert(a, p.clone());
-        prog_places.push(p);
+        placed.add(a, p);
     }
     let arena_at: HashMap<ValueId, u64> = plan.arena.iter().map(|p| (p.value, p.offset)).collect();
     for (s, &op) in steps.iter().enumerate() {
-        if is_constant(op) {
+        if tg::Constant::is(body, op) {
             let r = body.ops[op].results[0];
             let p = Place {
                 of: PlaceOf::Result {
@@ -721,141 +758,159 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
                 offset: constant_at[&r],
                 perm: vec![],
             };
-            places.insert(r, p.clone());
-            prog_places.push(p);
-            continue;
-        }
-        let block = body.entry_block(op, 0).ok_or("a group has no body")?;
-        let yields = body.ops[*body.blocks[block].ops.last().ok_or("empty group")?]
-            .operands
-            .clone();
-        for (k, &r) in body.ops[op].results.iter().enumerate() {
-            let of = PlaceOf::Result {
-                group: s,
-                result: k,
-            };
-            let place = if result_in_place(body, op, k) {
-                // The cache it updates: follow the kv_append's cache operand out of the group.
-                let ka = body
-                    .def_op(yields[k])
-                    .expect("in place results are kv_append");
-                let inner = body.ops[ka].operands[0];
-                let i = body.blocks[block]
-                    .args
-                    .iter()
-                    .position(|&x| x == inner)
-                    .ok_or("a kv_append updates a cache made inside its group")?;
-                let outer = body.ops[op].operands[i];
-                let p = places
-                    .get(&outer)
-                    .ok_or("a kv_append's cache has no place")?;
-                Place { of, ..p.clone() }
-            } else {
-                let off = *arena_at
-                    .get(&r)
-                    .ok_or_else(|| format!("result {k} of group {s} is not in the memory plan"))?;
-                Place {
-                    of,
-                    buffer: arena,
-                    offset: off,
-                    perm: vec![],
-                }
-            };
-            places.insert(r, place.clone());
-            prog_places.push(place);
+            placed.add(r, p);
+        } else {
+            place_group_results(body, s, op, &arena_at, arena, &mut placed)?;
         }
     }
-    let pl = Placer {
-        body,
-        steps: steps.clone(),
-        places,
-        memory,
-        opts,
-        target: &target,
-    };
-    let per_sm = target.bandwidth / target.sms as f64;
-    // Groups of one structure (the layers) have the same menus of cuts.
-    let mut menu_cache: HashMap<(String, usize), Vec<Choice>> = HashMap::new();
-    for (s, &op) in steps.iter().enumerate() {
-        if is_constant(op) {
-            continue;
-        }
-        let results = &body.ops[op].results;
-        // Results in the order their values are defined: one read back by another comes first.
-        let block = body.entry_block(op, 0).expect("checked");
-        let ops = &body.blocks[block].ops;
-        let yields = &body.ops[*ops.last().expect("checked")].operands;
-        let mut order: Vec<usize> = (0..results.len()).collect();
-        order.sort_by_key(|&k| {
-            body.def_op(yields[k])
-                .map_or(0, |o| ops.iter().position(|&x| x == o).unwrap_or(0) + 1)
-        });
-        let shape = |k: usize| {
-            body.ty(results[k])
-                .as_tensor()
-                .map(|t| t.shape.clone())
-                .unwrap_or_default()
+    Ok(placed)
+}
+
+/// [ctx, heads, lanes...] is stored [heads, lanes..., ctx]: a head, or any lane range of it
+/// over all positions, is one contiguous span. Tiles that write one row in place declare
+/// all positions (the row is known only at run time), so this is what lets a cut along
+/// lanes declare one range instead of one per position. (Attention reads a head's K and V
+/// as [lanes, ctx]: every position's score is a dot product down the columns.)
+fn cache_perm(rank: usize) -> Vec<usize> {
+    if rank >= 3 {
+        let mut p: Vec<usize> = (1..rank).collect();
+        p.push(0);
+        p
+    } else {
+        vec![]
+    }
+}
+
+/// Places group `s`'s results: in the arena where the memory plan put them, or, for a
+/// cache updated in place, where that cache lives.
+fn place_group_results(
+    body: &Body,
+    s: usize,
+    op: OpId,
+    arena_at: &HashMap<ValueId, u64>,
+    arena: BufferId,
+    placed: &mut Placed,
+) -> Result<(), String> {
+    let block = body.entry_block(op, 0).ok_or("a group has no body")?;
+    let yields = body.ops[*body.blocks[block].ops.last().ok_or("empty group")?]
+        .operands
+        .clone();
+    for (k, &r) in body.ops[op].results.iter().enumerate() {
+        let of = PlaceOf::Result {
+            group: s,
+            result: k,
         };
-        // Results that read another result back run after it: each such level of results
-        // has every SM to itself.
-        let mut level = vec![0usize; results.len()];
-        for &k in &order {
-            let sl = slice(body, op, k, &[full_box(&shape(k))])?;
-            level[k] = sl
-                .loaded
+        let place = if result_in_place(body, op, k) {
+            // The cache it updates: follow the kv_append's cache operand out of the group.
+            let ka = body
+                .def_op(yields[k])
+                .expect("in place results are kv_append");
+            let inner = body.ops[ka].operands[0];
+            let i = body.blocks[block]
+                .args
                 .iter()
-                .map(|&(_, j)| level[j] + 1)
-                .max()
-                .unwrap_or(0);
-        }
-        let signature = group_signature(body, op);
-        let mut menus: HashMap<usize, Vec<Choice>> = HashMap::new();
-        for &k in &order {
-            let key = (signature.clone(), k);
-            let menu = match menu_cache.get(&key) {
-                Some(m) => m.clone(),
-                None => {
-                    let m = pl.menu(s, k, &shape(k), result_in_place(body, op, k), per_sm)?;
-                    menu_cache.insert(key, m.clone());
-                    m
-                }
-            };
-            menus.insert(k, menu);
-        }
-        // Attention's combine: one tile per head range of the parts' tiles, so that each
-        // runs on the last signal of its heads' parts (see `run_on_last_signal`).
-        if results.len() == 1 {
-            if let Some(tiles) = combine_tiles(body, &steps, op, &g) {
-                for tile in tiles {
-                    g.add_task(pl.task(s, 0, tile)?);
-                }
-                continue;
+                .position(|&x| x == inner)
+                .ok_or("a kv_append updates a cache made inside its group")?;
+            let outer = body.ops[op].operands[i];
+            let p = placed
+                .places
+                .get(&outer)
+                .ok_or("a kv_append's cache has no place")?;
+            Place { of, ..p.clone() }
+        } else {
+            let off = *arena_at
+                .get(&r)
+                .ok_or_else(|| format!("result {k} of group {s} is not in the memory plan"))?;
+            Place {
+                of,
+                buffer: arena,
+                offset: off,
+                perm: vec![],
             }
+        };
+        placed.add(r, place);
+    }
+    Ok(())
+}
+
+/// Cuts group `s`'s results into tasks: each result's menu of cuts (shared by groups of
+/// one structure), then, level by level (a result that reads another back runs after it),
+/// the cuts that share the SMs best.
+fn tile_group(
+    pl: &Placer,
+    s: usize,
+    menu_cache: &mut HashMap<(String, usize), Vec<Choice>>,
+    g: &mut TaskGraph,
+) -> Result<(), String> {
+    let (body, target) = (pl.body, pl.target);
+    let op = pl.steps[s];
+    let per_sm = target.bandwidth / target.sms as f64;
+    let results = &body.ops[op].results;
+    // Results in the order their values are defined: one read back by another comes first.
+    let block = body.entry_block(op, 0).expect("checked");
+    let ops = &body.blocks[block].ops;
+    let yields = &body.ops[*ops.last().expect("checked")].operands;
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by_key(|&k| {
+        body.def_op(yields[k])
+            .map_or(0, |o| ops.iter().position(|&x| x == o).unwrap_or(0) + 1)
+    });
+    let shape = |k: usize| {
+        body.ty(results[k])
+            .as_tensor()
+            .map(|t| t.shape.clone())
+            .unwrap_or_default()
+    };
+    // Results that read another result back run after it: each such level of results
+    // has every SM to itself.
+    let mut level = vec![0usize; results.len()];
+    for &k in &order {
+        let sl = slice(body, op, k, &[full_box(&shape(k))])?;
+        level[k] = sl
+            .loaded
+            .iter()
+            .map(|&(_, j)| level[j] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let signature = group_signature(body, op);
+    let mut menus: HashMap<usize, Vec<Choice>> = HashMap::new();
+    for &k in &order {
+        let key = (signature.clone(), k);
+        let menu = match menu_cache.get(&key) {
+            Some(m) => m.clone(),
+            None => {
+                let m = pl.menu(s, k, &shape(k), result_in_place(body, op, k), per_sm)?;
+                menu_cache.insert(key, m.clone());
+                m
+            }
+        };
+        menus.insert(k, menu);
+    }
+    // Attention's combine: one tile per head range of the parts' tiles, so that each
+    // runs on the last signal of its heads' parts (see `run_on_last_signal`).
+    if results.len() == 1 {
+        if let Some(tiles) = combine_tiles(body, &pl.steps, op, g) {
+            for tile in tiles {
+                g.add_task(pl.task(s, 0, tile)?);
+            }
+            return Ok(());
         }
-        let top = level.iter().copied().max().unwrap_or(0);
-        for l in 0..=top {
-            let ks: Vec<usize> = order.iter().copied().filter(|&k| level[k] == l).collect();
-            let picks = allot(
-                &ks.iter().map(|k| &menus[k][..]).collect::<Vec<_>>(),
-                target.sms as usize,
-            );
-            for (&k, pick) in ks.iter().zip(picks) {
-                for tile in tiles_of(&menus[&k][pick].cut) {
-                    g.add_task(pl.task(s, k, tile)?);
-                }
+    }
+    let top = level.iter().copied().max().unwrap_or(0);
+    for l in 0..=top {
+        let ks: Vec<usize> = order.iter().copied().filter(|&k| level[k] == l).collect();
+        let picks = allot(
+            &ks.iter().map(|k| &menus[k][..]).collect::<Vec<_>>(),
+            target.sms as usize,
+        );
+        for (&k, pick) in ks.iter().zip(picks) {
+            for tile in tiles_of(&menus[&k][pick].cut) {
+                g.add_task(pl.task(s, k, tile)?);
             }
         }
     }
-    g.derive_events();
-    if opts.prune_waits {
-        g.prune_implied_waits();
-    }
-    run_on_last_signal(body, &steps, &mut g, opts.last_signal_bytes);
-    Ok(TaskProgram {
-        graph: g,
-        places: prog_places,
-        schedule: None,
-    })
+    Ok(())
 }
 
 /// Tiles of a group that computes attention's combine: one per range of heads that the

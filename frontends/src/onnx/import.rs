@@ -770,7 +770,9 @@ impl Importer<'_> {
                 let (c, a, b) = (x()?, self.req(node, 1)?, self.req(node, 2)?);
                 single(self.one(tg::Where::NAME, &[c, a, b], vec![])?)
             }
-            other => unreachable!("{other} is not a binary op"),
+            other => Err(OnnxError::new(format!(
+                "internal error: {other} reached the binary ops"
+            ))),
         }
     }
 
@@ -848,7 +850,9 @@ impl Importer<'_> {
                 }
                 single(a)
             }
-            other => unreachable!("{other} is not a unary op"),
+            other => Err(OnnxError::new(format!(
+                "internal error: {other} reached the unary ops"
+            ))),
         }
     }
 
@@ -1032,7 +1036,11 @@ impl Importer<'_> {
                 })?;
                 self.expand(a, out)?
             }
-            other => unreachable!("{other} is not a layout op"),
+            other => {
+                return Err(OnnxError::new(format!(
+                    "internal error: {other} reached the layout ops"
+                )))
+            }
         };
         Ok(vec![y])
     }
@@ -1117,7 +1125,9 @@ impl Importer<'_> {
                     vec![("axis", i64_attr(ax as i64))],
                 )?)
             }
-            other => unreachable!("{other} is not a selection op"),
+            other => Err(OnnxError::new(format!(
+                "internal error: {other} reached the selection ops"
+            ))),
         }
     }
 
@@ -1184,7 +1194,11 @@ impl Importer<'_> {
                     mkc_ir::dialect::tg::elementwise::Scalar::I(dims[i])
                 })?
             }
-            other => unreachable!("{other} is not a known-value op"),
+            other => {
+                return Err(OnnxError::new(format!(
+                    "internal error: {other} reached the known-value ops"
+                )))
+            }
         };
         Ok(vec![v])
     }

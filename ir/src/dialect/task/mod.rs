@@ -249,275 +249,24 @@ impl TaskProgram {
         let block = body
             .entry_block(op, 0)
             .ok_or((op, "needs a body block".to_string()))?;
-        let mut p = TaskProgram::default();
-        let mut names: Vec<String> = Vec::new();
-        let mut placed: Vec<(usize, usize)> = Vec::new(); // (sm, slot) per task
-        let mut scheduled = None;
-        let mut event_ops: Vec<OpId> = Vec::new();
-        let mut task_ops: Vec<OpId> = Vec::new();
+        let mut r = GraphReader::default();
         for &o in &body.blocks[block].ops {
-            let d = &body.ops[o];
-            let at = |m: String| (o, m);
-            let get_int = |k: &str| -> Result<Option<i64>, (OpId, String)> {
-                match d.attrs.get(k) {
-                    None => Ok(None),
-                    Some(a) => a
-                        .as_int()
-                        .map(Some)
-                        .ok_or_else(|| at(format!("'{k}' must be an integer"))),
-                }
+            let a = OpAttrs {
+                op: o,
+                d: &body.ops[o],
             };
-            let need = |k: &str| -> Result<i64, (OpId, String)> {
-                get_int(k)?.ok_or_else(|| at(format!("needs '{k}'")))
-            };
-            let nonneg = |k: &str| -> Result<u64, (OpId, String)> {
-                let v = need(k)?;
-                u64::try_from(v).map_err(|_| at(format!("'{k}' must not be negative")))
-            };
-            let buffer_named = |n: &str| {
-                names
-                    .iter()
-                    .position(|x| x == n)
-                    .map(BufferId::new)
-                    .ok_or_else(|| at(format!("no task.buffer named '{n}' before it")))
-            };
-            match d.name.as_str() {
-                ops::Buffer::NAME => {
-                    let name = d.attrs.get("sym_name").and_then(Attr::as_str).unwrap_or("");
-                    if !crate::attr::is_bare_identifier(name) || names.iter().any(|n| n == name) {
-                        return Err(at(format!(
-                            "buffer name '{name}' is not a fresh identifier"
-                        )));
-                    }
-                    names.push(name.to_string());
-                    let bytes = nonneg("bytes")?;
-                    p.graph.buffers.push(Buffer {
-                        name: name.to_string(),
-                        bytes,
-                    });
-                }
-                ops::Place::NAME => {
-                    let of = match (get_int("arg")?, get_int("group")?, get_int("result")?) {
-                        (Some(a), None, None) if a >= 0 => PlaceOf::Arg(a as usize),
-                        (None, Some(g), Some(r)) if g >= 0 && r >= 0 => PlaceOf::Result {
-                            group: g as usize,
-                            result: r as usize,
-                        },
-                        _ => return Err(at("needs either 'arg', or 'group' and 'result'".into())),
-                    };
-                    let buffer =
-                        buffer_named(d.attrs.get("buffer").and_then(Attr::as_str).unwrap_or(""))?;
-                    let perm = match d.attrs.get("perm") {
-                        None => Vec::new(),
-                        Some(a) => a
-                            .as_array()
-                            .unwrap_or(&[])
-                            .iter()
-                            .map(|x| x.as_int().filter(|&v| v >= 0).map(|v| v as usize))
-                            .collect::<Option<Vec<_>>>()
-                            .ok_or_else(|| at("'perm' must list axes".into()))?,
-                    };
-                    let mut sorted = perm.clone();
-                    sorted.sort_unstable();
-                    if sorted.iter().enumerate().any(|(i, &a)| a != i) {
-                        return Err(at(format!("'perm' {perm:?} is not a permutation")));
-                    }
-                    if p.places.iter().any(|q| q.of == of) {
-                        return Err(at(format!("{of:?} is placed twice")));
-                    }
-                    p.places.push(Place {
-                        of,
-                        buffer,
-                        offset: nonneg("offset")?,
-                        perm,
-                    });
-                }
-                ops::Event::NAME => {
-                    let target = u32::try_from(need("target")?)
-                        .map_err(|_| at("'target' must fit in 32 bits".into()))?;
-                    p.graph.events.push(Event { target });
-                    event_ops.push(o);
-                }
-                ops::Task::NAME => {
-                    let list = |k: &str| d.attrs.get(k).and_then(Attr::as_array).unwrap_or(&[]);
-                    let events = |k: &str| -> Result<Vec<EventId>, (OpId, String)> {
-                        list(k)
-                            .iter()
-                            .map(|a| match a.as_int() {
-                                Some(e) if (e as usize) < p.graph.events.len() && e >= 0 => {
-                                    Ok(EventId::new(e as usize))
-                                }
-                                _ => Err(at(format!("'{k}' names an event that does not exist"))),
-                            })
-                            .collect()
-                    };
-                    let ranges = |k: &str| -> Result<Vec<Range>, (OpId, String)> {
-                        list(k)
-                            .iter()
-                            .map(|a| parse_range(a, &names).map_err(&at))
-                            .collect()
-                    };
-                    let float = |k: &str| d.attrs.get(k).and_then(Attr::as_f64).unwrap_or(0.0);
-                    let task = Task {
-                        kind: d
-                            .attrs
-                            .get("kind")
-                            .and_then(Attr::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        group: nonneg("group")? as usize,
-                        output: nonneg("output")? as usize,
-                        tile: list("tile")
-                            .iter()
-                            .map(|a| parse_box(a).map_err(&at))
-                            .collect::<Result<_, _>>()?,
-                        reads: ranges("reads")?,
-                        writes: ranges("writes")?,
-                        bytes: float("bytes"),
-                        flops: float("flops"),
-                        waits: events("waits")?,
-                        signals: events("signals")?,
-                        on_last_signal: match d.attrs.get("on_last_signal") {
-                            None => false,
-                            Some(a) => a
-                                .as_bool()
-                                .ok_or_else(|| at("'on_last_signal' must be a bool".into()))?,
-                        },
-                    };
-                    if task.on_last_signal && task.waits.len() != 1 {
-                        return Err(at(format!(
-                            "a task run on the last signal of an event waits on exactly one event, not {}",
-                            task.waits.len()
-                        )));
-                    }
-                    for r in task.reads.iter().chain(&task.writes) {
-                        if r.end > p.graph.buffers[r.buffer].bytes {
-                            return Err(at(format!(
-                                "range {}..{} is outside buffer '{}' ({} bytes)",
-                                r.start,
-                                r.end,
-                                names[r.buffer.index()],
-                                p.graph.buffers[r.buffer].bytes
-                            )));
-                        }
-                    }
-                    let sched = (get_int("sm")?, get_int("slot")?);
-                    let has = sched.0.is_some() || sched.1.is_some();
-                    if task.on_last_signal {
-                        if has {
-                            return Err(at(
-                                "a task run on the last signal of an event has no 'sm' or 'slot'"
-                                    .into(),
-                            ));
-                        }
-                    } else if *scheduled.get_or_insert(has) != has {
-                        return Err(at(
-                            "either every queued task has 'sm' and 'slot' or none has".into(),
-                        ));
-                    }
-                    if has {
-                        let (Some(sm), Some(slot)) = sched else {
-                            return Err(at("needs both 'sm' and 'slot'".into()));
-                        };
-                        if sm < 0 || slot < 0 {
-                            return Err(at("'sm' and 'slot' must not be negative".into()));
-                        }
-                        placed.push((sm as usize, slot as usize));
-                    } else {
-                        placed.push((usize::MAX, 0));
-                    }
-                    p.graph.tasks.push(task);
-                    task_ops.push(o);
-                }
+            match a.d.name.as_str() {
+                ops::Buffer::NAME => r.buffer(&a)?,
+                ops::Place::NAME => r.place(&a)?,
+                ops::Event::NAME => r.event(&a)?,
+                ops::Task::NAME => r.task(&a)?,
                 other => return Err((o, format!("'{other}' cannot appear in a task.graph"))),
             }
         }
-        // Each event's target is the number of tasks that signal it (else it is never, or
-        // too early, ready); a task never waits on its own event.
-        let mut signalled = vec![0usize; p.graph.events.len()];
-        for (task, &o) in p.graph.tasks.values().zip(&task_ops) {
-            for e in &task.signals {
-                signalled[e.index()] += 1;
-            }
-            if let Some(e) = task.waits.iter().find(|e| task.signals.contains(e)) {
-                return Err((
-                    o,
-                    format!("waits on event {}, which it signals itself", e.index()),
-                ));
-            }
-        }
-        // An event runs at most one task on its last signal, and that event's signallers are
-        // queued tasks (the kernel runs one such task after a queued one, not chains).
-        let mut run_by: Vec<Option<usize>> = vec![None; p.graph.events.len()];
-        for (i, (task, &o)) in p.graph.tasks.values().zip(&task_ops).enumerate() {
-            if let (true, Some(e)) = (task.on_last_signal, task.waits.first()) {
-                if run_by[e.index()].replace(i).is_some() {
-                    return Err((
-                        o,
-                        format!(
-                            "event {} already runs another task on its last signal",
-                            e.index()
-                        ),
-                    ));
-                }
-            }
-        }
-        for (task, &o) in p.graph.tasks.values().zip(&task_ops) {
-            let runs = task
-                .signals
-                .iter()
-                .filter(|e| run_by[e.index()].is_some())
-                .count();
-            if runs > 1 {
-                return Err((
-                    o,
-                    "signals more than one event that runs a task on its last signal".into(),
-                ));
-            }
-            if task.on_last_signal && runs > 0 {
-                return Err((
-                    o,
-                    "a task run on the last signal of an event signals an event that runs one too (chains are not supported)".into(),
-                ));
-            }
-        }
-        for ((e, ev), &o) in p.graph.events.iter().zip(&event_ops) {
-            let n = signalled[e.index()];
-            if n != ev.target as usize {
-                return Err((
-                    o,
-                    format!(
-                        "event {} has target {} but {n} task(s) signal it",
-                        e.index(),
-                        ev.target
-                    ),
-                ));
-            }
-        }
-        if scheduled == Some(true) {
-            let sms = placed
-                .iter()
-                .filter(|&&(sm, _)| sm != usize::MAX)
-                .map(|&(sm, _)| sm + 1)
-                .max()
-                .unwrap_or(0);
-            let mut queues: Vec<Vec<(usize, TaskId)>> = vec![Vec::new(); sms];
-            for (t, &(sm, slot)) in p.graph.tasks.keys().zip(&placed) {
-                if sm != usize::MAX {
-                    queues[sm].push((slot, t));
-                }
-            }
-            let mut out = Vec::with_capacity(sms);
-            for (sm, mut q) in queues.into_iter().enumerate() {
-                q.sort_unstable();
-                if q.iter().enumerate().any(|(i, &(slot, _))| slot != i) {
-                    return Err((op, format!("the slots of sm {sm} are not 0, 1, 2, ...")));
-                }
-                out.push(q.into_iter().map(|(_, t)| t).collect());
-            }
-            p.schedule = Some(Schedule { queues: out });
-        }
-        Ok(p)
+        r.check_self_waits()?;
+        r.check_last_signal_runs()?;
+        r.check_event_targets()?;
+        r.finish(op)
     }
 
     /// The layout of every placed value: the function argument or top-level result a place
@@ -685,6 +434,336 @@ impl TaskProgram {
             }
             body.build(block, spec);
         }
+    }
+}
+
+/// One op of a `task.graph` and its attributes, for [`GraphReader`]; errors blame the op.
+struct OpAttrs<'a> {
+    op: OpId,
+    d: &'a crate::ir::OpData,
+}
+
+type ReadResult<T> = Result<T, (OpId, String)>;
+
+impl OpAttrs<'_> {
+    fn at(&self, m: String) -> (OpId, String) {
+        (self.op, m)
+    }
+
+    fn get_int(&self, k: &str) -> ReadResult<Option<i64>> {
+        match self.d.attrs.get(k) {
+            None => Ok(None),
+            Some(a) => a
+                .as_int()
+                .map(Some)
+                .ok_or_else(|| self.at(format!("'{k}' must be an integer"))),
+        }
+    }
+
+    fn need(&self, k: &str) -> ReadResult<i64> {
+        self.get_int(k)?
+            .ok_or_else(|| self.at(format!("needs '{k}'")))
+    }
+
+    fn nonneg(&self, k: &str) -> ReadResult<u64> {
+        let v = self.need(k)?;
+        u64::try_from(v).map_err(|_| self.at(format!("'{k}' must not be negative")))
+    }
+
+    fn str(&self, k: &str) -> &str {
+        self.d.attrs.get(k).and_then(Attr::as_str).unwrap_or("")
+    }
+
+    fn list(&self, k: &str) -> &[Attr] {
+        self.d.attrs.get(k).and_then(Attr::as_array).unwrap_or(&[])
+    }
+
+    fn float(&self, k: &str) -> f64 {
+        self.d.attrs.get(k).and_then(Attr::as_f64).unwrap_or(0.0)
+    }
+}
+
+/// The program read so far from a `task.graph`'s ops, in order (a reference must follow
+/// what it names).
+#[derive(Default)]
+struct GraphReader {
+    p: TaskProgram,
+    names: Vec<String>,
+    /// (sm, slot) per task; `usize::MAX` for a task with neither.
+    placed: Vec<(usize, usize)>,
+    /// Whether the queued tasks have 'sm' and 'slot' (None before the first).
+    scheduled: Option<bool>,
+    event_ops: Vec<OpId>,
+    task_ops: Vec<OpId>,
+}
+
+impl GraphReader {
+    fn buffer_named(&self, a: &OpAttrs, n: &str) -> ReadResult<BufferId> {
+        self.names
+            .iter()
+            .position(|x| x == n)
+            .map(BufferId::new)
+            .ok_or_else(|| a.at(format!("no task.buffer named '{n}' before it")))
+    }
+
+    fn buffer(&mut self, a: &OpAttrs) -> ReadResult<()> {
+        let name = a.str("sym_name");
+        if !crate::attr::is_bare_identifier(name) || self.names.iter().any(|n| n == name) {
+            return Err(a.at(format!("buffer name '{name}' is not a fresh identifier")));
+        }
+        self.names.push(name.to_string());
+        let bytes = a.nonneg("bytes")?;
+        self.p.graph.buffers.push(Buffer {
+            name: name.to_string(),
+            bytes,
+        });
+        Ok(())
+    }
+
+    fn place(&mut self, a: &OpAttrs) -> ReadResult<()> {
+        let of = match (a.get_int("arg")?, a.get_int("group")?, a.get_int("result")?) {
+            (Some(x), None, None) if x >= 0 => PlaceOf::Arg(x as usize),
+            (None, Some(g), Some(r)) if g >= 0 && r >= 0 => PlaceOf::Result {
+                group: g as usize,
+                result: r as usize,
+            },
+            _ => return Err(a.at("needs either 'arg', or 'group' and 'result'".into())),
+        };
+        let buffer = self.buffer_named(a, a.str("buffer"))?;
+        let perm = match a.d.attrs.get("perm") {
+            None => Vec::new(),
+            Some(p) => p
+                .as_array()
+                .unwrap_or(&[])
+                .iter()
+                .map(|x| x.as_int().filter(|&v| v >= 0).map(|v| v as usize))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| a.at("'perm' must list axes".into()))?,
+        };
+        let mut sorted = perm.clone();
+        sorted.sort_unstable();
+        if sorted.iter().enumerate().any(|(i, &x)| x != i) {
+            return Err(a.at(format!("'perm' {perm:?} is not a permutation")));
+        }
+        if self.p.places.iter().any(|q| q.of == of) {
+            return Err(a.at(format!("{of:?} is placed twice")));
+        }
+        self.p.places.push(Place {
+            of,
+            buffer,
+            offset: a.nonneg("offset")?,
+            perm,
+        });
+        Ok(())
+    }
+
+    fn event(&mut self, a: &OpAttrs) -> ReadResult<()> {
+        let target = u32::try_from(a.need("target")?)
+            .map_err(|_| a.at("'target' must fit in 32 bits".into()))?;
+        self.p.graph.events.push(Event { target });
+        self.event_ops.push(a.op);
+        Ok(())
+    }
+
+    fn events(&self, a: &OpAttrs, k: &str) -> ReadResult<Vec<EventId>> {
+        let n = self.p.graph.events.len();
+        a.list(k)
+            .iter()
+            .map(|x| match x.as_int() {
+                Some(e) if e >= 0 && (e as usize) < n => Ok(EventId::new(e as usize)),
+                _ => Err(a.at(format!("'{k}' names an event that does not exist"))),
+            })
+            .collect()
+    }
+
+    fn ranges(&self, a: &OpAttrs, k: &str) -> ReadResult<Vec<Range>> {
+        a.list(k)
+            .iter()
+            .map(|x| parse_range(x, &self.names).map_err(|m| a.at(m)))
+            .collect()
+    }
+
+    fn task(&mut self, a: &OpAttrs) -> ReadResult<()> {
+        let task = Task {
+            kind: a.str("kind").to_string(),
+            group: a.nonneg("group")? as usize,
+            output: a.nonneg("output")? as usize,
+            tile: a
+                .list("tile")
+                .iter()
+                .map(|x| parse_box(x).map_err(|m| a.at(m)))
+                .collect::<Result<_, _>>()?,
+            reads: self.ranges(a, "reads")?,
+            writes: self.ranges(a, "writes")?,
+            bytes: a.float("bytes"),
+            flops: a.float("flops"),
+            waits: self.events(a, "waits")?,
+            signals: self.events(a, "signals")?,
+            on_last_signal: match a.d.attrs.get("on_last_signal") {
+                None => false,
+                Some(x) => x
+                    .as_bool()
+                    .ok_or_else(|| a.at("'on_last_signal' must be a bool".into()))?,
+            },
+        };
+        if task.on_last_signal && task.waits.len() != 1 {
+            return Err(a.at(format!(
+                "a task run on the last signal of an event waits on exactly one event, not {}",
+                task.waits.len()
+            )));
+        }
+        for r in task.reads.iter().chain(&task.writes) {
+            let buffer = &self.p.graph.buffers[r.buffer];
+            if r.end > buffer.bytes {
+                return Err(a.at(format!(
+                    "range {}..{} is outside buffer '{}' ({} bytes)",
+                    r.start,
+                    r.end,
+                    self.names[r.buffer.index()],
+                    buffer.bytes
+                )));
+            }
+        }
+        let at = self.queue_place(a, task.on_last_signal)?;
+        self.placed.push(at);
+        self.p.graph.tasks.push(task);
+        self.task_ops.push(a.op);
+        Ok(())
+    }
+
+    /// A task's (sm, slot): every queued task has both or none does; a task run on an
+    /// event's last signal has neither.
+    fn queue_place(&mut self, a: &OpAttrs, on_last_signal: bool) -> ReadResult<(usize, usize)> {
+        let sched = (a.get_int("sm")?, a.get_int("slot")?);
+        let has = sched.0.is_some() || sched.1.is_some();
+        if on_last_signal {
+            if has {
+                return Err(
+                    a.at("a task run on the last signal of an event has no 'sm' or 'slot'".into())
+                );
+            }
+        } else if *self.scheduled.get_or_insert(has) != has {
+            return Err(a.at("either every queued task has 'sm' and 'slot' or none has".into()));
+        }
+        if !has {
+            return Ok((usize::MAX, 0));
+        }
+        let (Some(sm), Some(slot)) = sched else {
+            return Err(a.at("needs both 'sm' and 'slot'".into()));
+        };
+        if sm < 0 || slot < 0 {
+            return Err(a.at("'sm' and 'slot' must not be negative".into()));
+        }
+        Ok((sm as usize, slot as usize))
+    }
+
+    /// A task never waits on an event it signals.
+    fn check_self_waits(&self) -> ReadResult<()> {
+        for (task, &o) in self.p.graph.tasks.values().zip(&self.task_ops) {
+            if let Some(e) = task.waits.iter().find(|e| task.signals.contains(e)) {
+                return Err((
+                    o,
+                    format!("waits on event {}, which it signals itself", e.index()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each event's target is the number of tasks that signal it (else it is never, or too
+    /// early, ready).
+    fn check_event_targets(&self) -> ReadResult<()> {
+        let g = &self.p.graph;
+        let mut signalled = vec![0usize; g.events.len()];
+        for task in g.tasks.values() {
+            for e in &task.signals {
+                signalled[e.index()] += 1;
+            }
+        }
+        for ((e, ev), &o) in g.events.iter().zip(&self.event_ops) {
+            let n = signalled[e.index()];
+            if n != ev.target as usize {
+                return Err((
+                    o,
+                    format!(
+                        "event {} has target {} but {n} task(s) signal it",
+                        e.index(),
+                        ev.target
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An event runs at most one task on its last signal, and that event's signallers are
+    /// queued tasks (the kernel runs one such task after a queued one, not chains).
+    fn check_last_signal_runs(&self) -> ReadResult<()> {
+        let g = &self.p.graph;
+        let mut run_by: Vec<Option<usize>> = vec![None; g.events.len()];
+        for (i, (task, &o)) in g.tasks.values().zip(&self.task_ops).enumerate() {
+            if let (true, Some(e)) = (task.on_last_signal, task.waits.first()) {
+                if run_by[e.index()].replace(i).is_some() {
+                    return Err((
+                        o,
+                        format!(
+                            "event {} already runs another task on its last signal",
+                            e.index()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (task, &o) in g.tasks.values().zip(&self.task_ops) {
+            let runs = task
+                .signals
+                .iter()
+                .filter(|e| run_by[e.index()].is_some())
+                .count();
+            if runs > 1 {
+                return Err((
+                    o,
+                    "signals more than one event that runs a task on its last signal".into(),
+                ));
+            }
+            if task.on_last_signal && runs > 0 {
+                return Err((
+                    o,
+                    "a task run on the last signal of an event signals an event that runs one too (chains are not supported)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The program, with its schedule when the tasks are placed: each SM's slots must be
+    /// 0, 1, 2, ... (errors blame the graph `op`).
+    fn finish(mut self, op: OpId) -> ReadResult<TaskProgram> {
+        if self.scheduled == Some(true) {
+            let sms = self
+                .placed
+                .iter()
+                .filter(|&&(sm, _)| sm != usize::MAX)
+                .map(|&(sm, _)| sm + 1)
+                .max()
+                .unwrap_or(0);
+            let mut queues: Vec<Vec<(usize, TaskId)>> = vec![Vec::new(); sms];
+            for (t, &(sm, slot)) in self.p.graph.tasks.keys().zip(&self.placed) {
+                if sm != usize::MAX {
+                    queues[sm].push((slot, t));
+                }
+            }
+            let mut out = Vec::with_capacity(sms);
+            for (sm, mut q) in queues.into_iter().enumerate() {
+                q.sort_unstable();
+                if q.iter().enumerate().any(|(i, &(slot, _))| slot != i) {
+                    return Err((op, format!("the slots of sm {sm} are not 0, 1, 2, ...")));
+                }
+                out.push(q.into_iter().map(|(_, t)| t).collect());
+            }
+            self.p.schedule = Some(Schedule { queues: out });
+        }
+        Ok(self.p)
     }
 }
 
