@@ -80,7 +80,7 @@ impl CheckReport {
 /// Reference tokens and logits of a fixture.
 pub struct Reference {
     pub tokens: Vec<i64>,
-    /// [positions][vocab]
+    /// `[positions][vocab]`
     pub logits: Vec<Vec<f64>>,
 }
 

@@ -1,7 +1,7 @@
 //! mkc-driver: the compiler as a library. It owns what turns a model into outputs at any
 //! level, behind typed options: importing ([`import`]), the levels and their default
 //! pipelines ([`level`]), compiling to a level and the policy of an artifact's other
-//! programs ([`compile`]), writing artifacts ([`artifact`]), compile statistics ([`stats`]),
+//! programs ([`compile`](mod@compile)), writing artifacts ([`artifact`]), compile statistics ([`stats`]),
 //! the registry of every crate's passes ([`pass_registry`]), and the commands that run what
 //! was compiled: checks against references ([`check`]), greedy decoding ([`run`]), the ONNX
 //! node suite ([`onnx_test`]), the schedule's picture ([`svg`]), cost models from traces

@@ -4,9 +4,15 @@
 //! ([`parser`], [`printer`]: MLIR syntax that `mlir-opt --allow-unregistered-dialect` parses),
 //! diagnostics with source locations ([`diag`]), the dialect registry ([`registry`]), the
 //! verifier ([`verify`]), the dialects (`builtin`/`func`; `tg`, the tensor level; `fused`;
-//! `task`, with its graph form: tasks over byte ranges, events, schedules), what a tile of a
-//! fused group needs ([`tiling`]), and the target description ([`target`]).
-//! It does not own passes (see `mkc-passes`), importers (`mkc-frontends`) or code generation.
+//! `task`, with its graph form: tasks over byte ranges, events, schedules; `kernel`, the
+//! kernel's plan), and the target description ([`target`]). Each op is defined once, in its
+//! dialect's file: its kind as a type ([`op`]: `tg::MatMul::NAME`, typed accessors), its
+//! signature, verifier, shape inference and folds, and the interfaces the other levels ask
+//! of it: what it computes on host tensors ([`interpret`], over [`tensor`]), what a tile of
+//! its result needs of its operands ([`tiling`]), and whether fusion treats it as heavy or a
+//! reduction (registry traits). It does not own passes (see `mkc-passes`), importers
+//! (`mkc-frontends`), the interpreter's walk over functions (`mkc-runtime`) or code
+//! generation (`mkc-kernel`).
 
 pub mod attr;
 pub mod diag;

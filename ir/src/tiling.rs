@@ -1,6 +1,6 @@
 //! Which parts of its inputs a tile of a fused group's result needs.
 //!
-//! A tile is a union of boxes of one result of a `fused.group`. [`slice`] walks the group's
+//! A tile is a union of boxes of one result of a `fused.group`. [`slice()`] walks the group's
 //! region backwards from the tile, asking each op which boxes of its operands the boxes of
 //! its results need (a matvec row needs that weight row and the whole input vector, a rope
 //! lane needs its partner lane, a norm needs its whole axis, ...). Ops it has no rule for

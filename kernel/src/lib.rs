@@ -1,5 +1,13 @@
-//! The megakernel of a scheduled task program, as MLIR text (gpu, scf, arith, llvm, nvvm
-//! dialects) that `mkc_lowering::gpu_module_to_ptx` lowers to PTX.
+//! mkc-kernel: the kernel level. It owns the `select-kernels` pass ([`plan`]: the
+//! megakernel's settings and, per task code, each op's algorithm and where its temporaries
+//! live, recorded as a printed `kernel.plan`) and the generator that renders a scheduled task
+//! program and its plan as MLIR text (gpu, scf, arith, llvm, nvvm dialects), rendering
+//! the choices the plan records: the per-SM queue loop, event waits and signals
+//! (`megakernel`), the task tables (`tables`), one code's ops (`code`, `ops`), the
+//! matrix-vector family (`matvec`), decode attention (`attention`, `attention_online`),
+//! norms (`norm`), and the text, loop and inline-PTX helpers (`gen`, `ptx`, `scratch`). It
+//! does not lower to PTX (`mkc_lowering::gpu_module_to_ptx` does), nor cut tasks or place
+//! them on SMs (`mkc-tasks`).
 //!
 //! One `gpu.func @step`, launched with one CTA per SM: the CTA walks its SM's queue of the
 //! task table, and for each task:

@@ -3,8 +3,9 @@
 //! It owns: pipeline strings in MLIR's grammar ([`pipeline`]), typed pass options
 //! ([`options`]), the pass manager with verification after each pass and instrumentation
 //! ([`manager`]: IR printing, timing, statistics), the generic passes (`canonicalize`, `cse`,
-//! `dce`; `attach-target`, which sets the module's target description), and the `opt` driver ([`driver`]: parse, verify, run a pipeline, print). It does
-//! not own IR data structures (`mkc-ir`) or the passes of a level (`mkc-fusion`,
+//! `dce`; `attach-target`, which sets the module's target description), and the `opt`
+//! driver ([`driver`]: parse, verify, run a pipeline, print). It does not own IR data
+//! structures (`mkc-ir`) or the passes of a level (`mkc-fusion`,
 //! `mkc-tasks`, `mkc-kernel`): each of those crates registers its own into a
 //! [`PassRegistry`].
 

@@ -1,4 +1,4 @@
-//! Typed pass options. A pass declares its options once with [`pass_options!`]; the macro
+//! Typed pass options. A pass declares its options once with [`pass_options!`](crate::pass_options); the macro
 //! gives the struct, its defaults, parsing from `{key=value ...}` and the `--list-passes`
 //! description.
 
@@ -65,7 +65,7 @@ pub struct OptionInfo {
     pub help: &'static str,
 }
 
-/// Implemented by every pass's options struct (through [`pass_options!`]).
+/// Implemented by every pass's options struct (through [`pass_options!`](crate::pass_options)).
 pub trait PassOptions: Sized + Default {
     fn describe() -> Vec<OptionInfo>;
     /// Sets one option from its pipeline spelling.

@@ -1,10 +1,12 @@
 //! mkc-runtime: executes mkc programs. On the CPU: the reference interpreter of the tensor
-//! level ([`interp`]), which every other level is checked against, and the simulator of a
-//! scheduled task graph ([`sim`]: SM queues, event counters, seeded interleavings). On the GPU (feature
-//! `cuda`): loading a compiled artifact and launching its one persistent kernel per decode
-//! step through the CUDA driver (cudarc, libcuda loaded at run time; arrives with the GPU
-//! issue). It never links MLIR, so a runtime-only `mkc` stays small enough to ship to a GPU
-//! host. It does not import models (see `mkc-frontends`).
+//! level ([`interp`]: it walks functions and fused groups and caches weights; what each op
+//! computes is its definition's, `mkc_ir::interpret`), which every other level is checked
+//! against, and the simulator of a scheduled task graph ([`sim`]: SM queues, event counters,
+//! seeded interleavings). On the GPU (feature `cuda`, `gpu`): loading a compiled artifact
+//! and launching its one persistent kernel per decode step through the CUDA driver (cudarc,
+//! libcuda loaded at run time). It never links MLIR, so a runtime-only `mkc` stays small
+//! enough to ship to a GPU host. It does not import models (`mkc-frontends`) or compile
+//! them (`mkc-driver`).
 
 pub mod artifact;
 #[cfg(feature = "cuda")]
