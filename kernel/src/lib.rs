@@ -39,7 +39,7 @@
 //! Arithmetic is f32 (integers i64), weights and caches converted on load. Transcendentals use
 //! PTX's `ex2.approx` and `sqrt.rn` through inline assembly (the NVVM conversion would call
 //! libdevice, which a driver-only host does not have); rope angles use a range-reduced
-//! polynomial in f64. docs/PERF.md measures each of these choices.
+//! polynomial in f64.
 
 mod attention;
 mod attention_online;
