@@ -142,15 +142,7 @@ impl Codes {
     pub(crate) fn of(body: &Body, program: &TaskProgram) -> Result<Codes, String> {
         let func =
             mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
-        let entry = body
-            .entry_block(func, 0)
-            .ok_or("the function has no body")?;
-        let steps: Vec<OpId> = body.blocks[entry]
-            .ops
-            .iter()
-            .copied()
-            .filter(|&o| body.ops[o].name != builtin::Return::NAME)
-            .collect();
+        let steps = builtin::func_body(body, func)?.steps;
         let buffers: Vec<String> = program
             .graph
             .buffers

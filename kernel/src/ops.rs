@@ -357,14 +357,7 @@ pub(crate) fn emit_transpose(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Resul
     let need = e.need;
     let res = &e.res;
     let d = e.d;
-    let perm: Vec<usize> = d
-        .attrs
-        .get("perm")
-        .and_then(Attr::as_array)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|a| a.as_int().map(|x| x as usize))
-        .collect();
+    let perm = tg::transpose_perm(&d.attrs);
     g.for_region(need, &mut |g, o| {
         let mut i = vec![String::new(); o.len()];
         for (k, &p) in perm.iter().enumerate() {

@@ -4,8 +4,7 @@
 
 use crate::interp::Interpreter;
 use crate::tensor::Tensor;
-use mkc_ir::dialect::builtin;
-use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::builtin::{first_func, func_body, weight_arg_name, FuncBody};
 use mkc_ir::dialect::task::Layout;
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::tg;
@@ -110,15 +109,7 @@ impl Program {
             return Err(format!("{name}: the task graph is not scheduled"));
         }
         let func = first_func(&body).ok_or("the program has no function")?;
-        let entry = body
-            .entry_block(func, 0)
-            .ok_or("the function has no body")?;
-        let args = body.blocks[entry].args.clone();
-        let mut steps = body.blocks[entry].ops.clone();
-        let ret = steps
-            .pop()
-            .filter(|&o| body.ops[o].name == builtin::Return::NAME)
-            .ok_or("the function has no return")?;
+        let FuncBody { args, steps, ret } = func_body(&body, func)?;
         let layouts: HashMap<ValueId, Layout> = tasks.layouts(&body)?.into_iter().collect();
         let inputs = (0..args.len())
             .filter(|&i| weight_arg_name(&body, func, i).is_none())

@@ -637,13 +637,7 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
 
 /// The top-level ops of `func`'s body but its return: fused groups and constants.
 fn step_ops(body: &Body, func: OpId) -> Result<Vec<OpId>, String> {
-    let entry = body
-        .entry_block(func, 0)
-        .ok_or("the function has no body")?;
-    let mut steps: Vec<OpId> = body.blocks[entry].ops.clone();
-    if steps.last().is_some_and(|&o| builtin::Return::is(body, o)) {
-        steps.pop();
-    }
+    let steps = builtin::func_body(body, func)?.steps;
     if let Some(&o) = steps
         .iter()
         .find(|&&o| !fused::Group::is(body, o) && !tg::Constant::is(body, o))

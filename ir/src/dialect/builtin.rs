@@ -1,7 +1,7 @@
 //! `builtin.module`, `func.func` and `func.return`: the structure every level shares.
 
 use crate::attr::Attr;
-use crate::ir::{Body, OpId};
+use crate::ir::{Body, OpId, ValueId};
 use crate::registry::{AttrKind, Registry, Traits};
 use crate::types::Type;
 
@@ -67,6 +67,31 @@ pub fn first_func(body: &Body) -> Option<OpId> {
         .iter()
         .copied()
         .find(|&o| body.ops[o].name == Func::NAME)
+}
+
+/// A function's entry block, taken apart: its arguments, its ops in order up to the
+/// terminator (the steps), and its `func.return`.
+pub struct FuncBody {
+    pub args: Vec<ValueId>,
+    pub steps: Vec<OpId>,
+    pub ret: OpId,
+}
+
+/// `func`'s [`FuncBody`]; an error when it has no body or does not end in a return.
+pub fn func_body(body: &Body, func: OpId) -> Result<FuncBody, String> {
+    let entry = body
+        .entry_block(func, 0)
+        .ok_or("the function has no body")?;
+    let mut steps = body.blocks[entry].ops.clone();
+    let ret = steps
+        .pop()
+        .filter(|&o| Return::is(body, o))
+        .ok_or("the function has no return")?;
+    Ok(FuncBody {
+        args: body.blocks[entry].args.clone(),
+        steps,
+        ret,
+    })
 }
 
 /// The checkpoint name of argument `i` of `func`, when it is a weight (`{mkc.weight = "..."}`).

@@ -15,8 +15,7 @@ pub mod queues;
 
 use crate::tensor::Tensor;
 use mkc_ir::attr::round_to;
-use mkc_ir::dialect::builtin;
-use mkc_ir::dialect::builtin::{first_func, weight_arg_name};
+use mkc_ir::dialect::builtin::{first_func, func_body, weight_arg_name, FuncBody};
 use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg;
@@ -74,15 +73,7 @@ impl<'a> Simulator<'a> {
             .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
         let queues = Queues::new(&program.graph, &schedule, seed).map_err(|e| e.to_string())?;
         let func = first_func(body).ok_or("the module has no function")?;
-        let entry = body
-            .entry_block(func, 0)
-            .ok_or("the function has no body")?;
-        let args = body.blocks[entry].args.clone();
-        let mut steps = body.blocks[entry].ops.clone();
-        let ret = steps
-            .pop()
-            .filter(|&o| body.ops[o].name == builtin::Return::NAME)
-            .ok_or("the function has no return")?;
+        let FuncBody { args, steps, ret } = func_body(body, func)?;
         let mut layouts = HashMap::new();
         for (v, l) in program.layouts(body)? {
             let n = l.shape.iter().product::<i64>().max(0) as u64;

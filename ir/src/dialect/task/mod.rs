@@ -273,16 +273,7 @@ impl TaskProgram {
     /// is for, its buffer and offset, its shape and element size, and its storage order.
     pub fn layouts(&self, body: &Body) -> Result<Vec<(crate::ValueId, Layout)>, String> {
         let func = crate::dialect::builtin::first_func(body).ok_or("the module has no function")?;
-        let entry = body
-            .entry_block(func, 0)
-            .ok_or("the function has no body")?;
-        let args = &body.blocks[entry].args;
-        let steps: Vec<OpId> = body.blocks[entry]
-            .ops
-            .iter()
-            .copied()
-            .filter(|&o| body.ops[o].name != builtin::Return::NAME)
-            .collect();
+        let builtin::FuncBody { args, steps, .. } = builtin::func_body(body, func)?;
         self.places
             .iter()
             .map(|p| {

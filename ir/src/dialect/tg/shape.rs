@@ -436,16 +436,21 @@ fn tile_reshape(n: &NeedsInput) -> Vec<Option<Region>> {
     v
 }
 
-/// A box of the result needs the operand's box with its axes permuted back.
-fn tile_transpose(n: &NeedsInput) -> Vec<Option<Region>> {
-    let perm: Vec<usize> = n.body.ops[n.op]
-        .attrs
+/// `tg.transpose`'s `perm`: result axis i is operand axis `perm[i]` (the verifier has
+/// checked it is a permutation of the operand's axes).
+pub fn transpose_perm(attrs: &Attrs) -> Vec<usize> {
+    attrs
         .get("perm")
         .and_then(Attr::as_array)
         .unwrap_or(&[])
         .iter()
         .filter_map(|a| a.as_int().map(|x| x as usize))
-        .collect();
+        .collect()
+}
+
+/// A box of the result needs the operand's box with its axes permuted back.
+fn tile_transpose(n: &NeedsInput) -> Vec<Option<Region>> {
+    let perm = transpose_perm(&n.body.ops[n.op].attrs);
     if perm.len() != n.out_shape.len() {
         return n.all_full();
     }
