@@ -7,3 +7,9 @@ func.func @f() -> tensor<3xf32> {
   %n = "tg.neg"(%m) : (tensor<3xf32>) -> tensor<3xf32>
   return %n : tensor<3xf32>
 }
+
+// -((a + b) * (a + b)) folds to one constant.
+// CHECK-LABEL: func.func @f
+// CHECK-NOT:   "tg.{{add|mul|neg}}"
+// CHECK:       %0 = "tg.constant"() {value = dense<[-2.25, -6.25, -12.25]> : tensor<3xf32>}
+// CHECK-NEXT:  return %0

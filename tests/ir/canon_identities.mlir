@@ -10,3 +10,14 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %g = "tg.neg"(%e) : (tensor<4xf32>) -> tensor<4xf32>
   return %g : tensor<4xf32>
 }
+
+// x + 0, 1 * x, x / 1, x - 0 and -(-x) are all x.
+// CHECK:      func.func @f(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+// CHECK-NEXT:   return %arg0 : tensor<4xf32>
+// CHECK-NEXT: }
+// CHECK:      // ---- log ----
+// CHECK:      'canonicalize'
+// CHECK-NEXT:   (folded) 0 :
+// CHECK-NEXT:   (simplified) 5 :
+// CHECK-NEXT:   (reordered) 1 :
+// CHECK-NEXT:   (erased) 3 :

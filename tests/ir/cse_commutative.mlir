@@ -9,3 +9,11 @@ func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf32> {
   %g = "tg.add"(%e, %f) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return %g : tensor<4xf32>
 }
+
+// mul(y, x) is mul(x, y); sub(y, x) is not sub(x, y).
+// CHECK-LABEL: func.func @f
+// CHECK-COUNT-1: "tg.mul"(%arg0, %arg1)
+// CHECK-NOT:   "tg.mul"
+// CHECK:       "tg.sub"(%arg0, %arg1)
+// CHECK-NEXT:  "tg.sub"(%arg1, %arg0)
+// CHECK-NEXT:  "tg.add"(%0, %0)

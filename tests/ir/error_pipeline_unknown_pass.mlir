@@ -2,3 +2,8 @@
 func.func @f() {
   return
 }
+
+// CHECK:      // exit 1
+// CHECK-NEXT: pipeline:1:26: error: unknown pass 'canonicalise'; valid passes: attach-target, canonicalize, cse, dce, fuse, raise, schedule, select-kernels, split-attention, tile
+// CHECK-NEXT: builtin.module(func.func(canonicalise))
+// CHECK-NEXT: ^

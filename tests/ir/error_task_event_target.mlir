@@ -10,3 +10,8 @@
                  reads = [#task.range<arena, 0, 256>], writes = [], bytes = 0.0 : f64,
                  flops = 0.0 : f64, waits = [0], signals = []} : () -> ()
 }) : () -> ()
+
+// CHECK:      // exit 1
+// CHECK-NEXT: error_task_event_target.mlir:5:3: error: 'task.event' op event 0 has target 2 but 1 task(s) signal it
+// CHECK-NEXT: "task.event"() {target = 2 : i64} : () -> ()
+// CHECK-NEXT: ^

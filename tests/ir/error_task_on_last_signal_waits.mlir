@@ -15,3 +15,8 @@
                  reads = [#task.range<arena, 0, 256>], writes = [], bytes = 0.0 : f64,
                  flops = 0.0 : f64, waits = [0, 1], signals = [], on_last_signal = true} : () -> ()
 }) : () -> ()
+
+// CHECK:      // exit 1
+// CHECK-NEXT: error_task_on_last_signal_waits.mlir:14:3: error: 'task.task' op a task run on the last signal of an event waits on exactly one event, not 2
+// CHECK-NEXT: "task.task"() {kind = "combine", group = 1 : i64, output = 0 : i64, tile = [#task.box<0:32>],
+// CHECK-NEXT: ^

@@ -18,3 +18,19 @@ func.func @f(%x: tensor<1024xf32>, %g: tensor<1024xbf16> {mkc.weight = "in_norm"
   %vc2 = "tg.kv_append"(%vc, %v2, %pos) : (tensor<16x8x128xf32>, tensor<8x128xf32>, tensor<i64>) -> tensor<16x8x128xf32>
   return %qr, %kr, %vc2 : tensor<16x128xf32>, tensor<8x128xf32>, tensor<16x8x128xf32>
 }
+
+// CHECK-LABEL: func.func @f
+// CHECK:       %0:3 = "fused.group"
+// CHECK-NOT:   "tg.rope"
+// CHECK:       "tg.rms_norm"(%{{.*}}) {axis = 0 : i64
+// CHECK-NOT:   "tg.rms_norm"
+// CHECK:       }) {kind = "qkv_rope"}
+// CHECK-NEXT:  %9:2 = "fused.group"(%0#1, %arg6, %arg7, %arg8, %0#2, %arg5)
+// CHECK-NEXT:  ^bb0
+// CHECK-NEXT:    "tg.rms_norm"({{.*}}) {axis = 1 : i64{{.*}} -> tensor<8x128xf32>
+// CHECK-NEXT:    "tg.rope"
+// CHECK-NEXT:    "tg.rms_norm"({{.*}}) {axis = 1 : i64{{.*}} -> tensor<16x128xf32>
+// CHECK-NEXT:    "tg.rope"
+// CHECK-NEXT:    "fused.yield"
+// CHECK-NEXT:  }) {kind = "rope"}
+// CHECK-NEXT:  return %9#1, %9#0, %0#0

@@ -11,3 +11,9 @@ func.func @f(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x8xf32> {
   %y = "tg.mul"(%w, %n) : (tensor<8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// CHECK-LABEL: func.func @f
+// CHECK-NOT:   "tg.rms_norm"
+// CHECK:       "tg.reduce_mean"(%{{[0-9]+}}) {axes = [0 : i64], keepdims = true}
+// CHECK:       "tg.rsqrt"
+// CHECK-NOT:   "tg.rms_norm"

@@ -10,3 +10,11 @@ func.func @f(%x: tensor<2x8xf32>, %cos: tensor<2x8xf32>, %sin: tensor<2x8xf32>) 
   %y = "tg.add"(%a, %b) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// CHECK-LABEL: func.func @f
+// CHECK-NOT:   "tg.rope"
+// CHECK:       %[[HI:.*]] = "tg.slice"(%arg0) {offsets = [0 : i64, 4 : i64]
+// CHECK-NEXT:  %[[LO:.*]] = "tg.slice"(%arg0) {offsets = [0 : i64, 0 : i64]
+// CHECK-NEXT:  %[[N:.*]] = "tg.neg"(%[[LO]])
+// CHECK-NEXT:  "tg.concat"(%[[N]], %[[HI]]) {axis = 1 : i64}
+// CHECK-NOT:   "tg.rope"

@@ -13,3 +13,16 @@ func.func @f(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x8xf32> {
   %a = "tg.mul"(%g, %y) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
   return %a : tensor<2x8xf32>
 }
+
+// x * rsqrt(mean(x^2) + eps) * w is an rms_norm (eps the f32 1e-6, widened), and
+// y * sigmoid(y) a silu: 12 ops become 3.
+// CHECK-LABEL: func.func @f
+// CHECK-NEXT:  %0 = "tg.rms_norm"(%arg0, %arg1) {axis = 1 : i64, epsilon = 9.999999974752427e-7 : f64}
+// CHECK-NEXT:  %1 = "tg.silu"(%0)
+// CHECK-NEXT:  return %1
+// CHECK:       'raise'
+// CHECK:       (ops-before) 12 :
+// CHECK-NEXT:  (ops-after) 3 :
+// CHECK:       (rule:rms-norm) 1
+// CHECK-NEXT:  (rule:rsqrt) 1
+// CHECK-NEXT:  (rule:silu) 1

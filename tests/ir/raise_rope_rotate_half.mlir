@@ -9,3 +9,8 @@ func.func @f(%x: tensor<1x2x3x8xf32>, %cos: tensor<1x1x3x8xf32>, %sin: tensor<1x
   %y = "tg.add"(%a, %b) : (tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>) -> tensor<1x2x3x8xf32>
   return %y : tensor<1x2x3x8xf32>
 }
+
+// x * cos + concat(-hi, lo) * sin is rope over the full width.
+// CHECK-LABEL: func.func @f
+// CHECK-NEXT:  %0 = "tg.rope"(%arg0, %arg1, %arg2) {full_width = true} : (tensor<1x2x3x8xf32>, tensor<1x1x3x8xf32>, tensor<1x1x3x8xf32>) -> tensor<1x2x3x8xf32>
+// CHECK-NEXT:  return %0

@@ -7,3 +7,10 @@ module {
     return %0 : tensor<2xf32> loc(unknown)
   } loc(fused["a", "b"])
 }
+
+// CHECK:      module {
+// CHECK-NEXT: func.func @f(%arg0: tensor<2xf32>) -> tensor<2xf32> {
+// CHECK-NEXT: %0 = "tg.exp"(%arg0) : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT: return %0 : tensor<2xf32>
+// CHECK-NEXT: }
+// CHECK-NEXT: }

@@ -1,3 +1,7 @@
 // RUN:
 module {
 }
+
+// An empty module stays one.
+// CHECK:      {{^module \{$}}
+// CHECK-NEXT: {{^\}$}}
