@@ -1063,6 +1063,7 @@ pub(crate) fn plan_attention(
     if parts.is_some()
         && cx.options.attention_online
         && online_attention_fits(&cx.extents, q, kc, vc)
+        && online_temps_fit_shared(cx, q, kc)
     {
         let temps = plan_attention_online(cx, q, kc);
         let choice = Choice::Attention {

@@ -20,19 +20,34 @@ fn region_words(slots: i64, per: i64, sub: i64, group: i64, lanes_out: i64) -> i
 /// states, each slot's factor to the row's max, the row's max per head, the group's query
 /// rows.
 pub(crate) fn plan_attention_online(cx: &mut PlanCx, q: &View, kc: &View) -> Vec<Place> {
+    online_temps(cx.threads, q, kc)
+        .iter()
+        .map(|shape| cx.scratch.alloc(shape, ElemType::F32))
+        .collect()
+}
+
+/// The shapes (f32) of [`plan_attention_online`]'s temporaries.
+fn online_temps(threads: u32, q: &View, kc: &View) -> [Vec<i64>; 4] {
     let (heads, dim) = (q.shape[0], q.shape[1]);
     let group = query_group(heads, kc.shape[1]);
     let (per, sub) = vector_lanes(dim);
-    let slots = (cx.threads / 32) as i64 * (32 / sub);
-    vec![
-        cx.scratch.alloc(
-            &[region_words(slots, per, sub, group, dim + 2)],
-            ElemType::F32,
-        ),
-        cx.scratch.alloc(&[slots, group], ElemType::F32),
-        cx.scratch.alloc(&[group], ElemType::F32),
-        cx.scratch.alloc(&[group, dim], ElemType::F32),
+    let slots = (threads / 32) as i64 * (32 / sub);
+    [
+        vec![region_words(slots, per, sub, group, dim + 2)],
+        vec![slots, group],
+        vec![group],
+        vec![group, dim],
     ]
+}
+
+/// Whether the online pass's temporaries all fit the shared memory left: the pass stages
+/// K and V blocks there and has no path through global scratch.
+pub(crate) fn online_temps_fit_shared(cx: &PlanCx, q: &View, kc: &View) -> bool {
+    let bytes = online_temps(cx.threads, q, kc)
+        .iter()
+        .map(|shape| scratch_bytes(shape, ElemType::F32))
+        .sum();
+    cx.scratch.fits_shared(bytes)
 }
 
 /// Whether [`emit_attention_online`] takes a part's tiles: caches of bf16 with positions

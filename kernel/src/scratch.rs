@@ -21,7 +21,7 @@ fn compute_elem(elem: ElemType) -> ElemType {
 
 /// Bytes of scratch for a value of `shape` computed in `elem`'s compute type (a multiple of
 /// 16, so every place is 16-byte aligned).
-fn scratch_bytes(shape: &[i64], elem: ElemType) -> u64 {
+pub(crate) fn scratch_bytes(shape: &[i64], elem: ElemType) -> u64 {
     let bytes = shape.iter().product::<i64>().max(1) as u64 * compute_elem(elem).bytes() as u64;
     bytes.div_ceil(16) * 16
 }
@@ -41,8 +41,13 @@ impl ScratchPlan {
         self.take(scratch_bytes(shape, elem), false)
     }
 
+    /// Whether `bytes` more fit the shared memory left.
+    pub(crate) fn fits_shared(&self, bytes: u64) -> bool {
+        self.smem + bytes <= self.budget
+    }
+
     fn take(&mut self, bytes: u64, window: bool) -> Place {
-        let shared = self.smem + bytes <= self.budget;
+        let shared = self.fits_shared(bytes);
         let used = if shared {
             &mut self.smem
         } else {

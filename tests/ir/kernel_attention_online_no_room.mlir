@@ -1,0 +1,35 @@
+// RUN: --pass-pipeline='builtin.module(attach-target{sms=4},split-attention{parts=2},fuse,tile,schedule,select-kernels{smem-scratch=32768})' --pass-statistics
+// kernel_attention_online.mlir's step with 32 KiB of shared scratch: the online pass's
+// 64 KiB of staged K and V blocks do not fit, and it has no path through global scratch,
+// so the part's tiles take the three rounds (whose scores may live in global scratch).
+func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
+                %kc: tensor<64x2x32xf32>, %vc: tensor<64x2x32xf32>,
+                %wn: tensor<128xbf16> {mkc.weight = "norm"},
+                %wq: tensor<128x128xbf16> {mkc.weight = "q"},
+                %wk: tensor<64x128xbf16> {mkc.weight = "k"},
+                %wv: tensor<64x128xbf16> {mkc.weight = "v"},
+                %wo: tensor<128x128xbf16> {mkc.weight = "o"})
+    -> (tensor<128xf32>, tensor<64x2x32xf32>, tensor<64x2x32xf32>) {
+  %cs:2 = "tg.rope_cos_sin"(%pos) {dim = 32 : i64, theta = 10000.0 : f64} : (tensor<i64>) -> (tensor<16xf32>, tensor<16xf32>)
+  %h = "tg.rms_norm"(%x, %wn) {axis = 0 : i64, epsilon = 1.0e-6 : f64} : (tensor<128xf32>, tensor<128xbf16>) -> tensor<128xf32>
+  %q = "tg.matmul"(%h, %wq) {transpose_b = true} : (tensor<128xf32>, tensor<128x128xbf16>) -> tensor<128xf32>
+  %k = "tg.matmul"(%h, %wk) {transpose_b = true} : (tensor<128xf32>, tensor<64x128xbf16>) -> tensor<64xf32>
+  %v = "tg.matmul"(%h, %wv) {transpose_b = true} : (tensor<128xf32>, tensor<64x128xbf16>) -> tensor<64xf32>
+  %q2 = "tg.reshape"(%q) : (tensor<128xf32>) -> tensor<4x32xf32>
+  %k2 = "tg.reshape"(%k) : (tensor<64xf32>) -> tensor<2x32xf32>
+  %v2 = "tg.reshape"(%v) : (tensor<64xf32>) -> tensor<2x32xf32>
+  %qr = "tg.rope"(%q2, %cs#0, %cs#1) : (tensor<4x32xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x32xf32>
+  %kr = "tg.rope"(%k2, %cs#0, %cs#1) : (tensor<2x32xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<2x32xf32>
+  %kc2 = "tg.kv_append"(%kc, %kr, %pos) : (tensor<64x2x32xf32>, tensor<2x32xf32>, tensor<i64>) -> tensor<64x2x32xf32>
+  %vc2 = "tg.kv_append"(%vc, %v2, %pos) : (tensor<64x2x32xf32>, tensor<2x32xf32>, tensor<i64>) -> tensor<64x2x32xf32>
+  %att = "tg.attention"(%qr, %kc2, %vc2, %pos) {scale = 0.17677669529663687 : f64} : (tensor<4x32xf32>, tensor<64x2x32xf32>, tensor<64x2x32xf32>, tensor<i64>) -> tensor<4x32xf32>
+  %flat = "tg.reshape"(%att) : (tensor<4x32xf32>) -> tensor<128xf32>
+  %o = "tg.matmul"(%flat, %wo) {transpose_b = true} : (tensor<128xf32>, tensor<128x128xbf16>) -> tensor<128xf32>
+  %y = "tg.add"(%x, %o) : (tensor<128xf32>, tensor<128xf32>) -> tensor<128xf32>
+  return %y, %kc2, %vc2 : tensor<128xf32>, tensor<64x2x32xf32>, tensor<64x2x32xf32>
+}
+
+// CHECK-LABEL: "kernel.plan"
+// CHECK:       {attention = "rounds", index = 0 : i64, lanes = 2 : i64, name = "tg.attention_partial", result = #kernel.place<direct>
+// CHECK-NOT:   "online"
+// CHECK:       'select-kernels'
