@@ -100,7 +100,8 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
             let p = cx
                 .scratch
                 .alloc_result(&out_shape, out_elem, &cx.largest, boxes);
-            cx.views.insert(r, plan_view(&p, &out_shape, out_elem));
+            cx.views
+                .insert(r, plan_view(&p, &out_shape, out_elem, &cx.largest));
             p
         }
     };
@@ -121,8 +122,10 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
         tg::ArgMax::NAME => (plan_argmax(cx), Choice::None),
         tg::RopeCosSin::NAME => {
             let p = cx.scratch.alloc(&out_shape, out_elem);
-            cx.views
-                .insert(d.results[1], plan_view(&p, &out_shape, out_elem));
+            cx.views.insert(
+                d.results[1],
+                plan_view(&p, &out_shape, out_elem, &cx.largest),
+            );
             (vec![p], Choice::None)
         }
         tg::Sdpa::NAME => (plan_sdpa(cx, &ins)?, Choice::None),
@@ -163,14 +166,22 @@ fn reshaped(v: &View, shape: &[i64]) -> View {
 
 /// The view of a value at the planned scratch place `p`, as the plan sees it (no offset:
 /// the plan needs the layout, not the text).
-fn plan_view(p: &Place, shape: &[i64], elem: ElemType) -> View {
+/// The view the renderer will make of a value at place `p` (`largest`: the code's largest
+/// box, whose extents a window holds): what the plan's later choices read of it (its
+/// memory space and strides; a window is strided as the box it keeps, like
+/// [`TaskCx::place_window`]).
+fn plan_view(p: &Place, shape: &[i64], elem: ElemType, largest: &[Vec<i64>]) -> View {
     let shared = matches!(p, Place::Scratch { shared: true, .. });
+    let strides = match (p, largest) {
+        (Place::Scratch { window: true, .. }, [b]) => row_major(b),
+        _ => row_major(shape),
+    };
     View {
         base_aligned: true,
         base: if shared { "%sscr" } else { "%scr" }.into(),
         offset: String::new(),
         shape: shape.to_vec(),
-        strides: row_major(shape),
+        strides,
         elem: if elem.is_float() {
             ElemType::F32
         } else {
