@@ -84,9 +84,32 @@ pub struct Reference {
     pub logits: Vec<Vec<f64>>,
 }
 
-pub fn load_reference(dir: &Path) -> Result<Reference, String> {
-    let path = dir.join("reference.safetensors");
-    let ck = Checkpoint::open(&path)?;
+/// The reference file to check `model` against: `given`, else `reference.safetensors` in the
+/// model's folder (a fixture).
+pub fn reference_path(model: &Path, given: Option<&Path>) -> Result<std::path::PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let dir = if model.is_dir() {
+        model
+    } else {
+        model.parent().unwrap_or(Path::new("."))
+    };
+    let p = dir.join("reference.safetensors");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "no reference for {}: give --reference FILE (a reference.safetensors with \
+             tokens_bf16 [n] and logits_f32 [n, vocab])",
+            model.display()
+        ))
+    }
+}
+
+/// Reads a reference file: `tokens_bf16` [n] and `logits_f32` [n, vocab].
+pub fn load_reference(path: &Path) -> Result<Reference, String> {
+    let ck = Checkpoint::open(path)?;
     let tokens_raw = ck.raw("tokens_bf16")?;
     let n = tokens_raw.shape.first().copied().unwrap_or(0);
     let tokens = Tensor::from_raw(&tokens_raw, &TensorType::new([n], ElemType::I64))
@@ -144,18 +167,21 @@ fn apply_pipeline(body: &mut mkc_ir::Body, run: &CheckRun) -> Result<(), String>
     Ok(())
 }
 
+/// `model`: a checkpoint folder or a GGUF file; `reference`: its reference file.
 pub fn check_hf(
-    dir: &Path,
+    model: &Path,
+    reference: &Path,
     run: &CheckRun,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
     let (engine, seed, pipeline) = (run.engine, run.seed, run.pipeline);
-    let reference = load_reference(dir)?;
+    let reference = load_reference(reference)?;
+    let dir = model;
     let model = HfModel::open(dir)?;
     let ckpt = model
         .checkpoint
         .as_ref()
-        .ok_or_else(|| format!("{}: the fixture has no safetensors weights", dir.display()))?;
+        .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
     let n = reference.tokens.len();
     let opts = DecodeOptions {
         max_context: n as i64,
@@ -230,12 +256,13 @@ pub fn check_hf(
 /// all reference tokens; row i of its logits is compared with row i of the reference.
 pub fn check_onnx(
     dir: &Path,
+    reference: &Path,
     run: &CheckRun,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<CheckReport, String> {
     let (engine, seed, pipeline) = (run.engine, run.seed, run.pipeline);
     use mkc_frontends::onnx::{import, ImportOptions, OnnxModel, OnnxWeights};
-    let reference = load_reference(dir)?;
+    let reference = load_reference(reference)?;
     let path = dir.join("model.onnx");
     let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut body = import(&model, &ImportOptions::default())
@@ -306,17 +333,18 @@ pub fn check_onnx(
 #[cfg(feature = "cuda")]
 pub fn check_hf_gpu(
     dir: &Path,
+    reference: &Path,
     artifact: &Path,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<(CheckReport, f64), String> {
     use mkc_runtime::artifact::Artifact;
     use mkc_runtime::gpu::GpuRunner;
-    let reference = load_reference(dir)?;
+    let reference = load_reference(reference)?;
     let model = HfModel::open(dir)?;
     let ckpt = model
         .checkpoint
         .as_ref()
-        .ok_or_else(|| format!("{}: the fixture has no safetensors weights", dir.display()))?;
+        .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
     let art = Artifact::open(artifact)?;
     let mut gpu = GpuRunner::new(&art, ckpt as &dyn WeightSource, 0)?;
     let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
@@ -414,13 +442,14 @@ pub fn check_hf_gpu(
 #[cfg(feature = "cuda")]
 pub fn check_onnx_gpu(
     dir: &Path,
+    reference: &Path,
     artifact: &Path,
     progress: &mut dyn FnMut(usize, f64, bool),
 ) -> Result<(CheckReport, f64), String> {
     use mkc_frontends::onnx::{OnnxModel, OnnxWeights};
     use mkc_runtime::artifact::Artifact;
     use mkc_runtime::gpu::GpuRunner;
-    let reference = load_reference(dir)?;
+    let reference = load_reference(reference)?;
     let path = dir.join("model.onnx");
     let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let weights = OnnxWeights::new(&model);

@@ -14,9 +14,11 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{ModelConfig, RopeScaling};
+use crate::gguf::GgufModel;
 use mkc_ir::attr::{Attr, F64};
 use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::tg;
+use mkc_ir::weights::{RawTensor, WeightSource};
 use mkc_ir::{Attrs, BlockId, Body, ElemType, OpSpec, Type, ValueId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,12 +41,54 @@ impl Default for DecodeOptions {
     }
 }
 
+/// A model's weights, as stored.
+pub enum Weights {
+    Safetensors(Checkpoint),
+    /// A GGUF file, its tensors under Hugging Face names.
+    Gguf(Box<GgufModel>),
+}
+
+impl Weights {
+    /// A tensor's element type and shape.
+    pub fn info(&self, name: &str) -> Option<(ElemType, Vec<i64>)> {
+        match self {
+            Weights::Safetensors(c) => c.info(name).map(|i| (i.elem, i.shape.clone())),
+            Weights::Gguf(g) => g.info(name).map(|i| (i.ty.elem(), i.shape())),
+        }
+    }
+
+    /// Every tensor's name.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Weights::Safetensors(c) => c.tensors().map(|(n, _)| n).collect(),
+            Weights::Gguf(g) => g.tensors().map(|(n, _, _)| n).collect(),
+        }
+    }
+
+    /// The GGUF file, when the weights come from one.
+    pub fn gguf(&self) -> Option<&GgufModel> {
+        match self {
+            Weights::Gguf(g) => Some(g),
+            Weights::Safetensors(_) => None,
+        }
+    }
+}
+
+impl WeightSource for Weights {
+    fn raw(&self, name: &str) -> Result<RawTensor<'_>, String> {
+        match self {
+            Weights::Safetensors(c) => c.raw(name),
+            Weights::Gguf(g) => g.raw(name),
+        }
+    }
+}
+
 /// A model as found on disk.
 pub struct HfModel {
     pub dir: PathBuf,
     pub config: ModelConfig,
     /// `None` when only a config.json was given.
-    pub checkpoint: Option<Checkpoint>,
+    pub checkpoint: Option<Weights>,
 }
 
 /// Tensors transformers itself ignores when loading.
@@ -57,6 +101,17 @@ impl HfModel {
     /// `path` is a checkpoint folder or a config.json. A folder without safetensors is a
     /// config-only model (shapes are enough to compile).
     pub fn open(path: &Path) -> Result<HfModel, String> {
+        if crate::gguf::is_gguf(path) {
+            let g = GgufModel::open(path)?;
+            let w = Weights::Gguf(Box::new(g));
+            let config = w.gguf().expect("gguf").config.clone();
+            check_tensors(&config, &w).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(HfModel {
+                dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                config,
+                checkpoint: Some(w),
+            });
+        }
         let (dir, config_path) = if path.is_dir() {
             (path.to_path_buf(), path.join("config.json"))
         } else {
@@ -73,7 +128,7 @@ impl HfModel {
             && (dir.join("model.safetensors").is_file()
                 || dir.join("model.safetensors.index.json").is_file());
         let checkpoint = if has_weights {
-            let c = Checkpoint::open(&dir)?;
+            let c = Weights::Safetensors(Checkpoint::open(&dir)?);
             check_tensors(&config, &c).map_err(|e| format!("{}: {e}", dir.display()))?;
             Some(c)
         } else {
@@ -96,7 +151,7 @@ impl HfModel {
                     .checkpoint
                     .as_ref()
                     .and_then(|c| c.info(&n))
-                    .map_or(self.config.dtype, |i| i.elem);
+                    .map_or(self.config.dtype, |(e, _)| e);
                 (n, e)
             })
             .collect()
@@ -105,25 +160,23 @@ impl HfModel {
 
 /// Every tensor the config implies is present with its shape and a float dtype, and nothing
 /// unexpected is there.
-pub fn check_tensors(config: &ModelConfig, ckpt: &Checkpoint) -> Result<(), String> {
+pub fn check_tensors(config: &ModelConfig, ckpt: &Weights) -> Result<(), String> {
     let expected = config.expected_weights();
     let mut problems = Vec::new();
     for (name, shape) in &expected {
         match ckpt.info(name) {
             None => problems.push(format!("missing tensor '{name}' (shape {shape:?})")),
-            Some(info) if &info.shape != shape => problems.push(format!(
-                "tensor '{name}' has shape {:?}, but the config implies {shape:?}",
-                info.shape
+            Some((_, s)) if &s != shape => problems.push(format!(
+                "tensor '{name}' has shape {s:?}, but the config implies {shape:?}"
             )),
-            Some(info) if !info.elem.is_float() => problems.push(format!(
-                "tensor '{name}' has dtype {}, expected a float type",
-                info.elem
+            Some((e, _)) if !e.is_float() => problems.push(format!(
+                "tensor '{name}' has dtype {e}, expected a float type"
             )),
             _ => {}
         }
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    for (name, _) in ckpt.tensors() {
+    for name in ckpt.names() {
         if !known.contains(name) && !ignorable(name, config) {
             problems.push(format!(
                 "unexpected tensor '{name}' for a {} model with this config",

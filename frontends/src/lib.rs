@@ -2,6 +2,9 @@
 //!
 //! - [`hf`]: Hugging Face checkpoints (config.json + safetensors, sharded too) of the llama,
 //!   mistral, qwen2 and qwen3 families, into the decode-step function.
+//! - [`gguf`]: GGUF files (llama.cpp's format) of the llama, qwen2 and qwen3 architectures,
+//!   read as the same model (config, tensors under Hugging Face names, quantized blocks kept)
+//!   with the tokenizer description the file carries.
 //! - [`onnx`]: ONNX graphs (opset >= 13, external data) into a function over the graph's
 //!   inputs.
 //!
@@ -10,10 +13,11 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod gguf;
 pub mod hf;
 pub mod onnx;
 pub mod random;
 
 pub use checkpoint::Checkpoint;
 pub use config::ModelConfig;
-pub use hf::{build_decode_step, DecodeOptions, HfModel};
+pub use hf::{build_decode_step, DecodeOptions, HfModel, Weights};

@@ -111,6 +111,15 @@ impl Tensor {
                 raw.shape, ty
             ));
         }
+        if let ElemType::Block(f) = raw.elem {
+            // Dequantized exactly as ggml does; rows are whole blocks (the verifier checks).
+            let mut out = vec![0f32; ty.num_elements() as usize];
+            f.dequantize(&raw.bytes, &mut out)?;
+            return Ok(Tensor {
+                ty: ty.clone(),
+                data: Data::F32(out),
+            });
+        }
         let w = raw.elem.bytes();
         let n = ty.num_elements() as usize;
         if raw.bytes.len() != n * w {

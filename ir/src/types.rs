@@ -1,5 +1,6 @@
 //! Types: scalars, static tensors, function types and opaque dialect types (`!task.event`).
 
+use crate::quant::BlockFormat;
 use std::fmt;
 
 /// The element type of a tensor, or a scalar type.
@@ -30,10 +31,14 @@ pub enum ElemType {
     U4,
     I2,
     U2,
+    /// ggml's block-quantized weights (`q4_0`, `q4_1`, `q8_0`, `q4_k`, `q6_k`): a tensor's
+    /// rows are runs of blocks, so its innermost dimension is a multiple of the block's
+    /// values; its elements are the dequantized reals.
+    Block(BlockFormat),
 }
 
 impl ElemType {
-    pub const ALL: [ElemType; 24] = [
+    pub const ALL: [ElemType; 29] = [
         ElemType::F64,
         ElemType::F32,
         ElemType::F16,
@@ -58,6 +63,11 @@ impl ElemType {
         ElemType::U4,
         ElemType::I2,
         ElemType::U2,
+        ElemType::Block(BlockFormat::Q4_0),
+        ElemType::Block(BlockFormat::Q4_1),
+        ElemType::Block(BlockFormat::Q8_0),
+        ElemType::Block(BlockFormat::Q4K),
+        ElemType::Block(BlockFormat::Q6K),
     ];
 
     /// The MLIR spelling (`bf16`, `i64`, `ui8`, `index`).
@@ -87,6 +97,7 @@ impl ElemType {
             ElemType::U4 => "ui4",
             ElemType::I2 => "i2",
             ElemType::U2 => "ui2",
+            ElemType::Block(f) => f.name(),
         }
     }
 
@@ -107,12 +118,27 @@ impl ElemType {
                 | ElemType::F8E5M2FNUZ
                 | ElemType::F8E8M0FNU
                 | ElemType::F4E2M1FN
+                | ElemType::Block(_)
         )
     }
 
     /// float8/float4: stored as codes, computed through f32.
     pub fn is_minifloat(self) -> bool {
-        self.is_float() && self.bits() <= 8
+        self.is_float() && self.bits() <= 8 && !self.is_block()
+    }
+
+    /// A block-quantized weight format.
+    pub fn is_block(self) -> bool {
+        matches!(self, ElemType::Block(_))
+    }
+
+    /// Bytes `n` elements occupy, or `None` when that overflows or (for a block format)
+    /// `n` is not whole blocks.
+    pub fn storage_bytes(self, n: u64) -> Option<u64> {
+        match self {
+            ElemType::Block(f) => f.storage_bytes(n),
+            e => n.checked_mul(e.bytes() as u64),
+        }
     }
 
     pub fn is_int(self) -> bool {
@@ -146,11 +172,14 @@ impl ElemType {
             | ElemType::F8E8M0FNU => 8,
             ElemType::F4E2M1FN | ElemType::I4 | ElemType::U4 => 4,
             ElemType::I2 | ElemType::U2 => 2,
+            // Bits per value, rounded up (q4_0: 4.5 -> 5); sizes come from storage_bytes.
+            ElemType::Block(f) => (8 * f.block_bytes()).div_ceil(f.block_elems()) as u32,
         }
     }
 
     /// Bytes one element occupies in memory (i1 and the 4- and 2-bit types take a byte each
-    /// here; files that pack them are unpacked on load).
+    /// here; files that pack them are unpacked on load). Block formats have no per-element
+    /// size: use [`ElemType::storage_bytes`].
     pub fn bytes(self) -> usize {
         (self.bits() as usize).div_ceil(8)
     }
@@ -225,7 +254,7 @@ impl Type {
     /// [`TensorType::num_elements`]).
     pub fn byte_size(&self) -> u64 {
         self.as_tensor().map_or(0, |t| {
-            t.num_elements().saturating_mul(t.elem.bytes() as u64)
+            t.elem.storage_bytes(t.num_elements()).unwrap_or(u64::MAX)
         })
     }
 

@@ -95,8 +95,14 @@ pub fn run_generate(a: RunArgs) -> ExitCode {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// A fixture folder: config.json, model.safetensors, reference.safetensors.
+    /// A fixture folder (config.json, model.safetensors, reference.safetensors), or any
+    /// model (a checkpoint folder or a .gguf file) with --reference.
     pub fixture: PathBuf,
+    /// The reference to compare with: a safetensors file with `tokens_bf16` [n] (the tokens
+    /// fed, one per position) and `logits_f32` [n, vocab] (row i: the logits after token i),
+    /// as the fixtures' reference.safetensors. Default: reference.safetensors beside the model.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
     /// What computes the logits.
     #[arg(long, value_enum, default_value = "interp")]
     pub engine: EngineArg,
@@ -171,10 +177,11 @@ pub fn run_check(a: CheckArgs) -> ExitCode {
                 pipeline: &pipeline,
                 target: &target,
             };
+            let reference = check::reference_path(&a.fixture, a.reference.as_deref())?;
             let report = if a.onnx {
-                check::check_onnx(&a.fixture, &run, &mut progress)
+                check::check_onnx(&a.fixture, &reference, &run, &mut progress)
             } else {
-                check::check_hf(&a.fixture, &run, &mut progress)
+                check::check_hf(&a.fixture, &reference, &run, &mut progress)
             }
             .map_err(|e| format!("seed {seed}: {e}"))?;
             if a.seeds > 1 {
@@ -242,10 +249,11 @@ fn run_check_gpu(a: &CheckArgs) -> ExitCode {
                 &compiled
             }
         };
+        let reference = check::reference_path(&a.fixture, a.reference.as_deref())?;
         if a.onnx {
-            check::check_onnx_gpu(&a.fixture, dir, &mut progress)
+            check::check_onnx_gpu(&a.fixture, &reference, dir, &mut progress)
         } else {
-            check::check_hf_gpu(&a.fixture, dir, &mut progress)
+            check::check_hf_gpu(&a.fixture, &reference, dir, &mut progress)
         }
     })();
     match result {
