@@ -23,6 +23,7 @@ pub mod minifloat;
 pub mod op;
 pub mod parser;
 pub mod printer;
+pub mod quant;
 pub mod registry;
 pub mod target;
 pub mod tensor;
