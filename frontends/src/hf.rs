@@ -371,10 +371,16 @@ pub fn build_decode_step(
     };
     let embed = wt("model.embed_tokens.weight");
     let emb_e = b.body.ty(embed).elem().expect("tensor");
+    // A block-quantized table's rows come out dequantized (f32).
+    let row_e = if emb_e.is_block() {
+        ElemType::F32
+    } else {
+        emb_e
+    };
     let row = b.op(
         tg::Gather::NAME,
         vec![embed, token],
-        Type::tensor(vec![h], emb_e),
+        Type::tensor(vec![h], row_e),
         vec![("axis", Attr::Int(0, ElemType::I64))],
     );
     let mut x = b.cast(row, e);

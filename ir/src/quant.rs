@@ -96,6 +96,54 @@ impl BlockFormat {
         (n / elems).checked_mul(self.block_bytes() as u64)
     }
 
+    /// How mkc lays out a tensor of this format in device memory: every block's quantized
+    /// values (its payload) in one plane, row after row, then every block's scales (its
+    /// meta) in a second plane. Each payload is a multiple of 16 bytes, so a row of
+    /// payloads is too and lanes read it with 16-byte loads, which ggml's interleaved
+    /// 18-, 20-, 34- or 210-byte blocks do not allow. (payload bytes, meta bytes) per block.
+    pub fn planes(self) -> (usize, usize) {
+        match self {
+            BlockFormat::Q4_0 => (16, 2),
+            BlockFormat::Q4_1 => (16, 4),
+            BlockFormat::Q8_0 => (32, 2),
+            BlockFormat::Q4K => (128, 16),
+            BlockFormat::Q6K => (192, 18),
+        }
+    }
+
+    /// A ggml block's (payload, meta) parts ([`BlockFormat::planes`]): ggml puts the scales
+    /// first (d, then m or dmin and the packed sub-block scales), except Q6_K, whose scales
+    /// and d follow its ql and qh.
+    pub fn split_block(self, block: &[u8]) -> (&[u8], &[u8]) {
+        let (p, m) = self.planes();
+        debug_assert_eq!(p + m, self.block_bytes());
+        match self {
+            BlockFormat::Q6K => block.split_at(p.min(block.len())),
+            _ => {
+                let (meta, payload) = block.split_at(m.min(block.len()));
+                (payload, meta)
+            }
+        }
+    }
+
+    /// A run of ggml blocks (a tensor's rows, one after another) in mkc's two-plane device
+    /// layout ([`BlockFormat::planes`]); `None` when it is not whole blocks.
+    pub fn to_planes(self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !bytes.len().is_multiple_of(self.block_bytes()) {
+            return None;
+        }
+        let n = bytes.len() / self.block_bytes();
+        let (p, _) = self.planes();
+        let mut out = vec![0u8; bytes.len()];
+        let (payloads, metas) = out.split_at_mut(n * p);
+        for (i, block) in bytes.chunks_exact(self.block_bytes()).enumerate() {
+            let (pl, me) = self.split_block(block);
+            payloads[i * p..(i + 1) * p].copy_from_slice(pl);
+            metas[i * me.len()..(i + 1) * me.len()].copy_from_slice(me);
+        }
+        Some(out)
+    }
+
     /// One block into block_elems() f32 values, bit for bit what ggml computes.
     ///
     /// Only the first `block_bytes()` bytes and `block_elems()` values are used. When

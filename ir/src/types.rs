@@ -132,6 +132,15 @@ impl ElemType {
         matches!(self, ElemType::Block(_))
     }
 
+    /// Bytes a value takes on average (a block format's block bytes over its values), for
+    /// cost estimates.
+    pub fn value_bytes(self) -> f64 {
+        match self {
+            ElemType::Block(f) => f.block_bytes() as f64 / f.block_elems() as f64,
+            e => e.bytes() as f64,
+        }
+    }
+
     /// Bytes `n` elements occupy, or `None` when that overflows or (for a block format)
     /// `n` is not whole blocks.
     pub fn storage_bytes(self, n: u64) -> Option<u64> {

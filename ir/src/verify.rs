@@ -69,6 +69,34 @@ impl Verifier<'_> {
         }
     }
 
+    /// Block-quantized types are storage types of weights: a value of one is a function
+    /// (or region) argument whose rows are whole blocks, and ops dequantize it as they read;
+    /// no op produces one.
+    fn check_block_types(&mut self, op: OpId) {
+        let body = self.body;
+        let data = &body.ops[op];
+        for (i, &r) in data.results.iter().enumerate() {
+            if let Some(t) = body.ty(r).as_tensor().filter(|t| t.elem.is_block()) {
+                self.err(
+                    op,
+                    format!(
+                        "result #{i} has type {t}: only weights (arguments) are stored \
+                         block-quantized; ops read them as reals"
+                    ),
+                );
+            }
+        }
+        for &reg in &data.regions {
+            for &b in &body.regions[reg].blocks {
+                for &a in &body.blocks[b].args {
+                    if let Some(e) = block_shape_error(body.ty(a)) {
+                        self.err(op, format!("argument {a}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
     fn err(&mut self, op: OpId, msg: impl AsRef<str>) {
         self.errors.push(op_error(self.body, op, msg));
     }
@@ -89,6 +117,7 @@ impl Verifier<'_> {
         for (i, &v) in data.operands.iter().enumerate() {
             self.check_dominance(op, i, v);
         }
+        self.check_block_types(op);
 
         let def = self.registry.get(&data.name);
         let Some(def) = def else {
@@ -282,4 +311,20 @@ fn block_is_within(body: &Body, block: crate::ir::BlockId, op: OpId) -> bool {
         cur = body.parent_op(o);
     }
     false
+}
+
+/// Why a block-quantized tensor type's shape cannot hold whole blocks per row, if it cannot.
+pub fn block_shape_error(ty: &crate::types::Type) -> Option<String> {
+    let t = ty.as_tensor()?;
+    let crate::types::ElemType::Block(f) = t.elem else {
+        return None;
+    };
+    let b = f.block_elems() as i64;
+    match t.shape.last() {
+        Some(&k) if k > 0 && k % b == 0 => None,
+        _ => Some(format!(
+            "{t}: a {} tensor's rows (its last dimension) must be whole blocks of {b} values",
+            f.name()
+        )),
+    }
 }

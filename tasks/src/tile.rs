@@ -122,7 +122,7 @@ impl Placer<'_> {
             .ty(v)
             .as_tensor()
             .ok_or_else(|| format!("{v} is not a tensor"))?;
-        let mut l = Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
+        let mut l = Layout::of_type(p.buffer, p.offset, t);
         if !p.perm.is_empty() {
             l.perm = p.perm.clone();
         }
@@ -275,7 +275,7 @@ impl Placer<'_> {
             output: k,
             ..Default::default()
         };
-        let elem = |v: ValueId| body.ty(v).as_tensor().map_or(0, |t| t.elem.bytes()) as f64;
+        let elem = |v: ValueId| body.ty(v).as_tensor().map_or(0.0, |t| t.elem.value_bytes());
         // A tile of attention's parts reads its parts' runs of the context, not all of it.
         let context_share = sl
             .ops
@@ -666,9 +666,7 @@ impl Placed {
 }
 
 fn tensor_bytes(body: &Body, v: ValueId) -> u64 {
-    body.ty(v)
-        .as_tensor()
-        .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64)
+    body.ty(v).as_tensor().map_or(0, |_| body.ty(v).byte_size())
 }
 
 /// Adds the buffers (weights, kv, arena, inputs, constants) and places every argument and

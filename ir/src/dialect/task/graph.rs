@@ -53,8 +53,13 @@ pub struct Layout {
     pub buffer: BufferId,
     pub offset: u64,
     pub shape: Vec<i64>,
+    /// Bytes an element takes (a block's payload for a block-quantized tensor).
     pub elem_bytes: u64,
     pub perm: Vec<usize>,
+    /// A block-quantized tensor (always row-major): its rows' block payloads in one plane
+    /// at `offset`, their scales in a second plane right after
+    /// ([`crate::quant::BlockFormat::planes`]).
+    pub block: Option<crate::quant::BlockFormat>,
 }
 
 impl Layout {
@@ -66,7 +71,65 @@ impl Layout {
             shape,
             elem_bytes,
             perm,
+            block: None,
         }
+    }
+
+    /// The row-major layout of a tensor of type `t` at `offset` of `buffer`.
+    pub fn of_type(buffer: BufferId, offset: u64, t: &crate::TensorType) -> Layout {
+        match t.elem {
+            crate::ElemType::Block(f) => Layout {
+                elem_bytes: f.planes().0 as u64,
+                block: Some(f),
+                ..Layout::row_major(buffer, offset, t.shape.clone(), 0)
+            },
+            e => Layout::row_major(buffer, offset, t.shape.clone(), e.bytes() as u64),
+        }
+    }
+
+    /// A block-quantized layout's rows, blocks per row, and where its scales' plane starts.
+    fn block_geometry(&self, f: crate::quant::BlockFormat) -> (u64, u64, u64) {
+        let k = self.shape.last().copied().unwrap_or(1).max(0) as u64;
+        let rows: u64 = self.shape[..self.shape.len().saturating_sub(1)]
+            .iter()
+            .map(|&d| d.max(0) as u64)
+            .product();
+        let blocks = k / f.block_elems() as u64;
+        let payload = f.planes().0 as u64;
+        (rows, blocks, self.offset + rows * blocks * payload)
+    }
+
+    /// [`Layout::ranges`] of a block-quantized layout: the payloads of the blocks the box
+    /// touches, row by row, then their scales.
+    fn block_ranges(&self, f: crate::quant::BlockFormat, b: &[(i64, i64)]) -> Vec<Range> {
+        let (_, blocks, meta_at) = self.block_geometry(f);
+        let (payload, meta) = (f.planes().0 as u64, f.planes().1 as u64);
+        let be = f.block_elems() as i64;
+        let last = self.shape.len() - 1;
+        let (k0, k1) = b[last];
+        let (b0, b1) = ((k0 / be) as u64, ((k1 + be - 1) / be) as u64);
+        let lead = Layout::row_major(self.buffer, 0, self.shape[..last].to_vec(), 1);
+        let mut out: Vec<Range> = Vec::new();
+        for (plane, per) in [(self.offset, payload), (meta_at, meta)] {
+            let mut push = |r: u64| {
+                let row = plane + r * blocks * per;
+                let (start, end) = (row + b0 * per, row + b1 * per);
+                match out.last_mut() {
+                    Some(x) if x.end == start => x.end = end,
+                    _ => out.push(Range::new(self.buffer, start, end)),
+                }
+            };
+            if last == 0 {
+                push(0);
+                continue;
+            }
+            for run in lead.ranges(&b[..last]) {
+                for r in run.start..run.end {
+                    push(r);
+                }
+            }
+        }
+        out
     }
 
     /// Element strides (in elements) of each logical axis.
@@ -89,7 +152,12 @@ impl Layout {
     pub fn addresser(&self) -> impl Fn(u64) -> u64 + '_ {
         let strides = self.strides();
         let identity = self.perm.iter().enumerate().all(|(k, &a)| k == a);
+        // A block-quantized element's address is its block's payload.
+        let per_block = self.block.map(|f| f.block_elems() as u64);
         move |mut i: u64| {
+            if let Some(be) = per_block {
+                return self.offset + i / be * self.elem_bytes;
+            }
             if identity {
                 return self.offset + i * self.elem_bytes;
             }
@@ -107,6 +175,9 @@ impl Layout {
     pub fn ranges(&self, b: &[(i64, i64)]) -> Vec<Range> {
         if b.iter().any(|&(lo, hi)| hi <= lo) {
             return Vec::new();
+        }
+        if let Some(f) = self.block.filter(|_| !self.shape.is_empty()) {
+            return self.block_ranges(f, b);
         }
         let strides = self.strides();
         // Walk the box in storage order; the innermost stored axis is one run.

@@ -291,8 +291,7 @@ impl TaskProgram {
                         })?,
                 };
                 let t = body.ty(v).as_tensor().ok_or("only tensors have places")?;
-                let mut l =
-                    Layout::row_major(p.buffer, p.offset, t.shape.clone(), t.elem.bytes() as u64);
+                let mut l = Layout::of_type(p.buffer, p.offset, t);
                 if !p.perm.is_empty() {
                     l.perm = p.perm.clone();
                 }

@@ -259,7 +259,17 @@ fn infer_gather(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let mut shape = data.shape[..axis].to_vec();
     shape.extend(&idx.shape);
     shape.extend(&data.shape[axis + 1..]);
-    Ok(vec![Type::tensor(shape, data.elem)])
+    // Rows of a block-quantized table come out dequantized.
+    let elem = match data.elem {
+        crate::types::ElemType::Block(_) if axis + 1 == data.rank() => {
+            return Err(format!(
+                "gathering single values of the block-quantized {data}: gather whole rows"
+            ))
+        }
+        crate::types::ElemType::Block(_) => crate::types::ElemType::F32,
+        e => e,
+    };
+    Ok(vec![Type::tensor(shape, elem)])
 }
 
 fn infer_gather_elements(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
