@@ -51,8 +51,11 @@ pub fn gpu_info(a: &GpuInfoOptions) -> Result<Value, String> {
             "gbs": 8.0 * k.elements as f64 / (k.median_us * 1e-6) / 1e9,
         });
         if k.mismatches > 0 {
+            let first = k.first_mismatch.map_or(String::new(), |(i, got, want)| {
+                format!(" (first: element {i} is {got}, expected {want})")
+            });
             return Err(format!(
-                "{j}\nthe PTX kernel computed {} of {} elements wrong",
+                "{j}\nthe PTX kernel computed {} of {} elements wrong{first}",
                 k.mismatches, k.elements
             ));
         }

@@ -6,7 +6,8 @@ use mkc_frontends::{build_decode_step, Checkpoint, DecodeOptions, HfModel};
 use mkc_ir::verify::{verify, VerifyOptions};
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{ElemType, Registry, TargetSpec, TensorType};
-use mkc_runtime::interp::{argmax, i64_tensor, rel_err};
+use mkc_runtime::compare::{argmax, compare_finite, nan_max, CompareError};
+use mkc_runtime::interp::i64_tensor;
 use mkc_runtime::{Interpreter, Simulator, Tensor};
 use std::path::Path;
 
@@ -58,8 +59,9 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The largest relative error (NaN if any position's is: `f64::max` would drop it).
     pub fn max_rel_err(&self) -> f64 {
-        self.per_position.iter().map(|p| p.0).fold(0.0, f64::max)
+        self.per_position.iter().map(|p| p.0).fold(0.0, nan_max)
     }
     pub fn argmax_agree(&self) -> usize {
         self.per_position.iter().filter(|p| p.1).count()
@@ -132,8 +134,32 @@ pub fn load_reference(path: &Path) -> Result<Reference, String> {
     })
 }
 
-fn compare(got: &[f64], want: &[f64]) -> (f64, bool) {
-    (rel_err(got, want), argmax(got) == argmax(want))
+/// Position `pos`'s logits against row `pos` of the reference: the relative error and
+/// whether the argmaxes agree. A NaN or an infinity on either side (or a length mismatch)
+/// fails, naming the position and the element.
+fn compare_position(pos: usize, got: &[f64], want: &[f64]) -> Result<(f64, bool), String> {
+    let at = |e: CompareError| format!("position {pos}: logits against reference.safetensors: {e}");
+    let c = compare_finite(got, want).map_err(at)?;
+    Ok((
+        c.rel_err,
+        argmax(got).map_err(at)? == argmax(want).map_err(at)?,
+    ))
+}
+
+/// The argmax of position `pos`'s logits, which must be finite.
+fn logits_argmax(pos: usize, logits: &[f64]) -> Result<i64, String> {
+    argmax(logits)
+        .map(|i| i as i64)
+        .map_err(|e| format!("position {pos}: logits {e}"))
+}
+
+/// The GPU's logits at position `pos` against the simulator's: their relative error; a NaN
+/// or an infinity on either side fails, naming the position and the element.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn compare_with_simulator(pos: usize, gpu: &[f64], sim: &[f64]) -> Result<f64, String> {
+    compare_finite(gpu, sim)
+        .map(|c| c.rel_err)
+        .map_err(|e| format!("position {pos}: the GPU's logits against the simulator's: {e}"))
 }
 
 /// Imports the checkpoint, then feeds the reference tokens one position at a time through
@@ -234,13 +260,13 @@ pub fn check_hf(
         .map_err(|e| format!("position {pos}: {e}"))?;
         let logits = outs.remove(0).to_f64();
         let next = outs.remove(0).get(0).i();
-        if next != argmax(&logits) as i64 {
+        let r = compare_position(pos, &logits, &reference.logits[pos])?;
+        if next != logits_argmax(pos, &logits)? {
             return Err(format!(
                 "position {pos}: the step's argmax {next} is not the logits' argmax"
             ));
         }
         caches = outs;
-        let r = compare(&logits, &reference.logits[pos]);
         progress(pos, r.0, r.1);
         per_position.push(r);
     }
@@ -315,7 +341,7 @@ pub fn check_onnx(
     let all = logits.to_f64();
     let mut per_position = Vec::new();
     for (pos, row) in all.chunks(v).enumerate() {
-        let r = compare(row, &reference.logits[pos]);
+        let r = compare_position(pos, row, &reference.logits[pos])?;
         progress(pos, r.0, r.1);
         per_position.push(r);
     }
@@ -402,11 +428,12 @@ pub fn check_hf_gpu(
             .call(&gin, &[0, 1])
             .map_err(|e| format!("position {pos}: {e}"))?;
         let logits = got[0].to_f64();
-        if got[1].get(0).i() != argmax(&logits) as i64 {
+        let r = compare_position(pos, &logits, &reference.logits[pos])?;
+        let own = logits_argmax(pos, &logits)?;
+        if got[1].get(0).i() != own {
             return Err(format!(
-                "position {pos}: the GPU's argmax {} is not its logits' argmax {}",
+                "position {pos}: the GPU's argmax {} is not its logits' argmax {own}",
                 got[1].get(0).i(),
-                argmax(&logits)
             ));
         }
         let mut sin = vec![t.clone(), p.clone()];
@@ -421,8 +448,10 @@ pub fn check_hf_gpu(
         let sim_logits = souts.remove(0).to_f64();
         souts.remove(0);
         caches = souts;
-        worst_vs_sim = worst_vs_sim.max(rel_err(&logits, &sim_logits));
-        let r = compare(&logits, &reference.logits[pos]);
+        worst_vs_sim = nan_max(
+            worst_vs_sim,
+            compare_with_simulator(pos, &logits, &sim_logits)?,
+        );
         progress(pos, r.0, r.1);
         per_position.push(r);
     }
@@ -477,11 +506,17 @@ pub fn check_onnx_gpu(
             got.ty
         ));
     }
+    if all_sim.len() != all.len() {
+        return Err(format!(
+            "the simulator's logits have type {}, the GPU's {}",
+            want_sim.ty, got.ty
+        ));
+    }
     let mut per_position = Vec::new();
     let mut worst = 0.0f64;
     for (pos, (row, srow)) in all.chunks(v).zip(all_sim.chunks(v)).enumerate() {
-        worst = worst.max(rel_err(row, srow));
-        let r = compare(row, &reference.logits[pos]);
+        worst = nan_max(worst, compare_with_simulator(pos, row, srow)?);
+        let r = compare_position(pos, row, &reference.logits[pos])?;
         progress(pos, r.0, r.1);
         per_position.push(r);
     }
@@ -494,4 +529,69 @@ pub fn check_onnx_gpu(
         },
         worst,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_with_a_non_finite_logit_fails_naming_it() {
+        let want = [0.5, -1.0, 2.0, 0.25];
+        assert_eq!(compare_position(4, &want, &want), Ok((0.0, true)));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let got = [0.5, bad, 2.0, 0.25];
+            assert_eq!(
+                compare_position(4, &got, &want),
+                Err(format!(
+                    "position 4: logits against reference.safetensors: element 1 is {bad}, expected -1"
+                ))
+            );
+            // A reference with one fails too.
+            assert_eq!(
+                compare_position(4, &want, &got),
+                Err(format!(
+                    "position 4: logits against reference.safetensors: the reference's element 1 is {bad} (got -1)"
+                ))
+            );
+            assert_eq!(
+                logits_argmax(4, &got),
+                Err(format!("position 4: logits element 1 is {bad}"))
+            );
+        }
+        assert_eq!(
+            compare_position(4, &want[..3], &want),
+            Err(
+                "position 4: logits against reference.safetensors: 3 elements, the reference has 4"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn the_gpu_against_the_simulator_fails_on_a_non_finite_logit() {
+        let sim = [0.5, -1.0, 2.0];
+        for bad in [f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                compare_with_simulator(9, &[0.5, -1.0, bad], &sim),
+                Err(format!(
+                    "position 9: the GPU's logits against the simulator's: element 2 is {bad}, expected 2"
+                ))
+            );
+            assert!(compare_with_simulator(9, &sim, &[bad, -1.0, 2.0])
+                .unwrap_err()
+                .contains("the reference's element 0 is"));
+        }
+    }
+
+    #[test]
+    fn the_report_keeps_a_nan_error() {
+        let report = CheckReport {
+            engine: "interp",
+            frontend: "hf",
+            level: "tensor".into(),
+            per_position: vec![(1e-4, true), (f64::NAN, true), (2e-4, true)],
+        };
+        assert!(report.max_rel_err().is_nan());
+    }
 }

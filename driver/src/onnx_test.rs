@@ -5,6 +5,7 @@ use mkc_frontends::onnx::{decode_tensor, import, proto, ImportOptions, OnnxModel
 use mkc_ir::verify::{verify, VerifyOptions};
 use mkc_ir::weights::RawTensor;
 use mkc_ir::{ElemType, Registry, TensorType};
+use mkc_runtime::compare::{allclose, Tolerance};
 use mkc_runtime::{Interpreter, Tensor};
 use prost::Message;
 use std::collections::HashMap;
@@ -40,17 +41,6 @@ fn numbered(dir: &Path, stem: &str) -> Vec<PathBuf> {
         .map(|k| dir.join(format!("{stem}_{k}.pb")))
         .take_while(|p| p.is_file())
         .collect()
-}
-
-/// Elementwise closeness: |got - want| <= atol + rtol * |want|; NaN matches NaN.
-fn close(got: f64, want: f64, rtol: f64, atol: f64) -> bool {
-    if want.is_nan() || got.is_nan() {
-        return want.is_nan() && got.is_nan();
-    }
-    if want.is_infinite() || got.is_infinite() {
-        return got == want;
-    }
-    (got - want).abs() <= atol + rtol * want.abs()
 }
 
 pub fn run_case(dir: &Path, pipeline: &str) -> Outcome {
@@ -168,28 +158,33 @@ fn run_case_inner(dir: &Path, pipeline: &str) -> Result<(), Failure> {
                 )));
             }
             let want = Tensor::from_raw(w, &g.ty)?;
-            let (rtol, atol) = match g.ty.elem {
-                ElemType::BF16 => (2e-2, 1e-2),
-                ElemType::F16 => (1e-2, 1e-3),
-                _ => (1e-3, 1e-7),
-            };
-            for i in 0..g.len() {
-                let ok = if g.ty.elem.is_float() {
-                    close(g.f(i), want.f(i), rtol, atol)
-                } else {
-                    g.get(i).i() == want.get(i).i()
-                };
-                if !ok {
-                    return Err(Failure::Fail(format!(
-                        "output {k} element {i}: got {}, expected {} (rtol {rtol}, atol {atol})",
-                        g.f(i),
-                        want.f(i)
-                    )));
-                }
-            }
+            compare_output(k, g, &want)?;
         }
     }
     Ok(())
+}
+
+/// Output `k` against its expected value: floats elementwise within the element type's
+/// tolerance ([`allclose`]: a NaN or an infinity where the expected value is finite fails;
+/// the expected value's own NaNs and infinities must be reproduced), integers exactly.
+fn compare_output(k: usize, got: &Tensor, want: &Tensor) -> Result<(), String> {
+    if got.ty.elem.is_float() {
+        let (rtol, atol) = match got.ty.elem {
+            ElemType::BF16 => (2e-2, 1e-2),
+            ElemType::F16 => (1e-2, 1e-3),
+            _ => (1e-3, 1e-7),
+        };
+        return allclose(&got.to_f64(), &want.to_f64(), Tolerance { rtol, atol })
+            .map_err(|e| format!("output {k} {e} (rtol {rtol}, atol {atol})"));
+    }
+    match (0..got.len()).find(|&i| got.get(i).i() != want.get(i).i()) {
+        Some(i) => Err(format!(
+            "output {k} element {i}: got {}, expected {}",
+            got.f(i),
+            want.f(i)
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Runs each case; prints failures and the summary line. Returns (passed, failed, skipped).

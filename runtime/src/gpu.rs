@@ -88,8 +88,11 @@ pub fn copy_bandwidth(ordinal: usize, bytes: usize, iters: usize) -> Result<f64,
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelCheck {
     pub elements: usize,
-    /// Elements whose result differs from the host's `x * factor`.
+    /// Elements whose result differs from the host's `x * factor` (bit for bit: a NaN or an
+    /// infinity differs from every finite value).
     pub mismatches: usize,
+    /// The first of them: (index, the device's value, the host's).
+    pub first_mismatch: Option<(usize, f32, f32)>,
     /// Median launch time over the timed launches (CUDA events).
     pub median_us: f64,
 }
@@ -137,11 +140,14 @@ pub fn check_scale_kernel(
     };
     launch(&mut buf)?;
     let got = stream.clone_dtoh(&buf).map_err(e)?;
-    let mismatches = host
+    let wrong = |(_, (x, y)): &(usize, (&f32, &f32))| (**x * factor).to_bits() != y.to_bits();
+    let mismatches = host.iter().zip(&got).enumerate().filter(wrong).count();
+    let first_mismatch = host
         .iter()
         .zip(&got)
-        .filter(|(x, y)| (*x * factor).to_bits() != y.to_bits())
-        .count();
+        .enumerate()
+        .find(wrong)
+        .map(|(i, (x, y))| (i, *y, x * factor));
     let mut us = Vec::with_capacity(iters.max(1));
     for _ in 0..iters.max(1) {
         let start = ctx
@@ -160,6 +166,7 @@ pub fn check_scale_kernel(
     Ok(KernelCheck {
         elements,
         mismatches,
+        first_mismatch,
         median_us: us[us.len() / 2],
     })
 }

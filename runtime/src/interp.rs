@@ -179,24 +179,6 @@ impl<'a> Interpreter<'a> {
     }
 }
 
-/// Relative L2 error of `got` against `want`: ||got - want|| / ||want||.
-pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
-    let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
-    let den: f64 = want.iter().map(|b| b * b).sum();
-    (num / den.max(f64::MIN_POSITIVE)).sqrt()
-}
-
-/// Index of the first maximum.
-pub fn argmax(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 /// Helper for callers that build inputs: a rank-0 or rank-1 i64 tensor.
 pub fn i64_tensor(shape: &[i64], values: Vec<i64>) -> Tensor {
     Tensor {

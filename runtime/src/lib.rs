@@ -4,11 +4,13 @@
 //! against, and the simulator of a scheduled task graph ([`sim`]: SM queues, event counters,
 //! seeded interleavings). On the GPU (feature `cuda`, `gpu`): loading a compiled artifact
 //! and launching its one persistent kernel per decode step through the CUDA driver (cudarc,
-//! libcuda loaded at run time). It never links MLIR, so a runtime-only `mkc` stays small
-//! enough to ship to a GPU host. It does not import models (`mkc-frontends`) or compile
-//! them (`mkc-driver`).
+//! libcuda loaded at run time). [`compare`]: the one NaN-aware comparison of computed
+//! numbers with references that every check uses. It never links MLIR, so a runtime-only
+//! `mkc` stays small enough to ship to a GPU host. It does not import models
+//! (`mkc-frontends`) or compile them (`mkc-driver`).
 
 pub mod artifact;
+pub mod compare;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod image;

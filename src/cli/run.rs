@@ -187,9 +187,11 @@ pub fn run_check(a: CheckArgs) -> ExitCode {
             if a.seeds > 1 {
                 eprintln!("seed {seed}: {}", report.json());
             }
+            // A NaN error is the worst (a tuple comparison with NaN is false).
             let worse = worst.as_ref().is_none_or(|w| {
-                (report.argmax_agree(), -report.max_rel_err())
-                    < (w.argmax_agree(), -w.max_rel_err())
+                report.max_rel_err().is_nan()
+                    || (report.argmax_agree(), -report.max_rel_err())
+                        < (w.argmax_agree(), -w.max_rel_err())
             });
             if worse {
                 worst = Some(report);

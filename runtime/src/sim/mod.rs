@@ -36,6 +36,8 @@ pub struct Simulator<'a> {
     /// Inputs (non-weight arguments) in order, and the op results the function returns.
     inputs: Vec<ValueId>,
     returns: Vec<ValueId>,
+    /// The weight arguments' names (for messages).
+    weights: HashMap<ValueId, String>,
     layouts: HashMap<ValueId, Layout>,
     slices: Vec<Slice>,
     /// One slot per byte of each buffer; an element lives at the slot of its first byte.
@@ -103,6 +105,7 @@ impl<'a> Simulator<'a> {
             body,
             inputs: Vec::new(),
             returns: body.ops[ret].operands.clone(),
+            weights: HashMap::new(),
             program,
             schedule,
             queues,
@@ -132,6 +135,7 @@ impl<'a> Simulator<'a> {
                     let mut memory = std::mem::take(&mut sim.memory);
                     sim.store(&mut memory, a, &t, None, true);
                     sim.memory = memory;
+                    sim.weights.insert(a, name.to_string());
                 }
                 None => sim.inputs.push(a),
             }
@@ -181,7 +185,8 @@ impl<'a> Simulator<'a> {
     }
 
     /// A tensor of type `ty` read from where `v` lives: the boxes `region`, and of those only
-    /// the elements inside `declared` ranges (when given); poison everywhere else.
+    /// the elements inside `declared` ranges (when given); poison everywhere else. Also the
+    /// first element read from memory that is NaN or infinite (real data, not poison).
     fn load(
         &self,
         memory: &[Vec<f64>],
@@ -189,7 +194,7 @@ impl<'a> Simulator<'a> {
         ty: &TensorType,
         region: Option<&[Vec<(i64, i64)>]>,
         declared: Option<&[Range]>,
-    ) -> Result<Tensor, String> {
+    ) -> Result<(Tensor, Option<(usize, f64)>), String> {
         let l = self.layout(v)?;
         let mem = &memory[l.buffer.index()];
         let n = ty.num_elements() as usize;
@@ -211,11 +216,16 @@ impl<'a> Simulator<'a> {
                 }
             }
         }
-        Ok(Tensor::from_fn(ty.clone(), |i| match vals[i] {
+        let non_finite = vals
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| x.filter(|x| !x.is_finite()).map(|x| (i, x)));
+        let t = Tensor::from_fn(ty.clone(), |i| match vals[i] {
             Some(x) if ty.elem.is_float() => Scalar::F(x),
             Some(x) => Scalar::I(x as i64),
             None => poison(ty.elem),
-        }))
+        });
+        Ok((t, non_finite))
     }
 
     fn run_task(&self, memory: &mut [Vec<f64>], t: TaskId) -> Result<(), String> {
@@ -234,36 +244,32 @@ impl<'a> Simulator<'a> {
         let operands = &body.ops[group].operands;
         let results = &body.ops[group].results;
         let mut values: HashMap<ValueId, Rc<Tensor>> = HashMap::new();
+        // The first input element read from memory that is NaN or infinite: a NaN result is
+        // then (maybe) real data, not poison.
+        let mut non_finite_input: Option<(ValueId, usize, f64)> = None;
         let ty = |v: ValueId| {
             body.ty(v)
                 .as_tensor()
                 .cloned()
                 .ok_or_else(|| format!("{v} is not a tensor"))
         };
-        for &i in &sl.args {
-            let region = &sl.needs[&args[i]];
-            values.insert(
-                args[i],
-                Rc::new(self.load(
-                    memory,
-                    operands[i],
-                    &ty(args[i])?,
-                    Some(region),
-                    Some(&task.reads),
-                )?),
-            );
-        }
-        for &(v, j) in &sl.loaded {
-            values.insert(
-                v,
-                Rc::new(self.load(
-                    memory,
-                    results[j],
-                    &ty(v)?,
-                    Some(&sl.needs[&v]),
-                    Some(&task.reads),
-                )?),
-            );
+        let loads = sl
+            .args
+            .iter()
+            .map(|&i| (args[i], operands[i]))
+            .chain(sl.loaded.iter().map(|&(v, j)| (v, results[j])));
+        for (v, from) in loads {
+            let (t, bad) = self.load(
+                memory,
+                from,
+                &ty(v)?,
+                Some(&sl.needs[&v]),
+                Some(&task.reads),
+            )?;
+            if let (None, Some((i, x))) = (non_finite_input, bad) {
+                non_finite_input = Some((from, i, x));
+            }
+            values.insert(v, Rc::new(t));
         }
         let none = NoWeights;
         let mut interp = Interpreter::new(body, &none);
@@ -314,6 +320,16 @@ impl<'a> Simulator<'a> {
         for b in &tile {
             for (lo, hi) in flat_runs(&out.ty.shape, b) {
                 if let Some(i) = (lo as usize..hi as usize).find(|&i| out.f(i).is_nan()) {
+                    if let Some((v, j, x)) = non_finite_input {
+                        let what = self
+                            .weights
+                            .get(&v)
+                            .map_or(String::new(), |w| format!(" (weight '{w}')"));
+                        return Err(format!(
+                            "{} computed NaN at element {i} of its result: its input {v}{what} holds {x} at element {j}",
+                            name()
+                        ));
+                    }
                     return Err(format!(
                         "{} computed poison at element {i} of its result: it uses bytes its reads do not declare",
                         name()
@@ -385,6 +401,7 @@ impl<'a> Simulator<'a> {
                     .cloned()
                     .ok_or_else(|| SimError::Task("a result is not a tensor".into()))?;
                 self.load(&self.memory, v, &ty, None, None)
+                    .map(|(t, _)| t)
                     .map_err(SimError::Task)
             })
             .collect()
