@@ -13,6 +13,8 @@ pub struct ModelOptions {
     pub ctx: i64,
     /// Element type of activations and the KV cache.
     pub compute: ElemType,
+    /// Store the model's matrices in this block format (`--quantize`).
+    pub quantize: Option<mkc_ir::quant::BlockFormat>,
 }
 
 impl Default for ModelOptions {
@@ -21,6 +23,7 @@ impl Default for ModelOptions {
             random_weights: false,
             ctx: 2048,
             compute: ElemType::F32,
+            quantize: None,
         }
     }
 }
@@ -28,6 +31,61 @@ impl Default for ModelOptions {
 /// The kind of model a path names.
 pub fn is_onnx(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "onnx")
+}
+
+/// The element type each weight of `model` has as `o` imports it: the checkpoint's (the
+/// config's dtype for random weights), then `--quantize`'s block format for its matrices.
+pub fn weight_types(
+    model: &mkc_frontends::HfModel,
+    o: &ModelOptions,
+) -> std::collections::HashMap<String, ElemType> {
+    let base = if o.random_weights {
+        model
+            .config
+            .expected_weights()
+            .into_iter()
+            .map(|(n, _)| (n, model.config.dtype))
+            .collect()
+    } else {
+        model.weight_types()
+    };
+    match o.quantize {
+        None => base,
+        Some(f) => mkc_frontends::quantize::quantized_types(
+            model
+                .config
+                .expected_weights()
+                .into_iter()
+                .map(|(n, s)| {
+                    let e = base[&n];
+                    (n, e, s)
+                }),
+            f,
+        ),
+    }
+}
+
+/// The weights `model` runs with under `o`: the checkpoint's (quantized as it is read with
+/// `--quantize`), or deterministic random ones of the imported types.
+pub fn model_weights<'a>(
+    model: &'a mkc_frontends::HfModel,
+    o: &ModelOptions,
+) -> Box<dyn mkc_ir::weights::WeightSource + 'a> {
+    let types = weight_types(model, o);
+    match (&model.checkpoint, o.random_weights) {
+        (Some(c), false) => Box::new(mkc_frontends::quantize::Quantized { inner: c, types }),
+        _ => Box::new(mkc_frontends::random::RandomWeights::new(
+            model
+                .config
+                .expected_weights()
+                .into_iter()
+                .map(|(n, s)| {
+                    let e = types[&n];
+                    (n, e, s)
+                }),
+            0,
+        )),
+    }
 }
 
 /// Imports `path` into verified IR.
@@ -44,16 +102,7 @@ pub fn import_model(path: &Path, o: &ModelOptions) -> Result<Body, String> {
         import(&model, &ImportOptions::default()).map_err(|e| format!("{}: {e}", path.display()))?
     } else {
         let model = mkc_frontends::HfModel::open(path)?;
-        let types = if o.random_weights {
-            model
-                .config
-                .expected_weights()
-                .into_iter()
-                .map(|(n, _)| (n, model.config.dtype))
-                .collect()
-        } else {
-            model.weight_types()
-        };
+        let types = weight_types(&model, o);
         let opts = mkc_frontends::DecodeOptions {
             max_context: o.ctx,
             compute: o.compute,

@@ -76,20 +76,8 @@ pub fn generate(
             "prompt token {bad} is outside the vocabulary (0..{vocab})"
         ));
     }
-    let random;
-    let weights: &dyn WeightSource = match (&model.checkpoint, o.model.random_weights) {
-        (Some(c), false) => c,
-        _ => {
-            let cfg = &model.config;
-            random = mkc_frontends::random::RandomWeights::new(
-                cfg.expected_weights()
-                    .into_iter()
-                    .map(|(n, s)| (n, cfg.dtype, s)),
-                0,
-            );
-            &random
-        }
-    };
+    let owned = crate::import::model_weights(&model, &o.model);
+    let weights: &dyn WeightSource = owned.as_ref();
     // (Declared before the stepper, which may borrow it.)
     let mut holder = None;
     let mut step: Stepper;

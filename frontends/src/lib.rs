@@ -5,6 +5,7 @@
 //! - [`gguf`]: GGUF files (llama.cpp's format) of the llama, qwen2 and qwen3 architectures,
 //!   read as the same model (config, tensors under Hugging Face names, quantized blocks kept)
 //!   with the tokenizer description the file carries.
+//! - [`quantize`]: `--quantize`, a model's matrices in a ggml block format.
 //! - [`onnx`]: ONNX graphs (opset >= 13, external data) into a function over the graph's
 //!   inputs.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod gguf;
 pub mod hf;
 pub mod onnx;
+pub mod quantize;
 pub mod random;
 
 pub use checkpoint::Checkpoint;

@@ -48,6 +48,23 @@ impl WeightSource for RandomWeights {
             1.0 / fan_in.sqrt()
         };
         let base = name_hash(name, self.seed);
+        if let ElemType::Block(f) = *elem {
+            // Random values, then ggml's quantization of them.
+            let vals = RandomWeights::new([(name.to_string(), ElemType::F32, shape.clone())], self.seed);
+            let raw = vals.raw(name)?;
+            let values: Vec<f32> = raw
+                .bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let bytes = crate::quantize::quantize(f, &values)
+                .map_err(|e| format!("random weight '{name}': {e}"))?;
+            return Ok(RawTensor {
+                elem: *elem,
+                shape: shape.clone(),
+                bytes: Cow::Owned(bytes),
+            });
+        }
         let eb = elem.bytes();
         if !matches!(
             elem,

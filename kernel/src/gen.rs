@@ -153,6 +153,9 @@ impl Gen {
 
     /// Loads an element, converted to the compute type (f32, or i64).
     pub(crate) fn load(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
+        if view.elem.is_block() {
+            return self.load_block_elem(view, idx);
+        }
         let p = self.ptr(view, idx);
         let t = mlir_type(view.elem)?;
         let v = self.op(format!("llvm.load {p} : !llvm.ptr<{}> -> {t}", view.space));

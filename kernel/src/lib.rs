@@ -43,6 +43,7 @@
 
 mod attention;
 mod attention_online;
+mod blocks;
 mod code;
 mod gen;
 mod matvec;

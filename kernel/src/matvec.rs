@@ -686,6 +686,18 @@ pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(
         })?;
         return Ok(());
     }
+    if path == MatvecPath::Blocks {
+        g.for_region_warp(need, &mut |g, o| {
+            let n = o.last().unwrap().clone();
+            let z = g.i64c(0);
+            let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
+            ai.push(z);
+            let row_a = g.ptr(a, &ai);
+            let acc = g.block_row_dot(w, &n, &row_a, a)?;
+            g.store_lane0(res, o, &acc)
+        })?;
+        return Ok(());
+    }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's
         // turn is peeled off the loop (the blocks are dead after it).
@@ -762,7 +774,15 @@ pub(crate) fn choose_matvec(
         && aligned(a);
     let single_row = a.shape[..a.shape.len() - 1].iter().product::<i64>() == 1;
     let fits = o.stream_slots > 0 && 2 * kdim <= o.slot_bytes as i64;
-    let path = if vectorised && single_row && fits && boxes > 0 && !w.is_scratch() {
+    let blocks = transpose_b
+        && matches!(w.elem, ElemType::Block(f) if crate::blocks::kernel_reads(f))
+        && w.strides == [kdim as u64, 1]
+        && a.strides.last() == Some(&1)
+        && matches!(a.elem, ElemType::F32 | ElemType::BF16)
+        && aligned(a);
+    let path = if blocks {
+        MatvecPath::Blocks
+    } else if vectorised && single_row && fits && boxes > 0 && !w.is_scratch() {
         MatvecPath::Ring
     } else if vectorised && single_row && o.matvec_rows > 1 {
         MatvecPath::Rows

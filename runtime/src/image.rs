@@ -171,7 +171,7 @@ impl Program {
         let weight_bytes = |i: usize, a: ValueId| {
             weight_arg_name(body, self.func, i)
                 .and_then(|_| body.ty(a).as_tensor())
-                .map_or(0, |t| t.num_elements() * t.elem.bytes() as u64)
+                .map_or(0, |_| body.ty(a).byte_size())
         };
         let total: u64 = body.blocks[entry]
             .args
@@ -190,7 +190,22 @@ impl Program {
             let raw = weights.raw(name)?;
             let img = &mut images[l.buffer.index()];
             let row_major = l.perm.iter().enumerate().all(|(k, &p)| k == p);
-            if row_major && raw.elem == ty.elem && raw.shape == ty.shape {
+            if let Some(f) = l.block {
+                // ggml's blocks into the two planes the kernel reads.
+                if raw.elem != ty.elem || raw.shape != ty.shape {
+                    return Err(format!(
+                        "weight '{name}' is {} {:?} in the checkpoint, but the program expects {ty}",
+                        raw.elem, raw.shape
+                    ));
+                }
+                let planes = f.to_planes(&raw.bytes).ok_or_else(|| {
+                    format!("weight '{name}' is not whole {} blocks", f.name())
+                })?;
+                let at = l.offset as usize;
+                img.get_mut(at..at + planes.len())
+                    .ok_or_else(|| format!("weight '{name}' falls outside its buffer"))?
+                    .copy_from_slice(&planes);
+            } else if row_major && raw.elem == ty.elem && raw.shape == ty.shape {
                 let at = l.offset as usize;
                 img.get_mut(at..at + raw.bytes.len())
                     .ok_or_else(|| format!("weight '{name}' falls outside its buffer"))?

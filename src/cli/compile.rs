@@ -23,6 +23,12 @@ pub struct ModelArgs {
     /// Element type of activations and the KV cache.
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
     pub compute: String,
+    /// Store the model's matrices (projections, embedding, LM head) in one of ggml's block
+    /// formats: quantized as they are loaded (ggml's reference quantization), read by the
+    /// kernel as blocks and dequantized in registers. Matrices whose rows are not whole
+    /// blocks (32 values; 256 for q4_k and q6_k) keep their type.
+    #[arg(long, value_parser = ["q8_0", "q4_0", "q4_1", "q4_k", "q6_k"])]
+    pub quantize: Option<String>,
 }
 
 impl ModelArgs {
@@ -31,6 +37,9 @@ impl ModelArgs {
             random_weights: self.random_weights,
             ctx: self.ctx,
             compute: ElemType::from_name(&self.compute).expect("clap checked it"),
+            quantize: self.quantize.as_deref().map(|q| {
+                mkc_ir::quant::BlockFormat::from_name(q).expect("clap checked it")
+            }),
         }
     }
 }

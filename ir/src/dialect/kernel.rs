@@ -182,6 +182,9 @@ pub enum MatvecPath {
     Row,
     /// A warp per row, its lanes taking one element at a time (any layout).
     Lanes,
+    /// A warp per row of a block-quantized weight, a lane 16 bytes of quantized values and
+    /// their block's scales at a time, dequantized in registers.
+    Blocks,
 }
 
 /// How decode attention runs.
@@ -350,6 +353,7 @@ impl Choice {
                     MatvecPath::Rows => "rows",
                     MatvecPath::Row => "row",
                     MatvecPath::Lanes => "lanes",
+                    MatvecPath::Blocks => "blocks",
                 };
                 let mut v = vec![("matvec", s(name))];
                 if *path == MatvecPath::Rows {
@@ -399,6 +403,7 @@ impl Choice {
                 "rows" => MatvecPath::Rows,
                 "row" => MatvecPath::Row,
                 "lanes" => MatvecPath::Lanes,
+                "blocks" => MatvecPath::Blocks,
                 x => {
                     return Err(format!(
                         "'matvec' must be \"ring\", \"rows\", \"row\" or \"lanes\", not \"{x}\""

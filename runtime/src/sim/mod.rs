@@ -38,6 +38,10 @@ pub struct Simulator<'a> {
     returns: Vec<ValueId>,
     /// The weight arguments' names (for messages).
     weights: HashMap<ValueId, String>,
+    /// Block-quantized weights, dequantized: their elements have no byte of their own to
+    /// live in, so reads take them from here (checked against the declared reads by the
+    /// bytes of their blocks).
+    blocks: HashMap<ValueId, Rc<Tensor>>,
     layouts: HashMap<ValueId, Layout>,
     slices: Vec<Slice>,
     /// One slot per byte of each buffer; an element lives at the slot of its first byte.
@@ -79,7 +83,10 @@ impl<'a> Simulator<'a> {
         let mut layouts = HashMap::new();
         for (v, l) in program.layouts(body)? {
             let n = l.shape.iter().product::<i64>().max(0) as u64;
-            let end = l.addr(n.saturating_sub(1)) + l.elem_bytes;
+            let end = match l.block {
+                Some(f) => l.offset + f.storage_bytes(n).unwrap_or(u64::MAX),
+                None => l.addr(n.saturating_sub(1)) + l.elem_bytes,
+            };
             if n > 0 && end > program.graph.buffers[l.buffer].bytes {
                 return Err(format!(
                     "{v} does not fit in buffer '{}'",
@@ -106,6 +113,7 @@ impl<'a> Simulator<'a> {
             inputs: Vec::new(),
             returns: body.ops[ret].operands.clone(),
             weights: HashMap::new(),
+            blocks: HashMap::new(),
             program,
             schedule,
             queues,
@@ -132,9 +140,13 @@ impl<'a> Simulator<'a> {
                     let ty = body.ty(a).as_tensor().ok_or("a weight is not a tensor")?;
                     let t =
                         Tensor::from_raw(&raw, ty).map_err(|e| format!("weight '{name}' {e}"))?;
-                    let mut memory = std::mem::take(&mut sim.memory);
-                    sim.store(&mut memory, a, &t, None, true);
-                    sim.memory = memory;
+                    if ty.elem.is_block() {
+                        sim.blocks.insert(a, Rc::new(t));
+                    } else {
+                        let mut memory = std::mem::take(&mut sim.memory);
+                        sim.store(&mut memory, a, &t, None, true);
+                        sim.memory = memory;
+                    }
                     sim.weights.insert(a, name.to_string());
                 }
                 None => sim.inputs.push(a),
@@ -199,6 +211,7 @@ impl<'a> Simulator<'a> {
         let mem = &memory[l.buffer.index()];
         let n = ty.num_elements() as usize;
         let mut vals: Vec<Option<f64>> = vec![None; n];
+        let dequantized = self.blocks.get(&v);
         let full = [mkc_ir::tiling::full_box(&ty.shape)];
         let addr = l.addresser();
         for b in region.unwrap_or(&full) {
@@ -209,6 +222,16 @@ impl<'a> Simulator<'a> {
                     .take(hi as usize)
                     .skip(lo as usize)
                 {
+                    if let Some(t) = dequantized {
+                        let parts = l.block_parts(i as u64).expect("a block layout");
+                        let seen = |d: &[Range]| {
+                            parts.iter().all(|&(at, n)| covered(d, l.buffer, at, n))
+                        };
+                        if declared.is_none_or(seen) {
+                            *v = Some(t.f(i));
+                        }
+                        continue;
+                    }
                     let at = addr(i as u64);
                     if declared.is_none_or(|d| covered(d, l.buffer, at, l.elem_bytes)) {
                         *v = Some(mem[at as usize]);

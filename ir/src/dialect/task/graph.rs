@@ -99,6 +99,21 @@ impl Layout {
         (rows, blocks, self.offset + rows * blocks * payload)
     }
 
+    /// For a block-quantized layout, where the block holding element `i` (row-major flat
+    /// index) keeps its payload and its scales: `[(address, bytes); 2]`.
+    pub fn block_parts(&self, i: u64) -> Option<[(u64, u64); 2]> {
+        let f = self.block?;
+        let (_, blocks, meta_at) = self.block_geometry(f);
+        let (payload, meta) = (f.planes().0 as u64, f.planes().1 as u64);
+        let be = f.block_elems() as u64;
+        let k = blocks * be;
+        let n = (i / k.max(1)) * blocks + (i % k.max(1)) / be;
+        Some([
+            (self.offset + n * payload, payload),
+            (meta_at + n * meta, meta),
+        ])
+    }
+
     /// [`Layout::ranges`] of a block-quantized layout: the payloads of the blocks the box
     /// touches, row by row, then their scales.
     fn block_ranges(&self, f: crate::quant::BlockFormat, b: &[(i64, i64)]) -> Vec<Range> {

@@ -1,0 +1,278 @@
+//! Block-quantized weights (ggml's Q8_0, Q4_0, Q4_1) in the kernel: a weight lives in two
+//! planes (`mkc_ir::quant::BlockFormat::planes`: every block's quantized values, then every
+//! block's scales), and is dequantized in registers as it is read: one element at a time for
+//! gathers and the generic paths, or a warp per row for matrix-vector products, each lane
+//! taking 16 bytes of quantized values (16 or 32 weights) and their block's scales, the sum
+//! accumulated in f32.
+
+use crate::gen::*;
+use mkc_ir::quant::BlockFormat;
+use mkc_ir::ElemType;
+
+/// The formats the kernel reads; the K-quants (256-value super-blocks with packed 6-bit
+/// sub-block scales) are the interpreter's and the simulator's only, for now.
+pub(crate) fn kernel_reads(f: BlockFormat) -> bool {
+    matches!(f, BlockFormat::Q8_0 | BlockFormat::Q4_0 | BlockFormat::Q4_1)
+}
+
+/// The rows, blocks per row and block format of a block-quantized view (always a whole,
+/// row-major weight).
+fn geometry(view: &View) -> Result<(i64, i64, BlockFormat), String> {
+    let ElemType::Block(f) = view.elem else {
+        return Err("internal error: not a block-quantized view".into());
+    };
+    if !kernel_reads(f) {
+        return Err(format!(
+            "the GPU kernel does not read {} weights yet (it reads q8_0, q4_0 and q4_1)",
+            f.name()
+        ));
+    }
+    let k = *view.shape.last().ok_or("a block-quantized scalar")?;
+    if view.strides != row_major(&view.shape) || view.is_scratch() {
+        return Err(format!(
+            "internal error: a {} weight viewed with strides {:?}",
+            f.name(),
+            view.strides
+        ));
+    }
+    let rows = view.shape[..view.shape.len() - 1].iter().product::<i64>();
+    Ok((rows, k / f.block_elems() as i64, f))
+}
+
+impl Gen {
+    /// A byte pointer `at` bytes (an i64) past the view's start.
+    fn block_ptr(&mut self, view: &View, at: &str) -> String {
+        let a = self.op(format!("arith.addi {}, {at} : i64", view.offset));
+        self.op(format!(
+            "llvm.getelementptr {}[{a}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
+            view.base
+        ))
+    }
+
+    /// An f16 scale `at` bytes past `p`, as f32.
+    fn scale_at(&mut self, p: &str, at: i64) -> String {
+        let p = if at == 0 {
+            p.to_string()
+        } else {
+            let c = self.i64c(at);
+            self.op(format!(
+                "llvm.getelementptr {p}[{c}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ))
+        };
+        let h = self.op(format!("llvm.load {p} : !llvm.ptr<1> -> f16"));
+        self.op(format!("arith.extf {h} : f16 to f32"))
+    }
+
+    /// Pointers to block `blk` (an i64: row * blocks per row + block in the row)'s payload
+    /// and scales.
+    fn block_parts(&mut self, view: &View, blk: &str) -> Result<(String, String), String> {
+        let (rows, nb, f) = geometry(view)?;
+        let (payload, meta) = f.planes();
+        let pb = self.i64c(payload as i64);
+        let po = self.op(format!("arith.muli {blk}, {pb} : i64"));
+        let pp = self.block_ptr(view, &po);
+        let mb = self.i64c(meta as i64);
+        let plane = self.i64c(rows * nb * payload as i64);
+        let mo = self.op(format!("arith.muli {blk}, {mb} : i64"));
+        let mo = self.op(format!("arith.addi {plane}, {mo} : i64"));
+        let mp = self.block_ptr(view, &mo);
+        Ok((pp, mp))
+    }
+
+    /// The element at `idx` of a block-quantized view, dequantized as ggml does (f32).
+    pub(crate) fn load_block_elem(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
+        let (_, _, f) = geometry(view)?;
+        let mut flat = self.i64c(0);
+        for (i, s) in idx.iter().zip(&view.strides) {
+            let st = self.i64c(*s as i64);
+            let t = self.op(format!("arith.muli {i}, {st} : i64"));
+            flat = self.op(format!("arith.addi {flat}, {t} : i64"));
+        }
+        let be = self.i64c(f.block_elems() as i64);
+        let blk = self.op(format!("arith.divsi {flat}, {be} : i64"));
+        let j = self.op(format!("arith.remsi {flat}, {be} : i64"));
+        let (pp, mp) = self.block_parts(view, &blk)?;
+        let d = self.scale_at(&mp, 0);
+        if f == BlockFormat::Q8_0 {
+            let qp = self.op(format!(
+                "llvm.getelementptr {pp}[{j}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let q = self.op(format!("llvm.load {qp} : !llvm.ptr<1> -> i8"));
+            let q = self.op(format!("arith.sitofp {q} : i8 to f32"));
+            return Ok(self.op(format!("arith.mulf {d}, {q} : f32")));
+        }
+        // 4-bit: byte j % 16 holds value j (low nibble) and value j + 16 (high nibble).
+        let c16 = self.i64c(16);
+        let byte = self.op(format!("arith.remsi {j}, {c16} : i64"));
+        let high = self.op(format!("arith.divsi {j}, {c16} : i64"));
+        let qp = self.op(format!(
+            "llvm.getelementptr {pp}[{byte}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        let q = self.op(format!("llvm.load {qp} : !llvm.ptr<1> -> i8"));
+        let q = self.op(format!("arith.extui {q} : i8 to i32"));
+        let c4 = self.op("arith.constant 4 : i32");
+        let h32 = self.op(format!("arith.trunci {high} : i64 to i32"));
+        let sh = self.op(format!("arith.muli {h32}, {c4} : i32"));
+        let q = self.op(format!("arith.shrui {q}, {sh} : i32"));
+        let c15 = self.op("arith.constant 15 : i32");
+        let q = self.op(format!("arith.andi {q}, {c15} : i32"));
+        let qf = self.op(format!("arith.uitofp {q} : i32 to f32"));
+        Ok(match f {
+            BlockFormat::Q4_0 => {
+                let c8 = self.f32c(8.0);
+                let x = self.op(format!("arith.subf {qf}, {c8} : f32"));
+                self.op(format!("arith.mulf {x}, {d} : f32"))
+            }
+            _ => {
+                let m = self.scale_at(&mp, 2);
+                let x = self.op(format!("arith.mulf {qf}, {d} : f32"));
+                self.op(format!("arith.addf {x}, {m} : f32"))
+            }
+        })
+    }
+
+    /// The dot product of row `row` (an i64) of the block-quantized weight `w` with the
+    /// input row at `a` (contiguous, f32 or bf16, 16-byte aligned): lane l takes the
+    /// 16-byte pieces of quantized values l, l + 32, ... (a Q8_0 block has two, a 4-bit one
+    /// one), each scaled by its block's scales once, and the lanes' sums are combined by
+    /// shuffles (every lane gets the total).
+    pub(crate) fn block_row_dot(
+        &mut self,
+        w: &View,
+        row: &str,
+        a: &str,
+        a_of: &View,
+    ) -> Result<String, String> {
+        let (_, nb, f) = geometry(w)?;
+        let per_block = (f.planes().0 / 16) as i64;
+        let pieces = nb * per_block;
+        let nbc = self.i64c(nb);
+        let first = self.op(format!("arith.muli {row}, {nbc} : i64"));
+        let p = self.fresh();
+        let acc = self.fresh();
+        let res = self.fresh();
+        let pn = self.idx(pieces);
+        let c32 = self.idx(32);
+        let zero = self.f32c(0.0);
+        self.open(format!(
+            "{res} = scf.for {p} = %lane to {pn} step {c32} iter_args({acc} = {zero}) -> (f32) {{"
+        ));
+        let p64 = self.op(format!("arith.index_cast {p} : index to i64"));
+        let ppb = self.i64c(per_block);
+        let b = self.op(format!("arith.divsi {p64}, {ppb} : i64"));
+        let half = self.op(format!("arith.remsi {p64}, {ppb} : i64"));
+        let blk = self.op(format!("arith.addi {first}, {b} : i64"));
+        let (pp, mp) = self.block_parts(w, &blk)?;
+        let c16 = self.i64c(16);
+        let off = self.op(format!("arith.muli {half}, {c16} : i64"));
+        let qp = self.op(format!(
+            "llvm.getelementptr {pp}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        let words = self.op(format!(
+            "llvm.load {qp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<4xi32>"
+        ));
+        // The piece's first input element.
+        let be = self.i64c(f.block_elems() as i64);
+        let k0 = self.op(format!("arith.muli {b}, {be} : i64"));
+        let k0 = self.op(format!("arith.addi {k0}, {off} : i64"));
+        let (sum_qx, sum_x) = if f == BlockFormat::Q8_0 {
+            self.q8_piece(&words, a, a_of, &k0)
+        } else {
+            self.q4_piece(&words, a, a_of, &k0, f == BlockFormat::Q4_1)
+        };
+        let d = self.scale_at(&mp, 0);
+        let t = self.op(format!("arith.mulf {d}, {sum_qx} : f32"));
+        let t = match (f, sum_x) {
+            (BlockFormat::Q4_1, Some(sx)) => {
+                let m = self.scale_at(&mp, 2);
+                let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
+                self.op(format!("arith.addf {t}, {mt} : f32"))
+            }
+            _ => t,
+        };
+        let next = self.op(format!("arith.addf {acc}, {t} : f32"));
+        self.line(format!("scf.yield {next} : f32"));
+        self.close("}");
+        Ok(self.warp_combine(res, false))
+    }
+
+    /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x.
+    fn q8_piece(&mut self, words: &str, a: &str, a_of: &View, k0: &str) -> (String, Option<String>) {
+        let mut sum = self.f32c(0.0);
+        for half in 0..2 {
+            let dk = self.i64c(8 * half);
+            let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
+            let xv = self.input_block8(a, a_of, &k);
+            let xf = self.widen8(&xv, a_of.elem);
+            for j in 0..8 {
+                let word = self.extract_word(words, (8 * half + j) / 4);
+                let sh = self.op(format!("arith.constant {} : i32", 24 - 8 * (j % 4)));
+                // Sign-extend byte j % 4 of the word: shift it to the top, then back down.
+                let up = self.op(format!("arith.shli {word}, {sh} : i32"));
+                let c24 = self.op("arith.constant 24 : i32");
+                let q = self.op(format!("arith.shrsi {up}, {c24} : i32"));
+                let qf = self.op(format!("arith.sitofp {q} : i32 to f32"));
+                let x = self.extract_f32(&xf, j);
+                let prod = self.op(format!("arith.mulf {qf}, {x} : f32"));
+                sum = self.op(format!("arith.addf {sum}, {prod} : f32"));
+            }
+        }
+        (sum, None)
+    }
+
+    /// A 4-bit block's 16 bytes (as 4 words) times inputs k0..k0+32 (byte t: value t in its
+    /// low nibble, value t + 16 in its high one): Σ q·x (Q4_0's q less 8), and Σ x for
+    /// Q4_1's minimum.
+    fn q4_piece(
+        &mut self,
+        words: &str,
+        a: &str,
+        a_of: &View,
+        k0: &str,
+        with_min: bool,
+    ) -> (String, Option<String>) {
+        let mut sum = self.f32c(0.0);
+        let mut sum_x = self.f32c(0.0);
+        let c15 = self.op("arith.constant 15 : i32");
+        let eight = self.f32c(8.0);
+        for quarter in 0..4 {
+            let dk = self.i64c(8 * quarter);
+            let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
+            let xv = self.input_block8(a, a_of, &k);
+            let xf = self.widen8(&xv, a_of.elem);
+            for j in 0..8 {
+                // Value v = 8 * quarter + j: byte v % 16, the high nibble for v >= 16.
+                let v = 8 * quarter + j;
+                let (byte, high) = (v % 16, v >= 16);
+                let word = self.extract_word(words, byte / 4);
+                let sh = 8 * (byte % 4) + if high { 4 } else { 0 };
+                let shc = self.op(format!("arith.constant {sh} : i32"));
+                let q = self.op(format!("arith.shrui {word}, {shc} : i32"));
+                let q = self.op(format!("arith.andi {q}, {c15} : i32"));
+                let qf = self.op(format!("arith.uitofp {q} : i32 to f32"));
+                let qf = if with_min {
+                    qf
+                } else {
+                    self.op(format!("arith.subf {qf}, {eight} : f32"))
+                };
+                let x = self.extract_f32(&xf, j);
+                let prod = self.op(format!("arith.mulf {qf}, {x} : f32"));
+                sum = self.op(format!("arith.addf {sum}, {prod} : f32"));
+                if with_min {
+                    sum_x = self.op(format!("arith.addf {sum_x}, {x} : f32"));
+                }
+            }
+        }
+        (sum, with_min.then_some(sum_x))
+    }
+
+    fn extract_word(&mut self, words: &str, i: i64) -> String {
+        let c = self.op(format!("arith.constant {i} : i32"));
+        self.op(format!("llvm.extractelement {words}[{c} : i32] : vector<4xi32>"))
+    }
+
+    fn extract_f32(&mut self, v: &str, i: i64) -> String {
+        let c = self.op(format!("arith.constant {i} : i32"));
+        self.op(format!("llvm.extractelement {v}[{c} : i32] : vector<8xf32>"))
+    }
+}
