@@ -3,16 +3,18 @@
 //! pipelines ([`level`]), compiling to a level and the policy of an artifact's other
 //! programs ([`compile`](mod@compile)), writing artifacts ([`artifact`]), compile statistics ([`stats`]),
 //! the registry of every crate's passes ([`pass_registry`]), and the commands that run what
-//! was compiled: checks against references ([`check`]), greedy decoding ([`run`]), the ONNX
-//! node suite ([`onnx_test`]), the schedule's picture ([`svg`]), cost models from traces
-//! ([`tune`]) and, with the `cuda` feature, timing on the GPU (`bench`). It does not own any
-//! pass, op or kernel code (the level crates), nor command-line parsing (the `mkc` binary).
+//! was compiled: checks against references ([`check`]), greedy decoding ([`run`], with the
+//! tokenizer a GGUF file carries: [`gguf_tokenizer`]), the ONNX node suite ([`onnx_test`]),
+//! the schedule's picture ([`svg`]), cost models from traces ([`tune`]) and, with the
+//! `cuda` feature, timing on the GPU (`bench`). It does not own any pass, op or kernel code
+//! (the level crates), nor command-line parsing (the `mkc` binary).
 
 pub mod artifact;
 #[cfg(feature = "cuda")]
 pub mod bench;
 pub mod check;
 pub mod compile;
+pub mod gguf_tokenizer;
 pub mod import;
 pub mod level;
 pub mod onnx_test;

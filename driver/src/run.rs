@@ -37,8 +37,33 @@ pub struct Generation {
     pub seconds: f64,
 }
 
-/// The model's tokenizer.json (beside its config), if it has one.
-pub fn tokenizer_of(model: &Path) -> Result<Option<tokenizers::Tokenizer>, String> {
+/// A model's tokenizer, with what a chat or a stop at the end needs.
+pub struct TokenizerInfo {
+    pub tokenizer: tokenizers::Tokenizer,
+    /// The BOS token, where the model names one (a GGUF file's metadata).
+    pub bos: Option<u32>,
+    /// The tokens that end a generation (a GGUF file's EOS).
+    pub eos: Vec<u32>,
+    /// The Jinja chat template (a GGUF file's `tokenizer.chat_template`).
+    pub chat_template: Option<String>,
+}
+
+/// The model's tokenizer, if it has one: a GGUF file's own (its `tokenizer.ggml.*`
+/// metadata, see [`crate::gguf_tokenizer`]), else the tokenizer.json beside its config.
+pub fn tokenizer_of(model: &Path) -> Result<Option<TokenizerInfo>, String> {
+    if model.is_file() && mkc_frontends::gguf::is_gguf(model) {
+        let meta = mkc_frontends::gguf::GgufModel::open(model)?.tokenizer()?;
+        if let Some(meta) = meta {
+            let tokenizer = crate::gguf_tokenizer::tokenizer_from_gguf(&meta)
+                .map_err(|e| format!("{}: {e}", model.display()))?;
+            return Ok(Some(TokenizerInfo {
+                tokenizer,
+                bos: meta.bos,
+                eos: meta.eos.into_iter().collect(),
+                chat_template: meta.chat_template,
+            }));
+        }
+    }
     let dir = if model.is_dir() {
         model.to_path_buf()
     } else {
@@ -48,9 +73,14 @@ pub fn tokenizer_of(model: &Path) -> Result<Option<tokenizers::Tokenizer>, Strin
     if !path.is_file() {
         return Ok(None);
     }
-    tokenizers::Tokenizer::from_file(&path)
-        .map(Some)
-        .map_err(|e| format!("{}: not a tokenizer: {e}", path.display()))
+    let tokenizer = tokenizers::Tokenizer::from_file(&path)
+        .map_err(|e| format!("{}: not a tokenizer: {e}", path.display()))?;
+    Ok(Some(TokenizerInfo {
+        tokenizer,
+        bos: None,
+        eos: Vec::new(),
+        chat_template: None,
+    }))
 }
 
 /// Feeds `prompt`, then each step's own token, through the decode step until `max_new`

@@ -19,8 +19,8 @@ pub struct RunArgs {
     /// Prompt token ids, comma-separated.
     #[arg(long, value_delimiter = ',', required_unless_present = "prompt")]
     pub prompt_ids: Vec<i64>,
-    /// Prompt text, encoded with the model's tokenizer.json (which must be beside its
-    /// config); the generated tokens are then decoded too.
+    /// Prompt text, encoded with the model's tokenizer (a GGUF file's own, else the
+    /// tokenizer.json beside its config); the generated tokens are then decoded too.
     #[arg(long, conflicts_with = "prompt_ids")]
     pub prompt: Option<String>,
     /// Tokens to generate after the prompt.
@@ -39,12 +39,21 @@ pub struct RunArgs {
 
 pub fn run_generate(a: RunArgs) -> ExitCode {
     finish((|| {
-        let tok = tokenizer_of(&a.model.model)?;
+        // Without --prompt the tokenizer only decodes: one that cannot be built is a warning.
+        let info = match tokenizer_of(&a.model.model) {
+            Ok(info) => info,
+            Err(e) if a.prompt.is_none() => {
+                eprintln!("mkc: warning: {e}; the generated tokens are not decoded");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let tok = info.as_ref().map(|i| &i.tokenizer);
         let mut prompt = a.prompt_ids.clone();
         if let Some(text) = &a.prompt {
-            let t = tok.as_ref().ok_or_else(|| {
+            let t = tok.ok_or_else(|| {
                 format!(
-                    "--prompt needs a tokenizer.json beside {} (or give --prompt-ids)",
+                    "--prompt needs a tokenizer: {} is not a GGUF file with one, and there is no tokenizer.json beside it (or give --prompt-ids)",
                     a.model.model.display()
                 )
             })?;
@@ -70,7 +79,7 @@ pub fn run_generate(a: RunArgs) -> ExitCode {
         })?;
         println!();
         // The text, when there is a tokenizer.
-        let text = match &tok {
+        let text = match tok {
             Some(t) => {
                 let ids: Vec<u32> = g.generated.iter().map(|&i| i as u32).collect();
                 let text = t

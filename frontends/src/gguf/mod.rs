@@ -83,7 +83,11 @@ pub struct TokenizerMeta {
     pub eos: Option<u32>,
     pub unknown: Option<u32>,
     pub padding: Option<u32>,
+    /// Whether a BOS token starts every encoding (`tokenizer.ggml.add_bos_token`; absent:
+    /// llama.cpp's default, true for `llama` vocabularies only).
     pub add_bos: bool,
+    /// Whether SentencePiece text gets a leading space (`tokenizer.ggml.add_space_prefix`;
+    /// absent: llama.cpp's default, true for `llama` vocabularies only).
     pub add_space_prefix: bool,
     pub chat_template: Option<String>,
 }
@@ -319,6 +323,9 @@ fn tokenizer_meta(f: &GgufFile) -> Result<Option<TokenizerMeta>, String> {
     let id = |key: &str| -> Result<Option<u32>, String> {
         Ok(f.int(key, 0, u32::MAX as i128)?.map(|i| i as u32))
     };
+    // llama.cpp's defaults where a key is absent: SentencePiece vocabularies add a BOS and
+    // a space prefix, byte-level BPE ones neither.
+    let spm = model == "llama";
     let tokens = f
         .array("tokenizer.ggml.tokens", "strings", str_item)?
         .ok_or_else(|| format!("{}: no 'tokenizer.ggml.tokens'", f.path.display()))?;
@@ -342,8 +349,8 @@ fn tokenizer_meta(f: &GgufFile) -> Result<Option<TokenizerMeta>, String> {
         eos: id("tokenizer.ggml.eos_token_id")?,
         unknown: id("tokenizer.ggml.unknown_token_id")?,
         padding: id("tokenizer.ggml.padding_token_id")?,
-        add_bos: f.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
-        add_space_prefix: f.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false),
+        add_bos: f.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm),
+        add_space_prefix: f.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(spm),
         chat_template: f.string("tokenizer.chat_template")?.map(str::to_string),
         tokens,
     };
