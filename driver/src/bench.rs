@@ -111,8 +111,9 @@ pub fn bench(dir: &Path, a: &BenchOptions) -> Result<Value, String> {
             &random
         }
     };
+    let stored = crate::import::as_stored(&program.body, weights);
     let start = std::time::Instant::now();
-    let mut gpu = gpu::GpuRunner::new(&art, weights, 0)?;
+    let mut gpu = gpu::GpuRunner::new(&art, &stored, 0)?;
     let load_s = start.elapsed().as_secs_f64();
     let n = gpu.program.inputs.len();
     let ctx = gpu.program.cache_positions();

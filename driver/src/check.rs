@@ -361,8 +361,9 @@ pub fn check_hf_gpu(
     dir: &Path,
     reference: &Path,
     artifact: &Path,
+    with_sim: bool,
     progress: &mut dyn FnMut(usize, f64, bool),
-) -> Result<(CheckReport, f64), String> {
+) -> Result<(CheckReport, Option<f64>), String> {
     use mkc_runtime::artifact::Artifact;
     use mkc_runtime::gpu::GpuRunner;
     let reference = load_reference(reference)?;
@@ -372,9 +373,18 @@ pub fn check_hf_gpu(
         .as_ref()
         .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
     let art = Artifact::open(artifact)?;
-    let mut gpu = GpuRunner::new(&art, ckpt as &dyn WeightSource, 0)?;
     let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
-    let mut sim = Simulator::new(&sim_program.body, ckpt as &dyn WeightSource, 0)?;
+    let stored = crate::import::as_stored(&sim_program.body, ckpt as &dyn WeightSource);
+    let ckpt = &stored;
+    let mut gpu = GpuRunner::new(&art, ckpt as &dyn WeightSource, 0)?;
+    let mut sim = match with_sim {
+        true => Some(Simulator::new(
+            &sim_program.body,
+            ckpt as &dyn WeightSource,
+            0,
+        )?),
+        false => None,
+    };
     // An artifact with other programs (short steps', long steps'): the simulator runs the
     // program the GPU runs at each position (the caches are passed in, so the two carry the
     // same state).
@@ -390,6 +400,7 @@ pub fn check_hf_gpu(
         .collect::<Result<Vec<_>, _>>()?;
     let mut alt_sims = alt_programs
         .iter()
+        .filter(|_| with_sim)
         .map(|p| Simulator::new(&p.body, ckpt as &dyn WeightSource, 0))
         .collect::<Result<Vec<_>, _>>()?;
     let inputs: Vec<TensorType> = gpu
@@ -436,11 +447,17 @@ pub fn check_hf_gpu(
                 got[1].get(0).i(),
             ));
         }
+        progress(pos, r.0, r.1);
+        per_position.push(r);
+        if !with_sim {
+            continue;
+        }
         let mut sin = vec![t.clone(), p.clone()];
         sin.append(&mut caches);
-        let sim = match art.alternate_at(pos as i64) {
-            Some(i) => &mut alt_sims[i],
-            None => &mut sim,
+        let sim = match (art.alternate_at(pos as i64), sim.as_mut()) {
+            (Some(i), _) => &mut alt_sims[i],
+            (None, Some(s)) => s,
+            (None, None) => unreachable!("the simulator runs when with_sim"),
         };
         let mut souts = sim
             .call(&sin)
@@ -452,8 +469,6 @@ pub fn check_hf_gpu(
             worst_vs_sim,
             compare_with_simulator(pos, &logits, &sim_logits)?,
         );
-        progress(pos, r.0, r.1);
-        per_position.push(r);
     }
     Ok((
         CheckReport {
@@ -462,7 +477,7 @@ pub fn check_hf_gpu(
             level: "artifact".into(),
             per_position,
         },
-        worst_vs_sim,
+        with_sim.then_some(worst_vs_sim),
     ))
 }
 

@@ -52,14 +52,10 @@ pub fn weight_types(
     match o.quantize {
         None => base,
         Some(f) => mkc_frontends::quantize::quantized_types(
-            model
-                .config
-                .expected_weights()
-                .into_iter()
-                .map(|(n, s)| {
-                    let e = base[&n];
-                    (n, e, s)
-                }),
+            model.config.expected_weights().into_iter().map(|(n, s)| {
+                let e = base[&n];
+                (n, e, s)
+            }),
             f,
         ),
     }
@@ -75,16 +71,35 @@ pub fn model_weights<'a>(
     match (&model.checkpoint, o.random_weights) {
         (Some(c), false) => Box::new(mkc_frontends::quantize::Quantized { inner: c, types }),
         _ => Box::new(mkc_frontends::random::RandomWeights::new(
-            model
-                .config
-                .expected_weights()
-                .into_iter()
-                .map(|(n, s)| {
-                    let e = types[&n];
-                    (n, e, s)
-                }),
+            model.config.expected_weights().into_iter().map(|(n, s)| {
+                let e = types[&n];
+                (n, e, s)
+            }),
             0,
         )),
+    }
+}
+
+/// `weights` as the module `body` stores them: the matrices it keeps in a block format
+/// (compiled with `--quantize`) are quantized as they are read; the rest pass through.
+pub fn as_stored<'a>(
+    body: &Body,
+    weights: &'a dyn mkc_ir::weights::WeightSource,
+) -> mkc_frontends::quantize::Quantized<'a> {
+    let mut types = std::collections::HashMap::new();
+    if let Some(func) = mkc_ir::dialect::builtin::first_func(body) {
+        if let Some(entry) = body.entry_block(func, 0) {
+            for (i, &a) in body.blocks[entry].args.iter().enumerate() {
+                let name = mkc_ir::dialect::builtin::weight_arg_name(body, func, i);
+                if let (Some(n), Some(e)) = (name, body.ty(a).elem()) {
+                    types.insert(n.to_string(), e);
+                }
+            }
+        }
+    }
+    mkc_frontends::quantize::Quantized {
+        inner: weights,
+        types,
     }
 }
 

@@ -213,7 +213,9 @@ fn gpu_stepper<'a>(
     )?;
     let art = mkc_runtime::artifact::Artifact::open(dir)?;
     eprintln!("mkc: loading {} onto the GPU", dir.display());
-    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, weights, 0)?;
+    let program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
+    let stored = crate::import::as_stored(&program.body, weights);
+    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, &stored, 0)?;
     let n = gpu.program.inputs.len();
     let ctx = gpu.program.cache_positions();
     if needed as i64 > ctx {

@@ -63,7 +63,9 @@ fn poisoned_fixture(name: &str, row: usize, cols: usize, bits: u16) -> PathBuf {
 
 /// A vocabulary row no reference token uses: only its logit is poisoned, not the input.
 fn unused_token() -> usize {
-    let r = mkc_driver::check::load_reference(&repo("tests/fixtures/llama-tiny/reference.safetensors")).unwrap();
+    let r =
+        mkc_driver::check::load_reference(&repo("tests/fixtures/llama-tiny/reference.safetensors"))
+            .unwrap();
     (0..).find(|t| !r.tokens.contains(&(*t as i64))).unwrap()
 }
 
@@ -75,7 +77,13 @@ fn interp_check(dir: &Path) -> Result<(f64, usize), String> {
         pipeline: "",
         target: &target,
     };
-    check_hf(dir, &dir.join("reference.safetensors"), &run, &mut |_, _, _| {}).map(|r| (r.max_rel_err(), r.argmax_agree()))
+    check_hf(
+        dir,
+        &dir.join("reference.safetensors"),
+        &run,
+        &mut |_, _, _| {},
+    )
+    .map(|r| (r.max_rel_err(), r.argmax_agree()))
 }
 
 #[test]
@@ -186,7 +194,9 @@ fn onnx_test_fails_on_a_non_finite_expected_value_not_reproduced() {
 fn the_simulator_check_fails_on_a_nan_weight_and_names_it() {
     // The simulator marks undeclared reads with NaN (poison): a NaN from a weight must be
     // told apart, naming the weight and the element.
-    let r = mkc_driver::check::load_reference(&repo("tests/fixtures/llama-tiny/reference.safetensors")).unwrap();
+    let r =
+        mkc_driver::check::load_reference(&repo("tests/fixtures/llama-tiny/reference.safetensors"))
+            .unwrap();
     let row = (1..).find(|t| !r.tokens.contains(&(*t as i64))).unwrap();
     let dir = poisoned_fixture("sim-nan", row, 128, BF16_NAN);
     let target = TargetSpec::default();
@@ -197,9 +207,14 @@ fn the_simulator_check_fails_on_a_nan_weight_and_names_it() {
         pipeline: &pipeline,
         target: &target,
     };
-    let e = check_hf(&dir, &dir.join("reference.safetensors"), &run, &mut |_, _, _| {})
-        .map(|r| r.max_rel_err())
-        .expect_err("a NaN weight must fail the check");
+    let e = check_hf(
+        &dir,
+        &dir.join("reference.safetensors"),
+        &run,
+        &mut |_, _, _| {},
+    )
+    .map(|r| r.max_rel_err())
+    .expect_err("a NaN weight must fail the check");
     assert!(e.starts_with("position 0: "), "{e}");
     assert!(
         e.contains(&format!(

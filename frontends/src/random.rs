@@ -50,15 +50,33 @@ impl WeightSource for RandomWeights {
         let base = name_hash(name, self.seed);
         if let ElemType::Block(f) = *elem {
             // Random values, then ggml's quantization of them.
-            let vals = RandomWeights::new([(name.to_string(), ElemType::F32, shape.clone())], self.seed);
+            let vals = RandomWeights::new(
+                [(name.to_string(), ElemType::F32, shape.clone())],
+                self.seed,
+            );
             let raw = vals.raw(name)?;
             let values: Vec<f32> = raw
                 .bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let bytes = crate::quantize::quantize(f, &values)
-                .map_err(|e| format!("random weight '{name}': {e}"))?;
+            // Rows quantize independently: threads take runs of whole rows.
+            let row = *shape.last().unwrap_or(&1) as usize;
+            let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+            let per = (values.len() / row.max(1)).div_ceil(threads).max(1) * row.max(1);
+            let parts: Vec<Result<Vec<u8>, String>> = std::thread::scope(|s| {
+                let jobs: Vec<_> = values
+                    .chunks(per)
+                    .map(|c| s.spawn(move || crate::quantize::quantize(f, c)))
+                    .collect();
+                jobs.into_iter()
+                    .map(|j| j.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+                    .collect()
+            });
+            let mut bytes = Vec::new();
+            for p in parts {
+                bytes.extend(p.map_err(|e| format!("random weight '{name}': {e}"))?);
+            }
             return Ok(RawTensor {
                 elem: *elem,
                 shape: shape.clone(),

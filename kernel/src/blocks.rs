@@ -80,7 +80,11 @@ impl Gen {
     }
 
     /// The element at `idx` of a block-quantized view, dequantized as ggml does (f32).
-    pub(crate) fn load_block_elem(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
+    pub(crate) fn load_block_elem(
+        &mut self,
+        view: &View,
+        idx: &[String],
+    ) -> Result<String, String> {
         let (_, _, f) = geometry(view)?;
         let mut flat = self.i64c(0);
         for (i, s) in idx.iter().zip(&view.strides) {
@@ -197,7 +201,13 @@ impl Gen {
     }
 
     /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x.
-    fn q8_piece(&mut self, words: &str, a: &str, a_of: &View, k0: &str) -> (String, Option<String>) {
+    fn q8_piece(
+        &mut self,
+        words: &str,
+        a: &str,
+        a_of: &View,
+        k0: &str,
+    ) -> (String, Option<String>) {
         let mut sum = self.f32c(0.0);
         for half in 0..2 {
             let dk = self.i64c(8 * half);
@@ -268,11 +278,15 @@ impl Gen {
 
     fn extract_word(&mut self, words: &str, i: i64) -> String {
         let c = self.op(format!("arith.constant {i} : i32"));
-        self.op(format!("llvm.extractelement {words}[{c} : i32] : vector<4xi32>"))
+        self.op(format!(
+            "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"
+        ))
     }
 
     fn extract_f32(&mut self, v: &str, i: i64) -> String {
         let c = self.op(format!("arith.constant {i} : i32"));
-        self.op(format!("llvm.extractelement {v}[{c} : i32] : vector<8xf32>"))
+        self.op(format!(
+            "llvm.extractelement {v}[{c} : i32] : vector<8xf32>"
+        ))
     }
 }

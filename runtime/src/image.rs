@@ -198,9 +198,9 @@ impl Program {
                         raw.elem, raw.shape
                     ));
                 }
-                let planes = f.to_planes(&raw.bytes).ok_or_else(|| {
-                    format!("weight '{name}' is not whole {} blocks", f.name())
-                })?;
+                let planes = f
+                    .to_planes(&raw.bytes)
+                    .ok_or_else(|| format!("weight '{name}' is not whole {} blocks", f.name()))?;
                 let at = l.offset as usize;
                 img.get_mut(at..at + planes.len())
                     .ok_or_else(|| format!("weight '{name}' falls outside its buffer"))?

@@ -37,9 +37,10 @@ impl ModelArgs {
             random_weights: self.random_weights,
             ctx: self.ctx,
             compute: ElemType::from_name(&self.compute).expect("clap checked it"),
-            quantize: self.quantize.as_deref().map(|q| {
-                mkc_ir::quant::BlockFormat::from_name(q).expect("clap checked it")
-            }),
+            quantize: self
+                .quantize
+                .as_deref()
+                .map(|q| mkc_ir::quant::BlockFormat::from_name(q).expect("clap checked it")),
         }
     }
 }

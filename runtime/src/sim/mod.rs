@@ -224,9 +224,8 @@ impl<'a> Simulator<'a> {
                 {
                     if let Some(t) = dequantized {
                         let parts = l.block_parts(i as u64).expect("a block layout");
-                        let seen = |d: &[Range]| {
-                            parts.iter().all(|&(at, n)| covered(d, l.buffer, at, n))
-                        };
+                        let seen =
+                            |d: &[Range]| parts.iter().all(|&(at, n)| covered(d, l.buffer, at, n));
                         if declared.is_none_or(seen) {
                             *v = Some(t.f(i));
                         }
