@@ -31,7 +31,8 @@ pub enum ElemType {
     U4,
     I2,
     U2,
-    /// ggml's block-quantized weights (`q4_0`, `q4_1`, `q8_0`, `q4_k`, `q6_k`): a tensor's
+    /// ggml's block-quantized weights (`!mkc.q4_0`, `!mkc.q4_1`, `!mkc.q8_0`, `!mkc.q4_k`,
+    /// `!mkc.q6_k`, dialect types inside builtin tensors): a tensor's
     /// rows are runs of blocks, so its innermost dimension is a multiple of the block's
     /// values; its elements are the dequantized reals.
     Block(BlockFormat),
@@ -97,7 +98,14 @@ impl ElemType {
             ElemType::U4 => "ui4",
             ElemType::I2 => "i2",
             ElemType::U2 => "ui2",
-            ElemType::Block(f) => f.name(),
+            // A dialect type, so that printed IR stays MLIR that mlir-opt parses.
+            ElemType::Block(f) => match f {
+                BlockFormat::Q4_0 => "!mkc.q4_0",
+                BlockFormat::Q4_1 => "!mkc.q4_1",
+                BlockFormat::Q8_0 => "!mkc.q8_0",
+                BlockFormat::Q4K => "!mkc.q4_k",
+                BlockFormat::Q6K => "!mkc.q6_k",
+            },
         }
     }
 

@@ -88,9 +88,9 @@ impl Verifier<'_> {
         }
         for &reg in &data.regions {
             for &b in &body.regions[reg].blocks {
-                for &a in &body.blocks[b].args {
+                for (i, &a) in body.blocks[b].args.iter().enumerate() {
                     if let Some(e) = block_shape_error(body.ty(a)) {
-                        self.err(op, format!("argument {a}: {e}"));
+                        self.err(op, format!("argument #{i}: {e}"));
                     }
                 }
             }

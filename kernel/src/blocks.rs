@@ -1,17 +1,18 @@
-//! Block-quantized weights (ggml's Q8_0, Q4_0, Q4_1) in the kernel: a weight lives in two
-//! planes (`mkc_ir::quant::BlockFormat::planes`: every block's quantized values, then every
-//! block's scales), and is dequantized in registers as it is read: one element at a time for
-//! gathers and the generic paths, or a warp per row for matrix-vector products, each lane
-//! taking 16 bytes of quantized values (16 or 32 weights) and their block's scales, the sum
-//! accumulated in f32.
+//! Block-quantized weights (ggml's Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) in the kernel: a weight
+//! lives in two planes (`mkc_ir::quant::BlockFormat::planes`: every block's quantized values,
+//! then every block's scales), and is dequantized in registers as it is read: one element at
+//! a time for gathers and the generic paths (every format), or, for Q8_0, Q4_0 and Q4_1, a
+//! warp per row of a matrix-vector product, each lane taking 16 bytes of quantized values
+//! (16 or 32 weights) and their block's scales, the sum accumulated in f32.
 
 use crate::gen::*;
 use mkc_ir::quant::BlockFormat;
 use mkc_ir::ElemType;
 
-/// The formats the kernel reads; the K-quants (256-value super-blocks with packed 6-bit
-/// sub-block scales) are the interpreter's and the simulator's only, for now.
-pub(crate) fn kernel_reads(f: BlockFormat) -> bool {
+/// The formats whose matrix-vector products take the warp-per-row path of 16-byte loads
+/// ([`Gen::block_row_dot`]); the K-quants (256-value super-blocks, packed sub-block scales)
+/// are read an element at a time.
+pub(crate) fn vector_path(f: BlockFormat) -> bool {
     matches!(f, BlockFormat::Q8_0 | BlockFormat::Q4_0 | BlockFormat::Q4_1)
 }
 
@@ -21,12 +22,6 @@ fn geometry(view: &View) -> Result<(i64, i64, BlockFormat), String> {
     let ElemType::Block(f) = view.elem else {
         return Err("internal error: not a block-quantized view".into());
     };
-    if !kernel_reads(f) {
-        return Err(format!(
-            "the GPU kernel does not read {} weights yet (it reads q8_0, q4_0 and q4_1)",
-            f.name()
-        ));
-    }
     let k = *view.shape.last().ok_or("a block-quantized scalar")?;
     if view.strides != row_major(&view.shape) || view.is_scratch() {
         return Err(format!(
@@ -96,6 +91,11 @@ impl Gen {
         let blk = self.op(format!("arith.divsi {flat}, {be} : i64"));
         let j = self.op(format!("arith.remsi {flat}, {be} : i64"));
         let (pp, mp) = self.block_parts(view, &blk)?;
+        match f {
+            BlockFormat::Q4K => return Ok(self.q4_k_elem(&pp, &mp, &j)),
+            BlockFormat::Q6K => return Ok(self.q6_k_elem(&pp, &mp, &j)),
+            _ => {}
+        }
         let d = self.scale_at(&mp, 0);
         if f == BlockFormat::Q8_0 {
             let qp = self.op(format!(
@@ -274,6 +274,139 @@ impl Gen {
             }
         }
         (sum, with_min.then_some(sum_x))
+    }
+
+    /// Byte `at` (an i64) past `p`, as i32 (zero-extended).
+    fn byte_at(&mut self, p: &str, at: &str) -> String {
+        let bp = self.op(format!(
+            "llvm.getelementptr {p}[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        let b = self.op(format!("llvm.load {bp} : !llvm.ptr<1> -> i8"));
+        self.op(format!("arith.extui {b} : i8 to i32"))
+    }
+
+    /// `v >> sh & mask` on i32, the shift and mask constants.
+    fn bits(&mut self, v: &str, sh: i64, mask: i64) -> String {
+        let s = self.op(format!("arith.constant {sh} : i32"));
+        let m = self.op(format!("arith.constant {mask} : i32"));
+        let x = self.op(format!("arith.shrui {v}, {s} : i32"));
+        self.op(format!("arith.andi {x}, {m} : i32"))
+    }
+
+    /// Value `j` (an i64 in 0..256) of a Q4_K super-block: 8 sub-blocks of 32, each with a
+    /// 6-bit scale and minimum (ggml's `get_scale_min_k4`); `d * sc * q - dmin * m`.
+    fn q4_k_elem(&mut self, pp: &str, mp: &str, j: &str) -> String {
+        let c = |g: &mut Gen, x: i64| g.i64c(x);
+        let (c32, c64) = (c(self, 32), c(self, 64));
+        let chunk = self.op(format!("arith.divsi {j}, {c64} : i64"));
+        let within = self.op(format!("arith.remsi {j}, {c64} : i64"));
+        let l = self.op(format!("arith.remsi {within}, {c32} : i64"));
+        let high = self.op(format!("arith.divsi {within}, {c32} : i64"));
+        // The byte of nibbles: low nibble for the chunk's first 32 values, high for the rest.
+        let at = self.op(format!("arith.muli {chunk}, {c32} : i64"));
+        let at = self.op(format!("arith.addi {at}, {l} : i64"));
+        let q = self.byte_at(pp, &at);
+        let c4 = self.op("arith.constant 4 : i32");
+        let h32 = self.op(format!("arith.trunci {high} : i64 to i32"));
+        let sh = self.op(format!("arith.muli {h32}, {c4} : i32"));
+        let q = self.op(format!("arith.shrui {q}, {sh} : i32"));
+        let q = self.bits(&q, 0, 15);
+        // Sub-block sb = 2 * chunk + high; its scale and minimum from the 12 packed bytes
+        // at meta[4..16]: bytes sb, sb + 4 and (sb + 8) % 12 (= sb - 4 when sb >= 4).
+        let two = c(self, 2);
+        let sb = self.op(format!("arith.muli {chunk}, {two} : i64"));
+        let sb = self.op(format!("arith.addi {sb}, {high} : i64"));
+        let (c4i, c8, c12) = (c(self, 4), c(self, 8), c(self, 12));
+        let o_a = self.op(format!("arith.addi {sb}, {c4i} : i64"));
+        let o_b = self.op(format!("arith.addi {o_a}, {c4i} : i64"));
+        let o_c = self.op(format!("arith.addi {sb}, {c8} : i64"));
+        let o_c = self.op(format!("arith.remsi {o_c}, {c12} : i64"));
+        let o_c = self.op(format!("arith.addi {o_c}, {c4i} : i64"));
+        let a = self.byte_at(mp, &o_a);
+        let b = self.byte_at(mp, &o_b);
+        let cc = self.byte_at(mp, &o_c);
+        let sc_lo = self.bits(&a, 0, 63);
+        let m_lo = self.bits(&b, 0, 63);
+        let bl = self.bits(&b, 0, 15);
+        let ch = self.bits(&cc, 6, 3);
+        let ch = self.op(format!("arith.shli {ch}, {c4} : i32"));
+        let sc_hi = self.op(format!("arith.ori {bl}, {ch} : i32"));
+        let bh = self.bits(&b, 4, 15);
+        let ah = self.bits(&a, 6, 3);
+        let ah = self.op(format!("arith.shli {ah}, {c4} : i32"));
+        let m_hi = self.op(format!("arith.ori {bh}, {ah} : i32"));
+        let first = self.op(format!("arith.cmpi slt, {sb}, {c4i} : i64"));
+        let sc = self.op(format!("arith.select {first}, {sc_lo}, {sc_hi} : i32"));
+        let m = self.op(format!("arith.select {first}, {m_lo}, {m_hi} : i32"));
+        let d = self.scale_at(mp, 0);
+        let dmin = self.scale_at(mp, 2);
+        let scf = self.op(format!("arith.uitofp {sc} : i32 to f32"));
+        let mf = self.op(format!("arith.uitofp {m} : i32 to f32"));
+        let qf = self.op(format!("arith.uitofp {q} : i32 to f32"));
+        let d1 = self.op(format!("arith.mulf {d}, {scf} : f32"));
+        let m1 = self.op(format!("arith.mulf {dmin}, {mf} : f32"));
+        let y = self.op(format!("arith.mulf {d1}, {qf} : f32"));
+        self.op(format!("arith.subf {y}, {m1} : f32"))
+    }
+
+    /// Value `j` (an i64 in 0..256) of a Q6_K super-block: 4 bits from `ql`, 2 from `qh`,
+    /// less 32, times `d` and its 16-value group's int8 scale (meta: 16 scales, then d).
+    fn q6_k_elem(&mut self, pp: &str, mp: &str, j: &str) -> String {
+        let c = |g: &mut Gen, x: i64| g.i64c(x);
+        let (c2, c16, c32, c64, c128) = (
+            c(self, 2),
+            c(self, 16),
+            c(self, 32),
+            c(self, 64),
+            c(self, 128),
+        );
+        let n = self.op(format!("arith.divsi {j}, {c128} : i64"));
+        let r = self.op(format!("arith.remsi {j}, {c128} : i64"));
+        let quarter = self.op(format!("arith.divsi {r}, {c32} : i64"));
+        let l = self.op(format!("arith.remsi {r}, {c32} : i64"));
+        // ql: byte 64n + l + 32 (quarter % 2), its high nibble for quarters 2 and 3.
+        let odd = self.op(format!("arith.remsi {quarter}, {c2} : i64"));
+        let at = self.op(format!("arith.muli {n}, {c64} : i64"));
+        let at = self.op(format!("arith.addi {at}, {l} : i64"));
+        let o32 = self.op(format!("arith.muli {odd}, {c32} : i64"));
+        let at = self.op(format!("arith.addi {at}, {o32} : i64"));
+        let ql = self.byte_at(pp, &at);
+        let upper = self.op(format!("arith.divsi {quarter}, {c2} : i64"));
+        let u32v = self.op(format!("arith.trunci {upper} : i64 to i32"));
+        let c4 = self.op("arith.constant 4 : i32");
+        let sh = self.op(format!("arith.muli {u32v}, {c4} : i32"));
+        let lo = self.op(format!("arith.shrui {ql}, {sh} : i32"));
+        let lo = self.bits(&lo, 0, 15);
+        // qh: byte 128 + 32n + l, bits 2 * quarter.
+        let at = self.op(format!("arith.muli {n}, {c32} : i64"));
+        let at = self.op(format!("arith.addi {at}, {l} : i64"));
+        let at = self.op(format!("arith.addi {at}, {c128} : i64"));
+        let qh = self.byte_at(pp, &at);
+        let q32 = self.op(format!("arith.trunci {quarter} : i64 to i32"));
+        let two = self.op("arith.constant 2 : i32");
+        let sh = self.op(format!("arith.muli {q32}, {two} : i32"));
+        let hi = self.op(format!("arith.shrui {qh}, {sh} : i32"));
+        let hi = self.bits(&hi, 0, 3);
+        let hi = self.op(format!("arith.shli {hi}, {c4} : i32"));
+        let q = self.op(format!("arith.ori {lo}, {hi} : i32"));
+        let c32i = self.op("arith.constant 32 : i32");
+        let q = self.op(format!("arith.subi {q}, {c32i} : i32"));
+        // Scale 8n + l / 16 + 2 * quarter, an int8.
+        let c8 = c(self, 8);
+        let at = self.op(format!("arith.muli {n}, {c8} : i64"));
+        let is = self.op(format!("arith.divsi {l}, {c16} : i64"));
+        let at = self.op(format!("arith.addi {at}, {is} : i64"));
+        let q2 = self.op(format!("arith.muli {quarter}, {c2} : i64"));
+        let at = self.op(format!("arith.addi {at}, {q2} : i64"));
+        let sp = self.op(format!(
+            "llvm.getelementptr {mp}[{at}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        let sc = self.op(format!("llvm.load {sp} : !llvm.ptr<1> -> i8"));
+        let scf = self.op(format!("arith.sitofp {sc} : i8 to f32"));
+        let d = self.scale_at(mp, 16);
+        let qf = self.op(format!("arith.sitofp {q} : i32 to f32"));
+        let ds = self.op(format!("arith.mulf {d}, {scf} : f32"));
+        self.op(format!("arith.mulf {ds}, {qf} : f32"))
     }
 
     fn extract_word(&mut self, words: &str, i: i64) -> String {

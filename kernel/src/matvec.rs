@@ -775,7 +775,7 @@ pub(crate) fn choose_matvec(
     let single_row = a.shape[..a.shape.len() - 1].iter().product::<i64>() == 1;
     let fits = o.stream_slots > 0 && 2 * kdim <= o.slot_bytes as i64;
     let blocks = transpose_b
-        && matches!(w.elem, ElemType::Block(f) if crate::blocks::kernel_reads(f))
+        && matches!(w.elem, ElemType::Block(f) if crate::blocks::vector_path(f))
         && w.strides == [kdim as u64, 1]
         && a.strides.last() == Some(&1)
         && matches!(a.elem, ElemType::F32 | ElemType::BF16)
