@@ -294,8 +294,9 @@ impl<'a> Reader<'a> {
             }
             9 => {
                 let elem = self.u32(what)?;
-                // The smallest encoded element is one byte (u8/i8/bool).
-                let n = self.count(&format!("the length of '{key}'"), 1)?;
+                // Each item takes at least its type's encoded size, so the rest of the file
+                // bounds the count (and the allocation) by what it can really hold.
+                let n = self.count(&format!("the length of '{key}'"), encoded_min(elem))?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     items.push(self.value(elem, key, depth + 1)?);
@@ -324,6 +325,18 @@ impl<'a> Reader<'a> {
         let ty = self.u32("a tensor type")?;
         let offset = self.u64("a tensor offset")?;
         Ok((name, dims, ty, offset))
+    }
+}
+
+/// The fewest bytes a metadata value of type `ty` takes (a string its length, an array its
+/// item type and count; an unknown type is reported when its first item is read).
+fn encoded_min(ty: u32) -> u64 {
+    match ty {
+        2 | 3 => 2,
+        4..=6 => 4,
+        8 | 10..=12 => 8,
+        9 => 12,
+        _ => 1,
     }
 }
 
@@ -524,12 +537,19 @@ fn tensor_info(
     file_len: usize,
 ) -> Result<TensorInfo, String> {
     let ty = GgmlType::from_id(ty)?;
+    if dims.contains(&0) {
+        return Err(format!(
+            "dimensions {dims:?} (innermost first) include a 0: an empty tensor"
+        ));
+    }
     let mut n: u64 = 1;
     for &d in &dims {
         n = n
             .checked_mul(d)
-            .filter(|&n| n <= MAX_ELEMENTS && d > 0)
-            .ok_or_else(|| format!("shape {dims:?} is empty or implausibly large"))?;
+            .filter(|&n| n <= MAX_ELEMENTS)
+            .ok_or_else(|| {
+                format!("dimensions {dims:?} (innermost first) hold more than 2^40 values")
+            })?;
     }
     if !dims[0].is_multiple_of(ty.block_elems()) {
         return Err(format!(

@@ -4,11 +4,17 @@
 //! stay as stored (quantized blocks included) except the q/k rows that llama.cpp's
 //! converter permutes for llama-family models, which are put back in place. The tokenizer
 //! the file carries is described by [`TokenizerMeta`]; building a tokenizer from it is the
-//! driver's business.
+//! driver's business. [`write`] goes the other way: a GGUF writer, and the export of a
+//! Hugging Face checkpoint as llama.cpp's converter would write it.
 
 pub mod file;
+pub mod write;
+
+#[cfg(test)]
+mod tests;
 
 pub use file::{GgmlType, GgufFile, MetaValue, TensorInfo};
+pub use write::{gguf_from_checkpoint, ExportTypes, GgufWriter, Layout};
 
 use crate::config::ModelConfig;
 use mkc_ir::weights::{RawTensor, WeightSource};
@@ -33,14 +39,32 @@ pub fn is_gguf(path: &Path) -> bool {
         && &magic == file::MAGIC
 }
 
+/// llama.cpp's names of the tensors outside the layers, with Hugging Face's.
+const GLOBAL_NAMES: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+
+/// llama.cpp's stems of a layer's tensors (`blk.N.STEM.weight`), with Hugging Face's
+/// (`model.layers.N.STEM.weight`).
+const LAYER_NAMES: [(&str, &str); 11] = [
+    ("attn_norm", "input_layernorm"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
 /// The Hugging Face name of a llama.cpp tensor name, or `None` for names mkc has no use for.
 pub fn hf_name(gguf: &str) -> Option<String> {
-    let global = [
-        ("token_embd.weight", "model.embed_tokens.weight"),
-        ("output_norm.weight", "model.norm.weight"),
-        ("output.weight", "lm_head.weight"),
-    ];
-    if let Some((_, hf)) = global.iter().find(|(g, _)| *g == gguf) {
+    if let Some((_, hf)) = GLOBAL_NAMES.iter().find(|(g, _)| *g == gguf) {
         return Some(hf.to_string());
     }
     let rest = gguf.strip_prefix("blk.")?;
@@ -50,21 +74,25 @@ pub fn hf_name(gguf: &str) -> Option<String> {
     if suffix != "weight" && suffix != "bias" {
         return None;
     }
-    let hf = match stem {
-        "attn_norm" => "input_layernorm",
-        "ffn_norm" => "post_attention_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "attn_q_norm" => "self_attn.q_norm",
-        "attn_k_norm" => "self_attn.k_norm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
+    let (_, hf) = LAYER_NAMES.iter().find(|(g, _)| *g == stem)?;
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+/// The llama.cpp name of a Hugging Face tensor name (the inverse of [`hf_name`]), or `None`
+/// for names llama.cpp's converter does not write.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    if let Some((g, _)) = GLOBAL_NAMES.iter().find(|(_, h)| *h == hf) {
+        return Some(g.to_string());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: u32 = layer.parse().ok()?;
+    let (stem, suffix) = rest.rsplit_once('.')?;
+    if suffix != "weight" && suffix != "bias" {
+        return None;
+    }
+    let (g, _) = LAYER_NAMES.iter().find(|(_, h)| *h == stem)?;
+    Some(format!("blk.{layer}.{g}.{suffix}"))
 }
 
 /// How the file's own tokenizer is described (`tokenizer.ggml.*`).
@@ -145,7 +173,7 @@ impl GgufModel {
             format!(
                 "{}: the model its metadata describes: {}",
                 path.display(),
-                e.trim_start_matches("config.json: ")
+                in_gguf_terms(&e, &arch)
             )
         })?;
         Ok(GgufModel {
@@ -238,6 +266,56 @@ impl WeightSource for GgufModel {
     }
 }
 
+/// Integer hyper-parameters: `{arch}.KEY` in GGUF, the config.json key.
+const INT_KEYS: [(&str, &str); 8] = [
+    ("block_count", "num_hidden_layers"),
+    ("embedding_length", "hidden_size"),
+    ("feed_forward_length", "intermediate_size"),
+    ("attention.head_count", "num_attention_heads"),
+    ("attention.head_count_kv", "num_key_value_heads"),
+    ("attention.key_length", "head_dim"),
+    ("context_length", "max_position_embeddings"),
+    ("vocab_size", "vocab_size"),
+];
+
+/// A config.json error about the config [`config_json`] made, in the file's terms: each
+/// config.json key it names (a whole word, quoted or not) becomes the metadata key it came
+/// from, quoted.
+fn in_gguf_terms(e: &str, arch: &str) -> String {
+    let floats = [
+        ("attention.layer_norm_rms_epsilon", "rms_norm_eps"),
+        ("rope.freq_base", "rope_theta"),
+    ];
+    let key_of = |w: &str| INT_KEYS.iter().chain(&floats).find(|(_, hf)| *hf == w);
+    let e = e.trim_start_matches("config.json: ");
+    let mut out = String::new();
+    let mut word = String::new();
+    let mut unquote = false;
+    for c in e.chars().map(Some).chain([None]) {
+        if let Some(c) = c.filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+            word.push(c);
+            continue;
+        }
+        match key_of(&word) {
+            Some((key, _)) => {
+                unquote = out.ends_with('"') && c == Some('"');
+                if unquote {
+                    out.pop();
+                }
+                out.push_str(&format!("'{arch}.{key}'"));
+            }
+            None => out.push_str(&word),
+        }
+        word.clear();
+        match c {
+            Some('"') if unquote => unquote = false,
+            Some(c) => out.push(c),
+            None => {}
+        }
+    }
+    out
+}
+
 /// The config.json the metadata amounts to, so that one parser checks both.
 fn config_json(
     f: &GgufFile,
@@ -247,17 +325,7 @@ fn config_json(
     let mut c = Map::new();
     c.insert("model_type".into(), json!(arch));
     c.insert("hidden_act".into(), json!("silu"));
-    let ints = [
-        ("block_count", "num_hidden_layers"),
-        ("embedding_length", "hidden_size"),
-        ("feed_forward_length", "intermediate_size"),
-        ("attention.head_count", "num_attention_heads"),
-        ("attention.head_count_kv", "num_key_value_heads"),
-        ("attention.key_length", "head_dim"),
-        ("context_length", "max_position_embeddings"),
-        ("vocab_size", "vocab_size"),
-    ];
-    for (key, hf) in ints {
+    for (key, hf) in INT_KEYS {
         // Bounded here only to fit JSON; the config parser applies the real limits.
         if let Some(v) = f.int(&format!("{arch}.{key}"), 0, i64::MAX as i128)? {
             c.insert(hf.into(), json!(v as i64));
@@ -291,7 +359,8 @@ fn config_json(
             .zip(hidden)
             .filter(|(h, _)| *h > 0)
             .map(|(h, x)| x / h));
-        if head_dim.is_some_and(|d| d as i128 != n) {
+        // A head size of 0 is the config parser's to report.
+        if head_dim.is_some_and(|d| d > 0 && d as i128 != n) {
             return Err(format!(
                 "{}: rope over {n} of each head's {} dimensions (partial rotary) is not supported",
                 f.path.display(),
