@@ -5,7 +5,8 @@
 
 use crate::compile::{compile, CompileOptions, Compiled};
 use crate::level::Level;
-use mkc_runtime::artifact::{hash, words_to_bytes, Manifest, FORMAT};
+use mkc_runtime::artifact::{hash, model_description, words_to_bytes, Manifest, FORMAT};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The other programs' folders an artifact may hold.
@@ -44,7 +45,10 @@ fn write_one(dir: &Path, c: &Compiled, short_steps: i64, long_steps: i64) -> Res
         .as_ref()
         .ok_or("internal error: an artifact needs the task program")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
-    let write = |name: &str, bytes: &[u8]| {
+    // Each file with its checksum, which the manifest records.
+    let mut checksums = BTreeMap::new();
+    let mut write = |name: &str, bytes: &[u8]| {
+        checksums.insert(name.to_string(), hash(bytes));
         std::fs::write(dir.join(name), bytes)
             .map_err(|e| format!("cannot write '{}': {e}", dir.join(name).display()))
     };
@@ -59,24 +63,17 @@ fn write_one(dir: &Path, c: &Compiled, short_steps: i64, long_steps: i64) -> Res
     }
     let program = mkc_ir::printer::print(&c.body);
     write("program.mlir", program.as_bytes())?;
-    // The model's description: its config.json (a checkpoint folder or a config), or the file.
+    // The model's description: its config.json (a checkpoint folder or a config), kept, or
+    // the file.
     let source = &c.model;
-    let config = if source.is_dir() {
-        Some(source.join("config.json"))
-    } else if source.extension().is_some_and(|e| e == "json") {
-        Some(source.to_path_buf())
+    let (described, description) = model_description(source);
+    let is_config = source.is_dir() || source.extension().is_some_and(|e| e == "json");
+    if is_config && described.is_file() {
+        write("config.json", &description)?;
     } else {
-        None
-    };
-    let description = match &config {
-        Some(cfg) if cfg.is_file() => {
-            let text =
-                std::fs::read(cfg).map_err(|e| format!("cannot read '{}': {e}", cfg.display()))?;
-            write("config.json", &text)?;
-            text
-        }
-        _ => std::fs::read(source).unwrap_or_default(),
-    };
+        // (A config.json left from an earlier compile into this folder is not this one's.)
+        let _ = std::fs::remove_file(dir.join("config.json"));
+    }
     let manifest = Manifest {
         format: FORMAT,
         mkc_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -95,8 +92,14 @@ fn write_one(dir: &Path, c: &Compiled, short_steps: i64, long_steps: i64) -> Res
         long_steps,
         // (A Hugging Face step's position is its second input: `takes_position`.)
         position_input: (short_steps > 0 || long_steps > 0).then_some(1),
+        checksums,
     };
-    write("manifest.json", manifest.to_json().as_bytes())
+    std::fs::write(dir.join("manifest.json"), manifest.to_json().as_bytes()).map_err(|e| {
+        format!(
+            "cannot write '{}': {e}",
+            dir.join("manifest.json").display()
+        )
+    })
 }
 
 /// `check --engine gpu` without an artifact: compiles `model` with the default options into

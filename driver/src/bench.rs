@@ -83,6 +83,9 @@ pub struct BenchOptions {
 /// one JSON object.
 pub fn bench(dir: &Path, a: &BenchOptions) -> Result<Value, String> {
     let art = mkc_runtime::artifact::Artifact::open(dir)?;
+    if let Some(w) = &a.weights {
+        art.check_model(&[w])?;
+    }
     let program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
     let func = mkc_ir::dialect::builtin::first_func(&program.body).ok_or("no function")?;
     let entry = program.body.entry_block(func, 0).ok_or("no body")?;

@@ -373,6 +373,7 @@ pub fn check_hf_gpu(
         .as_ref()
         .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
     let art = Artifact::open(artifact)?;
+    art.check_model(&[dir])?;
     let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
     let stored = crate::import::as_stored(&sim_program.body, ckpt as &dyn WeightSource);
     let ckpt = &stored;
@@ -498,6 +499,7 @@ pub fn check_onnx_gpu(
     let model = OnnxModel::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let weights = OnnxWeights::new(&model);
     let art = Artifact::open(artifact)?;
+    art.check_model(&[dir, &path])?;
     let mut gpu = GpuRunner::new(&art, &weights, 0)?;
     let n = reference.tokens.len() as i64;
     let ids = i64_tensor(&[1, n], reference.tokens.clone());

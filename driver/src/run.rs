@@ -114,7 +114,7 @@ pub fn generate(
     let level;
     if o.engine == Engine::Gpu {
         level = "artifact";
-        step = gpu_stepper(o, weights, needed)?;
+        step = gpu_stepper(path, o, weights, needed)?;
     } else {
         let model_opts = ModelOptions {
             ctx: o.model.ctx.max(needed as i64),
@@ -204,6 +204,7 @@ fn cpu_stepper<'a>(
 /// token and the position.
 #[cfg(feature = "cuda")]
 fn gpu_stepper<'a>(
+    model: &Path,
     o: &RunOptions,
     weights: &'a dyn WeightSource,
     needed: usize,
@@ -212,6 +213,7 @@ fn gpu_stepper<'a>(
         "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
     )?;
     let art = mkc_runtime::artifact::Artifact::open(dir)?;
+    art.check_model(&[model])?;
     eprintln!("mkc: loading {} onto the GPU", dir.display());
     let program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
     let stored = crate::import::as_stored(&program.body, weights);
@@ -234,6 +236,7 @@ fn gpu_stepper<'a>(
 
 #[cfg(not(feature = "cuda"))]
 fn gpu_stepper<'a>(
+    _: &Path,
     _: &RunOptions,
     _: &'a dyn WeightSource,
     _: usize,

@@ -6,10 +6,23 @@
 //! the runtime reads them from the checkpoint.
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-/// Bumped whenever what the runtime expects of an artifact changes.
-pub const FORMAT: u32 = 4;
+mod validate;
+
+/// Bumped whenever what the runtime expects of an artifact changes (5: `checksums`).
+pub const FORMAT: u32 = 5;
+
+/// The files every artifact folder holds, each with its checksum in the manifest.
+pub const FILES: [&str; 6] = [
+    "kernel.ptx",
+    "kernel.mlir",
+    "program.mlir",
+    "tasks.bin",
+    "entries.bin",
+    "queues.bin",
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -43,6 +56,9 @@ pub struct Manifest {
     /// or `long_steps` chooses by it.
     #[serde(default)]
     pub position_input: Option<usize>,
+    /// Per file of the folder (its name: [`FILES`], and `config.json` when written), the
+    /// [`hash`] of its bytes, checked on load (format 5).
+    pub checksums: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -100,82 +116,123 @@ pub fn bytes_to_words(b: &[u8]) -> Result<Vec<i64>, String> {
 }
 
 impl Artifact {
+    /// Reads and validates the artifact in `dir` (and its other programs): every file
+    /// against its checksum, the manifest against itself, the target and the program, and
+    /// every table entry against the program (`validate`). Nothing here touches a device:
+    /// an artifact that opens is one the launcher may hand to the driver.
     pub fn open(dir: &Path) -> Result<Artifact, String> {
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|e| {
+        let manifest = read_manifest(dir)?;
+        let bytes = |name: &str| -> Result<Vec<u8>, String> {
+            let path = dir.join(name);
+            let b = std::fs::read(&path).map_err(|e| {
                 format!(
                     "{}: {e} (is this a folder `mkc compile --emit=artifact` wrote?)",
-                    dir.join(name).display()
+                    path.display()
                 )
-            })
+            })?;
+            let want = manifest.checksums.get(name).ok_or_else(|| {
+                format!(
+                    "{}: no checksum for {name}",
+                    dir.join("manifest.json").display()
+                )
+            })?;
+            let got = hash(&b);
+            if &got != want {
+                return Err(format!(
+                    "{}: checksum {got} differs from the manifest's {want}: the file is corrupt or from another compile (recompile)",
+                    path.display()
+                ));
+            }
+            Ok(b)
         };
-        let path = dir.join("manifest.json");
-        let value: serde_json::Value = serde_json::from_str(&read("manifest.json")?)
-            .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))?;
-        // The version first: an older or newer artifact is named as such, not as malformed.
-        let format = value.get("format").and_then(serde_json::Value::as_u64);
-        if format != Some(FORMAT as u64) {
-            return Err(format!(
-                "{}: artifact format {} but this mkc ({}) runs format {FORMAT}: compile it again",
-                dir.display(),
-                format.map_or("unknown".to_string(), |f| f.to_string()),
-                env!("CARGO_PKG_VERSION")
-            ));
+        let text = |name: &str| -> Result<String, String> {
+            String::from_utf8(bytes(name)?)
+                .map_err(|_| format!("{}: not UTF-8 text", dir.join(name).display()))
+        };
+        let table = |name: &str| -> Result<Vec<i64>, String> {
+            bytes_to_words(&bytes(name)?).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        // Every file the manifest names (config.json too) is there and whole.
+        for name in manifest.checksums.keys() {
+            if !FILES.contains(&name.as_str()) {
+                bytes(name)?;
+            }
         }
-        let manifest: Manifest = serde_json::from_value(value)
-            .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))?;
-        let program = read("program.mlir")?;
+        let program = text("program.mlir")?;
         if hash(program.as_bytes()) != manifest.program_hash {
             return Err(format!(
-                "{}: program.mlir does not match its manifest",
+                "{}: program.mlir does not match its manifest's program_hash",
                 dir.display()
             ));
         }
-        let table = |name: &str| -> Result<Vec<i64>, String> {
-            let b = std::fs::read(dir.join(name))
-                .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
-            bytes_to_words(&b).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        let (ptx, tasks, entries, queues) = (
+            text("kernel.ptx")?,
+            table("tasks.bin")?,
+            table("entries.bin")?,
+            table("queues.bin")?,
+        );
+        // (kernel.mlir is for people; checked whole all the same.)
+        bytes("kernel.mlir")?;
+        let mut art = Artifact {
+            manifest,
+            ptx,
+            program,
+            tasks,
+            entries,
+            queues,
+            short: None,
+            long: None,
         };
-        let queues = table("queues.bin")?;
-        if queues.len() != 2 * manifest.ctas {
-            return Err(format!(
-                "{}: queues.bin does not hold {} queues",
-                dir.display(),
-                manifest.ctas
-            ));
-        }
+        validate::artifact(&art, dir)?;
+        let m = &art.manifest;
         let alternate = |steps: i64, name: &str| -> Result<Option<Box<Artifact>>, String> {
             if steps <= 0 {
                 return Ok(None);
             }
-            if manifest.position_input.is_none() {
+            let a = Artifact::open(&dir.join(name))?;
+            if a.manifest.short_steps != 0 || a.manifest.long_steps != 0 {
                 return Err(format!(
-                    "{}: {name}_steps without a position input",
-                    dir.display()
+                    "{}: an artifact's {name}/ program has other programs of its own",
+                    dir.join(name).join("manifest.json").display()
                 ));
             }
-            Ok(Some(Box::new(Artifact::open(&dir.join(name))?)))
+            if a.manifest.target != m.target || a.manifest.model_hash != m.model_hash {
+                return Err(format!(
+                    "{}: the {name}/ program is for another target or model than the main one",
+                    dir.join(name).join("manifest.json").display()
+                ));
+            }
+            Ok(Some(Box::new(a)))
         };
-        let short = alternate(manifest.short_steps, "short")?;
-        let long = alternate(manifest.long_steps, "long")?;
-        if short.is_some() && long.is_some() && manifest.long_steps < manifest.short_steps {
-            return Err(format!(
-                "{}: long_steps ({}) is below short_steps ({})",
-                dir.display(),
-                manifest.long_steps,
-                manifest.short_steps
-            ));
+        art.short = alternate(m.short_steps, "short")?;
+        art.long = alternate(m.long_steps, "long")?;
+        Ok(art)
+    }
+
+    /// Checks that the artifact was compiled from the model at one of `models` (a checkpoint
+    /// folder, a config.json or a model file): its description hashes to the manifest's
+    /// `model_hash`. An artifact compiled from a model without a description (its hash is
+    /// the empty input's) matches any.
+    pub fn check_model(&self, models: &[&Path]) -> Result<(), String> {
+        let m = &self.manifest;
+        if m.model_hash == hash(&[]) || models.is_empty() {
+            return Ok(());
         }
-        Ok(Artifact {
-            manifest,
-            ptx: read("kernel.ptx")?,
-            program,
-            tasks: table("tasks.bin")?,
-            entries: table("entries.bin")?,
-            queues,
-            short,
-            long,
-        })
+        let mut seen = Vec::new();
+        for model in models {
+            let (described, bytes) = model_description(model);
+            let h = hash(&bytes);
+            if h == m.model_hash {
+                return Ok(());
+            }
+            seen.push(format!("{} hashes to {h}", described.display()));
+        }
+        Err(format!(
+            "the artifact was compiled from another model: its manifest names {} (model_hash {}), but {}: compile it again from this model",
+            m.model,
+            m.model_hash,
+            seen.join(", ")
+        ))
     }
 
     /// The artifact's other programs (none when it has one): `short/` runs the steps at
@@ -204,5 +261,53 @@ impl Artifact {
         self.alternates()
             .iter()
             .position(|a| a.positions.contains(&position))
+    }
+}
+
+/// Reads `dir/manifest.json`: its format first (an older or newer artifact is named as such,
+/// not as malformed), then its fields.
+fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (is this a folder `mkc compile --emit=artifact` wrote?)",
+            path.display()
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))?;
+    let format = value.get("format").and_then(serde_json::Value::as_u64);
+    if format != Some(FORMAT as u64) {
+        return Err(format!(
+            "{}: artifact format {}, this mkc ({}) reads {FORMAT}: recompile",
+            path.display(),
+            format.map_or("unknown".to_string(), |f| f.to_string()),
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("{}: not an mkc manifest: {e}", path.display()))
+}
+
+/// What `model_hash` hashes for a model at `source`: the config.json of a checkpoint folder
+/// (or a config.json itself), else the model file's bytes (empty when unreadable); and the
+/// file it read.
+pub fn model_description(source: &Path) -> (PathBuf, Vec<u8>) {
+    let config = if source.is_dir() {
+        Some(source.join("config.json"))
+    } else if source.extension().is_some_and(|e| e == "json") {
+        Some(source.to_path_buf())
+    } else {
+        None
+    };
+    match config {
+        Some(cfg) if cfg.is_file() => {
+            let b = std::fs::read(&cfg).unwrap_or_default();
+            (cfg, b)
+        }
+        _ => (
+            source.to_path_buf(),
+            std::fs::read(source).unwrap_or_default(),
+        ),
     }
 }
