@@ -22,10 +22,40 @@ pub struct RunOptions {
     pub artifact: Option<PathBuf>,
     /// The target the simulator's program is compiled for.
     pub target: TargetSpec,
+    /// Tokens never generated (`--ignore-eos` bans the end-of-sequence ids): where the step's
+    /// argmax is one, the next is the argmax of its logits without them.
+    pub banned: Vec<i64>,
 }
 
 /// One decode step: (token, position) -> the next token.
 type Stepper<'a> = Box<dyn FnMut(i64, usize) -> Result<i64, String> + 'a>;
+
+/// The step's token, or, when it is banned, the best of its logits that is not.
+fn unbanned(
+    next: i64,
+    banned: &[i64],
+    logits: impl FnOnce() -> Result<Tensor, String>,
+) -> Result<i64, String> {
+    if !banned.contains(&next) {
+        return Ok(next);
+    }
+    let l = logits()?.to_f64();
+    let best = l
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !banned.contains(&(*i as i64)))
+        .try_fold(None::<(usize, f64)>, |best, (i, &x)| {
+            if x.is_nan() {
+                return Err(format!("logit {i} is NaN"));
+            }
+            Ok(match best {
+                Some((_, b)) if b >= x => best,
+                _ => Some((i, x)),
+            })
+        })?;
+    best.map(|(i, _)| i as i64)
+        .ok_or_else(|| "every token is banned".to_string())
+}
 
 /// What a decode produced.
 pub struct Generation {
@@ -145,6 +175,7 @@ pub fn generate(
             o.engine,
             cache_ty,
             2 * cfg.num_layers as usize,
+            o.banned.clone(),
         )?;
     }
     let start = std::time::Instant::now();
@@ -172,6 +203,7 @@ fn cpu_stepper<'a>(
     engine: Engine,
     cache_ty: TensorType,
     caches: usize,
+    banned: Vec<i64>,
 ) -> Result<Stepper<'a>, String> {
     let mut interp = mkc_runtime::Interpreter::new(body, weights);
     let func = interp.func("decode_step")?;
@@ -193,10 +225,10 @@ fn cpu_stepper<'a>(
             Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
             None => interp.call(func, inputs),
         }?;
-        let _logits = outs.remove(0);
+        let logits = outs.remove(0);
         let next = outs.remove(0).get(0).i();
         caches = outs;
-        Ok(next)
+        unbanned(next, &banned, || Ok(logits))
     }))
 }
 
@@ -225,12 +257,18 @@ fn gpu_stepper<'a>(
             "{needed} positions do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx"
         ));
     }
+    let banned = o.banned.clone();
     Ok(Box::new(move |token, pos| {
         let t = i64_tensor(&[], vec![token]);
         let p = i64_tensor(&[], vec![pos as i64]);
         let mut inputs: Vec<Option<&Tensor>> = vec![Some(&t), Some(&p)];
         inputs.resize(n, None);
-        Ok(gpu.call(&inputs, &[1])?[0].get(0).i())
+        if banned.is_empty() {
+            return Ok(gpu.call(&inputs, &[1])?[0].get(0).i());
+        }
+        let mut outs = gpu.call(&inputs, &[0, 1])?;
+        let next = outs[1].get(0).i();
+        unbanned(next, &banned, || Ok(outs.swap_remove(0)))
     }))
 }
 

@@ -140,64 +140,144 @@ impl Gen {
     /// 16-byte pieces of quantized values l, l + 32, ... (a Q8_0 block has two, a 4-bit one
     /// one), each scaled by its block's scales once, and the lanes' sums are combined by
     /// shuffles (every lane gets the total).
-    pub(crate) fn block_row_dot(
+    #[allow(clippy::too_many_arguments)]
+    fn block_row_dot(
         &mut self,
         w: &View,
         row: &str,
         a: &str,
         a_of: &View,
+        sub: &str,
+        lanes: i64,
     ) -> Result<String, String> {
         let (_, nb, f) = geometry(w)?;
         let per_block = (f.planes().0 / 16) as i64;
         let pieces = nb * per_block;
+        // Pieces a lane loads a round, all before any math (loads in flight hide HBM's
+        // latency); the loop bound keeps lanes past the row's end out when it is 1.
+        let unroll = [4i64, 2]
+            .into_iter()
+            .find(|&u| pieces % (lanes * u) == 0)
+            .unwrap_or(1);
         let nbc = self.i64c(nb);
         let first = self.op(format!("arith.muli {row}, {nbc} : i64"));
         let p = self.fresh();
         let acc = self.fresh();
         let res = self.fresh();
         let pn = self.idx(pieces);
-        let c32 = self.idx(32);
+        let step = self.idx(lanes * unroll);
         let zero = self.f32c(0.0);
         self.open(format!(
-            "{res} = scf.for {p} = %lane to {pn} step {c32} iter_args({acc} = {zero}) -> (f32) {{"
+            "{res} = scf.for {p} = {sub} to {pn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
         ));
-        let p64 = self.op(format!("arith.index_cast {p} : index to i64"));
+        let p0 = self.op(format!("arith.index_cast {p} : index to i64"));
         let ppb = self.i64c(per_block);
-        let b = self.op(format!("arith.divsi {p64}, {ppb} : i64"));
-        let half = self.op(format!("arith.remsi {p64}, {ppb} : i64"));
-        let blk = self.op(format!("arith.addi {first}, {b} : i64"));
-        let (pp, mp) = self.block_parts(w, &blk)?;
         let c16 = self.i64c(16);
-        let off = self.op(format!("arith.muli {half}, {c16} : i64"));
-        let qp = self.op(format!(
-            "llvm.getelementptr {pp}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-        ));
-        let words = self.op(format!(
-            "llvm.load {qp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<4xi32>"
-        ));
-        // The piece's first input element.
         let be = self.i64c(f.block_elems() as i64);
-        let k0 = self.op(format!("arith.muli {b}, {be} : i64"));
-        let k0 = self.op(format!("arith.addi {k0}, {off} : i64"));
-        let (sum_qx, sum_x) = if f == BlockFormat::Q8_0 {
-            self.q8_piece(&words, a, a_of, &k0)
-        } else {
-            self.q4_piece(&words, a, a_of, &k0, f == BlockFormat::Q4_1)
-        };
-        let d = self.scale_at(&mp, 0);
-        let t = self.op(format!("arith.mulf {d}, {sum_qx} : f32"));
-        let t = match (f, sum_x) {
-            (BlockFormat::Q4_1, Some(sx)) => {
-                let m = self.scale_at(&mp, 2);
-                let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
-                self.op(format!("arith.addf {t}, {mt} : f32"))
-            }
-            _ => t,
-        };
-        let next = self.op(format!("arith.addf {acc}, {t} : f32"));
+        let mut loaded = Vec::new();
+        for u in 0..unroll {
+            let du = self.i64c(lanes * u);
+            let p64 = self.op(format!("arith.addi {p0}, {du} : i64"));
+            let b = self.op(format!("arith.divsi {p64}, {ppb} : i64"));
+            let half = self.op(format!("arith.remsi {p64}, {ppb} : i64"));
+            let blk = self.op(format!("arith.addi {first}, {b} : i64"));
+            let (pp, mp) = self.block_parts(w, &blk)?;
+            let off = self.op(format!("arith.muli {half}, {c16} : i64"));
+            let qp = self.op(format!(
+                "llvm.getelementptr {pp}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            let words = self.op(format!(
+                "llvm.load {qp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<4xi32>"
+            ));
+            let d = self.scale_at(&mp, 0);
+            let m = (f == BlockFormat::Q4_1).then(|| self.scale_at(&mp, 2));
+            // The piece's first input element.
+            let k0 = self.op(format!("arith.muli {b}, {be} : i64"));
+            let k0 = self.op(format!("arith.addi {k0}, {off} : i64"));
+            loaded.push((words, d, m, k0));
+        }
+        let mut next = acc.clone();
+        for (words, d, m, k0) in loaded {
+            let (sum_qx, sum_x) = if f == BlockFormat::Q8_0 {
+                self.q8_piece(&words, a, a_of, &k0)
+            } else {
+                self.q4_piece(&words, a, a_of, &k0, f == BlockFormat::Q4_1)
+            };
+            let t = self.op(format!("arith.mulf {d}, {sum_qx} : f32"));
+            let t = match (m, sum_x) {
+                (Some(m), Some(sx)) => {
+                    let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
+                    self.op(format!("arith.addf {t}, {mt} : f32"))
+                }
+                _ => t,
+            };
+            next = self.op(format!("arith.addf {next}, {t} : f32"));
+        }
         self.line(format!("scf.yield {next} : f32"));
         self.close("}");
-        Ok(self.warp_combine(res, false))
+        Ok(self.lanes_combine(res, lanes, false))
+    }
+
+    /// `res[.., n] = x · w[n, :]` for the rows n of the region `need` of a block-quantized
+    /// weight: a group of lanes per row, sized so that each lane has about four 16-byte
+    /// pieces of the row to load (a row of Q4_0 blocks is a quarter of its bf16 bytes:
+    /// a warp on one row would have too few loads in flight), the groups of a warp on
+    /// consecutive rows; every group runs the same rounds, so the shuffles that combine a
+    /// group's lanes see the whole warp.
+    pub(crate) fn block_matvec(
+        &mut self,
+        a: &View,
+        w: &View,
+        res: &View,
+        need: &[RBox],
+    ) -> Result<(), String> {
+        let (_, nb, f) = geometry(w)?;
+        let pieces = nb * (f.planes().0 / 16) as i64;
+        let lanes = [32i64, 16, 8]
+            .into_iter()
+            .find(|&l| pieces >= 4 * l)
+            .unwrap_or(4);
+        let groups = 32 / lanes;
+        if need.is_empty() {
+            return Ok(());
+        }
+        let (boxes, total) = self.region_boxes(need);
+        let gc = self.i64c(groups);
+        let g1 = self.i64c(groups - 1);
+        let rounds = self.op(format!("arith.addi {total}, {g1} : i64"));
+        let rounds = self.op(format!("arith.divsi {rounds}, {gc} : i64"));
+        let rounds = self.op(format!("arith.index_cast {rounds} : i64 to index"));
+        let lc = self.idx(lanes);
+        let sub = self.op(format!("arith.remui %lane, {lc} : index"));
+        let g = self.op(format!("arith.divui %lane, {lc} : index"));
+        let g64 = self.op(format!("arith.index_cast {g} : index to i64"));
+        let one = self.i64c(1);
+        let last = self.op(format!("arith.subi {total}, {one} : i64"));
+        let i = self.fresh();
+        self.open(format!("scf.for {i} = %warp to {rounds} step %nwarps {{"));
+        let i64v = self.op(format!("arith.index_cast {i} : index to i64"));
+        let r = self.op(format!("arith.muli {i64v}, {gc} : i64"));
+        let r = self.op(format!("arith.addi {r}, {g64} : i64"));
+        let valid = self.op(format!("arith.cmpi slt, {r}, {total} : i64"));
+        let li = self.op(format!("arith.minsi {r}, {last} : i64"));
+        let o = self.region_index(need, &boxes, &li);
+        let n = o
+            .last()
+            .ok_or("a product's rows are its last axis")?
+            .clone();
+        let z = self.i64c(0);
+        let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
+        ai.push(z);
+        let row_a = self.ptr(a, &ai);
+        let acc = self.block_row_dot(w, &n, &row_a, a, &sub, lanes)?;
+        let zi = self.idx(0);
+        let first = self.op(format!("arith.cmpi eq, {sub}, {zi} : index"));
+        let st = self.op(format!("arith.andi {valid}, {first} : i1"));
+        self.open(format!("scf.if {st} {{"));
+        self.store(res, &o, &acc)?;
+        self.close("}");
+        self.close("}");
+        Ok(())
     }
 
     /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x.

@@ -687,16 +687,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(
         return Ok(());
     }
     if path == MatvecPath::Blocks {
-        g.for_region_warp(need, &mut |g, o| {
-            let n = o.last().unwrap().clone();
-            let z = g.i64c(0);
-            let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
-            ai.push(z);
-            let row_a = g.ptr(a, &ai);
-            let acc = g.block_row_dot(w, &n, &row_a, a)?;
-            g.store_lane0(res, o, &acc)
-        })?;
-        return Ok(());
+        return g.block_matvec(a, w, res, need);
     }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's

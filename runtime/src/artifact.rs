@@ -171,8 +171,11 @@ impl Artifact {
             table("entries.bin")?,
             table("queues.bin")?,
         );
-        // (kernel.mlir is for people; checked whole all the same.)
-        bytes("kernel.mlir")?;
+        // kernel.mlir is for people: bundles for GPU hosts leave it out (it is the largest
+        // file); when it is there, it is checked whole all the same.
+        if dir.join("kernel.mlir").exists() {
+            bytes("kernel.mlir")?;
+        }
         let mut art = Artifact {
             manifest,
             ptx,

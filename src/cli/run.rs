@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
     #[arg(long, value_name = "DIR")]
     pub artifact: Option<PathBuf>,
+    /// Never generate the model's end-of-sequence tokens (as its GGUF metadata names them):
+    /// where one is the best, take the next best (transformers' `min_new_tokens`, llama.cpp's
+    /// `--ignore-eos`).
+    #[arg(long)]
+    pub ignore_eos: bool,
 }
 
 pub fn run_generate(a: RunArgs) -> ExitCode {
@@ -71,6 +76,16 @@ pub fn run_generate(a: RunArgs) -> ExitCode {
             level: a.level.0,
             artifact: a.artifact.clone(),
             target: a.target.spec()?,
+            banned: match (a.ignore_eos, &info) {
+                (false, _) => Vec::new(),
+                (true, Some(i)) if !i.eos.is_empty() => i.eos.iter().map(|&e| e as i64).collect(),
+                (true, _) => {
+                    return Err(format!(
+                        "--ignore-eos: {} names no end-of-sequence token",
+                        a.model.model.display()
+                    ))
+                }
+            },
         };
         let mut out = std::io::stdout();
         let g = generate(&a.model.model, &o, &prompt, a.max_new_tokens, &mut |t| {
