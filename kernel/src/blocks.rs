@@ -155,7 +155,7 @@ impl Gen {
         let pieces = nb * per_block;
         // Pieces a lane loads a round, all before any math (loads in flight hide HBM's
         // latency); the loop bound keeps lanes past the row's end out when it is 1.
-        let unroll = [4i64, 2]
+        let unroll = [2i64]
             .into_iter()
             .find(|&u| pieces % (lanes * u) == 0)
             .unwrap_or(1);
@@ -280,7 +280,19 @@ impl Gen {
         Ok(())
     }
 
-    /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x.
+    /// `2^23 + u` as f32 from an integer `u` < 2^23 in the low bits of an i32 (or-ed into the
+    /// mantissa of 2^23), less `bias`: `u - bias` exactly, in two full-rate instructions
+    /// instead of a quarter-rate conversion.
+    fn small_int_to_f32(&mut self, u: &str, bias: f64) -> String {
+        let magic = self.op("arith.constant 1258291200 : i32"); // 0x4B000000: 2^23
+        let m = self.op(format!("arith.ori {u}, {magic} : i32"));
+        let f = self.op(format!("arith.bitcast {m} : i32 to f32"));
+        let b = self.f32c(8388608.0 + bias);
+        self.op(format!("arith.subf {f}, {b} : f32"))
+    }
+
+    /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x, in two
+    /// independent sums (shorter chains of dependent adds).
     fn q8_piece(
         &mut self,
         words: &str,
@@ -288,31 +300,41 @@ impl Gen {
         a_of: &View,
         k0: &str,
     ) -> (String, Option<String>) {
-        let mut sum = self.f32c(0.0);
+        let mut sums = Vec::new();
+        let (c255, c128) = (
+            self.op("arith.constant 255 : i32"),
+            self.op("arith.constant 128 : i32"),
+        );
         for half in 0..2 {
             let dk = self.i64c(8 * half);
             let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
             let xv = self.input_block8(a, a_of, &k);
             let xf = self.widen8(&xv, a_of.elem);
+            let mut sum = self.f32c(0.0);
             for j in 0..8 {
                 let word = self.extract_word(words, (8 * half + j) / 4);
-                let sh = self.op(format!("arith.constant {} : i32", 24 - 8 * (j % 4)));
-                // Sign-extend byte j % 4 of the word: shift it to the top, then back down.
-                let up = self.op(format!("arith.shli {word}, {sh} : i32"));
-                let c24 = self.op("arith.constant 24 : i32");
-                let q = self.op(format!("arith.shrsi {up}, {c24} : i32"));
-                let qf = self.op(format!("arith.sitofp {q} : i32 to f32"));
+                let sh = self.op(format!("arith.constant {} : i32", 8 * (j % 4)));
+                // Byte j % 4 of the word, its sign bit flipped: q + 128 in 0..256.
+                let b = self.op(format!("arith.shrui {word}, {sh} : i32"));
+                let b = self.op(format!("arith.andi {b}, {c255} : i32"));
+                let b = self.op(format!("arith.xori {b}, {c128} : i32"));
+                let qf = self.small_int_to_f32(&b, 128.0);
                 let x = self.extract_f32(&xf, j);
-                let prod = self.op(format!("arith.mulf {qf}, {x} : f32"));
-                sum = self.op(format!("arith.addf {sum}, {prod} : f32"));
+                // A fused multiply-add: arith's mulf and addf lower to mul.rn and add.rn,
+                // which ptxas may not contract.
+                sum = self.op(format!(
+                    "llvm.intr.fma({qf}, {x}, {sum}) : (f32, f32, f32) -> f32"
+                ));
             }
+            sums.push(sum);
         }
+        let sum = self.op(format!("arith.addf {}, {} : f32", sums[0], sums[1]));
         (sum, None)
     }
 
     /// A 4-bit block's 16 bytes (as 4 words) times inputs k0..k0+32 (byte t: value t in its
     /// low nibble, value t + 16 in its high one): Σ q·x (Q4_0's q less 8), and Σ x for
-    /// Q4_1's minimum.
+    /// Q4_1's minimum; four independent sums, one per 8 inputs.
     fn q4_piece(
         &mut self,
         words: &str,
@@ -321,15 +343,17 @@ impl Gen {
         k0: &str,
         with_min: bool,
     ) -> (String, Option<String>) {
-        let mut sum = self.f32c(0.0);
-        let mut sum_x = self.f32c(0.0);
+        let mut sums = Vec::new();
+        let mut sums_x = Vec::new();
         let c15 = self.op("arith.constant 15 : i32");
-        let eight = self.f32c(8.0);
+        let bias = if with_min { 0.0 } else { 8.0 };
         for quarter in 0..4 {
             let dk = self.i64c(8 * quarter);
             let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
             let xv = self.input_block8(a, a_of, &k);
             let xf = self.widen8(&xv, a_of.elem);
+            let mut sum = self.f32c(0.0);
+            let mut sum_x = self.f32c(0.0);
             for j in 0..8 {
                 // Value v = 8 * quarter + j: byte v % 16, the high nibble for v >= 16.
                 let v = 8 * quarter + j;
@@ -339,21 +363,28 @@ impl Gen {
                 let shc = self.op(format!("arith.constant {sh} : i32"));
                 let q = self.op(format!("arith.shrui {word}, {shc} : i32"));
                 let q = self.op(format!("arith.andi {q}, {c15} : i32"));
-                let qf = self.op(format!("arith.uitofp {q} : i32 to f32"));
-                let qf = if with_min {
-                    qf
-                } else {
-                    self.op(format!("arith.subf {qf}, {eight} : f32"))
-                };
+                let qf = self.small_int_to_f32(&q, bias);
                 let x = self.extract_f32(&xf, j);
-                let prod = self.op(format!("arith.mulf {qf}, {x} : f32"));
-                sum = self.op(format!("arith.addf {sum}, {prod} : f32"));
+                // A fused multiply-add: arith's mulf and addf lower to mul.rn and add.rn,
+                // which ptxas may not contract.
+                sum = self.op(format!(
+                    "llvm.intr.fma({qf}, {x}, {sum}) : (f32, f32, f32) -> f32"
+                ));
                 if with_min {
                     sum_x = self.op(format!("arith.addf {sum_x}, {x} : f32"));
                 }
             }
+            sums.push(sum);
+            sums_x.push(sum_x);
         }
-        (sum, with_min.then_some(sum_x))
+        let tree = |g: &mut Gen, v: &[String]| {
+            let a = g.op(format!("arith.addf {}, {} : f32", v[0], v[1]));
+            let b = g.op(format!("arith.addf {}, {} : f32", v[2], v[3]));
+            g.op(format!("arith.addf {a}, {b} : f32"))
+        };
+        let sum = tree(self, &sums);
+        let sum_x = with_min.then(|| tree(self, &sums_x));
+        (sum, sum_x)
     }
 
     /// Byte `at` (an i64) past `p`, as i32 (zero-extended).
