@@ -54,12 +54,15 @@ enum Command {
     /// tasks per kind, and the schedule's estimate: step, floor, critical path, busy time per
     /// SM).
     Compile(Box<cli::compile::CompileArgs>),
-    /// Generate tokens greedily with a Hugging Face model (checkpoint, or config with
-    /// --random-weights).
+    /// Generate tokens with a Hugging Face model (checkpoint, GGUF file, or config with
+    /// --random-weights): greedily, or sampled with --temperature.
     ///
     /// Feeds the prompt one position at a time through the decode step, then appends the
-    /// step's own argmax token until --max-new-tokens; prints the tokens as they come and the
-    /// tokens/s at the end (and the text, when a tokenizer.json is beside the model).
+    /// step's argmax (or, with --temperature, a token the host draws from the step's logits,
+    /// seeded by --seed) until the model's end-of-sequence token, a --stop string or
+    /// --max-new-tokens; prints the text as it comes when the model has a tokenizer (a GGUF
+    /// file's own, or a tokenizer.json beside it), else the token ids, then a JSON line with
+    /// the tokens, the stop_reason ("eos", "stop_string" or "max_new_tokens") and tokens/s.
     /// --engine interp runs the step on the CPU reference interpreter (--level fused: the
     /// fused IR); --engine sim the scheduled program on the GPU simulator; --engine gpu a
     /// compiled artifact (--artifact DIR) on the GPU, which computes each step's argmax.

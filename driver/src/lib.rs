@@ -3,8 +3,9 @@
 //! pipelines ([`level`]), compiling to a level and the policy of an artifact's other
 //! programs ([`compile`](mod@compile)), writing artifacts ([`artifact`]), compile statistics ([`stats`]),
 //! the registry of every crate's passes ([`pass_registry`]), and the commands that run what
-//! was compiled: checks against references ([`check`]), greedy decoding ([`run`], with the
-//! tokenizer a GGUF file carries: [`gguf_tokenizer`]), the ONNX node suite ([`onnx_test`]),
+//! was compiled: checks against references ([`check`]), decoding ([`run`]: greedy or sampled
+//! ([`sample`]), streamed as text ([`stream`]), with the tokenizer a GGUF file carries:
+//! [`gguf_tokenizer`]), the ONNX node suite ([`onnx_test`]),
 //! the schedule's picture ([`svg`]), cost models from traces ([`tune`]) and, with the
 //! `cuda` feature, timing on the GPU (`bench`). It does not own any pass, op or kernel code
 //! (the level crates), nor command-line parsing (the `mkc` binary).
@@ -19,7 +20,9 @@ pub mod import;
 pub mod level;
 pub mod onnx_test;
 pub mod run;
+pub mod sample;
 pub mod stats;
+pub mod stream;
 pub mod svg;
 pub mod tune;
 

@@ -225,3 +225,36 @@ fn the_simulator_check_fails_on_a_nan_weight_and_names_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `run` with a temperature samples on the host from the logits: a NaN one is an error that
+/// names the position and the token (greedy decoding takes the step's own argmax).
+#[test]
+fn sampling_from_a_nan_logit_fails_and_names_it() {
+    use mkc_driver::run::{generate, RunOptions};
+    use mkc_driver::sample::SamplingOptions;
+    let row = unused_token();
+    let dir = poisoned_fixture("run-nan", row, 128, BF16_NAN);
+    let o = RunOptions {
+        model: mkc_driver::ModelOptions {
+            ctx: 16,
+            ..Default::default()
+        },
+        engine: Engine::Interp,
+        level: mkc_driver::Level::Tensor,
+        artifact: None,
+        target: TargetSpec::default(),
+        banned: Vec::new(),
+        eos: Vec::new(),
+        sampling: SamplingOptions {
+            temperature: 0.8,
+            ..Default::default()
+        },
+    };
+    let e = generate(&dir, &o, &[1, 2, 3], 2, &mut |_| {
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .err()
+    .expect("a NaN logit fails the run");
+    assert_eq!(e, format!("position 2: logit {row} is NaN"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

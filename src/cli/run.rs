@@ -4,9 +4,12 @@ use super::compile::{ModelArgs, TargetArgs};
 use super::{finish, EngineArg, LevelArg};
 use clap::Args;
 use mkc_driver::check::{self, CheckReport, Engine};
-use mkc_driver::run::{generate, tokenizer_of, RunOptions};
+use mkc_driver::run::{eos_ids, generate, tokenizer_of, RunOptions};
+use mkc_driver::sample::SamplingOptions;
+use mkc_driver::stream::TextStream;
 use mkc_driver::{Level, PipelineOptions};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,7 +26,9 @@ pub struct RunArgs {
     /// tokenizer.json beside its config); the generated tokens are then decoded too.
     #[arg(long, conflicts_with = "prompt_ids")]
     pub prompt: Option<String>,
-    /// Tokens to generate after the prompt.
+    /// Tokens to generate after the prompt, at most (generation ends earlier at an
+    /// end-of-sequence token or a --stop string). The prompt and these must fit the model's
+    /// context (its max_position_embeddings) and, on the GPU, the artifact's KV cache.
     #[arg(long, default_value_t = 16)]
     pub max_new_tokens: usize,
     /// What runs the step.
@@ -35,11 +40,34 @@ pub struct RunArgs {
     /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
     #[arg(long, value_name = "DIR")]
     pub artifact: Option<PathBuf>,
-    /// Never generate the model's end-of-sequence tokens (as its GGUF metadata names them):
-    /// where one is the best, take the next best (transformers' `min_new_tokens`, llama.cpp's
-    /// `--ignore-eos`).
+    /// Generation ends at the model's end-of-sequence tokens (a GGUF file's
+    /// tokenizer.ggml.eos_token_id; for a checkpoint, eos_token_id of its
+    /// generation_config.json, else of its config.json), which are not printed as text.
+    /// With --ignore-eos it never generates them: where one is the best, it takes the next
+    /// best (transformers' `min_new_tokens`, llama.cpp's `--ignore-eos`).
     #[arg(long)]
     pub ignore_eos: bool,
+    /// End the generation once the generated text contains STRING (repeatable; needs a
+    /// tokenizer). The text is printed up to it, without it.
+    #[arg(long, value_name = "STRING")]
+    pub stop: Vec<String>,
+    /// Sampling temperature: 0 (the default) is greedy, the step's own argmax; above 0 the
+    /// host draws each token from the softmax of the logits divided by T (the logits then
+    /// come back from the GPU every step).
+    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    pub temperature: f64,
+    /// With --temperature: draw only from the K most likely tokens (0: all). Applied after
+    /// the temperature and before --top-p, as transformers does.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub top_k: usize,
+    /// With --temperature: draw only from the smallest set of most likely tokens whose
+    /// probability reaches P, in (0, 1] (1: all).
+    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    pub top_p: f64,
+    /// The seed of the sampler's random generator: the same seed and options give the same
+    /// tokens.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
 }
 
 pub fn run_generate(a: RunArgs) -> ExitCode {
@@ -70,47 +98,82 @@ pub fn run_generate(a: RunArgs) -> ExitCode {
                 return Err("the prompt encodes to no tokens".into());
             }
         }
+        if !a.stop.is_empty() && tok.is_none() {
+            return Err(format!(
+                "--stop needs a tokenizer to decode the text: {} is not a GGUF file with one, and there is no tokenizer.json beside it",
+                a.model.model.display()
+            ));
+        }
+        let eos: Vec<i64> = match &info {
+            Some(i) => i.eos.clone(),
+            None => eos_ids(&a.model.model)?,
+        }
+        .into_iter()
+        .map(i64::from)
+        .collect();
+        if a.ignore_eos && eos.is_empty() {
+            return Err(format!(
+                "--ignore-eos: {} names no end-of-sequence token (no eos_token_id in its metadata, generation_config.json or config.json)",
+                a.model.model.display()
+            ));
+        }
+        let (banned, eos) = if a.ignore_eos {
+            (eos, Vec::new())
+        } else {
+            (Vec::new(), eos)
+        };
         let o = RunOptions {
             model: a.model.options(),
             engine: a.engine.0,
             level: a.level.0,
             artifact: a.artifact.clone(),
             target: a.target.spec()?,
-            banned: match (a.ignore_eos, &info) {
-                (false, _) => Vec::new(),
-                (true, Some(i)) if !i.eos.is_empty() => i.eos.iter().map(|&e| e as i64).collect(),
-                (true, _) => {
-                    return Err(format!(
-                        "--ignore-eos: {} names no end-of-sequence token",
-                        a.model.model.display()
-                    ))
-                }
+            banned,
+            eos,
+            sampling: SamplingOptions {
+                temperature: a.temperature,
+                top_k: a.top_k,
+                top_p: a.top_p,
+                seed: a.seed,
             },
         };
+        // The text as it comes where there is a tokenizer, else the token ids.
+        let mut stream = tok.map(|t| TextStream::of_tokenizer(t, &a.stop));
         let mut out = std::io::stdout();
         let g = generate(&a.model.model, &o, &prompt, a.max_new_tokens, &mut |t| {
-            let _ = write!(out, "{t} ");
+            let flow = match &mut stream {
+                Some(s) => {
+                    let piece = s.push(t as u32)?;
+                    let _ = write!(out, "{}", piece.text);
+                    if piece.stop {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }
+                None => {
+                    let _ = write!(out, "{t} ");
+                    ControlFlow::Continue(())
+                }
+            };
             let _ = out.flush();
+            Ok(flow)
         })?;
-        println!();
-        // The text, when there is a tokenizer.
-        let text = match tok {
-            Some(t) => {
-                let ids: Vec<u32> = g.generated.iter().map(|&i| i as u32).collect();
-                let text = t
-                    .decode(&ids, true)
-                    .map_err(|e| format!("cannot decode the generated tokens: {e}"))?;
-                println!("{text}");
-                format!(",\"text\":{}", serde_json::Value::String(text))
+        let text = match &mut stream {
+            Some(s) => {
+                print!("{}", s.finish()?.text);
+                format!(",\"text\":{}", serde_json::Value::from(s.text()))
             }
             None => String::new(),
         };
+        println!();
         println!(
-            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"tokens_per_s\":{:.1}{text}}}",
+            "{{\"engine\":\"{}\",\"level\":\"{}\",\"prompt\":{},\"generated\":{:?},\"stop_reason\":\"{}\",\"tokens_per_s\":{:.1}{text}}}",
             o.engine.name(),
             g.level,
             prompt.len(),
             g.generated,
+            g.stop_reason.name(),
             g.steps as f64 / g.seconds.max(1e-9)
         );
         Ok(())

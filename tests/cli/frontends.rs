@@ -300,7 +300,7 @@ fn a_context_beyond_memory_is_refused_before_allocating() {
     let o = mkc(&["check", "/nonexistent/fixture"], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("no such file or folder"),
+        text(&o.stderr).contains("no reference for /nonexistent/fixture"),
         "{}",
         text(&o.stderr)
     );

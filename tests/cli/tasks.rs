@@ -308,10 +308,141 @@ fn run_takes_and_gives_text_with_a_tokenizer() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("--prompt needs a tokenizer.json"),
+        text(&o.stderr).contains("--prompt needs a tokenizer:"),
         "{}",
         text(&o.stderr)
     );
+}
+
+/// llama-tiny with a word-level tokenizer.json ("tN" is token N) in a fresh folder.
+fn llama_tiny_with_tokenizer(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mkc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(repo("tests/fixtures/llama-tiny").join(f), dir.join(f)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..512)
+        .map(|i| (format!("t{i}"), serde_json::Value::from(i)))
+        .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn run_stops_at_eos_and_stop_strings_and_samples_reproducibly() {
+    // Greedy llama-tiny continues this prompt with t121 t121 ...
+    let dir = llama_tiny_with_tokenizer("stop");
+    let prompt = "t175 t196 t25 t502 t67 t211 t407 t103 t348 t185 t398";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", dir.to_str().unwrap(), "--prompt", prompt];
+        args.extend_from_slice(extra);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{extra:?}: {}", text(&o.stderr));
+        (last_json(&o), text(&o.stdout))
+    };
+    let (j, _) = run(&["--max-new-tokens", "3"]);
+    assert_eq!(j["generated"], serde_json::json!([121, 121, 121]));
+    assert_eq!(j["stop_reason"], "max_new_tokens");
+    // The text stops before the stop string (which spans two tokens).
+    let (j, out) = run(&["--max-new-tokens", "8", "--stop", "121 t12"]);
+    assert_eq!(j["generated"], serde_json::json!([121, 121]));
+    assert_eq!(j["stop_reason"], "stop_string");
+    assert_eq!(j["text"], "t");
+    assert!(out.starts_with("t\n{"), "{out}");
+    // generation_config.json's eos_token_id ends the generation; the EOS is not text.
+    std::fs::write(
+        dir.join("generation_config.json"),
+        r#"{"eos_token_id": [7, 121]}"#,
+    )
+    .unwrap();
+    let (j, _) = run(&["--max-new-tokens", "8"]);
+    assert_eq!(j["generated"], serde_json::json!([121]));
+    assert_eq!(j["stop_reason"], "eos");
+    assert_eq!(j["text"], "");
+    // --ignore-eos: never 121 (nor 7), eight tokens.
+    let (j, _) = run(&["--max-new-tokens", "8", "--ignore-eos"]);
+    let g = j["generated"].as_array().unwrap();
+    assert_eq!(g.len(), 8);
+    assert!(g.iter().all(|t| t != 121 && t != 7), "{g:?}");
+    std::fs::remove_file(dir.join("generation_config.json")).unwrap();
+    // Sampling: the same seed gives the same tokens; the JSON line stays last.
+    let sampled = [
+        "--max-new-tokens",
+        "6",
+        "--temperature",
+        "2",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "5",
+    ];
+    let (a, _) = run(&sampled);
+    let (b, _) = run(&sampled);
+    assert_eq!(a["generated"], b["generated"]);
+    assert_eq!(a["text"], b["text"]);
+    // Bad options are refused with their names.
+    let o = mkc(
+        &[
+            "run",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "t1",
+            "--top-p",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--top-p must be in (0, 1]"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = mkc(
+        &[
+            "run",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--prompt-ids",
+            "1",
+            "--stop",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("--stop needs a tokenizer"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A prompt beyond the model's context: llama-tiny's is 2048.
+    let ids = vec!["1"; 2040].join(",");
+    let o = mkc(
+        &[
+            "run",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--prompt-ids",
+            &ids,
+            "--max-new-tokens",
+            "16",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("lower --max-new-tokens to 8 at most"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
