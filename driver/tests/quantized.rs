@@ -532,10 +532,16 @@ fn smollm2_q4_1_gguf_interpreter_matches_transformers() {
         level: Level::Tensor,
         artifact: None,
         target: TargetSpec::default(),
+        // transformers generated the reference with end-of-sequence suppressed.
         banned: vec![2],
+        eos: Vec::new(),
+        sampling: Default::default(),
     };
     let start = std::time::Instant::now();
-    let g = generate(&gguf, &o, &prompt, want.len() - prompt.len(), &mut |_| {}).unwrap();
+    let g = generate(&gguf, &o, &prompt, want.len() - prompt.len(), &mut |_| {
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
     eprintln!(
         "smollm2 q4_1 generate: {} tokens in {:.1} s",
         g.generated.len(),
