@@ -93,6 +93,17 @@ fn num(v: &Value, key: &str) -> Result<Option<f64>, String> {
     }
 }
 
+/// An optional string field: absent is `None`, any other JSON type is an error.
+fn opt_str<'a>(v: &'a Value, key: &str) -> Result<Option<&'a str>, String> {
+    match get(v, key) {
+        None => Ok(None),
+        Some(x) => x
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| format!("config.json: \"{key}\" must be a string, not {x}")),
+    }
+}
+
 fn flag(v: &Value, key: &str, default: bool) -> Result<bool, String> {
     match get(v, key) {
         None => Ok(default),
@@ -108,8 +119,7 @@ impl ModelConfig {
     pub fn parse(text: &str) -> Result<ModelConfig, String> {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| format!("config.json is not valid JSON: {e}"))?;
-        let model_type = get(&v, "model_type")
-            .and_then(Value::as_str)
+        let model_type = opt_str(&v, "model_type")?
             .ok_or("config.json: missing \"model_type\"")?
             .to_string();
         if !SUPPORTED_TYPES.contains(&model_type.as_str()) {
@@ -118,10 +128,10 @@ impl ModelConfig {
                 SUPPORTED_TYPES.join(", ")
             ));
         }
-        if let Some(act) = get(&v, "hidden_act").and_then(Value::as_str) {
+        if let Some(act) = opt_str(&v, "hidden_act")? {
             if act != "silu" {
                 return Err(format!(
-                    "unsupported hidden_act \"{act}\" (mkc supports silu)"
+                    "config.json: unsupported hidden_act \"{act}\" (mkc supports silu)"
                 ));
             }
         }
@@ -152,10 +162,12 @@ impl ModelConfig {
             .transpose()?
             .or(num(&v, "rope_theta")?)
             .unwrap_or(10000.0);
-        let rope_type = scaling
-            .and_then(|s| get(s, "rope_type").or_else(|| get(s, "type")))
-            .and_then(Value::as_str)
-            .unwrap_or("default");
+        let rope_type = match scaling {
+            Some(s) if get(s, "rope_type").is_some() => opt_str(s, "rope_type")?,
+            Some(s) => opt_str(s, "type")?,
+            None => None,
+        }
+        .unwrap_or("default");
         let rope_scaling = match rope_type {
             "default" => RopeScaling::Default,
             "llama3" => {
@@ -187,14 +199,20 @@ impl ModelConfig {
             "qwen2" | "qwen3" if !flag(&v, "use_sliding_window", false)? => None,
             _ => opt_int(&v, "sliding_window")?,
         };
-        let dtype = match get(&v, "dtype")
-            .or_else(|| get(&v, "torch_dtype"))
-            .and_then(Value::as_str)
-        {
+        let dtype_key = if get(&v, "dtype").is_some() {
+            "dtype"
+        } else {
+            "torch_dtype"
+        };
+        let dtype = match opt_str(&v, dtype_key)? {
             None | Some("bfloat16") => ElemType::BF16,
             Some("float16") => ElemType::F16,
             Some("float32") => ElemType::F32,
-            Some(other) => return Err(format!("unsupported dtype \"{other}\"")),
+            Some(other) => {
+                return Err(format!(
+                    "config.json: unsupported {dtype_key} \"{other}\" (mkc supports bfloat16, float16, float32)"
+                ))
+            }
         };
         Ok(ModelConfig {
             vocab_size: int(&v, "vocab_size")?,
@@ -321,5 +339,37 @@ mod tests {
         );
         let e = ModelConfig::parse("{not json").unwrap_err();
         assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    /// Issue 26: a field of the wrong JSON type was silently defaulted (`"hidden_act": 0.5`
+    /// taken as silu, a non-string dtype as bf16); each must be an error naming the key.
+    #[test]
+    fn rejects_fields_of_the_wrong_type() {
+        let with =
+            |key: &str, value: &str| LLAMA3.replacen('{', &format!("{{\"{key}\": {value}, "), 1);
+        for (key, value) in [
+            ("hidden_act", "0.5"),
+            ("dtype", "16"),
+            ("torch_dtype", "true"),
+            ("dtype", "[\"bfloat16\"]"),
+        ] {
+            let text = with(key, value).replace("\"torch_dtype\": \"bfloat16\"", "\"x\": 0");
+            let e = ModelConfig::parse(&text).unwrap_err();
+            assert!(
+                e.contains("config.json") && e.contains(&format!("\"{key}\" must be a string")),
+                "{key}: {e}"
+            );
+        }
+        let e = ModelConfig::parse(&LLAMA3.replace("\"llama\"", "7")).unwrap_err();
+        assert!(e.contains("\"model_type\" must be a string"), "{e}");
+        let e = ModelConfig::parse(&LLAMA3.replace("\"llama3\"", "3")).unwrap_err();
+        assert!(e.contains("\"rope_type\" must be a string"), "{e}");
+        let e = ModelConfig::parse(&with("dtype", "\"int4\"")).unwrap_err();
+        assert!(e.contains("config.json: unsupported dtype \"int4\""), "{e}");
+        // Strings and absent keys still work; null counts as absent.
+        let c = ModelConfig::parse(&with("dtype", "\"float16\"")).unwrap();
+        assert_eq!(c.dtype, ElemType::F16);
+        let c = ModelConfig::parse(&with("hidden_act", "null")).unwrap();
+        assert_eq!(c.dtype, ElemType::BF16);
     }
 }
