@@ -309,7 +309,8 @@ fn f64_attr(v: f64) -> Attr {
 fn axis(a: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let n = if a < 0 { a + r } else { a };
-    if n < 0 || n >= r.max(1) {
+    // A rank-0 tensor has no axis at all: axis 0 of a scalar is out of range too.
+    if n < 0 || n >= r {
         return err(format!("axis {a} is out of range for rank {rank}"));
     }
     Ok(n as usize)

@@ -84,22 +84,35 @@ fn slice_window(
     let mut offsets = vec![0i64; r];
     let mut sizes = shape.to_vec();
     let mut strides = vec![1i64; r];
+    let mut seen = vec![false; r];
     for k in 0..starts.len() {
         let (d, step) = (axes[k], steps[k]);
+        if d >= r {
+            return err(format!("slice axis {d} is out of range for rank {r}"));
+        }
+        if std::mem::replace(&mut seen[d], true) {
+            return err(format!("slice axis {d} is given twice"));
+        }
         let dim = shape[d];
         if step == 0 {
             return err("a slice step cannot be 0");
         }
         let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
         let (mut s, mut e) = (norm(starts[k]), norm(ends[k]));
-        let n = if step > 0 {
+        // Counts in i128: a step near i64::MIN or MAX must not overflow.
+        let n = if dim == 0 {
+            // An empty axis stays empty whatever the bounds and the direction.
+            0
+        } else if step > 0 {
             s = s.clamp(0, dim);
             e = e.clamp(0, dim);
-            ((e - s) + step - 1).div_euclid(step).max(0)
+            let step = step as i128;
+            ((e - s) as i128 + step - 1).div_euclid(step).max(0) as i64
         } else {
             s = s.clamp(0, dim - 1);
             e = e.clamp(-1, dim - 1);
-            ((s - e) + (-step) - 1).div_euclid(-step).max(0)
+            let step = -(step as i128);
+            ((s - e) as i128 + step - 1).div_euclid(step).max(0) as i64
         };
         offsets[d] = if n > 0 { s } else { 0 };
         sizes[d] = n;
@@ -524,12 +537,24 @@ impl Importer<'_> {
                     (None, Some(s)) if !s.is_empty() => s,
                     _ => {
                         let parts = attr(node, "num_outputs").and_then(|a| a.i).unwrap_or(n);
-                        let chunk = (dim + parts - 1) / parts.max(1);
+                        if parts < 1 || parts != n {
+                            return err(format!("Split into {parts} parts has {n} outputs"));
+                        }
+                        let chunk = (dim + parts - 1) / parts;
                         (0..parts)
                             .map(|k| chunk.min(dim - k * chunk).max(0))
                             .collect()
                     }
                 };
+                if sizes.len() as i64 != n
+                    || sizes.iter().any(|&s| s < 0)
+                    || sizes.iter().try_fold(0i64, |t, &s| t.checked_add(s)) != Some(dim)
+                {
+                    return err(format!(
+                        "Split sizes {sizes:?} do not cut axis {ax} of {} (length {dim}) into {n} outputs",
+                        a.ty
+                    ));
+                }
                 self.emit(
                     tg::Split::NAME,
                     &[a],
