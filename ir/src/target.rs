@@ -190,6 +190,12 @@ impl Target {
             Value::Int(i) if *i >= 1 && *i <= u32::MAX as u64 => Ok(*i as u32),
             _ => Err(bad("a whole number from 1 to 4294967295")),
         };
+        // Sizes the tiler and the scheduler make work per unit of: bounded by what a GPU
+        // can have, so an absurd value is an error instead of a plan that never finishes.
+        let bounded = |v: &Value, max: u64| match v {
+            Value::Int(i) if *i >= 1 && *i <= max => Ok(*i as u32),
+            _ => Err(bad(&format!("a whole number from 1 to {max}"))),
+        };
         let rate = |v: &Value| match *v {
             Value::Int(i) if i > 0 => Ok(i as f64),
             Value::Float(f) if f > 0.0 && f.is_finite() => Ok(f),
@@ -197,15 +203,10 @@ impl Target {
         };
         match key {
             "chip" => match v {
-                Value::Str(s)
-                    if !s.is_empty()
-                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
-                {
-                    self.chip = s
-                }
+                Value::Str(s) if check_chip(&s).is_ok() => self.chip = s,
                 _ => return Err(bad("a PTX target name such as sm_90a")),
             },
-            "sms" => self.sms = count(&v)?,
+            "sms" => self.sms = bounded(&v, MAX_SMS)?,
             "bandwidth" => self.bandwidth = rate(&v)?,
             "l2_byte_cost" => self.l2_byte_cost = rate(&v)?,
             "sm_flops" => self.sm_flops = rate(&v)?,
@@ -218,7 +219,7 @@ impl Target {
             "smem_per_cta" => self.smem_per_cta = count(&v)?,
             "registers_per_sm" => self.registers_per_sm = count(&v)?,
             "registers_per_thread" => self.registers_per_thread = count(&v)?,
-            "threads_per_cta" => self.threads_per_cta = count(&v)?,
+            "threads_per_cta" => self.threads_per_cta = bounded(&v, 1024)?,
             _ => {
                 return Err(format!(
                     "unknown target field '{key}'; the fields are {}",
@@ -286,6 +287,27 @@ impl Target {
                 .map_err(|e| format!("#mkc.{body}: {e}"))?;
         }
         Ok(t)
+    }
+}
+
+/// The most SMs a target may have (the H100 has 132): far above any GPU, low enough that
+/// tiling and scheduling for it stay quick.
+pub const MAX_SMS: u64 = 4096;
+
+/// Checks a PTX target name (`sm_90a`, `sm_100a`, `sm_80`): `sm_`, a version of two or three
+/// digits, and an optional feature suffix of lowercase letters. What reaches MLIR's NVVM
+/// target must be one: anything else fails inside its verification.
+pub fn check_chip(chip: &str) -> Result<(), String> {
+    let ok = chip.strip_prefix("sm_").is_some_and(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        (2..=3).contains(&digits) && rest[digits..].bytes().all(|b| b.is_ascii_lowercase())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{chip}' is not a PTX target name (sm_ and a version, such as sm_90a)"
+        ))
     }
 }
 
@@ -395,6 +417,17 @@ mod tests {
             ),
             ("target<\"h100\", sms>", "expected 'field = value'"),
             ("target<\"h100\", chip = \"\">", "a PTX target name"),
+            ("target<\"h100\", chip = \"gfx90a\">", "a PTX target name"),
+            ("target<\"h100\", chip = \"sm_\">", "a PTX target name"),
+            // Issue 26: absurd SM counts made tiling and scheduling run away.
+            (
+                "target<\"h100\", sms = 1000000000>",
+                "'sms' must be a whole number from 1 to 4096",
+            ),
+            (
+                "target<\"h100\", threads_per_cta = 4096>",
+                "'threads_per_cta' must be a whole number from 1 to 1024",
+            ),
         ] {
             let e = Target::from_attr(&opaque(body)).unwrap_err();
             assert!(e.contains(want), "{body}: {e}");

@@ -56,6 +56,14 @@ pub fn gpu_module_to_ptx(
     source_name: &str,
     chip: &str,
 ) -> Result<Vec<String>, LoweringError> {
+    // A chip name MLIR cannot read fails inside NVVM's target verification (an abort):
+    // refuse it here with a message.
+    if let Err(e) = mkc_ir::target::check_chip(chip) {
+        return Err(LoweringError {
+            stage: "chip",
+            diagnostics: vec![format!("error: --chip {e}")],
+        });
+    }
     let context = new_context();
     let diagnostics = Rc::new(RefCell::new(Vec::new()));
     let sink = diagnostics.clone();

@@ -73,8 +73,9 @@ impl TargetArgs {
             fields: Vec::new(),
         };
         if let Some(n) = self.sms {
-            if n == 0 {
-                return Err("--sms must be at least 1".into());
+            let max = mkc_ir::target::MAX_SMS;
+            if n == 0 || u64::from(n) > max {
+                return Err(format!("--sms must be from 1 to {max}, not {n}"));
             }
             spec.fields.push(("sms".into(), n.to_string()));
         }

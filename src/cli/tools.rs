@@ -237,9 +237,12 @@ pub struct MlirToPtxArgs {
 
 #[cfg(feature = "mlir")]
 pub fn run_mlir_to_ptx(a: MlirToPtxArgs) -> ExitCode {
-    let result = read_input(&a.input).and_then(|(name, text)| {
-        mkc_lowering::gpu_module_to_ptx(&text, &name, &a.chip).map_err(|e| e.to_string())
-    });
+    let result = mkc_ir::target::check_chip(&a.chip)
+        .map_err(|e| format!("--chip {e}"))
+        .and_then(|()| read_input(&a.input))
+        .and_then(|(name, text)| {
+            mkc_lowering::gpu_module_to_ptx(&text, &name, &a.chip).map_err(|e| e.to_string())
+        });
     finish(result.and_then(|ptx| {
         if ptx.is_empty() {
             return Err("the input holds no gpu.module".to_string());
