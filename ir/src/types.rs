@@ -227,6 +227,15 @@ impl TensorType {
         self.shape.len()
     }
 
+    /// Number of elements, or `None` when it does not fit an `i64` (sizes are `i64`
+    /// throughout the IR), or a dimension is negative.
+    pub fn checked_num_elements(&self) -> Option<i64> {
+        self.shape.iter().try_fold(
+            1i64,
+            |acc, &d| if d < 0 { None } else { acc.checked_mul(d) },
+        )
+    }
+
     /// Number of elements (1 for rank 0); saturates instead of overflowing, so absurd
     /// shapes from bad input fail size checks rather than wrap around.
     pub fn num_elements(&self) -> u64 {

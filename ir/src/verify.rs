@@ -76,6 +76,11 @@ impl Verifier<'_> {
         let body = self.body;
         let data = &body.ops[op];
         for (i, &r) in data.results.iter().enumerate() {
+            if let Some(e) = size_error(body.ty(r)) {
+                self.err(op, format!("result #{i}: {e}"));
+            }
+        }
+        for (i, &r) in data.results.iter().enumerate() {
             if let Some(t) = body.ty(r).as_tensor().filter(|t| t.elem.is_block()) {
                 self.err(
                     op,
@@ -89,6 +94,9 @@ impl Verifier<'_> {
         for &reg in &data.regions {
             for &b in &body.regions[reg].blocks {
                 for (i, &a) in body.blocks[b].args.iter().enumerate() {
+                    if let Some(e) = size_error(body.ty(a)) {
+                        self.err(op, format!("argument #{i}: {e}"));
+                    }
                     if let Some(e) = block_shape_error(body.ty(a)) {
                         self.err(op, format!("argument #{i}: {e}"));
                     }
@@ -313,6 +321,28 @@ fn block_is_within(body: &Body, block: crate::ir::BlockId, op: OpId) -> bool {
     false
 }
 
+/// Why a tensor type is too large to have a size, if it is: its element count or its bytes
+/// overflow 64 bits (each dimension alone may be in range while their product is not).
+pub fn size_error(ty: &crate::types::Type) -> Option<String> {
+    let t = ty.as_tensor()?;
+    let Some(n) = t.checked_num_elements() else {
+        return Some(format!(
+            "{t} has more elements than a 64-bit size can count"
+        ));
+    };
+    // (Rows of whole blocks are block_shape_error's to check: count the blocks started.)
+    let bytes = match t.elem {
+        crate::types::ElemType::Block(f) => (n as u64)
+            .div_ceil(f.block_elems() as u64)
+            .checked_mul(f.block_bytes() as u64),
+        e => (n as u64).checked_mul(e.bytes() as u64),
+    };
+    match bytes {
+        Some(b) if b <= i64::MAX as u64 => None,
+        _ => Some(format!("{t} has more bytes than a 64-bit size can count")),
+    }
+}
+
 /// Why a block-quantized tensor type's shape cannot hold whole blocks per row, if it cannot.
 pub fn block_shape_error(ty: &crate::types::Type) -> Option<String> {
     let t = ty.as_tensor()?;
@@ -326,5 +356,37 @@ pub fn block_shape_error(ty: &crate::types::Type) -> Option<String> {
             "{t}: a {} tensor's rows (its last dimension) must be whole blocks of {b} values",
             f.name()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 26: each dimension is in range (at most 2^32 - 1), yet their product overflowed
+    /// 64 bits and the verifier accepted the type; sizes computed from it then wrapped.
+    #[test]
+    fn element_counts_that_overflow_64_bits_are_refused() {
+        let module = |ty: &str| {
+            format!(
+                "func.func @f(%x: {ty}) -> {ty} {{\n  %0 = \"tg.neg\"(%x) : ({ty}) -> {ty}\n  return %0 : {ty}\n}}\n"
+            )
+        };
+        let e = crate::parse_text("big.mlir", &module("tensor<4294967295x4294967295x4xf32>"))
+            .unwrap_err();
+        assert!(
+            e.contains("big.mlir:1:1: error")
+                && e.contains(
+                    "argument #0: tensor<4294967295x4294967295x4xf32> has more elements than a 64-bit size can count"
+                ),
+            "{e}"
+        );
+        // Elements that fit but whose bytes do not.
+        let e = crate::parse_text("big.mlir", &module("tensor<4294967295x1073741824xf32>"))
+            .unwrap_err();
+        assert!(
+            e.contains("has more bytes than a 64-bit size can count"),
+            "{e}"
+        );
+        // Large but countable types still verify.
+        crate::parse_text("ok.mlir", &module("tensor<4294967295x4xf32>")).unwrap();
     }
 }

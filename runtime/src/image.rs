@@ -160,13 +160,26 @@ impl Program {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<Vec<u8>>, String> {
         let body = &self.body;
+        // Fallible: a buffer larger than this machine's memory is an error, not an abort.
         let mut images: Vec<Vec<u8>> = self
             .tasks
             .graph
             .buffers
             .values()
-            .map(|b| vec![0u8; b.bytes as usize])
-            .collect();
+            .map(|b| {
+                let mut v = Vec::new();
+                usize::try_from(b.bytes)
+                    .ok()
+                    .and_then(|n| v.try_reserve_exact(n).ok().map(|()| n))
+                    .map(|n| {
+                        v.resize(n, 0u8);
+                        v
+                    })
+                    .ok_or_else(|| {
+                        format!("cannot allocate {} bytes for buffer '{}'", b.bytes, b.name)
+                    })
+            })
+            .collect::<Result<_, String>>()?;
         let entry = body.entry_block(self.func, 0).expect("checked");
         let weight_bytes = |i: usize, a: ValueId| {
             weight_arg_name(body, self.func, i)

@@ -152,6 +152,9 @@ pub fn format_box(b: &TileBox) -> String {
     dims.join(", ")
 }
 
+/// The largest `task.buffer` (1 TiB): above any GPU's memory.
+pub const MAX_BUFFER_BYTES: u64 = 1 << 40;
+
 fn parse_box(a: &Attr) -> Result<TileBox, String> {
     let body = match a {
         Attr::Opaque { dialect, body } if dialect == "task" => body,
@@ -503,6 +506,13 @@ impl GraphReader {
         }
         self.names.push(name.to_string());
         let bytes = a.nonneg("bytes")?;
+        // Buffers are allocated by these sizes (GPU memory, the simulator's images): bound
+        // them far above any GPU's memory, and below sizes whose arithmetic overflows.
+        if bytes > MAX_BUFFER_BYTES {
+            return Err(a.at(format!(
+                "'bytes' {bytes} is larger than any GPU's memory (at most {MAX_BUFFER_BYTES})"
+            )));
+        }
         self.p.graph.buffers.push(Buffer {
             name: name.to_string(),
             bytes,
@@ -643,6 +653,13 @@ impl GraphReader {
         };
         if sm < 0 || slot < 0 {
             return Err(a.at("'sm' and 'slot' must not be negative".into()));
+        }
+        // The queues are sized by the largest SM: bound it before it sizes anything.
+        let max = crate::target::MAX_SMS;
+        if sm as u64 >= max {
+            return Err(a.at(format!(
+                "'sm' {sm} is out of range (a target has at most {max} SMs)"
+            )));
         }
         Ok((sm as usize, slot as usize))
     }
@@ -829,6 +846,31 @@ mod tests {
         assert_eq!(back, p);
     }
 
+    /// Issue 26: an absurd 'sm' sized the schedule's queues and aborted in the allocator.
+    #[test]
+    fn an_absurd_sm_is_an_error_before_it_sizes_the_queues() {
+        let mut p = program();
+        p.schedule = Some(Schedule {
+            queues: vec![vec![TaskId::new(1)], vec![TaskId::new(0), TaskId::new(2)]],
+        });
+        let mut body = Body::new();
+        p.store(&mut body);
+        let text = crate::printer::print(&body);
+        let bad = text.replacen("sm = 1", "sm = 1000000000000", 1);
+        assert_ne!(bad, text);
+        let reg = Registry::with_all_dialects();
+        let mut sources = crate::SourceMap::default();
+        let errs = crate::parse_and_verify(&mut sources, "t.mlir", &bad, &reg, Default::default())
+            .unwrap_err();
+        assert!(
+            errs[0]
+                .message
+                .contains("'sm' 1000000000000 is out of range (a target has at most 4096 SMs)"),
+            "{}",
+            errs[0].message
+        );
+    }
+
     #[test]
     fn bad_programs_are_rejected_with_the_reason() {
         let mut body = Body::new();
@@ -852,6 +894,12 @@ mod tests {
                 "has target 3 but 2 task(s) signal it",
             ),
             ("box<8:16>", "box<16:8>", "empty or negative interval"),
+            // Issue 26: sizes are bounded before they size allocations.
+            (
+                "bytes = 256",
+                "bytes = 4611686018427387904",
+                "'bytes' 4611686018427387904 is larger than any GPU's memory",
+            ),
         ] {
             let bad = text.replacen(from, to, 1);
             assert_ne!(bad, text, "{from}");
