@@ -27,6 +27,7 @@ pub fn opt(name: &str, text: &str, config: &OptConfig, passes: &PassRegistry) ->
     let registry = Registry::with_all_dialects();
     let mut log = String::new();
     let result = (|| {
+        check_instrumented_passes(&config.instrumentation, passes)?;
         let mut pm = PassManager::parse(&config.pipeline, passes)?;
         let mut sources = SourceMap::new();
         let mut body = parse_and_verify(&mut sources, name, text, &registry, config.verify)
@@ -42,6 +43,27 @@ pub fn opt(name: &str, text: &str, config: &OptConfig, passes: &PassRegistry) ->
         Ok(printer::print(&body))
     })();
     OptOutput { result, log }
+}
+
+/// `--print-ir-before=P` / `--print-ir-after=P` must name passes that exist: a misspelt
+/// name would otherwise print nothing and look like a pass that never ran.
+pub fn check_instrumented_passes(
+    instr: &Instrumentation,
+    passes: &PassRegistry,
+) -> Result<(), String> {
+    for (flag, names) in [
+        ("--print-ir-before", &instr.print_ir_before),
+        ("--print-ir-after", &instr.print_ir_after),
+    ] {
+        if let Some(bad) = names.iter().find(|n| passes.get(n).is_none()) {
+            let valid: Vec<&str> = passes.iter().map(|p| p.name).collect();
+            return Err(format!(
+                "error: {flag}: unknown pass '{bad}'; valid passes: {}\n",
+                valid.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `pipeline` on `body`, verifying after every pass; diagnostics become one message.
