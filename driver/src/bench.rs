@@ -94,10 +94,12 @@ pub fn bench(dir: &Path, a: &BenchOptions) -> Result<Value, String> {
     let weights: &dyn mkc_ir::weights::WeightSource = match &a.weights {
         Some(dir) => {
             model = mkc_frontends::HfModel::open(dir)?;
-            model
-                .checkpoint
-                .as_ref()
-                .ok_or_else(|| format!("{}: no safetensors weights", dir.display()))?
+            model.checkpoint.as_ref().ok_or_else(|| {
+                format!(
+                    "{} has no weights: drop --weights to bench with random ones",
+                    dir.display()
+                )
+            })?
         }
         None => {
             let list: Vec<(String, mkc_ir::ElemType, Vec<i64>)> = program.body.blocks[entry]

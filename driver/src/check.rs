@@ -204,10 +204,12 @@ pub fn check_hf(
     let reference = load_reference(reference)?;
     let dir = model;
     let model = HfModel::open(dir)?;
-    let ckpt = model
-        .checkpoint
-        .as_ref()
-        .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
+    let ckpt = model.checkpoint.as_ref().ok_or_else(|| {
+        format!(
+            "{} has no weights: check compares a checkpoint with its reference",
+            dir.display()
+        )
+    })?;
     let n = reference.tokens.len();
     let opts = DecodeOptions {
         max_context: n as i64,
@@ -368,10 +370,12 @@ pub fn check_hf_gpu(
     use mkc_runtime::gpu::GpuRunner;
     let reference = load_reference(reference)?;
     let model = HfModel::open(dir)?;
-    let ckpt = model
-        .checkpoint
-        .as_ref()
-        .ok_or_else(|| format!("{}: the model has no weights", dir.display()))?;
+    let ckpt = model.checkpoint.as_ref().ok_or_else(|| {
+        format!(
+            "{} has no weights: check compares a checkpoint with its reference",
+            dir.display()
+        )
+    })?;
     let art = Artifact::open(artifact)?;
     art.check_model(&[dir])?;
     let sim_program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;

@@ -61,23 +61,38 @@ pub fn weight_types(
     }
 }
 
-/// The weights `model` runs with under `o`: the checkpoint's (quantized as it is read with
-/// `--quantize`), or deterministic random ones of the imported types.
+/// The weights `model` (read from `path`) runs with under `o`: the checkpoint's (quantized
+/// as it is read with `--quantize`), or deterministic random ones of the imported types with
+/// `--random-weights`. A model without weights is an error unless random ones were asked for:
+/// running invented weights without a word would pass for running the model.
 pub fn model_weights<'a>(
+    path: &Path,
     model: &'a mkc_frontends::HfModel,
     o: &ModelOptions,
-) -> Box<dyn mkc_ir::weights::WeightSource + 'a> {
+) -> Result<Box<dyn mkc_ir::weights::WeightSource + 'a>, String> {
     let types = weight_types(model, o);
     match (&model.checkpoint, o.random_weights) {
-        (Some(c), false) => Box::new(mkc_frontends::quantize::Quantized { inner: c, types }),
-        _ => Box::new(mkc_frontends::random::RandomWeights::new(
+        (Some(c), false) => Ok(Box::new(mkc_frontends::quantize::Quantized {
+            inner: c,
+            types,
+        })),
+        (None, false) => Err(no_weights(path)),
+        _ => Ok(Box::new(mkc_frontends::random::RandomWeights::new(
             model.config.expected_weights().into_iter().map(|(n, s)| {
                 let e = types[&n];
                 (n, e, s)
             }),
             0,
-        )),
+        ))),
     }
+}
+
+/// The error for running a model that has no weights without `--random-weights`.
+pub fn no_weights(path: &Path) -> String {
+    format!(
+        "{} has no weights: give --random-weights to run it with random ones",
+        path.display()
+    )
 }
 
 /// `weights` as the module `body` stores them: the matrices it keeps in a block format

@@ -188,6 +188,25 @@ fn eos_of_file(path: &Path) -> Result<Option<Vec<u32>>, String> {
     }
 }
 
+/// Options that mean nothing to the engine asked for are errors, not silently ignored:
+/// the interpreter runs the tensor or the fused IR only, and an artifact runs on the GPU.
+fn check_engine_options(o: &RunOptions) -> Result<(), String> {
+    if o.engine == Engine::Interp && !matches!(o.level, Level::Tensor | Level::Fused) {
+        return Err(format!(
+            "--level {}: the interpreter runs the tensor or the fused IR (give --level tensor or --level fused)",
+            o.level.name()
+        ));
+    }
+    if let (Some(a), false) = (&o.artifact, o.engine == Engine::Gpu) {
+        return Err(format!(
+            "--artifact {}: an artifact runs only with --engine gpu (not --engine {})",
+            a.display(),
+            o.engine.name()
+        ));
+    }
+    Ok(())
+}
+
 /// Feeds `prompt`, then each generated token, through the decode step until `max_new`
 /// tokens are generated or one of `o.eos` is; `on_token` sees each generated token but an
 /// end-of-sequence one as it comes, and may end the generation there (`Break`: a stop string).
@@ -204,6 +223,7 @@ pub fn generate(
     if prompt.is_empty() {
         return Err("the prompt is empty".into());
     }
+    check_engine_options(o)?;
     let mut sampler = Sampler::new(o.sampling.clone())?;
     let model = mkc_frontends::HfModel::open(path)?;
     let needed = prompt.len() + max_new;
@@ -219,7 +239,7 @@ pub fn generate(
         prompt.len(),
         max_new,
     )?;
-    let owned = crate::import::model_weights(&model, &o.model);
+    let owned = crate::import::model_weights(path, &model, &o.model)?;
     let weights: &dyn WeightSource = owned.as_ref();
     // (Declared before the stepper, which may borrow it.)
     let mut holder = None;
@@ -555,6 +575,49 @@ mod tests {
         let bad = options(sampled(-1.0, 0, 1.0, 0), vec![]);
         let e = generate(&path, &bad, &[1], 1, &mut never).err().unwrap();
         assert!(e.contains("--temperature"), "{e}");
+    }
+
+    /// Issue 26: `run --level ptx` ran the fused IR without a word; an artifact without
+    /// --engine gpu was ignored.
+    #[test]
+    fn options_the_engine_ignores_are_refused() {
+        let path = fixture("llama3-tiny");
+        let mut never = |_| -> Result<ControlFlow<()>, String> { panic!("ran") };
+        let mut o = options(SamplingOptions::default(), vec![]);
+        o.level = Level::Ptx;
+        let e = generate(&path, &o, &[1], 1, &mut never).err().unwrap();
+        assert!(
+            e.starts_with("--level ptx: the interpreter runs the tensor or the fused IR"),
+            "{e}"
+        );
+        let mut o = options(SamplingOptions::default(), vec![]);
+        o.engine = Engine::Sim;
+        o.artifact = Some(PathBuf::from("art"));
+        let e = generate(&path, &o, &[1], 1, &mut never).err().unwrap();
+        assert!(
+            e.contains("--artifact art: an artifact runs only with --engine gpu"),
+            "{e}"
+        );
+    }
+
+    /// Issue 26: a model without weights ran with invented ones and no word; only
+    /// --random-weights may do that.
+    #[test]
+    fn a_model_without_weights_needs_random_weights() {
+        let config = fixture("llama3-tiny").join("config.json");
+        let mut o = options(SamplingOptions::default(), vec![]);
+        let mut never = |_| -> Result<ControlFlow<()>, String> { Ok(ControlFlow::Continue(())) };
+        let e = generate(&config, &o, &[1, 2], 1, &mut never).err().unwrap();
+        assert_eq!(
+            e,
+            format!(
+                "{} has no weights: give --random-weights to run it with random ones",
+                config.display()
+            )
+        );
+        o.model.random_weights = true;
+        let g = generate(&config, &o, &[1, 2], 1, &mut never).unwrap();
+        assert_eq!(g.generated.len(), 1);
     }
 
     #[test]

@@ -298,7 +298,7 @@ fn fixture_agrees(name: &str, f: BlockFormat) -> f64 {
     assert_block_weights(&p.tensor, f);
     assert_block_weights(&p.schedule, f);
     let model = HfModel::open(&path).unwrap();
-    let weights = model_weights(&model, &o);
+    let weights = model_weights(&path, &model, &o).unwrap();
     assert_source_blocks(weights.as_ref(), f);
     let positions = sim_against_interp(&p, weights.as_ref(), weights.as_ref(), &tokens)
         .unwrap_or_else(|e| panic!("{name} {}: {e}", f.name()));
@@ -349,7 +349,7 @@ fn k_quant_agrees(f: BlockFormat) -> f64 {
     assert_block_weights(&p.tensor, f);
     assert_block_weights(&p.schedule, f);
     let model = HfModel::open(&dir).unwrap();
-    let weights = model_weights(&model, &o);
+    let weights = model_weights(&dir, &model, &o).unwrap();
     assert_source_blocks(weights.as_ref(), f);
     let positions = sim_against_interp(&p, weights.as_ref(), weights.as_ref(), &tokens)
         .unwrap_or_else(|e| panic!("{}: {e}", f.name()));
@@ -423,7 +423,7 @@ fn a_corrupted_block_scale_is_caught() {
     };
     let p = programs(&path, &o);
     let model = HfModel::open(&path).unwrap();
-    let clean = model_weights(&model, &o);
+    let clean = model_weights(&path, &model, &o).unwrap();
     let clean = clean.as_ref();
     let weight = "model.layers.0.self_attn.v_proj.weight";
 
