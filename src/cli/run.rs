@@ -34,7 +34,7 @@ pub struct RunArgs {
     /// What runs the step.
     #[arg(long, value_enum, default_value = "interp")]
     pub engine: EngineArg,
-    /// The IR level the interpreter runs (tensor, or fused for any later level).
+    /// The IR level the interpreter runs: tensor or fused (other levels are refused).
     #[arg(long, value_enum, default_value = "fused")]
     pub level: LevelArg,
     /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
@@ -244,6 +244,22 @@ fn progress(verbose: bool) -> impl FnMut(usize, f64, bool) {
 
 pub fn run_check(a: CheckArgs) -> ExitCode {
     let engine = a.engine.0;
+    // GPU-only options are refused with another engine rather than silently ignored.
+    if engine != Engine::Gpu {
+        if let Some(art) = &a.artifact {
+            return finish(Err(format!(
+                "--artifact {}: an artifact runs only with --engine gpu (not --engine {})",
+                art.display(),
+                engine.name()
+            )));
+        }
+        if a.no_sim {
+            return finish(Err(format!(
+                "--no-sim only means something with --engine gpu (not --engine {})",
+                engine.name()
+            )));
+        }
+    }
     if engine == Engine::Gpu {
         return run_check_gpu(&a);
     }
