@@ -119,7 +119,28 @@ enum Command {
     MlirToPtx(cli::tools::MlirToPtxArgs),
 }
 
+/// Restores the default action of SIGPIPE, which Rust's runtime ignores: `mkc import MODEL
+/// | head -1` then ends quietly when `head` closes the pipe (status 141, as other Unix tools
+/// do) instead of panicking in `println!` on the failed write.
+#[cfg(unix)]
+fn die_quietly_on_a_closed_pipe() {
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    // SAFETY: `signal` is async-signal-safe and called before any other thread starts;
+    // SIG_DFL installs no handler code.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn die_quietly_on_a_closed_pipe() {}
+
 fn main() -> ExitCode {
+    die_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Opt(a) => cli::tools::run_opt(a),

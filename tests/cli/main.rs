@@ -3,6 +3,7 @@
 mod frontends;
 mod fusion;
 mod gpu;
+mod hardening;
 mod onnx;
 mod tasks;
 
@@ -122,6 +123,24 @@ fn unknown_pass_lists_the_valid_ones() {
         ),
         "{err}"
     );
+}
+
+/// Issue 26: `--print-ir-after=` naming an unknown pass was accepted and printed nothing.
+#[test]
+fn print_ir_after_an_unknown_pass_is_an_error() {
+    for flag in [
+        "--print-ir-after=frobnicate",
+        "--print-ir-before=cse,frobnicate",
+    ] {
+        let o = mkc(&["opt", "--pass-pipeline=cse", flag], Some(GOOD));
+        assert_eq!(o.status.code(), Some(1), "{flag}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("unknown pass 'frobnicate'; valid passes:"),
+            "{err}"
+        );
+        assert!(err.contains(flag.split('=').next().unwrap()), "{err}");
+    }
 }
 
 #[test]
