@@ -473,6 +473,9 @@ impl OpAttrs<'_> {
     }
 }
 
+/// SM indices a schedule may name: far more SMs than any GPU has (an H100 has 132).
+const MAX_SMS: i64 = 1 << 16;
+
 /// The program read so far from a `task.graph`'s ops, in order (a reference must follow
 /// what it names).
 #[derive(Default)]
@@ -643,6 +646,11 @@ impl GraphReader {
         };
         if sm < 0 || slot < 0 {
             return Err(a.at("'sm' and 'slot' must not be negative".into()));
+        }
+        // The schedule holds a queue per SM up to the highest named: bound it before
+        // allocating (a huge 'sm' once aborted the verifier out of memory; found by fuzzing).
+        if sm >= MAX_SMS {
+            return Err(a.at(format!("'sm' is {sm}: SMs are numbered below {MAX_SMS}")));
         }
         Ok((sm as usize, slot as usize))
     }
