@@ -179,6 +179,10 @@ fn regressions() {
         "func.func @f() {\n  %0 = \"\\\"tg.constant\"() {value = dense<2> : tensor<2xi32>} : () -> tensor<2xi32>\n  return\n}\n",
         // Nesting deeper than the parser's limit overflowed the stack (deep_nesting_... below).
         "func.func @f() {\n \"d.o\"() {a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]} : () -> ()\n return\n}",
+        // `axis = 1 : i1` parsed as an integer, printed as `true` and came back a bool,
+        // which the verifier refuses (found by renumbered_cases_never_panic).
+        "func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32>) -> tensor<4xf32> {\n  %0 = \"tg.rms_norm\"(%x, %w) {axis = 1 : i1, epsilon = 1.0e-6 : f64} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n",
+        "func.func @f() {\n  \"demo.op\"() {a = 0 : i1, b = 1 : i1, c = [1 : i1]} : () -> ()\n  return\n}\n",
         // A task on SM 2147483647: the verifier allocated a queue per SM up to it and
         // aborted out of memory (found by renumbered_cases_never_panic).
         "\"task.graph\"() ({\n  \"task.event\"() {target = 1 : i64} : () -> ()\n  \"task.task\"() {kind = \"k\", group = 0 : i64, output = 0 : i64, tile = [#task.box<0:32>], reads = [], writes = [], bytes = 0.0 : f64, flops = 0.0 : f64, waits = [], signals = [0], sm = 2147483647 : i64, slot = 0 : i64} : () -> ()\n}) : () -> ()\n",
