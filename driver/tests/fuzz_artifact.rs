@@ -188,7 +188,7 @@ fn spoiled(dir: &Path, spoils: &[Spoil], fix_checksums: bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(100), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(400), ..ProptestConfig::default() })]
 
     #[test]
     fn spoiled_artifacts_never_panic(

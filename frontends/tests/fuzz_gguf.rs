@@ -83,7 +83,7 @@ fn check(path: &Path, bytes: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(300), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn edited_gguf_never_panics(seed in any::<prop::sample::Index>(), e in edits()) {
