@@ -1,18 +1,26 @@
 //! Fuzzes the parser with proptest: random token soup and random mutations of every file-test
 //! case. Properties: parsing never panics (it returns a diagnostic), and whatever parses and
-//! verifies prints to a fixed point. Inputs that once broke a property live in `regressions`.
+//! verifies prints to a fixed point that parses and verifies again. Inputs that once broke a
+//! property live in `regressions`. Budget: `MKC_FUZZ_CASES` (docs/fuzzing.md).
 
+mod fuzz_common;
+
+use fuzz_common::{apply, cases, mutation, renumbering, seeds};
 use mkc_ir::verify::{verify, VerifyOptions};
 use mkc_ir::{parser, printer, Registry, SourceMap};
 use proptest::prelude::*;
-use std::path::Path;
 
 fn check(text: &str) -> Result<(), TestCaseError> {
     let registry = Registry::with_all_dialects();
     let mut sm = SourceMap::new();
     let file = sm.add("fuzz", text);
-    let Ok(body) = parser::parse(text, file, &registry) else {
-        return Ok(());
+    let body = match parser::parse(text, file, &registry) {
+        Ok(body) => body,
+        Err(d) => {
+            prop_assert!(!d.message.trim().is_empty(), "an empty parse error");
+            let _ = d.render(&sm);
+            return Ok(());
+        }
     };
     // Verification must not panic either, valid or not.
     let errors = verify(
@@ -23,6 +31,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
         },
     );
     for e in &errors {
+        prop_assert!(!e.message.trim().is_empty(), "an empty verifier error");
         let _ = e.render(&sm);
     }
     if !errors.is_empty() {
@@ -32,21 +41,22 @@ fn check(text: &str) -> Result<(), TestCaseError> {
     let file2 = sm.add("printed", printed.clone());
     let again = parser::parse(&printed, file2, &registry)
         .map_err(|d| TestCaseError::fail(format!("{}\n{printed}", d.render(&sm))))?;
-    prop_assert_eq!(printer::print(&again), printed);
+    prop_assert_eq!(printer::print(&again), printed.clone());
+    // What verified before printing verifies after the round trip.
+    let errors = verify(
+        &again,
+        &registry,
+        VerifyOptions {
+            allow_unregistered: true,
+        },
+    );
+    if let Some(e) = errors.first() {
+        return Err(TestCaseError::fail(format!(
+            "printed text no longer verifies: {}\n{printed}",
+            e.render(&sm)
+        )));
+    }
     Ok(())
-}
-
-fn seeds() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    assert!(!v.is_empty(), "no seed cases found in tests/ir");
-    v
 }
 
 const TOKENS: &[&str] = &[
@@ -113,7 +123,7 @@ const TOKENS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn token_soup_never_panics(toks in prop::collection::vec(prop::sample::select(TOKENS), 0..60)) {
@@ -145,6 +155,20 @@ proptest! {
         }
         check(&text)?;
     }
+
+    /// Deletions, duplications, swaps, huge and negative numbers, other types and bytes.
+    #[test]
+    fn edited_cases_never_panic((seed, edits) in mutation()) {
+        let seeds = seeds();
+        check(&apply(&seeds[seed.index(seeds.len())], &edits))?;
+    }
+
+    /// Constants, attributes and sizes replaced by edge values.
+    #[test]
+    fn renumbered_cases_never_panic((seed, edits) in renumbering()) {
+        let seeds = seeds();
+        check(&apply(&seeds[seed.index(seeds.len())], &edits))?;
+    }
 }
 
 /// Inputs the fuzzer found; each once panicked or broke the fixed point.
@@ -155,6 +179,13 @@ fn regressions() {
         "func.func @f() {\n  %0 = \"\\\"tg.constant\"() {value = dense<2> : tensor<2xi32>} : () -> tensor<2xi32>\n  return\n}\n",
         // Nesting deeper than the parser's limit overflowed the stack (deep_nesting_... below).
         "func.func @f() {\n \"d.o\"() {a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]} : () -> ()\n return\n}",
+        // `axis = 1 : i1` parsed as an integer, printed as `true` and came back a bool,
+        // which the verifier refuses (found by renumbered_cases_never_panic).
+        "func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32>) -> tensor<4xf32> {\n  %0 = \"tg.rms_norm\"(%x, %w) {axis = 1 : i1, epsilon = 1.0e-6 : f64} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n",
+        "func.func @f() {\n  \"demo.op\"() {a = 0 : i1, b = 1 : i1, c = [1 : i1]} : () -> ()\n  return\n}\n",
+        // A task on SM 2147483647: the verifier allocated a queue per SM up to it and
+        // aborted out of memory (found by renumbered_cases_never_panic).
+        "\"task.graph\"() ({\n  \"task.event\"() {target = 1 : i64} : () -> ()\n  \"task.task\"() {kind = \"k\", group = 0 : i64, output = 0 : i64, tile = [#task.box<0:32>], reads = [], writes = [], bytes = 0.0 : f64, flops = 0.0 : f64, waits = [], signals = [0], sm = 2147483647 : i64, slot = 0 : i64} : () -> ()\n}) : () -> ()\n",
     ];
     for c in cases {
         check(c).unwrap();
@@ -197,4 +228,22 @@ fn deep_nesting_is_an_error_not_a_crash() {
     ok.push_str("return\n}\n");
     let file = sm.add("nested-ok", ok.clone());
     parser::parse(&ok, file, &registry).unwrap();
+}
+
+/// A schedule naming a huge SM is refused before its queues are allocated.
+#[test]
+fn huge_sm_index_is_an_error() {
+    let text = "\"task.graph\"() ({\n  \"task.event\"() {target = 1 : i64} : () -> ()\n  \"task.task\"() {kind = \"k\", group = 0 : i64, output = 0 : i64, tile = [#task.box<0:32>], reads = [], writes = [], bytes = 0.0 : f64, flops = 0.0 : f64, waits = [], signals = [0], sm = 2147483647 : i64, slot = 0 : i64} : () -> ()\n}) : () -> ()\n";
+    let registry = Registry::with_all_dialects();
+    let mut sm = SourceMap::new();
+    let file = sm.add("huge-sm", text);
+    let body = parser::parse(text, file, &registry).unwrap();
+    let errors = verify(&body, &registry, VerifyOptions::default());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("'sm' 2147483647 is out of range")),
+        "{:?}",
+        errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
 }

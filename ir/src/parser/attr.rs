@@ -503,6 +503,11 @@ fn num_to_attr(n: Num, ty: ElemType) -> Option<Attr> {
     if v < lo || v > hi {
         return None;
     }
+    if ty == ElemType::I1 {
+        // `1 : i1` is `true`, as in MLIR: one attribute, which prints as `true` (an i1
+        // integer attribute once printed so and came back a bool; found by fuzzing).
+        return Some(Attr::Bool(v != 0));
+    }
     Some(Attr::Int(wrap_int(v as i64, ty), ty))
 }
 
