@@ -227,7 +227,11 @@ fn infer_slice(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
                 "dimension {d}: stride must be non-zero and size non-negative"
             ));
         }
-        let last = o + (n - 1).max(0) * s;
+        let Some(last) = (n - 1).max(0).checked_mul(s).and_then(|x| x.checked_add(o)) else {
+            return Err(format!(
+                "dimension {d}: offset {o}, size {n} and stride {s} overflow 64 bits"
+            ));
+        };
         if n > 0 && (o < 0 || o >= dim || last < 0 || last >= dim) {
             return Err(format!(
                 "dimension {d}: elements {o}..={last} (stride {s}) are outside 0..{dim}"
