@@ -5,7 +5,8 @@
 //! diagnostics with source locations ([`diag`]), the dialect registry ([`registry`]), the
 //! verifier ([`verify`]), the dialects (`builtin`/`func`; `tg`, the tensor level; `fused`;
 //! `task`, with its graph form: tasks over byte ranges, events, schedules; `kernel`, the
-//! kernel's plan), and the target description ([`target`]). Each op is defined once, in its
+//! kernel's plan), the target description ([`target`]), and ggml's block-quantized weight
+//! formats ([`quant`]: layouts, dequantization and quantization, an element type of weights). Each op is defined once, in its
 //! dialect's file: its kind as a type ([`op`]: `tg::MatMul::NAME`, typed accessors), its
 //! signature, verifier, shape inference and folds, and the interfaces the other levels ask
 //! of it: what it computes on host tensors ([`interpret`], over [`tensor`]), what a tile of

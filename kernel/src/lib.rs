@@ -4,7 +4,8 @@
 //! program and its plan as MLIR text (gpu, scf, arith, llvm, nvvm dialects), rendering
 //! the choices the plan records: the per-SM queue loop, event waits and signals
 //! (`megakernel`), the task tables (`tables`), one code's ops (`code`, `ops`), the
-//! matrix-vector family (`matvec`), decode attention (`attention`, `attention_online`),
+//! matrix-vector family (`matvec`; block-quantized weights dequantized in registers,
+//! `blocks`), decode attention (`attention`, `attention_online`),
 //! norms (`norm`), and the text, loop and inline-PTX helpers (`gen`, `ptx`, `scratch`). It
 //! does not lower to PTX (`mkc_lowering::gpu_module_to_ptx` does), nor cut tasks or place
 //! them on SMs (`mkc-tasks`).
