@@ -38,10 +38,12 @@ pub struct Simulator<'a> {
     returns: Vec<ValueId>,
     /// The weight arguments' names (for messages).
     weights: HashMap<ValueId, String>,
-    /// Block-quantized weights, dequantized: their elements have no byte of their own to
-    /// live in, so reads take them from here (checked against the declared reads by the
-    /// bytes of their blocks).
-    blocks: HashMap<ValueId, Rc<Tensor>>,
+    /// The weights, as read (block formats dequantized), and the first of their elements
+    /// that is NaN or infinite. Weights never change and are in device memory from the start,
+    /// so reads take them from here rather than from `memory` (a block format's elements
+    /// have no byte of their own anyway): a read whose region the task's declared reads
+    /// cover shares the whole tensor; any other gets poison where it is not covered.
+    weight_values: HashMap<ValueId, (Rc<Tensor>, Option<(usize, f64)>)>,
     layouts: HashMap<ValueId, Layout>,
     slices: Vec<Slice>,
     /// One slot per byte of each buffer; an element lives at the slot of its first byte.
@@ -102,18 +104,36 @@ impl<'a> Simulator<'a> {
                 .ok_or("a task names a group that does not exist")?;
             slices.push(slice(body, op, task.output, &task.tile)?);
         }
+        // A buffer that holds only weights is never read from memory (`weight_values`): it
+        // takes no slots (an f64 a byte would be 8 times the model).
+        let weight_args: std::collections::HashSet<ValueId> = args
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| weight_arg_name(body, func, i).is_some())
+            .map(|(_, &a)| a)
+            .collect();
         let memory = program
             .graph
             .buffers
-            .values()
-            .map(|b| vec![0.0; b.bytes as usize])
+            .iter()
+            .map(|(id, b)| {
+                let only_weights = layouts
+                    .iter()
+                    .filter(|(_, l)| l.buffer == id)
+                    .all(|(v, _)| weight_args.contains(v));
+                if only_weights && b.name == "weights" {
+                    Vec::new()
+                } else {
+                    vec![0.0; b.bytes as usize]
+                }
+            })
             .collect();
         let mut sim = Simulator {
             body,
             inputs: Vec::new(),
             returns: body.ops[ret].operands.clone(),
             weights: HashMap::new(),
-            blocks: HashMap::new(),
+            weight_values: HashMap::new(),
             program,
             schedule,
             queues,
@@ -140,13 +160,10 @@ impl<'a> Simulator<'a> {
                     let ty = body.ty(a).as_tensor().ok_or("a weight is not a tensor")?;
                     let t =
                         Tensor::from_raw(&raw, ty).map_err(|e| format!("weight '{name}' {e}"))?;
-                    if ty.elem.is_block() {
-                        sim.blocks.insert(a, Rc::new(t));
-                    } else {
-                        let mut memory = std::mem::take(&mut sim.memory);
-                        sim.store(&mut memory, a, &t, None, true);
-                        sim.memory = memory;
-                    }
+                    let bad = (0..t.len())
+                        .map(|i| (i, t.f(i)))
+                        .find(|(_, x)| !x.is_finite());
+                    sim.weight_values.insert(a, (Rc::new(t), bad));
                     sim.weights.insert(a, name.to_string());
                 }
                 None => sim.inputs.push(a),
@@ -206,13 +223,28 @@ impl<'a> Simulator<'a> {
         ty: &TensorType,
         region: Option<&[Vec<(i64, i64)>]>,
         declared: Option<&[Range]>,
-    ) -> Result<(Tensor, Option<(usize, f64)>), String> {
+    ) -> Result<(Rc<Tensor>, Option<(usize, f64)>), String> {
         let l = self.layout(v)?;
-        let mem = &memory[l.buffer.index()];
+        let full = [mkc_ir::tiling::full_box(&ty.shape)];
+        let weight = self.weight_values.get(&v);
+        if let Some((t, bad)) = weight {
+            let boxes = region.unwrap_or(&full);
+            let inside = |r: &Range, d: &[Range]| {
+                d.iter()
+                    .any(|x| x.buffer == r.buffer && x.start <= r.start && r.end <= x.end)
+            };
+            let whole = declared.is_none_or(|d| {
+                boxes
+                    .iter()
+                    .all(|b| l.ranges(b).iter().all(|r| inside(r, d)))
+            });
+            if whole {
+                return Ok((t.clone(), *bad));
+            }
+        }
+        let mem = memory.get(l.buffer.index()).map_or(&[][..], |m| &m[..]);
         let n = ty.num_elements() as usize;
         let mut vals: Vec<Option<f64>> = vec![None; n];
-        let dequantized = self.blocks.get(&v);
-        let full = [mkc_ir::tiling::full_box(&ty.shape)];
         let addr = l.addresser();
         for b in region.unwrap_or(&full) {
             for (lo, hi) in flat_runs(&ty.shape, b) {
@@ -222,10 +254,15 @@ impl<'a> Simulator<'a> {
                     .take(hi as usize)
                     .skip(lo as usize)
                 {
-                    if let Some(t) = dequantized {
-                        let parts = l.block_parts(i as u64).expect("a block layout");
-                        let seen =
-                            |d: &[Range]| parts.iter().all(|&(at, n)| covered(d, l.buffer, at, n));
+                    if let Some((t, _)) = weight {
+                        let parts = l
+                            .block_parts(i as u64)
+                            .unwrap_or([(addr(i as u64), l.elem_bytes), (0, 0)]);
+                        let seen = |d: &[Range]| {
+                            parts
+                                .iter()
+                                .all(|&(at, n)| n == 0 || covered(d, l.buffer, at, n))
+                        };
                         if declared.is_none_or(seen) {
                             *v = Some(t.f(i));
                         }
@@ -247,7 +284,7 @@ impl<'a> Simulator<'a> {
             Some(x) => Scalar::I(x as i64),
             None => poison(ty.elem),
         });
-        Ok((t, non_finite))
+        Ok((Rc::new(t), non_finite))
     }
 
     fn run_task(&self, memory: &mut [Vec<f64>], t: TaskId) -> Result<(), String> {
@@ -291,7 +328,7 @@ impl<'a> Simulator<'a> {
             if let (None, Some((i, x))) = (non_finite_input, bad) {
                 non_finite_input = Some((from, i, x));
             }
-            values.insert(v, Rc::new(t));
+            values.insert(v, t);
         }
         let none = NoWeights;
         let mut interp = Interpreter::new(body, &none);
@@ -423,7 +460,7 @@ impl<'a> Simulator<'a> {
                     .cloned()
                     .ok_or_else(|| SimError::Task("a result is not a tensor".into()))?;
                 self.load(&self.memory, v, &ty, None, None)
-                    .map(|(t, _)| t)
+                    .map(|(t, _)| Rc::unwrap_or_clone(t))
                     .map_err(SimError::Task)
             })
             .collect()

@@ -1,0 +1,103 @@
+//! The simulator checks what a task reads against the byte ranges it declares: a task whose
+//! declared reads miss part of a weight (bf16 or block-quantized) or of an activation
+//! computes from poison, and the simulator names it. Its weights are shared tensors when a
+//! task's reads cover its region, so this is what keeps that shortcut honest.
+
+use mkc_driver::import::model_weights;
+use mkc_driver::{import_model, run_pipeline, Level, ModelOptions, PipelineOptions};
+use mkc_ir::quant::BlockFormat;
+use mkc_runtime::interp::i64_tensor;
+use mkc_runtime::{Simulator, Tensor};
+use std::path::{Path, PathBuf};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+/// llama-tiny's scheduled step as text (quantized to `q` when given).
+fn scheduled(q: Option<BlockFormat>) -> (String, ModelOptions) {
+    let o = ModelOptions {
+        ctx: 8,
+        quantize: q,
+        ..Default::default()
+    };
+    let path = repo("tests/fixtures/llama-tiny");
+    let mut body = import_model(&path, &o).unwrap();
+    mkc_ir::TargetSpec::default().apply(&mut body).unwrap();
+    run_pipeline(
+        &mut body,
+        &Level::Schedule.pipeline(&PipelineOptions::default()),
+    )
+    .unwrap();
+    (mkc_ir::printer::print(&body), o)
+}
+
+/// One step at position 0 on the simulator of `text`.
+fn step(text: &str, o: &ModelOptions) -> Result<Vec<Tensor>, String> {
+    let body = mkc_ir::parse_text("edited.mlir", text)?;
+    let model = mkc_frontends::HfModel::open(&repo("tests/fixtures/llama-tiny"))?;
+    let weights = model_weights(&repo("tests/fixtures/llama-tiny"), &model, o)?;
+    let mut sim = Simulator::new(&body, weights.as_ref(), 0)?;
+    // The KV caches: the inputs after the token and the position, zero.
+    let func = mkc_ir::dialect::builtin::first_func(&body).ok_or("no function")?;
+    let entry = body.entry_block(func, 0).ok_or("no body")?;
+    let caches: Vec<Tensor> = body.blocks[entry]
+        .args
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| mkc_ir::dialect::builtin::weight_arg_name(&body, func, i).is_none())
+        .skip(2)
+        .map(|(_, &a)| {
+            let t = body.ty(a).as_tensor().expect("a tensor").clone();
+            Tensor::from_fn(t, |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0))
+        })
+        .collect();
+    let mut inputs = vec![i64_tensor(&[], vec![3]), i64_tensor(&[], vec![0])];
+    inputs.extend(caches);
+    sim.call(&inputs).map_err(|e| e.to_string())
+}
+
+/// `text` with the first declared read of `buffer` that the `kind` task reads shortened by
+/// `cut` bytes at its end.
+fn shorten_read(text: &str, kind: &str, buffer: &str, cut: u64) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        let mut l = line.to_string();
+        if !done && l.contains("\"task.task\"") && l.contains(&format!("kind = \"{kind}\"")) {
+            let pat = format!("#task.range<{buffer}, ");
+            if let Some(at) = l.find(&pat) {
+                let rest = &l[at + pat.len()..];
+                let end = rest.find('>').unwrap();
+                let (a, b) = rest[..end].split_once(", ").unwrap();
+                let b: u64 = b.parse().unwrap();
+                let new = format!("{pat}{a}, {}>", b - cut);
+                l = format!("{}{}{}", &l[..at], new, &rest[end + 1..]);
+                done = true;
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    assert!(done, "no {kind} task reads {buffer}");
+    out
+}
+
+#[test]
+fn an_undeclared_weight_read_is_named() {
+    for q in [None, Some(BlockFormat::Q8_0)] {
+        let (text, o) = scheduled(q);
+        step(&text, &o).unwrap_or_else(|e| panic!("{q:?}: the program as tiled fails: {e}"));
+        let bad = shorten_read(&text, "lm_head", "weights", 64);
+        let e = step(&bad, &o).expect_err("a task reading undeclared weight bytes must fail");
+        assert!(e.contains("its reads do not declare"), "{q:?}: {e}");
+    }
+}
+
+#[test]
+fn an_undeclared_activation_read_is_named() {
+    let (text, o) = scheduled(None);
+    let bad = shorten_read(&text, "lm_head", "arena", 4);
+    let e = step(&bad, &o).expect_err("a task reading undeclared activation bytes must fail");
+    assert!(e.contains("its reads do not declare"), "{e}");
+}
