@@ -43,7 +43,7 @@ pub struct Simulator<'a> {
     /// so reads take them from here rather than from `memory` (a block format's elements
     /// have no byte of their own anyway): a read whose region the task's declared reads
     /// cover shares the whole tensor; any other gets poison where it is not covered.
-    weight_values: HashMap<ValueId, (Rc<Tensor>, Option<(usize, f64)>)>,
+    weight_values: HashMap<ValueId, Loaded>,
     layouts: HashMap<ValueId, Layout>,
     slices: Vec<Slice>,
     /// One slot per byte of each buffer; an element lives at the slot of its first byte.
@@ -51,6 +51,10 @@ pub struct Simulator<'a> {
     /// How KV cache floats are stored.
     storage: ElemType,
 }
+
+/// A value as a task reads it, and the first of its elements read that is NaN or infinite
+/// (real data, not poison).
+type Loaded = (Rc<Tensor>, Option<(usize, f64)>);
 
 fn poison(elem: ElemType) -> Scalar {
     if elem.is_float() {
@@ -223,7 +227,7 @@ impl<'a> Simulator<'a> {
         ty: &TensorType,
         region: Option<&[Vec<(i64, i64)>]>,
         declared: Option<&[Range]>,
-    ) -> Result<(Rc<Tensor>, Option<(usize, f64)>), String> {
+    ) -> Result<Loaded, String> {
         let l = self.layout(v)?;
         let full = [mkc_ir::tiling::full_box(&ty.shape)];
         let weight = self.weight_values.get(&v);
