@@ -153,12 +153,9 @@ impl Gen {
         let (_, nb, f) = geometry(w)?;
         let per_block = (f.planes().0 / 16) as i64;
         let pieces = nb * per_block;
-        // Pieces a lane loads a round, all before any math (loads in flight hide HBM's
-        // latency); the loop bound keeps lanes past the row's end out when it is 1.
-        let unroll = [2i64]
-            .into_iter()
-            .find(|&u| pieces % (lanes * u) == 0)
-            .unwrap_or(1);
+        // Pieces a lane loads a round, all before any math; the loop bound keeps lanes past
+        // the row's end out when it is 1. (Four a round spilled registers.)
+        let unroll = if pieces % (2 * lanes) == 0 { 2 } else { 1 };
         let nbc = self.i64c(nb);
         let first = self.op(format!("arith.muli {row}, {nbc} : i64"));
         let p = self.fresh();
