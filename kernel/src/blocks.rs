@@ -34,6 +34,51 @@ fn geometry(view: &View) -> Result<(i64, i64, BlockFormat), String> {
     Ok((rows, k / f.block_elems() as i64, f))
 }
 
+/// A loaded piece: its quantized values (4 words) and its block's scale (and Q4_1's
+/// minimum), as SSA names.
+struct Piece {
+    words: String,
+    d: String,
+    m: Option<String>,
+}
+
+impl Piece {
+    /// The values and their types, in loop-carried order.
+    fn values(&self) -> Vec<(String, &'static str)> {
+        let mut v = vec![
+            (self.words.clone(), "vector<4xi32>"),
+            (self.d.clone(), "f32"),
+        ];
+        if let Some(m) = &self.m {
+            v.push((m.clone(), "f32"));
+        }
+        v
+    }
+
+    fn from_values(names: &[String], f: BlockFormat) -> Piece {
+        Piece {
+            words: names[0].clone(),
+            d: names[1].clone(),
+            m: (f == BlockFormat::Q4_1).then(|| names[2].clone()),
+        }
+    }
+}
+
+/// Where a lane starts reading a piece's inputs (see [`Gen::block_row_dot`]): at chunk r
+/// of its `chunks` 16-byte chunks, then r ^ 1, r ^ 2, ...; the values a chunk pairs with
+/// follow by permuting the piece's words and (4-bit) swapping its nibbles, both per lane.
+struct Rotation {
+    chunks: i64,
+    /// Inputs a chunk holds (4 f32 or 8 bf16).
+    per_chunk: i64,
+    /// Byte offsets (i64) of the chunks read in order.
+    offsets: Vec<String>,
+    /// The words' permutation as swaps: (index bit, whether this lane swaps over it).
+    word_bits: Vec<(usize, String)>,
+    /// The shift (i32) of byte b's low and high nibble: 8b + 0 and 8b + 4, or swapped.
+    shifts: Vec<[String; 2]>,
+}
+
 impl Gen {
     /// A byte pointer `at` bytes (an i64) past the view's start.
     fn block_ptr(&mut self, view: &View, at: &str) -> String {
@@ -140,6 +185,11 @@ impl Gen {
     /// 16-byte pieces of quantized values l, l + 32, ... (a Q8_0 block has two, a 4-bit one
     /// one), each scaled by its block's scales once, and the lanes' sums are combined by
     /// shuffles (every lane gets the total).
+    ///
+    /// A piece's inputs are read from memory in 16-byte chunks, each lane starting at its
+    /// own chunk ([`Rotation`]): consecutive lanes' pieces lie a piece's inputs apart (128
+    /// bytes of f32 for a 4-bit piece), so reading chunk j together would put every lane of
+    /// a quarter-warp on the same shared-memory banks.
     #[allow(clippy::too_many_arguments)]
     fn block_row_dot(
         &mut self,
@@ -153,9 +203,21 @@ impl Gen {
         let (_, nb, f) = geometry(w)?;
         let per_block = (f.planes().0 / 16) as i64;
         let pieces = nb * per_block;
-        // Pieces a lane loads a round, all before any math; the loop bound keeps lanes past
-        // the row's end out when it is 1. (Four a round spilled registers.)
-        let unroll = if pieces % (2 * lanes) == 0 { 2 } else { 1 };
+        let rot = self.rotation(f, a_of.elem, sub)?;
+        // Pieces a lane loads a round, all before any math: every piece of the lane's at once
+        // where that is few (a task's rows are few: one memory latency a row, not several),
+        // else 2 (or 1, where the loop bound keeps lanes past the row's end out), each
+        // round's loads issued before the previous round computes. At most 2 at once for
+        // 4-bit pieces (32 values each: 4 spill registers), 4 for Q8_0's.
+        let per_lane = pieces / lanes;
+        let most = if f == BlockFormat::Q8_0 { 4 } else { 2 };
+        let (unroll, pipelined) = if pieces % lanes == 0 && per_lane <= most {
+            (per_lane, false)
+        } else if pieces % (2 * lanes) == 0 {
+            (2, true)
+        } else {
+            (1, true)
+        };
         let nbc = self.i64c(nb);
         let first = self.op(format!("arith.muli {row}, {nbc} : i64"));
         let p = self.fresh();
@@ -164,44 +226,60 @@ impl Gen {
         let pn = self.idx(pieces);
         let step = self.idx(lanes * unroll);
         let zero = self.f32c(0.0);
+        let last = self.i64c(pieces - 1);
+        // The round's pieces sub + lanes * u; a round loads the next one's before it
+        // computes, so a lane's loads are in flight while it computes (the loads past the
+        // row's end are of its last piece, and unused).
+        let round = |g: &mut Gen, p0: &str, by: i64| -> Result<Vec<Piece>, String> {
+            let mut v = Vec::new();
+            for u in 0..unroll {
+                let du = g.i64c(by + lanes * u);
+                let pu = g.op(format!("arith.addi {p0}, {du} : i64"));
+                let pu = g.op(format!("arith.minsi {pu}, {last} : i64"));
+                v.push(g.load_piece(w, f, &first, &pu)?);
+            }
+            Ok(v)
+        };
+        let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
+        let init = if pipelined {
+            round(self, &s64, 0)?
+        } else {
+            Vec::new()
+        };
+        let mut args = vec![format!("{acc} = {zero}")];
+        let mut types = vec!["f32".to_string()];
+        let mut current = Vec::new();
+        for pc in &init {
+            let mut names = Vec::new();
+            for (v, t) in pc.values() {
+                let n = self.fresh();
+                args.push(format!("{n} = {v}"));
+                types.push(t.to_string());
+                names.push(n);
+            }
+            current.push(Piece::from_values(&names, f));
+        }
         self.open(format!(
-            "{res} = scf.for {p} = {sub} to {pn} step {step} iter_args({acc} = {zero}) -> (f32) {{"
+            "{res}:{} = scf.for {p} = {sub} to {pn} step {step} iter_args({}) -> ({}) {{",
+            types.len(),
+            args.join(", "),
+            types.join(", ")
         ));
         let p0 = self.op(format!("arith.index_cast {p} : index to i64"));
-        let ppb = self.i64c(per_block);
-        let c16 = self.i64c(16);
-        let be = self.i64c(f.block_elems() as i64);
-        let mut loaded = Vec::new();
-        for u in 0..unroll {
-            let du = self.i64c(lanes * u);
-            let p64 = self.op(format!("arith.addi {p0}, {du} : i64"));
-            let b = self.op(format!("arith.divsi {p64}, {ppb} : i64"));
-            let half = self.op(format!("arith.remsi {p64}, {ppb} : i64"));
-            let blk = self.op(format!("arith.addi {first}, {b} : i64"));
-            let (pp, mp) = self.block_parts(w, &blk)?;
-            let off = self.op(format!("arith.muli {half}, {c16} : i64"));
-            let qp = self.op(format!(
-                "llvm.getelementptr {pp}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
-            ));
-            let words = self.op(format!(
-                "llvm.load {qp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<4xi32>"
-            ));
-            let d = self.scale_at(&mp, 0);
-            let m = (f == BlockFormat::Q4_1).then(|| self.scale_at(&mp, 2));
-            // The piece's first input element.
-            let k0 = self.op(format!("arith.muli {b}, {be} : i64"));
-            let k0 = self.op(format!("arith.addi {k0}, {off} : i64"));
-            loaded.push((words, d, m, k0));
-        }
+        let next_round = if pipelined {
+            round(self, &p0, lanes * unroll)?
+        } else {
+            current = round(self, &p0, 0)?;
+            Vec::new()
+        };
         let mut next = acc.clone();
-        for (words, d, m, k0) in loaded {
-            let (sum_qx, sum_x) = if f == BlockFormat::Q8_0 {
-                self.q8_piece(&words, a, a_of, &k0)
-            } else {
-                self.q4_piece(&words, a, a_of, &k0, f == BlockFormat::Q4_1)
-            };
-            let t = self.op(format!("arith.mulf {d}, {sum_qx} : f32"));
-            let t = match (m, sum_x) {
+        for (u, pc) in current.iter().enumerate() {
+            let du = self.i64c(lanes * u as i64);
+            let pu = self.op(format!("arith.addi {p0}, {du} : i64"));
+            let k0 = self.piece_k0(f, &pu);
+            let (sum_qx, sum_x) = self.piece_dot(f, &pc.words, a, a_of, &k0, &rot);
+            let t = self.op(format!("arith.mulf {}, {sum_qx} : f32", pc.d));
+            let t = match (&pc.m, sum_x) {
                 (Some(m), Some(sx)) => {
                     let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
                     self.op(format!("arith.addf {t}, {mt} : f32"))
@@ -210,9 +288,55 @@ impl Gen {
             };
             next = self.op(format!("arith.addf {next}, {t} : f32"));
         }
-        self.line(format!("scf.yield {next} : f32"));
+        let mut yields = vec![next];
+        let mut ytypes = vec!["f32".to_string()];
+        for pc in &next_round {
+            for (v, t) in pc.values() {
+                yields.push(v);
+                ytypes.push(t.to_string());
+            }
+        }
+        self.line(format!(
+            "scf.yield {} : {}",
+            yields.join(", "),
+            ytypes.join(", ")
+        ));
         self.close("}");
+        let res = format!("{res}#0");
         Ok(self.lanes_combine(res, lanes, false))
+    }
+
+    /// Piece `p` (an i64, within the row whose first block is `first`): its 16 bytes of
+    /// quantized values and its block's scales.
+    fn load_piece(
+        &mut self,
+        w: &View,
+        f: BlockFormat,
+        first: &str,
+        p: &str,
+    ) -> Result<Piece, String> {
+        let ppb = self.i64c((f.planes().0 / 16) as i64);
+        let b = self.op(format!("arith.divsi {p}, {ppb} : i64"));
+        let half = self.op(format!("arith.remsi {p}, {ppb} : i64"));
+        let blk = self.op(format!("arith.addi {first}, {b} : i64"));
+        let (pp, mp) = self.block_parts(w, &blk)?;
+        let c16 = self.i64c(16);
+        let off = self.op(format!("arith.muli {half}, {c16} : i64"));
+        let qp = self.op(format!(
+            "llvm.getelementptr {pp}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+        ));
+        let words = self.op(format!(
+            "llvm.load {qp} {{alignment = 16 : i64}} : !llvm.ptr<1> -> vector<4xi32>"
+        ));
+        let d = self.scale_at(&mp, 0);
+        let m = (f == BlockFormat::Q4_1).then(|| self.scale_at(&mp, 2));
+        Ok(Piece { words, d, m })
+    }
+
+    /// The first input element piece `p` (an i64, within its row) multiplies.
+    fn piece_k0(&mut self, f: BlockFormat, p: &str) -> String {
+        let per_piece = self.i64c(if f == BlockFormat::Q8_0 { 16 } else { 32 });
+        self.op(format!("arith.muli {p}, {per_piece} : i64"))
     }
 
     /// `res[.., n] = x · w[n, :]` for the rows n of the region `need` of a block-quantized
@@ -288,80 +412,179 @@ impl Gen {
         self.op(format!("arith.subf {f}, {b} : f32"))
     }
 
-    /// 16 int8 weights (a Q8_0 half block, as 4 words) times inputs k0..k0+16: Σ q·x, in two
-    /// independent sums (shorter chains of dependent adds).
-    fn q8_piece(
+    /// The lane's [`Rotation`] for pieces of format `f` whose inputs are `x_elem`s, `sub` its
+    /// index in its group of lanes (consecutive pieces).
+    fn rotation(
         &mut self,
+        f: BlockFormat,
+        x_elem: ElemType,
+        sub: &str,
+    ) -> Result<Rotation, String> {
+        let per_chunk = 16 / x_elem.bytes() as i64;
+        let values = if f == BlockFormat::Q8_0 { 16 } else { 32 };
+        let chunks = values / per_chunk;
+        // A 4-bit piece's values 0..16 are the low nibbles of its bytes, 16..32 the high ones.
+        let halves = if f == BlockFormat::Q8_0 { 1 } else { 2 };
+        let per_half = chunks / halves;
+        let words_per_chunk = 4 / per_half;
+        if !(2..=8).contains(&chunks) || words_per_chunk * per_half != 4 {
+            return Err(format!(
+                "internal error: {} pieces read in {chunks} chunks",
+                f.name()
+            ));
+        }
+        // Lane `sub`'s piece starts `sub * chunks` chunks into the input; a quarter-warp
+        // (8 lanes of 16-byte reads) spans 8 chunk positions of the banks when lane `sub`
+        // starts at chunk (sub / (8 / chunks)) % chunks.
+        let s = self.op(format!("arith.index_cast {sub} : index to i32"));
+        let spread = self.op(format!("arith.constant {} : i32", 8 / chunks));
+        let r = self.op(format!("arith.divui {s}, {spread} : i32"));
+        let cm = self.op(format!("arith.constant {} : i32", chunks - 1));
+        let r = self.op(format!("arith.andi {r}, {cm} : i32"));
+        // Chunk j ^ r holds the values that chunk j would with the words permuted by
+        // `word_xor` and, for 4-bit pieces, the nibbles swapped when `high_xor` is set.
+        let pm = self.op(format!("arith.constant {} : i32", per_half - 1));
+        let wx = self.op(format!("arith.andi {r}, {pm} : i32"));
+        let wpc = self.op(format!("arith.constant {words_per_chunk} : i32"));
+        let word_xor = self.op(format!("arith.muli {wx}, {wpc} : i32"));
+        let ph = self.op(format!(
+            "arith.constant {} : i32",
+            per_half.trailing_zeros()
+        ));
+        let high_xor = self.op(format!("arith.shrui {r}, {ph} : i32"));
+        // Byte offsets of chunks j ^ r, and the nibble shifts of bytes' low and high halves.
+        let sixteen = self.op("arith.constant 16 : i32");
+        let mut offsets = Vec::new();
+        for j in 0..chunks {
+            let jc = self.op(format!("arith.constant {j} : i32"));
+            let c = self.op(format!("arith.xori {r}, {jc} : i32"));
+            let o = self.op(format!("arith.muli {c}, {sixteen} : i32"));
+            offsets.push(self.op(format!("arith.extui {o} : i32 to i64")));
+        }
+        let four = self.op("arith.constant 4 : i32");
+        let lo = self.op(format!("arith.muli {high_xor}, {four} : i32"));
+        let hi = self.op(format!("arith.subi {four}, {lo} : i32"));
+        let mut word_bits = Vec::new();
+        for b in [1i64, 2] {
+            if b < words_per_chunk * per_half && b >= words_per_chunk {
+                let bc = self.op(format!("arith.constant {b} : i32"));
+                let bit = self.op(format!("arith.andi {word_xor}, {bc} : i32"));
+                let zero = self.op("arith.constant 0 : i32");
+                word_bits.push((
+                    b as usize,
+                    self.op(format!("arith.cmpi ne, {bit}, {zero} : i32")),
+                ));
+            }
+        }
+        let mut shifts = Vec::new();
+        for byte in 0..4 {
+            let base = self.op(format!("arith.constant {} : i32", 8 * byte));
+            shifts.push([
+                self.op(format!("arith.addi {base}, {lo} : i32")),
+                self.op(format!("arith.addi {base}, {hi} : i32")),
+            ]);
+        }
+        Ok(Rotation {
+            chunks,
+            per_chunk,
+            offsets,
+            word_bits,
+            shifts,
+        })
+    }
+
+    /// A 16-byte piece of quantized values (as 4 words) times its inputs, from `k0` on:
+    /// Σ q·x (Q4_0's q less 8, Q8_0's signed), and for Q4_1 Σ x (its minimum's factor).
+    /// A Q8_0 piece holds 16 int8s; a 4-bit one 32 values, byte t value t in its low nibble
+    /// and value t + 16 in its high one. The inputs are read in the lane's rotated chunk
+    /// order; a partial sum per 8 inputs keeps the chains of dependent adds short.
+    fn piece_dot(
+        &mut self,
+        f: BlockFormat,
         words: &str,
         a: &str,
         a_of: &View,
         k0: &str,
+        rot: &Rotation,
     ) -> (String, Option<String>) {
-        let mut sums = Vec::new();
-        let (c255, c128) = (
+        let mut w: Vec<String> = (0..4).map(|i| self.extract_word(words, i)).collect();
+        for (bit, set) in &rot.word_bits {
+            let swapped: Vec<String> = (0..4)
+                .map(|i| {
+                    self.op(format!(
+                        "arith.select {set}, {}, {} : i32",
+                        w[i ^ bit],
+                        w[i]
+                    ))
+                })
+                .collect();
+            w = swapped;
+        }
+        let (sp, at) = (
+            a_of.space,
+            if a_of.elem == ElemType::BF16 {
+                "bf16"
+            } else {
+                "f32"
+            },
+        );
+        let ab = self.i64c(a_of.elem.bytes() as i64);
+        let base = self.op(format!("arith.muli {k0}, {ab} : i64"));
+        let (q8, with_min) = (f == BlockFormat::Q8_0, f == BlockFormat::Q4_1);
+        let bias = match f {
+            BlockFormat::Q8_0 => 128.0,
+            BlockFormat::Q4_0 => 8.0,
+            _ => 0.0,
+        };
+        let (c15, c255, c128) = (
+            self.op("arith.constant 15 : i32"),
             self.op("arith.constant 255 : i32"),
             self.op("arith.constant 128 : i32"),
         );
-        for half in 0..2 {
-            let dk = self.i64c(8 * half);
-            let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
-            let xv = self.input_block8(a, a_of, &k);
-            let xf = self.widen8(&xv, a_of.elem);
-            let mut sum = self.f32c(0.0);
-            for j in 0..8 {
-                let word = self.extract_word(words, (8 * half + j) / 4);
-                let sh = self.op(format!("arith.constant {} : i32", 8 * (j % 4)));
-                // Byte j % 4 of the word, its sign bit flipped: q + 128 in 0..256.
-                let b = self.op(format!("arith.shrui {word}, {sh} : i32"));
-                let b = self.op(format!("arith.andi {b}, {c255} : i32"));
-                let b = self.op(format!("arith.xori {b}, {c128} : i32"));
-                let qf = self.small_int_to_f32(&b, 128.0);
-                let x = self.extract_f32(&xf, j);
-                // A fused multiply-add: arith's mulf and addf lower to mul.rn and add.rn,
-                // which ptxas may not contract.
-                sum = self.op(format!(
-                    "llvm.intr.fma({qf}, {x}, {sum}) : (f32, f32, f32) -> f32"
-                ));
-            }
-            sums.push(sum);
-        }
-        let sum = self.op(format!("arith.addf {}, {} : f32", sums[0], sums[1]));
-        (sum, None)
-    }
-
-    /// A 4-bit block's 16 bytes (as 4 words) times inputs k0..k0+32 (byte t: value t in its
-    /// low nibble, value t + 16 in its high one): Σ q·x (Q4_0's q less 8), and Σ x for
-    /// Q4_1's minimum; four independent sums, one per 8 inputs.
-    fn q4_piece(
-        &mut self,
-        words: &str,
-        a: &str,
-        a_of: &View,
-        k0: &str,
-        with_min: bool,
-    ) -> (String, Option<String>) {
         let mut sums = Vec::new();
         let mut sums_x = Vec::new();
-        let c15 = self.op("arith.constant 15 : i32");
-        let bias = if with_min { 0.0 } else { 8.0 };
-        for quarter in 0..4 {
-            let dk = self.i64c(8 * quarter);
-            let k = self.op(format!("arith.addi {k0}, {dk} : i64"));
-            let xv = self.input_block8(a, a_of, &k);
-            let xf = self.widen8(&xv, a_of.elem);
-            let mut sum = self.f32c(0.0);
-            let mut sum_x = self.f32c(0.0);
-            for j in 0..8 {
-                // Value v = 8 * quarter + j: byte v % 16, the high nibble for v >= 16.
-                let v = 8 * quarter + j;
-                let (byte, high) = (v % 16, v >= 16);
-                let word = self.extract_word(words, byte / 4);
-                let sh = 8 * (byte % 4) + if high { 4 } else { 0 };
-                let shc = self.op(format!("arith.constant {sh} : i32"));
-                let q = self.op(format!("arith.shrui {word}, {shc} : i32"));
-                let q = self.op(format!("arith.andi {q}, {c15} : i32"));
+        let (mut sum, mut sum_x) = (self.f32c(0.0), self.f32c(0.0));
+        for j in 0..rot.chunks {
+            let o = self.op(format!(
+                "arith.addi {base}, {} : i64",
+                rot.offsets[j as usize]
+            ));
+            let ap = self.op(format!(
+                "llvm.getelementptr {a}[{o}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
+            ));
+            let n = rot.per_chunk;
+            let xv = self.op(format!(
+                "llvm.load {ap} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<{n}x{at}>"
+            ));
+            let xf = if a_of.elem == ElemType::BF16 {
+                self.op(format!("arith.extf {xv} : vector<8xbf16> to vector<8xf32>"))
+            } else {
+                xv
+            };
+            for e in 0..n {
+                // Value v of the piece as if this were chunk j (the words and nibbles
+                // permuted to match the chunk read).
+                let v = j * n + e;
+                let q = if q8 {
+                    let sh = self.op(format!("arith.constant {} : i32", 8 * (v % 4)));
+                    let b = self.op(format!("arith.shrui {}, {sh} : i32", w[(v / 4) as usize]));
+                    let b = self.op(format!("arith.andi {b}, {c255} : i32"));
+                    // Its sign bit flipped: q + 128 in 0..256.
+                    self.op(format!("arith.xori {b}, {c128} : i32"))
+                } else {
+                    let (byte, high) = (v % 16, (v >= 16) as usize);
+                    let sh = &rot.shifts[(byte % 4) as usize][high];
+                    let b = self.op(format!(
+                        "arith.shrui {}, {sh} : i32",
+                        w[(byte / 4) as usize]
+                    ));
+                    self.op(format!("arith.andi {b}, {c15} : i32"))
+                };
                 let qf = self.small_int_to_f32(&q, bias);
-                let x = self.extract_f32(&xf, j);
+                let ec = self.op(format!("arith.constant {e} : i32"));
+                let x = self.op(format!(
+                    "llvm.extractelement {xf}[{ec} : i32] : vector<{n}xf32>"
+                ));
                 // A fused multiply-add: arith's mulf and addf lower to mul.rn and add.rn,
                 // which ptxas may not contract.
                 sum = self.op(format!(
@@ -370,18 +593,25 @@ impl Gen {
                 if with_min {
                     sum_x = self.op(format!("arith.addf {sum_x}, {x} : f32"));
                 }
+                if (v + 1) % 8 == 0 {
+                    sums.push(std::mem::replace(&mut sum, self.f32c(0.0)));
+                    sums_x.push(std::mem::replace(&mut sum_x, self.f32c(0.0)));
+                }
             }
-            sums.push(sum);
-            sums_x.push(sum_x);
         }
-        let tree = |g: &mut Gen, v: &[String]| {
-            let a = g.op(format!("arith.addf {}, {} : f32", v[0], v[1]));
-            let b = g.op(format!("arith.addf {}, {} : f32", v[2], v[3]));
-            g.op(format!("arith.addf {a}, {b} : f32"))
-        };
-        let sum = tree(self, &sums);
-        let sum_x = with_min.then(|| tree(self, &sums_x));
-        (sum, sum_x)
+        let total = self.add_tree(&sums);
+        let total_x = with_min.then(|| self.add_tree(&sums_x));
+        (total, total_x)
+    }
+
+    /// The sum of `v` (a power-of-two count) as a balanced tree.
+    fn add_tree(&mut self, v: &[String]) -> String {
+        if v.len() == 1 {
+            return v[0].clone();
+        }
+        let (l, r) = v.split_at(v.len() / 2);
+        let (l, r) = (self.add_tree(l), self.add_tree(r));
+        self.op(format!("arith.addf {l}, {r} : f32"))
     }
 
     /// Byte `at` (an i64) past `p`, as i32 (zero-extended).
@@ -521,13 +751,6 @@ impl Gen {
         let c = self.op(format!("arith.constant {i} : i32"));
         self.op(format!(
             "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"
-        ))
-    }
-
-    fn extract_f32(&mut self, v: &str, i: i64) -> String {
-        let c = self.op(format!("arith.constant {i} : i32"));
-        self.op(format!(
-            "llvm.extractelement {v}[{c} : i32] : vector<8xf32>"
         ))
     }
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Session 15 device calls. call2: unpack; quantized kernels vs the simulator; benches.
+# call3: join the GGUF (m1 here, m2 + ref.xz in ../p2), check vs transformers, run, bench.
+set -uo pipefail
+cd "$(dirname "$0")"
+out=${OUT:-out}; mkdir -p "$out"
+B="--warmup 20 --steps 200"
+case "$1" in
+call2)
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/checks.txt"
+  for m in kq kqw; do python3 gen_kq.py $m; done
+  for d in art/kq-* art/kqw-*; do
+    n=$(basename "$d"); m=${n%-*}
+    r=$(timeout 120 ./mkc check $m --engine gpu --artifact "$d" 2>&1); rc=$?
+    echo "check $n: rc=$rc $(echo "$r" | grep -E 'max_rel_err_vs_sim' | tail -1) $(echo "$r" | grep -iE 'error|panic' | tail -1)" | tee -a "$out/checks.txt"
+  done
+  for d in art/bench-1b-*; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d"): rc=$rc $(echo "$r" | tail -1)" | tee -a "$out/bench.txt"
+  done
+  for d in art/bench-8b-*; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d"): rc=$rc $(echo "$r" | tail -1)" | tee -a "$out/bench.txt"
+  done
+  for d in art/bench-1b-q4_0 art/bench-1b-q4_0-base; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d") round 2: rc=$rc $(echo "$r" | tail -1)" | tee -a "$out/bench.txt"
+  done
+  ;;
+call4)
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz
+  for m in kq kqw; do python3 gen_kq.py $m; done
+  for d in art/kq-* art/kqw-*; do
+    n=$(basename "$d"); m=${n%-*}
+    r=$(timeout 120 ./mkc check $m --engine gpu --artifact "$d" 2>&1); rc=$?
+    echo "check $n: rc=$rc $(echo "$r" | grep -E 'max_rel_err_vs_sim' | tail -1) $(echo "$r" | grep -iE 'error|panic' | tail -1)" | tee -a "$out/checks.txt"
+  done
+  for round in 1 2; do for d in art/bench-1b-*; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d") round $round: rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  done; done
+  for d in art/bench-8b-*; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d"): rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  done
+  ;;
+call3)
+  cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
+  xz -dc ../p2/ref.xz > reference.safetensors
+  r=$(timeout 200 ./mkc check smollm2.gguf --reference reference.safetensors --engine gpu --artifact art/gguf-smollm2 --no-sim 2>&1); rc=$?
+  echo "$r" > "$out/check-gguf.txt"; echo "check gguf: rc=$rc $(echo "$r" | tail -2 | tr '\n' ' ')"
+  r=$(timeout 120 ./mkc run smollm2.gguf --engine gpu --artifact art/gguf-smollm2 --prompt-ids "$(cat prompt_ids.txt)" --max-new-tokens 24 2>&1); rc=$?
+  echo "run gguf: rc=$rc $(echo "$r" | tail -3 | tr '\n' ' ')" | tee "$out/run-gguf.txt"
+  for round in 1 2; do
+    r=$(timeout 150 ./mkc bench art/gguf-smollm2 --pos 128 $B --weights smollm2.gguf 2>&1); rc=$?
+    echo "bench gguf-smollm2 round=$round: rc=$rc $(echo "$r" | tail -1)" | tee -a "$out/bench.txt"
+  done
+  ;;
+esac
