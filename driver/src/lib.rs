@@ -5,7 +5,7 @@
 //! the registry of every crate's passes ([`pass_registry`]), and the commands that run what
 //! was compiled: checks against references ([`check`]), decoding ([`run`]: greedy or sampled
 //! ([`sample`]), streamed as text ([`stream`]), with the tokenizer a GGUF file carries:
-//! [`gguf_tokenizer`]), the ONNX node suite ([`onnx_test`]),
+//! [`gguf_tokenizer`]), a model kept loaded across calls ([`session`]), the ONNX node suite ([`onnx_test`]),
 //! the schedule's picture ([`svg`]), cost models from traces ([`tune`]) and, with the
 //! `cuda` feature, timing on the GPU (`bench`). It does not own any pass, op or kernel code
 //! (the level crates), nor command-line parsing (the `mkc` binary).
@@ -21,6 +21,7 @@ pub mod level;
 pub mod onnx_test;
 pub mod run;
 pub mod sample;
+pub mod session;
 pub mod stats;
 pub mod stream;
 pub mod svg;

@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod run;
+pub mod serve;
 pub mod tools;
 
 use clap::builder::PossibleValue;

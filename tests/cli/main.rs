@@ -5,6 +5,7 @@ mod fusion;
 mod gpu;
 mod hardening;
 mod onnx;
+mod serve;
 mod tasks;
 
 use std::io::Write;
