@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 use crate::metrics::{Metrics, CLIENT_CLOSED};
-use mkc_driver::run::{Generation, StopReason};
+use mkc_driver::run::{Generation, StopReason, TokenizerInfo};
 use mkc_driver::sample::SamplingOptions;
 use mkc_driver::session::Session;
 use mkc_driver::stream::TextStream;
@@ -55,7 +55,8 @@ pub struct Outcome {
 /// What the worker shares with the handlers.
 pub struct Shared {
     pub metrics: Metrics,
-    pub tokenizer: Option<tokenizers::Tokenizer>,
+    /// The model's tokenizer, where it has one.
+    pub tokenizer: Option<TokenizerInfo>,
     /// The model's end-of-sequence tokens.
     pub eos: Vec<i64>,
     /// Set at Ctrl-C: the running generation ends at its next token, queued ones are refused.
@@ -174,7 +175,7 @@ fn generate(session: &mut Session, job: &Job, shared: &Shared) -> Result<Option<
     let mut stream = shared
         .tokenizer
         .as_ref()
-        .map(|t| TextStream::of_tokenizer(t, &job.stops));
+        .map(|t| TextStream::of_tokenizer(&t.tokenizer, &job.stops));
     let mut pending: Vec<i64> = Vec::new();
     let mut seen = 0;
     let mut cancelled = false;

@@ -11,6 +11,7 @@ use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use mkc_driver::run::TokenizerInfo;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +22,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 /// The largest request body read (a prompt of a few hundred thousand tokens' text).
 const BODY_LIMIT: usize = 4 << 20;
+
+/// A body over [`BODY_LIMIT`] is still read (and dropped) up to this size, so that the
+/// client, still sending, gets the 413 rather than a reset connection.
+const DRAIN_LIMIT: usize = 64 << 20;
 
 /// OpenAI's default `max_tokens` for a completion (a chat's is the rest of the context).
 const COMPLETION_MAX_TOKENS: usize = 16;
@@ -106,7 +111,7 @@ impl App {
         }
     }
 
-    fn tokenizer(&self, what: &str) -> Result<&tokenizers::Tokenizer, ApiError> {
+    fn tokenizer(&self, what: &str) -> Result<&TokenizerInfo, ApiError> {
         self.shared.tokenizer.as_ref().ok_or_else(|| {
             ApiError::bad_body(format!(
                 "{what} needs a tokenizer, and this model has none (no tokenizer.json beside it, no tokenizer in its GGUF file): send the prompt as an array of token ids to /v1/completions"
@@ -117,6 +122,7 @@ impl App {
     fn encode(&self, text: &str, special: bool, what: &str) -> Result<Vec<i64>, ApiError> {
         let t = self.tokenizer(what)?;
         let enc = t
+            .tokenizer
             .encode(text, special)
             .map_err(|e| ApiError::server(500, format!("cannot encode the prompt: {e}")))?;
         Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
@@ -221,16 +227,7 @@ async fn chat_completions(
 /// Checks a generation request and queues it; answers when it is done, or streams it.
 async fn generation(app: Arc<App>, peer: SocketAddr, body: Body, endpoint: Endpoint) -> Response {
     let received = Instant::now();
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => Ok(b),
-        Err(e) if format!("{e:?}").contains("LengthLimit") => Err(ApiError {
-            status: 413,
-            ..ApiError::bad_body(format!("the request body is over {BODY_LIMIT} bytes"))
-        }),
-        Err(e) => Err(ApiError::bad_body(format!(
-            "cannot read the request body: {e}"
-        ))),
-    };
+    let bytes = read_body(body).await;
     let prepared = bytes.and_then(|b| app.prepare(endpoint, &b));
     let (prompt, options) = match prepared {
         Ok(p) => p,
@@ -287,6 +284,32 @@ async fn generation(app: Arc<App>, peer: SocketAddr, body: Body, endpoint: Endpo
     } else {
         whole(answer, rx).await
     }
+}
+
+/// The request's body, at most [`BODY_LIMIT`] bytes (413 beyond).
+async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_body(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= BODY_LIMIT {
+                bytes.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(ApiError {
+            status: 413,
+            ..ApiError::bad_body(format!("the request body is over {BODY_LIMIT} bytes"))
+        });
+    }
+    Ok(bytes)
 }
 
 /// What every answer of one request carries.

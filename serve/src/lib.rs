@@ -70,7 +70,7 @@ pub fn serve(o: ServeOptions) -> Result<(), String> {
     }
     let shared = Arc::new(engine::Shared {
         metrics: metrics::Metrics::default(),
-        tokenizer: info.map(|i| i.tokenizer),
+        tokenizer: info,
         eos: o.run.eos.clone(),
         shutting_down: AtomicBool::new(false),
     });

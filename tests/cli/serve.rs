@@ -723,6 +723,17 @@ fn malformed_requests_get_json_errors_and_the_server_keeps_answering() {
         let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
         assert!(v["error"]["message"].is_string(), "{v}");
     }
+    // A body over the limit (4 MiB).
+    let huge = format!("{{\"prompt\":\"{}\"}}", "a".repeat(5 << 20));
+    let (status, v) = server.post_bytes("/v1/completions", huge.into_bytes());
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over 4194304 bytes"),
+        "{v}"
+    );
     // Still answering.
     let v = server.answer(
         "/v1/chat/completions",
@@ -743,14 +754,13 @@ fn malformed_requests_get_json_errors_and_the_server_keeps_answering() {
             ))
         })
         .sum();
-    assert_eq!(rejected as usize, requests.len() + 1);
+    assert_eq!(rejected as usize, requests.len() + 2);
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
 
-#[test]
-fn a_client_that_disconnects_mid_stream_frees_the_engine() {
-    let server = Server::start(&fixture("llama-tiny"), &["--ctx", "2048"]);
-    // A raw client that asks for a long stream, reads its first chunk, and hangs up.
+/// Asks for a 2000-token stream on a raw socket and reads until its first tokens: (the
+/// socket, what was read).
+fn start_long_stream(server: &Server) -> (TcpStream, String) {
     let body = json!({"prompt": [1, 2, 3], "max_tokens": 2000, "stream": true, "temperature": 1.0})
         .to_string();
     let mut socket = TcpStream::connect(&server.addr).unwrap();
@@ -771,7 +781,15 @@ fn a_client_that_disconnects_mid_stream_frees_the_engine() {
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    (socket, String::from_utf8_lossy(&seen).into_owned())
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_frees_the_engine() {
+    let server = Server::start(&fixture("llama-tiny"), &["--ctx", "2048"]);
+    // A raw client that asks for a long stream, reads its first chunk, and hangs up.
+    let (socket, seen) = start_long_stream(&server);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
     drop(socket);
     // The next request is served once the engine notices, at its next token or so.
     let start = Instant::now();
@@ -798,4 +816,26 @@ fn a_client_that_disconnects_mid_stream_frees_the_engine() {
         "{}",
         server.log()
     );
+}
+
+#[test]
+fn ctrl_c_ends_the_running_generation_and_exits() {
+    let server = Server::start(&fixture("llama-tiny"), &["--ctx", "2048"]);
+    let (mut socket, mut seen) = start_long_stream(&server);
+    let (status, log) = server.interrupt();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("mkc serve: shut down"), "{log}");
+    // The stream ends with an error event saying why, then [DONE].
+    let mut rest = String::new();
+    let _ = socket.read_to_string(&mut rest);
+    seen.push_str(&rest);
+    assert!(seen.contains("the server is shutting down"), "{seen}");
+    assert!(
+        seen.trim_end()
+            .trim_end_matches("0")
+            .trim_end()
+            .ends_with("data: [DONE]"),
+        "{seen}"
+    );
+    assert!(log.contains("POST /v1/completions 503"), "{log}");
 }
