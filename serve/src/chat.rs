@@ -83,8 +83,9 @@ pub fn render_chat(
     let mut env = minijinja::Environment::new();
     // Python's str methods (strip, startswith, ...), which Hugging Face templates call.
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    // transformers' rendering: whitespace kept as written, no trailing-newline trimming.
-    env.set_keep_trailing_newline(true);
+    // transformers' Jinja environment: trim_blocks and lstrip_blocks.
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
     env.add_function(
         "raise_exception",
         |msg: String| -> Result<(), minijinja::Error> {
@@ -142,6 +143,15 @@ mod tests {
             out,
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    /// Block tags take their line's indentation and newline with them, as transformers'
+    /// environment (trim_blocks, lstrip_blocks) does.
+    #[test]
+    fn block_lines_are_trimmed_as_transformers_does() {
+        let t = "{% for m in messages %}\n    {% if m.role == 'user' %}\nQ: {{ m.content }}\n    {% endif %}\n{% endfor %}\n{% if add_generation_prompt %}A:{% endif %}\n";
+        let out = render_chat(t, &[msg("user", "a"), msg("user", "b")], "", "").unwrap();
+        assert_eq!(out, "Q: a\nQ: b\nA:");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::api::ApiError;
 use crate::metrics::{Metrics, CLIENT_CLOSED};
-use mkc_driver::run::{Generation, StopReason, TokenizerInfo};
+use mkc_driver::run::{StopReason, TokenizerInfo};
 use mkc_driver::sample::SamplingOptions;
 use mkc_driver::session::Session;
 use mkc_driver::stream::TextStream;
@@ -213,7 +213,7 @@ fn generate(session: &mut Session, job: &Job, shared: &Shared) -> Result<Option<
             ControlFlow::Continue(())
         })
     };
-    let g: Generation = session.generate(
+    let g = session.generate(
         &job.prompt[cached..],
         job.max_new,
         &job.sampling,

@@ -228,7 +228,17 @@ async fn chat_completions(
 async fn generation(app: Arc<App>, peer: SocketAddr, body: Body, endpoint: Endpoint) -> Response {
     let received = Instant::now();
     let bytes = read_body(body).await;
-    let prepared = bytes.and_then(|b| app.prepare(endpoint, &b));
+    // Parsing, the template and the tokenizer take time on long prompts: off the async
+    // threads.
+    let prepared = match bytes {
+        Ok(b) => {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || app.prepare(endpoint, &b))
+                .await
+                .unwrap_or_else(|e| Err(ApiError::server(500, format!("internal error: {e}"))))
+        }
+        Err(e) => Err(e),
+    };
     let (prompt, options) = match prepared {
         Ok(p) => p,
         Err(e) => {
