@@ -415,9 +415,30 @@ fn serve_chats_with_the_models_template() {
     let answer = choice["message"]["content"].as_str().unwrap().to_string();
     let tokens = ids(&choice["token_ids"]);
     assert_eq!(tokens.len(), 4);
-    // "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-    let prompt_tokens = v["usage"]["prompt_tokens"].as_u64().unwrap();
-    assert!((12..=20).contains(&prompt_tokens), "{v}");
+    // Greedy, a chat answers as `mkc run` does on the prompt SmolLM2's template renders
+    // (its tokenizer adds no special tokens of its own).
+    let rendered = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+    let (want, finish, run) = run_tokens(
+        &model,
+        &[
+            "--random-weights",
+            "--prompt",
+            rendered,
+            "--max-new-tokens",
+            "4",
+            "--ctx",
+            "96",
+        ],
+    );
+    let greedy = server.answer(
+        "/v1/chat/completions",
+        &json!({"messages": messages, "max_tokens": 4}),
+    );
+    assert_eq!(ids(&greedy["choices"][0]["token_ids"]), want, "{greedy}");
+    assert_eq!(greedy["choices"][0]["message"]["content"], run["text"]);
+    assert_eq!(greedy["choices"][0]["finish_reason"], finish);
+    assert_eq!(greedy["usage"]["prompt_tokens"], run["prompt"]);
+    let prompt_tokens = run["prompt"].as_u64().unwrap();
     let mut streamed = req.clone();
     streamed["stream"] = json!(true);
     let chunks = server.stream("/v1/chat/completions", &streamed);
