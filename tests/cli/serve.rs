@@ -779,11 +779,11 @@ fn malformed_requests_get_json_errors_and_the_server_keeps_answering() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
 
-/// Asks for a 2000-token stream on a raw socket and reads until its first tokens: (the
-/// socket, what was read).
-fn start_long_stream(server: &Server) -> (TcpStream, String) {
-    let body = json!({"prompt": [1, 2, 3], "max_tokens": 2000, "stream": true, "temperature": 1.0})
-        .to_string();
+/// Asks for 2000 tokens (streamed or not) on a raw socket.
+fn post_raw(server: &Server, stream: bool) -> TcpStream {
+    let body =
+        json!({"prompt": [1, 2, 3], "max_tokens": 2000, "stream": stream, "temperature": 1.0})
+            .to_string();
     let mut socket = TcpStream::connect(&server.addr).unwrap();
     write!(
         socket,
@@ -792,6 +792,13 @@ fn start_long_stream(server: &Server) -> (TcpStream, String) {
         body.len()
     )
     .unwrap();
+    socket
+}
+
+/// Asks for a 2000-token stream on a raw socket and reads until its first tokens: (the
+/// socket, what was read).
+fn start_long_stream(server: &Server) -> (TcpStream, String) {
+    let mut socket = post_raw(server, true);
     socket
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
@@ -837,6 +844,30 @@ fn a_client_that_disconnects_mid_stream_frees_the_engine() {
         "{}",
         server.log()
     );
+    // A client waiting for a whole answer that hangs up once it runs cancels it too.
+    let socket = post_raw(&server, false);
+    let start = Instant::now();
+    while server.metric("mkc_requests_running") < 1.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(socket);
+    let v = server.answer(
+        "/v1/completions",
+        &json!({"prompt": [4, 5], "max_tokens": 2}),
+    );
+    assert_eq!(v["choices"][0]["token_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        server.metric("mkc_requests_cancelled_total"),
+        2.0,
+        "{}",
+        server.log()
+    );
+    assert!(server.metric("mkc_generated_tokens_total") < 2000.0);
 }
 
 #[test]
