@@ -315,6 +315,25 @@ impl Session {
     }
 }
 
+/// The most positions a session of the model at `path` may hold: its
+/// max_position_embeddings (a GGUF file's context_length).
+pub fn max_context(path: &Path) -> Result<usize, String> {
+    Ok(HfModel::open(path)?.config.max_position_embeddings.max(0) as usize)
+}
+
+/// The engine when none is asked for: the GPU when the CUDA driver reports a device, else
+/// the interpreter; and why.
+pub fn default_engine() -> (Engine, String) {
+    #[cfg(feature = "cuda")]
+    let why = match mkc_runtime::gpu::unavailable_reason() {
+        None => return (Engine::Gpu, "a CUDA device is present".into()),
+        Some(why) => why,
+    };
+    #[cfg(not(feature = "cuda"))]
+    let why = "this mkc was built without the `cuda` feature".to_string();
+    (Engine::Interp, format!("no GPU: {why}"))
+}
+
 /// Options that mean nothing to the engine asked for are errors, not silently ignored:
 /// the interpreter runs the tensor or the fused IR only, and an artifact runs on the GPU.
 fn check_engine_options(o: &RunOptions) -> Result<(), String> {
