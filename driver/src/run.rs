@@ -166,7 +166,9 @@ pub fn generate(
         }
         let max = config.max_position_embeddings;
         check_context(path, max, prompt.len(), max_new)?;
-        Ok((o.model.ctx.max(needed as i64)).min(max) as usize)
+        // (As --ctx says, even beyond the model's positions: a KV cache that does not fit
+        // memory is refused when the engine loads.)
+        Ok(o.model.ctx.max(needed as i64).max(0) as usize)
     })?;
     // An artifact given on the GPU holds the positions it was compiled for.
     let ctx = session.context();
