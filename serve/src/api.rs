@@ -59,12 +59,7 @@ impl ApiError {
     }
 }
 
-/// A chat message: its role and its text.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
+pub use mkc_driver::chat::Message;
 
 /// A completion's prompt, as OpenAI allows it (a batch of one).
 #[derive(Clone, Debug, PartialEq)]

@@ -3,7 +3,6 @@
 //! whole or as server-sent events.
 
 use crate::api::{self, ApiError, Options, Prompt};
-use crate::chat::{render_chat, ChatTemplate};
 use crate::engine::{Event, Job, Outcome, Shared};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -11,6 +10,7 @@ use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use mkc_driver::chat::ChatTemplate;
 use mkc_driver::run::TokenizerInfo;
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -148,7 +148,8 @@ impl App {
                 let t = self.chat.as_ref().ok_or_else(|| {
                     ApiError::bad_body("this model has no chat template (no chat_template in its tokenizer_config.json or GGUF metadata, no chat_template.jinja): use /v1/completions")
                 })?;
-                let text = render_chat(&t.template, &r.messages, &t.bos, &t.eos)
+                let text = t
+                    .render(&r.messages, true)
                     .map_err(|e| ApiError::invalid("messages", e))?;
                 // The template writes the special tokens itself, as transformers does.
                 (self.encode(&text, false, "a chat")?, r.options)

@@ -1,16 +1,15 @@
 //! mkc-serve: `mkc serve`, an OpenAI-compatible HTTP server (tokio + axum) over one loaded
 //! model. It owns the HTTP API (`/v1/completions`, `/v1/chat/completions` whole or streamed
 //! as server-sent events, `/v1/models`, `/health`, `/metrics`), the checks of requests
-//! ([`api`]), the chat template's rendering ([`chat`]), the queue in front of the engine,
+//! ([`api`]), the queue in front of the engine,
 //! whose one worker thread serves a sequence at a time ([`engine`]), and the counters
 //! ([`metrics`]). It does not own decoding (the driver's session, sampling and text
-//! stream) nor command-line parsing (the `mkc` binary).
+//! stream, chat templates) nor command-line parsing (the `mkc` binary).
 //!
 //! A crate of its own so that the async stack stays out of the driver and its test
 //! binaries.
 
 pub mod api;
-pub mod chat;
 pub mod engine;
 mod http;
 pub mod metrics;
@@ -41,7 +40,7 @@ pub struct ServeOptions {
 pub fn serve(o: ServeOptions) -> Result<(), String> {
     let info = tokenizer_of(&o.model)?;
     let chat = match &info {
-        Some(i) => chat::ChatTemplate::find(&o.model, i)?,
+        Some(i) => mkc_driver::chat::ChatTemplate::of_model(&o.model, i)?,
         None => None,
     };
     let config = mkc_frontends::HfModel::open(&o.model)?.config;

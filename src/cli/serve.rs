@@ -1,12 +1,12 @@
 //! `mkc serve`.
 
 use super::compile::{ModelArgs, TargetArgs};
-use super::{finish, EngineArg, LevelArg};
+use super::finish;
+use super::run::EngineArgs;
 use clap::Args;
 use mkc_driver::run::{eos_ids, RunOptions};
 use mkc_driver::sample::SamplingOptions;
 use mkc_serve::ServeOptions;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -21,15 +21,8 @@ pub struct ServeArgs {
     /// The port to listen on (0: any free one; the first line on stdout names it).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// What runs the step.
-    #[arg(long, value_enum, default_value = "interp")]
-    pub engine: EngineArg,
-    /// The IR level the interpreter runs: tensor or fused (other levels are refused).
-    #[arg(long, value_enum, default_value = "fused")]
-    pub level: LevelArg,
-    /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
-    #[arg(long, value_name = "DIR")]
-    pub artifact: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// The name requests give as `model` (default: the model's file or folder name); a
     /// request naming another model gets 404 model_not_found.
     #[arg(long, value_name = "NAME")]
@@ -49,9 +42,9 @@ pub fn run_serve(a: ServeArgs) -> ExitCode {
         }
         let run = RunOptions {
             model: a.model.options(),
-            engine: a.engine.0,
-            level: a.level.0,
-            artifact: a.artifact.clone(),
+            engine: a.engine.engine(),
+            level: a.engine.level.0,
+            artifact: a.engine.artifact.clone(),
             target: a.target.spec()?,
             banned: Vec::new(),
             eos: eos.into_iter().map(i64::from).collect(),

@@ -1,5 +1,6 @@
 //! The `mkc` binary as a user sees it: exit codes, stdout/stderr, files.
 
+mod chat;
 mod frontends;
 mod fusion;
 mod gpu;
