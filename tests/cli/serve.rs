@@ -60,7 +60,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mkc"))
             .arg("serve")
             .arg(model)
-            .args(["--port", "0"])
+            .args(["--port", "0", "--engine", "interp"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -247,7 +247,7 @@ fn join_chunks(chunks: &[Value], chat: bool) -> (String, Vec<i64>, String, Optio
 
 /// `mkc run`'s generated tokens and stop reason (as OpenAI's finish_reason).
 fn run_tokens(model: &Path, args: &[&str]) -> (Vec<i64>, &'static str, Value) {
-    let mut all = vec!["run", model.to_str().unwrap()];
+    let mut all = vec!["run", model.to_str().unwrap(), "--engine", "interp"];
     all.extend_from_slice(args);
     let o = mkc(&all, None);
     assert!(o.status.success(), "{}", text(&o.stderr));
