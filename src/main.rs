@@ -65,8 +65,35 @@ enum Command {
     /// the tokens, the stop_reason ("eos", "stop_string" or "max_new_tokens") and tokens/s.
     /// --engine interp runs the step on the CPU reference interpreter (--level fused: the
     /// fused IR); --engine sim the scheduled program on the GPU simulator; --engine gpu a
-    /// compiled artifact (--artifact DIR) on the GPU, which computes each step's argmax.
+    /// compiled artifact on the GPU, which computes each step's argmax: --artifact DIR, else
+    /// the one cached for the model, compiled on first use. Without --engine: gpu when there
+    /// is a CUDA device, else interp.
     Run(cli::run::RunArgs),
+    /// Serve a model over HTTP with OpenAI's API (completions, chat, models, health, metrics).
+    ///
+    /// Loads MODEL once on --engine (as `mkc run` takes it), then listens on --host:--port:
+    /// POST /v1/completions (a prompt as text or as an array of token ids) and
+    /// POST /v1/chat/completions (the model's chat template), whole or with "stream": true as
+    /// server-sent events in OpenAI's chunk format; max_tokens, temperature, top_p, top_k,
+    /// seed and stop as OpenAI defines them; answers carry the generated token_ids too.
+    /// GET /v1/models, GET /health, and GET /metrics (Prometheus text: requests, tokens, time
+    /// to first token, time per output token, queue depth). One sequence runs at a time:
+    /// requests queue in arrival order; a request sharing a prefix with the previous one's
+    /// tokens reuses its KV cache; a client that disconnects cancels its generation. Bad
+    /// requests get OpenAI-style JSON errors (4xx). The first line on stdout is
+    /// `mkc serve: listening on http://ADDRESS`; one line per request goes to stderr; Ctrl-C
+    /// stops it.
+    Serve(cli::serve::ServeArgs),
+    /// Chat with a model through its own chat template, the KV cache kept across turns.
+    ///
+    /// Reads one user message a line from stdin (/exit or end of input ends, /reset starts
+    /// over), renders the whole conversation with the model's chat template (a GGUF file's
+    /// tokenizer.chat_template, tokenizer_config.json's chat_template, or chat_template.jinja
+    /// beside the model; Jinja, as transformers renders it), feeds only the tokens the KV
+    /// cache does not already hold, and streams the answer until the model's end-of-sequence
+    /// token or --max-new-tokens. Sampling as `mkc run`; --system sets the system message;
+    /// --verbose prints each turn's tokens and counts on stderr.
+    Chat(Box<cli::chat::ChatArgs>),
     /// Check a model's logits against a fixture's references (teacher-forced).
     ///
     /// Feeds the fixture's `tokens_bf16` one position at a time through the decode step and
@@ -147,6 +174,8 @@ fn main() -> ExitCode {
         Command::Import(a) => cli::compile::run_import(a),
         Command::Compile(a) => cli::compile::run_compile(*a),
         Command::Run(a) => cli::run::run_generate(a),
+        Command::Serve(a) => cli::serve::run_serve(a),
+        Command::Chat(a) => cli::chat::run_chat(*a),
         Command::Check(a) => cli::run::run_check(a),
         Command::GpuInfo(a) => cli::tools::run_gpu_info(a),
         Command::Bench(a) => cli::tools::run_bench(a),

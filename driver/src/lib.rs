@@ -1,18 +1,22 @@
 //! mkc-driver: the compiler as a library. It owns what turns a model into outputs at any
 //! level, behind typed options: importing ([`import`]), the levels and their default
 //! pipelines ([`level`]), compiling to a level and the policy of an artifact's other
-//! programs ([`compile`](mod@compile)), writing artifacts ([`artifact`]), compile statistics ([`stats`]),
+//! programs ([`compile`](mod@compile)), writing artifacts ([`artifact`]) and caching them for
+//! compile-on-first-run ([`artifact_cache`]), compile statistics ([`stats`]),
 //! the registry of every crate's passes ([`pass_registry`]), and the commands that run what
-//! was compiled: checks against references ([`check`]), decoding ([`run`]: greedy or sampled
+//! was compiled: checks against references ([`check`]), decoding (a loaded model with its
+//! KV cache kept across calls: [`session`]; [`run`]: greedy or sampled
 //! ([`sample`]), streamed as text ([`stream`]), with the tokenizer a GGUF file carries:
-//! [`gguf_tokenizer`]), the ONNX node suite ([`onnx_test`]),
+//! [`gguf_tokenizer`]; a model's chat template: [`chat`]), the ONNX node suite ([`onnx_test`]),
 //! the schedule's picture ([`svg`]), cost models from traces ([`tune`]) and, with the
 //! `cuda` feature, timing on the GPU (`bench`). It does not own any pass, op or kernel code
 //! (the level crates), nor command-line parsing (the `mkc` binary).
 
 pub mod artifact;
+pub mod artifact_cache;
 #[cfg(feature = "cuda")]
 pub mod bench;
+pub mod chat;
 pub mod check;
 pub mod compile;
 pub mod gguf_tokenizer;
@@ -21,6 +25,7 @@ pub mod level;
 pub mod onnx_test;
 pub mod run;
 pub mod sample;
+pub mod session;
 pub mod stats;
 pub mod stream;
 pub mod svg;

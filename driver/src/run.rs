@@ -1,20 +1,22 @@
 //! `run`: decoding with a Hugging Face model's decode step, on any engine: the reference
 //! interpreter (tensor or fused level), the simulator of the scheduled program, or a compiled
-//! artifact on the GPU (which computes each step's argmax itself). Greedy by default; with a
+//! artifact on the GPU (which computes each step's argmax itself), as a one-off
+//! [`Session`]. The options of a run, and the model's tokenizer and end-of-sequence tokens.
+//! Greedy by default; with a
 //! temperature the host samples from the step's logits ([`crate::sample`]). Generation ends
 //! at the model's end-of-sequence tokens ([`eos_ids`]), at a stop string (the caller's, see
 //! [`crate::stream`]), or after the tokens asked for.
 
 use crate::check::Engine;
-use crate::import::{import_model, ModelOptions};
-use crate::level::{Level, PipelineOptions};
-use crate::sample::{Sampler, SamplingOptions};
-use mkc_ir::weights::WeightSource;
-use mkc_ir::{ElemType, TargetSpec, TensorType};
-use mkc_runtime::interp::i64_tensor;
-use mkc_runtime::Tensor;
+use crate::import::ModelOptions;
+use crate::level::Level;
+use crate::sample::SamplingOptions;
+use crate::session::Session;
+use mkc_ir::TargetSpec;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+
+pub use crate::session::{Generation, StopReason};
 
 /// How to decode.
 #[derive(Clone, Debug)]
@@ -36,58 +38,6 @@ pub struct RunOptions {
     pub eos: Vec<i64>,
     /// Greedy (the default) or sampled.
     pub sampling: SamplingOptions,
-}
-
-/// One decode step: (token, position, whether the logits are wanted) -> (the step's argmax,
-/// the logits when wanted).
-type Stepper<'a> = Box<dyn FnMut(i64, usize, bool) -> Result<(i64, Option<Tensor>), String> + 'a>;
-
-/// The next token: the step's argmax when greedy and not banned, else the sampler's pick
-/// from the logits.
-fn pick(
-    sampler: &mut Sampler,
-    argmax: i64,
-    logits: Option<Tensor>,
-    banned: &[i64],
-) -> Result<i64, String> {
-    if sampler.options.is_greedy() && !banned.contains(&argmax) {
-        return Ok(argmax);
-    }
-    let logits = logits.ok_or("internal error: the step returned no logits")?;
-    sampler.pick(&logits.to_f64(), banned)
-}
-
-/// Why a generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// It generated an end-of-sequence token.
-    Eos,
-    /// The caller's `on_token` stopped it (a stop string appeared in the text).
-    StopString,
-    /// It generated the tokens asked for.
-    MaxNewTokens,
-}
-
-impl StopReason {
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Eos => "eos",
-            StopReason::StopString => "stop_string",
-            StopReason::MaxNewTokens => "max_new_tokens",
-        }
-    }
-}
-
-/// What a decode produced.
-pub struct Generation {
-    /// The level that ran ("tensor", "fused", "schedule" or "artifact").
-    pub level: &'static str,
-    /// The generated tokens, the end-of-sequence one included where it ended them.
-    pub generated: Vec<i64>,
-    pub stop_reason: StopReason,
-    /// Steps run (the prompt's and the generated tokens' but the last).
-    pub steps: usize,
-    pub seconds: f64,
 }
 
 /// A model's tokenizer, with what a chat or a stop at the end needs.
@@ -188,28 +138,11 @@ fn eos_of_file(path: &Path) -> Result<Option<Vec<u32>>, String> {
     }
 }
 
-/// Options that mean nothing to the engine asked for are errors, not silently ignored:
-/// the interpreter runs the tensor or the fused IR only, and an artifact runs on the GPU.
-fn check_engine_options(o: &RunOptions) -> Result<(), String> {
-    if o.engine == Engine::Interp && !matches!(o.level, Level::Tensor | Level::Fused) {
-        return Err(format!(
-            "--level {}: the interpreter runs the tensor or the fused IR (give --level tensor or --level fused)",
-            o.level.name()
-        ));
-    }
-    if let (Some(a), false) = (&o.artifact, o.engine == Engine::Gpu) {
-        return Err(format!(
-            "--artifact {}: an artifact runs only with --engine gpu (not --engine {})",
-            a.display(),
-            o.engine.name()
-        ));
-    }
-    Ok(())
-}
-
 /// Feeds `prompt`, then each generated token, through the decode step until `max_new`
 /// tokens are generated or one of `o.eos` is; `on_token` sees each generated token but an
 /// end-of-sequence one as it comes, and may end the generation there (`Break`: a stop string).
+/// A one-off [`Session`] whose context holds `--ctx` positions, or the prompt and the new
+/// tokens where they need more.
 pub fn generate(
     path: &Path,
     o: &RunOptions,
@@ -223,95 +156,38 @@ pub fn generate(
     if prompt.is_empty() {
         return Err("the prompt is empty".into());
     }
-    check_engine_options(o)?;
-    let mut sampler = Sampler::new(o.sampling.clone())?;
-    let model = mkc_frontends::HfModel::open(path)?;
     let needed = prompt.len() + max_new;
-    let vocab = model.config.vocab_size;
-    if let Some(bad) = prompt.iter().find(|&&t| t < 0 || t >= vocab) {
+    let mut session = Session::open_with(path, o, |config| {
+        let vocab = config.vocab_size;
+        if let Some(bad) = prompt.iter().find(|&&t| t < 0 || t >= vocab) {
+            return Err(format!(
+                "prompt token {bad} is outside the vocabulary (0..{vocab})"
+            ));
+        }
+        let max = config.max_position_embeddings;
+        check_context(path, max, prompt.len(), max_new)?;
+        // (As --ctx says, even beyond the model's positions: a KV cache that does not fit
+        // memory is refused when the engine loads.)
+        Ok(o.model.ctx.max(needed as i64).max(0) as usize)
+    })?;
+    // An artifact given on the GPU holds the positions it was compiled for.
+    let ctx = session.context();
+    if o.engine == Engine::Gpu && needed > ctx {
+        let dir = o.artifact.as_deref().unwrap_or(Path::new("the artifact"));
+        if prompt.len() > ctx {
+            return Err(format!(
+                "{}: the prompt is {} tokens, longer than the artifact's KV cache ({ctx} positions): compile with a larger --ctx",
+                dir.display(),
+                prompt.len()
+            ));
+        }
         return Err(format!(
-            "prompt token {bad} is outside the vocabulary (0..{vocab})"
+            "{}: {needed} positions (the prompt's {} tokens and {max_new} new ones) do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx or lower --max-new-tokens",
+            dir.display(),
+            prompt.len()
         ));
     }
-    check_context(
-        path,
-        model.config.max_position_embeddings,
-        prompt.len(),
-        max_new,
-    )?;
-    let owned = crate::import::model_weights(path, &model, &o.model)?;
-    let weights: &dyn WeightSource = owned.as_ref();
-    // (Declared before the stepper, which may borrow it.)
-    let mut holder = None;
-    let mut step: Stepper;
-    let level;
-    if o.engine == Engine::Gpu {
-        level = "artifact";
-        step = gpu_stepper(path, o, weights, prompt.len(), needed)?;
-    } else {
-        let model_opts = ModelOptions {
-            ctx: o.model.ctx.max(needed as i64),
-            ..o.model.clone()
-        };
-        let mut body = import_model(path, &model_opts)?;
-        o.target.apply(&mut body)?;
-        // The simulator runs the scheduled program; the interpreter the level asked for.
-        let run_level = match (o.engine, o.level) {
-            (Engine::Sim, _) => Level::Schedule,
-            (_, Level::Tensor) => Level::Tensor,
-            _ => Level::Fused,
-        };
-        if run_level != Level::Tensor {
-            crate::run_pipeline(&mut body, &run_level.pipeline(&PipelineOptions::default()))?;
-        }
-        level = run_level.name();
-        let cfg = &model.config;
-        let cache_ty = TensorType::new(
-            [model_opts.ctx, cfg.num_kv_heads, cfg.head_dim],
-            model_opts.compute,
-        );
-        check_cache_fits(2 * cfg.num_layers, &cache_ty)?;
-        let body = holder.insert(body);
-        step = cpu_stepper(
-            body,
-            weights,
-            o.engine,
-            cache_ty,
-            2 * cfg.num_layers as usize,
-        )?;
-    }
-    // The logits come back to the host only where the host picks from them.
-    let want_logits = !o.sampling.is_greedy() || !o.banned.is_empty();
-    let start = std::time::Instant::now();
-    let mut tokens = prompt.to_vec();
-    let mut stop_reason = StopReason::MaxNewTokens;
-    let mut steps = 0;
-    for pos in 0..needed - 1 {
-        let generating = pos + 1 >= prompt.len();
-        let at = |e: String| format!("position {pos}: {e}");
-        let (argmax, logits) = step(tokens[pos], pos, generating && want_logits).map_err(at)?;
-        steps += 1;
-        if !generating {
-            continue;
-        }
-        let next = pick(&mut sampler, argmax, logits, &o.banned).map_err(at)?;
-        tokens.push(next);
-        if o.eos.contains(&next) {
-            stop_reason = StopReason::Eos;
-            break;
-        }
-        if on_token(next)?.is_break() {
-            stop_reason = StopReason::StopString;
-            break;
-        }
-    }
-    Ok(Generation {
-        level,
-        generated: tokens[prompt.len()..].to_vec(),
-        stop_reason,
-        steps,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    session.generate(prompt, max_new, &o.sampling, &o.eos, on_token)
 }
 
 /// A prompt, and the tokens to generate after it, must fit the model's context (its
@@ -329,132 +205,6 @@ fn check_context(path: &Path, context: i64, prompt: usize, max_new: usize) -> Re
             path.display(),
             prompt + max_new,
             context - prompt as i64
-        ));
-    }
-    Ok(())
-}
-
-/// A step on the CPU: the interpreter, or the simulator of the scheduled program; the KV
-/// caches held here between steps.
-fn cpu_stepper<'a>(
-    body: &'a mkc_ir::Body,
-    weights: &'a dyn WeightSource,
-    engine: Engine,
-    cache_ty: TensorType,
-    caches: usize,
-) -> Result<Stepper<'a>, String> {
-    let mut interp = mkc_runtime::Interpreter::new(body, weights);
-    let func = interp.func("decode_step")?;
-    let mut sim = match engine {
-        Engine::Sim => Some(mkc_runtime::Simulator::new(body, weights, 0)?),
-        _ => None,
-    };
-    let zero = |_| mkc_ir::dialect::tg::elementwise::Scalar::F(0.0);
-    let mut caches: Vec<Tensor> = (0..caches)
-        .map(|_| Tensor::from_fn(cache_ty.clone(), zero))
-        .collect();
-    Ok(Box::new(move |token, pos, want_logits| {
-        let mut inputs = vec![
-            i64_tensor(&[], vec![token]),
-            i64_tensor(&[], vec![pos as i64]),
-        ];
-        inputs.append(&mut caches);
-        let mut outs = match &mut sim {
-            Some(sim) => sim.call(&inputs).map_err(|e| e.to_string()),
-            None => interp.call(func, inputs),
-        }?;
-        let logits = outs.remove(0);
-        let next = outs.remove(0).get(0).i();
-        caches = outs;
-        Ok((next, want_logits.then_some(logits)))
-    }))
-}
-
-/// A step on the GPU: the artifact's kernel computes the argmax; the host writes the token
-/// and the position, and reads the logits back only when it samples from them.
-#[cfg(feature = "cuda")]
-fn gpu_stepper<'a>(
-    model: &Path,
-    o: &RunOptions,
-    weights: &'a dyn WeightSource,
-    prompt: usize,
-    needed: usize,
-) -> Result<Stepper<'a>, String> {
-    let dir = o.artifact.as_ref().ok_or(
-        "run --engine gpu needs --artifact DIR (`mkc compile MODEL --emit=artifact -o DIR`)",
-    )?;
-    let art = mkc_runtime::artifact::Artifact::open(dir)?;
-    art.check_model(&[model])?;
-    let program = mkc_runtime::image::Program::parse(&art.program, "program.mlir")?;
-    // Before anything is loaded: the positions must fit the artifact's KV cache.
-    let ctx = program.cache_positions();
-    if prompt as i64 > ctx {
-        return Err(format!(
-            "{}: the prompt is {prompt} tokens, longer than the artifact's KV cache ({ctx} positions): compile with a larger --ctx",
-            dir.display()
-        ));
-    }
-    if needed as i64 > ctx {
-        return Err(format!(
-            "{}: {needed} positions (the prompt's {prompt} tokens and {} new ones) do not fit the artifact's KV cache ({ctx}): compile with a larger --ctx or lower --max-new-tokens",
-            dir.display(),
-            needed - prompt
-        ));
-    }
-    eprintln!("mkc: loading {} onto the GPU", dir.display());
-    let stored = crate::import::as_stored(&program.body, weights);
-    let mut gpu = mkc_runtime::gpu::GpuRunner::new(&art, &stored, 0)?;
-    let n = gpu.program.inputs.len();
-    Ok(Box::new(move |token, pos, want_logits| {
-        let t = i64_tensor(&[], vec![token]);
-        let p = i64_tensor(&[], vec![pos as i64]);
-        let mut inputs: Vec<Option<&Tensor>> = vec![Some(&t), Some(&p)];
-        inputs.resize(n, None);
-        if !want_logits {
-            return Ok((gpu.call(&inputs, &[1])?[0].get(0).i(), None));
-        }
-        let mut outs = gpu.call(&inputs, &[0, 1])?;
-        let next = outs[1].get(0).i();
-        Ok((next, Some(outs.swap_remove(0))))
-    }))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn gpu_stepper<'a>(
-    _: &Path,
-    _: &RunOptions,
-    _: &'a dyn WeightSource,
-    _: usize,
-    _: usize,
-) -> Result<Stepper<'a>, String> {
-    Err("this mkc was built without the `cuda` feature: it cannot run on a GPU".into())
-}
-
-/// The interpreter holds every KV cache in memory (and a step copies one at a time), so a
-/// `--ctx` far beyond what the machine holds is refused up front rather than aborting in the
-/// allocator halfway through.
-fn check_cache_fits(count: i64, ty: &TensorType) -> Result<(), String> {
-    // f32 storage per element in the interpreter (f64 for an f64 compute type).
-    let per_elem = if ty.elem == ElemType::F64 { 8 } else { 4 };
-    let bytes = (count as u128) * (ty.num_elements() as u128) * per_elem;
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
-            .map(|kb| kb * 1024)
-    });
-    // One extra cache for the copy a step makes; half of memory leaves room for the rest.
-    let need = bytes + bytes / (count.max(1) as u128);
-    // Without /proc/meminfo, assume a modest 32 GiB machine.
-    let total = total.unwrap_or(32 << 30);
-    let limit = total / 2;
-    if need > limit {
-        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
-        return Err(format!(
-            "the KV caches for a context of {} positions need {:.1} GiB on the interpreter; this machine has {:.1} GiB (lower --ctx)",
-            ty.shape[0],
-            gib(need),
-            gib(total)
         ));
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! The subcommands: each parses its arguments into the driver's typed options, calls the
 //! driver, and prints what it returns.
 
+pub mod chat;
 pub mod compile;
 pub mod run;
+pub mod serve;
 pub mod tools;
 
 use clap::builder::PossibleValue;

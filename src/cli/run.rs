@@ -31,15 +31,8 @@ pub struct RunArgs {
     /// context (its max_position_embeddings) and, on the GPU, the artifact's KV cache.
     #[arg(long, default_value_t = 16)]
     pub max_new_tokens: usize,
-    /// What runs the step.
-    #[arg(long, value_enum, default_value = "interp")]
-    pub engine: EngineArg,
-    /// The IR level the interpreter runs: tensor or fused (other levels are refused).
-    #[arg(long, value_enum, default_value = "fused")]
-    pub level: LevelArg,
-    /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`).
-    #[arg(long, value_name = "DIR")]
-    pub artifact: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Generation ends at the model's end-of-sequence tokens (a GGUF file's
     /// tokenizer.ggml.eos_token_id; for a checkpoint, eos_token_id of its
     /// generation_config.json, else of its config.json), which are not printed as text.
@@ -51,6 +44,43 @@ pub struct RunArgs {
     /// tokenizer). The text is printed up to it, without it.
     #[arg(long, value_name = "STRING")]
     pub stop: Vec<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+/// What runs the step (shared by `run` and `chat`).
+#[derive(Args)]
+pub struct EngineArgs {
+    /// What runs the step. Default: gpu when the CUDA driver reports a device, else interp
+    /// (said on stderr). On the GPU without --artifact, the model is compiled on first use
+    /// (in a build with MLIR) and the artifact cached under $XDG_CACHE_HOME or ~/.cache,
+    /// in mkc/artifacts/, keyed by the model's bytes, the options and the mkc version.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
+    /// The IR level the interpreter runs: tensor or fused (other levels are refused).
+    #[arg(long, value_enum, default_value = "fused")]
+    pub level: LevelArg,
+    /// --engine gpu: the artifact compiled from this model (`--emit=artifact -o DIR`)
+    /// instead of the cached one.
+    #[arg(long, value_name = "DIR")]
+    pub artifact: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine asked for, else the default (said on stderr).
+    pub fn engine(&self) -> Engine {
+        if let Some(e) = self.engine {
+            return e.0;
+        }
+        let (engine, why) = mkc_driver::session::default_engine();
+        eprintln!("mkc: engine {} ({why}; --engine chooses)", engine.name());
+        engine
+    }
+}
+
+/// How each next token is picked (shared by `run` and `chat`).
+#[derive(Args)]
+pub struct SamplingArgs {
     /// Sampling temperature: 0 (the default) is greedy, the step's own argmax; above 0 the
     /// host draws each token from the softmax of the logits divided by T (the logits then
     /// come back from the GPU every step).
@@ -68,6 +98,17 @@ pub struct RunArgs {
     /// tokens.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+}
+
+impl SamplingArgs {
+    pub fn options(&self) -> SamplingOptions {
+        SamplingOptions {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        }
+    }
 }
 
 pub fn run_generate(a: RunArgs) -> ExitCode {
@@ -124,18 +165,13 @@ pub fn run_generate(a: RunArgs) -> ExitCode {
         };
         let o = RunOptions {
             model: a.model.options(),
-            engine: a.engine.0,
-            level: a.level.0,
-            artifact: a.artifact.clone(),
+            engine: a.engine.engine(),
+            level: a.engine.level.0,
+            artifact: a.engine.artifact.clone(),
             target: a.target.spec()?,
             banned,
             eos,
-            sampling: SamplingOptions {
-                temperature: a.temperature,
-                top_k: a.top_k,
-                top_p: a.top_p,
-                seed: a.seed,
-            },
+            sampling: a.sampling.options(),
         };
         // The text as it comes where there is a tokenizer, else the token ids.
         let mut stream = tok.map(|t| TextStream::of_tokenizer(t, &a.stop));

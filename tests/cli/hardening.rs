@@ -64,11 +64,29 @@ fn options_the_engine_ignores_are_errors() {
         "--no-sim only means something with --engine gpu",
     );
     fails_with(
-        &["run", fixture, "--prompt-ids", "1", "--level", "ptx"],
+        &[
+            "run",
+            fixture,
+            "--prompt-ids",
+            "1",
+            "--engine",
+            "interp",
+            "--level",
+            "ptx",
+        ],
         "--level ptx: the interpreter runs the tensor or the fused IR",
     );
     fails_with(
-        &["run", fixture, "--prompt-ids", "1", "--artifact", "art"],
+        &[
+            "run",
+            fixture,
+            "--prompt-ids",
+            "1",
+            "--engine",
+            "interp",
+            "--artifact",
+            "art",
+        ],
         "--artifact art: an artifact runs only with --engine gpu",
     );
 }

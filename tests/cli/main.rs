@@ -1,10 +1,12 @@
 //! The `mkc` binary as a user sees it: exit codes, stdout/stderr, files.
 
+mod chat;
 mod frontends;
 mod fusion;
 mod gpu;
 mod hardening;
 mod onnx;
+mod serve;
 mod tasks;
 
 use std::io::Write;
