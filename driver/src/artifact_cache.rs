@@ -136,13 +136,22 @@ pub fn compile_into(
 /// The artifact the GPU engine runs for `o`: `--artifact` where given, else the cached one
 /// (compiled now if there is none, in a build with MLIR).
 pub fn artifact_for(model: &Path, o: &RunOptions, context: usize) -> Result<PathBuf, String> {
-    if let Some(dir) = &o.artifact {
-        return Ok(dir.clone());
+    match &o.artifact {
+        Some(dir) => Ok(dir.clone()),
+        None => artifact_in(&cache_root()?, model, o, context),
     }
+}
+
+/// The cached artifact under `root` for `o`, compiled now if there is none.
+fn artifact_in(
+    root: &Path,
+    model: &Path,
+    o: &RunOptions,
+    context: usize,
+) -> Result<PathBuf, String> {
     let c = compile_options(o, context);
-    let root = cache_root()?;
     let key = key(model, &c)?;
-    if let Some(dir) = lookup(&root, &key) {
+    if let Some(dir) = lookup(root, &key) {
         eprintln!("mkc: using the cached artifact {}", dir.display());
         return Ok(dir);
     }
@@ -160,7 +169,7 @@ pub fn artifact_for(model: &Path, o: &RunOptions, context: usize) -> Result<Path
         root.display()
     );
     let start = std::time::Instant::now();
-    let dir = compile_into(&root, &key, model, &c)?;
+    let dir = compile_into(root, &key, model, &c)?;
     eprintln!(
         "mkc: compiled in {:.1} s: {}",
         start.elapsed().as_secs_f64(),
@@ -261,6 +270,33 @@ mod tests {
         assert!(root.ends_with("mkc/artifacts"), "{}", root.display());
     }
 
+    /// The runtime-only build finds what is cached, and cannot compile what is not.
+    #[cfg(not(feature = "mlir"))]
+    #[test]
+    fn without_mlir_a_missing_entry_says_how_to_get_one() {
+        let root = temp("runtime-only");
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/llama-tiny");
+        let e = artifact_in(&root, &model, &options(), 64).unwrap_err();
+        assert!(
+            e.starts_with(&format!("no compiled artifact for {}", model.display())),
+            "{e}"
+        );
+        assert!(
+            e.contains("this mkc was built without MLIR (the runtime-only build)"),
+            "{e}"
+        );
+        assert!(e.contains("`mkc compile"), "{e}");
+        // An entry in the cache (here a stand-in with a manifest) is used.
+        let key = key(&model, &compile_options(&options(), 64)).unwrap();
+        std::fs::create_dir_all(root.join(&key)).unwrap();
+        std::fs::write(root.join(&key).join("manifest.json"), "{}").unwrap();
+        assert_eq!(
+            artifact_in(&root, &model, &options(), 64).unwrap(),
+            root.join(&key)
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// Compiling into the cache needs MLIR (the PTX), not a GPU.
     #[cfg(feature = "mlir")]
     #[test]
@@ -283,6 +319,9 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [std::ffi::OsString::from(&k)]);
+        // The run's way in finds it too.
+        let found = artifact_in(&root, &model, &options(), 64).unwrap();
+        assert_eq!(found, dir);
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::remove_dir_all(&model).unwrap();
     }

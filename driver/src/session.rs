@@ -399,6 +399,12 @@ fn gpu_stepper<'a>(
     weights: &'a dyn WeightSource,
     context: usize,
 ) -> Result<(Stepper<'a>, usize), String> {
+    // No compile for a GPU that is not there.
+    if let Some(why) = mkc_runtime::gpu::unavailable_reason() {
+        return Err(format!(
+            "--engine gpu: {why} (--engine interp runs on the CPU)"
+        ));
+    }
     let dir = crate::artifact_cache::artifact_for(model, o, context)?;
     let start = std::time::Instant::now();
     let art = mkc_runtime::artifact::Artifact::open(&dir)?;
