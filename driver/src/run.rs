@@ -25,7 +25,8 @@ pub struct RunOptions {
     pub engine: Engine,
     /// The level the interpreter runs (tensor or fused); the simulator runs the schedule.
     pub level: Level,
-    /// `Engine::Gpu`: the artifact compiled from the model.
+    /// `Engine::Gpu`: the artifact compiled from the model; `None`: the one cached for it,
+    /// compiled on first use ([`crate::artifact_cache`]).
     pub artifact: Option<PathBuf>,
     /// The target the simulator's program is compiled for.
     pub target: TargetSpec,
