@@ -177,3 +177,37 @@ fn a_model_without_a_tokenizer_or_a_template_is_named() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// Without --engine, run (and chat) pick the GPU when there is one, else the interpreter,
+/// and say which; with it, nothing is said.
+#[test]
+fn the_default_engine_is_said_on_stderr() {
+    let fixture = repo("tests/fixtures/llama-tiny");
+    let run = [
+        "run",
+        fixture.to_str().unwrap(),
+        "--prompt-ids",
+        "1,2",
+        "--max-new-tokens",
+        "2",
+    ];
+    let o = mkc(&run, None);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let said = err
+        .lines()
+        .find_map(|l| l.strip_prefix("mkc: engine "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let engine = said.split(' ').next().unwrap();
+    assert_eq!(last_json(&o)["engine"], engine, "{err}");
+    assert!(said.ends_with("; --engine chooses)"), "{said}");
+    let mut given = run.to_vec();
+    given.extend(["--engine", "interp"]);
+    let o = mkc(&given, None);
+    assert!(o.status.success());
+    assert!(
+        !text(&o.stderr).contains("mkc: engine"),
+        "{}",
+        text(&o.stderr)
+    );
+}
