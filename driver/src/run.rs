@@ -1,11 +1,10 @@
 //! `run`: decoding with a Hugging Face model's decode step, on any engine: the reference
 //! interpreter (tensor or fused level), the simulator of the scheduled program, or a compiled
-//! artifact on the GPU (which computes each step's argmax itself), as a one-off
-//! [`Session`]. The options of a run, and the model's tokenizer and end-of-sequence tokens.
-//! Greedy by default; with a
-//! temperature the host samples from the step's logits ([`crate::sample`]). Generation ends
-//! at the model's end-of-sequence tokens ([`eos_ids`]), at a stop string (the caller's, see
-//! [`crate::stream`]), or after the tokens asked for.
+//! artifact on the GPU (which computes each step's argmax itself), as a one-off [`Session`];
+//! and what a run needs: its options, the model's tokenizer and end-of-sequence tokens.
+//! Greedy by default; with a temperature the host samples from the step's logits
+//! ([`crate::sample`]). Generation ends at the model's end-of-sequence tokens ([`eos_ids`]),
+//! at a stop string (the caller's, see [`crate::stream`]), or after the tokens asked for.
 
 use crate::check::Engine;
 use crate::import::ModelOptions;
