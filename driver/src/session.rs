@@ -552,6 +552,24 @@ mod tests {
         assert_eq!(gen(&mut fresh, &prefix, 3), reused);
     }
 
+    /// The simulator's session keeps its caches across calls too (its own program: the
+    /// scheduled one, bf16 caches).
+    #[test]
+    fn the_simulator_continues_its_cache_across_calls() {
+        let o = RunOptions {
+            engine: Engine::Sim,
+            ..options()
+        };
+        let path = fixture("llama-tiny");
+        let mut s = Session::open(&path, &o, 16).unwrap();
+        assert_eq!(s.level(), "schedule");
+        let a = gen(&mut s, &FIRST, 2);
+        let b = gen(&mut s, &SECOND, 2);
+        let mut one = Session::open(&path, &o, 16).unwrap();
+        let whole: Vec<i64> = [&FIRST[..], &a, &SECOND].concat();
+        assert_eq!(gen(&mut one, &whole, 2), b);
+    }
+
     #[test]
     fn a_prompt_over_the_context_is_refused_with_the_sizes() {
         let mut s = open(12);
