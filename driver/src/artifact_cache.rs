@@ -76,8 +76,10 @@ fn model_files(model: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The cache key of compiling `model` with `c`: a 128-bit hash (hex) of the mkc version,
-/// the options and the model's files (names, lengths and bytes).
-pub fn key(model: &Path, c: &CompileOptions) -> Result<String, String> {
+/// the options and the model's files (names and bytes). With `memo` (the cache folder), each
+/// file's digest is remembered there by its path, length and modification time, so a later
+/// run does not read a large model again.
+pub fn key(model: &Path, c: &CompileOptions, memo: Option<&Path>) -> Result<String, String> {
     let mut h = Xxh3::new();
     let mut field = |bytes: &[u8]| {
         h.update(&(bytes.len() as u64).to_le_bytes());
@@ -89,11 +91,48 @@ pub fn key(model: &Path, c: &CompileOptions) -> Result<String, String> {
     for file in model_files(model)? {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
         field(name.unwrap_or_default().as_bytes());
-        let bytes =
-            std::fs::read(&file).map_err(|e| format!("cannot read '{}': {e}", file.display()))?;
-        field(&bytes);
+        field(&file_digest(&file, memo)?.to_le_bytes());
     }
     Ok(format!("{:032x}", h.digest128()))
+}
+
+/// The 128-bit digest of a file's bytes, remembered under `memo/.digests` (see [`key`]).
+fn file_digest(file: &Path, memo: Option<&Path>) -> Result<u128, String> {
+    let cannot = |e: std::io::Error| format!("cannot read '{}': {e}", file.display());
+    let meta = std::fs::metadata(file).map_err(cannot)?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let path = std::fs::canonicalize(file).map_err(cannot)?;
+    let stamp = format!("{}\0{}\0{modified}", path.display(), meta.len());
+    let entry = memo.map(|m| {
+        m.join(".digests").join(format!(
+            "{:032x}",
+            xxhash_rust::xxh3::xxh3_128(stamp.as_bytes())
+        ))
+    });
+    let remembered = entry
+        .as_ref()
+        .and_then(|e| std::fs::read_to_string(e).ok())
+        .and_then(|t| u128::from_str_radix(t.trim(), 16).ok());
+    if let Some(d) = remembered {
+        return Ok(d);
+    }
+    let bytes = std::fs::read(file).map_err(cannot)?;
+    let digest = xxhash_rust::xxh3::xxh3_128(&bytes);
+    // Remembered best-effort (written whole, then renamed): without it the next run reads
+    // the file again.
+    if let Some(e) = entry {
+        if let Some(dir) = e.parent() {
+            let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&tmp, format!("{digest:032x}")))
+                .and_then(|()| std::fs::rename(&tmp, &e));
+        }
+    }
+    Ok(digest)
 }
 
 /// The cached artifact at `root` for `key`, if a complete one is there.
@@ -136,13 +175,22 @@ pub fn compile_into(
 /// The artifact the GPU engine runs for `o`: `--artifact` where given, else the cached one
 /// (compiled now if there is none, in a build with MLIR).
 pub fn artifact_for(model: &Path, o: &RunOptions, context: usize) -> Result<PathBuf, String> {
-    if let Some(dir) = &o.artifact {
-        return Ok(dir.clone());
+    match &o.artifact {
+        Some(dir) => Ok(dir.clone()),
+        None => artifact_in(&cache_root()?, model, o, context),
     }
+}
+
+/// The cached artifact under `root` for `o`, compiled now if there is none.
+fn artifact_in(
+    root: &Path,
+    model: &Path,
+    o: &RunOptions,
+    context: usize,
+) -> Result<PathBuf, String> {
     let c = compile_options(o, context);
-    let root = cache_root()?;
-    let key = key(model, &c)?;
-    if let Some(dir) = lookup(&root, &key) {
+    let key = key(model, &c, Some(root))?;
+    if let Some(dir) = lookup(root, &key) {
         eprintln!("mkc: using the cached artifact {}", dir.display());
         return Ok(dir);
     }
@@ -160,7 +208,7 @@ pub fn artifact_for(model: &Path, o: &RunOptions, context: usize) -> Result<Path
         root.display()
     );
     let start = std::time::Instant::now();
-    let dir = compile_into(&root, &key, model, &c)?;
+    let dir = compile_into(root, &key, model, &c)?;
     eprintln!(
         "mkc: compiled in {:.1} s: {}",
         start.elapsed().as_secs_f64(),
@@ -210,7 +258,7 @@ mod tests {
     fn the_key_changes_with_an_option_or_a_model_byte_and_not_otherwise() {
         let model = model_copy("key");
         let o = options();
-        let k = |o: &RunOptions, context| key(&model, &compile_options(o, context)).unwrap();
+        let k = |o: &RunOptions, context| key(&model, &compile_options(o, context), None).unwrap();
         let base = k(&o, 256);
         assert_eq!(base.len(), 32);
         assert_eq!(k(&o, 256), base);
@@ -233,13 +281,36 @@ mod tests {
         let mut c = o.clone();
         c.model.compute = mkc_ir::ElemType::BF16;
         keys.push(k(&c, 256));
-        // One weight byte.
+        // The digests remembered in the cache folder give the same key, and are what is read.
+        let root = temp("memo");
+        let c = compile_options(&o, 256);
+        assert_eq!(key(&model, &c, Some(&root)).unwrap(), base);
+        let digests = root.join(".digests");
+        let entries: Vec<PathBuf> = std::fs::read_dir(&digests)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 2);
+        for e in &entries {
+            std::fs::write(e, format!("{:032x}", 1)).unwrap();
+        }
+        assert_ne!(key(&model, &c, Some(&root)).unwrap(), base);
+        std::fs::remove_dir_all(&digests).unwrap();
+        assert_eq!(key(&model, &c, Some(&root)).unwrap(), base);
+        // One weight byte. (Its modification time set a second on: a coarse clock could give
+        // a rewrite within the same tick the same time, which the digests' stamp would miss.)
         let weights = model.join("model.safetensors");
         let mut bytes = std::fs::read(&weights).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&weights, &bytes).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        let f = std::fs::File::options().write(true).open(&weights).unwrap();
+        f.set_modified(later).unwrap();
+        drop(f);
         keys.push(k(&o, 256));
+        assert_eq!(key(&model, &c, Some(&root)).unwrap(), keys[keys.len() - 1]);
+        std::fs::remove_dir_all(&root).unwrap();
         // One config byte (a key's value the compile does not read: the bytes are the key).
         let config = model.join("config.json");
         let text = std::fs::read_to_string(&config).unwrap();
@@ -261,6 +332,33 @@ mod tests {
         assert!(root.ends_with("mkc/artifacts"), "{}", root.display());
     }
 
+    /// The runtime-only build finds what is cached, and cannot compile what is not.
+    #[cfg(not(feature = "mlir"))]
+    #[test]
+    fn without_mlir_a_missing_entry_says_how_to_get_one() {
+        let root = temp("runtime-only");
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/llama-tiny");
+        let e = artifact_in(&root, &model, &options(), 64).unwrap_err();
+        assert!(
+            e.starts_with(&format!("no compiled artifact for {}", model.display())),
+            "{e}"
+        );
+        assert!(
+            e.contains("this mkc was built without MLIR (the runtime-only build)"),
+            "{e}"
+        );
+        assert!(e.contains("`mkc compile"), "{e}");
+        // An entry in the cache (here a stand-in with a manifest) is used.
+        let key = key(&model, &compile_options(&options(), 64), Some(&root)).unwrap();
+        std::fs::create_dir_all(root.join(&key)).unwrap();
+        std::fs::write(root.join(&key).join("manifest.json"), "{}").unwrap();
+        assert_eq!(
+            artifact_in(&root, &model, &options(), 64).unwrap(),
+            root.join(&key)
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// Compiling into the cache needs MLIR (the PTX), not a GPU.
     #[cfg(feature = "mlir")]
     #[test]
@@ -268,7 +366,7 @@ mod tests {
         let model = model_copy("entry");
         let root = temp("root");
         let c = compile_options(&options(), 64);
-        let k = key(&model, &c).unwrap();
+        let k = key(&model, &c, Some(&root)).unwrap();
         assert!(lookup(&root, &k).is_none());
         let dir = compile_into(&root, &k, &model, &c).unwrap();
         assert_eq!(dir, root.join(&k));
@@ -282,7 +380,16 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, [std::ffi::OsString::from(&k)]);
+        assert!(names.contains(&std::ffi::OsString::from(&k)), "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.to_string_lossy().starts_with(".tmp-")),
+            "{names:?}"
+        );
+        // The run's way in finds it too.
+        let found = artifact_in(&root, &model, &options(), 64).unwrap();
+        assert_eq!(found, dir);
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::remove_dir_all(&model).unwrap();
     }

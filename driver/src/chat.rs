@@ -1,7 +1,8 @@
 //! Chat templates: a model's own Jinja template (a GGUF file's `tokenizer.chat_template`,
 //! tokenizer_config.json's `chat_template`, or the chat_template.jinja beside it) rendered
 //! with minijinja the way transformers' `apply_chat_template` renders it: blocks trimmed and
-//! left-stripped, Python's string methods, `raise_exception`, and `messages`,
+//! left-stripped, loop controls, `tojson`, Python's string methods, `raise_exception`, and
+//! `messages`,
 //! `add_generation_prompt`, `bos_token` and `eos_token` in scope.
 
 use crate::run::TokenizerInfo;
@@ -55,6 +56,7 @@ impl ChatTemplate {
                 msg,
             ))
         });
+        env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, source)
             .map_err(|e| format!("{origin}: not a Jinja template: {e:#}"))?;
         Ok(ChatTemplate {
@@ -119,12 +121,19 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, String> {
-        let messages: Vec<serde_json::Value> = messages
+        use minijinja::Value;
+        // Keys in the order transformers' messages have them (tojson shows it).
+        let messages: Vec<Value> = messages
             .iter()
-            .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
+            .map(|m| {
+                Value::from_iter([
+                    ("role", Value::from(m.role.as_str())),
+                    ("content", Value::from(m.content.as_str())),
+                ])
+            })
             .collect();
         let ctx = minijinja::context! {
-            messages => minijinja::Value::from_serialize(&messages),
+            messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.as_str(),
             eos_token => self.eos_token.as_str(),
@@ -135,6 +144,67 @@ impl ChatTemplate {
             .map_err(|e| format!("{}: {e:#}", self.origin))?;
         t.render(ctx)
             .map_err(|e| format!("{}: cannot render the conversation: {e:#}", self.origin))
+    }
+}
+
+/// transformers' `tojson`: Python's `json.dumps` (", " and ": " between items, non-ASCII
+/// text kept, keys in their order), with its `indent`.
+fn tojson(
+    value: minijinja::Value,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    use serde::Serialize;
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let mut out = Vec::new();
+    let written = match indent {
+        Some(n) => {
+            let spaces = vec![b' '; n];
+            let f = serde_json::ser::PrettyFormatter::with_indent(&spaces);
+            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
+        }
+        None => value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            PythonFormatter,
+        )),
+    };
+    written.map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    String::from_utf8(out)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+}
+
+/// JSON with Python's default separators: ", " and ": ".
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
     }
 }
 
@@ -234,6 +304,21 @@ mod tests {
             "{e}"
         );
         assert_eq!(t.render(&[Message::new("user", "x")], true).unwrap(), "ok");
+        // transformers' loop controls and tojson (templates with tools use both).
+        let t = template(
+            "{% for m in messages %}{% if m.role == 'stop' %}{% break %}{% endif %}{{ m | tojson }};{% endfor %}",
+        );
+        let chat = [Message::new("user", "a\"b"), Message::new("stop", "")];
+        // (What jinja2 3.1 renders with transformers' tojson: Python's json.dumps.)
+        assert_eq!(
+            t.render(&chat, false).unwrap(),
+            r#"{"role": "user", "content": "a\"b"};"#
+        );
+        let t = template("{{ {'a': [1, 'é<'], 'b': {}} | tojson(indent=2) }}");
+        assert_eq!(
+            t.render(&[], false).unwrap(),
+            "{\n  \"a\": [\n    1,\n    \"é<\"\n  ],\n  \"b\": {}\n}"
+        );
         // A template that does not parse is named.
         let e = ChatTemplate::new(
             "{% for %}".into(),

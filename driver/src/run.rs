@@ -1,11 +1,10 @@
 //! `run`: decoding with a Hugging Face model's decode step, on any engine: the reference
 //! interpreter (tensor or fused level), the simulator of the scheduled program, or a compiled
-//! artifact on the GPU (which computes each step's argmax itself), as a one-off
-//! [`Session`]. The options of a run, and the model's tokenizer and end-of-sequence tokens.
-//! Greedy by default; with a
-//! temperature the host samples from the step's logits ([`crate::sample`]). Generation ends
-//! at the model's end-of-sequence tokens ([`eos_ids`]), at a stop string (the caller's, see
-//! [`crate::stream`]), or after the tokens asked for.
+//! artifact on the GPU (which computes each step's argmax itself), as a one-off [`Session`];
+//! and what a run needs: its options, the model's tokenizer and end-of-sequence tokens.
+//! Greedy by default; with a temperature the host samples from the step's logits
+//! ([`crate::sample`]). Generation ends at the model's end-of-sequence tokens ([`eos_ids`]),
+//! at a stop string (the caller's, see [`crate::stream`]), or after the tokens asked for.
 
 use crate::check::Engine;
 use crate::import::ModelOptions;
@@ -25,7 +24,8 @@ pub struct RunOptions {
     pub engine: Engine,
     /// The level the interpreter runs (tensor or fused); the simulator runs the schedule.
     pub level: Level,
-    /// `Engine::Gpu`: the artifact compiled from the model.
+    /// `Engine::Gpu`: the artifact compiled from the model; `None`: the one cached for it,
+    /// compiled on first use ([`crate::artifact_cache`]).
     pub artifact: Option<PathBuf>,
     /// The target the simulator's program is compiled for.
     pub target: TargetSpec,

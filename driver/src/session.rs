@@ -399,6 +399,12 @@ fn gpu_stepper<'a>(
     weights: &'a dyn WeightSource,
     context: usize,
 ) -> Result<(Stepper<'a>, usize), String> {
+    // No compile for a GPU that is not there.
+    if let Some(why) = mkc_runtime::gpu::unavailable_reason() {
+        return Err(format!(
+            "--engine gpu: {why} (--engine interp runs on the CPU)"
+        ));
+    }
     let dir = crate::artifact_cache::artifact_for(model, o, context)?;
     let start = std::time::Instant::now();
     let art = mkc_runtime::artifact::Artifact::open(&dir)?;
@@ -544,6 +550,24 @@ mod tests {
         let mut fresh = open(32);
         let prefix: Vec<i64> = [&FIRST[..], &a[..1], &other].concat();
         assert_eq!(gen(&mut fresh, &prefix, 3), reused);
+    }
+
+    /// The simulator's session keeps its caches across calls too (its own program: the
+    /// scheduled one, bf16 caches).
+    #[test]
+    fn the_simulator_continues_its_cache_across_calls() {
+        let o = RunOptions {
+            engine: Engine::Sim,
+            ..options()
+        };
+        let path = fixture("llama-tiny");
+        let mut s = Session::open(&path, &o, 16).unwrap();
+        assert_eq!(s.level(), "schedule");
+        let a = gen(&mut s, &FIRST, 2);
+        let b = gen(&mut s, &SECOND, 2);
+        let mut one = Session::open(&path, &o, 16).unwrap();
+        let whole: Vec<i64> = [&FIRST[..], &a, &SECOND].concat();
+        assert_eq!(gen(&mut one, &whole, 2), b);
     }
 
     #[test]

@@ -123,6 +123,12 @@ impl Chat<'_> {
         let _ = out.flush();
         self.messages.push(Message::new("assistant", stream.text()));
         self.turns += 1;
+        if self.session.tokens().len() >= self.session.context() {
+            eprintln!(
+                "mkc: the conversation fills the context ({} positions): /reset starts over (--ctx holds more)",
+                self.session.context()
+            );
+        }
         if self.a.verbose {
             let turn = Turn {
                 number: self.turns,
@@ -174,7 +180,7 @@ fn chat(a: &ChatArgs) -> Result<(), String> {
     let start = std::time::Instant::now();
     let session = Session::open(model, &o, context)?;
     eprintln!(
-        "mkc: chat with {} on {} ({} positions, loaded in {:.1} s); /reset starts over, /exit or Ctrl-D ends",
+        "mkc: chat with {} on {} ({} positions, ready in {:.1} s); /reset starts over, /exit or Ctrl-D ends",
         model.display(),
         o.engine.name(),
         session.context(),

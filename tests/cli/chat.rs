@@ -74,7 +74,7 @@ fn two_turns_through_a_terminal_the_second_continuing_the_first() {
         .unwrap();
     let mut input = child.stdin.take().unwrap();
     input
-        .write_all(b"Hello there\nWhat did I just say?\n/exit\n")
+        .write_all(b"Hello there\nWhat did I just say?\n/reset\nHello there\n/exit\n")
         .unwrap();
     drop(input);
     let o = child.wait_with_output().unwrap();
@@ -87,7 +87,7 @@ fn two_turns_through_a_terminal_the_second_continuing_the_first() {
         .filter_map(|l| l.trim().strip_prefix('{').map(|j| format!("{{{j}")))
         .map(|j| serde_json::from_str(&j).unwrap_or_else(|e| panic!("{e}: {j}")))
         .collect();
-    assert_eq!(turns.len(), 2, "{out}");
+    assert_eq!(turns.len(), 3, "{out}");
     let (first, second) = (&turns[0], &turns[1]);
     let first_prompt = ids(&first["prompt_ids"]);
     let first_answer = ids(&first["generated"]);
@@ -102,7 +102,12 @@ fn two_turns_through_a_terminal_the_second_continuing_the_first() {
     assert_eq!(second["fed"], second_prompt.len() - held);
     assert_eq!(second_prompt[..first_prompt.len()], first_prompt);
     assert_eq!(second_prompt[first_prompt.len()..held], first_answer);
-    // Its answer is what one run over the whole conversation gives.
+    // After /reset, the first message again starts afresh and gets the first answer.
+    let third = &turns[2];
+    assert_eq!(third["reused"], 0, "{third}");
+    assert_eq!(ids(&third["prompt_ids"]), first_prompt);
+    assert_eq!(ids(&third["generated"]), first_answer);
+    // The second answer is what one run over the whole conversation gives.
     let prompt: Vec<String> = second_prompt.iter().map(|t| t.to_string()).collect();
     let prompt = prompt.join(",");
     let model_arg = model.to_str().unwrap();
@@ -171,4 +176,38 @@ fn a_model_without_a_tokenizer_or_a_template_is_named() {
     ] {
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// Without --engine, run (and chat) pick the GPU when there is one, else the interpreter,
+/// and say which; with it, nothing is said.
+#[test]
+fn the_default_engine_is_said_on_stderr() {
+    let fixture = repo("tests/fixtures/llama-tiny");
+    let run = [
+        "run",
+        fixture.to_str().unwrap(),
+        "--prompt-ids",
+        "1,2",
+        "--max-new-tokens",
+        "2",
+    ];
+    let o = mkc(&run, None);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let said = err
+        .lines()
+        .find_map(|l| l.strip_prefix("mkc: engine "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let engine = said.split(' ').next().unwrap();
+    assert_eq!(last_json(&o)["engine"], engine, "{err}");
+    assert!(said.ends_with("; --engine chooses)"), "{said}");
+    let mut given = run.to_vec();
+    given.extend(["--engine", "interp"]);
+    let o = mkc(&given, None);
+    assert!(o.status.success());
+    assert!(
+        !text(&o.stderr).contains("mkc: engine"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -284,6 +284,8 @@ fn a_context_beyond_memory_is_refused_before_allocating() {
         &[
             "run",
             dir.to_str().unwrap(),
+            "--engine",
+            "interp",
             "--prompt-ids",
             "1,2",
             "--ctx",

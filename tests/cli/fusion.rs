@@ -298,6 +298,8 @@ fn run_generates_transformers_greedy_tokens() {
             &[
                 "run",
                 dir.to_str().unwrap(),
+                "--engine",
+                "interp",
                 "--prompt-ids",
                 &ids,
                 "--max-new-tokens",
@@ -321,6 +323,8 @@ fn run_generates_transformers_greedy_tokens() {
         &[
             "run",
             repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--engine",
+            "interp",
             "--prompt-ids",
             "1,9999",
         ],

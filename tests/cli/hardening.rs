@@ -25,6 +25,8 @@ fn a_model_without_weights_runs_only_with_random_weights() {
     let run = [
         "run",
         config,
+        "--engine",
+        "interp",
         "--prompt-ids",
         "1,2",
         "--max-new-tokens",

@@ -340,7 +340,14 @@ fn run_stops_at_eos_and_stop_strings_and_samples_reproducibly() {
     let dir = llama_tiny_with_tokenizer("stop");
     let prompt = "t175 t196 t25 t502 t67 t211 t407 t103 t348 t185 t398";
     let run = |extra: &[&str]| {
-        let mut args = vec!["run", dir.to_str().unwrap(), "--prompt", prompt];
+        let mut args = vec![
+            "run",
+            dir.to_str().unwrap(),
+            "--engine",
+            "interp",
+            "--prompt",
+            prompt,
+        ];
         args.extend_from_slice(extra);
         let o = mkc(&args, None);
         assert!(o.status.success(), "{extra:?}: {}", text(&o.stderr));
