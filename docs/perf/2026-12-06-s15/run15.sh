@@ -45,6 +45,27 @@ call4)
     echo "bench $(basename "$d"): rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
   done
   ;;
+call6)
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz; ls art
+  ;;
+call7)
+  cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
+  # mkc serve on the GPU: the SmolLM2 GGUF (chat), then Llama-3.2-1B's shapes (random weights).
+  serve() { # out-name model args...
+    local n=$1; shift
+    ./mkc serve "$@" --engine gpu --port 8123 > "$out/serve-$n.out" 2> "$out/serve-$n.err" &
+    pid=$!
+    for i in $(seq 120); do curl -sf localhost:8123/health >/dev/null 2>&1 && break; sleep 0.5; done
+  }
+  serve smollm2 smollm2.gguf --artifact art/gguf-smollm2
+  python3 client.py http://127.0.0.1:8123 chat 6 256 | tee "$out/client-smollm2.txt"
+  curl -s localhost:8123/metrics > "$out/metrics-smollm2.txt"; kill -INT $pid; wait $pid
+  serve 1b tests/fixtures/configs/llama-3.2-1b.json --random-weights --artifact art/serve-1b
+  python3 client.py http://127.0.0.1:8123 completions 6 256 1,2,3,4,5,6,7,8 | tee "$out/client-1b.txt"
+  curl -s localhost:8123/metrics > "$out/metrics-1b.txt"; kill -INT $pid; wait $pid
+  printf 'What is the capital of France?\nAnd of Germany?\n' | timeout 60 ./mkc chat smollm2.gguf --engine gpu --artifact art/gguf-smollm2 --verbose > "$out/chat.txt" 2>&1
+  tail -5 "$out/chat.txt"; tail -3 "$out"/serve-*.err
+  ;;
 call3)
   cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
   xz -dc ../p2/ref.xz > reference.safetensors
