@@ -66,6 +66,24 @@ call7)
   printf 'What is the capital of France?\nAnd of Germany?\n' | timeout 60 ./mkc chat smollm2.gguf --engine gpu --artifact art/gguf-smollm2 --verbose > "$out/chat.txt" 2>&1
   tail -5 "$out/chat.txt"; tail -3 "$out"/serve-*.err
   ;;
+call8)
+  # The runtime-only build on a GPU host: no cache entry (a clear error naming the entry),
+  # then the entry filled with an artifact compiled elsewhere, then found and run.
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz
+  export XDG_CACHE_HOME=$PWD/cache; rm -rf cache
+  M=../../../tests/fixtures/llama-tiny
+  ./mkc run $M --prompt-ids 1,2,3,4 --max-new-tokens 8 > "$out/cache-miss.txt" 2>&1; echo "miss rc=$?" | tee -a "$out/cache-miss.txt"
+  entry=$(grep -oE "in the cache \([^)]*\)" "$out/cache-miss.txt" | sed -E 's/in the cache \((.*)\)/\1/')
+  echo "entry: $entry"; mkdir -p "$(dirname "$entry")" && cp -r art/tiny-2048 "$entry"
+  /usr/bin/time -f "wall %e s" ./mkc run $M --prompt-ids 1,2,3,4 --max-new-tokens 8 > "$out/cache-hit.txt" 2>&1; echo "hit rc=$?" | tee -a "$out/cache-hit.txt"
+  ./mkc run $M --engine interp --prompt-ids 1,2,3,4 --max-new-tokens 8 > "$out/interp.txt" 2>&1
+  tail -4 "$out/cache-miss.txt" "$out/cache-hit.txt" "$out/interp.txt"
+  for d in art/bench-1b-q4_0 art/bench-1b-bf16; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B --trace "$out/trace-$(basename $d).json" 2>&1); rc=$?
+    echo "bench $(basename "$d") traced: rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  done
+  gzip -9 "$out"/trace-*.json
+  ;;
 call3)
   cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
   xz -dc ../p2/ref.xz > reference.safetensors
