@@ -180,132 +180,6 @@ impl Gen {
         })
     }
 
-    /// The dot product of row `row` (an i64) of the block-quantized weight `w` with the
-    /// input row at `a` (contiguous, f32 or bf16, 16-byte aligned): lane l takes the
-    /// 16-byte pieces of quantized values l, l + 32, ... (a Q8_0 block has two, a 4-bit one
-    /// one), each scaled by its block's scales once, and the lanes' sums are combined by
-    /// shuffles (every lane gets the total).
-    ///
-    /// A piece's inputs are read from memory in 16-byte chunks, each lane starting at its
-    /// own chunk ([`Rotation`]): consecutive lanes' pieces lie a piece's inputs apart (128
-    /// bytes of f32 for a 4-bit piece), so reading chunk j together would put every lane of
-    /// a quarter-warp on the same shared-memory banks.
-    #[allow(clippy::too_many_arguments)]
-    fn block_row_dot(
-        &mut self,
-        w: &View,
-        row: &str,
-        a: &str,
-        a_of: &View,
-        sub: &str,
-        lanes: i64,
-    ) -> Result<String, String> {
-        let (_, nb, f) = geometry(w)?;
-        let per_block = (f.planes().0 / 16) as i64;
-        let pieces = nb * per_block;
-        let rot = self.rotation(f, a_of.elem, sub)?;
-        // Pieces a lane loads a round, all before any math: every piece of the lane's at once
-        // where that is few (a task's rows are few: one memory latency a row, not several),
-        // else 2 (or 1, where the loop bound keeps lanes past the row's end out), each
-        // round's loads issued before the previous round computes. At most 2 at once for
-        // 4-bit pieces (32 values each: 4 spill registers), 4 for Q8_0's.
-        let per_lane = pieces / lanes;
-        let most = if f == BlockFormat::Q8_0 { 4 } else { 2 };
-        let (unroll, pipelined) = if pieces % lanes == 0 && per_lane <= most {
-            (per_lane, false)
-        } else if pieces % (2 * lanes) == 0 {
-            (2, true)
-        } else {
-            (1, true)
-        };
-        let nbc = self.i64c(nb);
-        let first = self.op(format!("arith.muli {row}, {nbc} : i64"));
-        let p = self.fresh();
-        let acc = self.fresh();
-        let res = self.fresh();
-        let pn = self.idx(pieces);
-        let step = self.idx(lanes * unroll);
-        let zero = self.f32c(0.0);
-        let last = self.i64c(pieces - 1);
-        // The round's pieces sub + lanes * u; a round loads the next one's before it
-        // computes, so a lane's loads are in flight while it computes (the loads past the
-        // row's end are of its last piece, and unused).
-        let round = |g: &mut Gen, p0: &str, by: i64| -> Result<Vec<Piece>, String> {
-            let mut v = Vec::new();
-            for u in 0..unroll {
-                let du = g.i64c(by + lanes * u);
-                let pu = g.op(format!("arith.addi {p0}, {du} : i64"));
-                let pu = g.op(format!("arith.minsi {pu}, {last} : i64"));
-                v.push(g.load_piece(w, f, &first, &pu)?);
-            }
-            Ok(v)
-        };
-        let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
-        let init = if pipelined {
-            round(self, &s64, 0)?
-        } else {
-            Vec::new()
-        };
-        let mut args = vec![format!("{acc} = {zero}")];
-        let mut types = vec!["f32".to_string()];
-        let mut current = Vec::new();
-        for pc in &init {
-            let mut names = Vec::new();
-            for (v, t) in pc.values() {
-                let n = self.fresh();
-                args.push(format!("{n} = {v}"));
-                types.push(t.to_string());
-                names.push(n);
-            }
-            current.push(Piece::from_values(&names, f));
-        }
-        self.open(format!(
-            "{res}:{} = scf.for {p} = {sub} to {pn} step {step} iter_args({}) -> ({}) {{",
-            types.len(),
-            args.join(", "),
-            types.join(", ")
-        ));
-        let p0 = self.op(format!("arith.index_cast {p} : index to i64"));
-        let next_round = if pipelined {
-            round(self, &p0, lanes * unroll)?
-        } else {
-            current = round(self, &p0, 0)?;
-            Vec::new()
-        };
-        let mut next = acc.clone();
-        for (u, pc) in current.iter().enumerate() {
-            let du = self.i64c(lanes * u as i64);
-            let pu = self.op(format!("arith.addi {p0}, {du} : i64"));
-            let k0 = self.piece_k0(f, &pu);
-            let (sum_qx, sum_x) = self.piece_dot(f, &pc.words, a, a_of, &k0, &rot);
-            let t = self.op(format!("arith.mulf {}, {sum_qx} : f32", pc.d));
-            let t = match (&pc.m, sum_x) {
-                (Some(m), Some(sx)) => {
-                    let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
-                    self.op(format!("arith.addf {t}, {mt} : f32"))
-                }
-                _ => t,
-            };
-            next = self.op(format!("arith.addf {next}, {t} : f32"));
-        }
-        let mut yields = vec![next];
-        let mut ytypes = vec!["f32".to_string()];
-        for pc in &next_round {
-            for (v, t) in pc.values() {
-                yields.push(v);
-                ytypes.push(t.to_string());
-            }
-        }
-        self.line(format!(
-            "scf.yield {} : {}",
-            yields.join(", "),
-            ytypes.join(", ")
-        ));
-        self.close("}");
-        let res = format!("{res}#0");
-        Ok(self.lanes_combine(res, lanes, false))
-    }
-
     /// Piece `p` (an i64, within the row whose first block is `first`): its 16 bytes of
     /// quantized values and its block's scales.
     fn load_piece(
@@ -341,10 +215,19 @@ impl Gen {
 
     /// `res[.., n] = x · w[n, :]` for the rows n of the region `need` of a block-quantized
     /// weight: a group of lanes per row, sized so that each lane has about four 16-byte
-    /// pieces of the row to load (a row of Q4_0 blocks is a quarter of its bf16 bytes:
-    /// a warp on one row would have too few loads in flight), the groups of a warp on
-    /// consecutive rows; every group runs the same rounds, so the shuffles that combine a
-    /// group's lanes see the whole warp.
+    /// pieces of the row to load (a row of Q4_0 blocks is a quarter of its bf16 bytes), the
+    /// groups of a warp on consecutive rows. Lane `sub` of a group takes pieces sub,
+    /// sub + lanes, ..., `unroll` of them a round; a lane's rounds, over all of its group's
+    /// rows, are one loop whose every round issues the next one's loads (the next row's
+    /// first where this one ends) before it computes, so loads are in flight while the lane
+    /// computes, across rows. At a row's last round the group's lanes combine their sums by
+    /// shuffles (every group of the warp is at the same round: the shuffles see the whole
+    /// warp) and its first lane stores the row.
+    ///
+    /// A piece's inputs are read from memory in 16-byte chunks, each lane starting at its
+    /// own chunk ([`Rotation`]): consecutive lanes' pieces lie a piece's inputs apart (128
+    /// bytes of f32 for a 4-bit piece), so reading chunk j together would put every lane of
+    /// a quarter-warp on the same shared-memory banks.
     pub(crate) fn block_matvec(
         &mut self,
         a: &View,
@@ -362,40 +245,158 @@ impl Gen {
         if need.is_empty() {
             return Ok(());
         }
+        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each: more spill
+        // registers), 4 Q8_0 ones; a round past the row's end (pieces not a multiple of the
+        // lanes) adds nothing.
+        let per_lane = (pieces + lanes - 1) / lanes;
+        let most = if f == BlockFormat::Q8_0 { 4 } else { 2 };
+        let unroll = [4i64, 2, 1]
+            .into_iter()
+            .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
+            .unwrap_or(1);
+        let inner = (per_lane + unroll - 1) / unroll;
+        let masked = pieces % (lanes * unroll) != 0;
         let (boxes, total) = self.region_boxes(need);
+        let zero64 = self.i64c(0);
+        let any = self.op(format!("arith.cmpi sgt, {total}, {zero64} : i64"));
+        self.open(format!("scf.if {any} {{"));
         let gc = self.i64c(groups);
         let g1 = self.i64c(groups - 1);
         let rounds = self.op(format!("arith.addi {total}, {g1} : i64"));
         let rounds = self.op(format!("arith.divsi {rounds}, {gc} : i64"));
-        let rounds = self.op(format!("arith.index_cast {rounds} : i64 to index"));
+        // This warp's row rounds warp, warp + nwarps, ...; `inner` lane rounds each.
+        let warp = self.op("arith.index_cast %warp : index to i64");
+        let nwarps = self.op("arith.index_cast %nwarps : index to i64");
+        let left = self.op(format!("arith.subi {rounds}, {warp} : i64"));
+        let left = self.op(format!("arith.maxsi {left}, {zero64} : i64"));
+        let one = self.i64c(1);
+        let w1 = self.op(format!("arith.subi {nwarps}, {one} : i64"));
+        let mine = self.op(format!("arith.addi {left}, {w1} : i64"));
+        let mine = self.op(format!("arith.divsi {mine}, {nwarps} : i64"));
+        let ic = self.i64c(inner);
+        let steps = self.op(format!("arith.muli {mine}, {ic} : i64"));
         let lc = self.idx(lanes);
         let sub = self.op(format!("arith.remui %lane, {lc} : index"));
         let g = self.op(format!("arith.divui %lane, {lc} : index"));
         let g64 = self.op(format!("arith.index_cast {g} : index to i64"));
-        let one = self.i64c(1);
+        let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
         let last = self.op(format!("arith.subi {total}, {one} : i64"));
-        let i = self.fresh();
-        self.open(format!("scf.for {i} = %warp to {rounds} step %nwarps {{"));
-        let i64v = self.op(format!("arith.index_cast {i} : index to i64"));
-        let r = self.op(format!("arith.muli {i64v}, {gc} : i64"));
-        let r = self.op(format!("arith.addi {r}, {g64} : i64"));
-        let valid = self.op(format!("arith.cmpi slt, {r}, {total} : i64"));
-        let li = self.op(format!("arith.minsi {r}, {last} : i64"));
-        let o = self.region_index(need, &boxes, &li);
-        let n = o
-            .last()
-            .ok_or("a product's rows are its last axis")?
-            .clone();
+        let last_piece = self.i64c(pieces - 1);
+        let rot = self.rotation(f, a.elem, &sub)?;
+        let nbc = self.i64c(nb);
+        // Round t of this lane: its row's multi-index, whether the row is in the region, and
+        // the round within the row.
+        let at = |g_: &mut Gen, t: &str| -> Result<(Vec<String>, String, String), String> {
+            let k = g_.op(format!("arith.divsi {t}, {ic} : i64"));
+            let j = g_.op(format!("arith.remsi {t}, {ic} : i64"));
+            let i = g_.op(format!("arith.muli {k}, {nwarps} : i64"));
+            let i = g_.op(format!("arith.addi {i}, {warp} : i64"));
+            let r = g_.op(format!("arith.muli {i}, {gc} : i64"));
+            let r = g_.op(format!("arith.addi {r}, {g64} : i64"));
+            let valid = g_.op(format!("arith.cmpi slt, {r}, {total} : i64"));
+            let li = g_.op(format!("arith.minsi {r}, {last} : i64"));
+            Ok((g_.region_index(need, &boxes, &li), valid, j))
+        };
+        // Piece u of round j: sub + lanes * (j * unroll + u).
+        let piece = |g_: &mut Gen, j: &str, u: i64| -> String {
+            let uc = g_.i64c(unroll);
+            let q = g_.op(format!("arith.muli {j}, {uc} : i64"));
+            let du = g_.i64c(u);
+            let q = g_.op(format!("arith.addi {q}, {du} : i64"));
+            let lcc = g_.i64c(lanes);
+            let q = g_.op(format!("arith.muli {q}, {lcc} : i64"));
+            g_.op(format!("arith.addi {q}, {s64} : i64"))
+        };
+        let round = |g_: &mut Gen, t: &str| -> Result<Vec<Piece>, String> {
+            let (o, _, j) = at(g_, t)?;
+            let n = o.last().ok_or("a product's rows are its last axis")?;
+            let first = g_.op(format!("arith.muli {n}, {nbc} : i64"));
+            let mut v = Vec::new();
+            for u in 0..unroll {
+                let p = piece(g_, &j, u);
+                let p = g_.op(format!("arith.minsi {p}, {last_piece} : i64"));
+                v.push(g_.load_piece(w, f, &first, &p)?);
+            }
+            Ok(v)
+        };
+        let init = round(self, &zero64)?;
+        let acc = self.fresh();
+        let t = self.fresh();
+        let res_ = self.fresh();
+        let zero = self.f32c(0.0);
+        let mut args = vec![format!("{acc} = {zero}")];
+        let mut types = vec!["f32".to_string()];
+        let mut current = Vec::new();
+        for pc in &init {
+            let mut names = Vec::new();
+            for (v, ty) in pc.values() {
+                let nm = self.fresh();
+                args.push(format!("{nm} = {v}"));
+                types.push(ty.to_string());
+                names.push(nm);
+            }
+            current.push(Piece::from_values(&names, f));
+        }
+        let (z_idx, one_idx) = (self.idx(0), self.idx(1));
+        let steps_idx = self.op(format!("arith.index_cast {steps} : i64 to index"));
+        self.open(format!(
+            "{res_}:{} = scf.for {t} = {z_idx} to {steps_idx} step {one_idx} iter_args({}) -> ({}) {{",
+            types.len(),
+            args.join(", "),
+            types.join(", ")
+        ));
+        let t64 = self.op(format!("arith.index_cast {t} : index to i64"));
+        // The next round's loads first (the last round reloads itself, unused).
+        let t1 = self.op(format!("arith.addi {t64}, {one} : i64"));
+        let tl = self.op(format!("arith.subi {steps}, {one} : i64"));
+        let t1 = self.op(format!("arith.minsi {t1}, {tl} : i64"));
+        let next_round = round(self, &t1)?;
+        let (o, valid, j) = at(self, &t64)?;
         let z = self.i64c(0);
         let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
         ai.push(z);
         let row_a = self.ptr(a, &ai);
-        let acc = self.block_row_dot(w, &n, &row_a, a, &sub, lanes)?;
+        let mut sum = acc.clone();
+        for (u, pc) in current.iter().enumerate() {
+            let p = piece(self, &j, u as i64);
+            let k0 = self.piece_k0(f, &p);
+            let (sum_qx, sum_x) = self.piece_dot(f, &pc.words, &row_a, a, &k0, &rot);
+            let mut term = self.op(format!("arith.mulf {}, {sum_qx} : f32", pc.d));
+            if let (Some(m), Some(sx)) = (&pc.m, sum_x) {
+                let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
+                term = self.op(format!("arith.addf {term}, {mt} : f32"));
+            }
+            if masked {
+                let inside = self.op(format!("arith.cmpi sle, {p}, {last_piece} : i64"));
+                term = self.op(format!("arith.select {inside}, {term}, {zero} : f32"));
+            }
+            sum = self.op(format!("arith.addf {sum}, {term} : f32"));
+        }
+        let il = self.i64c(inner - 1);
+        let end = self.op(format!("arith.cmpi eq, {j}, {il} : i64"));
+        self.open(format!("scf.if {end} {{"));
+        let row_sum = self.lanes_combine(sum.clone(), lanes, false);
         let zi = self.idx(0);
-        let first = self.op(format!("arith.cmpi eq, {sub}, {zi} : index"));
-        let st = self.op(format!("arith.andi {valid}, {first} : i1"));
+        let lead = self.op(format!("arith.cmpi eq, {sub}, {zi} : index"));
+        let st = self.op(format!("arith.andi {valid}, {lead} : i1"));
         self.open(format!("scf.if {st} {{"));
-        self.store(res, &o, &acc)?;
+        self.store(res, &o, &row_sum)?;
+        self.close("}");
+        self.close("}");
+        let carried = self.op(format!("arith.select {end}, {zero}, {sum} : f32"));
+        let mut yields = vec![carried];
+        let mut ytypes = vec!["f32".to_string()];
+        for pc in &next_round {
+            for (v, ty) in pc.values() {
+                yields.push(v);
+                ytypes.push(ty.to_string());
+            }
+        }
+        self.line(format!(
+            "scf.yield {} : {}",
+            yields.join(", "),
+            ytypes.join(", ")
+        ));
         self.close("}");
         self.close("}");
         Ok(())

@@ -84,6 +84,43 @@ call8)
   done
   gzip -9 "$out"/trace-*.json
   ;;
+call9)
+  # The flattened blocks loop (rounds over rows, next round's loads first) against the
+  # committed kernel (-v1), same run.
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz
+  for m in kq kqw kqs; do python3 gen_kq.py $m; done
+  for d in art/kq-* art/kqw-* art/kqs-*; do
+    n=$(basename "$d"); m=${n%-*}
+    r=$(timeout 120 ./mkc check $m --engine gpu --artifact "$d" 2>&1); rc=$?
+    echo "check $n: rc=$rc $(echo "$r" | grep -E 'max_rel_err_vs_sim' | tail -1) $(echo "$r" | grep -iE 'error|panic' | tail -1)" | tee -a "$out/checks.txt"
+  done
+  for round in 1 2; do for d in art/bench-1b-*; do
+    r=$(timeout 150 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d") round $round: rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  done; done
+  r=$(timeout 150 ./mkc bench art/bench-8b-q4_0 --pos 128 $B 2>&1); rc=$?
+  echo "bench bench-8b-q4_0: rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  ;;
+call10)
+  cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
+  xz -dc ../p2/ref.xz > reference.safetensors
+  r=$(timeout 200 ./mkc check smollm2.gguf --reference reference.safetensors --engine gpu --artifact art/gguf-smollm2 --no-sim 2>&1); rc=$?
+  echo "$r" > "$out/check-gguf.txt"; echo "check gguf: rc=$rc $(echo "$r" | tail -2 | tr '\n' ' ')"
+  r=$(timeout 120 ./mkc run smollm2.gguf --engine gpu --artifact art/gguf-smollm2 --prompt-ids "$(cat prompt_ids.txt)" --max-new-tokens 24 --ignore-eos 2>&1); rc=$?
+  echo "run gguf: rc=$rc $(echo "$r" | tail -2 | tr '\n' ' ')" | tee "$out/run-gguf.txt"
+  for round in 1 2; do for d in art/gguf-smollm2 art/gguf-smollm2-v1; do
+    r=$(timeout 150 ./mkc bench $d --pos 128 $B --weights smollm2.gguf 2>&1); rc=$?
+    echo "bench $(basename $d) round=$round: rc=$rc $(echo "$r" | tail -1 | grep -oE '"median_ms":[0-9.]+')" | tee -a "$out/bench.txt"
+  done; done
+  ;;
+call11)
+  # call9 ran out of time after its first bench: the rest, each bounded.
+  rm -rf art; xz -dc mkc.xz > mkc && chmod +x mkc && tar -xJf art.txz
+  for d in art/bench-1b-q8_0 art/bench-1b-q4_0-v1 art/bench-1b-q4_0 art/bench-1b-q8_0-v1 art/bench-8b-q4_0; do
+    r=$(timeout 75 ./mkc bench "$d" --pos 128 $B 2>&1); rc=$?
+    echo "bench $(basename "$d"): rc=$rc $(echo "$r" | tail -1 | grep -oE '"(median_ms|load_s)":[0-9.]+' | tr '\n' ' ')" >> "$out/bench.txt"
+  done
+  ;;
 call3)
   cat m1 ../p2/m2 | xz -dc > smollm2.gguf; sha256sum smollm2.gguf | tee "$out/gguf.txt"
   xz -dc ../p2/ref.xz > reference.safetensors
