@@ -491,6 +491,7 @@ impl Importer<'_> {
             op,
             args: &args,
             weight: &mut no_weights,
+            only: None,
         })?;
         self.body.erase_op(op);
         Ok(outs.into_iter().map(|t| self.konst(t)).collect())

@@ -31,6 +31,7 @@ pub fn register(r: &mut Registry) {
             e.arg(1),
             e.flag("transpose_b", false),
             e.out_ty(0)?,
+            e.only,
         )?])
     })
     .tile(tile_matmul);
@@ -88,7 +89,14 @@ fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     Ok(vec![Type::tensor(shape, a.elem)])
 }
 
-fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<Tensor, String> {
+/// The product, or (`only`) just those elements of it, every other element poison.
+fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    transpose_b: bool,
+    ty: TensorType,
+    only: Option<&Region>,
+) -> Result<Tensor, String> {
     let a2: Vec<i64> = if a.ty.rank() == 1 {
         vec![1, a.ty.shape[0]]
     } else {
@@ -111,9 +119,7 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
     );
     let batch_shape = matmul_shape(&a2, &b2)?;
     let batch_shape = &batch_shape[..batch_shape.len() - 2];
-    let batches: usize = batch_shape.iter().product::<i64>() as usize;
     let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b_stored[..nb - 2]);
-    let mut out = Vec::with_capacity(batches * m * n);
     // Element access without copying whole operands (weights can be gigabytes).
     let get = |t: &Tensor, i: usize| -> f64 {
         match &t.data {
@@ -123,36 +129,47 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
         }
     };
     let int = !ty.elem.is_float();
-    for bi in 0..batches {
-        let ab = broadcast_source(bi, batch_shape, a_batch) * m * k;
+    // Element (batch, i, j) of the product: the result's flat index, as the result's
+    // shape drops only axes of size 1.
+    let element = |flat: usize| -> Scalar {
+        let (bi, i, j) = (
+            flat / (m * n).max(1),
+            flat / n.max(1) % m.max(1),
+            flat % n.max(1),
+        );
+        let row = broadcast_source(bi, batch_shape, a_batch) * m * k + i * k;
         let bb = broadcast_source(bi, batch_shape, b_batch) * k * n;
-        for i in 0..m {
-            let row = ab + i * k;
-            for j in 0..n {
-                let b_at = |p: usize| {
-                    if transpose_b {
-                        bb + j * k + p
-                    } else {
-                        bb + p * n + j
-                    }
-                };
-                if int {
-                    let mut acc = 0i64;
-                    for p in 0..k {
-                        acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
-                    }
-                    out.push(Scalar::I(acc));
-                } else {
-                    let mut acc = 0f64;
-                    for p in 0..k {
-                        acc += get(a, row + p) * get(b, b_at(p));
-                    }
-                    out.push(Scalar::F(acc));
-                }
+        let b_at = |p: usize| {
+            if transpose_b {
+                bb + j * k + p
+            } else {
+                bb + p * n + j
             }
+        };
+        if int {
+            let mut acc = 0i64;
+            for p in 0..k {
+                acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
+            }
+            return Scalar::I(acc);
         }
-    }
-    Ok(Tensor::from_fn(ty, |i| out[i]))
+        // The same sum in the same order, on contiguous rows (the common case: a weight
+        // [N, K] read transposed).
+        if let (Data::F32(x), Data::F32(y), true) = (&a.data, &b.data, transpose_b) {
+            let (x, y) = (&x[row..row + k], &y[bb + j * k..bb + j * k + k]);
+            return Scalar::F(
+                x.iter()
+                    .zip(y)
+                    .fold(0f64, |acc, (&p, &q)| acc + p as f64 * q as f64),
+            );
+        }
+        let mut acc = 0f64;
+        for p in 0..k {
+            acc += get(a, row + p) * get(b, b_at(p));
+        }
+        Scalar::F(acc)
+    };
+    Ok(crate::interpret::from_fn_in(ty, only, element))
 }
 
 /// A tile of the product needs its rows of `a` (batch broadcast) and its columns of `b`,
