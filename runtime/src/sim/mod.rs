@@ -7,6 +7,10 @@
 //! (NaN), so a task whose declared reads miss something it uses computes NaN, and that is
 //! reported with the task's name; a write outside its declared writes is reported too. So
 //! the ranges the events are derived from are checked against what the arithmetic uses.
+//! Each op of the slice computes only the region of its result the tile needs
+//! ([`mkc_ir::interpret::Eval::only`]) and leaves the rest poison, so a task costs its
+//! tile's arithmetic, not its ops' whole results, and a slice that uses more of a value
+//! than its tiling says computes NaN too.
 //! Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
 //! is the interpreter's (f64, rounded to each op's type: f32 accumulation or better).
 

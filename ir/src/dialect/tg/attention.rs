@@ -763,7 +763,8 @@ mod tests {
     }
 
     /// Attention's parts, combined, are attention: for every position (short runs leave
-    /// parts empty, long ones cut it into uneven runs), parts count and GQA grouping.
+    /// parts empty, long ones cut it into uneven runs), parts count and GQA grouping. Both,
+    /// restricted to some heads (and parts), equal the whole there and are poison elsewhere.
     #[test]
     fn combined_parts_are_attention() {
         let (heads, kv, dim, ctx) = (4usize, 2usize, 8usize, 40usize);
@@ -796,6 +797,25 @@ mod tests {
                     next = hi;
                 }
                 assert_eq!(next, n);
+                // Restricted to some (part, head)s, those equal the whole; the rest poison.
+                let some = |idx: &[usize]| (idx[0] + idx[1]) % 3 == 1;
+                let q_only = attention_partial(&q, &k, &v, pos, 0.3, p.ty.clone(), &some);
+                let row = dim + 2;
+                for i in 0..p.len() {
+                    let (part, head) = (i / (heads * row), i / row % heads);
+                    match some(&[part, head]) {
+                        true => assert_eq!(q_only.f(i).to_bits(), p.f(i).to_bits(), "{i}"),
+                        false => assert!(q_only.f(i).is_nan(), "{i}"),
+                    }
+                }
+                let one_head = |idx: &[usize]| idx[0] == 2;
+                let a_only = attention(&q, &k, &v, pos, 0.3, out.clone(), &one_head);
+                for i in 0..heads * dim {
+                    match i / dim == 2 {
+                        true => assert_eq!(a_only.f(i).to_bits(), want.f(i).to_bits(), "{i}"),
+                        false => assert!(a_only.f(i).is_nan(), "{i}"),
+                    }
+                }
                 let got = attention_combine(&p, out.clone());
                 for i in 0..heads * dim {
                     assert!(

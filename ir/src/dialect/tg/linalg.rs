@@ -218,3 +218,53 @@ fn tile_matmul(n: &NeedsInput) -> Vec<Option<Region>> {
     });
     vec![Some(ra), Some(rb)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ElemType;
+
+    fn t(shape: &[i64], elem: ElemType, f: impl Fn(usize) -> f64) -> Tensor {
+        Tensor::from_fn(TensorType::new(shape.to_vec(), elem), |i| {
+            if elem.is_float() {
+                Scalar::F(f(i))
+            } else {
+                Scalar::I(f(i) as i64)
+            }
+        })
+    }
+
+    /// A product restricted to boxes equals the whole product there, and is poison
+    /// elsewhere: the simulator computes one task's tile this way.
+    #[test]
+    fn a_product_restricted_to_boxes_equals_the_whole_there_and_is_poison_elsewhere() {
+        let region: Region = vec![vec![(1, 2), (0, 2), (3, 5)], vec![(0, 1), (2, 3), (0, 1)]];
+        for (elem, transpose_b) in [
+            (ElemType::F32, true),
+            (ElemType::F32, false),
+            (ElemType::F64, true),
+            (ElemType::I64, false),
+        ] {
+            let a = t(&[2, 3, 4], elem, |i| (i as f64 * 0.37).sin() * 3.0);
+            let bs: &[i64] = if transpose_b { &[5, 4] } else { &[4, 5] };
+            let b = t(bs, elem, |i| (i as f64 * 0.11).cos() * 2.0);
+            let ty = TensorType::new(vec![2, 3, 5], elem);
+            let whole = matmul(&a, &b, transpose_b, ty.clone(), None).unwrap();
+            let part = matmul(&a, &b, transpose_b, ty.clone(), Some(&region)).unwrap();
+            let mut inside = vec![false; whole.len()];
+            for bx in &region {
+                for (lo, hi) in crate::tiling::flat_runs(&ty.shape, bx) {
+                    (lo as usize..hi as usize).for_each(|i| inside[i] = true);
+                }
+            }
+            assert_eq!(inside.iter().filter(|&&x| x).count(), 2 * 2 + 1);
+            for (i, &is_in) in inside.iter().enumerate() {
+                match (is_in, elem.is_float()) {
+                    (true, _) => assert_eq!(part.get(i), whole.get(i), "{elem} element {i}"),
+                    (false, true) => assert!(part.f(i).is_nan(), "{elem} element {i}"),
+                    (false, false) => assert_eq!(part.get(i), Scalar::I(0), "element {i}"),
+                }
+            }
+        }
+    }
+}
