@@ -3,7 +3,8 @@
 //! heads, its full vocabulary of 49152 with the tied embedding as the LM head), random bf16
 //! weights, the default target's schedule (964 tasks a step over 132 SMs). Two
 //! positions, teacher-forced, against the interpreter of the imported step; then the same
-//! program with one task's declared read cut short, which the simulator must name.
+//! program with one task's declared read cut short, and with one task's waits removed,
+//! which the simulator must name (an undeclared read, a missing dependency).
 //!
 //! Bound: the simulator keeps the KV caches in bf16, the interpreter in f32 (see
 //! tests/quantized.rs for how bf16 storage adds up); the project's scale for bf16 memory is
@@ -18,6 +19,7 @@ use mkc_ir::weights::{RawTensor, WeightSource};
 use mkc_ir::{Body, ElemType, TargetSpec, TensorType};
 use mkc_runtime::compare::{argmax, compare_finite};
 use mkc_runtime::interp::i64_tensor;
+use mkc_runtime::sim::SimError;
 use mkc_runtime::{Interpreter, Simulator, Tensor};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -120,7 +122,7 @@ fn simulate(
 }
 
 #[test]
-fn a_real_size_layer_stack_agrees_with_the_interpreter_and_names_an_undeclared_read() {
+fn a_real_size_layer_stack_agrees_with_the_interpreter_and_names_bad_reads_and_waits() {
     let dir = two_layer_smollm2();
     let o = ModelOptions {
         random_weights: true,
@@ -176,7 +178,39 @@ fn a_real_size_layer_stack_agrees_with_the_interpreter_and_names_an_undeclared_r
         e.contains("lm_head") && e.contains("its reads do not declare"),
         "{e}"
     );
+
+    // One LM-head task no longer waits for the final norm: some interleaving runs it first.
+    let bad = drop_first_waits(&text, "lm_head");
+    let bad = mkc_ir::parse_text("edited.mlir", &bad).unwrap();
+    let caught = (0..8).find_map(|seed| {
+        let mut sim = Simulator::new(&bad, &weights, seed).unwrap();
+        sim.call(&inputs(17, 0, caches(&model, &o))).err()
+    });
+    let e = caught.expect("no seed ran the LM-head task before its input was written");
+    assert!(
+        matches!(&e, SimError::MissingDependency(m) if m.contains("lm_head")),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `text` with the waits of the first `kind` task removed.
+fn drop_first_waits(text: &str, kind: &str) -> String {
+    let mut done = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if done || !l.contains("\"task.task\"") || !l.contains(&format!("kind = \"{kind}\"")) {
+                return l.to_string();
+            }
+            let at = l.find("waits = [").expect("the task waits");
+            let end = at + l[at..].find(']').unwrap();
+            done = true;
+            format!("{}waits = []{}", &l[..at], &l[end + 1..])
+        })
+        .collect();
+    assert!(done, "no {kind} task");
+    out.join("\n")
 }
 
 /// `text` with the first declared read of `buffer` by a `kind` task cut by `cut` bytes at
