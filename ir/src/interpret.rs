@@ -125,18 +125,8 @@ fn elementwise(
     Ok(vec![t])
 }
 
-/// Poison: what an element nobody computed holds (NaN for floats, 0 for integers; a
-/// whole tensor of it is [`Tensor::poison`]).
-pub fn poison(elem: crate::types::ElemType) -> Scalar {
-    if elem.is_float() {
-        Scalar::F(f64::NAN)
-    } else {
-        Scalar::I(0)
-    }
-}
-
 /// [`Tensor::from_fn`] over the boxes `only` of `ty` (every element when `None`): every
-/// other element is [`poison`], and `f` is not called for it.
+/// other element is poison ([`Tensor::poison`]), and `f` is not called for it.
 pub fn from_fn_in(
     ty: TensorType,
     only: Option<&Region>,
