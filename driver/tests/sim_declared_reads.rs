@@ -101,3 +101,68 @@ fn an_undeclared_activation_read_is_named() {
     let e = step(&bad, &o).expect_err("a task reading undeclared activation bytes must fail");
     assert!(e.contains("its reads do not declare"), "{e}");
 }
+
+/// `text` with `from` replaced by `to` in the first `kind` task's line.
+fn edit_task(text: &str, kind: &str, from: &str, to: &str) -> String {
+    let mut done = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !done && l.contains("\"task.task\"") && l.contains(&format!("kind = \"{kind}\"")) {
+                assert!(l.contains(from), "{l}");
+                done = true;
+                return l.replacen(from, to, 1);
+            }
+            l.to_string()
+        })
+        .collect();
+    assert!(done, "no {kind} task");
+    out.join("\n")
+}
+
+/// A task's group, output and tile are checked against the function when the program is
+/// read (the simulator indexed with them), each error naming the task op.
+#[test]
+fn a_task_naming_no_group_result_or_box_of_the_function_is_an_error_when_read() {
+    let (text, o) = scheduled(None);
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"task.task\"") && l.contains("kind = \"lm_head\""))
+        .unwrap();
+    let field = |k: &str| {
+        let at = line.find(&format!("{k} = ")).unwrap() + k.len() + 3;
+        let n: String = line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        format!("{k} = {n}")
+    };
+    let tile_end = {
+        let at = line.find("#task.box<").unwrap();
+        line[at..].split('>').next().unwrap().to_string() + ">"
+    };
+    for (from, to, want) in [
+        (
+            field("group"),
+            "group = 999".to_string(),
+            "'group' 999 is not a step of the function",
+        ),
+        (
+            field("output"),
+            "output = 7".to_string(),
+            "'output' 7 is not a result of group",
+        ),
+        (
+            tile_end,
+            "#task.box<0:999999>".to_string(),
+            "tile box [(0, 999999)] is not inside result",
+        ),
+    ] {
+        let bad = edit_task(&text, "lm_head", &from, &to);
+        let e = step(&bad, &o).expect_err(&to);
+        assert!(
+            e.contains(want) && e.contains("error: 'task.task' op"),
+            "{to}: {e}"
+        );
+    }
+}

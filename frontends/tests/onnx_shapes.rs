@@ -2,124 +2,9 @@
 //! Squeeze, Slice with negative steps). Each small model must import correctly or give an
 //! error; none may panic.
 
-use mkc_frontends::onnx::proto::*;
-use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
-use prost::Message;
-
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            dim_value: Some(d),
-                            dim_param: None,
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
-}
-
-fn ints(name: &str, v: &[i64]) -> TensorProto {
-    TensorProto {
-        dims: vec![v.len() as i64],
-        data_type: Some(7),
-        int64_data: v.to_vec(),
-        name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-fn int_attr(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        i: Some(i),
-        r#type: Some(2),
-        ..Default::default()
-    }
-}
-
-fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        ints: v.to_vec(),
-        r#type: Some(7),
-        ..Default::default()
-    }
-}
-
-/// One node `op(x, constant inputs...)` over an f32 `x` of shape `dims`, with `outputs`
-/// outputs; the import's result (the printed module, or the error).
-fn import_one(
-    op: &str,
-    dims: &[i64],
-    consts: Vec<TensorProto>,
-    attrs: Vec<AttributeProto>,
-    outputs: usize,
-) -> Result<String, String> {
-    let mut input = vec!["x".to_string()];
-    input.extend(consts.iter().map(|t| t.name.clone().unwrap()));
-    let output: Vec<String> = (0..outputs).map(|i| format!("y{i}")).collect();
-    let m = ModelProto {
-        ir_version: Some(9),
-        producer_name: Some("mkc-test".into()),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(18),
-        }],
-        graph: Some(GraphProto {
-            name: Some("g".into()),
-            node: vec![NodeProto {
-                input,
-                output: output.clone(),
-                name: Some("n".into()),
-                op_type: Some(op.into()),
-                attribute: attrs,
-                ..Default::default()
-            }],
-            initializer: consts,
-            input: vec![value("x", dims)],
-            output: output
-                .iter()
-                .map(|o| ValueInfoProto {
-                    name: Some(o.clone()),
-                    r#type: None,
-                })
-                .collect(),
-            value_info: vec![],
-        }),
-    };
-    let dir = std::env::temp_dir().join(format!(
-        "mkc-onnx-shapes-{}-{}",
-        std::process::id(),
-        std::thread::current()
-            .name()
-            .unwrap_or("t")
-            .replace("::", "-")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{op}.onnx"));
-    std::fs::write(&path, m.encode_to_vec()).unwrap();
-    let model = OnnxModel::open(&path).map_err(|e| e.to_string())?;
-    let r = import(&model, &ImportOptions::default())
-        .map(|b| mkc_ir::printer::print(&b))
-        .map_err(|e| e.to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    r
-}
-
-fn expect_err(r: Result<String, String>, want: &str) {
-    match r {
-        Ok(ir) => panic!("expected an error containing {want:?}, got\n{ir}"),
-        Err(e) => assert!(e.contains(want), "{e}"),
-    }
-}
+#[path = "onnx_node/mod.rs"]
+mod onnx_node;
+use onnx_node::*;
 
 #[test]
 fn rank_0_inputs_have_no_axis() {
@@ -234,4 +119,45 @@ fn split_sizes_must_cut_the_axis() {
     assert!(ir.contains("tensor<2xf32>, tensor<3xf32>"), "{ir}");
     let ir = import_one("Split", &[5], vec![], vec![], 2).unwrap();
     assert!(ir.contains("tensor<3xf32>, tensor<2xf32>"), "{ir}");
+}
+
+#[test]
+fn repeated_squeeze_and_unsqueeze_axes_are_errors() {
+    // [2, 2] on a vector: ranked 3, but only one 1 to insert, past the end (this panicked).
+    for axes in [&[2, 2][..], &[0, -3], &[1, 1]] {
+        expect_err(
+            import_one("Unsqueeze", &[3], vec![ints("axes", axes)], vec![], 1),
+            "Unsqueeze: axis",
+        );
+    }
+    let e = import_one("Unsqueeze", &[3], vec![ints("axes", &[0, -3])], vec![], 1);
+    expect_err(e, "Unsqueeze: axis 0 is given twice in axes [0, 0]");
+    let e = import_one("Squeeze", &[1, 3], vec![ints("axes", &[0, -2])], vec![], 1);
+    expect_err(e, "Squeeze: axis 0 is given twice");
+    // Distinct axes still work.
+    let ir = import_one("Unsqueeze", &[3], vec![ints("axes", &[0, -1])], vec![], 1).unwrap();
+    assert!(ir.contains("tensor<1x3x1xf32>"), "{ir}");
+}
+
+/// What the ONNX op fuzzer found (`fuzz_onnx.rs`, single nodes on edge shapes).
+#[test]
+fn edge_constants_found_by_the_op_fuzzer_are_errors() {
+    // Pad by i64::MIN: negating it overflowed.
+    let pad = import_one("Pad", &[0], vec![ints("pads", &[-1, i64::MIN])], vec![], 1);
+    expect_err(pad, "negative pads crop more than the whole dimension");
+    // Reshape to [i64::MAX, 2]: the product overflowed.
+    let reshape = import_one(
+        "Reshape",
+        &[],
+        vec![ints("shape", &[i64::MAX, 2])],
+        vec![],
+        1,
+    );
+    expect_err(reshape, "cannot reshape");
+    // Expand to [-1] imported as tensor<-1xf32>, which does not parse.
+    let expand = import_one("Expand", &[], vec![ints("shape", &[-1])], vec![], 1);
+    expect_err(expand, "dimensions must lie in 0..=4294967295");
+    // An input dimension of 2^40 imported, and printed as IR the parser rejects.
+    let huge = import_one("Squeeze", &[1 << 40], vec![ints("axes", &[])], vec![], 1);
+    expect_err(huge, "input 'x' has an unsupported shape [1099511627776]");
 }

@@ -8,6 +8,7 @@ use crate::dialect::tg::elementwise::{broadcast_source, Scalar};
 use crate::ir::{Body, OpId};
 use crate::registry::Registry;
 use crate::tensor::Tensor;
+use crate::tiling::{flat_runs, Region};
 use crate::types::{TensorType, Type};
 use std::rc::Rc;
 
@@ -20,6 +21,10 @@ pub struct Eval<'a> {
     pub op: OpId,
     pub args: &'a [Rc<Tensor>],
     pub weight: &'a mut WeightFn<'a>,
+    /// The elements of the (single) result the caller reads, as boxes; `None`: all of it.
+    /// An op may then compute only those and leave every other element poison (NaN, or 0
+    /// for integers): the simulator runs one task's tile of an op this way.
+    pub only: Option<&'a Region>,
 }
 
 impl Eval<'_> {
@@ -105,7 +110,7 @@ fn elementwise(
     let args = e.args;
     let mut scratch = vec![Scalar::I(0); args.len()];
     let mut failed = false;
-    let t = Tensor::from_fn(ty.clone(), |i| {
+    let t = from_fn_in(ty.clone(), e.only, |i| {
         for (s, a) in scratch.iter_mut().zip(args) {
             *s = a.get(broadcast_source(i, &ty.shape, &a.ty.shape));
         }
@@ -118,6 +123,27 @@ fn elementwise(
         return Err("undefined result (integer division by zero?)".into());
     }
     Ok(vec![t])
+}
+
+/// [`Tensor::from_fn`] over the boxes `only` of `ty` (every element when `None`): every
+/// other element is poison ([`Tensor::poison`]), and `f` is not called for it.
+pub fn from_fn_in(
+    ty: TensorType,
+    only: Option<&Region>,
+    mut f: impl FnMut(usize) -> Scalar,
+) -> Tensor {
+    let Some(boxes) = only else {
+        return Tensor::from_fn(ty, f);
+    };
+    let mut t = Tensor::poison(ty);
+    for b in boxes {
+        for (lo, hi) in flat_runs(&t.ty.shape, b) {
+            for i in lo as usize..hi as usize {
+                t.set(i, f(i));
+            }
+        }
+    }
+    t
 }
 
 /// Row-major strides of `shape`, in elements.

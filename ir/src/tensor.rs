@@ -31,6 +31,28 @@ impl Tensor {
         Tensor { ty, data }
     }
 
+    /// A tensor of `ty` that holds poison everywhere: NaN for floats, 0 for integers (what
+    /// an element nobody computed holds in the simulator).
+    pub fn poison(ty: TensorType) -> Tensor {
+        let n = ty.num_elements() as usize;
+        let data = match ty.elem {
+            ElemType::F64 => Data::F64(vec![f64::NAN; n]),
+            e if e.is_float() => Data::F32(vec![f32::NAN; n]),
+            _ => Data::I64(vec![0; n]),
+        };
+        Tensor { ty, data }
+    }
+
+    /// Sets element `i` to `x`, converted to the element type as [`Tensor::from_fn`] does.
+    pub fn set(&mut self, i: usize, x: Scalar) {
+        let e = self.ty.elem;
+        match &mut self.data {
+            Data::F64(v) => v[i] = x.f(),
+            Data::F32(v) => v[i] = round_to(x.f(), e) as f32,
+            Data::I64(v) => v[i] = x.convert(e).i(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.data {
             Data::F32(v) => v.len(),

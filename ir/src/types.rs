@@ -208,6 +208,10 @@ impl fmt::Display for ElemType {
     }
 }
 
+/// The largest dimension a tensor type may have (what the parser accepts): producers of IR
+/// (importers) check against it so that what they print parses back.
+pub const MAX_DIM: i64 = u32::MAX as i64;
+
 /// A statically shaped tensor type: `tensor<2x3xbf16>`, `tensor<f32>` (rank 0).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct TensorType {

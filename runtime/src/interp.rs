@@ -8,6 +8,7 @@ use mkc_ir::attr::Attr;
 use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::fused;
 use mkc_ir::interpret::{self, Eval};
+use mkc_ir::tiling::Region;
 use mkc_ir::weights::WeightSource;
 use mkc_ir::{Body, ElemType, OpId, TensorType, Type, ValueId};
 use std::collections::HashMap;
@@ -132,6 +133,17 @@ impl<'a> Interpreter<'a> {
     /// Evaluates one op on the given operand values (importers fold constants with it): a
     /// fused group by walking its region, any other op as its definition says.
     pub fn eval_op(&mut self, op: OpId, args: &[Rc<Tensor>]) -> Result<Vec<Tensor>, String> {
+        self.eval_op_in(op, args, None)
+    }
+
+    /// [`Interpreter::eval_op`] of which only the boxes `only` of the (single) result are
+    /// read: an op may leave its other elements poison ([`Eval::only`]).
+    pub fn eval_op_in(
+        &mut self,
+        op: OpId,
+        args: &[Rc<Tensor>],
+        only: Option<&Region>,
+    ) -> Result<Vec<Tensor>, String> {
         if fused::Group::is(self.body, op) {
             return self.eval_group(op, args);
         }
@@ -142,6 +154,7 @@ impl<'a> Interpreter<'a> {
             op,
             args,
             weight: &mut weight,
+            only,
         })
     }
 

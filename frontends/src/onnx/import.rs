@@ -8,7 +8,7 @@ use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::ints;
 use mkc_ir::interpret::{self, Eval};
 use mkc_ir::tensor::Tensor;
-use mkc_ir::types::broadcast_shapes;
+use mkc_ir::types::{broadcast_shapes, MAX_DIM};
 use mkc_ir::weights::RawTensor;
 use mkc_ir::{BlockId, Body, ElemType, OpId, OpSpec, Registry, TensorType, Type, ValueId};
 use std::collections::HashMap;
@@ -114,7 +114,7 @@ pub fn import(model: &OnnxModel, opts: &ImportOptions) -> Result<Body> {
                 }
             }
         }
-        if shape.iter().any(|&d| d < 0)
+        if shape.iter().any(|&d| !(0..=MAX_DIM).contains(&d))
             || TensorType::new(shape.clone(), elem).num_elements() > MAX_ELEMENTS
         {
             return err(format!("input '{name}' has an unsupported shape {shape:?}"));
@@ -429,6 +429,16 @@ impl Importer<'_> {
                     .collect()
             }
         };
+        // A negative or huge dimension (from a shape constant, say) would print as IR that
+        // does not parse.
+        if let Some(t) = result_types
+            .iter()
+            .find(|t| t.shape.iter().any(|&d| !(0..=MAX_DIM).contains(&d)))
+        {
+            return err(format!(
+                "{name} would produce {t}: dimensions must lie in 0..={MAX_DIM}"
+            ));
+        }
         if let Some(t) = result_types
             .iter()
             .find(|t| t.num_elements() > MAX_ELEMENTS)
@@ -491,6 +501,7 @@ impl Importer<'_> {
             op,
             args: &args,
             weight: &mut no_weights,
+            only: None,
         })?;
         self.body.erase_op(op);
         Ok(outs.into_iter().map(|t| self.konst(t)).collect())

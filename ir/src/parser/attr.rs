@@ -108,7 +108,7 @@ impl Parser<'_> {
             let digits = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
             if digits > 0 && rest.as_bytes().get(digits) == Some(&b'x') {
                 match rest[..digits].parse::<i64>() {
-                    Ok(d) if d <= i64::from(u32::MAX) => shape.push(d),
+                    Ok(d) if d <= crate::types::MAX_DIM => shape.push(d),
                     _ => return bad(format!("dimension '{}' is too large", &rest[..digits])),
                 }
                 rest = &rest[digits + 1..];

@@ -7,6 +7,10 @@
 //! (NaN), so a task whose declared reads miss something it uses computes NaN, and that is
 //! reported with the task's name; a write outside its declared writes is reported too. So
 //! the ranges the events are derived from are checked against what the arithmetic uses.
+//! Each op of the slice computes only the region of its result the tile needs
+//! ([`mkc_ir::interpret::Eval::only`]) and leaves the rest poison, so a task costs its
+//! tile's arithmetic, not its ops' whole results, and a slice that uses more of a value
+//! than its tiling says computes NaN too.
 //! Floats are stored as bf16 (what the GPU keeps in memory); arithmetic inside a task
 //! is the interpreter's (f64, rounded to each op's type: f32 accumulation or better).
 
@@ -55,14 +59,6 @@ pub struct Simulator<'a> {
 /// A value as a task reads it, and the first of its elements read that is NaN or infinite
 /// (real data, not poison).
 type Loaded = (Rc<Tensor>, Option<(usize, f64)>);
-
-fn poison(elem: ElemType) -> Scalar {
-    if elem.is_float() {
-        Scalar::F(f64::NAN)
-    } else {
-        Scalar::I(0)
-    }
-}
 
 /// Whether bytes `at..at + n` of `buffer` lie inside one of `ranges`.
 fn covered(ranges: &[Range], buffer: BufferId, at: u64, n: u64) -> bool {
@@ -247,18 +243,31 @@ impl<'a> Simulator<'a> {
             }
         }
         let mem = memory.get(l.buffer.index()).map_or(&[][..], |m| &m[..]);
-        let n = ty.num_elements() as usize;
-        let mut vals: Vec<Option<f64>> = vec![None; n];
+        let mut t = Tensor::poison(ty.clone());
+        let mut non_finite: Option<(usize, f64)> = None;
+        let mut put = |t: &mut Tensor, i: usize, x: f64| {
+            if !x.is_finite() && non_finite.is_none_or(|(j, _)| i < j) {
+                non_finite = Some((i, x));
+            }
+            t.set(
+                i,
+                if ty.elem.is_float() {
+                    Scalar::F(x)
+                } else {
+                    Scalar::I(x as i64)
+                },
+            );
+        };
+        // Only the declared ranges of this buffer matter.
+        let mine: Option<Vec<Range>> =
+            declared.map(|d| d.iter().filter(|r| r.buffer == l.buffer).cloned().collect());
         let addr = l.addresser();
+        let inner = ty.shape.last().map_or(1, |&d| d.max(1) as usize);
         for b in region.unwrap_or(&full) {
             for (lo, hi) in flat_runs(&ty.shape, b) {
-                for (i, v) in vals
-                    .iter_mut()
-                    .enumerate()
-                    .take(hi as usize)
-                    .skip(lo as usize)
-                {
-                    if let Some((t, _)) = weight {
+                let (lo, hi) = (lo as usize, hi as usize);
+                if let Some((w, _)) = weight {
+                    for i in lo..hi {
                         let parts = l
                             .block_parts(i as u64)
                             .unwrap_or([(addr(i as u64), l.elem_bytes), (0, 0)]);
@@ -267,27 +276,42 @@ impl<'a> Simulator<'a> {
                                 .iter()
                                 .all(|&(at, n)| n == 0 || covered(d, l.buffer, at, n))
                         };
-                        if declared.is_none_or(seen) {
-                            *v = Some(t.f(i));
+                        if mine.as_deref().is_none_or(seen) {
+                            put(&mut t, i, w.f(i));
                         }
-                        continue;
                     }
-                    let at = addr(i as u64);
-                    if declared.is_none_or(|d| covered(d, l.buffer, at, l.elem_bytes)) {
-                        *v = Some(mem[at as usize]);
+                    continue;
+                }
+                // Row by row of the innermost axis, where addresses are affine: a row whose
+                // bytes lie inside one declared range is read whole, without a check per
+                // element.
+                let mut i = lo;
+                while i < hi {
+                    let end = hi.min((i / inner + 1) * inner);
+                    let base = addr(i as u64);
+                    let step = if end - i > 1 {
+                        addr(i as u64 + 1) - base
+                    } else {
+                        0
+                    };
+                    let last = base + (end - i - 1) as u64 * step;
+                    let whole = mine
+                        .as_deref()
+                        .is_none_or(|d| covered(d, l.buffer, base, last + l.elem_bytes - base));
+                    for (k, j) in (i..end).enumerate() {
+                        let at = base + k as u64 * step;
+                        if whole
+                            || mine
+                                .as_deref()
+                                .is_none_or(|d| covered(d, l.buffer, at, l.elem_bytes))
+                        {
+                            put(&mut t, j, mem[at as usize]);
+                        }
                     }
+                    i = end;
                 }
             }
         }
-        let non_finite = vals
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| x.filter(|x| !x.is_finite()).map(|x| (i, x)));
-        let t = Tensor::from_fn(ty.clone(), |i| match vals[i] {
-            Some(x) if ty.elem.is_float() => Scalar::F(x),
-            Some(x) => Scalar::I(x as i64),
-            None => poison(ty.elem),
-        });
         Ok((Rc::new(t), non_finite))
     }
 
@@ -344,14 +368,16 @@ impl<'a> Simulator<'a> {
                 .map(|&v| match values.get(&v) {
                     Some(x) => Ok(x.clone()),
                     // Not needed by this tile (an in-place cache's old contents): poison.
-                    None => ty(v).map(|tt| {
-                        let e = tt.elem;
-                        Rc::new(Tensor::from_fn(tt, |_| poison(e)))
-                    }),
+                    None => ty(v).map(|tt| Rc::new(Tensor::poison(tt))),
                 })
                 .collect::<Result<_, String>>()?;
+            // Only the tile's part of a one-result op is computed: the rest is poison.
+            let only = match d.results[..] {
+                [r] => sl.needs.get(&r),
+                _ => None,
+            };
             let outs = interp
-                .eval_op(op, &ins)
+                .eval_op_in(op, &ins, only)
                 .map_err(|e| format!("{}: '{}': {e}", name(), d.name))?;
             for (&r, x) in d.results.iter().zip(outs) {
                 values.insert(r, Rc::new(x));

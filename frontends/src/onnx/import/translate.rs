@@ -23,16 +23,18 @@ fn reshape_target(ty: &TensorType, spec: &[i64], allow_zero: bool) -> Result<Vec
             _ => return err(format!("bad target shape {spec:?}")),
         }
     }
+    // Products that overflow are as wrong as products that differ.
+    let product = |s: &[i64]| s.iter().try_fold(1i64, |p, &d| p.checked_mul(d));
+    let cannot = || err(format!("cannot reshape {ty} into {spec:?}"));
     if let Some(i) = infer_at {
-        let known: i64 = shape.iter().product();
         let total = ty.num_elements() as i64;
-        if known == 0 || total % known != 0 {
-            return err(format!("cannot reshape {ty} into {spec:?}"));
+        match product(&shape) {
+            Some(known) if known != 0 && total % known == 0 => shape[i] = total / known,
+            _ => return cannot(),
         }
-        shape[i] = total / known;
     }
-    if shape.iter().product::<i64>() as u64 != ty.num_elements() {
-        return err(format!("cannot reshape {ty} into {spec:?}"));
+    if product(&shape).is_none_or(|p| p as u64 != ty.num_elements()) {
+        return cannot();
     }
     Ok(shape)
 }
@@ -45,6 +47,7 @@ fn squeezed(ty: &TensorType, axes: Option<Vec<i64>>) -> Result<Vec<i64>> {
         Some(ax) => ax.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?,
         None => (0..r).filter(|&d| shape[d] == 1).collect(),
     };
+    no_repeated_axis("Squeeze", &axes)?;
     if axes.iter().any(|&d| shape[d] != 1) {
         return err(format!("cannot squeeze a dimension that is not 1 in {ty}"));
     }
@@ -56,11 +59,26 @@ fn squeezed(ty: &TensorType, axes: Option<Vec<i64>>) -> Result<Vec<i64>> {
         .collect())
 }
 
+/// ONNX forbids an axis twice in Squeeze's and Unsqueeze's axes (negative ones count as
+/// the axis they name).
+fn no_repeated_axis(op: &str, axes: &[usize]) -> Result<()> {
+    match axes
+        .iter()
+        .enumerate()
+        .find(|&(i, d)| axes[..i].contains(d))
+    {
+        Some((_, d)) => err(format!("{op}: axis {d} is given twice in axes {axes:?}")),
+        None => Ok(()),
+    }
+}
+
 /// `shape` with a 1 inserted at each of `axes` (axes of the result).
 fn unsqueezed(shape: &[i64], axes: &[i64]) -> Result<Vec<i64>> {
     let mut shape = shape.to_vec();
     let r = shape.len() + axes.len();
     let mut axes: Vec<usize> = axes.iter().map(|&v| axis(v, r)).collect::<Result<_>>()?;
+    // A repeated axis would insert fewer 1s than the rank counts (and past the end).
+    no_repeated_axis("Unsqueeze", &axes)?;
     axes.sort();
     for d in axes {
         shape.insert(d, 1);
@@ -759,8 +777,9 @@ impl Importer<'_> {
             let (begin, end) = (pads[k], pads[axes.len() + k]);
             if begin < 0 || end < 0 {
                 let dim = a.ty.shape[d];
-                let (lo, hi) = ((-begin).max(0), (-end).max(0));
-                if lo + hi > dim {
+                // Saturating: a pad of i64::MIN crops "everything", never overflows.
+                let (lo, hi) = (begin.saturating_neg().max(0), end.saturating_neg().max(0));
+                if lo.saturating_add(hi) > dim {
                     return err("negative pads crop more than the whole dimension");
                 }
                 let mut offsets = vec![0; r];

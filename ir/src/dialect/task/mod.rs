@@ -269,6 +269,7 @@ impl TaskProgram {
         r.check_self_waits()?;
         r.check_last_signal_runs()?;
         r.check_event_targets()?;
+        r.check_tasks_against_the_function(body)?;
         r.finish(op)
     }
 
@@ -745,6 +746,61 @@ impl GraphReader {
 
     /// The program, with its schedule when the tasks are placed: each SM's slots must be
     /// 0, 1, 2, ... (errors blame the graph `op`).
+    /// Every task's `group` names a top-level op of the step function that has a body (a
+    /// fused group), `output` one of its results, and each box of `tile` lies inside that
+    /// result's shape: what the simulator and the kernel generator index with them. (A graph
+    /// without a function beside it, as in unit tests, has nothing to check against.)
+    fn check_tasks_against_the_function(&self, body: &Body) -> ReadResult<()> {
+        let Some(func) = builtin::first_func(body) else {
+            return Ok(());
+        };
+        let Ok(builtin::FuncBody { steps, .. }) = builtin::func_body(body, func) else {
+            return Ok(());
+        };
+        for (task, &o) in self.p.graph.tasks.values().zip(&self.task_ops) {
+            let fail = |m: String| Err((o, m));
+            let Some(&group) = steps.get(task.group) else {
+                return fail(format!(
+                    "'group' {} is not a step of the function (it has {})",
+                    task.group,
+                    steps.len()
+                ));
+            };
+            let g = &body.ops[group];
+            if body.entry_block(group, 0).is_none() {
+                return fail(format!(
+                    "'group' {} is '{}', which has no body to tile",
+                    task.group, g.name
+                ));
+            }
+            let Some(&result) = g.results.get(task.output) else {
+                return fail(format!(
+                    "'output' {} is not a result of group {} (it has {})",
+                    task.output,
+                    task.group,
+                    g.results.len()
+                ));
+            };
+            let shape = body
+                .ty(result)
+                .as_tensor()
+                .map_or(&[][..], |t| &t.shape[..]);
+            for b in &task.tile {
+                let inside = b.len() == shape.len()
+                    && b.iter()
+                        .zip(shape)
+                        .all(|(&(lo, hi), &d)| 0 <= lo && lo <= hi && hi <= d);
+                if !inside {
+                    return fail(format!(
+                        "tile box {b:?} is not inside result {} of group {} (shape {shape:?})",
+                        task.output, task.group
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn finish(mut self, op: OpId) -> ReadResult<TaskProgram> {
         if self.scheduled == Some(true) {
             let sms = self

@@ -247,10 +247,20 @@ fn interpret_attention(e: &mut Eval) -> Result<Vec<Tensor>, String> {
     let (q, k, v) = (e.arg(0), e.arg(1), e.arg(2));
     let pos = cache_row(k, e.arg(3))?;
     let (scale, ty) = (e.float("scale")?, e.out_ty(0)?);
+    // Which heads (and parts) to compute: those `e.only` reaches, or all.
+    let wanted = |idx: &[usize]| {
+        e.only.is_none_or(|boxes| {
+            boxes.iter().any(|b| {
+                idx.iter()
+                    .zip(b)
+                    .all(|(&i, &(lo, hi))| lo <= i as i64 && (i as i64) < hi)
+            })
+        })
+    };
     Ok(vec![if Attention::is(e.body, e.op) {
-        attention(q, k, v, pos, scale, ty)
+        attention(q, k, v, pos, scale, ty, &wanted)
     } else {
-        attention_partial(q, k, v, pos, scale, ty)
+        attention_partial(q, k, v, pos, scale, ty, &wanted)
     }])
 }
 
@@ -611,10 +621,19 @@ fn attend(
     (out, m, l)
 }
 
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: TensorType) -> Tensor {
+/// Every head `wanted` (by its index in the result) reaches; the others poison.
+fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    pos: usize,
+    scale: f64,
+    ty: TensorType,
+    wanted: &dyn Fn(&[usize]) -> bool,
+) -> Tensor {
     let (heads, dim) = (q.ty.shape[0] as usize, q.ty.shape[1] as usize);
-    let mut out = vec![0f64; heads * dim];
-    for h in 0..heads {
+    let mut out = vec![f64::NAN; heads * dim];
+    for h in (0..heads).filter(|&h| wanted(&[h])) {
         let (o, _, l) = attend(q, k, v, h, 0..pos + 1, scale);
         for (e, x) in o.into_iter().enumerate() {
             out[h * dim + e] = x / l;
@@ -623,7 +642,8 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, pos: usize, scale: f64, ty: Ten
     Tensor::from_fn(ty, |i| Scalar::F(out[i]))
 }
 
-/// `tg.attention_partial`: per part and head, [sum of e^(s - m) v, m, sum of e^(s - m)].
+/// `tg.attention_partial`: per part and head, [sum of e^(s - m) v, m, sum of e^(s - m)];
+/// every (part, head) `wanted` reaches, the others poison.
 fn attention_partial(
     q: &Tensor,
     k: &Tensor,
@@ -631,16 +651,17 @@ fn attention_partial(
     pos: usize,
     scale: f64,
     ty: TensorType,
+    wanted: &dyn Fn(&[usize]) -> bool,
 ) -> Tensor {
     let (parts, heads, row) = (
         ty.shape[0] as usize,
         ty.shape[1] as usize,
         ty.shape[2] as usize,
     );
-    let mut out = vec![0f64; parts * heads * row];
+    let mut out = vec![f64::NAN; parts * heads * row];
     for p in 0..parts {
         let (lo, hi) = attention_part(pos as i64 + 1, p as i64, parts as i64);
-        for h in 0..heads {
+        for h in (0..heads).filter(|&h| wanted(&[p, h])) {
             let (o, m, l) = attend(q, k, v, h, lo as usize..hi as usize, scale);
             let at = (p * heads + h) * row;
             out[at..at + row - 2].copy_from_slice(&o);
@@ -742,7 +763,8 @@ mod tests {
     }
 
     /// Attention's parts, combined, are attention: for every position (short runs leave
-    /// parts empty, long ones cut it into uneven runs), parts count and GQA grouping.
+    /// parts empty, long ones cut it into uneven runs), parts count and GQA grouping. Both,
+    /// restricted to some heads (and parts), equal the whole there and are poison elsewhere.
     #[test]
     fn combined_parts_are_attention() {
         let (heads, kv, dim, ctx) = (4usize, 2usize, 8usize, 40usize);
@@ -760,9 +782,9 @@ mod tests {
         let out = TensorType::new(vec![heads as i64, dim as i64], ElemType::F32);
         for parts in [1i64, 2, 3, 4, 8] {
             for pos in [0usize, 5, 8, 17, 39] {
-                let want = attention(&q, &k, &v, pos, 0.3, out.clone());
+                let want = attention(&q, &k, &v, pos, 0.3, out.clone(), &|_| true);
                 let pty = TensorType::new(vec![parts, heads as i64, dim as i64 + 2], ElemType::F32);
-                let p = attention_partial(&q, &k, &v, pos, 0.3, pty);
+                let p = attention_partial(&q, &k, &v, pos, 0.3, pty, &|_| true);
                 // The runs tile 0..=pos in order, 8-position blocks unsplit; with fewer
                 // blocks than parts some are empty.
                 let n = pos as i64 + 1;
@@ -775,6 +797,25 @@ mod tests {
                     next = hi;
                 }
                 assert_eq!(next, n);
+                // Restricted to some (part, head)s, those equal the whole; the rest poison.
+                let some = |idx: &[usize]| (idx[0] + idx[1]) % 3 == 1;
+                let q_only = attention_partial(&q, &k, &v, pos, 0.3, p.ty.clone(), &some);
+                let row = dim + 2;
+                for i in 0..p.len() {
+                    let (part, head) = (i / (heads * row), i / row % heads);
+                    match some(&[part, head]) {
+                        true => assert_eq!(q_only.f(i).to_bits(), p.f(i).to_bits(), "{i}"),
+                        false => assert!(q_only.f(i).is_nan(), "{i}"),
+                    }
+                }
+                let one_head = |idx: &[usize]| idx[0] == 2;
+                let a_only = attention(&q, &k, &v, pos, 0.3, out.clone(), &one_head);
+                for i in 0..heads * dim {
+                    match i / dim == 2 {
+                        true => assert_eq!(a_only.f(i).to_bits(), want.f(i).to_bits(), "{i}"),
+                        false => assert!(a_only.f(i).is_nan(), "{i}"),
+                    }
+                }
                 let got = attention_combine(&p, out.clone());
                 for i in 0..heads * dim {
                     assert!(

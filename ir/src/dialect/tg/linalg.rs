@@ -31,6 +31,7 @@ pub fn register(r: &mut Registry) {
             e.arg(1),
             e.flag("transpose_b", false),
             e.out_ty(0)?,
+            e.only,
         )?])
     })
     .tile(tile_matmul);
@@ -88,7 +89,14 @@ fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     Ok(vec![Type::tensor(shape, a.elem)])
 }
 
-fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<Tensor, String> {
+/// The product, or (`only`) just those elements of it, every other element poison.
+fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    transpose_b: bool,
+    ty: TensorType,
+    only: Option<&Region>,
+) -> Result<Tensor, String> {
     let a2: Vec<i64> = if a.ty.rank() == 1 {
         vec![1, a.ty.shape[0]]
     } else {
@@ -111,9 +119,7 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
     );
     let batch_shape = matmul_shape(&a2, &b2)?;
     let batch_shape = &batch_shape[..batch_shape.len() - 2];
-    let batches: usize = batch_shape.iter().product::<i64>() as usize;
     let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b_stored[..nb - 2]);
-    let mut out = Vec::with_capacity(batches * m * n);
     // Element access without copying whole operands (weights can be gigabytes).
     let get = |t: &Tensor, i: usize| -> f64 {
         match &t.data {
@@ -123,36 +129,47 @@ fn matmul(a: &Tensor, b: &Tensor, transpose_b: bool, ty: TensorType) -> Result<T
         }
     };
     let int = !ty.elem.is_float();
-    for bi in 0..batches {
-        let ab = broadcast_source(bi, batch_shape, a_batch) * m * k;
+    // Element (batch, i, j) of the product: the result's flat index, as the result's
+    // shape drops only axes of size 1.
+    let element = |flat: usize| -> Scalar {
+        let (bi, i, j) = (
+            flat / (m * n).max(1),
+            flat / n.max(1) % m.max(1),
+            flat % n.max(1),
+        );
+        let row = broadcast_source(bi, batch_shape, a_batch) * m * k + i * k;
         let bb = broadcast_source(bi, batch_shape, b_batch) * k * n;
-        for i in 0..m {
-            let row = ab + i * k;
-            for j in 0..n {
-                let b_at = |p: usize| {
-                    if transpose_b {
-                        bb + j * k + p
-                    } else {
-                        bb + p * n + j
-                    }
-                };
-                if int {
-                    let mut acc = 0i64;
-                    for p in 0..k {
-                        acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
-                    }
-                    out.push(Scalar::I(acc));
-                } else {
-                    let mut acc = 0f64;
-                    for p in 0..k {
-                        acc += get(a, row + p) * get(b, b_at(p));
-                    }
-                    out.push(Scalar::F(acc));
-                }
+        let b_at = |p: usize| {
+            if transpose_b {
+                bb + j * k + p
+            } else {
+                bb + p * n + j
             }
+        };
+        if int {
+            let mut acc = 0i64;
+            for p in 0..k {
+                acc = acc.wrapping_add(a.get(row + p).i().wrapping_mul(b.get(b_at(p)).i()));
+            }
+            return Scalar::I(acc);
         }
-    }
-    Ok(Tensor::from_fn(ty, |i| out[i]))
+        // The same sum in the same order, on contiguous rows (the common case: a weight
+        // [N, K] read transposed).
+        if let (Data::F32(x), Data::F32(y), true) = (&a.data, &b.data, transpose_b) {
+            let (x, y) = (&x[row..row + k], &y[bb + j * k..bb + j * k + k]);
+            return Scalar::F(
+                x.iter()
+                    .zip(y)
+                    .fold(0f64, |acc, (&p, &q)| acc + p as f64 * q as f64),
+            );
+        }
+        let mut acc = 0f64;
+        for p in 0..k {
+            acc += get(a, row + p) * get(b, b_at(p));
+        }
+        Scalar::F(acc)
+    };
+    Ok(crate::interpret::from_fn_in(ty, only, element))
 }
 
 /// A tile of the product needs its rows of `a` (batch broadcast) and its columns of `b`,
@@ -200,4 +217,54 @@ fn tile_matmul(n: &NeedsInput) -> Vec<Option<Region>> {
         vec![x]
     });
     vec![Some(ra), Some(rb)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ElemType;
+
+    fn t(shape: &[i64], elem: ElemType, f: impl Fn(usize) -> f64) -> Tensor {
+        Tensor::from_fn(TensorType::new(shape.to_vec(), elem), |i| {
+            if elem.is_float() {
+                Scalar::F(f(i))
+            } else {
+                Scalar::I(f(i) as i64)
+            }
+        })
+    }
+
+    /// A product restricted to boxes equals the whole product there, and is poison
+    /// elsewhere: the simulator computes one task's tile this way.
+    #[test]
+    fn a_product_restricted_to_boxes_equals_the_whole_there_and_is_poison_elsewhere() {
+        let region: Region = vec![vec![(1, 2), (0, 2), (3, 5)], vec![(0, 1), (2, 3), (0, 1)]];
+        for (elem, transpose_b) in [
+            (ElemType::F32, true),
+            (ElemType::F32, false),
+            (ElemType::F64, true),
+            (ElemType::I64, false),
+        ] {
+            let a = t(&[2, 3, 4], elem, |i| (i as f64 * 0.37).sin() * 3.0);
+            let bs: &[i64] = if transpose_b { &[5, 4] } else { &[4, 5] };
+            let b = t(bs, elem, |i| (i as f64 * 0.11).cos() * 2.0);
+            let ty = TensorType::new(vec![2, 3, 5], elem);
+            let whole = matmul(&a, &b, transpose_b, ty.clone(), None).unwrap();
+            let part = matmul(&a, &b, transpose_b, ty.clone(), Some(&region)).unwrap();
+            let mut inside = vec![false; whole.len()];
+            for bx in &region {
+                for (lo, hi) in crate::tiling::flat_runs(&ty.shape, bx) {
+                    (lo as usize..hi as usize).for_each(|i| inside[i] = true);
+                }
+            }
+            assert_eq!(inside.iter().filter(|&&x| x).count(), 2 * 2 + 1);
+            for (i, &is_in) in inside.iter().enumerate() {
+                match (is_in, elem.is_float()) {
+                    (true, _) => assert_eq!(part.get(i), whole.get(i), "{elem} element {i}"),
+                    (false, true) => assert!(part.f(i).is_nan(), "{elem} element {i}"),
+                    (false, false) => assert_eq!(part.get(i), Scalar::I(0), "element {i}"),
+                }
+            }
+        }
+    }
 }
