@@ -29,6 +29,10 @@ pub struct ChatArgs {
     /// end-of-sequence token).
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
+    /// End an answer once its text contains STRING (repeatable). The answer is printed,
+    /// and kept in the conversation, up to it, without it.
+    #[arg(long, value_name = "STRING")]
+    pub stop: Vec<String>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     /// After each answer, print a JSON line on stderr: the tokens of the rendered
@@ -97,7 +101,7 @@ impl Chat<'_> {
         // least one token, whose step gives the answer's first).
         let reused = common_prefix(self.session.tokens(), &prompt).min(prompt.len() - 1);
         self.session.truncate(reused);
-        let mut stream = TextStream::of_tokenizer(&self.info.tokenizer, &[]);
+        let mut stream = TextStream::of_tokenizer(&self.info.tokenizer, &self.a.stop);
         let g = self.session.generate(
             &prompt[reused..],
             self.a.max_new_tokens,
@@ -107,7 +111,11 @@ impl Chat<'_> {
                 let piece = stream.push(t as u32)?;
                 let _ = write!(out, "{}", piece.text);
                 let _ = out.flush();
-                Ok(ControlFlow::Continue(()))
+                Ok(if piece.stop {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
             },
         );
         let g = match g {

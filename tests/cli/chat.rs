@@ -178,6 +178,38 @@ fn a_model_without_a_tokenizer_or_a_template_is_named() {
     }
 }
 
+/// --stop ends an answer at the first appearance of its string: the answer printed is the
+/// same one without --stop, cut before it.
+#[test]
+fn a_stop_string_ends_the_answer_before_it() {
+    let model = chat_model("stop", &TOKENIZER);
+    let m = model.to_str().unwrap();
+    let chat = |extra: &[&str]| {
+        let mut args = vec!["chat", m, "--engine", "interp", "--verbose"];
+        args.extend(DECODE);
+        args.extend(extra);
+        let o = mkc(&args, Some("Tell me a story.\n"));
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "{err}");
+        let turn = err
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no --verbose line: {err}"));
+        let turn: serde_json::Value = serde_json::from_str(turn).unwrap();
+        (out.lines().next().unwrap_or("").to_string(), turn)
+    };
+    let (whole, turn) = chat(&[]);
+    assert_eq!(turn["stop_reason"], "max_new_tokens", "{turn}");
+    // A string from inside the answer (its 3rd to 5th characters).
+    let stop: String = whole.chars().skip(2).take(3).collect();
+    assert_eq!(stop.chars().count(), 3, "answer too short: {whole:?}");
+    let (cut, turn) = chat(&["--stop", &stop]);
+    assert_eq!(turn["stop_reason"], "stop_string", "{turn}");
+    assert_eq!(cut, whole[..whole.find(&stop).unwrap()], "stop {stop:?}");
+    std::fs::remove_dir_all(model).unwrap();
+}
+
 /// Without --engine, run (and chat) pick the GPU when there is one, else the interpreter,
 /// and say which; with it, nothing is said.
 #[test]
