@@ -3,6 +3,8 @@
 //! computes from poison, and the simulator names it. Its weights are shared tensors when a
 //! task's reads cover its region, so this is what keeps that shortcut honest.
 
+mod common;
+
 use mkc_driver::import::model_weights;
 use mkc_driver::{import_model, run_pipeline, Level, ModelOptions, PipelineOptions};
 use mkc_ir::quant::BlockFormat;
@@ -57,38 +59,12 @@ fn step(text: &str, o: &ModelOptions) -> Result<Vec<Tensor>, String> {
     sim.call(&inputs).map_err(|e| e.to_string())
 }
 
-/// `text` with the first declared read of `buffer` that the `kind` task reads shortened by
-/// `cut` bytes at its end.
-fn shorten_read(text: &str, kind: &str, buffer: &str, cut: u64) -> String {
-    let mut out = String::new();
-    let mut done = false;
-    for line in text.lines() {
-        let mut l = line.to_string();
-        if !done && l.contains("\"task.task\"") && l.contains(&format!("kind = \"{kind}\"")) {
-            let pat = format!("#task.range<{buffer}, ");
-            if let Some(at) = l.find(&pat) {
-                let rest = &l[at + pat.len()..];
-                let end = rest.find('>').unwrap();
-                let (a, b) = rest[..end].split_once(", ").unwrap();
-                let b: u64 = b.parse().unwrap();
-                let new = format!("{pat}{a}, {}>", b - cut);
-                l = format!("{}{}{}", &l[..at], new, &rest[end + 1..]);
-                done = true;
-            }
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    assert!(done, "no {kind} task reads {buffer}");
-    out
-}
-
 #[test]
 fn an_undeclared_weight_read_is_named() {
     for q in [None, Some(BlockFormat::Q8_0)] {
         let (text, o) = scheduled(q);
         step(&text, &o).unwrap_or_else(|e| panic!("{q:?}: the program as tiled fails: {e}"));
-        let bad = shorten_read(&text, "lm_head", "weights", 64);
+        let bad = common::shorten_read(&text, "lm_head", "weights", 64);
         let e = step(&bad, &o).expect_err("a task reading undeclared weight bytes must fail");
         assert!(e.contains("its reads do not declare"), "{q:?}: {e}");
     }
@@ -97,7 +73,7 @@ fn an_undeclared_weight_read_is_named() {
 #[test]
 fn an_undeclared_activation_read_is_named() {
     let (text, o) = scheduled(None);
-    let bad = shorten_read(&text, "lm_head", "arena", 4);
+    let bad = common::shorten_read(&text, "lm_head", "arena", 4);
     let e = step(&bad, &o).expect_err("a task reading undeclared activation bytes must fail");
     assert!(e.contains("its reads do not declare"), "{e}");
 }

@@ -10,6 +10,8 @@
 //! tests/quantized.rs for how bf16 storage adds up); the project's scale for bf16 memory is
 //! 1e-2 relative L2 on the logits. Measured: 2.4e-3 and 2.3e-3 (seed 0).
 
+mod common;
+
 use mkc_driver::import::{model_weights, ModelOptions};
 use mkc_driver::{import_model, run_pipeline, Level, PipelineOptions};
 use mkc_frontends::HfModel;
@@ -170,7 +172,7 @@ fn a_real_size_layer_stack_agrees_with_the_interpreter_and_names_bad_reads_and_w
 
     // One LM-head task reads 64 bytes less of the weights than it uses.
     let text = mkc_ir::printer::print(&schedule);
-    let bad = shorten_first_read(&text, "lm_head", "weights", 64);
+    let bad = common::shorten_read(&text, "lm_head", "weights", 64);
     let bad = mkc_ir::parse_text("edited.mlir", &bad).unwrap();
     let e = simulate(&bad, &weights, caches(&model, &o), &tokens[..1])
         .expect_err("a task reading undeclared weight bytes must fail");
@@ -211,29 +213,4 @@ fn drop_first_waits(text: &str, kind: &str) -> String {
         .collect();
     assert!(done, "no {kind} task");
     out.join("\n")
-}
-
-/// `text` with the first declared read of `buffer` by a `kind` task cut by `cut` bytes at
-/// its end.
-fn shorten_first_read(text: &str, kind: &str, buffer: &str, cut: u64) -> String {
-    let mut out = String::new();
-    let mut done = false;
-    for line in text.lines() {
-        let mut l = line.to_string();
-        if !done && l.contains("\"task.task\"") && l.contains(&format!("kind = \"{kind}\"")) {
-            let pat = format!("#task.range<{buffer}, ");
-            if let Some(at) = l.find(&pat) {
-                let rest = &l[at + pat.len()..];
-                let end = rest.find('>').unwrap();
-                let (a, b) = rest[..end].split_once(", ").unwrap();
-                let b: u64 = b.parse().unwrap();
-                l = format!("{}{pat}{a}, {}>{}", &l[..at], b - cut, &rest[end + 1..]);
-                done = true;
-            }
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    assert!(done, "no {kind} task reads {buffer}");
-    out
 }
