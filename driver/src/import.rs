@@ -15,6 +15,9 @@ pub struct ModelOptions {
     pub compute: ElemType,
     /// Store the model's matrices in this block format (`--quantize`).
     pub quantize: Option<mkc_ir::quant::BlockFormat>,
+    /// Products by q8_0/q4_0/q4_1 weights read their activation rounded to 8 bits (the
+    /// `int8-activations` pass right after import, `--int8-activations`).
+    pub int8_activations: bool,
 }
 
 impl Default for ModelOptions {
@@ -24,6 +27,7 @@ impl Default for ModelOptions {
             ctx: 2048,
             compute: ElemType::F32,
             quantize: None,
+            int8_activations: false,
         }
     }
 }
@@ -137,7 +141,12 @@ pub fn import_model(path: &Path, o: &ModelOptions) -> Result<Body, String> {
             max_context: o.ctx,
             compute: o.compute,
         };
-        mkc_frontends::build_decode_step(&model.config, &types, &opts)?
+        let mut body = mkc_frontends::build_decode_step(&model.config, &types, &opts)?;
+        if o.int8_activations {
+            crate::run_pipeline(&mut body, "builtin.module(int8-activations)")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        body
     };
     let registry = mkc_ir::Registry::with_all_dialects();
     if let Some(e) = mkc_ir::verify::verify(&body, &registry, Default::default()).first() {

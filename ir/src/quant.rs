@@ -665,6 +665,42 @@ fn quantize_q6_k(x: &[f32; 256]) -> [u8; 210] {
     out
 }
 
+/// Values in one block of an activation rounded for integer dot products ([`round_q8`]).
+pub const Q8_ACT_BLOCK: usize = 32;
+
+/// One block of activations rounded to 8 bits the way integer dot products read them
+/// (`tg.matmul`'s `act_q8`, llama.cpp's `q8_1`): the scale `d = amax / 127`, then
+/// `q = round(x * (1 / d))` (half away from zero), all in f32; `(d, q)`. A block holding a
+/// NaN has a NaN scale (its products are NaN, never a silently finite sum).
+pub fn round_q8_block(x: &[f32]) -> (f32, Vec<i8>) {
+    let amax = x.iter().fold(0f32, |m, v| {
+        if m.is_nan() || v.is_nan() {
+            f32::NAN
+        } else {
+            m.max(v.abs())
+        }
+    });
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, x.iter().map(|v| (v * id).round() as i8).collect())
+}
+
+/// `x` (rows of `k` values, `k` a multiple of [`Q8_ACT_BLOCK`]) as integer dot products
+/// read it: each block's `d * q` ([`round_q8_block`]), exact in f64.
+pub fn round_q8(x: &[f32], k: usize) -> Result<Vec<f64>, String> {
+    if !k.is_multiple_of(Q8_ACT_BLOCK) || !x.len().is_multiple_of(k.max(1)) {
+        return Err(format!(
+            "activations rounded to 8 bits need rows of a multiple of {Q8_ACT_BLOCK} values, not {k}"
+        ));
+    }
+    let mut out = Vec::with_capacity(x.len());
+    for b in x.chunks(Q8_ACT_BLOCK) {
+        let (d, q) = round_q8_block(b);
+        out.extend(q.iter().map(|&q| d as f64 * q as f64));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,5 +971,33 @@ mod tests {
         let mut out = [0.0; 32];
         BlockFormat::Q4_0.dequantize_block(&block, &mut out);
         assert_eq!((out[0], out[16], out[1]), (-5.0, 2.0, -8.0));
+    }
+
+    #[test]
+    fn q8_rounding_of_activations() {
+        let x: Vec<f32> = (0..32).map(|i| (i as f32 - 10.0) * 0.37).collect();
+        let (d, q) = round_q8_block(&x);
+        assert_eq!(d, 21.0 * 0.37f32 / 127.0);
+        // The largest magnitude maps to 127, signs kept, every value within half a step.
+        assert_eq!(q[31], 127);
+        assert!(q[0] < 0 && q[10] == 0);
+        for (v, q) in x.iter().zip(&q) {
+            assert!((v - d * *q as f32).abs() <= d * 0.5 + 1e-6, "{v} {q}");
+        }
+        // Ties round away from zero: 0.5 * d and -1.5 * d.
+        let mut t = vec![0f32; 32];
+        t[0] = 127.0;
+        t[1] = 0.5;
+        t[2] = -1.5;
+        let (d, q) = round_q8_block(&t);
+        assert_eq!(d, 1.0);
+        assert_eq!((q[1], q[2]), (1, -2));
+        // All zeros: scale 0, values 0; a NaN makes the scale NaN.
+        assert_eq!(round_q8_block(&[0.0; 32]), (0.0, vec![0; 32]));
+        let mut n = vec![1f32; 32];
+        n[5] = f32::NAN;
+        assert!(round_q8_block(&n).0.is_nan());
+        assert!(round_q8(&n, 32).unwrap().iter().all(|v| v.is_nan()));
+        assert!(round_q8(&x, 16).is_err());
     }
 }

@@ -234,6 +234,7 @@ impl Gen {
         w: &View,
         res: &View,
         need: &[RBox],
+        x8: Option<&View>,
     ) -> Result<(), String> {
         let (_, nb, f) = geometry(w)?;
         let pieces = nb * (f.planes().0 / 16) as i64;
@@ -245,11 +246,21 @@ impl Gen {
         if need.is_empty() {
             return Ok(());
         }
-        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each: more spill
-        // registers), 4 Q8_0 ones; a round past the row's end (pieces not a multiple of the
-        // lanes) adds nothing.
+        let kdim = nb * f.block_elems() as i64;
+        if let Some(x8) = x8 {
+            let zeros: Vec<String> = (0..a.shape.len()).map(|_| self.i64c(0)).collect();
+            let row = self.ptr(a, &zeros);
+            self.round_row_q8(&row, a, kdim, x8)?;
+        }
+        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each, dequantized
+        // to f32: more spill registers), 4 Q8_0 ones or 4 of any on integer dot products;
+        // a round past the row's end (pieces not a multiple of the lanes) adds nothing.
         let per_lane = (pieces + lanes - 1) / lanes;
-        let most = if f == BlockFormat::Q8_0 { 4 } else { 2 };
+        let most = if f == BlockFormat::Q8_0 || x8.is_some() {
+            4
+        } else {
+            2
+        };
         let unroll = [4i64, 2, 1]
             .into_iter()
             .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
@@ -282,7 +293,10 @@ impl Gen {
         let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
         let last = self.op(format!("arith.subi {total}, {one} : i64"));
         let last_piece = self.i64c(pieces - 1);
-        let rot = self.rotation(f, a.elem, &sub)?;
+        let rot = match x8 {
+            None => Some(self.rotation(f, a.elem, &sub)?),
+            Some(_) => None,
+        };
         let nbc = self.i64c(nb);
         // Round t of this lane: its row's multi-index, whether the row is in the region, and
         // the round within the row.
@@ -355,12 +369,24 @@ impl Gen {
         let z = self.i64c(0);
         let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
         ai.push(z);
-        let row_a = self.ptr(a, &ai);
+        let row_a = match x8 {
+            None => Some(self.ptr(a, &ai)),
+            Some(_) => None,
+        };
         let mut sum = acc.clone();
         for (u, pc) in current.iter().enumerate() {
             let p = piece(self, &j, u as i64);
-            let k0 = self.piece_k0(f, &p);
-            let (sum_qx, sum_x) = self.piece_dot(f, &pc.words, &row_a, a, &k0, &rot);
+            let (sum_qx, sum_x) = match (x8, &rot, &row_a) {
+                (Some(x8), _, _) => {
+                    let pl = self.op(format!("arith.minsi {p}, {last_piece} : i64"));
+                    self.piece_dot_q8(f, &pc.words, &pl, kdim, x8)
+                }
+                (None, Some(rot), Some(row_a)) => {
+                    let k0 = self.piece_k0(f, &p);
+                    self.piece_dot(f, &pc.words, row_a, a, &k0, rot)
+                }
+                _ => return Err("internal error: a blocks product without its inputs".into()),
+            };
             let mut term = self.op(format!("arith.mulf {}, {sum_qx} : f32", pc.d));
             if let (Some(m), Some(sx)) = (&pc.m, sum_x) {
                 let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));

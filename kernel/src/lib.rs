@@ -5,7 +5,8 @@
 //! the choices the plan records: the per-SM queue loop, event waits and signals
 //! (`megakernel`), the task tables (`tables`), one code's ops (`code`, `ops`), the
 //! matrix-vector family (`matvec`; block-quantized weights dequantized in registers,
-//! `blocks`), decode attention (`attention`, `attention_online`),
+//! `blocks`, or multiplied by 8-bit rounded activations on integer dot products,
+//! `blocks_dp4a`), decode attention (`attention`, `attention_online`),
 //! norms (`norm`), and the text, loop and inline-PTX helpers (`gen`, `ptx`, `scratch`). It
 //! does not lower to PTX (`mkc_lowering::gpu_module_to_ptx` does), nor cut tasks or place
 //! them on SMs (`mkc-tasks`).
@@ -45,6 +46,7 @@
 mod attention;
 mod attention_online;
 mod blocks;
+mod blocks_dp4a;
 mod code;
 mod gen;
 mod matvec;

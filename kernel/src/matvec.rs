@@ -3,7 +3,7 @@
 //! a product's first blocks before its task's wait.
 
 use crate::gen::*;
-use crate::ops::OpEmit;
+use crate::ops::{temp, OpEmit};
 use crate::scratch::*;
 use crate::KernelOptions;
 use mkc_ir::attr::Attr;
@@ -687,7 +687,12 @@ pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(
         return Ok(());
     }
     if path == MatvecPath::Blocks {
-        return g.block_matvec(a, w, res, need);
+        return g.block_matvec(a, w, res, need, None);
+    }
+    if path == MatvecPath::Dp4a {
+        let lay = crate::blocks_dp4a::Q8Row::of(kdim);
+        let x8 = _cx.place(g, temp(e, 0)?, &[lay.words()], ElemType::F32)?;
+        return g.block_matvec(a, w, res, need, Some(&x8));
     }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's
@@ -742,6 +747,7 @@ pub(crate) fn choose_matvec(
     a: &View,
     w: &View,
     transpose_b: bool,
+    act_q8: bool,
     boxes: usize,
     o: &KernelOptions,
 ) -> Result<Choice, String> {
@@ -771,7 +777,17 @@ pub(crate) fn choose_matvec(
         && a.strides.last() == Some(&1)
         && matches!(a.elem, ElemType::F32 | ElemType::BF16)
         && aligned(a);
-    let path = if blocks {
+    if act_q8 && !(blocks && single_row && kdim % 32 == 0) {
+        return Err(format!(
+            "a product on 8-bit activations (act_q8) needs one row of f32 or bf16 activations, K a multiple of 32, times a transposed q8_0, q4_0 or q4_1 weight: not [{}] x {} [{}]",
+            a.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            w.elem,
+            w.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let path = if act_q8 {
+        MatvecPath::Dp4a
+    } else if blocks {
         MatvecPath::Blocks
     } else if vectorised && single_row && fits && boxes > 0 && !w.is_scratch() {
         MatvecPath::Ring

@@ -10,7 +10,7 @@ use crate::norm::*;
 use crate::plan::PlanCx;
 use crate::scratch::*;
 use mkc_ir::attr::Attr;
-use mkc_ir::dialect::kernel::{Choice, OpPlan, Place};
+use mkc_ir::dialect::kernel::{Choice, MatvecPath, OpPlan, Place};
 use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::rope_inv_freq;
 use mkc_ir::ir::OpData;
@@ -108,16 +108,29 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
     let int_attr = |k: &str| d.attrs.get(k).and_then(Attr::as_int);
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let (temps, choice) = match name {
-        tg::MatMul::NAME => (
-            vec![],
-            choose_matvec(
+        tg::MatMul::NAME => {
+            let choice = choose_matvec(
                 &ins[0],
                 &ins[1],
                 flag("transpose_b"),
+                flag("act_q8"),
                 cx.extents.len(),
                 cx.options,
-            )?,
-        ),
+            )?;
+            // The rounded input row (the `dp4a` path's buffer).
+            let temps = match choice {
+                Choice::Matvec {
+                    path: MatvecPath::Dp4a,
+                    ..
+                } => {
+                    let k = *ins[0].shape.last().unwrap_or(&0);
+                    let lay = crate::blocks_dp4a::Q8Row::of(k);
+                    vec![cx.scratch.alloc(&[lay.words()], ElemType::F32)]
+                }
+                _ => vec![],
+            };
+            (temps, choice)
+        }
         tg::RmsNorm::NAME => plan_rms_norm(cx, &ins, int_attr("axis")),
         tg::ArgMax::NAME => (plan_argmax(cx), Choice::None),
         tg::RopeCosSin::NAME => {

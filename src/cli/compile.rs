@@ -29,6 +29,12 @@ pub struct ModelArgs {
     /// blocks (32 values; 256 for q4_k and q6_k) keep their type.
     #[arg(long, value_parser = ["q8_0", "q4_0", "q4_1", "q4_k", "q6_k"])]
     pub quantize: Option<String>,
+    /// Multiply q8_0, q4_0 and q4_1 weights (from --quantize or a GGUF file) by the
+    /// activation rounded to 8 bits in blocks of 32, as llama.cpp does: the kernel then uses
+    /// integer dot products (four products an instruction) instead of converting each weight
+    /// to f32. Changes the arithmetic slightly; every engine rounds the same way.
+    #[arg(long)]
+    pub int8_activations: bool,
 }
 
 impl ModelArgs {
@@ -41,6 +47,7 @@ impl ModelArgs {
                 .quantize
                 .as_deref()
                 .map(|q| mkc_ir::quant::BlockFormat::from_name(q).expect("clap checked it")),
+            int8_activations: self.int8_activations,
         }
     }
 }

@@ -252,6 +252,10 @@ pub struct CheckArgs {
     /// for); the GPU is then checked against the reference only.
     #[arg(long)]
     pub no_sim: bool,
+    /// Multiply q8_0/q4_0/q4_1 weights by activations rounded to 8 bits (the
+    /// `int8-activations` pass first, as `compile --int8-activations` does).
+    #[arg(long)]
+    pub int8_activations: bool,
     /// Print a line per position.
     #[arg(long, short)]
     pub verbose: bool,
@@ -312,6 +316,15 @@ pub fn run_check(a: CheckArgs) -> ExitCode {
             Level::Tensor => String::new(),
             level => level.pipeline(&PipelineOptions::default()),
         });
+        let pipeline = if !a.int8_activations {
+            pipeline
+        } else if pipeline.is_empty() {
+            "builtin.module(int8-activations)".to_string()
+        } else if let Some(rest) = pipeline.strip_prefix("builtin.module(") {
+            format!("builtin.module(int8-activations,{rest}")
+        } else {
+            format!("int8-activations,{pipeline}")
+        };
         let mut worst: Option<CheckReport> = None;
         for seed in 0..a.seeds.max(1) {
             let run = check::CheckRun {

@@ -185,6 +185,9 @@ pub enum MatvecPath {
     /// A warp per row of a block-quantized weight, a lane 16 bytes of quantized values and
     /// their block's scales at a time, dequantized in registers.
     Blocks,
+    /// As `Blocks`, on the activation rounded to 8 bits (`act_q8`): integer dot products
+    /// (`dp4a`) of the quantized values and the rounded activation, scaled per block.
+    Dp4a,
 }
 
 /// How decode attention runs.
@@ -354,6 +357,7 @@ impl Choice {
                     MatvecPath::Row => "row",
                     MatvecPath::Lanes => "lanes",
                     MatvecPath::Blocks => "blocks",
+                    MatvecPath::Dp4a => "dp4a",
                 };
                 let mut v = vec![("matvec", s(name))];
                 if *path == MatvecPath::Rows {
@@ -404,9 +408,10 @@ impl Choice {
                 "row" => MatvecPath::Row,
                 "lanes" => MatvecPath::Lanes,
                 "blocks" => MatvecPath::Blocks,
+                "dp4a" => MatvecPath::Dp4a,
                 x => {
                     return Err(format!(
-                        "'matvec' must be \"ring\", \"rows\", \"row\" or \"lanes\", not \"{x}\""
+                        "'matvec' must be \"ring\", \"rows\", \"row\", \"lanes\", \"blocks\" or \"dp4a\", not \"{x}\""
                     ))
                 }
             };

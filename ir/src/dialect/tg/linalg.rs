@@ -1,5 +1,8 @@
 //! `tg.matmul`: numpy's matmul, batched and broadcast. Weights (`b`) may have another float
 //! type than the activation; the product accumulates in f64 and rounds to the result type.
+//! With `act_q8`, `a` is first rounded to 8 bits in blocks of 32 along K
+//! ([`crate::quant::round_q8`]): the product integer dot products compute (llama.cpp's
+//! `q8_1` activations).
 
 use super::{bool_attr, tensor_operand};
 use crate::attr::Attrs;
@@ -11,7 +14,8 @@ use crate::tiling::{NeedsInput, Region};
 use crate::types::{broadcast_shapes, TensorType, Type};
 
 crate::op_kinds! {
-    /// numpy matmul; `transpose_b` reads b as [..., N, K].
+    /// numpy matmul; `transpose_b` reads b as [..., N, K]; `act_q8` rounds `a` to 8 bits
+    /// in blocks of 32 first.
     MatMul = "tg.matmul",
 }
 
@@ -23,6 +27,7 @@ pub fn register(r: &mut Registry) {
     .operands(2)
     .results(1)
     .optional_attr("transpose_b", AttrKind::Bool)
+    .optional_attr("act_q8", AttrKind::Bool)
     .traits(Traits::PURE | Traits::HEAVY)
     .infer(infer_matmul)
     .interpret(|e| {
@@ -30,6 +35,7 @@ pub fn register(r: &mut Registry) {
             e.arg(0),
             e.arg(1),
             e.flag("transpose_b", false),
+            e.flag("act_q8", false),
             e.out_ty(0)?,
             e.only,
         )?])
@@ -86,6 +92,15 @@ fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
         bs.swap(n - 1, n - 2);
     }
     let shape = matmul_shape(&a.shape, &bs).map_err(|e| format!("{e} ({a} x {b})"))?;
+    if bool_attr(attrs, "act_q8", false) {
+        let k = a.shape.last().copied().unwrap_or(0);
+        if !a.elem.is_float() || k % crate::quant::Q8_ACT_BLOCK as i64 != 0 {
+            return Err(format!(
+                "act_q8 rounds a float a in blocks of {} along K: not {a}",
+                crate::quant::Q8_ACT_BLOCK
+            ));
+        }
+    }
     Ok(vec![Type::tensor(shape, a.elem)])
 }
 
@@ -94,9 +109,26 @@ fn matmul(
     a: &Tensor,
     b: &Tensor,
     transpose_b: bool,
+    act_q8: bool,
     ty: TensorType,
     only: Option<&Region>,
 ) -> Result<Tensor, String> {
+    let rounded;
+    let a = if act_q8 {
+        let k = *a.ty.shape.last().unwrap_or(&1) as usize;
+        let x: Vec<f32> = match &a.data {
+            Data::F32(v) => v.clone(),
+            Data::F64(v) => v.iter().map(|&v| v as f32).collect(),
+            Data::I64(_) => return Err("act_q8 on an integer matmul".into()),
+        };
+        rounded = Tensor {
+            ty: a.ty.clone(),
+            data: Data::F64(crate::quant::round_q8(&x, k)?),
+        };
+        &rounded
+    } else {
+        a
+    };
     let a2: Vec<i64> = if a.ty.rank() == 1 {
         vec![1, a.ty.shape[0]]
     } else {
@@ -249,8 +281,8 @@ mod tests {
             let bs: &[i64] = if transpose_b { &[5, 4] } else { &[4, 5] };
             let b = t(bs, elem, |i| (i as f64 * 0.11).cos() * 2.0);
             let ty = TensorType::new(vec![2, 3, 5], elem);
-            let whole = matmul(&a, &b, transpose_b, ty.clone(), None).unwrap();
-            let part = matmul(&a, &b, transpose_b, ty.clone(), Some(&region)).unwrap();
+            let whole = matmul(&a, &b, transpose_b, false, ty.clone(), None).unwrap();
+            let part = matmul(&a, &b, transpose_b, false, ty.clone(), Some(&region)).unwrap();
             let mut inside = vec![false; whole.len()];
             for bx in &region {
                 for (lo, hi) in crate::tiling::flat_runs(&ty.shape, bx) {
@@ -266,5 +298,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `act_q8` multiplies the rounded activation: the same as rounding `a` first, and
+    /// different from the plain product.
+    #[test]
+    fn act_q8_multiplies_the_rounded_activation() {
+        let elem = ElemType::F32;
+        let a = t(&[2, 64], elem, |i| (i as f64 * 0.37).sin() * 3.0);
+        let b = t(&[3, 64], elem, |i| (i as f64 * 0.11).cos() * 2.0);
+        let ty = TensorType::new(vec![2, 3], elem);
+        let q = matmul(&a, &b, true, true, ty.clone(), None).unwrap();
+        let x: Vec<f32> = (0..a.len()).map(|i| a.f(i) as f32).collect();
+        let r = crate::quant::round_q8(&x, 64).unwrap();
+        let ar = t(&[2, 64], elem, |i| r[i]);
+        let want = matmul(&ar, &b, true, false, ty.clone(), None).unwrap();
+        let plain = matmul(&a, &b, true, false, ty, None).unwrap();
+        for i in 0..q.len() {
+            // The rounded tensor holds f32 values: within f32 rounding of the f64 ones.
+            assert!((q.f(i) - want.f(i)).abs() <= 1e-5 * want.f(i).abs().max(1.0));
+            assert!(
+                (q.f(i) - plain.f(i)).abs() > 1e-6,
+                "element {i} not rounded"
+            );
+        }
+        assert!(infer_matmul(
+            &[
+                Type::tensor(vec![1, 48], elem),
+                Type::tensor(vec![3, 48], elem)
+            ],
+            &[
+                ("transpose_b", crate::attr::Attr::Bool(true)),
+                ("act_q8", crate::attr::Attr::Bool(true))
+            ]
+            .into_iter()
+            .collect()
+        )
+        .is_err());
     }
 }
