@@ -355,9 +355,35 @@ pub fn check_onnx(
     })
 }
 
+/// How far the GPU's logits may be from the simulator's running the same program: both store
+/// bf16 and differ in the order of f32 sums (and in `ex2.approx`), so at most 1e-2.
+pub const GPU_VS_SIM: f64 = 1e-2;
+
+/// The same where the program rounds activations to 8 bits (`act_q8`): a value that rounds to
+/// the neighbouring integer on one and not the other (its f32 inputs differ in the last
+/// bits) moves the logits of a small model by about 1e-2 from then on (measured: one such
+/// value in llama-tiny Q4_0, 1.1e-2, then 0.8-1.0e-2 at every later position through the KV
+/// cache; the GPU against the simulator shows that pattern, exact to 2e-7 up to the position
+/// where it starts).
+pub const GPU_VS_SIM_INT8: f64 = 3e-2;
+
+/// The GPU-versus-simulator bound for the artifact in `dir` ([`GPU_VS_SIM`], or
+/// [`GPU_VS_SIM_INT8`] when its program rounds activations).
+pub fn gpu_vs_sim_tolerance(dir: &Path) -> Result<f64, String> {
+    let path = dir.join("program.mlir");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    Ok(if text.contains("act_q8 = true") {
+        GPU_VS_SIM_INT8
+    } else {
+        GPU_VS_SIM
+    })
+}
+
 /// `--engine gpu`: the artifact's kernel on the device, teacher-forced like the others, and
 /// the simulator running the same program beside it. Returns the report and the largest
-/// relative difference between the GPU's and the simulator's logits at any position.
+/// relative difference between the GPU's and the simulator's logits at any position (each
+/// position's also goes to `vs_sim`).
 #[cfg(feature = "cuda")]
 pub fn check_hf_gpu(
     dir: &Path,
@@ -365,6 +391,7 @@ pub fn check_hf_gpu(
     artifact: &Path,
     with_sim: bool,
     progress: &mut dyn FnMut(usize, f64, bool),
+    vs_sim: &mut dyn FnMut(usize, f64),
 ) -> Result<(CheckReport, Option<f64>), String> {
     use mkc_runtime::artifact::Artifact;
     use mkc_runtime::gpu::GpuRunner;
@@ -470,10 +497,9 @@ pub fn check_hf_gpu(
         let sim_logits = souts.remove(0).to_f64();
         souts.remove(0);
         caches = souts;
-        worst_vs_sim = nan_max(
-            worst_vs_sim,
-            compare_with_simulator(pos, &logits, &sim_logits)?,
-        );
+        let d = compare_with_simulator(pos, &logits, &sim_logits)?;
+        vs_sim(pos, d);
+        worst_vs_sim = nan_max(worst_vs_sim, d);
     }
     Ok((
         CheckReport {

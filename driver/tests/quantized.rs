@@ -411,15 +411,30 @@ fn int8_agrees(name: &str, f: BlockFormat) -> f64 {
     );
     let mut a = Stepper::new(&p.tensor, weights.as_ref(), false, p.caches.clone());
     let mut b = Stepper::new(&plain.tensor, weights.as_ref(), false, plain.caches.clone());
-    let mut effect = 0f64;
+    // ... and on the simulator (which runs the same op definitions on the scheduled program).
+    let mut sa = Stepper::new(&p.schedule, weights.as_ref(), true, p.caches.clone());
+    let mut sb = Stepper::new(
+        &plain.schedule,
+        weights.as_ref(),
+        true,
+        plain.caches.clone(),
+    );
+    let (mut effect, mut sim_effect) = (0f64, 0f64);
     for (pos, &t) in tokens.iter().enumerate() {
         let (x, _) = a.step(t, pos).unwrap();
         let (y, _) = b.step(t, pos).unwrap();
         effect = effect.max(compare_finite(&x, &y).unwrap().rel_err);
+        let (x, _) = sa.step(t, pos).unwrap();
+        let (y, _) = sb.step(t, pos).unwrap();
+        sim_effect = sim_effect.max(compare_finite(&x, &y).unwrap().rel_err);
     }
     eprintln!(
-        "{name} {} int8: interpreter with and without rounding: {effect:.3e}",
+        "{name} {} int8: with and without rounding, interpreter {effect:.3e}, simulator {sim_effect:.3e}",
         f.name()
+    );
+    assert!(
+        sim_effect > 1e-3,
+        "the rounding changed the simulator's logits by only {sim_effect:.2e}"
     );
     assert!(
         effect > 1e-3,

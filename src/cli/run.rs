@@ -363,17 +363,17 @@ pub fn run_check(a: CheckArgs) -> ExitCode {
     judge(&report, tol, flips, None)
 }
 
-/// Exit 0 when the report is within the tolerance (and the GPU within 1e-2 of the
-/// simulator), else say why.
-fn judge(report: &CheckReport, tol: f64, flips: usize, vs_sim: Option<f64>) -> ExitCode {
+/// Exit 0 when the report is within the tolerance (and the GPU within `vs_sim`'s bound of
+/// the simulator: its worst difference, then the bound), else say why.
+fn judge(report: &CheckReport, tol: f64, flips: usize, vs_sim: Option<(f64, f64)>) -> ExitCode {
     let ok = report.max_rel_err() <= tol
         && report.argmax_agree() + flips >= report.per_position.len()
-        && vs_sim.is_none_or(|d| d <= 1e-2);
+        && vs_sim.is_none_or(|(d, bound)| d <= bound);
     if ok {
         return ExitCode::SUCCESS;
     }
-    let sim = vs_sim.map_or(String::new(), |d| {
-        format!(", GPU vs simulator {d:.3e} (tolerance 1e-2)")
+    let sim = vs_sim.map_or(String::new(), |(d, bound)| {
+        format!(", GPU vs simulator {d:.3e} (tolerance {bound:e})")
     });
     eprintln!(
         "mkc: check failed: max_rel_err {:.3e} (tolerance {tol:e}), argmax agrees at {} of {} positions{sim}",
@@ -412,7 +412,20 @@ fn run_check_gpu(a: &CheckArgs) -> ExitCode {
             check::check_onnx_gpu(&a.fixture, &reference, dir, &mut progress)
                 .map(|(r, d)| (r, Some(d)))
         } else {
-            check::check_hf_gpu(&a.fixture, &reference, dir, !a.no_sim, &mut progress)
+            let verbose = a.verbose;
+            let mut vs_sim = |pos: usize, d: f64| {
+                if verbose {
+                    eprintln!("position {pos:>3}: GPU vs simulator {d:.3e}");
+                }
+            };
+            check::check_hf_gpu(
+                &a.fixture,
+                &reference,
+                dir,
+                !a.no_sim,
+                &mut progress,
+                &mut vs_sim,
+            )
         }
     })();
     match result {
@@ -423,7 +436,14 @@ fn run_check_gpu(a: &CheckArgs) -> ExitCode {
                 Some(d) => println!("{j},\"max_rel_err_vs_sim\":{d:.6e}}}"),
                 None => println!("{j},\"max_rel_err_vs_sim\":null}}"),
             }
-            judge(&report, tol, flips, vs_sim)
+            let bound = match (&a.artifact, vs_sim) {
+                (Some(dir), Some(_)) => match check::gpu_vs_sim_tolerance(dir) {
+                    Ok(b) => b,
+                    Err(e) => return finish(Err(e)),
+                },
+                _ => check::GPU_VS_SIM,
+            };
+            judge(&report, tol, flips, vs_sim.map(|d| (d, bound)))
         }
         Err(e) => finish(Err(e)),
     }
