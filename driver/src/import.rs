@@ -125,6 +125,12 @@ pub fn as_stored<'a>(
 /// Imports `path` into verified IR.
 pub fn import_model(path: &Path, o: &ModelOptions) -> Result<Body, String> {
     if path.extension().is_some_and(|e| e == "mlir") {
+        if o.int8_activations {
+            return Err(format!(
+                "{}: --int8-activations rounds a model's products as it is imported; a .mlir module is IR at any level: run the pass in its pipeline (--pass-pipeline 'builtin.module(int8-activations,...)')",
+                path.display()
+            ));
+        }
         // IR at any level: parsed and verified, with diagnostics against the file.
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
@@ -133,7 +139,13 @@ pub fn import_model(path: &Path, o: &ModelOptions) -> Result<Body, String> {
     let body = if is_onnx(path) {
         use mkc_frontends::onnx::{import, ImportOptions, OnnxModel};
         let model = OnnxModel::open(path).map_err(|e| e.to_string())?;
-        import(&model, &ImportOptions::default()).map_err(|e| format!("{}: {e}", path.display()))?
+        let mut body = import(&model, &ImportOptions::default())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if o.int8_activations {
+            crate::run_pipeline(&mut body, "builtin.module(int8-activations)")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        body
     } else {
         let model = mkc_frontends::HfModel::open(path)?;
         let types = weight_types(&model, o);

@@ -369,10 +369,27 @@ fn int8_agrees(name: &str, f: BlockFormat) -> f64 {
         .into_iter()
         .filter(|&op| p.tensor.ops[op].attrs.get("act_q8").is_some())
         .count();
-    let blocks = assert_block_weights(&p.tensor, f);
-    assert!(
-        rounded >= blocks - 1 && rounded > 0,
-        "{rounded} of {blocks}"
+    assert_block_weights(&p.tensor, f);
+    // Every product by a block weight (the embedding's gather is not one).
+    let products = p
+        .tensor
+        .walk(p.tensor.root)
+        .into_iter()
+        .filter(|&op| {
+            let d = &p.tensor.ops[op];
+            d.name == mkc_ir::dialect::tg::MatMul::NAME
+                && p.tensor
+                    .ty(d.operands[1])
+                    .as_tensor()
+                    .is_some_and(|t| t.elem.is_block())
+        })
+        .count();
+    assert!(products > 0);
+    assert_eq!(
+        rounded,
+        products,
+        "products by {} weights rounded",
+        f.name()
     );
     let mut plan = p.tensor.clone();
     mkc_driver::run_pipeline(

@@ -670,8 +670,9 @@ pub const Q8_ACT_BLOCK: usize = 32;
 
 /// One block of activations rounded to 8 bits the way integer dot products read them
 /// (`tg.matmul`'s `act_q8`, llama.cpp's `q8_1`): the scale `d = amax / 127`, then
-/// `q = round(x * (1 / d))` (half away from zero), all in f32; `(d, q)`. A block holding a
-/// NaN has a NaN scale (its products are NaN, never a silently finite sum).
+/// `q = round(x * (1 / d))` (half away from zero, clamped to [-127, 127]: `1 / d` overflows
+/// for blocks below about 4e-37), all in f32; `(d, q)`. A block holding a NaN has a NaN
+/// scale (its products are NaN, never a silently finite sum) and its NaN values round to 0.
 pub fn round_q8_block(x: &[f32]) -> (f32, Vec<i8>) {
     let amax = x.iter().fold(0f32, |m, v| {
         if m.is_nan() || v.is_nan() {
@@ -682,7 +683,15 @@ pub fn round_q8_block(x: &[f32]) -> (f32, Vec<i8>) {
     });
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, x.iter().map(|v| (v * id).round() as i8).collect())
+    let q = |v: f32| {
+        let y = (v * id).clamp(-127.0, 127.0);
+        if y.is_nan() {
+            0
+        } else {
+            y.round() as i8
+        }
+    };
+    (d, x.iter().map(|&v| q(v)).collect())
 }
 
 /// `x` (rows of `k` values, `k` a multiple of [`Q8_ACT_BLOCK`]) as integer dot products
@@ -998,6 +1007,13 @@ mod tests {
         n[5] = f32::NAN;
         assert!(round_q8_block(&n).0.is_nan());
         assert!(round_q8(&n, 32).unwrap().iter().all(|v| v.is_nan()));
+        // A block so small that 1 / d overflows still rounds to +-127 with its signs.
+        let mut tiny = vec![0f32; 32];
+        tiny[0] = 1e-38;
+        tiny[1] = -1e-38;
+        let (d, q) = round_q8_block(&tiny);
+        assert!(d > 0.0 && (1.0 / d).is_infinite());
+        assert_eq!((q[0], q[1], q[2]), (127, -127, 0));
         assert!(round_q8(&x, 16).is_err());
     }
 }

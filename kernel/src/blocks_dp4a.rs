@@ -93,7 +93,18 @@ impl Gen {
             "llvm.getelementptr {row_a}[{at}] : (!llvm.ptr<{sp}>, i64) -> !llvm.ptr<{sp}>, i8"
         ));
         let mut xs = Vec::new();
+        // 16-byte loads where the row is contiguous and aligned; else an element at a time.
+        let vector = a.strides.last() == Some(&1) && (a.is_scratch() || a.base_aligned);
         match a.elem {
+            _ if !vector => {
+                for j in 0..8 {
+                    let jc = self.i64c(j);
+                    let kj = self.op(format!("arith.addi {k0}, {jc} : i64"));
+                    let mut idx: Vec<String> = (1..a.shape.len()).map(|_| self.i64c(0)).collect();
+                    idx.push(kj);
+                    xs.push(self.load(a, &idx)?);
+                }
+            }
             ElemType::BF16 => {
                 let v = self.op(format!(
                     "llvm.load {p} {{alignment = 16 : i64}} : !llvm.ptr<{sp}> -> vector<8xbf16>"
@@ -144,8 +155,11 @@ impl Gen {
         let id = self.op(format!("arith.select {nz}, {inv}, {zf} : f32"));
         let mut qs = Vec::new();
         let mut sum = self.op("arith.constant 0 : i32");
+        let (lo, hi) = (self.f32c(-127.0), self.f32c(127.0));
         for x in &xs {
             let y = self.op(format!("arith.mulf {x}, {id} : f32"));
+            let y = self.op(format!("arith.minimumf {y}, {hi} : f32"));
+            let y = self.op(format!("arith.maximumf {y}, {lo} : f32"));
             let q = self.round_to_i32(&y);
             sum = self.op(format!("arith.addi {sum}, {q} : i32"));
             qs.push(q);
@@ -330,7 +344,7 @@ impl Gen {
 
     /// `y` (|y| < 2^23) rounded half away from zero, as C's `roundf` and LLVM's NVPTX
     /// lowering of it: trunc(|y| + 0.5), 0 where |y| < 0.5 (where the add could round up),
-    /// with y's sign.
+    /// with y's sign; NaN gives 0 (not the conversion's undefined value).
     fn round_to_i32(&mut self, y: &str) -> String {
         let a = self.abs_f32(y);
         let half = self.f32c(0.5);
@@ -342,7 +356,9 @@ impl Gen {
         let zf = self.f32c(0.0);
         let neg = self.op(format!("arith.cmpf olt, {y}, {zf} : f32"));
         let n = self.op(format!("arith.subi {zero}, {t} : i32"));
-        self.op(format!("arith.select {neg}, {n}, {t} : i32"))
+        let q = self.op(format!("arith.select {neg}, {n}, {t} : i32"));
+        let nan = self.op(format!("arith.cmpf uno, {y}, {y} : f32"));
+        self.op(format!("arith.select {nan}, {zero}, {q} : i32"))
     }
 
     /// `c + Σ a_i b_i` over the four signed bytes of `a` and `b` (PTX `dp4a`).

@@ -609,7 +609,7 @@ pub(crate) fn preload_blocks(
 }
 
 /// A matrix-vector product on the path the plan chose ([`choose_matvec`]).
-pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
     let ins = &e.ins;
     let need = e.need;
     let res = &e.res;
@@ -691,7 +691,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(
     }
     if path == MatvecPath::Dp4a {
         let lay = crate::blocks_dp4a::Q8Row::of(kdim);
-        let x8 = _cx.place(g, temp(e, 0)?, &[lay.words()], ElemType::F32)?;
+        let x8 = cx.place(g, temp(e, 0)?, &[lay.words()], ElemType::F32)?;
         return g.block_matvec(a, w, res, need, Some(&x8));
     }
     if path == MatvecPath::Row {
@@ -777,13 +777,40 @@ pub(crate) fn choose_matvec(
         && a.strides.last() == Some(&1)
         && matches!(a.elem, ElemType::F32 | ElemType::BF16)
         && aligned(a);
-    if act_q8 && !(blocks && single_row && kdim % 32 == 0) {
-        return Err(format!(
-            "a product on 8-bit activations (act_q8) needs one row of f32 or bf16 activations, K a multiple of 32, times a transposed q8_0, q4_0 or q4_1 weight: not [{}] x {} [{}]",
-            a.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
-            w.elem,
-            w.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-        ));
+    if act_q8 {
+        // The input row is read once, an element at a time where it must be: only the
+        // weight's layout and the row count matter.
+        let why = if !single_row {
+            Some("activations of one row")
+        } else if kdim % 32 != 0 {
+            Some("K a multiple of 32")
+        } else if !a.elem.is_float() {
+            Some("float activations")
+        } else if !(transpose_b
+            && matches!(w.elem, ElemType::Block(f) if crate::blocks::vector_path(f))
+            && w.strides == [kdim as u64, 1])
+        {
+            Some("a transposed, row-major q8_0, q4_0 or q4_1 weight")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(format!(
+                "a product on 8-bit activations (act_q8) of [{}] {} by [{}] {} needs {why}",
+                a.shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.elem,
+                w.shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.elem,
+            ));
+        }
     }
     let path = if act_q8 {
         MatvecPath::Dp4a

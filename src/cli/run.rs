@@ -301,6 +301,11 @@ pub fn run_check(a: CheckArgs) -> ExitCode {
         }
     }
     if engine == Engine::Gpu {
+        if a.int8_activations {
+            return finish(Err(
+                "--int8-activations with --engine gpu: the artifact decides the arithmetic; compile it with `mkc compile MODEL --int8-activations --emit=artifact` and pass --artifact".into(),
+            ));
+        }
         return run_check_gpu(&a);
     }
     let (tol, flips) = tolerance(engine);
