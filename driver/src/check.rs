@@ -367,23 +367,27 @@ pub const GPU_VS_SIM: f64 = 1e-2;
 /// where it starts).
 pub const GPU_VS_SIM_INT8: f64 = 3e-2;
 
-/// The GPU-versus-simulator bound for the artifact in `dir` ([`GPU_VS_SIM`], or
-/// [`GPU_VS_SIM_INT8`] when its program rounds activations).
-pub fn gpu_vs_sim_tolerance(dir: &Path) -> Result<f64, String> {
-    let path = dir.join("program.mlir");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-    Ok(if text.contains("act_q8 = true") {
+/// The GPU-versus-simulator bound for a scheduled program ([`GPU_VS_SIM`], or
+/// [`GPU_VS_SIM_INT8`] when it rounds activations).
+pub fn gpu_vs_sim_bound(program: &mkc_ir::Body) -> f64 {
+    let rounds = program.walk(program.root).into_iter().any(|op| {
+        matches!(
+            program.ops[op].attrs.get("act_q8"),
+            Some(mkc_ir::attr::Attr::Bool(true))
+        )
+    });
+    if rounds {
         GPU_VS_SIM_INT8
     } else {
         GPU_VS_SIM
-    })
+    }
 }
 
 /// `--engine gpu`: the artifact's kernel on the device, teacher-forced like the others, and
-/// the simulator running the same program beside it. Returns the report and the largest
-/// relative difference between the GPU's and the simulator's logits at any position (each
-/// position's also goes to `vs_sim`).
+/// the simulator running the same program beside it. Returns the report and, with the
+/// simulator, the largest relative difference between the GPU's and the simulator's logits
+/// at any position (each position's also goes to `vs_sim`) and the program's bound for it
+/// ([`gpu_vs_sim_bound`]).
 #[cfg(feature = "cuda")]
 pub fn check_hf_gpu(
     dir: &Path,
@@ -392,7 +396,7 @@ pub fn check_hf_gpu(
     with_sim: bool,
     progress: &mut dyn FnMut(usize, f64, bool),
     vs_sim: &mut dyn FnMut(usize, f64),
-) -> Result<(CheckReport, Option<f64>), String> {
+) -> Result<(CheckReport, Option<(f64, f64)>), String> {
     use mkc_runtime::artifact::Artifact;
     use mkc_runtime::gpu::GpuRunner;
     let reference = load_reference(reference)?;
@@ -508,7 +512,7 @@ pub fn check_hf_gpu(
             level: "artifact".into(),
             per_position,
         },
-        with_sim.then_some(worst_vs_sim),
+        with_sim.then_some((worst_vs_sim, gpu_vs_sim_bound(&sim_program.body))),
     ))
 }
 

@@ -79,6 +79,13 @@ struct Rotation {
     shifts: Vec<[String; 2]>,
 }
 
+/// What a `blocks` product multiplies its pieces by: the activation itself, read in each
+/// lane's [`Rotation`], or its row rounded to 8 bits (`act_q8`) in a scratch buffer.
+enum Inputs<'a> {
+    Floats(Rotation),
+    Rounded(&'a View),
+}
+
 impl Gen {
     /// A byte pointer `at` bytes (an i64) past the view's start.
     fn block_ptr(&mut self, view: &View, at: &str) -> String {
@@ -293,9 +300,9 @@ impl Gen {
         let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
         let last = self.op(format!("arith.subi {total}, {one} : i64"));
         let last_piece = self.i64c(pieces - 1);
-        let rot = match x8 {
-            None => Some(self.rotation(f, a.elem, &sub)?),
-            Some(_) => None,
+        let inputs = match x8 {
+            None => Inputs::Floats(self.rotation(f, a.elem, &sub)?),
+            Some(x8) => Inputs::Rounded(x8),
         };
         let nbc = self.i64c(nb);
         // Round t of this lane: its row's multi-index, whether the row is in the region, and
@@ -369,23 +376,19 @@ impl Gen {
         let z = self.i64c(0);
         let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
         ai.push(z);
-        let row_a = match x8 {
-            None => Some(self.ptr(a, &ai)),
-            Some(_) => None,
-        };
+        let row_a = self.ptr(a, &ai);
         let mut sum = acc.clone();
         for (u, pc) in current.iter().enumerate() {
             let p = piece(self, &j, u as i64);
-            let (sum_qx, sum_x) = match (x8, &rot, &row_a) {
-                (Some(x8), _, _) => {
+            let (sum_qx, sum_x) = match &inputs {
+                Inputs::Rounded(x8) => {
                     let pl = self.op(format!("arith.minsi {p}, {last_piece} : i64"));
                     self.piece_dot_q8(f, &pc.words, &pl, kdim, x8)
                 }
-                (None, Some(rot), Some(row_a)) => {
+                Inputs::Floats(rot) => {
                     let k0 = self.piece_k0(f, &p);
-                    self.piece_dot(f, &pc.words, row_a, a, &k0, rot)
+                    self.piece_dot(f, &pc.words, &row_a, a, &k0, rot)
                 }
-                _ => return Err("internal error: a blocks product without its inputs".into()),
             };
             let mut term = self.op(format!("arith.mulf {}, {sum_qx} : f32", pc.d));
             if let (Some(m), Some(sx)) = (&pc.m, sum_x) {
@@ -774,7 +777,7 @@ impl Gen {
         self.op(format!("arith.mulf {ds}, {qf} : f32"))
     }
 
-    fn extract_word(&mut self, words: &str, i: i64) -> String {
+    pub(crate) fn extract_word(&mut self, words: &str, i: i64) -> String {
         let c = self.op(format!("arith.constant {i} : i32"));
         self.op(format!(
             "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"

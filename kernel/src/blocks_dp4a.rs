@@ -243,14 +243,7 @@ impl Gen {
         x8: &View,
     ) -> (String, Option<String>) {
         let lay = Q8Row::of(k);
-        let ws: Vec<String> = (0..4)
-            .map(|i| {
-                let c = self.op(format!("arith.constant {i} : i32"));
-                self.op(format!(
-                    "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"
-                ))
-            })
-            .collect();
+        let ws: Vec<String> = (0..4).map(|i| self.extract_word(words, i)).collect();
         let c16 = self.i64c(16);
         let load16 = |g: &mut Gen, at: &str| -> Vec<String> {
             let ptr = g.q8_ptr(x8, at);
@@ -258,14 +251,7 @@ impl Gen {
                 "llvm.load {ptr} {{alignment = 16 : i64}} : !llvm.ptr<{}> -> vector<4xi32>",
                 x8.space
             ));
-            (0..4)
-                .map(|i| {
-                    let c = g.op(format!("arith.constant {i} : i32"));
-                    g.op(format!(
-                        "llvm.extractelement {v}[{c} : i32] : vector<4xi32>"
-                    ))
-                })
-                .collect()
+            (0..4).map(|i| g.extract_word(&v, i)).collect()
         };
         let mut acc = self.op("arith.constant 0 : i32");
         let b = if f == BlockFormat::Q8_0 {

@@ -415,7 +415,7 @@ fn run_check_gpu(a: &CheckArgs) -> ExitCode {
         let reference = check::reference_path(&a.fixture, a.reference.as_deref())?;
         if a.onnx {
             check::check_onnx_gpu(&a.fixture, &reference, dir, &mut progress)
-                .map(|(r, d)| (r, Some(d)))
+                .map(|(r, d)| (r, Some((d, check::GPU_VS_SIM))))
         } else {
             let verbose = a.verbose;
             let mut vs_sim = |pos: usize, d: f64| {
@@ -438,17 +438,10 @@ fn run_check_gpu(a: &CheckArgs) -> ExitCode {
             let mut j = report.json();
             j.pop();
             match vs_sim {
-                Some(d) => println!("{j},\"max_rel_err_vs_sim\":{d:.6e}}}"),
+                Some((d, _)) => println!("{j},\"max_rel_err_vs_sim\":{d:.6e}}}"),
                 None => println!("{j},\"max_rel_err_vs_sim\":null}}"),
             }
-            let bound = match (&a.artifact, vs_sim) {
-                (Some(dir), Some(_)) => match check::gpu_vs_sim_tolerance(dir) {
-                    Ok(b) => b,
-                    Err(e) => return finish(Err(e)),
-                },
-                _ => check::GPU_VS_SIM,
-            };
-            judge(&report, tol, flips, vs_sim.map(|d| (d, bound)))
+            judge(&report, tol, flips, vs_sim)
         }
         Err(e) => finish(Err(e)),
     }
