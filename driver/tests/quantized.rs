@@ -720,3 +720,46 @@ fn smollm2() -> Option<(PathBuf, PathBuf)> {
     };
     Some((gguf, reference))
 }
+
+/// The codes of `tests/ir/kernel_preload_blocks.mlir`'s kernel, compiled with `preload`,
+/// whose first load of 16 bytes of weights (`vector<4xi32>` from global memory) comes before
+/// their wait (its first acquire load).
+fn codes_loading_before_their_wait(preload: u32) -> usize {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut body = mkc_ir::parse_text("kernel_preload_blocks.mlir", &text).unwrap();
+    mkc_driver::run_pipeline(
+        &mut body,
+        &format!(
+            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{preload={preload}}})"
+        ),
+    )
+    .unwrap();
+    let kernel = mkc_kernel::generate(&body).unwrap();
+    let cases: Vec<&str> = kernel
+        .mlir
+        .split("scf.index_switch")
+        .nth(1)
+        .unwrap()
+        .split(" case ")
+        .skip(1)
+        .collect();
+    assert_eq!(cases.len(), 5, "five codes: the sum and four products");
+    cases
+        .iter()
+        .filter(|c| {
+            let load = c.find("!llvm.ptr<1> -> vector<4xi32>");
+            let wait = c.find("acquire");
+            matches!((load, wait), (Some(l), Some(w)) if l < w)
+        })
+        .count()
+}
+
+/// `--preload` on `blocks` and `dp4a` products (the plan in the file test of the same name):
+/// the three codes that preload issue their first pieces' loads before waiting; without it,
+/// none does.
+#[test]
+fn block_preload_loads_before_the_wait() {
+    assert_eq!(codes_loading_before_their_wait(4), 3);
+    assert_eq!(codes_loading_before_their_wait(0), 0);
+}

@@ -36,7 +36,7 @@ fn geometry(view: &View) -> Result<(i64, i64, BlockFormat), String> {
 
 /// A loaded piece: its quantized values (4 words) and its block's scale (and Q4_1's
 /// minimum), as SSA names.
-struct Piece {
+pub(crate) struct Piece {
     words: String,
     d: String,
     m: Option<String>,
@@ -51,6 +51,15 @@ impl Piece {
         ];
         if let Some(m) = &self.m {
             v.push((m.clone(), "f32"));
+        }
+        v
+    }
+
+    /// The types of [`Piece::values`] for format `f`.
+    fn types(f: BlockFormat) -> Vec<&'static str> {
+        let mut v = vec!["vector<4xi32>", "f32"];
+        if f == BlockFormat::Q4_1 {
+            v.push("f32");
         }
         v
     }
@@ -84,6 +93,75 @@ struct Rotation {
 enum Inputs<'a> {
     Floats(Rotation),
     Rounded(&'a View),
+}
+
+/// How [`Gen::block_matvec`] splits a weight's rows among lanes: a group of `lanes` lanes a
+/// row, each taking `unroll` 16-byte pieces a round, `inner` rounds a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockSplit {
+    pub(crate) lanes: i64,
+    pub(crate) unroll: i64,
+    pub(crate) inner: i64,
+    /// 16-byte pieces of quantized values a row holds.
+    pub(crate) pieces: i64,
+    /// Whether the last round reaches past the row's end (its pieces add nothing).
+    pub(crate) masked: bool,
+}
+
+impl BlockSplit {
+    /// The split for rows of `nb` blocks of format `f`, on integer dot products or not.
+    pub(crate) fn of(f: BlockFormat, nb: i64, integer: bool) -> BlockSplit {
+        let pieces = nb * (f.planes().0 / 16) as i64;
+        let lanes = [32i64, 16, 8]
+            .into_iter()
+            .find(|&l| pieces >= 4 * l)
+            .unwrap_or(4);
+        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each, dequantized
+        // to f32: more spill registers), 4 Q8_0 ones or 4 of any on integer dot products;
+        // a round past the row's end (pieces not a multiple of the lanes) adds nothing.
+        let per_lane = (pieces + lanes - 1) / lanes;
+        let most = if f == BlockFormat::Q8_0 || integer {
+            4
+        } else {
+            2
+        };
+        let unroll = [4i64, 2, 1]
+            .into_iter()
+            .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
+            .unwrap_or(1);
+        BlockSplit {
+            lanes,
+            unroll,
+            inner: (per_lane + unroll - 1) / unroll,
+            pieces,
+            masked: pieces % (lanes * unroll) != 0,
+        }
+    }
+
+    /// The split of a `blocks` or `dp4a` product by the weight `w`.
+    pub(crate) fn of_view(w: &View, integer: bool) -> Result<BlockSplit, String> {
+        let (_, nb, f) = geometry(w)?;
+        Ok(BlockSplit::of(f, nb, integer))
+    }
+}
+
+/// The index arithmetic of one [`Gen::block_matvec`] loop, as SSA names.
+struct BlockLoop {
+    f: BlockFormat,
+    split: BlockSplit,
+    boxes: Vec<RegionBox>,
+    total: String,
+    steps: String,
+    warp: String,
+    nwarps: String,
+    gc: String,
+    ic: String,
+    sub: String,
+    g64: String,
+    s64: String,
+    last: String,
+    last_piece: String,
+    nbc: String,
 }
 
 impl Gen {
@@ -220,16 +298,188 @@ impl Gen {
         self.op(format!("arith.muli {p}, {per_piece} : i64"))
     }
 
+    /// The index arithmetic of [`Gen::block_matvec`]'s loop over `need` (emitted here).
+    fn block_loop(&mut self, w: &View, need: &[RBox], integer: bool) -> Result<BlockLoop, String> {
+        let (_, nb, f) = geometry(w)?;
+        let split = BlockSplit::of(f, nb, integer);
+        let (boxes, total) = self.region_boxes(need);
+        let zero = self.i64c(0);
+        let groups = 32 / split.lanes;
+        let gc = self.i64c(groups);
+        let g1 = self.i64c(groups - 1);
+        let rounds = self.op(format!("arith.addi {total}, {g1} : i64"));
+        let rounds = self.op(format!("arith.divsi {rounds}, {gc} : i64"));
+        // This warp's row rounds warp, warp + nwarps, ...; `inner` lane rounds each.
+        let warp = self.op("arith.index_cast %warp : index to i64");
+        let nwarps = self.op("arith.index_cast %nwarps : index to i64");
+        let left = self.op(format!("arith.subi {rounds}, {warp} : i64"));
+        let left = self.op(format!("arith.maxsi {left}, {zero} : i64"));
+        let one = self.i64c(1);
+        let w1 = self.op(format!("arith.subi {nwarps}, {one} : i64"));
+        let mine = self.op(format!("arith.addi {left}, {w1} : i64"));
+        let mine = self.op(format!("arith.divsi {mine}, {nwarps} : i64"));
+        let ic = self.i64c(split.inner);
+        let steps = self.op(format!("arith.muli {mine}, {ic} : i64"));
+        let lc = self.idx(split.lanes);
+        let sub = self.op(format!("arith.remui %lane, {lc} : index"));
+        let g = self.op(format!("arith.divui %lane, {lc} : index"));
+        let g64 = self.op(format!("arith.index_cast {g} : index to i64"));
+        let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
+        let last = self.op(format!("arith.subi {total}, {one} : i64"));
+        let last_piece = self.i64c(split.pieces - 1);
+        let nbc = self.i64c(nb);
+        Ok(BlockLoop {
+            f,
+            split,
+            boxes,
+            total,
+            steps,
+            warp,
+            nwarps,
+            gc,
+            ic,
+            sub,
+            g64,
+            s64,
+            last,
+            last_piece,
+            nbc,
+        })
+    }
+
+    /// Round `t` of this lane: its row's multi-index, whether the row is in the region, and
+    /// the round within the row.
+    fn block_at(&mut self, l: &BlockLoop, need: &[RBox], t: &str) -> (Vec<String>, String, String) {
+        let (ic, nwarps, warp, gc, g64) = (&l.ic, &l.nwarps, &l.warp, &l.gc, &l.g64);
+        let k = self.op(format!("arith.divsi {t}, {ic} : i64"));
+        let j = self.op(format!("arith.remsi {t}, {ic} : i64"));
+        let i = self.op(format!("arith.muli {k}, {nwarps} : i64"));
+        let i = self.op(format!("arith.addi {i}, {warp} : i64"));
+        let r = self.op(format!("arith.muli {i}, {gc} : i64"));
+        let r = self.op(format!("arith.addi {r}, {g64} : i64"));
+        let valid = self.op(format!("arith.cmpi slt, {r}, {} : i64", l.total));
+        let li = self.op(format!("arith.minsi {r}, {} : i64", l.last));
+        (self.region_index(need, &l.boxes, &li), valid, j)
+    }
+
+    /// Piece `u` of round `j` of the row: sub + lanes * (j * unroll + u).
+    fn block_piece(&mut self, l: &BlockLoop, j: &str, u: i64) -> String {
+        let uc = self.i64c(l.split.unroll);
+        let q = self.op(format!("arith.muli {j}, {uc} : i64"));
+        let du = self.i64c(u);
+        let q = self.op(format!("arith.addi {q}, {du} : i64"));
+        let lcc = self.i64c(l.split.lanes);
+        let q = self.op(format!("arith.muli {q}, {lcc} : i64"));
+        self.op(format!("arith.addi {q}, {} : i64", l.s64))
+    }
+
+    /// Loads pieces `us` of this lane's round `t`.
+    fn block_round(
+        &mut self,
+        l: &BlockLoop,
+        w: &View,
+        need: &[RBox],
+        t: &str,
+        us: std::ops::Range<i64>,
+    ) -> Result<Vec<Piece>, String> {
+        let (o, _, j) = self.block_at(l, need, t);
+        let n = o.last().ok_or("a product's rows are its last axis")?;
+        let first = self.op(format!("arith.muli {n}, {} : i64", l.nbc));
+        let mut v = Vec::new();
+        for u in us {
+            let p = self.block_piece(l, &j, u);
+            let p = self.op(format!("arith.minsi {p}, {} : i64", l.last_piece));
+            v.push(self.load_piece(w, l.f, &first, &p)?);
+        }
+        Ok(v)
+    }
+
+    /// Pieces `us` of this lane's first round, loaded wherever the code stands (before the
+    /// task's wait, or before rounding the input): zeros when the region is empty (it has
+    /// no row to read).
+    fn block_first_pieces(
+        &mut self,
+        l: &BlockLoop,
+        w: &View,
+        need: &[RBox],
+        us: std::ops::Range<i64>,
+    ) -> Result<Vec<Piece>, String> {
+        if us.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = us.end - us.start;
+        let zero = self.i64c(0);
+        let any = self.op(format!("arith.cmpi sgt, {}, {zero} : i64", l.total));
+        let res = self.fresh();
+        let types: Vec<&str> = (0..count).flat_map(|_| Piece::types(l.f)).collect();
+        self.open(format!(
+            "{res}:{} = scf.if {any} -> ({}) {{",
+            types.len(),
+            types.join(", ")
+        ));
+        let loaded = self.block_round(l, w, need, &zero, us)?;
+        let values: Vec<String> = loaded
+            .iter()
+            .flat_map(|p| p.values().into_iter().map(|(v, _)| v))
+            .collect();
+        self.line(format!(
+            "scf.yield {} : {}",
+            values.join(", "),
+            types.join(", ")
+        ));
+        self.close("} else {");
+        self.indent += 1;
+        let zw = self.op("arith.constant dense<0> : vector<4xi32>");
+        let zf = self.f32c(0.0);
+        let zeros: Vec<String> = types
+            .iter()
+            .map(|t| if *t == "f32" { zf.clone() } else { zw.clone() })
+            .collect();
+        self.line(format!(
+            "scf.yield {} : {}",
+            zeros.join(", "),
+            types.join(", ")
+        ));
+        self.close("}");
+        let per = Piece::types(l.f).len();
+        Ok((0..count as usize)
+            .map(|i| {
+                let names: Vec<String> =
+                    (0..per).map(|k| format!("{res}#{}", i * per + k)).collect();
+                Piece::from_values(&names, l.f)
+            })
+            .collect())
+    }
+
+    /// Loads, before the task's wait, the first `count` pieces of this lane's first round
+    /// of the product of `w` over `need` ([`Gen::block_matvec`] with `integer` inputs or
+    /// not): they are held in registers across the wait.
+    pub(crate) fn emit_block_preload(
+        &mut self,
+        w: &View,
+        need: &[RBox],
+        integer: bool,
+        count: i64,
+    ) -> Result<Vec<Piece>, String> {
+        if need.is_empty() {
+            return Ok(Vec::new());
+        }
+        let l = self.block_loop(w, need, integer)?;
+        self.block_first_pieces(&l, w, need, 0..count)
+    }
+
     /// `res[.., n] = x · w[n, :]` for the rows n of the region `need` of a block-quantized
     /// weight: a group of lanes per row, sized so that each lane has about four 16-byte
     /// pieces of the row to load (a row of Q4_0 blocks is a quarter of its bf16 bytes), the
-    /// groups of a warp on consecutive rows. Lane `sub` of a group takes pieces sub,
-    /// sub + lanes, ..., `unroll` of them a round; a lane's rounds, over all of its group's
-    /// rows, are one loop whose every round issues the next one's loads (the next row's
-    /// first where this one ends) before it computes, so loads are in flight while the lane
-    /// computes, across rows. At a row's last round the group's lanes combine their sums by
-    /// shuffles (every group of the warp is at the same round: the shuffles see the whole
-    /// warp) and its first lane stores the row.
+    /// groups of a warp on consecutive rows ([`BlockSplit`]). Lane `sub` of a group takes
+    /// pieces sub, sub + lanes, ..., `unroll` of them a round; a lane's rounds, over all of
+    /// its group's rows, are one loop whose every round issues the next one's loads (the
+    /// next row's first where this one ends) before it computes, so loads are in flight
+    /// while the lane computes, across rows. At a row's last round the group's lanes combine
+    /// their sums by shuffles (every group of the warp is at the same round: the shuffles
+    /// see the whole warp) and its first lane stores the row. The first round's pieces are
+    /// loaded before anything else (the input's rounding); `held` of them were loaded
+    /// before the task's wait ([`Gen::emit_block_preload`]).
     ///
     /// A piece's inputs are read from memory in 16-byte chunks, each lane starting at its
     /// own chunk ([`Rotation`]): consecutive lanes' pieces lie a piece's inputs apart (128
@@ -242,105 +492,32 @@ impl Gen {
         res: &View,
         need: &[RBox],
         x8: Option<&View>,
+        held: Vec<Piece>,
     ) -> Result<(), String> {
-        let (_, nb, f) = geometry(w)?;
-        let pieces = nb * (f.planes().0 / 16) as i64;
-        let lanes = [32i64, 16, 8]
-            .into_iter()
-            .find(|&l| pieces >= 4 * l)
-            .unwrap_or(4);
-        let groups = 32 / lanes;
         if need.is_empty() {
             return Ok(());
         }
-        let kdim = nb * f.block_elems() as i64;
+        let l = self.block_loop(w, need, x8.is_some())?;
+        let (f, split) = (l.f, l.split);
+        let (lanes, unroll, inner) = (split.lanes, split.unroll, split.inner);
+        let mut init = held;
+        let rest = self.block_first_pieces(&l, w, need, init.len() as i64..unroll)?;
+        init.extend(rest);
+        let kdim = (geometry(w)?.1) * f.block_elems() as i64;
         if let Some(x8) = x8 {
             let zeros: Vec<String> = (0..a.shape.len()).map(|_| self.i64c(0)).collect();
             let row = self.ptr(a, &zeros);
             self.round_row_q8(&row, a, kdim, x8)?;
         }
-        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each, dequantized
-        // to f32: more spill registers), 4 Q8_0 ones or 4 of any on integer dot products;
-        // a round past the row's end (pieces not a multiple of the lanes) adds nothing.
-        let per_lane = (pieces + lanes - 1) / lanes;
-        let most = if f == BlockFormat::Q8_0 || x8.is_some() {
-            4
-        } else {
-            2
-        };
-        let unroll = [4i64, 2, 1]
-            .into_iter()
-            .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
-            .unwrap_or(1);
-        let inner = (per_lane + unroll - 1) / unroll;
-        let masked = pieces % (lanes * unroll) != 0;
-        let (boxes, total) = self.region_boxes(need);
         let zero64 = self.i64c(0);
-        let any = self.op(format!("arith.cmpi sgt, {total}, {zero64} : i64"));
+        let any = self.op(format!("arith.cmpi sgt, {}, {zero64} : i64", l.total));
         self.open(format!("scf.if {any} {{"));
-        let gc = self.i64c(groups);
-        let g1 = self.i64c(groups - 1);
-        let rounds = self.op(format!("arith.addi {total}, {g1} : i64"));
-        let rounds = self.op(format!("arith.divsi {rounds}, {gc} : i64"));
-        // This warp's row rounds warp, warp + nwarps, ...; `inner` lane rounds each.
-        let warp = self.op("arith.index_cast %warp : index to i64");
-        let nwarps = self.op("arith.index_cast %nwarps : index to i64");
-        let left = self.op(format!("arith.subi {rounds}, {warp} : i64"));
-        let left = self.op(format!("arith.maxsi {left}, {zero64} : i64"));
         let one = self.i64c(1);
-        let w1 = self.op(format!("arith.subi {nwarps}, {one} : i64"));
-        let mine = self.op(format!("arith.addi {left}, {w1} : i64"));
-        let mine = self.op(format!("arith.divsi {mine}, {nwarps} : i64"));
-        let ic = self.i64c(inner);
-        let steps = self.op(format!("arith.muli {mine}, {ic} : i64"));
-        let lc = self.idx(lanes);
-        let sub = self.op(format!("arith.remui %lane, {lc} : index"));
-        let g = self.op(format!("arith.divui %lane, {lc} : index"));
-        let g64 = self.op(format!("arith.index_cast {g} : index to i64"));
-        let s64 = self.op(format!("arith.index_cast {sub} : index to i64"));
-        let last = self.op(format!("arith.subi {total}, {one} : i64"));
-        let last_piece = self.i64c(pieces - 1);
+        let steps = l.steps.clone();
         let inputs = match x8 {
-            None => Inputs::Floats(self.rotation(f, a.elem, &sub)?),
+            None => Inputs::Floats(self.rotation(f, a.elem, &l.sub)?),
             Some(x8) => Inputs::Rounded(x8),
         };
-        let nbc = self.i64c(nb);
-        // Round t of this lane: its row's multi-index, whether the row is in the region, and
-        // the round within the row.
-        let at = |g_: &mut Gen, t: &str| -> Result<(Vec<String>, String, String), String> {
-            let k = g_.op(format!("arith.divsi {t}, {ic} : i64"));
-            let j = g_.op(format!("arith.remsi {t}, {ic} : i64"));
-            let i = g_.op(format!("arith.muli {k}, {nwarps} : i64"));
-            let i = g_.op(format!("arith.addi {i}, {warp} : i64"));
-            let r = g_.op(format!("arith.muli {i}, {gc} : i64"));
-            let r = g_.op(format!("arith.addi {r}, {g64} : i64"));
-            let valid = g_.op(format!("arith.cmpi slt, {r}, {total} : i64"));
-            let li = g_.op(format!("arith.minsi {r}, {last} : i64"));
-            Ok((g_.region_index(need, &boxes, &li), valid, j))
-        };
-        // Piece u of round j: sub + lanes * (j * unroll + u).
-        let piece = |g_: &mut Gen, j: &str, u: i64| -> String {
-            let uc = g_.i64c(unroll);
-            let q = g_.op(format!("arith.muli {j}, {uc} : i64"));
-            let du = g_.i64c(u);
-            let q = g_.op(format!("arith.addi {q}, {du} : i64"));
-            let lcc = g_.i64c(lanes);
-            let q = g_.op(format!("arith.muli {q}, {lcc} : i64"));
-            g_.op(format!("arith.addi {q}, {s64} : i64"))
-        };
-        let round = |g_: &mut Gen, t: &str| -> Result<Vec<Piece>, String> {
-            let (o, _, j) = at(g_, t)?;
-            let n = o.last().ok_or("a product's rows are its last axis")?;
-            let first = g_.op(format!("arith.muli {n}, {nbc} : i64"));
-            let mut v = Vec::new();
-            for u in 0..unroll {
-                let p = piece(g_, &j, u);
-                let p = g_.op(format!("arith.minsi {p}, {last_piece} : i64"));
-                v.push(g_.load_piece(w, f, &first, &p)?);
-            }
-            Ok(v)
-        };
-        let init = round(self, &zero64)?;
         let acc = self.fresh();
         let t = self.fresh();
         let res_ = self.fresh();
@@ -371,18 +548,18 @@ impl Gen {
         let t1 = self.op(format!("arith.addi {t64}, {one} : i64"));
         let tl = self.op(format!("arith.subi {steps}, {one} : i64"));
         let t1 = self.op(format!("arith.minsi {t1}, {tl} : i64"));
-        let next_round = round(self, &t1)?;
-        let (o, valid, j) = at(self, &t64)?;
+        let next_round = self.block_round(&l, w, need, &t1, 0..unroll)?;
+        let (o, valid, j) = self.block_at(&l, need, &t64);
         let z = self.i64c(0);
         let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
         ai.push(z);
         let row_a = self.ptr(a, &ai);
         let mut sum = acc.clone();
         for (u, pc) in current.iter().enumerate() {
-            let p = piece(self, &j, u as i64);
+            let p = self.block_piece(&l, &j, u as i64);
             let (sum_qx, sum_x) = match &inputs {
                 Inputs::Rounded(x8) => {
-                    let pl = self.op(format!("arith.minsi {p}, {last_piece} : i64"));
+                    let pl = self.op(format!("arith.minsi {p}, {} : i64", l.last_piece));
                     self.piece_dot_q8(f, &pc.words, &pl, kdim, x8)
                 }
                 Inputs::Floats(rot) => {
@@ -395,8 +572,8 @@ impl Gen {
                 let mt = self.op(format!("arith.mulf {m}, {sx} : f32"));
                 term = self.op(format!("arith.addf {term}, {mt} : f32"));
             }
-            if masked {
-                let inside = self.op(format!("arith.cmpi sle, {p}, {last_piece} : i64"));
+            if split.masked {
+                let inside = self.op(format!("arith.cmpi sle, {p}, {} : i64", l.last_piece));
                 term = self.op(format!("arith.select {inside}, {term}, {zero} : f32"));
             }
             sum = self.op(format!("arith.addf {sum}, {term} : f32"));
@@ -406,7 +583,7 @@ impl Gen {
         self.open(format!("scf.if {end} {{"));
         let row_sum = self.lanes_combine(sum.clone(), lanes, false);
         let zi = self.idx(0);
-        let lead = self.op(format!("arith.cmpi eq, {sub}, {zi} : index"));
+        let lead = self.op(format!("arith.cmpi eq, {}, {zi} : index", l.sub));
         let st = self.op(format!("arith.andi {valid}, {lead} : i1"));
         self.open(format!("scf.if {st} {{"));
         self.store(res, &o, &row_sum)?;

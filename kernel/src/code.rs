@@ -2,11 +2,12 @@
 //! offsets of the task's record; and what varies between those tasks (its parameters).
 
 use crate::gen::*;
+use crate::matvec::Preload;
 use crate::ops::*;
 use crate::scratch::*;
 use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::fused;
-use mkc_ir::dialect::kernel::{Choice, CodePlan};
+use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice};
@@ -380,16 +381,31 @@ pub(crate) fn emit_code(
         .iter()
         .enumerate()
         .find_map(|(i, p)| match p.choice {
-            Choice::Matvec { preload, .. } if preload > 0 => Some((i, preload as usize)),
+            Choice::Matvec { preload, path, .. } if preload > 0 => {
+                Some((i, preload as usize, path))
+            }
             _ => None,
         });
-    let first_matvec = preloaded.map(|(i, _)| i);
-    if let Some((p, blocks)) = preloaded {
+    // Copies into the shared-memory buffer (bf16 rows) are waited for before their product;
+    // block-quantized pieces are held in registers.
+    let mut copied = None;
+    if let Some((p, blocks, path)) = preloaded {
         for &op in &ops[..=p] {
             needs.push(read_region(g, &merged_need(body, sl, op)));
         }
         let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
-        g.preload = g.emit_preload(ops[p], &w, &needs[p], blocks);
+        g.preload = if matches!(path, MatvecPath::Blocks | MatvecPath::Dp4a) {
+            let held =
+                g.emit_block_preload(&w, &needs[p], path == MatvecPath::Dp4a, blocks as i64)?;
+            Some(Preload {
+                op: ops[p],
+                blocks,
+                held,
+            })
+        } else {
+            copied = Some(p);
+            g.emit_preload(ops[p], &w, &needs[p], blocks)
+        };
     }
     wait(g);
     let mut needs = needs.into_iter();
@@ -398,7 +414,7 @@ pub(crate) fn emit_code(
             Some(n) => n,
             None => read_region(g, &merged_need(body, sl, op)),
         };
-        if first_matvec == Some(i) {
+        if copied == Some(i) {
             // Every thread, whether its warp reads its copies or not: none is left in
             // flight to land after the next task's.
             g.preload_wait();

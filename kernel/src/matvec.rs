@@ -30,6 +30,9 @@ pub(crate) fn matvec_unroll(k: i64, most: i64) -> i64 {
 pub(crate) struct Preload {
     pub(crate) op: OpId,
     pub(crate) blocks: usize,
+    /// A block-quantized weight's first pieces, held in registers (none for bf16 rows, whose
+    /// blocks wait in the shared-memory preload buffer).
+    pub(crate) held: Vec<crate::blocks::Piece>,
 }
 
 impl Gen {
@@ -94,7 +97,11 @@ impl Gen {
         self.close("}");
         self.preloaded += 1;
         self.preload_blocks_max = self.preload_blocks_max.max(blocks);
-        Some(Preload { op, blocks })
+        Some(Preload {
+            op,
+            blocks,
+            held: Vec::new(),
+        })
     }
 
     /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
@@ -561,6 +568,31 @@ impl Gen {
     }
 }
 
+/// How many 16-byte weight loads a lane issues before the task's wait for `op`, planned as
+/// `choice`: blocks of 256 bf16 weights on the `row` path ([`preload_blocks`]); on the
+/// `blocks` and `dp4a` paths the first pieces of the loop's first round, at most its
+/// unroll, of a block-quantized weight the task reads from its buffer. `None`: nothing.
+pub(crate) fn preload_count(
+    body: &Body,
+    views: &HashMap<ValueId, View>,
+    op: OpId,
+    choice: &Choice,
+    o: &KernelOptions,
+) -> Option<u32> {
+    let Choice::Matvec { path, .. } = choice else {
+        return None;
+    };
+    match path {
+        MatvecPath::Row => preload_blocks(body, views, op, o).map(|b| b as u32),
+        MatvecPath::Blocks | MatvecPath::Dp4a if o.preload > 0 => {
+            let w = views.get(&body.ops[op].operands[1])?;
+            let split = crate::blocks::BlockSplit::of_view(w, *path == MatvecPath::Dp4a).ok()?;
+            Some((o.preload as i64).min(split.unroll) as u32)
+        }
+        _ => None,
+    }
+}
+
 /// How many blocks of 256 weights a lane loads before the task's wait for `op`, when it is
 /// a matrix-vector product that takes the warp-per-row path with 16-byte weight loads from
 /// a weight the task reads from its buffer (`views` holds the group's arguments), a multiple
@@ -686,13 +718,18 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
         })?;
         return Ok(());
     }
-    if path == MatvecPath::Blocks {
-        return g.block_matvec(a, w, res, need, None);
-    }
-    if path == MatvecPath::Dp4a {
+    if path == MatvecPath::Blocks || path == MatvecPath::Dp4a {
+        let held = g
+            .preload
+            .take_if(|p| p.op == op)
+            .map(|p| p.held)
+            .unwrap_or_default();
+        if path == MatvecPath::Blocks {
+            return g.block_matvec(a, w, res, need, None, held);
+        }
         let lay = crate::blocks_dp4a::Q8Row::of(kdim);
         let x8 = cx.place(g, temp(e, 0)?, &[lay.words()], ElemType::F32)?;
-        return g.block_matvec(a, w, res, need, Some(&x8));
+        return g.block_matvec(a, w, res, need, Some(&x8), held);
     }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's

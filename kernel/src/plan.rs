@@ -7,7 +7,7 @@
 
 use crate::code::{CodeShape, Codes};
 use crate::gen::View;
-use crate::matvec::preload_blocks;
+use crate::matvec::preload_count;
 use crate::ops::plan_op;
 use crate::scratch::ScratchPlan;
 use mkc_ir::diag::Diagnostic;
@@ -39,7 +39,7 @@ mkc_passes::pass_options! {
         smem_scratch: u32 = 96 << 10 => "smem-scratch",
         /// Load matrix-vector weights with an L2 evict-first policy and no L1 allocation (they pass once a step; the caches keep what is read again).
         weights_evict_first: bool = true => "weights-evict-first",
-        /// 16-byte weight loads per lane a task issues before its wait (its first matrix-vector product's first blocks); 0: none.
+        /// 16-byte weight loads per lane a task issues before its wait (its first matrix-vector product's first blocks, or for block-quantized weights at most its loop's first round); 0: none.
         preload: u32 = 0 => "preload",
         /// Most 16-byte weight loads per lane a matrix-vector loop issues a round (1, 2, 4 or 8).
         matvec_unroll: u32 = 4 => "matvec-unroll",
@@ -269,20 +269,19 @@ fn plan_code(
     }
     // The first blocks of the first matrix-vector product reading a weight of its own are
     // loaded before the task's wait.
-    let preloaded = shape
-        .ops
-        .iter()
-        .enumerate()
-        .find_map(|(i, &op)| preload_blocks(body, &cx.views, op, o).map(|b| (i, b)));
+    let mut preloaded = false;
     let mut ops = Vec::new();
     for (i, &op) in shape.ops.iter().enumerate() {
         cx.extents = shape.extents[i].clone();
         cx.largest = shape.largest[i].clone();
         let mut p = plan_op(&mut cx, op, shape.index_of(op))
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
-        if let (Some((at, blocks)), Choice::Matvec { preload, .. }) = (preloaded, &mut p.choice) {
-            if at == i {
-                *preload = blocks as u32;
+        if !preloaded {
+            if let Some(n) = preload_count(body, &cx.views, op, &p.choice, o) {
+                if let Choice::Matvec { preload, .. } = &mut p.choice {
+                    *preload = n;
+                    preloaded = true;
+                }
             }
         }
         ops.push(p);

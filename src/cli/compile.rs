@@ -247,8 +247,9 @@ pub struct KernelArgs {
           value_parser = ["evict-first", "normal"])]
     pub weight_cache: String,
     /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
-    /// events (the first blocks of its first matrix-vector product's rows, one row a warp),
-    /// so weights stream while the SM waits for the previous phase; 0: none.
+    /// events (the first blocks of its first matrix-vector product's rows, one row a warp;
+    /// for q8_0, q4_0 and q4_1 weights, at most the loop's first round of pieces, held in
+    /// registers), so weights stream while the SM waits for the previous phase; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload)]
     pub preload: u32,
     /// Megakernel: most 16-byte weight loads per lane a matrix-vector loop issues a round

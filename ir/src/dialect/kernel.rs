@@ -27,7 +27,8 @@
 //!   (`direct`: the tile itself; `view`: the operand's elements, reshaped; `shared` or
 //!   `global`, offset and bytes, and `window` when only the code's largest box is kept);
 //!   the other attributes are the op's choices: a matrix-vector product's path (`matvec`:
-//!   `ring`, `rows`, `row` or `lanes`), its rows per warp, unroll and preloaded blocks; a
+//!   `ring`, `rows`, `row`, `lanes`, `blocks` or `dp4a`), its rows per warp, unroll and the
+//!   16-byte loads a lane issues before the wait (`preload`); a
 //!   norm's statistics (`cta` or `warps`) and weight (`staged` or `global`); attention's
 //!   algorithm (`online` or `rounds`), how the rounds load K and V (`group`: one load for a
 //!   KV head's query heads, `vector`: 16 bytes a load, `scalar`) and the output lanes a warp
@@ -220,7 +221,8 @@ pub enum Choice {
         rows: u32,
         /// 16-byte loads a lane issues a round (the `rows` and `row` paths).
         unroll: u32,
-        /// Blocks of 256 weights a lane loads before the task's wait (0: none).
+        /// 16-byte weight loads a lane issues before the task's wait (0: none): blocks of 256
+        /// bf16 weights (`row`), or the pieces of the loop's first round (`blocks`, `dp4a`).
         preload: u32,
     },
     Norm {
