@@ -152,6 +152,76 @@ pub(crate) fn emit_rms_norm(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<
     Ok(())
 }
 
+/// Loads a thread's argmax issues a round.
+const UNROLL: i64 = 16;
+
+/// Element k0 + threads * j (j < UNROLL) of the row at `base` along `axis`: (in range, its
+/// index, its value) each, in increasing index order.
+fn argmax_loads(
+    g: &mut Gen,
+    x: &View,
+    base: &[String],
+    axis: usize,
+    k0: &str,
+) -> Result<Vec<(String, String, String)>, String> {
+    let (t, n) = (g.threads as i64, x.shape[axis]);
+    let nc = g.i64c(n);
+    let lastk = g.i64c(n - 1);
+    let mut loads = Vec::new();
+    for j in 0..UNROLL {
+        let dj = g.i64c(t * j);
+        let kj = g.op(format!("arith.addi {k0}, {dj} : i64"));
+        let ok = g.op(format!("arith.cmpi slt, {kj}, {nc} : i64"));
+        let kc = g.op(format!("arith.minsi {kj}, {lastk} : i64"));
+        let mut i = base.to_vec();
+        i[axis] = kc;
+        let v = g.load(x, &i)?;
+        loads.push((ok, kj, v));
+    }
+    Ok(loads)
+}
+
+/// [`argmax_loads`] by 16-byte chunks: chunk k0 + threads * j holds elements 4c..4c + 4.
+fn argmax_loads16(
+    g: &mut Gen,
+    x: &View,
+    base: &[String],
+    axis: usize,
+    k0: &str,
+) -> Result<Vec<(String, String, String)>, String> {
+    let (t, n) = (g.threads as i64, x.shape[axis]);
+    let chunks = g.i64c(n / 4);
+    let lastc = g.i64c(n / 4 - 1);
+    let c4 = g.i64c(4);
+    let mut vectors = Vec::new();
+    for j in 0..UNROLL {
+        let dj = g.i64c(t * j);
+        let cj = g.op(format!("arith.addi {k0}, {dj} : i64"));
+        let ok = g.op(format!("arith.cmpi slt, {cj}, {chunks} : i64"));
+        let cc = g.op(format!("arith.minsi {cj}, {lastc} : i64"));
+        let mut i = base.to_vec();
+        i[axis] = g.op(format!("arith.muli {cc}, {c4} : i64"));
+        let p = g.ptr(x, &i);
+        let v = g.op(format!(
+            "llvm.load {p} {{alignment = 16 : i64}} : !llvm.ptr<{}> -> vector<4xf32>",
+            x.space
+        ));
+        let k = g.op(format!("arith.muli {cj}, {c4} : i64"));
+        vectors.push((ok, k, v));
+    }
+    let mut loads = Vec::new();
+    for (ok, k, v) in vectors {
+        for e in 0..4 {
+            let ec = g.op(format!("arith.constant {e} : i32"));
+            let x = g.op(format!("llvm.extractelement {v}[{ec} : i32] : vector<4xf32>"));
+            let de = g.i64c(e);
+            let ke = g.op(format!("arith.addi {k}, {de} : i64"));
+            loads.push((ok.clone(), ke, x));
+        }
+    }
+    Ok(loads)
+}
+
 /// The index of the largest element along `axis`, for each element of the boxes: the whole
 /// CTA on each in turn.
 pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
@@ -170,12 +240,21 @@ pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
     }
     let partials = cx.place(g, temp(e, 0)?, &[(g.threads / 32) as i64, 2], ElemType::F32)?;
     let n = x.shape[axis];
-    const UNROLL: i64 = 16;
     let t = g.threads as i64;
+    // 16-byte loads of 4 f32s where the axis is contiguous and every row starts 16-byte
+    // aligned: a quarter of the rounds of L2 latency (a vocabulary's logits are 4 of them).
+    let wide = x.elem == ElemType::F32
+        && axis == rank - 1
+        && x.strides[axis] == 1
+        && n % 4 == 0
+        && x.strides[..axis].iter().all(|s| s % 4 == 0)
+        && (x.base_aligned || x.is_scratch());
+    let per = if wide { 4 } else { 1 };
     for b in need {
-        // The whole CTA on each result in turn: thread t takes t, t + 256, ... with 8
-        // loads in flight, the warps compare (value, index) pairs by shuffles, and
-        // thread 0 combines the warps'; ties go to the first index (or the last).
+        // The whole CTA on each result in turn: thread t takes element (or 16-byte chunk)
+        // t, t + threads, ... with UNROLL loads in flight, in increasing order; the warps
+        // compare (value, index) pairs by shuffles, and thread 0 combines the warps'; ties
+        // go to the first index (or the last).
         g.for_box_by(b, "%c0_idx", "%c1_idx", &mut |g, o| {
             let mut base: Vec<String> = o.to_vec();
             if !keep {
@@ -186,25 +265,18 @@ pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
                 (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
             let nn = g.idx(n);
             let step = g.idx(t * UNROLL);
+            let nn = if wide { g.idx(n / per) } else { nn };
             let ninf = g.f32c(f64::NEG_INFINITY);
             let none = g.op("arith.constant -1 : i32");
             g.open(format!(
                 "{rb}, {ri} = scf.for {k} = %tid to {nn} step {step} iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
             ));
             let k0 = g.op(format!("arith.index_cast {k} : index to i64"));
-            let nc = g.i64c(n);
-            let lastk = g.i64c(n - 1);
-            let mut loads = Vec::new();
-            for j in 0..UNROLL {
-                let dj = g.i64c(t * j);
-                let kj = g.op(format!("arith.addi {k0}, {dj} : i64"));
-                let ok = g.op(format!("arith.cmpi slt, {kj}, {nc} : i64"));
-                let kc = g.op(format!("arith.minsi {kj}, {lastk} : i64"));
-                let mut i = base.clone();
-                i[axis] = kc;
-                let v = g.load(x, &i)?;
-                loads.push((ok, kj, v));
-            }
+            let loads = if wide {
+                argmax_loads16(g, x, &base, axis, &k0)?
+            } else {
+                argmax_loads(g, x, &base, axis, &k0)?
+            };
             let (mut cb, mut ci) = (best.clone(), bi.clone());
             for (ok, kj, v) in loads {
                 let cmp = if last { "oge" } else { "ogt" };
