@@ -110,38 +110,25 @@ pub(crate) struct BlockSplit {
 
 impl BlockSplit {
     /// The split for rows of `nb` blocks of format `f`, on integer dot products or not.
-    /// Pieces a lane loads a round: at most 2 four-bit ones (32 values each, dequantized to
-    /// f32: more spill registers), 4 Q8_0 ones or 4 of any on integer dot products. The
-    /// bytes a warp has in flight grow with the round, not with its lanes per row, so the
-    /// largest round that divides the row wins: groups of 32, 16 or 8 lanes a row (each
-    /// lane with at least 4 pieces), the most lanes among equal rounds. A row too short
-    /// for 8 lanes of 4 takes 4 lanes, and a round past its end (pieces not a multiple of
-    /// the lanes) adds nothing.
     pub(crate) fn of(f: BlockFormat, nb: i64, integer: bool) -> BlockSplit {
         let pieces = nb * (f.planes().0 / 16) as i64;
+        let lanes = [32i64, 16, 8]
+            .into_iter()
+            .find(|&l| pieces >= 4 * l)
+            .unwrap_or(4);
+        // Pieces a lane loads a round: at most 2 four-bit ones (32 values each, dequantized
+        // to f32: more spill registers), 4 Q8_0 ones or 4 of any on integer dot products;
+        // a round past the row's end (pieces not a multiple of the lanes) adds nothing.
+        let per_lane = (pieces + lanes - 1) / lanes;
         let most = if f == BlockFormat::Q8_0 || integer {
             4
         } else {
             2
         };
-        let even = [4i64, 2, 1]
+        let unroll = [4i64, 2, 1]
             .into_iter()
-            .filter(|&u| u <= most)
-            .flat_map(|u| [32i64, 16, 8].into_iter().map(move |l| (l, u)))
-            .find(|&(l, u)| pieces >= 4 * l && pieces % (l * u) == 0);
-        let (lanes, unroll) = even.unwrap_or_else(|| {
-            let lanes = [32i64, 16, 8]
-                .into_iter()
-                .find(|&l| pieces >= 4 * l)
-                .unwrap_or(4);
-            let per_lane = (pieces + lanes - 1) / lanes;
-            let unroll = [4i64, 2, 1]
-                .into_iter()
-                .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
-                .unwrap_or(1);
-            (lanes, unroll)
-        });
-        let per_lane = (pieces + lanes - 1) / lanes;
+            .find(|&u| u <= most && u <= per_lane && pieces % (lanes * u) == 0)
+            .unwrap_or(1);
         BlockSplit {
             lanes,
             unroll,
@@ -972,37 +959,5 @@ impl Gen {
         self.op(format!(
             "llvm.extractelement {words}[{c} : i32] : vector<4xi32>"
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// (lanes, unroll, inner, masked) for rows of K values.
-    fn split(f: BlockFormat, k: i64, integer: bool) -> (i64, i64, i64, bool) {
-        let s = BlockSplit::of(f, k / f.block_elems() as i64, integer);
-        assert!(
-            s.lanes * s.unroll * s.inner >= s.pieces,
-            "{s:?} covers the row"
-        );
-        (s.lanes, s.unroll, s.inner, s.masked)
-    }
-
-    #[test]
-    fn rounds_take_the_most_pieces_that_divide_the_row() {
-        // Llama-3.1-8B's down projection (K = 14336): 448 four-bit pieces a row divide
-        // into 16 lanes of 4 a round, not 32 lanes of 2.
-        assert_eq!(split(BlockFormat::Q4_0, 14336, true), (16, 4, 7, false));
-        assert_eq!(split(BlockFormat::Q4_1, 14336, true), (16, 4, 7, false));
-        // Exact 4-bit products take at most 2 a round: 32 lanes.
-        assert_eq!(split(BlockFormat::Q4_0, 14336, false), (32, 2, 7, false));
-        // Where 32 lanes already take the most, they keep it.
-        assert_eq!(split(BlockFormat::Q4_0, 4096, true), (32, 4, 1, false));
-        assert_eq!(split(BlockFormat::Q8_0, 14336, false), (32, 4, 7, false));
-        assert_eq!(split(BlockFormat::Q4_0, 2048, true), (16, 4, 1, false));
-        // SmolLM2 (K = 576, 1536): short rows, 4 or 8 lanes; 18 pieces leave a partial round.
-        assert_eq!(split(BlockFormat::Q4_1, 576, true), (4, 1, 5, true));
-        assert_eq!(split(BlockFormat::Q4_1, 1536, true), (8, 2, 3, false));
     }
 }
