@@ -500,6 +500,8 @@ impl Gen {
         let l = self.block_loop(w, need, x8.is_some())?;
         let (f, split) = (l.f, l.split);
         let (lanes, unroll, inner) = (split.lanes, split.unroll, split.inner);
+        // The first round's pieces not loaded before the wait (the task's later products),
+        // before the input's rounding, as soon as the code reaches the product.
         let mut init = held;
         let rest = self.block_first_pieces(&l, w, need, init.len() as i64..unroll)?;
         init.extend(rest);

@@ -40,7 +40,7 @@ mkc_passes::pass_options! {
         /// Load matrix-vector weights with an L2 evict-first policy and no L1 allocation (they pass once a step; the caches keep what is read again).
         weights_evict_first: bool = true => "weights-evict-first",
         /// 16-byte weight loads per lane a task issues before its wait (its first matrix-vector product's first blocks, or for block-quantized weights at most its loop's first round); 0: none.
-        preload: u32 = 0 => "preload",
+        preload: u32 = 4 => "preload",
         /// Most 16-byte weight loads per lane a matrix-vector loop issues a round (1, 2, 4 or 8).
         matvec_unroll: u32 = 4 => "matvec-unroll",
         /// Events with device-scope fences (a release fence before a signal's relaxed add, an acquire fence after a wait) instead of release adds and acquire loads.

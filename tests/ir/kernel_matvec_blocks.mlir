@@ -19,4 +19,4 @@ func.func @f(%x: tensor<256xf32>, %t: tensor<i64>, %e: tensor<100x256x!mkc.q8_0>
 // CHECK:       "kernel.op"() {index = 0 : i64, matvec = "lanes", name = "tg.matmul", result = #kernel.place<direct>}
 // CHECK-NEXT:  }) {direct = true, id = 3 : i64, kind = "lm_head"
 // CHECK-NEXT:  "kernel.code"
-// CHECK-NEXT:  "kernel.op"() {index = 1 : i64, matvec = "blocks", name = "tg.matmul", result = #kernel.place<direct>}
+// CHECK-NEXT:  "kernel.op"() {index = 1 : i64, matvec = "blocks", name = "tg.matmul", preload = 2 : i64, result = #kernel.place<direct>}

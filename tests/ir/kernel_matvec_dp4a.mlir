@@ -11,5 +11,5 @@ func.func @f(%x: tensor<64xf32>, %w: tensor<128x64x!mkc.q4_1> {mkc.weight = "w"}
 }
 
 // CHECK-LABEL: "kernel.plan"
-// CHECK:       "kernel.op"() {index = 0 : i64, matvec = "dp4a", name = "tg.matmul", result = #kernel.place<direct>, temps = [#kernel.place<shared, 0, 240>]}
-// CHECK:       "kernel.op"() {index = 0 : i64, matvec = "dp4a", name = "tg.matmul", result = #kernel.place<direct>, temps = [#kernel.place<shared, 0, 240>]}
+// CHECK:       "kernel.op"() {index = 0 : i64, matvec = "dp4a", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<direct>, temps = [#kernel.place<shared, 0, 240>]}
+// CHECK:       "kernel.op"() {index = 0 : i64, matvec = "dp4a", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<direct>, temps = [#kernel.place<shared, 0, 240>]}
