@@ -213,7 +213,9 @@ fn argmax_loads16(
     for (ok, k, v) in vectors {
         for e in 0..4 {
             let ec = g.op(format!("arith.constant {e} : i32"));
-            let x = g.op(format!("llvm.extractelement {v}[{ec} : i32] : vector<4xf32>"));
+            let x = g.op(format!(
+                "llvm.extractelement {v}[{ec} : i32] : vector<4xf32>"
+            ));
             let de = g.i64c(e);
             let ke = g.op(format!("arith.addi {k}, {de} : i64"));
             loads.push((ok.clone(), ke, x));
