@@ -731,7 +731,7 @@ fn codes_loading_before_their_wait(preload: u32) -> usize {
     mkc_driver::run_pipeline(
         &mut body,
         &format!(
-            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{preload={preload}}})"
+            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{preload-blocks={preload}}})"
         ),
     )
     .unwrap();
@@ -755,7 +755,7 @@ fn codes_loading_before_their_wait(preload: u32) -> usize {
         .count()
 }
 
-/// `--preload` on `blocks` and `dp4a` products (the plan in the file test of the same name):
+/// `--preload-blocks` on `blocks` and `dp4a` products (the plan in the file test of the same name):
 /// the three codes that preload issue their first pieces' loads before waiting; without it,
 /// none does.
 #[test]

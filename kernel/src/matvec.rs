@@ -569,9 +569,10 @@ impl Gen {
 }
 
 /// How many 16-byte weight loads a lane issues before the task's wait for `op`, planned as
-/// `choice`: blocks of 256 bf16 weights on the `row` path ([`preload_blocks`]); on the
-/// `blocks` and `dp4a` paths the first pieces of the loop's first round, at most its
-/// unroll, of a block-quantized weight the task reads from its buffer. `None`: nothing.
+/// `choice`: blocks of 256 bf16 weights on the `row` path ([`preload_blocks`], `preload`);
+/// on the `blocks` and `dp4a` paths (`preload-blocks`) the first pieces of the loop's first
+/// round, at most its unroll, of a block-quantized weight the task reads from its buffer.
+/// `None`: nothing.
 pub(crate) fn preload_count(
     body: &Body,
     views: &HashMap<ValueId, View>,
@@ -584,10 +585,10 @@ pub(crate) fn preload_count(
     };
     match path {
         MatvecPath::Row => preload_blocks(body, views, op, o).map(|b| b as u32),
-        MatvecPath::Blocks | MatvecPath::Dp4a if o.preload > 0 => {
+        MatvecPath::Blocks | MatvecPath::Dp4a if o.preload_blocks > 0 => {
             let w = views.get(&body.ops[op].operands[1])?;
             let split = crate::blocks::BlockSplit::of_view(w, *path == MatvecPath::Dp4a).ok()?;
-            Some((o.preload as i64).min(split.unroll) as u32)
+            Some((o.preload_blocks as i64).min(split.unroll) as u32)
         }
         _ => None,
     }

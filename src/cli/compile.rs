@@ -247,11 +247,15 @@ pub struct KernelArgs {
           value_parser = ["evict-first", "normal"])]
     pub weight_cache: String,
     /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
-    /// events (the first blocks of its first matrix-vector product's rows, one row a warp;
-    /// for q8_0, q4_0 and q4_1 weights, at most the loop's first round of pieces, held in
-    /// registers), so weights stream while the SM waits for the previous phase; 0: none.
+    /// events, for its first matrix-vector product of bf16 weights (the first blocks of its
+    /// rows, one row a warp, copied into shared memory), so weights stream while the SM
+    /// waits for the previous phase; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload)]
     pub preload: u32,
+    /// Megakernel: the same for a first product of q8_0, q4_0 or q4_1 weights: its first
+    /// pieces, at most its loop's first round, loaded into registers before the wait; 0: none.
+    #[arg(long, value_name = "N", default_value_t = KERNEL.preload_blocks)]
+    pub preload_blocks: u32,
     /// Megakernel: most 16-byte weight loads per lane a matrix-vector loop issues a round
     /// (1, 2, 4 or 8; fewer where K is not a multiple of 256 times it).
     #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_unroll)]
@@ -303,6 +307,7 @@ impl KernelArgs {
             smem_scratch: self.smem_scratch,
             weights_evict_first: self.weight_cache == "evict-first",
             preload: self.preload,
+            preload_blocks: self.preload_blocks,
             matvec_unroll: self.matvec_unroll,
             attention_lanes: self.attention_lanes,
             attention_online: self.attention_kernel == "online",

@@ -3,7 +3,7 @@
 // warp per row with 16-byte loads of quantized values (`blocks`); a q4_k one (256-value
 // super-blocks) reads an element at a time (`lanes`), as does one whose input is not 16-byte
 // aligned (the inputs buffer); a gather from a q8_0 table gives f32 rows. The `blocks`
-// product takes its first round (2 pieces) before the wait by default (preload 4).
+// product takes its first round (2 pieces) before the wait by default (preload-blocks 4).
 func.func @f(%x: tensor<256xf32>, %t: tensor<i64>, %e: tensor<100x256x!mkc.q8_0> {mkc.weight = "e"}, %w: tensor<64x256x!mkc.q4_1> {mkc.weight = "w"}, %k: tensor<64x256x!mkc.q4_k> {mkc.weight = "k"}) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<256xf32>) {
   %h = "tg.add"(%x, %x) : (tensor<256xf32>, tensor<256xf32>) -> tensor<256xf32>
   %a = "tg.matmul"(%h, %w) {transpose_b = true} : (tensor<256xf32>, tensor<64x256x!mkc.q4_1>) -> tensor<64xf32>

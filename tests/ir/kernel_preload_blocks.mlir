@@ -1,5 +1,5 @@
-// RUN: --pass-pipeline='builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{preload=4})'
-// preload=4 on block-quantized weights: a `blocks` or `dp4a` product loads the first pieces
+// RUN: --pass-pipeline='builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{preload-blocks=4})'
+// preload-blocks=4 (the default) on block-quantized weights: a `blocks` or `dp4a` product loads the first pieces
 // of its loop's first round before the task's wait, at most that round's unroll. K = 256:
 // a q4_1 row is 8 pieces, 4 lanes of 2 a round on f32 inputs (preload 2); a q8_0 row is 16,
 // 4 lanes of 4 (preload 4); on 8-bit inputs the q4_1 row takes 2 a round as well. A q4_k
