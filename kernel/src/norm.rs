@@ -155,70 +155,49 @@ pub(crate) fn emit_rms_norm(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<
 /// Loads a thread's argmax issues a round.
 const UNROLL: i64 = 16;
 
-/// Element k0 + threads * j (j < UNROLL) of the row at `base` along `axis`: (in range, its
-/// index, its value) each, in increasing index order.
+/// Element (with `per` 4: 16-byte chunk) c = k0 + threads * j, j < UNROLL, of the row at
+/// `base` along `axis`: (in range, index, value) of each element, in increasing index order;
+/// chunk c holds elements 4c..4c + 4.
 fn argmax_loads(
     g: &mut Gen,
     x: &View,
     base: &[String],
     axis: usize,
     k0: &str,
+    per: i64,
 ) -> Result<Vec<(String, String, String)>, String> {
     let (t, n) = (g.threads as i64, x.shape[axis]);
-    let nc = g.i64c(n);
-    let lastk = g.i64c(n - 1);
+    let count = g.i64c(n / per);
+    let lastc = g.i64c(n / per - 1);
     let mut loads = Vec::new();
     for j in 0..UNROLL {
         let dj = g.i64c(t * j);
-        let kj = g.op(format!("arith.addi {k0}, {dj} : i64"));
-        let ok = g.op(format!("arith.cmpi slt, {kj}, {nc} : i64"));
-        let kc = g.op(format!("arith.minsi {kj}, {lastk} : i64"));
-        let mut i = base.to_vec();
-        i[axis] = kc;
-        let v = g.load(x, &i)?;
-        loads.push((ok, kj, v));
-    }
-    Ok(loads)
-}
-
-/// [`argmax_loads`] by 16-byte chunks: chunk k0 + threads * j holds elements 4c..4c + 4.
-fn argmax_loads16(
-    g: &mut Gen,
-    x: &View,
-    base: &[String],
-    axis: usize,
-    k0: &str,
-) -> Result<Vec<(String, String, String)>, String> {
-    let (t, n) = (g.threads as i64, x.shape[axis]);
-    let chunks = g.i64c(n / 4);
-    let lastc = g.i64c(n / 4 - 1);
-    let c4 = g.i64c(4);
-    let mut vectors = Vec::new();
-    for j in 0..UNROLL {
-        let dj = g.i64c(t * j);
         let cj = g.op(format!("arith.addi {k0}, {dj} : i64"));
-        let ok = g.op(format!("arith.cmpi slt, {cj}, {chunks} : i64"));
+        let ok = g.op(format!("arith.cmpi slt, {cj}, {count} : i64"));
         let cc = g.op(format!("arith.minsi {cj}, {lastc} : i64"));
         let mut i = base.to_vec();
-        i[axis] = g.op(format!("arith.muli {cc}, {c4} : i64"));
+        if per == 1 {
+            i[axis] = cc;
+            let v = g.load(x, &i)?;
+            loads.push((ok, cj, v));
+            continue;
+        }
+        let pc = g.i64c(per);
+        i[axis] = g.op(format!("arith.muli {cc}, {pc} : i64"));
         let p = g.ptr(x, &i);
         let v = g.op(format!(
             "llvm.load {p} {{alignment = 16 : i64}} : !llvm.ptr<{}> -> vector<4xf32>",
             x.space
         ));
-        let k = g.op(format!("arith.muli {cj}, {c4} : i64"));
-        vectors.push((ok, k, v));
-    }
-    let mut loads = Vec::new();
-    for (ok, k, v) in vectors {
-        for e in 0..4 {
+        let k = g.op(format!("arith.muli {cj}, {pc} : i64"));
+        for e in 0..per {
             let ec = g.op(format!("arith.constant {e} : i32"));
-            let x = g.op(format!(
+            let xe = g.op(format!(
                 "llvm.extractelement {v}[{ec} : i32] : vector<4xf32>"
             ));
             let de = g.i64c(e);
             let ke = g.op(format!("arith.addi {k}, {de} : i64"));
-            loads.push((ok.clone(), ke, x));
+            loads.push((ok.clone(), ke, xe));
         }
     }
     Ok(loads)
@@ -265,20 +244,15 @@ pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
             }
             let (k, best, bi, rb, ri) =
                 (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
-            let nn = g.idx(n);
+            let nn = g.idx(n / per);
             let step = g.idx(t * UNROLL);
-            let nn = if wide { g.idx(n / per) } else { nn };
             let ninf = g.f32c(f64::NEG_INFINITY);
             let none = g.op("arith.constant -1 : i32");
             g.open(format!(
                 "{rb}, {ri} = scf.for {k} = %tid to {nn} step {step} iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
             ));
             let k0 = g.op(format!("arith.index_cast {k} : index to i64"));
-            let loads = if wide {
-                argmax_loads16(g, x, &base, axis, &k0)?
-            } else {
-                argmax_loads(g, x, &base, axis, &k0)?
-            };
+            let loads = argmax_loads(g, x, &base, axis, &k0, per)?;
             let (mut cb, mut ci) = (best.clone(), bi.clone());
             for (ok, kj, v) in loads {
                 let cmp = if last { "oge" } else { "ogt" };

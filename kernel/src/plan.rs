@@ -278,13 +278,12 @@ fn plan_code(
         cx.largest = shape.largest[i].clone();
         let mut p = plan_op(&mut cx, op, shape.index_of(op))
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
-        if !preloaded {
-            if let Some(n) = preload_count(body, &cx.views, op, &p.choice, o) {
-                if let Choice::Matvec { preload, .. } = &mut p.choice {
-                    *preload = n;
-                    preloaded = true;
-                }
-            }
+        let n = (!preloaded)
+            .then(|| preload_count(body, &cx.views, op, &p.choice, o))
+            .flatten();
+        if let (Some(n), Choice::Matvec { preload, .. }) = (n, &mut p.choice) {
+            *preload = n;
+            preloaded = true;
         }
         ops.push(p);
         if shape.direct == Some(op) {
