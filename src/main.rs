@@ -132,8 +132,11 @@ enum Command {
     /// Fit a cost model to a profiled step, for the scheduler.
     ///
     /// Reads a trace from `mkc bench ARTIFACT --trace TRACE` and fits, per task kind, the
-    /// measured work time of its tasks to `fixed + bytes / rate` (least squares). Writes
-    /// {"kinds": {KIND: {"fixed_us", "gbps_per_sm", "tasks"}}}, which
+    /// measured work time of its tasks to `fixed + bytes / rate` (least squares). A phase of
+    /// the step ends with its slowest task, and the estimate gives every task of a size one
+    /// time, so each size is priced at the expected slowest of a phase: with n tasks of the
+    /// kind a phase, the n/(n+1) quantile of the size's times. Writes {"kinds": {KIND:
+    /// {"fixed_us", "gbps_per_sm", "tasks", "tasks_per_phase", "quantile"}}}, which
     /// `schedule{cost-model=FILE}` uses instead of the bandwidth share, so the schedule's
     /// estimate (compile --stats) is in measured terms.
     Tune(cli::tools::TuneArgs),

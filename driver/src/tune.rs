@@ -1,9 +1,50 @@
 //! `tune`: a cost model fitted to a profiled step. Per task kind, the measured work time of
 //! its tasks (from `mkc bench --trace`) is fitted to `fixed + bytes / rate`; the `schedule`
 //! pass (`cost-model=FILE`) then prices tasks with it.
+//!
+//! A phase of a step (the tasks of one fused group, which the next phase waits on) ends when
+//! its slowest task does, and the schedule's estimate gives every task of a size the same
+//! time. So each size is priced at the time its tasks' slowest of a phase is expected to
+//! take: of `n` tasks a phase, the maximum sits, in expectation, at the `n / (n + 1)`
+//! quantile of their times. Priced at the mean instead, the estimate misses the spread
+//! between an SM's task and the slowest, on every phase (docs/PERF.md, session 18).
 
 use mkc_ir::Target;
 use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The tasks of one kind in a trace: (bytes, seconds) of each, and the phases they ran in.
+#[derive(Default)]
+struct KindTasks {
+    tasks: Vec<(f64, f64)>,
+    phases: BTreeSet<i64>,
+}
+
+impl KindTasks {
+    /// Tasks a phase, on average (a trace without groups counts each task as its own phase).
+    fn per_phase(&self) -> f64 {
+        self.tasks.len() as f64 / self.phases.len().max(1) as f64
+    }
+
+    /// Per task, its size's `q` quantile of time: the points [`fit_kind`] fits.
+    ///
+    /// [`fit_kind`]: mkc_tasks::schedule::fit_kind
+    fn quantile_points(&self, q: f64) -> Vec<(f64, f64)> {
+        let mut by_size: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+        for &(bytes, s) in &self.tasks {
+            by_size.entry(bytes.to_bits()).or_default().push(s);
+        }
+        let mut points = Vec::with_capacity(self.tasks.len());
+        for (bits, mut times) in by_size {
+            times.sort_by(f64::total_cmp);
+            // Nearest rank: the least time with a share q of the size's tasks at or below.
+            let rank = (q * times.len() as f64).ceil() as usize;
+            let t = times[rank.clamp(1, times.len()) - 1];
+            points.extend(std::iter::repeat_n((f64::from_bits(bits), t), times.len()));
+        }
+        points
+    }
+}
 
 /// The cost model of the trace `text` (named `name` in errors), as pretty JSON.
 pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, String> {
@@ -13,8 +54,8 @@ pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, Stri
         .get("traceEvents")
         .and_then(serde_json::Value::as_array)
         .ok_or_else(|| format!("{name}: no traceEvents"))?;
-    let mut points: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
-    for e in events.iter().filter(|e| e["cat"] == "task") {
+    let mut kinds_seen: BTreeMap<String, KindTasks> = BTreeMap::new();
+    for (i, e) in events.iter().filter(|e| e["cat"] == "task").enumerate() {
         let (Some(kind), Some(dur), Some(bytes)) = (
             e["name"].as_str(),
             e["dur"].as_f64(),
@@ -22,23 +63,28 @@ pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, Stri
         ) else {
             return Err(format!("{name}: a task event lacks name, dur or bytes"));
         };
-        points
-            .entry(kind.to_string())
-            .or_default()
-            .push((bytes, dur * 1e-6));
+        let k = kinds_seen.entry(kind.to_string()).or_default();
+        k.tasks.push((bytes, dur * 1e-6));
+        // Without a group, a task is a phase of its own (negative: apart from any group).
+        k.phases
+            .insert(e["args"]["group"].as_i64().unwrap_or(-1 - i as i64));
     }
-    if points.is_empty() {
+    if kinds_seen.is_empty() {
         return Err(format!("{name}: no task events"));
     }
     let mut kinds = serde_json::Map::new();
-    for (kind, pts) in &points {
-        if let Some(c) = mkc_tasks::schedule::fit_kind(pts) {
+    for (kind, k) in &kinds_seen {
+        let n = k.per_phase();
+        let q = n / (n + 1.0);
+        if let Some(c) = mkc_tasks::schedule::fit_kind(&k.quantile_points(q)) {
             kinds.insert(
                 kind.clone(),
                 json!({
                     "fixed_us": c.fixed_s * 1e6,
                     "gbps_per_sm": c.bytes_per_s / 1e9,
-                    "tasks": pts.len(),
+                    "tasks": k.tasks.len(),
+                    "tasks_per_phase": n,
+                    "quantile": q,
                 }),
             );
         }
@@ -51,4 +97,54 @@ pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, Stri
     }))
     .expect("json serialises")
         + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(kind: &str, group: i64, bytes: f64, dur_us: f64) -> serde_json::Value {
+        json!({"name": kind, "cat": "task", "ph": "X", "pid": 0, "tid": 0, "ts": 0.0,
+               "dur": dur_us, "args": {"bytes": bytes, "group": group}})
+    }
+
+    fn fit(events: Vec<serde_json::Value>) -> serde_json::Value {
+        let text = json!({ "traceEvents": events }).to_string();
+        serde_json::from_str(&fit_trace(&text, "t", &Target::h100()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_size_is_priced_at_the_expected_slowest_task_of_a_phase() {
+        // Two phases of three tasks of one size, 1..6 us: the slowest of three sits at the
+        // 3/4 quantile, by nearest rank the fifth of six: 5 us, all of it per byte (one size).
+        let events = (0..6)
+            .map(|i| task("down", i / 3, 1e4, 1.0 + i as f64))
+            .collect();
+        let c = fit(events);
+        let down = &c["kinds"]["down"];
+        assert_eq!(down["tasks_per_phase"], 3.0);
+        assert_eq!(down["quantile"], 0.75);
+        let us = 1e4 / (down["gbps_per_sm"].as_f64().unwrap() * 1e3)
+            + down["fixed_us"].as_f64().unwrap();
+        assert!((us - 5.0).abs() < 1e-9, "{c}");
+    }
+
+    #[test]
+    fn sizes_fit_a_line_through_their_slowest() {
+        // One phase a size: two sizes, each with a slow task, 2 us + bytes / 10 GB/s at the
+        // slow ones; the fast ones do not pull the line down.
+        let mut events = Vec::new();
+        for (g, bytes) in [(0, 1e4), (1, 5e4)] {
+            let slow = 2.0 + bytes / 1e10 * 1e6;
+            events.push(task("up", g, bytes, slow - 1.5));
+            events.push(task("up", g, bytes, slow));
+        }
+        let c = fit(events);
+        let up = &c["kinds"]["up"];
+        assert!((up["fixed_us"].as_f64().unwrap() - 2.0).abs() < 1e-6, "{c}");
+        assert!(
+            (up["gbps_per_sm"].as_f64().unwrap() - 10.0).abs() < 1e-6,
+            "{c}"
+        );
+    }
 }

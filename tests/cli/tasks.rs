@@ -543,6 +543,81 @@ fn tune_fits_a_trace_and_the_schedule_uses_it() {
     );
 }
 
+#[test]
+fn tune_predicts_the_measured_step_within_ten_percent() {
+    // Traces of Llama-3.2-1B at position 128 on an H100 (`mkc bench --trace`, the `short/`
+    // program, whose tasks `--attention-parts 1` schedules the same): the estimate of that
+    // schedule under the cost model `tune` fits to the trace is within 10% of the measured
+    // step (issue 23). Pricing each task at its kind's mean time put the q4_0 one 17% short.
+    let dir = std::env::temp_dir().join(format!("mkc-tune-step-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
+    for (trace, flags) in [
+        (
+            "docs/perf/2026-12-06-s18/call2-trace-1b-q4_0-i8.json.gz",
+            &["--quantize", "q4_0", "--int8-activations"][..],
+        ),
+        (
+            "docs/perf/2026-11-26-s12/trace-bench-llama-3.2-1b-d-128-call3.json.gz",
+            &[][..],
+        ),
+    ] {
+        let unzipped = std::process::Command::new("gzip")
+            .args(["-dc", repo(trace).to_str().unwrap()])
+            .output()
+            .expect("gzip runs");
+        assert!(unzipped.status.success(), "gzip -dc {trace}");
+        let json: serde_json::Value = serde_json::from_slice(&unzipped.stdout).unwrap();
+        let measured_us = json["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        let (t, cost) = (dir.join("trace.json"), dir.join("cost.json"));
+        std::fs::write(&t, &unzipped.stdout).unwrap();
+        let o = mkc(
+            &["tune", t.to_str().unwrap(), "-o", cost.to_str().unwrap()],
+            None,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let sched = dir.join("schedule.mlir");
+        let mut args = vec![
+            model.to_str().unwrap(),
+            "--random-weights",
+            "--attention-parts",
+            "1",
+            "--emit=schedule",
+            "-o",
+            sched.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        compile(&args);
+        let stats = dir.join("s.json");
+        compile(&[
+            sched.to_str().unwrap(),
+            "--emit=schedule",
+            "--pass-pipeline=builtin.module()",
+            "-o",
+            "/dev/null",
+            "--cost-model",
+            cost.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ]);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        let estimate_us = s["tasks"]["estimate"]["step_ms"].as_f64().unwrap() * 1e3;
+        let off = estimate_us / measured_us - 1.0;
+        assert!(
+            off.abs() <= 0.10,
+            "{trace}: estimate {estimate_us:.1} us against {measured_us:.1} measured ({:+.1}%)",
+            off * 100.0
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A task's tile: its boxes, each (lo, hi) per axis.
 type Tile = Vec<Vec<(i64, i64)>>;
 
