@@ -99,6 +99,68 @@ pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, Stri
         + "\n")
 }
 
+/// What a cost model fitted to a trace says of that trace's own schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The traced step: the last task's end.
+    pub measured_s: f64,
+    /// The schedule's estimate under the cost model.
+    pub estimate_s: f64,
+    /// Tasks in the trace (and in the schedule).
+    pub tasks: usize,
+}
+
+impl Prediction {
+    /// The estimate's relative error (negative: short of the measured step).
+    pub fn error(&self) -> f64 {
+        self.estimate_s / self.measured_s - 1.0
+    }
+}
+
+/// The estimate, under the cost model `model` (JSON, as [`fit_trace`] writes it), of the
+/// scheduled program in `schedule` (a module at the schedule level or past it: `mkc compile
+/// MODEL --emit=schedule`, or an artifact's `program.mlir`), against the step of the trace
+/// `trace`, which must be of that program (as many tasks). Names are for errors.
+pub fn predict(
+    trace: (&str, &str),
+    model: &str,
+    schedule: (&str, &str),
+) -> Result<Prediction, String> {
+    let ((trace_text, trace_name), (sched_text, sched_name)) = (trace, schedule);
+    let v: serde_json::Value =
+        serde_json::from_str(trace_text).map_err(|e| format!("{trace_name}: not a trace: {e}"))?;
+    let events = v
+        .get("traceEvents")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| format!("{trace_name}: no traceEvents"))?;
+    let tasks = events.iter().filter(|e| e["cat"] == "task").count();
+    let measured_us = events
+        .iter()
+        .filter_map(|e| Some(e["ts"].as_f64()? + e["dur"].as_f64()?))
+        .fold(0.0, f64::max);
+    let body = mkc_ir::parse_text(sched_name, sched_text)?;
+    let program = mkc_ir::dialect::task::TaskProgram::from_body(&body)
+        .map_err(|e| format!("{sched_name}: {e}"))?;
+    let schedule = program.schedule.as_ref().ok_or_else(|| {
+        format!("{sched_name}: the task graph has no schedule (compile with --emit=schedule)")
+    })?;
+    if program.graph.tasks.len() != tasks {
+        return Err(format!(
+            "{trace_name} has {tasks} tasks and {sched_name} {}: the trace is of another program (at position P < --short-steps an artifact runs short/program.mlir)",
+            program.graph.tasks.len()
+        ));
+    }
+    let mut m = mkc_tasks::schedule::Machine::new(&Target::of(&body)?);
+    mkc_tasks::schedule::apply_cost_model(&mut m, model)?;
+    let e = mkc_tasks::schedule::estimate(&program.graph, schedule, &m)
+        .map_err(|e| format!("{sched_name}: {e}"))?;
+    Ok(Prediction {
+        measured_s: measured_us * 1e-6,
+        estimate_s: e.step_s,
+        tasks,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,6 +121,12 @@ pub struct TuneArgs {
     /// Write the cost model here instead of stdout.
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,
+    /// The scheduled program the trace ran (`mkc compile MODEL --emit=schedule`, or the
+    /// artifact's program.mlir; short/program.mlir below --short-steps): prints one JSON
+    /// line, the schedule's estimate under the fitted model against the traced step (the
+    /// cost model then goes to -o).
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
     /// The GPU the trace was measured on.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -130,12 +136,34 @@ pub fn run_tune(a: TuneArgs) -> ExitCode {
     finish((|| {
         let text = std::fs::read_to_string(&a.trace)
             .map_err(|e| format!("cannot read '{}': {e}", a.trace.display()))?;
-        let model = mkc_driver::tune::fit_trace(
-            &text,
-            &a.trace.display().to_string(),
-            &a.target.spec()?.standalone()?,
-        )?;
-        write_output(a.output.as_deref(), &model)
+        let name = a.trace.display().to_string();
+        let model = mkc_driver::tune::fit_trace(&text, &name, &a.target.spec()?.standalone()?)?;
+        let Some(sched) = &a.schedule else {
+            return write_output(a.output.as_deref(), &model);
+        };
+        if matches!(a.output.as_deref(), None | Some("-")) {
+            return Err(
+                "--schedule prints the prediction on stdout: write the cost model with -o FILE"
+                    .into(),
+            );
+        }
+        let sched_text = std::fs::read_to_string(sched)
+            .map_err(|e| format!("cannot read '{}': {e}", sched.display()))?;
+        let sname = sched.display().to_string();
+        let p = mkc_driver::tune::predict((&text, &name), &model, (&sched_text, &sname))?;
+        write_output(a.output.as_deref(), &model)?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "trace": name,
+                "schedule": sname,
+                "tasks": p.tasks,
+                "measured_ms": p.measured_s * 1e3,
+                "estimate_ms": p.estimate_s * 1e3,
+                "error": p.error(),
+            })
+        );
+        Ok(())
     })())
 }
 

@@ -552,7 +552,9 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
     let dir = std::env::temp_dir().join(format!("mkc-tune-step-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = repo("tests/fixtures/configs/llama-3.2-1b.json");
-    for (trace, flags) in [
+    let cost = dir.join("cost.json");
+    let mut schedules = Vec::new();
+    for (i, (trace, flags)) in [
         (
             "docs/perf/2026-12-06-s18/call2-trace-1b-q4_0-i8.json.gz",
             &["--quantize", "q4_0", "--int8-activations"][..],
@@ -561,27 +563,18 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
             "docs/perf/2026-11-26-s12/trace-bench-llama-3.2-1b-d-128-call3.json.gz",
             &[][..],
         ),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let unzipped = std::process::Command::new("gzip")
             .args(["-dc", repo(trace).to_str().unwrap()])
             .output()
             .expect("gzip runs");
         assert!(unzipped.status.success(), "gzip -dc {trace}");
-        let json: serde_json::Value = serde_json::from_slice(&unzipped.stdout).unwrap();
-        let measured_us = json["traceEvents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap())
-            .fold(0.0, f64::max);
-        let (t, cost) = (dir.join("trace.json"), dir.join("cost.json"));
+        let t = dir.join(format!("trace{i}.json"));
         std::fs::write(&t, &unzipped.stdout).unwrap();
-        let o = mkc(
-            &["tune", t.to_str().unwrap(), "-o", cost.to_str().unwrap()],
-            None,
-        );
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        let sched = dir.join("schedule.mlir");
+        let sched = dir.join(format!("schedule{i}.mlir"));
         let mut args = vec![
             model.to_str().unwrap(),
             "--random-weights",
@@ -593,28 +586,46 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
         ];
         args.extend_from_slice(flags);
         compile(&args);
-        let stats = dir.join("s.json");
-        compile(&[
-            sched.to_str().unwrap(),
-            "--emit=schedule",
-            "--pass-pipeline=builtin.module()",
-            "-o",
-            "/dev/null",
-            "--cost-model",
-            cost.to_str().unwrap(),
-            "--stats",
-            stats.to_str().unwrap(),
-        ]);
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-        let estimate_us = s["tasks"]["estimate"]["step_ms"].as_f64().unwrap() * 1e3;
-        let off = estimate_us / measured_us - 1.0;
-        assert!(
-            off.abs() <= 0.10,
-            "{trace}: estimate {estimate_us:.1} us against {measured_us:.1} measured ({:+.1}%)",
-            off * 100.0
+        let o = mkc(
+            &[
+                "tune",
+                t.to_str().unwrap(),
+                "-o",
+                cost.to_str().unwrap(),
+                "--schedule",
+                sched.to_str().unwrap(),
+            ],
+            None,
         );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let p = last_json(&o);
+        let off = p["error"].as_f64().unwrap();
+        assert!(off.abs() <= 0.10, "{trace}: {p}");
+        let (m, e) = (
+            p["measured_ms"].as_f64().unwrap(),
+            p["estimate_ms"].as_f64().unwrap(),
+        );
+        assert!((e / m - 1.0 - off).abs() < 1e-9, "{p}");
+        schedules.push((t, sched));
     }
+    // A trace of another program is a clear error, not a prediction.
+    let o = mkc(
+        &[
+            "tune",
+            schedules[1].0.to_str().unwrap(),
+            "-o",
+            cost.to_str().unwrap(),
+            "--schedule",
+            schedules[0].1.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("the trace is of another program"),
+        "{}",
+        text(&o.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
