@@ -763,3 +763,63 @@ fn block_preload_loads_before_the_wait() {
     assert_eq!(codes_loading_before_their_wait(4), 3);
     assert_eq!(codes_loading_before_their_wait(0), 0);
 }
+
+/// The codes of `tests/ir/kernel_preload_blocks.mlir`'s kernel (`select-kernels{options}`),
+/// each its count of globaltimer reads (the profile's stamps), and the printed plan.
+fn codes_stamps(options: &str) -> (Vec<usize>, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut body = mkc_ir::parse_text("kernel_preload_blocks.mlir", &text).unwrap();
+    mkc_driver::run_pipeline(
+        &mut body,
+        &format!(
+            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{{options}}})"
+        ),
+    )
+    .unwrap();
+    let kernel = mkc_kernel::generate(&body).unwrap();
+    let stamps = kernel
+        .mlir
+        .split("scf.index_switch")
+        .nth(1)
+        .unwrap()
+        .split(" case ")
+        .skip(1)
+        .map(|c| {
+            c.split("default {")
+                .next()
+                .unwrap()
+                .matches("globaltimer")
+                .count()
+        })
+        .collect();
+    (stamps, mkc_ir::printer::print(&body))
+}
+
+/// `--trace-mark input-rounded`: the two `dp4a` codes (and no other) take the trace's
+/// wait-end stamp once more, once their input is rounded (every code takes it after its
+/// wait), and the plan says so; without a mark the plan has none.
+#[test]
+fn trace_mark_stamps_where_the_input_is_rounded() {
+    let (marked, plan) = codes_stamps("trace-mark=input-rounded");
+    assert!(plan.contains("trace_mark = \"input-rounded\""));
+    let (plain, plan) = codes_stamps("");
+    assert!(!plan.contains("trace_mark"));
+    assert_eq!(plain, [1, 1, 1, 1, 1], "each code stamps its wait's end");
+    let extra: Vec<usize> = marked.iter().zip(&plain).map(|(m, p)| m - p).collect();
+    assert_eq!(extra, [0, 0, 1, 1, 0], "the sum, lanes, dp4a, dp4a, blocks");
+    let mut body = mkc_ir::parse_text(
+        "kernel_preload_blocks.mlir",
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let e = mkc_driver::run_pipeline(
+        &mut body,
+        "builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{trace-mark=nowhere})",
+    )
+    .unwrap_err();
+    assert!(e.contains("a trace mark is one of attention-scores, attention-stats, input-rounded, not 'nowhere'"), "{e}");
+}

@@ -3,11 +3,12 @@
 
 use crate::attention_online::*;
 use crate::gen::*;
+use crate::megakernel::trace_mark;
 use crate::ops::{temp, OpEmit};
 use crate::plan::PlanCx;
 use crate::scratch::*;
 use mkc_ir::attr::Attr;
-use mkc_ir::dialect::kernel::{AttentionAlgorithm, Choice, KvLoads, Place};
+use mkc_ir::dialect::kernel::{AttentionAlgorithm, Choice, KvLoads, Place, TraceMark};
 use mkc_ir::dialect::task::TileBox;
 use mkc_ir::dialect::tg::{self, query_group};
 use mkc_ir::ElemType;
@@ -197,6 +198,7 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         scores_scalar(g, &r)?;
     }
     g.barrier();
+    trace_mark(g, TraceMark::AttentionScores);
     let stats = cx.place_window(
         g,
         temp(e, 1)?,
@@ -207,6 +209,7 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
     )?;
     row_stats(g, &r, &stats)?;
     g.barrier();
+    trace_mark(g, TraceMark::AttentionStats);
     // The output: a warp per (row, group of `lanes` lanes, the plan's) of the boxes,
     // 32 / lanes threads per lane each taking every (32 / lanes)-th position or block of 8
     // positions of the row's run: a warp's load covers consecutive positions of its lanes

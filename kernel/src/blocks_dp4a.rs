@@ -6,6 +6,7 @@
 //! and pieces is the `blocks` path's ([`Gen::block_matvec`]).
 
 use crate::gen::*;
+use mkc_ir::dialect::kernel::TraceMark;
 use mkc_ir::quant::{BlockFormat, Q8_ACT_BLOCK};
 use mkc_ir::ElemType;
 
@@ -226,6 +227,7 @@ impl Gen {
         self.close("}");
         self.close("}");
         self.barrier();
+        crate::megakernel::trace_mark(self, TraceMark::InputRounded);
         Ok(())
     }
 

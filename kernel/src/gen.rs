@@ -4,6 +4,7 @@
 //! across the CTA.
 
 use crate::matvec::*;
+use mkc_ir::dialect::kernel::TraceMark;
 use mkc_ir::dialect::task::TileBox;
 use mkc_ir::{Body, ElemType, ValueId};
 
@@ -84,6 +85,10 @@ pub(crate) struct Gen {
     /// Codes that preload weights before their wait, and the most blocks one preloads.
     pub(crate) preloaded: usize,
     pub(crate) preload_blocks_max: usize,
+    /// The point of a task's code that takes the profile's wait-end stamp instead
+    /// (`--trace-mark`), and the SSA name of the queue entry being emitted.
+    pub(crate) trace_mark: Option<TraceMark>,
+    pub(crate) trace_entry: Option<String>,
 }
 
 impl Gen {

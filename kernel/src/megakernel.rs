@@ -8,7 +8,7 @@ use crate::gen::*;
 use crate::matvec::*;
 use crate::tables::{tables, Tables};
 use crate::Kernel;
-use mkc_ir::dialect::kernel::{KernelConfig, KernelPlan};
+use mkc_ir::dialect::kernel::{KernelConfig, KernelPlan, TraceMark};
 use mkc_ir::dialect::task::{BufferId, TaskProgram};
 use mkc_ir::{Body, EntityRef};
 use std::fmt::Write;
@@ -52,6 +52,8 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         preload: None,
         preloaded: 0,
         preload_blocks_max: 0,
+        trace_mark: opts.trace_mark,
+        trace_entry: None,
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
     // thread per block, for as many blocks as a code preloads), then the tasks' scratch
@@ -330,6 +332,16 @@ impl Records {
     }
 }
 
+/// With `--trace-mark` at `at`: the wait-end stamp of the task being emitted, taken here
+/// (after the wait's, which it overwrites), so the trace's work slice starts at this point.
+pub(crate) fn trace_mark(g: &mut Gen, at: TraceMark) {
+    if g.trace_mark == Some(at) {
+        if let Some(ent) = g.trace_entry.clone() {
+            stamp(g, &ent, 1);
+        }
+    }
+}
+
 /// The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start
 /// (k = 0), the end of its wait (1) and its end (2): three u64 per entry.
 fn stamp(g: &mut Gen, ent: &str, k: i64) {
@@ -526,6 +538,7 @@ impl QueueLoop<'_> {
         let zeros: Vec<String> = (0..per_thread).map(|_| z.clone()).collect();
         g.line(format!("scf.yield {} : {run_types}", zeros.join(", ")));
         g.close("}");
+        g.trace_entry = Some(en.ent.clone());
         let scratch = self.emit_switch(g, &code, &params_p, &wait)?;
         // The next record into the other buffer (its last reader, the previous task's
         // signal, is done: thread 0 passed this task's wait barrier after it).

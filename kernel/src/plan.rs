@@ -11,7 +11,7 @@ use crate::matvec::preload_count;
 use crate::ops::plan_op;
 use crate::scratch::ScratchPlan;
 use mkc_ir::diag::Diagnostic;
-use mkc_ir::dialect::kernel::{Choice, CodePlan, KernelConfig, KernelPlan};
+use mkc_ir::dialect::kernel::{Choice, CodePlan, KernelConfig, KernelPlan, TraceMark};
 use mkc_ir::dialect::task::{TaskProgram, TileBox};
 use mkc_ir::{Body, EntityRef, OpId, Target, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
@@ -55,6 +55,8 @@ mkc_passes::pass_options! {
         attention_lanes: u32 = 2 => "attention-lanes",
         /// Attention parts whose tiles hold a KV head's query heads run one pass of online softmax (off: three rounds).
         attention_online: bool = true => "attention-online",
+        /// Where a traced task takes its wait-end stamp instead (attention-scores, attention-stats, input-rounded; empty: after the wait), to time a part of a task's code.
+        trace_mark: String = String::new() => "trace-mark",
     }
 }
 
@@ -132,6 +134,7 @@ impl KernelOptions {
             weights_evict_first: self.weights_evict_first,
             event_fences: self.event_fences,
             parallel_waits: self.parallel_waits,
+            trace_mark: TraceMark::parse(&self.trace_mark)?,
         })
     }
 }

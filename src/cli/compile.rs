@@ -292,6 +292,13 @@ pub struct KernelArgs {
           default_value = pick(KERNEL.attention_online, "online", "phases"),
           value_parser = ["online", "phases"])]
     pub attention_kernel: String,
+    /// Megakernel, for profiling: where a traced task (`mkc bench --trace`) takes its
+    /// wait-end stamp instead, so the trace's work slice starts there and its wait slice
+    /// holds the wait and the code before: attention-scores (the end of attention's scores
+    /// round), attention-stats (of its max and sum), input-rounded (of a dp4a product's
+    /// input rounding to 8 bits; a task's last). Off: after the wait.
+    #[arg(long, value_name = "POINT", value_parser = ["attention-scores", "attention-stats", "input-rounded"])]
+    pub trace_mark: Option<String>,
 }
 
 impl KernelArgs {
@@ -314,6 +321,7 @@ impl KernelArgs {
             event_fences: self.event_order == "fences",
             parallel_waits: self.waits == "parallel",
             staged_norm_weights: self.norm_weights == "staged",
+            trace_mark: self.trace_mark.clone().unwrap_or_default(),
         }
     }
 }

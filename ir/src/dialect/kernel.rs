@@ -67,6 +67,7 @@ pub fn register(r: &mut Registry) {
     .attr("weight_loads", AttrKind::Str)
     .attr("events", AttrKind::Str)
     .attr("waits", AttrKind::Str)
+    .optional_attr("trace_mark", AttrKind::Str)
     .verify_nested(|body, op| KernelPlan::parse(body, op).map(|_| ()));
     r.op(ops::Code::NAME, "the choices of one task code")
         .regions(1)
@@ -287,6 +288,53 @@ pub struct KernelConfig {
     pub event_fences: bool,
     /// A task polls its counters a thread each, all at once (else thread 0 in turn).
     pub parallel_waits: bool,
+    /// Where a traced task stamps the end of its wait instead (`None`: after the wait).
+    pub trace_mark: Option<TraceMark>,
+}
+
+/// A point inside a task's code where, with `--trace-mark`, the profile's second stamp (the
+/// end of the task's wait) is taken instead: the trace's work slice then starts there, and
+/// its wait slice holds what came before (the wait, and the code up to the point). Where a
+/// code passes the point more than once, the last pass's stamp stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceMark {
+    /// The end of attention's scores round (the `rounds` algorithm).
+    AttentionScores,
+    /// The end of attention's round of each row's max and sum (`rounds`).
+    AttentionStats,
+    /// The end of a `dp4a` product's rounding of its input row to 8 bits.
+    InputRounded,
+}
+
+impl TraceMark {
+    pub const ALL: [TraceMark; 3] = [
+        TraceMark::AttentionScores,
+        TraceMark::AttentionStats,
+        TraceMark::InputRounded,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceMark::AttentionScores => "attention-scores",
+            TraceMark::AttentionStats => "attention-stats",
+            TraceMark::InputRounded => "input-rounded",
+        }
+    }
+
+    /// The mark named `s` (`""`: none).
+    pub fn parse(s: &str) -> Result<Option<TraceMark>, String> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        TraceMark::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = TraceMark::ALL.iter().map(|m| m.name()).collect();
+                format!("a trace mark is one of {}, not '{s}'", names.join(", "))
+            })
+    }
 }
 
 /// The megakernel's plan: its settings and, per code (numbered by position), its choices.
@@ -496,6 +544,10 @@ impl KernelPlan {
             weights_evict_first: either(a, "weight_loads", "evict-first", "normal").map_err(at)?,
             event_fences: either(a, "events", "fences", "release-acquire").map_err(at)?,
             parallel_waits: either(a, "waits", "parallel", "serial").map_err(at)?,
+            trace_mark: match a.get("trace_mark") {
+                Some(_) => TraceMark::parse(get_str(a, "trace_mark").map_err(at)?).map_err(at)?,
+                None => None,
+            },
         };
         let mut codes = Vec::new();
         for (i, &c) in ops_of(body, op).iter().enumerate() {
@@ -555,6 +607,9 @@ impl KernelPlan {
                     }),
                 ),
         );
+        if let Some(m) = c.trace_mark {
+            body.ops[plan].attrs.set("trace_mark", s(m.name()));
+        }
         let region = body.ops[plan].regions[0];
         let block = body.append_block(region, &[]);
         for (id, code) in self.codes.iter().enumerate() {
@@ -653,6 +708,7 @@ mod tests {
                 weights_evict_first: true,
                 event_fences: true,
                 parallel_waits: false,
+                trace_mark: Some(TraceMark::InputRounded),
             },
             codes: vec![
                 CodePlan {
