@@ -9,7 +9,7 @@
 //! quantile of their times. Priced at the mean instead, the estimate misses the spread
 //! between an SM's task and the slowest, on every phase (docs/PERF.md, session 18).
 
-use mkc_ir::Target;
+use mkc_ir::{EntityRef, Target};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -117,15 +117,69 @@ impl Prediction {
     }
 }
 
-/// The estimate, under the cost model `model` (JSON, as [`fit_trace`] writes it), of the
-/// scheduled program in `schedule` (a module at the schedule level or past it: `mkc compile
-/// MODEL --emit=schedule`, or an artifact's `program.mlir`), against the step of the trace
-/// `trace`, which must be of that program (as many tasks). Names are for errors.
-pub fn predict(
+/// A cost model fitted to a trace of a known program, and what it says of that program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tuned {
+    /// The cost model (JSON, as [`fit_trace`] writes it), with the measured event latency.
+    pub model: String,
+    /// The trace's event latency: the median, over the tasks that waited, of the time from
+    /// their last producer's end to their wait's end (`None`: no task waited).
+    pub event_latency_s: Option<f64>,
+    pub prediction: Prediction,
+}
+
+/// Per task of a trace (by its `args.task`, "taskN"): its start, the end of its wait and its
+/// end (us). A task's wait slice is the one before it on its SM's track.
+fn task_times(events: &[serde_json::Value], name: &str) -> Result<Vec<Option<[f64; 3]>>, String> {
+    let mut tracks: BTreeMap<i64, Vec<&serde_json::Value>> = BTreeMap::new();
+    for e in events {
+        tracks
+            .entry(e["tid"].as_i64().unwrap_or(0))
+            .or_default()
+            .push(e);
+    }
+    let mut times: Vec<Option<[f64; 3]>> = Vec::new();
+    for track in tracks.values_mut() {
+        // Each task's wait slice ends where the task's slice starts: a wait sorts first.
+        track.sort_by(|a, b| {
+            let t = |e: &serde_json::Value| e["ts"].as_f64().unwrap_or(0.0);
+            t(a).total_cmp(&t(b))
+                .then((a["cat"] == "task").cmp(&(b["cat"] == "task")))
+        });
+        let mut wait_start = None;
+        for e in track.iter() {
+            let (ts, dur) = (e["ts"].as_f64(), e["dur"].as_f64());
+            let (Some(ts), Some(dur)) = (ts, dur) else {
+                return Err(format!("{name}: an event lacks ts or dur"));
+            };
+            if e["cat"] != "task" {
+                wait_start = Some(ts);
+                continue;
+            }
+            let id = e["args"]["task"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("task"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| format!("{name}: a task event lacks args.task = \"taskN\""))?;
+            if times.len() <= id {
+                times.resize(id + 1, None);
+            }
+            times[id] = Some([wait_start.take().unwrap_or(ts), ts, ts + dur]);
+        }
+    }
+    Ok(times)
+}
+
+/// Fits a cost model to the trace `trace` of the scheduled program `schedule` (a module at
+/// the schedule level or past it: `mkc compile MODEL --emit=schedule`, or an artifact's
+/// `program.mlir`; the trace must be of that program: as many tasks), the event latency
+/// measured from the trace, and estimates that schedule under it against the traced step.
+/// Each argument is (text, name); names are for errors.
+pub fn tune_against(
     trace: (&str, &str),
-    model: &str,
     schedule: (&str, &str),
-) -> Result<Prediction, String> {
+    target: &Target,
+) -> Result<Tuned, String> {
     let ((trace_text, trace_name), (sched_text, sched_name)) = (trace, schedule);
     let v: serde_json::Value =
         serde_json::from_str(trace_text).map_err(|e| format!("{trace_name}: not a trace: {e}"))?;
@@ -134,10 +188,6 @@ pub fn predict(
         .and_then(serde_json::Value::as_array)
         .ok_or_else(|| format!("{trace_name}: no traceEvents"))?;
     let tasks = events.iter().filter(|e| e["cat"] == "task").count();
-    let measured_us = events
-        .iter()
-        .filter_map(|e| Some(e["ts"].as_f64()? + e["dur"].as_f64()?))
-        .fold(0.0, f64::max);
     let body = mkc_ir::parse_text(sched_name, sched_text)?;
     let program = mkc_ir::dialect::task::TaskProgram::from_body(&body)
         .map_err(|e| format!("{sched_name}: {e}"))?;
@@ -150,14 +200,44 @@ pub fn predict(
             program.graph.tasks.len()
         ));
     }
+    let times = task_times(events, trace_name)?;
+    let producers = mkc_tasks::schedule::producers(&program.graph);
+    let mut latencies: Vec<f64> = Vec::new();
+    for (t, prods) in producers.iter().enumerate() {
+        let Some([start, wait_end, _]) = times.get(t).copied().flatten() else {
+            continue;
+        };
+        let last = prods
+            .iter()
+            .filter_map(|p| times.get(p.index()).copied().flatten().map(|x| x[2]))
+            .fold(f64::NEG_INFINITY, f64::max);
+        // A task that waited: its last producer ended after it started waiting.
+        if last > start {
+            latencies.push(wait_end - last);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let event_latency_s = latencies
+        .get(latencies.len() / 2)
+        .map(|us| us.max(0.0) * 1e-6);
+    let mut measured_target = target.clone();
+    if let Some(l) = event_latency_s {
+        measured_target.event_latency = l;
+    }
+    let model = fit_trace(trace_text, trace_name, &measured_target)?;
     let mut m = mkc_tasks::schedule::Machine::new(&Target::of(&body)?);
-    mkc_tasks::schedule::apply_cost_model(&mut m, model)?;
+    mkc_tasks::schedule::apply_cost_model(&mut m, &model)?;
     let e = mkc_tasks::schedule::estimate(&program.graph, schedule, &m)
         .map_err(|e| format!("{sched_name}: {e}"))?;
-    Ok(Prediction {
-        measured_s: measured_us * 1e-6,
-        estimate_s: e.step_s,
-        tasks,
+    let measured_us = times.iter().flatten().map(|x| x[2]).fold(0.0, f64::max);
+    Ok(Tuned {
+        model,
+        event_latency_s,
+        prediction: Prediction {
+            measured_s: measured_us * 1e-6,
+            estimate_s: e.step_s,
+            tasks,
+        },
     })
 }
 

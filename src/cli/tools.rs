@@ -122,9 +122,10 @@ pub struct TuneArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,
     /// The scheduled program the trace ran (`mkc compile MODEL --emit=schedule`, or the
-    /// artifact's program.mlir; short/program.mlir below --short-steps): prints one JSON
-    /// line, the schedule's estimate under the fitted model against the traced step (the
-    /// cost model then goes to -o).
+    /// artifact's program.mlir; short/program.mlir below --short-steps): the model then takes
+    /// the event latency measured in the trace (a waiting task's wait end less its last
+    /// producer's end, the median), and one JSON line gives it and the schedule's estimate
+    /// under the model against the traced step (the cost model goes to -o).
     #[arg(long, value_name = "FILE")]
     pub schedule: Option<PathBuf>,
     /// The GPU the trace was measured on.
@@ -137,8 +138,9 @@ pub fn run_tune(a: TuneArgs) -> ExitCode {
         let text = std::fs::read_to_string(&a.trace)
             .map_err(|e| format!("cannot read '{}': {e}", a.trace.display()))?;
         let name = a.trace.display().to_string();
-        let model = mkc_driver::tune::fit_trace(&text, &name, &a.target.spec()?.standalone()?)?;
+        let target = a.target.spec()?.standalone()?;
         let Some(sched) = &a.schedule else {
+            let model = mkc_driver::tune::fit_trace(&text, &name, &target)?;
             return write_output(a.output.as_deref(), &model);
         };
         if matches!(a.output.as_deref(), None | Some("-")) {
@@ -150,14 +152,16 @@ pub fn run_tune(a: TuneArgs) -> ExitCode {
         let sched_text = std::fs::read_to_string(sched)
             .map_err(|e| format!("cannot read '{}': {e}", sched.display()))?;
         let sname = sched.display().to_string();
-        let p = mkc_driver::tune::predict((&text, &name), &model, (&sched_text, &sname))?;
-        write_output(a.output.as_deref(), &model)?;
+        let t = mkc_driver::tune::tune_against((&text, &name), (&sched_text, &sname), &target)?;
+        write_output(a.output.as_deref(), &t.model)?;
+        let p = &t.prediction;
         println!(
             "{}",
             serde_json::json!({
                 "trace": name,
                 "schedule": sname,
                 "tasks": p.tasks,
+                "event_latency_us": t.event_latency_s.map(|l| l * 1e6),
                 "measured_ms": p.measured_s * 1e3,
                 "estimate_ms": p.estimate_s * 1e3,
                 "error": p.error(),
