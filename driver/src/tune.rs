@@ -9,6 +9,7 @@
 //! quantile of their times. Priced at the mean instead, the estimate misses the spread
 //! between an SM's task and the slowest, on every phase (docs/PERF.md, session 18).
 
+use mkc_ir::dialect::task::TaskId;
 use mkc_ir::{EntityRef, Target};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,14 +47,31 @@ impl KindTasks {
     }
 }
 
-/// The cost model of the trace `text` (named `name` in errors), as pretty JSON.
-pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, String> {
+/// The events of the trace `text` (named `name` in errors).
+fn trace_events(text: &str, name: &str) -> Result<Vec<serde_json::Value>, String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("{name}: not a trace: {e}"))?;
-    let events = v
-        .get("traceEvents")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| format!("{name}: no traceEvents"))?;
+    match v {
+        serde_json::Value::Object(mut o) => match o.remove("traceEvents") {
+            Some(serde_json::Value::Array(events)) => Ok(events),
+            _ => Err(format!("{name}: no traceEvents")),
+        },
+        _ => Err(format!("{name}: no traceEvents")),
+    }
+}
+
+/// The cost model of the trace `text` (named `name` in errors), as pretty JSON, with the
+/// target's event latency.
+pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, String> {
+    fit_events(&trace_events(text, name)?, name, target.event_latency)
+}
+
+/// The cost model of a trace's `events`, with `event_latency_s`, as pretty JSON.
+fn fit_events(
+    events: &[serde_json::Value],
+    name: &str,
+    event_latency_s: f64,
+) -> Result<String, String> {
     let mut kinds_seen: BTreeMap<String, KindTasks> = BTreeMap::new();
     for (i, e) in events.iter().filter(|e| e["cat"] == "task").enumerate() {
         let (Some(kind), Some(dur), Some(bytes)) = (
@@ -93,7 +111,7 @@ pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, Stri
     Ok(serde_json::to_string_pretty(&json!({
         "kinds": kinds,
         "prefetch_bytes": 0,
-        "event_latency_us": target.event_latency * 1e6,
+        "event_latency_us": event_latency_s * 1e6,
     }))
     .expect("json serialises")
         + "\n")
@@ -170,6 +188,29 @@ fn task_times(events: &[serde_json::Value], name: &str) -> Result<Vec<Option<[f6
     Ok(times)
 }
 
+/// The event latency of a trace's task `times` ([`task_times`]) under their `producers`:
+/// the median, over the tasks that waited (their last producer ended after they started
+/// waiting), of their wait's end less that producer's end (`None`: no task waited).
+fn event_latency(times: &[Option<[f64; 3]>], producers: &[Vec<TaskId>]) -> Option<f64> {
+    let at = |t: usize| times.get(t).copied().flatten();
+    let mut latencies: Vec<f64> = producers
+        .iter()
+        .enumerate()
+        .filter_map(|(t, prods)| {
+            let [start, wait_end, _] = at(t)?;
+            let last = prods
+                .iter()
+                .filter_map(|p| at(p.index()).map(|x| x[2]))
+                .fold(f64::NEG_INFINITY, f64::max);
+            (last > start).then_some(wait_end - last)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
+        .get(latencies.len() / 2)
+        .map(|us| us.max(0.0) * 1e-6)
+}
+
 /// Fits a cost model to the trace `trace` of the scheduled program `schedule` (a module at
 /// the schedule level or past it: `mkc compile MODEL --emit=schedule`, or an artifact's
 /// `program.mlir`; the trace must be of that program: as many tasks), the event latency
@@ -181,12 +222,7 @@ pub fn tune_against(
     target: &Target,
 ) -> Result<Tuned, String> {
     let ((trace_text, trace_name), (sched_text, sched_name)) = (trace, schedule);
-    let v: serde_json::Value =
-        serde_json::from_str(trace_text).map_err(|e| format!("{trace_name}: not a trace: {e}"))?;
-    let events = v
-        .get("traceEvents")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| format!("{trace_name}: no traceEvents"))?;
+    let events = trace_events(trace_text, trace_name)?;
     let tasks = events.iter().filter(|e| e["cat"] == "task").count();
     let body = mkc_ir::parse_text(sched_name, sched_text)?;
     let program = mkc_ir::dialect::task::TaskProgram::from_body(&body)
@@ -200,31 +236,13 @@ pub fn tune_against(
             program.graph.tasks.len()
         ));
     }
-    let times = task_times(events, trace_name)?;
-    let producers = mkc_tasks::schedule::producers(&program.graph);
-    let mut latencies: Vec<f64> = Vec::new();
-    for (t, prods) in producers.iter().enumerate() {
-        let Some([start, wait_end, _]) = times.get(t).copied().flatten() else {
-            continue;
-        };
-        let last = prods
-            .iter()
-            .filter_map(|p| times.get(p.index()).copied().flatten().map(|x| x[2]))
-            .fold(f64::NEG_INFINITY, f64::max);
-        // A task that waited: its last producer ended after it started waiting.
-        if last > start {
-            latencies.push(wait_end - last);
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
-    let event_latency_s = latencies
-        .get(latencies.len() / 2)
-        .map(|us| us.max(0.0) * 1e-6);
-    let mut measured_target = target.clone();
-    if let Some(l) = event_latency_s {
-        measured_target.event_latency = l;
-    }
-    let model = fit_trace(trace_text, trace_name, &measured_target)?;
+    let times = task_times(&events, trace_name)?;
+    let event_latency_s = event_latency(&times, &mkc_tasks::schedule::producers(&program.graph));
+    let model = fit_events(
+        &events,
+        trace_name,
+        event_latency_s.unwrap_or(target.event_latency),
+    )?;
     let mut m = mkc_tasks::schedule::Machine::new(&Target::of(&body)?);
     mkc_tasks::schedule::apply_cost_model(&mut m, &model)?;
     let e = mkc_tasks::schedule::estimate(&program.graph, schedule, &m)

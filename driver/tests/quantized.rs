@@ -721,29 +721,40 @@ fn smollm2() -> Option<(PathBuf, PathBuf)> {
     Some((gguf, reference))
 }
 
-/// The codes of `tests/ir/kernel_preload_blocks.mlir`'s kernel, compiled with `preload`,
-/// whose first load of 16 bytes of weights (`vector<4xi32>` from global memory) comes before
-/// their wait (its first acquire load).
-fn codes_loading_before_their_wait(preload: u32) -> usize {
+/// `tests/ir/kernel_preload_blocks.mlir` through the pipeline to its kernel plan, with
+/// `select-kernels{options}`.
+fn preload_blocks_module(options: &str) -> Result<mkc_ir::Body, String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut body = mkc_ir::parse_text("kernel_preload_blocks.mlir", &text).unwrap();
     mkc_driver::run_pipeline(
         &mut body,
         &format!(
-            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{preload-blocks={preload}}})"
+            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{{options}}})"
         ),
-    )
-    .unwrap();
-    let kernel = mkc_kernel::generate(&body).unwrap();
-    let cases: Vec<&str> = kernel
-        .mlir
+    )?;
+    Ok(body)
+}
+
+/// The generated kernel's task codes: the cases of its switch, in code order (the last runs
+/// on into the switch's default).
+fn code_cases(kernel: &str) -> Vec<&str> {
+    kernel
         .split("scf.index_switch")
         .nth(1)
         .unwrap()
         .split(" case ")
         .skip(1)
-        .collect();
+        .collect()
+}
+
+/// The codes of `tests/ir/kernel_preload_blocks.mlir`'s kernel, compiled with `preload`,
+/// whose first load of 16 bytes of weights (`vector<4xi32>` from global memory) comes before
+/// their wait (its first acquire load).
+fn codes_loading_before_their_wait(preload: u32) -> usize {
+    let body = preload_blocks_module(&format!("preload-blocks={preload}")).unwrap();
+    let kernel = mkc_kernel::generate(&body).unwrap();
+    let cases = code_cases(&kernel.mlir);
     assert_eq!(cases.len(), 5, "five codes: the sum and four products");
     cases
         .iter()
@@ -767,24 +778,10 @@ fn block_preload_loads_before_the_wait() {
 /// The codes of `tests/ir/kernel_preload_blocks.mlir`'s kernel (`select-kernels{options}`),
 /// each its count of globaltimer reads (the profile's stamps), and the printed plan.
 fn codes_stamps(options: &str) -> (Vec<usize>, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut body = mkc_ir::parse_text("kernel_preload_blocks.mlir", &text).unwrap();
-    mkc_driver::run_pipeline(
-        &mut body,
-        &format!(
-            "builtin.module(attach-target{{sms=2}},fuse,tile,schedule,select-kernels{{{options}}})"
-        ),
-    )
-    .unwrap();
+    let body = preload_blocks_module(options).unwrap();
     let kernel = mkc_kernel::generate(&body).unwrap();
-    let stamps = kernel
-        .mlir
-        .split("scf.index_switch")
-        .nth(1)
-        .unwrap()
-        .split(" case ")
-        .skip(1)
+    let stamps = code_cases(&kernel.mlir)
+        .iter()
         .map(|c| {
             c.split("default {")
                 .next()
@@ -808,18 +805,6 @@ fn trace_mark_stamps_where_the_input_is_rounded() {
     assert_eq!(plain, [1, 1, 1, 1, 1], "each code stamps its wait's end");
     let extra: Vec<usize> = marked.iter().zip(&plain).map(|(m, p)| m - p).collect();
     assert_eq!(extra, [0, 0, 1, 1, 0], "the sum, lanes, dp4a, dp4a, blocks");
-    let mut body = mkc_ir::parse_text(
-        "kernel_preload_blocks.mlir",
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let e = mkc_driver::run_pipeline(
-        &mut body,
-        "builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{trace-mark=nowhere})",
-    )
-    .unwrap_err();
+    let e = preload_blocks_module("trace-mark=nowhere").unwrap_err();
     assert!(e.contains("a trace mark is one of attention-scores, attention-stats, input-rounded, not 'nowhere'"), "{e}");
 }
