@@ -724,9 +724,17 @@ fn smollm2() -> Option<(PathBuf, PathBuf)> {
 /// `tests/ir/kernel_preload_blocks.mlir` through the pipeline to its kernel plan, with
 /// `select-kernels{options}`.
 fn preload_blocks_module(options: &str) -> Result<mkc_ir::Body, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ir/kernel_preload_blocks.mlir");
+    ir_case_module("kernel_preload_blocks.mlir", options)
+}
+
+/// The IR case `tests/ir/{name}` on two SMs through the pipeline to its kernel plan, with
+/// `select-kernels{options}`.
+fn ir_case_module(name: &str, options: &str) -> Result<mkc_ir::Body, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/ir")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
-    let mut body = mkc_ir::parse_text("kernel_preload_blocks.mlir", &text).unwrap();
+    let mut body = mkc_ir::parse_text(name, &text).unwrap();
     mkc_driver::run_pipeline(
         &mut body,
         &format!(
@@ -807,4 +815,24 @@ fn trace_mark_stamps_where_the_input_is_rounded() {
     assert_eq!(extra, [0, 0, 1, 1, 0], "the sum, lanes, dp4a, dp4a, blocks");
     let e = preload_blocks_module("trace-mark=nowhere").unwrap_err();
     assert!(e.contains("a trace mark is one of attention-scores, attention-stats, input-rounded, not 'nowhere'"), "{e}");
+}
+
+/// Gate and up in one task (`tests/ir/kernel_matvec_dp4a_shared_row.mlir`, whose plan gives
+/// both the same buffer): the code rounds their input row once. A rounding clamps to -127
+/// (an f32 constant no other part of the code uses).
+#[test]
+fn products_of_one_row_round_it_once() {
+    let body = ir_case_module("kernel_matvec_dp4a_shared_row.mlir", "").unwrap();
+    let kernel = mkc_kernel::generate(&body).unwrap();
+    let cases = code_cases(&kernel.mlir);
+    assert_eq!(cases.len(), 2, "the sum, and gate and up");
+    let gate_up = cases[1].split("default {").next().unwrap();
+    assert!(
+        gate_up.matches("dp4a.s32.s32").count() >= 2,
+        "both products' dot products"
+    );
+    assert_eq!(
+        gate_up.matches("arith.constant 0xC2FE0000 : f32").count(),
+        1
+    );
 }

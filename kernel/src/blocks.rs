@@ -479,7 +479,9 @@ impl Gen {
     /// their sums by shuffles (every group of the warp is at the same round: the shuffles
     /// see the whole warp) and its first lane stores the row. The first round's pieces are
     /// loaded before anything else (the input's rounding); `held` of them were loaded
-    /// before the task's wait ([`Gen::emit_block_preload`]).
+    /// before the task's wait ([`Gen::emit_block_preload`]). `x8`: on integer dot products,
+    /// the rounded input's buffer, and whether to round the row into it (not where an
+    /// earlier product of the same row did).
     ///
     /// A piece's inputs are read from memory in 16-byte chunks, each lane starting at its
     /// own chunk ([`Rotation`]): consecutive lanes' pieces lie a piece's inputs apart (128
@@ -491,7 +493,7 @@ impl Gen {
         w: &View,
         res: &View,
         need: &[RBox],
-        x8: Option<&View>,
+        x8: Option<(&View, bool)>,
         held: Vec<Piece>,
     ) -> Result<(), String> {
         if need.is_empty() {
@@ -506,7 +508,7 @@ impl Gen {
         let rest = self.block_first_pieces(&l, w, need, init.len() as i64..unroll)?;
         init.extend(rest);
         let kdim = (geometry(w)?.1) * f.block_elems() as i64;
-        if let Some(x8) = x8 {
+        if let Some((x8, true)) = x8 {
             let zeros: Vec<String> = (0..a.shape.len()).map(|_| self.i64c(0)).collect();
             let row = self.ptr(a, &zeros);
             self.round_row_q8(&row, a, kdim, x8)?;
@@ -518,7 +520,7 @@ impl Gen {
         let steps = l.steps.clone();
         let inputs = match x8 {
             None => Inputs::Floats(self.rotation(f, a.elem, &l.sub)?),
-            Some(x8) => Inputs::Rounded(x8),
+            Some((x8, _)) => Inputs::Rounded(x8),
         };
         let acc = self.fresh();
         let t = self.fresh();

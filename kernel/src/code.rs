@@ -349,6 +349,7 @@ pub(crate) fn emit_code(
         direct: None,
         extents: Vec::new(),
         largest: Vec::new(),
+        rounded: HashMap::new(),
     };
     for &i in &sl.args {
         let offset = param(g);

@@ -729,8 +729,16 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
             return g.block_matvec(a, w, res, need, None, held);
         }
         let lay = crate::blocks_dp4a::Q8Row::of(kdim);
-        let x8 = cx.place(g, temp(e, 0)?, &[lay.words()], ElemType::F32)?;
-        return g.block_matvec(a, w, res, need, Some(&x8), held);
+        let place = temp(e, 0)?;
+        let x8 = cx.place(g, place, &[lay.words()], ElemType::F32)?;
+        // The row is rounded once into the buffer its products share (a product with no
+        // boxes rounds nothing).
+        let input = e.d.operands[0];
+        let round = cx.rounded.get(&input) != Some(place);
+        if !need.is_empty() {
+            cx.rounded.insert(input, place.clone());
+        }
+        return g.block_matvec(a, w, res, need, Some((&x8, round)), held);
     }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's

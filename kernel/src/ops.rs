@@ -117,7 +117,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
                 cx.extents.len(),
                 cx.options,
             )?;
-            // The rounded input row (the `dp4a` path's buffer).
+            // The rounded input row (the `dp4a` path's buffer), one for the products of a row.
             let temps = match choice {
                 Choice::Matvec {
                     path: MatvecPath::Dp4a,
@@ -125,7 +125,13 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
                 } => {
                     let k = *ins[0].shape.last().unwrap_or(&0);
                     let lay = crate::blocks_dp4a::Q8Row::of(k);
-                    vec![cx.scratch.alloc(&[lay.words()], ElemType::F32)]
+                    let input = d.operands[0];
+                    let place = match cx.rounded.get(&input) {
+                        Some(p) => p.clone(),
+                        None => cx.scratch.alloc(&[lay.words()], ElemType::F32),
+                    };
+                    cx.rounded.insert(input, place.clone());
+                    vec![place]
                 }
                 _ => vec![],
             };

@@ -221,6 +221,8 @@ pub(crate) struct PlanCx<'a> {
     /// extent per axis over the code's tasks.
     pub(crate) extents: Vec<TileBox>,
     pub(crate) largest: Vec<Vec<i64>>,
+    /// Where an input row is rounded to 8 bits: the products of one row share the buffer.
+    pub(crate) rounded: HashMap<ValueId, mkc_ir::dialect::kernel::Place>,
 }
 
 impl PlanCx<'_> {
@@ -257,6 +259,7 @@ fn plan_code(
         direct: None,
         extents: Vec::new(),
         largest: Vec::new(),
+        rounded: HashMap::new(),
     };
     for &i in &shape.sl.args {
         cx.views.insert(

@@ -115,6 +115,9 @@ pub(crate) struct TaskCx<'a> {
     pub(crate) extents: Vec<TileBox>,
     /// Per box of the op being emitted, its largest extent per axis over the code's tasks.
     pub(crate) largest: Vec<Vec<i64>>,
+    /// The input rows rounded to 8 bits so far, and where: a later product of the same row
+    /// whose plan gives it the same buffer reads it as it is.
+    pub(crate) rounded: HashMap<ValueId, Place>,
 }
 
 impl TaskCx<'_> {
