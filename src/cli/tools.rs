@@ -116,7 +116,7 @@ pub fn run_onnx_test(a: OnnxTestArgs) -> ExitCode {
 
 #[derive(Args)]
 pub struct TuneArgs {
-    /// A trace from `mkc bench ARTIFACT --trace FILE`.
+    /// A trace from `mkc bench ARTIFACT --trace FILE`, as written or gzipped.
     pub trace: PathBuf,
     /// Write the cost model here instead of stdout.
     #[arg(short = 'o', long = "output")]
@@ -135,8 +135,7 @@ pub struct TuneArgs {
 
 pub fn run_tune(a: TuneArgs) -> ExitCode {
     finish((|| {
-        let text = std::fs::read_to_string(&a.trace)
-            .map_err(|e| format!("cannot read '{}': {e}", a.trace.display()))?;
+        let text = read_trace(&a.trace)?;
         let name = a.trace.display().to_string();
         let target = a.target.spec()?.standalone()?;
         let Some(sched) = &a.schedule else {
@@ -169,6 +168,27 @@ pub fn run_tune(a: TuneArgs) -> ExitCode {
         );
         Ok(())
     })())
+}
+
+/// The text of the trace at `path`, decompressed where it is gzipped (it starts with
+/// gzip's magic bytes).
+fn read_trace(path: &std::path::Path) -> Result<String, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| format!("cannot decompress '{}' (gzip): {e}", path.display()))?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "'{}' is not a trace (not UTF-8 text, nor gzipped): {e}",
+            path.display()
+        )
+    })
 }
 
 #[derive(Args)]

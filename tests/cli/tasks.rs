@@ -568,13 +568,19 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
     .into_iter()
     .enumerate()
     {
-        let unzipped = std::process::Command::new("gzip")
-            .args(["-dc", repo(trace).to_str().unwrap()])
-            .output()
-            .expect("gzip runs");
-        assert!(unzipped.status.success(), "gzip -dc {trace}");
-        let t = dir.join(format!("trace{i}.json"));
-        std::fs::write(&t, &unzipped.stdout).unwrap();
+        // `tune` reads the first as it is kept (gzipped), the second as `bench` writes it.
+        let t = if i == 0 {
+            repo(trace)
+        } else {
+            let unzipped = std::process::Command::new("gzip")
+                .args(["-dc", repo(trace).to_str().unwrap()])
+                .output()
+                .expect("gzip runs");
+            assert!(unzipped.status.success(), "gzip -dc {trace}");
+            let t = dir.join(format!("trace{i}.json"));
+            std::fs::write(&t, &unzipped.stdout).unwrap();
+            t
+        };
         let sched = dir.join(format!("schedule{i}.mlir"));
         let mut args = vec![
             model.to_str().unwrap(),
@@ -632,6 +638,16 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
         text(&o.stderr).contains("the trace is of another program"),
         "{}",
         text(&o.stderr)
+    );
+    // A file that starts as gzip but is not is an error that names it.
+    let bad = dir.join("bad.json.gz");
+    std::fs::write(&bad, [0x1f, 0x8b, 0, 1, 2, 3]).unwrap();
+    let o = mkc(&["tune", bad.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("cannot decompress") && e.contains("bad.json.gz"),
+        "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
