@@ -49,13 +49,10 @@ impl KindTasks {
 
 /// The events of the trace `text` (named `name` in errors).
 fn trace_events(text: &str, name: &str) -> Result<Vec<serde_json::Value>, String> {
-    let v: serde_json::Value =
+    let mut v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("{name}: not a trace: {e}"))?;
-    match v {
-        serde_json::Value::Object(mut o) => match o.remove("traceEvents") {
-            Some(serde_json::Value::Array(events)) => Ok(events),
-            _ => Err(format!("{name}: no traceEvents")),
-        },
+    match v.get_mut("traceEvents").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(events)) => Ok(events),
         _ => Err(format!("{name}: no traceEvents")),
     }
 }

@@ -125,13 +125,11 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
                 } => {
                     let k = *ins[0].shape.last().unwrap_or(&0);
                     let lay = crate::blocks_dp4a::Q8Row::of(k);
-                    let input = d.operands[0];
-                    let place = match cx.rounded.get(&input) {
-                        Some(p) => p.clone(),
-                        None => cx.scratch.alloc(&[lay.words()], ElemType::F32),
-                    };
-                    cx.rounded.insert(input, place.clone());
-                    vec![place]
+                    let place = cx
+                        .rounded
+                        .entry(d.operands[0])
+                        .or_insert_with(|| cx.scratch.alloc(&[lay.words()], ElemType::F32));
+                    vec![place.clone()]
                 }
                 _ => vec![],
             };
