@@ -483,13 +483,7 @@ pub(crate) fn emit_rope_cos_sin(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Res
         let p = g.load(pos, &o[..k])?;
         let pf = g.op(format!("arith.sitofp {p} : i64 to f32"));
         // The inverse frequency, rounded to f32 as transformers holds it.
-        let mut f = g.f32c(inv[0]);
-        for (i, &v) in inv.iter().enumerate().skip(1) {
-            let c = g.i64c(i as i64);
-            let is = g.op(format!("arith.cmpi eq, {}, {c} : i64", o[k]));
-            let fv = g.f32c(v);
-            f = g.op(format!("arith.select {is}, {fv}, {f} : f32"));
-        }
+        let f = inv_freq_of(g, &inv, &o[k]);
         let ang = g.op(format!("arith.mulf {pf}, {f} : f32"));
         let a64 = g.op(format!("arith.extf {ang} : f32 to f64"));
         let (c, s) = g.cos_sin(&a64);
@@ -501,6 +495,41 @@ pub(crate) fn emit_rope_cos_sin(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Res
     let _ = half;
     cx.views.insert(d.results[1], res2);
     Ok(())
+}
+
+/// `inv[i]` for the index `i` (an i64 below `inv.len()`): a tree of selects on the index's
+/// bits. (A chain of `i == c` tests let LLVM rewrite each test against the loop's induction
+/// variable, hoisting one 64-bit value per frequency out of the loop.)
+fn inv_freq_of(g: &mut Gen, inv: &[f64], i: &str) -> String {
+    let levels = inv.len().next_power_of_two().trailing_zeros() as usize;
+    let i32_ = g.op(format!("arith.trunci {i} : i64 to i32"));
+    let bits: Vec<String> = (0..levels)
+        .map(|b| {
+            let m = g.op(format!("arith.constant {} : i32", 1u32 << b));
+            let set = g.op(format!("arith.andi {i32_}, {m} : i32"));
+            let z = g.op("arith.constant 0 : i32");
+            g.op(format!("arith.cmpi ne, {set}, {z} : i32"))
+        })
+        .collect();
+    pick_inv_freq(g, inv, &bits, 0, levels)
+}
+
+/// The value among `inv[lo .. lo + 2^level]` that the low `level` bits select (indices past
+/// the end take the last value; they do not occur).
+fn pick_inv_freq(g: &mut Gen, inv: &[f64], bits: &[String], lo: usize, level: usize) -> String {
+    if level == 0 {
+        return g.f32c(inv[lo.min(inv.len() - 1)]);
+    }
+    let half = 1 << (level - 1);
+    let low = pick_inv_freq(g, inv, bits, lo, level - 1);
+    if lo + half >= inv.len() {
+        return low;
+    }
+    let high = pick_inv_freq(g, inv, bits, lo + half, level - 1);
+    g.op(format!(
+        "arith.select {}, {high}, {low} : f32",
+        bits[level - 1]
+    ))
 }
 
 pub(crate) fn emit_gather(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
