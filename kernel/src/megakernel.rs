@@ -203,13 +203,15 @@ fn emit_head(g: &mut Gen, opts: &KernelConfig, t: &Tables, buffers: usize) {
     }
 }
 
-/// The values every code uses: this CTA's SM and thread, its scratch bases, warp and lane.
+/// The values every code uses: this CTA's SM, its scratch bases, the block's size in threads
+/// and warps. This thread's number as the code before the queue loop uses it is `%tid_e`
+/// (`%tid64_e`, `%is_t0_e`); the loop defines its own (`emit_thread_values`).
 fn emit_constants(g: &mut Gen, ring_bytes: u32) {
     g.line("%sm = gpu.block_id x");
-    g.line("%tid = gpu.thread_id x");
+    g.line("%tid_e = gpu.thread_id x");
     g.line("%nthreads = gpu.block_dim x");
     g.line("%sm64 = arith.index_cast %sm : index to i64");
-    g.line("%tid64 = arith.index_cast %tid : index to i64");
+    g.line("%tid64_e = arith.index_cast %tid_e : index to i64");
     g.line("%scr_off = arith.muli %sm64, %scratch_stride : i64");
     g.line(
         "%scr = llvm.getelementptr %scratch[%scr_off] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8",
@@ -228,17 +230,35 @@ fn emit_constants(g: &mut Gen, ring_bytes: u32) {
     );
     g.line("%c0_idx = arith.constant 0 : index");
     g.line("%c1_idx = arith.constant 1 : index");
-    g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.line("%is_t0_e = arith.cmpi eq, %tid_e, %c0_idx : index");
     g.line("%no_trace = llvm.mlir.zero : !llvm.ptr<1>");
     g.line("%has_trace = llvm.icmp \"ne\" %trace, %no_trace : !llvm.ptr<1>");
-    g.line("%tracing = arith.andi %has_trace, %is_t0 : i1");
     g.line("%c32_idx = arith.constant 32 : index");
-    g.line("%warp = arith.divui %tid, %c32_idx : index");
-    g.line("%lane = arith.remui %tid, %c32_idx : index");
     g.line("%nwarps = arith.divui %nthreads, %c32_idx : index");
-    g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
     g.line("%full_mask = arith.constant -1 : i32");
     g.line("%clamp31 = arith.constant 31 : i32");
+}
+
+/// This thread's number and what follows from it (`%tid`, `%tid64`, `%warp`, `%lane`,
+/// `%lane0`, `%is_t0`, `%tracing`), defined at the top of each pass of the queue loop. The
+/// number is read by an opaque instruction, so that LLVM cannot hoist the codes' address
+/// arithmetic out of the loop: hoisted, those values stay live across every code and hold
+/// registers that the code with the most live values needs.
+fn emit_thread_values(g: &mut Gen) {
+    g.line(
+        "%tid_u32 = llvm.inline_asm has_side_effects \"mov.u32 $0, %tid.x;\", \"=r\" : () -> i32",
+    );
+    // A block has at most 1024 threads: the mask tells LLVM the number's range, as the
+    // intrinsic would, so that the arithmetic on it stays narrow.
+    g.line("%tid_mask = arith.constant 1023 : i32");
+    g.line("%tid_u10 = arith.andi %tid_u32, %tid_mask : i32");
+    g.line("%tid = arith.index_castui %tid_u10 : i32 to index");
+    g.line("%tid64 = arith.index_cast %tid : index to i64");
+    g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
+    g.line("%tracing = arith.andi %has_trace, %is_t0 : i1");
+    g.line("%warp = arith.divui %tid, %c32_idx : index");
+    g.line("%lane = arith.remui %tid, %c32_idx : index");
+    g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
 }
 
 /// The weight ring's set-up: thread 0 initialises the slots' barriers and the count, every
@@ -249,7 +269,7 @@ fn emit_ring_setup(g: &mut Gen, slots: u32) {
     g.line("%ring_bars = llvm.mlir.addressof @ring_bars : !llvm.ptr<3>");
     g.line("%ring_count = llvm.mlir.addressof @ring_count : !llvm.ptr<3>");
     g.line("%ring_sums = llvm.mlir.addressof @ring_sums : !llvm.ptr<3>");
-    g.open("scf.if %is_t0 {");
+    g.open("scf.if %is_t0_e {");
     for s in 0..slots {
         let i = g.i64c(s as i64);
         let b = g.op(format!(
@@ -268,7 +288,7 @@ fn emit_ring_setup(g: &mut Gen, slots: u32) {
     g.close("}");
     let n = g.idx(2 * STREAM_ROWS);
     let i = g.fresh();
-    g.open(format!("scf.for {i} = %tid to {n} step %nthreads {{"));
+    g.open(format!("scf.for {i} = %tid_e to {n} step %nthreads {{"));
     let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
     let p = g.op(format!(
         "llvm.getelementptr %ring_sums[{i64_}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, f32"
@@ -302,12 +322,13 @@ impl Records {
         g.op(format!("llvm.load {p} : !llvm.ptr<3> -> i64"))
     }
 
-    /// This thread's words of the record at word `rec` of the table (an i64).
-    fn load_at(&self, g: &mut Gen, rec: &str) -> Vec<String> {
+    /// This thread's words of the record at word `rec` of the table (an i64), the thread's
+    /// number `tid64` (an i64).
+    fn load_at(&self, g: &mut Gen, tid64: &str, rec: &str) -> Vec<String> {
         (0..self.per_thread)
             .map(|j| {
                 let dj = g.i64c((j * self.threads) as i64);
-                let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+                let i = g.op(format!("arith.addi {tid64}, {dj} : i64"));
                 let at = g.op(format!("arith.addi {rec}, {i} : i64"));
                 Records::word(g, "%tasks", &at)
             })
@@ -315,15 +336,15 @@ impl Records {
     }
 
     /// ... and of the record of queue entry `entry`.
-    fn load(&self, g: &mut Gen, entry: &str) -> Vec<String> {
+    fn load(&self, g: &mut Gen, tid64: &str, entry: &str) -> Vec<String> {
         let rec = Records::word(g, "%entries", entry);
-        self.load_at(g, &rec)
+        self.load_at(g, tid64, &rec)
     }
 
-    fn store(&self, g: &mut Gen, buf: &str, vals: &[String]) {
+    fn store(&self, g: &mut Gen, tid64: &str, buf: &str, vals: &[String]) {
         for (j, v) in vals.iter().enumerate() {
             let dj = g.i64c((j * self.threads) as i64);
-            let i = g.op(format!("arith.addi %tid64, {dj} : i64"));
+            let i = g.op(format!("arith.addi {tid64}, {dj} : i64"));
             let p = g.op(format!(
                 "llvm.getelementptr {buf}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
             ));
@@ -404,23 +425,26 @@ impl QueueLoop<'_> {
         let one = g.i64c(1);
         let qi1 = g.op(format!("arith.addi {qi}, {one} : i64"));
         let count = Records::word(g, "%queues", &qi1);
-        let lo = g.op(format!("arith.index_cast {first} : i64 to index"));
-        let n = g.op(format!("arith.index_cast {count} : i64 to index"));
-        let hi = g.op(format!("arith.addi {lo}, {n} : index"));
-        let last64 = g.op(format!("arith.addi {first}, {count} : i64"));
-        let last64 = g.op(format!("arith.subi {last64}, {one} : i64"));
+        // The loop's bounds in i32: they stay live across every code, in one register each.
+        let lo = g.op(format!("arith.trunci {first} : i64 to i32"));
+        let n = g.op(format!("arith.trunci {count} : i64 to i32"));
+        let hi = g.op(format!("arith.addi {lo}, {n} : i32"));
+        let one32 = g.op("arith.constant 1 : i32");
+        let last32 = g.op(format!("arith.subi {hi}, {one32} : i32"));
         // The first record into buffer 0.
-        let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : index"));
+        let any = g.op(format!("arith.cmpi ult, {lo}, {hi} : i32"));
         g.open(format!("scf.if {any} {{"));
-        let vals = self.records.load(g, &first);
-        self.records.store(g, "%records", &vals);
+        let vals = self.records.load(g, "%tid64_e", &first);
+        self.records.store(g, "%tid64_e", "%records", &vals);
         g.close("}");
         g.barrier();
         let e = g.fresh();
-        g.open(format!("scf.for {e} = {lo} to {hi} step %c1_idx {{"));
-        let e64 = g.op(format!("arith.index_cast {e} : index to i64"));
+        g.open(format!("scf.for {e} = {lo} to {hi} step {one32} : i32 {{"));
+        emit_thread_values(g);
+        let e64 = g.op(format!("arith.extui {e} : i32 to i64"));
         // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
-        let rel = g.op(format!("arith.subi {e64}, {first} : i64"));
+        let rel = g.op(format!("arith.subi {e}, {lo} : i32"));
+        let rel = g.op(format!("arith.extui {rel} : i32 to i64"));
         let par = g.op(format!("arith.andi {rel}, {one} : i64"));
         let other = g.op(format!("arith.xori {par}, {one} : i64"));
         let rec_len = self.records.per_thread * self.records.threads;
@@ -440,9 +464,10 @@ impl QueueLoop<'_> {
         stamp(g, &e64, 0);
         // The next entry's record is loaded now and stored at the end of this task (the last
         // entry loads its own again).
-        let nx = g.op(format!("arith.addi {e64}, {one} : i64"));
-        let nx = g.op(format!("arith.minsi {nx}, {last64} : i64"));
-        let next_vals = self.records.load(g, &nx);
+        let nx = g.op(format!("arith.addi {e}, {one32} : i32"));
+        let nx = g.op(format!("arith.minui {nx}, {last32} : i32"));
+        let nx = g.op(format!("arith.extui {nx} : i32 to i64"));
+        let next_vals = self.records.load(g, "%tid64", &nx);
         // The queued task, then the task its last signal runs, if it claims one: a loop over
         // (record, entry, whether it is the queued one) while the entry is one.
         let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
@@ -531,7 +556,7 @@ impl QueueLoop<'_> {
             run_vals.join(", ")
         ));
         let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
-        let vals = self.records.load_at(g, &rr);
+        let vals = self.records.load_at(g, "%tid64", &rr);
         g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
         g.close("} else {");
         g.indent += 1;
@@ -543,7 +568,7 @@ impl QueueLoop<'_> {
         // The next record into the other buffer (its last reader, the previous task's
         // signal, is done: thread 0 passed this task's wait barrier after it).
         g.open(format!("scf.if {} {{", en.is_first));
-        self.records.store(g, &en.nxtp, &en.next_vals);
+        self.records.store(g, "%tid64", &en.nxtp, &en.next_vals);
         g.close("}");
         g.barrier();
         stamp(g, &en.ent, 2);
@@ -697,7 +722,7 @@ impl QueueLoop<'_> {
         let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
         let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
         g.open(format!("scf.if {claimed} {{"));
-        self.records.store(g, &en.runp, &s.run_vals);
+        self.records.store(g, "%tid64", &en.runp, &s.run_vals);
         g.barrier();
         g.close("}");
         g.line(format!("scf.yield {ce} : i64"));
