@@ -474,8 +474,35 @@ fn scores_vector(g: &mut Gen, r: &Rounds) -> Result<(), String> {
                 *a = g.op(format!("arith.addf {a}, {m} : f32"));
             }
         }
-        let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
         let inb = g.op(format!("arith.cmpi slt, {b}, {end} : i64"));
+        if sub >= 8 {
+            // The 8 dots summed over the block's lanes by a reduce-scatter: it halves them at
+            // offsets sub/2, sub/4, sub/8, so those bits of a lane's place in its block name
+            // the position it holds; the lanes below sub/8 hold copies, the lowest stores.
+            let (held, splits) = g.lanes_reduce_scatter(acc, sub);
+            if held.len() != 1 || splits != [sub / 2, sub / 4, sub / 8] {
+                return Err(
+                    "internal error: the scores' reduce-scatter left a lane other than one sum"
+                        .into(),
+                );
+            }
+            let shift = g.i64c((sub / 8).trailing_zeros() as i64);
+            let j = g.op(format!("arith.shrsi {si}, {shift} : i64"));
+            let low = g.i64c(sub / 8 - 1);
+            let lowb = g.op(format!("arith.andi {si}, {low} : i64"));
+            let lead = g.op(format!("arith.cmpi eq, {lowb}, {z} : i64"));
+            let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
+            let p = g.op(format!("arith.addi {q0}, {j} : i64"));
+            let valid = g.op(format!("arith.cmpi slt, {p}, {hi} : i64"));
+            let st = g.op(format!("arith.andi {lead}, {valid} : i1"));
+            let v = g.op(format!("arith.mulf {}, {sc} : f32", held[0]));
+            let t = g.op(format!("arith.subi {p}, {lo} : i64"));
+            g.open(format!("scf.if {st} {{"));
+            g.store(scores, &[o[0].clone(), o[1].clone(), t], &v)?;
+            g.close("}");
+            return Ok(());
+        }
+        let lead = g.op(format!("arith.cmpi eq, {si}, {z} : i64"));
         let lead = g.op(format!("arith.andi {lead}, {inb} : i1"));
         for (j, a) in acc.into_iter().enumerate() {
             let dot = g.lanes_combine(a, sub, false);
