@@ -119,7 +119,9 @@ const MLP_KERNEL: &str = r#"
 // The SM's queue: its first entry and length, then a loop over its entries.
 // CHECK:      llvm.getelementptr %queues[
 // CHECK:      llvm.getelementptr %entries[
-// CHECK:      scf.for %{{v[0-9]+}} = %{{v[0-9]+}} to %{{v[0-9]+}} step %c1_idx {
+// CHECK:      scf.for %{{v[0-9]+}} = %{{v[0-9]+}} to %{{v[0-9]+}} step %{{v[0-9]+}} : i32 {
+// The thread's number read afresh each pass, so that nothing derived from it is hoisted.
+// CHECK-NEXT:   %tid_u32 = llvm.inline_asm has_side_effects "mov.u32 $0, %tid.x;"
 // CHECK:      cp.async.bulk.prefetch.L2.global
 // CHECK:      scf.index_switch
 // CHECK-NEXT:   case 0 {
