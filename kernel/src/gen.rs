@@ -68,6 +68,7 @@ pub(crate) type PeeledFn<'a> = dyn FnMut(&mut Gen, &[String], bool) -> Result<()
 pub(crate) type StepFn<'a> = dyn FnMut(&mut Gen, &str, &str) -> Result<String, String> + 'a;
 
 /// Text of one kernel under construction.
+#[derive(Default)]
 pub(crate) struct Gen {
     pub(crate) out: String,
     pub(crate) next: usize,

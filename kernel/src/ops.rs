@@ -572,3 +572,53 @@ pub(crate) fn emit_constant(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> Result
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::inv_freq_of;
+    use crate::gen::Gen;
+    use std::collections::HashMap;
+
+    /// Evaluates the emitted tree (constants, truncation, masks, tests, selects) for every
+    /// index: it must pick `inv[i]`, for table lengths that are and are not powers of two.
+    #[test]
+    fn the_inverse_frequency_tree_picks_each_index_own_value() {
+        for len in [1usize, 2, 3, 5, 8, 31, 32, 48, 64] {
+            let inv: Vec<f64> = (0..len).map(|i| 1.0 / (i as f64 + 2.0)).collect();
+            let mut g = Gen::default();
+            g.line("%i = <index>");
+            let out = inv_freq_of(&mut g, &inv, "%i");
+            for i in 0..len as i64 {
+                let mut vals: HashMap<String, i64> = HashMap::from([("%i".into(), i)]);
+                for line in g.out.lines().skip(1) {
+                    let (name, rhs) = line.trim().split_once(" = ").unwrap();
+                    let w: Vec<&str> = rhs.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+                    let v = |k: &str| vals[k];
+                    let x = match w[0] {
+                        "arith.constant" if w[1].starts_with("0x") => {
+                            i64::from_str_radix(&w[1][2..], 16).unwrap()
+                        }
+                        "arith.constant" => w[1].parse().unwrap(),
+                        "arith.trunci" => v(w[1]),
+                        "arith.andi" => v(w[1]) & v(w[2]),
+                        "arith.cmpi" => {
+                            assert_eq!(w[1], "ne", "{line}");
+                            (v(w[2]) != v(w[3])) as i64
+                        }
+                        "arith.select" => {
+                            if v(w[1]) != 0 {
+                                v(w[2])
+                            } else {
+                                v(w[3])
+                            }
+                        }
+                        _ => panic!("unexpected op: {line}"),
+                    };
+                    vals.insert(name.to_string(), x);
+                }
+                let want = (inv[i as usize] as f32).to_bits() as i64;
+                assert_eq!(vals[&out], want, "length {len}, index {i}");
+            }
+        }
+    }
+}
