@@ -503,11 +503,11 @@ pub(crate) fn emit_rope_cos_sin(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Res
 fn inv_freq_of(g: &mut Gen, inv: &[f64], i: &str) -> String {
     let levels = inv.len().next_power_of_two().trailing_zeros() as usize;
     let i32_ = g.op(format!("arith.trunci {i} : i64 to i32"));
+    let z = g.op("arith.constant 0 : i32");
     let bits: Vec<String> = (0..levels)
         .map(|b| {
             let m = g.op(format!("arith.constant {} : i32", 1u32 << b));
             let set = g.op(format!("arith.andi {i32_}, {m} : i32"));
-            let z = g.op("arith.constant 0 : i32");
             g.op(format!("arith.cmpi ne, {set}, {z} : i32"))
         })
         .collect();
