@@ -814,7 +814,20 @@ fn trace_mark_stamps_where_the_input_is_rounded() {
     let extra: Vec<usize> = marked.iter().zip(&plain).map(|(m, p)| m - p).collect();
     assert_eq!(extra, [0, 0, 1, 1, 0], "the sum, lanes, dp4a, dp4a, blocks");
     let e = preload_blocks_module("trace-mark=nowhere").unwrap_err();
-    assert!(e.contains("a trace mark is one of attention-scores, attention-stats, input-rounded, not 'nowhere'"), "{e}");
+    assert!(e.contains("a trace mark is one of attention-scores, attention-stats, input-rounded or op-N (N a code's op), not 'nowhere'"), "{e}");
+}
+
+/// `--trace-mark op-N`: every code with an op N stamps once more, after it; codes with
+/// fewer ops do not, and the plan keeps the mark's name.
+#[test]
+fn trace_mark_op_n_stamps_after_that_op_of_every_code_that_has_one() {
+    let (plain, _) = codes_stamps("");
+    let (first, plan) = codes_stamps("trace-mark=op-0");
+    assert!(plan.contains("trace_mark = \"op-0\""), "{plan}");
+    let extra: Vec<usize> = first.iter().zip(&plain).map(|(m, p)| m - p).collect();
+    assert_eq!(extra, [1, 1, 1, 1, 1], "every code has an op 0");
+    let (far, _) = codes_stamps("trace-mark=op-40");
+    assert_eq!(far, plain, "no code has 41 ops");
 }
 
 /// Gate and up in one task (`tests/ir/kernel_matvec_dp4a_shared_row.mlir`, whose plan gives

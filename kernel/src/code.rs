@@ -7,7 +7,7 @@ use crate::ops::*;
 use crate::scratch::*;
 use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::fused;
-use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath};
+use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice};
@@ -426,9 +426,11 @@ pub(crate) fn emit_code(
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
         if shape.direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
+            crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));
             return Ok(());
         }
         g.barrier();
+        crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));
     }
     let tile = read_region(g, &shape.task.tile);
     write_tile(g, &cx, shape, &out, &tile)

@@ -296,8 +296,9 @@ pub struct KernelArgs {
     /// wait-end stamp instead, so the trace's work slice starts there and its wait slice
     /// holds the wait and the code before: attention-scores (the end of attention's scores
     /// round), attention-stats (of its max and sum), input-rounded (of a dp4a product's
-    /// input rounding to 8 bits; a task's last). Off: after the wait.
-    #[arg(long, value_name = "POINT", value_parser = ["attention-scores", "attention-stats", "input-rounded"])]
+    /// input rounding to 8 bits; a task's last), op-N (the end of op N of every code that
+    /// has one, its ops counted from 0). Off: after the wait.
+    #[arg(long, value_name = "POINT")]
     pub trace_mark: Option<String>,
 }
 

@@ -304,6 +304,9 @@ pub enum TraceMark {
     AttentionStats,
     /// The end of a `dp4a` product's rounding of its input row to 8 bits.
     InputRounded,
+    /// The end of op N of a task's code (its ops in order from 0, after the barrier that
+    /// follows the op); codes with fewer ops take no mark.
+    AfterOp(u32),
 }
 
 impl TraceMark {
@@ -313,11 +316,12 @@ impl TraceMark {
         TraceMark::InputRounded,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            TraceMark::AttentionScores => "attention-scores",
-            TraceMark::AttentionStats => "attention-stats",
-            TraceMark::InputRounded => "input-rounded",
+            TraceMark::AttentionScores => "attention-scores".into(),
+            TraceMark::AttentionStats => "attention-stats".into(),
+            TraceMark::InputRounded => "input-rounded".into(),
+            TraceMark::AfterOp(n) => format!("op-{n}"),
         }
     }
 
@@ -326,13 +330,19 @@ impl TraceMark {
         if s.is_empty() {
             return Ok(None);
         }
+        if let Some(n) = s.strip_prefix("op-").and_then(|n| n.parse::<u32>().ok()) {
+            return Ok(Some(TraceMark::AfterOp(n)));
+        }
         TraceMark::ALL
             .into_iter()
             .find(|m| m.name() == s)
             .map(Some)
             .ok_or_else(|| {
-                let names: Vec<&str> = TraceMark::ALL.iter().map(|m| m.name()).collect();
-                format!("a trace mark is one of {}, not '{s}'", names.join(", "))
+                let names: Vec<String> = TraceMark::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "a trace mark is one of {} or op-N (N a code's op), not '{s}'",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -608,7 +618,7 @@ impl KernelPlan {
                 ),
         );
         if let Some(m) = c.trace_mark {
-            body.ops[plan].attrs.set("trace_mark", s(m.name()));
+            body.ops[plan].attrs.set("trace_mark", s(&m.name()));
         }
         let region = body.ops[plan].regions[0];
         let block = body.append_block(region, &[]);
