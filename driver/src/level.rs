@@ -4,6 +4,7 @@ use mkc_fusion::fuse::FuseOptions;
 use mkc_kernel::KernelOptions;
 use mkc_passes::options::PassOptions;
 use mkc_tasks::schedule::ScheduleOptions;
+use mkc_tasks::split_argmax::SplitArgmaxOptions;
 use mkc_tasks::split_attention::SplitAttentionOptions;
 use mkc_tasks::tile::TileOptions;
 use std::path::PathBuf;
@@ -108,6 +109,13 @@ impl Level {
                 .spell("split-attention"),
             );
             passes.push(
+                SplitArgmaxOptions {
+                    parts: o.argmax_parts,
+                    ..Default::default()
+                }
+                .spell("split-argmax"),
+            );
+            passes.push(
                 FuseOptions {
                     combine: o.attention_combine.clone(),
                     ..Default::default()
@@ -147,6 +155,8 @@ impl Level {
 pub struct PipelineOptions {
     /// `split-attention{parts}`: 0 picks the target's SMs / heads.
     pub attention_parts: i64,
+    /// `split-argmax{parts}`: 0 picks the most parts (at most the SMs) of equal runs.
+    pub argmax_parts: i64,
     /// `fuse{combine}`: `task` or `prologue`.
     pub attention_combine: String,
     /// `schedule{cost-model}`: measured task costs from `mkc tune`.
@@ -165,6 +175,7 @@ impl Default for PipelineOptions {
         let tile = TileOptions::default();
         PipelineOptions {
             attention_parts: SplitAttentionOptions::default().parts,
+            argmax_parts: SplitArgmaxOptions::default().parts,
             attention_combine: FuseOptions::default().combine,
             cost_model: None,
             prune_waits: tile.prune_waits,
@@ -187,7 +198,7 @@ mod tests {
         );
         assert_eq!(
             Level::Schedule.pipeline(&d),
-            "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile,schedule)"
+            "builtin.module(canonicalize,split-attention,split-argmax,fuse,cse,dce,tile,schedule)"
         );
         let mut o = PipelineOptions {
             attention_parts: 4,
@@ -196,7 +207,7 @@ mod tests {
         };
         assert_eq!(
             Level::Tasks.pipeline(&o),
-            "builtin.module(canonicalize,split-attention{parts=4},fuse,cse,dce,tile{prune-waits=false})"
+            "builtin.module(canonicalize,split-attention{parts=4},split-argmax,fuse,cse,dce,tile{prune-waits=false})"
         );
         o.kernel.threads = 256;
         assert!(Level::Ptx

@@ -447,6 +447,10 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
         "embed"
     } else if has(tg::Rope::NAME) {
         "rope"
+    } else if has(tg::ArgMaxPartial::NAME) {
+        "argmax"
+    } else if has(tg::ArgMaxCombine::NAME) {
+        "argmax_combine"
     } else {
         "elementwise"
     }

@@ -372,41 +372,47 @@ pub(crate) fn emit_code(
         cx.direct = Some((shape.y, out.clone()));
     }
     let ops = &shape.ops;
-    // The task waits on its events here; the first blocks of its first matrix-vector
-    // product's weights are loaded before (the boxes of the ops up to it are words of the
-    // record, already in shared memory).
+    // The task waits on its events here; the first blocks of its matrix-vector products
+    // the plan preloads are loaded before (the boxes of the ops up to the last of them are
+    // words of the record, already in shared memory): block-quantized pieces of the first
+    // product held in registers, or the first blocks of each bf16 product's first row a
+    // warp copied into the shared-memory preload buffer, each product its own slots.
     let mut needs: Vec<Vec<RBox>> = Vec::new();
-    g.preload = None;
-    let preloaded = plan
+    g.preload = Vec::new();
+    let preloaded: Vec<(usize, usize, MatvecPath)> = plan
         .ops
         .iter()
         .enumerate()
-        .find_map(|(i, p)| match p.choice {
+        .filter_map(|(i, p)| match p.choice {
             Choice::Matvec { preload, path, .. } if preload > 0 => {
                 Some((i, preload as usize, path))
             }
             _ => None,
-        });
-    // Copies into the shared-memory buffer (bf16 rows) are waited for before their product;
-    // block-quantized pieces are held in registers.
+        })
+        .collect();
+    // Copies into the shared-memory buffer (bf16 rows) are waited for before the first
+    // product that reads them.
     let mut copied = None;
-    if let Some((p, blocks, path)) = preloaded {
-        for &op in &ops[..=p] {
+    let mut slot0 = 0;
+    for &(p, blocks, path) in &preloaded {
+        for &op in &ops[needs.len()..=p] {
             needs.push(read_region(g, &merged_need(body, sl, op)));
         }
         let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
-        g.preload = if matches!(path, MatvecPath::Blocks | MatvecPath::Dp4a) {
+        if matches!(path, MatvecPath::Blocks | MatvecPath::Dp4a) {
             let held =
                 g.emit_block_preload(&w, &needs[p], path == MatvecPath::Dp4a, blocks as i64)?;
-            Some(Preload {
+            g.preload.push(Preload {
                 op: ops[p],
+                slot0: 0,
                 blocks,
                 held,
-            })
-        } else {
-            copied = Some(p);
-            g.emit_preload(ops[p], &w, &needs[p], blocks)
-        };
+            });
+        } else if let Some(pre) = g.emit_preload(ops[p], &w, &needs[p], slot0, blocks) {
+            copied.get_or_insert(p);
+            slot0 += blocks;
+            g.preload.push(pre);
+        }
     }
     wait(g);
     let mut needs = needs.into_iter();

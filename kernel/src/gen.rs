@@ -82,7 +82,7 @@ pub(crate) struct Gen {
     /// Weight loads evict first from L2 and skip L1 (`%l2_evict_first` holds the policy).
     pub(crate) weights_evict_first: bool,
     /// The weights loaded before this task's wait, until its matrix-vector product uses them.
-    pub(crate) preload: Option<Preload>,
+    pub(crate) preload: Vec<Preload>,
     /// Codes that preload weights before their wait, and the most blocks one preloads.
     pub(crate) preloaded: usize,
     pub(crate) preload_blocks_max: usize,

@@ -29,6 +29,8 @@ pub(crate) fn matvec_unroll(k: i64, most: i64) -> i64 {
 /// of 256 elements from the row's start.
 pub(crate) struct Preload {
     pub(crate) op: OpId,
+    /// The first of its slots in the shared-memory preload buffer (bf16 rows), and how many.
+    pub(crate) slot0: usize,
     pub(crate) blocks: usize,
     /// A block-quantized weight's first pieces, held in registers (none for bf16 rows, whose
     /// blocks wait in the shared-memory preload buffer).
@@ -36,17 +38,25 @@ pub(crate) struct Preload {
 }
 
 impl Gen {
+    /// The weights loaded before the wait for the product `op`, if any.
+    pub(crate) fn take_preload(&mut self, op: OpId) -> Option<Preload> {
+        let i = self.preload.iter().position(|p| p.op == op)?;
+        Some(self.preload.remove(i))
+    }
+
     /// Copies, before the task's wait, `blocks` blocks of this warp's first row of the
     /// product `op` (the row of its first turn of [`Gen::for_region_warp`] over `need`)
     /// into the thread's slots of the preload buffer, 16 bytes a lane each, asynchronously
     /// (`cp.async`: no registers held across the wait). A warp without a row copies the
     /// region's last (never read). Each thread reads back only what it copied, after
-    /// `cp.async.wait_all`, so no barrier guards the buffer.
+    /// `cp.async.wait_all`, so no barrier guards the buffer. The copies go to the slots
+    /// from `slot0` (each product of a code its own).
     pub(crate) fn emit_preload(
         &mut self,
         op: OpId,
         w: &View,
         need: &[RBox],
+        slot0: usize,
         blocks: usize,
     ) -> Option<Preload> {
         let kdim = *w.shape.last().expect("a 2-D weight");
@@ -80,7 +90,7 @@ impl Gen {
             let src = self.op(format!(
                 "llvm.getelementptr {row_w}[{wb}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
             ));
-            let dst = self.preload_slot(b);
+            let dst = self.preload_slot(slot0 + b);
             // A partial last block: lanes past K copy nothing.
             let partial = 256 * (b as i64 + 1) > kdim;
             if partial {
@@ -96,9 +106,10 @@ impl Gen {
         self.cp_async_commit();
         self.close("}");
         self.preloaded += 1;
-        self.preload_blocks_max = self.preload_blocks_max.max(blocks);
+        self.preload_blocks_max = self.preload_blocks_max.max(slot0 + blocks);
         Some(Preload {
             op,
+            slot0,
             blocks,
             held: Vec::new(),
         })
@@ -125,8 +136,8 @@ impl Gen {
     /// in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
     ///
     /// `unroll` blocks of 256 elements a round ([`matvec_unroll`]). `pre`: the first blocks
-    /// of the (single) row, loaded before the task's wait ([`Preload`]): they start the sum
-    /// and the loop starts past them.
+    /// of the (single) row, loaded before the task's wait into the preload slots from the
+    /// first given ([`Preload`]): they start the sum and the loop starts past them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn rows_dot8(
         &mut self,
@@ -135,7 +146,7 @@ impl Gen {
         a_of: &View,
         k: i64,
         unroll: i64,
-        pre: Option<usize>,
+        pre: Option<(usize, usize)>,
     ) -> Result<Vec<String>, String> {
         let a_elem = a_of.elem;
         let kk = self.fresh();
@@ -147,7 +158,7 @@ impl Gen {
         let step = self.idx(256 * unroll);
         let zero = self.f32c(0.0);
         let mut init = vec![zero.clone(); ws.len()];
-        if let Some(blocks) = pre {
+        if let Some((slot0, blocks)) = pre {
             debug_assert!(ws.len() == 1 && blocks as i64 % unroll == 0);
             debug_assert!(256 * (blocks as i64 - 1) < k);
             let k0 = self.op(format!("arith.index_cast {start} : index to i64"));
@@ -159,7 +170,7 @@ impl Gen {
             for round in 0..blocks as i64 / unroll {
                 let mut terms = Vec::new();
                 for b in round * unroll..(round + 1) * unroll {
-                    let slot = self.preload_slot(b as usize);
+                    let slot = self.preload_slot(slot0 + b as usize);
                     let wv = self.op(format!(
                         "llvm.load {slot} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
                     ));
@@ -720,11 +731,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
         return Ok(());
     }
     if path == MatvecPath::Blocks || path == MatvecPath::Dp4a {
-        let held = g
-            .preload
-            .take_if(|p| p.op == op)
-            .map(|p| p.held)
-            .unwrap_or_default();
+        let held = g.take_preload(op).map(|p| p.held).unwrap_or_default();
         if path == MatvecPath::Blocks {
             return g.block_matvec(a, w, res, need, None, held);
         }
@@ -743,7 +750,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's
         // turn is peeled off the loop (the blocks are dead after it).
-        let pre = g.preload.take_if(|p| p.op == op);
+        let pre = g.take_preload(op);
         g.for_region_warp_peeled(need, pre.is_some(), &mut |g, o, first| {
             let n = o.last().unwrap().clone();
             let z = g.i64c(0);
@@ -753,7 +760,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
             let row_w = g.ptr(w, &[n, z]);
             let acc = match (&pre, first) {
                 (Some(p), true) => g
-                    .rows_dot8(&[row_w], &row_a, a, kdim, unroll, Some(p.blocks))?
+                    .rows_dot8(&[row_w], &row_a, a, kdim, unroll, Some((p.slot0, p.blocks)))?
                     .remove(0),
                 _ => g.lane_dot8(&row_w, &row_a, a, kdim, unroll)?,
             };

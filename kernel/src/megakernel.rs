@@ -49,7 +49,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         ring: (opts.ring_slots > 0).then_some((opts.ring_slots, opts.ring_slot_bytes)),
         streamed: 0,
         weights_evict_first: opts.weights_evict_first,
-        preload: None,
+        preload: Vec::new(),
         preloaded: 0,
         preload_blocks_max: 0,
         trace_mark: opts.trace_mark,

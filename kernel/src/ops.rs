@@ -136,7 +136,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
             (temps, choice)
         }
         tg::RmsNorm::NAME => plan_rms_norm(cx, &ins, int_attr("axis")),
-        tg::ArgMax::NAME => (plan_argmax(cx), Choice::None),
+        tg::ArgMax::NAME | tg::ArgMaxPartial::NAME => (plan_argmax(cx), Choice::None),
         tg::RopeCosSin::NAME => {
             let p = cx.scratch.alloc(&out_shape, out_elem);
             cx.views.insert(
@@ -168,6 +168,7 @@ fn known(d: &OpData) -> bool {
                 | tg::Rope::NAME
                 | tg::Gather::NAME
                 | tg::AttentionCombine::NAME
+                | tg::ArgMaxCombine::NAME
                 | tg::Constant::NAME
         )
 }
@@ -260,6 +261,8 @@ pub(crate) fn emit_op(
         tg::RopeCosSin::NAME => emit_rope_cos_sin,
         tg::Gather::NAME => emit_gather,
         tg::ArgMax::NAME => emit_argmax,
+        tg::ArgMaxPartial::NAME => emit_argmax_partial,
+        tg::ArgMaxCombine::NAME => emit_argmax_combine,
         tg::Attention::NAME | tg::AttentionPartial::NAME => emit_attention,
         tg::AttentionCombine::NAME => emit_combine,
         tg::Sdpa::NAME => emit_sdpa,

@@ -11,7 +11,7 @@ use crate::matvec::preload_count;
 use crate::ops::plan_op;
 use crate::scratch::ScratchPlan;
 use mkc_ir::diag::Diagnostic;
-use mkc_ir::dialect::kernel::{Choice, CodePlan, KernelConfig, KernelPlan, TraceMark};
+use mkc_ir::dialect::kernel::{Choice, CodePlan, KernelConfig, KernelPlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{TaskProgram, TileBox};
 use mkc_ir::{Body, EntityRef, OpId, Target, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
@@ -275,8 +275,9 @@ fn plan_code(
         let out = codes.placed_view(body, results[shape.task.output], String::new());
         cx.direct = Some((shape.y, out));
     }
-    // The first blocks of the first matrix-vector product reading a weight of its own are
-    // loaded before the task's wait.
+    // The first blocks of matrix-vector products reading a weight of their own are loaded
+    // before the task's wait: of every bf16 product (into shared memory), of the first
+    // block-quantized one (into registers, which the code holds across its wait).
     let mut preloaded = false;
     let mut ops = Vec::new();
     for (i, &op) in shape.ops.iter().enumerate() {
@@ -284,7 +285,14 @@ fn plan_code(
         cx.largest = shape.largest[i].clone();
         let mut p = plan_op(&mut cx, op, shape.index_of(op))
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
-        let n = (!preloaded)
+        let in_registers = matches!(
+            p.choice,
+            Choice::Matvec {
+                path: MatvecPath::Blocks | MatvecPath::Dp4a,
+                ..
+            }
+        );
+        let n = (!(preloaded && in_registers))
             .then(|| preload_count(body, &cx.views, op, &p.choice, o))
             .flatten();
         if let (Some(n), Choice::Matvec { preload, .. }) = (n, &mut p.choice) {

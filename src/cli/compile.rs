@@ -164,6 +164,12 @@ pub struct CompileArgs {
     /// short contexts spread too.
     #[arg(long, value_name = "N", default_value_t = PipelineOptions::default().attention_parts)]
     pub attention_parts: i64,
+    /// The argmax of a long vector (the LM head's logits) as N parts' winners, each a run
+    /// of the vector, and their combine (the `split-argmax` pass), so that its reads spread
+    /// over tasks; 1 keeps it whole, 0 picks the most parts, at most the target's SMs, that
+    /// cut it into equal runs of a multiple of 4 elements, each at least 256 long.
+    #[arg(long, value_name = "N", default_value_t = PipelineOptions::default().argmax_parts)]
+    pub argmax_parts: i64,
     /// Where attention's combine of its parts runs: `task`, tasks of its own, each run on
     /// the SM that finishes the last part of its heads (no wait of its own); `prologue`, in
     /// every task of the output projection.
@@ -336,6 +342,7 @@ impl CompileArgs {
             pipeline: self.pipeline.clone(),
             passes: PipelineOptions {
                 attention_parts: self.attention_parts,
+                argmax_parts: self.argmax_parts,
                 attention_combine: self.attention_combine.clone(),
                 cost_model: self.cost_model.clone(),
                 prune_waits: self.prune_waits,

@@ -2,6 +2,7 @@
 //! places them on SMs, and says what a step costs.
 //!
 //! It owns: `split-attention` (decode attention as parts over the context and a combine),
+//! `split-argmax` (a long vector's argmax as its parts' winners and their combine),
 //! `int8-activations` (products by 8- and 4-bit block weights on rounded activations),
 //! the memory plan ([`memplan`]: packed weights, KV caches, the reused workspace arena), a
 //! step's traffic and its bandwidth floor ([`traffic`]), `tile` (every fused group's results
@@ -12,13 +13,16 @@
 pub mod int8_activations;
 pub mod memplan;
 pub mod schedule;
+pub mod split_argmax;
 pub mod split_attention;
 pub mod tile;
 pub mod traffic;
 
-/// Registers this crate's passes: `int8-activations`, `split-attention`, `tile`, `schedule`.
+/// Registers this crate's passes: `int8-activations`, `split-argmax`, `split-attention`,
+/// `tile`, `schedule`.
 pub fn register_passes(r: &mut mkc_passes::PassRegistry) {
     r.register(int8_activations::info());
+    r.register(split_argmax::info());
     r.register(split_attention::info());
     r.register(tile::info());
     r.register(schedule::info());

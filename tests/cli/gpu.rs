@@ -155,7 +155,7 @@ const MLP_KERNEL: &str = r#"
 /// llama-tiny's kernel on the default target: a code per kind of task and result, each with
 /// what its ops need.
 const LLAMA_TINY_KERNEL: &str = r#"
-// CHECK:       // mkc megakernel: 194 tasks on 132 SMs, 44 events, 13 codes
+// CHECK:       // mkc megakernel: 195 tasks on 132 SMs, 45 events, 14 codes
 // CHECK:       gpu.func @step(
 // CHECK:       scf.index_switch
 // The embedding row: the token's bf16 row, widened.
@@ -207,13 +207,18 @@ const LLAMA_TINY_KERNEL: &str = r#"
 // CHECK-LABEL: // code 10: proj_residual (group 6 result 0)
 // CHECK-NOT:   cp.async.cg.shared.global
 // CHECK:       ld.global.L1::no_allocate.L2::cache_hint.v4.u32
-// The final norm and the LM head's product, then the argmax over its tiles' maxima.
+// The final norm and the LM head's product, then the argmax: its parts' winners (each
+// part's run of the logits), then the winner of the winners.
 // CHECK-LABEL: // code 11: lm_head (group 13 result 0)
 // CHECK:       cp.async.cg.shared.global
 // CHECK:       ld.global.L1::no_allocate.L2::cache_hint.v4.u32
-// CHECK-LABEL: // code 12: lm_head (group 13 result 1)
+// CHECK-LABEL: // code 12: argmax (group 14 result 0)
 // CHECK:       arith.cmpf ogt
-// CHECK-NOT:   // code 13
+// CHECK:       nvvm.shfl.sync bfly
+// CHECK-LABEL: // code 13: argmax_combine (group 15 result 0)
+// CHECK:       scf.for
+// CHECK:       arith.cmpf ogt
+// CHECK-NOT:   // code 14
 // CHECK:       default {
 // CHECK:       red.release.gpu.global.add.u32
 // CHECK:       gpu.return
@@ -461,10 +466,16 @@ fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
         .count();
     let waits = k.matches("cp.async.wait_all;").count();
     let spins = k.matches("scf.while").count();
-    // Llama: q/k/v + rope, o_proj, gate/up, down, LM head; 4 blocks a code (K = 2048 and
-    // 8192 are multiples of 4 x 256).
+    // Llama: q/k/v + rope, o_proj, gate/up, down, LM head; 4 blocks a product (K = 2048
+    // and 8192 are multiples of 4 x 256), each product of a code its own (gate/up: two),
+    // one wait a code.
     assert!(waits >= 5, "{waits} waits for preloads");
-    assert_eq!(copies, 4 * waits);
+    let gate_up = kernel_codes(&k)
+        .iter()
+        .filter(|c| c.contains(": mlp_gate_up (group"))
+        .count();
+    assert!(gate_up >= 1);
+    assert_eq!(copies, 4 * (waits + gate_up));
     // The wait on events is in every code, after its preload (not once before the switch).
     assert!(spins >= waits, "{spins} spins");
     let first_copy = k.find("cp.async.cg.shared.global").unwrap();
@@ -483,7 +494,8 @@ fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
         "global",
     ]);
     assert!(!k0.contains("cp.async.cg"));
-    assert_eq!(smem - smem0, 4 * 512 * 16);
+    // (Gate/up's two products take 4 slots each.)
+    assert_eq!(smem - smem0, 2 * 4 * 512 * 16);
     assert!(k0.contains("llvm.fence syncscope(\"device\") release"));
     assert!(k0.contains("llvm.fence syncscope(\"device\") acquire"));
     // Deeper: 8 blocks a lane (K = 2048 and 8192 hold them).
@@ -498,7 +510,7 @@ fn weights_can_be_preloaded_before_the_wait_and_events_are_release_acquire() {
     let staged = kd.matches("cp.async.cg.shared.global").count();
     assert!(staged >= 3, "{staged} staged norm weights");
     assert_eq!(kd.matches("cp.async.wait_all;").count(), staged);
-    assert_eq!(smem8 - smem0, 8 * 512 * 16);
+    assert_eq!(smem8 - smem0, 2 * 8 * 512 * 16);
     assert_eq!(k8.matches("cp.async.cg.shared.global").count(), 2 * copies);
     // The down projection (K = 8192) would take 32 blocks a lane: 256 KiB of shared memory,
     // more than an SM has.

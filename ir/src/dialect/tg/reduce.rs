@@ -1,4 +1,5 @@
-//! Reductions along axes: `tg.reduce_sum|mean|max|min`, `tg.argmax` and `tg.softmax`.
+//! Reductions along axes: `tg.reduce_sum|mean|max|min`, `tg.argmax` (and its two phases,
+//! `tg.argmax_partial` and `tg.argmax_combine`) and `tg.softmax`.
 
 use super::{bool_attr, check_axis, int_attr, ints_attr, tensor_operand};
 use crate::attr::Attrs;
@@ -20,6 +21,10 @@ crate::op_kinds! {
     ReduceMin = "tg.reduce_min",
     /// Index of the maximum along `axis`.
     ArgMax = "tg.argmax",
+    /// Per equal part of a vector: its largest element and that element's index.
+    ArgMaxPartial = "tg.argmax_partial",
+    /// The index of the largest of the parts' winners.
+    ArgMaxCombine = "tg.argmax_combine",
     /// Softmax along `axis`.
     Softmax = "tg.softmax",
 }
@@ -59,6 +64,42 @@ pub fn register(r: &mut Registry) {
     .infer(infer_argmax)
     .interpret(argmax)
     .tile(tile_argmax);
+    r.op(
+        ArgMaxPartial::NAME,
+        "per part of a vector cut into `parts` equal runs: the element argmax picks within the part and its index in the vector, as [parts, 2] f32 (value, index)",
+    )
+    .operands(1)
+    .results(1)
+    .attr("parts", AttrKind::Int)
+    .optional_attr("select_last_index", AttrKind::Bool)
+    .traits(Traits::PURE)
+    .infer(infer_argmax_partial)
+    .interpret(argmax_partial)
+    .tile(|n| {
+        // Part p reads its run of the vector.
+        let run = n.shapes[0][0] / n.out_shape[0].max(1);
+        vec![Some(n.map(&|b| vec![vec![(b[0].0 * run, b[0].1 * run)]]))]
+    });
+    r.op(
+        ArgMaxCombine::NAME,
+        "the index (i64) of the largest value of argmax_partial's [parts, 2] winners: the first part's of equals (the last's if select_last_index)",
+    )
+    .operands(1)
+    .results(1)
+    .optional_attr("select_last_index", AttrKind::Bool)
+    .traits(reduction)
+    .infer(|ins, _| {
+        let t = tensor_operand(&ins[0], 0)?;
+        if t.rank() != 2 || t.shape[1] != 2 || t.elem != ElemType::F32 {
+            return Err(format!(
+                "argmax_combine takes the [parts, 2] f32 winners of argmax_partial, not {}",
+                ins[0]
+            ));
+        }
+        Ok(vec![Type::tensor(vec![], ElemType::I64)])
+    })
+    .interpret(argmax_combine)
+    .tile(|n| n.all_full());
     r.op(Softmax::NAME, "softmax along `axis`, computed in f32")
         .operands(1)
         .results(1)
@@ -193,6 +234,69 @@ fn pick(a: Scalar, b: Scalar, max: bool, float: bool) -> Scalar {
         let (x, y) = (a.i(), b.i());
         Scalar::I(if max { x.max(y) } else { x.min(y) })
     }
+}
+
+fn infer_argmax_partial(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
+    let t = tensor_operand(&ins[0], 0)?;
+    let parts = int_attr(attrs, "parts")?;
+    let n = t.shape.first().copied().unwrap_or(0);
+    if t.rank() != 1 || !t.elem.is_float() {
+        return Err(format!(
+            "argmax_partial takes a float vector, not {}",
+            ins[0]
+        ));
+    }
+    if parts < 1 || n < parts || n % parts != 0 {
+        return Err(format!(
+            "argmax_partial cuts its {n} elements into equal, non-empty parts: {parts} parts do not"
+        ));
+    }
+    // Indices travel as f32: exact below 2^24.
+    if n > 1 << 24 {
+        return Err(format!(
+            "argmax_partial takes at most 2^24 elements (its indices are f32), not {n}"
+        ));
+    }
+    Ok(vec![Type::tensor(vec![parts, 2], ElemType::F32)])
+}
+
+/// The winner of `x[lo..hi]` as argmax picks it: (index, value).
+fn argmax_run(x: &Tensor, lo: usize, hi: usize, last: bool) -> (usize, f64) {
+    let mut best = lo;
+    for k in lo + 1..hi {
+        let (v, b) = (x.f(k), x.f(best));
+        if v > b || (last && v == b) {
+            best = k;
+        }
+    }
+    (best, x.f(best))
+}
+
+fn argmax_partial(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let a = e.arg(0);
+    let parts = e.int("parts")? as usize;
+    let last = e.flag("select_last_index", false);
+    let run = a.len() / parts.max(1);
+    let mut out = Vec::with_capacity(2 * parts);
+    for p in 0..parts {
+        let (i, v) = argmax_run(a, p * run, (p + 1) * run, last);
+        out.extend([Scalar::F(v), Scalar::F(i as f64)]);
+    }
+    Ok(vec![Tensor::from_fn(e.out_ty(0)?, |i| out[i])])
+}
+
+fn argmax_combine(e: &mut Eval) -> Result<Vec<Tensor>, String> {
+    let w = e.arg(0);
+    let last = e.flag("select_last_index", false);
+    let mut best = 0usize;
+    for p in 1..w.len() / 2 {
+        let (v, b) = (w.f(2 * p), w.f(2 * best));
+        if v > b || (last && v == b) {
+            best = p;
+        }
+    }
+    let i = w.f(2 * best + 1) as i64;
+    Ok(vec![Tensor::from_fn(e.out_ty(0)?, |_| Scalar::I(i))])
 }
 
 fn argmax(e: &mut Eval) -> Result<Vec<Tensor>, String> {
