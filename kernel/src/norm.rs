@@ -155,7 +155,7 @@ pub(crate) fn emit_rms_norm(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<
 /// Loads a thread's argmax issues a round.
 const UNROLL: i64 = 16;
 
-/// Element (with `per` 4: 16-byte chunk) c = k0 + threads * j, j < UNROLL, of the run of
+/// Element (with `per` 4: 16-byte chunk) c = k0 + threads * j, j < `unroll`, of the run of
 /// `n` elements from `start` (an i64, a multiple of `per`) along `axis` of the row at
 /// `base`: (in range, index from the run's start, value) of each element, in increasing
 /// index order; chunk c holds elements 4c..4c + 4 of the run.
@@ -169,12 +169,13 @@ fn argmax_loads(
     n: i64,
     k0: &str,
     per: i64,
+    unroll: i64,
 ) -> Result<Vec<(String, String, String)>, String> {
     let t = g.threads as i64;
     let count = g.i64c(n / per);
     let lastc = g.i64c(n / per - 1);
     let mut loads = Vec::new();
-    for j in 0..UNROLL {
+    for j in 0..unroll {
         let dj = g.i64c(t * j);
         let cj = g.op(format!("arith.addi {k0}, {dj} : i64"));
         let ok = g.op(format!("arith.cmpi slt, {cj}, {count} : i64"));
@@ -243,24 +244,26 @@ struct ArgmaxRun<'a> {
     n: i64,
     per: i64,
     last: bool,
+    /// Loads in flight a round ([`UNROLL`] at most).
+    unroll: i64,
 }
 
 /// The CTA's argmax of a run, up to the warps' winners: thread t takes element (or 16-byte
-/// chunk) t, t + threads, ... with UNROLL loads in flight, in increasing order; the warps
+/// chunk) t, t + threads, ... with the run's `unroll` loads in flight, in increasing order; the warps
 /// compare (value, index) pairs by shuffles and store theirs in `partials`; a barrier.
 /// Ties go to the first index (or the last). [`warps_winner`] then gives the run's.
 fn cta_argmax(g: &mut Gen, r: &ArgmaxRun, partials: &View) -> Result<(), String> {
     let t = g.threads as i64;
     let (k, best, bi, rb, ri) = (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
     let nn = g.idx(r.n / r.per);
-    let step = g.idx(t * UNROLL);
+    let step = g.idx(t * r.unroll);
     let ninf = g.f32c(f64::NEG_INFINITY);
     let none = g.op("arith.constant -1 : i32");
     g.open(format!(
         "{rb}, {ri} = scf.for {k} = %tid to {nn} step {step} iter_args({best} = {ninf}, {bi} = {none}) -> (f32, i32) {{"
     ));
     let k0 = g.op(format!("arith.index_cast {k} : index to i64"));
-    let loads = argmax_loads(g, r.x, &r.base, r.axis, &r.start, r.n, &k0, r.per)?;
+    let loads = argmax_loads(g, r.x, &r.base, r.axis, &r.start, r.n, &k0, r.per, r.unroll)?;
     let (mut cb, mut ci) = (best.clone(), bi.clone());
     for (ok, kj, v) in loads {
         let cmp = if r.last { "oge" } else { "ogt" };
@@ -368,6 +371,7 @@ pub(crate) fn emit_argmax(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
                 n,
                 per,
                 last,
+                unroll: UNROLL,
             };
             cta_argmax(g, &run, &partials)?;
             g.open("scf.if %is_t0 {");
@@ -411,6 +415,8 @@ pub(crate) fn emit_argmax_partial(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> R
                 n: run,
                 per,
                 last,
+                // A part takes a round or a few: no more loads than its run has.
+                unroll: ((run / per + g.threads as i64 - 1) / g.threads as i64).clamp(1, UNROLL),
             };
             cta_argmax(g, &r, &partials)?;
             g.open("scf.if %is_t0 {");
