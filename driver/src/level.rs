@@ -108,13 +108,15 @@ impl Level {
                 }
                 .spell("split-attention"),
             );
-            passes.push(
-                SplitArgmaxOptions {
-                    parts: o.argmax_parts,
-                    ..Default::default()
-                }
-                .spell("split-argmax"),
-            );
+            if o.argmax_parts != 1 {
+                passes.push(
+                    SplitArgmaxOptions {
+                        parts: o.argmax_parts,
+                        ..Default::default()
+                    }
+                    .spell("split-argmax"),
+                );
+            }
             passes.push(
                 FuseOptions {
                     combine: o.attention_combine.clone(),
@@ -155,7 +157,8 @@ impl Level {
 pub struct PipelineOptions {
     /// `split-attention{parts}`: 0 picks the target's SMs / heads.
     pub attention_parts: i64,
-    /// `split-argmax{parts}`: 0 picks the most parts (at most the SMs) of equal runs.
+    /// `split-argmax{parts}`: 1 (the default) leaves the pass out; 0 picks the most parts
+    /// (at most the SMs) of equal runs.
     pub argmax_parts: i64,
     /// `fuse{combine}`: `task` or `prologue`.
     pub attention_combine: String,
@@ -175,7 +178,7 @@ impl Default for PipelineOptions {
         let tile = TileOptions::default();
         PipelineOptions {
             attention_parts: SplitAttentionOptions::default().parts,
-            argmax_parts: SplitArgmaxOptions::default().parts,
+            argmax_parts: 1,
             attention_combine: FuseOptions::default().combine,
             cost_model: None,
             prune_waits: tile.prune_waits,
@@ -198,7 +201,7 @@ mod tests {
         );
         assert_eq!(
             Level::Schedule.pipeline(&d),
-            "builtin.module(canonicalize,split-attention,split-argmax,fuse,cse,dce,tile,schedule)"
+            "builtin.module(canonicalize,split-attention,fuse,cse,dce,tile,schedule)"
         );
         let mut o = PipelineOptions {
             attention_parts: 4,
@@ -207,7 +210,7 @@ mod tests {
         };
         assert_eq!(
             Level::Tasks.pipeline(&o),
-            "builtin.module(canonicalize,split-attention{parts=4},split-argmax,fuse,cse,dce,tile{prune-waits=false})"
+            "builtin.module(canonicalize,split-attention{parts=4},fuse,cse,dce,tile{prune-waits=false})"
         );
         o.kernel.threads = 256;
         assert!(Level::Ptx

@@ -166,8 +166,9 @@ pub struct CompileArgs {
     pub attention_parts: i64,
     /// The argmax of a long vector (the LM head's logits) as N parts' winners, each a run
     /// of the vector, and their combine (the `split-argmax` pass), so that its reads spread
-    /// over tasks; 1 keeps it whole, 0 picks the most parts, at most the target's SMs, that
-    /// cut it into equal runs of a multiple of 4 elements, each at least 256 long.
+    /// over tasks; 1 (the default) keeps it whole, 0 picks the most parts, at most the
+    /// target's SMs, that cut it into equal runs of a multiple of 4 elements, each at least
+    /// 256 long.
     #[arg(long, value_name = "N", default_value_t = PipelineOptions::default().argmax_parts)]
     pub argmax_parts: i64,
     /// Where attention's combine of its parts runs: `task`, tasks of its own, each run on

@@ -152,10 +152,26 @@ const MLP_KERNEL: &str = r#"
 // CHECK:      gpu.return
 "#;
 
+/// The end of llama-tiny's kernel with `--argmax-parts 0`: 512 logits in 2 parts.
+const SPLIT_ARGMAX_KERNEL: &str = r#"
+// CHECK:       // mkc megakernel: 195 tasks on 132 SMs, 45 events, 14 codes
+// CHECK-LABEL: // code 11: lm_head (group 13 result 0)
+// CHECK-NOT:   arith.cmpf ogt
+// CHECK-LABEL: // code 12: argmax (group 14 result 0)
+// CHECK:       arith.cmpf ogt
+// CHECK:       nvvm.shfl.sync bfly
+// CHECK:       arith.sitofp
+// CHECK-LABEL: // code 13: argmax_combine (group 15 result 0)
+// CHECK:       scf.for
+// CHECK:       arith.cmpf ogt
+// CHECK:       arith.fptosi
+// CHECK-NOT:   // code 14
+"#;
+
 /// llama-tiny's kernel on the default target: a code per kind of task and result, each with
 /// what its ops need.
 const LLAMA_TINY_KERNEL: &str = r#"
-// CHECK:       // mkc megakernel: 195 tasks on 132 SMs, 45 events, 14 codes
+// CHECK:       // mkc megakernel: 194 tasks on 132 SMs, 44 events, 13 codes
 // CHECK:       gpu.func @step(
 // CHECK:       scf.index_switch
 // The embedding row: the token's bf16 row, widened.
@@ -207,18 +223,13 @@ const LLAMA_TINY_KERNEL: &str = r#"
 // CHECK-LABEL: // code 10: proj_residual (group 6 result 0)
 // CHECK-NOT:   cp.async.cg.shared.global
 // CHECK:       ld.global.L1::no_allocate.L2::cache_hint.v4.u32
-// The final norm and the LM head's product, then the argmax: its parts' winners (each
-// part's run of the logits), then the winner of the winners.
+// The final norm and the LM head's product, then the argmax over its tiles' maxima.
 // CHECK-LABEL: // code 11: lm_head (group 13 result 0)
 // CHECK:       cp.async.cg.shared.global
 // CHECK:       ld.global.L1::no_allocate.L2::cache_hint.v4.u32
-// CHECK-LABEL: // code 12: argmax (group 14 result 0)
+// CHECK-LABEL: // code 12: lm_head (group 13 result 1)
 // CHECK:       arith.cmpf ogt
-// CHECK:       nvvm.shfl.sync bfly
-// CHECK-LABEL: // code 13: argmax_combine (group 15 result 0)
-// CHECK:       scf.for
-// CHECK:       arith.cmpf ogt
-// CHECK-NOT:   // code 14
+// CHECK-NOT:   // code 13
 // CHECK:       default {
 // CHECK:       red.release.gpu.global.add.u32
 // CHECK:       gpu.return
@@ -253,6 +264,24 @@ fn the_kernel_of_a_small_program() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     file_check("LLAMA_TINY_KERNEL", LLAMA_TINY_KERNEL, &text(&o.stdout));
+    // With the argmax split (`--argmax-parts 0`): the LM head's product, then a code for
+    // its parts' winners and one for their combine.
+    let split = mkc(
+        &[
+            "compile",
+            repo("tests/fixtures/llama-tiny").to_str().unwrap(),
+            "--argmax-parts",
+            "0",
+            "--emit=mlir",
+        ],
+        None,
+    );
+    assert!(split.status.success(), "{}", text(&split.stderr));
+    file_check(
+        "SPLIT_ARGMAX_KERNEL",
+        SPLIT_ARGMAX_KERNEL,
+        &text(&split.stdout),
+    );
     // mlir-opt accepts it (the registered gpu/llvm/nvvm dialects verify it).
     let opt = ["/usr/lib/llvm-22/bin/mlir-opt", "mlir-opt-22", "mlir-opt"]
         .into_iter()

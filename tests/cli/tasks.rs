@@ -587,9 +587,6 @@ fn tune_predicts_the_measured_step_within_ten_percent() {
             "--random-weights",
             "--attention-parts",
             "1",
-            // The traced programs took the argmax in one task (before `split-argmax`).
-            "--argmax-parts",
-            "1",
             "--emit=schedule",
             "-o",
             sched.to_str().unwrap(),
