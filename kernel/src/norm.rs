@@ -454,10 +454,10 @@ pub(crate) fn emit_argmax_combine(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> 
     let (z, one) = (g.i64c(0), g.i64c(1));
     let v0 = g.load(w, &[z.clone(), z.clone()])?;
     let i0 = g.load(w, &[z.clone(), one.clone()])?;
-    let (p, bv, bi, rv, ri) = (g.fresh(), g.fresh(), g.fresh(), g.fresh(), g.fresh());
+    let (p, bv, bi, won) = (g.fresh(), g.fresh(), g.fresh(), g.fresh());
     let (lo, hi) = (g.idx(1), g.idx(parts));
     g.open(format!(
-        "{rv}, {ri} = scf.for {p} = {lo} to {hi} step %c1_idx iter_args({bv} = {v0}, {bi} = {i0}) -> (f32, f32) {{"
+        "{won}:2 = scf.for {p} = {lo} to {hi} step %c1_idx iter_args({bv} = {v0}, {bi} = {i0}) -> (f32, f32) {{"
     ));
     let p64 = g.op(format!("arith.index_cast {p} : index to i64"));
     let v = g.load(w, &[p64.clone(), z.clone()])?;
@@ -468,8 +468,8 @@ pub(crate) fn emit_argmax_combine(g: &mut Gen, _cx: &mut TaskCx, e: &OpEmit) -> 
     let ni = g.op(format!("arith.select {take}, {i}, {bi} : f32"));
     g.line(format!("scf.yield {nv}, {ni} : f32, f32"));
     g.close("}");
-    let _ = rv;
-    let r64 = g.op(format!("arith.fptosi {ri} : f32 to i64"));
+    // The winner's index (its value, the loop's first result, was only compared).
+    let r64 = g.op(format!("arith.fptosi {won}#1 : f32 to i64"));
     g.store(&e.res, &[], &r64)?;
     g.close("}");
     Ok(())
