@@ -19,8 +19,8 @@
 //!    (two record buffers), so no task reads the table at global-memory latency;
 //! 1. the weights its record names are asked into L2 (`cp.async.bulk.prefetch`: the task's
 //!    own, or the next task's, `KernelOptions::prefetch_next`); the task's code (a switch
-//!    on it) may copy the first weights of its first matrix-vector product into shared
-//!    memory, or load a block-quantized one's into registers (`KernelOptions::preload`,
+//!    on it) may copy the first weights of each of its bf16 matrix-vector products into
+//!    shared memory, or load its first block-quantized one's into registers (`KernelOptions::preload`,
 //!    `KernelOptions::preload_blocks`), then a thread per awaited event spins on it, all at
 //!    once (acquire loads at device scope, with nanosleep), until it reaches
 //!    `target * step`; a barrier

@@ -39,7 +39,7 @@ mkc_passes::pass_options! {
         smem_scratch: u32 = 96 << 10 => "smem-scratch",
         /// Load matrix-vector weights with an L2 evict-first policy and no L1 allocation (they pass once a step; the caches keep what is read again).
         weights_evict_first: bool = true => "weights-evict-first",
-        /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of bf16 weights (its first blocks); 0: none.
+        /// 16-byte weight loads per lane a task issues before its wait for each of its matrix-vector products of bf16 weights (their first blocks, each product its own shared-memory slots); 0: none.
         preload: u32 = 0 => "preload",
         /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of Q8_0, Q4_0 or Q4_1 weights (at most its loop's first round), held in registers; 0: none.
         preload_blocks: u32 = 4 => "preload-blocks",

@@ -254,12 +254,12 @@ pub struct KernelArgs {
           value_parser = ["evict-first", "normal"])]
     pub weight_cache: String,
     /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
-    /// events, for its first matrix-vector product of bf16 weights (the first blocks of its
-    /// rows, one row a warp, copied into shared memory), so weights stream while the SM
-    /// waits for the previous phase; 0: none.
+    /// events, for each of its matrix-vector products of bf16 weights (the first blocks of
+    /// their rows, one row a warp, copied into shared memory), so weights stream while the
+    /// SM waits for the previous phase; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload)]
     pub preload: u32,
-    /// Megakernel: the same for a first product of q8_0, q4_0 or q4_1 weights: its first
+    /// Megakernel: the same for the first product of q8_0, q4_0 or q4_1 weights: its first
     /// pieces, at most its loop's first round, loaded into registers before the wait; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload_blocks)]
     pub preload_blocks: u32,
