@@ -260,16 +260,18 @@ fn infer_argmax_partial(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String
     Ok(vec![Type::tensor(vec![parts, 2], ElemType::F32)])
 }
 
-/// The winner of `x[lo..hi]` as argmax picks it: (index, value).
-fn argmax_run(x: &Tensor, lo: usize, hi: usize, last: bool) -> (usize, f64) {
-    let mut best = lo;
-    for k in lo + 1..hi {
-        let (v, b) = (x.f(k), x.f(best));
+/// The `k` in `0..n` argmax picks by the values `value(k)`: the running best from 0, taken
+/// over by a larger value (or an equal one, with `last`). `tg.argmax`, each part of
+/// `tg.argmax_partial` and `tg.argmax_combine` all pick by this rule.
+fn argmax_index(n: usize, last: bool, value: impl Fn(usize) -> f64) -> usize {
+    let mut best = 0;
+    for k in 1..n {
+        let (v, b) = (value(k), value(best));
         if v > b || (last && v == b) {
             best = k;
         }
     }
-    (best, x.f(best))
+    best
 }
 
 fn argmax_partial(e: &mut Eval) -> Result<Vec<Tensor>, String> {
@@ -279,8 +281,8 @@ fn argmax_partial(e: &mut Eval) -> Result<Vec<Tensor>, String> {
     let run = a.len() / parts.max(1);
     let mut out = Vec::with_capacity(2 * parts);
     for p in 0..parts {
-        let (i, v) = argmax_run(a, p * run, (p + 1) * run, last);
-        out.extend([Scalar::F(v), Scalar::F(i as f64)]);
+        let i = p * run + argmax_index(run, last, |k| a.f(p * run + k));
+        out.extend([Scalar::F(a.f(i)), Scalar::F(i as f64)]);
     }
     Ok(vec![Tensor::from_fn(e.out_ty(0)?, |i| out[i])])
 }
@@ -288,13 +290,7 @@ fn argmax_partial(e: &mut Eval) -> Result<Vec<Tensor>, String> {
 fn argmax_combine(e: &mut Eval) -> Result<Vec<Tensor>, String> {
     let w = e.arg(0);
     let last = e.flag("select_last_index", false);
-    let mut best = 0usize;
-    for p in 1..w.len() / 2 {
-        let (v, b) = (w.f(2 * p), w.f(2 * best));
-        if v > b || (last && v == b) {
-            best = p;
-        }
-    }
+    let best = argmax_index(w.len() / 2, last, |p| w.f(2 * p));
     let i = w.f(2 * best + 1) as i64;
     Ok(vec![Tensor::from_fn(e.out_ty(0)?, |_| Scalar::I(i))])
 }
@@ -308,16 +304,7 @@ fn argmax(e: &mut Eval) -> Result<Vec<Tensor>, String> {
     let mut out = Vec::with_capacity(outer * inner);
     for o in 0..outer {
         for j in 0..inner {
-            let mut best = 0usize;
-            for k in 1..n {
-                let (v, b) = (
-                    a.f((o * n + k) * inner + j),
-                    a.f((o * n + best) * inner + j),
-                );
-                if v > b || (last && v == b) {
-                    best = k;
-                }
-            }
+            let best = argmax_index(n, last, |k| a.f((o * n + k) * inner + j));
             out.push(best as i64);
         }
     }
