@@ -79,12 +79,22 @@ pub(crate) fn plan_task(
             }
         }
     };
+    // Products of one input row, with their boxes: a product whose boxes are an earlier
+    // one's says so in the key, so every task sharing a code may run the two in one loop.
+    let mut products: Vec<(ValueId, usize, Region)> = Vec::new();
     for &op in &sl.ops {
         if in_place && body.ops[op].results.contains(&y) {
             continue;
         }
         let _ = write!(key, "op{},", ops.iter().position(|&x| x == op).unwrap_or(0));
         let need = merged_need(body, &sl, op);
+        if body.ops[op].name == tg::MatMul::NAME {
+            let input = body.ops[op].operands[0];
+            if let Some((_, at, _)) = products.iter().find(|(v, _, r)| *v == input && *r == need) {
+                let _ = write!(key, "~{at}");
+            }
+            products.push((input, products.len(), need.clone()));
+        }
         // Attention's scratch holds its boxes' rows only (`emit_attention`): tasks whose
         // boxes differ in size get codes of their own.
         if matches!(
@@ -426,10 +436,31 @@ pub(crate) fn emit_code(
             // flight to land after the next task's.
             g.preload_wait();
         }
+        let with = match op_plan.choice {
+            Choice::Matvec { with: Some(w), .. } => Some(w as usize),
+            _ => None,
+        };
+        if with.is_some_and(|w| w < op_plan.index) {
+            // Computed in the loop of the product it names, its result in place already.
+            crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));
+            continue;
+        }
+        let paired = match with {
+            Some(w) => Some(
+                paired(g, &mut cx, shape, plan, w, &need)
+                    .map_err(|e| format!("'{}': {e}", body.ops[op].name))?,
+            ),
+            None => None,
+        };
         cx.extents = shape.extents[i].clone();
         cx.largest = shape.largest[i].clone();
-        emit_op(g, &mut cx, op, &need, op_plan)
+        let second = paired.as_ref().map(|p| p.op);
+        let res = paired.as_ref().map(|p| p.res.clone());
+        emit_op(g, &mut cx, op, &need, op_plan, paired)
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
+        if let (Some(o), Some(res)) = (second, res) {
+            cx.views.insert(body.ops[o].results[0], res);
+        }
         if shape.direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
             crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));
@@ -440,6 +471,41 @@ pub(crate) fn emit_code(
     }
     let tile = read_region(g, &shape.task.tile);
     write_tile(g, &cx, shape, &out, &tile)
+}
+
+/// The product with body index `w` of the code, run in the loop of the one being emitted:
+/// its weight, and its result placed over `need` (the first's boxes, which the plan checked
+/// are its own).
+fn paired(
+    g: &mut Gen,
+    cx: &mut TaskCx,
+    shape: &CodeShape,
+    plan: &CodePlan,
+    w: usize,
+    need: &[RBox],
+) -> Result<Paired, String> {
+    let body = shape.body;
+    let j = plan
+        .ops
+        .iter()
+        .position(|p| p.index == w)
+        .ok_or_else(|| format!("internal error: the plan's op #{w} is not in the code"))?;
+    let op = shape.ops[j];
+    let r = body.ops[op].results[0];
+    cx.extents = shape.extents[j].clone();
+    cx.largest = shape.largest[j].clone();
+    let res = cx.place_result(
+        g,
+        &plan.ops[j].result,
+        &shape_of(body, r),
+        elem_of(body, r),
+        need,
+    )?;
+    Ok(Paired {
+        op,
+        w: cx.view(body.ops[op].operands[1])?.clone(),
+        res,
+    })
 }
 
 /// Writes the tile: the row of the step's position of a cache updated in place, or the

@@ -115,29 +115,16 @@ impl Gen {
         })
     }
 
-    /// The dot product of a bf16 weight row and an input row (f32 or bf16), both contiguous
-    /// and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8, then every
-    /// 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
-    pub(crate) fn lane_dot8(
-        &mut self,
-        w: &str,
-        a: &str,
-        a_of: &View,
-        k: i64,
-        unroll: i64,
-    ) -> Result<String, String> {
-        Ok(self
-            .rows_dot8(&[w.to_string()], a, a_of, k, unroll, None)?
-            .remove(0))
-    }
-
-    /// [`Gen::lane_dot8`] of several weight rows with one input row at once: each 16-byte
-    /// block of the input is loaded once for all of them, and the loads of every row are
-    /// in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
+    /// The dot products of bf16 weight rows `ws` and one input row (f32 or bf16), all
+    /// contiguous and 16-byte aligned, `k` a multiple of 8: lane l takes elements 8l..8l+8,
+    /// then every 256th block, with 16-byte loads; the lanes' sums are combined by shuffles.
+    /// Each 16-byte block of the input is loaded once for all rows, and the loads of every
+    /// row are in flight together (a warp on one row waits for 4 loads a lane; on two, for 8).
     ///
-    /// `unroll` blocks of 256 elements a round ([`matvec_unroll`]). `pre`: the first blocks
-    /// of the (single) row, loaded before the task's wait into the preload slots from the
-    /// first given ([`Preload`]): they start the sum and the loop starts past them.
+    /// `unroll` blocks of 256 elements a round ([`matvec_unroll`]). `pre`: per row, the
+    /// first of its preload slots and how many blocks (the same for every row), or nothing:
+    /// the first blocks of the rows, loaded before the task's wait ([`Preload`]), start the
+    /// sums and the loop starts past them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn rows_dot8(
         &mut self,
@@ -146,7 +133,7 @@ impl Gen {
         a_of: &View,
         k: i64,
         unroll: i64,
-        pre: Option<(usize, usize)>,
+        pre: &[(usize, usize)],
     ) -> Result<Vec<String>, String> {
         let a_elem = a_of.elem;
         let kk = self.fresh();
@@ -158,22 +145,29 @@ impl Gen {
         let step = self.idx(256 * unroll);
         let zero = self.f32c(0.0);
         let mut init = vec![zero.clone(); ws.len()];
-        if let Some((slot0, blocks)) = pre {
-            debug_assert!(ws.len() == 1 && blocks as i64 % unroll == 0);
+        if let Some(&(_, blocks)) = pre.first() {
+            if pre.len() != ws.len() || pre.iter().any(|p| p.1 != blocks) {
+                return Err("internal error: the rows of one loop preloaded unlike".into());
+            }
+            debug_assert!(blocks as i64 % unroll == 0);
             debug_assert!(256 * (blocks as i64 - 1) < k);
             let k0 = self.op(format!("arith.index_cast {start} : index to i64"));
             // The loop's rounds and order of additions (so the sum is the one without the
             // preload), the blocks read back from shared memory. A partial last block adds
             // only for lanes inside K (the others' slots hold nothing, their input index is
             // clamped).
-            let mut total = zero.clone();
             for round in 0..blocks as i64 / unroll {
                 let mut terms = Vec::new();
                 for b in round * unroll..(round + 1) * unroll {
-                    let slot = self.preload_slot(slot0 + b as usize);
-                    let wv = self.op(format!(
-                        "llvm.load {slot} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
-                    ));
+                    let wvs: Vec<String> = pre
+                        .iter()
+                        .map(|&(slot0, _)| {
+                            let slot = self.preload_slot(slot0 + b as usize);
+                            self.op(format!(
+                                "llvm.load {slot} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
+                            ))
+                        })
+                        .collect();
                     let db = self.i64c(256 * b);
                     let k64 = self.op(format!("arith.addi {k0}, {db} : i64"));
                     let (k64, inside) = if 256 * (b + 1) > k {
@@ -188,18 +182,19 @@ impl Gen {
                         (k64, None)
                     };
                     let av = self.input_block8(a, a_of, &k64);
-                    terms.push((wv, av, inside));
+                    terms.push((wvs, av, inside));
                 }
-                for (wv, av, inside) in terms {
+                for (wvs, av, inside) in terms {
                     let af = self.widen8(&av, a_elem);
-                    let t = self.add_products8(&total, &wv, &af);
-                    total = match inside {
-                        Some(ok) => self.op(format!("arith.select {ok}, {t}, {total} : f32")),
-                        None => t,
-                    };
+                    for (total, wv) in init.iter_mut().zip(wvs) {
+                        let t = self.add_products8(total, &wv, &af);
+                        *total = match &inside {
+                            Some(ok) => self.op(format!("arith.select {ok}, {t}, {total} : f32")),
+                            None => t,
+                        };
+                    }
                 }
             }
-            init[0] = total;
             let skip = self.idx(256 * blocks as i64);
             start = self.op(format!("arith.addi {start}, {skip} : index"));
         }
@@ -672,6 +667,9 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
         return Err("internal error: the plan gives a matrix-vector product no path".into());
     };
     let unroll = unroll as i64;
+    if e.with.is_some() && path != MatvecPath::Row {
+        return Err("internal error: a product off the row path runs another in its loop".into());
+    }
     if path == MatvecPath::Ring {
         g.stream_matvec(a, w, res, need, kdim)?;
         g.streamed += 1;
@@ -716,7 +714,7 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
                 ptrs.push(g.ptr(w, &[nc, z.clone()]));
                 rows.push(n);
             }
-            let sums = g.rows_dot8(&ptrs, &row_a, a, kdim, unroll, None)?;
+            let sums = g.rows_dot8(&ptrs, &row_a, a, kdim, unroll, &[])?;
             for (n, v) in rows.into_iter().zip(sums) {
                 let inside = g.op(format!("arith.cmpi slt, {n}, {n1} : i64"));
                 let st = g.op(format!("arith.andi {inside}, %lane0 : i1"));
@@ -749,22 +747,37 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
     }
     if path == MatvecPath::Row {
         // Blocks of its first row a warp loaded before the task's wait: that row's
-        // turn is peeled off the loop (the blocks are dead after it).
-        let pre = g.take_preload(op);
-        g.for_region_warp_peeled(need, pre.is_some(), &mut |g, o, first| {
+        // turn is peeled off the loop (the blocks are dead after it). A product run in this
+        // one's loop (`with`) takes the same row of its own weight beside it.
+        let mut pre: Vec<(usize, usize)> = Vec::new();
+        let mut ops = vec![(op, w, res)];
+        if let Some(p) = &e.with {
+            ops.push((p.op, &p.w, &p.res));
+        }
+        for &(o, _, _) in &ops {
+            if let Some(p) = g.take_preload(o) {
+                pre.push((p.slot0, p.blocks));
+            }
+        }
+        if !pre.is_empty() && pre.len() != ops.len() {
+            return Err("internal error: one of two products run in one loop is preloaded".into());
+        }
+        g.for_region_warp_peeled(need, !pre.is_empty(), &mut |g, o, first| {
             let n = o.last().unwrap().clone();
             let z = g.i64c(0);
             let mut ai: Vec<String> = o[..a.shape.len() - 1].to_vec();
             ai.push(z.clone());
             let row_a = g.ptr(a, &ai);
-            let row_w = g.ptr(w, &[n, z]);
-            let acc = match (&pre, first) {
-                (Some(p), true) => g
-                    .rows_dot8(&[row_w], &row_a, a, kdim, unroll, Some((p.slot0, p.blocks)))?
-                    .remove(0),
-                _ => g.lane_dot8(&row_w, &row_a, a, kdim, unroll)?,
-            };
-            g.store_lane0(res, o, &acc)
+            let rows: Vec<String> = ops
+                .iter()
+                .map(|(_, w, _)| g.ptr(w, &[n.clone(), z.clone()]))
+                .collect();
+            let pre = if first { pre.as_slice() } else { &[] };
+            let sums = g.rows_dot8(&rows, &row_a, a, kdim, unroll, pre)?;
+            for ((_, _, res), acc) in ops.iter().zip(sums) {
+                g.store_lane0(res, o, &acc)?;
+            }
+            Ok(())
         })?;
         return Ok(());
     }
@@ -883,5 +896,6 @@ pub(crate) fn choose_matvec(
         rows: o.matvec_rows,
         unroll: matvec_unroll(kdim, o.matvec_unroll as i64) as u32,
         preload: 0,
+        with: None,
     })
 }

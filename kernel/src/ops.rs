@@ -28,6 +28,15 @@ pub(crate) struct OpEmit<'a> {
     pub(crate) res: View,
     pub(crate) need: &'a [RBox],
     pub(crate) plan: &'a OpPlan,
+    /// The product run in this one's loop (its plan's `with`), if any.
+    pub(crate) with: Option<Paired>,
+}
+
+/// The second of two products run in one loop: its op, its weight and where its result goes.
+pub(crate) struct Paired {
+    pub(crate) op: OpId,
+    pub(crate) w: View,
+    pub(crate) res: View,
 }
 
 impl OpEmit<'_> {
@@ -216,6 +225,7 @@ pub(crate) fn emit_op(
     op: OpId,
     need: &[RBox],
     plan: &OpPlan,
+    with: Option<Paired>,
 ) -> Result<(), String> {
     let body = cx.body;
     let d = &body.ops[op];
@@ -249,6 +259,7 @@ pub(crate) fn emit_op(
         res,
         need,
         plan,
+        with,
     };
     let emit = match e.name {
         tg::Cast::NAME => emit_cast,

@@ -11,7 +11,9 @@ use crate::matvec::preload_count;
 use crate::ops::plan_op;
 use crate::scratch::ScratchPlan;
 use mkc_ir::diag::Diagnostic;
-use mkc_ir::dialect::kernel::{Choice, CodePlan, KernelConfig, KernelPlan, MatvecPath, TraceMark};
+use mkc_ir::dialect::kernel::{
+    Choice, CodePlan, KernelConfig, KernelPlan, MatvecPath, OpPlan, Place, TraceMark,
+};
 use mkc_ir::dialect::task::{TaskProgram, TileBox};
 use mkc_ir::{Body, EntityRef, OpId, Target, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
@@ -41,6 +43,8 @@ mkc_passes::pass_options! {
         weights_evict_first: bool = true => "weights-evict-first",
         /// 16-byte weight loads per lane a task issues before its wait for each of its matrix-vector products of bf16 weights (their first blocks, each product its own shared-memory slots); 0: none.
         preload: u32 = 0 => "preload",
+        /// Run two bf16 matrix-vector products of one input row over the same rows (an MLP's gate and up) in one loop, a warp taking a row of each at once, their loads in flight together.
+        pair_products: bool = false => "pair-products",
         /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of Q8_0, Q4_0 or Q4_1 weights (at most its loop's first round), held in registers; 0: none.
         preload_blocks: u32 = 4 => "preload-blocks",
         /// Most 16-byte weight loads per lane a matrix-vector loop issues a round (1, 2, 4 or 8).
@@ -304,6 +308,9 @@ fn plan_code(
             break;
         }
     }
+    if o.pair_products {
+        pair_products(shape, &mut ops);
+    }
     Ok(CodePlan {
         task: shape.task_id.index(),
         kind: shape.task.kind.clone(),
@@ -312,4 +319,46 @@ fn plan_code(
         direct: shape.direct.is_some(),
         ops,
     })
+}
+
+/// Pairs the code's `row` products of one input row whose boxes are the same (the task keys
+/// say so for every task of the code), the second's weight an argument of the code and its
+/// result in scratch: each pair runs in the first's loop (`with`).
+fn pair_products(shape: &CodeShape, ops: &mut [OpPlan]) {
+    let body = shape.body;
+    let row = |p: &OpPlan| match p.choice {
+        Choice::Matvec {
+            path: MatvecPath::Row,
+            unroll,
+            preload,
+            with: None,
+            ..
+        } => Some((unroll, preload)),
+        _ => None,
+    };
+    let computed: Vec<ValueId> = shape
+        .ops
+        .iter()
+        .flat_map(|&op| body.ops[op].results.iter().copied())
+        .collect();
+    for i in 0..ops.len() {
+        let Some(how) = row(&ops[i]) else { continue };
+        let first = &body.ops[shape.ops[i]];
+        let partner = (i + 1..ops.len()).find(|&j| {
+            let second = &body.ops[shape.ops[j]];
+            row(&ops[j]) == Some(how)
+                && second.operands[0] == first.operands[0]
+                && !computed.contains(&second.operands[1])
+                && matches!(ops[j].result, Place::Scratch { .. })
+                && shape.extents[j] == shape.extents[i]
+        });
+        if let Some(j) = partner {
+            let (a, b) = (ops[i].index as u32, ops[j].index as u32);
+            for (p, other) in [(i, b), (j, a)] {
+                if let Choice::Matvec { with, .. } = &mut ops[p].choice {
+                    *with = Some(other);
+                }
+            }
+        }
+    }
 }

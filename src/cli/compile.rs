@@ -263,6 +263,13 @@ pub struct KernelArgs {
     /// pieces, at most its loop's first round, loaded into registers before the wait; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload_blocks)]
     pub preload_blocks: u32,
+    /// Megakernel: how two products of one input row over the same rows (an MLP's gate and
+    /// up, bf16 weights) run: paired (one loop, a warp taking a row of each at once, the
+    /// loads of both in flight together) or apart (one after the other).
+    #[arg(long, value_name = "MODE",
+          default_value = pick(KERNEL.pair_products, "paired", "apart"),
+          value_parser = ["paired", "apart"])]
+    pub products: String,
     /// Megakernel: most 16-byte weight loads per lane a matrix-vector loop issues a round
     /// (1, 2, 4 or 8; fewer where K is not a multiple of 256 times it).
     #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_unroll)]
@@ -323,6 +330,7 @@ impl KernelArgs {
             weights_evict_first: self.weight_cache == "evict-first",
             preload: self.preload,
             preload_blocks: self.preload_blocks,
+            pair_products: self.products == "paired",
             matvec_unroll: self.matvec_unroll,
             attention_lanes: self.attention_lanes,
             attention_online: self.attention_kernel == "online",

@@ -28,7 +28,8 @@
 //!   `global`, offset and bytes, and `window` when only the code's largest box is kept);
 //!   the other attributes are the op's choices: a matrix-vector product's path (`matvec`:
 //!   `ring`, `rows`, `row`, `lanes`, `blocks` or `dp4a`), its rows per warp, unroll and the
-//!   16-byte loads a lane issues before the wait (`preload`); a
+//!   16-byte loads a lane issues before the wait (`preload`), and the other product of
+//!   the same input row over the same rows that runs in one loop with it (`with`); a
 //!   norm's statistics (`cta` or `warps`) and weight (`staged` or `global`); attention's
 //!   algorithm (`online` or `rounds`), how the rounds load K and V (`group`: one load for a
 //!   KV head's query heads, `vector`: 16 bytes a load, `scalar`) and the output lanes a warp
@@ -225,6 +226,10 @@ pub enum Choice {
         /// 16-byte weight loads a lane issues before the task's wait (0: none): blocks of 256
         /// bf16 weights (`row`), or the pieces of the loop's first round (`blocks`, `dp4a`).
         preload: u32,
+        /// The other product of the same input row over the same rows that runs in this
+        /// one's loop (`row`), by its index: on the first of the pair, the second's, whose
+        /// result the first computes; on the second, the first's.
+        with: Option<u32>,
     },
     Norm {
         /// One row's statistics by the whole CTA, or a warp a row.
@@ -410,6 +415,7 @@ impl Choice {
                 rows,
                 unroll,
                 preload,
+                with,
             } => {
                 let name = match path {
                     MatvecPath::Ring => "ring",
@@ -428,6 +434,9 @@ impl Choice {
                 }
                 if *preload > 0 {
                     v.push(("preload", int(*preload as u64)));
+                }
+                if let Some(w) = with {
+                    v.push(("with", int(*w as u64)));
                 }
                 v
             }
@@ -484,6 +493,10 @@ impl Choice {
                 rows: opt("rows", 1)?,
                 unroll: opt("unroll", 1)?,
                 preload: opt("preload", 0)?,
+                with: match a.get("with") {
+                    Some(_) => Some(small(get_int(a, "with")?, "with")?),
+                    None => None,
+                },
             });
         }
         if a.get("stats").is_some() {
@@ -636,6 +649,7 @@ impl CodePlan {
         for &o in ops_of(body, op) {
             ops.push(OpPlan::parse(body, o).map_err(|m| (o, m))?);
         }
+        check_pairs(&ops).map_err(|(i, m)| (ops_of(body, op)[i], m))?;
         Ok(CodePlan {
             task: get_int(a, "task").map_err(at)? as usize,
             kind: get_str(a, "kind").map_err(at)?.to_string(),
@@ -677,6 +691,37 @@ impl CodePlan {
             body.build(inner, spec);
         }
     }
+}
+
+/// Products run in one loop (`with`) are `row` products of one code naming each other.
+fn check_pairs(ops: &[OpPlan]) -> Result<(), (usize, String)> {
+    let with_of = |p: &OpPlan| match p.choice {
+        Choice::Matvec { with, path, .. } => with.map(|w| (w as usize, path)),
+        _ => None,
+    };
+    for (i, p) in ops.iter().enumerate() {
+        let Some((w, path)) = with_of(p) else {
+            continue;
+        };
+        let err = |m: String| Err((i, m));
+        if path != MatvecPath::Row {
+            return err(format!(
+                "a product runs in another's loop ('with') on the \"row\" path only, not {path:?}"
+            ));
+        }
+        let Some(j) = ops.iter().position(|q| q.index == w) else {
+            return err(format!(
+                "'with' names op #{w}, which the code does not have"
+            ));
+        };
+        if j == i || with_of(&ops[j]) != Some((p.index, MatvecPath::Row)) {
+            return err(format!(
+                "'with' names op #{w}, which must be a \"row\" product naming op #{} back",
+                p.index
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl OpPlan {
@@ -766,6 +811,7 @@ mod tests {
                                 rows: 2,
                                 unroll: 4,
                                 preload: 3,
+                                with: None,
                             },
                         },
                         OpPlan {
@@ -799,6 +845,23 @@ mod tests {
 
     #[test]
     fn bad_plans_are_clear_errors() {
+        // A code of two products (op #1 and op #2) with the given extra attributes.
+        let pair = |a: &str, b: &str| {
+            let op = |i: u32, x: &str| {
+                let x = if x.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {x}")
+                };
+                format!("\"kernel.op\"() {{index = {i} : i64, name = \"tg.matmul\", result = #kernel.place<shared, 0, 64>, matvec = \"row\", unroll = 1 : i64{x}}} : () -> ()\n")
+            };
+            format!(
+                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\"}} : () -> ()",
+                op(1, a),
+                op(2, b)
+            )
+        };
+        assert!(crate::parse_text("t.mlir", &pair("with = 2 : i64", "with = 1 : i64")).is_ok());
         for (text, want) in [
             (
                 "\"kernel.op\"() {index = 0 : i64, name = \"x\", result = #kernel.place<view>} : () -> ()",
@@ -807,6 +870,18 @@ mod tests {
             (
                 "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\"} : () -> ()",
                 "'prefetch' must be \"next\" or \"own\"",
+            ),
+            (
+                &pair("with = 3 : i64", "with = 2 : i64"),
+                "'with' names op #3, which the code does not have",
+            ),
+            (
+                &pair("with = 2 : i64", ""),
+                "'with' names op #2, which must be a \"row\" product naming op #1 back",
+            ),
+            (
+                &pair("with = 2 : i64", "with = 1 : i64").replace("\"row\"", "\"lanes\""),
+                "on the \"row\" path only",
             ),
         ] {
             let e = crate::parse_text("t.mlir", text).unwrap_err();
