@@ -15,13 +15,21 @@ use std::collections::HashMap;
 /// Rows one streamed chunk holds at most (the size of the per-row sums in shared memory).
 pub(crate) const STREAM_ROWS: i64 = 256;
 
-/// Blocks of 256 elements a warp's matrix-vector loop loads per iteration (all loads issued
-/// before any math): up to `most`, as many as divide K.
-pub(crate) fn matvec_unroll(k: i64, most: i64) -> i64 {
-    [8i64, 4, 2, 1]
-        .into_iter()
-        .find(|&u| u <= most && k % (256 * u) == 0)
-        .unwrap_or(1)
+/// Blocks of 256 elements a warp's matrix-vector loop loads per round (all loads issued
+/// before any math), at most `most`: with `fewest`, the fewest rounds that cover K's
+/// blocks, then the fewest blocks a round that keep that count (the blocks of a last round
+/// past K are loaded and dropped: a round of 3 covers K = 576 where rounds of 1 take three
+/// trips to memory); else as many as divide K (one where none does).
+pub(crate) fn matvec_unroll(k: i64, most: i64, fewest: bool) -> i64 {
+    if !fewest {
+        return [8i64, 4, 2, 1]
+            .into_iter()
+            .find(|&u| u <= most && k % (256 * u) == 0)
+            .unwrap_or(1);
+    }
+    let blocks = (k + 255) / 256;
+    let rounds = (blocks + most - 1) / most;
+    ((blocks + rounds - 1) / rounds).max(1)
 }
 
 /// Weight blocks a warp loaded before the task's wait: of its first row of the product `op`
@@ -211,11 +219,24 @@ impl Gen {
         ));
         let k0 = self.op(format!("arith.index_cast {kk} : index to i64"));
         let mut loaded = Vec::new();
+        // The loop bound keeps a round's first block inside K. Where K is not a multiple
+        // of a round, a later block past K is loaded from K's last 8 elements and adds
+        // nothing.
+        let masked = k % (256 * unroll) != 0;
         for u in 0..unroll {
             let du = self.i64c(256 * u);
             let k64 = self.op(format!("arith.addi {k0}, {du} : i64"));
-            // With no unrolling the loop bound keeps lanes past K out; unrolled blocks all
-            // lie inside K (K is a multiple of 256 * unroll).
+            let (k64, inside) = if masked && u > 0 {
+                let kn = self.i64c(k);
+                let inside = self.op(format!("arith.cmpi slt, {k64}, {kn} : i64"));
+                let lastb = self.i64c(k - 8);
+                (
+                    self.op(format!("arith.minsi {k64}, {lastb} : i64")),
+                    Some(inside),
+                )
+            } else {
+                (k64, None)
+            };
             let two = self.i64c(2);
             let wb = self.op(format!("arith.muli {k64}, {two} : i64"));
             let wvs: Vec<String> = ws
@@ -228,13 +249,17 @@ impl Gen {
                 })
                 .collect();
             let av = self.input_block8(a, a_of, &k64);
-            loaded.push((wvs, av));
+            loaded.push((wvs, av, inside));
         }
         let mut sums = accs.clone();
-        for (wvs, av) in loaded {
+        for (wvs, av, inside) in loaded {
             let af = self.widen8(&av, a_elem);
             for (sum, wv) in sums.iter_mut().zip(wvs) {
-                *sum = self.add_products8(sum, &wv, &af);
+                let t = self.add_products8(sum, &wv, &af);
+                *sum = match &inside {
+                    Some(ok) => self.op(format!("arith.select {ok}, {t}, {sum} : f32")),
+                    None => t,
+                };
             }
         }
         self.line(format!("scf.yield {} : {tys}", sums.join(", ")));
@@ -634,16 +659,10 @@ pub(crate) fn preload_blocks(
     if !fast || !single_row || ringed {
         return None;
     }
-    // With K a multiple of 256 the loop takes `unroll` whole blocks a round: so does the
-    // preload. Otherwise it takes one block a round, the last one partial (lanes past K
-    // skip it): the preload may take that one too.
-    let unroll = matvec_unroll(kdim, o.matvec_unroll as i64);
+    // Whole rounds of the loop, as it takes them (a block past K adds nothing).
+    let unroll = matvec_unroll(kdim, o.matvec_unroll as i64, o.fewest_rounds);
     let depth = o.preload as i64;
-    let blocks = if kdim % 256 == 0 {
-        depth.min(kdim / 256) / unroll * unroll
-    } else {
-        depth.min((kdim + 255) / 256)
-    };
+    let blocks = depth.min((kdim + 255) / 256) / unroll * unroll;
     (blocks > 0).then_some(blocks as usize)
 }
 
@@ -894,8 +913,44 @@ pub(crate) fn choose_matvec(
     Ok(Choice::Matvec {
         path,
         rows: o.matvec_rows,
-        unroll: matvec_unroll(kdim, o.matvec_unroll as i64) as u32,
+        unroll: matvec_unroll(kdim, o.matvec_unroll as i64, o.fewest_rounds) as u32,
         preload: 0,
         with: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matvec_unroll;
+
+    #[test]
+    fn rounds_divide_k_or_cover_it_in_the_fewest_rounds_of_the_fewest_blocks() {
+        // (K, most) -> blocks a round: as many as divide K; or (fewest) the fewest rounds
+        // of the fewest blocks, blocks past K dropped.
+        for (k, most, want) in [(2048, 4, 4), (576, 4, 1), (1536, 4, 2), (4096, 8, 8)] {
+            assert_eq!(
+                matvec_unroll(k, most, false),
+                want,
+                "K = {k}, at most {most}"
+            );
+        }
+        for (k, most, want) in [
+            (2048, 4, 4),
+            (14336, 4, 4),
+            (1024, 8, 4),
+            (64, 4, 1),
+            (576, 4, 3),
+            (1536, 4, 3),
+            (896, 4, 4),
+            (2560, 4, 4),
+            (576, 1, 1),
+            (4096, 8, 8),
+        ] {
+            assert_eq!(
+                matvec_unroll(k, most, true),
+                want,
+                "K = {k}, at most {most}"
+            );
+        }
+    }
 }

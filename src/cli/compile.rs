@@ -274,6 +274,13 @@ pub struct KernelArgs {
     /// (1, 2, 4 or 8; fewer where K is not a multiple of 256 times it).
     #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_unroll)]
     pub matvec_unroll: u32,
+    /// Megakernel: the rounds of a matrix-vector loop over K (bf16 weights): fewest (the
+    /// fewest rounds of at most --matvec-unroll loads that cover K, loads past K dropped)
+    /// or whole (as many loads a round as divide K, one where none does).
+    #[arg(long, value_name = "MODE",
+          default_value = pick(KERNEL.fewest_rounds, "fewest", "whole"),
+          value_parser = ["fewest", "whole"])]
+    pub matvec_rounds: String,
     /// Megakernel: output lanes of decode attention a warp computes (1, 2, 4 or 8; its
     /// threads split the positions: fewer lanes, fewer positions a thread).
     #[arg(long, value_name = "N", default_value_t = KERNEL.attention_lanes)]
@@ -331,6 +338,7 @@ impl KernelArgs {
             preload: self.preload,
             preload_blocks: self.preload_blocks,
             pair_products: self.products == "paired",
+            fewest_rounds: self.matvec_rounds == "fewest",
             matvec_unroll: self.matvec_unroll,
             attention_lanes: self.attention_lanes,
             attention_online: self.attention_kernel == "online",
