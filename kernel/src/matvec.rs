@@ -825,15 +825,17 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
 
 /// How a matrix-vector product of `a` by the weight `w` runs: through the weight ring when
 /// there is one, the rows fit a slot and the input is one row; a warp per `matvec_rows`
-/// rows, or per row, with 16-byte weight loads when weight rows and the input are
-/// contiguous along K, 16-byte aligned (packed weights, the arena and scratch are) and K is
-/// a multiple of 8; else a warp per row with its lanes taking an element at a time.
+/// rows (or per 2 where a task gives each warp at least `rows_from` rows), or per row, with
+/// 16-byte weight loads when weight rows and the input are contiguous along K, 16-byte
+/// aligned (packed weights, the arena and scratch are) and K is a multiple of 8; else a
+/// warp per row with its lanes taking an element at a time. `(boxes, rows)`: the task's
+/// boxes and rows.
 pub(crate) fn choose_matvec(
     a: &View,
     w: &View,
     transpose_b: bool,
     act_q8: bool,
-    boxes: usize,
+    (boxes, rows): (usize, i64),
     o: &KernelOptions,
 ) -> Result<Choice, String> {
     if w.shape.len() != 2 {
@@ -897,13 +899,15 @@ pub(crate) fn choose_matvec(
             ));
         }
     }
+    let warps = (o.threads / 32).max(1) as i64;
+    let many_rows = o.rows_from > 0 && rows >= o.rows_from as i64 * warps;
     let path = if act_q8 {
         MatvecPath::Dp4a
     } else if blocks {
         MatvecPath::Blocks
     } else if vectorised && single_row && fits && boxes > 0 && !w.is_scratch() {
         MatvecPath::Ring
-    } else if vectorised && single_row && o.matvec_rows > 1 {
+    } else if vectorised && single_row && (o.matvec_rows > 1 || many_rows) {
         MatvecPath::Rows
     } else if vectorised {
         MatvecPath::Row
@@ -912,7 +916,7 @@ pub(crate) fn choose_matvec(
     };
     Ok(Choice::Matvec {
         path,
-        rows: o.matvec_rows,
+        rows: if many_rows { 2 } else { o.matvec_rows },
         unroll: matvec_unroll(kdim, o.matvec_unroll as i64, o.fewest_rounds) as u32,
         preload: 0,
         with: None,

@@ -118,12 +118,18 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
     let flag = |k: &str| matches!(d.attrs.get(k), Some(Attr::Bool(true)) | Some(Attr::Unit));
     let (temps, choice) = match name {
         tg::MatMul::NAME => {
+            // The rows of the code's first task (its tasks' tiles are alike).
+            let rows: i64 = cx
+                .extents
+                .iter()
+                .map(|b| b.iter().map(|(lo, hi)| hi - lo).product::<i64>())
+                .sum();
             let choice = choose_matvec(
                 &ins[0],
                 &ins[1],
                 flag("transpose_b"),
                 flag("act_q8"),
-                cx.extents.len(),
+                (cx.extents.len(), rows),
                 cx.options,
             )?;
             // The rounded input row (the `dp4a` path's buffer), one for the products of a row.

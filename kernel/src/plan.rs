@@ -37,6 +37,8 @@ mkc_passes::pass_options! {
         max_registers: Option<u32> = None => "max-registers",
         /// Weight rows a warp streams at once in a matrix-vector product (1 or 2).
         matvec_rows: u32 = 1 => "matvec-rows",
+        /// Stream 2 rows at once in products whose tasks give each warp at least this many rows (the LM head); 0: as matvec-rows says.
+        rows_from: u32 = 0 => "matvec-rows-from",
         /// Bytes of shared memory for a task's intermediate values; past it they go to the CTA's region of global memory.
         smem_scratch: u32 = 96 << 10 => "smem-scratch",
         /// Load matrix-vector weights with an L2 evict-first policy and no L1 allocation (they pass once a step; the caches keep what is read again).

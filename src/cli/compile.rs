@@ -241,6 +241,10 @@ pub struct KernelArgs {
     /// 2 loads each block of the input once for both, and keeps twice the loads in flight).
     #[arg(long, value_name = "N", default_value_t = KERNEL.matvec_rows)]
     pub matvec_rows: u32,
+    /// Megakernel: a warp streams 2 weight rows at once in the products whose tasks give
+    /// each warp at least N rows (an LM head's long run of rows); 0: --matvec-rows decides.
+    #[arg(long, value_name = "N", default_value_t = KERNEL.rows_from)]
+    pub matvec_rows_from: u32,
     /// Megakernel: bytes of shared memory for a task's intermediate values (a norm's
     /// output, rows before their epilogue); what does not fit, and all with 0, goes to a
     /// per-SM scratch region of global memory.
@@ -333,6 +337,7 @@ impl KernelArgs {
             slot_bytes: self.slot_bytes,
             max_registers: self.max_registers,
             matvec_rows: self.matvec_rows,
+            rows_from: self.matvec_rows_from,
             smem_scratch: self.smem_scratch,
             weights_evict_first: self.weight_cache == "evict-first",
             preload: self.preload,
