@@ -194,28 +194,36 @@ impl Layout {
         if let Some(f) = self.block.filter(|_| !self.shape.is_empty()) {
             return self.block_ranges(f, b);
         }
+        if self.shape.is_empty() {
+            return vec![Range::new(
+                self.buffer,
+                self.offset,
+                self.offset + self.elem_bytes,
+            )];
+        }
         let strides = self.strides();
-        // Walk the box in storage order; the innermost stored axis is one run.
-        let inner = *self.perm.last().unwrap_or(&0);
-        let mut out: Vec<Range> = Vec::new();
-        let outer: Vec<usize> = self.perm[..self.perm.len().saturating_sub(1)].to_vec();
+        // Walk the box in storage order, a run at a time: the innermost stored axis, and
+        // the axes out from it while the ones inside them are whole (one contiguous run).
+        let perm = &self.perm;
+        let extent = |a: usize| (b[a].1 - b[a].0) as u64;
+        let mut j = perm.len() - 1;
+        let mut run = extent(perm[j]);
+        while j > 0 && b[perm[j]] == (0, self.shape[perm[j]]) {
+            j -= 1;
+            run *= extent(perm[j]);
+        }
+        let outer = &perm[..j];
         let mut idx: Vec<i64> = outer.iter().map(|&a| b[a].0).collect();
+        let mut e: u64 = outer
+            .iter()
+            .zip(&idx)
+            .map(|(&a, &i)| i as u64 * strides[a])
+            .sum::<u64>()
+            + b[perm[j]].0 as u64 * strides[perm[j]];
+        let mut out: Vec<Range> = Vec::new();
         loop {
-            let mut e: u64 = outer
-                .iter()
-                .zip(&idx)
-                .map(|(&a, &i)| i as u64 * strides[a])
-                .sum();
-            let (lo, hi) = if self.shape.is_empty() {
-                (0, 1)
-            } else {
-                b[inner]
-            };
-            if !self.shape.is_empty() {
-                e += lo as u64 * strides[inner];
-            }
             let start = self.offset + e * self.elem_bytes;
-            let end = start + (hi - lo) as u64 * self.elem_bytes;
+            let end = start + run * self.elem_bytes;
             match out.last_mut() {
                 Some(r) if r.end == start => r.end = end,
                 _ => out.push(Range::new(self.buffer, start, end)),
@@ -227,11 +235,14 @@ impl Layout {
                     return out;
                 }
                 k -= 1;
+                let a = outer[k];
                 idx[k] += 1;
-                if idx[k] < b[outer[k]].1 {
+                e += strides[a];
+                if idx[k] < b[a].1 {
                     break;
                 }
-                idx[k] = b[outer[k]].0;
+                e -= extent(a) * strides[a];
+                idx[k] = b[a].0;
             }
         }
     }
@@ -429,13 +440,15 @@ impl TaskGraph {
             task.waits.clear();
             task.signals.clear();
         }
+        let awaited_whole: std::collections::HashSet<(usize, usize)> =
+            whole.iter().flatten().copied().collect();
         let mut waits: Vec<Vec<EventId>> = vec![Vec::new(); n];
         let mut result_event: HashMap<(usize, usize), EventId> = HashMap::new();
         let mut shared: HashMap<Vec<TaskId>, EventId> = HashMap::new();
         for (t, consumers) in self.tasks.keys().zip(&single_of) {
             // Program order: a task's own counter comes before the ones made after it.
             let k = keys[t.index()];
-            if !result_event.contains_key(&k) && whole.iter().any(|w| w.contains(&k)) {
+            if !result_event.contains_key(&k) && awaited_whole.contains(&k) {
                 let e = self.events.push(Event {
                     target: tiles[&k] as u32,
                 });
@@ -746,6 +759,55 @@ mod tests {
         // A scalar is one element.
         let s = Layout::row_major(buf, 8, vec![], 8);
         assert_eq!(s.ranges(&[]), vec![Range::new(buf, 8, 16)]);
+    }
+
+    /// Every box of small layouts (each axis order) against its elements' addresses, one
+    /// element a run, merged.
+    #[test]
+    fn layout_runs_are_the_boxes_elements() {
+        let buf = BufferId::from_u32(0);
+        let shape = vec![3i64, 2, 4];
+        let boxes_of = |d: i64| -> Vec<(i64, i64)> {
+            (0..d)
+                .flat_map(|lo| (lo + 1..=d).map(move |hi| (lo, hi)))
+                .collect()
+        };
+        for perm in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let mut l = Layout::row_major(buf, 16, shape.clone(), 2);
+            l.perm = perm.to_vec();
+            let at = l.addresser();
+            for b0 in boxes_of(3) {
+                for b1 in boxes_of(2) {
+                    for b2 in boxes_of(4) {
+                        let b = [b0, b1, b2];
+                        let mut addrs: Vec<u64> = Vec::new();
+                        for i in b0.0..b0.1 {
+                            for j in b1.0..b1.1 {
+                                for k in b2.0..b2.1 {
+                                    addrs.push(at((i * 8 + j * 4 + k) as u64));
+                                }
+                            }
+                        }
+                        addrs.sort_unstable();
+                        let mut want: Vec<Range> = Vec::new();
+                        for a in addrs {
+                            match want.last_mut() {
+                                Some(r) if r.end == a => r.end = a + 2,
+                                _ => want.push(Range::new(buf, a, a + 2)),
+                            }
+                        }
+                        assert_eq!(l.ranges(&b), want, "perm {perm:?}, box {b:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
