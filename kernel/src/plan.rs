@@ -52,7 +52,7 @@ mkc_passes::pass_options! {
         /// Most 16-byte weight loads per lane a matrix-vector loop issues a round (1, 2, 4 or 8).
         matvec_unroll: u32 = 4 => "matvec-unroll",
         /// Rounds of a matrix-vector loop: the fewest that cover K (a last round's loads past K dropped), instead of loads a round that divide K.
-        fewest_rounds: bool = false => "fewest-rounds",
+        fewest_rounds: bool = true => "fewest-rounds",
         /// Events with device-scope fences (a release fence before a signal's relaxed add, an acquire fence after a wait) instead of release adds and acquire loads.
         event_fences: bool = false => "event-fences",
         /// Poll a task's counters a thread each, all at once (off: thread 0 in turn).

@@ -648,7 +648,19 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
             // live across the whole task loop, stored once and reloaded as a task starts; the
             // online attention's block loop has none (nvdisasm). An option, not the default.
             // docs/PERF.md.)
-            let known_spill = v == 6 && name.ends_with("llama-3.2-1b.json");
+            // (Known: SmolLM2-135M's kernel, whose products take K = 576 in one round of three
+            // loads (`--matvec-rounds fewest`), spills the queue loop's counter: 8 bytes (16
+            // with 16 attention parts), stored as a pass starts and reloaded once a task
+            // (nvdisasm); with it the step measured 9% faster than without the rounds.
+            // docs/PERF.md.)
+            let spilled: u64 = log
+                .split(" bytes spill stores")
+                .next()
+                .and_then(|s| s.rsplit(' ').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(u64::MAX);
+            let known_spill = (v == 6 && name.ends_with("llama-3.2-1b.json"))
+                || (name.ends_with("smollm2-135m.json") && spilled <= 16);
             assert!(
                 known_spill || log.contains("0 bytes spill stores, 0 bytes spill loads"),
                 "{name} {flags:?}: {log}"
@@ -658,7 +670,7 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
                 .nth(1)
                 .and_then(|s| s.split(' ').next())
                 .unwrap_or("?");
-            eprintln!("{name} {flags:?}: {regs} registers, no spills");
+            eprintln!("{name} {flags:?}: {regs} registers, {spilled} bytes spilled");
         }
     }
 }
