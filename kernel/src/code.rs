@@ -447,7 +447,7 @@ pub(crate) fn emit_code(
         }
         let paired = match with {
             Some(w) => Some(
-                paired(g, &mut cx, shape, plan, w, &need)
+                paired(g, &mut cx, shape, plan, (i, w), &need)
                     .map_err(|e| format!("'{}': {e}", body.ops[op].name))?,
             ),
             None => None,
@@ -473,24 +473,31 @@ pub(crate) fn emit_code(
     write_tile(g, &cx, shape, &out, &tile)
 }
 
-/// The product with body index `w` of the code, run in the loop of the one being emitted:
-/// its weight, and its result placed over `need` (the first's boxes, which the plan checked
-/// are its own).
+/// The product with body index `w` of the code, run in the loop of the code's op `i`: its
+/// weight, and its result placed over `need` (the first's boxes, which must be its own: the
+/// task keys mark products whose boxes are an earlier one's, so what holds for the code's
+/// first task holds for all).
 fn paired(
     g: &mut Gen,
     cx: &mut TaskCx,
     shape: &CodeShape,
     plan: &CodePlan,
-    w: usize,
+    (i, w): (usize, usize),
     need: &[RBox],
 ) -> Result<Paired, String> {
     let body = shape.body;
-    let j = plan
-        .ops
-        .iter()
-        .position(|p| p.index == w)
-        .ok_or_else(|| format!("internal error: the plan's op #{w} is not in the code"))?;
+    let j =
+        plan.ops.iter().position(|p| p.index == w).ok_or_else(|| {
+            format!("the plan pairs it with op #{w}, which the code does not have")
+        })?;
     let op = shape.ops[j];
+    if body.ops[op].operands[0] != body.ops[shape.ops[i]].operands[0]
+        || shape.extents[j] != shape.extents[i]
+    {
+        return Err(format!(
+            "the plan pairs it with op #{w}, which reads another row or computes other boxes"
+        ));
+    }
     let r = body.ops[op].results[0];
     cx.extents = shape.extents[j].clone();
     cx.largest = shape.largest[j].clone();
