@@ -454,13 +454,8 @@ pub(crate) fn emit_code(
         };
         cx.extents = shape.extents[i].clone();
         cx.largest = shape.largest[i].clone();
-        let second = paired.as_ref().map(|p| p.op);
-        let res = paired.as_ref().map(|p| p.res.clone());
         emit_op(g, &mut cx, op, &need, op_plan, paired)
             .map_err(|e| format!("'{}': {e}", body.ops[op].name))?;
-        if let (Some(o), Some(res)) = (second, res) {
-            cx.views.insert(body.ops[o].results[0], res);
-        }
         if shape.direct == Some(op) {
             // The tile is written; the barrier after the task orders it.
             crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));

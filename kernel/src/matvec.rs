@@ -178,28 +178,14 @@ impl Gen {
                         .collect();
                     let db = self.i64c(256 * b);
                     let k64 = self.op(format!("arith.addi {k0}, {db} : i64"));
-                    let (k64, inside) = if 256 * (b + 1) > k {
-                        let kn = self.i64c(k);
-                        let inside = self.op(format!("arith.cmpi slt, {k64}, {kn} : i64"));
-                        let lastb = self.i64c(k - 8);
-                        (
-                            self.op(format!("arith.minsi {k64}, {lastb} : i64")),
-                            Some(inside),
-                        )
-                    } else {
-                        (k64, None)
-                    };
+                    let (k64, inside) = self.clamp_past_k(k64, k, 256 * (b + 1) > k);
                     let av = self.input_block8(a, a_of, &k64);
                     terms.push((wvs, av, inside));
                 }
                 for (wvs, av, inside) in terms {
                     let af = self.widen8(&av, a_elem);
                     for (total, wv) in init.iter_mut().zip(wvs) {
-                        let t = self.add_products8(total, &wv, &af);
-                        *total = match &inside {
-                            Some(ok) => self.op(format!("arith.select {ok}, {t}, {total} : f32")),
-                            None => t,
-                        };
+                        *total = self.add_products8_inside(total, &wv, &af, inside.as_deref());
                     }
                 }
             }
@@ -226,17 +212,7 @@ impl Gen {
         for u in 0..unroll {
             let du = self.i64c(256 * u);
             let k64 = self.op(format!("arith.addi {k0}, {du} : i64"));
-            let (k64, inside) = if masked && u > 0 {
-                let kn = self.i64c(k);
-                let inside = self.op(format!("arith.cmpi slt, {k64}, {kn} : i64"));
-                let lastb = self.i64c(k - 8);
-                (
-                    self.op(format!("arith.minsi {k64}, {lastb} : i64")),
-                    Some(inside),
-                )
-            } else {
-                (k64, None)
-            };
+            let (k64, inside) = self.clamp_past_k(k64, k, masked && u > 0);
             let two = self.i64c(2);
             let wb = self.op(format!("arith.muli {k64}, {two} : i64"));
             let wvs: Vec<String> = ws
@@ -255,11 +231,7 @@ impl Gen {
         for (wvs, av, inside) in loaded {
             let af = self.widen8(&av, a_elem);
             for (sum, wv) in sums.iter_mut().zip(wvs) {
-                let t = self.add_products8(sum, &wv, &af);
-                *sum = match &inside {
-                    Some(ok) => self.op(format!("arith.select {ok}, {t}, {sum} : f32")),
-                    None => t,
-                };
+                *sum = self.add_products8_inside(sum, &wv, &af, inside.as_deref());
             }
         }
         self.line(format!("scf.yield {} : {tys}", sums.join(", ")));
@@ -270,6 +242,34 @@ impl Gen {
                 self.warp_combine(v, false)
             })
             .collect())
+    }
+
+    /// Where a block from element `k64` (an i64) of a row of `k` may lie past K (`may`): the
+    /// index clamped to K's last 8 elements and whether it lies inside K; else as it is.
+    fn clamp_past_k(&mut self, k64: String, k: i64, may: bool) -> (String, Option<String>) {
+        if !may {
+            return (k64, None);
+        }
+        let kn = self.i64c(k);
+        let inside = self.op(format!("arith.cmpi slt, {k64}, {kn} : i64"));
+        let lastb = self.i64c(k - 8);
+        let clamped = self.op(format!("arith.minsi {k64}, {lastb} : i64"));
+        (clamped, Some(inside))
+    }
+
+    /// [`Gen::add_products8`], kept only where `inside` (a block past K adds nothing).
+    fn add_products8_inside(
+        &mut self,
+        sum: &str,
+        wv: &str,
+        af: &str,
+        inside: Option<&str>,
+    ) -> String {
+        let t = self.add_products8(sum, wv, af);
+        match inside {
+            Some(ok) => self.op(format!("arith.select {ok}, {t}, {sum} : f32")),
+            None => t,
+        }
     }
 
     /// The 8 input values of a matrix-vector product from element `k` (an i64) of the row
@@ -777,9 +777,6 @@ pub(crate) fn emit_matmul(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<()
             if let Some(p) = g.take_preload(o) {
                 pre.push((p.slot0, p.blocks));
             }
-        }
-        if !pre.is_empty() && pre.len() != ops.len() {
-            return Err("internal error: one of two products run in one loop is preloaded".into());
         }
         g.for_region_warp_peeled(need, !pre.is_empty(), &mut |g, o, first| {
             let n = o.last().unwrap().clone();

@@ -288,6 +288,10 @@ pub(crate) fn emit_op(
     };
     emit(g, cx, &e)?;
     cx.views.insert(r, e.res);
+    if let Some(p) = e.with {
+        // The product run in this one's loop: its result is in place too.
+        cx.views.insert(body.ops[p.op].results[0], p.res);
+    }
     Ok(())
 }
 
