@@ -135,6 +135,8 @@ pub(crate) struct Codes {
     /// The step function's top-level ops (what `Task::group` numbers).
     pub(crate) steps: Vec<OpId>,
     pub(crate) buffers: Vec<String>,
+    /// Per buffer: whether a task of the step writes it.
+    pub(crate) written: Vec<bool>,
     /// Where every argument and top-level result lives (buffer, byte offset), and its
     /// strides.
     pub(crate) placed: HashMap<ValueId, (usize, u64)>,
@@ -160,6 +162,12 @@ impl Codes {
             .values()
             .map(|b| b.name.clone())
             .collect();
+        let mut written = vec![false; buffers.len()];
+        for (_, task) in &program.graph.tasks {
+            for r in &task.writes {
+                written[r.buffer.index()] = true;
+            }
+        }
         let mut placed = HashMap::new();
         let mut strides = HashMap::new();
         for (v, l) in program.layouts(body)? {
@@ -207,6 +215,7 @@ impl Codes {
         Ok(Codes {
             steps,
             buffers,
+            written,
             placed,
             strides,
             tasks,
@@ -333,6 +342,21 @@ pub(crate) fn emit_code(
     params: &str,
     wait: &dyn Fn(&mut Gen),
 ) -> Result<(), String> {
+    let r = emit_code_ops(g, codes, shape, plan, params, wait);
+    // (The scalars loaded before the wait are values of this code's region only.)
+    g.early.clear();
+    r
+}
+
+/// [`emit_code`]'s ops, the wait among them.
+fn emit_code_ops(
+    g: &mut Gen,
+    codes: &Codes,
+    shape: &CodeShape,
+    plan: &CodePlan,
+    params: &str,
+    wait: &dyn Fn(&mut Gen),
+) -> Result<(), String> {
     let body = shape.body;
     let group = shape.group;
     let block = body.entry_block(group, 0).expect("a group has a body");
@@ -361,10 +385,18 @@ pub(crate) fn emit_code(
         largest: Vec::new(),
         rounded: HashMap::new(),
     };
+    // The step's read-only scalars (its position) are loaded now, before the wait: the
+    // wait's acquire empties L1, so a load after it is a round trip to L2, and attention's
+    // addresses all depend on the position. Loads of them later give these values.
+    g.early.clear();
     for &i in &sl.args {
         let offset = param(g);
-        cx.views
-            .insert(bargs[i], codes.placed_view(body, operands[i], offset));
+        let view = codes.placed_view(body, operands[i], offset);
+        if g.early_inputs && view.shape.is_empty() && !codes.written[codes.placed[&operands[i]].0] {
+            let v = g.load(&view, &[])?;
+            g.early.push((view.base.clone(), view.offset.clone(), v));
+        }
+        cx.views.insert(bargs[i], view);
     }
     for &(v, j) in &sl.loaded {
         let offset = param(g);

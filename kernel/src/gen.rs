@@ -90,6 +90,12 @@ pub(crate) struct Gen {
     /// (`--trace-mark`), and the SSA name of the queue entry being emitted.
     pub(crate) trace_mark: Option<TraceMark>,
     pub(crate) trace_entry: Option<String>,
+    /// Whether a task loads the step's read-only scalars before its wait, and those its code
+    /// loaded there: (base, offset, value), what [`Gen::load`] of that scalar gives.
+    pub(crate) early_inputs: bool,
+    pub(crate) early: Vec<(String, String, String)>,
+    /// The codes read the thread's number themselves (`megakernel::pass_name`).
+    pub(crate) thread_per_case: bool,
 }
 
 impl Gen {
@@ -159,6 +165,15 @@ impl Gen {
 
     /// Loads an element, converted to the compute type (f32, or i64).
     pub(crate) fn load(&mut self, view: &View, idx: &[String]) -> Result<String, String> {
+        if view.shape.is_empty() {
+            let early = self
+                .early
+                .iter()
+                .find(|(b, o, _)| *b == view.base && *o == view.offset);
+            if let Some((_, _, v)) = early {
+                return Ok(v.clone());
+            }
+        }
         if view.elem.is_block() {
             return self.load_block_elem(view, idx);
         }

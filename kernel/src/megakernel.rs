@@ -54,6 +54,9 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         preload_blocks_max: 0,
         trace_mark: opts.trace_mark,
         trace_entry: None,
+        early_inputs: opts.early_inputs,
+        early: Vec::new(),
+        thread_per_case: false,
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
     // thread per block, for as many blocks as a code preloads), then the tasks' scratch
@@ -155,8 +158,8 @@ fn emit_head(g: &mut Gen, opts: &KernelConfig, t: &Tables, buffers: usize) {
     g.open("gpu.module @mkc {");
     // Three record buffers in shared memory: the running queued task's, the next one's, and
     // that of a task run on the last signal of an event; and where thread 0 leaves a claimed
-    // task's entry for the CTA (word 1 of @claim; word 0 is unused, kept so that the kernel
-    // stays the one measured).
+    // task's entry for the CTA (word 1 of @claim; word 0 holds 0 for the thread's number,
+    // `emit_thread_values`).
     g.line(format!(
         "llvm.mlir.global internal @records() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<{} x i64>",
         3 * t.rec_len
@@ -239,26 +242,65 @@ fn emit_constants(g: &mut Gen, ring_bytes: u32) {
     g.line("%clamp31 = arith.constant 31 : i32");
 }
 
+/// The name of a thread value (`%tid`, `%tid64`, `%is_t0`, `%tracing`) that code outside
+/// the codes (the queue loop's pass: records, prefetches, signals, stamps) uses: with
+/// thread values per code, the pass has its own, suffixed `_p`.
+pub(crate) fn pass_name(g: &Gen, name: &str) -> String {
+    match g.thread_per_case {
+        true => format!("{name}_p"),
+        false => name.to_string(),
+    }
+}
+
 /// This thread's number and what follows from it (`%tid`, `%tid64`, `%warp`, `%lane`,
-/// `%lane0`, `%is_t0`, `%tracing`), defined at the top of each pass of the queue loop. The
-/// number is read by an opaque instruction, so that LLVM cannot hoist the codes' address
-/// arithmetic out of the loop: hoisted, those values stay live across every code and hold
-/// registers that the code with the most live values needs.
-fn emit_thread_values(g: &mut Gen) {
-    g.line(
-        "%tid_u32 = llvm.inline_asm has_side_effects \"mov.u32 $0, %tid.x;\", \"=r\" : () -> i32",
-    );
+/// `%lane0`, `%is_t0`, `%tracing`, each name suffixed `sfx`), defined at the top of each
+/// pass of the queue loop, and with `Gen::thread_per_case` at the top of each code too.
+/// The number is read by an opaque instruction, so that LLVM cannot hoist the codes'
+/// address arithmetic out of the loop: hoisted, those values stay live across every code
+/// and hold registers that the code with the most live values needs. An opaque `mov` of
+/// `%tid.x` stops LLVM, not ptxas, which computed them once a pass before the switch; per
+/// code, `%tid.x` plus a volatile load of a shared word holding 0 (word 0 of @claim), its
+/// text tagged per code so that LLVM does not merge the codes' reads.
+fn emit_thread_values(g: &mut Gen, sfx: &str, tag: &str) {
+    if g.thread_per_case {
+        g.line(format!(
+            "%zero_at{sfx} = llvm.ptrtoint %claim : !llvm.ptr<3> to i32"
+        ));
+        g.line(format!(
+            "%tid_u32{sfx} = llvm.inline_asm has_side_effects \"{{ .reg .u32 z; ld.volatile.shared.u32 z, [$1]; mov.u32 $0, %tid.x; add.u32 $0, $0, z; }} // {tag}\", \"=r,r\" %zero_at{sfx} : (i32) -> i32"
+        ));
+    } else {
+        g.line(format!(
+            "%tid_u32{sfx} = llvm.inline_asm has_side_effects \"mov.u32 $0, %tid.x;\", \"=r\" : () -> i32"
+        ));
+    }
     // A block has at most 1024 threads: the mask tells LLVM the number's range, as the
     // intrinsic would, so that the arithmetic on it stays narrow.
-    g.line("%tid_mask = arith.constant 1023 : i32");
-    g.line("%tid_u10 = arith.andi %tid_u32, %tid_mask : i32");
-    g.line("%tid = arith.index_castui %tid_u10 : i32 to index");
-    g.line("%tid64 = arith.index_cast %tid : index to i64");
-    g.line("%is_t0 = arith.cmpi eq, %tid, %c0_idx : index");
-    g.line("%tracing = arith.andi %has_trace, %is_t0 : i1");
-    g.line("%warp = arith.divui %tid, %c32_idx : index");
-    g.line("%lane = arith.remui %tid, %c32_idx : index");
-    g.line("%lane0 = arith.cmpi eq, %lane, %c0_idx : index");
+    g.line(format!("%tid_mask{sfx} = arith.constant 1023 : i32"));
+    g.line(format!(
+        "%tid_u10{sfx} = arith.andi %tid_u32{sfx}, %tid_mask{sfx} : i32"
+    ));
+    g.line(format!(
+        "%tid{sfx} = arith.index_castui %tid_u10{sfx} : i32 to index"
+    ));
+    g.line(format!(
+        "%tid64{sfx} = arith.index_cast %tid{sfx} : index to i64"
+    ));
+    g.line(format!(
+        "%is_t0{sfx} = arith.cmpi eq, %tid{sfx}, %c0_idx : index"
+    ));
+    g.line(format!(
+        "%tracing{sfx} = arith.andi %has_trace, %is_t0{sfx} : i1"
+    ));
+    g.line(format!(
+        "%warp{sfx} = arith.divui %tid{sfx}, %c32_idx : index"
+    ));
+    g.line(format!(
+        "%lane{sfx} = arith.remui %tid{sfx}, %c32_idx : index"
+    ));
+    g.line(format!(
+        "%lane0{sfx} = arith.cmpi eq, %lane{sfx}, %c0_idx : index"
+    ));
 }
 
 /// The weight ring's set-up: thread 0 initialises the slots' barriers and the count, every
@@ -358,15 +400,15 @@ impl Records {
 pub(crate) fn trace_mark(g: &mut Gen, at: TraceMark) {
     if g.trace_mark == Some(at) {
         if let Some(ent) = g.trace_entry.clone() {
-            stamp(g, &ent, 1);
+            stamp(g, "%tracing", &ent, 1);
         }
     }
 }
 
 /// The profile: with a trace buffer, thread 0 stamps (globaltimer, ns) each entry's start
 /// (k = 0), the end of its wait (1) and its end (2): three u64 per entry.
-fn stamp(g: &mut Gen, ent: &str, k: i64) {
-    g.open("scf.if %tracing {");
+fn stamp(g: &mut Gen, tracing: &str, ent: &str, k: i64) {
+    g.open(format!("scf.if {tracing} {{"));
     let t = g.op("nvvm.read.ptx.sreg.globaltimer : i64");
     let three = g.i64c(3);
     let base = g.op(format!("arith.muli {ent}, {three} : i64"));
@@ -437,10 +479,19 @@ impl QueueLoop<'_> {
         let vals = self.records.load(g, "%tid64_e", &first);
         self.records.store(g, "%tid64_e", "%records", &vals);
         g.close("}");
+        if self.plan.config.opaque_thread_number {
+            // Word 0 of @claim holds 0: each pass adds it to the thread's number
+            // (`emit_thread_values`).
+            g.open("scf.if %is_t0_e {");
+            let z32 = g.op("arith.constant 0 : i32");
+            g.line(format!("llvm.store {z32}, %claim : i32, !llvm.ptr<3>"));
+            g.close("}");
+        }
         g.barrier();
         let e = g.fresh();
         g.open(format!("scf.for {e} = {lo} to {hi} step {one32} : i32 {{"));
-        emit_thread_values(g);
+        g.thread_per_case = self.plan.config.opaque_thread_number;
+        emit_thread_values(g, &pass_name(g, ""), "pass");
         let e64 = g.op(format!("arith.extui {e} : i32 to i64"));
         // Entry k of the queue uses buffer k mod 2; a task run on a last signal, buffer 2.
         let rel = g.op(format!("arith.subi {e}, {lo} : i32"));
@@ -461,13 +512,13 @@ impl QueueLoop<'_> {
         let runp = g.op(format!(
             "llvm.getelementptr %records[{run_at}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
-        stamp(g, &e64, 0);
+        stamp(g, &pass_name(g, "%tracing"), &e64, 0);
         // The next entry's record is loaded now and stored at the end of this task (the last
         // entry loads its own again).
         let nx = g.op(format!("arith.addi {e}, {one32} : i32"));
         let nx = g.op(format!("arith.minui {nx}, {last32} : i32"));
         let nx = g.op(format!("arith.extui {nx} : i32 to i64"));
-        let next_vals = self.records.load(g, "%tid64", &nx);
+        let next_vals = self.records.load(g, &pass_name(g, "%tid64"), &nx);
         // The queued task, then the task its last signal runs, if it claims one: a loop over
         // (record, entry, whether it is the queued one) while the entry is one.
         let (rp0, ent0, first0) = (g.fresh(), g.fresh(), g.fresh());
@@ -490,7 +541,7 @@ impl QueueLoop<'_> {
         g.indent += 1;
         let not_first = g.op(format!("arith.xori {is_first}, {yes} : i1"));
         g.open(format!("scf.if {not_first} {{"));
-        stamp(g, &ent, 0);
+        stamp(g, &pass_name(g, "%tracing"), &ent, 0);
         g.close("}");
         let z = g.i64c(0);
         let en = Entry {
@@ -556,7 +607,7 @@ impl QueueLoop<'_> {
             run_vals.join(", ")
         ));
         let rr = g.op(format!("arith.subi {runs}, {one} : i64"));
-        let vals = self.records.load_at(g, "%tid64", &rr);
+        let vals = self.records.load_at(g, &pass_name(g, "%tid64"), &rr);
         g.line(format!("scf.yield {} : {run_types}", vals.join(", ")));
         g.close("} else {");
         g.indent += 1;
@@ -568,10 +619,11 @@ impl QueueLoop<'_> {
         // The next record into the other buffer (its last reader, the previous task's
         // signal, is done: thread 0 passed this task's wait barrier after it).
         g.open(format!("scf.if {} {{", en.is_first));
-        self.records.store(g, "%tid64", &en.nxtp, &en.next_vals);
+        self.records
+            .store(g, &pass_name(g, "%tid64"), &en.nxtp, &en.next_vals);
         g.close("}");
         g.barrier();
-        stamp(g, &en.ent, 2);
+        stamp(g, &pass_name(g, "%tracing"), &en.ent, 2);
         let signals = Signals {
             ns_count,
             sat2,
@@ -591,7 +643,8 @@ impl QueueLoop<'_> {
         let wbase = format!("%b{}", wb.index());
         let ni = g.op(format!("arith.index_cast {npf} : i64 to index"));
         let i = g.fresh();
-        g.open(format!("scf.for {i} = %tid to {ni} step %nthreads {{"));
+        let tid = pass_name(g, "%tid");
+        g.open(format!("scf.for {i} = {tid} to {ni} step %nthreads {{"));
         let i64_ = g.op(format!("arith.index_cast {i} : index to i64"));
         let at = g.op(format!("arith.muli {i64_}, {two} : i64"));
         let at = g.op(format!("arith.addi {at}, {two} : i64"));
@@ -627,6 +680,9 @@ impl QueueLoop<'_> {
         for (c, (example, code)) in self.codes.first.iter().zip(&self.plan.codes).enumerate() {
             let task = &self.program.graph.tasks[*example];
             g.open(format!("case {c} {{"));
+            if g.thread_per_case {
+                emit_thread_values(g, "", &format!("code {c}"));
+            }
             g.line(format!(
                 "// code {c}: {} (group {} result {}), like {example}",
                 task.kind, task.group, task.output
@@ -661,7 +717,7 @@ impl QueueLoop<'_> {
         let claim1 = g.op(format!(
             "llvm.getelementptr %claim[{one}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
-        g.open("scf.if %is_t0 {");
+        g.open(format!("scf.if {} {{", pass_name(g, "%is_t0")));
         g.open(format!("scf.if {} {{", s.runs_b));
         g.line(format!("llvm.store {none}, {claim1} : i64, !llvm.ptr<3>"));
         g.close("}");
@@ -722,7 +778,8 @@ impl QueueLoop<'_> {
         let ce = g.op(format!("llvm.load {claim1} : !llvm.ptr<3> -> i64"));
         let claimed = g.op(format!("arith.cmpi sge, {ce}, {z} : i64"));
         g.open(format!("scf.if {claimed} {{"));
-        self.records.store(g, "%tid64", &en.runp, &s.run_vals);
+        self.records
+            .store(g, &pass_name(g, "%tid64"), &en.runp, &s.run_vals);
         g.barrier();
         g.close("}");
         g.line(format!("scf.yield {ce} : i64"));
@@ -810,6 +867,6 @@ impl Wait<'_> {
             g.close("}");
         }
         g.barrier();
-        stamp(g, self.ent, 1);
+        stamp(g, "%tracing", self.ent, 1);
     }
 }

@@ -46,7 +46,7 @@ mkc_passes::pass_options! {
         /// 16-byte weight loads per lane a task issues before its wait for each of its matrix-vector products of bf16 weights (their first blocks, each product its own shared-memory slots); 0: none.
         preload: u32 = 0 => "preload",
         /// Run two bf16 matrix-vector products of one input row over the same rows (an MLP's gate and up) in one loop, a warp taking a row of each at once, their loads in flight together.
-        pair_products: bool = false => "pair-products",
+        pair_products: bool = true => "pair-products",
         /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of Q8_0, Q4_0 or Q4_1 weights (at most its loop's first round), held in registers; 0: none.
         preload_blocks: u32 = 4 => "preload-blocks",
         /// Most 16-byte weight loads per lane a matrix-vector loop issues a round (1, 2, 4 or 8).
@@ -57,6 +57,10 @@ mkc_passes::pass_options! {
         event_fences: bool = false => "event-fences",
         /// Poll a task's counters a thread each, all at once (off: thread 0 in turn).
         parallel_waits: bool = true => "parallel-waits",
+        /// Load the scalars a task reads from buffers no task of the step writes (the step's position) before its wait, so attention's addresses are known as it ends.
+        early_inputs: bool = true => "early-inputs",
+        /// How each code reads the thread's number: loaded (with a volatile load of a shared zero added, so that ptxas cannot hoist the codes' arithmetic on it out of the loop, where it holds registers across every code), mov (once a pass, an opaque move), or auto (loaded unless a product dequantizes blocks: those kernels then spill).
+        thread_number: String = "auto".to_string() => "thread-number",
         /// RMS norms copy their weight into shared memory as they start, beside the sum of squares' loads.
         staged_norm_weights: bool = true => "staged-norm-weights",
         /// Output lanes of decode attention a warp computes at least (1, 2, 4 or 8).
@@ -92,6 +96,12 @@ impl KernelOptions {
             return Err(format!(
                 "a matrix-vector loop issues 1, 2, 4 or 8 loads per lane a round, not {}",
                 self.matvec_unroll
+            ));
+        }
+        if !["auto", "loaded", "mov"].contains(&self.thread_number.as_str()) {
+            return Err(format!(
+                "the thread's number is read auto, loaded or mov, not '{}'",
+                self.thread_number
             ));
         }
         if self.stream_slots > 0 && (self.slot_bytes < 16 || !self.slot_bytes.is_multiple_of(16)) {
@@ -142,6 +152,9 @@ impl KernelOptions {
             weights_evict_first: self.weights_evict_first,
             event_fences: self.event_fences,
             parallel_waits: self.parallel_waits,
+            early_inputs: self.early_inputs,
+            // (Decided with the codes: `plan`.)
+            opaque_thread_number: self.thread_number == "loaded",
             trace_mark: TraceMark::parse(&self.trace_mark)?,
         })
     }
@@ -200,15 +213,28 @@ pub fn plan(
     if program.schedule.is_none() {
         return Err("the task graph is not scheduled (run the 'schedule' pass)".into());
     }
-    let config = o.config(target)?;
+    let mut config = o.config(target)?;
     let codes = Codes::of(body, program)?;
-    let plans = (0..codes.first.len())
+    let plans: Vec<CodePlan> = (0..codes.first.len())
         .map(|c| {
             let shape = codes.shape(body, program, c)?;
             plan_code(&codes, &shape, &config, o)
                 .map_err(|e| format!("{} ({}): {e}", codes.first[c], shape.task.kind))
         })
         .collect::<Result<_, String>>()?;
+    if o.thread_number == "auto" {
+        // Kernels of block-quantized products spilled with it (docs/PERF.md, session 24).
+        let blocks = plans.iter().flat_map(|c| &c.ops).any(|op| {
+            matches!(
+                op.choice,
+                Choice::Matvec {
+                    path: MatvecPath::Blocks | MatvecPath::Dp4a,
+                    ..
+                }
+            )
+        });
+        config.opaque_thread_number = !blocks;
+    }
     Ok(KernelPlan {
         config,
         codes: plans,

@@ -302,6 +302,21 @@ pub struct KernelArgs {
     #[arg(long, value_name = "MODE", default_value = pick(KERNEL.parallel_waits, "parallel", "serial"),
           value_parser = ["parallel", "serial"])]
     pub waits: String,
+    /// Megakernel: when a task loads the scalars it reads from buffers no task of the step
+    /// writes (the step's position): before-wait (while it waits: attention's addresses,
+    /// which depend on the position, are known when the wait ends) or after-wait (where its
+    /// ops use them: a round trip to L2 after the wait, since the wait's acquire empties L1).
+    #[arg(long, value_name = "WHEN", default_value = pick(KERNEL.early_inputs, "before-wait", "after-wait"),
+          value_parser = ["before-wait", "after-wait"])]
+    pub step_inputs: String,
+    /// Megakernel: how the thread's number is read: loaded (by each code, plus a volatile
+    /// load of a shared word holding 0, so that ptxas cannot hoist the codes' arithmetic on
+    /// it out of the queue loop, where it would hold registers across every code), mov (once
+    /// a pass, an opaque move of `%tid.x`, which stops LLVM, not ptxas), or auto (loaded,
+    /// unless a product dequantizes blocks of quantized weights).
+    #[arg(long, value_name = "HOW", default_value = KERNEL.thread_number.as_str(),
+          value_parser = ["auto", "loaded", "mov"])]
+    pub thread_number: String,
     /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
     /// into shared memory beside the sum of squares, one L2 round trip for both) or global
     /// (loaded then, a round trip of its own before the product that follows can start).
@@ -349,6 +364,8 @@ impl KernelArgs {
             attention_online: self.attention_kernel == "online",
             event_fences: self.event_order == "fences",
             parallel_waits: self.waits == "parallel",
+            early_inputs: self.step_inputs == "before-wait",
+            thread_number: self.thread_number.clone(),
             staged_norm_weights: self.norm_weights == "staged",
             trace_mark: self.trace_mark.clone().unwrap_or_default(),
         }

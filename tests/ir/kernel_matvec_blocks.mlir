@@ -21,3 +21,6 @@ func.func @f(%x: tensor<256xf32>, %t: tensor<i64>, %e: tensor<100x256x!mkc.q8_0>
 // CHECK-NEXT:  }) {direct = true, id = 3 : i64, kind = "lm_head"
 // CHECK-NEXT:  "kernel.code"
 // CHECK-NEXT:  "kernel.op"() {index = 1 : i64, matvec = "blocks", name = "tg.matmul", preload = 2 : i64, result = #kernel.place<direct>}
+// With a `blocks` product, thread-number=auto keeps the thread's number read once a pass
+// (read by each code, those kernels spilled: docs/PERF.md, session 24).
+// CHECK:       thread_number = "mov"

@@ -293,6 +293,13 @@ pub struct KernelConfig {
     pub event_fences: bool,
     /// A task polls its counters a thread each, all at once (else thread 0 in turn).
     pub parallel_waits: bool,
+    /// A task loads the scalars it reads from buffers no task of the step writes (the
+    /// step's position) before its wait (else where its ops use them, after the wait).
+    pub early_inputs: bool,
+    /// Each pass of the queue loop reads the thread's number plus a volatile load of a
+    /// shared word that holds 0 (else an opaque `mov` of `%tid.x`, whose arithmetic ptxas
+    /// hoists out of the loop).
+    pub opaque_thread_number: bool,
     /// Where a traced task stamps the end of its wait instead (`None`: after the wait).
     pub trace_mark: Option<TraceMark>,
 }
@@ -567,6 +574,8 @@ impl KernelPlan {
             weights_evict_first: either(a, "weight_loads", "evict-first", "normal").map_err(at)?,
             event_fences: either(a, "events", "fences", "release-acquire").map_err(at)?,
             parallel_waits: either(a, "waits", "parallel", "serial").map_err(at)?,
+            early_inputs: either(a, "inputs", "before-wait", "after-wait").map_err(at)?,
+            opaque_thread_number: either(a, "thread_number", "loaded", "mov").map_err(at)?,
             trace_mark: match a.get("trace_mark") {
                 Some(_) => TraceMark::parse(get_str(a, "trace_mark").map_err(at)?).map_err(at)?,
                 None => None,
@@ -627,6 +636,22 @@ impl KernelPlan {
                         "parallel"
                     } else {
                         "serial"
+                    }),
+                )
+                .attr(
+                    "inputs",
+                    s(if c.early_inputs {
+                        "before-wait"
+                    } else {
+                        "after-wait"
+                    }),
+                )
+                .attr(
+                    "thread_number",
+                    s(if c.opaque_thread_number {
+                        "loaded"
+                    } else {
+                        "mov"
                     }),
                 ),
         );
@@ -763,6 +788,8 @@ mod tests {
                 weights_evict_first: true,
                 event_fences: true,
                 parallel_waits: false,
+                early_inputs: true,
+                opaque_thread_number: true,
                 trace_mark: Some(TraceMark::InputRounded),
             },
             codes: vec![
