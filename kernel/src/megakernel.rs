@@ -680,13 +680,13 @@ impl QueueLoop<'_> {
         for (c, (example, code)) in self.codes.first.iter().zip(&self.plan.codes).enumerate() {
             let task = &self.program.graph.tasks[*example];
             g.open(format!("case {c} {{"));
-            if g.thread_per_case {
-                emit_thread_values(g, "", &format!("code {c}"));
-            }
             g.line(format!(
                 "// code {c}: {} (group {} result {}), like {example}",
                 task.kind, task.group, task.output
             ));
+            if g.thread_per_case {
+                emit_thread_values(g, "", &format!("code {c}"));
+            }
             let shape = self.codes.shape(self.body, self.program, c)?;
             emit_code(g, self.codes, &shape, code, params_p, &|g| wait.emit(g))
                 .map_err(|e| format!("{example} ({}): {e}", task.kind))?;
