@@ -93,7 +93,7 @@ fn each_code_reads_the_thread_number_when_loaded() {
             "code {i} ({kind}) reads the thread's number once"
         );
         assert!(
-            text.contains(&format!("// code {i}\"")),
+            text.contains(&format!("// tid of code {i}\"")),
             "code {i}'s read is tagged"
         );
     }

@@ -260,7 +260,8 @@ pub(crate) fn pass_name(g: &Gen, name: &str) -> String {
 /// and hold registers that the code with the most live values needs. An opaque `mov` of
 /// `%tid.x` stops LLVM, not ptxas, which computed them once a pass before the switch; per
 /// code, `%tid.x` plus a volatile load of a shared word holding 0 (word 0 of @claim), its
-/// text tagged per code so that LLVM does not merge the codes' reads.
+/// text tagged per code (`tid of code N`; `// code N` names a code in the text) so that
+/// LLVM does not merge the codes' reads.
 fn emit_thread_values(g: &mut Gen, sfx: &str, tag: &str) {
     if g.thread_per_case {
         g.line(format!(
@@ -685,7 +686,7 @@ impl QueueLoop<'_> {
                 task.kind, task.group, task.output
             ));
             if g.thread_per_case {
-                emit_thread_values(g, "", &format!("code {c}"));
+                emit_thread_values(g, "", &format!("tid of code {c}"));
             }
             let shape = self.codes.shape(self.body, self.program, c)?;
             emit_code(g, self.codes, &shape, code, params_p, &|g| wait.emit(g))

@@ -129,7 +129,7 @@ const MLP_KERNEL: &str = r#"
 // CHECK-NEXT:   case 0 {
 // CHECK-NEXT:     // code 0: mlp_gate_up (group 0 result 0), like task0
 // CHECK-NEXT:     %zero_at = llvm.ptrtoint %claim
-// CHECK-NEXT:     %tid_u32 = llvm.inline_asm has_side_effects "{{.*}} // code 0"
+// CHECK-NEXT:     %tid_u32 = llvm.inline_asm has_side_effects "{{.*}} // tid of code 0"
 // CHECK:          scf.for %{{v[0-9]+}} = %tid to %{{v[0-9]+}} step %nthreads {
 // CHECK-NOT:        scf.for
 // CHECK:            llvm.getelementptr %counters[
@@ -145,7 +145,7 @@ const MLP_KERNEL: &str = r#"
 // CHECK:        case 1 {
 // CHECK-NEXT:     // code 1: proj_residual (group 1 result 0), like task3
 // CHECK-NEXT:     %zero_at = llvm.ptrtoint %claim
-// CHECK-NEXT:     %tid_u32 = llvm.inline_asm has_side_effects "{{.*}} // code 1"
+// CHECK-NEXT:     %tid_u32 = llvm.inline_asm has_side_effects "{{.*}} // tid of code 1"
 // CHECK-NOT:      cp.async.cg.shared.global
 // CHECK:          atomic syncscope("device") acquire
 // CHECK:          ld.global.L1::no_allocate.L2::cache_hint.v4.u32
