@@ -68,6 +68,8 @@ pub fn register(r: &mut Registry) {
     .attr("weight_loads", AttrKind::Str)
     .attr("events", AttrKind::Str)
     .attr("waits", AttrKind::Str)
+    .attr("inputs", AttrKind::Str)
+    .attr("thread_number", AttrKind::Str)
     .optional_attr("trace_mark", AttrKind::Str)
     .verify_nested(|body, op| KernelPlan::parse(body, op).map(|_| ()));
     r.op(ops::Code::NAME, "the choices of one task code")
@@ -883,7 +885,7 @@ mod tests {
                 format!("\"kernel.op\"() {{index = {i} : i64, name = \"tg.matmul\", result = #kernel.place<shared, 0, 64>, matvec = \"row\", unroll = 1 : i64{x}}} : () -> ()\n")
             };
             format!(
-                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\"}} : () -> ()",
+                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\"}} : () -> ()",
                 op(1, a),
                 op(2, b)
             )
@@ -895,8 +897,12 @@ mod tests {
                 "must be directly inside a kernel.code",
             ),
             (
-                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\"} : () -> ()",
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\"} : () -> ()",
                 "'prefetch' must be \"next\" or \"own\"",
+            ),
+            (
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"auto\"} : () -> ()",
+                "'thread_number' must be \"loaded\" or \"mov\"",
             ),
             (
                 &pair("with = 3 : i64", "with = 2 : i64"),
