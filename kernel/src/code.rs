@@ -394,7 +394,8 @@ fn emit_code_ops(
         let view = codes.placed_view(body, operands[i], offset);
         if g.early_inputs && view.shape.is_empty() && !codes.written[codes.placed[&operands[i]].0] {
             let v = g.load(&view, &[])?;
-            g.early.push((view.base.clone(), view.offset.clone(), v));
+            g.early
+                .push((view.base.clone(), view.offset.clone(), view.elem, v));
         }
         cx.views.insert(bargs[i], view);
     }

@@ -91,9 +91,10 @@ pub(crate) struct Gen {
     pub(crate) trace_mark: Option<TraceMark>,
     pub(crate) trace_entry: Option<String>,
     /// Whether a task loads the step's read-only scalars before its wait, and those its code
-    /// loaded there: (base, offset, value), what [`Gen::load`] of that scalar gives.
+    /// loaded there: (base, offset, element type, value), what [`Gen::load`] of that scalar
+    /// gives.
     pub(crate) early_inputs: bool,
-    pub(crate) early: Vec<(String, String, String)>,
+    pub(crate) early: Vec<(String, String, ElemType, String)>,
     /// The codes read the thread's number themselves (`megakernel::pass_name`).
     pub(crate) thread_per_case: bool,
 }
@@ -169,8 +170,8 @@ impl Gen {
             let early = self
                 .early
                 .iter()
-                .find(|(b, o, _)| *b == view.base && *o == view.offset);
-            if let Some((_, _, v)) = early {
+                .find(|(b, o, e, _)| *b == view.base && *o == view.offset && *e == view.elem);
+            if let Some((_, _, _, v)) = early {
                 return Ok(v.clone());
             }
         }
