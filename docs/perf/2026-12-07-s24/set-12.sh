@@ -14,3 +14,7 @@ MKC=$M comp bs-u8 $S --matvec-unroll 8
 MKC=$M comp bs-p3u8 $S --preload 3 --matvec-unroll 8
 MKC=$M comp bs-m2 $S --trace-mark op-2
 MKC=$M comp bs-m3 $S --trace-mark op-3
+MKC=$M comp b1-h $C/llama-3.2-1b.json
+MKC=$M comp b1-p4 $C/llama-3.2-1b.json --preload 4
+MKC=$M comp q3-h $C/qwen3-0.6b.json
+MKC=$M comp q3-p4 $C/qwen3-0.6b.json --preload 4
