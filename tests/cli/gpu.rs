@@ -651,9 +651,10 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
                 .unwrap();
             let log = text(&out.stderr);
             assert!(out.status.success(), "{name} {flags:?}: ptxas: {log}");
-            // (Known: with KV-head tiles, Llama-3.2-1B's kernel spills 240 bytes: values
-            // live across the whole task loop, stored once and reloaded as a task starts; the
-            // online attention's block loop has none (nvdisasm). An option, not the default.
+            // (Known: with KV-head tiles, Llama-3.2-1B's kernel spills, 240 bytes (288 since the
+            // codes read the thread's number themselves): values live across the whole task
+            // loop, stored once and reloaded as a task starts; the online attention's block
+            // loop has none (nvdisasm). An option, not the default.
             // docs/PERF.md.)
             let spilled: u64 = log
                 .split(" bytes spill stores")
