@@ -60,7 +60,7 @@ fn the_position_is_loaded_before_the_wait_with_early_inputs() {
         );
         let attention: Vec<String> = cases(&mlir)
             .into_iter()
-            .filter(|(kind, _)| kind.starts_with("attention ") || kind == "attention")
+            .filter(|(kind, _)| kind.starts_with("attention ("))
             .map(|(_, text)| text)
             .collect();
         assert!(!attention.is_empty(), "no attention code");

@@ -387,8 +387,8 @@ fn emit_code_ops(
     };
     // The step's read-only scalars (its position) are loaded now, before the wait: the
     // wait's acquire empties L1, so a load after it is a round trip to L2, and attention's
-    // addresses all depend on the position. Loads of them later give these values.
-    g.early.clear();
+    // addresses all depend on the position. Loads of them later give these values (until
+    // `emit_code` clears them as the code ends).
     for &i in &sl.args {
         let offset = param(g);
         let view = codes.placed_view(body, operands[i], offset);

@@ -154,7 +154,7 @@ impl KernelOptions {
             parallel_waits: self.parallel_waits,
             early_inputs: self.early_inputs,
             // (Decided with the codes: `plan`.)
-            opaque_thread_number: self.thread_number == "loaded",
+            opaque_thread_number: false,
             trace_mark: TraceMark::parse(&self.trace_mark)?,
         })
     }
@@ -222,19 +222,21 @@ pub fn plan(
                 .map_err(|e| format!("{} ({}): {e}", codes.first[c], shape.task.kind))
         })
         .collect::<Result<_, String>>()?;
-    if o.thread_number == "auto" {
-        // Kernels of block-quantized products spilled with it (docs/PERF.md, session 24).
-        let blocks = plans.iter().flat_map(|c| &c.ops).any(|op| {
-            matches!(
-                op.choice,
-                Choice::Matvec {
-                    path: MatvecPath::Blocks | MatvecPath::Dp4a,
-                    ..
-                }
-            )
-        });
-        config.opaque_thread_number = !blocks;
-    }
+    // `auto`: kernels of block-quantized products spilled with it (docs/PERF.md, session 24).
+    let blocks = plans.iter().flat_map(|c| &c.ops).any(|op| {
+        matches!(
+            op.choice,
+            Choice::Matvec {
+                path: MatvecPath::Blocks | MatvecPath::Dp4a,
+                ..
+            }
+        )
+    });
+    config.opaque_thread_number = match o.thread_number.as_str() {
+        "loaded" => true,
+        "mov" => false,
+        _ => !blocks,
+    };
     Ok(KernelPlan {
         config,
         codes: plans,
