@@ -10,7 +10,7 @@
 //! tests/quantized.rs for how bf16 storage adds up); the project's scale for bf16 memory is
 //! 1e-2 relative L2 on the logits. Measured: 2.4e-3 and 2.3e-3 (seed 0).
 
-mod common;
+use crate::common;
 
 use mkc_driver::import::{model_weights, ModelOptions};
 use mkc_driver::{import_model, run_pipeline, Level, PipelineOptions};

@@ -3,7 +3,7 @@
 //! computes from poison, and the simulator names it. Its weights are shared tensors when a
 //! task's reads cover its region, so this is what keeps that shortcut honest.
 
-mod common;
+use crate::common;
 
 use mkc_driver::import::model_weights;
 use mkc_driver::{import_model, run_pipeline, Level, ModelOptions, PipelineOptions};

@@ -5,7 +5,7 @@
 //! edits reach the checks of the contents. Properties: `Artifact::open` never panics, and
 //! an error has a message. Budget: `MKC_FUZZ_CASES` (docs/fuzzing.md).
 
-#[path = "../../frontends/tests/fuzz_bytes/mod.rs"]
+#[path = "../../../frontends/tests/fuzz_bytes/mod.rs"]
 mod fuzz_bytes;
 
 use fuzz_bytes::{apply, cases, edits};
