@@ -120,6 +120,32 @@ pub(crate) fn plan_task(
     })
 }
 
+/// Per code, per box axis of its tasks' parameters (`TaskPlan::boxes`, bound pairs): the
+/// largest extent over the code's tasks, and the extent where all of them have the same.
+fn box_extents(
+    tasks: &[(usize, TaskPlan)],
+    codes: usize,
+) -> (Vec<Vec<i64>>, Vec<Vec<Option<i64>>>) {
+    let mut largest: Vec<Vec<i64>> = vec![Vec::new(); codes];
+    let mut uniform: Vec<Vec<Option<i64>>> = vec![Vec::new(); codes];
+    for (c, plan) in tasks {
+        let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
+        let (m, u) = (&mut largest[*c], &mut uniform[*c]);
+        if m.is_empty() {
+            *u = ext.iter().map(|&e| Some(e)).collect();
+            *m = ext;
+        } else {
+            for ((a, same), b) in m.iter_mut().zip(u.iter_mut()).zip(ext) {
+                *a = (*a).max(b);
+                if *same != Some(b) {
+                    *same = None;
+                }
+            }
+        }
+    }
+    (largest, uniform)
+}
+
 pub(crate) fn merged_need(body: &Body, sl: &mkc_ir::tiling::Slice, op: OpId) -> Region {
     let mut need: Region = Vec::new();
     for r in &body.ops[op].results {
@@ -147,6 +173,9 @@ pub(crate) struct Codes {
     /// extent per axis over its tasks (a value windowed to its box has room for any of them).
     pub(crate) first: Vec<TaskId>,
     pub(crate) largest: Vec<Vec<i64>>,
+    /// Per code, per box axis of its parameters: the extent, where every task of the code
+    /// has the same one.
+    pub(crate) uniform: Vec<Vec<Option<i64>>>,
 }
 
 impl Codes {
@@ -200,18 +229,7 @@ impl Codes {
             });
             tasks.push((c, plan));
         }
-        let mut largest: Vec<Vec<i64>> = vec![Vec::new(); first.len()];
-        for (c, plan) in &tasks {
-            let ext: Vec<i64> = plan.boxes.chunks(2).map(|b| b[1] - b[0]).collect();
-            let m = &mut largest[*c];
-            if m.is_empty() {
-                *m = ext;
-            } else {
-                for (a, b) in m.iter_mut().zip(ext) {
-                    *a = (*a).max(b);
-                }
-            }
-        }
+        let (largest, uniform) = box_extents(&tasks, first.len());
         Ok(Codes {
             steps,
             buffers,
@@ -221,6 +239,7 @@ impl Codes {
             tasks,
             first,
             largest,
+            uniform,
         })
     }
 
@@ -343,8 +362,10 @@ pub(crate) fn emit_code(
     wait: &dyn Fn(&mut Gen),
 ) -> Result<(), String> {
     let r = emit_code_ops(g, codes, shape, plan, params, wait);
-    // (The scalars loaded before the wait are values of this code's region only.)
+    // (The scalars loaded before the wait, and the bounds of constant extents, are values
+    // of this code's region only.)
     g.early.clear();
+    g.fixed_extents.clear();
     r
 }
 
@@ -367,11 +388,11 @@ fn emit_code_ops(
     if plan.ops.len() > shape.ops.len() {
         return Err("the kernel plan names more ops than the code has".into());
     }
-    let mut next = 0i64;
+    let next = std::cell::Cell::new(0i64);
     // Parameters are words of the task's record in shared memory.
-    let mut param = |g: &mut Gen| {
-        let i = g.i64c(next);
-        next += 1;
+    let param = |g: &mut Gen| {
+        let i = g.i64c(next.get());
+        next.set(next.get() + 1);
         let p = g.op(format!(
             "llvm.getelementptr {params}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
@@ -406,9 +427,36 @@ fn emit_code_ops(
     }
     let offset = param(g);
     let out = codes.placed_view(body, results[shape.task.output], offset);
+    // A box's upper bound, where every task of the code has the same extent on its axis and
+    // the plan says so, is its lower bound plus that constant: index arithmetic then divides
+    // by constants (the record's word is not read).
+    let uniform: &[Option<i64>] = if g.constant_extents {
+        &codes.uniform[codes.tasks[shape.task_id.index()].0]
+    } else {
+        &[]
+    };
+    let mut axis = 0usize;
     let mut read_region = |g: &mut Gen, r: &Region| -> Vec<RBox> {
         r.iter()
-            .map(|b| b.iter().map(|_| (param(g), param(g))).collect())
+            .map(|b| {
+                b.iter()
+                    .map(|_| {
+                        let lo = param(g);
+                        let hi = match uniform.get(axis).copied().flatten() {
+                            Some(e) => {
+                                next.set(next.get() + 1);
+                                let ec = g.i64c(e);
+                                let hi = g.op(format!("arith.addi {lo}, {ec} : i64"));
+                                g.fixed_extents.push((hi.clone(), lo.clone(), e));
+                                hi
+                            }
+                            None => param(g),
+                        };
+                        axis += 1;
+                        (lo, hi)
+                    })
+                    .collect()
+            })
             .collect()
     };
     if shape.direct.is_some() {
@@ -600,4 +648,30 @@ pub(crate) fn direct_output(
     need.sort();
     tile.sort();
     (need == tile).then_some(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(boxes: &[i64]) -> TaskPlan {
+        TaskPlan {
+            key: String::new(),
+            offsets: Vec::new(),
+            boxes: boxes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_extent_is_uniform_only_where_every_task_of_the_code_has_it() {
+        // Code 0: rows 0..22 and 22..43 (21: ragged), columns 64 wide in both; code 1: one task.
+        let tasks = vec![
+            (0, plan(&[0, 22, 0, 64])),
+            (1, plan(&[5, 6, 3, 9])),
+            (0, plan(&[22, 43, 64, 128])),
+        ];
+        let (largest, uniform) = box_extents(&tasks, 2);
+        assert_eq!(largest, vec![vec![22, 64], vec![1, 6]]);
+        assert_eq!(uniform, vec![vec![None, Some(64)], vec![Some(1), Some(6)]]);
+    }
 }

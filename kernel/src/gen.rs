@@ -97,6 +97,10 @@ pub(crate) struct Gen {
     pub(crate) early: Vec<(String, String, ElemType, String)>,
     /// The codes read the thread's number themselves (`megakernel::pass_name`).
     pub(crate) thread_per_case: bool,
+    /// Box extents every task of a code shares are constants (`Codes::uniform`): the
+    /// current code's upper bounds made so, each with its lower bound and extent.
+    pub(crate) constant_extents: bool,
+    pub(crate) fixed_extents: Vec<(String, String, i64)>,
 }
 
 impl Gen {
@@ -214,7 +218,16 @@ impl Gen {
     pub(crate) fn box_extents(&mut self, b: &RBox) -> (Vec<String>, Vec<String>, String) {
         let ext: Vec<String> = b
             .iter()
-            .map(|(lo, hi)| self.op(format!("arith.subi {hi}, {lo} : i64")))
+            .map(|(lo, hi)| {
+                match self
+                    .fixed_extents
+                    .iter()
+                    .find(|(h, l, _)| h == hi && l == lo)
+                {
+                    Some(&(_, _, e)) => self.i64c(e),
+                    None => self.op(format!("arith.subi {hi}, {lo} : i64")),
+                }
+            })
             .collect();
         let mut inners = vec![String::new(); ext.len()];
         let mut inner = self.i64c(1);

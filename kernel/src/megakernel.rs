@@ -57,6 +57,8 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         early_inputs: opts.early_inputs,
         early: Vec::new(),
         thread_per_case: false,
+        constant_extents: opts.constant_extents,
+        fixed_extents: Vec::new(),
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
     // thread per block, for as many blocks as a code preloads), then the tasks' scratch

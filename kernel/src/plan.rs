@@ -61,6 +61,8 @@ mkc_passes::pass_options! {
         early_inputs: bool = true => "early-inputs",
         /// How each code reads the thread's number: loaded (with a volatile load of a shared zero added, so that ptxas cannot hoist the codes' arithmetic on it out of the loop, where it holds registers across every code), mov (once a pass, an opaque move), or auto (loaded unless a product dequantizes blocks: those kernels then spill).
         thread_number: String = "auto".to_string() => "thread-number",
+        /// A box's extent that every task of a code shares is a constant of the code's text, so its index arithmetic divides by constants (off: every bound is read from the task's record).
+        constant_extents: bool = false => "constant-extents",
         /// RMS norms copy their weight into shared memory as they start, beside the sum of squares' loads.
         staged_norm_weights: bool = true => "staged-norm-weights",
         /// Output lanes of decode attention a warp computes at least (1, 2, 4 or 8).
@@ -155,6 +157,7 @@ impl KernelOptions {
             early_inputs: self.early_inputs,
             // (Decided with the codes: `plan`.)
             opaque_thread_number: false,
+            constant_extents: self.constant_extents,
             trace_mark: TraceMark::parse(&self.trace_mark)?,
         })
     }

@@ -317,6 +317,13 @@ pub struct KernelArgs {
     #[arg(long, value_name = "HOW", default_value = KERNEL.thread_number.as_str(),
           value_parser = ["auto", "loaded", "mov"])]
     pub thread_number: String,
+    /// Megakernel: where the extents of a task's boxes come from: record (every bound is a
+    /// word of the task's record) or constant (an extent every task of a code shares is a
+    /// constant of the code, so its index arithmetic divides by constants, not by words
+    /// read at run time).
+    #[arg(long, value_name = "FROM", default_value = pick(KERNEL.constant_extents, "constant", "record"),
+          value_parser = ["constant", "record"])]
+    pub tile_extents: String,
     /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
     /// into shared memory beside the sum of squares, one L2 round trip for both) or global
     /// (loaded then, a round trip of its own before the product that follows can start).
@@ -366,6 +373,7 @@ impl KernelArgs {
             parallel_waits: self.waits == "parallel",
             early_inputs: self.step_inputs == "before-wait",
             thread_number: self.thread_number.clone(),
+            constant_extents: self.tile_extents == "constant",
             staged_norm_weights: self.norm_weights == "staged",
             trace_mark: self.trace_mark.clone().unwrap_or_default(),
         }

@@ -1,6 +1,6 @@
 //! The megakernel's text (MLIR, before lowering) for a fixture, where a setting decides
 //! where something is read: the step's position before a task's wait, the thread's number
-//! read by each code. (The timings these choices earned are in docs/PERF.md.)
+//! read by each code, box extents from the record or the code. (The timings these choices earned are in docs/PERF.md.)
 
 use mkc_driver::import::ModelOptions;
 use mkc_driver::{import_model, Level, PipelineOptions};
@@ -108,4 +108,72 @@ fn each_code_reads_the_thread_number_when_loaded() {
     );
     assert_eq!(mov.matches(read).count(), 0);
     assert_eq!(mov.matches("mov.u32 $0, %tid.x;").count(), 1);
+}
+
+/// The divisions and remainders in `code` by a value that is not a constant (nor a sum,
+/// difference or product of constants).
+fn divisions_by_variables(code: &str) -> usize {
+    let mut constants: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut count = 0;
+    for line in code.lines() {
+        let Some((name, rest)) = line.trim_start().split_once(" = ") else {
+            continue;
+        };
+        let (op, args) = rest.split_once(' ').unwrap_or((rest, ""));
+        let operands: Vec<&str> = args.split(" : ").next().unwrap_or("").split(", ").collect();
+        let all_constant = operands.iter().all(|a| constants.contains(a));
+        match op {
+            "arith.constant" => {
+                constants.insert(name);
+            }
+            "arith.muli" | "arith.addi" | "arith.subi" if all_constant => {
+                constants.insert(name);
+            }
+            "arith.divsi" | "arith.remsi" if !constants.contains(operands[1]) => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+/// Words of the task's record a code loads (i64 loads from shared memory).
+fn record_words(code: &str) -> usize {
+    code.matches(": !llvm.ptr<3> -> i64").count()
+}
+
+#[test]
+fn constant_extents_leave_the_codes_fewer_words_to_read_and_no_divisions_by_them() {
+    let text = |constant: bool| {
+        kernel_mlir(
+            "llama-tiny",
+            KernelOptions {
+                constant_extents: constant,
+                ..KernelOptions::default()
+            },
+        )
+    };
+    let (record, constant) = (cases(&text(false)), cases(&text(true)));
+    assert_eq!(record.len(), constant.len());
+    let mut fewer = 0;
+    for ((kind, r), (_, c)) in record.iter().zip(&constant) {
+        assert!(
+            record_words(c) <= record_words(r),
+            "{kind}: more words read"
+        );
+        assert!(
+            divisions_by_variables(c) <= divisions_by_variables(r),
+            "{kind}: more divisions by variables"
+        );
+        fewer += (record_words(c) < record_words(r)) as usize;
+    }
+    assert!(fewer > 3, "only {fewer} codes read fewer words");
+    // (Attention also divides by counts of the step's position.)
+    let sum = |cs: &[(String, String)]| {
+        cs.iter()
+            .filter(|(kind, _)| !kind.starts_with("attention"))
+            .map(|(_, t)| divisions_by_variables(t))
+            .sum::<usize>()
+    };
+    assert!(sum(&record) > 0, "the record's extents divide somewhere");
+    assert_eq!(sum(&constant), 0, "llama-tiny's codes share their extents");
 }

@@ -70,6 +70,7 @@ pub fn register(r: &mut Registry) {
     .attr("waits", AttrKind::Str)
     .attr("inputs", AttrKind::Str)
     .attr("thread_number", AttrKind::Str)
+    .attr("extents", AttrKind::Str)
     .optional_attr("trace_mark", AttrKind::Str)
     .verify_nested(|body, op| KernelPlan::parse(body, op).map(|_| ()));
     r.op(ops::Code::NAME, "the choices of one task code")
@@ -302,6 +303,9 @@ pub struct KernelConfig {
     /// shared word that holds 0 (else an opaque `mov` of `%tid.x`, whose arithmetic ptxas
     /// hoists out of the loop).
     pub opaque_thread_number: bool,
+    /// A box's extent that every task of a code shares is a constant of the code (else
+    /// every bound is a word of the task's record).
+    pub constant_extents: bool,
     /// Where a traced task stamps the end of its wait instead (`None`: after the wait).
     pub trace_mark: Option<TraceMark>,
 }
@@ -578,6 +582,7 @@ impl KernelPlan {
             parallel_waits: either(a, "waits", "parallel", "serial").map_err(at)?,
             early_inputs: either(a, "inputs", "before-wait", "after-wait").map_err(at)?,
             opaque_thread_number: either(a, "thread_number", "loaded", "mov").map_err(at)?,
+            constant_extents: either(a, "extents", "constant", "record").map_err(at)?,
             trace_mark: match a.get("trace_mark") {
                 Some(_) => TraceMark::parse(get_str(a, "trace_mark").map_err(at)?).map_err(at)?,
                 None => None,
@@ -654,6 +659,14 @@ impl KernelPlan {
                         "loaded"
                     } else {
                         "mov"
+                    }),
+                )
+                .attr(
+                    "extents",
+                    s(if c.constant_extents {
+                        "constant"
+                    } else {
+                        "record"
                     }),
                 ),
         );
@@ -792,6 +805,7 @@ mod tests {
                 parallel_waits: false,
                 early_inputs: true,
                 opaque_thread_number: true,
+                constant_extents: true,
                 trace_mark: Some(TraceMark::InputRounded),
             },
             codes: vec![
@@ -885,7 +899,7 @@ mod tests {
                 format!("\"kernel.op\"() {{index = {i} : i64, name = \"tg.matmul\", result = #kernel.place<shared, 0, 64>, matvec = \"row\", unroll = 1 : i64{x}}} : () -> ()\n")
             };
             format!(
-                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\"}} : () -> ()",
+                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"}} : () -> ()",
                 op(1, a),
                 op(2, b)
             )
@@ -897,11 +911,11 @@ mod tests {
                 "must be directly inside a kernel.code",
             ),
             (
-                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\"} : () -> ()",
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"} : () -> ()",
                 "'prefetch' must be \"next\" or \"own\"",
             ),
             (
-                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"auto\"} : () -> ()",
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"auto\", extents = \"record\"} : () -> ()",
                 "'thread_number' must be \"loaded\" or \"mov\"",
             ),
             (
