@@ -858,8 +858,13 @@ impl Wait<'_> {
         g.line(format!("scf.condition({lt})"));
         g.close("} do {");
         g.indent += 1;
-        let ns = g.op("arith.constant 32 : i32");
-        g.line(format!("nvvm.nanosleep {ns}"));
+        if self.config.poll_sleep_ns > 0 {
+            let ns = g.op(format!(
+                "arith.constant {} : i32",
+                self.config.poll_sleep_ns
+            ));
+            g.line(format!("nvvm.nanosleep {ns}"));
+        }
         g.line("scf.yield");
         g.close("}");
         if self.config.event_fences {

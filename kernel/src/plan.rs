@@ -57,6 +57,8 @@ mkc_passes::pass_options! {
         event_fences: bool = false => "event-fences",
         /// Poll a task's counters a thread each, all at once (off: thread 0 in turn).
         parallel_waits: bool = true => "parallel-waits",
+        /// Nanoseconds a thread polling a counter sleeps between its loads (`nanosleep`; 0: it loads again at once).
+        poll_sleep: u32 = 32 => "poll-sleep",
         /// Load the scalars a task reads from buffers no task of the step writes (the step's position) before its wait, so attention's addresses are known as it ends.
         early_inputs: bool = true => "early-inputs",
         /// How each code reads the thread's number: loaded (with a volatile load of a shared zero added, so that ptxas cannot hoist the codes' arithmetic on it out of the loop, where it holds registers across every code), mov (once a pass, an opaque move), or auto (loaded unless a product dequantizes blocks: those kernels then spill).
@@ -154,6 +156,7 @@ impl KernelOptions {
             weights_evict_first: self.weights_evict_first,
             event_fences: self.event_fences,
             parallel_waits: self.parallel_waits,
+            poll_sleep_ns: self.poll_sleep,
             early_inputs: self.early_inputs,
             // (Decided with the codes: `plan`.)
             opaque_thread_number: false,

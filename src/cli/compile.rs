@@ -309,6 +309,10 @@ pub struct KernelArgs {
     #[arg(long, value_name = "WHEN", default_value = pick(KERNEL.early_inputs, "before-wait", "after-wait"),
           value_parser = ["before-wait", "after-wait"])]
     pub step_inputs: String,
+    /// Megakernel: nanoseconds a thread polling a counter sleeps between two loads of it
+    /// (`nanosleep`, which sleeps up to twice that); 0: it loads again at once.
+    #[arg(long, value_name = "NS", default_value_t = KERNEL.poll_sleep)]
+    pub poll_sleep: u32,
     /// Megakernel: how the thread's number is read: loaded (by each code, plus a volatile
     /// load of a shared word holding 0, so that ptxas cannot hoist the codes' arithmetic on
     /// it out of the queue loop, where it would hold registers across every code), mov (once
@@ -371,6 +375,7 @@ impl KernelArgs {
             attention_online: self.attention_kernel == "online",
             event_fences: self.event_order == "fences",
             parallel_waits: self.waits == "parallel",
+            poll_sleep: self.poll_sleep,
             early_inputs: self.step_inputs == "before-wait",
             thread_number: self.thread_number.clone(),
             constant_extents: self.tile_extents == "constant",

@@ -177,3 +177,27 @@ fn constant_extents_leave_the_codes_fewer_words_to_read_and_no_divisions_by_them
     assert!(sum(&record) > 0, "the record's extents divide somewhere");
     assert_eq!(sum(&constant), 0, "llama-tiny's codes share their extents");
 }
+
+#[test]
+fn a_polling_thread_sleeps_as_long_as_the_plan_says() {
+    for (ns, sleeps) in [(0u32, false), (32, true), (200, true)] {
+        let mlir = kernel_mlir(
+            "llama-tiny",
+            KernelOptions {
+                poll_sleep: ns,
+                ..KernelOptions::default()
+            },
+        );
+        for (kind, code) in cases(&mlir) {
+            let wait = code.find("acquire").expect("every code waits");
+            let after = &code[wait..];
+            assert_eq!(
+                after.contains(&format!("arith.constant {ns} : i32\n"))
+                    && after.contains("nvvm.nanosleep"),
+                sleeps,
+                "{kind}: a sleep of {ns} ns"
+            );
+            assert_eq!(code.contains("nvvm.nanosleep"), sleeps, "{kind}");
+        }
+    }
+}

@@ -68,6 +68,7 @@ pub fn register(r: &mut Registry) {
     .attr("weight_loads", AttrKind::Str)
     .attr("events", AttrKind::Str)
     .attr("waits", AttrKind::Str)
+    .attr("poll_sleep", AttrKind::Int)
     .attr("inputs", AttrKind::Str)
     .attr("thread_number", AttrKind::Str)
     .attr("extents", AttrKind::Str)
@@ -296,6 +297,8 @@ pub struct KernelConfig {
     pub event_fences: bool,
     /// A task polls its counters a thread each, all at once (else thread 0 in turn).
     pub parallel_waits: bool,
+    /// Nanoseconds a polling thread sleeps between two loads of a counter (0: none).
+    pub poll_sleep_ns: u32,
     /// A task loads the scalars it reads from buffers no task of the step writes (the
     /// step's position) before its wait (else where its ops use them, after the wait).
     pub early_inputs: bool,
@@ -580,6 +583,8 @@ impl KernelPlan {
             weights_evict_first: either(a, "weight_loads", "evict-first", "normal").map_err(at)?,
             event_fences: either(a, "events", "fences", "release-acquire").map_err(at)?,
             parallel_waits: either(a, "waits", "parallel", "serial").map_err(at)?,
+            poll_sleep_ns: small(get_int(a, "poll_sleep").map_err(at)?, "poll_sleep")
+                .map_err(at)?,
             early_inputs: either(a, "inputs", "before-wait", "after-wait").map_err(at)?,
             opaque_thread_number: either(a, "thread_number", "loaded", "mov").map_err(at)?,
             constant_extents: either(a, "extents", "constant", "record").map_err(at)?,
@@ -621,6 +626,7 @@ impl KernelPlan {
                 .attr("ring_slots", int(c.ring_slots as u64))
                 .attr("ring_slot_bytes", int(c.ring_slot_bytes as u64))
                 .attr("smem_scratch", int(c.smem_scratch))
+                .attr("poll_sleep", int(c.poll_sleep_ns as u64))
                 .attr(
                     "weight_loads",
                     s(if c.weights_evict_first {
@@ -803,6 +809,7 @@ mod tests {
                 weights_evict_first: true,
                 event_fences: true,
                 parallel_waits: false,
+                poll_sleep_ns: 0,
                 early_inputs: true,
                 opaque_thread_number: true,
                 constant_extents: true,
@@ -899,7 +906,7 @@ mod tests {
                 format!("\"kernel.op\"() {{index = {i} : i64, name = \"tg.matmul\", result = #kernel.place<shared, 0, 64>, matvec = \"row\", unroll = 1 : i64{x}}} : () -> ()\n")
             };
             format!(
-                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"}} : () -> ()",
+                "\"kernel.plan\"() ({{\n\"kernel.code\"() ({{\n{}{}}}) {{id = 0 : i64, task = 0 : i64, kind = \"mlp\", smem = 64 : i64, scratch = 0 : i64}} : () -> ()\n}}) {{threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", poll_sleep = 32 : i64, inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"}} : () -> ()",
                 op(1, a),
                 op(2, b)
             )
@@ -911,11 +918,11 @@ mod tests {
                 "must be directly inside a kernel.code",
             ),
             (
-                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"} : () -> ()",
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"sideways\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", poll_sleep = 32 : i64, inputs = \"after-wait\", thread_number = \"mov\", extents = \"record\"} : () -> ()",
                 "'prefetch' must be \"next\" or \"own\"",
             ),
             (
-                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", inputs = \"after-wait\", thread_number = \"auto\", extents = \"record\"} : () -> ()",
+                "\"kernel.plan\"() ({}) {threads = 512 : i64, registers = 0 : i64, prefetch_bytes = 0 : i64, prefetch = \"own\", ring_slots = 0 : i64, ring_slot_bytes = 0 : i64, smem_scratch = 0 : i64, weight_loads = \"normal\", events = \"fences\", waits = \"serial\", poll_sleep = 32 : i64, inputs = \"after-wait\", thread_number = \"auto\", extents = \"record\"} : () -> ()",
                 "'thread_number' must be \"loaded\" or \"mov\"",
             ),
             (
