@@ -14,6 +14,7 @@ done
 MKC=$M comp bs-h $S
 MKC=$M comp bs-c $S --tile-extents constant
 MKC=$M comp bs-p3 $S --preload 3
+MKC=$M comp bs-u8 $S --matvec-unroll 8
 MKC=$M comp bs-cp3 $S --tile-extents constant --preload 3
 MKC=$M comp bs-m3 $S --trace-mark op-3
 MKC=$M comp bs-cm3 $S --tile-extents constant --trace-mark op-3
