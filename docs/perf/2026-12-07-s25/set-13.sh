@@ -29,3 +29,5 @@ MKC=$M comp b8-h $C/llama-3.1-8b.json
 MKC=$M comp b8-c $C/llama-3.1-8b.json --tile-extents constant
 MKC=$M comp b1q-h $C/llama-3.2-1b.json --quantize q4_0 --int8-activations
 MKC=$M comp b1q-c $C/llama-3.2-1b.json --quantize q4_0 --int8-activations --tile-extents constant
+MKC=$M comp b8q-h $C/llama-3.1-8b.json --quantize q4_0 --int8-activations
+MKC=$M comp b8q-c $C/llama-3.1-8b.json --quantize q4_0 --int8-activations --tile-extents constant
