@@ -131,6 +131,7 @@ impl Level {
                 TileOptions {
                     prune_waits: o.prune_waits,
                     last_signal_bytes: o.last_signal_bytes,
+                    min_tile_bytes: o.min_tile_bytes,
                     ..Default::default()
                 }
                 .spell("tile"),
@@ -168,6 +169,8 @@ pub struct PipelineOptions {
     pub prune_waits: bool,
     /// `tile{last-signal-bytes}`.
     pub last_signal_bytes: f64,
+    /// `tile{min-tile-bytes}`.
+    pub min_tile_bytes: f64,
     /// `select-kernels{...}`: how the megakernel is generated.
     pub kernel: KernelOptions,
 }
@@ -183,6 +186,7 @@ impl Default for PipelineOptions {
             cost_model: None,
             prune_waits: tile.prune_waits,
             last_signal_bytes: tile.last_signal_bytes,
+            min_tile_bytes: tile.min_tile_bytes,
             kernel: KernelOptions::default(),
         }
     }
@@ -212,6 +216,10 @@ mod tests {
             Level::Tasks.pipeline(&o),
             "builtin.module(canonicalize,split-attention{parts=4},fuse,cse,dce,tile{prune-waits=false})"
         );
+        o.min_tile_bytes = 1024.0;
+        assert!(Level::Tasks
+            .pipeline(&o)
+            .ends_with("tile{min-tile-bytes=1024 prune-waits=false})"));
         o.kernel.threads = 256;
         assert!(Level::Ptx
             .pipeline(&o)

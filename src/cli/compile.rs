@@ -189,6 +189,12 @@ pub struct CompileArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = PipelineOptions::default().last_signal_bytes)]
     pub last_signal_bytes: f64,
+    /// Tiling: no task moves fewer bytes than this unless its result cannot be cut (a
+    /// task that moves too little is all overhead); smaller lets small results (Qwen3's
+    /// q/k norm and rope) spread over more SMs (`tile{min-tile-bytes}`).
+    #[arg(long, value_name = "BYTES",
+          default_value_t = PipelineOptions::default().min_tile_bytes)]
+    pub min_tile_bytes: f64,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -399,6 +405,7 @@ impl CompileArgs {
                 cost_model: self.cost_model.clone(),
                 prune_waits: self.prune_waits,
                 last_signal_bytes: self.last_signal_bytes,
+                min_tile_bytes: self.min_tile_bytes,
                 kernel: self.kernel.options(),
             },
             short_steps: self.short_steps,

@@ -25,6 +25,7 @@ MKC=$M comp b1-s0 $C/llama-3.2-1b.json --poll-sleep 0
 MKC=$M comp b1-c $C/llama-3.2-1b.json --tile-extents constant
 MKC=$M comp q3-h $C/qwen3-0.6b.json
 MKC=$M comp q3-c $C/qwen3-0.6b.json --tile-extents constant
+MKC=$M comp q3-m1k $C/qwen3-0.6b.json --min-tile-bytes 1024
 MKC=$M comp b8-h $C/llama-3.1-8b.json
 MKC=$M comp b8-c $C/llama-3.1-8b.json --tile-extents constant
 MKC=$M comp b1q-h $C/llama-3.2-1b.json --quantize q4_0 --int8-activations
