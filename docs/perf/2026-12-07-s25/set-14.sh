@@ -1,0 +1,7 @@
+# Session 25's second call (built, not run): the 8B rows of set 13 (they do not fit one call's 64 MiB with it).
+C=tests/fixtures/configs
+M=target/release/mkc
+MKC=$M comp b8-h $C/llama-3.1-8b.json
+MKC=$M comp b8-c $C/llama-3.1-8b.json --tile-extents constant
+MKC=$M comp b8q-h $C/llama-3.1-8b.json --quantize q4_0 --int8-activations
+MKC=$M comp b8q-c $C/llama-3.1-8b.json --quantize q4_0 --int8-activations --tile-extents constant
