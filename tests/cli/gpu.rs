@@ -591,8 +591,9 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
     // cache length that is not a multiple of 8 (attention's scalar paths), the combine as
     // a prologue of the output projection, and 16 parts (sms / KV heads for Llama-3.2-1B,
     // whose tiles then hold a KV head's query heads and their warps share K and V loads;
-    // the fixtures' tiles keep one head at 132 SMs).
-    let variants: [&[&str]; 7] = [
+    // the fixtures' tiles keep one head at 132 SMs), and box extents as constants of the
+    // codes.
+    let variants: [&[&str]; 8] = [
         &[],
         &["--stream-slots", "4", "--threads", "256"],
         &[
@@ -607,6 +608,7 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
         &["--ctx", "100"],
         &["--attention-combine", "prologue"],
         &["--attention-parts", "16"],
+        &["--tile-extents", "constant"],
     ];
     for model in &models {
         for (v, flags) in variants.iter().enumerate() {
