@@ -814,6 +814,35 @@ fn gpu_every_fixture_passes_on_the_device() {
     }
 }
 
+/// `--tile-extents constant` (a box extent every task of a code shares is a constant of the
+/// code, not words of its record) computes what the simulator does, on every fixture's three
+/// programs.
+#[test]
+fn gpu_constant_extents_pass_on_the_device() {
+    if no_gpu("gpu_constant_extents_pass_on_the_device") {
+        return;
+    }
+    for name in FIXTURES {
+        let dir = repo("tests/fixtures").join(name);
+        let flags = [
+            "--short-steps",
+            "8",
+            "--long-steps",
+            "16",
+            "--tile-extents",
+            "constant",
+        ];
+        let art = compile_artifact(&dir, &format!("{name}-constant-extents"), &flags);
+        let o = check_on_gpu(&dir, &art, false);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j = last_json(&o);
+        assert!(
+            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+            "{name}: {j}"
+        );
+    }
+}
+
 /// Tiles of a KV head's query heads (16 parts on 32 SMs: a part and one KV head's two query
 /// heads a tile) take the kernel's online attention (one pass: K and V of a block copied
 /// into shared memory together, scored for the group's heads at once; `--attention-kernel
