@@ -120,6 +120,43 @@ pub(crate) fn plan_task(
     })
 }
 
+/// Tasks with one key share one code, numbered in order of their first task: per code its
+/// first task, and per task its code and plan.
+fn number_codes(plans: Vec<TaskPlan>) -> (Vec<TaskId>, Vec<(usize, TaskPlan)>) {
+    let mut first: Vec<TaskId> = Vec::new();
+    let mut code_of: HashMap<String, usize> = HashMap::new();
+    let tasks = plans
+        .into_iter()
+        .enumerate()
+        .map(|(t, plan)| {
+            let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
+                first.push(TaskId::new(t));
+                first.len() - 1
+            });
+            (c, plan)
+        })
+        .collect();
+    (first, tasks)
+}
+
+/// The tasks' plans, each key extended by the task's extents on the axes where its code's
+/// tasks differ (`uniform`'s `None`s), so that tasks of one code and one set of extents
+/// share a key.
+fn split_ragged(tasks: Vec<(usize, TaskPlan)>, uniform: &[Vec<Option<i64>>]) -> Vec<TaskPlan> {
+    tasks
+        .into_iter()
+        .map(|(c, mut plan)| {
+            for (axis, e) in uniform[c].iter().enumerate() {
+                if e.is_none() {
+                    let (lo, hi) = (plan.boxes[2 * axis], plan.boxes[2 * axis + 1]);
+                    let _ = write!(plan.key, "#x{}", hi - lo);
+                }
+            }
+            plan
+        })
+        .collect()
+}
+
 /// Per code, per box axis of its tasks' parameters (`TaskPlan::boxes`, bound pairs): the
 /// largest extent over the code's tasks, and the extent where all of them have the same.
 fn box_extents(
@@ -180,8 +217,9 @@ pub(crate) struct Codes {
 
 impl Codes {
     /// Plans every task; tasks with one key share one code, numbered in order of their first
-    /// task. (A group's structure is worked out once, not per task.)
-    pub(crate) fn of(body: &Body, program: &TaskProgram) -> Result<Codes, String> {
+    /// task. (A group's structure is worked out once, not per task.) With `split`, the tasks
+    /// of a key whose box extents differ get a code for each set of them.
+    pub(crate) fn of(body: &Body, program: &TaskProgram, split: bool) -> Result<Codes, String> {
         let func =
             mkc_ir::dialect::builtin::first_func(body).ok_or("the module has no function")?;
         let steps = builtin::func_body(body, func)?.steps;
@@ -218,18 +256,16 @@ impl Codes {
                 format!("s{}", structures.entry(sig).or_insert(n))
             })
             .collect();
-        let mut first: Vec<TaskId> = Vec::new();
-        let mut code_of: HashMap<String, usize> = HashMap::new();
-        let mut tasks = Vec::with_capacity(program.graph.tasks.len());
-        for (t, task) in &program.graph.tasks {
-            let plan = plan_task(body, &steps, &signatures, &placed, task)?;
-            let c = *code_of.entry(plan.key.clone()).or_insert_with(|| {
-                first.push(t);
-                first.len() - 1
-            });
-            tasks.push((c, plan));
+        let mut plans = Vec::with_capacity(program.graph.tasks.len());
+        for (_, task) in &program.graph.tasks {
+            plans.push(plan_task(body, &steps, &signatures, &placed, task)?);
         }
-        let (largest, uniform) = box_extents(&tasks, first.len());
+        let (mut first, mut tasks) = number_codes(plans);
+        let (mut largest, mut uniform) = box_extents(&tasks, first.len());
+        if split && uniform.iter().any(|u| u.contains(&None)) {
+            (first, tasks) = number_codes(split_ragged(tasks, &uniform));
+            (largest, uniform) = box_extents(&tasks, first.len());
+        }
         Ok(Codes {
             steps,
             buffers,
@@ -660,6 +696,42 @@ mod tests {
             offsets: Vec::new(),
             boxes: boxes.to_vec(),
         }
+    }
+
+    fn keyed(key: &str, boxes: &[i64]) -> TaskPlan {
+        TaskPlan {
+            key: key.into(),
+            ..plan(boxes)
+        }
+    }
+
+    #[test]
+    fn split_codes_have_one_set_of_extents_each() {
+        // Key a: rows of 21, 22, 21 (ragged), columns 64; key b: uniform.
+        let plans = vec![
+            keyed("a", &[0, 21, 0, 64]),
+            keyed("b", &[0, 8, 0, 8]),
+            keyed("a", &[21, 43, 0, 64]),
+            keyed("a", &[43, 64, 0, 64]),
+            keyed("b", &[8, 16, 0, 8]),
+        ];
+        let (first, tasks) = number_codes(plans);
+        assert_eq!(first.iter().map(|t| t.index()).collect::<Vec<_>>(), [0, 1]);
+        let (_, uniform) = box_extents(&tasks, first.len());
+        assert_eq!(uniform[0], [None, Some(64)]);
+        let (first, tasks) = number_codes(split_ragged(tasks, &uniform));
+        // a with 21 rows (tasks 0 and 3), b, a with 22 rows (task 2): numbered by first task.
+        assert_eq!(
+            first.iter().map(|t| t.index()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            tasks.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            [0, 1, 2, 0, 1]
+        );
+        let (_, uniform) = box_extents(&tasks, first.len());
+        assert!(uniform.iter().flatten().all(Option::is_some), "{uniform:?}");
+        assert_eq!(uniform[2], [Some(22), Some(64)]);
     }
 
     #[test]

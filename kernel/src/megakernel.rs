@@ -8,7 +8,7 @@ use crate::gen::*;
 use crate::matvec::*;
 use crate::tables::{tables, Tables};
 use crate::Kernel;
-use mkc_ir::dialect::kernel::{KernelConfig, KernelPlan, TraceMark};
+use mkc_ir::dialect::kernel::{BoxExtents, KernelConfig, KernelPlan, TraceMark};
 use mkc_ir::dialect::task::{BufferId, TaskProgram};
 use mkc_ir::{Body, EntityRef};
 use std::fmt::Write;
@@ -27,7 +27,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         .schedule
         .as_ref()
         .ok_or("the task graph is not scheduled (run the 'schedule' pass)")?;
-    let codes = Codes::of(body, program)?;
+    let codes = Codes::of(body, program, opts.extents == BoxExtents::Split)?;
     let matches = codes.first.len() == plan.codes.len()
         && codes
             .first
@@ -57,7 +57,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         early_inputs: opts.early_inputs,
         early: Vec::new(),
         thread_per_case: false,
-        constant_extents: opts.constant_extents,
+        constant_extents: opts.extents != BoxExtents::Record,
         fixed_extents: Vec::new(),
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a

@@ -12,7 +12,7 @@ use crate::ops::plan_op;
 use crate::scratch::ScratchPlan;
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::kernel::{
-    Choice, CodePlan, KernelConfig, KernelPlan, MatvecPath, OpPlan, Place, TraceMark,
+    BoxExtents, Choice, CodePlan, KernelConfig, KernelPlan, MatvecPath, OpPlan, Place, TraceMark,
 };
 use mkc_ir::dialect::task::{TaskProgram, TileBox};
 use mkc_ir::{Body, EntityRef, OpId, Target, ValueId};
@@ -63,8 +63,8 @@ mkc_passes::pass_options! {
         early_inputs: bool = true => "early-inputs",
         /// How each code reads the thread's number: loaded (with a volatile load of a shared zero added, so that ptxas cannot hoist the codes' arithmetic on it out of the loop, where it holds registers across every code), mov (once a pass, an opaque move), or auto (loaded unless a product dequantizes blocks: those kernels then spill).
         thread_number: String = "auto".to_string() => "thread-number",
-        /// A box's extent that every task of a code shares is a constant of the code's text, so its index arithmetic divides by constants (off: every bound is read from the task's record).
-        constant_extents: bool = false => "constant-extents",
+        /// Where a code's box extents come from: record (every bound a word of the task's record), constant (an extent every task of a code shares is a constant of the code's text, so its index arithmetic divides by constants), or split (constant, with the tasks of a code whose extents differ given a code per set of extents).
+        tile_extents: String = "record".to_string() => "tile-extents",
         /// RMS norms copy their weight into shared memory as they start, beside the sum of squares' loads.
         staged_norm_weights: bool = true => "staged-norm-weights",
         /// Output lanes of decode attention a warp computes at least (1, 2, 4 or 8).
@@ -160,7 +160,7 @@ impl KernelOptions {
             early_inputs: self.early_inputs,
             // (Decided with the codes: `plan`.)
             opaque_thread_number: false,
-            constant_extents: self.constant_extents,
+            extents: BoxExtents::parse(&self.tile_extents)?,
             trace_mark: TraceMark::parse(&self.trace_mark)?,
         })
     }
@@ -220,7 +220,7 @@ pub fn plan(
         return Err("the task graph is not scheduled (run the 'schedule' pass)".into());
     }
     let mut config = o.config(target)?;
-    let codes = Codes::of(body, program)?;
+    let codes = Codes::of(body, program, config.extents == BoxExtents::Split)?;
     let plans: Vec<CodePlan> = (0..codes.first.len())
         .map(|c| {
             let shape = codes.shape(body, program, c)?;

@@ -328,11 +328,12 @@ pub struct KernelArgs {
           value_parser = ["auto", "loaded", "mov"])]
     pub thread_number: String,
     /// Megakernel: where the extents of a task's boxes come from: record (every bound is a
-    /// word of the task's record) or constant (an extent every task of a code shares is a
+    /// word of the task's record), constant (an extent every task of a code shares is a
     /// constant of the code, so its index arithmetic divides by constants, not by words
-    /// read at run time).
-    #[arg(long, value_name = "FROM", default_value = pick(KERNEL.constant_extents, "constant", "record"),
-          value_parser = ["constant", "record"])]
+    /// read at run time) or split (constant, and the tasks of a code whose extents differ,
+    /// rows split unevenly over the tasks, get a code for each set of extents).
+    #[arg(long, value_name = "FROM", default_value = KERNEL.tile_extents.as_str(),
+          value_parser = ["record", "constant", "split"])]
     pub tile_extents: String,
     /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
     /// into shared memory beside the sum of squares, one L2 round trip for both) or global
@@ -384,7 +385,7 @@ impl KernelArgs {
             poll_sleep: self.poll_sleep,
             early_inputs: self.step_inputs == "before-wait",
             thread_number: self.thread_number.clone(),
-            constant_extents: self.tile_extents == "constant",
+            tile_extents: self.tile_extents.clone(),
             staged_norm_weights: self.norm_weights == "staged",
             trace_mark: self.trace_mark.clone().unwrap_or_default(),
         }

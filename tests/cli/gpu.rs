@@ -592,8 +592,8 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
     // a prologue of the output projection, and 16 parts (sms / KV heads for Llama-3.2-1B,
     // whose tiles then hold a KV head's query heads and their warps share K and V loads;
     // the fixtures' tiles keep one head at 132 SMs), and box extents as constants of the
-    // codes.
-    let variants: [&[&str]; 8] = [
+    // codes (the ragged ones split into codes of their own, or not).
+    let variants: [&[&str]; 9] = [
         &[],
         &["--stream-slots", "4", "--threads", "256"],
         &[
@@ -609,6 +609,7 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
         &["--attention-combine", "prologue"],
         &["--attention-parts", "16"],
         &["--tile-extents", "constant"],
+        &["--tile-extents", "split"],
     ];
     for model in &models {
         for (v, flags) in variants.iter().enumerate() {
@@ -815,31 +816,33 @@ fn gpu_every_fixture_passes_on_the_device() {
 }
 
 /// `--tile-extents constant` (a box extent every task of a code shares is a constant of the
-/// code, not words of its record) computes what the simulator does, on every fixture's three
-/// programs.
+/// code, not words of its record) and `split` (and a code per set of extents where they
+/// differ) compute what the simulator does, on every fixture's three programs.
 #[test]
 fn gpu_constant_extents_pass_on_the_device() {
     if no_gpu("gpu_constant_extents_pass_on_the_device") {
         return;
     }
     for name in FIXTURES {
-        let dir = repo("tests/fixtures").join(name);
-        let flags = [
-            "--short-steps",
-            "8",
-            "--long-steps",
-            "16",
-            "--tile-extents",
-            "constant",
-        ];
-        let art = compile_artifact(&dir, &format!("{name}-constant-extents"), &flags);
-        let o = check_on_gpu(&dir, &art, false);
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j = last_json(&o);
-        assert!(
-            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
-            "{name}: {j}"
-        );
+        for extents in ["constant", "split"] {
+            let dir = repo("tests/fixtures").join(name);
+            let flags = [
+                "--short-steps",
+                "8",
+                "--long-steps",
+                "16",
+                "--tile-extents",
+                extents,
+            ];
+            let art = compile_artifact(&dir, &format!("{name}-{extents}-extents"), &flags);
+            let o = check_on_gpu(&dir, &art, false);
+            assert!(o.status.success(), "{name} {extents}: {}", text(&o.stderr));
+            let j = last_json(&o);
+            assert!(
+                j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+                "{name} {extents}: {j}"
+            );
+        }
     }
 }
 

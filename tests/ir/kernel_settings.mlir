@@ -1,4 +1,4 @@
-// RUN: --pass-pipeline='builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{threads=256 event-fences=true parallel-waits=false weights-evict-first=false prefetch-next=false l2-prefetch=4096 max-registers=0 early-inputs=false thread-number=mov constant-extents=true poll-sleep=0})'
+// RUN: --pass-pipeline='builtin.module(attach-target{sms=2},fuse,tile,schedule,select-kernels{threads=256 event-fences=true parallel-waits=false weights-evict-first=false prefetch-next=false l2-prefetch=4096 max-registers=0 early-inputs=false thread-number=mov tile-extents=constant poll-sleep=0})'
 // The kernel-wide settings the options choose, as the plan records them.
 func.func @f(%x: tensor<256xf32>, %g: tensor<256xbf16> {mkc.weight = "g"}, %wt: tensor<64x256xbf16> {mkc.weight = "wt"}, %wn: tensor<256x64xbf16> {mkc.weight = "wn"}) -> (tensor<64xf32>, tensor<64xf32>) {
   %h = "tg.rms_norm"(%x, %g) {axis = 0 : i64, epsilon = 1.0e-6 : f64} : (tensor<256xf32>, tensor<256xbf16>) -> tensor<256xf32>

@@ -8,11 +8,13 @@ F=tests/fixtures
 M=target/release/mkc
 for f in llama-tiny qwen3-tiny mistral-tiny qwen2-tiny llama3-tiny; do
   MKC=$M comp fxc-$f $F/$f --tile-extents constant --short-steps 8 --long-steps 16
+  MKC=$M comp fxx-$f $F/$f --tile-extents split --short-steps 8 --long-steps 16
   MKC=$M comp fxp3-$f $F/$f --preload 3 --short-steps 8 --long-steps 16
   MKC=$M comp fxs0-$f $F/$f --poll-sleep 0 --short-steps 8 --long-steps 16
 done
 MKC=$M comp bs-h $S
 MKC=$M comp bs-c $S --tile-extents constant
+MKC=$M comp bs-x $S --tile-extents split
 MKC=$M comp bs-p3 $S --preload 3
 MKC=$M comp bs-u8 $S --matvec-unroll 8
 MKC=$M comp bs-cp3 $S --tile-extents constant --preload 3
@@ -23,8 +25,11 @@ MKC=$M comp bs-s128 $S --poll-sleep 128
 MKC=$M comp b1-h $C/llama-3.2-1b.json
 MKC=$M comp b1-s0 $C/llama-3.2-1b.json --poll-sleep 0
 MKC=$M comp b1-c $C/llama-3.2-1b.json --tile-extents constant
+MKC=$M comp b1-x $C/llama-3.2-1b.json --tile-extents split
 MKC=$M comp q3-h $C/qwen3-0.6b.json
 MKC=$M comp q3-c $C/qwen3-0.6b.json --tile-extents constant
+MKC=$M comp q3-x $C/qwen3-0.6b.json --tile-extents split
 MKC=$M comp q3-m1k $C/qwen3-0.6b.json --min-tile-bytes 1024
 MKC=$M comp b1q-h $C/llama-3.2-1b.json --quantize q4_0 --int8-activations
 MKC=$M comp b1q-c $C/llama-3.2-1b.json --quantize q4_0 --int8-activations --tile-extents constant
+MKC=$M comp b1q-x $C/llama-3.2-1b.json --quantize q4_0 --int8-activations --tile-extents split

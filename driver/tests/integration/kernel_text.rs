@@ -147,7 +147,7 @@ fn constant_extents_leave_the_codes_fewer_words_to_read_and_no_divisions_by_them
         kernel_mlir(
             "llama-tiny",
             KernelOptions {
-                constant_extents: constant,
+                tile_extents: if constant { "constant" } else { "record" }.into(),
                 ..KernelOptions::default()
             },
         )
@@ -176,6 +176,40 @@ fn constant_extents_leave_the_codes_fewer_words_to_read_and_no_divisions_by_them
     };
     assert!(sum(&record) > 0, "the record's extents divide somewhere");
     assert_eq!(sum(&constant), 0, "llama-tiny's codes share their extents");
+}
+
+#[test]
+fn split_extents_give_ragged_tasks_codes_of_their_own_and_leave_no_divisions_by_them() {
+    let kernel = |extents: &str| {
+        kernel_mlir(
+            "llama-tiny",
+            KernelOptions {
+                tile_extents: extents.into(),
+                ..KernelOptions::default()
+            },
+        )
+    };
+    let (constant, split) = (cases(&kernel("constant")), cases(&kernel("split")));
+    let outside_attention = |cs: &[(String, String)]| {
+        cs.iter()
+            .filter(|(kind, _)| !kind.starts_with("attention"))
+            .map(|(_, t)| divisions_by_variables(t))
+            .sum::<usize>()
+    };
+    assert_eq!(outside_attention(&split), 0);
+    // llama-tiny's tiles of some results are ragged (rows split unevenly over their tasks).
+    assert!(split.len() > constant.len(), "nothing split");
+    let words = |cs: &[(String, String)]| cs.iter().map(|(_, t)| record_words(t)).sum::<usize>();
+    let per_code = |cs: &[(String, String)]| words(cs) as f64 / cs.len() as f64;
+    assert!(
+        per_code(&split) < per_code(&constant),
+        "split codes read fewer words"
+    );
+    // Every kind of the constant kernel is still there.
+    for (kind, _) in &constant {
+        let k = kind.split(" (").next().unwrap();
+        assert!(split.iter().any(|(s, _)| s.starts_with(k)), "{k} lost");
+    }
 }
 
 #[test]

@@ -306,11 +306,41 @@ pub struct KernelConfig {
     /// shared word that holds 0 (else an opaque `mov` of `%tid.x`, whose arithmetic ptxas
     /// hoists out of the loop).
     pub opaque_thread_number: bool,
-    /// A box's extent that every task of a code shares is a constant of the code (else
-    /// every bound is a word of the task's record).
-    pub constant_extents: bool,
+    /// Where a code's box extents come from.
+    pub extents: BoxExtents,
     /// Where a traced task stamps the end of its wait instead (`None`: after the wait).
     pub trace_mark: Option<TraceMark>,
+}
+
+/// Where the extents of a code's boxes come from (the plan's `extents`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoxExtents {
+    /// Every bound is a word of the task's record.
+    Record,
+    /// An extent every task of a code shares is a constant of the code.
+    Constant,
+    /// As `Constant`, and the tasks of one key whose extents differ (rows split unevenly)
+    /// get a code for each set of extents.
+    Split,
+}
+
+impl BoxExtents {
+    pub const NAMES: [&'static str; 3] = ["record", "constant", "split"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Result<BoxExtents, String> {
+        match s {
+            "record" => Ok(BoxExtents::Record),
+            "constant" => Ok(BoxExtents::Constant),
+            "split" => Ok(BoxExtents::Split),
+            _ => Err(format!(
+                "box extents come from record, constant or split, not '{s}'"
+            )),
+        }
+    }
 }
 
 /// A point inside a task's code where, with `--trace-mark`, the profile's second stamp (the
@@ -587,7 +617,7 @@ impl KernelPlan {
                 .map_err(at)?,
             early_inputs: either(a, "inputs", "before-wait", "after-wait").map_err(at)?,
             opaque_thread_number: either(a, "thread_number", "loaded", "mov").map_err(at)?,
-            constant_extents: either(a, "extents", "constant", "record").map_err(at)?,
+            extents: BoxExtents::parse(get_str(a, "extents").map_err(at)?).map_err(at)?,
             trace_mark: match a.get("trace_mark") {
                 Some(_) => TraceMark::parse(get_str(a, "trace_mark").map_err(at)?).map_err(at)?,
                 None => None,
@@ -667,14 +697,7 @@ impl KernelPlan {
                         "mov"
                     }),
                 )
-                .attr(
-                    "extents",
-                    s(if c.constant_extents {
-                        "constant"
-                    } else {
-                        "record"
-                    }),
-                ),
+                .attr("extents", s(c.extents.name())),
         );
         if let Some(m) = c.trace_mark {
             body.ops[plan].attrs.set("trace_mark", s(&m.name()));
@@ -812,7 +835,7 @@ mod tests {
                 poll_sleep_ns: 0,
                 early_inputs: true,
                 opaque_thread_number: true,
-                constant_extents: true,
+                extents: BoxExtents::Split,
                 trace_mark: Some(TraceMark::InputRounded),
             },
             codes: vec![
