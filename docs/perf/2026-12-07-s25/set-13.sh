@@ -30,6 +30,3 @@ MKC=$M comp q3-h $C/qwen3-0.6b.json
 MKC=$M comp q3-c $C/qwen3-0.6b.json --tile-extents constant
 MKC=$M comp q3-x $C/qwen3-0.6b.json --tile-extents split
 MKC=$M comp q3-m1k $C/qwen3-0.6b.json --min-tile-bytes 1024
-MKC=$M comp b1q-h $C/llama-3.2-1b.json --quantize q4_0 --int8-activations
-MKC=$M comp b1q-c $C/llama-3.2-1b.json --quantize q4_0 --int8-activations --tile-extents constant
-MKC=$M comp b1q-x $C/llama-3.2-1b.json --quantize q4_0 --int8-activations --tile-extents split
