@@ -424,11 +424,15 @@ fn emit_code_ops(
     if plan.ops.len() > shape.ops.len() {
         return Err("the kernel plan names more ops than the code has".into());
     }
+    // Parameters are words of the task's record in shared memory, taken in order.
     let next = std::cell::Cell::new(0i64);
-    // Parameters are words of the task's record in shared memory.
+    let word = || {
+        let i = next.get();
+        next.set(i + 1);
+        i
+    };
     let param = |g: &mut Gen| {
-        let i = g.i64c(next.get());
-        next.set(next.get() + 1);
+        let i = g.i64c(word());
         let p = g.op(format!(
             "llvm.getelementptr {params}[{i}] : (!llvm.ptr<3>, i64) -> !llvm.ptr<3>, i64"
         ));
@@ -480,7 +484,7 @@ fn emit_code_ops(
                         let lo = param(g);
                         let hi = match uniform.get(axis).copied().flatten() {
                             Some(e) => {
-                                next.set(next.get() + 1);
+                                word();
                                 let ec = g.i64c(e);
                                 let hi = g.op(format!("arith.addi {lo}, {ec} : i64"));
                                 g.fixed_extents.push((hi.clone(), lo.clone(), e));

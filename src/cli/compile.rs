@@ -3,6 +3,7 @@
 use super::{finish, write_output, LevelArg};
 use clap::Args;
 use mkc_driver::{CompileOptions, Level, ModelOptions, PipelineOptions};
+use mkc_ir::dialect::kernel::BoxExtents;
 use mkc_ir::{ElemType, Target, TargetSpec};
 use mkc_kernel::KernelOptions;
 use std::path::PathBuf;
@@ -333,7 +334,7 @@ pub struct KernelArgs {
     /// read at run time) or split (constant, and the tasks of a code whose extents differ,
     /// rows split unevenly over the tasks, get a code for each set of extents).
     #[arg(long, value_name = "FROM", default_value = KERNEL.tile_extents.as_str(),
-          value_parser = ["record", "constant", "split"])]
+          value_parser = BoxExtents::NAMES)]
     pub tile_extents: String,
     /// Megakernel: where an RMS norm's weight comes from when it normalizes: staged (loaded
     /// into shared memory beside the sum of squares, one L2 round trip for both) or global

@@ -14,5 +14,5 @@ comp() { # name model flags... (MKC: the compiler; ENVS: env assignments for it)
 source "$H/set-$ART_SET.sh"
 xz -T2 -6 -c target/rt/release/mkc > $D/mkc.xz
 tar -C $D -cf - art | xz -T2 -6 > $D/art.txz && rm -rf $D/art
-cp "$H/call.sh" docs/perf/2026-12-07-s22/expected-run.txt ../shared/bench/peer_decode.py ../shared/configs/smollm2-135m.json docs/perf/2026-12-06-s19/ph.py $D/
+cp "$H/../2026-12-07-s24/call.sh" docs/perf/2026-12-07-s22/expected-run.txt ../shared/bench/peer_decode.py ../shared/configs/smollm2-135m.json docs/perf/2026-12-06-s19/ph.py $D/
 du -sh $D/*

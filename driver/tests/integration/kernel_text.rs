@@ -136,6 +136,16 @@ fn divisions_by_variables(code: &str) -> usize {
     count
 }
 
+/// [`divisions_by_variables`] over the codes but attention's (which also divides by counts
+/// of the step's position).
+fn divisions_outside_attention(codes: &[(String, String)]) -> usize {
+    codes
+        .iter()
+        .filter(|(kind, _)| !kind.starts_with("attention"))
+        .map(|(_, t)| divisions_by_variables(t))
+        .sum()
+}
+
 /// Words of the task's record a code loads (i64 loads from shared memory).
 fn record_words(code: &str) -> usize {
     code.matches(": !llvm.ptr<3> -> i64").count()
@@ -167,15 +177,15 @@ fn constant_extents_leave_the_codes_fewer_words_to_read_and_no_divisions_by_them
         fewer += (record_words(c) < record_words(r)) as usize;
     }
     assert!(fewer > 3, "only {fewer} codes read fewer words");
-    // (Attention also divides by counts of the step's position.)
-    let sum = |cs: &[(String, String)]| {
-        cs.iter()
-            .filter(|(kind, _)| !kind.starts_with("attention"))
-            .map(|(_, t)| divisions_by_variables(t))
-            .sum::<usize>()
-    };
-    assert!(sum(&record) > 0, "the record's extents divide somewhere");
-    assert_eq!(sum(&constant), 0, "llama-tiny's codes share their extents");
+    assert!(
+        divisions_outside_attention(&record) > 0,
+        "the record's extents divide somewhere"
+    );
+    assert_eq!(
+        divisions_outside_attention(&constant),
+        0,
+        "llama-tiny's codes share their extents"
+    );
 }
 
 #[test]
@@ -190,13 +200,7 @@ fn split_extents_give_ragged_tasks_codes_of_their_own_and_leave_no_divisions_by_
         )
     };
     let (constant, split) = (cases(&kernel("constant")), cases(&kernel("split")));
-    let outside_attention = |cs: &[(String, String)]| {
-        cs.iter()
-            .filter(|(kind, _)| !kind.starts_with("attention"))
-            .map(|(_, t)| divisions_by_variables(t))
-            .sum::<usize>()
-    };
-    assert_eq!(outside_attention(&split), 0);
+    assert_eq!(divisions_outside_attention(&split), 0);
     // llama-tiny's tiles of some results are ragged (rows split unevenly over their tasks).
     assert!(split.len() > constant.len(), "nothing split");
     let words = |cs: &[(String, String)]| cs.iter().map(|(_, t)| record_words(t)).sum::<usize>();

@@ -325,6 +325,8 @@ pub enum BoxExtents {
 }
 
 impl BoxExtents {
+    const ALL: [BoxExtents; 3] = [BoxExtents::Record, BoxExtents::Constant, BoxExtents::Split];
+    /// The names, in the order of the variants.
     pub const NAMES: [&'static str; 3] = ["record", "constant", "split"];
 
     pub fn name(self) -> &'static str {
@@ -332,14 +334,10 @@ impl BoxExtents {
     }
 
     pub fn parse(s: &str) -> Result<BoxExtents, String> {
-        match s {
-            "record" => Ok(BoxExtents::Record),
-            "constant" => Ok(BoxExtents::Constant),
-            "split" => Ok(BoxExtents::Split),
-            _ => Err(format!(
-                "box extents come from record, constant or split, not '{s}'"
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("box extents come from record, constant or split, not '{s}'"))
     }
 }
 
