@@ -117,6 +117,9 @@ impl Level {
                     .spell("split-argmax"),
                 );
             }
+            if o.split_k {
+                passes.push("split-k".to_string());
+            }
             passes.push(
                 FuseOptions {
                     combine: o.attention_combine.clone(),
@@ -171,6 +174,8 @@ pub struct PipelineOptions {
     pub last_signal_bytes: f64,
     /// `tile{min-tile-bytes}`.
     pub min_tile_bytes: f64,
+    /// `split-k` before `fuse`.
+    pub split_k: bool,
     /// `select-kernels{...}`: how the megakernel is generated.
     pub kernel: KernelOptions,
 }
@@ -187,6 +192,7 @@ impl Default for PipelineOptions {
             prune_waits: tile.prune_waits,
             last_signal_bytes: tile.last_signal_bytes,
             min_tile_bytes: tile.min_tile_bytes,
+            split_k: false,
             kernel: KernelOptions::default(),
         }
     }

@@ -275,8 +275,9 @@ fn partition(
     let mut hits: HashMap<&'static str, u64> = HashMap::new();
     let mut rules = fusion();
     rules.retain(|r| !skip.contains(&r.name));
-    // Only the two groups a merge touches change cost.
-    let mut try_merge = |p: &mut Partition, a: usize, b: usize, rule: &'static str| {
+    // Only the two groups a merge touches change cost. `forced`: a merge the cost model is
+    // not asked about (split-k's).
+    let mut merge_if = |p: &mut Partition, a: usize, b: usize, rule: &'static str, forced: bool| {
         let (ga, gb) = (p.group[a], p.group[b]);
         if ga == gb || !p.can_merge(ga, gb) {
             return;
@@ -284,16 +285,20 @@ fn partition(
         let before = p.group_cost(model, ga, outputs) + p.group_cost(model, gb, outputs);
         let saved = p.group.clone();
         p.merge(ga, gb);
-        if p.group_cost(model, p.group[a], outputs) < before {
+        if forced || p.group_cost(model, p.group[a], outputs) < before {
             *hits.entry(rule).or_default() += 1;
         } else {
             p.group = saved;
         }
     };
+    let mut try_merge = |p: &mut Partition, a: usize, b: usize, rule: &'static str| {
+        merge_if(p, a, b, rule, rule == "split-k-consumer")
+    };
     for stage in [
         Stage::Prologue,
         Stage::Horizontal,
         Stage::Epilogue,
+        Stage::SplitK,
         Stage::Siblings,
         Stage::StepPrologue,
     ] {
@@ -334,6 +339,18 @@ fn partition(
         for rule in stage_rules {
             match stage {
                 Stage::Prologue | Stage::Epilogue => unreachable!("handled above"),
+                Stage::SplitK => {
+                    for c in 0..p.ops.len() {
+                        for k in 0..p.producers[c].len() {
+                            let pr = p.producers[c][k];
+                            if matches_rule(p, rule, pr, c)
+                                && (rule.when)(p.body, p.ops[pr], p.ops[c])
+                            {
+                                try_merge(p, pr, c, rule.name);
+                            }
+                        }
+                    }
+                }
                 Stage::Horizontal => {
                     // Matmuls reading the same value merge (q/k/v; gate/up).
                     for a in 0..p.ops.len() {
@@ -431,6 +448,12 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
     let has = |n: &str| ops.iter().any(|&o| body.ops[o].name == n);
     if has(tg::Attention::NAME) || has(tg::AttentionPartial::NAME) || has(tg::Sdpa::NAME) {
         "attention"
+    } else if has(tg::MatMulAcc::NAME) {
+        if has(tg::MatMul::NAME) {
+            "mlp"
+        } else {
+            "proj_accumulate"
+        }
     } else if has(tg::MatMul::NAME) {
         if has(tg::Silu::NAME) {
             "mlp_gate_up"

@@ -470,6 +470,11 @@ pub enum Stage {
     Horizontal,
     /// A light consumer joins its producer's group: it runs on the producer's tiles.
     Epilogue,
+    /// A product that accumulates onto its result (`tg.matmul_acc`, from `split-k`) joins
+    /// the group that computes its input vector: its tasks each take a slice of that
+    /// vector and add their part of the product (the cost model is not asked: `split-k`
+    /// decided).
+    SplitK,
     /// Light groups split off one heavy group (the cost model kept them out of it) merge.
     Siblings,
     /// Light ops computed from the step's inputs alone join the embedding group.
@@ -595,6 +600,21 @@ pub fn fusion() -> Vec<FusionRule> {
             producer: &[tg::Gather::NAME],
             consumer: &[tg::Cast::NAME, tg::Reshape::NAME],
             when: always,
+        },
+        // An MLP's down projection as split-k (`tg.matmul_acc`) into its gate/up tiles.
+        FusionRule {
+            name: "split-k-consumer",
+            stage: Stage::SplitK,
+            producer: &[
+                tg::MatMul::NAME,
+                tg::Mul::NAME,
+                tg::Silu::NAME,
+                tg::Gelu::NAME,
+                tg::Add::NAME,
+                tg::Cast::NAME,
+            ],
+            consumer: &[tg::MatMulAcc::NAME],
+            when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],
         },
         // Light groups fed by one heavy group (q's and k's per-head norm and rope, kept out
         // of the q/k/v group so that its matrix-vector products split finely) become one.

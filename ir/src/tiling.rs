@@ -293,6 +293,64 @@ pub fn result_in_place(body: &Body, group: OpId, k: usize) -> bool {
         .is_some_and(|o| body.ops[o].name == tg::KvAppend::NAME)
 }
 
+/// The [K, N] a `tg.matmul_acc` computing result `k` of `group` sums over: the space its
+/// split-K tiles ([`tg::SPLIT_K`]) are boxes of. None for other results.
+pub fn split_k_space(body: &Body, group: OpId, k: usize) -> Option<Vec<i64>> {
+    let block = body.entry_block(group, 0)?;
+    let y = *body.blocks[block].ops.last()?;
+    let acc = body
+        .def_op(*body.ops[y].operands.get(k)?)
+        .filter(|&d| body.ops[d].name == tg::MatMulAcc::NAME)?;
+    let (x, n) = (
+        shape_of(body, body.ops[acc].operands[0]),
+        shape_of(body, body.ops[acc].results[0]),
+    );
+    match (&x[..], &n[..]) {
+        (&[kk], &[nn]) => Some(vec![kk, nn]),
+        _ => None,
+    }
+}
+
+/// A result of `group` that a `tg.matmul_acc` (from `split-k`) computes by adds onto a
+/// value another step's group computes (not a cache updated in place): (the result's index,
+/// that value, that step). The producer's tasks write their tiles there too (the sum's
+/// initial value), so the result lives from that step on.
+pub fn accumulates_onto(
+    body: &Body,
+    steps: &[OpId],
+    group: OpId,
+) -> Option<(usize, ValueId, usize)> {
+    let block = body.entry_block(group, 0)?;
+    let y = *body.blocks[block].ops.last()?;
+    for (k, &v) in body.ops[y].operands.iter().enumerate() {
+        let Some(d) = body
+            .def_op(v)
+            .filter(|&d| body.ops[d].name == tg::MatMulAcc::NAME)
+        else {
+            continue;
+        };
+        let acc = body.ops[d].operands[2];
+        let Some(i) = body.blocks[block].args.iter().position(|&a| a == acc) else {
+            continue;
+        };
+        let outer = body.ops[group].operands[i];
+        let Some(producer) = body.def_op(outer) else {
+            continue;
+        };
+        let Some(j) = body.ops[producer].results.iter().position(|&r| r == outer) else {
+            continue;
+        };
+        let grouped = body.entry_block(producer, 0).is_some();
+        if !grouped || result_in_place(body, producer, j) {
+            continue;
+        }
+        if let Some(s) = steps.iter().position(|&o| o == producer) {
+            return Some((k, outer, s));
+        }
+    }
+    None
+}
+
 /// The backward slice of `tile` of result `output` of `group`.
 pub fn slice(body: &Body, group: OpId, output: usize, tile: &[TileBox]) -> Result<Slice, String> {
     let block = body.entry_block(group, 0).ok_or("a group needs a body")?;

@@ -196,6 +196,11 @@ pub struct CompileArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = PipelineOptions::default().min_tile_bytes)]
     pub min_tile_bytes: f64,
+    /// Fusion: an MLP's down projection adds onto the residual from its gate/up tasks, each
+    /// taking a slice of the intermediate vector (`split-k` before `fuse`): one phase a
+    /// layer fewer, the residual summed by atomic adds in any order.
+    #[arg(long)]
+    pub split_k: bool,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -408,6 +413,7 @@ impl CompileArgs {
                 prune_waits: self.prune_waits,
                 last_signal_bytes: self.last_signal_bytes,
                 min_tile_bytes: self.min_tile_bytes,
+                split_k: self.split_k,
                 kernel: self.kernel.options(),
             },
             short_steps: self.short_steps,

@@ -7,7 +7,9 @@
 //! that reads it; its bytes are reused only by values defined after that step, because all
 //! tasks of a step may still be reading while others write. Returned values live to the
 //! end. A result that is an updated KV cache (`tg.kv_append`, directly or yielded from a
-//! group) is the cache itself, written in place, and takes no arena space.
+//! group) is the cache itself, written in place, and takes no arena space. A sum a
+//! split-K product adds onto lives from the step that writes its initial value
+//! ([`accumulates_onto`]).
 //!
 //! Weights are packed in the order the steps first read them in full (a `tg.gather` lookup
 //! does not count), so the q/k/v or gate/up weights of one fused group sit side by side and
@@ -17,6 +19,7 @@ use mkc_ir::dialect::builtin;
 use mkc_ir::dialect::builtin::weight_arg_name;
 use mkc_ir::dialect::fused;
 use mkc_ir::dialect::tg;
+use mkc_ir::tiling::accumulates_onto;
 use mkc_ir::{Body, OpId, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -213,8 +216,11 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         // Attention's combine may run on the SM of its parts' last task (`tile` makes it
         // so) while other parts still read their inputs: it reuses only what is dead before
         // the parts' step.
+        // A sum a split-K product accumulates is written first by the tasks of the step
+        // that computes its initial value (`accumulates_onto`).
         let from = if body.ops[op].name == fused::Group::NAME {
-            combine_of(body, steps, op).map_or(s, |(_, p)| p.min(s))
+            let from = combine_of(body, steps, op).map_or(s, |(_, p)| p.min(s));
+            accumulates_onto(body, steps, op).map_or(from, |(_, _, p)| p.min(from))
         } else {
             s
         };

@@ -26,7 +26,10 @@ use mkc_ir::dialect::fused;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Task, TaskGraph, TileBox};
 use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg;
-use mkc_ir::tiling::{full_box, group_signature, region_elements, result_in_place, slice, Region};
+use mkc_ir::tiling::{
+    accumulates_onto, full_box, group_signature, region_elements, result_in_place, slice,
+    split_k_space, Region,
+};
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, Target, ValueId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
@@ -109,6 +112,12 @@ struct Placer<'a> {
     memory: Vec<Memory>,
     opts: &'a TileOptions,
     target: &'a Target,
+    /// A value a split-K product's sum starts from -> that sum: the value's tasks write
+    /// their tiles into the sum too ([`accumulates_onto`]).
+    mirrors: HashMap<ValueId, ValueId>,
+    /// (step, result) of the sums split-K products accumulate: tiled over the product's
+    /// [K, N] ([`mkc_ir::dialect::tg::SPLIT_K`] boxes), each tile adding its part.
+    split_k: HashMap<(usize, usize), Vec<i64>>,
 }
 
 impl Placer<'_> {
@@ -336,8 +345,24 @@ impl Placer<'_> {
             t.bytes += region_elements(&sl.needs[&v]) as f64 * elem(v) * self.target.l2_byte_cost;
         }
         let out = results[k];
-        self.ranges(out, &tile, &mut t.writes)?;
-        let written = region_elements(&tile) as f64 * elem(out);
+        if self.split_k.contains_key(&(s, k)) {
+            // Its part of the sum over the tile's K range, added onto the tile's rows.
+            let rows: Region = tile.iter().map(|b| vec![b[1]]).collect();
+            self.ranges(out, &rows, &mut t.adds)?;
+            t.bytes += region_elements(&rows) as f64 * elem(out) * self.target.l2_byte_cost;
+        } else {
+            self.ranges(out, &tile, &mut t.writes)?;
+        }
+        if let Some(&sum) = self.mirrors.get(&out) {
+            // The initial value of a sum a split-K product accumulates.
+            self.ranges(sum, &tile, &mut t.writes)?;
+            t.bytes += region_elements(&tile) as f64 * elem(sum) * self.target.l2_byte_cost;
+        }
+        let written = if self.split_k.contains_key(&(s, k)) {
+            0.0
+        } else {
+            region_elements(&tile) as f64 * elem(out)
+        };
         t.bytes += if result_in_place(body, group, k) {
             // One new row of the cache.
             let ctx = body.ty(out).as_tensor().map_or(1, |t| t.shape[0]).max(1);
@@ -353,6 +378,24 @@ impl Placer<'_> {
                 .and_then(|r| sl.needs.get(r))
                 .map_or(0, region_elements) as f64;
             t.flops += match d.name.as_str() {
+                // (Row tiles: outs rows of all of K; split-K tiles: their K range each.)
+                tg::MatMulAcc::NAME => {
+                    let k = body.ty(d.operands[0]).as_tensor().map_or(1, |t| t.shape[0]);
+                    let terms: i64 =
+                        d.results
+                            .first()
+                            .and_then(|r| sl.needs.get(r))
+                            .map_or(0, |reg| {
+                                reg.iter()
+                                    .map(|b| match b[..] {
+                                        [(k0, k1), (n0, n1)] => (k1 - k0) * (n1 - n0),
+                                        [(n0, n1)] => k * (n1 - n0),
+                                        _ => 0,
+                                    })
+                                    .sum()
+                            });
+                    2.0 * terms as f64
+                }
                 tg::MatMul::NAME => {
                     let k = body
                         .ty(d.operands[0])
@@ -407,6 +450,7 @@ impl Placer<'_> {
         }
         merge(&mut t.reads);
         merge(&mut t.writes);
+        merge(&mut t.adds);
         t.tile = tile;
         Ok((t, boxes))
     }
@@ -601,7 +645,17 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
     let steps = step_ops(body, func)?;
     let mut g = TaskGraph::default();
     let placed = place_values(body, func, &steps, &plan, &mut g)?;
+    let (mut mirrors, mut split_k) = (HashMap::new(), HashMap::new());
+    for (s, &op) in steps.iter().enumerate() {
+        if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
+            mirrors.insert(init, body.ops[op].results[k]);
+            let space = split_k_space(body, op, k).ok_or("a split-K sum is not a vector")?;
+            split_k.insert((s, k), space);
+        }
+    }
     let pl = Placer {
+        mirrors,
+        split_k,
         body,
         steps: steps.clone(),
         places: placed.places,
@@ -685,6 +739,19 @@ fn place_values(
     let args = &body.blocks[entry].args;
     let mut placed = Placed::default();
     let mut input_bytes = 0u64;
+    // The weights of split-K products are stored [K, N]: a task's slice of K is one span.
+    let transposed: Vec<ValueId> = steps
+        .iter()
+        .filter_map(|&op| {
+            let (k, _, _) = accumulates_onto(body, steps, op)?;
+            let block = body.entry_block(op, 0)?;
+            let y = *body.blocks[block].ops.last()?;
+            let acc = body.def_op(body.ops[y].operands[k])?;
+            let w = body.ops[acc].operands[1];
+            let i = body.blocks[block].args.iter().position(|&a| a == w)?;
+            Some(body.ops[op].operands[i])
+        })
+        .collect();
     let mut inputs_later = Vec::new();
     for (i, &a) in args.iter().enumerate() {
         let of = PlaceOf::Arg(i);
@@ -698,7 +765,11 @@ fn place_values(
                 of,
                 buffer: weights,
                 offset: w.1,
-                perm: vec![],
+                perm: if transposed.contains(&a) {
+                    vec![1, 0]
+                } else {
+                    vec![]
+                },
             }
         } else if let Some(c) = plan.caches.iter().find(|c| c.0 == a) {
             let rank = body.ty(a).as_tensor().map_or(0, |t| t.rank());
@@ -848,6 +919,9 @@ fn tile_group(
             .map_or(0, |o| ops.iter().position(|&x| x == o).unwrap_or(0) + 1)
     });
     let shape = |k: usize| {
+        if let Some(space) = pl.split_k.get(&(s, k)) {
+            return space.clone();
+        }
         body.ty(results[k])
             .as_tensor()
             .map(|t| t.shape.clone())

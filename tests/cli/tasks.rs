@@ -82,6 +82,51 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
     assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{j}");
 }
 
+#[test]
+fn split_k_mlps_compute_the_right_logits_in_any_order_of_their_adds() {
+    // Every fixture's MLPs as split-K groups (`split-k`): the down projection's parts added
+    // onto the residual by tasks in whatever order the seeds interleave them, on 16 SMs.
+    for name in [
+        "llama-tiny",
+        "qwen3-tiny",
+        "mistral-tiny",
+        "qwen2-tiny",
+        "llama3-tiny",
+    ] {
+        let dir = repo("tests/fixtures").join(name);
+        let pipeline = "builtin.module(canonicalize,split-attention,split-k,fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
+        let o = mkc(
+            &[
+                "check",
+                dir.to_str().unwrap(),
+                "--engine",
+                "sim",
+                "--seeds",
+                "3",
+                "--sms=16",
+                "--pass-pipeline",
+                pipeline,
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j = last_json(&o);
+        assert_eq!(j["argmax_agree"], 27, "{name}: {j}");
+        assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{name}: {j}");
+        let tasks = compile(&[
+            dir.to_str().unwrap(),
+            "--emit=tasks",
+            "--sms=16",
+            "--pass-pipeline",
+            &pipeline.replace(",schedule", ""),
+        ]);
+        assert!(
+            tasks.contains("kind = \"mlp\"") && tasks.contains("adds = [#task.range<arena"),
+            "{name}: no split-K tasks"
+        );
+    }
+}
+
 /// The `task.graph` op of a printed module (the function before it is the fused IR, which
 /// has its own snapshots).
 fn task_graph(ir: &str) -> String {

@@ -5,7 +5,7 @@ set -euo pipefail
 H=$(cd "$(dirname "$0")" && pwd)
 cd "$H/../../.."
 cargo build --release --quiet -p mkc --no-default-features --features cuda --target-dir target/rt
-D=target/dev/s25; rm -rf $D; mkdir -p $D/art
+D=${D:-target/dev/s25}; rm -rf $D; mkdir -p $D/art
 comp() { # name model flags... (MKC: the compiler; ENVS: env assignments for it)
   local n=$1 m=$2; shift 2
   env ${ENVS:-} "$MKC" compile "$m" --emit=artifact -o "$D/art/$n" "$@" >/dev/null 2>&1 || { echo "compile $n failed"; env ${ENVS:-} "$MKC" compile "$m" --emit=artifact -o "$D/art/$n" "$@" 2>&1 | tail -3; exit 1; }

@@ -24,7 +24,7 @@ use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice};
+use mkc_ir::tiling::{accumulates_onto, flat_runs, result_in_place, slice, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
 pub use queues::{simulate, Queues, SimError};
@@ -54,6 +54,11 @@ pub struct Simulator<'a> {
     memory: Vec<Vec<f64>>,
     /// How KV cache floats are stored.
     storage: ElemType,
+    /// A result whose tasks also write their tiles into a split-K product's sum (its initial
+    /// value) -> that sum ([`mkc_ir::tiling::accumulates_onto`]).
+    mirrors: HashMap<ValueId, ValueId>,
+    /// Results summed by split-K tasks, each adding its part onto memory.
+    split_k: std::collections::HashSet<ValueId>,
 }
 
 /// A value as a task reads it, and the first of its elements read that is NaN or infinite
@@ -128,7 +133,16 @@ impl<'a> Simulator<'a> {
                 }
             })
             .collect();
+        let (mut mirrors, mut split_k) = (HashMap::new(), std::collections::HashSet::new());
+        for &op in &steps {
+            if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
+                mirrors.insert(init, body.ops[op].results[k]);
+                split_k.insert(body.ops[op].results[k]);
+            }
+        }
         let mut sim = Simulator {
+            mirrors,
+            split_k,
             body,
             inputs: Vec::new(),
             returns: body.ops[ret].operands.clone(),
@@ -389,6 +403,10 @@ impl<'a> Simulator<'a> {
             .get(&y)
             .cloned()
             .ok_or_else(|| format!("{}: the slice does not compute its result", name()))?;
+        let result = results[task.output];
+        if self.split_k.contains(&result) {
+            return self.add_part(memory, t, result, &out, &name());
+        }
         // An in-place cache update writes one row: the position's.
         let mut tile = task.tile.clone();
         if result_in_place(body, group, task.output) {
@@ -426,24 +444,68 @@ impl<'a> Simulator<'a> {
                 }
             }
         }
-        let result = results[task.output];
-        let l = self.layout(result)?.clone();
-        let addr = l.addresser();
-        for b in &tile {
-            for (lo, hi) in flat_runs(&out.ty.shape, b) {
-                let outside = (lo as u64..hi as u64)
-                    .find(|&i| !covered(&task.writes, l.buffer, addr(i), l.elem_bytes));
-                if let Some(i) = outside {
-                    return Err(format!(
-                        "{} writes element {i} of its result (byte {} of '{}'), which its writes do not declare",
-                        name(),
-                        addr(i),
-                        self.program.graph.buffers[l.buffer].name
-                    ));
+        let mut places = vec![result];
+        places.extend(self.mirrors.get(&result));
+        for &v in &places {
+            let l = self.layout(v)?.clone();
+            let addr = l.addresser();
+            for b in &tile {
+                for (lo, hi) in flat_runs(&out.ty.shape, b) {
+                    let outside = (lo as u64..hi as u64)
+                        .find(|&i| !covered(&task.writes, l.buffer, addr(i), l.elem_bytes));
+                    if let Some(i) = outside {
+                        return Err(format!(
+                            "{} writes element {i} of {v} (byte {} of '{}'), which its writes do not declare",
+                            name(),
+                            addr(i),
+                            self.program.graph.buffers[l.buffer].name
+                        ));
+                    }
                 }
             }
+            self.store(memory, v, &out, Some(&tile), false);
         }
-        self.store(memory, result, &out, Some(&tile), false);
+        Ok(())
+    }
+
+    /// A split-K task's part of its product (`out` holds it at the rows of its tile's
+    /// [K, N] boxes), added onto the sum in memory where its `adds` declare.
+    fn add_part(
+        &self,
+        memory: &mut [Vec<f64>],
+        t: TaskId,
+        sum: ValueId,
+        out: &Tensor,
+        name: &str,
+    ) -> Result<(), String> {
+        let task = &self.program.graph.tasks[t];
+        let mut rows: Vec<i64> = task
+            .tile
+            .iter()
+            .filter_map(|b| b.get(1).copied())
+            .flat_map(|(n0, n1)| n0..n1)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let l = self.layout(sum)?.clone();
+        let addr = l.addresser();
+        let mem = &mut memory[l.buffer.index()];
+        for n in rows {
+            let x = out.f(n as usize);
+            if x.is_nan() {
+                return Err(format!(
+                    "{name} computed poison or NaN at element {n} of its part of the sum"
+                ));
+            }
+            let at = addr(n as u64);
+            if !covered(&task.adds, l.buffer, at, l.elem_bytes) {
+                return Err(format!(
+                    "{name} adds onto element {n} of its sum (byte {at} of '{}'), which its adds do not declare",
+                    self.program.graph.buffers[l.buffer].name
+                ));
+            }
+            mem[at as usize] += x;
+        }
         Ok(())
     }
 

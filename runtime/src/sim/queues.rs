@@ -193,7 +193,14 @@ impl Queues {
                         .reads
                         .iter()
                         .chain(&task.writes)
-                        .find(|r| prod.writes.iter().chain(&prod.reads).any(|w| w.overlaps(r)))
+                        .chain(&task.adds)
+                        .find(|r| {
+                            prod.writes
+                                .iter()
+                                .chain(&prod.reads)
+                                .chain(&prod.adds)
+                                .any(|w| w.overlaps(r))
+                        })
                         .map(|r| r.to_string())
                         .unwrap_or_default();
                     return Err(SimError::MissingDependency(format!(

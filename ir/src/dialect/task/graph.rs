@@ -281,6 +281,10 @@ pub struct Task {
     pub tile: Vec<TileBox>,
     pub reads: Vec<Range>,
     pub writes: Vec<Range>,
+    /// Ranges the task adds its values onto (f32, atomically): tasks adding onto the same
+    /// bytes are not ordered among themselves, only after the bytes' last writer (and
+    /// its readers) and before the bytes' next readers and writer.
+    pub adds: Vec<Range>,
     /// Estimated global-memory bytes moved and floating-point operations.
     pub bytes: f64,
     pub flops: f64,
@@ -328,8 +332,10 @@ impl TaskGraph {
     }
 
     /// The earlier tasks `t` must wait for: for every byte it reads, the last earlier task
-    /// that writes it; for every byte it writes, the tasks that read the byte since that
-    /// write (or, if none did, that writer). Every other earlier task touching the same
+    /// that writes it (or the tasks that added onto it since); for every byte it writes, the
+    /// tasks that read the byte since that write (or, if none did, those that added onto
+    /// it, or that writer); for every byte it adds onto, what the first of the tasks adding
+    /// onto it since then waited for (they run in any order among themselves). Every other earlier task touching the same
     /// bytes is ordered before `t` through these (a reader waited for the writer before it,
     /// a writer for the readers before it), so waiting for them too would only cost
     /// counters. Ascending.
@@ -342,7 +348,7 @@ impl TaskGraph {
     pub fn all_hazards(&self) -> Vec<Vec<TaskId>> {
         let mut cuts: Vec<Vec<u64>> = vec![Vec::new(); self.buffers.len()];
         for task in self.tasks.values() {
-            for r in task.reads.iter().chain(&task.writes) {
+            for r in task.reads.iter().chain(&task.writes).chain(&task.adds) {
                 cuts[r.buffer.index()].extend([r.start, r.end]);
             }
         }
@@ -360,21 +366,46 @@ impl TaskGraph {
             cuts.iter().map(|c| vec![None; c.len()]).collect();
         let mut readers: Vec<Vec<Vec<TaskId>>> =
             cuts.iter().map(|c| vec![vec![]; c.len()]).collect();
+        // Per piece, the tasks adding onto it since its last write or read, and what the
+        // first of them waited for.
+        let mut adders: Vec<Vec<Vec<TaskId>>> = readers.clone();
+        let mut add_base: Vec<Vec<Vec<TaskId>>> = readers.clone();
         let mut out = Vec::with_capacity(self.tasks.len());
         for (t, task) in &self.tasks {
             let mut deps = Vec::new();
             for r in &task.reads {
                 let b = r.buffer.index();
-                deps.extend(pieces(r).filter_map(|p| writer[b][p]));
+                for p in pieces(r) {
+                    if adders[b][p].is_empty() {
+                        deps.extend(writer[b][p]);
+                    } else {
+                        deps.extend(&adders[b][p]);
+                    }
+                }
+            }
+            for r in &task.adds {
+                let b = r.buffer.index();
+                for p in pieces(r) {
+                    if !readers[b][p].is_empty() {
+                        add_base[b][p] = std::mem::take(&mut readers[b][p]);
+                        adders[b][p].clear();
+                    } else if adders[b][p].is_empty() {
+                        add_base[b][p] = writer[b][p].into_iter().collect();
+                    }
+                    deps.extend(&add_base[b][p]);
+                }
             }
             for r in &task.writes {
                 let b = r.buffer.index();
                 for p in pieces(r) {
-                    // The readers since the last write each waited for that writer.
-                    if readers[b][p].is_empty() {
-                        deps.extend(writer[b][p]);
-                    } else {
+                    // The readers since the last write each waited for that writer (and
+                    // the adders since).
+                    if !readers[b][p].is_empty() {
                         deps.extend(&readers[b][p]);
+                    } else if !adders[b][p].is_empty() {
+                        deps.extend(&adders[b][p]);
+                    } else {
+                        deps.extend(writer[b][p]);
                     }
                 }
             }
@@ -387,11 +418,19 @@ impl TaskGraph {
                     readers[b][p].push(t);
                 }
             }
+            for r in &task.adds {
+                let b = r.buffer.index();
+                for p in pieces(r) {
+                    adders[b][p].push(t);
+                }
+            }
             for r in &task.writes {
                 let b = r.buffer.index();
                 for p in pieces(r) {
                     writer[b][p] = Some(t);
                     readers[b][p].clear();
+                    adders[b][p].clear();
+                    add_base[b][p].clear();
                 }
             }
             out.push(deps);
@@ -710,6 +749,55 @@ mod tests {
         let waits = g.tasks[c].waits.clone();
         g.prune_implied_waits();
         assert_eq!(g.tasks[c].waits.len(), waits.len());
+    }
+
+    /// w writes r; four tasks add onto r (two over all of it, two over halves); a reader
+    /// of all of r, then one more adder, then a writer.
+    #[test]
+    fn tasks_adding_onto_bytes_wait_for_their_writer_not_for_each_other() {
+        let mut g = TaskGraph::default();
+        let buf = g.add_buffer("arena", 64);
+        let (all, lo, hi) = (
+            Range::new(buf, 0, 64),
+            Range::new(buf, 0, 32),
+            Range::new(buf, 32, 64),
+        );
+        let mut t = |reads: Vec<Range>, writes: Vec<Range>, adds: Vec<Range>| {
+            g.add_task(Task {
+                kind: "k".into(),
+                reads,
+                writes,
+                adds,
+                ..Default::default()
+            })
+        };
+        let w = t(vec![], vec![all.clone()], vec![]);
+        let a1 = t(vec![], vec![], vec![all.clone()]);
+        let a2 = t(vec![], vec![], vec![lo.clone()]);
+        let a3 = t(vec![], vec![], vec![hi.clone()]);
+        let a4 = t(vec![], vec![], vec![all.clone()]);
+        let r = t(vec![all.clone()], vec![], vec![]);
+        let a5 = t(vec![], vec![], vec![lo.clone()]);
+        let half = t(vec![hi.clone()], vec![], vec![]);
+        let w2 = t(vec![], vec![all.clone()], vec![]);
+        for a in [a1, a2, a3, a4] {
+            assert_eq!(g.hazards(a), vec![w], "{a}");
+        }
+        assert_eq!(g.hazards(r), vec![a1, a2, a3, a4]);
+        assert_eq!(g.hazards(a5), vec![r]);
+        // The upper half's adders since the write, not the later adder of the lower half.
+        assert_eq!(g.hazards(half), vec![a1, a3, a4]);
+        // The lower half: the adder since the read; the upper half: its readers.
+        assert_eq!(g.hazards(w2), vec![r, a5, half]);
+        g.derive_events();
+        g.check_events().unwrap();
+        let waits_on = |x: TaskId, y: TaskId| {
+            g.tasks[x]
+                .waits
+                .iter()
+                .any(|e| g.tasks[y].signals.contains(e))
+        };
+        assert!(waits_on(r, a1) && waits_on(r, a4) && !waits_on(a4, a1));
     }
 
     #[test]

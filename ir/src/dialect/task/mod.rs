@@ -21,7 +21,8 @@
 //!   numbered by position.
 //! - `task.task`: computes the boxes `tile` of result `output` of top-level op `group`,
 //!   reading and writing exactly the byte ranges listed; waits on and signals events by
-//!   number. After the `schedule` pass each task also has `sm` and `slot` (its position in
+//!   number; `adds` (optional) lists ranges it adds f32 values onto (a split-K product's
+//!   part): tasks adding onto the same bytes run in any order. After the `schedule` pass each task also has `sm` and `slot` (its position in
 //!   that SM's queue), except a task marked `on_last_signal = true`: it has one wait, and
 //!   the task whose signal makes that event ready runs it next, on its own SM.
 
@@ -83,6 +84,7 @@ pub fn register(r: &mut Registry) {
         .attr("tile", AttrKind::Array)
         .attr("reads", AttrKind::Array)
         .attr("writes", AttrKind::Array)
+        .optional_attr("adds", AttrKind::Array)
         .attr("bytes", AttrKind::Float)
         .attr("flops", AttrKind::Float)
         .attr("waits", AttrKind::Array)
@@ -418,6 +420,9 @@ impl TaskProgram {
                 )
                 .attr("waits", ints(task.waits.iter().map(|e| e.index())))
                 .attr("signals", ints(task.signals.iter().map(|e| e.index())));
+            if !task.adds.is_empty() {
+                spec = spec.attr("adds", Attr::Array(task.adds.iter().map(range).collect()));
+            }
             if task.on_last_signal {
                 spec = spec.attr("on_last_signal", Attr::Bool(true));
             }
@@ -596,6 +601,7 @@ impl GraphReader {
                 .collect::<Result<_, _>>()?,
             reads: self.ranges(a, "reads")?,
             writes: self.ranges(a, "writes")?,
+            adds: self.ranges(a, "adds")?,
             bytes: a.float("bytes"),
             flops: a.float("flops"),
             waits: self.events(a, "waits")?,
@@ -613,7 +619,7 @@ impl GraphReader {
                 task.waits.len()
             )));
         }
-        for r in task.reads.iter().chain(&task.writes) {
+        for r in task.reads.iter().chain(&task.writes).chain(&task.adds) {
             let buffer = &self.p.graph.buffers[r.buffer];
             if r.end > buffer.bytes {
                 return Err(a.at(format!(
@@ -785,11 +791,16 @@ impl GraphReader {
                 .ty(result)
                 .as_tensor()
                 .map_or(&[][..], |t| &t.shape[..]);
-            for b in &task.tile {
-                let inside = b.len() == shape.len()
+            // (A split-K product's tiles are boxes of the [K, N] it sums over.)
+            let space = crate::tiling::split_k_space(body, group, task.output);
+            let within = |b: &TileBox, shape: &[i64]| {
+                b.len() == shape.len()
                     && b.iter()
                         .zip(shape)
-                        .all(|(&(lo, hi), &d)| 0 <= lo && lo <= hi && hi <= d);
+                        .all(|(&(lo, hi), &d)| 0 <= lo && lo <= hi && hi <= d)
+            };
+            for b in &task.tile {
+                let inside = within(b, shape) || space.as_ref().is_some_and(|s| within(b, s));
                 if !inside {
                     return fail(format!(
                         "tile box {b:?} is not inside result {} of group {} (shape {shape:?})",

@@ -17,7 +17,16 @@ crate::op_kinds! {
     /// numpy matmul; `transpose_b` reads b as [..., N, K]; `act_q8` rounds `a` to 8 bits
     /// in blocks of 32 first.
     MatMul = "tg.matmul",
+    /// `acc + x @ w^T` for a vector x [K], a weight w [N, K] and acc [N]: a product whose
+    /// result adds onto `acc` in place, so that tasks may each add the part of the sum over
+    /// their slice of K ([`SPLIT_K`] tiles).
+    MatMulAcc = "tg.matmul_acc",
 }
+
+/// How a `tg.matmul_acc` tile is cut along K: a tile box of rank 2, `[(k0, k1), (n0, n1)]`,
+/// is the part of the sum over `k0..k1` for rows `n0..n1`, without `acc` (the task adds it
+/// to what is in memory); a box of rank 1 is the ordinary tile, `acc` included.
+pub const SPLIT_K: &str = "split-k boxes";
 
 pub fn register(r: &mut Registry) {
     r.op(
@@ -41,6 +50,95 @@ pub fn register(r: &mut Registry) {
         )?])
     })
     .tile(tile_matmul);
+    r.op(
+        MatMulAcc::NAME,
+        "acc + x @ w^T for x [K], w [N, K], acc [N]: the result is acc updated in place",
+    )
+    .operands(3)
+    .results(1)
+    .traits(Traits::PURE | Traits::HEAVY)
+    .infer(infer_matmul_acc)
+    .interpret(|e| {
+        Ok(vec![matmul_acc(
+            e.arg(0),
+            e.arg(1),
+            e.arg(2),
+            e.out_ty(0)?,
+            e.only,
+        )?])
+    })
+    .tile(tile_matmul_acc);
+}
+
+fn infer_matmul_acc(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
+    let (x, w, acc) = (
+        tensor_operand(&ins[0], 0)?,
+        tensor_operand(&ins[1], 1)?,
+        tensor_operand(&ins[2], 2)?,
+    );
+    let float = x.elem.is_float() && w.elem.is_float() && acc.elem.is_float();
+    if !float || x.rank() != 1 || w.rank() != 2 || acc.rank() != 1 {
+        return Err(format!(
+            "takes a float vector x [K], a float weight [N, K] and a float acc [N], not {x}, {w}, {acc}"
+        ));
+    }
+    if w.shape[1] != x.shape[0] || w.shape[0] != acc.shape[0] {
+        return Err(format!(
+            "shapes do not fit: x {x}, w {w} (read as [N, K]), acc {acc}"
+        ));
+    }
+    Ok(vec![ins[2].clone()])
+}
+
+/// `acc + x @ w^T`, or (`only`) just those elements: boxes of rank 1 are rows of the
+/// result, acc included; boxes of rank 2 ([`SPLIT_K`]) are the part of the sum over their
+/// K range, without acc. Every other element is poison.
+fn matmul_acc(
+    x: &Tensor,
+    w: &Tensor,
+    acc: &Tensor,
+    ty: TensorType,
+    only: Option<&Region>,
+) -> Result<Tensor, String> {
+    let k = x.ty.shape[0] as usize;
+    let sum = |row: usize, k0: usize, k1: usize| -> f64 {
+        (k0..k1).fold(0f64, |s, p| s + x.f(p) * w.f(row * k + p))
+    };
+    let Some(boxes) = only.filter(|r| r.iter().any(|b| b.len() == 2)) else {
+        return Ok(crate::interpret::from_fn_in(ty, only, |n| {
+            Scalar::F(acc.f(n) + sum(n, 0, k))
+        }));
+    };
+    let mut t = Tensor::poison(ty);
+    for b in boxes {
+        let [(k0, k1), (n0, n1)] = b[..] else {
+            return Err(format!("a {SPLIT_K} region mixes ranks: {boxes:?}"));
+        };
+        for n in n0..n1 {
+            let part = sum(n as usize, k0 as usize, k1 as usize);
+            let prev = t.f(n as usize);
+            // Boxes of one row over other K ranges add up.
+            t.set(
+                n as usize,
+                Scalar::F(if prev.is_nan() { part } else { prev + part }),
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// A row tile needs all of x, its rows of w and of acc; a [`SPLIT_K`] tile needs x over
+/// its K range, w over its rows and K range, and not acc (the sum adds onto memory).
+fn tile_matmul_acc(n: &NeedsInput) -> Vec<Option<Region>> {
+    let k = n.shapes[0][0];
+    if n.out.iter().any(|b| b.len() == 2) {
+        let x = n.map(&|b| vec![vec![b[0]]]);
+        let w = n.map(&|b| vec![vec![b[1], b[0]]]);
+        return vec![Some(x), Some(w), None];
+    }
+    let w = n.map(&|b| vec![vec![b[0], (0, k)]]);
+    let acc = n.map(&|b| vec![b.clone()]);
+    vec![n.full(0), Some(w), Some(acc)]
 }
 
 /// The shape of numpy's matmul of `a` and `b` (b already in [..., K, N] orientation).
@@ -298,6 +396,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `tg.matmul_acc`'s split-K tiles hold their K range's part of the sum (no acc) at
+    /// their rows; the parts over a cut of K add up to the product, and a row tile is acc
+    /// plus the product.
+    #[test]
+    fn split_k_parts_add_up_to_the_product_and_row_tiles_include_acc() {
+        let elem = ElemType::F32;
+        let x = t(&[12], elem, |i| (i as f64 * 0.37).sin() * 3.0);
+        let w = t(&[5, 12], elem, |i| (i as f64 * 0.11).cos() * 2.0);
+        let acc = t(&[5], elem, |i| i as f64 - 1.5);
+        let ty = TensorType::new(vec![5], elem);
+        let product = matmul(&x, &w, true, false, ty.clone(), None).unwrap();
+        let whole = matmul_acc(&x, &w, &acc, ty.clone(), None).unwrap();
+        let rows: Region = vec![vec![(1, 3)]];
+        let row_tile = matmul_acc(&x, &w, &acc, ty.clone(), Some(&rows)).unwrap();
+        let mut sum = [0f64; 5];
+        for (k0, k1) in [(0, 5), (5, 12)] {
+            let part: Region = vec![vec![(k0, k1), (1, 4)]];
+            let p = matmul_acc(&x, &w, &acc, ty.clone(), Some(&part)).unwrap();
+            assert!(p.f(0).is_nan() && p.f(4).is_nan(), "rows outside the tile");
+            for (n, s) in sum.iter_mut().enumerate().take(4).skip(1) {
+                *s += p.f(n);
+            }
+        }
+        // (Each result is stored as f32: sums of parts agree to its rounding.)
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        for n in 0..5 {
+            assert!(close(whole.f(n), acc.f(n) + product.f(n)), "row {n}");
+        }
+        for (n, &s) in sum.iter().enumerate().take(4).skip(1) {
+            assert!(close(s, product.f(n)), "row {n}: {s} {}", product.f(n));
+        }
+        assert_eq!(row_tile.f(2), whole.f(2));
+        assert!(row_tile.f(0).is_nan() && row_tile.f(3).is_nan());
+        assert!(infer_matmul_acc(
+            &[
+                Type::tensor(vec![12], elem),
+                Type::tensor(vec![12, 5], elem),
+                Type::tensor(vec![5], elem)
+            ],
+            &Attrs::new()
+        )
+        .is_err());
     }
 
     /// `act_q8` multiplies the rounded activation: the same as rounding `a` first, and

@@ -1,0 +1,131 @@
+//! `split-k`: a residual add of a product whose input vector other products compute (an
+//! MLP's down projection: `r + down(silu(gate(x)) * up(x))`) becomes `tg.matmul_acc(h, w, r)`.
+//! `fuse` then puts it in the group that computes `h` (the gate/up tiles), and `tile` cuts
+//! that group along the product's K: each task computes its slice of `h` and adds its part of
+//! the down projection onto the result, which the tasks that computed `r` also wrote. One
+//! phase per layer fewer (the down projection no longer waits for all of `h`), at the price
+//! of adds that accumulate in any order.
+//!
+//! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
+//! that a slice of K is one span), vectors, and inputs computed from another product by
+//! elementwise ops; the rest (block-quantized weights) stays as it is.
+
+use mkc_ir::diag::Diagnostic;
+use mkc_ir::dialect::tg;
+use mkc_ir::registry::Registry;
+use mkc_ir::{Body, ElemType, OpId, OpSpec, ValueId};
+use mkc_passes::manager::{Pass, PassContext, PassInfo};
+use mkc_passes::options::PassOptions;
+
+mkc_passes::pass_options! {
+    /// Options of `split-k`.
+    pub struct SplitKOptions {
+        /// Elementwise ops between the product and the other product that computes its input, at most.
+        depth: usize = 3 => "depth",
+    }
+}
+
+pub struct SplitK {
+    pub options: SplitKOptions,
+}
+
+pub fn info() -> PassInfo {
+    PassInfo {
+        name: "split-k",
+        summary: "residual adds of products of computed vectors (an MLP's down projection) as products that accumulate onto the residual (tg.matmul_acc)",
+        anchor: None,
+        options: SplitKOptions::describe,
+        statistics: &[("rewritten", "adds of products rewritten to tg.matmul_acc")],
+        create: |o| {
+            Ok(Box::new(SplitK {
+                options: SplitKOptions::parse(o)?,
+            }))
+        },
+    }
+}
+
+impl Pass for SplitK {
+    fn run(&mut self, body: &mut Body, root: OpId, cx: &mut PassContext) -> Result<(), Diagnostic> {
+        let mut n = 0;
+        // (Each rewrite erases a product used once, by its add: other counts stay right.)
+        let uses = body.use_counts(root);
+        for op in body.walk(root) {
+            if body.ops[op].name == tg::Add::NAME
+                && rewrite(body, op, self.options.depth, |v| uses[v])
+            {
+                n += 1;
+            }
+        }
+        cx.count("rewritten", n);
+        Ok(())
+    }
+}
+
+/// Whether `v` is a weight: an argument of the function (not a value computed in the step).
+fn is_argument(body: &Body, v: ValueId) -> bool {
+    body.def_op(v).is_none()
+}
+
+/// Whether `v` is computed from a `tg.matmul`'s result by at most `depth` elementwise ops.
+fn from_product(body: &Body, v: ValueId, depth: usize) -> bool {
+    let Some(d) = body.def_op(v) else {
+        return false;
+    };
+    let data = &body.ops[d];
+    if data.name == tg::MatMul::NAME {
+        return true;
+    }
+    let elementwise = Registry::builtin()
+        .get(&data.name)
+        .is_some_and(|def| def.scalar.is_some());
+    depth > 0
+        && elementwise
+        && data
+            .operands
+            .iter()
+            .any(|&o| from_product(body, o, depth - 1))
+}
+
+/// `add(r, matmul(h, w))` (either order) -> `matmul_acc(h, w, r)`, when the product is a
+/// float weight read transposed by a vector computed from another product, used only by
+/// this add, and `r` has the result's type.
+fn rewrite(body: &mut Body, add: OpId, depth: usize, uses: impl Fn(ValueId) -> u32) -> bool {
+    let d = body.ops[add].clone();
+    for (m, r) in [(0, 1), (1, 0)] {
+        let (pv, r) = (d.operands[m], d.operands[r]);
+        let Some(p) = body.def_op(pv) else { continue };
+        let pd = body.ops[p].clone();
+        let product = pd.name == tg::MatMul::NAME
+            && matches!(
+                pd.attrs.get("transpose_b"),
+                Some(mkc_ir::attr::Attr::Bool(true))
+            )
+            && pd.attrs.get("act_q8").is_none();
+        if !product || uses(pv) != 1 {
+            continue;
+        }
+        let (h, w) = (pd.operands[0], pd.operands[1]);
+        let float_weight = body.ty(w).as_tensor().is_some_and(|t| {
+            t.rank() == 2 && matches!(t.elem, ElemType::F32 | ElemType::F16 | ElemType::BF16)
+        });
+        let vector = body.ty(h).as_tensor().is_some_and(|t| t.rank() == 1);
+        if !float_weight || !vector || !is_argument(body, w) || !from_product(body, h, depth) {
+            continue;
+        }
+        if body.ty(r) != body.ty(d.results[0]) || body.ty(pv) != body.ty(d.results[0]) {
+            continue;
+        }
+        let acc = body.create_op(
+            OpSpec::new(tg::MatMulAcc::NAME)
+                .operands(vec![h, w, r])
+                .results(vec![body.ty(d.results[0]).clone()])
+                .loc(d.loc),
+        );
+        body.insert_op_before(add, acc);
+        body.replace_all_uses(d.results[0], body.ops[acc].results[0]);
+        body.erase_op(add);
+        body.erase_op(p);
+        return true;
+    }
+    false
+}
