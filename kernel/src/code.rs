@@ -10,7 +10,7 @@ use mkc_ir::dialect::fused;
 use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
-use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice};
+use mkc_ir::tiling::{accumulates_onto, group_signature, result_in_place, slice, Region, Slice};
 use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -33,6 +33,7 @@ pub(crate) fn plan_task(
     steps: &[OpId],
     signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
+    mirrors: &HashMap<ValueId, ValueId>,
     task: &mkc_ir::dialect::task::Task,
 ) -> Result<TaskPlan, String> {
     let group = steps[task.group];
@@ -70,6 +71,13 @@ pub(crate) fn plan_task(
     let (b, o) = place(results[task.output])?;
     let _ = write!(key, "out@{b}#");
     offsets.push(o);
+    // The tile written again as a split-K sum's initial value.
+    let mirror = mirrors.get(&results[task.output]);
+    if let Some(&m) = mirror {
+        let (b, o) = place(m)?;
+        let _ = write!(key, "mirror@{b}#");
+        offsets.push(o);
+    }
     let mut boxes = Vec::new();
     let mut push_region = |key: &mut String, r: &Region| {
         let _ = write!(key, "{},", r.len());
@@ -110,7 +118,7 @@ pub(crate) fn plan_task(
         push_region(&mut key, &need);
     }
     push_region(&mut key, &task.tile);
-    if direct_output(body, &sl, group, task).is_some() {
+    if mirror.is_none() && direct_output(body, &sl, group, task).is_some() {
         key.push_str("#direct");
     }
     Ok(TaskPlan {
@@ -213,6 +221,9 @@ pub(crate) struct Codes {
     /// Per code, per box axis of its parameters: the extent, where every task of the code
     /// has the same one.
     pub(crate) uniform: Vec<Vec<Option<i64>>>,
+    /// A result whose tasks write their tiles into a split-K sum too -> that sum
+    /// ([`mkc_ir::tiling::accumulates_onto`]).
+    pub(crate) mirrors: HashMap<ValueId, ValueId>,
 }
 
 impl Codes {
@@ -256,9 +267,22 @@ impl Codes {
                 format!("s{}", structures.entry(sig).or_insert(n))
             })
             .collect();
+        let mut mirrors = HashMap::new();
+        for &op in &steps {
+            if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
+                mirrors.insert(init, body.ops[op].results[k]);
+            }
+        }
         let mut plans = Vec::with_capacity(program.graph.tasks.len());
         for (_, task) in &program.graph.tasks {
-            plans.push(plan_task(body, &steps, &signatures, &placed, task)?);
+            plans.push(plan_task(
+                body,
+                &steps,
+                &signatures,
+                &placed,
+                &mirrors,
+                task,
+            )?);
         }
         let (mut first, mut tasks) = number_codes(plans);
         let (mut largest, mut uniform) = box_extents(&tasks, first.len());
@@ -267,6 +291,7 @@ impl Codes {
             (largest, uniform) = box_extents(&tasks, first.len());
         }
         Ok(Codes {
+            mirrors,
             steps,
             buffers,
             written,
@@ -314,7 +339,14 @@ impl Codes {
             .copied()
             .filter(|op| !(in_place && body.ops[*op].results.contains(&y)))
             .collect();
-        let direct = direct_output(body, &sl, group, task);
+        let mirror = self
+            .mirrors
+            .get(&body.ops[group].results[task.output])
+            .copied();
+        let direct = match mirror {
+            Some(_) => None,
+            None => direct_output(body, &sl, group, task),
+        };
         // Where each op's boxes start in the code's largest extents (per axis).
         let mut at = 0usize;
         let mut extents = Vec::new();
@@ -345,6 +377,7 @@ impl Codes {
             y,
             in_place,
             direct,
+            mirror,
             extents,
             largest,
         })
@@ -366,6 +399,8 @@ pub(crate) struct CodeShape<'a> {
     pub(crate) in_place: bool,
     /// The op that stores straight to the tile, if any.
     pub(crate) direct: Option<OpId>,
+    /// Where the tile is written again (a split-K sum's initial value), if anywhere.
+    pub(crate) mirror: Option<ValueId>,
     /// Per op: the boxes the first task needs of its results, and each box's largest
     /// extent per axis over the code's tasks.
     pub(crate) extents: Vec<Region>,
@@ -467,6 +502,10 @@ fn emit_code_ops(
     }
     let offset = param(g);
     let out = codes.placed_view(body, results[shape.task.output], offset);
+    let mirror = shape.mirror.map(|m| {
+        let offset = param(g);
+        codes.placed_view(body, m, offset)
+    });
     // A box's upper bound, where every task of the code has the same extent on its axis and
     // the plan says so, is its lower bound plus that constant: index arithmetic then divides
     // by constants (the record's word is not read).
@@ -586,7 +625,11 @@ fn emit_code_ops(
         crate::megakernel::trace_mark(g, TraceMark::AfterOp(i as u32));
     }
     let tile = read_region(g, &shape.task.tile);
-    write_tile(g, &cx, shape, &out, &tile)
+    write_tile(g, &cx, shape, &out, &tile)?;
+    match mirror {
+        Some(m) => write_tile(g, &cx, shape, &m, &tile),
+        None => Ok(()),
+    }
 }
 
 /// The product with body index `w` of the code, run in the loop of the code's op `i`: its

@@ -6,7 +6,8 @@
 //! (`megakernel`), the task tables (`tables`), one code's ops (`code`, `ops`), the
 //! matrix-vector family (`matvec`; block-quantized weights dequantized in registers,
 //! `blocks`, or multiplied by 8-bit rounded activations on integer dot products,
-//! `blocks_dp4a`), decode attention (`attention`, `attention_online`),
+//! `blocks_dp4a`), products that add onto their result (`accumulate`: split-K parts by
+//! atomic adds), decode attention (`attention`, `attention_online`),
 //! norms (`norm`), and the text, loop and inline-PTX helpers (`gen`, `ptx`, `scratch`). It
 //! does not lower to PTX (`mkc_lowering::gpu_module_to_ptx` does), nor cut tasks or place
 //! them on SMs (`mkc-tasks`).
@@ -44,6 +45,7 @@
 //! libdevice, which a driver-only host does not have); rope angles use a range-reduced
 //! polynomial in f64.
 
+mod accumulate;
 mod attention;
 mod attention_online;
 mod blocks;

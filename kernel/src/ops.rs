@@ -78,11 +78,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
     let r = d.results[0];
     let out_shape = shape_of(body, r);
     let out_elem = elem_of(body, r);
-    let ins: Vec<View> = d
-        .operands
-        .iter()
-        .map(|&v| cx.view(v).cloned())
-        .collect::<Result<_, _>>()?;
+    let ins = operand_views(d, |v| cx.view(v).cloned())?;
     let direct = cx
         .direct
         .as_ref()
@@ -151,6 +147,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
             (temps, choice)
         }
         tg::RmsNorm::NAME => plan_rms_norm(cx, &ins, int_attr("axis")),
+        tg::MatMulAcc::NAME => crate::accumulate::plan_matmul_acc(cx, out_shape[0]),
         tg::ArgMax::NAME | tg::ArgMaxPartial::NAME => (plan_argmax(cx), Choice::None),
         tg::RopeCosSin::NAME => {
             let p = cx.scratch.alloc(&out_shape, out_elem);
@@ -170,6 +167,23 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
         _ => return Err(format!("the GPU lowering has no code for '{name}' yet")),
     };
     Ok(plan(result, temps, choice))
+}
+
+/// The views of `d`'s operands. A split-K part of a `tg.matmul_acc` does not read its
+/// initial value (the sum in memory holds it): that operand may have none, and its input
+/// row's view stands in for it, never read.
+fn operand_views(
+    d: &OpData,
+    view: impl Fn(mkc_ir::ValueId) -> Result<View, String>,
+) -> Result<Vec<View>, String> {
+    let mut ins: Vec<View> = Vec::with_capacity(d.operands.len());
+    for (i, &v) in d.operands.iter().enumerate() {
+        match view(v) {
+            Err(_) if d.name == tg::MatMulAcc::NAME && i == 2 => ins.push(ins[0].clone()),
+            r => ins.push(r?),
+        }
+    }
+    Ok(ins)
 }
 
 /// Whether the renderer has code for `d` (beside the ops [`plan_op`] names).
@@ -238,11 +252,7 @@ pub(crate) fn emit_op(
     let r = d.results[0];
     let out_shape = shape_of(body, r);
     let out_elem = elem_of(body, r);
-    let ins: Vec<View> = d
-        .operands
-        .iter()
-        .map(|&v| cx.view(v).cloned())
-        .collect::<Result<_, _>>()?;
+    let ins = operand_views(d, |v| cx.view(v).cloned())?;
     if plan.name != d.name {
         return Err(format!(
             "internal error: the kernel plan's op #{} is '{}'",
@@ -273,6 +283,7 @@ pub(crate) fn emit_op(
         tg::Reshape::NAME => emit_reshape,
         tg::Transpose::NAME => emit_transpose,
         tg::MatMul::NAME => emit_matmul,
+        tg::MatMulAcc::NAME => crate::accumulate::emit_matmul_acc,
         tg::RmsNorm::NAME => emit_rms_norm,
         tg::Rope::NAME => emit_rope,
         tg::RopeCosSin::NAME => emit_rope_cos_sin,

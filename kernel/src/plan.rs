@@ -64,7 +64,7 @@ mkc_passes::pass_options! {
         /// How each code reads the thread's number: loaded (with a volatile load of a shared zero added, so that ptxas cannot hoist the codes' arithmetic on it out of the loop, where it holds registers across every code), mov (once a pass, an opaque move), or auto (loaded unless a product dequantizes blocks: those kernels then spill).
         thread_number: String = "auto".to_string() => "thread-number",
         /// Where a code's box extents come from: record (every bound a word of the task's record), constant (an extent every task of a code shares is a constant of the code's text, so its index arithmetic divides by constants), or split (constant, with the tasks of a code whose extents differ given a code per set of extents).
-        tile_extents: String = "record".to_string() => "tile-extents",
+        tile_extents: String = "constant".to_string() => "tile-extents",
         /// RMS norms copy their weight into shared memory as they start, beside the sum of squares' loads.
         staged_norm_weights: bool = true => "staged-norm-weights",
         /// Output lanes of decode attention a warp computes at least (1, 2, 4 or 8).

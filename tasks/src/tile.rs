@@ -184,6 +184,12 @@ impl Placer<'_> {
             if in_place && cut.first().is_some_and(|axis0| axis0.len() > 1) {
                 continue;
             }
+            // A split-K part adds onto every row of its sum: the cut is along K only (the
+            // kernel reads each K's rows 16 bytes at a time).
+            if self.split_k.contains_key(&(s, k)) && cut.get(1).is_some_and(|axis1| axis1.len() > 1)
+            {
+                continue;
+            }
             let n: usize = cut.iter().map(Vec::len).product();
             // Tasks that move too little are all overhead; the result's share per task says
             // so before any tile is priced, except for attention, whose tasks each re-read

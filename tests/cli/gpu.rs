@@ -608,7 +608,7 @@ fn every_fixture_llama_1b_and_smollm2_kernel_assembles_with_ptxas_without_spills
         &["--ctx", "100"],
         &["--attention-combine", "prologue"],
         &["--attention-parts", "16"],
-        &["--tile-extents", "constant"],
+        &["--tile-extents", "record"],
         &["--tile-extents", "split"],
     ];
     for model in &models {
@@ -815,16 +815,16 @@ fn gpu_every_fixture_passes_on_the_device() {
     }
 }
 
-/// `--tile-extents constant` (a box extent every task of a code shares is a constant of the
-/// code, not words of its record) and `split` (and a code per set of extents where they
-/// differ) compute what the simulator does, on every fixture's three programs.
+/// `--tile-extents record` (every box bound a word of the task's record, the default before
+/// `constant`) and `split` (and a code per set of extents where they differ) compute what
+/// the simulator does, on every fixture's three programs.
 #[test]
-fn gpu_constant_extents_pass_on_the_device() {
-    if no_gpu("gpu_constant_extents_pass_on_the_device") {
+fn gpu_other_box_extents_pass_on_the_device() {
+    if no_gpu("gpu_other_box_extents_pass_on_the_device") {
         return;
     }
     for name in FIXTURES {
-        for extents in ["constant", "split"] {
+        for extents in ["record", "split"] {
             let dir = repo("tests/fixtures").join(name);
             let flags = [
                 "--short-steps",
@@ -843,6 +843,44 @@ fn gpu_constant_extents_pass_on_the_device() {
                 "{name} {extents}: {j}"
             );
         }
+    }
+}
+
+/// `--split-k` (each MLP's down projection added onto the residual by its gate/up tasks, in
+/// any order, by atomic adds) computes what the simulator does, on every fixture's three
+/// programs; and its kernel has the atomic adds (checked without a GPU too).
+#[test]
+fn gpu_split_k_mlps_pass_on_the_device() {
+    let llama = repo("tests/fixtures/llama-tiny");
+    let o = mkc(
+        &[
+            "compile",
+            llama.to_str().unwrap(),
+            "--emit=ptx",
+            "--split-k",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ptx = text(&o.stdout);
+    assert!(
+        ptx.contains("red.global.add.f32") || ptx.contains("atom.global.add.f32"),
+        "no atomic adds onto global memory in the split-K kernel"
+    );
+    if no_gpu("gpu_split_k_mlps_pass_on_the_device") {
+        return;
+    }
+    for name in FIXTURES {
+        let dir = repo("tests/fixtures").join(name);
+        let flags = ["--short-steps", "8", "--long-steps", "16", "--split-k"];
+        let art = compile_artifact(&dir, &format!("{name}-split-k"), &flags);
+        let o = check_on_gpu(&dir, &art, false);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let j = last_json(&o);
+        assert!(
+            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+            "{name}: {j}"
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds target/dev/s25/{mkc.xz,art.txz,call.sh,...}: the runtime-only mkc and the artifacts set-$ART_SET.sh
-# (beside this script) compiles with target/release/mkc. Carry target/dev/s25 and run call.sh there.
+# (beside this script, or in $SETS) compiles with target/release/mkc. Carry target/dev/s25 and run call.sh there.
 set -euo pipefail
 H=$(cd "$(dirname "$0")" && pwd)
 cd "$H/../../.."
@@ -11,7 +11,7 @@ comp() { # name model flags... (MKC: the compiler; ENVS: env assignments for it)
   env ${ENVS:-} "$MKC" compile "$m" --emit=artifact -o "$D/art/$n" "$@" >/dev/null 2>&1 || { echo "compile $n failed"; env ${ENVS:-} "$MKC" compile "$m" --emit=artifact -o "$D/art/$n" "$@" 2>&1 | tail -3; exit 1; }
   find "$D/art/$n" -name kernel.mlir -delete
 }
-source "$H/set-$ART_SET.sh"
+source "${SETS:-$H}/set-$ART_SET.sh"
 xz -T2 -6 -c target/rt/release/mkc > $D/mkc.xz
 tar -C $D -cf - art | xz -T2 -6 > $D/art.txz && rm -rf $D/art
 cp "$H/../2026-12-07-s24/call.sh" docs/perf/2026-12-07-s22/expected-run.txt ../shared/bench/peer_decode.py ../shared/configs/smollm2-135m.json docs/perf/2026-12-06-s19/ph.py $D/

@@ -1,0 +1,240 @@
+//! `tg.matmul_acc`: a product that adds onto its result. A split-K task (boxes of the [K, N]
+//! the product sums over, `tile` cuts them along K) adds its part, `sum_k x[k] w[n, k]` over
+//! its K range, onto every row n of the sum in global memory with atomic adds (`red.global`):
+//! other tasks add theirs in any order. Its weight is stored [K, N] (`tile` places it so):
+//! its K range is one span, each thread reads 8 rows n at once (16 bytes) down K, the CTA's
+//! threads split K into groups whose parts meet in shared memory before the adds. A row tile
+//! (rank-1 boxes, where `tile` did not split K) computes `acc + x w^T` and stores it.
+
+use crate::gen::*;
+use crate::ops::{temp, OpEmit};
+use crate::plan::PlanCx;
+use crate::scratch::*;
+use mkc_ir::dialect::kernel::{Choice, Place};
+use mkc_ir::ElemType;
+
+/// 16-byte weight loads a thread has in flight at once down K.
+const LOADS_IN_FLIGHT: i64 = 4;
+
+/// The threads' layout over a split-K part of `n` rows: chunks of 8 rows (one 16-byte load
+/// a row of K), `groups` of threads each taking every `groups`-th K of the range.
+fn groups(threads: i64, n: i64) -> (i64, i64) {
+    let chunks = n / 8;
+    (chunks, (threads / chunks.max(1)).max(1))
+}
+
+/// Whether a split-K part reads its weight 8 rows at a time: bf16 stored [K, N] (row n's
+/// stride 1), N a multiple of 8, and boxes over all of N.
+fn vectorized(w: &View, need: &[RBox], n: i64) -> bool {
+    w.elem == ElemType::BF16
+        && w.strides.first() == Some(&1)
+        && n % 8 == 0
+        && w.base_aligned
+        && need.iter().all(|b| b.len() == 2)
+}
+
+/// The plan of a `tg.matmul_acc`: a split-K part's rows' sums in shared memory (f32, one a
+/// row of the sum), when its threads split K into several groups.
+pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, n: i64) -> (Vec<Place>, Choice) {
+    let split = cx.extents.iter().any(|b| b.len() == 2);
+    let (_, groups) = groups(cx.threads as i64, n);
+    if split && groups > 1 {
+        (vec![cx.scratch.alloc(&[n], ElemType::F32)], Choice::None)
+    } else {
+        (vec![], Choice::None)
+    }
+}
+
+pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
+    let (x, w, acc) = (&e.ins[0], &e.ins[1], &e.ins[2]);
+    let n = e.out_shape[0];
+    if !e.need.iter().any(|b| b.len() == 2) {
+        return emit_rows(g, e, x, w, acc);
+    }
+    if e.res.space != 1 || e.res.is_scratch() {
+        return Err(
+            "internal error: a split-K part adds onto a sum that is not in global memory".into(),
+        );
+    }
+    if !vectorized(w, e.need, n) {
+        return emit_scalar_parts(g, e, x, w);
+    }
+    let (chunks, groups) = groups(g.threads as i64, n);
+    let sums = match groups {
+        1 => None,
+        _ => Some(cx.place(g, temp(e, 0)?, &[n], ElemType::F32)?),
+    };
+    if let Some(s) = &sums {
+        let all = g.const_box(&vec![(0, n)]);
+        let zero = g.f32c(0.0);
+        g.for_region(&[all], &mut |g, o| g.store(s, o, &zero))?;
+        g.barrier();
+    }
+    let (cc, gc) = (g.i64c(chunks), g.i64c(groups));
+    let used = g.i64c(chunks * groups);
+    let tid = "%tid64";
+    let active = g.op(format!("arith.cmpi slt, {tid}, {used} : i64"));
+    g.open(format!("scf.if {active} {{"));
+    let chunk = g.op(format!("arith.remsi {tid}, {cc} : i64"));
+    let group = g.op(format!("arith.divsi {tid}, {cc} : i64"));
+    let eight = g.i64c(8);
+    let row0 = g.op(format!("arith.muli {chunk}, {eight} : i64"));
+    let mut parts: Vec<String> = Vec::new();
+    for b in e.need {
+        let (k0, k1) = b[0].clone();
+        let part = part_of(g, x, w, (&k0, &k1), &group, &gc, &row0)?;
+        parts.push(part);
+    }
+    let mut total = parts[0].clone();
+    for p in &parts[1..] {
+        total = g.op(format!("arith.addf {total}, {p} : vector<8xf32>"));
+    }
+    for j in 0..8 {
+        let c = g.op(format!("arith.constant {j} : i32"));
+        let v = g.op(format!(
+            "llvm.extractelement {total}[{c} : i32] : vector<8xf32>"
+        ));
+        let jc = g.i64c(j);
+        let row = g.op(format!("arith.addi {row0}, {jc} : i64"));
+        match &sums {
+            Some(s) => add_to(g, s, &row, &v),
+            None => add_to(g, &e.res, &row, &v),
+        }
+    }
+    g.close("}");
+    if let Some(s) = &sums {
+        g.barrier();
+        let all = g.const_box(&vec![(0, n)]);
+        g.for_region(&[all], &mut |g, o| {
+            let v = g.load(s, o)?;
+            add_to(g, &e.res, &o[0], &v);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// One thread's part over `k0..k1` for rows `row0..row0 + 8`: every `groups`-th K from
+/// `k0 + group`, `LOADS_IN_FLIGHT` loads issued before their products (a K past the range
+/// is clamped to its last and its product dropped).
+fn part_of(
+    g: &mut Gen,
+    x: &View,
+    w: &View,
+    (k0, k1): (&str, &str),
+    group: &str,
+    groups: &str,
+    row0: &str,
+) -> Result<String, String> {
+    let zero8 = g.op("arith.constant dense<0.0> : vector<8xf32>");
+    let first = g.op(format!("arith.addi {k0}, {group} : i64"));
+    let u = g.i64c(LOADS_IN_FLIGHT);
+    let round = g.op(format!("arith.muli {groups}, {u} : i64"));
+    let one = g.i64c(1);
+    let last = g.op(format!("arith.subi {k1}, {one} : i64"));
+    let (lo, hi, st) = (
+        g.op(format!("arith.index_cast {first} : i64 to index")),
+        g.op(format!("arith.index_cast {k1} : i64 to index")),
+        g.op(format!("arith.index_cast {round} : i64 to index")),
+    );
+    let kv = g.fresh();
+    let accv = g.fresh();
+    let out = g.fresh();
+    g.open(format!(
+        "{out} = scf.for {kv} = {lo} to {hi} step {st} iter_args({accv} = {zero8}) -> (vector<8xf32>) {{"
+    ));
+    let kb = g.op(format!("arith.index_cast {kv} : index to i64"));
+    let mut loads = Vec::new();
+    for i in 0..LOADS_IN_FLIGHT {
+        let ic = g.i64c(i);
+        let off = g.op(format!("arith.muli {groups}, {ic} : i64"));
+        let k = g.op(format!("arith.addi {kb}, {off} : i64"));
+        let inside = g.op(format!("arith.cmpi slt, {k}, {k1} : i64"));
+        let kc = g.op(format!("arith.minsi {k}, {last} : i64"));
+        let p = g.ptr(w, &[row0.to_string(), kc.clone()]);
+        loads.push((g.weight_load16(&p), inside, kc));
+    }
+    let mut acc = accv.clone();
+    let zero = g.f32c(0.0);
+    for (wv, inside, kc) in loads {
+        let xk = g.load(x, &[kc])?;
+        let xk = g.op(format!("arith.select {inside}, {xk}, {zero} : f32"));
+        let xs = g.op(format!("vector.broadcast {xk} : f32 to vector<8xf32>"));
+        let wf = g.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+        acc = g.op(format!(
+            "llvm.intr.fma({wf}, {xs}, {acc}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>"
+        ));
+    }
+    g.line(format!("scf.yield {acc} : vector<8xf32>"));
+    g.close("}");
+    Ok(out)
+}
+
+/// `v` added onto element `row` of the f32 vector `s` (shared: a CTA's sums; global: the
+/// sum itself), atomically.
+fn add_to(g: &mut Gen, s: &View, row: &str, v: &str) {
+    let p = g.ptr(s, &[row.to_string()]);
+    g.op(format!(
+        "llvm.atomicrmw fadd {p}, {v} monotonic : !llvm.ptr<{}>, f32",
+        s.space
+    ));
+}
+
+/// A split-K part element by element (weights not laid out for 16-byte loads): a thread a
+/// row, down its K range.
+fn emit_scalar_parts(g: &mut Gen, e: &OpEmit, x: &View, w: &View) -> Result<(), String> {
+    let rows: Vec<RBox> = e.need.iter().map(|b| vec![b[1].clone()]).collect();
+    let ks: Vec<(String, String)> = e.need.iter().map(|b| b[0].clone()).collect();
+    g.for_region(&rows, &mut |g, o| {
+        let mut total = g.f32c(0.0);
+        for (k0, k1) in &ks {
+            let s = dot_range(g, x, w, &o[0], k0, k1)?;
+            total = g.op(format!("arith.addf {total}, {s} : f32"));
+        }
+        add_to(g, &e.res, &o[0], &total);
+        Ok(())
+    })
+}
+
+/// A row tile: `acc[n] + sum_k x[k] w[n, k]` for every row n of the boxes, stored.
+fn emit_rows(g: &mut Gen, e: &OpEmit, x: &View, w: &View, acc: &View) -> Result<(), String> {
+    let k = x.shape[0];
+    g.for_region(e.need, &mut |g, o| {
+        let (k0, k1) = (g.i64c(0), g.i64c(k));
+        let s = dot_range(g, x, w, &o[0], &k0, &k1)?;
+        let a = g.load(acc, o)?;
+        let v = g.op(format!("arith.addf {a}, {s} : f32"));
+        g.store(&e.res, o, &v)
+    })
+}
+
+/// `sum_{k0 <= k < k1} x[k] w[n, k]`, in order.
+fn dot_range(
+    g: &mut Gen,
+    x: &View,
+    w: &View,
+    n: &str,
+    k0: &str,
+    k1: &str,
+) -> Result<String, String> {
+    let zero = g.f32c(0.0);
+    let (lo, hi) = (
+        g.op(format!("arith.index_cast {k0} : i64 to index")),
+        g.op(format!("arith.index_cast {k1} : i64 to index")),
+    );
+    let kv = g.fresh();
+    let accv = g.fresh();
+    let out = g.fresh();
+    g.open(format!(
+        "{out} = scf.for {kv} = {lo} to {hi} step %c1_idx iter_args({accv} = {zero}) -> (f32) {{"
+    ));
+    let k = g.op(format!("arith.index_cast {kv} : index to i64"));
+    let xv = g.load(x, std::slice::from_ref(&k))?;
+    let wv = g.load(w, &[n.to_string(), k])?;
+    let s = g.op(format!(
+        "llvm.intr.fma({xv}, {wv}, {accv}) : (f32, f32, f32) -> f32"
+    ));
+    g.line(format!("scf.yield {s} : f32"));
+    g.close("}");
+    Ok(out)
+}
