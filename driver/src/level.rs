@@ -135,6 +135,7 @@ impl Level {
                     prune_waits: o.prune_waits,
                     last_signal_bytes: o.last_signal_bytes,
                     min_tile_bytes: o.min_tile_bytes,
+                    min_light_tile_bytes: o.min_light_tile_bytes,
                     ..Default::default()
                 }
                 .spell("tile"),
@@ -174,6 +175,8 @@ pub struct PipelineOptions {
     pub last_signal_bytes: f64,
     /// `tile{min-tile-bytes}`.
     pub min_tile_bytes: f64,
+    /// `tile{min-light-tile-bytes}`.
+    pub min_light_tile_bytes: f64,
     /// `split-k` before `fuse`.
     pub split_k: bool,
     /// `select-kernels{...}`: how the megakernel is generated.
@@ -192,6 +195,7 @@ impl Default for PipelineOptions {
             prune_waits: tile.prune_waits,
             last_signal_bytes: tile.last_signal_bytes,
             min_tile_bytes: tile.min_tile_bytes,
+            min_light_tile_bytes: tile.min_light_tile_bytes,
             split_k: false,
             kernel: KernelOptions::default(),
         }

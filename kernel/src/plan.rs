@@ -44,7 +44,7 @@ mkc_passes::pass_options! {
         /// Load matrix-vector weights with an L2 evict-first policy and no L1 allocation (they pass once a step; the caches keep what is read again).
         weights_evict_first: bool = true => "weights-evict-first",
         /// 16-byte weight loads per lane a task issues before its wait for each of its matrix-vector products of bf16 weights (their first blocks, each product its own shared-memory slots); 0: none.
-        preload: u32 = 0 => "preload",
+        preload: u32 = 3 => "preload",
         /// Run two bf16 matrix-vector products of one input row over the same rows (an MLP's gate and up) in one loop, a warp taking a row of each at once, their loads in flight together.
         pair_products: bool = true => "pair-products",
         /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of Q8_0, Q4_0 or Q4_1 weights (at most its loop's first round), held in registers; 0: none.

@@ -196,6 +196,11 @@ pub struct CompileArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = PipelineOptions::default().min_tile_bytes)]
     pub min_tile_bytes: f64,
+    /// Tiling: the same for groups without a heavy op (no weights to stream: Qwen3's q/k
+    /// norm and rope), which may then spread over more SMs (`tile{min-light-tile-bytes}`).
+    #[arg(long, value_name = "BYTES",
+          default_value_t = PipelineOptions::default().min_light_tile_bytes)]
+    pub min_light_tile_bytes: f64,
     /// Fusion: an MLP's down projection adds onto the residual from its gate/up tasks, each
     /// taking a slice of the intermediate vector (`split-k` before `fuse`): one phase a
     /// layer fewer, the residual summed by atomic adds in any order.
@@ -272,7 +277,8 @@ pub struct KernelArgs {
     /// Megakernel: 16-byte weight loads per lane a task issues before it waits on its
     /// events, for each of its matrix-vector products of bf16 weights (the first blocks of
     /// their rows, one row a warp, copied into shared memory), so weights stream while the
-    /// SM waits for the previous phase; 0: none.
+    /// SM waits for the previous phase. Whole rounds of the product's loop only: fewer
+    /// loads than a round (4 a lane where K is a multiple of 1024) preload nothing; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload)]
     pub preload: u32,
     /// Megakernel: the same for the first product of q8_0, q4_0 or q4_1 weights: its first
@@ -413,6 +419,7 @@ impl CompileArgs {
                 prune_waits: self.prune_waits,
                 last_signal_bytes: self.last_signal_bytes,
                 min_tile_bytes: self.min_tile_bytes,
+                min_light_tile_bytes: self.min_light_tile_bytes,
                 split_k: self.split_k,
                 kernel: self.kernel.options(),
             },

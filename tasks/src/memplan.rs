@@ -79,6 +79,17 @@ pub(crate) fn combine_of(body: &Body, steps: &[OpId], group: OpId) -> Option<(Op
     Some((comb, s))
 }
 
+/// The earliest step whose result step `p`'s op reads (`p` itself when it reads none).
+fn feeders(body: &Body, steps: &[OpId], p: usize) -> usize {
+    body.ops[steps[p]]
+        .operands
+        .iter()
+        .filter_map(|&v| body.def_op(v))
+        .filter_map(|d| steps.iter().position(|&o| o == d))
+        .min()
+        .map_or(p, |f| f.min(p))
+}
+
 /// Whether `v` (a result of a top-level op) is an updated KV cache.
 fn is_cache_update(body: &Body, v: ValueId) -> bool {
     let Some(op) = body.def_op(v) else {
@@ -214,12 +225,14 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
     }
     for (s, &op) in steps.iter().enumerate() {
         // Attention's combine may run on the SM of its parts' last task (`tile` makes it
-        // so) while other parts still read their inputs: it reuses only what is dead before
-        // the parts' step.
+        // so) while other parts still read their inputs, and while tasks of the steps that
+        // feed the parts, which its own parts need not wait for (Qwen3's q/k norm and rope
+        // cut by heads), still read theirs: it reuses only what is dead before those steps.
         // A sum a split-K product accumulates is written first by the tasks of the step
         // that computes its initial value (`accumulates_onto`).
         let from = if body.ops[op].name == fused::Group::NAME {
-            let from = combine_of(body, steps, op).map_or(s, |(_, p)| p.min(s));
+            let from =
+                combine_of(body, steps, op).map_or(s, |(_, p)| feeders(body, steps, p).min(s));
             accumulates_onto(body, steps, op).map_or(from, |(_, _, p)| p.min(from))
         } else {
             s

@@ -43,6 +43,8 @@ mkc_passes::pass_options! {
         ctx: u64 = 128 => "ctx",
         /// No tile moves fewer bytes than this (unless its result cannot be cut).
         min_tile_bytes: f64 = 16384.0 => "min-tile-bytes",
+        /// The same for groups without a heavy op (no weights to stream: Qwen3's q/k norm and rope, which one SM did alone at 16384).
+        min_light_tile_bytes: f64 = 1024.0 => "min-light-tile-bytes",
         /// Drop the waits another wait of the same task implies, and the counters then unawaited (fewer polls before a task, fewer atomics after it).
         prune_waits: bool = true => "prune-waits",
         /// A task moving fewer bytes than this, with one wait, runs on that event's last signal on the signalling SM, without a wait or a queue slot (Qwen3's q/k norm and rope after the qkv tiles), unless it computes attention; 0: only attention's combine does.
@@ -170,6 +172,15 @@ impl Placer<'_> {
             return Err("a group has no body".into());
         }
         let attention = computes_attention(self.body, group);
+        let heavy = self.body.walk(group).iter().any(|&o| {
+            mkc_ir::registry::Registry::builtin()
+                .has_trait(&self.body.ops[o].name, mkc_ir::registry::Traits::HEAVY)
+        });
+        let min_bytes = if heavy {
+            self.opts.min_tile_bytes
+        } else {
+            self.opts.min_light_tile_bytes
+        };
         // Tasks compute in f32, so their flops are not free next to their bytes (attention
         // over a context moves few bytes for its arithmetic).
         let rate = if attention {
@@ -195,7 +206,7 @@ impl Placer<'_> {
             // so before any tile is priced, except for attention, whose tasks each re-read
             // their KV head (from L2) and are short of work, not of bytes.
             if n > self.target.sms as usize
-                || (!attention && n > 1 && whole / (n as f64) < self.opts.min_tile_bytes)
+                || (!attention && n > 1 && whole / (n as f64) < min_bytes)
             {
                 continue;
             }
@@ -228,7 +239,7 @@ impl Placer<'_> {
             if !whole_cut
                 && (ranges > MAX_RANGES
                     || most_boxes > MAX_BOXES
-                    || (!attention && least < self.opts.min_tile_bytes))
+                    || (!attention && least < min_bytes))
             {
                 continue;
             }

@@ -127,6 +127,41 @@ fn split_k_mlps_compute_the_right_logits_in_any_order_of_their_adds() {
     }
 }
 
+#[test]
+fn light_groups_are_cut_finer_than_groups_that_stream_weights() {
+    // Qwen3's per-head q/k norm and rope (a group without weights) is cut below
+    // `min-tile-bytes` (`min-light-tile-bytes`, 1024): more than one task a layer, where
+    // 16384 left one SM to normalise every head. Heavy groups keep their cuts.
+    let model = repo("tests/fixtures/configs/qwen3-0.6b.json");
+    let count = |ir: &str, kind: &str| {
+        let k = format!("kind = \"{kind}\", ");
+        ir.lines()
+            .filter(|l| l.contains("\"task.task\"") && l.contains(&k))
+            .count()
+    };
+    let fine = compile(&[model.to_str().unwrap(), "--emit=tasks"]);
+    let coarse = compile(&[
+        model.to_str().unwrap(),
+        "--emit=tasks",
+        "--min-light-tile-bytes",
+        "16384",
+    ]);
+    // (Two results a layer: K's cache row and q.)
+    assert_eq!(
+        count(&coarse, "rope"),
+        2 * 28,
+        "one task a result and layer at 16384"
+    );
+    assert!(
+        count(&fine, "rope") >= 4 * 28,
+        "{} rope tasks",
+        count(&fine, "rope")
+    );
+    for heavy in ["qkv_rope", "proj_residual", "mlp_gate_up", "lm_head"] {
+        assert_eq!(count(&fine, heavy), count(&coarse, heavy), "{heavy}");
+    }
+}
+
 /// The `task.graph` op of a printed module (the function before it is the fused IR, which
 /// has its own snapshots).
 fn task_graph(ir: &str) -> String {
@@ -862,7 +897,12 @@ fn waits_of_kind(ir: &str, kind: &str) -> Vec<(usize, bool)> {
 fn qwen3_norm_and_rope_run_on_the_last_signal_of_the_qkv_tiles_and_implied_waits_go() {
     let path = repo("tests/fixtures/configs/qwen3-0.6b.json");
     let p = path.to_str().unwrap();
-    let ir = compile(&[p, "--emit=schedule", "--ctx", "128"]);
+    // (One task a layer and result, as tiles of at least 16384 bytes make it; by default
+    // they are cut finer and queued, `light_groups_are_cut_finer_than_groups_that_stream_weights`.)
+    let one = ["--min-light-tile-bytes", "16384"];
+    let mut args = vec![p, "--emit=schedule", "--ctx", "128"];
+    args.extend(one);
+    let ir = compile(&args);
     // Two q/k norm + rope tasks a layer; all but layer 0's (whose second wait is the
     // embedding's cos/sin, not implied by the q/k/v tiles) run on the last signal.
     let rope = waits_of_kind(&ir, "rope");
@@ -879,11 +919,13 @@ fn qwen3_norm_and_rope_run_on_the_last_signal_of_the_qkv_tiles_and_implied_waits
         "0",
         "--prune-waits",
         "false",
+        one[0],
+        one[1],
     ]);
     assert!(waits_of_kind(&plain, "rope").iter().all(|(_, l)| !l));
     let total =
         |ir: &str, kind: &str| -> usize { waits_of_kind(ir, kind).iter().map(|w| w.0).sum() };
-    for kind in ["attention", "mlp_gate_up", "proj_residual", "qkv_rope"] {
+    for kind in ["mlp_gate_up", "proj_residual", "qkv_rope"] {
         assert!(
             total(&ir, kind) < total(&plain, kind),
             "{kind}: {} against {}",
@@ -891,6 +933,9 @@ fn qwen3_norm_and_rope_run_on_the_last_signal_of_the_qkv_tiles_and_implied_waits
             total(&plain, kind)
         );
     }
+    // Attention's waits are all needed: none is implied by another (with the memory plan's
+    // reuse as it is; an implied one would be pruned).
+    assert_eq!(total(&ir, "attention"), total(&plain, "attention"));
     // The MLP's tiles wait on the residual alone: the memory reuse they also named was
     // waited for by the tasks that produced it.
     let mlp = waits_of_kind(&ir, "mlp_gate_up");

@@ -18,7 +18,7 @@ func.func @f(%x: tensor<256xf32>, %g: tensor<256xbf16> {mkc.weight = "g"}, %wt: 
 // CHECK-NEXT:    {index = 1 : i64, matvec = "lanes", name = "tg.matmul", result = #kernel.place<direct>}
 // CHECK-NEXT:  }) {direct = true, id = 1 : i64,
 // CHECK-NEXT:  "kernel.code"
-// CHECK-NEXT:    {index = 0 : i64, matvec = "row", name = "tg.matmul", result = #kernel.place<direct>, unroll = 1 : i64}
+// CHECK-NEXT:    {index = 0 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<direct>, unroll = 1 : i64}
 // CHECK-NEXT:  }) {direct = true, id = 2 : i64,
 // The defaults.
 // CHECK-NEXT:  }) {events = "release-acquire", extents = "constant", inputs = "before-wait", poll_sleep = 32 : i64, prefetch = "next", prefetch_bytes = 65536 : i64, registers = 128 : i64, ring_slot_bytes = 32768 : i64, ring_slots = 0 : i64, smem_scratch = 98304 : i64, thread_number = "loaded", threads = 512 : i64, waits = "parallel", weight_loads = "evict-first"}

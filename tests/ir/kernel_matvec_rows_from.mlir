@@ -10,5 +10,5 @@ func.func @f(%x: tensor<256xf32>, %g: tensor<256xbf16> {mkc.weight = "g"}, %wa: 
 }
 
 // CHECK-LABEL: "kernel.plan"
-// CHECK:       {index = 1 : i64, matvec = "row", name = "tg.matmul", result = #kernel.place<direct>, unroll = 1 : i64}
+// CHECK:       {index = 1 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<direct>, unroll = 1 : i64}
 // CHECK:       {index = 2 : i64, matvec = "rows", name = "tg.matmul", result = #kernel.place<direct>, rows = 2 : i64, unroll = 1 : i64}

@@ -14,8 +14,8 @@ func.func @f(%x: tensor<256xf32>, %g: tensor<256xbf16> {mkc.weight = "g"}, %wg: 
 
 // CHECK-LABEL: "kernel.plan"
 // CHECK:       "kernel.code"
-// CHECK:       {index = 1 : i64, matvec = "row", name = "tg.matmul", result = #kernel.place<direct>, unroll = 1 : i64}
+// CHECK:       {index = 1 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<direct>, unroll = 1 : i64}
 // CHECK:       kind = "mlp_gate_up"
-// CHECK:       {index = 2 : i64, matvec = "row", name = "tg.matmul", result = #kernel.place<shared, 1616, 512>, unroll = 1 : i64, with = 3 : i64}
-// CHECK-NEXT:  {index = 3 : i64, matvec = "row", name = "tg.matmul", result = #kernel.place<shared, 2128, 512>, unroll = 1 : i64, with = 2 : i64}
+// CHECK:       {index = 2 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<shared, 1616, 512>, unroll = 1 : i64, with = 3 : i64}
+// CHECK-NEXT:  {index = 3 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<shared, 2128, 512>, unroll = 1 : i64, with = 2 : i64}
 // CHECK-NEXT:  {index = 4 : i64, name = "tg.silu"

@@ -32,7 +32,7 @@ func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
 // CHECK-LABEL: "kernel.plan"
 // CHECK-NOT:   #kernel.place<shared
 // CHECK:       name = "tg.rms_norm", result = #kernel.place<global, 0, 512, window>, stats = "cta", temps = [#kernel.place<global, 512, 16>, #kernel.place<global, 528, 64>], weight = "global"}
-// CHECK-NEXT:  matvec = "row", name = "tg.matmul", result = #kernel.place<global, 592, 256, window>
+// CHECK-NEXT:  matvec = "row", name = "tg.matmul", preload = 1 : i64, result = #kernel.place<global, 592, 256, window>
 // CHECK:       {attention = "rounds", {{.*}} temps = [#kernel.place<global, 0, 128, window>, #kernel.place<global, 128, 16, window>]
 // CHECK-NEXT:  }) {direct = true, id = 5 : i64, kind = "attention", scratch = 144 : i64, smem = 0 : i64,
 // CHECK-NOT:   #kernel.place<shared

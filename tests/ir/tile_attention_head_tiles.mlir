@@ -1,11 +1,12 @@
 // RUN: --pass-pipeline='builtin.module(attach-target{sms=8},split-attention{parts=2},fuse,tile)' --pass-statistics
 // An attention block on 8 SMs, attention split in 2 parts: each part is cut per query head
 // (2 parts x 4 heads, one wave), a tile waiting for the v and k caches (events 1, 2) and
-// its head's q rows (event 4 or 5). The combine is cut per head; those of heads 1 and 3 run
-// on the last signal of their parts, those of heads 0 and 2 overwrite the rope table that
-// both q tiles read and so also wait on all of q (event 3). The output projection waits on
-// the combine's event only: the parts' events it would wait on too (it overwrites q's
-// rows) are implied by it and pruned (tile_no_prune_waits keeps them).
+// its head's q rows (event 4 or 5). The combine is cut per head, each run on the last
+// signal of its head's parts: it reuses no memory that a step feeding the parts (q/k/v)
+// read, so it has no other wait. The output projection waits on the combine's event and on
+// all of q (event 3: it overwrites memory both q tiles read); the parts' events it would
+// wait on too (it overwrites q's rows) are implied and pruned (tile_no_prune_waits keeps
+// them).
 func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
                 %kc: tensor<64x2x32xf32>, %vc: tensor<64x2x32xf32>,
                 %wn: tensor<128xbf16> {mkc.weight = "norm"},
@@ -48,12 +49,12 @@ func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
 // CHECK-NEXT:  kind = "attention", {{.*}} signals = [7 : i64], tile = [#task.box<1:2, 1:2, 0:34>]
 // CHECK-NEXT:  kind = "attention", {{.*}} signals = [8 : i64], tile = [#task.box<1:2, 2:3, 0:34>]
 // CHECK-NEXT:  kind = "attention", {{.*}} signals = [9 : i64], tile = [#task.box<1:2, 3:4, 0:34>]
-// CHECK-NEXT:  kind = "attention_combine", output = 0 : i64, {{.*}} tile = [#task.box<0:32>], waits = [3 : i64, 6 : i64], writes = [#task.range<arena, 0, 128>]
+// CHECK-NEXT:  kind = "attention_combine", on_last_signal = true, {{.*}} tile = [#task.box<0:32>], waits = [6 : i64]
 // CHECK-NEXT:  kind = "attention_combine", on_last_signal = true, {{.*}} tile = [#task.box<32:64>], waits = [7 : i64]
-// CHECK-NEXT:  kind = "attention_combine", output = 0 : i64, {{.*}} tile = [#task.box<64:96>], waits = [3 : i64, 8 : i64]
+// CHECK-NEXT:  kind = "attention_combine", on_last_signal = true, {{.*}} tile = [#task.box<64:96>], waits = [8 : i64]
 // CHECK-NEXT:  kind = "attention_combine", on_last_signal = true, {{.*}} tile = [#task.box<96:128>], waits = [9 : i64]
-// CHECK-NEXT:  kind = "proj_residual", {{.*}} tile = [#task.box<0:64>], waits = [10 : i64], writes = [#task.range<arena, 512, 768>]
-// CHECK-NEXT:  kind = "proj_residual", {{.*}} tile = [#task.box<64:128>], waits = [10 : i64]
+// CHECK-NEXT:  kind = "proj_residual", {{.*}} tile = [#task.box<0:64>], waits = [3 : i64, 10 : i64], writes = [#task.range<arena, 0, 256>]
+// CHECK-NEXT:  kind = "proj_residual", {{.*}} tile = [#task.box<64:128>], waits = [3 : i64, 10 : i64]
 // CHECK:       'tile'
 // CHECK-NEXT:  (tasks) 20 :
 // CHECK-NEXT:  (events) 11 :
