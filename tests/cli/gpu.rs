@@ -8,13 +8,7 @@ fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
-const FIXTURES: [&str; 5] = [
-    "llama-tiny",
-    "qwen3-tiny",
-    "mistral-tiny",
-    "qwen2-tiny",
-    "llama3-tiny",
-];
+use super::FIXTURES;
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mkc-gpu-{}-{name}", std::process::id()))

@@ -13,6 +13,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+/// The fixtures made with transformers (tests/fixtures), each checked in several tests.
+pub const FIXTURES: [&str; 5] = [
+    "llama-tiny",
+    "qwen3-tiny",
+    "mistral-tiny",
+    "qwen2-tiny",
+    "llama3-tiny",
+];
+
 pub fn mkc(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mkc"))
         .args(args)

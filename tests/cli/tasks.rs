@@ -1,7 +1,7 @@
 //! `compile --emit=tasks|schedule|schedule-svg` and `check --engine sim`: the task and
 //! schedule issue's acceptance.
 
-use super::{last_json, mkc, text};
+use super::{last_json, mkc, text, FIXTURES};
 use std::path::{Path, PathBuf};
 
 fn repo(p: &str) -> PathBuf {
@@ -18,13 +18,7 @@ fn compile(args: &[&str]) -> String {
 
 #[test]
 fn sim_engine_passes_every_fixture_from_both_frontends_for_several_seeds() {
-    for name in [
-        "llama-tiny",
-        "qwen3-tiny",
-        "mistral-tiny",
-        "qwen2-tiny",
-        "llama3-tiny",
-    ] {
+    for name in FIXTURES {
         let dir = repo("tests/fixtures").join(name);
         let has_onnx = dir.join("model.onnx").is_file();
         for onnx in [false, true].into_iter().filter(|&o| !o || has_onnx) {
@@ -86,13 +80,7 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
 fn split_k_mlps_compute_the_right_logits_in_any_order_of_their_adds() {
     // Every fixture's MLPs as split-K groups (`split-k`): the down projection's parts added
     // onto the residual by tasks in whatever order the seeds interleave them, on 16 SMs.
-    for name in [
-        "llama-tiny",
-        "qwen3-tiny",
-        "mistral-tiny",
-        "qwen2-tiny",
-        "llama3-tiny",
-    ] {
+    for name in FIXTURES {
         let dir = repo("tests/fixtures").join(name);
         let pipeline = "builtin.module(canonicalize,split-attention,split-k,fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
         let o = mkc(
