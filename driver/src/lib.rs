@@ -56,7 +56,7 @@ pub fn run_pipeline(body: &mut mkc_ir::Body, pipeline: &str) -> Result<RunReport
 /// The PTX of a generated kernel, for its target's chip (MLIR's NVVM pipeline, in process).
 #[cfg(feature = "mlir")]
 pub fn lower_to_ptx(k: &mkc_kernel::Kernel) -> Result<String, String> {
-    mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", &k.chip)
+    mkc_lowering::gpu_module_to_ptx(&k.mlir, "kernel.mlir", &k.chip, k.ptx_isa)
         .map(|p| p.concat())
         .map_err(|e| e.to_string())
 }

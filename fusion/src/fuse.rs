@@ -275,9 +275,9 @@ fn partition(
     let mut hits: HashMap<&'static str, u64> = HashMap::new();
     let mut rules = fusion();
     rules.retain(|r| !skip.contains(&r.name));
-    // Only the two groups a merge touches change cost. `forced`: a merge the cost model is
-    // not asked about (split-k's).
-    let mut merge_if = |p: &mut Partition, a: usize, b: usize, rule: &'static str, forced: bool| {
+    // Only the two groups a merge touches change cost. The SplitK stage's merges are not
+    // the cost model's to refuse (`split-k` decided).
+    let mut try_merge = |p: &mut Partition, a: usize, b: usize, rule: &FusionRule| {
         let (ga, gb) = (p.group[a], p.group[b]);
         if ga == gb || !p.can_merge(ga, gb) {
             return;
@@ -285,14 +285,11 @@ fn partition(
         let before = p.group_cost(model, ga, outputs) + p.group_cost(model, gb, outputs);
         let saved = p.group.clone();
         p.merge(ga, gb);
-        if forced || p.group_cost(model, p.group[a], outputs) < before {
-            *hits.entry(rule).or_default() += 1;
+        if rule.stage == Stage::SplitK || p.group_cost(model, p.group[a], outputs) < before {
+            *hits.entry(rule.name).or_default() += 1;
         } else {
             p.group = saved;
         }
-    };
-    let mut try_merge = |p: &mut Partition, a: usize, b: usize, rule: &'static str| {
-        merge_if(p, a, b, rule, rule == "split-k-consumer")
     };
     for stage in [
         Stage::Prologue,
@@ -328,7 +325,7 @@ fn partition(
                                 continue;
                             }
                             let before = p.group.clone();
-                            try_merge(p, pr, c, rule.name);
+                            try_merge(p, pr, c, rule);
                             changed |= p.group != before;
                         }
                     }
@@ -346,7 +343,7 @@ fn partition(
                             if matches_rule(p, rule, pr, c)
                                 && (rule.when)(p.body, p.ops[pr], p.ops[c])
                             {
-                                try_merge(p, pr, c, rule.name);
+                                try_merge(p, pr, c, rule);
                             }
                         }
                     }
@@ -362,7 +359,7 @@ fn partition(
                             if oa.operands[0] == ob.operands[0]
                                 && (rule.when)(p.body, p.ops[a], p.ops[b])
                             {
-                                try_merge(p, a, b, rule.name);
+                                try_merge(p, a, b, rule);
                             }
                         }
                     }
@@ -397,7 +394,7 @@ fn partition(
                         for j in i + 1..fed.len() {
                             let (a, b) = (fed[i].0, fed[j].0);
                             if p.group[a] != p.group[b] && !fed[i].1.is_disjoint(&fed[j].1) {
-                                try_merge(p, a, b, rule.name);
+                                try_merge(p, a, b, rule);
                             }
                         }
                     }
@@ -433,7 +430,7 @@ fn partition(
                             .iter()
                             .all(|&m| p.producers[m].iter().all(|&q| p.group[q] == p.group[i]));
                         if reads_inputs_only && rule.producer.contains(&p.name(i)) {
-                            try_merge(p, embed, i, rule.name);
+                            try_merge(p, embed, i, rule);
                         }
                     }
                 }

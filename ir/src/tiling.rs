@@ -351,6 +351,19 @@ pub fn accumulates_onto(
     None
 }
 
+/// Every split-K sum of the step function whose top-level ops are `steps`: the value its
+/// initial value is written from (its producer's tasks write their tiles there too) -> the
+/// sum ([`accumulates_onto`]).
+pub fn split_k_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, ValueId> {
+    steps
+        .iter()
+        .filter_map(|&op| {
+            let (k, init, _) = accumulates_onto(body, steps, op)?;
+            Some((init, body.ops[op].results[k]))
+        })
+        .collect()
+}
+
 /// The backward slice of `tile` of result `output` of `group`.
 pub fn slice(body: &Body, group: OpId, output: usize, tile: &[TileBox]) -> Result<Slice, String> {
     let block = body.entry_block(group, 0).ok_or("a group needs a body")?;

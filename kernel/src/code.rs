@@ -10,7 +10,7 @@ use mkc_ir::dialect::fused;
 use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
-use mkc_ir::tiling::{accumulates_onto, group_signature, result_in_place, slice, Region, Slice};
+use mkc_ir::tiling::{group_signature, result_in_place, slice, split_k_sums, Region, Slice};
 use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -267,12 +267,7 @@ impl Codes {
                 format!("s{}", structures.entry(sig).or_insert(n))
             })
             .collect();
-        let mut mirrors = HashMap::new();
-        for &op in &steps {
-            if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
-                mirrors.insert(init, body.ops[op].results[k]);
-            }
-        }
+        let mirrors = split_k_sums(body, &steps);
         let mut plans = Vec::with_capacity(program.graph.tasks.len());
         for (_, task) in &program.graph.tasks {
             plans.push(plan_task(

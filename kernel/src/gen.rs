@@ -101,6 +101,8 @@ pub(crate) struct Gen {
     /// current code's upper bounds made so, each with its lower bound and extent.
     pub(crate) constant_extents: bool,
     pub(crate) fixed_extents: Vec<(String, String, i64)>,
+    /// The PTX ISA version the code so far needs (`Kernel::ptx_isa`).
+    pub(crate) ptx_isa: u32,
 }
 
 impl Gen {

@@ -69,12 +69,18 @@ pub fn register_passes(r: &mut mkc_passes::PassRegistry) {
     r.register(plan::info());
 }
 
+/// The PTX ISA version (times ten) kernels are lowered to unless their code needs a later one.
+pub const BASE_PTX_ISA: u32 = 80;
+
 /// The generated kernel and what the launcher needs to know about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
     pub mlir: String,
     /// The PTX target it is lowered for (the module's target's chip).
     pub chip: String,
+    /// The PTX ISA version it needs, times ten: [`BASE_PTX_ISA`], or 81 where it adds
+    /// 16 bytes of f32 at once (`red.global.add.v4.f32`, split-K products).
+    pub ptx_isa: u32,
     /// Kernel name inside the `gpu.module @mkc`.
     pub name: String,
     pub threads: u32,

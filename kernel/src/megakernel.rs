@@ -59,6 +59,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         thread_per_case: false,
         constant_extents: opts.extents != BoxExtents::Record,
         fixed_extents: Vec::new(),
+        ptx_isa: crate::BASE_PTX_ISA,
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
     // thread per block, for as many blocks as a code preloads), then the tasks' scratch
@@ -120,6 +121,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
     Ok(Kernel {
         mlir,
         chip: gpu.chip,
+        ptx_isa: g.ptx_isa,
         name: "step".into(),
         threads: opts.threads,
         ctas: schedule.queues.len(),

@@ -40,21 +40,24 @@ impl fmt::Display for LoweringError {
 
 impl std::error::Error for LoweringError {}
 
-/// The pass pipeline from a module holding `gpu.module`s to one holding `gpu.binary`s with PTX.
-pub fn nvvm_pipeline(chip: &str) -> String {
+/// The pass pipeline from a module holding `gpu.module`s to one holding `gpu.binary`s with PTX
+/// of ISA version `ptx_isa` / 10 (80: PTX 8.0).
+pub fn nvvm_pipeline(chip: &str, ptx_isa: u32) -> String {
     format!(
-        "builtin.module(nvvm-attach-target{{chip={chip} features=+ptx80 O=3}},\
+        "builtin.module(nvvm-attach-target{{chip={chip} features=+ptx{ptx_isa} O=3}},\
          gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),gpu-to-llvm,reconcile-unrealized-casts,\
          gpu-module-to-binary{{format=isa}})"
     )
 }
 
 /// Parses MLIR text holding one or more `gpu.module`s, lowers them through NVVM and returns the
-/// PTX of each, in module order. Everything runs in process; errors carry MLIR's diagnostics.
+/// PTX of each (ISA version `ptx_isa` / 10), in module order. Everything runs in process;
+/// errors carry MLIR's diagnostics.
 pub fn gpu_module_to_ptx(
     mlir: &str,
     source_name: &str,
     chip: &str,
+    ptx_isa: u32,
 ) -> Result<Vec<String>, LoweringError> {
     // A chip name MLIR cannot read fails inside NVVM's target verification (an abort):
     // refuse it here with a message.
@@ -82,11 +85,13 @@ pub fn gpu_module_to_ptx(
             return Err(fail("verify"));
         }
         let pm = PassManager::new(&context);
-        parse_pass_pipeline(pm.as_operation_pass_manager(), &nvvm_pipeline(chip)).map_err(|e| {
-            LoweringError {
-                stage: "pass pipeline parse",
-                diagnostics: vec![e.to_string()],
-            }
+        parse_pass_pipeline(
+            pm.as_operation_pass_manager(),
+            &nvvm_pipeline(chip, ptx_isa),
+        )
+        .map_err(|e| LoweringError {
+            stage: "pass pipeline parse",
+            diagnostics: vec![e.to_string()],
         })?;
         pm.run(&mut module).map_err(|_| fail("lowering to PTX"))?;
         let mut ptx = Vec::new();
@@ -183,7 +188,7 @@ module attributes {gpu.container_module} {
 
     #[test]
     fn tiny_gpu_module_lowers_to_ptx_in_process() {
-        let ptx = gpu_module_to_ptx(KERNEL, "kernel.mlir", "sm_90a").expect("lowering failed");
+        let ptx = gpu_module_to_ptx(KERNEL, "kernel.mlir", "sm_90a", 80).expect("lowering failed");
         assert_eq!(ptx.len(), 1);
         let ptx = &ptx[0];
         assert!(ptx.contains(".target sm_90a"), "{ptx}");
@@ -200,6 +205,7 @@ module attributes {gpu.container_module} {
             "module {\n  %0 = \"bogus\"() : () -> f32\n}",
             "bad.mlir",
             "sm_90a",
+            80,
         )
         .unwrap_err();
         assert_eq!(err.stage, "parse");

@@ -293,7 +293,8 @@ pub fn run_mlir_to_ptx(a: MlirToPtxArgs) -> ExitCode {
         .map_err(|e| format!("--chip {e}"))
         .and_then(|()| read_input(&a.input))
         .and_then(|(name, text)| {
-            mkc_lowering::gpu_module_to_ptx(&text, &name, &a.chip).map_err(|e| e.to_string())
+            mkc_lowering::gpu_module_to_ptx(&text, &name, &a.chip, mkc_kernel::BASE_PTX_ISA)
+                .map_err(|e| e.to_string())
         });
     finish(result.and_then(|ptx| {
         if ptx.is_empty() {

@@ -28,7 +28,7 @@ use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{
     accumulates_onto, full_box, group_signature, region_elements, result_in_place, slice,
-    split_k_space, Region,
+    split_k_space, split_k_sums, Region,
 };
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, Target, ValueId};
@@ -662,14 +662,14 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
     let steps = step_ops(body, func)?;
     let mut g = TaskGraph::default();
     let placed = place_values(body, func, &steps, &plan, &mut g)?;
-    let (mut mirrors, mut split_k) = (HashMap::new(), HashMap::new());
+    let mut split_k = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
-        if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
-            mirrors.insert(init, body.ops[op].results[k]);
+        if let Some((k, _, _)) = accumulates_onto(body, &steps, op) {
             let space = split_k_space(body, op, k).ok_or("a split-K sum is not a vector")?;
             split_k.insert((s, k), space);
         }
     }
+    let mirrors = split_k_sums(body, &steps);
     let pl = Placer {
         mirrors,
         split_k,

@@ -861,9 +861,19 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ptx = text(&o.stdout);
+    // 16-byte reductions onto the sum, which need PTX 8.1: the kernel asks for it.
     assert!(
-        ptx.contains("red.global.add.f32") || ptx.contains("atom.global.add.f32"),
-        "no atomic adds onto global memory in the split-K kernel"
+        ptx.contains("red.relaxed.gpu.global.add.v4.f32"),
+        "no 16-byte reductions onto global memory in the split-K kernel"
+    );
+    assert!(
+        ptx.contains(".version 8.1"),
+        "the split-K kernel is not PTX 8.1"
+    );
+    let plain = mkc(&["compile", llama.to_str().unwrap(), "--emit=ptx"], None);
+    assert!(
+        text(&plain.stdout).contains(".version 8.0"),
+        "a kernel without them stays PTX 8.0"
     );
     if no_gpu("gpu_split_k_mlps_pass_on_the_device") {
         return;

@@ -24,7 +24,7 @@ use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tiling::{accumulates_onto, flat_runs, result_in_place, slice, Slice};
+use mkc_ir::tiling::{flat_runs, result_in_place, slice, split_k_sums, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
 pub use queues::{simulate, Queues, SimError};
@@ -133,13 +133,8 @@ impl<'a> Simulator<'a> {
                 }
             })
             .collect();
-        let (mut mirrors, mut split_k) = (HashMap::new(), std::collections::HashSet::new());
-        for &op in &steps {
-            if let Some((k, init, _)) = accumulates_onto(body, &steps, op) {
-                mirrors.insert(init, body.ops[op].results[k]);
-                split_k.insert(body.ops[op].results[k]);
-            }
-        }
+        let mirrors = split_k_sums(body, &steps);
+        let split_k = mirrors.values().copied().collect();
         let mut sim = Simulator {
             mirrors,
             split_k,
