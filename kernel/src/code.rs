@@ -118,7 +118,7 @@ pub(crate) fn plan_task(
         push_region(&mut key, &need);
     }
     push_region(&mut key, &task.tile);
-    if mirror.is_none() && direct_output(body, &sl, group, task).is_some() {
+    if direct_output(body, &sl, group, task, mirror.is_some()).is_some() {
         key.push_str("#direct");
     }
     Ok(TaskPlan {
@@ -338,10 +338,7 @@ impl Codes {
             .mirrors
             .get(&body.ops[group].results[task.output])
             .copied();
-        let direct = match mirror {
-            Some(_) => None,
-            None => direct_output(body, &sl, group, task),
-        };
+        let direct = direct_output(body, &sl, group, task, mirror.is_some());
         // Where each op's boxes start in the code's largest extents (per axis).
         let mut at = 0usize;
         let mut extents = Vec::new();
@@ -704,15 +701,17 @@ fn write_tile(
 
 /// The op that may store a task's output straight to its place instead of to scratch (saving
 /// a copy and a barrier): the output is not updated in place, and it is the first result of
-/// the slice's last op, which computes exactly the tile. (A value stored narrower than its
-/// type, an f32 KV cache kept as bf16, is rounded by the store itself.)
+/// the slice's last op, which computes exactly the tile; and the tile is not `mirrored`
+/// (written again as a split-K sum's initial value, from scratch). (A value stored narrower
+/// than its type, an f32 KV cache kept as bf16, is rounded by the store itself.)
 pub(crate) fn direct_output(
     body: &Body,
     sl: &mkc_ir::tiling::Slice,
     group: OpId,
     task: &mkc_ir::dialect::task::Task,
+    mirrored: bool,
 ) -> Option<OpId> {
-    if result_in_place(body, group, task.output) {
+    if mirrored || result_in_place(body, group, task.output) {
         return None;
     }
     let block = body.entry_block(group, 0)?;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds target/dev/s25/{mkc.xz,art.txz,call.sh,...}: the runtime-only mkc and the artifacts set-$ART_SET.sh
-# (beside this script, or in $SETS) compiles with target/release/mkc. Carry target/dev/s25 and run call.sh there.
+# Builds $D (default target/dev/s25)/{mkc.xz,art.txz,call.sh,...}: the runtime-only mkc and the artifacts set-$ART_SET.sh
+# (beside this script, or in $SETS) compiles with target/release/mkc. Carry $D and run call.sh there.
 set -euo pipefail
 H=$(cd "$(dirname "$0")" && pwd)
 cd "$H/../../.."

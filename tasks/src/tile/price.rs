@@ -273,7 +273,8 @@ impl Placer<'_> {
             t.bytes += region_elements(&sl.needs[&v]) as f64 * elem(v) * self.target.l2_byte_cost;
         }
         let out = results[k];
-        if self.split_k.contains_key(&(s, k)) {
+        let split = self.split_k.contains_key(&(s, k));
+        if split {
             // Its part of the sum over the tile's K range, added onto the tile's rows.
             let rows: Region = tile.iter().map(|b| vec![b[1]]).collect();
             self.ranges(out, &rows, &mut t.adds)?;
@@ -286,7 +287,7 @@ impl Placer<'_> {
             self.ranges(sum, &tile, &mut t.writes)?;
             t.bytes += region_elements(&tile) as f64 * elem(sum) * self.target.l2_byte_cost;
         }
-        let written = if self.split_k.contains_key(&(s, k)) {
+        let written = if split {
             0.0
         } else {
             region_elements(&tile) as f64 * elem(out)
