@@ -35,14 +35,93 @@ fn vectorized(w: &View, need: &[RBox], n: i64) -> bool {
 }
 
 /// The plan of a `tg.matmul_acc`: a split-K part's rows' sums in shared memory (f32, one a
-/// row of the sum), when its threads split K into several groups.
-pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, n: i64) -> (Vec<Place>, Choice) {
+/// row of the sum), when its threads split K into several groups; and for a part read 8
+/// rows at a time, the first loads of its loop copied before the wait
+/// (`KernelOptions::preload_split_k`).
+pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, w: &View, n: i64) -> (Vec<Place>, Choice) {
     let split = cx.extents.iter().any(|b| b.len() == 2);
     let (_, groups) = groups(cx.threads as i64, n);
-    if split && groups > 1 {
-        (vec![cx.scratch.alloc(&[n], ElemType::F32)], Choice::None)
+    let temps = if split && groups > 1 {
+        vec![cx.scratch.alloc(&[n], ElemType::F32)]
     } else {
-        (vec![], Choice::None)
+        vec![]
+    };
+    let preload = (cx.options.preload_split_k as i64).min(LOADS_IN_FLIGHT) as u32;
+    let read8 = w.elem == ElemType::BF16 && w.strides.first() == Some(&1) && n % 8 == 0;
+    let choice = if split && read8 && w.base_aligned && preload > 0 {
+        Choice::SplitK { preload }
+    } else {
+        Choice::None
+    };
+    (temps, choice)
+}
+
+/// A thread's place in a split-K part of `n` rows: whether it takes part, its K offset in
+/// the range (its group) and its first row, `(active, group, row0)`.
+fn thread_place(g: &mut Gen, chunks: i64, groups: i64) -> (String, String, String) {
+    let (cc, used) = (g.i64c(chunks), g.i64c(chunks * groups));
+    let tid = "%tid64";
+    let active = g.op(format!("arith.cmpi slt, {tid}, {used} : i64"));
+    let chunk = g.op(format!("arith.remsi {tid}, {cc} : i64"));
+    let group = g.op(format!("arith.divsi {tid}, {cc} : i64"));
+    let eight = g.i64c(8);
+    let row0 = g.op(format!("arith.muli {chunk}, {eight} : i64"));
+    (active, group, row0)
+}
+
+/// The weight address of a thread's `i`-th load of its loop's first round over `k0..k1`:
+/// its K clamped to the range's last, and whether it is inside.
+fn first_round_k(
+    g: &mut Gen,
+    k0: &str,
+    k1: &str,
+    group: &str,
+    groups: i64,
+    i: i64,
+) -> (String, String) {
+    let first = g.op(format!("arith.addi {k0}, {group} : i64"));
+    let off = g.i64c(groups * i);
+    let k = g.op(format!("arith.addi {first}, {off} : i64"));
+    let inside = g.op(format!("arith.cmpi slt, {k}, {k1} : i64"));
+    let one = g.i64c(1);
+    let last = g.op(format!("arith.subi {k1}, {one} : i64"));
+    (g.op(format!("arith.minsi {k}, {last} : i64")), inside)
+}
+
+impl Gen {
+    /// Copies, before the task's wait, the first `loads` 16-byte loads of this thread's
+    /// first round in a split-K part (the first of the `need` boxes) into its slots of the
+    /// preload buffer from `slot0` (`cp.async`; the part reads them back after
+    /// `cp.async.wait_all`, each thread only its own: no barrier).
+    pub(crate) fn emit_split_k_preload(
+        &mut self,
+        op: mkc_ir::OpId,
+        w: &View,
+        need: &[RBox],
+        n: i64,
+        slot0: usize,
+        loads: usize,
+    ) -> Option<crate::matvec::Preload> {
+        let b = need.first().filter(|b| b.len() == 2)?;
+        let (chunks, groups) = groups(self.threads as i64, n);
+        let (active, group, row0) = thread_place(self, chunks, groups);
+        self.open(format!("scf.if {active} {{"));
+        for i in 0..loads {
+            let (kc, _) = first_round_k(self, &b[0].0, &b[0].1, &group, groups, i as i64);
+            let src = self.ptr(w, &[row0.clone(), kc]);
+            let dst = self.preload_slot(slot0 + i);
+            self.cp_async16(&dst, &src);
+        }
+        self.cp_async_commit();
+        self.close("}");
+        self.preloaded += 1;
+        self.preload_blocks_max = self.preload_blocks_max.max(slot0 + loads);
+        Some(crate::matvec::Preload {
+            op,
+            slot0,
+            blocks: loads,
+            held: Vec::new(),
+        })
     }
 }
 
@@ -71,19 +150,18 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
         g.for_region(&[all], &mut |g, o| g.store(s, o, &zero))?;
         g.barrier();
     }
-    let (cc, gc) = (g.i64c(chunks), g.i64c(groups));
-    let used = g.i64c(chunks * groups);
-    let tid = "%tid64";
-    let active = g.op(format!("arith.cmpi slt, {tid}, {used} : i64"));
+    let gc = g.i64c(groups);
+    let pre = g.take_preload(e.op);
+    let (active, group, row0) = thread_place(g, chunks, groups);
     g.open(format!("scf.if {active} {{"));
-    let chunk = g.op(format!("arith.remsi {tid}, {cc} : i64"));
-    let group = g.op(format!("arith.divsi {tid}, {cc} : i64"));
-    let eight = g.i64c(8);
-    let row0 = g.op(format!("arith.muli {chunk}, {eight} : i64"));
     let mut parts: Vec<String> = Vec::new();
-    for b in e.need {
+    for (i, b) in e.need.iter().enumerate() {
         let (k0, k1) = b[0].clone();
-        let part = part_of(g, x, w, (&k0, &k1), &group, &gc, &row0)?;
+        let copied = pre
+            .as_ref()
+            .filter(|_| i == 0)
+            .map(|p| (p.slot0, p.blocks as i64, groups));
+        let part = part_of(g, x, w, (&k0, &k1), (&group, &gc), &row0, copied)?;
         parts.push(part);
     }
     let mut total = parts[0].clone();
@@ -137,18 +215,54 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
 
 /// One thread's part over `k0..k1` for rows `row0..row0 + 8`: every `groups`-th K from
 /// `k0 + group`, `LOADS_IN_FLIGHT` loads issued before their products (a K past the range
-/// is clamped to its last and its product dropped).
+/// is clamped to its last and its product dropped). `copied`: the first loads of the first
+/// round wait in the preload buffer (its first slot, how many, and the part's groups as a
+/// constant); that round is summed in the loop's order before it, and the loop starts a
+/// round later.
 fn part_of(
     g: &mut Gen,
     x: &View,
     w: &View,
     (k0, k1): (&str, &str),
-    group: &str,
-    groups: &str,
+    (group, groups): (&str, &str),
     row0: &str,
+    copied: Option<(usize, i64, i64)>,
 ) -> Result<String, String> {
-    let zero8 = g.op("arith.constant dense<0.0> : vector<8xf32>");
-    let first = g.op(format!("arith.addi {k0}, {group} : i64"));
+    let mut zero8 = g.op("arith.constant dense<0.0> : vector<8xf32>");
+    let mut first = g.op(format!("arith.addi {k0}, {group} : i64"));
+    if let Some((slot0, loads, gn)) = copied {
+        let zero = g.f32c(0.0);
+        let mut acc = zero8.clone();
+        let mut terms = Vec::new();
+        for i in 0..LOADS_IN_FLIGHT {
+            let (kc, inside) = first_round_k(g, k0, k1, group, gn, i);
+            let wv = match i < loads {
+                true => {
+                    let slot = g.preload_slot(slot0 + i as usize);
+                    g.op(format!(
+                        "llvm.load {slot} {{alignment = 16 : i64}} : !llvm.ptr<3> -> vector<8xbf16>"
+                    ))
+                }
+                false => {
+                    let p = g.ptr(w, &[row0.to_string(), kc.clone()]);
+                    g.weight_load16(&p)
+                }
+            };
+            terms.push((wv, inside, kc));
+        }
+        for (wv, inside, kc) in terms {
+            let xk = g.load(x, &[kc])?;
+            let xk = g.op(format!("arith.select {inside}, {xk}, {zero} : f32"));
+            let xs = g.op(format!("vector.broadcast {xk} : f32 to vector<8xf32>"));
+            let wf = g.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
+            acc = g.op(format!(
+                "llvm.intr.fma({wf}, {xs}, {acc}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>"
+            ));
+        }
+        zero8 = acc;
+        let skip = g.i64c(gn * LOADS_IN_FLIGHT);
+        first = g.op(format!("arith.addi {first}, {skip} : i64"));
+    }
     let u = g.i64c(LOADS_IN_FLIGHT);
     let round = g.op(format!("arith.muli {groups}, {u} : i64"));
     let one = g.i64c(1);

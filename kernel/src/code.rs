@@ -541,14 +541,16 @@ fn emit_code_ops(
     // warp copied into the shared-memory preload buffer, each product its own slots.
     let mut needs: Vec<Vec<RBox>> = Vec::new();
     g.preload = Vec::new();
-    let preloaded: Vec<(usize, usize, MatvecPath)> = plan
+    // (A split-K part's copies: `None` for the path.)
+    let preloaded: Vec<(usize, usize, Option<MatvecPath>)> = plan
         .ops
         .iter()
         .enumerate()
         .filter_map(|(i, p)| match p.choice {
             Choice::Matvec { preload, path, .. } if preload > 0 => {
-                Some((i, preload as usize, path))
+                Some((i, preload as usize, Some(path)))
             }
+            Choice::SplitK { preload } if preload > 0 => Some((i, preload as usize, None)),
             _ => None,
         })
         .collect();
@@ -561,6 +563,15 @@ fn emit_code_ops(
             needs.push(read_region(g, &merged_need(body, sl, op)));
         }
         let w = cx.view(body.ops[ops[p]].operands[1])?.clone();
+        let Some(path) = path else {
+            let n = crate::gen::shape_of(body, body.ops[ops[p]].results[0])[0];
+            if let Some(pre) = g.emit_split_k_preload(ops[p], &w, &needs[p], n, slot0, blocks) {
+                copied.get_or_insert(p);
+                slot0 += blocks;
+                g.preload.push(pre);
+            }
+            continue;
+        };
         if matches!(path, MatvecPath::Blocks | MatvecPath::Dp4a) {
             let held =
                 g.emit_block_preload(&w, &needs[p], path == MatvecPath::Dp4a, blocks as i64)?;

@@ -147,7 +147,7 @@ pub(crate) fn plan_op(cx: &mut PlanCx, op: OpId, index: usize) -> Result<OpPlan,
             (temps, choice)
         }
         tg::RmsNorm::NAME => plan_rms_norm(cx, &ins, int_attr("axis")),
-        tg::MatMulAcc::NAME => crate::accumulate::plan_matmul_acc(cx, out_shape[0]),
+        tg::MatMulAcc::NAME => crate::accumulate::plan_matmul_acc(cx, &ins[1], out_shape[0]),
         tg::ArgMax::NAME | tg::ArgMaxPartial::NAME => (plan_argmax(cx), Choice::None),
         tg::RopeCosSin::NAME => {
             let p = cx.scratch.alloc(&out_shape, out_elem);

@@ -45,6 +45,8 @@ mkc_passes::pass_options! {
         weights_evict_first: bool = true => "weights-evict-first",
         /// 16-byte weight loads per lane a task issues before its wait for each of its matrix-vector products of bf16 weights (their first blocks, each product its own shared-memory slots); 0: none.
         preload: u32 = 3 => "preload",
+        /// 16-byte weight loads per thread a split-K part (`--split-k`) copies into shared memory before its wait (the first of its loop's first round, at most 4); 0: none.
+        preload_split_k: u32 = 0 => "preload-split-k",
         /// Run two bf16 matrix-vector products of one input row over the same rows (an MLP's gate and up) in one loop, a warp taking a row of each at once, their loads in flight together.
         pair_products: bool = true => "pair-products",
         /// 16-byte weight loads per lane a task issues before its wait for its first matrix-vector product of Q8_0, Q4_0 or Q4_1 weights (at most its loop's first round), held in registers; 0: none.

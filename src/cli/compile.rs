@@ -285,6 +285,11 @@ pub struct KernelArgs {
     /// pieces, at most its loop's first round, loaded into registers before the wait; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload_blocks)]
     pub preload_blocks: u32,
+    /// Megakernel: the same for the parts of a split-K product (--split-k): the first
+    /// 16-byte loads of a thread's K range of the down weight (at most 4), copied into
+    /// shared memory before the wait; 0: none.
+    #[arg(long, value_name = "N", default_value_t = KERNEL.preload_split_k)]
+    pub preload_split_k: u32,
     /// Megakernel: how two products of one input row over the same rows (an MLP's gate and
     /// up, bf16 weights) run: paired (one loop, a warp taking a row of each at once, the
     /// loads of both in flight together) or apart (one after the other).
@@ -387,6 +392,7 @@ impl KernelArgs {
             weights_evict_first: self.weight_cache == "evict-first",
             preload: self.preload,
             preload_blocks: self.preload_blocks,
+            preload_split_k: self.preload_split_k,
             pair_products: self.products == "paired",
             fewest_rounds: self.matvec_rounds == "fewest",
             matvec_unroll: self.matvec_unroll,

@@ -870,6 +870,20 @@ fn gpu_split_k_mlps_pass_on_the_device() {
         ptx.contains(".version 8.1"),
         "the split-K kernel is not PTX 8.1"
     );
+    // With the slice's first loads copied before the wait: 4 more copies a split-K code.
+    let copies = |flags: &[&str]| {
+        let mut args = vec![
+            "compile",
+            llama.to_str().unwrap(),
+            "--emit=ptx",
+            "--split-k",
+        ];
+        args.extend_from_slice(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout).matches("cp.async.cg.shared.global").count()
+    };
+    assert_eq!(copies(&["--preload-split-k", "4"]), copies(&[]) + 4);
     let plain = mkc(&["compile", llama.to_str().unwrap(), "--emit=ptx"], None);
     assert!(
         text(&plain.stdout).contains(".version 8.0"),
@@ -878,16 +892,24 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     if no_gpu("gpu_split_k_mlps_pass_on_the_device") {
         return;
     }
-    for name in FIXTURES {
+    for (name, preload) in FIXTURES.iter().flat_map(|n| [(n, "0"), (n, "4")]) {
         let dir = repo("tests/fixtures").join(name);
-        let flags = ["--short-steps", "8", "--long-steps", "16", "--split-k"];
-        let art = compile_artifact(&dir, &format!("{name}-split-k"), &flags);
+        let flags = [
+            "--short-steps",
+            "8",
+            "--long-steps",
+            "16",
+            "--split-k",
+            "--preload-split-k",
+            preload,
+        ];
+        let art = compile_artifact(&dir, &format!("{name}-split-k-{preload}"), &flags);
         let o = check_on_gpu(&dir, &art, false);
         assert!(o.status.success(), "{name}: {}", text(&o.stderr));
         let j = last_json(&o);
         assert!(
             j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
-            "{name}: {j}"
+            "{name}, --preload-split-k {preload}: {j}"
         );
     }
 }

@@ -248,6 +248,12 @@ pub enum Choice {
         /// Output lanes a warp computes.
         lanes: u32,
     },
+    /// A split-K part of a `tg.matmul_acc`.
+    SplitK {
+        /// 16-byte weight loads a thread copies into shared memory before the task's wait:
+        /// the first of its loop's first round.
+        preload: u32,
+    },
 }
 
 /// What one op of a code's slice does.
@@ -484,6 +490,7 @@ impl Choice {
                 }
                 v
             }
+            Choice::SplitK { preload } => vec![("split_k_preload", int(*preload as u64))],
             Choice::Norm { cta, staged } => vec![
                 ("stats", s(if *cta { "cta" } else { "warps" })),
                 ("weight", s(if *staged { "staged" } else { "global" })),
@@ -541,6 +548,12 @@ impl Choice {
                     Some(_) => Some(small(get_int(a, "with")?, "with")?),
                     None => None,
                 },
+            });
+        }
+        if a.get("split_k_preload").is_some() {
+            let k = "split_k_preload";
+            return Ok(Choice::SplitK {
+                preload: small(get_int(a, k)?, k)?,
             });
         }
         if a.get("stats").is_some() {
