@@ -3,8 +3,9 @@
 //! its K range, onto every row n of the sum in global memory with atomic adds (`red.global`):
 //! other tasks add theirs in any order. Its weight is stored [K, N] (`tile` places it so):
 //! its K range is one span, each thread reads 8 rows n at once (16 bytes) down K, the CTA's
-//! threads split K into groups whose parts meet in shared memory before the adds, 16 bytes
-//! at a time (`red.global.add.v4.f32`: a quarter of the operations the L2 serialises per line). A row tile
+//! threads split K into groups, each group's parts are stored in shared memory (plain
+//! stores: a float atomic add on shared memory is a compare-and-swap loop on sm_90) and summed
+//! over the groups after a barrier, then added 16 bytes at a time (`red.global.add.v4.f32`). A row tile
 //! (rank-1 boxes, where `tile` did not split K) computes `acc + x w^T` and stores it.
 
 use crate::gen::*;
@@ -34,15 +35,15 @@ fn vectorized(w: &View, need: &[RBox], n: i64) -> bool {
         && need.iter().all(|b| b.len() == 2)
 }
 
-/// The plan of a `tg.matmul_acc`: a split-K part's rows' sums in shared memory (f32, one a
-/// row of the sum), when its threads split K into several groups; and for a part read 8
+/// The plan of a `tg.matmul_acc`: a split-K part's groups' sums in shared memory (f32, a row
+/// of the sum for each group), when its threads split K into several groups; and for a part read 8
 /// rows at a time, the first loads of its loop copied before the wait
 /// (`KernelOptions::preload_split_k`).
 pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, w: &View, n: i64) -> (Vec<Place>, Choice) {
     let split = cx.extents.iter().any(|b| b.len() == 2);
     let (_, groups) = groups(cx.threads as i64, n);
     let temps = if split && groups > 1 {
-        vec![cx.scratch.alloc(&[n], ElemType::F32)]
+        vec![cx.scratch.alloc(&[groups * n], ElemType::F32)]
     } else {
         vec![]
     };
@@ -142,14 +143,8 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
     let (chunks, groups) = groups(g.threads as i64, n);
     let sums = match groups {
         1 => None,
-        _ => Some(cx.place(g, temp(e, 0)?, &[n], ElemType::F32)?),
+        _ => Some(cx.place(g, temp(e, 0)?, &[groups * n], ElemType::F32)?),
     };
-    if let Some(s) = &sums {
-        let all = g.const_box(&vec![(0, n)]);
-        let zero = g.f32c(0.0);
-        g.for_region(&[all], &mut |g, o| g.store(s, o, &zero))?;
-        g.barrier();
-    }
     let gc = g.i64c(groups);
     let pre = g.take_preload(e.op);
     let (active, group, row0) = thread_place(g, chunks, groups);
@@ -176,11 +171,15 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
     };
     match &sums {
         Some(s) => {
+            // The group's rows: element group * n + row.
+            let nc = g.i64c(n);
+            let at = g.op(format!("arith.muli {group}, {nc} : i64"));
+            let at = g.op(format!("arith.addi {at}, {row0} : i64"));
             for j in 0..8 {
                 let v = lane(g, j);
                 let jc = g.i64c(j);
-                let row = g.op(format!("arith.addi {row0}, {jc} : i64"));
-                add_to(g, s, &row, &v);
+                let i = g.op(format!("arith.addi {at}, {jc} : i64"));
+                g.store(s, &[i], &v)?;
             }
         }
         None => {
@@ -195,7 +194,8 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
     g.close("}");
     if let Some(s) = &sums {
         g.barrier();
-        // Four rows a thread, one 16-byte reduction onto the sum.
+        // Four rows a thread, summed over the groups in order, one 16-byte reduction onto
+        // the sum.
         let quads = g.const_box(&vec![(0, n / 4)]);
         g.for_region(&[quads], &mut |g, o| {
             let four = g.i64c(4);
@@ -204,7 +204,14 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
             for j in 0..4 {
                 let jc = g.i64c(j);
                 let r = g.op(format!("arith.addi {row}, {jc} : i64"));
-                vs.push(g.load(s, &[r])?);
+                let mut v = g.load(s, std::slice::from_ref(&r))?;
+                for gi in 1..groups {
+                    let off = g.i64c(gi * n);
+                    let ri = g.op(format!("arith.addi {r}, {off} : i64"));
+                    let p = g.load(s, &[ri])?;
+                    v = g.op(format!("arith.addf {v}, {p} : f32"));
+                }
+                vs.push(v);
             }
             add4_to(g, &e.res, &row, &vs);
             Ok(())

@@ -7,7 +7,7 @@
 //! matrix-vector family (`matvec`; block-quantized weights dequantized in registers,
 //! `blocks`, or multiplied by 8-bit rounded activations on integer dot products,
 //! `blocks_dp4a`), products that add onto their result (`accumulate`: split-K parts by
-//! atomic adds), decode attention (`attention`, `attention_online`),
+//! reductions onto global memory), decode attention (`attention`, `attention_online`),
 //! norms (`norm`), and the text, loop and inline-PTX helpers (`gen`, `ptx`, `scratch`). It
 //! does not lower to PTX (`mkc_lowering::gpu_module_to_ptx` does), nor cut tasks or place
 //! them on SMs (`mkc-tasks`).

@@ -870,6 +870,12 @@ fn gpu_split_k_mlps_pass_on_the_device() {
         ptx.contains(".version 8.1"),
         "the split-K kernel is not PTX 8.1"
     );
+    // A float atomic add on shared memory is a compare-and-swap loop on sm_90 (4.9 us of a
+    // SmolLM2 mlp task's 6.7): the thread groups' parts meet by plain stores instead.
+    assert!(
+        !ptx.contains("atom.shared.add.f32"),
+        "the split-K kernel adds onto shared memory atomically"
+    );
     // With the slice's first loads copied before the wait: 4 more copies a split-K code.
     let copies = |flags: &[&str]| {
         let mut args = vec![

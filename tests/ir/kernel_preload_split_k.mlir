@@ -1,7 +1,9 @@
 // RUN: --pass-pipeline='builtin.module(attach-target{sms=4},split-k,fuse,tile{min-tile-bytes=1024},schedule,select-kernels{preload-split-k=4})'
 // preload-split-k=4: a split-K part of bf16 weights stored [K, N] copies the first 4 16-byte
 // loads of each thread's K range into shared memory before the task's wait, beside the gate
-// and up products' preloads (1 block each: K = 64), which keep their plans.
+// and up products' preloads (1 block each: K = 64), which keep their plans. Its temporary
+// holds each thread group's sums (N = 64 is 8 chunks of 8 rows: 512 threads make 64 groups,
+// 64 x 64 f32), summed over the groups after a barrier.
 func.func @f(%r: tensor<64xf32>, %g: tensor<64xbf16> {mkc.weight = "g"}, %wg: tensor<256x64xbf16> {mkc.weight = "wg"}, %wu: tensor<256x64xbf16> {mkc.weight = "wu"}, %wd: tensor<64x256xbf16> {mkc.weight = "wd"}, %wo: tensor<64x64xbf16> {mkc.weight = "wo"}) -> tensor<64xf32> {
   %o = "tg.matmul"(%r, %wo) {transpose_b = true} : (tensor<64xf32>, tensor<64x64xbf16>) -> tensor<64xf32>
   %r1 = "tg.add"(%r, %o) : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
@@ -19,4 +21,4 @@ func.func @f(%r: tensor<64xf32>, %g: tensor<64xbf16> {mkc.weight = "g"}, %wg: te
 // CHECK-LABEL: "kernel.plan"
 // CHECK:       "kernel.op"() {index = 1 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, {{.*}} with = 2 : i64}
 // CHECK-NEXT:  "kernel.op"() {index = 2 : i64, matvec = "row", name = "tg.matmul", preload = 1 : i64, {{.*}} with = 1 : i64}
-// CHECK:       "kernel.op"() {index = 5 : i64, name = "tg.matmul_acc", result = #kernel.place<direct>, split_k_preload = 4 : i64, temps = [#kernel.place<shared, {{[0-9]+}}, 256>]}
+// CHECK:       "kernel.op"() {index = 5 : i64, name = "tg.matmul_acc", result = #kernel.place<direct>, split_k_preload = 4 : i64, temps = [#kernel.place<shared, {{[0-9]+}}, 16384>]}
