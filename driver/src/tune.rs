@@ -60,14 +60,16 @@ fn trace_events(text: &str, name: &str) -> Result<Vec<serde_json::Value>, String
 /// The cost model of the trace `text` (named `name` in errors), as pretty JSON, with the
 /// target's event latency.
 pub fn fit_trace(text: &str, name: &str, target: &Target) -> Result<String, String> {
-    fit_events(&trace_events(text, name)?, name, target.event_latency)
+    fit_events(&trace_events(text, name)?, name, target.event_latency, None)
 }
 
-/// The cost model of a trace's `events`, with `event_latency_s`, as pretty JSON.
+/// The cost model of a trace's `events`, with `event_latency_s` and, when measured, the
+/// task switch ([`task_switch`]), as pretty JSON.
 fn fit_events(
     events: &[serde_json::Value],
     name: &str,
     event_latency_s: f64,
+    task_switch_s: Option<f64>,
 ) -> Result<String, String> {
     let mut kinds_seen: BTreeMap<String, KindTasks> = BTreeMap::new();
     for (i, e) in events.iter().filter(|e| e["cat"] == "task").enumerate() {
@@ -105,13 +107,15 @@ fn fit_events(
         }
     }
     // The kernel mkc generates today does not stream a task's weights before its wait.
-    Ok(serde_json::to_string_pretty(&json!({
+    let mut model = json!({
         "kinds": kinds,
         "prefetch_bytes": 0,
         "event_latency_us": event_latency_s * 1e6,
-    }))
-    .expect("json serialises")
-        + "\n")
+    });
+    if let Some(s) = task_switch_s {
+        model["task_switch_us"] = json!(s * 1e6);
+    }
+    Ok(serde_json::to_string_pretty(&model).expect("json serialises") + "\n")
 }
 
 /// What a cost model fitted to a trace says of that trace's own schedule.
@@ -123,6 +127,59 @@ pub struct Prediction {
     pub estimate_s: f64,
     /// Tasks in the trace (and in the schedule).
     pub tasks: usize,
+    /// Per task kind, where the estimate misses: its phases (task groups, in program
+    /// order), and the mean time a phase adds to the step, from the end of the group before
+    /// to its own last end, traced and estimated (us).
+    pub phases: BTreeMap<String, PhaseMiss>,
+}
+
+/// A kind's phases, traced and estimated ([`Prediction::phases`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseMiss {
+    pub phases: usize,
+    pub traced_us: f64,
+    pub estimated_us: f64,
+}
+
+/// Per kind, the mean over its groups of (a group's last end less the group before's),
+/// of the traced `ends` and the estimated ones (us), groups in order of their number.
+fn phase_misses(
+    graph: &mkc_ir::dialect::task::TaskGraph,
+    traced: &[Option<[f64; 3]>],
+    estimated_s: &[f64],
+) -> BTreeMap<String, PhaseMiss> {
+    let mut groups: BTreeMap<usize, (String, f64, f64)> = BTreeMap::new();
+    for (t, task) in &graph.tasks {
+        let i = t.index();
+        let (Some(Some([_, _, end])), Some(est)) = (traced.get(i), estimated_s.get(i)) else {
+            continue;
+        };
+        let g = groups.entry(task.group).or_insert((
+            task.kind.clone(),
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ));
+        g.1 = g.1.max(*end);
+        g.2 = g.2.max(est * 1e6);
+    }
+    let mut out: BTreeMap<String, PhaseMiss> = BTreeMap::new();
+    let mut before = (0.0, 0.0);
+    for (kind, traced_end, est_end) in groups.into_values() {
+        let m = out.entry(kind).or_insert(PhaseMiss {
+            phases: 0,
+            traced_us: 0.0,
+            estimated_us: 0.0,
+        });
+        m.phases += 1;
+        m.traced_us += traced_end - before.0;
+        m.estimated_us += est_end - before.1;
+        before = (traced_end, est_end);
+    }
+    for m in out.values_mut() {
+        m.traced_us /= m.phases as f64;
+        m.estimated_us /= m.phases as f64;
+    }
+    out
 }
 
 impl Prediction {
@@ -140,12 +197,18 @@ pub struct Tuned {
     /// The trace's event latency: the median, over the tasks that waited, of the time from
     /// their last producer's end to their wait's end (`None`: no task waited).
     pub event_latency_s: Option<f64>,
+    /// The trace's task switch ([`task_switch`]; `None`: no task followed another with
+    /// nothing to wait for).
+    pub task_switch_s: Option<f64>,
     pub prediction: Prediction,
 }
 
 /// Per task of a trace (by its `args.task`, "taskN"): its start, the end of its wait and its
-/// end (us). A task's wait slice is the one before it on its SM's track.
-fn task_times(events: &[serde_json::Value], name: &str) -> Result<Vec<Option<[f64; 3]>>, String> {
+/// end (us), and each SM's tasks in the order they ran. A task's wait slice is the one
+/// before it on its SM's track.
+type TaskTimes = (Vec<Option<[f64; 3]>>, Vec<Vec<usize>>);
+
+fn task_times(events: &[serde_json::Value], name: &str) -> Result<TaskTimes, String> {
     let mut tracks: BTreeMap<i64, Vec<&serde_json::Value>> = BTreeMap::new();
     for e in events {
         tracks
@@ -154,7 +217,9 @@ fn task_times(events: &[serde_json::Value], name: &str) -> Result<Vec<Option<[f6
             .push(e);
     }
     let mut times: Vec<Option<[f64; 3]>> = Vec::new();
+    let mut order = Vec::new();
     for track in tracks.values_mut() {
+        let mut ran = Vec::new();
         // Each task's wait slice ends where the task's slice starts: a wait sorts first.
         track.sort_by(|a, b| {
             let t = |e: &serde_json::Value| e["ts"].as_f64().unwrap_or(0.0);
@@ -180,9 +245,43 @@ fn task_times(events: &[serde_json::Value], name: &str) -> Result<Vec<Option<[f6
                 times.resize(id + 1, None);
             }
             times[id] = Some([wait_start.take().unwrap_or(ts), ts, ts + dur]);
+            ran.push(id);
         }
+        order.push(ran);
     }
-    Ok(times)
+    Ok((times, order))
+}
+
+/// The task switch of a trace: the floor (10th percentile), over tasks that follow another
+/// on their SM and whose producers had all ended by then (nothing left to wait for), of the
+/// time from the previous task's end to their wait's end: its signals, the next record, a
+/// poll that finds the events done (`None`: no such task). The schedule's estimate ends no
+/// task's wait sooner than that after the one before it on its SM.
+fn task_switch(
+    times: &[Option<[f64; 3]>],
+    order: &[Vec<usize>],
+    producers: &[Vec<TaskId>],
+) -> Option<f64> {
+    let at = |t: usize| times.get(t).copied().flatten();
+    let mut switches: Vec<f64> = order
+        .iter()
+        .flat_map(|ran| ran.windows(2))
+        .filter_map(|w| {
+            let ([_, _, prev_end], [_, wait_end, _]) = (at(w[0])?, at(w[1])?);
+            let ready = producers
+                .get(w[1])?
+                .iter()
+                .filter_map(|p| at(p.index()).map(|x| x[2]))
+                .fold(f64::NEG_INFINITY, f64::max);
+            (ready <= prev_end).then_some(wait_end - prev_end)
+        })
+        .collect();
+    switches.sort_by(f64::total_cmp);
+    // Its floor (the 10th percentile): what varies above it is waiting, which the event
+    // latency prices.
+    switches
+        .get((switches.len().max(1) - 1) / 10)
+        .map(|us| us.max(0.0) * 1e-6)
 }
 
 /// The event latency of a trace's task `times` ([`task_times`]) under their `producers`:
@@ -233,12 +332,15 @@ pub fn tune_against(
             program.graph.tasks.len()
         ));
     }
-    let times = task_times(&events, trace_name)?;
-    let event_latency_s = event_latency(&times, &mkc_tasks::schedule::producers(&program.graph));
+    let (times, order) = task_times(&events, trace_name)?;
+    let producers = mkc_tasks::schedule::producers(&program.graph);
+    let event_latency_s = event_latency(&times, &producers);
+    let task_switch_s = task_switch(&times, &order, &producers);
     let model = fit_events(
         &events,
         trace_name,
         event_latency_s.unwrap_or(target.event_latency),
+        task_switch_s,
     )?;
     let mut m = mkc_tasks::schedule::Machine::new(&Target::of(&body)?);
     mkc_tasks::schedule::apply_cost_model(&mut m, &model)?;
@@ -248,10 +350,12 @@ pub fn tune_against(
     Ok(Tuned {
         model,
         event_latency_s,
+        task_switch_s,
         prediction: Prediction {
             measured_s: measured_us * 1e-6,
             estimate_s: e.step_s,
             tasks,
+            phases: phase_misses(&program.graph, &times, &e.finish_s),
         },
     })
 }
@@ -284,6 +388,31 @@ mod tests {
         let us = 1e4 / (down["gbps_per_sm"].as_f64().unwrap() * 1e3)
             + down["fixed_us"].as_f64().unwrap();
         assert!((us - 5.0).abs() < 1e-9, "{c}");
+    }
+
+    #[test]
+    fn the_task_switch_is_the_floor_of_switches_with_nothing_to_wait_for() {
+        // One SM runs tasks 0, 1, 2; task 3 (another SM) produces for task 2. Task 1 waits
+        // on task 0 (same SM, done at its start): a switch of 1.5 us. Task 2's producer ends
+        // after task 1 does: that wait is the event's, not a switch.
+        let t = TaskId::from_u32;
+        let times = vec![
+            Some([0.0, 0.0, 10.0]),
+            Some([10.5, 11.5, 12.0]),
+            Some([12.5, 21.0, 22.0]),
+            Some([0.0, 0.0, 20.0]),
+        ];
+        let order = vec![vec![0, 1, 2], vec![3]];
+        let producers = vec![vec![], vec![t(0)], vec![t(3)], vec![]];
+        let s = task_switch(&times, &order, &producers).unwrap();
+        assert!((s - 1.5e-6).abs() < 1e-12, "{s}");
+        assert_eq!(
+            task_switch(&times, &order, &[vec![], vec![t(3)], vec![t(3)], vec![]]),
+            None
+        );
+        // A model fitted without a schedule has none.
+        let c = fit(vec![task("up", 0, 1e4, 1.0)]);
+        assert!(c.get("task_switch_us").is_none(), "{c}");
     }
 
     #[test]

@@ -124,8 +124,11 @@ pub struct TuneArgs {
     /// The scheduled program the trace ran (`mkc compile MODEL --emit=schedule`, or the
     /// artifact's program.mlir; short/program.mlir below --short-steps): the model then takes
     /// the event latency measured in the trace (a waiting task's wait end less its last
-    /// producer's end, the median), and one JSON line gives it and the schedule's estimate
-    /// under the model against the traced step (the cost model goes to -o).
+    /// producer's end, the median) and the task switch (a task's end to the next one's wait
+    /// end on its SM where that one had nothing left to wait for, the 10th percentile), and
+    /// one JSON line gives them, the schedule's estimate under the model against the traced
+    /// step, and per task kind the mean time its phases add to the step, traced and
+    /// estimated (the cost model goes to -o).
     #[arg(long, value_name = "FILE")]
     pub schedule: Option<PathBuf>,
     /// The GPU the trace was measured on.
@@ -161,9 +164,15 @@ pub fn run_tune(a: TuneArgs) -> ExitCode {
                 "schedule": sname,
                 "tasks": p.tasks,
                 "event_latency_us": t.event_latency_s.map(|l| l * 1e6),
+                "task_switch_us": t.task_switch_s.map(|l| l * 1e6),
                 "measured_ms": p.measured_s * 1e3,
                 "estimate_ms": p.estimate_s * 1e3,
                 "error": p.error(),
+                "phases": p.phases.iter().map(|(k, m)| (k.clone(), serde_json::json!({
+                    "phases": m.phases,
+                    "traced_us": m.traced_us,
+                    "estimated_us": m.estimated_us,
+                }))).collect::<serde_json::Map<_, _>>(),
             })
         );
         Ok(())

@@ -94,6 +94,10 @@ pub struct Machine {
     pub event_latency_s: f64,
     /// Bytes an SM can stream ahead into shared memory while it waits for a task's events.
     pub prefetch_bytes: f64,
+    /// Time from a task's end to the end of the wait of the next one on the same SM, where
+    /// that one has nothing left to wait for (the signals, the next record, a poll): 0 unless
+    /// a cost model measured it.
+    pub task_switch_s: f64,
     /// Measured costs per task kind (`mkc tune`), used instead of the bandwidth share.
     pub measured: HashMap<String, KindCost>,
 }
@@ -139,8 +143,8 @@ pub fn read_cost_model(text: &str) -> Result<HashMap<String, KindCost>, String> 
 }
 
 /// Applies a cost model file to a machine: the measured kinds, and, when the file says so,
-/// `prefetch_bytes` (what the kernel streams ahead of a wait; the first kernel streams nothing)
-/// and `event_latency_us`.
+/// `prefetch_bytes` (what the kernel streams ahead of a wait; the first kernel streams nothing),
+/// `event_latency_us` and `task_switch_us`.
 pub fn apply_cost_model(m: &mut Machine, text: &str) -> Result<(), String> {
     m.measured = read_cost_model(text)?;
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -152,6 +156,9 @@ pub fn apply_cost_model(m: &mut Machine, text: &str) -> Result<(), String> {
         .and_then(serde_json::Value::as_f64)
     {
         m.event_latency_s = l.max(0.0) * 1e-6;
+    }
+    if let Some(s) = v.get("task_switch_us").and_then(serde_json::Value::as_f64) {
+        m.task_switch_s = s.max(0.0) * 1e-6;
     }
     Ok(())
 }
@@ -199,6 +206,7 @@ impl Machine {
             // The kernel reads nothing before a task's wait by default (`mkc compile
             // --stream-slots` and `--l2-prefetch` change that; a cost model may say so).
             prefetch_bytes: 0.0,
+            task_switch_s: 0.0,
             measured: HashMap::new(),
         }
     }
@@ -321,6 +329,8 @@ fn place(
         .map(|(id, _)| id);
     let n = g.tasks.len();
     let mut free = vec![0.0f64; m.sms];
+    // (An SM's next task ends its wait no sooner than a task switch after its last one.)
+    let mut after = vec![0.0f64; m.sms];
     let mut busy = vec![0.0f64; m.sms];
     let mut sm_of = vec![0usize; n];
     let (mut start, mut finish, mut path) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
@@ -379,7 +389,7 @@ fn place(
         let ahead = weight_bytes.min(task.bytes).min(m.prefetch_bytes);
         let on = |sm: usize| {
             let ready = ready_on(sm);
-            let start = free[sm].max(ready - ahead / per_sm);
+            let start = (free[sm] + after[sm]).max(ready - ahead / per_sm);
             let early = ahead.min(((ready - start) * per_sm).max(0.0));
             let end = (start + dur).max(ready + (task.bytes - early) / per_sm);
             (start, end)
@@ -400,6 +410,7 @@ fn place(
         };
         (start[i], finish[i]) = on(sm);
         free[sm] = finish[i];
+        after[sm] = m.task_switch_s;
         busy[sm] += dur;
         sm_of[i] = sm;
         queues[sm].push(t);
@@ -509,6 +520,31 @@ mod tests {
         assert_eq!(s.queues[1].len(), 1, "{:?}", s.queues);
         assert_eq!(e.step_s, 1.5);
         assert_eq!(e.start_s[1], 0.5);
+    }
+
+    #[test]
+    fn a_task_switch_delays_the_next_task_on_the_same_sm() {
+        // mlp(1): up (1 s on one SM), then down, which waits on it. On one SM down ends its
+        // wait a task switch after up's end; the event latency applies across SMs only.
+        let m = Machine {
+            sms: 1,
+            bandwidth: 1.0,
+            event_latency_s: 0.5,
+            task_switch_s: 0.25,
+            ..Default::default()
+        };
+        let (_, e) = assign_sms(&mlp(1, 1.0), &m).unwrap();
+        assert_eq!(e.start_s[1], 1.25);
+        assert_eq!(e.step_s, 2.25);
+        let (_, e) = assign_sms(
+            &mlp(1, 1.0),
+            &Machine {
+                task_switch_s: 0.0,
+                ..m
+            },
+        )
+        .unwrap();
+        assert_eq!(e.step_s, 2.0);
     }
 
     #[test]
