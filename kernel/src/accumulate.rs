@@ -238,8 +238,6 @@ fn part_of(
     let mut zero8 = g.op("arith.constant dense<0.0> : vector<8xf32>");
     let mut first = g.op(format!("arith.addi {k0}, {group} : i64"));
     if let Some((slot0, loads, gn)) = copied {
-        let zero = g.f32c(0.0);
-        let mut acc = zero8.clone();
         let mut terms = Vec::new();
         for i in 0..LOADS_IN_FLIGHT {
             let (kc, inside) = first_round_k(g, k0, k1, group, gn, i);
@@ -257,16 +255,7 @@ fn part_of(
             };
             terms.push((wv, inside, kc));
         }
-        for (wv, inside, kc) in terms {
-            let xk = g.load(x, &[kc])?;
-            let xk = g.op(format!("arith.select {inside}, {xk}, {zero} : f32"));
-            let xs = g.op(format!("vector.broadcast {xk} : f32 to vector<8xf32>"));
-            let wf = g.op(format!("arith.extf {wv} : vector<8xbf16> to vector<8xf32>"));
-            acc = g.op(format!(
-                "llvm.intr.fma({wf}, {xs}, {acc}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>"
-            ));
-        }
-        zero8 = acc;
+        zero8 = fma_round(g, x, &zero8, terms)?;
         let skip = g.i64c(gn * LOADS_IN_FLIGHT);
         first = g.op(format!("arith.addi {first}, {skip} : i64"));
     }
@@ -296,9 +285,23 @@ fn part_of(
         let p = g.ptr(w, &[row0.to_string(), kc.clone()]);
         loads.push((g.weight_load16(&p), inside, kc));
     }
-    let mut acc = accv.clone();
+    let acc = fma_round(g, x, &accv, loads)?;
+    g.line(format!("scf.yield {acc} : vector<8xf32>"));
+    g.close("}");
+    Ok(out)
+}
+
+/// `acc` plus a round's products, in order: each 8 rows' weights at one K (`vector<8xbf16>`)
+/// times x there, or 0 where that K is past the range.
+fn fma_round(
+    g: &mut Gen,
+    x: &View,
+    acc: &str,
+    terms: Vec<(String, String, String)>,
+) -> Result<String, String> {
+    let mut acc = acc.to_string();
     let zero = g.f32c(0.0);
-    for (wv, inside, kc) in loads {
+    for (wv, inside, kc) in terms {
         let xk = g.load(x, &[kc])?;
         let xk = g.op(format!("arith.select {inside}, {xk}, {zero} : f32"));
         let xs = g.op(format!("vector.broadcast {xk} : f32 to vector<8xf32>"));
@@ -307,13 +310,10 @@ fn part_of(
             "llvm.intr.fma({wf}, {xs}, {acc}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>"
         ));
     }
-    g.line(format!("scf.yield {acc} : vector<8xf32>"));
-    g.close("}");
-    Ok(out)
+    Ok(acc)
 }
 
-/// `v` added onto element `row` of the f32 vector `s` (shared: a CTA's sums; global: the
-/// sum itself), atomically.
+/// `v` added onto element `row` of the f32 sum `s` in global memory, atomically.
 fn add_to(g: &mut Gen, s: &View, row: &str, v: &str) {
     let p = g.ptr(s, &[row.to_string()]);
     g.op(format!(
