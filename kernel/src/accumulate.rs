@@ -4,9 +4,10 @@
 //! other tasks add theirs in any order. Its weight is stored [K, N] (`tile` places it so):
 //! its K range is one span, each thread reads 8 rows n at once (16 bytes) down K, the CTA's
 //! threads split K into groups, each group's parts are stored in shared memory (plain
-//! stores: a float atomic add on shared memory is a compare-and-swap loop on sm_90) and summed
-//! over the groups after a barrier, then added 16 bytes at a time (`red.global.add.v4.f32`). A row tile
-//! (rank-1 boxes, where `tile` did not split K) computes `acc + x w^T` and stores it.
+//! stores: a float atomic add on shared memory is a compare-and-swap loop on sm_90) and
+//! summed over the groups after a barrier, then added 16 bytes at a time
+//! (`red.global.add.v4.f32`). A row tile (rank-1 boxes, where `tile` did not split K)
+//! computes `acc + x w^T` and stores it.
 
 use crate::gen::*;
 use crate::ops::{temp, OpEmit};
@@ -35,9 +36,9 @@ fn vectorized(w: &View, need: &[RBox], n: i64) -> bool {
         && need.iter().all(|b| b.len() == 2)
 }
 
-/// The plan of a `tg.matmul_acc`: a split-K part's groups' sums in shared memory (f32, a row
-/// of the sum for each group), when its threads split K into several groups; and for a part read 8
-/// rows at a time, the first loads of its loop copied before the wait
+/// The plan of a `tg.matmul_acc`: a split-K part's groups' sums in shared memory (f32, a
+/// row of the sum for each group), when its threads split K into several groups; and for a
+/// part read 8 rows at a time, the first loads of its loop copied before the wait
 /// (`KernelOptions::preload_split_k`).
 pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, w: &View, n: i64) -> (Vec<Place>, Choice) {
     let split = cx.extents.iter().any(|b| b.len() == 2);
@@ -70,8 +71,8 @@ fn thread_place(g: &mut Gen, chunks: i64, groups: i64) -> (String, String, Strin
     (active, group, row0)
 }
 
-/// The weight address of a thread's `i`-th load of its loop's first round over `k0..k1`:
-/// its K clamped to the range's last, and whether it is inside.
+/// The K of a thread's `i`-th load in its loop's first round over `k0..k1`, clamped to the
+/// range's last, and whether it is inside the range.
 fn first_round_k(
     g: &mut Gen,
     k0: &str,
