@@ -821,46 +821,52 @@ fn gpu_other_box_extents_pass_on_the_device() {
     if no_gpu("gpu_other_box_extents_pass_on_the_device") {
         return;
     }
+    for extents in ["record", "split"] {
+        fixtures_match_the_simulator_on_gpu(
+            &format!("{extents}-extents"),
+            &["--tile-extents", extents],
+        );
+    }
+}
+
+/// Every fixture compiled with `flags` (and its three programs: short below 8 positions,
+/// long from 16) passes `mkc check --engine gpu`, within 1e-2 of the simulator.
+fn fixtures_match_the_simulator_on_gpu(label: &str, flags: &[&str]) {
     for name in FIXTURES {
-        for extents in ["record", "split"] {
-            let dir = repo("tests/fixtures").join(name);
-            let flags = [
-                "--short-steps",
-                "8",
-                "--long-steps",
-                "16",
-                "--tile-extents",
-                extents,
-            ];
-            let art = compile_artifact(&dir, &format!("{name}-{extents}-extents"), &flags);
-            let o = check_on_gpu(&dir, &art, false);
-            assert!(o.status.success(), "{name} {extents}: {}", text(&o.stderr));
-            let j = last_json(&o);
-            assert!(
-                j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
-                "{name} {extents}: {j}"
-            );
-        }
+        let dir = repo("tests/fixtures").join(name);
+        let mut all = vec!["--short-steps", "8", "--long-steps", "16"];
+        all.extend_from_slice(flags);
+        let art = compile_artifact(&dir, &format!("{name}-{label}"), &all);
+        let o = check_on_gpu(&dir, &art, false);
+        assert!(o.status.success(), "{name} {flags:?}: {}", text(&o.stderr));
+        let j = last_json(&o);
+        assert!(
+            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
+            "{name} {flags:?}: {j}"
+        );
     }
 }
 
 /// `--split-k` (each MLP's down projection added onto the residual by its gate/up tasks, in
-/// any order, by atomic adds) computes what the simulator does, on every fixture's three
-/// programs; and its kernel has the atomic adds (checked without a GPU too).
+/// any order, by 16-byte reductions), with and without `--preload-split-k 4`, computes what
+/// the simulator does, on every fixture's three programs; and its kernel has the reductions
+/// (checked without a GPU too).
 #[test]
 fn gpu_split_k_mlps_pass_on_the_device() {
     let llama = repo("tests/fixtures/llama-tiny");
-    let o = mkc(
-        &[
+    let split_ptx = |flags: &[&str]| {
+        let mut args = vec![
             "compile",
             llama.to_str().unwrap(),
             "--emit=ptx",
             "--split-k",
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let ptx = text(&o.stdout);
+        ];
+        args.extend_from_slice(flags);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let ptx = split_ptx(&[]);
     // 16-byte reductions onto the sum, which need PTX 8.1: the kernel asks for it.
     assert!(
         ptx.contains("red.relaxed.gpu.global.add.v4.f32"),
@@ -877,19 +883,11 @@ fn gpu_split_k_mlps_pass_on_the_device() {
         "the split-K kernel adds onto shared memory atomically"
     );
     // With the slice's first loads copied before the wait: 4 more copies a split-K code.
-    let copies = |flags: &[&str]| {
-        let mut args = vec![
-            "compile",
-            llama.to_str().unwrap(),
-            "--emit=ptx",
-            "--split-k",
-        ];
-        args.extend_from_slice(flags);
-        let o = mkc(&args, None);
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        text(&o.stdout).matches("cp.async.cg.shared.global").count()
-    };
-    assert_eq!(copies(&["--preload-split-k", "4"]), copies(&[]) + 4);
+    let copies = |ptx: &str| ptx.matches("cp.async.cg.shared.global").count();
+    assert_eq!(
+        copies(&split_ptx(&["--preload-split-k", "4"])),
+        copies(&ptx) + 4
+    );
     let plain = mkc(&["compile", llama.to_str().unwrap(), "--emit=ptx"], None);
     assert!(
         text(&plain.stdout).contains(".version 8.0"),
@@ -898,24 +896,10 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     if no_gpu("gpu_split_k_mlps_pass_on_the_device") {
         return;
     }
-    for (name, preload) in FIXTURES.iter().flat_map(|n| [(n, "0"), (n, "4")]) {
-        let dir = repo("tests/fixtures").join(name);
-        let flags = [
-            "--short-steps",
-            "8",
-            "--long-steps",
-            "16",
-            "--split-k",
-            "--preload-split-k",
-            preload,
-        ];
-        let art = compile_artifact(&dir, &format!("{name}-split-k-{preload}"), &flags);
-        let o = check_on_gpu(&dir, &art, false);
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j = last_json(&o);
-        assert!(
-            j["max_rel_err_vs_sim"].as_f64().unwrap() <= 1e-2,
-            "{name}, --preload-split-k {preload}: {j}"
+    for preload in ["0", "4"] {
+        fixtures_match_the_simulator_on_gpu(
+            &format!("split-k-{preload}"),
+            &["--split-k", "--preload-split-k", preload],
         );
     }
 }
