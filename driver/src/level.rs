@@ -6,6 +6,7 @@ use mkc_passes::options::PassOptions;
 use mkc_tasks::schedule::ScheduleOptions;
 use mkc_tasks::split_argmax::SplitArgmaxOptions;
 use mkc_tasks::split_attention::SplitAttentionOptions;
+use mkc_tasks::split_k::SplitKOptions;
 use mkc_tasks::tile::TileOptions;
 use std::path::PathBuf;
 
@@ -117,8 +118,15 @@ impl Level {
                     .spell("split-argmax"),
                 );
             }
-            if o.split_k {
-                passes.push("split-k".to_string());
+            if o.split_k || o.split_k_attention {
+                passes.push(
+                    SplitKOptions {
+                        mlp: o.split_k,
+                        attention: o.split_k_attention,
+                        ..Default::default()
+                    }
+                    .spell("split-k"),
+                );
             }
             passes.push(
                 FuseOptions {
@@ -179,6 +187,8 @@ pub struct PipelineOptions {
     pub min_light_tile_bytes: f64,
     /// `split-k` before `fuse`.
     pub split_k: bool,
+    /// `split-k{attention}` before `fuse`.
+    pub split_k_attention: bool,
     /// `select-kernels{...}`: how the megakernel is generated.
     pub kernel: KernelOptions,
 }
@@ -197,6 +207,7 @@ impl Default for PipelineOptions {
             min_tile_bytes: tile.min_tile_bytes,
             min_light_tile_bytes: tile.min_light_tile_bytes,
             split_k: false,
+            split_k_attention: false,
             kernel: KernelOptions::default(),
         }
     }

@@ -446,7 +446,9 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
     if has(tg::Attention::NAME) || has(tg::AttentionPartial::NAME) || has(tg::Sdpa::NAME) {
         "attention"
     } else if has(tg::MatMulAcc::NAME) {
-        if has(tg::MatMul::NAME) {
+        if has(tg::AttentionCombine::NAME) {
+            "attention_combine_proj"
+        } else if has(tg::MatMul::NAME) {
             "mlp"
         } else {
             "proj_accumulate"

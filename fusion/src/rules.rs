@@ -612,6 +612,7 @@ pub fn fusion() -> Vec<FusionRule> {
                 tg::Gelu::NAME,
                 tg::Add::NAME,
                 tg::Cast::NAME,
+                tg::Reshape::NAME,
             ],
             consumer: &[tg::MatMulAcc::NAME],
             when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],

@@ -206,6 +206,12 @@ pub struct CompileArgs {
     /// layer fewer, the residual summed by atomic adds in any order.
     #[arg(long)]
     pub split_k: bool,
+    /// Fusion: attention's output projection adds onto the residual from attention's tasks
+    /// (or its parts' combine), each the part of its heads' lanes (`split-k{attention}`
+    /// before `fuse`): no phase of its own. With --split-k too, a layer's MLP stays as it is
+    /// (a sum onto another sum is not made).
+    #[arg(long)]
+    pub split_k_attention: bool,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -427,6 +433,7 @@ impl CompileArgs {
                 min_tile_bytes: self.min_tile_bytes,
                 min_light_tile_bytes: self.min_light_tile_bytes,
                 split_k: self.split_k,
+                split_k_attention: self.split_k_attention,
                 kernel: self.kernel.options(),
             },
             short_steps: self.short_steps,

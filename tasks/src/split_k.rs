@@ -6,6 +6,11 @@
 //! phase per layer fewer (the down projection no longer waits for all of `h`), at the price
 //! of adds that accumulate in any order.
 //!
+//! With `attention`, the output projection of attention's output (`r + o(reshape(attn))`)
+//! is rewritten the same way: it joins attention's group (or, with attention in parts, the
+//! parts' combine), each of whose tasks adds the part of its heads' lanes. A sum onto
+//! another sum is not made (its adders would have to add onto both): of a chain, the first.
+//!
 //! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
 //! that a slice of K is one span), vectors, and inputs computed from another product by
 //! elementwise ops; the rest (block-quantized weights) stays as it is.
@@ -22,6 +27,10 @@ mkc_passes::pass_options! {
     pub struct SplitKOptions {
         /// Elementwise ops between the product and the other product that computes its input, at most.
         depth: usize = 3 => "depth",
+        /// Products of vectors computed from another product (an MLP's down projection).
+        mlp: bool = true => "mlp",
+        /// Products of attention's output (the output projection): attention's tasks add their part.
+        attention: bool = false => "attention",
     }
 }
 
@@ -49,10 +58,14 @@ impl Pass for SplitK {
         let mut n = 0;
         // (Each rewrite erases a product used once, by its add: other counts stay right.)
         let uses = body.use_counts(root);
+        let o = &self.options;
+        let from = Vectors {
+            depth: o.depth,
+            products: o.mlp,
+            attention: o.attention,
+        };
         for op in body.walk(root) {
-            if body.ops[op].name == tg::Add::NAME
-                && rewrite(body, op, self.options.depth, |v| uses[v])
-            {
+            if body.ops[op].name == tg::Add::NAME && rewrite(body, op, &from, |v| uses[v]) {
                 n += 1;
             }
         }
@@ -66,30 +79,62 @@ fn is_argument(body: &Body, v: ValueId) -> bool {
     body.def_op(v).is_none()
 }
 
-/// Whether `v` is computed from a `tg.matmul`'s result by at most `depth` elementwise ops.
-fn from_product(body: &Body, v: ValueId, depth: usize) -> bool {
-    let Some(d) = body.def_op(v) else {
-        return false;
-    };
-    let data = &body.ops[d];
-    if data.name == tg::MatMul::NAME {
-        return true;
+/// The vectors whose products the pass rewrites.
+struct Vectors {
+    /// Elementwise ops between the vector and the product that computes it, at most.
+    depth: usize,
+    /// Vectors computed from a `tg.matmul`'s result.
+    products: bool,
+    /// Attention's output (whole, or its parts' combine), reshaped to a vector.
+    attention: bool,
+}
+
+impl Vectors {
+    /// Whether `v` is such a vector.
+    fn holds(&self, body: &Body, v: ValueId) -> bool {
+        let Some(d) = body.def_op(v) else {
+            return false;
+        };
+        let data = &body.ops[d];
+        if data.name == tg::Attention::NAME {
+            return false;
+        }
+        if data.name == tg::Reshape::NAME {
+            let Some(a) = body.def_op(data.operands[0]) else {
+                return false;
+            };
+            let name = &body.ops[a].name;
+            return self.attention
+                && (name == tg::Attention::NAME || name == tg::AttentionCombine::NAME);
+        }
+        self.products && self.computed_by_product(body, v, self.depth)
     }
-    let elementwise = Registry::builtin()
-        .get(&data.name)
-        .is_some_and(|def| def.scalar.is_some());
-    depth > 0
-        && elementwise
-        && data
-            .operands
-            .iter()
-            .any(|&o| from_product(body, o, depth - 1))
+
+    /// Whether `v` is computed from a `tg.matmul`'s result by at most `depth` elementwise ops.
+    fn computed_by_product(&self, body: &Body, v: ValueId, depth: usize) -> bool {
+        let Some(d) = body.def_op(v) else {
+            return false;
+        };
+        let data = &body.ops[d];
+        if data.name == tg::MatMul::NAME {
+            return true;
+        }
+        let elementwise = Registry::builtin()
+            .get(&data.name)
+            .is_some_and(|def| def.scalar.is_some());
+        depth > 0
+            && elementwise
+            && data
+                .operands
+                .iter()
+                .any(|&o| self.computed_by_product(body, o, depth - 1))
+    }
 }
 
 /// `add(r, matmul(h, w))` (either order) -> `matmul_acc(h, w, r)`, when the product is a
 /// float weight read transposed by a vector computed from another product, used only by
 /// this add, and `r` has the result's type.
-fn rewrite(body: &mut Body, add: OpId, depth: usize, uses: impl Fn(ValueId) -> u32) -> bool {
+fn rewrite(body: &mut Body, add: OpId, from: &Vectors, uses: impl Fn(ValueId) -> u32) -> bool {
     let d = body.ops[add].clone();
     for (m, r) in [(0, 1), (1, 0)] {
         let (pv, r) = (d.operands[m], d.operands[r]);
@@ -109,10 +154,19 @@ fn rewrite(body: &mut Body, add: OpId, depth: usize, uses: impl Fn(ValueId) -> u
             t.rank() == 2 && matches!(t.elem, ElemType::F32 | ElemType::F16 | ElemType::BF16)
         });
         let vector = body.ty(h).as_tensor().is_some_and(|t| t.rank() == 1);
-        if !float_weight || !vector || !is_argument(body, w) || !from_product(body, h, depth) {
+        if !float_weight || !vector || !is_argument(body, w) || !from.holds(body, h) {
             continue;
         }
         if body.ty(r) != body.ty(d.results[0]) || body.ty(pv) != body.ty(d.results[0]) {
+            continue;
+        }
+        // A sum onto another sum would need that sum's adders to add onto both (its initial
+        // value is written by its producer's tasks, `mkc_ir::tiling::accumulates_onto`):
+        // the first of a chain is kept.
+        if body
+            .def_op(r)
+            .is_some_and(|o| body.ops[o].name == tg::MatMulAcc::NAME)
+        {
             continue;
         }
         let acc = body.create_op(

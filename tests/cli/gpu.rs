@@ -904,6 +904,30 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     }
 }
 
+/// `--split-k-attention` (the output projection added onto the residual by attention's
+/// tasks, or with attention in parts by the combine's, each its heads' lanes' part)
+/// computes what the simulator does, on every fixture's three programs and with attention
+/// whole at every position (`--attention-parts 1`); its kernel has the reductions (checked
+/// without a GPU too).
+#[test]
+fn gpu_split_k_attention_passes_on_the_device() {
+    let llama = repo("tests/fixtures/llama-tiny");
+    let flags = ["--split-k-attention", "--attention-parts", "1"];
+    let mut args = vec!["compile", llama.to_str().unwrap(), "--emit=ptx"];
+    args.extend_from_slice(&flags);
+    let o = mkc(&args, None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("red.relaxed.gpu.global.add.v4.f32"),
+        "no reductions onto the residual in the kernel"
+    );
+    if no_gpu("gpu_split_k_attention_passes_on_the_device") {
+        return;
+    }
+    fixtures_match_the_simulator_on_gpu("split-k-attention-whole", &flags);
+    fixtures_match_the_simulator_on_gpu("split-k-attention", &flags[..1]);
+}
+
 /// Tiles of a KV head's query heads (16 parts on 32 SMs: a part and one KV head's two query
 /// heads a tile) take the kernel's online attention (one pass: K and V of a block copied
 /// into shared memory together, scored for the group's heads at once; `--attention-kernel

@@ -116,6 +116,94 @@ fn split_k_mlps_compute_the_right_logits_in_any_order_of_their_adds() {
 }
 
 #[test]
+fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
+    // Every fixture's output projection as a split-K product of attention's output
+    // (`split-k{attention}`): each attention task (attention whole) or combine task
+    // (attention in parts) adds its heads' lanes' part onto the residual, in whatever order
+    // the seeds interleave them, on 16 SMs.
+    for (name, parts) in FIXTURES.iter().flat_map(|n| [(n, "{parts=1}"), (n, "")]) {
+        let dir = repo("tests/fixtures").join(name);
+        let passes = format!(
+            "canonicalize,split-attention{parts},split-k{{mlp=false attention=true}},fuse,cse,dce"
+        );
+        let pipeline = format!("builtin.module({passes},tile{{min-tile-bytes=512}},schedule)");
+        let o = mkc(
+            &[
+                "check",
+                dir.to_str().unwrap(),
+                "--engine",
+                "sim",
+                "--seeds",
+                "3",
+                "--sms=16",
+                "--pass-pipeline",
+                &pipeline,
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{name} {parts}: {}", text(&o.stderr));
+        let j = last_json(&o);
+        assert_eq!(j["argmax_agree"], 27, "{name} {parts}: {j}");
+        assert!(
+            j["max_rel_err"].as_f64().unwrap() <= 2e-2,
+            "{name} {parts}: {j}"
+        );
+        let tasks = compile(&[
+            dir.to_str().unwrap(),
+            "--emit=tasks",
+            "--sms=16",
+            "--pass-pipeline",
+            &pipeline.replace(",schedule", ""),
+        ]);
+        let kind = if parts.is_empty() {
+            "kind = \"attention_combine_proj\""
+        } else {
+            "kind = \"attention\""
+        };
+        let adding = tasks
+            .lines()
+            .filter(|l| l.contains(kind) && l.contains("adds = [#task.range<arena"))
+            .count();
+        assert!(
+            adding > 0,
+            "{name} {parts}: no {kind} task adds onto the residual"
+        );
+        // The output projection has no group of its own left: a layer's one projection
+        // group is its down projection's.
+        let groups = |p: &str| {
+            let fused = compile(&[dir.to_str().unwrap(), "--emit=fused", "--pass-pipeline", p]);
+            fused.matches("kind = \"proj_residual\"}").count()
+        };
+        let plain = format!("builtin.module(canonicalize,split-attention{parts},fuse,cse,dce)");
+        assert_eq!(
+            2 * groups(&format!("builtin.module({passes})")),
+            groups(&plain),
+            "{name} {parts}"
+        );
+    }
+    // Both kinds asked for: a sum onto another sum is not made (the first of a chain, the
+    // output projection, is kept), and the logits stay right.
+    let dir = repo("tests/fixtures/llama-tiny");
+    let both = "builtin.module(canonicalize,split-attention{parts=1},split-k{attention=true},fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
+    let o = mkc(
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            "--engine",
+            "sim",
+            "--seeds",
+            "2",
+            "--sms=16",
+            "--pass-pipeline",
+            both,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(last_json(&o)["argmax_agree"], 27);
+}
+
+#[test]
 fn light_groups_are_cut_finer_than_groups_that_stream_weights() {
     // Qwen3's per-head q/k norm and rope (a group without weights) is cut below
     // `min-tile-bytes` (`min-light-tile-bytes`, 1024): more than one task a layer, where
