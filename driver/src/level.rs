@@ -118,11 +118,11 @@ impl Level {
                     .spell("split-argmax"),
                 );
             }
-            if o.split_k || o.split_k_attention {
+            if o.split_k != SplitK::None {
                 passes.push(
                     SplitKOptions {
-                        mlp: o.split_k,
-                        attention: o.split_k_attention,
+                        mlp: o.split_k == SplitK::Mlp,
+                        attention: o.split_k == SplitK::Attention,
                         ..Default::default()
                     }
                     .spell("split-k"),
@@ -185,10 +185,8 @@ pub struct PipelineOptions {
     pub min_tile_bytes: f64,
     /// `tile{min-light-tile-bytes}`.
     pub min_light_tile_bytes: f64,
-    /// `split-k` before `fuse`.
-    pub split_k: bool,
-    /// `split-k{attention}` before `fuse`.
-    pub split_k_attention: bool,
+    /// Which residual adds `split-k` (before `fuse`) makes sums of parts.
+    pub split_k: SplitK,
     /// `select-kernels{...}`: how the megakernel is generated.
     pub kernel: KernelOptions,
 }
@@ -206,8 +204,7 @@ impl Default for PipelineOptions {
             last_signal_bytes: tile.last_signal_bytes,
             min_tile_bytes: tile.min_tile_bytes,
             min_light_tile_bytes: tile.min_light_tile_bytes,
-            split_k: false,
-            split_k_attention: false,
+            split_k: SplitK::default(),
             kernel: KernelOptions::default(),
         }
     }
@@ -248,5 +245,36 @@ mod tests {
         for l in Level::ALL {
             assert_eq!(Level::from_name(l.name()), Some(l));
         }
+    }
+}
+
+/// Which residual adds become sums that tasks add their parts onto (`split-k`): a layer's
+/// output projection (from attention's or the combine's tasks) or its MLP's down projection
+/// (from the gate/up tasks), not both (a sum onto another sum is not made).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SplitK {
+    /// Neither: every projection a phase of its own (the default: the others are timed at
+    /// short contexts only, docs/PERF.md).
+    #[default]
+    None,
+    /// The MLP's down projection.
+    Mlp,
+    /// The output projection.
+    Attention,
+}
+
+impl SplitK {
+    pub const ALL: [SplitK; 3] = [SplitK::Attention, SplitK::Mlp, SplitK::None];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitK::None => "none",
+            SplitK::Mlp => "mlp",
+            SplitK::Attention => "attention",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SplitK> {
+        SplitK::ALL.into_iter().find(|k| k.name() == s)
     }
 }

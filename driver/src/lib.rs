@@ -33,7 +33,7 @@ pub mod tune;
 
 pub use compile::{compile, CompileOptions, Compiled};
 pub use import::{import_model, ModelOptions};
-pub use level::{Level, PipelineOptions};
+pub use level::{Level, PipelineOptions, SplitK};
 
 use mkc_passes::manager::RunReport;
 use mkc_passes::PassRegistry;

@@ -2,7 +2,7 @@
 
 use super::{finish, write_output, LevelArg};
 use clap::Args;
-use mkc_driver::{CompileOptions, Level, ModelOptions, PipelineOptions};
+use mkc_driver::{CompileOptions, Level, ModelOptions, PipelineOptions, SplitK};
 use mkc_ir::dialect::kernel::BoxExtents;
 use mkc_ir::{ElemType, Target, TargetSpec};
 use mkc_kernel::KernelOptions;
@@ -201,17 +201,18 @@ pub struct CompileArgs {
     #[arg(long, value_name = "BYTES",
           default_value_t = PipelineOptions::default().min_light_tile_bytes)]
     pub min_light_tile_bytes: f64,
-    /// Fusion: an MLP's down projection adds onto the residual from its gate/up tasks, each
-    /// taking a slice of the intermediate vector (`split-k` before `fuse`): one phase a
-    /// layer fewer, the residual summed by atomic adds in any order.
-    #[arg(long)]
-    pub split_k: bool,
-    /// Fusion: attention's output projection adds onto the residual from attention's tasks
-    /// (or its parts' combine), each the part of its heads' lanes (`split-k{attention}`
-    /// before `fuse`): no phase of its own. With --split-k too, a layer's MLP stays as it is
-    /// (a sum onto another sum is not made).
-    #[arg(long)]
-    pub split_k_attention: bool,
+    /// Fusion: which residual add becomes a sum that tasks add their parts onto, in any
+    /// order (`split-k` before `fuse`), so that its projection has no phase of its own:
+    /// `attention`, each layer's output projection, added by attention's tasks (or its
+    /// parts' combine's), each the part of its heads' lanes; `mlp`, the down projection,
+    /// added by the gate/up tasks, each a slice of the intermediate vector (`--split-k`
+    /// alone); `none`, every projection a phase of its own. Not both: a sum onto another
+    /// sum is not made.
+    #[arg(long, value_name = "WHICH", num_args = 0..=1,
+          default_value = PipelineOptions::default().split_k.name(),
+          default_missing_value = "mlp",
+          value_parser = clap::builder::PossibleValuesParser::new(SplitK::ALL.map(SplitK::name)))]
+    pub split_k: String,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -432,8 +433,7 @@ impl CompileArgs {
                 last_signal_bytes: self.last_signal_bytes,
                 min_tile_bytes: self.min_tile_bytes,
                 min_light_tile_bytes: self.min_light_tile_bytes,
-                split_k: self.split_k,
-                split_k_attention: self.split_k_attention,
+                split_k: SplitK::from_name(&self.split_k).expect("clap checked it"),
                 kernel: self.kernel.options(),
             },
             short_steps: self.short_steps,
@@ -446,6 +446,7 @@ pub fn run_compile(a: CompileArgs) -> ExitCode {
     finish((|| {
         let o = a.options()?;
         let c = mkc_driver::compile(&a.model.model, &o)?;
+        note_split_k_unused(&c, o.passes.split_k);
         match o.level {
             Level::Mlir | Level::Ptx | Level::Artifact => emit_kernel(&a, &c)?,
             Level::ScheduleSvg => {
@@ -466,6 +467,31 @@ pub fn run_compile(a: CompileArgs) -> ExitCode {
         }
         Ok(())
     })())
+}
+
+/// Says so when `--split-k` was asked for and rewrote no residual add (block-quantized
+/// weights, or a model without the pattern), rather than compiling the same kernel silently.
+fn note_split_k_unused(c: &mkc_driver::Compiled, split_k: SplitK) {
+    let rewritten = c
+        .report
+        .statistics
+        .iter()
+        .filter(|(pass, _)| pass == "split-k")
+        .flat_map(|(_, stats)| stats)
+        .filter(|s| s.name == "rewritten")
+        .map(|s| s.value)
+        .sum::<u64>();
+    let ran = c
+        .report
+        .statistics
+        .iter()
+        .any(|(pass, _)| pass == "split-k");
+    if ran && rewritten == 0 && split_k != SplitK::None {
+        eprintln!(
+            "mkc: note: --split-k {} rewrote no projection: it takes f32, f16 and bf16 weights only (block-quantized ones stay as they are)",
+            split_k.name()
+        );
+    }
 }
 
 /// Writes the megakernel's MLIR, its PTX or the artifact folder, and says what it made.

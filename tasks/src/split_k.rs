@@ -1,19 +1,21 @@
-//! `split-k`: a residual add of a product whose input vector other products compute (an
-//! MLP's down projection: `r + down(silu(gate(x)) * up(x))`) becomes `tg.matmul_acc(h, w, r)`.
-//! `fuse` then puts it in the group that computes `h` (the gate/up tiles), and `tile` cuts
-//! that group along the product's K: each task computes its slice of `h` and adds its part of
-//! the down projection onto the result, which the tasks that computed `r` also wrote. One
-//! phase per layer fewer (the down projection no longer waits for all of `h`), at the price
-//! of adds that accumulate in any order.
+//! `split-k`: a residual add of a product, `r + x @ wᵀ`, becomes `tg.matmul_acc(x, w, r)`, a
+//! sum that tasks add their parts onto in any order, so that the product needs no phase of
+//! its own. Which products (`SplitKOptions`):
 //!
-//! With `attention`, the output projection of attention's output (`r + o(reshape(attn))`)
-//! is rewritten the same way: it joins attention's group (or, with attention in parts, the
-//! parts' combine), each of whose tasks adds the part of its heads' lanes. A sum onto
+//! - `attention`: x is attention's output reshaped (a layer's output projection). `fuse`
+//!   puts the product in attention's group, or with attention in parts the combine's, and
+//!   `tile` cuts the group along K: each task adds the part of its heads' lanes.
+//! - `mlp` (the pass's default, as `--split-k` alone): x is computed from another product
+//!   by elementwise ops (an MLP's down projection, `r + down(silu(gate(h)) * up(h))`).
+//!   `fuse` puts it in the group that computes x (the gate/up tiles): each task computes its
+//!   slice of x and adds its part.
+//!
+//! The tasks that computed `r` also write it into the sum (its initial value). A sum onto
 //! another sum is not made (its adders would have to add onto both): of a chain, the first.
 //!
 //! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
-//! that a slice of K is one span), vectors, and inputs computed from another product by
-//! elementwise ops; the rest (block-quantized weights) stays as it is.
+//! that a slice of K is one span) and vector inputs; the rest (block-quantized weights)
+//! stays as it is.
 
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::tg;
@@ -41,7 +43,7 @@ pub struct SplitK {
 pub fn info() -> PassInfo {
     PassInfo {
         name: "split-k",
-        summary: "residual adds of products of computed vectors (an MLP's down projection) as products that accumulate onto the residual (tg.matmul_acc)",
+        summary: "residual adds of products (a layer's output projection, or its MLP's down projection) as sums that the tasks before them add their parts onto (tg.matmul_acc)",
         anchor: None,
         options: SplitKOptions::describe,
         statistics: &[("rewritten", "adds of products rewritten to tg.matmul_acc")],

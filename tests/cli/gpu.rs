@@ -888,7 +888,16 @@ fn gpu_split_k_mlps_pass_on_the_device() {
         copies(&split_ptx(&["--preload-split-k", "4"])),
         copies(&ptx) + 4
     );
-    let plain = mkc(&["compile", llama.to_str().unwrap(), "--emit=ptx"], None);
+    let plain = mkc(
+        &[
+            "compile",
+            llama.to_str().unwrap(),
+            "--emit=ptx",
+            "--split-k",
+            "none",
+        ],
+        None,
+    );
     assert!(
         text(&plain.stdout).contains(".version 8.0"),
         "a kernel without them stays PTX 8.0"
@@ -904,7 +913,7 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     }
 }
 
-/// `--split-k-attention` (the output projection added onto the residual by attention's
+/// `--split-k attention` (the default: the output projection added onto the residual by attention's
 /// tasks, or with attention in parts by the combine's, each its heads' lanes' part)
 /// computes what the simulator does, on every fixture's three programs and with attention
 /// whole at every position (`--attention-parts 1`); its kernel has the reductions (checked
@@ -912,7 +921,7 @@ fn gpu_split_k_mlps_pass_on_the_device() {
 #[test]
 fn gpu_split_k_attention_passes_on_the_device() {
     let llama = repo("tests/fixtures/llama-tiny");
-    let flags = ["--split-k-attention", "--attention-parts", "1"];
+    let flags = ["--split-k", "attention", "--attention-parts", "1"];
     let mut args = vec!["compile", llama.to_str().unwrap(), "--emit=ptx"];
     args.extend_from_slice(&flags);
     let o = mkc(&args, None);
@@ -925,7 +934,7 @@ fn gpu_split_k_attention_passes_on_the_device() {
         return;
     }
     fixtures_match_the_simulator_on_gpu("split-k-attention-whole", &flags);
-    fixtures_match_the_simulator_on_gpu("split-k-attention", &flags[..1]);
+    fixtures_match_the_simulator_on_gpu("split-k-attention", &flags[..2]);
 }
 
 /// Tiles of a KV head's query heads (16 parts on 32 SMs: a part and one KV head's two query

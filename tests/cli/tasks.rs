@@ -201,6 +201,30 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(last_json(&o)["argmax_agree"], 27);
+    // Block-quantized projections stay as they are, and the compile says so.
+    for (quantize, rewritten) in [(Some("q4_0"), false), (None, true)] {
+        let mut args = vec![
+            "compile",
+            dir.to_str().unwrap(),
+            "--split-k",
+            "attention",
+            "--emit=fused",
+        ];
+        args.extend(quantize.iter().flat_map(|q| ["--quantize", q]));
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout).contains("tg.matmul_acc"),
+            rewritten,
+            "{quantize:?}"
+        );
+        assert_eq!(
+            text(&o.stderr).contains("--split-k attention rewrote no projection"),
+            !rewritten,
+            "{quantize:?}: {}",
+            text(&o.stderr)
+        );
+    }
 }
 
 #[test]
