@@ -56,6 +56,17 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
     // Many more tasks than the default cut makes for a tiny model, on 16 SMs: most
     // dependencies cross SMs, and every seed interleaves them differently.
     let dir = repo("tests/fixtures/llama-tiny");
+    passes_on_the_simulator(
+        &dir,
+        "builtin.module(canonicalize,fuse,cse,dce,tile{min-tile-bytes=512},schedule)",
+        4,
+    );
+}
+
+/// `mkc check DIR --engine sim` with `pipeline` on 16 SMs, over `seeds` interleavings of the
+/// SM queues: every position's argmax and the simulator's tolerance.
+fn passes_on_the_simulator(dir: &std::path::Path, pipeline: &str, seeds: u32) {
+    let seeds = seeds.to_string();
     let o = mkc(
         &[
             "check",
@@ -63,17 +74,18 @@ fn fine_tiles_on_few_sms_still_compute_the_right_logits() {
             "--engine",
             "sim",
             "--seeds",
-            "4",
+            &seeds,
             "--sms=16",
             "--pass-pipeline",
-            "builtin.module(canonicalize,fuse,cse,dce,tile{min-tile-bytes=512},schedule)",
+            pipeline,
         ],
         None,
     );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let at = format!("{} {pipeline}", dir.display());
+    assert!(o.status.success(), "{at}: {}", text(&o.stderr));
     let j = last_json(&o);
-    assert_eq!(j["argmax_agree"], 27, "{j}");
-    assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{j}");
+    assert_eq!(j["argmax_agree"], 27, "{at}: {j}");
+    assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{at}: {j}");
 }
 
 #[test]
@@ -83,24 +95,7 @@ fn split_k_mlps_compute_the_right_logits_in_any_order_of_their_adds() {
     for name in FIXTURES {
         let dir = repo("tests/fixtures").join(name);
         let pipeline = "builtin.module(canonicalize,split-attention,split-k,fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
-        let o = mkc(
-            &[
-                "check",
-                dir.to_str().unwrap(),
-                "--engine",
-                "sim",
-                "--seeds",
-                "3",
-                "--sms=16",
-                "--pass-pipeline",
-                pipeline,
-            ],
-            None,
-        );
-        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
-        let j = last_json(&o);
-        assert_eq!(j["argmax_agree"], 27, "{name}: {j}");
-        assert!(j["max_rel_err"].as_f64().unwrap() <= 2e-2, "{name}: {j}");
+        passes_on_the_simulator(&dir, pipeline, 3);
         let tasks = compile(&[
             dir.to_str().unwrap(),
             "--emit=tasks",
@@ -127,27 +122,7 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
             "canonicalize,split-attention{parts},split-k{{mlp=false attention=true}},fuse,cse,dce"
         );
         let pipeline = format!("builtin.module({passes},tile{{min-tile-bytes=512}},schedule)");
-        let o = mkc(
-            &[
-                "check",
-                dir.to_str().unwrap(),
-                "--engine",
-                "sim",
-                "--seeds",
-                "3",
-                "--sms=16",
-                "--pass-pipeline",
-                &pipeline,
-            ],
-            None,
-        );
-        assert!(o.status.success(), "{name} {parts}: {}", text(&o.stderr));
-        let j = last_json(&o);
-        assert_eq!(j["argmax_agree"], 27, "{name} {parts}: {j}");
-        assert!(
-            j["max_rel_err"].as_f64().unwrap() <= 2e-2,
-            "{name} {parts}: {j}"
-        );
+        passes_on_the_simulator(&dir, &pipeline, 3);
         let tasks = compile(&[
             dir.to_str().unwrap(),
             "--emit=tasks",
@@ -185,22 +160,7 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
     // output projection, is kept), and the logits stay right.
     let dir = repo("tests/fixtures/llama-tiny");
     let both = "builtin.module(canonicalize,split-attention{parts=1},split-k{attention=true},fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
-    let o = mkc(
-        &[
-            "check",
-            dir.to_str().unwrap(),
-            "--engine",
-            "sim",
-            "--seeds",
-            "2",
-            "--sms=16",
-            "--pass-pipeline",
-            both,
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(last_json(&o)["argmax_agree"], 27);
+    passes_on_the_simulator(&dir, both, 2);
     // Block-quantized projections stay as they are, and the compile says so.
     for (quantize, rewritten) in [(Some("q4_0"), false), (None, true)] {
         let mut args = vec![
