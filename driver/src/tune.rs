@@ -268,11 +268,7 @@ fn task_switch(
         .flat_map(|ran| ran.windows(2))
         .filter_map(|w| {
             let ([_, _, prev_end], [_, wait_end, _]) = (at(w[0])?, at(w[1])?);
-            let ready = producers
-                .get(w[1])?
-                .iter()
-                .filter_map(|p| at(p.index()).map(|x| x[2]))
-                .fold(f64::NEG_INFINITY, f64::max);
+            let ready = last_producer_end(times, producers.get(w[1])?);
             (ready <= prev_end).then_some(wait_end - prev_end)
         })
         .collect();
@@ -282,6 +278,14 @@ fn task_switch(
     switches
         .get((switches.len().max(1) - 1) / 10)
         .map(|us| us.max(0.0) * 1e-6)
+}
+
+/// The latest end (us) of a task's `producers` in a trace's task `times`; -inf for none.
+fn last_producer_end(times: &[Option<[f64; 3]>], producers: &[TaskId]) -> f64 {
+    producers
+        .iter()
+        .filter_map(|p| times.get(p.index()).copied().flatten().map(|x| x[2]))
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// The event latency of a trace's task `times` ([`task_times`]) under their `producers`:
@@ -294,10 +298,7 @@ fn event_latency(times: &[Option<[f64; 3]>], producers: &[Vec<TaskId>]) -> Optio
         .enumerate()
         .filter_map(|(t, prods)| {
             let [start, wait_end, _] = at(t)?;
-            let last = prods
-                .iter()
-                .filter_map(|p| at(p.index()).map(|x| x[2]))
-                .fold(f64::NEG_INFINITY, f64::max);
+            let last = last_producer_end(times, prods);
             (last > start).then_some(wait_end - last)
         })
         .collect();

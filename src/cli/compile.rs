@@ -472,21 +472,20 @@ pub fn run_compile(a: CompileArgs) -> ExitCode {
 /// Says so when `--split-k` was asked for and rewrote no residual add (block-quantized
 /// weights, or a model without the pattern), rather than compiling the same kernel silently.
 fn note_split_k_unused(c: &mkc_driver::Compiled, split_k: SplitK) {
-    let rewritten = c
+    let Some((_, stats)) = c
         .report
         .statistics
         .iter()
-        .filter(|(pass, _)| pass == "split-k")
-        .flat_map(|(_, stats)| stats)
+        .find(|(pass, _)| pass == "split-k")
+    else {
+        return;
+    };
+    let rewritten: u64 = stats
+        .iter()
         .filter(|s| s.name == "rewritten")
         .map(|s| s.value)
-        .sum::<u64>();
-    let ran = c
-        .report
-        .statistics
-        .iter()
-        .any(|(pass, _)| pass == "split-k");
-    if ran && rewritten == 0 && split_k != SplitK::None {
+        .sum();
+    if rewritten == 0 && split_k != SplitK::None {
         eprintln!(
             "mkc: note: --split-k {} rewrote no projection: it takes f32, f16 and bf16 weights only (block-quantized ones stay as they are)",
             split_k.name()

@@ -329,8 +329,6 @@ fn place(
         .map(|(id, _)| id);
     let n = g.tasks.len();
     let mut free = vec![0.0f64; m.sms];
-    // (An SM's next task ends its wait no sooner than a task switch after its last one.)
-    let mut after = vec![0.0f64; m.sms];
     let mut busy = vec![0.0f64; m.sms];
     let mut sm_of = vec![0usize; n];
     let (mut start, mut finish, mut path) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
@@ -389,7 +387,13 @@ fn place(
         let ahead = weight_bytes.min(task.bytes).min(m.prefetch_bytes);
         let on = |sm: usize| {
             let ready = ready_on(sm);
-            let start = (free[sm] + after[sm]).max(ready - ahead / per_sm);
+            // (An SM's next task ends its wait no sooner than a task switch after its last.)
+            let switch = if queues[sm].is_empty() {
+                0.0
+            } else {
+                m.task_switch_s
+            };
+            let start = (free[sm] + switch).max(ready - ahead / per_sm);
             let early = ahead.min(((ready - start) * per_sm).max(0.0));
             let end = (start + dur).max(ready + (task.bytes - early) / per_sm);
             (start, end)
@@ -410,7 +414,6 @@ fn place(
         };
         (start[i], finish[i]) = on(sm);
         free[sm] = finish[i];
-        after[sm] = m.task_switch_s;
         busy[sm] += dur;
         sm_of[i] = sm;
         queues[sm].push(t);

@@ -60,14 +60,8 @@ impl Pass for SplitK {
         let mut n = 0;
         // (Each rewrite erases a product used once, by its add: other counts stay right.)
         let uses = body.use_counts(root);
-        let o = &self.options;
-        let from = Vectors {
-            depth: o.depth,
-            products: o.mlp,
-            attention: o.attention,
-        };
         for op in body.walk(root) {
-            if body.ops[op].name == tg::Add::NAME && rewrite(body, op, &from, |v| uses[v]) {
+            if body.ops[op].name == tg::Add::NAME && rewrite(body, op, &self.options, |v| uses[v]) {
                 n += 1;
             }
         }
@@ -81,26 +75,14 @@ fn is_argument(body: &Body, v: ValueId) -> bool {
     body.def_op(v).is_none()
 }
 
-/// The vectors whose products the pass rewrites.
-struct Vectors {
-    /// Elementwise ops between the vector and the product that computes it, at most.
-    depth: usize,
-    /// Vectors computed from a `tg.matmul`'s result.
-    products: bool,
-    /// Attention's output (whole, or its parts' combine), reshaped to a vector.
-    attention: bool,
-}
-
-impl Vectors {
-    /// Whether `v` is such a vector.
-    fn holds(&self, body: &Body, v: ValueId) -> bool {
+impl SplitKOptions {
+    /// Whether the products of `v` are the options' to rewrite: attention's output (whole, or
+    /// its parts' combine) reshaped to a vector, or one computed from a `tg.matmul`'s result.
+    fn takes(&self, body: &Body, v: ValueId) -> bool {
         let Some(d) = body.def_op(v) else {
             return false;
         };
         let data = &body.ops[d];
-        if data.name == tg::Attention::NAME {
-            return false;
-        }
         if data.name == tg::Reshape::NAME {
             let Some(a) = body.def_op(data.operands[0]) else {
                 return false;
@@ -109,34 +91,34 @@ impl Vectors {
             return self.attention
                 && (name == tg::Attention::NAME || name == tg::AttentionCombine::NAME);
         }
-        self.products && self.computed_by_product(body, v, self.depth)
-    }
-
-    /// Whether `v` is computed from a `tg.matmul`'s result by at most `depth` elementwise ops.
-    fn computed_by_product(&self, body: &Body, v: ValueId, depth: usize) -> bool {
-        let Some(d) = body.def_op(v) else {
-            return false;
-        };
-        let data = &body.ops[d];
-        if data.name == tg::MatMul::NAME {
-            return true;
-        }
-        let elementwise = Registry::builtin()
-            .get(&data.name)
-            .is_some_and(|def| def.scalar.is_some());
-        depth > 0
-            && elementwise
-            && data
-                .operands
-                .iter()
-                .any(|&o| self.computed_by_product(body, o, depth - 1))
+        self.mlp && computed_by_product(body, v, self.depth)
     }
 }
 
+/// Whether `v` is computed from a `tg.matmul`'s result by at most `depth` elementwise ops.
+fn computed_by_product(body: &Body, v: ValueId, depth: usize) -> bool {
+    let Some(d) = body.def_op(v) else {
+        return false;
+    };
+    let data = &body.ops[d];
+    if data.name == tg::MatMul::NAME {
+        return true;
+    }
+    let elementwise = Registry::builtin()
+        .get(&data.name)
+        .is_some_and(|def| def.scalar.is_some());
+    depth > 0
+        && elementwise
+        && data
+            .operands
+            .iter()
+            .any(|&o| computed_by_product(body, o, depth - 1))
+}
+
 /// `add(r, matmul(h, w))` (either order) -> `matmul_acc(h, w, r)`, when the product is a
-/// float weight read transposed by a vector computed from another product, used only by
-/// this add, and `r` has the result's type.
-fn rewrite(body: &mut Body, add: OpId, from: &Vectors, uses: impl Fn(ValueId) -> u32) -> bool {
+/// float weight read transposed by a vector the options take ([`SplitKOptions::takes`]),
+/// used only by this add, `r` has the result's type and is not itself such a sum.
+fn rewrite(body: &mut Body, add: OpId, o: &SplitKOptions, uses: impl Fn(ValueId) -> u32) -> bool {
     let d = body.ops[add].clone();
     for (m, r) in [(0, 1), (1, 0)] {
         let (pv, r) = (d.operands[m], d.operands[r]);
@@ -156,7 +138,7 @@ fn rewrite(body: &mut Body, add: OpId, from: &Vectors, uses: impl Fn(ValueId) ->
             t.rank() == 2 && matches!(t.elem, ElemType::F32 | ElemType::F16 | ElemType::BF16)
         });
         let vector = body.ty(h).as_tensor().is_some_and(|t| t.rank() == 1);
-        if !float_weight || !vector || !is_argument(body, w) || !from.holds(body, h) {
+        if !float_weight || !vector || !is_argument(body, w) || !o.takes(body, h) {
             continue;
         }
         if body.ty(r) != body.ty(d.results[0]) || body.ty(pv) != body.ty(d.results[0]) {

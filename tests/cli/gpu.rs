@@ -913,7 +913,7 @@ fn gpu_split_k_mlps_pass_on_the_device() {
     }
 }
 
-/// `--split-k attention` (the default: the output projection added onto the residual by attention's
+/// `--split-k attention` (the output projection added onto the residual by attention's
 /// tasks, or with attention in parts by the combine's, each its heads' lanes' part)
 /// computes what the simulator does, on every fixture's three programs and with attention
 /// whole at every position (`--attention-parts 1`); its kernel has the reductions (checked
