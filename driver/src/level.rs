@@ -131,6 +131,7 @@ impl Level {
             passes.push(
                 FuseOptions {
                     combine: o.attention_combine.clone(),
+                    k_row: o.k_row,
                     ..Default::default()
                 }
                 .spell("fuse"),
@@ -175,6 +176,9 @@ pub struct PipelineOptions {
     pub argmax_parts: i64,
     /// `fuse{combine}`: `task` or `prologue`.
     pub attention_combine: String,
+    /// `fuse{k-row}`: attention computes a per-head-normalised K row (and the query's
+    /// norm and rope) itself.
+    pub k_row: bool,
     /// `schedule{cost-model}`: measured task costs from `mkc tune`.
     pub cost_model: Option<PathBuf>,
     /// `tile{prune-waits}`.
@@ -199,6 +203,7 @@ impl Default for PipelineOptions {
             attention_parts: SplitAttentionOptions::default().parts,
             argmax_parts: 1,
             attention_combine: FuseOptions::default().combine,
+            k_row: FuseOptions::default().k_row,
             cost_model: None,
             prune_waits: tile.prune_waits,
             last_signal_bytes: tile.last_signal_bytes,

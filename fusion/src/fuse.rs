@@ -41,6 +41,8 @@ mkc_passes::pass_options! {
         unsplit_penalty: f64 = 1.0 => "unsplit-penalty",
         /// Where attention's combine of its parts runs: task (a group of its own, each tile run on the SM that finishes the last part of its heads) or prologue (in every tile of the output projection).
         combine: String = "task".to_string() => "combine",
+        /// Decode attention computes the step's K row itself where that row is normalised per head (Qwen3's q/k norm), the query's norm and rope too: no group of their own between q/k/v and attention.
+        k_row: bool = false => "k-row",
     }
 }
 
@@ -60,6 +62,7 @@ pub fn info() -> PassInfo {
             ("iterations", "saturation iterations"),
             ("rewrites", "rule applications during saturation"),
             ("fused-groups", "fused groups in the result"),
+            ("k-rows", "decode attentions that take the step's K row apart from the cache (k-row)"),
             ("cost-before", "cost model, every op its own group (byte-equivalents)"),
             ("cost-after", "cost model, after fusion (byte-equivalents)"),
         ],
@@ -478,6 +481,21 @@ fn kind(body: &Body, ops: &[OpId]) -> &'static str {
     }
 }
 
+/// Whether group `a` depends on group `b`, directly or through others.
+fn depends_on(deps: &[HashSet<usize>], a: usize, b: usize) -> bool {
+    let mut stack = vec![a];
+    let mut seen = HashSet::new();
+    while let Some(g) = stack.pop() {
+        if g == b {
+            return true;
+        }
+        if seen.insert(g) {
+            stack.extend(deps[g].iter().copied());
+        }
+    }
+    false
+}
+
 /// Replaces the function's body by one `fused.group` per group, in dependency order.
 fn rebuild(body: &mut Body, func: OpId, ops: &[OpId], group: &[usize]) -> Result<usize, String> {
     let block = body.entry_block(func, 0).ok_or("function without a body")?;
@@ -506,6 +524,24 @@ fn rebuild(body: &mut Body, func: OpId, ops: &[OpId], group: &[usize]) -> Result
                     if h != g {
                         deps[g].insert(h);
                     }
+                }
+            }
+        }
+    }
+    // A group that updates a KV cache in place comes after the other groups that read the
+    // cache's old value (`k-row`'s attention), unless that would make a cycle.
+    for (g, members) in groups.iter().enumerate() {
+        for &o in members {
+            if body.ops[o].name != tg::KvAppend::NAME {
+                continue;
+            }
+            let cache = body.ops[o].operands[0];
+            for (h, others) in groups.iter().enumerate() {
+                let reads = others
+                    .iter()
+                    .any(|&x| x != o && body.ops[x].operands.contains(&cache));
+                if h != g && reads && !depends_on(&deps, h, g) {
+                    deps[g].insert(h);
                 }
             }
         }
@@ -631,6 +667,11 @@ impl Pass for Fuse {
                     "fuse: the function is already fused",
                 ));
             }
+            if o.k_row {
+                let n = crate::k_row::take_k_rows(body, &block_ops);
+                cx.count("k-rows", n);
+            }
+            let block_ops = body.blocks[block].ops.clone();
             let outputs = block_ops
                 .last()
                 .map(|&r| body.ops[r].operands.clone())
@@ -638,12 +679,14 @@ impl Pass for Fuse {
             let (ops, group, hits, before, after) = {
                 let mut p = Partition::new(body, &block_ops);
                 let before = model.program(body, &p.ops, &p.group, &outputs);
-                let skip: &[&str] = if o.combine == "prologue" {
-                    &[]
-                } else {
-                    &["combine-prologue"]
-                };
-                let hits = partition(&mut p, &model, &outputs, skip);
+                let mut skip: Vec<&str> = Vec::new();
+                if o.combine != "prologue" {
+                    skip.push("combine-prologue");
+                }
+                if !o.k_row {
+                    skip.push("attention-prologue");
+                }
+                let hits = partition(&mut p, &model, &outputs, &skip);
                 let after = model.program(body, &p.ops, &p.group, &outputs);
                 (p.ops.clone(), p.group.clone(), hits, before, after)
             };

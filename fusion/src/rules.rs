@@ -496,6 +496,14 @@ fn always(_: &Body, _: OpId, _: OpId) -> bool {
     true
 }
 
+/// Light ops decode attention's tasks compute from the q/k/v products' rows.
+const ATTENTION_PROLOGUE_OPS: &[&str] = &[
+    tg::Rope::NAME,
+    tg::RmsNorm::NAME,
+    tg::Reshape::NAME,
+    tg::Cast::NAME,
+];
+
 /// Light ops that run on a matmul's output tiles.
 const EPILOGUE_OPS: &[&str] = &[
     tg::Add::NAME,
@@ -547,6 +555,22 @@ pub fn fusion() -> Vec<FusionRule> {
                 };
                 from_combine(p) && b.ops[c].operands[0] == b.ops[p].results[0]
             },
+        },
+        // The query's per-head norm and rope, and the step's K row (`k-row`), into decode
+        // attention: each task computes its heads' rows instead of a group of their own.
+        FusionRule {
+            name: "attention-prologue",
+            stage: Stage::Prologue,
+            producer: ATTENTION_PROLOGUE_OPS,
+            consumer: &[
+                tg::Attention::NAME,
+                tg::AttentionPartial::NAME,
+                tg::Rope::NAME,
+                tg::RmsNorm::NAME,
+                tg::Reshape::NAME,
+                tg::Cast::NAME,
+            ],
+            when: |b, p, _| crate::k_row::feeds_attention(b, p),
         },
         // Weight-side preparation (a bias cast) is read by the op that uses it.
         FusionRule {

@@ -100,6 +100,9 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         return Err("internal error: the plan gives attention no algorithm".into());
     };
     if algorithm == AttentionAlgorithm::Online {
+        if ins.len() > 4 {
+            return Err("internal error: the online algorithm takes no K row apart".into());
+        }
         return emit_attention_online(g, cx, e, scale, np);
     }
     let group_lanes = group_lanes as i64;
@@ -169,6 +172,7 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         q,
         kc,
         vc,
+        k_row: ins.get(4),
         need,
         res,
         scale,
@@ -239,6 +243,9 @@ struct Rounds<'a> {
     q: &'a View,
     kc: &'a View,
     vc: &'a View,
+    /// The step's K row [kv_heads, dim] apart from the cache (`tg.attention`'s fifth
+    /// operand): the cache's row pos is not read for the score at pos.
+    k_row: Option<&'a View>,
     need: &'a [RBox],
     res: &'a View,
     scale: f64,
@@ -624,6 +631,9 @@ fn row_stats(g: &mut Gen, r: &Rounds, stats: &View) -> Result<(), String> {
     let rows = vec![(p0.clone(), p1.clone()), (h0.clone(), h1.clone())];
     g.for_region_warp(&[rows], &mut |g, o| {
         let (lo, hi) = window(g, &o[0]);
+        if let Some(k_row) = r.k_row {
+            score_of_k_row(g, r, k_row, &o[1], &o[0], (&lo, &hi))?;
+        }
         let n = g.op(format!("arith.subi {hi}, {lo} : i64"));
         let ninf = g.f32c(f64::NEG_INFINITY);
         let m = g.lane_reduce(&n, &ninf, true, &mut |g, t, acc| {
@@ -675,6 +685,55 @@ fn row_stats(g: &mut Gen, r: &Rounds, stats: &View) -> Result<(), String> {
         g.store_lane0(stats, &[o[0].clone(), o[1].clone(), zi], &m)?;
         g.store_lane0(stats, &[o[0].clone(), o[1].clone(), onei], &second)
     })?;
+    Ok(())
+}
+
+/// With the step's K row apart from the cache: the score at the step's position (the run's
+/// last, where the row's part holds it), q . k_row * scale, replaces the one the scores
+/// round made from the cache's row (not yet written). A warp per row; the lane that owns
+/// the position in the statistics' loops (every 32nd from its lane) stores it, so it reads
+/// it back itself with no synchronisation.
+fn score_of_k_row(
+    g: &mut Gen,
+    r: &Rounds,
+    k_row: &View,
+    h: &str,
+    p: &str,
+    (lo, hi): (&str, &str),
+) -> Result<(), String> {
+    let one = g.i64c(1);
+    let last = g.op(format!("arith.subi {}, {one} : i64", r.parts_of.upto));
+    let a = g.op(format!("arith.cmpi sge, {last}, {lo} : i64"));
+    let b = g.op(format!("arith.cmpi slt, {last}, {hi} : i64"));
+    let held = g.op(format!("arith.andi {a}, {b} : i1"));
+    let gr = g.i64c(r.group);
+    let kvh = g.op(format!("arith.divsi {h}, {gr} : i64"));
+    let lane = g.op("arith.index_cast %lane : index to i64");
+    let mut acc = g.f32c(0.0);
+    let dlast = g.i64c(r.dim - 1);
+    for j in 0..(r.dim + 31) / 32 {
+        let dj = g.i64c(32 * j);
+        let l = g.op(format!("arith.addi {lane}, {dj} : i64"));
+        let ok = g.op(format!("arith.cmpi sle, {l}, {dlast} : i64"));
+        let lc = g.op(format!("arith.minsi {l}, {dlast} : i64"));
+        let qv = g.load(r.q, &[h.to_string(), lc.clone()])?;
+        let kv = g.load(k_row, &[kvh.clone(), lc])?;
+        let m = g.op(format!("arith.mulf {qv}, {kv} : f32"));
+        let zero = g.f32c(0.0);
+        let m = g.op(format!("arith.select {ok}, {m}, {zero} : f32"));
+        acc = g.op(format!("arith.addf {acc}, {m} : f32"));
+    }
+    let dot = g.warp_combine(acc, false);
+    let sc = g.f32c(r.scale);
+    let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
+    let t = g.op(format!("arith.subi {last}, {lo} : i64"));
+    let c31 = g.i64c(31);
+    let owner = g.op(format!("arith.andi {t}, {c31} : i64"));
+    let own = g.op(format!("arith.cmpi eq, {owner}, {lane} : i64"));
+    let st = g.op(format!("arith.andi {held}, {own} : i1"));
+    g.open(format!("scf.if {st} {{"));
+    g.store(&r.scores, &[p.to_string(), h.to_string(), t], &s)?;
+    g.close("}");
     Ok(())
 }
 
@@ -1090,7 +1149,9 @@ pub(crate) fn plan_attention(
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
     let group = query_group(heads, kvh);
     let np = parts.unwrap_or(1).max(1);
+    // (The online algorithm has no scores to correct with the step's K row apart.)
     if parts.is_some()
+        && ins.len() == 4
         && cx.options.attention_online
         && online_attention_fits(&cx.extents, q, kc, vc)
         && online_temps_fit_shared(cx, q, kc)

@@ -213,6 +213,12 @@ pub struct CompileArgs {
           default_missing_value = "mlp",
           value_parser = clap::builder::PossibleValuesParser::new(SplitK::ALL.map(SplitK::name)))]
     pub split_k: String,
+    /// Fusion: where a layer's K row is normalised per head (Qwen3's q/k norm), decode
+    /// attention's tasks compute it (and the query's norm and rope) themselves instead of
+    /// a group of their own between q/k/v and attention; the row then goes into the cache
+    /// after attention has read the cache (`fuse{k-row}`).
+    #[arg(long)]
+    pub k_row: bool,
     /// Artifact: steps at positions below P run a second program compiled with attention
     /// unsplit (`short/` in the artifact: no combine phase, faster at short contexts),
     /// sharing the first's memory; 0: one program. Hugging Face models only (their step
@@ -434,6 +440,7 @@ impl CompileArgs {
                 min_tile_bytes: self.min_tile_bytes,
                 min_light_tile_bytes: self.min_light_tile_bytes,
                 split_k: SplitK::from_name(&self.split_k).expect("clap checked it"),
+                k_row: self.k_row,
                 kernel: self.kernel.options(),
             },
             short_steps: self.short_steps,

@@ -113,6 +113,12 @@ fn is_cache_update(body: &Body, v: ValueId) -> bool {
     yielded.is_some_and(|y| is_cache_update(body, y))
 }
 
+/// Whether every result of `op` (a top-level op) is an updated KV cache.
+fn updates_caches_only(body: &Body, op: OpId) -> bool {
+    let results = &body.ops[op].results;
+    !results.is_empty() && results.iter().all(|&v| is_cache_update(body, v))
+}
+
 /// The operands a top-level op reads in full: all but the table of a row lookup.
 fn full_reads(body: &Body, op: OpId) -> Vec<ValueId> {
     let data = &body.ops[op];
@@ -214,8 +220,16 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
     // Intermediates: liveness over steps, then first fit in definition order.
     let mut last_use: HashMap<ValueId, usize> = HashMap::new();
     for (s, &op) in steps.iter().enumerate() {
+        // A step that only updates caches (`fuse{k-row}`'s K row, after attention read the
+        // cache) is off the critical path: what it reads stays live to the step's end, so
+        // that no later step waits for it to reuse those bytes.
+        let last = if updates_caches_only(body, op) {
+            steps.len()
+        } else {
+            s
+        };
         for &v in &body.ops[op].operands {
-            last_use.insert(v, s);
+            last_use.insert(v, last.max(last_use.get(&v).copied().unwrap_or(0)));
         }
     }
     if let Some(r) = ret {

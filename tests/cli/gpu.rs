@@ -937,6 +937,42 @@ fn gpu_split_k_attention_passes_on_the_device() {
     fixtures_match_the_simulator_on_gpu("split-k-attention", &flags[..2]);
 }
 
+/// `--k-row` (qwen3-tiny, whose K rows are normalised per head: attention's tasks compute
+/// their queries' and KV heads' norm and rope, the step's score from the K row apart, and the
+/// row goes into the cache after attention) computes what the simulator does on its three
+/// programs and with attention whole, every argmax as transformers'. Without a GPU: the
+/// kernel assembles without spills where ptxas is there.
+#[test]
+fn gpu_k_row_attention_passes_on_the_device() {
+    let qwen3 = repo("tests/fixtures/qwen3-tiny");
+    let whole = ["--k-row", "--attention-parts", "1"];
+    let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=ptx"];
+    args.extend_from_slice(&whole);
+    let o = mkc(&args, None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    if let Some(ptxas) = ptxas() {
+        let ptx = tmp("k-row.ptx");
+        std::fs::write(&ptx, text(&o.stdout)).unwrap();
+        let a = std::process::Command::new(ptxas)
+            .args(["-arch=sm_90a", "-v", "-o", "/dev/null"])
+            .arg(&ptx)
+            .output()
+            .unwrap();
+        let log = text(&a.stderr);
+        assert!(a.status.success(), "{log}");
+        assert!(log.contains(" 0 bytes spill stores"), "{log}");
+    }
+    if no_gpu("gpu_k_row_attention_passes_on_the_device") {
+        return;
+    }
+    for (label, flags) in [("k-row-whole", &whole[..]), ("k-row", &whole[..1])] {
+        let mut all = vec!["--short-steps", "8", "--long-steps", "16"];
+        all.extend_from_slice(flags);
+        let art = compile_artifact(&qwen3, label, &all);
+        passes_on_gpu(&qwen3, &art);
+    }
+}
+
 /// Tiles of a KV head's query heads (16 parts on 32 SMs: a part and one KV head's two query
 /// heads a tile) take the kernel's online attention (one pass: K and V of a block copied
 /// into shared memory together, scored for the group's heads at once; `--attention-kernel

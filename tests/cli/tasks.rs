@@ -188,6 +188,97 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
 }
 
 #[test]
+fn k_row_attention_normalises_its_own_k_row_and_the_cache_update_waits_for_it() {
+    // `--k-row` (`fuse{k-row}`): where the K row is normalised per head (qwen3-tiny), each
+    // attention task computes it (and its queries' norm and rope) itself; the cache update
+    // runs after attention, in whatever order the seeds interleave the tasks, on 16 SMs.
+    let dir = repo("tests/fixtures/qwen3-tiny");
+    for parts in ["{parts=1}", ""] {
+        let pipeline = format!("builtin.module(canonicalize,split-attention{parts},fuse{{k-row=true}},cse,dce,tile{{min-tile-bytes=512}},schedule)");
+        passes_on_the_simulator(&dir, &pipeline, 3);
+    }
+    // The interpreter, on the fused IR: the K row apart is exactly the appended cache.
+    let o = mkc(
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            "--pass-pipeline",
+            "builtin.module(canonicalize,split-attention,fuse{k-row=true},cse,dce)",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(last_json(&o)["max_rel_err"].as_f64().unwrap() <= 1e-5);
+    // Qwen3-0.6B: no group between q/k/v and attention; the K row's norm, rope and cache
+    // update (a `rope` group of one result) come after attention, nothing in the step waits
+    // for them, and their tasks wait for the attention tasks that read the cache.
+    let model = repo("tests/fixtures/configs/qwen3-0.6b.json");
+    let m = model.to_str().unwrap();
+    let fused = compile(&[m, "--k-row", "--emit=fused"]);
+    let kinds: Vec<&str> = fused
+        .lines()
+        .filter_map(|l| l.split("{kind = \"").nth(1)?.split('"').next())
+        .collect();
+    let layer: Vec<&str> = kinds.iter().skip(1).take(6).copied().collect();
+    assert_eq!(
+        layer,
+        [
+            "qkv_rope",
+            "attention",
+            "rope",
+            "attention_combine",
+            "proj_residual",
+            "mlp_gate_up"
+        ],
+        "{kinds:?}"
+    );
+    assert_eq!(fused.matches("tg.kv_append").count(), 2 * 28);
+    let ir = compile(&[m, "--k-row", "--emit=schedule", "--ctx", "128"]);
+    let field = |l: &str, k: &str| -> Vec<usize> {
+        l.split(&format!("{k} = ["))
+            .nth(1)
+            .map(|r| r.split(']').next().unwrap_or(""))
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|x| x.trim().split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let tasks: Vec<&str> = ir.lines().filter(|l| l.contains("\"task.task\"")).collect();
+    let signals = |kind: &str| -> std::collections::HashSet<usize> {
+        let k = format!("kind = \"{kind}\"");
+        tasks
+            .iter()
+            .filter(|l| l.contains(&k))
+            .flat_map(|l| field(l, "signals"))
+            .collect()
+    };
+    let attention = signals("attention");
+    let rope: Vec<&&str> = tasks
+        .iter()
+        .filter(|l| l.contains("kind = \"rope\""))
+        .collect();
+    assert!(rope.len() >= 28);
+    for l in rope {
+        // (An event exists only for a task that waits on it.)
+        assert!(
+            field(l, "signals").is_empty(),
+            "a task waits on a cache update: {l}"
+        );
+        assert!(
+            field(l, "waits").iter().any(|w| attention.contains(w)),
+            "{l}"
+        );
+    }
+    // Without a per-head norm (Llama) there is nothing to take apart: the same IR.
+    let llama = repo("tests/fixtures/llama-tiny");
+    let l = llama.to_str().unwrap();
+    assert_eq!(
+        compile(&[l, "--k-row", "--emit=fused"]),
+        compile(&[l, "--emit=fused"])
+    );
+}
+
+#[test]
 fn light_groups_are_cut_finer_than_groups_that_stream_weights() {
     // Qwen3's per-head q/k norm and rope (a group without weights) is cut below
     // `min-tile-bytes` (`min-light-tile-bytes`, 1024): more than one task a layer, where

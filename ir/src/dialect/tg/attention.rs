@@ -25,9 +25,11 @@ crate::op_kinds! {
     KvAppend = "tg.kv_append",
     /// Full-sequence scaled dot-product attention (ONNX graphs).
     Sdpa = "tg.sdpa",
-    /// Decode attention of the step's queries over the cache's rows 0..=pos.
+    /// Decode attention of the step's queries over the cache's rows 0..=pos (K's row pos
+    /// from an optional fifth operand, the step's new row, instead of the cache).
     Attention = "tg.attention",
-    /// Decode attention over one of `parts` runs of the cache's rows, unnormalised.
+    /// Decode attention over one of `parts` runs of the cache's rows, unnormalised (K's
+    /// row pos as `tg.attention`'s).
     AttentionPartial = "tg.attention_partial",
     /// Decode attention's output from its parts.
     AttentionCombine = "tg.attention_combine",
@@ -173,9 +175,9 @@ pub fn register(r: &mut Registry) {
     .interpret(|e| Ok(vec![sdpa(e.args, e.float("scale")?, e.out_ty(0)?)]));
     r.op(
         Attention::NAME,
-        "decode attention of q [heads, head_dim] over cache rows 0..=pos (causal), GQA by head groups",
+        "decode attention of q [heads, head_dim] over cache rows 0..=pos (causal), GQA by head groups; with a fifth operand k_row [kv_heads, head_dim], K's row pos is k_row instead of the cache's",
     )
-    .operands(4)
+    .operands(4..=5)
     .results(1)
     .attr("scale", AttrKind::Float)
     .traits(pure | Traits::HEAVY)
@@ -184,9 +186,9 @@ pub fn register(r: &mut Registry) {
     .tile(tile_attention);
     r.op(
         AttentionPartial::NAME,
-        "decode attention over part p of P runs of 8-position blocks of rows 0..=pos: [P, heads, dim + 2] f32 of (sum of e^(s-m) v, m, sum of e^(s-m))",
+        "decode attention over part p of P runs of 8-position blocks of rows 0..=pos: [P, heads, dim + 2] f32 of (sum of e^(s-m) v, m, sum of e^(s-m)); k_row as tg.attention's",
     )
-    .operands(4)
+    .operands(4..=5)
     .results(1)
     .attr("scale", AttrKind::Float)
     .attr("parts", AttrKind::Int)
@@ -244,8 +246,25 @@ fn kv_append(e: &mut Eval) -> Result<Vec<Tensor>, String> {
 }
 
 fn interpret_attention(e: &mut Eval) -> Result<Vec<Tensor>, String> {
-    let (q, k, v) = (e.arg(0), e.arg(1), e.arg(2));
-    let pos = cache_row(k, e.arg(3))?;
+    let (q, v) = (e.arg(0), e.arg(2));
+    let pos = cache_row(e.arg(1), e.arg(3))?;
+    // With the step's K row apart, the cache's row pos is not read (it may not be written
+    // yet): the row takes its place.
+    let patched;
+    let k = match e.args.get(4) {
+        Some(row) => {
+            let (cache, start) = (e.arg(1), pos * row.len());
+            patched = Tensor::from_fn(cache.ty.clone(), |i| {
+                if (start..start + row.len()).contains(&i) {
+                    row.get(i - start)
+                } else {
+                    cache.get(i)
+                }
+            });
+            &patched
+        }
+        None => e.arg(1),
+    };
     let (scale, ty) = (e.float("scale")?, e.out_ty(0)?);
     // Which heads (and parts) to compute: those `e.only` reaches, or all.
     let wanted = |idx: &[usize]| {
@@ -329,7 +348,18 @@ fn tile_attention(n: &NeedsInput) -> Vec<Option<Region>> {
         vec![x]
     });
     let rk = n.map(&|b| vec![kv_rows(&shapes[1], group, b[rank - 2])]);
-    vec![Some(rq), Some(rk.clone()), Some(rk), n.full(3)]
+    with_k_row(n, vec![Some(rq), Some(rk.clone()), Some(rk), n.full(3)])
+}
+
+/// The step's K row (a fifth operand) of the KV heads whose cache rows a tile reads.
+fn with_k_row(n: &NeedsInput, mut needs: Vec<Option<Region>>) -> Vec<Option<Region>> {
+    if n.shapes.len() > 4 {
+        let row = needs[1]
+            .as_ref()
+            .map(|r| r.iter().map(|b| b[1..].to_vec()).collect());
+        needs.push(row);
+    }
+    needs
 }
 
 /// [parts, heads, dim + 2]: a part reads only its run of positions, but which run is the
@@ -343,7 +373,7 @@ fn tile_attention_partial(n: &NeedsInput) -> Vec<Option<Region>> {
     let group = heads.group();
     let rq = n.map(&|b| vec![vec![b[1], (0, q[1])]]);
     let rk = n.map(&|b| vec![kv_rows(kc, group, b[1])]);
-    vec![Some(rq), Some(rk.clone()), Some(rk), n.full(3)]
+    with_k_row(n, vec![Some(rq), Some(rk.clone()), Some(rk), n.full(3)])
 }
 
 /// Positions `lo..hi` of part `p` of `parts` over the rows `0..n` of a decode step: the
@@ -448,6 +478,14 @@ fn infer_attention(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
             "{heads} query heads of dim {dim} cannot share {kv_heads} kv heads of dim {}",
             k.shape[2]
         ));
+    }
+    if let Some(row) = ins.get(4) {
+        let row = tensor_operand(row, 4)?;
+        if row.shape != k.shape[1..] || row.elem != k.elem {
+            return Err(format!(
+                "the step's K row must be [{kv_heads}, {dim}] of the cache's element type, not {row}"
+            ));
+        }
     }
     Ok(vec![ins[0].clone()])
 }
@@ -827,6 +865,85 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With the step's K row apart (a fifth operand), attention equals attention over the
+    /// cache with that row appended, both whole and in parts, and never reads the cache's
+    /// row pos (poison there changes nothing). The row's tile need is its KV heads'.
+    #[test]
+    fn a_k_row_apart_is_the_appended_cache() {
+        let text = r#"
+func.func @f(%q: tensor<4x8xf32>, %kc: tensor<16x2x8xf32>, %vc: tensor<16x2x8xf32>, %row: tensor<2x8xf32>, %pos: tensor<i64>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<3x4x10xf32>, tensor<3x4x10xf32>) {
+  %kc2 = "tg.kv_append"(%kc, %row, %pos) : (tensor<16x2x8xf32>, tensor<2x8xf32>, tensor<i64>) -> tensor<16x2x8xf32>
+  %a = "tg.attention"(%q, %kc2, %vc, %pos) {scale = 0.3 : f64} : (tensor<4x8xf32>, tensor<16x2x8xf32>, tensor<16x2x8xf32>, tensor<i64>) -> tensor<4x8xf32>
+  %b = "tg.attention"(%q, %kc, %vc, %pos, %row) {scale = 0.3 : f64} : (tensor<4x8xf32>, tensor<16x2x8xf32>, tensor<16x2x8xf32>, tensor<i64>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  %c = "tg.attention_partial"(%q, %kc2, %vc, %pos) {scale = 0.3 : f64, parts = 3 : i64} : (tensor<4x8xf32>, tensor<16x2x8xf32>, tensor<16x2x8xf32>, tensor<i64>) -> tensor<3x4x10xf32>
+  %d = "tg.attention_partial"(%q, %kc, %vc, %pos, %row) {scale = 0.3 : f64, parts = 3 : i64} : (tensor<4x8xf32>, tensor<16x2x8xf32>, tensor<16x2x8xf32>, tensor<i64>, tensor<2x8xf32>) -> tensor<3x4x10xf32>
+  return %a, %b, %c, %d : tensor<4x8xf32>, tensor<4x8xf32>, tensor<3x4x10xf32>, tensor<3x4x10xf32>
+}"#;
+        let body = crate::parse_text("k_row.mlir", text).unwrap();
+        let ops: Vec<crate::OpId> = body.walk(body.root).into_iter().collect();
+        let named = |n: &str| -> Vec<crate::OpId> {
+            ops.iter()
+                .copied()
+                .filter(|&o| body.ops[o].name == n)
+                .collect()
+        };
+        let wave =
+            |n: usize, a: f32| -> Vec<f32> { (0..n).map(|i| (i as f32 * a).sin() * 1.7).collect() };
+        let q = Rc::new(t(&[4, 8], wave(32, 0.37)));
+        let row = Rc::new(t(&[2, 8], wave(16, 0.23)));
+        let vc = Rc::new(t(&[16, 2, 8], wave(256, 0.53)));
+        let mut no_weights =
+            |_: &str, _: &TensorType| -> Result<Rc<Tensor>, String> { Err("no weights".into()) };
+        for pos in [0usize, 5, 15] {
+            let mut k = wave(256, 0.91);
+            k[pos * 16..pos * 16 + 16].fill(f32::NAN);
+            let kc = Rc::new(t(&[16, 2, 8], k));
+            let p = Rc::new(Tensor {
+                ty: TensorType::new(vec![], ElemType::I64),
+                data: crate::tensor::Data::I64(vec![pos as i64]),
+            });
+            let mut run = |op: crate::OpId, args: Vec<Rc<Tensor>>| -> Tensor {
+                let mut e = crate::interpret::Eval {
+                    body: &body,
+                    op,
+                    args: &args,
+                    weight: &mut no_weights,
+                    only: None,
+                };
+                crate::interpret::eval_op(&mut e).unwrap().remove(0)
+            };
+            let kc2 = Rc::new(run(
+                named(KvAppend::NAME)[0],
+                vec![kc.clone(), row.clone(), p.clone()],
+            ));
+            for name in [Attention::NAME, AttentionPartial::NAME] {
+                let [appended, apart] = named(name)[..] else {
+                    panic!("two {name}");
+                };
+                let want = run(
+                    appended,
+                    vec![q.clone(), kc2.clone(), vc.clone(), p.clone()],
+                );
+                let got = run(
+                    apart,
+                    vec![q.clone(), kc.clone(), vc.clone(), p.clone(), row.clone()],
+                );
+                for i in 0..want.len() {
+                    assert_eq!(
+                        got.f(i).to_bits(),
+                        want.f(i).to_bits(),
+                        "{name} at {pos}: {i}"
+                    );
+                }
+            }
+        }
+        // A tile of query heads 2..4 (KV head 1) needs that KV head's row.
+        let apart = named(AttentionPartial::NAME)[1];
+        let outs = vec![Some(vec![vec![(0, 3), (2, 4), (0, 10)]])];
+        let needs = crate::tiling::operand_needs(&body, apart, &outs, false);
+        assert_eq!(needs[4], Some(vec![vec![(1, 2), (0, 8)]]));
     }
 
     /// Full-width rope equals x*cos + rotate_half(x)*sin, lane by lane.
