@@ -100,9 +100,6 @@ pub(crate) fn emit_attention(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result
         return Err("internal error: the plan gives attention no algorithm".into());
     };
     if algorithm == AttentionAlgorithm::Online {
-        if ins.len() > 4 {
-            return Err("internal error: the online algorithm takes no K row apart".into());
-        }
         return emit_attention_online(g, cx, e, scale, np);
     }
     let group_lanes = group_lanes as i64;
@@ -1149,9 +1146,7 @@ pub(crate) fn plan_attention(
     let (ctx, kvh) = (kc.shape[0], kc.shape[1]);
     let group = query_group(heads, kvh);
     let np = parts.unwrap_or(1).max(1);
-    // (The online algorithm has no scores to correct with the step's K row apart.)
     if parts.is_some()
-        && ins.len() == 4
         && cx.options.attention_online
         && online_attention_fits(&cx.extents, q, kc, vc)
         && online_temps_fit_shared(cx, q, kc)

@@ -215,7 +215,13 @@ pub(crate) fn emit_attention_online(
             g.store(&on.qsh, &[gh, dl], &x)
         })?;
         g.barrier();
-        let out = online_blocks(g, &on, &kv, &lo, &hi)?;
+        // With the step's K row apart: each head's score at the step's position, from it
+        // (every lane of every warp holds them), in place of the cache's unwritten row.
+        let k_row = match ins.get(4) {
+            Some(k_row) => Some(k_row_scores(g, &on, k_row, &kv)?),
+            None => None,
+        };
+        let out = online_blocks(g, &on, &kv, &lo, &hi, k_row.as_ref())?;
         online_merge(g, &on, &out, &p, &hbase, b)?;
         g.close("}");
         g.close("}");
@@ -262,7 +268,46 @@ struct Online<'a> {
 /// The block loop of one row: the warp's slots take the run's blocks of 8 positions in
 /// turn, each staged into shared memory, scored for every head of the KV group, and folded
 /// into the slot's running max, sum and output lanes. Returns the loop's results.
-fn online_blocks(g: &mut Gen, o: &Online, kv: &str, lo: &str, hi: &str) -> Result<String, String> {
+/// Per head of KV head `kv`'s group, q . k_row in the scores' base (q as staged: scaled
+/// by the scale and log2(e)), summed over each warp's lanes; and the step's position.
+fn k_row_scores(
+    g: &mut Gen,
+    o: &Online,
+    k_row: &View,
+    kv: &str,
+) -> Result<(Vec<String>, String), String> {
+    let lane = g.op("arith.index_cast %lane : index to i64");
+    let dlast = g.i64c(o.dim - 1);
+    let mut scores = Vec::new();
+    for gh in 0..o.group {
+        let ghc = g.i64c(gh);
+        let mut acc = o.zero.clone();
+        for j in 0..(o.dim + 31) / 32 {
+            let dj = g.i64c(32 * j);
+            let l = g.op(format!("arith.addi {lane}, {dj} : i64"));
+            let ok = g.op(format!("arith.cmpi sle, {l}, {dlast} : i64"));
+            let lc = g.op(format!("arith.minsi {l}, {dlast} : i64"));
+            let qv = g.load(&o.qsh, &[ghc.clone(), lc.clone()])?;
+            let kv = g.load(k_row, &[kv.to_string(), lc])?;
+            let m = g.op(format!("arith.mulf {qv}, {kv} : f32"));
+            let m = g.op(format!("arith.select {ok}, {m}, {} : f32", o.zero));
+            acc = g.op(format!("arith.addf {acc}, {m} : f32"));
+        }
+        scores.push(g.warp_combine(acc, false));
+    }
+    let one = g.i64c(1);
+    let pos = g.op(format!("arith.subi {}, {one} : i64", o.parts_of.upto));
+    Ok((scores, pos))
+}
+
+fn online_blocks(
+    g: &mut Gen,
+    o: &Online,
+    kv: &str,
+    lo: &str,
+    hi: &str,
+    k_row: Option<&(Vec<String>, String)>,
+) -> Result<String, String> {
     let Online {
         stage,
         qsh,
@@ -369,6 +414,13 @@ fn online_blocks(g: &mut Gen, o: &Online, kv: &str, lo: &str, hi: &str) -> Resul
             let x = g.lanes_gather(&held, &splits, gh * 8 + j, slot_lane0);
             let jc = g.i64c(j as i64);
             let pj = g.op(format!("arith.addi {q0}, {jc} : i64"));
+            let x = match k_row {
+                Some((scores, pos)) => {
+                    let at = g.op(format!("arith.cmpi eq, {pj}, {pos} : i64"));
+                    g.op(format!("arith.select {at}, {}, {x} : f32", scores[gh]))
+                }
+                None => x,
+            };
             let ok = g.op(format!("arith.cmpi slt, {pj}, {hi} : i64"));
             s.push(g.op(format!("arith.select {ok}, {x}, {ninf} : f32")));
         }

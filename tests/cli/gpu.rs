@@ -940,12 +940,27 @@ fn gpu_split_k_attention_passes_on_the_device() {
 /// `--k-row` (qwen3-tiny, whose K rows are normalised per head: attention's tasks compute
 /// their queries' and KV heads' norm and rope, the step's score from the K row apart, and the
 /// row goes into the cache after attention) computes what the simulator does on its three
-/// programs and with attention whole, every argmax as transformers'. Without a GPU: the
-/// kernel assembles without spills where ptxas is there.
+/// programs, with attention whole (three rounds) and in tiles of KV groups (the online
+/// pass), every argmax as transformers'. Without a GPU: the online kernel takes the row, and
+/// the kernel assembles without spills where ptxas is there.
 #[test]
 fn gpu_k_row_attention_passes_on_the_device() {
     let qwen3 = repo("tests/fixtures/qwen3-tiny");
     let whole = ["--k-row", "--attention-parts", "1"];
+    let online = [
+        "--k-row",
+        "--attention-parts",
+        "16",
+        "--sms",
+        "32",
+        "--short-steps",
+        "0",
+    ];
+    let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=plan"];
+    args.extend_from_slice(&online[..5]);
+    let o = mkc(&args, None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("attention = \"online\""));
     let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=ptx"];
     args.extend_from_slice(&whole);
     let o = mkc(&args, None);
@@ -965,10 +980,13 @@ fn gpu_k_row_attention_passes_on_the_device() {
     if no_gpu("gpu_k_row_attention_passes_on_the_device") {
         return;
     }
-    for (label, flags) in [("k-row-whole", &whole[..]), ("k-row", &whole[..1])] {
-        let mut all = vec!["--short-steps", "8", "--long-steps", "16"];
-        all.extend_from_slice(flags);
-        let art = compile_artifact(&qwen3, label, &all);
+    let three = ["--k-row", "--short-steps", "8", "--long-steps", "16"];
+    for (label, flags) in [
+        ("k-row-whole", &whole[..]),
+        ("k-row", &three[..]),
+        ("k-row-online", &online[..]),
+    ] {
+        let art = compile_artifact(&qwen3, label, flags);
         passes_on_gpu(&qwen3, &art);
     }
 }

@@ -1,8 +1,9 @@
 // RUN: --pass-pipeline='builtin.module(attach-target{sms=4},split-attention{parts=2},fuse{k-row=true},tile,schedule,select-kernels)'
 // kernel_attention_online's layer with Qwen3's per-head q/k norms, under `k-row`: each
 // attention task normalises and rotates its query heads and its KV head's K row in shared
-// memory, then runs the three rounds (the online algorithm has no scores to correct with the
-// row), the statistics round putting the row's score in place of the cache's row pos.
+// memory, then the online pass over its part's blocks (tiles of whole KV groups), which takes
+// the row's score (q . k_row, every lane holding it) for the step's position instead of the
+// cache's unwritten row. (kernel_attention_k_row_rounds: the three rounds.)
 func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
                 %kc: tensor<64x2x32xf32>, %vc: tensor<64x2x32xf32>,
                 %wn: tensor<128xbf16> {mkc.weight = "norm"},
@@ -35,12 +36,10 @@ func.func @step(%x: tensor<128xf32>, %pos: tensor<i64>,
 }
 
 // CHECK-LABEL: "kernel.plan"
-// CHECK-NOT:   "online"
 // CHECK:         {index = 0 : i64, name = "tg.reshape", result = #kernel.place<view>}
 // CHECK-NEXT:    {index = 1 : i64, name = "tg.rms_norm", result = #kernel.place<shared, 0, 512>, stats = "warps"
 // CHECK-NEXT:    {index = 2 : i64, name = "tg.rope", result = #kernel.place<shared, 656, 512>}
 // CHECK-NEXT:    {index = 3 : i64, name = "tg.rms_norm", result = #kernel.place<shared, 1168, 256>, stats = "warps"
 // CHECK-NEXT:    {index = 4 : i64, name = "tg.rope", result = #kernel.place<shared, 1568, 256>}
-// CHECK-NEXT:    {attention = "rounds", index = 5 : i64, lanes = 2 : i64, name = "tg.attention_partial", result = #kernel.place<direct>, scores = "group"
+// CHECK-NEXT:    {attention = "online", index = 5 : i64, name = "tg.attention_partial", result = #kernel.place<direct>, temps = [#kernel.place<shared, 1824, 65536>,
 // CHECK-NEXT:  }) {direct = true, id = 6 : i64, kind = "attention"
-// CHECK-NOT:   "online"
