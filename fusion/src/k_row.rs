@@ -145,3 +145,55 @@ pub fn feeds_attention(body: &Body, op: OpId) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer's K side: `k` through `chain` (ops over %k2 giving %kr), appended at `%p`,
+    /// attention at `%pos`; the rewrites `take_k_rows` makes.
+    fn rewrites(chain: &str, append_pos: &str) -> u64 {
+        let text = format!(
+            r#"
+func.func @f(%q: tensor<4x8xf32>, %k: tensor<16xf32>, %g: tensor<8xbf16> {{mkc.weight = "k_norm"}}, %cos: tensor<4xf32>, %sin: tensor<4xf32>, %kc: tensor<16x2x8xf32>, %vc: tensor<16x2x8xf32>, %pos: tensor<i64>, %p: tensor<i64>) -> (tensor<4x8xf32>, tensor<16x2x8xf32>) {{
+  %k2 = "tg.reshape"(%k) : (tensor<16xf32>) -> tensor<2x8xf32>
+{chain}
+  %kc2 = "tg.kv_append"(%kc, %kr, {append_pos}) : (tensor<16x2x8xf32>, tensor<2x8xf32>, tensor<i64>) -> tensor<16x2x8xf32>
+  %a = "tg.attention"(%q, %kc2, %vc, %pos) {{scale = 0.3 : f64}} : (tensor<4x8xf32>, tensor<16x2x8xf32>, tensor<16x2x8xf32>, tensor<i64>) -> tensor<4x8xf32>
+  return %a, %kc2 : tensor<4x8xf32>, tensor<16x2x8xf32>
+}}"#
+        );
+        let mut body = mkc_ir::parse_text("k_row.mlir", &text).unwrap();
+        let func = mkc_ir::dialect::builtin::first_func(&body).unwrap();
+        let block = body.entry_block(func, 0).unwrap();
+        let ops = body.blocks[block].ops.clone();
+        let n = take_k_rows(&mut body, &ops);
+        // Whatever it did, the function still verifies.
+        let text = mkc_ir::printer::print(&body);
+        mkc_ir::parse_text("after.mlir", &text).unwrap();
+        n
+    }
+
+    const NORM_ROPE: &str = r#"
+  %kn = "tg.rms_norm"(%k2, %g) {axis = 1 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x8xf32>, tensor<8xbf16>) -> tensor<2x8xf32>
+  %kr = "tg.rope"(%kn, %cos, %sin) : (tensor<2x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x8xf32>"#;
+
+    #[test]
+    fn a_normalised_k_row_is_taken_apart() {
+        assert_eq!(rewrites(NORM_ROPE, "%pos"), 1);
+    }
+
+    #[test]
+    fn rows_without_a_norm_or_at_another_position_stay() {
+        // Rope alone: an epilogue of the K product already.
+        let rope = r#"
+  %kr = "tg.rope"(%k2, %cos, %sin) : (tensor<2x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x8xf32>"#;
+        assert_eq!(rewrites(rope, "%pos"), 0);
+        // Reshapes and casts only.
+        let cast = r#"
+  %kr = "tg.cast"(%k2) : (tensor<2x8xf32>) -> tensor<2x8xf32>"#;
+        assert_eq!(rewrites(cast, "%pos"), 0);
+        // Appended at a position other than the one attention reads up to.
+        assert_eq!(rewrites(NORM_ROPE, "%p"), 0);
+    }
+}

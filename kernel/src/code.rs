@@ -588,6 +588,9 @@ fn emit_code_ops(
         }
     }
     wait(g);
+    if g.prefetch_light_inputs {
+        prefetch_light_inputs(g, &cx, body, ops);
+    }
     let mut needs = needs.into_iter();
     for (i, (&op, op_plan)) in ops.iter().zip(&plan.ops).enumerate() {
         let need = match needs.next() {
@@ -737,6 +740,54 @@ pub(crate) fn direct_output(
     tile.sort();
     (need == tile).then_some(op)
 }
+
+/// Small inputs in global memory (at most [`LIGHT_INPUT_BYTES`]) of the light ops after a
+/// code's first (norms, rope), asked into L1 right after the wait, a thread a 128-byte line:
+/// their loads then hit L1 instead of each waiting its round trip to L2 after the op
+/// before (`KernelConfig::prefetch_light_inputs`). Whole tensors: lines other tasks still
+/// write are asked for too, and never read.
+fn prefetch_light_inputs(g: &mut Gen, cx: &TaskCx, body: &Body, ops: &[OpId]) {
+    let mut seen = std::collections::HashSet::new();
+    // (The first op that computes, after any reshapes, loads its inputs at once anyway.)
+    let first = ops
+        .iter()
+        .position(|&o| body.ops[o].name != tg::Reshape::NAME)
+        .unwrap_or(0);
+    for &op in ops.iter().skip(first + 1) {
+        if !matches!(
+            body.ops[op].name.as_str(),
+            tg::RmsNorm::NAME | tg::Rope::NAME
+        ) {
+            continue;
+        }
+        for v in &body.ops[op].operands {
+            let Some(view) = cx.views.get(v) else {
+                continue;
+            };
+            let bytes = view.shape.iter().product::<i64>().max(1) * view.elem.bytes() as i64;
+            if view.space != 1 || bytes > LIGHT_INPUT_BYTES || !seen.insert(*v) {
+                continue;
+            }
+            let zeros: Vec<String> = view.shape.iter().map(|_| g.i64c(0)).collect();
+            let base = g.ptr(view, &zeros);
+            let lines = g.i64c((bytes + 127) / 128);
+            let inside = g.op(format!("arith.cmpi slt, %tid64, {lines} : i64"));
+            g.open(format!("scf.if {inside} {{"));
+            let c128 = g.i64c(128);
+            let off = g.op(format!("arith.muli %tid64, {c128} : i64"));
+            let p = g.op(format!(
+                "llvm.getelementptr {base}[{off}] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i8"
+            ));
+            g.line(format!(
+                "llvm.inline_asm has_side_effects \"prefetch.global.L1 [$0];\", \"l\" {p} : (!llvm.ptr<1>) -> ()"
+            ));
+            g.close("}");
+        }
+    }
+}
+
+/// The most bytes of one input [`prefetch_light_inputs`] asks for.
+const LIGHT_INPUT_BYTES: i64 = 16 << 10;
 
 #[cfg(test)]
 mod tests {

@@ -103,6 +103,8 @@ pub(crate) struct Gen {
     pub(crate) fixed_extents: Vec<(String, String, i64)>,
     /// The PTX ISA version the code so far needs (`Kernel::ptx_isa`).
     pub(crate) ptx_isa: u32,
+    /// `KernelConfig::prefetch_light_inputs`.
+    pub(crate) prefetch_light_inputs: bool,
 }
 
 impl Gen {

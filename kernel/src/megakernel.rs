@@ -60,6 +60,7 @@ pub fn generate(body: &Body) -> Result<Kernel, String> {
         constant_extents: opts.extents != BoxExtents::Record,
         fixed_extents: Vec::new(),
         ptx_isa: crate::BASE_PTX_ISA,
+        prefetch_light_inputs: opts.prefetch_light_inputs,
     };
     // Dynamic shared memory: the weight ring's slots, then the preload buffer (16 bytes a
     // thread per block, for as many blocks as a code preloads), then the tasks' scratch

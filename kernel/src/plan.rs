@@ -73,6 +73,8 @@ mkc_passes::pass_options! {
         attention_lanes: u32 = 2 => "attention-lanes",
         /// Attention parts whose tiles hold a KV head's query heads run one pass of online softmax (off: three rounds).
         attention_online: bool = true => "attention-online",
+        /// After its wait, a task asks into L1 (`prefetch.global.L1`) the small global inputs of the light ops after its first (norms, rope: a K row normalised by attention's tasks, `--k-row`), so that their loads do not each wait a round trip to L2 in turn.
+        prefetch_light_inputs: bool = false => "prefetch-light-inputs",
         /// Where a traced task takes its wait-end stamp instead (attention-scores, attention-stats, input-rounded; empty: after the wait), to time a part of a task's code.
         trace_mark: String = String::new() => "trace-mark",
     }
@@ -164,6 +166,7 @@ impl KernelOptions {
             opaque_thread_number: false,
             extents: BoxExtents::parse(&self.tile_extents)?,
             trace_mark: TraceMark::parse(&self.trace_mark)?,
+            prefetch_light_inputs: self.prefetch_light_inputs,
         })
     }
 }

@@ -303,6 +303,11 @@ pub struct KernelArgs {
     /// shared memory before the wait; 0: none.
     #[arg(long, value_name = "N", default_value_t = KERNEL.preload_split_k)]
     pub preload_split_k: u32,
+    /// Megakernel: after its wait, a task asks into L1 the small inputs in global memory of
+    /// the norms and ropes after its first op (attention's own q/k norms and rope with
+    /// --k-row), so that their loads do not each wait for L2 in turn.
+    #[arg(long)]
+    pub prefetch_light_inputs: bool,
     /// Megakernel: how two products of one input row over the same rows (an MLP's gate and
     /// up, bf16 weights) run: paired (one loop, a warp taking a row of each at once, the
     /// loads of both in flight together) or apart (one after the other).
@@ -406,6 +411,7 @@ impl KernelArgs {
             preload: self.preload,
             preload_blocks: self.preload_blocks,
             preload_split_k: self.preload_split_k,
+            prefetch_light_inputs: self.prefetch_light_inputs,
             pair_products: self.products == "paired",
             fewest_rounds: self.matvec_rounds == "fewest",
             matvec_unroll: self.matvec_unroll,

@@ -113,10 +113,16 @@ fn is_cache_update(body: &Body, v: ValueId) -> bool {
     yielded.is_some_and(|y| is_cache_update(body, y))
 }
 
-/// Whether every result of `op` (a top-level op) is an updated KV cache.
-fn updates_caches_only(body: &Body, op: OpId) -> bool {
+/// Whether `op` (a top-level op) only updates KV caches that no step reads after it (only
+/// the function returns them): nothing in the step waits for it.
+fn updates_caches_only(body: &Body, steps: &[OpId], op: OpId) -> bool {
     let results = &body.ops[op].results;
-    !results.is_empty() && results.iter().all(|&v| is_cache_update(body, v))
+    !results.is_empty()
+        && results.iter().all(|&v| is_cache_update(body, v))
+        && steps.iter().all(|&o| {
+            body.ops[o].name == builtin::Return::NAME
+                || !body.ops[o].operands.iter().any(|x| results.contains(x))
+        })
 }
 
 /// The operands a top-level op reads in full: all but the table of a row lookup.
@@ -223,7 +229,7 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
         // A step that only updates caches (`fuse{k-row}`'s K row, after attention read the
         // cache) is off the critical path: what it reads stays live to the step's end, so
         // that no later step waits for it to reuse those bytes.
-        let last = if updates_caches_only(body, op) {
+        let last = if updates_caches_only(body, steps, op) {
             steps.len()
         } else {
             s

@@ -941,8 +941,9 @@ fn gpu_split_k_attention_passes_on_the_device() {
 /// their queries' and KV heads' norm and rope, the step's score from the K row apart, and the
 /// row goes into the cache after attention) computes what the simulator does on its three
 /// programs, with attention whole (three rounds) and in tiles of KV groups (the online
-/// pass), every argmax as transformers'. Without a GPU: the online kernel takes the row, and
-/// the kernel assembles without spills where ptxas is there.
+/// pass), and with `--prefetch-light-inputs`, every argmax as transformers'. Without a GPU:
+/// the online kernel takes the row, the prefetches are there only when asked for, and the
+/// kernel assembles without spills where ptxas is there.
 #[test]
 fn gpu_k_row_attention_passes_on_the_device() {
     let qwen3 = repo("tests/fixtures/qwen3-tiny");
@@ -965,6 +966,17 @@ fn gpu_k_row_attention_passes_on_the_device() {
     args.extend_from_slice(&whole);
     let o = mkc(&args, None);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    // `--prefetch-light-inputs`: attention's tasks ask the inputs of their later norms and
+    // ropes into L1 after the wait; without it nothing does.
+    let prefetch = |extra: &[&str]| {
+        let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=ptx", "--k-row"];
+        args.extend_from_slice(extra);
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout).matches("prefetch.global.L1").count()
+    };
+    assert!(prefetch(&["--prefetch-light-inputs"]) > 0);
+    assert_eq!(prefetch(&[]), 0);
     if let Some(ptxas) = ptxas() {
         let ptx = tmp("k-row.ptx");
         std::fs::write(&ptx, text(&o.stdout)).unwrap();
@@ -985,6 +997,10 @@ fn gpu_k_row_attention_passes_on_the_device() {
         ("k-row-whole", &whole[..]),
         ("k-row", &three[..]),
         ("k-row-online", &online[..]),
+        (
+            "k-row-prefetch",
+            &["--k-row", "--prefetch-light-inputs"][..],
+        ),
     ] {
         let art = compile_artifact(&qwen3, label, flags);
         passes_on_gpu(&qwen3, &art);

@@ -73,6 +73,7 @@ pub fn register(r: &mut Registry) {
     .attr("thread_number", AttrKind::Str)
     .attr("extents", AttrKind::Str)
     .optional_attr("trace_mark", AttrKind::Str)
+    .optional_attr("light_inputs", AttrKind::Str)
     .verify_nested(|body, op| KernelPlan::parse(body, op).map(|_| ()));
     r.op(ops::Code::NAME, "the choices of one task code")
         .regions(1)
@@ -316,6 +317,10 @@ pub struct KernelConfig {
     pub extents: BoxExtents,
     /// Where a traced task stamps the end of its wait instead (`None`: after the wait).
     pub trace_mark: Option<TraceMark>,
+    /// After its wait, a task asks into L1 the small inputs in global memory that the light
+    /// ops after its first (norms, rope) read (`light_inputs = "prefetch"`), so their loads
+    /// do not each wait a round trip to L2 in turn.
+    pub prefetch_light_inputs: bool,
 }
 
 /// Where the extents of a code's boxes come from (the plan's `extents`).
@@ -633,6 +638,17 @@ impl KernelPlan {
                 Some(_) => TraceMark::parse(get_str(a, "trace_mark").map_err(at)?).map_err(at)?,
                 None => None,
             },
+            prefetch_light_inputs: match a.get("light_inputs") {
+                Some(_) => match get_str(a, "light_inputs").map_err(at)? {
+                    "prefetch" => true,
+                    other => {
+                        return Err(at(format!(
+                            "light_inputs must be \"prefetch\" (or absent), not '{other}'"
+                        )))
+                    }
+                },
+                None => false,
+            },
         };
         let mut codes = Vec::new();
         for (i, &c) in ops_of(body, op).iter().enumerate() {
@@ -712,6 +728,9 @@ impl KernelPlan {
         );
         if let Some(m) = c.trace_mark {
             body.ops[plan].attrs.set("trace_mark", s(&m.name()));
+        }
+        if c.prefetch_light_inputs {
+            body.ops[plan].attrs.set("light_inputs", s("prefetch"));
         }
         let region = body.ops[plan].regions[0];
         let block = body.append_block(region, &[]);
@@ -848,6 +867,7 @@ mod tests {
                 opaque_thread_number: true,
                 extents: BoxExtents::Split,
                 trace_mark: Some(TraceMark::InputRounded),
+                prefetch_light_inputs: true,
             },
             codes: vec![
                 CodePlan {

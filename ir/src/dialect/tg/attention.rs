@@ -248,23 +248,14 @@ fn kv_append(e: &mut Eval) -> Result<Vec<Tensor>, String> {
 fn interpret_attention(e: &mut Eval) -> Result<Vec<Tensor>, String> {
     let (q, v) = (e.arg(0), e.arg(2));
     let pos = cache_row(e.arg(1), e.arg(3))?;
-    // With the step's K row apart, the cache's row pos is not read (it may not be written
+    // With the step's K row apart, the cache's row pos is not used (it may not be written
     // yet): the row takes its place.
-    let patched;
-    let k = match e.args.get(4) {
-        Some(row) => {
-            let (cache, start) = (e.arg(1), pos * row.len());
-            patched = Tensor::from_fn(cache.ty.clone(), |i| {
-                if (start..start + row.len()).contains(&i) {
-                    row.get(i - start)
-                } else {
-                    cache.get(i)
-                }
-            });
-            &patched
-        }
-        None => e.arg(1),
+    let k = Keys {
+        cache: e.arg(1),
+        row: e.args.get(4).map(|r| &**r),
+        pos,
     };
+    let k = &k;
     let (scale, ty) = (e.float("scale")?, e.out_ty(0)?);
     // Which heads (and parts) to compute: those `e.only` reaches, or all.
     let wanted = |idx: &[usize]| {
@@ -624,24 +615,46 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool, full_width: b
     })
 }
 
+/// Decode attention's keys: the K cache, and with the step's K row apart that row in place
+/// of the cache's row `pos`.
+struct Keys<'a> {
+    cache: &'a Tensor,
+    row: Option<&'a Tensor>,
+    pos: usize,
+}
+
+impl Keys<'_> {
+    /// Lane `e` of KV head `kh` at position `t`.
+    fn at(&self, t: usize, kh: usize, e: usize) -> f64 {
+        let (kv_heads, dim) = (
+            self.cache.ty.shape[1] as usize,
+            self.cache.ty.shape[2] as usize,
+        );
+        match self.row {
+            Some(row) if t == self.pos => row.f(kh * dim + e),
+            _ => self.cache.f((t * kv_heads + kh) * dim + e),
+        }
+    }
+}
+
 /// Head `h` of decode attention over cache rows `rows`: (the sum of e^(s - m) v over the
 /// rows, m = the largest score s, the sum of e^(s - m)); no rows give (0, -inf, 0).
 fn attend(
     q: &Tensor,
-    k: &Tensor,
+    k: &Keys,
     v: &Tensor,
     h: usize,
     rows: std::ops::Range<usize>,
     scale: f64,
 ) -> (Vec<f64>, f64, f64) {
     let dim = q.ty.shape[1] as usize;
-    let kv_heads = k.ty.shape[1] as usize;
-    let kh = h / query_group(q.ty.shape[0], k.ty.shape[1]) as usize;
+    let kv_heads = k.cache.ty.shape[1] as usize;
+    let kh = h / query_group(q.ty.shape[0], k.cache.ty.shape[1]) as usize;
     let scores: Vec<f64> = rows
         .clone()
         .map(|t| {
             (0..dim)
-                .map(|e| q.f(h * dim + e) * k.f((t * kv_heads + kh) * dim + e))
+                .map(|e| q.f(h * dim + e) * k.at(t, kh, e))
                 .sum::<f64>()
                 * scale
         })
@@ -662,7 +675,7 @@ fn attend(
 /// Every head `wanted` (by its index in the result) reaches; the others poison.
 fn attention(
     q: &Tensor,
-    k: &Tensor,
+    k: &Keys,
     v: &Tensor,
     pos: usize,
     scale: f64,
@@ -684,7 +697,7 @@ fn attention(
 /// every (part, head) `wanted` reaches, the others poison.
 fn attention_partial(
     q: &Tensor,
-    k: &Tensor,
+    k: &Keys,
     v: &Tensor,
     pos: usize,
     scale: f64,
@@ -820,9 +833,14 @@ mod tests {
         let out = TensorType::new(vec![heads as i64, dim as i64], ElemType::F32);
         for parts in [1i64, 2, 3, 4, 8] {
             for pos in [0usize, 5, 8, 17, 39] {
-                let want = attention(&q, &k, &v, pos, 0.3, out.clone(), &|_| true);
+                let k = &Keys {
+                    cache: &k,
+                    row: None,
+                    pos,
+                };
+                let want = attention(&q, k, &v, pos, 0.3, out.clone(), &|_| true);
                 let pty = TensorType::new(vec![parts, heads as i64, dim as i64 + 2], ElemType::F32);
-                let p = attention_partial(&q, &k, &v, pos, 0.3, pty, &|_| true);
+                let p = attention_partial(&q, k, &v, pos, 0.3, pty, &|_| true);
                 // The runs tile 0..=pos in order, 8-position blocks unsplit; with fewer
                 // blocks than parts some are empty.
                 let n = pos as i64 + 1;
@@ -837,7 +855,7 @@ mod tests {
                 assert_eq!(next, n);
                 // Restricted to some (part, head)s, those equal the whole; the rest poison.
                 let some = |idx: &[usize]| (idx[0] + idx[1]) % 3 == 1;
-                let q_only = attention_partial(&q, &k, &v, pos, 0.3, p.ty.clone(), &some);
+                let q_only = attention_partial(&q, k, &v, pos, 0.3, p.ty.clone(), &some);
                 let row = dim + 2;
                 for i in 0..p.len() {
                     let (part, head) = (i / (heads * row), i / row % heads);
@@ -847,7 +865,7 @@ mod tests {
                     }
                 }
                 let one_head = |idx: &[usize]| idx[0] == 2;
-                let a_only = attention(&q, &k, &v, pos, 0.3, out.clone(), &one_head);
+                let a_only = attention(&q, k, &v, pos, 0.3, out.clone(), &one_head);
                 for i in 0..heads * dim {
                     match i / dim == 2 {
                         true => assert_eq!(a_only.f(i).to_bits(), want.f(i).to_bits(), "{i}"),
@@ -868,7 +886,7 @@ mod tests {
     }
 
     /// With the step's K row apart (a fifth operand), attention equals attention over the
-    /// cache with that row appended, both whole and in parts, and never reads the cache's
+    /// cache with that row appended, both whole and in parts, and never uses the cache's
     /// row pos (poison there changes nothing). The row's tile need is its KV heads'.
     #[test]
     fn a_k_row_apart_is_the_appended_cache() {
