@@ -8,7 +8,9 @@
 //! attention task computes its KV heads' row itself, as a prologue beside the query's
 //! (the `attention-prologue` rule), and the original chain with its `kv_append` only
 //! updates the cache, after attention has read it (`rebuild` orders a cache's readers before
-//! the group that updates it in place).
+//! the group that updates it in place). Where the cost model keeps that update in the q/k/v
+//! group (projections so small that a task a head is cheap), the row's norm and rope run
+//! twice: harmless.
 
 use mkc_ir::dialect::tg;
 use mkc_ir::{Body, OpId, OpSpec, ValueId};
