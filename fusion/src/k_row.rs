@@ -16,8 +16,9 @@ use mkc_ir::dialect::tg;
 use mkc_ir::{Body, OpId, OpSpec, ValueId};
 use std::collections::HashMap;
 
-/// Light ops a K row's chain may hold (after the q/k/v products).
-const CHAIN_OPS: &[&str] = &[
+/// Light ops a K row's (or a query's) chain may hold after the q/k/v products: what decode
+/// attention's tasks compute as their prologue (`attention-prologue`).
+pub(crate) const CHAIN_OPS: &[&str] = &[
     tg::Rope::NAME,
     tg::RmsNorm::NAME,
     tg::Reshape::NAME,

@@ -496,14 +496,6 @@ fn always(_: &Body, _: OpId, _: OpId) -> bool {
     true
 }
 
-/// Light ops decode attention's tasks compute from the q/k/v products' rows.
-const ATTENTION_PROLOGUE_OPS: &[&str] = &[
-    tg::Rope::NAME,
-    tg::RmsNorm::NAME,
-    tg::Reshape::NAME,
-    tg::Cast::NAME,
-];
-
 /// Light ops that run on a matmul's output tiles.
 const EPILOGUE_OPS: &[&str] = &[
     tg::Add::NAME,
@@ -561,7 +553,7 @@ pub fn fusion() -> Vec<FusionRule> {
         FusionRule {
             name: "attention-prologue",
             stage: Stage::Prologue,
-            producer: ATTENTION_PROLOGUE_OPS,
+            producer: crate::k_row::CHAIN_OPS,
             consumer: &[
                 tg::Attention::NAME,
                 tg::AttentionPartial::NAME,
