@@ -460,6 +460,7 @@ pub fn run_compile(a: CompileArgs) -> ExitCode {
         let o = a.options()?;
         let c = mkc_driver::compile(&a.model.model, &o)?;
         note_split_k_unused(&c, o.passes.split_k);
+        note_k_row_unused(&c, o.passes.k_row);
         match o.level {
             Level::Mlir | Level::Ptx | Level::Artifact => emit_kernel(&a, &c)?,
             Level::ScheduleSvg => {
@@ -502,6 +503,25 @@ fn note_split_k_unused(c: &mkc_driver::Compiled, split_k: SplitK) {
         eprintln!(
             "mkc: note: --split-k {} rewrote no projection: it takes f32, f16 and bf16 weights only (block-quantized ones stay as they are)",
             split_k.name()
+        );
+    }
+}
+
+/// Says so when `--k-row` was asked for and took no K row apart (the model's K rows are not
+/// normalised per head), rather than compiling the same kernel silently.
+fn note_k_row_unused(c: &mkc_driver::Compiled, k_row: bool) {
+    let taken: u64 = c
+        .report
+        .statistics
+        .iter()
+        .filter(|(pass, _)| pass == "fuse")
+        .flat_map(|(_, stats)| stats.iter())
+        .filter(|s| s.name == "k-rows")
+        .map(|s| s.value)
+        .sum();
+    if k_row && taken == 0 {
+        eprintln!(
+            "mkc: note: --k-row took no K row apart: it applies where a layer's K row is normalised per head before the cache (Qwen3's q/k norm), and this model's is not"
         );
     }
 }

@@ -303,13 +303,28 @@ fn k_row_attention_normalises_its_own_k_row_and_the_cache_update_waits_for_it() 
             "{l}"
         );
     }
-    // Without a per-head norm (Llama) there is nothing to take apart: the same IR.
+    // Without a per-head norm (Llama) there is nothing to take apart: the same IR, and the
+    // compile says so.
     let llama = repo("tests/fixtures/llama-tiny");
     let l = llama.to_str().unwrap();
     assert_eq!(
         compile(&[l, "--k-row", "--emit=fused"]),
         compile(&[l, "--emit=fused"])
     );
+    for (model, asked, noted) in [(l, true, true), (d, true, false), (l, false, false)] {
+        let mut args = vec!["compile", model, "--emit=fused"];
+        if asked {
+            args.push("--k-row");
+        }
+        let o = mkc(&args, None);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stderr).contains("--k-row took no K row apart"),
+            noted,
+            "{model} {asked}: {}",
+            text(&o.stderr)
+        );
+    }
 }
 
 #[test]
