@@ -57,6 +57,12 @@ impl PartWindows {
         Ok(PartWindows { upto, blocks, npc })
     }
 
+    /// The step's position (the last of the positions it reads).
+    pub(crate) fn last(&self, g: &mut Gen) -> String {
+        let one = g.i64c(1);
+        g.op(format!("arith.subi {}, {one} : i64", self.upto))
+    }
+
     /// Positions lo..hi of part `p`.
     pub(crate) fn window(&self, g: &mut Gen, p: &str) -> (String, String) {
         let (blocks, npc, upto) = (&self.blocks, &self.npc, &self.upto);
@@ -698,29 +704,14 @@ fn score_of_k_row(
     p: &str,
     (lo, hi): (&str, &str),
 ) -> Result<(), String> {
-    let one = g.i64c(1);
-    let last = g.op(format!("arith.subi {}, {one} : i64", r.parts_of.upto));
+    let last = r.parts_of.last(g);
     let a = g.op(format!("arith.cmpi sge, {last}, {lo} : i64"));
     let b = g.op(format!("arith.cmpi slt, {last}, {hi} : i64"));
     let held = g.op(format!("arith.andi {a}, {b} : i1"));
     let gr = g.i64c(r.group);
     let kvh = g.op(format!("arith.divsi {h}, {gr} : i64"));
     let lane = g.op("arith.index_cast %lane : index to i64");
-    let mut acc = g.f32c(0.0);
-    let dlast = g.i64c(r.dim - 1);
-    for j in 0..(r.dim + 31) / 32 {
-        let dj = g.i64c(32 * j);
-        let l = g.op(format!("arith.addi {lane}, {dj} : i64"));
-        let ok = g.op(format!("arith.cmpi sle, {l}, {dlast} : i64"));
-        let lc = g.op(format!("arith.minsi {l}, {dlast} : i64"));
-        let qv = g.load(r.q, &[h.to_string(), lc.clone()])?;
-        let kv = g.load(k_row, &[kvh.clone(), lc])?;
-        let m = g.op(format!("arith.mulf {qv}, {kv} : f32"));
-        let zero = g.f32c(0.0);
-        let m = g.op(format!("arith.select {ok}, {m}, {zero} : f32"));
-        acc = g.op(format!("arith.addf {acc}, {m} : f32"));
-    }
-    let dot = g.warp_combine(acc, false);
+    let dot = warp_dot(g, &lane, (r.q, h), (k_row, &kvh), r.dim)?;
     let sc = g.f32c(r.scale);
     let s = g.op(format!("arith.mulf {dot}, {sc} : f32"));
     let t = g.op(format!("arith.subi {last}, {lo} : i64"));
@@ -732,6 +723,32 @@ fn score_of_k_row(
     g.store(&r.scores, &[p.to_string(), h.to_string(), t], &s)?;
     g.close("}");
     Ok(())
+}
+
+/// Row `a.1` of `a` . row `b.1` of `b` over their first `dim` lanes, summed over the warp
+/// (every lane holds it): lane `lane` (an i64) takes lanes lane, lane + 32, ...
+pub(crate) fn warp_dot(
+    g: &mut Gen,
+    lane: &str,
+    a: (&View, &str),
+    b: (&View, &str),
+    dim: i64,
+) -> Result<String, String> {
+    let mut acc = g.f32c(0.0);
+    let dlast = g.i64c(dim - 1);
+    for j in 0..(dim + 31) / 32 {
+        let dj = g.i64c(32 * j);
+        let l = g.op(format!("arith.addi {lane}, {dj} : i64"));
+        let ok = g.op(format!("arith.cmpi sle, {l}, {dlast} : i64"));
+        let lc = g.op(format!("arith.minsi {l}, {dlast} : i64"));
+        let av = g.load(a.0, &[a.1.to_string(), lc.clone()])?;
+        let bv = g.load(b.0, &[b.1.to_string(), lc])?;
+        let m = g.op(format!("arith.mulf {av}, {bv} : f32"));
+        let zero = g.f32c(0.0);
+        let m = g.op(format!("arith.select {ok}, {m}, {zero} : f32"));
+        acc = g.op(format!("arith.addf {acc}, {m} : f32"));
+    }
+    Ok(g.warp_combine(acc, false))
 }
 
 /// The third round (rows of one query head a warp): each output lane the weighted sum of

@@ -277,26 +277,12 @@ fn k_row_scores(
     kv: &str,
 ) -> Result<(Vec<String>, String), String> {
     let lane = g.op("arith.index_cast %lane : index to i64");
-    let dlast = g.i64c(o.dim - 1);
     let mut scores = Vec::new();
     for gh in 0..o.group {
         let ghc = g.i64c(gh);
-        let mut acc = o.zero.clone();
-        for j in 0..(o.dim + 31) / 32 {
-            let dj = g.i64c(32 * j);
-            let l = g.op(format!("arith.addi {lane}, {dj} : i64"));
-            let ok = g.op(format!("arith.cmpi sle, {l}, {dlast} : i64"));
-            let lc = g.op(format!("arith.minsi {l}, {dlast} : i64"));
-            let qv = g.load(&o.qsh, &[ghc.clone(), lc.clone()])?;
-            let kv = g.load(k_row, &[kv.to_string(), lc])?;
-            let m = g.op(format!("arith.mulf {qv}, {kv} : f32"));
-            let m = g.op(format!("arith.select {ok}, {m}, {} : f32", o.zero));
-            acc = g.op(format!("arith.addf {acc}, {m} : f32"));
-        }
-        scores.push(g.warp_combine(acc, false));
+        scores.push(warp_dot(g, &lane, (&o.qsh, &ghc), (k_row, kv), o.dim)?);
     }
-    let one = g.i64c(1);
-    let pos = g.op(format!("arith.subi {}, {one} : i64", o.parts_of.upto));
+    let pos = o.parts_of.last(g);
     Ok((scores, pos))
 }
 

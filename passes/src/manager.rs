@@ -131,6 +131,20 @@ pub struct RunReport {
     pub notes: Vec<(String, BTreeMap<String, String>)>,
 }
 
+impl RunReport {
+    /// Counter `name` of pass `pass`, summed over its runs; None when the pass did not run.
+    pub fn counter(&self, pass: &str, name: &str) -> Option<u64> {
+        let (_, stats) = self.statistics.iter().find(|(p, _)| p == pass)?;
+        Some(
+            stats
+                .iter()
+                .filter(|s| s.name == name)
+                .map(|s| s.value)
+                .sum(),
+        )
+    }
+}
+
 /// One counter of a pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Statistic {

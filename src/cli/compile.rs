@@ -486,20 +486,7 @@ pub fn run_compile(a: CompileArgs) -> ExitCode {
 /// Says so when `--split-k` was asked for and rewrote no residual add (block-quantized
 /// weights, or a model without the pattern), rather than compiling the same kernel silently.
 fn note_split_k_unused(c: &mkc_driver::Compiled, split_k: SplitK) {
-    let Some((_, stats)) = c
-        .report
-        .statistics
-        .iter()
-        .find(|(pass, _)| pass == "split-k")
-    else {
-        return;
-    };
-    let rewritten: u64 = stats
-        .iter()
-        .filter(|s| s.name == "rewritten")
-        .map(|s| s.value)
-        .sum();
-    if rewritten == 0 && split_k != SplitK::None {
+    if split_k != SplitK::None && c.report.counter("split-k", "rewritten") == Some(0) {
         eprintln!(
             "mkc: note: --split-k {} rewrote no projection: it takes f32, f16 and bf16 weights only (block-quantized ones stay as they are)",
             split_k.name()
@@ -510,16 +497,7 @@ fn note_split_k_unused(c: &mkc_driver::Compiled, split_k: SplitK) {
 /// Says so when `--k-row` was asked for and took no K row apart (the model's K rows are not
 /// normalised per head), rather than compiling the same kernel silently.
 fn note_k_row_unused(c: &mkc_driver::Compiled, k_row: bool) {
-    let taken: u64 = c
-        .report
-        .statistics
-        .iter()
-        .filter(|(pass, _)| pass == "fuse")
-        .flat_map(|(_, stats)| stats.iter())
-        .filter(|s| s.name == "k-rows")
-        .map(|s| s.value)
-        .sum();
-    if k_row && taken == 0 {
+    if k_row && c.report.counter("fuse", "k-rows") == Some(0) {
         eprintln!(
             "mkc: note: --k-row took no K row apart: it applies where a layer's K row is normalised per head before the cache (Qwen3's q/k norm), and this model's is not"
         );

@@ -113,16 +113,14 @@ fn is_cache_update(body: &Body, v: ValueId) -> bool {
     yielded.is_some_and(|y| is_cache_update(body, y))
 }
 
-/// Whether `op` (a top-level op) only updates KV caches that no step reads after it (only
-/// the function returns them): nothing in the step waits for it.
-fn updates_caches_only(body: &Body, steps: &[OpId], op: OpId) -> bool {
+/// Whether `op` (a top-level op) only updates KV caches that no step reads (`read`: what the
+/// steps but the return read; the function returns them): nothing in the step waits for it.
+fn updates_caches_only(body: &Body, read: &HashSet<ValueId>, op: OpId) -> bool {
     let results = &body.ops[op].results;
     !results.is_empty()
-        && results.iter().all(|&v| is_cache_update(body, v))
-        && steps.iter().all(|&o| {
-            body.ops[o].name == builtin::Return::NAME
-                || !body.ops[o].operands.iter().any(|x| results.contains(x))
-        })
+        && results
+            .iter()
+            .all(|&v| is_cache_update(body, v) && !read.contains(&v))
 }
 
 /// The operands a top-level op reads in full: all but the table of a row lookup.
@@ -225,11 +223,16 @@ pub fn plan_memory(body: &Body, func: OpId) -> Result<MemoryPlan, String> {
 
     // Intermediates: liveness over steps, then first fit in definition order.
     let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+    let read: HashSet<ValueId> = steps
+        .iter()
+        .filter(|&&o| body.ops[o].name != builtin::Return::NAME)
+        .flat_map(|&o| body.ops[o].operands.iter().copied())
+        .collect();
     for (s, &op) in steps.iter().enumerate() {
         // A step that only updates caches (`fuse{k-row}`'s K row, after attention read the
         // cache) is off the critical path: what it reads stays live to the step's end, so
         // that no later step waits for it to reuse those bytes.
-        let last = if updates_caches_only(body, steps, op) {
+        let last = if updates_caches_only(body, &read, op) {
             steps.len()
         } else {
             s

@@ -45,6 +45,15 @@ fn compile_artifact(model: &std::path::Path, name: &str, flags: &[&str]) -> Path
     art
 }
 
+/// What `mkc compile MODEL --emit=EMIT FLAGS` prints.
+fn compile_output(model: &Path, emit: &str, flags: &[&str]) -> String {
+    let mut args = vec!["compile", model.to_str().unwrap(), emit];
+    args.extend_from_slice(flags);
+    let o = mkc(&args, None);
+    assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    text(&o.stdout)
+}
+
 /// An artifact's manifest.json.
 fn manifest(art: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap()
@@ -957,29 +966,20 @@ fn gpu_k_row_attention_passes_on_the_device() {
         "--short-steps",
         "0",
     ];
-    let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=plan"];
-    args.extend_from_slice(&online[..5]);
-    let o = mkc(&args, None);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("attention = \"online\""));
-    let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=ptx"];
-    args.extend_from_slice(&whole);
-    let o = mkc(&args, None);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(compile_output(&qwen3, "--emit=plan", &online[..5]).contains("attention = \"online\""));
+    let whole_ptx = compile_output(&qwen3, "--emit=ptx", &whole);
     // `--prefetch-light-inputs`: attention's tasks ask the inputs of their later norms and
     // ropes into L1 after the wait; without it nothing does.
-    let prefetch = |extra: &[&str]| {
-        let mut args = vec!["compile", qwen3.to_str().unwrap(), "--emit=ptx", "--k-row"];
-        args.extend_from_slice(extra);
-        let o = mkc(&args, None);
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        text(&o.stdout).matches("prefetch.global.L1").count()
+    let prefetch = |flags: &[&str]| {
+        compile_output(&qwen3, "--emit=ptx", flags)
+            .matches("prefetch.global.L1")
+            .count()
     };
-    assert!(prefetch(&["--prefetch-light-inputs"]) > 0);
-    assert_eq!(prefetch(&[]), 0);
+    assert!(prefetch(&["--k-row", "--prefetch-light-inputs"]) > 0);
+    assert_eq!(prefetch(&["--k-row"]), 0);
     if let Some(ptxas) = ptxas() {
         let ptx = tmp("k-row.ptx");
-        std::fs::write(&ptx, text(&o.stdout)).unwrap();
+        std::fs::write(&ptx, &whole_ptx).unwrap();
         let a = std::process::Command::new(ptxas)
             .args(["-arch=sm_90a", "-v", "-o", "/dev/null"])
             .arg(&ptx)
