@@ -121,8 +121,8 @@ impl Level {
             if o.split_k != SplitK::None {
                 passes.push(
                     SplitKOptions {
-                        mlp: o.split_k == SplitK::Mlp,
-                        attention: o.split_k == SplitK::Attention,
+                        mlp: matches!(o.split_k, SplitK::Mlp | SplitK::Both),
+                        attention: matches!(o.split_k, SplitK::Attention | SplitK::Both),
                         ..Default::default()
                     }
                     .spell("split-k"),
@@ -255,7 +255,7 @@ mod tests {
 
 /// Which residual adds become sums that tasks add their parts onto (`split-k`): a layer's
 /// output projection (from attention's or the combine's tasks) or its MLP's down projection
-/// (from the gate/up tasks), not both (a sum onto another sum is not made).
+/// (from the gate/up tasks), or both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SplitK {
     /// Neither: every projection a phase of its own (the default: the others are timed at
@@ -266,16 +266,20 @@ pub enum SplitK {
     Mlp,
     /// The output projection.
     Attention,
+    /// Both: the down projection's sum is onto the output projection's (attention's tasks
+    /// add onto both), three phases a layer.
+    Both,
 }
 
 impl SplitK {
-    pub const ALL: [SplitK; 3] = [SplitK::Attention, SplitK::Mlp, SplitK::None];
+    pub const ALL: [SplitK; 4] = [SplitK::Attention, SplitK::Mlp, SplitK::Both, SplitK::None];
 
     pub fn name(self) -> &'static str {
         match self {
             SplitK::None => "none",
             SplitK::Mlp => "mlp",
             SplitK::Attention => "attention",
+            SplitK::Both => "both",
         }
     }
 

@@ -288,7 +288,8 @@ fn partition(
         let before = p.group_cost(model, ga, outputs) + p.group_cost(model, gb, outputs);
         let saved = p.group.clone();
         p.merge(ga, gb);
-        if rule.stage == Stage::SplitK || p.group_cost(model, p.group[a], outputs) < before {
+        let decided = matches!(rule.stage, Stage::SplitK | Stage::SplitKCopy);
+        if decided || p.group_cost(model, p.group[a], outputs) < before {
             *hits.entry(rule.name).or_default() += 1;
         } else {
             p.group = saved;
@@ -299,6 +300,7 @@ fn partition(
         Stage::Horizontal,
         Stage::Epilogue,
         Stage::SplitK,
+        Stage::SplitKCopy,
         Stage::Siblings,
         Stage::StepPrologue,
     ] {
@@ -347,6 +349,23 @@ fn partition(
                                 && (rule.when)(p.body, p.ops[pr], p.ops[c])
                             {
                                 try_merge(p, pr, c, rule);
+                            }
+                        }
+                    }
+                }
+                Stage::SplitKCopy => {
+                    for c in 0..p.ops.len() {
+                        if rule.consumer.contains(&p.name(c))
+                            && (rule.when)(p.body, p.ops[c], p.ops[c])
+                            && starts_sums_only(p, c)
+                        {
+                            // The first other reader of the sum in a heavy group.
+                            let sum = p.producers[c][0];
+                            let reader = p.users[sum].iter().copied().find(|&u| {
+                                u != c && p.has_heavy(p.group[u]) && p.group[u] != p.group[sum]
+                            });
+                            if let Some(u) = reader {
+                                try_merge(p, u, c, rule);
                             }
                         }
                     }
@@ -441,6 +460,17 @@ fn partition(
         }
     }
     hits
+}
+
+/// Whether every user of op `c`'s result takes it as the initial value of a `tg.matmul_acc`
+/// (its third operand) only.
+fn starts_sums_only(p: &Partition, c: usize) -> bool {
+    let y = p.body.ops[p.ops[c]].results[0];
+    !p.users[c].is_empty()
+        && p.users[c].iter().all(|&u| {
+            let d = &p.body.ops[p.ops[u]];
+            d.name == tg::MatMulAcc::NAME && d.operands[2] == y && !d.operands[..2].contains(&y)
+        })
 }
 
 /// A name for a group from what it holds.

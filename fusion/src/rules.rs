@@ -475,6 +475,11 @@ pub enum Stage {
     /// vector and add their part of the product (the cost model is not asked: `split-k`
     /// decided).
     SplitK,
+    /// `split-k`'s copy of a sum (the next sum's initial value) joins a heavy group that
+    /// reads the sum too, so that the copy is written when the sum is complete, by tasks
+    /// that wait for it anyway (a layer's q/k/v reads its input; the cost model is not
+    /// asked).
+    SplitKCopy,
     /// Light groups split off one heavy group (the cost model kept them out of it) merge.
     Siblings,
     /// Light ops computed from the step's inputs alone join the embedding group.
@@ -633,6 +638,14 @@ pub fn fusion() -> Vec<FusionRule> {
             consumer: &[tg::MatMulAcc::NAME],
             when: |b, p, c| b.ops[c].operands[0] == b.ops[p].results[0],
         },
+        // split-k's copy of a layer's input into the q/k/v tasks, which read it.
+        FusionRule {
+            name: "split-k-copy",
+            stage: Stage::SplitKCopy,
+            producer: &[],
+            consumer: &[tg::Cast::NAME],
+            when: |b, _, c| is_copy_of_sum(b, c),
+        },
         // Light groups fed by one heavy group (q's and k's per-head norm and rope, kept out
         // of the q/k/v group so that its matrix-vector products split finely) become one.
         FusionRule {
@@ -656,6 +669,17 @@ pub fn fusion() -> Vec<FusionRule> {
             when: always,
         },
     ]
+}
+
+/// Whether `c` could be `split-k`'s copy of a sum: a cast to its operand's own type, of a
+/// `tg.matmul_acc`'s result (`fuse` checks that it only starts other sums).
+fn is_copy_of_sum(body: &Body, c: OpId) -> bool {
+    let d = &body.ops[c];
+    d.name == tg::Cast::NAME
+        && body.ty(d.operands[0]) == body.ty(d.results[0])
+        && body
+            .def_op(d.operands[0])
+            .is_some_and(|p| body.ops[p].name == tg::MatMulAcc::NAME)
 }
 
 /// Whether every operand of `p` is a function argument or a constant.

@@ -313,8 +313,14 @@ pub fn split_k_space(body: &Body, group: OpId, k: usize) -> Option<Vec<i64>> {
 
 /// A result of `group` that a `tg.matmul_acc` (from `split-k`) computes by adds onto a
 /// value another step's group computes (not a cache updated in place): (the result's index,
-/// that value, that step). The producer's tasks write their tiles there too (the sum's
-/// initial value), so the result lives from that step on.
+/// the value its initial value is, that value's step). The value's tasks write their tiles
+/// there too (the sum's initial value), so the result lives from that step on.
+///
+/// A sum onto another sum (`split-k` makes them where both projections of a layer are
+/// split: the MLP's down projection onto the output projection's sum) starts from the inner
+/// sum's initial value, and the inner sum's adders add onto it too ([`sums_onto_sums`]). One
+/// level only: an inner sum that is itself onto a sum is not one (`split-k` puts a copy
+/// between them).
 pub fn accumulates_onto(
     body: &Body,
     steps: &[OpId],
@@ -322,46 +328,80 @@ pub fn accumulates_onto(
 ) -> Option<(usize, ValueId, usize)> {
     let block = body.entry_block(group, 0)?;
     let y = *body.blocks[block].ops.last()?;
-    for (k, &v) in body.ops[y].operands.iter().enumerate() {
-        let Some(d) = body
-            .def_op(v)
-            .filter(|&d| body.ops[d].name == tg::MatMulAcc::NAME)
-        else {
-            continue;
-        };
-        let acc = body.ops[d].operands[2];
-        let Some(i) = body.blocks[block].args.iter().position(|&a| a == acc) else {
-            continue;
-        };
-        let outer = body.ops[group].operands[i];
-        let Some(producer) = body.def_op(outer) else {
-            continue;
-        };
-        let Some(j) = body.ops[producer].results.iter().position(|&r| r == outer) else {
-            continue;
-        };
-        let grouped = body.entry_block(producer, 0).is_some();
-        if !grouped || result_in_place(body, producer, j) {
-            continue;
-        }
-        if let Some(s) = steps.iter().position(|&o| o == producer) {
-            return Some((k, outer, s));
-        }
-    }
-    None
+    (0..body.ops[y].operands.len()).find_map(|k| {
+        let (init, s, _) = sum_start(body, steps, group, k, true)?;
+        Some((k, init, s))
+    })
 }
 
-/// Every split-K sum of the step function whose top-level ops are `steps`: the value its
-/// initial value is written from (its producer's tasks write their tiles there too) -> the
-/// sum ([`accumulates_onto`]).
-pub fn split_k_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, ValueId> {
-    steps
+/// The `tg.matmul_acc` that result `k` of `group` yields, if it does.
+fn sum_op(body: &Body, group: OpId, k: usize) -> Option<OpId> {
+    let block = body.entry_block(group, 0)?;
+    let y = *body.blocks[block].ops.last()?;
+    body.def_op(*body.ops[y].operands.get(k)?)
+        .filter(|&d| body.ops[d].name == tg::MatMulAcc::NAME)
+}
+
+/// The value the sum that result `k` of `group` accumulates starts from, its step and the
+/// outer value the sum adds onto: [`accumulates_onto`]'s answer for one result, and, where
+/// that value is another group's sum (taken only `onto_sums`), that sum.
+fn sum_start(
+    body: &Body,
+    steps: &[OpId],
+    group: OpId,
+    k: usize,
+    onto_sums: bool,
+) -> Option<(ValueId, usize, Option<ValueId>)> {
+    let block = body.entry_block(group, 0)?;
+    let acc = body.ops[sum_op(body, group, k)?].operands[2];
+    let i = body.blocks[block].args.iter().position(|&a| a == acc)?;
+    let outer = body.ops[group].operands[i];
+    let producer = body.def_op(outer)?;
+    let j = body.ops[producer]
+        .results
         .iter()
-        .filter_map(|&op| {
-            let (k, init, _) = accumulates_onto(body, steps, op)?;
-            Some((init, body.ops[op].results[k]))
-        })
-        .collect()
+        .position(|&r| r == outer)?;
+    let grouped = body.entry_block(producer, 0).is_some();
+    if !grouped || result_in_place(body, producer, j) {
+        return None;
+    }
+    if sum_op(body, producer, j).is_some() {
+        if !onto_sums {
+            return None;
+        }
+        let (init, s, _) = sum_start(body, steps, producer, j, false)?;
+        return Some((init, s, Some(outer)));
+    }
+    let s = steps.iter().position(|&o| o == producer)?;
+    Some((outer, s, None))
+}
+
+/// Every split-K sum of the step function whose top-level ops are `steps`, by the value its
+/// initial value is written from (that value's tasks write their tiles into each of them
+/// too), in step order ([`accumulates_onto`]).
+pub fn split_k_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, Vec<ValueId>> {
+    let mut sums: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for &op in steps {
+        if let Some((k, init, _)) = accumulates_onto(body, steps, op) {
+            sums.entry(init).or_default().push(body.ops[op].results[k]);
+        }
+    }
+    sums
+}
+
+/// Every split-K sum that another sum adds onto -> those sums: the inner sum's adders add
+/// their parts onto them too ([`accumulates_onto`]).
+pub fn sums_onto_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, Vec<ValueId>> {
+    let mut onto: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for &op in steps {
+        let Some((k, _, _)) = accumulates_onto(body, steps, op) else {
+            continue;
+        };
+        if let Some((_, _, Some(inner))) = sum_start(body, steps, op, k, true) {
+            onto.entry(inner).or_default().push(body.ops[op].results[k]);
+        }
+    }
+    onto
 }
 
 /// The backward slice of `tile` of result `output` of `group`.

@@ -130,16 +130,28 @@ impl Gen {
 pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
     let (x, w, acc) = (&e.ins[0], &e.ins[1], &e.ins[2]);
     let n = e.out_shape[0];
+    // Where the part goes: the result, and the sums onto it (where it is the task's output).
+    let is_output = cx
+        .direct
+        .as_ref()
+        .is_some_and(|(v, _)| e.d.results.contains(v));
+    let mut targets = vec![e.res.clone()];
+    if is_output {
+        targets.extend(cx.onto.iter().cloned());
+    }
     if !e.need.iter().any(|b| b.len() == 2) {
+        if targets.len() > 1 {
+            return Err("internal error: a sum onto another is added onto by row tiles".into());
+        }
         return emit_rows(g, e, x, w, acc);
     }
-    if e.res.space != 1 || e.res.is_scratch() {
+    if targets.iter().any(|s| s.space != 1 || s.is_scratch()) {
         return Err(
             "internal error: a split-K part adds onto a sum that is not in global memory".into(),
         );
     }
-    if !vectorized(w, e.need, n) || !e.res.base_aligned {
-        return emit_scalar_parts(g, e, x, w);
+    if !vectorized(w, e.need, n) || targets.iter().any(|s| !s.base_aligned) {
+        return emit_scalar_parts(g, e, x, w, &targets);
     }
     let (chunks, groups) = groups(g.threads as i64, n);
     let sums = match groups {
@@ -188,7 +200,9 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
                 let vs: Vec<String> = (0..4).map(|j| lane(g, 4 * half + j)).collect();
                 let hc = g.i64c(4 * half);
                 let row = g.op(format!("arith.addi {row0}, {hc} : i64"));
-                add4_to(g, &e.res, &row, &vs);
+                for s in &targets {
+                    add4_to(g, s, &row, &vs);
+                }
             }
         }
     }
@@ -214,7 +228,9 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
                 }
                 vs.push(v);
             }
-            add4_to(g, &e.res, &row, &vs);
+            for t in &targets {
+                add4_to(g, t, &row, &vs);
+            }
             Ok(())
         })?;
     }
@@ -336,7 +352,13 @@ fn add4_to(g: &mut Gen, s: &View, row: &str, vs: &[String]) {
 
 /// A split-K part element by element (weights not laid out for 16-byte loads): a thread a
 /// row, down its K range.
-fn emit_scalar_parts(g: &mut Gen, e: &OpEmit, x: &View, w: &View) -> Result<(), String> {
+fn emit_scalar_parts(
+    g: &mut Gen,
+    e: &OpEmit,
+    x: &View,
+    w: &View,
+    sums: &[View],
+) -> Result<(), String> {
     let rows: Vec<RBox> = e.need.iter().map(|b| vec![b[1].clone()]).collect();
     let ks: Vec<(String, String)> = e.need.iter().map(|b| b[0].clone()).collect();
     g.for_region(&rows, &mut |g, o| {
@@ -345,7 +367,9 @@ fn emit_scalar_parts(g: &mut Gen, e: &OpEmit, x: &View, w: &View) -> Result<(), 
             let s = dot_range(g, x, w, &o[0], k0, k1)?;
             total = g.op(format!("arith.addf {total}, {s} : f32"));
         }
-        add_to(g, &e.res, &o[0], &total);
+        for s in sums {
+            add_to(g, s, &o[0], &total);
+        }
         Ok(())
     })
 }

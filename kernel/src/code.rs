@@ -10,7 +10,9 @@ use mkc_ir::dialect::fused;
 use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
-use mkc_ir::tiling::{group_signature, result_in_place, slice, split_k_sums, Region, Slice};
+use mkc_ir::tiling::{
+    group_signature, result_in_place, slice, split_k_sums, sums_onto_sums, Region, Slice,
+};
 use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -33,7 +35,7 @@ pub(crate) fn plan_task(
     steps: &[OpId],
     signatures: &[String],
     placed: &HashMap<ValueId, (usize, u64)>,
-    mirrors: &HashMap<ValueId, ValueId>,
+    sums: &SplitKSums,
     task: &mkc_ir::dialect::task::Task,
 ) -> Result<TaskPlan, String> {
     let group = steps[task.group];
@@ -71,11 +73,17 @@ pub(crate) fn plan_task(
     let (b, o) = place(results[task.output])?;
     let _ = write!(key, "out@{b}#");
     offsets.push(o);
-    // The tile written again as a split-K sum's initial value.
-    let mirror = mirrors.get(&results[task.output]);
-    if let Some(&m) = mirror {
+    // The tile written again as split-K sums' initial value.
+    let mirrors = sums.mirrors_of(results[task.output]);
+    for &m in mirrors {
         let (b, o) = place(m)?;
         let _ = write!(key, "mirror@{b}#");
+        offsets.push(o);
+    }
+    // The task's part of a sum added onto the sums onto it too.
+    for &m in sums.onto_of(results[task.output]) {
+        let (b, o) = place(m)?;
+        let _ = write!(key, "onto@{b}#");
         offsets.push(o);
     }
     let mut boxes = Vec::new();
@@ -118,7 +126,7 @@ pub(crate) fn plan_task(
         push_region(&mut key, &need);
     }
     push_region(&mut key, &task.tile);
-    if direct_output(body, &sl, group, task, mirror.is_some()).is_some() {
+    if direct_output(body, &sl, group, task, !mirrors.is_empty()).is_some() {
         key.push_str("#direct");
     }
     Ok(TaskPlan {
@@ -221,9 +229,32 @@ pub(crate) struct Codes {
     /// Per code, per box axis of its parameters: the extent, where every task of the code
     /// has the same one.
     pub(crate) uniform: Vec<Vec<Option<i64>>>,
-    /// A result whose tasks write their tiles into a split-K sum too -> that sum
-    /// ([`mkc_ir::tiling::accumulates_onto`]).
-    pub(crate) mirrors: HashMap<ValueId, ValueId>,
+    pub(crate) sums: SplitKSums,
+}
+
+/// The step's split-K sums as its tasks see them ([`mkc_ir::tiling::accumulates_onto`]).
+pub(crate) struct SplitKSums {
+    /// A result whose tasks write their tiles into split-K sums too -> those sums.
+    mirrors: HashMap<ValueId, Vec<ValueId>>,
+    /// A sum -> the sums onto it, which its tasks add their parts onto too.
+    onto: HashMap<ValueId, Vec<ValueId>>,
+}
+
+impl SplitKSums {
+    pub(crate) fn of(body: &Body, steps: &[OpId]) -> SplitKSums {
+        SplitKSums {
+            mirrors: split_k_sums(body, steps),
+            onto: sums_onto_sums(body, steps),
+        }
+    }
+
+    pub(crate) fn mirrors_of(&self, v: ValueId) -> &[ValueId] {
+        self.mirrors.get(&v).map_or(&[], |m| &m[..])
+    }
+
+    pub(crate) fn onto_of(&self, v: ValueId) -> &[ValueId] {
+        self.onto.get(&v).map_or(&[], |m| &m[..])
+    }
 }
 
 impl Codes {
@@ -267,17 +298,10 @@ impl Codes {
                 format!("s{}", structures.entry(sig).or_insert(n))
             })
             .collect();
-        let mirrors = split_k_sums(body, &steps);
+        let sums = SplitKSums::of(body, &steps);
         let mut plans = Vec::with_capacity(program.graph.tasks.len());
         for (_, task) in &program.graph.tasks {
-            plans.push(plan_task(
-                body,
-                &steps,
-                &signatures,
-                &placed,
-                &mirrors,
-                task,
-            )?);
+            plans.push(plan_task(body, &steps, &signatures, &placed, &sums, task)?);
         }
         let (mut first, mut tasks) = number_codes(plans);
         let (mut largest, mut uniform) = box_extents(&tasks, first.len());
@@ -286,7 +310,7 @@ impl Codes {
             (largest, uniform) = box_extents(&tasks, first.len());
         }
         Ok(Codes {
-            mirrors,
+            sums,
             steps,
             buffers,
             written,
@@ -334,11 +358,10 @@ impl Codes {
             .copied()
             .filter(|op| !(in_place && body.ops[*op].results.contains(&y)))
             .collect();
-        let mirror = self
-            .mirrors
-            .get(&body.ops[group].results[task.output])
-            .copied();
-        let direct = direct_output(body, &sl, group, task, mirror.is_some());
+        let result = body.ops[group].results[task.output];
+        let mirrors = self.sums.mirrors_of(result).to_vec();
+        let onto = self.sums.onto_of(result).to_vec();
+        let direct = direct_output(body, &sl, group, task, !mirrors.is_empty());
         // Where each op's boxes start in the code's largest extents (per axis).
         let mut at = 0usize;
         let mut extents = Vec::new();
@@ -369,7 +392,8 @@ impl Codes {
             y,
             in_place,
             direct,
-            mirror,
+            mirrors,
+            onto,
             extents,
             largest,
         })
@@ -391,8 +415,10 @@ pub(crate) struct CodeShape<'a> {
     pub(crate) in_place: bool,
     /// The op that stores straight to the tile, if any.
     pub(crate) direct: Option<OpId>,
-    /// Where the tile is written again (a split-K sum's initial value), if anywhere.
-    pub(crate) mirror: Option<ValueId>,
+    /// Where the tile is written again (split-K sums' initial value).
+    pub(crate) mirrors: Vec<ValueId>,
+    /// The sums the task's split-K part is added onto besides its output (sums onto it).
+    pub(crate) onto: Vec<ValueId>,
     /// Per op: the boxes the first task needs of its results, and each box's largest
     /// extent per axis over the code's tasks.
     pub(crate) extents: Vec<Region>,
@@ -469,6 +495,7 @@ fn emit_code_ops(
         body,
         views: HashMap::new(),
         direct: None,
+        onto: Vec::new(),
         extents: Vec::new(),
         largest: Vec::new(),
         rounded: HashMap::new(),
@@ -494,10 +521,15 @@ fn emit_code_ops(
     }
     let offset = param(g);
     let out = codes.placed_view(body, results[shape.task.output], offset);
-    let mirror = shape.mirror.map(|m| {
+    let mut mirrors = Vec::new();
+    for &m in &shape.mirrors {
         let offset = param(g);
-        codes.placed_view(body, m, offset)
-    });
+        mirrors.push(codes.placed_view(body, m, offset));
+    }
+    for &m in &shape.onto {
+        let offset = param(g);
+        cx.onto.push(codes.placed_view(body, m, offset));
+    }
     // A box's upper bound, where every task of the code has the same extent on its axis and
     // the plan says so, is its lower bound plus that constant: index arithmetic then divides
     // by constants (the record's word is not read).
@@ -632,10 +664,10 @@ fn emit_code_ops(
     }
     let tile = read_region(g, &shape.task.tile);
     write_tile(g, &cx, shape, &out, &tile)?;
-    match mirror {
-        Some(m) => write_tile(g, &cx, shape, &m, &tile),
-        None => Ok(()),
+    for m in &mirrors {
+        write_tile(g, &cx, shape, m, &tile)?;
     }
+    Ok(())
 }
 
 /// The product with body index `w` of the code, run in the loop of the code's op `i`: its

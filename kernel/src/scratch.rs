@@ -110,6 +110,8 @@ pub(crate) struct TaskCx<'a> {
     pub(crate) views: HashMap<ValueId, View>,
     /// The task's output, where the op computing it stores directly.
     pub(crate) direct: Option<(ValueId, View)>,
+    /// Sums the task's split-K part is added onto besides its output (sums onto it).
+    pub(crate) onto: Vec<View>,
     /// The boxes of the op being emitted as the example task's (every task sharing the code
     /// has boxes of these extents).
     pub(crate) extents: Vec<TileBox>,

@@ -206,8 +206,9 @@ pub struct CompileArgs {
     /// `attention`, each layer's output projection, added by attention's tasks (or its
     /// parts' combine's), each the part of its heads' lanes; `mlp`, the down projection,
     /// added by the gate/up tasks, each a slice of the intermediate vector (`--split-k`
-    /// alone); `none`, every projection a phase of its own. Not both: a sum onto another
-    /// sum is not made.
+    /// alone); `both`, the two (attention's tasks add onto the down projection's sum too,
+    /// and each layer's q/k/v tasks copy its input as the two sums' start: three phases a
+    /// layer); `none`, every projection a phase of its own.
     #[arg(long, value_name = "WHICH", num_args = 0..=1,
           default_value = PipelineOptions::default().split_k.name(),
           default_missing_value = "mlp",

@@ -10,8 +10,11 @@
 //!   `fuse` puts it in the group that computes x (the gate/up tiles): each task computes its
 //!   slice of x and adds its part.
 //!
-//! The tasks that computed `r` also write it into the sum (its initial value). A sum onto
-//! another sum is not made (its adders would have to add onto both): of a chain, the first.
+//! The tasks that computed `r` also write it into the sum (its initial value). With both
+//! options a layer's sums form a chain: the down projection's sum is onto the output
+//! projection's (whose adders then add onto both), and the next layer's output projection
+//! starts from a copy of it (`tg.cast` to its own type), which `fuse` gives to the tasks
+//! that read the layer's input anyway (its q/k/v): three phases a layer.
 //!
 //! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
 //! that a slice of K is one span) and vector inputs; the rest (block-quantized weights)
@@ -68,6 +71,12 @@ impl Pass for SplitK {
         cx.count("rewritten", n);
         Ok(())
     }
+}
+
+/// Whether `v` is a split-K sum (a `tg.matmul_acc`'s result).
+fn is_sum(body: &Body, v: ValueId) -> bool {
+    body.def_op(v)
+        .is_some_and(|o| body.ops[o].name == tg::MatMulAcc::NAME)
 }
 
 /// Whether `v` is a weight: an argument of the function (not a value computed in the step).
@@ -144,15 +153,26 @@ fn rewrite(body: &mut Body, add: OpId, o: &SplitKOptions, uses: impl Fn(ValueId)
         if body.ty(r) != body.ty(d.results[0]) || body.ty(pv) != body.ty(d.results[0]) {
             continue;
         }
-        // A sum onto another sum would need that sum's adders to add onto both (its initial
-        // value is written by its producer's tasks, `mkc_ir::tiling::accumulates_onto`):
-        // the first of a chain is kept.
-        if body
-            .def_op(r)
-            .is_some_and(|o| body.ops[o].name == tg::MatMulAcc::NAME)
+        // A sum onto another sum starts from the inner one's initial value, and the inner
+        // one's adders add onto both (`mkc_ir::tiling::accumulates_onto`); one level deep: a
+        // sum onto a sum onto a sum starts from a copy of it instead, which the tasks that
+        // read it (a layer's norm) write once it is complete.
+        let r = if is_sum(body, r)
+            && body
+                .def_op(r)
+                .is_some_and(|o| is_sum(body, body.ops[o].operands[2]))
         {
-            continue;
-        }
+            let copy = body.create_op(
+                OpSpec::new(tg::Cast::NAME)
+                    .operands(vec![r])
+                    .results(vec![body.ty(r).clone()])
+                    .loc(d.loc),
+            );
+            body.insert_op_before(add, copy);
+            body.ops[copy].results[0]
+        } else {
+            r
+        };
         let acc = body.create_op(
             OpSpec::new(tg::MatMulAcc::NAME)
                 .operands(vec![h, w, r])

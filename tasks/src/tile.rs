@@ -29,7 +29,7 @@ use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{
     accumulates_onto, full_box, group_signature, region_elements, result_in_place, slice,
-    split_k_space, split_k_sums, Region,
+    split_k_space, split_k_sums, sums_onto_sums, Region,
 };
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, Target, ValueId};
@@ -289,6 +289,7 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
     let mirrors = split_k_sums(body, &steps);
     let pl = Placer {
         mirrors,
+        onto: sums_onto_sums(body, &steps),
         split_k,
         body,
         steps: steps.clone(),

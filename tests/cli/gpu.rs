@@ -946,6 +946,26 @@ fn gpu_split_k_attention_passes_on_the_device() {
     fixtures_match_the_simulator_on_gpu("split-k-attention", &flags[..2]);
 }
 
+/// `--split-k both` (attention's or the combine's tasks add the output projection onto two
+/// sums, the gate/up tasks the down projection onto the second, and each layer's q/k/v
+/// tasks write the copy its sums start from) computes what the simulator does, on every
+/// fixture's three programs and with attention whole at every position.
+#[test]
+fn gpu_split_k_both_passes_on_the_device() {
+    let llama = repo("tests/fixtures/llama-tiny");
+    let flags = ["--split-k", "both", "--attention-parts", "1"];
+    let ptx = compile_output(&llama, "--emit=ptx", &flags);
+    assert!(
+        ptx.contains("red.relaxed.gpu.global.add.v4.f32"),
+        "no reductions onto the residual in the kernel"
+    );
+    if no_gpu("gpu_split_k_both_passes_on_the_device") {
+        return;
+    }
+    fixtures_match_the_simulator_on_gpu("split-k-both-whole", &flags);
+    fixtures_match_the_simulator_on_gpu("split-k-both", &flags[..2]);
+}
+
 /// `--k-row` (qwen3-tiny, whose K rows are normalised per head: attention's tasks compute
 /// their queries' and KV heads' norm and rope, the step's score from the K row apart, and the
 /// row goes into the cache after attention) computes what the simulator does on its three

@@ -156,11 +156,7 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
             "{name} {parts}"
         );
     }
-    // Both kinds asked for: a sum onto another sum is not made (the first of a chain, the
-    // output projection, is kept), and the logits stay right.
     let dir = repo("tests/fixtures/llama-tiny");
-    let both = "builtin.module(canonicalize,split-attention{parts=1},split-k{attention=true},fuse,cse,dce,tile{min-tile-bytes=512},schedule)";
-    passes_on_the_simulator(&dir, both, 2);
     // Block-quantized projections stay as they are, and the compile says so.
     for (quantize, rewritten) in [(Some("q4_0"), false), (None, true)] {
         let mut args = vec![
@@ -185,6 +181,60 @@ fn split_k_attention_adds_the_output_projection_from_attention_tasks() {
             text(&o.stderr)
         );
     }
+}
+
+#[test]
+fn split_k_both_adds_each_layers_two_projections_in_three_phases() {
+    // Both projections split (`split-k{attention mlp}`, `--split-k both`): the down
+    // projection's sum is onto the output projection's (attention's or the combine's tasks
+    // add onto both), and each layer after the first starts its sums from a copy of its
+    // input that its q/k/v tasks write: no `proj_residual` group is left, and the logits
+    // stay right in whatever order the seeds interleave the adds, on 16 SMs.
+    for (name, parts) in ["llama-tiny", "qwen3-tiny"]
+        .iter()
+        .flat_map(|n| [(n, "{parts=1}"), (n, "")])
+    {
+        let dir = repo("tests/fixtures").join(name);
+        let passes = format!(
+            "canonicalize,split-attention{parts},split-k{{attention=true mlp=true}},fuse,cse,dce"
+        );
+        let pipeline = format!("builtin.module({passes},tile{{min-tile-bytes=512}},schedule)");
+        passes_on_the_simulator(&dir, &pipeline, 3);
+        let fused = compile(&[
+            dir.to_str().unwrap(),
+            "--emit=fused",
+            "--pass-pipeline",
+            &format!("builtin.module({passes})"),
+        ]);
+        assert!(!fused.contains("proj_residual"), "{name} {parts}");
+        // The copies: one a layer but the first, in the group with the layer's q/k/v.
+        let layers = fused.matches("kind = \"mlp\"").count();
+        let copies = fused
+            .split("\"fused.group\"")
+            .filter(|g| g.contains("kind = \"qkv_rope\"") || g.contains("kind = \"qkv\""))
+            .filter(|g| g.contains("\"tg.cast\"") && g.contains("\"tg.rms_norm\""))
+            .count();
+        assert!(layers >= 2, "{name}: {layers} layers");
+        assert_eq!(copies, layers - 1, "{name} {parts}: {fused}");
+    }
+    // The CLI's spelling, on the three programs (qwen3-tiny with `--k-row` too, at a tenth
+    // of the bandwidth so that the cache update runs after attention).
+    let dir = repo("tests/fixtures/qwen3-tiny");
+    let o = mkc(
+        &[
+            "compile",
+            dir.to_str().unwrap(),
+            "--split-k",
+            "both",
+            "--k-row",
+            "--bandwidth",
+            "100",
+            "--emit=fused",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!text(&o.stdout).contains("proj_residual"));
 }
 
 #[test]

@@ -24,7 +24,7 @@ use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tiling::{flat_runs, result_in_place, slice, split_k_sums, Slice};
+use mkc_ir::tiling::{flat_runs, result_in_place, slice, split_k_sums, sums_onto_sums, Slice};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
 pub use queues::{simulate, Queues, SimError};
@@ -54,9 +54,11 @@ pub struct Simulator<'a> {
     memory: Vec<Vec<f64>>,
     /// How KV cache floats are stored.
     storage: ElemType,
-    /// A result whose tasks also write their tiles into a split-K product's sum (its initial
-    /// value) -> that sum ([`mkc_ir::tiling::accumulates_onto`]).
-    mirrors: HashMap<ValueId, ValueId>,
+    /// A result whose tasks also write their tiles into split-K products' sums (their
+    /// initial value) -> those sums ([`mkc_ir::tiling::accumulates_onto`]).
+    mirrors: HashMap<ValueId, Vec<ValueId>>,
+    /// A split-K sum -> the sums onto it: its tasks add their parts onto those too.
+    onto: HashMap<ValueId, Vec<ValueId>>,
     /// Results summed by split-K tasks, each adding its part onto memory.
     split_k: std::collections::HashSet<ValueId>,
 }
@@ -134,8 +136,9 @@ impl<'a> Simulator<'a> {
             })
             .collect();
         let mirrors = split_k_sums(body, &steps);
-        let split_k = mirrors.values().copied().collect();
+        let split_k = mirrors.values().flatten().copied().collect();
         let mut sim = Simulator {
+            onto: sums_onto_sums(body, &steps),
             mirrors,
             split_k,
             body,
@@ -440,7 +443,7 @@ impl<'a> Simulator<'a> {
             }
         }
         let mut places = vec![result];
-        places.extend(self.mirrors.get(&result));
+        places.extend(self.mirrors.get(&result).into_iter().flatten());
         for &v in &places {
             let l = self.layout(v)?.clone();
             let addr = l.addresser();
@@ -482,24 +485,28 @@ impl<'a> Simulator<'a> {
             .collect();
         rows.sort_unstable();
         rows.dedup();
-        let l = self.layout(sum)?.clone();
-        let addr = l.addresser();
-        let mem = &mut memory[l.buffer.index()];
-        for n in rows {
-            let x = out.f(n as usize);
-            if x.is_nan() {
-                return Err(format!(
-                    "{name} computed poison or NaN at element {n} of its part of the sum"
-                ));
+        // The sum, and the sums onto it.
+        let sums = std::iter::once(&sum).chain(self.onto.get(&sum).into_iter().flatten());
+        for &v in sums {
+            let l = self.layout(v)?.clone();
+            let addr = l.addresser();
+            let mem = &mut memory[l.buffer.index()];
+            for &n in &rows {
+                let x = out.f(n as usize);
+                if x.is_nan() {
+                    return Err(format!(
+                        "{name} computed poison or NaN at element {n} of its part of the sum"
+                    ));
+                }
+                let at = addr(n as u64);
+                if !covered(&task.adds, l.buffer, at, l.elem_bytes) {
+                    return Err(format!(
+                        "{name} adds onto element {n} of {v} (byte {at} of '{}'), which its adds do not declare",
+                        self.program.graph.buffers[l.buffer].name
+                    ));
+                }
+                mem[at as usize] += x;
             }
-            let at = addr(n as u64);
-            if !covered(&task.adds, l.buffer, at, l.elem_bytes) {
-                return Err(format!(
-                    "{name} adds onto element {n} of its sum (byte {at} of '{}'), which its adds do not declare",
-                    self.program.graph.buffers[l.buffer].name
-                ));
-            }
-            mem[at as usize] += x;
         }
         Ok(())
     }
