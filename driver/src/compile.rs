@@ -135,53 +135,44 @@ pub fn compile(model: &Path, o: &CompileOptions) -> Result<Compiled, String> {
         .clone()
         .unwrap_or_else(|| o.level.pipeline(&o.passes));
     let plan = alternates_plan(o, &target, &body)?;
-    // The other programs compile on a thread of their own while the main program's passes
-    // run (a thread with the main thread's stack: the passes recurse as deep on either).
+    // The other programs compile each on a thread of its own while the main program
+    // compiles on this one (threads with the main thread's stack: the passes recurse as
+    // deep on either).
     let imported = body.clone();
-    let (alternates, report) = std::thread::scope(|s| {
-        let alternates = std::thread::Builder::new()
-            .stack_size(8 << 20)
-            .spawn_scoped(s, || {
-                compile_alternates(model, o, &target, &plan, &imported)
-            });
-        let report = crate::run_pipeline(&mut body, &pipeline);
-        (alternates.map(|t| t.join()), report)
+    let (alternates, main) = std::thread::scope(|s| {
+        let threads: Vec<_> = plan
+            .programs
+            .iter()
+            .map(|&program| {
+                let (target, imported) = (&target, &imported);
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(s, move || {
+                        compile_alternate(model, o, target, program, imported)
+                    })
+            })
+            .collect();
+        let main = compile_main(&mut body, &pipeline, o, &target);
+        let alternates: Result<Vec<Alternate>, String> = threads
+            .into_iter()
+            .map(|t| {
+                t.map_err(|e| format!("cannot start a thread: {e}"))?
+                    .join()
+                    .map_err(|_| {
+                        "internal error: compiling another program of the artifact panicked"
+                            .to_string()
+                    })?
+            })
+            .collect();
+        (alternates, main)
     });
-    let alternates = alternates
-        .map_err(|e| format!("cannot start a thread: {e}"))?
-        .map_err(|_| "internal error: compiling another program of the artifact panicked")??;
-    let report = report?;
-    let program = TaskProgram::find(&body)
-        .map(|_| TaskProgram::from_body(&body))
-        .transpose()?;
-    let estimate = match program
-        .as_ref()
-        .and_then(|p| Some((p, p.schedule.as_ref()?)))
-    {
-        Some((p, s)) => Some(mkc_tasks::schedule::estimate(
-            &p.graph,
-            s,
-            &machine(&target, &o.passes)?,
-        )?),
-        None => None,
-    };
-    let kernel = if o.level.is_kernel() {
-        if program.as_ref().is_none_or(|p| p.schedule.is_none()) {
-            return Err(
-                "--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'".into(),
-            );
-        }
-        if KernelPlan::find(&body).is_none() {
-            let select = format!(
-                "builtin.module({})",
-                o.passes.kernel.spell("select-kernels")
-            );
-            crate::run_pipeline(&mut body, &select)?;
-        }
-        Some(generate_kernel(&body, o.level)?)
-    } else {
-        None
-    };
+    let MainProgram {
+        report,
+        program,
+        estimate,
+        kernel,
+    } = main?;
+    let alternates = alternates?;
     let compiled = Compiled {
         model: model.to_path_buf(),
         level: o.level,
@@ -198,6 +189,62 @@ pub fn compile(model: &Path, o: &CompileOptions) -> Result<Compiled, String> {
     };
     check_shared_memory(&compiled)?;
     Ok(compiled)
+}
+
+/// The main program's products beside its module.
+struct MainProgram {
+    report: RunReport,
+    program: Option<TaskProgram>,
+    estimate: Option<Estimate>,
+    kernel: Option<CompiledKernel>,
+}
+
+/// The main program: `pipeline` run on `body`, its task program and the schedule's
+/// estimate, and at the megakernel's levels its kernel.
+fn compile_main(
+    body: &mut Body,
+    pipeline: &str,
+    o: &CompileOptions,
+    target: &Target,
+) -> Result<MainProgram, String> {
+    let report = crate::run_pipeline(body, pipeline)?;
+    let program = TaskProgram::find(body)
+        .map(|_| TaskProgram::from_body(body))
+        .transpose()?;
+    let estimate = match program
+        .as_ref()
+        .and_then(|p| Some((p, p.schedule.as_ref()?)))
+    {
+        Some((p, s)) => Some(mkc_tasks::schedule::estimate(
+            &p.graph,
+            s,
+            &machine(target, &o.passes)?,
+        )?),
+        None => None,
+    };
+    let kernel = if o.level.is_kernel() {
+        if program.as_ref().is_none_or(|p| p.schedule.is_none()) {
+            return Err(
+                "--emit=mlir|ptx|artifact needs a pipeline that ends with 'schedule'".into(),
+            );
+        }
+        if KernelPlan::find(body).is_none() {
+            let select = format!(
+                "builtin.module({})",
+                o.passes.kernel.spell("select-kernels")
+            );
+            crate::run_pipeline(body, &select)?;
+        }
+        Some(generate_kernel(body, o.level)?)
+    } else {
+        None
+    };
+    Ok(MainProgram {
+        report,
+        program,
+        estimate,
+        kernel,
+    })
 }
 
 /// The megakernel of a scheduled module with its kernel plan, and its PTX where this build
@@ -284,46 +331,43 @@ fn alternates_plan(
 
 /// Compiles the imported step again for each other program of the plan: the same options,
 /// attention in the program's parts, no programs of its own.
-fn compile_alternates(
+/// One of the other programs of an artifact: (its folder, the position it starts or ends
+/// at, its attention parts).
+fn compile_alternate(
     model: &Path,
     o: &CompileOptions,
     target: &Target,
-    plan: &AlternatesPlan,
+    (name, steps, parts): (&'static str, i64, i64),
     imported: &Body,
-) -> Result<Vec<Alternate>, String> {
-    let mut out = Vec::new();
-    for &(name, steps, parts) in &plan.programs {
-        let passes = PipelineOptions {
-            attention_parts: parts,
-            ..o.passes.clone()
-        };
-        let pipeline = Level::Artifact.pipeline(&passes);
-        let mut body = imported.clone();
-        let report = crate::run_pipeline(&mut body, &pipeline)?;
-        let p = TaskProgram::from_body(&body)?;
-        let func =
-            mkc_ir::dialect::builtin::first_func(imported).ok_or("the model has no function")?;
-        let kernel = Some(generate_kernel(&body, Level::Artifact)?);
-        out.push(Alternate {
-            name,
-            steps,
-            compiled: Compiled {
-                model: model.to_path_buf(),
-                level: Level::Artifact,
-                target: target.clone(),
-                pipeline,
-                traffic: mkc_tasks::traffic::step_traffic(imported, func)?,
-                body,
-                report,
-                import_s: 0.0,
-                program: Some(p),
-                estimate: None,
-                kernel,
-                alternates: Vec::new(),
-            },
-        });
-    }
-    Ok(out)
+) -> Result<Alternate, String> {
+    let passes = PipelineOptions {
+        attention_parts: parts,
+        ..o.passes.clone()
+    };
+    let pipeline = Level::Artifact.pipeline(&passes);
+    let mut body = imported.clone();
+    let report = crate::run_pipeline(&mut body, &pipeline)?;
+    let p = TaskProgram::from_body(&body)?;
+    let func = mkc_ir::dialect::builtin::first_func(imported).ok_or("the model has no function")?;
+    let kernel = Some(generate_kernel(&body, Level::Artifact)?);
+    Ok(Alternate {
+        name,
+        steps,
+        compiled: Compiled {
+            model: model.to_path_buf(),
+            level: Level::Artifact,
+            target: target.clone(),
+            pipeline,
+            traffic: mkc_tasks::traffic::step_traffic(imported, func)?,
+            body,
+            report,
+            import_s: 0.0,
+            program: Some(p),
+            estimate: None,
+            kernel,
+            alternates: Vec::new(),
+        },
+    })
 }
 
 /// The programs of an artifact must run on one memory: every input and weight placed alike,
@@ -333,7 +377,7 @@ fn check_shared_memory(c: &Compiled) -> Result<(), String> {
         return Ok(());
     }
     let parse = |compiled: &Compiled, name: &str| {
-        mkc_runtime::image::Program::parse(&mkc_ir::printer::print(&compiled.body), name)
+        mkc_runtime::image::Program::of_body(compiled.body.clone(), name)
     };
     let main = parse(c, "program.mlir")?;
     let mut sizes: Vec<usize> = main

@@ -104,6 +104,11 @@ impl Program {
         let body =
             mkc_ir::parse_and_verify(&mut sources, name, text, &registry, Default::default())
                 .map_err(|d| mkc_ir::diag::render_all(&d, &sources))?;
+        Program::of_body(body, name)
+    }
+
+    /// A scheduled program already in memory (verified: what `parse` makes of its text).
+    pub fn of_body(body: Body, name: &str) -> Result<Program, String> {
         let tasks = TaskProgram::from_body(&body)?;
         if tasks.schedule.is_none() {
             return Err(format!("{name}: the task graph is not scheduled"));
