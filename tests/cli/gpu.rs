@@ -954,11 +954,23 @@ fn gpu_split_k_attention_passes_on_the_device() {
 fn gpu_split_k_both_passes_on_the_device() {
     let llama = repo("tests/fixtures/llama-tiny");
     let flags = ["--split-k", "both", "--attention-parts", "1"];
-    let ptx = compile_output(&llama, "--emit=ptx", &flags);
-    assert!(
-        ptx.contains("red.relaxed.gpu.global.add.v4.f32"),
-        "no reductions onto the residual in the kernel"
+    // Attention's code adds its part onto two sums: twice the reductions it has alone.
+    let reductions = |split: &str| {
+        compile_output(
+            &llama,
+            "--emit=ptx",
+            &["--split-k", split, "--attention-parts", "1"],
+        )
+        .matches("red.relaxed.gpu.global.add.v4.f32")
+        .count()
+    };
+    let (attention, mlp, both) = (
+        reductions("attention"),
+        reductions("mlp"),
+        reductions("both"),
     );
+    assert!(attention > 0 && mlp > 0, "no reductions onto the residual");
+    assert_eq!(both, 2 * attention + mlp, "{attention} {mlp}");
     if no_gpu("gpu_split_k_both_passes_on_the_device") {
         return;
     }
