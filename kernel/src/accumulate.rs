@@ -27,13 +27,16 @@ fn groups(threads: i64, n: i64) -> (i64, i64) {
 }
 
 /// Whether a split-K part reads its weight 8 rows at a time: bf16 stored [K, N] (row n's
-/// stride 1), N a multiple of 8, and boxes over all of N.
-fn vectorized(w: &View, need: &[RBox], n: i64) -> bool {
-    w.elem == ElemType::BF16
-        && w.strides.first() == Some(&1)
-        && n % 8 == 0
-        && w.base_aligned
-        && need.iter().all(|b| b.len() == 2)
+/// stride 1), N a multiple of 8 with a thread for every 8 rows, and boxes over all of N.
+fn vectorized(w: &View, need: &[RBox], n: i64, threads: i64) -> bool {
+    reads_8_rows(w, n, threads) && w.base_aligned && need.iter().all(|b| b.len() == 2)
+}
+
+/// Whether a weight stored [K, N] is read 8 rows at a time by `threads` threads: bf16, row
+/// n's stride 1, N a multiple of 8, at most a chunk of 8 rows a thread (the layout has no
+/// loop over chunks).
+fn reads_8_rows(w: &View, n: i64, threads: i64) -> bool {
+    w.elem == ElemType::BF16 && w.strides.first() == Some(&1) && n % 8 == 0 && n / 8 <= threads
 }
 
 /// The plan of a `tg.matmul_acc`: a split-K part's groups' sums in shared memory (f32, a
@@ -49,7 +52,7 @@ pub(crate) fn plan_matmul_acc(cx: &mut PlanCx, w: &View, n: i64) -> (Vec<Place>,
         vec![]
     };
     let preload = (cx.options.preload_split_k as i64).min(LOADS_IN_FLIGHT) as u32;
-    let read8 = w.elem == ElemType::BF16 && w.strides.first() == Some(&1) && n % 8 == 0;
+    let read8 = reads_8_rows(w, n, cx.threads as i64);
     let choice = if split && read8 && w.base_aligned && preload > 0 {
         Choice::SplitK { preload }
     } else {
@@ -150,7 +153,7 @@ pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Resul
             "internal error: a split-K part adds onto a sum that is not in global memory".into(),
         );
     }
-    if !vectorized(w, e.need, n) || targets.iter().any(|s| !s.base_aligned) {
+    if !vectorized(w, e.need, n, g.threads as i64) || targets.iter().any(|s| !s.base_aligned) {
         return emit_scalar_parts(g, e, x, w, &targets);
     }
     let (chunks, groups) = groups(g.threads as i64, n);
