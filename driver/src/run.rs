@@ -99,7 +99,13 @@ pub fn eos_ids(model: &Path) -> Result<Vec<u32>, String> {
         (model.to_path_buf(), model.join("config.json"))
     } else {
         let dir = model.parent().map(PathBuf::from).unwrap_or_default();
-        (dir, model.to_path_buf())
+        // A config.json is the model; an .onnx or .mlir file's config is the one beside it.
+        let config = if model.extension().is_some_and(|e| e == "json") {
+            model.to_path_buf()
+        } else {
+            dir.join("config.json")
+        };
+        (dir, config)
     };
     for path in [dir.join("generation_config.json"), config] {
         if let Some(ids) = eos_of_file(&path)? {
@@ -150,9 +156,7 @@ pub fn generate(
     max_new: usize,
     on_token: &mut dyn FnMut(i64) -> Result<ControlFlow<()>, String>,
 ) -> Result<Generation, String> {
-    if crate::import::is_onnx(path) {
-        return Err("run takes a Hugging Face model (a checkpoint folder or a config.json); ONNX graphs have no decode step".into());
-    }
+    crate::session::takes_a_model(path)?;
     if prompt.is_empty() {
         return Err("the prompt is empty".into());
     }
@@ -371,6 +375,15 @@ mod tests {
     }
 
     #[test]
+    fn run_refuses_onnx_graphs_and_ir_modules_by_name() {
+        for (file, why) in [("m.onnx", "no decode step"), ("step.mlir", "mkc compile")] {
+            let e = crate::session::takes_a_model(Path::new(file)).unwrap_err();
+            assert!(e.starts_with(file) && e.contains(why), "{e}");
+        }
+        assert!(crate::session::takes_a_model(Path::new("config.json")).is_ok());
+    }
+
+    #[test]
     fn eos_ids_come_from_generation_config_then_config() {
         let dir = std::env::temp_dir().join(format!("mkc-eos-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -379,6 +392,9 @@ mod tests {
         let _ = std::fs::remove_file(dir.join("generation_config.json"));
         assert_eq!(eos_ids(&dir).unwrap(), [2]);
         assert_eq!(eos_ids(&dir.join("config.json")).unwrap(), [2]);
+        // A module or ONNX file takes the config beside it, not itself as JSON.
+        std::fs::write(dir.join("step.mlir"), "module {}").unwrap();
+        assert_eq!(eos_ids(&dir.join("step.mlir")).unwrap(), [2]);
         write("generation_config.json", r#"{"eos_token_id": [5, 6]}"#);
         assert_eq!(eos_ids(&dir).unwrap(), [5, 6]);
         write("generation_config.json", r#"{"eos_token_id": null}"#);

@@ -143,9 +143,7 @@ impl Session {
         o: &RunOptions,
         context_of: impl FnOnce(&ModelConfig) -> Result<usize, String>,
     ) -> Result<Session, String> {
-        if crate::import::is_onnx(path) {
-            return Err("run takes a Hugging Face model (a checkpoint folder or a config.json); ONNX graphs have no decode step".into());
-        }
+        takes_a_model(path)?;
         check_engine_options(o)?;
         o.sampling.validate()?;
         let model = HfModel::open(path)?;
@@ -313,6 +311,26 @@ impl Session {
             seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// Refuses what sessions do not run: ONNX graphs (no decode step) and IR modules (no
+/// config or tokenizer of a model).
+pub(crate) fn takes_a_model(path: &Path) -> Result<(), String> {
+    const TAKES: &str =
+        "run takes a Hugging Face model (a checkpoint folder, a config.json or a GGUF file)";
+    if crate::import::is_onnx(path) {
+        return Err(format!(
+            "{}: {TAKES}; ONNX graphs have no decode step",
+            path.display()
+        ));
+    }
+    if path.extension().is_some_and(|e| e == "mlir") {
+        return Err(format!(
+            "{}: {TAKES}; a .mlir module is IR without the model's config: compile it with `mkc compile`, or check a pipeline with `mkc check MODEL --pass-pipeline`",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The most positions a session of the model at `path` may hold: its
