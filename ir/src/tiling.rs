@@ -318,7 +318,7 @@ pub fn split_k_space(body: &Body, group: OpId, k: usize) -> Option<Vec<i64>> {
 ///
 /// A sum onto another sum (`split-k` makes them where both projections of a layer are
 /// split: the MLP's down projection onto the output projection's sum) starts from the inner
-/// sum's initial value, and the inner sum's adders add onto it too ([`sums_onto_sums`]). One
+/// sum's initial value, and the inner sum's adders add onto it too ([`SplitKSums`]). One
 /// level only: an inner sum that is itself onto a sum is not one (`split-k` puts a copy
 /// between them).
 pub fn accumulates_onto(
@@ -376,32 +376,57 @@ fn sum_start(
     Some((outer, s, None))
 }
 
-/// Every split-K sum of the step function whose top-level ops are `steps`, by the value its
-/// initial value is written from (that value's tasks write their tiles into each of them
-/// too), in step order ([`accumulates_onto`]).
-pub fn split_k_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, Vec<ValueId>> {
-    let mut sums: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
-    for &op in steps {
-        if let Some((k, init, _)) = accumulates_onto(body, steps, op) {
-            sums.entry(init).or_default().push(body.ops[op].results[k]);
-        }
-    }
-    sums
+/// The step's split-K sums as its tasks see them ([`accumulates_onto`]): the value each
+/// sum starts from, whose tasks write their tiles into it too, and the sums onto another
+/// sum, whose adders add their parts onto them too.
+#[derive(Clone, Debug, Default)]
+pub struct SplitKSums {
+    /// A value -> the sums that start from it, in step order.
+    mirrors: HashMap<ValueId, Vec<ValueId>>,
+    /// A sum -> the sums onto it.
+    onto: HashMap<ValueId, Vec<ValueId>>,
 }
 
-/// Every split-K sum that another sum adds onto -> those sums: the inner sum's adders add
-/// their parts onto them too ([`accumulates_onto`]).
-pub fn sums_onto_sums(body: &Body, steps: &[OpId]) -> HashMap<ValueId, Vec<ValueId>> {
-    let mut onto: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
-    for &op in steps {
-        let Some((k, _, _)) = accumulates_onto(body, steps, op) else {
-            continue;
-        };
-        if let Some((_, _, Some(inner))) = sum_start(body, steps, op, k, true) {
-            onto.entry(inner).or_default().push(body.ops[op].results[k]);
+impl SplitKSums {
+    /// The sums of the step function whose top-level ops are `steps`.
+    pub fn of(body: &Body, steps: &[OpId]) -> SplitKSums {
+        let mut sums = SplitKSums::default();
+        for &op in steps {
+            let Some(n) = body.entry_block(op, 0).and_then(|b| {
+                let y = *body.blocks[b].ops.last()?;
+                Some(body.ops[y].operands.len())
+            }) else {
+                continue;
+            };
+            // (The first result that is a sum, as `accumulates_onto` takes it.)
+            let Some((k, (init, _, inner))) =
+                (0..n).find_map(|k| Some((k, sum_start(body, steps, op, k, true)?)))
+            else {
+                continue;
+            };
+            let sum = body.ops[op].results[k];
+            sums.mirrors.entry(init).or_default().push(sum);
+            if let Some(inner) = inner {
+                sums.onto.entry(inner).or_default().push(sum);
+            }
         }
+        sums
     }
-    onto
+
+    /// The sums that start from `v` (its tasks write their tiles there too).
+    pub fn mirrors_of(&self, v: ValueId) -> &[ValueId] {
+        self.mirrors.get(&v).map_or(&[], |m| &m[..])
+    }
+
+    /// The sums onto the sum `v` (its adders add their parts there too).
+    pub fn onto_of(&self, v: ValueId) -> &[ValueId] {
+        self.onto.get(&v).map_or(&[], |m| &m[..])
+    }
+
+    /// Every sum.
+    pub fn sums(&self) -> impl Iterator<Item = ValueId> + '_ {
+        self.mirrors.values().flatten().copied()
+    }
 }
 
 /// The backward slice of `tile` of result `output` of `group`.

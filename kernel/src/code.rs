@@ -10,9 +10,7 @@ use mkc_ir::dialect::fused;
 use mkc_ir::dialect::kernel::{Choice, CodePlan, MatvecPath, TraceMark};
 use mkc_ir::dialect::task::{Task, TaskId, TaskProgram};
 use mkc_ir::dialect::tg;
-use mkc_ir::tiling::{
-    group_signature, result_in_place, slice, split_k_sums, sums_onto_sums, Region, Slice,
-};
+use mkc_ir::tiling::{group_signature, result_in_place, slice, Region, Slice, SplitKSums};
 use mkc_ir::{Body, EntityRef, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -230,31 +228,6 @@ pub(crate) struct Codes {
     /// has the same one.
     pub(crate) uniform: Vec<Vec<Option<i64>>>,
     pub(crate) sums: SplitKSums,
-}
-
-/// The step's split-K sums as its tasks see them ([`mkc_ir::tiling::accumulates_onto`]).
-pub(crate) struct SplitKSums {
-    /// A result whose tasks write their tiles into split-K sums too -> those sums.
-    mirrors: HashMap<ValueId, Vec<ValueId>>,
-    /// A sum -> the sums onto it, which its tasks add their parts onto too.
-    onto: HashMap<ValueId, Vec<ValueId>>,
-}
-
-impl SplitKSums {
-    pub(crate) fn of(body: &Body, steps: &[OpId]) -> SplitKSums {
-        SplitKSums {
-            mirrors: split_k_sums(body, steps),
-            onto: sums_onto_sums(body, steps),
-        }
-    }
-
-    pub(crate) fn mirrors_of(&self, v: ValueId) -> &[ValueId] {
-        self.mirrors.get(&v).map_or(&[], |m| &m[..])
-    }
-
-    pub(crate) fn onto_of(&self, v: ValueId) -> &[ValueId] {
-        self.onto.get(&v).map_or(&[], |m| &m[..])
-    }
 }
 
 impl Codes {

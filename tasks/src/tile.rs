@@ -29,7 +29,7 @@ use mkc_ir::dialect::task::{Place, PlaceOf, TaskProgram};
 use mkc_ir::dialect::tg;
 use mkc_ir::tiling::{
     accumulates_onto, full_box, group_signature, region_elements, result_in_place, slice,
-    split_k_space, split_k_sums, sums_onto_sums, Region,
+    split_k_space, Region, SplitKSums,
 };
 use mkc_ir::EntityRef;
 use mkc_ir::{Body, OpId, Target, ValueId};
@@ -286,10 +286,8 @@ pub fn tile_program(body: &Body, func: OpId, opts: &TileOptions) -> Result<TaskP
             split_k.insert((s, k), space);
         }
     }
-    let mirrors = split_k_sums(body, &steps);
     let pl = Placer {
-        mirrors,
-        onto: sums_onto_sums(body, &steps),
+        sums: SplitKSums::of(body, &steps),
         split_k,
         body,
         steps: steps.clone(),

@@ -24,7 +24,7 @@ use mkc_ir::dialect::task::TaskProgram;
 use mkc_ir::dialect::task::{BufferId, Layout, Range, Schedule, TaskId};
 use mkc_ir::dialect::tg;
 use mkc_ir::dialect::tg::elementwise::Scalar;
-use mkc_ir::tiling::{flat_runs, result_in_place, slice, split_k_sums, sums_onto_sums, Slice};
+use mkc_ir::tiling::{flat_runs, result_in_place, slice, Slice, SplitKSums};
 use mkc_ir::weights::{NoWeights, WeightSource};
 use mkc_ir::{Body, ElemType, EntityRef, OpId, TensorType, ValueId};
 pub use queues::{simulate, Queues, SimError};
@@ -54,11 +54,9 @@ pub struct Simulator<'a> {
     memory: Vec<Vec<f64>>,
     /// How KV cache floats are stored.
     storage: ElemType,
-    /// A result whose tasks also write their tiles into split-K products' sums (their
-    /// initial value) -> those sums ([`mkc_ir::tiling::accumulates_onto`]).
-    mirrors: HashMap<ValueId, Vec<ValueId>>,
-    /// A split-K sum -> the sums onto it: its tasks add their parts onto those too.
-    onto: HashMap<ValueId, Vec<ValueId>>,
+    /// The split-K sums: what each starts from (its tasks write their tiles there too),
+    /// and the sums onto a sum (its tasks add their parts there too).
+    sums: SplitKSums,
     /// Results summed by split-K tasks, each adding its part onto memory.
     split_k: std::collections::HashSet<ValueId>,
 }
@@ -135,11 +133,10 @@ impl<'a> Simulator<'a> {
                 }
             })
             .collect();
-        let mirrors = split_k_sums(body, &steps);
-        let split_k = mirrors.values().flatten().copied().collect();
+        let sums = SplitKSums::of(body, &steps);
+        let split_k = sums.sums().collect();
         let mut sim = Simulator {
-            onto: sums_onto_sums(body, &steps),
-            mirrors,
+            sums,
             split_k,
             body,
             inputs: Vec::new(),
@@ -443,7 +440,7 @@ impl<'a> Simulator<'a> {
             }
         }
         let mut places = vec![result];
-        places.extend(self.mirrors.get(&result).into_iter().flatten());
+        places.extend(self.sums.mirrors_of(result));
         for &v in &places {
             let l = self.layout(v)?.clone();
             let addr = l.addresser();
@@ -486,7 +483,7 @@ impl<'a> Simulator<'a> {
         rows.sort_unstable();
         rows.dedup();
         // The sum, and the sums onto it.
-        let sums = std::iter::once(&sum).chain(self.onto.get(&sum).into_iter().flatten());
+        let sums = std::iter::once(&sum).chain(self.sums.onto_of(sum));
         for &v in sums {
             let l = self.layout(v)?.clone();
             let addr = l.addresser();

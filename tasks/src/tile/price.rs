@@ -20,12 +20,8 @@ pub(super) struct Placer<'a> {
     pub(super) memory: Vec<Memory>,
     pub(super) opts: &'a TileOptions,
     pub(super) target: &'a Target,
-    /// A value split-K products' sums start from -> those sums: the value's tasks write
-    /// their tiles into the sums too ([`accumulates_onto`]).
-    pub(super) mirrors: HashMap<ValueId, Vec<ValueId>>,
-    /// A split-K sum -> the sums onto it: its adders add their parts onto them too
-    /// ([`mkc_ir::tiling::sums_onto_sums`]).
-    pub(super) onto: HashMap<ValueId, Vec<ValueId>>,
+    /// The split-K sums: what each starts from, and the sums onto a sum.
+    pub(super) sums: SplitKSums,
     /// (step, result) of the sums split-K products accumulate: tiled over the product's
     /// [K, N] ([`mkc_ir::dialect::tg::SPLIT_K`] boxes), each tile adding its part.
     pub(super) split_k: HashMap<(usize, usize), Vec<i64>>,
@@ -280,14 +276,14 @@ impl Placer<'_> {
         if split {
             // Its part of the sum over the tile's K range, added onto the tile's rows.
             let rows: Region = tile.iter().map(|b| vec![b[1]]).collect();
-            for &sum in std::iter::once(&out).chain(self.onto.get(&out).into_iter().flatten()) {
+            for &sum in std::iter::once(&out).chain(self.sums.onto_of(out)) {
                 self.ranges(sum, &rows, &mut t.adds)?;
                 t.bytes += region_elements(&rows) as f64 * elem(sum) * self.target.l2_byte_cost;
             }
         } else {
             self.ranges(out, &tile, &mut t.writes)?;
         }
-        for &sum in self.mirrors.get(&out).into_iter().flatten() {
+        for &sum in self.sums.mirrors_of(out) {
             // The initial value of a sum a split-K product accumulates.
             self.ranges(sum, &tile, &mut t.writes)?;
             t.bytes += region_elements(&tile) as f64 * elem(sum) * self.target.l2_byte_cost;
