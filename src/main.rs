@@ -135,10 +135,12 @@ enum Command {
     /// measured work time of its tasks to `fixed + bytes / rate` (least squares). A phase of
     /// the step ends with its slowest task, and the estimate gives every task of a size one
     /// time, so each size is priced at the expected slowest of a phase: with n tasks of the
-    /// kind a phase, the n/(n+1) quantile of the size's times. Writes {"kinds": {KIND:
-    /// {"fixed_us", "gbps_per_sm", "tasks", "tasks_per_phase", "quantile"}}}, which
-    /// `schedule{cost-model=FILE}` uses instead of the bandwidth share, so the schedule's
-    /// estimate (compile --stats) is in measured terms.
+    /// kind a phase, the n/(n+1) quantile of the size's times; and it keeps how the times
+    /// spread within a phase around that price. Writes {"kinds": {KIND: {"fixed_us",
+    /// "gbps_per_sm", "tasks", "tasks_per_phase", "quantile", "spread"}}}, which
+    /// `schedule{cost-model=FILE}` uses instead of the bandwidth share to place tasks; the
+    /// schedule's estimate (compile --stats, and tune --schedule's) draws each task's time
+    /// from its kind's spread and averages the step over 32 draws.
     Tune(cli::tools::TuneArgs),
     /// Lower an MLIR file holding `gpu.module`s to PTX, in process (built with `mlir`).
     ///

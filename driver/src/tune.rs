@@ -14,10 +14,15 @@ use mkc_ir::{EntityRef, Target};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The tasks of one kind in a trace: (bytes, seconds) of each, and the phases they ran in.
+/// Quantiles a kind's spread keeps (every 5%).
+const SPREAD_POINTS: usize = 21;
+
+/// The tasks of one kind in a trace: (bytes, seconds) of each, the phase each ran in, and
+/// the phases.
 #[derive(Default)]
 struct KindTasks {
     tasks: Vec<(f64, f64)>,
+    phase_of: Vec<i64>,
     phases: BTreeSet<i64>,
 }
 
@@ -27,23 +32,80 @@ impl KindTasks {
         self.tasks.len() as f64 / self.phases.len().max(1) as f64
     }
 
+    /// How the tasks' times spread within a phase, relative to the price
+    /// ([`KindCost::spread`]), at [`SPREAD_POINTS`] evenly spaced quantiles from the fastest
+    /// to the slowest: each task's time over the median of its size in its phase, times
+    /// that size's mean phase median over its `q` quantile (what the price is fitted
+    /// through). Within a phase, because a whole phase runs faster or slower together (its
+    /// layer's weights, the L2): drawn from all phases' times at once, the slowest of a
+    /// phase's draws would be slower than phases are. Over the size's own quantile, not the
+    /// fitted price: where the line misses a size, its tasks would spread by the miss.
+    ///
+    /// [`KindCost::spread`]: mkc_tasks::schedule::KindCost::spread
+    fn spread(&self, q: f64) -> Vec<f64> {
+        let at_q = self.size_quantiles(q);
+        let mut by_phase: BTreeMap<(u64, i64), Vec<f64>> = BTreeMap::new();
+        for (&(b, s), &p) in self.tasks.iter().zip(&self.phase_of) {
+            by_phase.entry((b.to_bits(), p)).or_default().push(s);
+        }
+        let medians: BTreeMap<(u64, i64), f64> = by_phase
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by(f64::total_cmp);
+                (k, v[v.len() / 2])
+            })
+            .collect();
+        let mut centre: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+        for (&(b, _), &m) in &medians {
+            let c = centre.entry(b).or_default();
+            *c = (c.0 + m, c.1 + 1.0);
+        }
+        let mut ratios: Vec<f64> = self
+            .tasks
+            .iter()
+            .zip(&self.phase_of)
+            .map(|(&(b, s), &p)| {
+                let (sum, n) = centre[&b.to_bits()];
+                s / medians[&(b.to_bits(), p)] * (sum / n) / at_q[&b.to_bits()]
+            })
+            .filter(|r| r.is_finite())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        if ratios.is_empty() {
+            return Vec::new();
+        }
+        let last = (ratios.len() - 1) as f64;
+        (0..SPREAD_POINTS)
+            .map(|j| ratios[(j as f64 / (SPREAD_POINTS - 1) as f64 * last).round() as usize])
+            .collect()
+    }
+
     /// Per task, its size's `q` quantile of time: the points [`fit_kind`] fits.
     ///
     /// [`fit_kind`]: mkc_tasks::schedule::fit_kind
     fn quantile_points(&self, q: f64) -> Vec<(f64, f64)> {
+        let at_q = self.size_quantiles(q);
+        self.tasks
+            .iter()
+            .map(|&(b, _)| (b, at_q[&b.to_bits()]))
+            .collect()
+    }
+
+    /// Per size (its bytes' bits), the `q` quantile of its tasks' times.
+    fn size_quantiles(&self, q: f64) -> BTreeMap<u64, f64> {
         let mut by_size: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
         for &(bytes, s) in &self.tasks {
             by_size.entry(bytes.to_bits()).or_default().push(s);
         }
-        let mut points = Vec::with_capacity(self.tasks.len());
-        for (bits, mut times) in by_size {
-            times.sort_by(f64::total_cmp);
-            // Nearest rank: the least time with a share q of the size's tasks at or below.
-            let rank = (q * times.len() as f64).ceil() as usize;
-            let t = times[rank.clamp(1, times.len()) - 1];
-            points.extend(std::iter::repeat_n((f64::from_bits(bits), t), times.len()));
-        }
-        points
+        by_size
+            .into_iter()
+            .map(|(bits, mut times)| {
+                times.sort_by(f64::total_cmp);
+                // Nearest rank: the least time with a share q of the size's tasks at or below.
+                let rank = (q * times.len() as f64).ceil() as usize;
+                (bits, times[rank.clamp(1, times.len()) - 1])
+            })
+            .collect()
     }
 }
 
@@ -83,8 +145,9 @@ fn fit_events(
         let k = kinds_seen.entry(kind.to_string()).or_default();
         k.tasks.push((bytes, dur * 1e-6));
         // Without a group, a task is a phase of its own (negative: apart from any group).
-        k.phases
-            .insert(e["args"]["group"].as_i64().unwrap_or(-1 - i as i64));
+        let phase = e["args"]["group"].as_i64().unwrap_or(-1 - i as i64);
+        k.phase_of.push(phase);
+        k.phases.insert(phase);
     }
     if kinds_seen.is_empty() {
         return Err(format!("{name}: no task events"));
@@ -102,6 +165,7 @@ fn fit_events(
                     "tasks": k.tasks.len(),
                     "tasks_per_phase": n,
                     "quantile": q,
+                    "spread": k.spread(q),
                 }),
             );
         }
@@ -414,6 +478,33 @@ mod tests {
         // A model fitted without a schedule has none.
         let c = fit(vec![task("up", 0, 1e4, 1.0)]);
         assert!(c.get("task_switch_us").is_none(), "{c}");
+    }
+
+    #[test]
+    fn the_spread_is_within_a_phase() {
+        // Two phases of four tasks: 2 us each in one, 4 us each in the other. The price is
+        // the slowest of four (the 4/5 quantile: 4 us); within each phase the tasks take
+        // the same time, so every draw is the phases' mean, 3 us: 3/4 of the price. (Drawn
+        // from all eight times at once, half the draws would be 2 us and half 4.)
+        let events = (0..8)
+            .map(|i| task("up", i / 4, 1e4, if i < 4 { 2.0 } else { 4.0 }))
+            .collect();
+        let c = fit(events);
+        let spread: Vec<f64> = c["kinds"]["up"]["spread"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        assert_eq!(spread.len(), SPREAD_POINTS);
+        assert!(spread.iter().all(|&r| (r - 0.75).abs() < 1e-12), "{c}");
+        // One phase of 1..4 us: its times over its median (3), times 3 over the price (4).
+        let c = fit((0..4).map(|i| task("up", 0, 1e4, 1.0 + i as f64)).collect());
+        let spread = &c["kinds"]["up"]["spread"];
+        assert_eq!(spread[0].as_f64(), Some(0.25), "{c}");
+        assert_eq!(spread[SPREAD_POINTS - 1].as_f64(), Some(1.0), "{c}");
+        // The model reads back.
+        mkc_tasks::schedule::read_cost_model(&c.to_string()).unwrap();
     }
 
     #[test]

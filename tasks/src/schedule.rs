@@ -16,7 +16,7 @@
 
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::task::TaskProgram;
-use mkc_ir::dialect::task::{EventId, Schedule, TaskGraph, TaskId};
+use mkc_ir::dialect::task::{EventId, Schedule, Task, TaskGraph, TaskId};
 use mkc_ir::{Body, EntityRef, OpId};
 use mkc_passes::manager::{Pass, PassContext, PassInfo};
 use mkc_passes::options::PassOptions;
@@ -102,15 +102,37 @@ pub struct Machine {
     pub measured: HashMap<String, KindCost>,
 }
 
-/// A task kind's measured cost on one SM: `fixed_s + bytes / bytes_per_s`.
+/// A task kind's measured cost on one SM: `fixed_s + bytes / bytes_per_s`, and how its
+/// tasks' times spread around that price.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindCost {
     pub fixed_s: f64,
     pub bytes_per_s: f64,
+    /// The measured tasks' times over their price at evenly spaced quantiles, from the
+    /// fastest to the slowest (empty: every task takes its price). [`estimate`] draws each
+    /// task's time from it.
+    pub spread: Vec<f64>,
+}
+
+impl KindCost {
+    /// A task's time of `bytes` at the share `u` (0..=1) of its kind's spread.
+    fn time_at(&self, bytes: f64, u: f64) -> f64 {
+        let price = self.fixed_s + bytes / self.bytes_per_s;
+        match self.spread.len() {
+            0 => price,
+            1 => price * self.spread[0],
+            n => {
+                let x = u.clamp(0.0, 1.0) * (n - 1) as f64;
+                let i = (x.floor() as usize).min(n - 2);
+                let f = x - i as f64;
+                price * (self.spread[i] * (1.0 - f) + self.spread[i + 1] * f)
+            }
+        }
+    }
 }
 
 /// Reads a cost model file (`mkc tune` writes it): `{"kinds": {KIND: {"fixed_us": F,
-/// "gbps_per_sm": G}}}`.
+/// "gbps_per_sm": G, "spread": [R, ...]}}}` (`spread` optional: [`KindCost::spread`]).
 pub fn read_cost_model(text: &str) -> Result<HashMap<String, KindCost>, String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not a cost model: {e}"))?;
@@ -131,11 +153,26 @@ pub fn read_cost_model(text: &str) -> Result<HashMap<String, KindCost>, String> 
             if g <= 0.0 {
                 return Err(format!("cost model: kind '{k}' has gbps_per_sm 0"));
             }
+            let spread = match c.get("spread") {
+                None => Vec::new(),
+                Some(v) => v
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|r| r.as_f64().filter(|r| r.is_finite() && *r >= 0.0))
+                    })
+                    .and_then(|rs| rs.collect::<Option<Vec<f64>>>())
+                    .filter(|rs| rs.windows(2).all(|w| w[0] <= w[1]))
+                    .ok_or_else(|| {
+                        format!("cost model: kind '{k}' needs 'spread' as rising numbers >= 0")
+                    })?,
+            };
             Ok((
                 k.clone(),
                 KindCost {
                     fixed_s: num("fixed_us")? * 1e-6,
                     bytes_per_s: g * 1e9,
+                    spread,
                 },
             ))
         })
@@ -186,6 +223,7 @@ pub fn fit_kind(points: &[(f64, f64)]) -> Option<KindCost> {
     (slope > 0.0).then_some(KindCost {
         fixed_s: fixed,
         bytes_per_s: 1.0 / slope,
+        spread: Vec::new(),
     })
 }
 
@@ -275,7 +313,21 @@ pub fn producers(g: &TaskGraph) -> Vec<Vec<TaskId>> {
 /// Assigns every task an SM and a queue position: in program order, each task goes to the
 /// SM where it can start first (ties to the least busy SM).
 pub fn assign_sms(g: &TaskGraph, m: &Machine) -> Result<(Schedule, Estimate), String> {
-    place(g, m, None)
+    place(g, m, None, &|_, t| {
+        m.task_duration(&t.kind, t.bytes, t.flops)
+    })
+}
+
+/// Draws of every task's time that [`estimate`] averages over where the cost model says how
+/// its kinds' times spread.
+const DRAWS: u64 = 32;
+
+/// A share in 0..1 for task `i` in draw `d`: splitmix64, so estimates repeat exactly.
+fn draw_share(d: u64, i: usize) -> f64 {
+    let mut z = (d << 32 | i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The estimate of a given schedule (its queues must keep program order, as the `schedule`
@@ -302,14 +354,45 @@ pub fn estimate(g: &TaskGraph, s: &Schedule, m: &Machine) -> Result<Estimate, St
         sms: m.sms.max(s.queues.len()),
         ..m.clone()
     };
-    place(g, &m, Some(&sm_of)).map(|r| r.1)
+    let priced = place(g, &m, Some(&sm_of), &|_, t| {
+        m.task_duration(&t.kind, t.bytes, t.flops)
+    })?
+    .1;
+    if m.measured.values().all(|c| c.spread.is_empty()) {
+        return Ok(priced);
+    }
+    // Every task's time drawn from its kind's spread, the times averaged over draws: a
+    // phase ends with its slowest task, and the draws put that one on any SM, where one
+    // price for all would put it on the SM that also pays a task switch.
+    let n = g.tasks.len();
+    let mut mean = Estimate {
+        step_s: 0.0,
+        start_s: vec![0.0; n],
+        finish_s: vec![0.0; n],
+        ..priced
+    };
+    for d in 0..DRAWS {
+        let e = place(g, &m, Some(&sm_of), &|i, t| match m.measured.get(&t.kind) {
+            Some(c) => c.time_at(t.bytes, draw_share(d, i)),
+            None => m.duration(t.bytes, t.flops),
+        })?
+        .1;
+        mean.step_s += e.step_s / DRAWS as f64;
+        for i in 0..n {
+            mean.start_s[i] += e.start_s[i] / DRAWS as f64;
+            mean.finish_s[i] += e.finish_s[i] / DRAWS as f64;
+        }
+    }
+    Ok(mean)
 }
 
-/// List scheduling in program order; `fixed` gives each task's SM instead of choosing.
+/// List scheduling in program order, task `i` taking `time(i, task)`; `fixed` gives each
+/// task's SM instead of choosing.
 fn place(
     g: &TaskGraph,
     m: &Machine,
     fixed: Option<&[usize]>,
+    time: &dyn Fn(usize, &Task) -> f64,
 ) -> Result<(Schedule, Estimate), String> {
     if m.sms == 0 {
         return Err("cannot schedule onto 0 SMs".into());
@@ -335,7 +418,7 @@ fn place(
     let mut queues = vec![Vec::new(); m.sms];
     for (t, task) in &g.tasks {
         let i = t.as_u32() as usize;
-        let dur = m.task_duration(&task.kind, task.bytes, task.flops);
+        let dur = time(i, task);
         if task.on_last_signal {
             // It runs on the SM of its last producer to finish, right after it, and delays
             // whatever that SM runs next.
@@ -592,6 +675,47 @@ mod tests {
         assert!(tuned.step_s > plain.step_s);
         let bad = read_cost_model(r#"{"kinds": {"up": {"fixed_us": -1, "gbps_per_sm": 1}}}"#);
         assert!(bad.unwrap_err().contains("'fixed_us' >= 0"));
+    }
+
+    #[test]
+    fn a_spread_makes_a_phase_end_with_its_slowest_draw() {
+        // 64 'up' tasks on 64 SMs, then 64 'down' ones, each waiting on its 'up' tile. Each
+        // 'up' takes 1..3 us (uniform around its 2 us price), each 'down' its price: the
+        // step is about 2 + 1 us of 'down', plus the slowest of 64 uniform 'up's, in
+        // expectation 1 + 2 * 64/65 us. One price for all (no spread) gives 2 + 1 us.
+        let g = mlp(64, 1e4);
+        let text = r#"{"kinds": {"up": {"fixed_us": 0, "gbps_per_sm": 5, "spread": [0.5, 1.5]},
+                                 "down": {"fixed_us": 1, "gbps_per_sm": 1e9}}}"#;
+        let m = Machine {
+            sms: 64,
+            event_latency_s: 0.0,
+            measured: read_cost_model(text).unwrap(),
+            ..Machine::default()
+        };
+        let (s, priced) = assign_sms(&g, &m).unwrap();
+        assert!((priced.step_s - 3e-6).abs() < 1e-12, "{}", priced.step_s);
+        let e = estimate(&g, &s, &m).unwrap();
+        let slowest_up = 1.0 + 2.0 * 64.0 / 65.0;
+        // (Each down waits on its own up only: the step is the slowest up's down.)
+        assert!(
+            (e.step_s * 1e6 - (slowest_up + 1.0)).abs() < 0.05,
+            "{} against {}",
+            e.step_s * 1e6,
+            slowest_up + 1.0
+        );
+        // A task's mean over draws is its price's mean: 2 us for an 'up'.
+        let mean_up = (0..64).map(|i| e.finish_s[i]).sum::<f64>() / 64.0;
+        assert!((mean_up * 1e6 - 2.0).abs() < 0.05, "{mean_up}");
+        // Draws repeat: the same estimate twice.
+        assert_eq!(estimate(&g, &s, &m).unwrap(), e);
+        // A spread must rise and not be negative.
+        for bad in ["[1.5, 0.5]", "[-1, 1]", "\"x\""] {
+            let t = format!(
+                r#"{{"kinds": {{"up": {{"fixed_us": 0, "gbps_per_sm": 5, "spread": {bad}}}}}}}"#
+            );
+            let err = read_cost_model(&t).unwrap_err();
+            assert!(err.contains("'spread' as rising numbers"), "{bad}: {err}");
+        }
     }
 
     #[test]
