@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds $D (default target/dev/s25)/{mkc.xz,art.txz,call.sh,...}: the runtime-only mkc and the artifacts set-$ART_SET.sh
-# (beside this script, or in $SETS) compiles with target/release/mkc. Carry $D and run call.sh there.
+# (beside this script, or in $SETS) compiles with target/release/mkc. Carry $D and run call.sh ($CALL, default
+# session 24's) there.
 set -euo pipefail
 H=$(cd "$(dirname "$0")" && pwd)
 cd "$H/../../.."
@@ -14,5 +15,5 @@ comp() { # name model flags... (MKC: the compiler; ENVS: env assignments for it)
 source "${SETS:-$H}/set-$ART_SET.sh"
 xz -T2 -6 -c target/rt/release/mkc > $D/mkc.xz
 tar -C $D -cf - art | xz -T2 -6 > $D/art.txz && rm -rf $D/art
-cp "$H/../2026-12-07-s24/call.sh" docs/perf/2026-12-07-s22/expected-run.txt ../shared/bench/peer_decode.py ../shared/configs/smollm2-135m.json docs/perf/2026-12-06-s19/ph.py $D/
+cp "${CALL:-$H/../2026-12-07-s24/call.sh}" docs/perf/2026-12-07-s22/expected-run.txt ../shared/bench/peer_decode.py ../shared/configs/smollm2-135m.json docs/perf/2026-12-06-s19/ph.py $D/
 du -sh $D/*
