@@ -436,10 +436,22 @@ fn place(
             continue;
         }
         // Ready time on each SM: producers elsewhere are seen an event latency later. Keep
-        // the latest producer per SM and the two latest overall on distinct SMs.
+        // the latest producer per SM and the two latest overall on distinct SMs (on a given
+        // SM, only its own: `estimate` places every task many times).
         let mut same: HashMap<usize, f64> = HashMap::new();
         let (mut best, mut second) = ((f64::NEG_INFINITY, usize::MAX), f64::NEG_INFINITY);
-        for u in &prods[i] {
+        let given = fixed.map(|f| {
+            prods[i].iter().fold(0.0f64, |r, u| {
+                let j = u.as_u32() as usize;
+                let seen = if sm_of[j] == f[i] {
+                    0.0
+                } else {
+                    m.event_latency_s
+                };
+                r.max(finish[j] + seen)
+            })
+        });
+        for u in prods[i].iter().filter(|_| given.is_none()) {
             let j = u.as_u32() as usize;
             let e = same.entry(sm_of[j]).or_insert(0.0);
             *e = e.max(finish[j]);
@@ -454,6 +466,9 @@ fn place(
             }
         }
         let ready_on = |sm: usize| {
+            if let Some(r) = given {
+                return r;
+            }
             let other = if sm == best.1 { second } else { best.0 };
             other.max(same.get(&sm).copied().unwrap_or(0.0)).max(0.0)
         };
