@@ -68,7 +68,11 @@ impl Pass for SchedulePass {
             m.read_cost_model(std::path::Path::new(&self.options.cost_model))
                 .map_err(at)?;
         }
-        let (s, e) = assign_sms(&p.graph, &m).map_err(at)?;
+        let (s, mut e) = assign_sms(&p.graph, &m).map_err(at)?;
+        if m.measured.values().any(|c| !c.spread.is_empty()) {
+            // The statistic is the schedule's estimate, as `estimate` gives it: drawn.
+            e = estimate(&p.graph, &s, &m).map_err(at)?;
+        }
         cx.count("tasks", p.graph.tasks.len() as u64);
         cx.count(
             "busy-sms",
