@@ -144,6 +144,24 @@ impl BlockFormat {
         Some(out)
     }
 
+    /// [`BlockFormat::to_planes`] of a matrix of `rows` rows laid out K-block-major
+    /// ([`crate::dialect::task::Layout::block`]): block (n, kb) goes `kb * rows + n`-th.
+    pub fn to_planes_k_major(self, bytes: &[u8], rows: usize) -> Option<Vec<u8>> {
+        let bb = self.block_bytes();
+        if rows == 0 || !bytes.len().is_multiple_of(bb * rows) {
+            return None;
+        }
+        let per_row = bytes.len() / bb / rows;
+        let mut blocks = Vec::with_capacity(bytes.len());
+        for kb in 0..per_row {
+            for n in 0..rows {
+                let at = (n * per_row + kb) * bb;
+                blocks.extend_from_slice(&bytes[at..at + bb]);
+            }
+        }
+        self.to_planes(&blocks)
+    }
+
     /// One block into block_elems() f32 values, bit for bit what ggml computes.
     ///
     /// Only the first `block_bytes()` bytes and `block_elems()` values are used. When

@@ -321,9 +321,11 @@ impl Program {
                         raw.elem, raw.shape
                     ));
                 }
-                let planes = f
-                    .to_planes(&raw.bytes)
-                    .ok_or_else(|| format!("weight '{name}' is not whole {} blocks", f.name()))?;
+                let planes = match l.k_block_major() {
+                    true => f.to_planes_k_major(&raw.bytes, l.shape[0].max(0) as usize),
+                    false => f.to_planes(&raw.bytes),
+                }
+                .ok_or_else(|| format!("weight '{name}' is not whole {} blocks", f.name()))?;
                 let at = l.offset as usize;
                 img.get_mut(at..at + planes.len())
                     .ok_or_else(|| format!("weight '{name}' falls outside its buffer"))?
@@ -448,6 +450,42 @@ mod tests {
             // Too small a buffer is an error, not a panic.
             assert!(encode(&l, &t, &mut [0u8; 20]).is_err());
         }
+    }
+
+    /// A block weight's planes, row-major or K-block-major, hold each element's block where
+    /// its layout says: the payload and scales of the block the element is in, in the file.
+    #[test]
+    fn block_planes_are_where_the_layout_says() {
+        let f = mkc_ir::quant::BlockFormat::Q4_1;
+        let (rows, k) = (3usize, 96usize);
+        let (bb, be) = (f.block_bytes(), f.block_elems());
+        let file: Vec<u8> = (0..rows * k / be * bb)
+            .map(|i| (i * 13 + i / 7) as u8)
+            .collect();
+        let ty = TensorType::new(vec![rows as i64, k as i64], ElemType::Block(f));
+        for perm in [vec![0, 1], vec![1, 0]] {
+            let l = Layout {
+                perm: perm.clone(),
+                ..Layout::of_type(BufferId::from_u32(0), 0, &ty)
+            };
+            let planes = match l.k_block_major() {
+                true => f.to_planes_k_major(&file, rows).unwrap(),
+                false => f.to_planes(&file).unwrap(),
+            };
+            for i in 0..(rows * k) as u64 {
+                let (n, kb) = (i as usize / k, i as usize % k / be);
+                let block = &file[(n * k / be + kb) * bb..][..bb];
+                let (payload, meta) = f.split_block(block);
+                let [(pa, pn), (ma, mn)] = l.block_parts(i).unwrap();
+                assert_eq!(
+                    &planes[pa as usize..][..pn as usize],
+                    payload,
+                    "{perm:?} {i}"
+                );
+                assert_eq!(&planes[ma as usize..][..mn as usize], meta, "{perm:?} {i}");
+            }
+        }
+        assert!(f.to_planes_k_major(&file[1..], rows).is_none());
     }
 
     /// Row-major bytes of `n` elements of `eb` (2 or 4) bytes each: finite floats, different

@@ -56,9 +56,11 @@ pub struct Layout {
     /// Bytes an element takes (a block's payload for a block-quantized tensor).
     pub elem_bytes: u64,
     pub perm: Vec<usize>,
-    /// A block-quantized tensor (always row-major): its rows' block payloads in one plane
-    /// at `offset`, their scales in a second plane right after
-    /// ([`crate::quant::BlockFormat::planes`]).
+    /// A block-quantized tensor: its blocks' payloads in one plane at `offset`, their
+    /// scales in a second plane right after ([`crate::quant::BlockFormat::planes`]). Row
+    /// after row; or, a matrix with `perm [1, 0]`, K-block-major: block (n, kb) at
+    /// `kb * N + n` in both planes, so that a slice of K over all rows is one span a plane
+    /// (a split-K sum's weight).
     pub block: Option<crate::quant::BlockFormat>,
 }
 
@@ -87,6 +89,24 @@ impl Layout {
         }
     }
 
+    /// Whether a block-quantized layout is K-block-major ([`Layout::block`]).
+    pub fn k_block_major(&self) -> bool {
+        self.block.is_some() && self.shape.len() == 2 && self.perm == [1, 0]
+    }
+
+    /// Of a block-quantized layout, the place in its planes (in blocks) of the block that
+    /// holds row-major element `i`.
+    fn block_index(&self, f: crate::quant::BlockFormat, i: u64) -> u64 {
+        let (rows, blocks, _) = self.block_geometry(f);
+        let be = f.block_elems() as u64;
+        let k = (blocks * be).max(1);
+        let (n, kb) = (i / k, (i % k) / be);
+        match self.k_block_major() {
+            true => kb * rows + n,
+            false => n * blocks + kb,
+        }
+    }
+
     /// A block-quantized layout's rows, blocks per row, and where its scales' plane starts.
     fn block_geometry(&self, f: crate::quant::BlockFormat) -> (u64, u64, u64) {
         let k = self.shape.last().copied().unwrap_or(1).max(0) as u64;
@@ -103,11 +123,9 @@ impl Layout {
     /// index) keeps its payload and its scales: `[(address, bytes); 2]`.
     pub fn block_parts(&self, i: u64) -> Option<[(u64, u64); 2]> {
         let f = self.block?;
-        let (_, blocks, meta_at) = self.block_geometry(f);
+        let (_, _, meta_at) = self.block_geometry(f);
         let (payload, meta) = (f.planes().0 as u64, f.planes().1 as u64);
-        let be = f.block_elems() as u64;
-        let k = blocks * be;
-        let n = (i / k.max(1)) * blocks + (i % k.max(1)) / be;
+        let n = self.block_index(f, i);
         Some([
             (self.offset + n * payload, payload),
             (meta_at + n * meta, meta),
@@ -117,12 +135,30 @@ impl Layout {
     /// [`Layout::ranges`] of a block-quantized layout: the payloads of the blocks the box
     /// touches, row by row, then their scales.
     fn block_ranges(&self, f: crate::quant::BlockFormat, b: &[(i64, i64)]) -> Vec<Range> {
-        let (_, blocks, meta_at) = self.block_geometry(f);
+        let (rows, blocks, meta_at) = self.block_geometry(f);
         let (payload, meta) = (f.planes().0 as u64, f.planes().1 as u64);
         let be = f.block_elems() as i64;
         let last = self.shape.len() - 1;
         let (k0, k1) = b[last];
         let (b0, b1) = ((k0 / be) as u64, ((k1 + be - 1) / be) as u64);
+        if self.k_block_major() {
+            // A span of rows in each K block's run, per plane.
+            let (n0, n1) = (b[0].0 as u64, b[0].1 as u64);
+            let mut out: Vec<Range> = Vec::new();
+            for (plane, per) in [(self.offset, payload), (meta_at, meta)] {
+                for kb in b0..b1 {
+                    let (start, end) = (
+                        plane + (kb * rows + n0) * per,
+                        plane + (kb * rows + n1) * per,
+                    );
+                    match out.last_mut() {
+                        Some(x) if x.end == start => x.end = end,
+                        _ => out.push(Range::new(self.buffer, start, end)),
+                    }
+                }
+            }
+            return out;
+        }
         let lead = Layout::row_major(self.buffer, 0, self.shape[..last].to_vec(), 1);
         let mut out: Vec<Range> = Vec::new();
         for (plane, per) in [(self.offset, payload), (meta_at, meta)] {
@@ -168,10 +204,9 @@ impl Layout {
         let strides = self.strides();
         let identity = self.perm.iter().enumerate().all(|(k, &a)| k == a);
         // A block-quantized element's address is its block's payload.
-        let per_block = self.block.map(|f| f.block_elems() as u64);
         move |mut i: u64| {
-            if let Some(be) = per_block {
-                return self.offset + i / be * self.elem_bytes;
+            if let Some(f) = self.block {
+                return self.offset + self.block_index(f, i) * self.elem_bytes;
             }
             if identity {
                 return self.offset + i * self.elem_bytes;
@@ -650,6 +685,40 @@ impl TaskGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Q4_0 matrix of 3 rows by 2 blocks (64 values a row), row-major and K-block-major:
+    /// where each element's block lies, and the ranges of a K slice over every row.
+    #[test]
+    fn k_block_major_blocks_put_a_slice_of_k_in_one_span_a_plane() {
+        let f = crate::quant::BlockFormat::Q4_0;
+        let ty = crate::TensorType::new(vec![3, 64], crate::ElemType::Block(f));
+        let rows = Layout::of_type(BufferId::from_u32(0), 100, &ty);
+        let kmaj = Layout {
+            perm: vec![1, 0],
+            ..rows.clone()
+        };
+        assert!(kmaj.k_block_major() && !rows.k_block_major());
+        // Six blocks: payloads of 16 bytes from 100, scales of 2 bytes from 196.
+        let at = |l: &Layout, n: u64, k: u64| l.block_parts(n * 64 + k).unwrap();
+        assert_eq!(at(&rows, 1, 40), [(100 + 3 * 16, 16), (196 + 3 * 2, 2)]);
+        assert_eq!(at(&kmaj, 1, 40), [(100 + 4 * 16, 16), (196 + 4 * 2, 2)]);
+        assert_eq!(at(&kmaj, 2, 0), [(100 + 2 * 16, 16), (196 + 2 * 2, 2)]);
+        assert_eq!(kmaj.addr(2 * 64 + 33), 100 + 5 * 16);
+        // K 32..64 over every row: one span a plane (three rows a span); row-major, a range
+        // a row.
+        let r = |a: u64, b: u64| Range::new(BufferId::from_u32(0), a, b);
+        assert_eq!(
+            kmaj.ranges(&[(0, 3), (32, 64)]),
+            vec![r(148, 196), r(202, 208)]
+        );
+        assert_eq!(rows.ranges(&[(0, 3), (32, 64)]).len(), 6);
+        // All of K for rows 1..3: a span of two rows in each K block's run, merged where
+        // they touch.
+        assert_eq!(
+            kmaj.ranges(&[(1, 3), (0, 64)]),
+            vec![r(116, 148), r(164, 196), r(198, 202), r(204, 208)]
+        );
+    }
 
     /// Two matvec tiles write halves of `h`; two down-proj tiles each read one half.
     fn two_stage() -> (TaskGraph, [TaskId; 4]) {

@@ -19,7 +19,8 @@ crate::op_kinds! {
     MatMul = "tg.matmul",
     /// `acc + x @ w^T` for a vector x [K], a weight w [N, K] and acc [N]: a product whose
     /// result adds onto `acc` in place, so that tasks may each add the part of the sum over
-    /// their slice of K ([`SPLIT_K`] tiles).
+    /// their slice of K ([`SPLIT_K`] tiles). `act_q8` rounds x as `tg.matmul`'s does: in
+    /// blocks of 32 along K, so a part whose K range starts on a block rounds its own blocks.
     MatMulAcc = "tg.matmul_acc",
 }
 
@@ -52,15 +53,24 @@ pub fn register(r: &mut Registry) {
     .tile(tile_matmul);
     r.op(
         MatMulAcc::NAME,
-        "acc + x @ w^T for x [K], w [N, K], acc [N]: the result is acc updated in place",
+        "acc + x @ w^T for x [K], w [N, K], acc [N]: the result is acc updated in place; act_q8 rounds x to 8 bits in blocks of 32 first",
     )
     .operands(3)
     .results(1)
+    .optional_attr("act_q8", AttrKind::Bool)
     .traits(Traits::PURE | Traits::HEAVY)
     .infer(infer_matmul_acc)
     .interpret(|e| {
+        let rounded;
+        let x = match e.flag("act_q8", false) {
+            true => {
+                rounded = round_q8_vector(e.arg(0))?;
+                &rounded
+            }
+            false => e.arg(0),
+        };
         Ok(vec![matmul_acc(
-            e.arg(0),
+            x,
             e.arg(1),
             e.arg(2),
             e.out_ty(0)?,
@@ -70,7 +80,7 @@ pub fn register(r: &mut Registry) {
     .tile(tile_matmul_acc);
 }
 
-fn infer_matmul_acc(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
+fn infer_matmul_acc(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     let (x, w, acc) = (
         tensor_operand(&ins[0], 0)?,
         tensor_operand(&ins[1], 1)?,
@@ -85,6 +95,12 @@ fn infer_matmul_acc(ins: &[Type], _: &Attrs) -> Result<Vec<Type>, String> {
     if w.shape[1] != x.shape[0] || w.shape[0] != acc.shape[0] {
         return Err(format!(
             "shapes do not fit: x {x}, w {w} (read as [N, K]), acc {acc}"
+        ));
+    }
+    if bool_attr(attrs, "act_q8", false) && x.shape[0] % crate::quant::Q8_ACT_BLOCK as i64 != 0 {
+        return Err(format!(
+            "act_q8 rounds x in blocks of {} along K: not {x}",
+            crate::quant::Q8_ACT_BLOCK
         ));
     }
     Ok(vec![ins[2].clone()])
@@ -202,6 +218,20 @@ fn infer_matmul(ins: &[Type], attrs: &Attrs) -> Result<Vec<Type>, String> {
     Ok(vec![Type::tensor(shape, a.elem)])
 }
 
+/// A float vector rounded to 8 bits in blocks of 32 ([`crate::quant::round_q8`]).
+fn round_q8_vector(a: &Tensor) -> Result<Tensor, String> {
+    let x: Vec<f32> = match &a.data {
+        Data::F32(v) => v.clone(),
+        Data::F64(v) => v.iter().map(|&v| v as f32).collect(),
+        Data::I64(_) => return Err("act_q8 on an integer product".into()),
+    };
+    let k = *a.ty.shape.last().unwrap_or(&1) as usize;
+    Ok(Tensor {
+        ty: a.ty.clone(),
+        data: Data::F64(crate::quant::round_q8(&x, k)?),
+    })
+}
+
 /// The product, or (`only`) just those elements of it, every other element poison.
 fn matmul(
     a: &Tensor,
@@ -213,16 +243,7 @@ fn matmul(
 ) -> Result<Tensor, String> {
     let rounded;
     let a = if act_q8 {
-        let k = *a.ty.shape.last().unwrap_or(&1) as usize;
-        let x: Vec<f32> = match &a.data {
-            Data::F32(v) => v.clone(),
-            Data::F64(v) => v.iter().map(|&v| v as f32).collect(),
-            Data::I64(_) => return Err("act_q8 on an integer matmul".into()),
-        };
-        rounded = Tensor {
-            ty: a.ty.clone(),
-            data: Data::F64(crate::quant::round_q8(&x, k)?),
-        };
+        rounded = round_q8_vector(a)?;
         &rounded
     } else {
         a
@@ -440,6 +461,41 @@ mod tests {
             &Attrs::new()
         )
         .is_err());
+    }
+
+    /// A split-K part of an `act_q8` sum whose K range starts on a block rounds the blocks
+    /// the whole x rounds: a slice's rounding is the rounding's slice. K must be whole blocks.
+    #[test]
+    fn act_q8_parts_round_their_own_blocks() {
+        let elem = ElemType::F32;
+        let x = t(&[128], elem, |i| {
+            (i as f64 * 0.29).sin() * (1.0 + i as f64 / 7.0)
+        });
+        let whole = round_q8_vector(&x).unwrap();
+        for (k0, k1) in [(0, 32), (32, 96), (96, 128)] {
+            let part = t(&[k1 - k0], elem, |i| x.f(k0 as usize + i));
+            let r = round_q8_vector(&part).unwrap();
+            for i in 0..(k1 - k0) as usize {
+                assert_eq!(
+                    r.f(i),
+                    whole.f(k0 as usize + i),
+                    "K {k0}..{k1}, element {i}"
+                );
+            }
+        }
+        let q8 = [("act_q8", crate::attr::Attr::Bool(true))]
+            .into_iter()
+            .collect();
+        let types = |k: i64| {
+            [
+                Type::tensor(vec![k], elem),
+                Type::tensor(vec![5, k], elem),
+                Type::tensor(vec![5], elem),
+            ]
+        };
+        assert!(infer_matmul_acc(&types(64), &q8).is_ok());
+        let e = infer_matmul_acc(&types(48), &q8).unwrap_err();
+        assert!(e.contains("blocks of 32"), "{e}");
     }
 
     /// `act_q8` multiplies the rounded activation: the same as rounding `a` first, and
