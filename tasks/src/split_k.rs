@@ -17,8 +17,9 @@
 //! that read the layer's input anyway (its q/k/v): three phases a layer.
 //!
 //! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
-//! that a slice of K is one span) and vector inputs; the rest (block-quantized weights)
-//! stays as it is.
+//! that a slice of K is one span) and vector inputs; with `blocks`, also Q8_0, Q4_0 and Q4_1
+//! weights multiplied by the rounded input (`act_q8`, which the sum keeps; `tile` stores
+//! them K-block-major). The rest (exact block products, Q4_K, Q6_K) stays as it is.
 
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::tg;
@@ -36,6 +37,8 @@ mkc_passes::pass_options! {
         mlp: bool = true => "mlp",
         /// Products of attention's output (the output projection): attention's tasks add their part.
         attention: bool = false => "attention",
+        /// Also products of Q8_0, Q4_0 and Q4_1 weights by the input rounded to 8 bits (act_q8).
+        blocks: bool = false => "blocks",
     }
 }
 
@@ -77,6 +80,12 @@ impl Pass for SplitK {
 fn is_sum(body: &Body, v: ValueId) -> bool {
     body.def_op(v)
         .is_some_and(|o| body.ops[o].name == tg::MatMulAcc::NAME)
+}
+
+/// Whether the kernel multiplies weights of format `f` by the rounded input (`dp4a`).
+fn int8_block(f: mkc_ir::quant::BlockFormat) -> bool {
+    use mkc_ir::quant::BlockFormat::*;
+    matches!(f, Q8_0 | Q4_0 | Q4_1)
 }
 
 /// Whether `v` is a weight: an argument of the function (not a value computed in the step).
@@ -133,21 +142,22 @@ fn rewrite(body: &mut Body, add: OpId, o: &SplitKOptions, uses: impl Fn(ValueId)
         let (pv, r) = (d.operands[m], d.operands[r]);
         let Some(p) = body.def_op(pv) else { continue };
         let pd = body.ops[p].clone();
-        let product = pd.name == tg::MatMul::NAME
-            && matches!(
-                pd.attrs.get("transpose_b"),
-                Some(mkc_ir::attr::Attr::Bool(true))
-            )
-            && pd.attrs.get("act_q8").is_none();
-        if !product || uses(pv) != 1 {
+        let flag = |name: &str| matches!(pd.attrs.get(name), Some(mkc_ir::attr::Attr::Bool(true)));
+        let act_q8 = flag("act_q8");
+        if pd.name != tg::MatMul::NAME || !flag("transpose_b") || uses(pv) != 1 {
             continue;
         }
         let (h, w) = (pd.operands[0], pd.operands[1]);
-        let float_weight = body.ty(w).as_tensor().is_some_and(|t| {
-            t.rank() == 2 && matches!(t.elem, ElemType::F32 | ElemType::F16 | ElemType::BF16)
+        let weight = body.ty(w).as_tensor().is_some_and(|t| {
+            t.rank() == 2
+                && match t.elem {
+                    ElemType::F32 | ElemType::F16 | ElemType::BF16 => !act_q8,
+                    ElemType::Block(f) => o.blocks && act_q8 && int8_block(f),
+                    _ => false,
+                }
         });
         let vector = body.ty(h).as_tensor().is_some_and(|t| t.rank() == 1);
-        if !float_weight || !vector || !is_argument(body, w) || !o.takes(body, h) {
+        if !weight || !vector || !is_argument(body, w) || !o.takes(body, h) {
             continue;
         }
         if body.ty(r) != body.ty(d.results[0]) || body.ty(pv) != body.ty(d.results[0]) {
@@ -173,12 +183,14 @@ fn rewrite(body: &mut Body, add: OpId, o: &SplitKOptions, uses: impl Fn(ValueId)
         } else {
             r
         };
-        let acc = body.create_op(
-            OpSpec::new(tg::MatMulAcc::NAME)
-                .operands(vec![h, w, r])
-                .results(vec![body.ty(d.results[0]).clone()])
-                .loc(d.loc),
-        );
+        let mut spec = OpSpec::new(tg::MatMulAcc::NAME)
+            .operands(vec![h, w, r])
+            .results(vec![body.ty(d.results[0]).clone()])
+            .loc(d.loc);
+        if act_q8 {
+            spec = spec.attr("act_q8", mkc_ir::attr::Attr::Bool(true));
+        }
+        let acc = body.create_op(spec);
         body.insert_op_before(add, acc);
         body.replace_all_uses(d.results[0], body.ops[acc].results[0]);
         body.erase_op(add);

@@ -475,6 +475,59 @@ fn qwen3_tiny_int8_activations_q4_1() {
     int8_agrees("qwen3-tiny", BlockFormat::Q4_1);
 }
 
+/// With `split-k{blocks}`, a layer's output and down projections of block weights (by the
+/// rounded input) are sums that the tasks before them add their parts onto, their weights
+/// K-block-major: the simulator, reading only the bytes the tasks declare, computes what the
+/// interpreter does.
+#[test]
+fn block_split_k_simulator_agrees_with_interpreter() {
+    for (name, f) in [
+        ("llama-tiny", BlockFormat::Q4_0),
+        ("qwen3-tiny", BlockFormat::Q4_1),
+    ] {
+        let path = fixture(name);
+        let tokens = reference_tokens(name, 8);
+        let o = ModelOptions {
+            ctx: tokens.len() as i64,
+            quantize: Some(f),
+            int8_activations: true,
+            ..Default::default()
+        };
+        let mut p = programs(&path, &o);
+        let both = PipelineOptions {
+            split_k: mkc_driver::level::SplitK::Both,
+            ..Default::default()
+        };
+        let pipeline = Level::Schedule.pipeline(&both).replace(
+            "split-k{attention=true}",
+            "split-k{attention=true blocks=true}",
+        );
+        assert!(pipeline.contains("blocks=true"), "{pipeline}");
+        let mut schedule = p.tensor.clone();
+        mkc_driver::run_pipeline(&mut schedule, &pipeline).unwrap();
+        let sums = schedule
+            .walk(schedule.root)
+            .into_iter()
+            .filter(|&op| {
+                let d = &schedule.ops[op];
+                d.name == mkc_ir::dialect::tg::MatMulAcc::NAME && d.attrs.get("act_q8").is_some()
+            })
+            .count();
+        let layers = HfModel::open(&path).unwrap().config.num_layers;
+        assert_eq!(sums as i64, 2 * layers, "{name}: block sums");
+        p.schedule = schedule;
+        let model = HfModel::open(&path).unwrap();
+        let weights = model_weights(&path, &model, &o).unwrap();
+        let positions = sim_against_interp(&p, weights.as_ref(), weights.as_ref(), &tokens)
+            .unwrap_or_else(|e| panic!("{name} {} split-K: {e}", f.name()));
+        assert_agree_within(
+            &format!("{name} {} int8 split-K", f.name()),
+            &positions,
+            INT8_SIM_BOUND,
+        );
+    }
+}
+
 /// The K-quant llama with random weights quantized to `f`.
 fn k_quant_agrees(f: BlockFormat) -> f64 {
     let dir = k_quant_llama(f.name());

@@ -58,6 +58,26 @@ impl Placer<'_> {
         Ok(())
     }
 
+    /// The K a split-K part of group `s` must start and end on: its weight's block size
+    /// (the largest of its sums' block weights), else 1.
+    fn split_k_block(&self, s: usize) -> i64 {
+        let group = self.steps[s];
+        let Some(entry) = self.body.entry_block(group, 0) else {
+            return 1;
+        };
+        self.body.blocks[entry]
+            .ops
+            .iter()
+            .filter(|&&o| self.body.ops[o].name == mkc_ir::dialect::tg::MatMulAcc::NAME)
+            .filter_map(|&o| self.body.ty(self.body.ops[o].operands[1]).as_tensor())
+            .filter_map(|t| match t.elem {
+                mkc_ir::ElemType::Block(f) => Some(f.block_elems() as i64),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
     /// The cuts of result `k` of step `s` (`shape`) into at most one task per SM, priced by
     /// their slowest task (its bytes at an SM's share of bandwidth, its arithmetic, the fixed
     /// costs), keeping only those clearly faster than every cut into fewer tasks, in order
@@ -98,6 +118,7 @@ impl Placer<'_> {
         } else {
             self.target.sm_flops
         };
+        let block = self.split_k_block(s);
         let mut all = Vec::new();
         for cut in candidates(shape, &targets) {
             // A cache updated in place writes the row of the step's position, which only
@@ -109,6 +130,17 @@ impl Placer<'_> {
             // kernel reads each K's rows 16 bytes at a time).
             if self.split_k.contains_key(&(s, k)) && cut.get(1).is_some_and(|axis1| axis1.len() > 1)
             {
+                continue;
+            }
+            // A part of a block weight's sum starts and ends on its blocks (the kernel reads
+            // whole blocks, and rounds its input in blocks of 32).
+            let unaligned = |axis0: &Vec<Vec<(i64, i64)>>| {
+                axis0
+                    .iter()
+                    .flatten()
+                    .any(|&(a, b)| a % block != 0 || b % block != 0)
+            };
+            if self.split_k.contains_key(&(s, k)) && cut.first().is_some_and(unaligned) {
                 continue;
             }
             let n: usize = cut.iter().map(Vec::len).product();

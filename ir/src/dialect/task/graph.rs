@@ -718,6 +718,32 @@ mod tests {
             kmaj.ranges(&[(1, 3), (0, 64)]),
             vec![r(116, 148), r(164, 196), r(198, 202), r(204, 208)]
         );
+        // Every box's ranges hold the blocks of its elements and nothing else.
+        for l in [&rows, &kmaj] {
+            for b in [
+                [(0, 3), (0, 64)],
+                [(1, 2), (32, 64)],
+                [(0, 2), (0, 32)],
+                [(2, 3), (0, 64)],
+            ] {
+                let ranges = l.ranges(&b);
+                let mut bytes = 0;
+                let mut seen = std::collections::BTreeSet::new();
+                for n in b[0].0..b[0].1 {
+                    for k in b[1].0..b[1].1 {
+                        for (at, len) in l.block_parts((n * 64 + k) as u64).unwrap() {
+                            let inside = ranges.iter().any(|r| r.start <= at && at + len <= r.end);
+                            assert!(inside, "{:?} box {b:?}: ({n}, {k}) at {at}", l.perm);
+                            if seen.insert(at) {
+                                bytes += len;
+                            }
+                        }
+                    }
+                }
+                let covered: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+                assert_eq!(covered, bytes, "{:?} box {b:?}", l.perm);
+            }
+        }
     }
 
     /// Two matvec tiles write halves of `h`; two down-proj tiles each read one half.
