@@ -132,6 +132,13 @@ impl Gen {
 
 pub(crate) fn emit_matmul_acc(g: &mut Gen, cx: &mut TaskCx, e: &OpEmit) -> Result<(), String> {
     let (x, w, acc) = (&e.ins[0], &e.ins[1], &e.ins[2]);
+    if w.elem.is_block() || e.d.attrs.get("act_q8").is_some() {
+        // (`split-k{blocks}` sums run on the interpreter and the simulator.)
+        return Err(format!(
+            "a split-K sum of a {} weight (split-k{{blocks}}) has no kernel path yet",
+            w.elem
+        ));
+    }
     let n = e.out_shape[0];
     // Where the part goes: the result, and the sums onto it (where it is the task's output).
     let is_output = cx

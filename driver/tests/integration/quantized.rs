@@ -516,6 +516,17 @@ fn block_split_k_simulator_agrees_with_interpreter() {
         let layers = HfModel::open(&path).unwrap().config.num_layers;
         assert_eq!(sums as i64, 2 * layers, "{name}: block sums");
         p.schedule = schedule;
+        // The kernel has no path for them yet: an error that says so, not a wrong kernel.
+        let mut plan = p.tensor.clone();
+        let pipeline = Level::Plan.pipeline(&both).replace(
+            "split-k{attention=true}",
+            "split-k{attention=true blocks=true}",
+        );
+        mkc_driver::run_pipeline(&mut plan, &pipeline).unwrap();
+        let e = mkc_kernel::generate(&plan)
+            .err()
+            .expect("no kernel for block sums");
+        assert!(e.contains("has no kernel path yet"), "{e}");
         let model = HfModel::open(&path).unwrap();
         let weights = model_weights(&path, &model, &o).unwrap();
         let positions = sim_against_interp(&p, weights.as_ref(), weights.as_ref(), &tokens)
