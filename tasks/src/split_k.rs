@@ -17,9 +17,10 @@
 //! that read the layer's input anyway (its q/k/v): three phases a layer.
 //!
 //! Only f32, f16 and bf16 weights of rank 2 read transposed (`tile` stores them [K, N], so
-//! that a slice of K is one span) and vector inputs; with `blocks`, also Q8_0, Q4_0 and Q4_1
-//! weights multiplied by the rounded input (`act_q8`, which the sum keeps; `tile` stores
-//! them K-block-major). The rest (exact block products, Q4_K, Q6_K) stays as it is.
+//! that a slice of K is one span) and vector inputs; with `blocks`, also block weights
+//! multiplied by the rounded input (`act_q8`, which `int8-activations` sets on Q8_0, Q4_0
+//! and Q4_1 products and the sum keeps; `tile` stores them K-block-major). The rest (exact
+//! block products) stays as it is.
 
 use mkc_ir::diag::Diagnostic;
 use mkc_ir::dialect::tg;
@@ -37,7 +38,7 @@ mkc_passes::pass_options! {
         mlp: bool = true => "mlp",
         /// Products of attention's output (the output projection): attention's tasks add their part.
         attention: bool = false => "attention",
-        /// Also products of Q8_0, Q4_0 and Q4_1 weights by the input rounded to 8 bits (act_q8).
+        /// Also products of block weights by the input rounded to 8 bits (act_q8).
         blocks: bool = false => "blocks",
     }
 }
@@ -80,12 +81,6 @@ impl Pass for SplitK {
 fn is_sum(body: &Body, v: ValueId) -> bool {
     body.def_op(v)
         .is_some_and(|o| body.ops[o].name == tg::MatMulAcc::NAME)
-}
-
-/// Whether the kernel multiplies weights of format `f` by the rounded input (`dp4a`).
-fn int8_block(f: mkc_ir::quant::BlockFormat) -> bool {
-    use mkc_ir::quant::BlockFormat::*;
-    matches!(f, Q8_0 | Q4_0 | Q4_1)
 }
 
 /// Whether `v` is a weight: an argument of the function (not a value computed in the step).
@@ -152,7 +147,7 @@ fn rewrite(body: &mut Body, add: OpId, o: &SplitKOptions, uses: impl Fn(ValueId)
             t.rank() == 2
                 && match t.elem {
                     ElemType::F32 | ElemType::F16 | ElemType::BF16 => !act_q8,
-                    ElemType::Block(f) => o.blocks && act_q8 && int8_block(f),
+                    ElemType::Block(_) => o.blocks && act_q8,
                     _ => false,
                 }
         });
