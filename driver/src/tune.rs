@@ -17,19 +17,18 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Quantiles a kind's spread keeps (every 5%).
 const SPREAD_POINTS: usize = 21;
 
-/// The tasks of one kind in a trace: (bytes, seconds) of each, the phase each ran in, and
-/// the phases.
+/// The tasks of one kind in a trace: (bytes, seconds) of each, and the phase each ran in.
 #[derive(Default)]
 struct KindTasks {
     tasks: Vec<(f64, f64)>,
     phase_of: Vec<i64>,
-    phases: BTreeSet<i64>,
 }
 
 impl KindTasks {
     /// Tasks a phase, on average (a trace without groups counts each task as its own phase).
     fn per_phase(&self) -> f64 {
-        self.tasks.len() as f64 / self.phases.len().max(1) as f64
+        let phases: BTreeSet<i64> = self.phase_of.iter().copied().collect();
+        self.tasks.len() as f64 / phases.len().max(1) as f64
     }
 
     /// How the tasks' times spread within a phase, relative to the price
@@ -147,7 +146,6 @@ fn fit_events(
         // Without a group, a task is a phase of its own (negative: apart from any group).
         let phase = e["args"]["group"].as_i64().unwrap_or(-1 - i as i64);
         k.phase_of.push(phase);
-        k.phases.insert(phase);
     }
     if kinds_seen.is_empty() {
         return Err(format!("{name}: no task events"));

@@ -6,18 +6,8 @@
 # while its weights were still being placed on the host, fixed in session 31: run with BT=240); SmolLM2 with `--split-k both` (`bs-b`) and with
 # `--preload-split-k 4` too (`bs-bp`: session 28 measured -1.7% for it beside `--split-k attention`; `fxp` checks
 # that combination on llama-tiny's three programs first).
-C=tests/fixtures/configs
-M=target/release/mkc
-P=docs/perf/2026-12-07-s30
-MKC=$M comp q3-h $C/qwen3-0.6b.json
-MKC=$M comp q3-r $C/qwen3-0.6b.json --k-row
-MKC=$M comp q3-rc $C/qwen3-0.6b.json --k-row --cost-model $P/cost-model-q3-r.json
-S=../shared/configs/smollm2-135m.json
-MKC=$M comp fxp-llama-tiny tests/fixtures/llama-tiny --split-k both --preload-split-k 4 --short-steps 8 --long-steps 16
-MKC=$M comp bs-b $S --split-k both
-MKC=$M comp bs-bp $S --split-k both --preload-split-k 4
-MKC=$M comp b8-k $C/llama-3.1-8b.json --split-k mlp
-MKC=$M comp b8-b $C/llama-3.1-8b.json --split-k both
+# Session 30's set-31a (q3-h, q3-r, q3-rc, fxp, bs-b, bs-bp, b8-k, b8-b; it defines C and M), then this session's.
+source docs/perf/2026-12-07-s30/set-31a.sh
 # Qwen3 `--k-row` with every small task in a queue (`--last-signal-bytes 0`: the K row's cache update no longer runs
 # on its producer's last signal): the drawn estimate under the model tuned on trace-q3-r says -2.8% (`q3-r0`, 0.8687
 # against 0.8937) and -4.5% with `--split-k both` (`q3-rb0` beside `q3-rb`); `fxr0` checks it on qwen3-tiny first.

@@ -118,6 +118,7 @@ impl Placer<'_> {
         } else {
             self.target.sm_flops
         };
+        let split = self.split_k.contains_key(&(s, k));
         let block = self.split_k_block(s);
         let mut all = Vec::new();
         for cut in candidates(shape, &targets) {
@@ -127,20 +128,19 @@ impl Placer<'_> {
                 continue;
             }
             // A split-K part adds onto every row of its sum: the cut is along K only (the
-            // kernel reads each K's rows 16 bytes at a time).
-            if self.split_k.contains_key(&(s, k)) && cut.get(1).is_some_and(|axis1| axis1.len() > 1)
-            {
-                continue;
-            }
-            // A part of a block weight's sum starts and ends on its blocks (the kernel reads
-            // whole blocks, and rounds its input in blocks of 32).
+            // kernel reads each K's rows 16 bytes at a time); a part of a block weight's sum
+            // starts and ends on its blocks (the kernel reads whole blocks, and rounds its
+            // input in blocks of 32).
             let unaligned = |axis0: &Vec<Vec<(i64, i64)>>| {
                 axis0
                     .iter()
                     .flatten()
                     .any(|&(a, b)| a % block != 0 || b % block != 0)
             };
-            if self.split_k.contains_key(&(s, k)) && cut.first().is_some_and(unaligned) {
+            if split
+                && (cut.get(1).is_some_and(|axis1| axis1.len() > 1)
+                    || cut.first().is_some_and(unaligned))
+            {
                 continue;
             }
             let n: usize = cut.iter().map(Vec::len).product();

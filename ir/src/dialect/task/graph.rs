@@ -95,15 +95,18 @@ impl Layout {
     }
 
     /// Of a block-quantized layout, the place in its planes (in blocks) of the block that
-    /// holds row-major element `i`.
-    fn block_index(&self, f: crate::quant::BlockFormat, i: u64) -> u64 {
+    /// holds row-major element `i`, as a function (its geometry worked out once).
+    fn block_index(&self, f: crate::quant::BlockFormat) -> impl Fn(u64) -> u64 {
         let (rows, blocks, _) = self.block_geometry(f);
         let be = f.block_elems() as u64;
         let k = (blocks * be).max(1);
-        let (n, kb) = (i / k, (i % k) / be);
-        match self.k_block_major() {
-            true => kb * rows + n,
-            false => n * blocks + kb,
+        let k_major = self.k_block_major();
+        move |i| {
+            let (n, kb) = (i / k, (i % k) / be);
+            match k_major {
+                true => kb * rows + n,
+                false => n * blocks + kb,
+            }
         }
     }
 
@@ -125,7 +128,7 @@ impl Layout {
         let f = self.block?;
         let (_, _, meta_at) = self.block_geometry(f);
         let (payload, meta) = (f.planes().0 as u64, f.planes().1 as u64);
-        let n = self.block_index(f, i);
+        let n = self.block_index(f)(i);
         Some([
             (self.offset + n * payload, payload),
             (meta_at + n * meta, meta),
@@ -204,9 +207,10 @@ impl Layout {
         let strides = self.strides();
         let identity = self.perm.iter().enumerate().all(|(k, &a)| k == a);
         // A block-quantized element's address is its block's payload.
+        let block = self.block.map(|f| self.block_index(f));
         move |mut i: u64| {
-            if let Some(f) = self.block {
-                return self.offset + self.block_index(f, i) * self.elem_bytes;
+            if let Some(index) = &block {
+                return self.offset + index(i) * self.elem_bytes;
             }
             if identity {
                 return self.offset + i * self.elem_bytes;
